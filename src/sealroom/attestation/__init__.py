@@ -1,0 +1,72 @@
+"""Remote attestation of the trusted core: measurement, documents, specifications, verification.
+
+* :mod:`~sealroom.attestation.measurement` — the hash of the installed ``sealroom`` sources.
+* :mod:`~sealroom.attestation.document` — :class:`AttestationDocument`, the provider protocols
+  and the **simulated** provider (self-signed; no hardware behind it, and it says so).
+* :mod:`~sealroom.attestation.specifications` — what a client trusts (``enclave_specifications``).
+* :mod:`~sealroom.attestation.verify` — :func:`verify_attestation` → :class:`VerifiedAttestation`.
+
+Pure except that measuring reads the installed package's ``*.py`` files (once per process).
+"""
+
+from __future__ import annotations
+
+from sealroom.attestation.document import (
+    MAX_NONCE_BYTES,
+    MIN_NONCE_BYTES,
+    SIMULATED_PROVIDER,
+    SIMULATED_WARNING,
+    AttestationDocument,
+    EvidenceProvider,
+    EvidenceVerifier,
+    SimulatedEvidenceVerifier,
+    SimulatedProvider,
+    compute_report_data,
+    produce_attestation,
+)
+from sealroom.attestation.measurement import (
+    MEASUREMENT_FORMAT,
+    measure_installed_package,
+    measure_package_directory,
+)
+from sealroom.attestation.specifications import (
+    CORE_ENCLAVE_NAME,
+    EnclaveSpecification,
+    EnclaveSpecifications,
+    UnknownEnclaveSpecificationError,
+    enclave_specifications,
+)
+from sealroom.attestation.verify import (
+    DEFAULT_MAX_AGE_MS,
+    EVIDENCE_VERIFIERS,
+    MAX_CLOCK_SKEW_MS,
+    VerifiedAttestation,
+    verify_attestation,
+)
+
+__all__ = [
+    "CORE_ENCLAVE_NAME",
+    "DEFAULT_MAX_AGE_MS",
+    "EVIDENCE_VERIFIERS",
+    "MAX_CLOCK_SKEW_MS",
+    "MAX_NONCE_BYTES",
+    "MEASUREMENT_FORMAT",
+    "MIN_NONCE_BYTES",
+    "SIMULATED_PROVIDER",
+    "SIMULATED_WARNING",
+    "AttestationDocument",
+    "EnclaveSpecification",
+    "EnclaveSpecifications",
+    "EvidenceProvider",
+    "EvidenceVerifier",
+    "SimulatedEvidenceVerifier",
+    "SimulatedProvider",
+    "UnknownEnclaveSpecificationError",
+    "VerifiedAttestation",
+    "compute_report_data",
+    "enclave_specifications",
+    "measure_installed_package",
+    "measure_package_directory",
+    "produce_attestation",
+    "verify_attestation",
+]

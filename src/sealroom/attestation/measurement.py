@@ -1,0 +1,58 @@
+"""The measurement of the trusted core: a hash of the installed ``sealroom`` Python sources.
+
+Format (version 1)::
+
+    files       = sorted [relative posix path, sha256 hex of the file's bytes]
+                  for every *.py under the package directory, excluding __pycache__
+    measurement = sha256_hex(canonical_json({"format": "sealroom/measurement/v1", "files": files}))
+
+What it is worth, honestly:
+
+* On real confidential-computing hardware the measurement is computed by the hardware over the
+  whole VM image, and this hash would only be one input of the image. Here it is computed by the
+  running process over its own files, so it proves nothing to a remote party by itself — a
+  modified server can report any value. It is still useful: it names exactly which code a
+  simulated core claims to run, and a hardware provider will bind it into its evidence.
+* Both the server (its own measurement) and the SDK (what it trusts, through
+  :mod:`~sealroom.attestation.specifications`) compute it from the **locally installed package**:
+  a client and server of the same release agree, any source change disagrees. A later issue pins
+  release measurements in the SDK instead, so that a client does not trust "whatever I have".
+* Only ``*.py`` files count (not data files, not dependencies, not the interpreter).
+
+This module reads files (the only I/O in the attestation package); the result is cached for the
+life of the process, so a source file edited while the server runs is not noticed until restart.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+from sealroom.crypto import canonical_json, sha256_hex
+
+__all__ = ["MEASUREMENT_FORMAT", "measure_installed_package", "measure_package_directory"]
+
+MEASUREMENT_FORMAT = "sealroom/measurement/v1"
+
+
+@functools.cache
+def measure_installed_package() -> str:
+    """The measurement of the installed ``sealroom`` package (computed once per process)."""
+    # The directory that holds this module's parent package: the ``sealroom`` package directory
+    # (the same as ``Path(sealroom.__file__).parent``, without importing the package root).
+    return measure_package_directory(Path(__file__).resolve().parent.parent)
+
+
+def measure_package_directory(directory: Path) -> str:
+    """Measure the ``*.py`` files under ``directory`` (see the module docstring)."""
+    if not directory.is_dir():
+        raise FileNotFoundError(f"not a package directory: {directory}")
+    files = []
+    for path in directory.rglob("*.py"):
+        relative = path.relative_to(directory)
+        if "__pycache__" in relative.parts or not path.is_file():
+            continue
+        files.append([relative.as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()])
+    files.sort()
+    return sha256_hex(canonical_json({"format": MEASUREMENT_FORMAT, "files": files}))

@@ -1,0 +1,119 @@
+"""Enclave specifications: what a client is willing to trust.
+
+A specification names a kind of trusted core (``"sealroom.core"``), a version, the measurement it
+must report and the attestation providers accepted for it. The catalogue mirrors the seed SDK's
+``enclave_specifications``: ``latest()`` and ``versions(["sealroom.core:v1"])`` return a dict keyed
+by the core's name, ready to pass to a session.
+
+Honesty note: there is one version, ``v1``, whose measurement is that of the **locally installed**
+package (computed lazily, on first use — never at import time), and it accepts only the
+``"simulated"`` provider. A later issue pins the measurements of published releases here and adds
+hardware providers; until then "trusted" means "the same code as the SDK I have installed".
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sealroom.attestation.document import SIMULATED_PROVIDER
+from sealroom.attestation.measurement import measure_installed_package
+
+__all__ = [
+    "CORE_ENCLAVE_NAME",
+    "EnclaveSpecification",
+    "EnclaveSpecifications",
+    "UnknownEnclaveSpecificationError",
+    "enclave_specifications",
+]
+
+CORE_ENCLAVE_NAME = "sealroom.core"
+_CURRENT_VERSION = "v1"
+
+
+@dataclass(frozen=True)
+class EnclaveSpecification:
+    """One trusted core: its name, version, expected measurement and accepted providers."""
+
+    name: str
+    version: str
+    measurement: str
+    accepted_providers: frozenset[str]
+
+    @property
+    def id(self) -> str:
+        """``name:version``, as accepted by :meth:`EnclaveSpecifications.versions`."""
+        return f"{self.name}:{self.version}"
+
+
+class UnknownEnclaveSpecificationError(KeyError):
+    """``versions()`` was asked for a specification that is not in the catalogue."""
+
+    def __str__(self) -> str:
+        # KeyError's str() is the repr of its argument; show the message as written.
+        return str(self.args[0]) if self.args else ""
+
+
+class EnclaveSpecifications:
+    """The catalogue of specifications this SDK knows (see the module docstring)."""
+
+    def list(self) -> builtins.list[str]:
+        """All ``name:version`` ids, sorted."""
+        return sorted(self._catalogue())
+
+    def all(self) -> builtins.list[EnclaveSpecification]:
+        return [self._catalogue()[spec_id] for spec_id in self.list()]
+
+    def latest(self) -> dict[str, EnclaveSpecification]:
+        """The newest specification of each core, keyed by core name."""
+        newest: dict[str, EnclaveSpecification] = {}
+        for spec in self._catalogue().values():
+            current = newest.get(spec.name)
+            if current is None or _version_number(spec.version) > _version_number(current.version):
+                newest[spec.name] = spec
+        return newest
+
+    def versions(self, names: Iterable[str]) -> dict[str, EnclaveSpecification]:
+        """Specifications by ``name:version`` id, keyed by core name.
+
+        Raises :class:`UnknownEnclaveSpecificationError` (a ``KeyError``) naming an unknown id and
+        :class:`ValueError` if two versions of one core are requested.
+        """
+        if isinstance(names, str):
+            raise TypeError("versions() takes a list of ids, e.g. ['sealroom.core:v1']")
+        catalogue = self._catalogue()
+        selected: dict[str, EnclaveSpecification] = {}
+        for spec_id in names:
+            spec = catalogue.get(spec_id)
+            if spec is None:
+                raise UnknownEnclaveSpecificationError(
+                    f"unknown enclave specification {spec_id!r}; known: {', '.join(self.list())}"
+                )
+            if spec.name in selected and selected[spec.name] != spec:
+                raise ValueError(f"two versions of {spec.name!r} requested")
+            selected[spec.name] = spec
+        return selected
+
+    def _catalogue(self) -> dict[str, EnclaveSpecification]:
+        return _builtin_catalogue()
+
+
+@functools.cache
+def _builtin_catalogue() -> dict[str, EnclaveSpecification]:
+    spec = EnclaveSpecification(
+        name=CORE_ENCLAVE_NAME,
+        version=_CURRENT_VERSION,
+        measurement=measure_installed_package(),
+        accepted_providers=frozenset({SIMULATED_PROVIDER}),
+    )
+    return {spec.id: spec}
+
+
+def _version_number(version: str) -> int:
+    return int(version.removeprefix("v"))
+
+
+enclave_specifications = EnclaveSpecifications()
+"""The SDK's catalogue (no measurement is computed until it is first used)."""

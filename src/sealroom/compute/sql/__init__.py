@@ -1,0 +1,28 @@
+"""SQL computations of the trusted core: reference checking, sandboxed DuckDB, result encodings.
+
+* :mod:`.references` — definition time: which tables a query reads; refuses anything but one
+  read-only query over bare table names (:func:`referenced_tables`,
+  :func:`check_query_dependencies`).
+* :mod:`.engine` — run time: :func:`run_sql` in a fresh, locked, in-memory DuckDB with explicit
+  limits; failures are :class:`SqlExecutionError` with messages free of data values.
+* :mod:`.results` — result encodings: CSV as DuckDB writes it, Arrow IPC stream for typed results.
+"""
+
+from __future__ import annotations
+
+from .engine import SqlErrorCode, SqlExecutionError, SqlLimits, run_sql
+from .references import check_query_dependencies, fold_identifier, referenced_tables
+from .results import table_from_ipc, table_to_csv, table_to_ipc
+
+__all__ = [
+    "SqlErrorCode",
+    "SqlExecutionError",
+    "SqlLimits",
+    "check_query_dependencies",
+    "fold_identifier",
+    "referenced_tables",
+    "run_sql",
+    "table_from_ipc",
+    "table_to_csv",
+    "table_to_ipc",
+]

@@ -1,0 +1,343 @@
+"""Run a room's SQL over in-memory Arrow tables in a sandboxed, throw-away DuckDB.
+
+:func:`run_sql` is the run-time sandbox of SQL nodes. Invariants:
+
+* One fresh in-memory DuckDB per call (:func:`.connection.open_hardened_connection`): no file
+  system, network, extensions, secrets or Python objects; configuration locked before any user SQL.
+  Its spill directory is a private sub-directory of ``scratch_dir``, deleted with its contents
+  when the call ends; the connection is closed in every case.
+* Only read-only queries run: DuckDB's own parser must see exactly one SELECT statement in the
+  target and in every intermediate, checked before anything executes (``SELECT`` covers WITH,
+  set operations, VALUES, FROM-first, static PIVOT; a PIVOT over data values is a multi-statement
+  script and refused).
+* Limits are enforced, not advisory: a watchdog thread interrupts the query at the deadline (and
+  DuckDB's ``max_execution_time`` backs it up); memory and spill are capped by DuckDB; the result
+  is streamed and abandoned as soon as it exceeds ``max_result_rows`` or ``max_result_bytes``.
+* Failures raise :class:`SqlExecutionError` whose message is safe to show the analyst: DuckDB's
+  message is kept only for parser, binder and catalog errors raised while the query is *bound*
+  (about the query text and the schema); every other error, and every error raised while the
+  query *runs* (when cell values are being processed), is reduced to the error's kind.
+
+Memory held by the input Arrow tables themselves is outside DuckDB's memory limit: the caller
+already holds them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+import duckdb
+import pyarrow as pa
+
+from .connection import open_hardened_connection
+from .references import fold_identifier
+
+__all__ = ["SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
+
+MiB: Final = 1024 * 1024
+GiB: Final = 1024 * MiB
+
+# Rows per Arrow batch pulled from DuckDB: how far past a result limit we may read before we stop.
+_FETCH_BATCH_ROWS: Final = 65_536
+
+# Shown instead of a DuckDB message that may quote cell values.
+_WITHHELD: Final = "details withheld: may contain data values"
+
+# Errors whose text is about the query and the schema, safe to show while binding.
+_SCHEMA_ERRORS: Final = (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException)
+
+# Errors met while streaming arrive as Arrow errors that carry only DuckDB's text; its prefix
+# ("Conversion Error: ...") names the kind. Only these fixed prefixes are ever echoed.
+_STREAM_ERROR_KINDS: Final = {
+    "Conversion Error": "ConversionException",
+    "Invalid Input Error": "InvalidInputException",
+    "Out of Range Error": "OutOfRangeException",
+    "Constraint Error": "ConstraintException",
+    "Not implemented Error": "NotImplementedException",
+    "Permission Error": "PermissionException",
+    "INTERNAL Error": "InternalException",
+}
+_STREAM_PREFIX: Final = re.compile(r"^([A-Za-z ]{1,40} Error):")
+
+SqlErrorCode = Literal["sql_timeout", "sql_memory_limit", "sql_result_too_large", "sql_error"]
+
+
+class SqlExecutionError(Exception):
+    """SQL could not run to completion. ``message`` is safe to show the analyst (no data values)."""
+
+    def __init__(self, code: SqlErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code: SqlErrorCode = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class SqlLimits:
+    """Resource limits of one SQL computation. Every field is enforced by :func:`run_sql`."""
+
+    # DuckDB buffer memory (hash tables, sorts, materialised intermediates), not the input tables.
+    memory_limit_bytes: int = 2 * GiB
+    threads: int = 2
+    # Wall-clock time of the whole call: registration, intermediates, query and fetching.
+    timeout_seconds: float = 300.0
+    max_result_rows: int = 10_000_000
+    max_result_bytes: int = 256 * MiB
+    # Spill files in the scratch directory, which is RAM-backed: this is memory too.
+    max_spill_bytes: int = 4 * GiB
+
+    def __post_init__(self) -> None:
+        for name in (
+            "memory_limit_bytes",
+            "threads",
+            "max_result_rows",
+            "max_result_bytes",
+            "max_spill_bytes",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"SqlLimits.{name} must be a positive integer")
+        if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
+            raise ValueError("SqlLimits.timeout_seconds must be a positive number of seconds")
+
+
+def run_sql(
+    query: str,
+    tables: Mapping[str, pa.Table],
+    *,
+    intermediate: Sequence[tuple[str, str]] = (),
+    limits: SqlLimits,
+    scratch_dir: Path,
+) -> pa.Table:
+    """Run ``query`` over ``tables`` (registered under their exact names) and return the result.
+
+    ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
+    order; each becomes a temporary view, so DuckDB plans the whole chain as one query.
+    Raises :class:`SqlExecutionError`; a ``ValueError`` for names that clash (a caller bug).
+    """
+    _check_names([*tables, *(name for name, _ in intermediate)])
+    work_dir = Path(tempfile.mkdtemp(prefix="sql-", dir=scratch_dir))
+    try:
+        spill_dir = work_dir / "spill"
+        spill_dir.mkdir(mode=0o700)
+        connection = open_hardened_connection(
+            memory_limit_bytes=limits.memory_limit_bytes,
+            threads=limits.threads,
+            spill_directory=spill_dir,
+            max_spill_bytes=limits.max_spill_bytes,
+            max_execution_ms=math.ceil(limits.timeout_seconds * 1000),
+        )
+        try:
+            with _Watchdog(connection, limits.timeout_seconds) as watchdog:
+                return _run(connection, query, tables, intermediate, limits, watchdog)
+        finally:
+            connection.close()
+    finally:
+        # The spill files hold plaintext rows; they must not outlive the call.
+        shutil.rmtree(work_dir)
+
+
+def _run(
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    tables: Mapping[str, pa.Table],
+    intermediate: Sequence[tuple[str, str]],
+    limits: SqlLimits,
+    watchdog: _Watchdog,
+) -> pa.Table:
+    # 1. Refuse anything but one SELECT each, before any of them executes.
+    _require_single_select(connection, query, node=None)
+    for name, sql in intermediate:
+        _require_single_select(connection, sql, node=name)
+    # 2. Inputs, then the views of intermediate SQL nodes, in dependency order.
+    for name, table in tables.items():
+        try:
+            connection.register(name, table)
+        except duckdb.Error as error:
+            raise _safe_error(error, watchdog, binding=False, node=name) from None
+    for name, sql in intermediate:
+        watchdog.check()
+        _create_view(connection, name, sql, watchdog)
+    # 3. Bind (errors about the query text may be shown), then stream the result under limits.
+    watchdog.check()
+    try:
+        relation = connection.sql(query)
+    except duckdb.Error as error:
+        raise _safe_error(error, watchdog, binding=True, node=None) from None
+    if relation is None:
+        raise SqlExecutionError("sql_error", "the query returned no result")
+    watchdog.check()
+    return _fetch(relation, limits, watchdog)
+
+
+def _require_single_select(
+    connection: duckdb.DuckDBPyConnection, sql: str, *, node: str | None
+) -> None:
+    try:
+        statements = connection.extract_statements(sql)
+    except duckdb.Error as error:
+        raise _safe_error(error, None, binding=True, node=node) from None
+    where = _where(node)
+    if len(statements) != 1:
+        raise SqlExecutionError(
+            "sql_error", f"{where}the SQL must be one statement, found {len(statements)}"
+        )
+    kind = statements[0].type
+    if kind == duckdb.StatementType.MULTI:
+        # How DuckDB expands a PIVOT whose values are read from the data (a CREATE TYPE first).
+        raise SqlExecutionError(
+            "sql_error",
+            f"{where}a PIVOT must list its values (ON col IN (...)); "
+            f"statements that expand into several are not allowed",
+        )
+    if kind != duckdb.StatementType.SELECT:
+        raise SqlExecutionError(
+            "sql_error",
+            f"{where}the SQL must be a read-only query; {kind.name} statements are not allowed",
+        )
+
+
+def _create_view(
+    connection: duckdb.DuckDBPyConnection, name: str, sql: str, watchdog: _Watchdog
+) -> None:
+    # A view, not a temporary table: DuckDB then plans intermediates and target as one query
+    # (filters push down, nothing is materialised unless needed, one execution under the limits).
+    # Measured on a 3M x 3M join + aggregate: filtered target 0.02 s (view) vs 0.28 s (table);
+    # target reading an intermediate twice 0.38 s (view) vs 0.23 s (table).
+    ddl = f"CREATE TEMPORARY VIEW {_quote_identifier(name)} AS {sql}"
+    # The body was checked to be one SELECT; check again that gluing it in gave one CREATE.
+    statements = connection.extract_statements(ddl)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.CREATE:
+        raise SqlExecutionError("sql_error", f"{_where(name)}could not be defined as a view")
+    try:
+        connection.execute(ddl)
+    except duckdb.Error as error:
+        # CREATE VIEW binds its body without running it: schema errors may be shown.
+        raise _safe_error(error, watchdog, binding=True, node=name) from None
+
+
+def _fetch(relation: duckdb.DuckDBPyRelation, limits: SqlLimits, watchdog: _Watchdog) -> pa.Table:
+    try:
+        reader = relation.to_arrow_reader(_FETCH_BATCH_ROWS)
+        try:
+            batches: list[pa.RecordBatch] = []
+            rows = 0
+            size = 0
+            for batch in reader:
+                watchdog.check()
+                rows += batch.num_rows
+                size += batch.nbytes
+                if rows > limits.max_result_rows:
+                    raise SqlExecutionError(
+                        "sql_result_too_large",
+                        f"the result has more than {limits.max_result_rows} rows (max_result_rows)",
+                    )
+                if size > limits.max_result_bytes:
+                    raise SqlExecutionError(
+                        "sql_result_too_large",
+                        f"the result is larger than {limits.max_result_bytes} bytes "
+                        f"(max_result_bytes)",
+                    )
+                batches.append(batch)
+            return pa.Table.from_batches(batches, schema=reader.schema)
+        finally:
+            reader.close()
+    except (duckdb.Error, pa.ArrowException, OSError) as error:
+        # Arrow reports errors of the streaming query as ArrowException/OSError with DuckDB's text.
+        raise _safe_error(error, watchdog, binding=False, node=None) from None
+
+
+def _safe_error(
+    error: Exception, watchdog: _Watchdog | None, *, binding: bool, node: str | None
+) -> SqlExecutionError:
+    """The analyst-safe form of a DuckDB (or Arrow stream) error. See the module invariants."""
+    text = str(error)
+    where = _where(node)
+    interrupted = isinstance(error, duckdb.InterruptException) or text.startswith("INTERRUPT Error")
+    if (watchdog is not None and watchdog.fired) or interrupted:
+        # We are the only ones who interrupt; DuckDB's max_execution_time raises the same.
+        return _timeout_error(watchdog.timeout_seconds if watchdog is not None else None)
+    if isinstance(error, duckdb.OutOfMemoryException) or text.startswith("Out of Memory Error"):
+        return SqlExecutionError(
+            "sql_memory_limit",
+            f"{where}the query needed more memory (or spill space) than its limits allow",
+        )
+    if binding and isinstance(error, _SCHEMA_ERRORS):
+        return SqlExecutionError("sql_error", f"{where}{text}")
+    kind = "DuckDB error"
+    if isinstance(error, duckdb.Error):
+        kind = type(error).__name__
+    elif (match := _STREAM_PREFIX.match(text)) is not None:
+        kind = _STREAM_ERROR_KINDS.get(match.group(1), kind)
+    return SqlExecutionError("sql_error", f"{where}the query failed with {kind} ({_WITHHELD})")
+
+
+def _timeout_error(timeout_seconds: float | None) -> SqlExecutionError:
+    limit = f" of {timeout_seconds:g} s" if timeout_seconds is not None else ""
+    return SqlExecutionError("sql_timeout", f"the query ran longer than its time limit{limit}")
+
+
+def _where(node: str | None) -> str:
+    return f"SQL node {node!r}: " if node is not None else ""
+
+
+def _quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _check_names(names: Sequence[str]) -> None:
+    seen: dict[str, str] = {}
+    for name in names:
+        if not name or "\x00" in name:
+            raise ValueError(f"invalid table name {name!r}")
+        folded = fold_identifier(name)
+        if folded in seen:
+            # DuckDB compares names case-insensitively: "T" and "t" would be the same table.
+            raise ValueError(f"table names {seen[folded]!r} and {name!r} clash in SQL")
+        seen[folded] = name
+
+
+class _Watchdog:
+    """Interrupts the connection's running query once ``timeout_seconds`` have passed.
+
+    ``fired`` stays true afterwards, so an interrupt that lands between two statements (when
+    DuckDB has nothing to interrupt) is still noticed. Disarmed before the connection closes, so
+    it never touches a closed connection.
+    """
+
+    def __init__(self, connection: duckdb.DuckDBPyConnection, timeout_seconds: float) -> None:
+        self._connection = connection
+        self.timeout_seconds = timeout_seconds
+        self._lock = threading.Lock()
+        self._armed = True
+        self.fired = False
+        self._timer = threading.Timer(timeout_seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._armed = False
+        self._timer.cancel()
+
+    def check(self) -> None:
+        """Raise the timeout error if the deadline has passed (between DuckDB calls)."""
+        if self.fired:
+            raise _timeout_error(self.timeout_seconds)
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._armed:
+                return
+            self.fired = True
+            self._connection.interrupt()

@@ -1,0 +1,100 @@
+"""The measurement of the installed package and the specification catalogue."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sealroom
+from sealroom.attestation import (
+    CORE_ENCLAVE_NAME,
+    EnclaveSpecification,
+    UnknownEnclaveSpecificationError,
+    enclave_specifications,
+    measure_installed_package,
+    measure_package_directory,
+)
+
+
+def _tree(root: Path) -> Path:
+    (root / "pkg").mkdir(parents=True)
+    (root / "a.py").write_bytes(b"print(1)\n")
+    (root / "pkg" / "b.py").write_bytes(b"")
+    return root
+
+
+def test_known_answer(tmp_path: Path) -> None:
+    # sha256 of canonical {"format": "sealroom/measurement/v1",
+    #                      "files": [["a.py", sha256("print(1)\n")], ["pkg/b.py", sha256("")]]}
+    assert measure_package_directory(_tree(tmp_path)) == (
+        "bbea036b0d6aecadf871082aabbfd87a52848f8d36ec3039a9753c47eeea15a3"
+    )
+
+
+def test_ignores_pycache_and_other_files(tmp_path: Path) -> None:
+    root = _tree(tmp_path)
+    before = measure_package_directory(root)
+    (root / "__pycache__").mkdir()
+    (root / "__pycache__" / "a.py").write_bytes(b"junk")
+    (root / "README.md").write_text("docs")
+    (root / "a.pyc").write_bytes(b"junk")
+    assert measure_package_directory(root) == before
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda root: (root / "a.py").write_bytes(b"print(2)\n"),
+        lambda root: (root / "c.py").write_bytes(b""),
+        lambda root: (root / "pkg" / "b.py").unlink(),
+        lambda root: (root / "pkg" / "b.py").rename(root / "pkg" / "c.py"),
+    ],
+)
+def test_any_source_change_changes_it(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]
+    root = _tree(tmp_path)
+    before = measure_package_directory(root)
+    change(root)
+    assert measure_package_directory(root) != before
+
+
+def test_installed_package_is_measured_once() -> None:
+    value = measure_installed_package()
+    assert value == measure_package_directory(Path(sealroom.__file__).parent)
+    assert measure_installed_package() is value
+    assert len(value) == 64
+
+
+def test_specifications_catalogue() -> None:
+    assert enclave_specifications.list() == ["sealroom.core:v1"]
+    latest = enclave_specifications.latest()
+    assert list(latest) == [CORE_ENCLAVE_NAME]
+    spec = latest[CORE_ENCLAVE_NAME]
+    assert spec == EnclaveSpecification(
+        name="sealroom.core",
+        version="v1",
+        measurement=measure_installed_package(),
+        accepted_providers=frozenset({"simulated"}),
+    )
+    assert spec.id == "sealroom.core:v1"
+    assert enclave_specifications.versions(["sealroom.core:v1"]) == latest
+    assert enclave_specifications.all() == [spec]
+
+
+def test_unknown_version_is_named() -> None:
+    with pytest.raises(UnknownEnclaveSpecificationError, match=r"'sealroom.core:v99'") as excinfo:
+        enclave_specifications.versions(["sealroom.core:v1", "sealroom.core:v99"])
+    assert isinstance(excinfo.value, KeyError)
+    with pytest.raises(TypeError):
+        enclave_specifications.versions("sealroom.core:v1")
+
+
+def test_nothing_is_measured_at_import() -> None:
+    code = (
+        "import sealroom.attestation as a, sealroom.attestation.specifications as s\n"
+        "assert a.measure_installed_package.cache_info().currsize == 0\n"
+        "assert s._builtin_catalogue.cache_info().currsize == 0\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

@@ -1,0 +1,392 @@
+"""The chunked dataset format: known answers, and every stream attack failing."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+
+import pytest
+
+from sealroom.crypto import (
+    DEFAULT_CHUNK_SIZE,
+    MAX_CHUNK_SIZE,
+    ChunkRef,
+    DatasetDecryptor,
+    DatasetEncryptor,
+    Key,
+    Manifest,
+    decrypt_chunk,
+    decrypt_to_buffer,
+    encrypt_bytes,
+    sha256_hex,
+)
+from sealroom.errors import DecryptionError, LimitExceededError
+
+# ---- known answers -------------------------------------------------------------------------
+# Computed independently (HKDF by hand with hmac/hashlib, AES-GCM called directly, json.dumps)
+# from: key = 00..1f, salt = 40..5f, nonce prefix = a0..a6, chunk size 16, this 39-byte plaintext.
+KAT_KEY = Key(material=bytes(range(32)))
+KAT_SALT = bytes(range(0x40, 0x60))
+KAT_PREFIX = bytes.fromhex("a0a1a2a3a4a5a6")
+KAT_PLAINTEXT = b"sealroom known-answer test: 40 bytes!!!"
+KAT_CHUNKS = [
+    "57152adf83c4496d306f15f5171ab357d4dcac6883e43d890b0e9031df448c23",
+    "682827a2f615847660864fe80c3593339b9d9efe89967515d05440b4193914e5",
+    "e5689562226d7a40a080943451766f46c337f2b249d461",
+]
+KAT_MANIFEST = (
+    b'{"algorithm":"AES-256-GCM-HKDF-SHA256-STREAM","chunk_size":16,"chunks":['
+    b'{"sha256":"7d4d36aa04824e23b3e4841b01f26a1a3ca093ffc7fad30a723f467a0c78ecb8","size":32},'
+    b'{"sha256":"a78c282e467b68d140c11a61afed3d8b4ce7ea599e46cb616002c0f42821c39a","size":32},'
+    b'{"sha256":"e730a90f92a8882f0395646344dcc116ed3e6dbce65ea30d1e867a888571645a","size":23}],'
+    b'"nonce_prefix":"a0a1a2a3a4a5a6","plaintext_size":39,'
+    b'"salt":"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f","version":1}'
+)
+KAT_DATASET_ID = "e3fcfcf37839539074a024bce8129a10dbf74e26fe71a41db0b82278199ff42b"
+KAT_EMPTY_CHUNK = "e7f0e4ada9362a75a1ee720a20ef8645"
+KAT_EMPTY_DATASET_ID = "822a0b8c20b490ec4c61104ef9635beb50ae27c7e195aa626ae954647668eb6d"
+
+
+def _kat_encrypt(plaintext: bytes) -> tuple[Manifest, list[bytes]]:
+    encryptor = DatasetEncryptor._with_fixed_randomness(
+        KAT_KEY, 16, salt=KAT_SALT, nonce_prefix=KAT_PREFIX
+    )
+    chunks = [c.ciphertext for c in encryptor.encrypt_stream(io.BytesIO(plaintext))]
+    return encryptor.manifest, chunks
+
+
+def test_known_answer_chunks_and_manifest() -> None:
+    manifest, chunks = _kat_encrypt(KAT_PLAINTEXT)
+    assert [c.hex() for c in chunks] == KAT_CHUNKS
+    assert manifest.to_bytes() == KAT_MANIFEST
+    assert manifest.dataset_id == KAT_DATASET_ID == sha256_hex(KAT_MANIFEST)
+    assert Manifest.from_bytes(KAT_MANIFEST) == manifest
+    assert decrypt_to_buffer(KAT_KEY, manifest, [bytes.fromhex(c) for c in KAT_CHUNKS]) == (
+        KAT_PLAINTEXT
+    )
+
+
+def test_known_answer_empty_file() -> None:
+    manifest, chunks = _kat_encrypt(b"")
+    assert [c.hex() for c in chunks] == [KAT_EMPTY_CHUNK]
+    assert manifest.dataset_id == KAT_EMPTY_DATASET_ID
+    assert manifest.plaintext_size == 0
+    assert len(manifest.chunks) == 1
+    assert decrypt_to_buffer(KAT_KEY, manifest, chunks) == bytearray()
+
+
+# ---- round trips and shapes ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 15, 16, 17, 32, 33, 100])
+def test_round_trip_sizes(size: int) -> None:
+    key = Key()
+    data = os.urandom(size)
+    manifest, chunks = encrypt_bytes(key, data, chunk_size=16)
+    # Chunk count: ceil(size / 16), and 1 for an empty file; never an empty trailing chunk.
+    assert len(chunks) == max(1, -(-size // 16))
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert all(c.sha256 == sha256_hex(c.ciphertext) for c in chunks)
+    assert manifest.plaintext_size == size
+    assert decrypt_to_buffer(key, manifest, [c.ciphertext for c in chunks]) == data
+    decryptor = DatasetDecryptor(key, manifest)
+    assert b"".join(decryptor.decrypt_chunk(c.index, c.ciphertext) for c in chunks) == data
+    assert Manifest.from_bytes(manifest.to_bytes()) == manifest
+
+
+def test_default_chunk_size() -> None:
+    assert DEFAULT_CHUNK_SIZE == 8 * 1024 * 1024
+    assert MAX_CHUNK_SIZE == 64 * 1024 * 1024
+    assert DatasetEncryptor(Key()).chunk_size == DEFAULT_CHUNK_SIZE
+
+
+class _TrickleReader(io.RawIOBase):
+    """A raw stream returning at most 3 bytes per read, like a pipe or socket."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(min(size, 3) if size >= 0 else 3)
+
+
+def test_short_reads_are_filled() -> None:
+    key = Key()
+    data = os.urandom(50)
+    encryptor = DatasetEncryptor(key, chunk_size=16)
+    chunks = list(encryptor.encrypt_stream(_TrickleReader(data)))  # type: ignore[arg-type]
+    assert [len(c.ciphertext) for c in chunks] == [32, 32, 32, 18]
+    assert decrypt_to_buffer(key, encryptor.manifest, [c.ciphertext for c in chunks]) == data
+
+
+class _CountingReader(io.RawIOBase):
+    """Yields ``total`` bytes and records the largest amount held back by the consumer."""
+
+    def __init__(self, total: int) -> None:
+        self.remaining = total
+        self.requested: list[int] = []
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        self.requested.append(size)
+        n = min(size, self.remaining)
+        self.remaining -= n
+        return b"\x00" * n
+
+
+def test_stream_reads_lazily_one_chunk_ahead() -> None:
+    reader = _CountingReader(10 * 16)
+    iterator = DatasetEncryptor(Key(), chunk_size=16).encrypt_stream(reader)  # type: ignore[arg-type]
+    assert reader.requested == []  # nothing read before iteration
+    next(iterator)
+    # The first chunk plus one chunk of look-ahead: memory stays constant in the file size.
+    assert reader.remaining == 10 * 16 - 2 * 16
+    list(iterator)
+    assert reader.remaining == 0
+
+
+def test_manifest_only_after_last_chunk_and_single_use() -> None:
+    encryptor = DatasetEncryptor(Key(), chunk_size=16)
+    iterator = encryptor.encrypt_stream(io.BytesIO(b"x" * 40))
+    next(iterator)
+    with pytest.raises(RuntimeError, match="manifest"):
+        _ = encryptor.manifest
+    list(iterator)
+    assert encryptor.manifest.plaintext_size == 40
+    with pytest.raises(RuntimeError, match="exactly one file"):
+        encryptor.encrypt_stream(io.BytesIO(b""))
+
+
+def test_text_reader_rejected() -> None:
+    with pytest.raises(TypeError, match="binary"):
+        list(DatasetEncryptor(Key(), 16).encrypt_stream(io.StringIO("abc")))  # type: ignore[arg-type]
+
+
+def test_files_never_share_salt_or_prefix() -> None:
+    key = Key()
+    a, _ = encrypt_bytes(key, b"same", 16)
+    b, _ = encrypt_bytes(key, b"same", 16)
+    assert a.salt != b.salt
+    assert a.nonce_prefix != b.nonce_prefix
+    assert a.dataset_id != b.dataset_id
+
+
+@pytest.mark.parametrize("chunk_size", [0, -1, MAX_CHUNK_SIZE + 1])
+def test_bad_chunk_size(chunk_size: int) -> None:
+    with pytest.raises(ValueError, match="chunk_size"):
+        DatasetEncryptor(Key(), chunk_size)
+
+
+# ---- attacks -------------------------------------------------------------------------------
+
+KEY = Key(material=bytes([7]) * 32)
+PLAINTEXT = bytes(range(256)) * 2  # 512 bytes = 8 chunks of 64 (the last one full)
+
+
+@pytest.fixture(scope="module")
+def dataset() -> tuple[Manifest, list[bytes]]:
+    manifest, chunks = encrypt_bytes(KEY, PLAINTEXT, chunk_size=64)
+    assert len(chunks) == 8
+    return manifest, [c.ciphertext for c in chunks]
+
+
+def _with_refs(manifest: Manifest, chunks: list[bytes]) -> Manifest:
+    """A manifest rewritten to match tampered chunks: what a party controlling it could do."""
+    total = sum(len(c) - 16 for c in chunks)
+    refs = tuple(ChunkRef(sha256=sha256_hex(c), size=len(c)) for c in chunks)
+    return dataclasses.replace(manifest, chunks=refs, plaintext_size=total)
+
+
+def _attacks(chunks: list[bytes], other: list[bytes]) -> dict[str, tuple[list[bytes], int]]:
+    """name -> (tampered chunk list, index the error must name)."""
+    flipped = bytearray(chunks[3])
+    flipped[5] ^= 0x01
+    return {
+        "truncate_last": (chunks[:-1], 7),
+        "reorder": ([chunks[0], chunks[2], chunks[1], *chunks[3:]], 1),
+        "duplicate": ([chunks[0], chunks[0], *chunks[2:]], 1),
+        "splice": ([*chunks[:4], other[4], *chunks[5:]], 4),
+        "bit_flip": ([*chunks[:3], bytes(flipped), *chunks[4:]], 3),
+    }
+
+
+@pytest.mark.parametrize("attack", ["truncate_last", "reorder", "duplicate", "splice", "bit_flip"])
+def test_attacks_fail_against_the_manifest(
+    dataset: tuple[Manifest, list[bytes]], attack: str
+) -> None:
+    manifest, chunks = dataset
+    _, other = encrypt_bytes(KEY, PLAINTEXT, chunk_size=64)  # same key, another file
+    tampered, index = _attacks(chunks, [c.ciphertext for c in other])[attack]
+    with pytest.raises(DecryptionError, match=rf"chunks? {index}\b") as excinfo:
+        decrypt_to_buffer(KEY, manifest, tampered)
+    assert manifest.dataset_id in str(excinfo.value)
+
+
+@pytest.mark.parametrize("attack", ["truncate_last", "reorder", "duplicate", "splice", "bit_flip"])
+def test_attacks_fail_even_with_a_rewritten_manifest(
+    dataset: tuple[Manifest, list[bytes]], attack: str
+) -> None:
+    # The AEAD layer alone (index + last flag in the nonce, per-file subkey) must catch them.
+    manifest, chunks = dataset
+    _, other = encrypt_bytes(KEY, PLAINTEXT, chunk_size=64)
+    tampered, _ = _attacks(chunks, [c.ciphertext for c in other])[attack]
+    forged = _with_refs(manifest, tampered)
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        decrypt_to_buffer(KEY, forged, tampered)
+
+
+def test_wrong_key(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    with pytest.raises(DecryptionError, match=r"chunk 0 .* failed authentication"):
+        decrypt_to_buffer(Key(), manifest, chunks)
+
+
+def test_missing_and_extra_chunks(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    with pytest.raises(DecryptionError, match=r"chunks 5 to 7 .* missing"):
+        decrypt_to_buffer(KEY, manifest, chunks[:5])
+    with pytest.raises(DecryptionError, match="chunk 8 is extra"):
+        decrypt_to_buffer(KEY, manifest, [*chunks, chunks[0]])
+    with pytest.raises(DecryptionError, match="missing"):
+        decrypt_to_buffer(KEY, manifest, [])
+
+
+def test_errors_carry_no_data(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    with pytest.raises(DecryptionError) as excinfo:
+        decrypt_to_buffer(Key(), manifest, chunks)
+    message = str(excinfo.value)
+    assert KEY.material.hex() not in message
+    assert PLAINTEXT[:8].hex() not in message
+
+
+def test_decrypt_single_chunk(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    assert decrypt_chunk(KEY, manifest, 3, chunks[3]) == PLAINTEXT[192:256]
+    with pytest.raises(DecryptionError, match=r"chunk 3 .* does not match"):
+        decrypt_chunk(KEY, manifest, 3, chunks[2])
+    with pytest.raises(DecryptionError, match="chunk 8 is not part"):
+        decrypt_chunk(KEY, manifest, 8, chunks[0])
+    with pytest.raises(DecryptionError, match="chunk -1 is not part"):
+        decrypt_chunk(KEY, manifest, -1, chunks[0])
+
+
+def test_failed_chunk_leaves_no_unauthenticated_plaintext(
+    dataset: tuple[Manifest, list[bytes]],
+) -> None:
+    manifest, chunks = dataset
+    flipped = bytearray(chunks[2])
+    flipped[-1] ^= 0x01  # tag only: the AES-CTR part would decrypt to the real plaintext
+    forged = _with_refs(manifest, [*chunks[:2], bytes(flipped), *chunks[3:]])
+    out = bytearray(b"\xff" * 64)
+    with pytest.raises(DecryptionError):
+        DatasetDecryptor(KEY, forged).decrypt_chunk_into(2, bytes(flipped), out)
+    assert out == bytes(64)
+
+
+def test_output_buffer_size_checked(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    with pytest.raises(ValueError, match="64 bytes"):
+        DatasetDecryptor(KEY, manifest).decrypt_chunk_into(0, chunks[0], bytearray(63))
+
+
+def test_memory_limit_checked_before_allocating(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    with pytest.raises(LimitExceededError, match="512 plaintext bytes"):
+        decrypt_to_buffer(KEY, manifest, chunks, max_plaintext_size=511)
+    assert decrypt_to_buffer(KEY, manifest, chunks, max_plaintext_size=512) == PLAINTEXT
+
+
+# ---- manifest parsing (the manifest comes from the untrusted host) --------------------------
+
+
+def _kat_dict() -> dict[str, object]:
+    obj = json.loads(KAT_MANIFEST)
+    assert isinstance(obj, dict)
+    return obj
+
+
+def _encode(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _mutations() -> dict[str, object]:
+    def changed(**fields: object) -> dict[str, object]:
+        return {**_kat_dict(), **fields}
+
+    chunks = _kat_dict()["chunks"]
+    assert isinstance(chunks, list)
+    without_salt = _kat_dict()
+    del without_salt["salt"]
+    return {
+        "version": changed(version=2),
+        "version_bool": changed(version=True),
+        "algorithm": changed(algorithm="AES-128-GCM"),
+        "salt_short": changed(salt="4041"),
+        "salt_upper": changed(salt="40" * 31 + "4F"),
+        "prefix": changed(nonce_prefix="a0a1"),
+        "chunk_size_zero": changed(chunk_size=0),
+        "chunk_size_huge": changed(chunk_size=MAX_CHUNK_SIZE + 1),
+        "chunk_size_str": changed(chunk_size="16"),
+        "no_chunks": changed(chunks=[], plaintext_size=0),
+        "chunks_not_list": changed(chunks={"0": chunks[0]}),
+        "middle_chunk_short": changed(
+            chunks=[chunks[0], {**chunks[1], "size": 31}, chunks[2]], plaintext_size=38
+        ),
+        "last_chunk_too_big": changed(
+            chunks=[chunks[0], chunks[1], {**chunks[2], "size": 33}], plaintext_size=49
+        ),
+        "empty_trailing_chunk": changed(
+            chunks=[chunks[0], chunks[1], {**chunks[2], "size": 16}], plaintext_size=32
+        ),
+        "plaintext_size": changed(plaintext_size=40),
+        "chunk_extra_field": changed(chunks=[{**chunks[0], "x": 1}, chunks[1], chunks[2]]),
+        "chunk_bad_hash": changed(chunks=[{**chunks[0], "sha256": "00"}, chunks[1], chunks[2]]),
+        "extra_field": changed(comment="hi"),
+        "missing_field": without_salt,
+        "not_object": [1, 2],
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_mutations()))
+def test_manifest_rejects_inconsistent(name: str) -> None:
+    with pytest.raises(DecryptionError, match="invalid dataset manifest"):
+        Manifest.from_bytes(_encode(_mutations()[name]))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b"\xff\xfe",
+        b"{",
+        b"NaN",
+        KAT_MANIFEST.replace(b'"chunk_size":16', b'"chunk_size":16.0'),
+        KAT_MANIFEST.replace(b'"version":1', b'"version":1,"version":1'),  # duplicate key
+        KAT_MANIFEST.replace(b'"version":1', b'"version":1' + b"0" * 5000),  # giant int
+        b"[" * 100_000 + b"]" * 100_000,
+    ],
+)
+def test_manifest_rejects_malformed_json(data: bytes) -> None:
+    with pytest.raises(DecryptionError, match="invalid dataset manifest"):
+        Manifest.from_bytes(data)
+
+
+def test_manifest_must_be_canonical() -> None:
+    # Same content, different bytes: accepting it would give one dataset two ids.
+    pretty = json.dumps(_kat_dict(), indent=1).encode()
+    with pytest.raises(DecryptionError, match="canonical"):
+        Manifest.from_bytes(pretty)
+
+
+def test_manifest_construction_is_checked() -> None:
+    manifest = Manifest.from_bytes(KAT_MANIFEST)
+    with pytest.raises(DecryptionError, match="plaintext_size"):
+        dataclasses.replace(manifest, plaintext_size=1)

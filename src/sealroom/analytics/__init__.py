@@ -1,0 +1,48 @@
+"""The analytics API: define a room with tables and SQL, publish it, provision data, run.
+
+Names and shapes follow the seed SDK (``AnalyticsDcrBuilder``, ``TableDataNodeDefinition``,
+``Column``, ``FormatType`` …) so that existing scripts port with few changes.
+"""
+
+from __future__ import annotations
+
+from sealroom.analytics._csv_input import read_input_csv_file, read_input_csv_string
+from sealroom.analytics._dcr import (
+    AnalyticsDcr,
+    RawDataNode,
+    SqlComputationNode,
+    TableDataNode,
+)
+from sealroom.analytics._definitions import (
+    AnalyticsDcrBuilder,
+    AnalyticsDcrDefinition,
+    RawDataNodeDefinition,
+    SqlComputeNodeDefinition,
+    TableDataNodeDefinition,
+)
+from sealroom.model.columns import (
+    Column,
+    FormatType,
+    HashingAlgorithm,
+    NumericRangeRule,
+    PrimitiveType,
+)
+
+__all__ = [
+    "AnalyticsDcr",
+    "AnalyticsDcrBuilder",
+    "AnalyticsDcrDefinition",
+    "Column",
+    "FormatType",
+    "HashingAlgorithm",
+    "NumericRangeRule",
+    "PrimitiveType",
+    "RawDataNode",
+    "RawDataNodeDefinition",
+    "SqlComputationNode",
+    "SqlComputeNodeDefinition",
+    "TableDataNode",
+    "TableDataNodeDefinition",
+    "read_input_csv_file",
+    "read_input_csv_string",
+]

@@ -1,0 +1,169 @@
+"""A published analytics room and its nodes, as the seed SDK exposes them.
+
+``AnalyticsDcr.get_node(name)`` returns the same node object every time, so a job started with
+``run_computation()`` can be fetched later from ``get_node(name).get_results_as_*()``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+
+from sealroom.client._session import JobId, Session
+from sealroom.compute.sql import table_from_ipc
+from sealroom.crypto import Key
+from sealroom.errors import ConflictError
+from sealroom.model.definition import RawNode, RoomDefinition, SqlNode, TableNode
+
+if TYPE_CHECKING:
+    from sealroom.client import Client
+    from sealroom.client._upload import ProgressCallback
+
+
+class _DataNode:
+    def __init__(self, dcr: AnalyticsDcr, name: str, is_required: bool) -> None:
+        self._dcr = dcr
+        self.name = self.id = name
+        self.is_required = is_required
+
+    def upload_and_publish_dataset(
+        self,
+        data: BinaryIO,
+        key: Key,
+        name: str,
+        description: str = "",
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        """Encrypt and upload ``data`` (CSV without header for tables), then publish it here."""
+        dataset_id = self._dcr.client.upload_dataset(
+            data, key, name, description=description, progress=progress
+        )
+        self.publish_dataset(dataset_id, key)
+        return dataset_id
+
+    def publish_dataset(self, manifest_hash: str, key: Key) -> dict[str, Any]:
+        """Publish an uploaded dataset; the key travels sealed to the attested core."""
+        return self._dcr.session.publish_dataset(self._dcr.id, manifest_hash, self.name, key)
+
+    def remove_published_dataset(self) -> None:
+        self._dcr.session.remove_published_dataset(self._dcr.id, self.name)
+
+
+class TableDataNode(_DataNode):
+    def get_validation_report_as_dict(self) -> dict[str, Any]:
+        return self._dcr.session.get_validation_report(self._dcr.id, self.name)
+
+
+class RawDataNode(_DataNode):
+    pass
+
+
+class SqlComputationNode:
+    """A SQL computation; results come back as CSV (with a header), Arrow or pandas."""
+
+    def __init__(self, dcr: AnalyticsDcr, name: str) -> None:
+        self._dcr = dcr
+        self.name = self.id = name
+        self.job_id: JobId | None = None
+
+    def run_computation(self) -> JobId:
+        self.job_id = self._dcr.session.run_computation(self._dcr.id, self.name)
+        return self.job_id
+
+    def _job(self) -> JobId:
+        if self.job_id is None:
+            raise ConflictError(
+                f"computation {self.name!r} has not been run yet: call run_computation() first",
+                code="job_not_started",
+            )
+        return self.job_id
+
+    def get_results_as_bytes(self, interval: float = 5, timeout: float | None = None) -> bytes:
+        return self._dcr.session.get_computation_result(
+            self._job(), interval=interval, timeout=timeout
+        )
+
+    def get_results_as_string(self, interval: float = 5, timeout: float | None = None) -> str:
+        return self.get_results_as_bytes(interval, timeout).decode("utf-8")
+
+    def get_results_as_arrow(self, interval: float = 5, timeout: float | None = None) -> pa.Table:
+        data = self._dcr.session.get_computation_result(
+            self._job(), interval=interval, timeout=timeout, result_format="arrow"
+        )
+        return table_from_ipc(data)
+
+    def get_results_as_dataframe(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> pd.DataFrame:
+        frame: pd.DataFrame = self.get_results_as_arrow(interval, timeout).to_pandas()
+        return frame
+
+    def run_computation_and_get_results_as_bytes(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> bytes:
+        self.run_computation()
+        return self.get_results_as_bytes(interval, timeout)
+
+    def run_computation_and_get_results_as_string(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> str:
+        self.run_computation()
+        return self.get_results_as_string(interval, timeout)
+
+    def run_computation_and_get_results_as_dataframe(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> pd.DataFrame:
+        self.run_computation()
+        return self.get_results_as_dataframe(interval, timeout)
+
+
+Node = TableDataNode | RawDataNode | SqlComputationNode
+
+
+class AnalyticsDcr:
+    """A published room, verified: its definition hashes to its id and the core signed it."""
+
+    def __init__(
+        self, client: Client, session: Session, dcr_id: str, definition: RoomDefinition
+    ) -> None:
+        self.client = client
+        self.session = session
+        self.id = dcr_id
+        self.definition = definition
+        self._nodes: dict[str, Node] = {}
+        for node in definition.nodes:
+            if isinstance(node, TableNode):
+                self._nodes[node.name] = TableDataNode(self, node.name, node.is_required)
+            elif isinstance(node, RawNode):
+                self._nodes[node.name] = RawDataNode(self, node.name, node.is_required)
+            elif isinstance(node, SqlNode):
+                self._nodes[node.name] = SqlComputationNode(self, node.name)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def get_node(self, name: str) -> Node | None:
+        return self._nodes.get(name)
+
+    def participants(self) -> list[str]:
+        return self.definition.participant_emails()
+
+    def retrieve_audit_log(self) -> str:
+        """The room's audit log, verified against the core's key: one line per event."""
+        return self.session.retrieve_audit_log(self.id).log.decode("utf-8")
+
+    def retrieve_published_datasets(self) -> list[dict[str, Any]]:
+        return self.session.retrieve_published_datasets(self.id)
+
+    def get_status(self) -> str:
+        return self.session.retrieve_data_room_status(self.id)
+
+    def stop(self) -> None:
+        self.session.stop_data_room(self.id)
+
+    def __repr__(self) -> str:
+        return f"AnalyticsDcr(id={self.id!r}, name={self.name!r})"

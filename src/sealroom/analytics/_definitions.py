@@ -1,0 +1,220 @@
+"""Node definitions and the builder of the analytics API (the seed SDK's names and shapes).
+
+Definitions compile to the wire model of :mod:`sealroom.model.definition`. The builder checks
+everything it can before anything is sent: unknown node names in roles, unknown dependencies,
+cycles, duplicate names, and SQL that reads a table that is not among its dependencies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from sealroom.compute.sql import check_query_dependencies, fold_identifier, referenced_tables
+from sealroom.errors import DefinitionError
+from sealroom.model.columns import Column
+from sealroom.model.definition import (
+    Participant,
+    RawNode,
+    RoomDefinition,
+    SqlNode,
+    TableNode,
+    check_definition,
+    check_node_name,
+)
+
+if TYPE_CHECKING:
+    from sealroom.client import Client
+
+
+def _check_id(name: str, node_id: str | None) -> None:
+    check_node_name(name)
+    if node_id is not None and node_id != name:
+        raise DefinitionError(
+            f"node {name!r} was given id {node_id!r}: Sealroom identifies nodes by their name, "
+            "leave id unset"
+        )
+
+
+class TableDataNodeDefinition:
+    """A table data node: a typed, validated CSV (uploaded without a header row)."""
+
+    def __init__(
+        self,
+        name: str,
+        columns: Sequence[Column],
+        is_required: bool,
+        id: str | None = None,
+        drop_invalid_rows: bool = False,
+        unique_column_combinations: Sequence[Sequence[int]] | None = None,
+    ) -> None:
+        _check_id(name, id)
+        self.name = name
+        try:
+            self.node = TableNode(
+                name=name,
+                is_required=is_required,
+                columns=tuple(columns),
+                unique_column_combinations=tuple(
+                    tuple(c) for c in (unique_column_combinations or ())
+                ),
+                drop_invalid_rows=drop_invalid_rows,
+            )
+            self.node.schema_  # noqa: B018 - checks column names and uniqueness indices
+        except ValidationError as exc:
+            raise DefinitionError(f"table {name!r}: {_first_error(exc)}") from None
+
+
+class RawDataNodeDefinition:
+    """A raw data node: one opaque file."""
+
+    def __init__(self, name: str, is_required: bool, id: str | None = None) -> None:
+        _check_id(name, id)
+        self.name = name
+        self.node = RawNode(name=name, is_required=is_required)
+
+
+class SqlComputeNodeDefinition:
+    """A SQL computation. Tables are referred to by node name.
+
+    ``dependencies`` lists the nodes the query reads; when omitted it is taken from the query.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        query: str,
+        dependencies: Sequence[str] | None = None,
+        minimum_rows_count: int | None = None,
+        id: str | None = None,
+    ) -> None:
+        _check_id(name, id)
+        if minimum_rows_count is not None:
+            raise DefinitionError(
+                f"SQL node {name!r}: the privacy filter (minimum_rows_count) is not available "
+                "yet; leave it unset"
+            )
+        self.name = name
+        self.query = query
+        self.explicit_dependencies = dependencies is not None
+        self.dependencies = tuple(dependencies) if dependencies is not None else None
+
+    def resolve(self, known: Iterable[str]) -> SqlNode:
+        """The wire node, its dependencies checked against what the query really reads."""
+        try:
+            dependencies = self.dependencies
+            if dependencies is None:
+                by_folded = {fold_identifier(name): name for name in known}
+                dependencies = tuple(
+                    sorted(by_folded.get(table, table) for table in referenced_tables(self.query))
+                )
+            check_query_dependencies(self.query, dependencies)
+        except DefinitionError as exc:
+            raise DefinitionError(f"SQL node {self.name!r}: {exc}") from None
+        return SqlNode(name=self.name, query=self.query, dependencies=dependencies)
+
+
+NodeDefinition = TableDataNodeDefinition | RawDataNodeDefinition | SqlComputeNodeDefinition
+
+
+@dataclass(frozen=True)
+class AnalyticsDcrDefinition:
+    """A built, checked room definition ready to publish."""
+
+    definition: RoomDefinition
+
+    @property
+    def id(self) -> str:
+        return self.definition.room_id
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def to_json(self) -> str:
+        return self.definition.canonical_bytes().decode()
+
+
+class AnalyticsDcrBuilder:
+    """Builds an analytics room definition (seed SDK: ``AnalyticsDcrBuilder``)."""
+
+    def __init__(self, *, client: Client | None = None, enclave_specs: object = None) -> None:
+        del enclave_specs  # the core is pinned by the session's attestation
+        self._client = client
+        self._name: str | None = None
+        self._description = ""
+        self._owner: str | None = None
+        self._nodes: list[NodeDefinition] = []
+        self._participants: dict[str, Participant] = {}
+
+    def with_name(self, name: str) -> AnalyticsDcrBuilder:
+        self._name = name
+        return self
+
+    def with_description(self, description: str) -> AnalyticsDcrBuilder:
+        self._description = description
+        return self
+
+    def with_owner(self, email: str) -> AnalyticsDcrBuilder:
+        self._owner = email
+        return self
+
+    def add_node_definition(self, definition: NodeDefinition) -> AnalyticsDcrBuilder:
+        if any(d.name.lower() == definition.name.lower() for d in self._nodes):
+            raise DefinitionError(f"a node named {definition.name!r} was already added")
+        self._nodes.append(definition)
+        return self
+
+    def add_node_definitions(self, definitions: Iterable[NodeDefinition]) -> AnalyticsDcrBuilder:
+        for definition in definitions:
+            self.add_node_definition(definition)
+        return self
+
+    def add_participant(
+        self,
+        email: str,
+        *,
+        analyst_of: Sequence[str] = (),
+        data_owner_of: Sequence[str] = (),
+    ) -> AnalyticsDcrBuilder:
+        if email.lower() in self._participants:
+            raise DefinitionError(f"participant {email} was already added")
+        self._participants[email.lower()] = Participant(
+            email=email, analyst_of=tuple(analyst_of), data_owner_of=tuple(data_owner_of)
+        )
+        return self
+
+    def build(self) -> AnalyticsDcrDefinition:
+        if not self._name:
+            raise DefinitionError("the room needs a name: call with_name()")
+        owner = self._owner or (self._client.user_email if self._client else None)
+        if not owner:
+            raise DefinitionError("the room needs an owner: call with_owner()")
+        names = [d.name for d in self._nodes]
+        nodes: list[TableNode | RawNode | SqlNode] = []
+        for definition in self._nodes:
+            if isinstance(definition, SqlComputeNodeDefinition):
+                nodes.append(definition.resolve(names))
+            else:
+                nodes.append(definition.node)
+        try:
+            room = RoomDefinition(
+                name=self._name,
+                description=self._description,
+                owner=owner,
+                nodes=tuple(nodes),
+                participants=tuple(self._participants.values()),
+            )
+        except ValidationError as exc:
+            raise DefinitionError(f"invalid room definition: {_first_error(exc)}") from None
+        check_definition(room)
+        return AnalyticsDcrDefinition(room)
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    location = ".".join(str(p) for p in error["loc"])
+    return f"{location}: {error['msg']}" if location else str(error["msg"])

@@ -1,0 +1,1 @@
+"""The ``sealroom`` command line."""

@@ -1,0 +1,5 @@
+"""``python -m sealroom.cli`` is the ``sealroom`` command."""
+
+from sealroom.cli.main import main
+
+main()

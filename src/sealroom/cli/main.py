@@ -1,0 +1,133 @@
+"""The ``sealroom`` command: serve, manage users, run the demo, and talk to a server."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealroom._version import __version__
+from sealroom.cli import client_commands
+from sealroom.errors import SealroomError
+
+app = typer.Typer(
+    name="sealroom",
+    help="Sealroom: an open-source, self-hostable data clean room.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server's data dir).")
+app.add_typer(user_app, name="user")
+client_commands.register(app)
+
+DataDirOption = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar="SEALROOM_DATA_DIR",
+        help="The server's data directory.",
+        show_default=True,
+    ),
+]
+
+
+@app.command()
+def serve(
+    data_dir: DataDirOption = Path(".sealroom-data"),
+    host: Annotated[str, typer.Option(envvar="SEALROOM_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="SEALROOM_PORT")] = 8765,
+    workers: Annotated[
+        int, typer.Option(envvar="SEALROOM_WORKERS", help="Job worker threads.")
+    ] = 2,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+) -> None:
+    """Start the platform: HTTP API, trusted core (simulated attestation), job workers."""
+    import uvicorn
+
+    from sealroom.server.app import create_app
+    from sealroom.server.settings import Settings
+
+    settings = Settings(data_dir=data_dir, host=host, port=port, workers=workers)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    typer.echo(
+        f"Sealroom {__version__} on http://{host}:{port}  (data: {data_dir}; attestation: "
+        "SIMULATED — no confidential-computing hardware protects this core)",
+        err=True,
+    )
+    uvicorn.run(
+        create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False
+    )
+
+
+@user_app.command("add")
+def user_add(
+    email: str,
+    data_dir: DataDirOption = Path(".sealroom-data"),
+    label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+) -> None:
+    """Create a user (if new) and print a new API token as the last line."""
+    from sealroom.server.accounts import issue_token
+    from sealroom.server.platform import open_store
+    from sealroom.server.settings import Settings
+
+    store = open_store(Settings(data_dir=data_dir))
+    token = issue_token(store, email, label)
+    store.engine.dispose()
+    typer.echo(f"Created an API token for {email.lower()} (shown once; only its hash is stored):")
+    typer.echo(token)
+
+
+@user_app.command("list")
+def user_list(data_dir: DataDirOption = Path(".sealroom-data")) -> None:
+    """List users and how many active tokens each has."""
+    from sealroom.server.platform import open_store
+    from sealroom.server.settings import Settings
+
+    store = open_store(Settings(data_dir=data_dir))
+    for user in store.list_users():
+        typer.echo(f"{user.email}\t{user.active_tokens} active token(s)")
+    store.engine.dispose()
+
+
+@user_app.command("revoke-token")
+def user_revoke_token(email: str, data_dir: DataDirOption = Path(".sealroom-data")) -> None:
+    """Revoke every active API token of a user."""
+    from sealroom.server.platform import open_store
+    from sealroom.server.settings import Settings
+
+    store = open_store(Settings(data_dir=data_dir))
+    count = store.revoke_tokens(email.lower())
+    store.engine.dispose()
+    typer.echo(f"Revoked {count} token(s) of {email.lower()}.")
+
+
+@app.command()
+def demo(
+    rows: Annotated[int, typer.Option(help="Customers per party.")] = 40_000,
+    keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False,
+) -> None:
+    """Run the bank x insurer overlap end to end on an embedded server."""
+    from sealroom.cli.demo import run_demo
+
+    run_demo(rows=rows, keep=keep)
+
+
+@app.command()
+def version() -> None:
+    """Print the version and the core's measurement."""
+    from sealroom.attestation import measure_installed_package
+
+    typer.echo(f"sealroom {__version__}")
+    typer.echo(f"core measurement {measure_installed_package()}")
+
+
+def main() -> None:
+    try:
+        app()
+    except SealroomError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)

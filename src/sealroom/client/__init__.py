@@ -1,0 +1,16 @@
+"""The Sealroom SDK client: attested sessions, encrypted uploads, rooms and computations."""
+
+from __future__ import annotations
+
+from sealroom.client._client import Auth, AuthenticationMethod, Client, create_client
+from sealroom.client._session import JobId, RetrieveAuditLogResponse, Session
+
+__all__ = [
+    "Auth",
+    "AuthenticationMethod",
+    "Client",
+    "JobId",
+    "RetrieveAuditLogResponse",
+    "Session",
+    "create_client",
+]

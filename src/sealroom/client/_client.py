@@ -1,0 +1,198 @@
+"""The SDK's entry point: :func:`create_client` and :class:`Client`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+import httpx
+
+from sealroom.attestation import EnclaveSpecification, enclave_specifications
+from sealroom.client._http import DEFAULT_TIMEOUT_SECONDS, ApiClient, api_url_from_env
+from sealroom.client._session import Session
+from sealroom.client._upload import DEFAULT_PARALLEL_UPLOADS, ProgressCallback, upload_encrypted
+from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
+from sealroom.errors import ConfigurationError, NotFoundError
+
+if TYPE_CHECKING:
+    from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
+
+
+class AuthenticationMethod:
+    """Seed SDK compatibility: how a room authenticates its users.
+
+    Sealroom rooms authenticate users by the platform's API tokens; this object only records that
+    choice so that legacy ``add_user_permission(email, authentication_method, ...)`` calls work.
+    """
+
+    kind = "platform_pki"
+
+    def __repr__(self) -> str:
+        return "AuthenticationMethod(platform_pki)"
+
+
+class Auth:
+    """Seed SDK compatibility: the identity a session acts as (the client's e-mail)."""
+
+    def __init__(self, user_id: str) -> None:
+        self.user_id = user_id
+
+
+class Client:
+    """Talks to one Sealroom server as one user."""
+
+    def __init__(
+        self,
+        user_email: str,
+        api_token: str,
+        *,
+        api_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+    ) -> None:
+        if not api_token:
+            raise ConfigurationError(
+                "no API token: pass one, or set SEALROOM_API_TOKEN "
+                "(create one with `sealroom user add EMAIL --data-dir DIR`)"
+            )
+        self.user_email = user_email
+        self._api = ApiClient(
+            api_url_from_env(api_url), api_token, transport=transport, timeout=timeout
+        )
+        self._enclave_specs = enclave_specs
+        self._session: Session | None = None
+
+    @property
+    def api_url(self) -> str:
+        return self._api.api_url
+
+    def close(self) -> None:
+        self._api.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sessions -----------------------------------------------------------------------
+    def create_session(
+        self,
+        auth: Auth | None = None,
+        enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+    ) -> Session:
+        """Open an attested session (verifies the core's attestation first)."""
+        del auth
+        specs = enclave_specs or self._enclave_specs or enclave_specifications.latest()
+        return Session(self, specs)
+
+    def session(self) -> Session:
+        """The client's shared attested session, opened on first use."""
+        if self._session is None:
+            self._session = self.create_session()
+        return self._session
+
+    def create_auth_using_platform_pki(
+        self, enclave_specs: Mapping[str, EnclaveSpecification] | None = None
+    ) -> tuple[Auth, None]:
+        """Seed SDK compatibility: returns ``(auth, endorser)``."""
+        del enclave_specs
+        return Auth(self.user_email), None
+
+    def create_auth(self) -> Auth:
+        return Auth(self.user_email)
+
+    @property
+    def platform_pki_authentication(self) -> AuthenticationMethod:
+        return AuthenticationMethod()
+
+    # -- datasets -----------------------------------------------------------------------
+    def upload_dataset(
+        self,
+        data: BinaryIO,
+        key: Key,
+        file_name: str,
+        /,
+        *,
+        description: str = "",
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        parallel_uploads: int = DEFAULT_PARALLEL_UPLOADS,
+        progress: ProgressCallback | None = None,
+    ) -> str:
+        """Encrypt ``data`` locally with ``key`` and upload it; returns the dataset id.
+
+        Uploading needs no room; publish the dataset to a node afterwards. The key never leaves
+        this process unencrypted.
+        """
+        return upload_encrypted(
+            self._api,
+            data,
+            key,
+            file_name,
+            description=description,
+            chunk_size=chunk_size,
+            parallel_uploads=parallel_uploads,
+            progress=progress,
+        )
+
+    def get_available_datasets(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._api.get_json("/v1/datasets")
+        return result
+
+    def get_dataset(self, manifest_hash: str) -> dict[str, Any] | None:
+        try:
+            result: dict[str, Any] = self._api.get_json(f"/v1/datasets/{manifest_hash}")
+        except NotFoundError:
+            return None
+        return result
+
+    def delete_dataset(self, manifest_hash: str) -> None:
+        self._api.request("DELETE", f"/v1/datasets/{manifest_hash}")
+
+    # -- rooms --------------------------------------------------------------------------
+    def get_data_room_descriptions(
+        self, *, exclude_stopped_dcrs: bool = False
+    ) -> list[dict[str, Any]]:
+        rooms: list[dict[str, Any]] = self._api.get_json("/v1/rooms")
+        if exclude_stopped_dcrs:
+            rooms = [r for r in rooms if r["status"] != "stopped"]
+        return rooms
+
+    def publish_analytics_dcr(self, dcr_definition: AnalyticsDcrDefinition) -> AnalyticsDcr:
+        from sealroom.analytics import AnalyticsDcr
+
+        session = self.session()
+        room_id = session.publish_data_room(dcr_definition.definition)
+        return AnalyticsDcr(self, session, room_id, session.retrieve_data_room(room_id))
+
+    def retrieve_analytics_dcr(self, dcr_id: str) -> AnalyticsDcr:
+        from sealroom.analytics import AnalyticsDcr
+
+        session = self.session()
+        return AnalyticsDcr(self, session, dcr_id, session.retrieve_data_room(dcr_id))
+
+
+def create_client(
+    user_email: str | None = None,
+    api_token: str | None = None,
+    *,
+    api_url: str | None = None,
+    transport: httpx.BaseTransport | None = None,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+) -> Client:
+    """Create a client; e-mail, token and URL default to ``SEALROOM_EMAIL``,
+    ``SEALROOM_API_TOKEN`` and ``SEALROOM_API_URL``."""
+    email = user_email or os.environ.get("SEALROOM_EMAIL", "")
+    if not email:
+        raise ConfigurationError("no user e-mail: pass one or set SEALROOM_EMAIL")
+    return Client(
+        email,
+        api_token or os.environ.get("SEALROOM_API_TOKEN", ""),
+        api_url=api_url,
+        transport=transport,
+        timeout=timeout,
+        enclave_specs=enclave_specs,
+    )

@@ -1,0 +1,227 @@
+"""An attested session with the trusted core.
+
+Opening a session fetches the core's attestation document with a fresh nonce and verifies it
+against the enclave specifications the SDK trusts *before* anything secret is sent. Everything
+secret afterwards is bound to the attested keys: dataset keys are HPKE-sealed to the attested
+X25519 key, and room definitions and audit logs are checked against the attested Ed25519 key.
+
+The method names are the seed SDK's (``publish_data_room``, ``run_computation``,
+``get_computation_result``, ``retrieve_audit_log`` …) so that scripts port with few changes.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sealroom.attestation import EnclaveSpecification, VerifiedAttestation, verify_attestation
+from sealroom.audit import entry_from_wire, format_lines, verify_entries
+from sealroom.crypto import (
+    KemPrivateKey,
+    Key,
+    dataset_key_context,
+    open_sealed,
+    result_context,
+    seal,
+    sha256_hex,
+)
+from sealroom.errors import ComputationError, JobTimeoutError, VerificationError
+from sealroom.model.definition import RoomDefinition, parse_definition
+
+if TYPE_CHECKING:
+    from sealroom.client._client import Client
+    from sealroom.legacy import DataRoom
+
+_ROOM_SIGNATURE_DOMAIN = b"sealroom/room-definition/v1"
+#: Longest single long-poll request while waiting for a job.
+_LONG_POLL_SECONDS = 20.0
+
+
+@dataclass(frozen=True)
+class JobId:
+    """A submitted computation (seed SDK: ``JobId(id, compute_node_id)``)."""
+
+    id: str
+    compute_node_id: str
+    data_room_id: str
+
+
+@dataclass(frozen=True)
+class RetrieveAuditLogResponse:
+    """Seed SDK shape: the verified audit log as bytes, one line per event."""
+
+    log: bytes
+
+
+class Session:
+    """Requests to the trusted core, over keys verified by remote attestation."""
+
+    def __init__(self, client: Client, enclave_specs: Mapping[str, EnclaveSpecification]) -> None:
+        self._client = client
+        self._api = client._api
+        nonce = secrets.token_bytes(32)
+        document = self._api.get_json("/v1/enclave/attestation", params={"nonce": nonce.hex()})
+        self.attestation: VerifiedAttestation = verify_attestation(
+            document, enclave_specs, nonce=nonce
+        )
+
+    # -- rooms --------------------------------------------------------------------------
+    def publish_data_room(self, data_room: RoomDefinition | DataRoom, /) -> str:
+        """Publish a room definition; returns its id (checked to be the definition's hash).
+
+        A legacy :class:`~sealroom.legacy.DataRoom` gets the publishing user as its owner.
+        """
+        if not isinstance(data_room, RoomDefinition):
+            data_room = data_room.definition_for(self._client.user_email)
+        body = {"definition": data_room.model_dump(mode="json")}
+        room_id = str(self._api.post_json("/v1/rooms", body)["room_id"])
+        if room_id != data_room.room_id:
+            raise VerificationError(
+                f"the server published room {room_id}, but the definition hashes to "
+                f"{data_room.room_id}"
+            )
+        return room_id
+
+    def retrieve_data_room(self, data_room_id: str, /) -> RoomDefinition:
+        """The verified definition: its hash is the id and the attested core signed it."""
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}")
+        canonical = str(body["definition"]).encode()
+        # 1. The id is the hash of the definition: the room is the one everybody agreed to.
+        if sha256_hex(canonical) != data_room_id:
+            raise VerificationError(
+                f"the definition served for room {data_room_id} does not match its id"
+            )
+        # 2. The attested core published it (not a definition the host made up).
+        self.attestation.verify_key.verify(
+            _ROOM_SIGNATURE_DOMAIN + data_room_id.encode() + canonical,
+            bytes.fromhex(str(body["signature"])),
+        )
+        definition = parse_definition(json.loads(canonical))
+        # 3. It is in canonical form (no second encoding of the same id).
+        if definition.canonical_bytes() != canonical:
+            raise VerificationError(f"the definition of room {data_room_id} is not canonical")
+        return definition
+
+    def retrieve_data_room_status(self, data_room_id: str, /) -> str:
+        status = self._api.get_json(f"/v1/rooms/{data_room_id}/status")["status"]
+        return "Stopped" if status == "stopped" else "Active"
+
+    def stop_data_room(self, data_room_id: str, /) -> None:
+        self._api.request("POST", f"/v1/rooms/{data_room_id}/stop", idempotent=True)
+
+    def retrieve_audit_log(self, data_room_id: str, /) -> RetrieveAuditLogResponse:
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/audit-log")
+        entries = [entry_from_wire(e) for e in body["entries"]]
+        verified = verify_entries(data_room_id, entries, self.attestation.verify_key)
+        return RetrieveAuditLogResponse(log=format_lines(verified.entries).encode())
+
+    # -- datasets -----------------------------------------------------------------------
+    def publish_dataset(
+        self, data_room_id: str, manifest_hash: str, leaf_id: str, key: Key, *, force: bool = False
+    ) -> dict[str, Any]:
+        """Send ``key`` sealed to the attested core, bound to this room, node and dataset."""
+        del force  # publishing replaces any earlier dataset of the node
+        sealed = seal(
+            self.attestation.kem_public_key,
+            key.material,
+            context=dataset_key_context(data_room_id, leaf_id, manifest_hash),
+        )
+        body = {"dataset_id": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
+        response = self._api.request(
+            "PUT", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset", json=body
+        )
+        result: dict[str, Any] = response.json()
+        return result
+
+    def remove_published_dataset(self, data_room_id: str, leaf_id: str, /) -> None:
+        self._api.request("DELETE", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset")
+
+    def retrieve_published_datasets(self, data_room_id: str, /) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/datasets")
+        return result
+
+    def get_validation_report(self, data_room_id: str, leaf_id: str, /) -> dict[str, Any]:
+        report: dict[str, Any] = self._api.get_json(
+            f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/validation-report"
+        )
+        return report
+
+    # -- computations -------------------------------------------------------------------
+    def run_computation(self, data_room_id: str, compute_node_id: str, /) -> JobId:
+        body = self._api.post_json(f"/v1/rooms/{data_room_id}/nodes/{compute_node_id}/jobs")
+        return JobId(id=body["job_id"], compute_node_id=compute_node_id, data_room_id=data_room_id)
+
+    def get_computation_status(self, job_id: JobId, /) -> dict[str, Any]:
+        status: dict[str, Any] = self._api.get_json(f"/v1/jobs/{job_id.id}")
+        return status
+
+    def wait_until_computation_has_finished(
+        self, job_id: JobId, /, *, interval: float = 5, timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Block until the job ends; raises :class:`ComputationError` if it failed.
+
+        The server long-polls, so results arrive as soon as they exist; ``interval`` is kept
+        for compatibility and only bounds the pause between polls when long-polling is off.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            wait = _LONG_POLL_SECONDS
+            if deadline is not None:
+                wait = max(0.0, min(wait, deadline - time.monotonic()))
+            status: dict[str, Any] = self._api.get_json(
+                f"/v1/jobs/{job_id.id}", params={"wait": wait}
+            )
+            if status["status"] == "succeeded":
+                return status
+            if status["status"] == "failed":
+                raise ComputationError(
+                    f"computation {job_id.compute_node_id!r} failed: {status['error_message']}",
+                    job_id=job_id.id,
+                    code=status.get("error_code") or "computation_failed",
+                )
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeoutError(
+                    f"job {job_id.id} did not finish within {timeout} s", job_id=job_id.id
+                )
+            if wait == 0:
+                time.sleep(min(interval, 1.0))
+
+    def get_computation_result(
+        self,
+        job_id: JobId,
+        /,
+        *,
+        interval: float = 5,
+        timeout: float | None = None,
+        result_format: str = "csv",
+    ) -> bytes:
+        """Wait for the job, then fetch its result sealed to a fresh key only we hold."""
+        self.wait_until_computation_has_finished(job_id, interval=interval, timeout=timeout)
+        recipient = KemPrivateKey.generate()
+        response = self._api.request(
+            "POST",
+            f"/v1/jobs/{job_id.id}/result",
+            json={
+                "recipient_public_key": recipient.public_key.to_bytes().hex(),
+                "format": result_format,
+            },
+            idempotent=True,
+        )
+        return open_sealed(recipient, response.content, context=result_context(job_id.id))
+
+    def run_computation_and_get_results(
+        self,
+        data_room_id: str,
+        compute_node_id: str,
+        /,
+        *,
+        interval: float = 5,
+        timeout: float | None = None,
+    ) -> bytes:
+        job = self.run_computation(data_room_id, compute_node_id)
+        return self.get_computation_result(job, interval=interval, timeout=timeout)

@@ -1,0 +1,472 @@
+"""The trusted core: the narrow interface of actions on rooms.
+
+Every public method is one action. Each one, in this order: loads and verifies what it needs from
+the untrusted host, asks :func:`sealroom.model.policy.decide`, applies the action, appends to the
+room's audit log, and only then returns. A denial is audited too and raised as "not found" (the
+principal may not know the room exists), "permission denied" or "conflict" (room stopped).
+
+The host passes in the principal it authenticated. (A host that lies about who is calling is
+outside what this version defends against; per-user request signatures are a later step.)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sealroom.attestation import (
+    AttestationDocument,
+    SimulatedProvider,
+    measure_installed_package,
+    produce_attestation,
+)
+from sealroom.audit import AuditAction, SignedEntry, entry_to_wire
+from sealroom.compute.sql import SqlLimits, check_query_dependencies, table_from_ipc, table_to_csv
+from sealroom.crypto import (
+    KemPublicKey,
+    derive_key,
+    open_at_rest,
+    result_context,
+    seal,
+    seal_at_rest,
+    sha256_hex,
+)
+from sealroom.enclave.audit_log import AuditLogKeeper
+from sealroom.enclave.execution import JobRunner
+from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache, open_dataset_key
+from sealroom.enclave.keystore import EnclaveIdentity
+from sealroom.enclave.validation import ValidationLimits
+from sealroom.errors import (
+    BadRequestError,
+    ConflictError,
+    DecryptionError,
+    DefinitionError,
+    NotFoundError,
+    PermissionDeniedError,
+    VerificationError,
+)
+from sealroom.model.definition import RoomDefinition, SqlNode, TableNode, parse_definition
+from sealroom.model.policy import Action, decide
+from sealroom.storage.blobs import BlobStore, result_key
+from sealroom.storage.metadata import (
+    JobRecord,
+    JobStatus,
+    MetadataStore,
+    PublicationRecord,
+    RoomRecord,
+    now_ms,
+)
+
+_ROOM_SIGNATURE_DOMAIN = b"sealroom/room-definition/v1"
+_ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
+_REPORT_AAD = b"sealroom/validation-report/v1"
+_RESULT_AAD = b"sealroom/job-result/v1"
+
+RESULT_FORMATS = frozenset({"csv", "arrow"})
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    scratch_dir: Path
+    sql: SqlLimits = field(default_factory=SqlLimits)
+    validation: ValidationLimits = field(default_factory=ValidationLimits)
+    #: Memory the core may keep validated tables in, so SQL does not decrypt and re-validate.
+    validated_cache_bytes: int = 4 << 30
+    #: Largest dataset the core decrypts (it holds one in memory while validating it).
+    max_dataset_bytes: int = 16 << 30
+
+
+@dataclass(frozen=True)
+class RoomView:
+    """What a participant gets back when retrieving a room."""
+
+    room_id: str
+    definition: bytes  # canonical JSON; sha256 of it is the room id
+    signature: bytes
+    stopped: bool
+    created_at_ms: int
+
+
+class TrustedCore:
+    def __init__(
+        self,
+        *,
+        identity: EnclaveIdentity,
+        store: MetadataStore,
+        blobs: BlobStore,
+        settings: CoreSettings,
+        on_job_submitted: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._identity = identity
+        self._store = store
+        self._blobs = blobs
+        self._settings = settings
+        self._on_job_submitted = on_job_submitted
+        self._audit = AuditLogKeeper(store, identity.signing_key)
+        self._reader = DatasetReader(
+            store, blobs, identity.kem_key, max_plaintext_bytes=settings.max_dataset_bytes
+        )
+        self._tables = ValidatedTableCache(
+            self._reader, settings.validation, settings.validated_cache_bytes
+        )
+        self._runner = JobRunner(self._tables, store, settings.sql, settings.scratch_dir)
+        self._definitions: dict[str, RoomDefinition] = {}
+        self._guard = threading.Lock()
+        self.measurement = measure_installed_package()
+
+    # -- identity and attestation -------------------------------------------------------
+    @property
+    def kem_public_key(self) -> KemPublicKey:
+        return self._identity.kem_key.public_key
+
+    def attestation(self, nonce: bytes) -> AttestationDocument:
+        return produce_attestation(
+            SimulatedProvider(self._identity.signing_key),
+            self.measurement,
+            self._identity.kem_key.public_key,
+            self._identity.signing_key.verify_key,
+            nonce,
+        )
+
+    # -- rooms --------------------------------------------------------------------------
+    def publish_room(self, principal: str, definition_data: object) -> str:
+        definition = parse_definition(definition_data)
+        if definition.owner.lower() != principal.lower():
+            raise BadRequestError(
+                f"the room's owner is {definition.owner}, but {principal} is publishing it; "
+                "publish rooms you own",
+                code="invalid_definition",
+            )
+        for node in definition.nodes:
+            if isinstance(node, SqlNode):
+                try:
+                    check_query_dependencies(node.query, node.dependencies)
+                except DefinitionError as exc:
+                    raise DefinitionError(f"SQL node {node.name!r}: {exc}") from None
+        canonical = definition.canonical_bytes()
+        room_id = sha256_hex(canonical)
+        signature = self._identity.signing_key.sign(
+            _ROOM_SIGNATURE_DOMAIN + room_id.encode() + canonical
+        )
+        record = RoomRecord(
+            id=room_id,
+            name=definition.name,
+            owner_email=definition.owner,
+            definition=canonical,
+            signature=signature,
+            created_at_ms=now_ms(),
+            stopped_at_ms=None,
+            state_signature=None,
+        )
+        self._store.insert_room(record, definition.participant_emails())
+        with self._guard:
+            self._definitions[room_id] = definition
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.ROOM_PUBLISHED,
+            notes=f"published room {definition.name!r}",
+            details={"room_id": room_id},
+        )
+        return room_id
+
+    def retrieve_room(self, principal: str, room_id: str) -> RoomView:
+        record, _ = self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
+        return RoomView(
+            room_id=record.id,
+            definition=record.definition,
+            signature=record.signature,
+            stopped=record.is_stopped,
+            created_at_ms=record.created_at_ms,
+        )
+
+    def room_status(self, principal: str, room_id: str) -> str:
+        record, _ = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
+        return "stopped" if record.is_stopped else "active"
+
+    def stop_room(self, principal: str, room_id: str) -> None:
+        record, _ = self._authorize(principal, room_id, Action.STOP_ROOM)
+        if record.is_stopped:
+            return
+        stopped_at = now_ms()
+        state = _ROOM_STATE_DOMAIN + room_id.encode() + b"/stopped/" + str(stopped_at).encode()
+        self._store.stop_room(room_id, stopped_at, self._identity.signing_key.sign(state))
+        self._audit.append(
+            room_id, user=principal, action=AuditAction.ROOM_STOPPED, notes="stopped the room"
+        )
+
+    def audit_log(self, principal: str, room_id: str) -> list[SignedEntry]:
+        self._authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
+        return self._audit.entries(room_id)
+
+    # -- datasets -----------------------------------------------------------------------
+    def publish_dataset(
+        self, principal: str, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
+    ) -> dict[str, Any]:
+        _, definition = self._authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
+        dataset = self._store.get_dataset(dataset_id)
+        if dataset is None or dataset.owner_email.lower() != principal.lower():
+            raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
+        node = definition.node(node_name)
+        # Opening the key proves it was sealed to this core for exactly this room and node.
+        open_dataset_key(
+            self._identity.kem_key,
+            sealed_key,
+            room_id=room_id,
+            node=node_name,
+            dataset_id=dataset_id,
+        )
+        self._reader.manifest(dataset_id)
+        publication = PublicationRecord(
+            room_id=room_id,
+            node=node_name,
+            dataset_id=dataset_id,
+            sealed_key=sealed_key,
+            publisher_email=principal,
+            published_at_ms=now_ms(),
+            validation_outcome=None,
+            validation_report=None,
+        )
+        outcome: str | None = None
+        if isinstance(node, TableNode):
+            self._tables.forget(room_id, node_name)
+            validated = self._tables.validate(room_id, node, publication)
+            outcome = "PASSED" if validated.passed else "FAILED"
+            report = json.dumps(validated.report, sort_keys=True).encode()
+            publication = PublicationRecord(
+                **{
+                    **publication.__dict__,
+                    "validation_outcome": outcome,
+                    "validation_report": seal_at_rest(
+                        self._report_key(room_id, node_name),
+                        report,
+                        aad=_REPORT_AAD + dataset_id.encode(),
+                    ),
+                }
+            )
+        self._store.put_publication(publication)
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.DATASET_PUBLISHED,
+            notes=f"published dataset {dataset_id} to node {node_name}",
+            details={"node": node_name, "dataset_id": dataset_id},
+        )
+        if outcome is not None:
+            self._audit.append(
+                room_id,
+                user=principal,
+                action=AuditAction.DATASET_VALIDATED,
+                notes=f"validation of node {node_name}: {outcome}",
+                details={"node": node_name, "dataset_id": dataset_id, "outcome": outcome},
+            )
+        return {
+            "room_id": room_id,
+            "node": node_name,
+            "dataset_id": dataset_id,
+            "validation": outcome,
+        }
+
+    def remove_dataset(self, principal: str, room_id: str, node_name: str) -> None:
+        self._authorize(principal, room_id, Action.REMOVE_DATASET, node=node_name)
+        if not self._store.delete_publication(room_id, node_name):
+            raise NotFoundError(f"no dataset is published to node {node_name!r}")
+        self._tables.forget(room_id, node_name)
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.DATASET_REMOVED,
+            notes=f"removed the dataset of node {node_name}",
+            details={"node": node_name},
+        )
+
+    def validation_report(self, principal: str, room_id: str, node_name: str) -> bytes:
+        self._authorize(principal, room_id, Action.RETRIEVE_VALIDATION_REPORT, node=node_name)
+        publication = self._store.get_publication(room_id, node_name)
+        if publication is None or publication.validation_report is None:
+            raise NotFoundError(f"no dataset is published to node {node_name!r}")
+        try:
+            report = open_at_rest(
+                self._report_key(room_id, node_name),
+                publication.validation_report,
+                aad=_REPORT_AAD + publication.dataset_id.encode(),
+            )
+        except DecryptionError:
+            raise ConflictError(
+                f"the stored validation report of node {node_name!r} was altered",
+                code="report_corrupt",
+            ) from None
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.VALIDATION_REPORT_RETRIEVED,
+            notes=f"retrieved the validation report of node {node_name}",
+            details={"node": node_name, "dataset_id": publication.dataset_id},
+        )
+        return report
+
+    def published_datasets(self, principal: str, room_id: str) -> list[dict[str, Any]]:
+        self._authorize(principal, room_id, Action.LIST_PUBLISHED_DATASETS)
+        return [
+            {
+                "node": p.node,
+                "dataset_id": p.dataset_id,
+                "publisher": p.publisher_email,
+                "published_at_ms": p.published_at_ms,
+                "validation": p.validation_outcome,
+            }
+            for p in self._store.list_publications(room_id)
+        ]
+
+    # -- jobs ---------------------------------------------------------------------------
+    def submit_job(self, principal: str, room_id: str, node_name: str) -> JobRecord:
+        self._authorize(principal, room_id, Action.RUN_COMPUTATION, node=node_name)
+        job = self._store.insert_job(secrets.token_hex(16), room_id, node_name, principal)
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.JOB_SUBMITTED,
+            notes=f"ran computation {node_name} (job {job.id})",
+            details={"node": node_name, "job_id": job.id},
+        )
+        self._on_job_submitted()
+        return job
+
+    def job_status(self, principal: str, job_id: str) -> JobRecord:
+        job = self._store.get_job(job_id)
+        if job is None:
+            raise NotFoundError(f"job {job_id} not found")
+        _record, definition = self._load_room(job.room_id)
+        # Anyone who may run the node or fetch its results may see its jobs; others learn nothing.
+        for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION):
+            if decide(definition, principal, action, node=job.node).allowed:
+                return job
+        raise NotFoundError(f"job {job_id} not found")
+
+    def execute_job(self, job: JobRecord) -> None:
+        """Run a claimed job to completion (called by a worker; never raises)."""
+        try:
+            record, definition = self._load_room(job.room_id)
+            decision = decide(
+                definition,
+                job.submitted_by,
+                Action.RUN_COMPUTATION,
+                node=job.node,
+                stopped=record.is_stopped,
+            )
+            if not decision.allowed:
+                raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
+            result = self._runner.run(record.id, definition, job.node)
+        except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
+            code, message = self._runner.describe_failure(exc)
+            self._store.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
+            self._audit_job(job, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
+            return
+        key = result_key(job.id)
+        self._blobs.put(key, seal_at_rest(self._result_key(job.id), result, aad=_RESULT_AAD))
+        self._store.finish_job(job.id, succeeded=True, result_blob=key)
+        self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
+
+    def _audit_job(self, job: JobRecord, action: AuditAction, notes: str, outcome: str) -> None:
+        self._audit.append(
+            job.room_id,
+            user=job.submitted_by,
+            action=action,
+            notes=notes,
+            details={"node": job.node, "job_id": job.id, "outcome": outcome},
+        )
+
+    def retrieve_result(
+        self, principal: str, job_id: str, recipient_public_key: bytes, result_format: str
+    ) -> bytes:
+        """The job's result, HPKE-sealed to the caller's fresh key (the host sees ciphertext)."""
+        if result_format not in RESULT_FORMATS:
+            raise BadRequestError(f"unknown result format {result_format!r}; use csv or arrow")
+        job = self._store.get_job(job_id)
+        if job is None:
+            raise NotFoundError(f"job {job_id} not found")
+        self._authorize(principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node)
+        if job.status == JobStatus.FAILED:
+            raise ConflictError(
+                f"job {job_id} failed: {job.error_message}", code=job.error_code or "job_failed"
+            )
+        if job.status != JobStatus.SUCCEEDED or job.result_blob is None:
+            raise ConflictError(f"job {job_id} is still {job.status}", code="job_not_finished")
+        try:
+            ipc = open_at_rest(
+                self._result_key(job_id), self._blobs.get(job.result_blob), aad=_RESULT_AAD
+            )
+        except DecryptionError:
+            raise ConflictError(
+                f"the stored result of job {job_id} was altered", code="result_corrupt"
+            ) from None
+        payload = ipc if result_format == "arrow" else table_to_csv(table_from_ipc(ipc))
+        try:
+            recipient = KemPublicKey.from_bytes(recipient_public_key)
+        except ValueError:
+            raise BadRequestError("recipient_public_key must be a 32-byte X25519 key") from None
+        sealed = seal(recipient, payload, context=result_context(job_id))
+        self._audit.append(
+            job.room_id,
+            user=principal,
+            action=AuditAction.RESULT_RETRIEVED,
+            notes=f"retrieved the result of job {job_id} ({job.node})",
+            details={"node": job.node, "job_id": job_id, "format": result_format},
+        )
+        return sealed
+
+    # -- helpers ------------------------------------------------------------------------
+    def _report_key(self, room_id: str, node: str) -> bytes:
+        return derive_key(self._identity.storage_key, purpose=f"report/{room_id}/{node}")
+
+    def _result_key(self, job_id: str) -> bytes:
+        return derive_key(self._identity.storage_key, purpose=f"result/{job_id}")
+
+    def _load_room(self, room_id: str) -> tuple[RoomRecord, RoomDefinition]:
+        record = self._store.get_room(room_id)
+        if record is None:
+            raise NotFoundError(f"room {room_id} not found")
+        with self._guard:
+            definition = self._definitions.get(room_id)
+        if definition is None:
+            # The host stores the definition: check it is the one this core signed.
+            if sha256_hex(record.definition) != room_id:
+                raise VerificationError(f"the stored definition of room {room_id} was altered")
+            self._identity.signing_key.verify_key.verify(
+                _ROOM_SIGNATURE_DOMAIN + room_id.encode() + record.definition, record.signature
+            )
+            definition = parse_definition(json.loads(record.definition))
+            with self._guard:
+                self._definitions[room_id] = definition
+        return record, definition
+
+    def _authorize(
+        self, principal: str, room_id: str, action: Action, *, node: str | None = None
+    ) -> tuple[RoomRecord, RoomDefinition]:
+        record, definition = self._load_room(room_id)
+        decision = decide(definition, principal, action, node=node, stopped=record.is_stopped)
+        if decision.allowed:
+            return record, definition
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.ACCESS_DENIED,
+            notes=f"denied {action.value}"
+            + (f" on {node}" if node else "")
+            + f": {decision.reason}",
+            details={"action": action.value, "node": node, "reason": decision.reason},
+        )
+        if not decision.visible:
+            raise NotFoundError(f"room {room_id} not found")
+        if decision.conflict:
+            raise ConflictError(decision.reason, code="room_stopped")
+        raise PermissionDeniedError(decision.reason)
+
+
+def entries_to_wire(entries: list[SignedEntry]) -> list[dict[str, Any]]:
+    return [entry_to_wire(e) for e in entries]

@@ -1,0 +1,172 @@
+"""Turning a published dataset into plaintext and a validated table, inside the core.
+
+The path for one table input is: publication (host) → sealed key opened with the core's X25519
+key, bound to (room, node, dataset) → manifest checked against the dataset id → ciphertext chunks
+fetched one by one, each checked against its manifest hash and decrypted into one in-memory
+buffer → validated → a typed Arrow table.
+
+Invariants:
+
+* Plaintext exists only in this process's memory (and DuckDB's spill directory in the RAM-backed
+  scratch); it is never written to the blob store, the database or a log.
+* Everything read from the host is untrusted: a manifest that does not hash to the dataset id, a
+  chunk that does not match its hash, or a key sealed for another room or node is refused.
+* Validated tables are cached by (room, node, dataset id), bounded in bytes, least recently used
+  evicted first; a cache miss simply validates again (validation is deterministic), which is also
+  what happens after a restart.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from sealroom.crypto import (
+    KemPrivateKey,
+    Key,
+    Manifest,
+    dataset_key_context,
+    decrypt_to_buffer,
+    open_sealed,
+)
+from sealroom.enclave.validation import ValidationLimits, ValidationResult, validate_table
+from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
+from sealroom.model.definition import TableNode
+from sealroom.storage.blobs import BlobStore, chunk_key
+from sealroom.storage.metadata import MetadataStore, PublicationRecord
+
+
+def open_dataset_key(
+    kem_key: KemPrivateKey, sealed_key: bytes, *, room_id: str, node: str, dataset_id: str
+) -> Key:
+    try:
+        material = open_sealed(
+            kem_key, sealed_key, context=dataset_key_context(room_id, node, dataset_id)
+        )
+    except DecryptionError:
+        raise BadRequestError(
+            f"the key for dataset {dataset_id} is not sealed to this core for room {room_id}, "
+            f"node {node!r}",
+            code="invalid_sealed_key",
+        ) from None
+    return Key(material=material)
+
+
+@dataclass(frozen=True)
+class ValidatedTable:
+    dataset_id: str
+    passed: bool
+    table: pa.Table | None
+    report: dict[str, object]
+
+
+class DatasetReader:
+    """Decrypts published datasets with keys the core unseals."""
+
+    def __init__(
+        self,
+        store: MetadataStore,
+        blobs: BlobStore,
+        kem_key: KemPrivateKey,
+        *,
+        max_plaintext_bytes: int,
+    ) -> None:
+        self._store = store
+        self._blobs = blobs
+        self._kem_key = kem_key
+        self._max_plaintext_bytes = max_plaintext_bytes
+
+    def manifest(self, dataset_id: str) -> Manifest:
+        record = self._store.get_dataset(dataset_id)
+        if record is None:
+            raise NotFoundError(f"dataset {dataset_id} not found")
+        manifest = Manifest.from_bytes(record.manifest)
+        # The host stores the manifest; only one whose hash is the id is the dataset published.
+        if manifest.dataset_id != dataset_id:
+            raise ConflictError(
+                f"the stored manifest of dataset {dataset_id} does not match its id",
+                code="dataset_corrupt",
+            )
+        return manifest
+
+    def plaintext(self, room_id: str, node: str, dataset_id: str, sealed_key: bytes) -> bytearray:
+        key = open_dataset_key(
+            self._kem_key, sealed_key, room_id=room_id, node=node, dataset_id=dataset_id
+        )
+        manifest = self.manifest(dataset_id)
+        chunks = (self._blobs.get(chunk_key(ref.sha256)) for ref in manifest.chunks)
+        try:
+            # The limit is checked against the manifest before any memory is allocated.
+            return decrypt_to_buffer(
+                key, manifest, chunks, max_plaintext_size=self._max_plaintext_bytes
+            )
+        except DecryptionError:
+            raise ConflictError(
+                f"dataset {dataset_id} failed authentication: its ciphertext was altered, "
+                "truncated or encrypted with another key",
+                code="dataset_corrupt",
+            ) from None
+
+
+class ValidatedTableCache:
+    """Validated tables in memory, bounded by ``max_bytes``; validation runs once per key."""
+
+    def __init__(self, reader: DatasetReader, limits: ValidationLimits, max_bytes: int) -> None:
+        self._reader = reader
+        self._limits = limits
+        self._max_bytes = max_bytes
+        self._entries: OrderedDict[tuple[str, str, str], ValidatedTable] = OrderedDict()
+        self._bytes = 0
+        self._guard = threading.Lock()
+        self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+
+    def validate(
+        self, room_id: str, node: TableNode, publication: PublicationRecord
+    ) -> ValidatedTable:
+        """Decrypt and validate ``publication`` (or return the cached outcome)."""
+        key = (room_id, node.name, publication.dataset_id)
+        with self._guard:
+            lock = self._key_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                cached = self._entries.get(key)
+                if cached is not None:
+                    self._entries.move_to_end(key)
+                    return cached
+            plaintext = self._reader.plaintext(
+                room_id, node.name, publication.dataset_id, publication.sealed_key
+            )
+            try:
+                result: ValidationResult = validate_table(
+                    plaintext, node.schema_, limits=self._limits
+                )
+            finally:
+                del plaintext
+            entry = ValidatedTable(
+                dataset_id=publication.dataset_id,
+                passed=result.passed,
+                table=result.table,
+                report=result.report,
+            )
+            self._remember(key, entry)
+            return entry
+
+    def _remember(self, key: tuple[str, str, str], entry: ValidatedTable) -> None:
+        size = entry.table.nbytes if entry.table is not None else 0
+        if size > self._max_bytes:
+            return
+        with self._guard:
+            self._entries[key] = entry
+            self._bytes += size
+            while self._bytes > self._max_bytes and self._entries:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.table.nbytes if evicted.table is not None else 0
+
+    def forget(self, room_id: str, node: str) -> None:
+        with self._guard:
+            for key in [k for k in self._entries if k[0] == room_id and k[1] == node]:
+                evicted = self._entries.pop(key)
+                self._bytes -= evicted.table.nbytes if evicted.table is not None else 0

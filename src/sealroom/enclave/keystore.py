@@ -1,0 +1,96 @@
+"""The core's identity: its key pairs, sealed at rest.
+
+The core owns three secrets: an X25519 key (datasets keys and nothing else are sealed to it), an
+Ed25519 key (it signs room definitions, room state, audit entries and attestation evidence) and a
+storage key (it encrypts validation reports and job results before the host stores them).
+
+They are kept in ``<data dir>/enclave/identity.sealed``, encrypted with a *sealing key*. On
+confidential-computing hardware the sealing key is derived by the CPU from the enclave's identity
+and never leaves it. Here there is no such hardware, so sealing is **simulated**: the sealing key
+is a file kept outside the data directory (by default ``~/.local/state/sealroom/sealing.key``,
+mode 0600). A copy of the data directory alone is useless without it; whoever can read both files
+(root on this machine) can read every dataset. The attestation document says so.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealroom.crypto import (
+    KemPrivateKey,
+    SigningKey,
+    open_at_rest,
+    seal_at_rest,
+)
+from sealroom.errors import ConfigurationError, DecryptionError
+
+SEALING_KEY_BYTES = 32
+_IDENTITY_AAD = b"sealroom/enclave-identity/v1"
+
+
+@dataclass(frozen=True)
+class EnclaveIdentity:
+    kem_key: KemPrivateKey
+    signing_key: SigningKey
+    storage_key: bytes
+
+    @classmethod
+    def generate(cls) -> EnclaveIdentity:
+        return cls(KemPrivateKey.generate(), SigningKey.generate(), secrets.token_bytes(32))
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(
+            {
+                "kem": self.kem_key.to_bytes().hex(),
+                "signing": self.signing_key.to_bytes().hex(),
+                "storage": self.storage_key.hex(),
+            }
+        ).encode()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> EnclaveIdentity:
+        fields = json.loads(data)
+        return cls(
+            KemPrivateKey.from_bytes(bytes.fromhex(fields["kem"])),
+            SigningKey.from_bytes(bytes.fromhex(fields["signing"])),
+            bytes.fromhex(fields["storage"]),
+        )
+
+
+def load_sealing_key(path: Path) -> bytes:
+    """Read the (simulated) hardware sealing key, creating it with mode 0600 on first use."""
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) != SEALING_KEY_BYTES:
+            raise ConfigurationError(f"sealing key {path} is corrupt (expected 32 bytes)")
+        return key
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(SEALING_KEY_BYTES)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+def load_or_create_identity(path: Path, sealing_key: bytes) -> EnclaveIdentity:
+    """Unseal the identity at ``path``, or create and seal a new one if there is none."""
+    if path.exists():
+        try:
+            return EnclaveIdentity.from_bytes(
+                open_at_rest(sealing_key, path.read_bytes(), aad=_IDENTITY_AAD)
+            )
+        except DecryptionError:
+            raise ConfigurationError(
+                f"cannot unseal the core's identity at {path}: the sealing key does not match "
+                "(was the data directory moved to another machine or the sealing key replaced?)"
+            ) from None
+    identity = EnclaveIdentity.generate()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(seal_at_rest(sealing_key, identity.to_bytes(), aad=_IDENTITY_AAD))
+    os.replace(tmp, path)
+    return identity

@@ -1,0 +1,247 @@
+"""Per-column checks: formats, emptiness, numeric ranges, typed conversion. Vectorised, no loops.
+
+Each check takes a column of strings (null = empty cell) and returns boolean masks, one per error
+code, plus the typed values. The masks of one column are *disjoint*: a cell has at most one error,
+the first of EMPTY_CELL → format → range. Masks never hold nulls.
+
+What each format accepts (values are never trimmed; a leading or trailing space is an error):
+
+* ``INTEGER``: ``^[+-]?[0-9]+$`` whose value fits int64 (leading zeros allowed).
+* ``FLOAT``: decimal or exponent notation,
+  ``^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)([eE][+-]?[0-9]+)?$``, and finite once parsed:
+  ``nan``, ``inf`` and overflowing values such as ``1e999`` are rejected (``1e-999`` is 0).
+* ``EMAIL``: pragmatic ``local@domain.tld``: exactly one ``@``, no whitespace or control
+  characters, a domain of dot-separated non-empty labels whose last label has at least two
+  characters, at most 254 bytes in all (RFC 5321).
+* ``DATE_ISO8601``: ``YYYY-MM-DD`` naming a real calendar day (leap years included), optionally
+  followed by ``T`` (or a space, RFC 3339) and ``hh:mm[:ss[.fraction]]`` with an optional zone
+  ``Z`` / ``±hh[:mm]``. Hours 00-23, minutes 00-59, seconds 00-60 (leap second), 1-9 fraction
+  digits. The value stays a string in the validated table.
+* ``PHONE_NUMBER_E164``: ``^\\+[1-9][0-9]{1,14}$``.
+* ``HASH_SHA256_HEX``: 64 hexadecimal characters, either case (no case folding is done).
+* ``STRING``: anything, including whitespace.
+
+Invariants:
+
+* Every function here is elementwise, so a column may be checked in row slices in parallel and
+  the results concatenated (see ``validation.py``).
+* Integer range bounds are applied in the integer domain (``> 2.5`` means ``>= 3``), so no value
+  is compared through a lossy float conversion.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sealroom.enclave.validation_report import ErrorCode
+from sealroom.model.columns import Column, FormatType, NumericRangeRule, PrimitiveType
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+MAX_EMAIL_BYTES = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle brackets
+
+# RE2 syntax (Arrow's regex engine). RE2 has no backtracking, so every pattern runs in linear time
+# whatever the input; `$` is the end of the text (a value with a trailing line break fails).
+_EMAIL_LOCAL = r"[^@\s\p{Z}\p{Cc}]"
+_EMAIL_LABEL = r"[^@.\s\p{Z}\p{Cc}]"
+_TIME = (
+    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
+    r"(?::(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})?)?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?"
+)
+FORMAT_PATTERNS: dict[FormatType, str] = {
+    FormatType.INTEGER: r"^[+-]?[0-9]+$",
+    FormatType.FLOAT: r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$",
+    FormatType.EMAIL: (
+        rf"^{_EMAIL_LOCAL}+@{_EMAIL_LABEL}+(?:\.{_EMAIL_LABEL}+)*\.{_EMAIL_LABEL}{{2,}}$"
+    ),
+    FormatType.DATE_ISO8601: (
+        r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])" + _TIME + "$"
+    ),
+    FormatType.PHONE_NUMBER_E164: r"^\+[1-9][0-9]{1,14}$",
+    FormatType.HASH_SHA256_HEX: r"^[0-9a-fA-F]{64}$",
+}
+
+FORMAT_CODES: dict[FormatType, ErrorCode] = {
+    FormatType.INTEGER: ErrorCode.INVALID_INTEGER_FORMAT,
+    FormatType.FLOAT: ErrorCode.INVALID_FLOAT_FORMAT,
+    FormatType.EMAIL: ErrorCode.INVALID_EMAIL_FORMAT,
+    FormatType.DATE_ISO8601: ErrorCode.INVALID_ISO_DATE_FORMAT,
+    FormatType.PHONE_NUMBER_E164: ErrorCode.INVALID_PHONE_E164_NUMBER,
+    FormatType.HASH_SHA256_HEX: ErrorCode.INVALID_SHA256_HEX_FORMAT,
+}
+
+ARROW_TYPES: dict[PrimitiveType, pa.DataType] = {
+    PrimitiveType.INTEGER: pa.int64(),
+    PrimitiveType.FLOAT: pa.float64(),
+    PrimitiveType.STRING: pa.string(),
+}
+
+_NULL_STRING = pa.scalar(None, pa.string())
+
+
+@dataclass(frozen=True)
+class ColumnCheck:
+    """The outcome of checking one column (or one row slice of it)."""
+
+    values: pa.ChunkedArray  # typed per Column.primitive; null where empty or invalid
+    masks: dict[ErrorCode, pa.ChunkedArray]  # one per code the column can produce, disjoint
+
+
+def codes_of(column: Column) -> tuple[ErrorCode, ...]:
+    """The codes a column can produce, in the order they are checked."""
+    codes: list[ErrorCode] = []
+    if not column.is_nullable:
+        codes.append(ErrorCode.EMPTY_CELL)
+    if column.effective_format in FORMAT_CODES:
+        codes.append(FORMAT_CODES[column.effective_format])
+    if column.in_range is not None:
+        codes.append(ErrorCode.INVALID_NUMERIC_RANGE)
+    return tuple(codes)
+
+
+def check_column(raw: pa.ChunkedArray, column: Column) -> ColumnCheck:
+    """Check a column of strings against its declared format, nullability and range."""
+    masks: dict[ErrorCode, pa.ChunkedArray] = {}
+    if not column.is_nullable:
+        masks[ErrorCode.EMPTY_CELL] = pc.is_null(raw)
+    fmt = column.effective_format
+    values = raw
+    if fmt in FORMAT_PATTERNS:
+        well_formed = _well_formed(raw, fmt)
+        values, bad_value = _typed(raw, well_formed, column.primitive)
+        # A null cell is not a format error (it is EMPTY_CELL or allowed).
+        bad = pc.fill_null(pc.invert(well_formed), False)
+        if bad_value is not None:
+            bad = pc.or_(bad, bad_value)
+        masks[FORMAT_CODES[fmt]] = bad
+    if column.in_range is not None:
+        masks[ErrorCode.INVALID_NUMERIC_RANGE] = _out_of_range(
+            values, column.in_range, column.primitive
+        )
+    return ColumnCheck(values=values, masks=masks)
+
+
+def _well_formed(raw: pa.ChunkedArray, fmt: FormatType) -> pa.ChunkedArray:
+    """Boolean per cell, null for null cells."""
+    if fmt is FormatType.INTEGER:
+        # Fast path: unsigned ASCII digits (a subset of the pattern) need no regex engine, which
+        # is ~8x slower; only a column with some other value pays for the full pattern.
+        digits = pc.ascii_is_decimal(raw)
+        if pc.all(pc.fill_null(digits, True)).as_py():
+            return digits
+    matches = pc.match_substring_regex(raw, FORMAT_PATTERNS[fmt])
+    if fmt is FormatType.EMAIL:
+        matches = pc.and_(matches, pc.less_equal(pc.binary_length(raw), MAX_EMAIL_BYTES))
+    elif fmt is FormatType.DATE_ISO8601:
+        # Kleene logic: a value the pattern rejected stays rejected (False AND null is False).
+        matches = pc.and_kleene(matches, _is_real_day(pc.if_else(matches, raw, _NULL_STRING)))
+    return matches
+
+
+def _is_real_day(dates: pa.ChunkedArray) -> pa.ChunkedArray:
+    """For strings already shaped ``YYYY-MM-DD...``: does the day exist in that month?
+
+    strptime rolls 2023-02-30 over to 2023-03-02, so the parsed day-of-month differs from the
+    written one exactly when the date does not exist.
+    """
+    parsed = pc.strptime(
+        pc.utf8_slice_codeunits(dates, 0, 10), format="%Y-%m-%d", unit="s", error_is_null=True
+    )
+    written_day = pc.cast(pc.utf8_slice_codeunits(dates, 8, 10), pa.int64())
+    same = pc.equal(pc.day(parsed), written_day)
+    # A well-shaped date strptime could not parse at all is not a real day either.
+    return pc.if_else(pc.and_(pc.is_valid(dates), pc.is_null(same)), False, same)
+
+
+def _typed(
+    raw: pa.ChunkedArray, well_formed: pa.ChunkedArray, primitive: PrimitiveType
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Typed values (null where invalid) and a mask of values well formed but not representable."""
+    if primitive is PrimitiveType.STRING:
+        return raw, None
+    candidates = raw
+    if not pc.all(pc.fill_null(well_formed, True)).as_py():
+        candidates = pc.if_else(well_formed, raw, _NULL_STRING)
+    if primitive is PrimitiveType.INTEGER:
+        return _to_int64(candidates)
+    return _to_float64(candidates)
+
+
+def _to_int64(candidates: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    # Arrow's integer parser refuses an explicit plus sign; the pattern allows at most one.
+    if pc.any(pc.starts_with(candidates, "+")).as_py():
+        candidates = pc.utf8_ltrim(candidates, "+")
+    try:
+        return pc.cast(candidates, pa.int64()), None
+    except pa.ArrowInvalid:
+        pass  # some well-formed value overflows int64: find which, vectorised
+    negative = pc.starts_with(candidates, "-")
+    digits = pc.utf8_ltrim(pc.utf8_ltrim(candidates, "-"), "0")
+    length = pc.binary_length(digits)
+    # Same-length strings of digits compare like the numbers they spell.
+    limit = pc.if_else(negative, str(-INT64_MIN), str(INT64_MAX))
+    fits = pc.or_(
+        pc.less(length, 19),
+        pc.and_(pc.equal(length, 19), pc.less_equal(digits, limit)),
+    )
+    overflow = pc.fill_null(pc.invert(fits), False)
+    values = pc.cast(pc.if_else(fits, candidates, _NULL_STRING), pa.int64())
+    return values, overflow
+
+
+def _to_float64(candidates: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    values = pc.cast(candidates, pa.float64())
+    infinite = pc.fill_null(pc.invert(pc.is_finite(values)), False)
+    if pc.any(infinite).as_py():
+        values = pc.if_else(infinite, pa.scalar(None, pa.float64()), values)
+        return values, infinite
+    return values, None
+
+
+def integer_bounds(rule: NumericRangeRule) -> tuple[int | None, int | None]:
+    """The inclusive integer interval [low, high] a range rule allows (None = unbounded)."""
+    lows: list[int] = []
+    highs: list[int] = []
+    if rule.greater_than is not None:
+        lows.append(math.floor(rule.greater_than) + 1)
+    if rule.greater_than_equals is not None:
+        lows.append(math.ceil(rule.greater_than_equals))
+    if rule.less_than is not None:
+        highs.append(math.ceil(rule.less_than) - 1)
+    if rule.less_than_equals is not None:
+        highs.append(math.floor(rule.less_than_equals))
+    return (max(lows) if lows else None, min(highs) if highs else None)
+
+
+def _out_of_range(
+    values: pa.ChunkedArray, rule: NumericRangeRule, primitive: PrimitiveType
+) -> pa.ChunkedArray:
+    outside: list[pa.ChunkedArray] = []
+    if primitive is PrimitiveType.INTEGER:
+        low, high = integer_bounds(rule)
+        if (low is not None and low > INT64_MAX) or (high is not None and high < INT64_MIN):
+            return pc.is_valid(values)  # no int64 satisfies the rule
+        if low is not None and low > INT64_MIN:
+            outside.append(pc.less(values, pa.scalar(low, pa.int64())))
+        if high is not None and high < INT64_MAX:
+            outside.append(pc.greater(values, pa.scalar(high, pa.int64())))
+    else:
+        if rule.greater_than is not None:
+            outside.append(pc.less_equal(values, rule.greater_than))
+        if rule.greater_than_equals is not None:
+            outside.append(pc.less(values, rule.greater_than_equals))
+        if rule.less_than is not None:
+            outside.append(pc.greater_equal(values, rule.less_than))
+        if rule.less_than_equals is not None:
+            outside.append(pc.greater(values, rule.less_than_equals))
+    if not outside:
+        return pc.fill_null(pc.and_(pc.is_valid(values), False), False)
+    combined = outside[0]
+    for mask in outside[1:]:
+        combined = pc.or_(combined, mask)
+    return pc.fill_null(combined, False)

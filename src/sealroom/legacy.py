@@ -1,0 +1,127 @@
+"""The seed tutorial's low-level builder, as a thin layer over the same room model.
+
+``DataRoomBuilder`` collects nodes and explicit permission grants; ``build()`` gives a
+:class:`DataRoom` whose owner is filled in with the publishing user when the session publishes
+it, as in the seed product. Node ids are node names.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from sealroom.attestation import EnclaveSpecification
+from sealroom.errors import DefinitionError
+from sealroom.model.definition import (
+    Participant,
+    RawNode,
+    RoomDefinition,
+    SqlNode,
+    TableNode,
+    check_definition,
+)
+from sealroom.model.permissions import Permission
+
+
+class SqlNodeSource(Protocol):
+    """Anything that compiles to a SQL node (the legacy ``sealroom.sql.SqlCompute``)."""
+
+    def to_node(self) -> SqlNode: ...
+
+
+@dataclass(frozen=True)
+class DataRoom:
+    """A built legacy room, waiting for its owner (the user who publishes it)."""
+
+    name: str
+    description: str
+    nodes: tuple[TableNode | RawNode | SqlNode, ...]
+    grants: tuple[tuple[str, tuple[Permission, ...]], ...]
+    basic_permissions: bool
+    salt: str
+
+    def definition_for(self, owner: str) -> RoomDefinition:
+        definition = RoomDefinition(
+            salt=self.salt,
+            name=self.name,
+            description=self.description,
+            owner=owner,
+            nodes=self.nodes,
+            participants=tuple(
+                Participant(email=email, permissions=permissions)
+                for email, permissions in self.grants
+            ),
+            basic_permissions=self.basic_permissions,
+        )
+        check_definition(definition)
+        return definition
+
+
+class DataRoomBuilder:
+    """Seed SDK: ``DataRoomBuilder(name, enclave_specs=...)``."""
+
+    def __init__(
+        self,
+        name: str,
+        enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+        *,
+        add_basic_user_permissions: bool = True,
+        description: str | None = None,
+    ) -> None:
+        del enclave_specs  # the session's attestation pins the core
+        self.name = name
+        self.description = description or ""
+        self.add_basic_user_permissions = add_basic_user_permissions
+        self._nodes: dict[str, TableNode | RawNode | SqlNode] = {}
+        self._grants: dict[str, list[Permission]] = {}
+        self._emails: dict[str, str] = {}
+
+    def add_description(self, description: str) -> None:
+        self.description = description
+
+    def _add_node(self, node: TableNode | RawNode | SqlNode) -> str:
+        if node.name.lower() in (n.lower() for n in self._nodes):
+            raise DefinitionError(f"a node named {node.name!r} was already added")
+        self._nodes[node.name] = node
+        return node.name
+
+    def add_table_node(self, node: TableNode) -> str:
+        return self._add_node(node)
+
+    def add_data_node(
+        self, name: str, is_required: bool = False, node_id: str | None = None
+    ) -> str:
+        if node_id is not None and node_id != name:
+            raise DefinitionError("Sealroom identifies nodes by name: leave node_id unset")
+        return self._add_node(RawNode(name=name, is_required=is_required))
+
+    def add_compute_node(self, node: SqlNode | SqlNodeSource, node_id: str | None = None) -> str:
+        compiled = node if isinstance(node, SqlNode) else node.to_node()
+        if node_id is not None and node_id != compiled.name:
+            raise DefinitionError("Sealroom identifies nodes by name: leave node_id unset")
+        return self._add_node(compiled)
+
+    def add_user_permission(
+        self,
+        email: str,
+        authentication_method: object = None,
+        permissions: Iterable[Permission] = (),
+    ) -> None:
+        del authentication_method  # users authenticate with their platform API token
+        self._emails.setdefault(email.lower(), email)
+        self._grants.setdefault(email.lower(), []).extend(permissions)
+
+    def build(self) -> DataRoom:
+        return DataRoom(
+            name=self.name,
+            description=self.description,
+            nodes=tuple(self._nodes.values()),
+            grants=tuple(
+                (self._emails[key], tuple(dict.fromkeys(grants)))
+                for key, grants in self._grants.items()
+            ),
+            basic_permissions=self.add_basic_user_permissions,
+            salt=secrets.token_hex(16),
+        )

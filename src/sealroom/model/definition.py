@@ -1,0 +1,340 @@
+"""The room definition: nodes, participants, permissions — and its id.
+
+A room is defined once, up front, by its owner; every participant can retrieve the definition
+and check that its id is the SHA-256 of its canonical JSON, so everybody knows they use the room
+they agreed to. A published definition never changes.
+
+Invariants (enforced by :func:`check_definition`, raised as :class:`DefinitionError` naming the
+offending node, role or participant):
+
+* node names follow the seed's rule and are unique, case-insensitively (SQL sees them as tables);
+* every dependency names an existing node; SQL nodes depend only on tables and other SQL nodes;
+  the dependency graph has no cycle;
+* ``data_owner_of`` names data nodes and ``analyst_of`` names compute nodes;
+* explicit permissions name existing nodes of the right kind;
+* participants are listed once each.
+
+Checking which tables a SQL query really references needs a SQL parser and lives in
+:mod:`sealroom.compute.sql.references`; the core and the builder call both.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterable, Iterator
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sealroom.crypto.canonical import canonical_json, sha256_hex
+from sealroom.errors import DefinitionError
+from sealroom.model.columns import Column, TableSchema
+from sealroom.model.permissions import (
+    BASIC_PERMISSION_KINDS,
+    Permission,
+    PermissionKind,
+)
+
+DEFINITION_VERSION: Literal[1] = 1
+
+#: The seed's node name rule: node names become table names and file paths.
+NODE_NAME_PATTERN = re.compile(r"^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9_ -]*[a-zA-Z0-9])$")
+MAX_NODE_NAME_LENGTH = 100
+#: Bounds the work of checking and compiling a definition (and the size of a request).
+MAX_NODES = 500
+MAX_PARTICIPANTS = 500
+MAX_QUERY_LENGTH = 100_000
+
+_EMAIL_PATTERN = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+
+NodeName = Annotated[str, Field(min_length=1, max_length=MAX_NODE_NAME_LENGTH)]
+Email = Annotated[str, Field(min_length=3, max_length=254)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TableNode(_Frozen):
+    """A data node holding one validated CSV table."""
+
+    kind: Literal["table"] = "table"
+    name: NodeName
+    is_required: bool = False
+    columns: tuple[Column, ...] = Field(min_length=1, max_length=1000)
+    unique_column_combinations: tuple[tuple[int, ...], ...] = ()
+    drop_invalid_rows: bool = False
+
+    @property
+    def schema_(self) -> TableSchema:
+        return TableSchema(
+            columns=self.columns,
+            unique_column_combinations=self.unique_column_combinations,
+            drop_invalid_rows=self.drop_invalid_rows,
+        )
+
+
+class RawNode(_Frozen):
+    """A data node holding one opaque file (not readable by SQL)."""
+
+    kind: Literal["raw"] = "raw"
+    name: NodeName
+    is_required: bool = False
+
+
+class SqlNode(_Frozen):
+    """A compute node running one read-only SQL query over its dependencies."""
+
+    kind: Literal["sql"] = "sql"
+    name: NodeName
+    query: str = Field(min_length=1, max_length=MAX_QUERY_LENGTH)
+    dependencies: tuple[NodeName, ...] = ()
+
+
+Node = Annotated[TableNode | RawNode | SqlNode, Field(discriminator="kind")]
+DataNode = TableNode | RawNode
+ComputeNode = SqlNode
+
+
+class Participant(_Frozen):
+    """A principal of the room (by e-mail) with its roles and any explicit permissions."""
+
+    email: Email
+    data_owner_of: tuple[NodeName, ...] = ()
+    analyst_of: tuple[NodeName, ...] = ()
+    permissions: tuple[Permission, ...] = ()
+
+
+class RoomDefinition(_Frozen):
+    """Everything agreed up front. Its canonical JSON's SHA-256 is the room id."""
+
+    version: Literal[1] = DEFINITION_VERSION
+    #: Random, so two rooms with identical content still get distinct ids.
+    salt: str = Field(default_factory=lambda: secrets.token_hex(16), pattern=r"^[0-9a-f]{32}$")
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    owner: Email
+    nodes: tuple[Node, ...] = Field(default=(), max_length=MAX_NODES)
+    participants: tuple[Participant, ...] = Field(default=(), max_length=MAX_PARTICIPANTS)
+    #: The seed's default: every participant may read the definition, status, audit log and
+    #: the list of published datasets.
+    basic_permissions: bool = True
+
+    # -- identity -------------------------------------------------------------------------
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def room_id(self) -> str:
+        return sha256_hex(self.canonical_bytes())
+
+    # -- lookups --------------------------------------------------------------------------
+    def node(self, name: str) -> Node | None:
+        for node in self.nodes:
+            if node.name == name:
+                return node
+        return None
+
+    def participant(self, email: str) -> Participant | None:
+        for participant in self.participants:
+            if participant.email.lower() == email.lower():
+                return participant
+        return None
+
+    def is_participant(self, email: str) -> bool:
+        return self.participant(email) is not None or self.owner.lower() == email.lower()
+
+    def participant_emails(self) -> list[str]:
+        emails = [p.email for p in self.participants]
+        if not any(e.lower() == self.owner.lower() for e in emails):
+            emails.insert(0, self.owner)
+        return emails
+
+    def sql_dependency_order(self, target: str) -> list[SqlNode]:
+        """SQL nodes that ``target`` needs, in an order where each comes after its inputs.
+
+        The target itself is last. Table dependencies are not included.
+        """
+        order: list[SqlNode] = []
+        seen: set[str] = set()
+
+        def visit(name: str) -> None:
+            if name in seen:
+                return
+            seen.add(name)
+            node = self.node(name)
+            if isinstance(node, SqlNode):
+                for dep in node.dependencies:
+                    visit(dep)
+                order.append(node)
+
+        visit(target)
+        return order
+
+    def table_inputs(self, target: str) -> list[TableNode]:
+        """Table nodes reachable from ``target`` through SQL dependencies."""
+        tables: dict[str, TableNode] = {}
+        for sql in self.sql_dependency_order(target):
+            for dep in sql.dependencies:
+                node = self.node(dep)
+                if isinstance(node, TableNode):
+                    tables[node.name] = node
+        return list(tables.values())
+
+
+def parse_definition(data: object) -> RoomDefinition:
+    """Parse and check a definition received from outside (JSON-like data)."""
+    try:
+        definition = RoomDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(_describe_validation_error(exc)) from None
+    check_definition(definition)
+    return definition
+
+
+def _describe_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{location}: {error['msg']}")
+    return "invalid room definition: " + "; ".join(parts)
+
+
+def check_definition(definition: RoomDefinition) -> None:
+    """Raise :class:`DefinitionError` unless the definition is structurally sound."""
+    nodes = {node.name: node for node in definition.nodes}
+    _check_node_names(definition.nodes)
+    for node in definition.nodes:
+        if isinstance(node, TableNode):
+            try:
+                node.schema_  # noqa: B018 - built for its validation
+            except ValidationError as exc:
+                raise DefinitionError(
+                    f"table {node.name!r}: {_describe_validation_error(exc)}"
+                ) from None
+        if isinstance(node, SqlNode):
+            _check_sql_dependencies(node, nodes)
+    _check_acyclic(definition)
+    _check_participants(definition, nodes)
+
+
+def check_node_name(name: str) -> None:
+    """Raise :class:`DefinitionError` unless ``name`` follows the seed's node name rule."""
+    if len(name) > MAX_NODE_NAME_LENGTH or not NODE_NAME_PATTERN.match(name):
+        raise DefinitionError(
+            f"invalid node name {name!r}: use up to {MAX_NODE_NAME_LENGTH} letters, digits, "
+            "'_', '-' and spaces, starting with a letter and not ending with a space, '_' or '-'"
+        )
+
+
+def _check_node_names(nodes: Iterable[Node]) -> None:
+    seen: dict[str, str] = {}
+    for node in nodes:
+        check_node_name(node.name)
+        key = node.name.lower()
+        if key in seen:
+            raise DefinitionError(
+                f"duplicate node name {node.name!r} (names are case-insensitive, "
+                f"{seen[key]!r} already exists)"
+            )
+        seen[key] = node.name
+
+
+def _check_sql_dependencies(node: SqlNode, nodes: dict[str, Node]) -> None:
+    if len(set(node.dependencies)) != len(node.dependencies):
+        raise DefinitionError(f"SQL node {node.name!r} lists a dependency twice")
+    for dep in node.dependencies:
+        target = nodes.get(dep)
+        if target is None:
+            raise DefinitionError(f"SQL node {node.name!r} depends on unknown node {dep!r}")
+        if isinstance(target, RawNode):
+            raise DefinitionError(
+                f"SQL node {node.name!r} depends on raw data node {dep!r}; "
+                "SQL can only read table nodes and other SQL nodes"
+            )
+
+
+def _check_acyclic(definition: RoomDefinition) -> None:
+    graph = {node.name: node.dependencies for node in definition.nodes if isinstance(node, SqlNode)}
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise DefinitionError("dependency cycle: " + " -> ".join(cycle))
+        state[name] = 1
+        for dep in graph.get(name, ()):
+            visit(dep, [*path, name])
+        state[name] = 2
+
+    for name in graph:
+        visit(name, [])
+
+
+def _check_participants(definition: RoomDefinition, nodes: dict[str, Node]) -> None:
+    if not _EMAIL_PATTERN.match(definition.owner):
+        raise DefinitionError(f"owner {definition.owner!r} is not an e-mail address")
+    seen: set[str] = set()
+    for participant in definition.participants:
+        email = participant.email
+        if not _EMAIL_PATTERN.match(email):
+            raise DefinitionError(f"participant {email!r} is not an e-mail address")
+        if email.lower() in seen:
+            raise DefinitionError(f"participant {email!r} is listed twice")
+        seen.add(email.lower())
+        for name in participant.data_owner_of:
+            node = nodes.get(name)
+            if node is None:
+                raise DefinitionError(f"{email} is data owner of unknown node {name!r}")
+            if not isinstance(node, TableNode | RawNode):
+                raise DefinitionError(
+                    f"{email} is data owner of {name!r}, which is a compute node; "
+                    "data_owner_of takes data nodes"
+                )
+        for name in participant.analyst_of:
+            node = nodes.get(name)
+            if node is None:
+                raise DefinitionError(f"{email} is analyst of unknown node {name!r}")
+            if isinstance(node, TableNode | RawNode):
+                raise DefinitionError(
+                    f"{email} is analyst of {name!r}, which is a data node; "
+                    "analyst_of takes compute nodes"
+                )
+        for permission in participant.permissions:
+            if permission.node is None:
+                continue
+            node = nodes.get(permission.node)
+            if node is None:
+                raise DefinitionError(
+                    f"{email} has permission {permission} on unknown node {permission.node!r}"
+                )
+            data_kind = permission.kind is PermissionKind.LEAF_CRUD
+            if data_kind != isinstance(node, TableNode | RawNode):
+                raise DefinitionError(
+                    f"{email} has permission {permission}, which does not apply to "
+                    f"a {node.kind} node"
+                )
+
+
+def effective_permissions(definition: RoomDefinition, email: str) -> Iterator[Permission]:
+    """Every primitive ``email`` holds in the room: roles compiled, grants, basic rights."""
+    participant = definition.participant(email)
+    is_owner = definition.owner.lower() == email.lower()
+    if participant is None and not is_owner:
+        return
+    if definition.basic_permissions or is_owner:
+        for kind in BASIC_PERMISSION_KINDS:
+            yield Permission(kind=kind)
+    if is_owner:
+        yield Permission(kind=PermissionKind.UPDATE_DATA_ROOM_STATUS)
+    if participant is None:
+        return
+    for name in participant.data_owner_of:
+        yield Permission(kind=PermissionKind.LEAF_CRUD, node=name)
+    for name in participant.analyst_of:
+        yield Permission(kind=PermissionKind.EXECUTE_COMPUTE, node=name)
+        yield Permission(kind=PermissionKind.RETRIEVE_COMPUTE_RESULT, node=name)
+    yield from participant.permissions

@@ -1,0 +1,1 @@
+"""The untrusted host: FastAPI app, accounts, routes, job workers."""

@@ -1,0 +1,38 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from sealroom._version import __version__
+from sealroom.server.platform import open_platform
+from sealroom.server.problems import install_problem_handlers
+from sealroom.server.routes import datasets, jobs, meta, rooms
+from sealroom.server.settings import Settings
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; the platform (database, core, workers) opens in the lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        platform = open_platform(settings)
+        app.state.platform = platform
+        try:
+            yield
+        finally:
+            platform.close()
+
+    app = FastAPI(
+        title="Sealroom",
+        version=__version__,
+        description="An open-source, self-hostable data clean room (untrusted host API).",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    for module in (meta, datasets, rooms, jobs):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,81 @@
+"""The running platform: the host's services and the trusted core, wired together.
+
+Built once per server process by :func:`open_platform` (never at import time) and closed on
+shutdown. Routes reach it through ``request.app.state.platform``.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealroom.compute.sql import SqlLimits
+from sealroom.enclave.core import CoreSettings, TrustedCore
+from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
+from sealroom.server.settings import Settings
+from sealroom.server.workers import JobWorkers
+from sealroom.storage.blobs import LocalBlobStore
+from sealroom.storage.database import migrate, open_engine
+from sealroom.storage.metadata import MetadataStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Platform:
+    settings: Settings
+    store: MetadataStore
+    blobs: LocalBlobStore
+    core: TrustedCore
+    workers: JobWorkers
+    scratch_dir: Path
+
+    def close(self) -> None:
+        self.workers.stop()
+        self.store.engine.dispose()
+        shutil.rmtree(self.scratch_dir, ignore_errors=True)
+
+
+def open_store(settings: Settings) -> MetadataStore:
+    """Open (and migrate) the metadata database of ``settings.data_dir``."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = open_engine(settings.effective_database_url)
+    migrate(engine)
+    return MetadataStore(engine)
+
+
+def open_platform(settings: Settings) -> Platform:
+    store = open_store(settings)
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    identity = load_or_create_identity(
+        settings.data_dir / "enclave" / "identity.sealed",
+        load_sealing_key(settings.sealing_key_file),
+    )
+    scratch_dir = settings.scratch_root / f"sealroom-scratch-{secrets.token_hex(6)}"
+    scratch_dir.mkdir(mode=0o700, parents=True)
+    workers_ref: list[JobWorkers] = []
+    core = TrustedCore(
+        identity=identity,
+        store=store,
+        blobs=blobs,
+        settings=CoreSettings(
+            scratch_dir=scratch_dir,
+            sql=SqlLimits(
+                memory_limit_bytes=settings.sql_memory_limit_bytes,
+                threads=settings.sql_threads,
+                timeout_seconds=settings.sql_timeout_seconds,
+                max_result_bytes=settings.max_result_bytes,
+            ),
+            validated_cache_bytes=settings.validated_cache_bytes,
+            max_dataset_bytes=settings.max_dataset_bytes,
+        ),
+        on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
+    )
+    workers = JobWorkers(core, store, settings.workers)
+    workers_ref.append(workers)
+    workers.start()
+    logger.info("core measurement %s (attestation: simulated)", core.measurement)
+    return Platform(settings, store, blobs, core, workers, scratch_dir)

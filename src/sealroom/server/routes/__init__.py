@@ -1,0 +1,1 @@
+"""HTTP routes of the untrusted host, one module per area."""

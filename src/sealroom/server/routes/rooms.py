@@ -1,0 +1,123 @@
+"""Rooms: publish, retrieve, stop, datasets, validation reports, audit log.
+
+Every route here only relays to the trusted core, which authorises, applies and audits.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from sealroom.audit import entry_to_wire
+from sealroom.errors import BadRequestError
+from sealroom.server.routes.deps import PlatformDep, UserDep
+
+router = APIRouter(tags=["rooms"])
+
+
+class PublishRoom(BaseModel):
+    definition: dict[str, Any]
+
+
+class RoomPublished(BaseModel):
+    room_id: str
+
+
+class RoomOut(BaseModel):
+    room_id: str
+    definition: str = Field(description="canonical JSON; its SHA-256 is the room id")
+    signature: str = Field(description="the core's Ed25519 signature, hex")
+    status: str
+    created_at_ms: int
+
+
+class RoomDescription(BaseModel):
+    id: str
+    name: str
+    owner: str
+    status: str
+    created_at_ms: int
+
+
+class PublishDataset(BaseModel):
+    dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    sealed_key: str = Field(description="base64 HPKE ciphertext of the dataset key")
+
+
+@router.post("/v1/rooms", status_code=201)
+def publish_room(body: PublishRoom, platform: PlatformDep, user: UserDep) -> RoomPublished:
+    return RoomPublished(room_id=platform.core.publish_room(user, body.definition))
+
+
+@router.get("/v1/rooms")
+def list_rooms(platform: PlatformDep, user: UserDep) -> list[RoomDescription]:
+    return [
+        RoomDescription(
+            id=r.id,
+            name=r.name,
+            owner=r.owner_email,
+            status="stopped" if r.is_stopped else "active",
+            created_at_ms=r.created_at_ms,
+        )
+        for r in platform.store.rooms_for(user)
+    ]
+
+
+@router.get("/v1/rooms/{room_id}")
+def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut:
+    view = platform.core.retrieve_room(user, room_id)
+    return RoomOut(
+        room_id=view.room_id,
+        definition=view.definition.decode(),
+        signature=view.signature.hex(),
+        status="stopped" if view.stopped else "active",
+        created_at_ms=view.created_at_ms,
+    )
+
+
+@router.get("/v1/rooms/{room_id}/status")
+def room_status(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
+    return {"status": platform.core.room_status(user, room_id)}
+
+
+@router.post("/v1/rooms/{room_id}/stop", status_code=204)
+def stop_room(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
+    platform.core.stop_room(user, room_id)
+    return Response(status_code=204)
+
+
+@router.put("/v1/rooms/{room_id}/nodes/{node}/dataset")
+def publish_dataset(
+    room_id: str, node: str, body: PublishDataset, platform: PlatformDep, user: UserDep
+) -> dict[str, Any]:
+    try:
+        sealed_key = base64.b64decode(body.sealed_key, validate=True)
+    except ValueError:
+        raise BadRequestError("sealed_key must be base64") from None
+    return platform.core.publish_dataset(user, room_id, node, body.dataset_id, sealed_key)
+
+
+@router.delete("/v1/rooms/{room_id}/nodes/{node}/dataset", status_code=204)
+def remove_dataset(room_id: str, node: str, platform: PlatformDep, user: UserDep) -> Response:
+    platform.core.remove_dataset(user, room_id, node)
+    return Response(status_code=204)
+
+
+@router.get("/v1/rooms/{room_id}/nodes/{node}/validation-report")
+def validation_report(room_id: str, node: str, platform: PlatformDep, user: UserDep) -> Response:
+    report = platform.core.validation_report(user, room_id, node)
+    return Response(content=report, media_type="application/json")
+
+
+@router.get("/v1/rooms/{room_id}/datasets")
+def published_datasets(room_id: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+    return platform.core.published_datasets(user, room_id)
+
+
+@router.get("/v1/rooms/{room_id}/audit-log")
+def audit_log(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    entries = platform.core.audit_log(user, room_id)
+    return {"room_id": room_id, "entries": [entry_to_wire(e) for e in entries]}

@@ -1,0 +1,58 @@
+"""Server settings: command-line flags and ``SEALROOM_*`` environment variables.
+
+Every limit has a unit in its name and a default with a reason. Settings are validated when the
+server starts; a bad value refuses to start rather than failing later.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sealroom.crypto.streaming import MAX_CHUNK_SIZE
+
+DEFAULT_PORT = 8765
+
+
+def default_sealing_key_file() -> Path:
+    return Path.home() / ".local" / "state" / "sealroom" / "sealing.key"
+
+
+def default_scratch_root() -> Path:
+    # /dev/shm is RAM-backed: plaintext that DuckDB spills never reaches a disk.
+    shm = Path("/dev/shm")  # noqa: S108 - RAM-backed, private subdirectory made 0700
+    return shm if shm.is_dir() else Path("/tmp")  # noqa: S108 - fallback, documented
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SEALROOM_", extra="ignore")
+
+    data_dir: Path = Path(".sealroom-data")
+    host: str = "127.0.0.1"
+    port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
+    #: Empty means SQLite in the data directory.
+    database_url: str = ""
+    #: Simulated hardware sealing key; kept outside the data directory on purpose.
+    sealing_key_file: Path = Field(default_factory=default_sealing_key_file)
+    scratch_root: Path = Field(default_factory=default_scratch_root)
+    #: Job worker threads; each runs one job at a time.
+    workers: int = Field(default=2, ge=1, le=64)
+    #: Largest accepted upload chunk (ciphertext); bounds memory per request.
+    max_chunk_bytes: int = Field(default=MAX_CHUNK_SIZE + 64, ge=1024)
+    #: Largest dataset accepted (ciphertext bytes); validation holds one dataset in memory.
+    max_dataset_bytes: int = Field(default=16 << 30, ge=1024)
+    sql_memory_limit_bytes: int = Field(default=4 << 30, ge=64 << 20)
+    sql_threads: int = Field(default=2, ge=1, le=256)
+    sql_timeout_seconds: float = Field(default=600.0, gt=0)
+    max_result_bytes: int = Field(default=256 << 20, ge=1024)
+    validated_cache_bytes: int = Field(default=4 << 30, ge=0)
+    #: Longest a client may long-poll for a job in one request.
+    max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'metadata.sqlite3').resolve()}"

@@ -1,0 +1,1 @@
+"""Metadata database (SQLAlchemy + Alembic) and ciphertext blob storage of the untrusted host."""

@@ -1,0 +1,411 @@
+"""The metadata repository: every read and write of the host's database goes through here.
+
+Records are small frozen dataclasses so that callers never hold live rows or sessions. Methods
+are short transactions; callers that need several writes to be atomic use one method that does
+them together (for example :meth:`MetadataStore.complete_upload`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sealroom.errors import ConflictError
+from sealroom.storage import schema as t
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    email: str
+    created_at_ms: int
+    active_tokens: int
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    id: str
+    owner_email: str
+    name: str
+    description: str
+    manifest: bytes
+    size: int
+    created_at_ms: int
+
+
+@dataclass(frozen=True)
+class RoomRecord:
+    id: str
+    name: str
+    owner_email: str
+    definition: bytes
+    signature: bytes
+    created_at_ms: int
+    stopped_at_ms: int | None
+    state_signature: bytes | None
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.stopped_at_ms is not None
+
+
+@dataclass(frozen=True)
+class PublicationRecord:
+    room_id: str
+    node: str
+    dataset_id: str
+    sealed_key: bytes
+    publisher_email: str
+    published_at_ms: int
+    validation_outcome: str | None
+    validation_report: bytes | None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    room_id: str
+    node: str
+    submitted_by: str
+    status: str
+    created_at_ms: int
+    started_at_ms: int | None
+    finished_at_ms: int | None
+    attempts: int
+    error_code: str | None
+    error_message: str | None
+    result_blob: str | None
+
+
+class JobStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    FINISHED = frozenset({"succeeded", "failed"})
+
+
+def _record(cls: Any, row: Any) -> Any:
+    return cls(**dict(row._mapping))
+
+
+class MetadataStore:
+    """Typed access to the metadata tables."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- users and tokens ---------------------------------------------------------------
+    def ensure_user(self, email: str) -> int:
+        with self.engine.begin() as conn:
+            existing = conn.execute(select(t.users.c.id).where(t.users.c.email == email)).scalar()
+            if existing is not None:
+                return int(existing)
+            result = conn.execute(insert(t.users).values(email=email, created_at_ms=now_ms()))
+            return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+    def add_token(self, email: str, token_sha256: str, label: str = "") -> None:
+        user_id = self.ensure_user(email)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.api_tokens).values(
+                    user_id=user_id, token_sha256=token_sha256, label=label, created_at_ms=now_ms()
+                )
+            )
+
+    def email_for_token(self, token_sha256: str) -> str | None:
+        query = (
+            select(t.users.c.email)
+            .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
+            .where(t.api_tokens.c.token_sha256 == token_sha256)
+            .where(t.api_tokens.c.revoked_at_ms.is_(None))
+        )
+        with self.engine.connect() as conn:
+            email = conn.execute(query).scalar()
+        return None if email is None else str(email)
+
+    def list_users(self) -> list[UserRecord]:
+        active = (
+            select(func.count(t.api_tokens.c.id))
+            .where(t.api_tokens.c.user_id == t.users.c.id)
+            .where(t.api_tokens.c.revoked_at_ms.is_(None))
+            .scalar_subquery()
+        )
+        query = select(t.users.c.email, t.users.c.created_at_ms, active.label("active_tokens"))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query.order_by(t.users.c.email)).all()
+        return [UserRecord(r.email, r.created_at_ms, int(r.active_tokens)) for r in rows]
+
+    def revoke_tokens(self, email: str) -> int:
+        with self.engine.begin() as conn:
+            user_id = conn.execute(select(t.users.c.id).where(t.users.c.email == email)).scalar()
+            if user_id is None:
+                return 0
+            result = conn.execute(
+                update(t.api_tokens)
+                .where(t.api_tokens.c.user_id == user_id)
+                .where(t.api_tokens.c.revoked_at_ms.is_(None))
+                .values(revoked_at_ms=now_ms())
+            )
+            return int(result.rowcount)
+
+    # -- uploads and datasets -----------------------------------------------------------
+    def create_upload(self, upload_id: str, owner_email: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.uploads).values(
+                    id=upload_id, owner_email=owner_email, created_at_ms=now_ms(), completed=False
+                )
+            )
+
+    def upload_owner(self, upload_id: str) -> tuple[str, bool] | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.uploads.c.owner_email, t.uploads.c.completed).where(
+                    t.uploads.c.id == upload_id
+                )
+            ).first()
+        return None if row is None else (str(row.owner_email), bool(row.completed))
+
+    def put_upload_chunk(self, upload_id: str, index: int, sha256: str, size: int) -> None:
+        """Record a received chunk; re-sending the same index (a retry) replaces it."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.upload_chunks).where(
+                    and_(
+                        t.upload_chunks.c.upload_id == upload_id,
+                        t.upload_chunks.c.chunk_index == index,
+                    )
+                )
+            )
+            conn.execute(
+                insert(t.upload_chunks).values(
+                    upload_id=upload_id, chunk_index=index, sha256=sha256, size=size
+                )
+            )
+
+    def upload_chunks(self, upload_id: str) -> dict[int, tuple[str, int]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.upload_chunks).where(t.upload_chunks.c.upload_id == upload_id)
+            ).all()
+        return {r.chunk_index: (r.sha256, r.size) for r in rows}
+
+    def complete_upload(self, upload_id: str, dataset: DatasetRecord) -> None:
+        with self.engine.begin() as conn:
+            exists = conn.execute(
+                select(t.datasets.c.id).where(t.datasets.c.id == dataset.id)
+            ).scalar()
+            if exists is None:
+                conn.execute(insert(t.datasets).values(**dataset.__dict__))
+            conn.execute(
+                update(t.uploads).where(t.uploads.c.id == upload_id).values(completed=True)
+            )
+
+    def get_dataset(self, dataset_id: str) -> DatasetRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.datasets).where(t.datasets.c.id == dataset_id)).first()
+        return None if row is None else _record(DatasetRecord, row)
+
+    def list_datasets(self, owner_email: str) -> list[DatasetRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.datasets)
+                .where(t.datasets.c.owner_email == owner_email)
+                .order_by(t.datasets.c.created_at_ms)
+            ).all()
+        return [_record(DatasetRecord, r) for r in rows]
+
+    def dataset_publications(self, dataset_id: str) -> list[tuple[str, str]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.publications.c.room_id, t.publications.c.node).where(
+                    t.publications.c.dataset_id == dataset_id
+                )
+            ).all()
+        return [(r.room_id, r.node) for r in rows]
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.datasets).where(t.datasets.c.id == dataset_id))
+
+    # -- rooms --------------------------------------------------------------------------
+    def insert_room(self, room: RoomRecord, participants: Iterable[str]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.rooms).values(**room.__dict__))
+                emails = sorted({e.lower() for e in participants})
+                if emails:
+                    conn.execute(
+                        insert(t.room_participants),
+                        [{"room_id": room.id, "email": e} for e in emails],
+                    )
+        except IntegrityError:
+            raise ConflictError(
+                f"room {room.id} is already published", code="room_exists"
+            ) from None
+
+    def get_room(self, room_id: str) -> RoomRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.rooms).where(t.rooms.c.id == room_id)).first()
+        return None if row is None else _record(RoomRecord, row)
+
+    def rooms_for(self, email: str) -> list[RoomRecord]:
+        query = (
+            select(t.rooms)
+            .join(t.room_participants, t.room_participants.c.room_id == t.rooms.c.id)
+            .where(t.room_participants.c.email == email.lower())
+            .order_by(t.rooms.c.created_at_ms)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_record(RoomRecord, r) for r in rows]
+
+    def stop_room(self, room_id: str, stopped_at_ms: int, state_signature: bytes) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.rooms)
+                .where(t.rooms.c.id == room_id)
+                .values(stopped_at_ms=stopped_at_ms, state_signature=state_signature)
+            )
+
+    # -- publications -------------------------------------------------------------------
+    def put_publication(self, publication: PublicationRecord) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(t.publications).where(
+                    and_(
+                        t.publications.c.room_id == publication.room_id,
+                        t.publications.c.node == publication.node,
+                    )
+                )
+            )
+            conn.execute(insert(t.publications).values(**publication.__dict__))
+
+    def get_publication(self, room_id: str, node: str) -> PublicationRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t.publications).where(
+                    and_(t.publications.c.room_id == room_id, t.publications.c.node == node)
+                )
+            ).first()
+        return None if row is None else _record(PublicationRecord, row)
+
+    def list_publications(self, room_id: str) -> list[PublicationRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.publications)
+                .where(t.publications.c.room_id == room_id)
+                .order_by(t.publications.c.node)
+            ).all()
+        return [_record(PublicationRecord, r) for r in rows]
+
+    def delete_publication(self, room_id: str, node: str) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(t.publications).where(
+                    and_(t.publications.c.room_id == room_id, t.publications.c.node == node)
+                )
+            )
+        return bool(result.rowcount)
+
+    # -- jobs ---------------------------------------------------------------------------
+    def insert_job(self, job_id: str, room_id: str, node: str, submitted_by: str) -> JobRecord:
+        values = {
+            "id": job_id,
+            "room_id": room_id,
+            "node": node,
+            "submitted_by": submitted_by,
+            "status": JobStatus.QUEUED,
+            "created_at_ms": now_ms(),
+            "attempts": 0,
+        }
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.jobs).values(**values))
+        job = self.get_job(job_id)
+        assert job is not None
+        return job
+
+    def get_job(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+        return None if row is None else _record(JobRecord, row)
+
+    def claim_next_job(self) -> JobRecord | None:
+        """Atomically move the oldest queued job to running and return it."""
+        with self.engine.begin() as conn:
+            candidates: Sequence[Any] = conn.execute(
+                select(t.jobs.c.id)
+                .where(t.jobs.c.status == JobStatus.QUEUED)
+                .order_by(t.jobs.c.created_at_ms)
+                .limit(8)
+            ).all()
+            for (job_id,) in candidates:
+                claimed = conn.execute(
+                    update(t.jobs)
+                    .where(and_(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.QUEUED))
+                    .values(
+                        status=JobStatus.RUNNING,
+                        started_at_ms=now_ms(),
+                        attempts=t.jobs.c.attempts + 1,
+                    )
+                )
+                if claimed.rowcount:
+                    row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+                    job: JobRecord = _record(JobRecord, row)
+                    return job
+        return None
+
+    def finish_job(
+        self,
+        job_id: str,
+        *,
+        succeeded: bool,
+        result_blob: str | None = None,
+        error_code: str | None = None,
+        error_message: str | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id)
+                .values(
+                    status=JobStatus.SUCCEEDED if succeeded else JobStatus.FAILED,
+                    finished_at_ms=now_ms(),
+                    result_blob=result_blob,
+                    error_code=error_code,
+                    error_message=error_message,
+                )
+            )
+
+    def requeue_interrupted_jobs(self) -> int:
+        """Jobs left 'running' by a stopped server go back to the queue (run at start)."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.status == JobStatus.RUNNING)
+                .values(status=JobStatus.QUEUED, started_at_ms=None)
+            )
+        return int(result.rowcount)
+
+    # -- audit --------------------------------------------------------------------------
+    def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.audit_entries).values(room_id=room_id, seq=seq, entry=entry_json))
+
+    def audit_entries(self, room_id: str) -> list[str]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(t.audit_entries.c.entry)
+                .where(t.audit_entries.c.room_id == room_id)
+                .order_by(t.audit_entries.c.seq)
+            ).all()
+        return [str(r.entry) for r in rows]

@@ -1,0 +1,140 @@
+"""Metadata tables of the untrusted host (SQLAlchemy Core).
+
+Everything here is stored by the host and may be read or altered by whoever runs the server, so
+nothing here is plaintext data or a usable key:
+
+* API tokens are stored as SHA-256 hashes only.
+* Dataset keys are stored HPKE-sealed to the core's attested key and bound to (room, node,
+  dataset); validation reports and job results are encrypted by the core.
+* Room definitions are public to the room's participants and stored as canonical JSON together
+  with the core's signature, so tampering is detected when the core or a client loads them.
+
+The schema is created and migrated by Alembic (``storage/migrations``); this module is its
+single source of truth, and the initial migration is generated from it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("email", String(254), nullable=False, unique=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column("label", String(100), nullable=False, default=""),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("revoked_at_ms", BigInteger, nullable=True),
+)
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner_email", String(254), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("completed", Boolean, nullable=False, default=False),
+)
+
+upload_chunks = Table(
+    "upload_chunks",
+    metadata,
+    Column("upload_id", String(64), ForeignKey("uploads.id"), primary_key=True),
+    Column("chunk_index", Integer, primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the manifest
+    Column("owner_email", String(254), nullable=False),
+    Column("name", String(500), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("size", BigInteger, nullable=False),  # ciphertext bytes
+    Column("created_at_ms", BigInteger, nullable=False),
+)
+
+rooms = Table(
+    "rooms",
+    metadata,
+    Column("id", String(64), primary_key=True),  # sha256 of the canonical definition
+    Column("name", String(200), nullable=False),
+    Column("owner_email", String(254), nullable=False),
+    Column("definition", LargeBinary, nullable=False),  # canonical JSON
+    Column("signature", LargeBinary, nullable=False),  # core's signature over id || definition
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("stopped_at_ms", BigInteger, nullable=True),
+    Column("state_signature", LargeBinary, nullable=True),  # core's signature over the status
+)
+
+room_participants = Table(
+    "room_participants",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("email", String(254), primary_key=True),
+)
+
+publications = Table(
+    "publications",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("node", String(100), primary_key=True),
+    Column("dataset_id", String(64), ForeignKey("datasets.id"), nullable=False),
+    Column("sealed_key", LargeBinary, nullable=False),  # HPKE, bound to (room, node, dataset)
+    Column("publisher_email", String(254), nullable=False),
+    Column("published_at_ms", BigInteger, nullable=False),
+    Column("validation_outcome", String(16), nullable=True),  # PASSED / FAILED / None for raw
+    Column("validation_report", LargeBinary, nullable=True),  # encrypted by the core
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("room_id", String(64), ForeignKey("rooms.id"), nullable=False),
+    Column("node", String(100), nullable=False),
+    Column("submitted_by", String(254), nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, succeeded, failed
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("started_at_ms", BigInteger, nullable=True),
+    Column("finished_at_ms", BigInteger, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("error_code", String(64), nullable=True),
+    Column("error_message", Text, nullable=True),  # safe message produced by the core
+    Column("result_blob", String(200), nullable=True),
+    Index("ix_jobs_status_created", "status", "created_at_ms"),
+)
+
+audit_entries = Table(
+    "audit_entries",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("entry", Text, nullable=False),  # JSON wire form of a signed entry
+)

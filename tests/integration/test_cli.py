@@ -1,0 +1,87 @@
+"""The ``sealroom`` command against a real server: users, tokens, upload, publish, run, audit."""
+
+from __future__ import annotations
+
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import sealroom as sr
+from sealroom.analytics import AnalyticsDcrBuilder
+from sealroom.cli.crm_data import build_overlap_room, generate_crm_csvs
+from tests.integration.conftest import ANALYST, BANK, INSURER, ServerProcess, run_cli
+
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+def test_cli_end_to_end(server_factory: Callable[..., ServerProcess], tmp_path: Path) -> None:
+    server = server_factory()
+    added = server.cli("user", "add", BANK, "--data-dir", str(server.data_dir))
+    bank_token = added.stdout.strip().splitlines()[-1]
+    assert bank_token.startswith("sr_")
+    tokens = {
+        BANK: bank_token,
+        INSURER: server.add_user(INSURER),
+        ANALYST: server.add_user(ANALYST),
+    }
+    # Only the hash of the token is stored.
+    database = (server.data_dir / "metadata.sqlite3").read_bytes()
+    assert bank_token.encode() not in database
+
+    listing = server.cli("user", "list", "--data-dir", str(server.data_dir)).stdout
+    assert f"{BANK}\t1 active token(s)" in listing
+
+    bank = sr.create_client(BANK, bank_token, api_url=server.url)
+    definition = build_overlap_room(
+        AnalyticsDcrBuilder(client=bank), owner=BANK, bank=BANK, insurer=INSURER, analyst=ANALYST
+    )
+    room_id = bank.publish_analytics_dcr(definition).id
+
+    bank_csv, insurer_csv = generate_crm_csvs(2000)
+    for email, table, data in (
+        (BANK, "bank_customers", bank_csv),
+        (INSURER, "insurer_customers", insurer_csv),
+    ):
+        env_args = ["--api-url", server.url, "--email", email, "--token", tokens[email]]
+        csv_path = tmp_path / f"{table}.csv"
+        csv_path.write_bytes(data)
+        key_file = tmp_path / f"{table}.key"
+        upload = server.cli(
+            "dataset", "upload", str(csv_path), "--key-file", str(key_file), *env_args
+        )
+        dataset_id = upload.stdout.strip().splitlines()[-1]
+        assert len(dataset_id) == 64
+        assert "upload" in upload.stderr  # the progress bar
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        published = server.cli(
+            "dataset", "publish", room_id, table, dataset_id, "--key-file", str(key_file), *env_args
+        )
+        assert json.loads(published.stdout)["validation"] == "PASSED"
+
+    analyst_args = ["--api-url", server.url, "--email", ANALYST, "--token", tokens[ANALYST]]
+    rooms = server.cli("room", "list", *analyst_args).stdout
+    assert room_id in rooms
+    result = server.cli("run", room_id, "overlap_count", *analyst_args).stdout
+    assert result.splitlines()[0] == "overlapping_customers"
+    assert int(result.splitlines()[1]) == 600
+
+    audit = server.cli("room", "audit", room_id, *analyst_args).stdout.splitlines()
+    assert audit[0].endswith(",ROOM_PUBLISHED")
+    assert any(line.endswith(",RESULT_RETRIEVED") for line in audit)
+
+    # Environment variables work in place of flags.
+    env = {
+        **server.env,
+        "SEALROOM_API_URL": server.url,
+        "SEALROOM_EMAIL": ANALYST,
+        "SEALROOM_API_TOKEN": tokens[ANALYST],
+    }
+    assert room_id in run_cli("room", "list", env=env).stdout
+
+    server.cli("user", "revoke-token", ANALYST, "--data-dir", str(server.data_dir))
+    refused = server.cli("room", "list", *analyst_args, check=False)
+    assert refused.returncode != 0
+    assert "revoked" in refused.stderr

@@ -1,0 +1,168 @@
+"""Uploads: retried chunks on broken connections, constant memory, tampering detected."""
+
+from __future__ import annotations
+
+import base64
+import io
+import tracemalloc
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+import sealroom as sr
+from sealroom.analytics import (
+    AnalyticsDcrBuilder,
+    Column,
+    FormatType,
+    SqlComputationNode,
+    SqlComputeNodeDefinition,
+    TableDataNode,
+    TableDataNodeDefinition,
+)
+from sealroom.crypto import Manifest, dataset_key_context, seal
+from sealroom.storage.blobs import chunk_key
+from tests.integration.conftest import BANK, InProcessPlatform, ServerProcess
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+
+class FlakyTransport(httpx.BaseTransport):
+    """Breaks the first attempt of every chunk upload, as a dropped connection would."""
+
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner = inner
+        self.failed: set[str] = set()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if "/chunks/" in path and path not in self.failed:
+            self.failed.add(path)
+            raise httpx.WriteError("connection reset by peer", request=request)
+        return self.inner.handle_request(request)
+
+
+def _room(client: sr.Client) -> str:
+    b = AnalyticsDcrBuilder(client=client).with_name("uploads").with_owner(BANK)
+    b.add_node_definition(
+        TableDataNodeDefinition(
+            name="t",
+            columns=[Column(name="x", format_type=FormatType.INTEGER, is_nullable=False)],
+            is_required=True,
+        )
+    )
+    b.add_node_definition(SqlComputeNodeDefinition(name="total", query="SELECT SUM(x) AS s FROM t"))
+    b.add_participant(BANK, data_owner_of=["t"], analyst_of=["total"])
+    return client.publish_analytics_dcr(b.build()).id
+
+
+def test_chunks_are_retried_after_a_broken_connection(app_platform: InProcessPlatform) -> None:
+    flaky = FlakyTransport(app_platform.transport)
+    client = sr.create_client(
+        BANK, app_platform.token(BANK), api_url="http://testserver", transport=flaky
+    )
+    room = client.retrieve_analytics_dcr(_room(client))
+    rows = 200_000
+    data = "".join(f"{i}\n" for i in range(rows)).encode()
+    node = room.get_node("t")
+    assert isinstance(node, TableDataNode)
+    dataset_id = client.upload_dataset(io.BytesIO(data), sr.Key(), "t.csv", chunk_size=64 * 1024)
+    assert len(flaky.failed) > 10  # every chunk failed once and was sent again
+    key = sr.Key()
+    node.upload_and_publish_dataset(io.BytesIO(data), key, "t.csv")
+    assert dataset_id
+    total = room.get_node("total")
+    assert isinstance(total, SqlComputationNode)
+    assert total.run_computation_and_get_results_as_string(timeout=60) == (
+        f"s\n{rows * (rows - 1) // 2}\n"
+    )
+
+
+class GeneratedFile(io.RawIOBase):
+    """A large CSV produced on the fly, so the test itself holds no big buffer."""
+
+    def __init__(self, size: int) -> None:
+        self.remaining = size
+        self.line = b"1234567\n"
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self.remaining)
+        n -= n % len(self.line)
+        if n <= 0:
+            return 0
+        buffer[:n] = self.line * (n // len(self.line))
+        self.remaining -= n
+        return n
+
+
+@pytest.mark.integration
+def test_upload_memory_stays_constant_for_a_large_file(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory()
+    client = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
+    chunk = 4 << 20
+    size = 256 << 20
+    tracemalloc.start()
+    try:
+        dataset_id = client.upload_dataset(
+            io.BufferedReader(GeneratedFile(size), buffer_size=chunk),
+            sr.Key(),
+            "big.csv",
+            chunk_size=chunk,
+            parallel_uploads=4,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(dataset_id) == 64
+    # A few chunks in flight, plus one being read and one being encrypted: not the file.
+    assert peak < 12 * chunk, f"peak {peak / 2**20:.0f} MiB for a {size >> 20} MiB file"
+    listed = {d["id"]: d for d in client.get_available_datasets()}
+    assert listed[dataset_id]["size"] >= size
+
+
+def test_tampered_ciphertext_is_refused_at_publish(app_platform: InProcessPlatform) -> None:
+    client = app_platform.client(BANK)
+    room = client.retrieve_analytics_dcr(_room(client))
+    key = sr.Key()
+    dataset_id = client.upload_dataset(io.BytesIO(b"1\n2\n3\n"), key, "t.csv")
+    # The host (or anyone with its disk) flips a byte of the stored ciphertext.
+    record = app_platform.platform.store.get_dataset(dataset_id)
+    assert record is not None
+    ref = Manifest.from_bytes(record.manifest).chunks[0]
+    blobs = app_platform.platform.blobs
+    stored = bytearray(blobs.get(chunk_key(ref.sha256)))
+    stored[-1] ^= 1
+    blobs.put(chunk_key(ref.sha256), bytes(stored))
+    node = room.get_node("t")
+    assert isinstance(node, TableDataNode)
+    with pytest.raises(sr.ConflictError, match="failed authentication"):
+        node.publish_dataset(dataset_id, key)
+
+
+def test_a_key_sealed_for_another_node_is_refused(app_platform: InProcessPlatform) -> None:
+    client = app_platform.client(BANK)
+    room_id = _room(client)
+    key = sr.Key()
+    dataset_id = client.upload_dataset(io.BytesIO(b"1\n"), key, "t.csv")
+    session = client.session()
+    sealed = seal(
+        session.attestation.kem_public_key,
+        key.material,
+        context=dataset_key_context(room_id, "other-node", dataset_id),
+    )
+    api = httpx.Client(
+        base_url="http://testserver",
+        transport=app_platform.transport,
+        headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
+    )
+    response = api.put(
+        f"/v1/rooms/{room_id}/nodes/t/dataset",
+        json={"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed).decode()},
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_sealed_key"

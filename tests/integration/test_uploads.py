@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import tracemalloc
 from collections.abc import Callable
@@ -166,3 +167,37 @@ def test_a_key_sealed_for_another_node_is_refused(app_platform: InProcessPlatfor
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_sealed_key"
+
+
+def test_a_chunk_corrupted_in_transit_is_refused_and_can_be_resent(
+    app_platform: InProcessPlatform,
+) -> None:
+    api = httpx.Client(
+        base_url="http://testserver",
+        transport=app_platform.transport,
+        headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
+    )
+    upload_id = api.post("/v1/uploads").json()["upload_id"]
+    good = b"ciphertext bytes"
+    announced = hashlib.sha256(good).hexdigest()
+    bad = api.put(
+        f"/v1/uploads/{upload_id}/chunks/0",
+        content=b"ciphertext bytez",
+        headers={"X-Content-SHA256": announced},
+    )
+    assert bad.status_code == 400
+    assert bad.json()["code"] == "chunk_hash_mismatch"
+    ok = api.put(
+        f"/v1/uploads/{upload_id}/chunks/0", content=good, headers={"X-Content-SHA256": announced}
+    )
+    assert ok.status_code == 204
+    # Another user cannot add chunks to this upload, nor learn that it exists.
+    other = api.put(
+        f"/v1/uploads/{upload_id}/chunks/1",
+        content=good,
+        headers={
+            "X-Content-SHA256": announced,
+            "Authorization": f"Bearer {app_platform.token('eve@x.example')}",
+        },
+    )
+    assert other.status_code == 404

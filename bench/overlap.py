@@ -107,10 +107,15 @@ def sealroom_end_to_end(
         try:
             node = clients[email].retrieve_analytics_dcr(room_id).get_node(table)
             assert isinstance(node, TableDataNode)
+            key = sr.Key()
             t0 = time.perf_counter()
             with open(path, "rb") as handle:
-                node.upload_and_publish_dataset(handle, sr.Key(), path.name)
-            phases[f"{table}: encrypt+upload+validate"] = time.perf_counter() - t0
+                dataset_id = clients[email].upload_dataset(handle, key, path.name)
+            t1 = time.perf_counter()
+            node.publish_dataset(dataset_id, key)
+            t2 = time.perf_counter()
+            phases[f"{table}: encrypt+upload"] = t1 - t0
+            phases[f"{table}: publish (decrypt+validate in the core)"] = t2 - t1
         except BaseException as exc:  # noqa: BLE001 - reported by the main thread
             errors.append(exc)
 
@@ -158,8 +163,10 @@ def main() -> None:
             f"in {time.perf_counter() - t0:.1f} s"
         )
 
-        duck_seconds, duck_results = duckdb_alone(bank_csv, insurer_csv)
-        print(f"duckdb alone: {duck_seconds:.2f} s (overlap {duck_results[0][0][0]:,})")
+        # DuckDB runs before and after Sealroom; the faster run counts (this VM is noisy and
+        # first-touch memory is expensive, so the order of runs matters).
+        first_seconds, duck_results = duckdb_alone(bank_csv, insurer_csv)
+        print(f"duckdb alone (before): {first_seconds:.2f} s (overlap {duck_results[0][0][0]:,})")
 
         process, url, tokens = start_server(root)
         try:
@@ -167,6 +174,9 @@ def main() -> None:
         finally:
             process.terminate()
             process.wait()
+        second_seconds, _ = duckdb_alone(bank_csv, insurer_csv)
+        print(f"duckdb alone (after): {second_seconds:.2f} s")
+        duck_seconds = min(first_seconds, second_seconds)
         overlap = int(outputs[0].splitlines()[1])
         assert overlap == duck_results[0][0][0], "Sealroom and DuckDB disagree on the overlap"
         for phase, value in phases.items():

@@ -36,6 +36,7 @@ from sealroom.crypto import (
     seal_at_rest,
     sha256_hex,
 )
+from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.execution import JobRunner
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache, open_dataset_key
@@ -118,6 +119,7 @@ class TrustedCore:
         self._definitions: dict[str, RoomDefinition] = {}
         self._guard = threading.Lock()
         self.measurement = measure_installed_package()
+        use_core_allocator()
 
     # -- identity and attestation -------------------------------------------------------
     @property

@@ -88,11 +88,16 @@ async def put_chunk(
         raise BadRequestError("chunk index out of range")
     await run_in_threadpool(_own_upload, platform, upload_id, user)
     limit = platform.settings.max_chunk_bytes
-    body = bytearray()
+    # Parts are kept and joined once: growing one buffer part by part copies it over and over.
+    parts: list[bytes] = []
+    received = 0
     async for part in request.stream():
-        body += part
-        if len(body) > limit:
+        received += len(part)
+        if received > limit:
             raise LimitExceededError(f"a chunk may be at most {limit} bytes")
+        parts.append(part)
+    body = b"".join(parts)
+    del parts
 
     def store() -> None:
         # Off the event loop: hashing 8 MiB takes milliseconds, and hashlib releases the GIL,

@@ -19,8 +19,8 @@ PUBLIC = {
         "SEALED_OVERHEAD", "SIGNATURE_SIZE", "SIGNING_KEY_SIZE", "TAG_SIZE", "ChunkRef",
         "DatasetDecryptor", "DatasetEncryptor", "EncryptedChunk", "KemPrivateKey", "KemPublicKey",
         "Key", "Manifest", "SigningKey", "VerifyKey", "canonical_json", "dataset_key_context",
-        "decrypt_chunk", "decrypt_to_buffer", "derive_key", "encrypt_bytes", "open_at_rest",
-        "open_sealed", "result_context", "seal", "seal_at_rest", "sha256_hex",
+        "decrypt_chunk", "decrypt_into", "decrypt_to_buffer", "derive_key", "encrypt_bytes",
+        "open_at_rest", "open_sealed", "result_context", "seal", "seal_at_rest", "sha256_hex",
     },
     sealroom.audit: {
         "HASH_SIZE", "MAX_DETAILS", "MAX_DETAIL_KEY_CHARS", "MAX_DETAIL_VALUE_CHARS",

@@ -49,6 +49,7 @@ from sealroom.crypto.streaming import (
     EncryptedChunk,
     Manifest,
     decrypt_chunk,
+    decrypt_into,
     decrypt_to_buffer,
     encrypt_bytes,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "canonical_json",
     "dataset_key_context",
     "decrypt_chunk",
+    "decrypt_into",
     "decrypt_to_buffer",
     "derive_key",
     "encrypt_bytes",

@@ -303,15 +303,32 @@ def decrypt_to_buffer(
     or extra. ``max_plaintext_size`` (bytes) refuses a dataset larger than the caller's memory
     budget *before* allocating (raises :class:`~sealroom.errors.LimitExceededError`).
     """
-    if max_plaintext_size is not None and manifest.plaintext_size > max_plaintext_size:
-        raise LimitExceededError(
-            f"dataset {manifest.dataset_id} has {manifest.plaintext_size} plaintext bytes; "
-            f"the limit is {max_plaintext_size} bytes"
-        )
+    _check_plaintext_limit(manifest, max_plaintext_size)
+    buffer = bytearray(manifest.plaintext_size)
+    decrypt_into(key, manifest, chunks, memoryview(buffer))
+    return buffer
+
+
+def decrypt_into(
+    key: Key,
+    manifest: Manifest,
+    chunks: Iterable[bytes],
+    out: memoryview,
+    *,
+    max_plaintext_size: int | None = None,
+) -> None:
+    """Like :func:`decrypt_to_buffer`, into ``out``: writable, exactly ``plaintext_size`` bytes.
+
+    Lets the caller choose the memory (the core decrypts into an uninitialised Arrow buffer,
+    saving a zero-fill of the whole file). On any error ``out`` holds no unauthenticated
+    plaintext: the failing chunk's region is zeroed and the exception propagates.
+    """
+    _check_plaintext_limit(manifest, max_plaintext_size)
+    if out.readonly or out.nbytes != manifest.plaintext_size:
+        raise ValueError(f"out must be writable and hold exactly {manifest.plaintext_size} bytes")
+    view = out.cast("B") if out.format != "B" else out
     decryptor = DatasetDecryptor(key, manifest)
     expected = len(manifest.chunks)
-    buffer = bytearray(manifest.plaintext_size)
-    view = memoryview(buffer)
     offset = 0
     received = 0
 
@@ -340,13 +357,19 @@ def decrypt_to_buffer(
             decrypt_next(done_index, done_ciphertext, digest.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-        view.release()
     if received != expected:
         # Truncation by the storage layer: the final chunk (and its last flag) never arrived.
         raise DecryptionError(
             f"chunks {received} to {expected - 1} of dataset {manifest.dataset_id} are missing"
         )
-    return buffer
+
+
+def _check_plaintext_limit(manifest: Manifest, max_plaintext_size: int | None) -> None:
+    if max_plaintext_size is not None and manifest.plaintext_size > max_plaintext_size:
+        raise LimitExceededError(
+            f"dataset {manifest.dataset_id} has {manifest.plaintext_size} plaintext bytes; "
+            f"the limit is {max_plaintext_size} bytes"
+        )
 
 
 def _sha256_hex(data: bytes) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -24,6 +25,8 @@ _KEY_PATTERN = re.compile(r"^[a-z0-9_-]{1,128}(/[a-z0-9_-]{1,128}){0,4}$")
 
 class BlobStore(Protocol):
     def put(self, key: str, data: bytes | bytearray | memoryview) -> None: ...
+
+    def put_parts(self, key: str, parts: Iterable[bytes | bytearray | memoryview]) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -53,11 +56,15 @@ class LocalBlobStore:
         return self.root / key
 
     def put(self, key: str, data: bytes | bytearray | memoryview) -> None:
+        self.put_parts(key, (data,))
+
+    def put_parts(self, key: str, parts: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Write the concatenation of ``parts`` (no joined copy is made)."""
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
         with open(tmp, "wb") as handle:
-            handle.write(data)
+            handle.writelines(parts)
         os.replace(tmp, path)
 
     def get(self, key: str) -> bytes:

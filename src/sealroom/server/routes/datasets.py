@@ -88,7 +88,7 @@ async def put_chunk(
         raise BadRequestError("chunk index out of range")
     await run_in_threadpool(_own_upload, platform, upload_id, user)
     limit = platform.settings.max_chunk_bytes
-    # Parts are kept and joined once: growing one buffer part by part copies it over and over.
+    # The parts are hashed and written as they are: joining them would copy every chunk again.
     parts: list[bytes] = []
     received = 0
     async for part in request.stream():
@@ -96,13 +96,14 @@ async def put_chunk(
         if received > limit:
             raise LimitExceededError(f"a chunk may be at most {limit} bytes")
         parts.append(part)
-    body = b"".join(parts)
-    del parts
 
     def store() -> None:
         # Off the event loop: hashing 8 MiB takes milliseconds, and hashlib releases the GIL,
         # so chunks of several uploads are hashed and written in parallel.
-        digest = hashlib.sha256(body).hexdigest()
+        hasher = hashlib.sha256()
+        for part in parts:
+            hasher.update(part)
+        digest = hasher.hexdigest()
         if digest != expected.lower():
             raise BadRequestError(
                 f"chunk {index} arrived corrupted (SHA-256 mismatch); send it again",
@@ -110,8 +111,8 @@ async def put_chunk(
             )
         key = chunk_key(digest)
         if not platform.blobs.exists(key):
-            platform.blobs.put(key, body)
-        platform.store.put_upload_chunk(upload_id, index, digest, len(body))
+            platform.blobs.put_parts(key, parts)
+        platform.store.put_upload_chunk(upload_id, index, digest, received)
 
     await run_in_threadpool(store)
     return Response(status_code=204)

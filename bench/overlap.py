@@ -25,13 +25,12 @@ import warnings
 from pathlib import Path
 
 import duckdb
-import httpx
 
 import sealroom as sr
 from sealroom.analytics import AnalyticsDcrBuilder, SqlComputationNode, TableDataNode
 from sealroom.cli.crm_data import OVERLAP_QUERIES, build_overlap_room, generate_crm_csvs
 from sealroom.server.accounts import issue_token
-from sealroom.server.embedded import free_port
+from sealroom.server.embedded import free_port, wait_until_healthy
 from sealroom.server.platform import open_store
 from sealroom.server.settings import Settings
 
@@ -75,13 +74,8 @@ def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, st
         env=env,
     )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return process, url, tokens
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
+    wait_until_healthy(url, is_alive=lambda: process.poll() is None, timeout=60)
+    return process, url, tokens
 
 
 def sealroom_end_to_end(

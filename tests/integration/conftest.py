@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,9 +20,10 @@ import pytest
 from starlette.testclient import TestClient
 
 import sealroom as sr
+from sealroom.errors import ServerError
 from sealroom.server.accounts import issue_token
 from sealroom.server.app import create_app
-from sealroom.server.embedded import free_port
+from sealroom.server.embedded import free_port, wait_until_healthy
 from sealroom.server.platform import Platform
 from sealroom.server.settings import Settings
 
@@ -141,21 +141,14 @@ def start_server(root: Path, extra_env: dict[str, str] | None = None) -> ServerP
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.close()
-            raise AssertionError(f"server exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return ServerProcess(url, data_dir, env, process, log_path, log)
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    process.kill()
-    process.wait()
-    log.close()
-    raise AssertionError(f"server did not answer /health:\n{log_path.read_text()}")
+    try:
+        wait_until_healthy(url, is_alive=lambda: process.poll() is None, timeout=60)
+    except ServerError as exc:
+        process.kill()
+        process.wait()
+        log.close()
+        raise AssertionError(f"{exc}:\n{log_path.read_text()}") from None
+    return ServerProcess(url, data_dir, env, process, log_path, log)
 
 
 def stop_server(server: ServerProcess) -> None:

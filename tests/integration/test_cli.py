@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 import sealroom as sr
 from sealroom.analytics import AnalyticsDcrBuilder
 from sealroom.cli.crm_data import build_overlap_room, generate_crm_csvs
-from tests.integration.conftest import ANALYST, BANK, INSURER, ServerProcess, run_cli
+from tests.integration.conftest import (
+    ANALYST,
+    BANK,
+    INSURER,
+    ServerProcess,
+    run_cli,
+    stop_server,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -85,3 +94,35 @@ def test_cli_end_to_end(server_factory: Callable[..., ServerProcess], tmp_path: 
     refused = server.cli("room", "list", *analyst_args, check=False)
     assert refused.returncode != 0
     assert "revoked" in refused.stderr
+
+
+def test_serve_refuses_a_data_dir_sealed_for_another_core(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = server_factory(tmp_path)
+    stop_server(server)
+    env = {**server.env, "SEALROOM_SEALING_KEY_FILE": str(tmp_path / "another.key")}
+    result = run_cli(
+        "serve", "--data-dir", str(server.data_dir), "--port", "1", env=env, check=False
+    )
+    assert result.returncode == 1
+    assert "cannot unseal the core's identity" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_settings_come_from_sealroom_environment_variables(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = server_factory(tmp_path, SEALROOM_MAX_CHUNK_BYTES="2048")
+    api = httpx.Client(
+        base_url=server.url, headers={"Authorization": f"Bearer {server.add_user(BANK)}"}
+    )
+    upload_id = api.post("/v1/uploads").json()["upload_id"]
+    body = b"x" * 4096
+    response = api.put(
+        f"/v1/uploads/{upload_id}/chunks/0",
+        content=body,
+        headers={"X-Content-SHA256": hashlib.sha256(body).hexdigest()},
+    )
+    assert response.status_code == 413
+    assert "2048 bytes" in response.json()["detail"]

@@ -49,10 +49,12 @@ def serve(
     import uvicorn
 
     from sealroom.server.app import create_app
+    from sealroom.server.platform import preflight
     from sealroom.server.settings import Settings
 
     settings = Settings(data_dir=data_dir, host=host, port=port, workers=workers)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    preflight(settings)
     typer.echo(
         f"Sealroom {__version__} on http://{host}:{port}  (data: {data_dir}; attestation: "
         "SIMULATED — no confidential-computing hardware protects this core)",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import httpx
@@ -20,6 +21,23 @@ from sealroom.server.settings import Settings
 
 #: How long to wait for the server to answer /health before giving up.
 STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+def wait_until_healthy(
+    url: str, *, is_alive: Callable[[], bool], timeout: float = STARTUP_TIMEOUT_SECONDS
+) -> None:
+    """Poll ``url``/health until it answers 200; raise if the server died or never answered."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/health", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if not is_alive():
+            raise ServerError(f"the server at {url} exited before it answered /health")
+        time.sleep(0.05)
+    raise ServerError(f"the server at {url} did not answer /health within {timeout} s")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,17 +67,8 @@ class EmbeddedServer:
 
     def start(self) -> EmbeddedServer:
         self._thread.start()
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if not self._thread.is_alive():
-                break
-            time.sleep(0.05)
-        raise ServerError(f"the embedded server did not start on {self.url}")
+        wait_until_healthy(self.url, is_alive=self._thread.is_alive)
+        return self
 
     def stop(self) -> None:
         self._server.should_exit = True

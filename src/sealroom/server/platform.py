@@ -15,6 +15,7 @@ from pathlib import Path
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
+from sealroom.errors import ConfigurationError
 from sealroom.server.settings import Settings
 from sealroom.server.workers import JobWorkers
 from sealroom.storage.blobs import LocalBlobStore
@@ -45,6 +46,21 @@ def open_store(settings: Settings) -> MetadataStore:
     engine = open_engine(settings.effective_database_url)
     migrate(engine)
     return MetadataStore(engine)
+
+
+def preflight(settings: Settings) -> None:
+    """Check before serving that the database migrates and the core's identity unseals.
+
+    Raises :class:`~sealroom.errors.ConfigurationError` with a message saying what to fix,
+    instead of a traceback from inside the web server's start-up.
+    """
+    open_store(settings).engine.dispose()
+    load_or_create_identity(
+        settings.data_dir / "enclave" / "identity.sealed",
+        load_sealing_key(settings.sealing_key_file),
+    )
+    if not settings.scratch_root.is_dir():
+        raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
 
 
 def open_platform(settings: Settings) -> Platform:

@@ -56,7 +56,11 @@ class JobWorkers:
             with self._wake:
                 if self._stopping:
                     return
-            job = self._store.claim_next_job()
+            try:
+                job = self._store.claim_next_job()
+            except Exception as exc:  # noqa: BLE001 - a worker must outlive a database hiccup
+                logger.error("cannot claim a job (%s); retrying", type(exc).__name__)
+                job = None
             if job is None:
                 with self._wake:
                     if self._stopping:

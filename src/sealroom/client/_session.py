@@ -31,13 +31,12 @@ from sealroom.crypto import (
     sha256_hex,
 )
 from sealroom.errors import ComputationError, JobTimeoutError, VerificationError
-from sealroom.model.definition import RoomDefinition, parse_definition
+from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
 
 if TYPE_CHECKING:
     from sealroom.client._client import Client
     from sealroom.legacy import DataRoom
 
-_ROOM_SIGNATURE_DOMAIN = b"sealroom/room-definition/v1"
 #: Longest single long-poll request while waiting for a job.
 _LONG_POLL_SECONDS = 20.0
 
@@ -62,7 +61,7 @@ class Session:
     """Requests to the trusted core, over keys verified by remote attestation."""
 
     def __init__(self, client: Client, enclave_specs: Mapping[str, EnclaveSpecification]) -> None:
-        self._client = client
+        self.client = client
         self._api = client._api
         nonce = secrets.token_bytes(32)
         document = self._api.get_json("/v1/enclave/attestation", params={"nonce": nonce.hex()})
@@ -77,7 +76,7 @@ class Session:
         A legacy :class:`~sealroom.legacy.DataRoom` gets the publishing user as its owner.
         """
         if not isinstance(data_room, RoomDefinition):
-            data_room = data_room.definition_for(self._client.user_email)
+            data_room = data_room.definition_for(self.client.user_email)
         body = {"definition": data_room.model_dump(mode="json")}
         room_id = str(self._api.post_json("/v1/rooms", body)["room_id"])
         if room_id != data_room.room_id:
@@ -98,7 +97,7 @@ class Session:
             )
         # 2. The attested core published it (not a definition the host made up).
         self.attestation.verify_key.verify(
-            _ROOM_SIGNATURE_DOMAIN + data_room_id.encode() + canonical,
+            room_signature_message(data_room_id, canonical),
             bytes.fromhex(str(body["signature"])),
         )
         definition = parse_definition(json.loads(canonical))

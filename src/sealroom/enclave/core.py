@@ -25,7 +25,7 @@ from sealroom.attestation import (
     measure_installed_package,
     produce_attestation,
 )
-from sealroom.audit import AuditAction, SignedEntry, entry_to_wire
+from sealroom.audit import AuditAction, SignedEntry
 from sealroom.compute.sql import SqlLimits, check_query_dependencies, table_from_ipc, table_to_csv
 from sealroom.crypto import (
     KemPublicKey,
@@ -51,7 +51,13 @@ from sealroom.errors import (
     PermissionDeniedError,
     VerificationError,
 )
-from sealroom.model.definition import RoomDefinition, SqlNode, TableNode, parse_definition
+from sealroom.model.definition import (
+    RoomDefinition,
+    SqlNode,
+    TableNode,
+    parse_definition,
+    room_signature_message,
+)
 from sealroom.model.policy import Action, decide
 from sealroom.storage.blobs import BlobStore, result_key
 from sealroom.storage.metadata import (
@@ -63,7 +69,6 @@ from sealroom.storage.metadata import (
     now_ms,
 )
 
-_ROOM_SIGNATURE_DOMAIN = b"sealroom/room-definition/v1"
 _ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
 _REPORT_AAD = b"sealroom/validation-report/v1"
 _RESULT_AAD = b"sealroom/job-result/v1"
@@ -152,9 +157,7 @@ class TrustedCore:
                     raise DefinitionError(f"SQL node {node.name!r}: {exc}") from None
         canonical = definition.canonical_bytes()
         room_id = sha256_hex(canonical)
-        signature = self._identity.signing_key.sign(
-            _ROOM_SIGNATURE_DOMAIN + room_id.encode() + canonical
-        )
+        signature = self._identity.signing_key.sign(room_signature_message(room_id, canonical))
         record = RoomRecord(
             id=room_id,
             name=definition.name,
@@ -343,7 +346,7 @@ class TrustedCore:
         job = self._store.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
-        _record, definition = self._load_room(job.room_id)
+        _, definition = self._load_room(job.room_id)
         # Anyone who may run the node or fetch its results may see its jobs; others learn nothing.
         for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION):
             if decide(definition, principal, action, node=job.node).allowed:
@@ -440,7 +443,7 @@ class TrustedCore:
             if sha256_hex(record.definition) != room_id:
                 raise VerificationError(f"the stored definition of room {room_id} was altered")
             self._identity.signing_key.verify_key.verify(
-                _ROOM_SIGNATURE_DOMAIN + room_id.encode() + record.definition, record.signature
+                room_signature_message(room_id, record.definition), record.signature
             )
             definition = parse_definition(json.loads(record.definition))
             with self._guard:
@@ -468,7 +471,3 @@ class TrustedCore:
         if decision.conflict:
             raise ConflictError(decision.reason, code="room_stopped")
         raise PermissionDeniedError(decision.reason)
-
-
-def entries_to_wire(entries: list[SignedEntry]) -> list[dict[str, Any]]:
-    return [entry_to_wire(e) for e in entries]

@@ -183,6 +183,11 @@ class RoomDefinition(_Frozen):
         return list(tables.values())
 
 
+def room_signature_message(room_id: str, canonical: bytes) -> bytes:
+    """What the core signs when it publishes a room (domain-separated)."""
+    return b"sealroom/room-definition/v1" + room_id.encode() + canonical
+
+
 def parse_definition(data: object) -> RoomDefinition:
     """Parse and check a definition received from outside (JSON-like data)."""
     try:

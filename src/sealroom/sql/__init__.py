@@ -132,8 +132,9 @@ def upload_and_publish_tabular_dataset(
     dataset_name: str | None = None,
 ) -> str:
     """Encrypt, upload and publish ``data`` to table node ``table`` (validated on publish)."""
-    client = session._client
-    dataset_id = client.upload_dataset(data, key, dataset_name or table, description=description)
+    dataset_id = session.client.upload_dataset(
+        data, key, dataset_name or table, description=description
+    )
     session.publish_dataset(data_room_id, dataset_id, table, key)
     return dataset_id
 

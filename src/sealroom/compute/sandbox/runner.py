@@ -1,0 +1,360 @@
+"""Run a participant's script under bubblewrap + seccomp + rlimits: read /input, write /output.
+
+Invariants (each has an escape test in ``tests/unit/test_sandbox_escape.py``):
+
+* The sandbox's root is an empty tmpfs. Visible inside: ``/usr`` (+ Debian usr-merge symlinks),
+  the ``runtime`` directories at their host paths, each :class:`Mount` read-only under ``/input``,
+  ``output_dir`` read-write at ``/output``, a private size-capped ``/tmp``, a fresh ``/proc`` of
+  the new pid namespace and a minimal ``/dev``. No ``/sys``, no ``/etc``, no home directory.
+* All namespaces are new (``--unshare-all``: no network but a down loopback), capabilities are
+  dropped, the uid/gid inside is 65534, the environment is cleared and rebuilt from an allow list.
+  bwrap starts with an empty environment and installs no reaper: the script is pid 1 and the
+  only process of its pid namespace, so no process without the seccomp filter is reachable.
+* The seccomp filter of :mod:`.seccomp` is loaded just before exec; rlimits of :mod:`.limits` are
+  set before bwrap starts. Without bwrap or libseccomp the runner refuses (``sandbox_unavailable``).
+* On timeout bwrap's process group gets SIGKILL; ``--die-with-parent`` and the pid namespace take
+  every process of the script with it.
+* ``/output`` is accepted only if it holds nothing but regular, singly-linked files and
+  directories, within the file-count and byte limits (checked after the run, without following
+  symlinks). Captured stdout and stderr are cut to :data:`MAX_CAPTURED_BYTES` each.
+* Error messages name limits and codes, never file contents or file names written by the script.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Final
+
+from sealroom.errors import SealroomError
+
+from .limits import SandboxLimits, apply_rlimits
+from .seccomp import seccomp_available, write_filter_fd
+
+__all__ = [
+    "MAX_CAPTURED_BYTES",
+    "Mount",
+    "SandboxError",
+    "SandboxResult",
+    "check_output_dir",
+    "python_env",
+    "python_runtime",
+    "run_sandboxed",
+    "sandbox_available",
+]
+
+# Each of stdout and stderr is kept up to 1 MiB: enough for tracebacks and progress messages,
+# small enough to store with a job. The files themselves are bounded by RLIMIT_FSIZE.
+MAX_CAPTURED_BYTES: Final = 1024 * 1024
+# Time allowed for bwrap to die after SIGKILL before we give up waiting (it always should).
+_REAP_SECONDS: Final = 10.0
+_SANDBOX_UID: Final = 65534  # "nobody"
+_INPUT_ROOT: Final = PurePosixPath("/input")
+# Sandbox paths the runtime directories must not shadow.
+_RESERVED_ROOTS: Final = tuple(
+    Path(p)
+    for p in ("/input", "/output", "/tmp", "/proc", "/dev")  # noqa: S108
+)
+# Already bound read-only as a whole; runtime directories under it (R's /usr/lib/R) need no bind.
+_USR: Final = Path("/usr")
+
+
+class SandboxError(SealroomError):
+    """The sandbox refused to run, or refused what the script left behind.
+
+    ``code`` is one of ``sandbox_unavailable``, ``invalid_mount``, ``invalid_runtime``,
+    ``output_too_large``, ``too_many_output_files``, ``unsafe_output``.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A read-only bind of ``host_path`` at ``sandbox_path`` (which must lie under ``/input/``)."""
+
+    host_path: Path
+    sandbox_path: str
+
+    def __post_init__(self) -> None:
+        target = PurePosixPath(self.sandbox_path)
+        # Refuse '..' and '.' anywhere, relative paths, and /input itself.
+        if (
+            not target.is_absolute()
+            or any(part in ("..", ".") for part in self.sandbox_path.split("/"))
+            or target.parent == target
+            or _INPUT_ROOT not in target.parents
+        ):
+            raise SandboxError("mount target must be a path under /input/", code="invalid_mount")
+
+
+@dataclass(frozen=True)
+class SandboxResult:
+    """What a run produced. ``exit_code`` is None when the run was killed on timeout."""
+
+    exit_code: int | None
+    timed_out: bool
+    stdout: bytes
+    stderr: bytes
+    output_files: list[tuple[str, int]]
+    duration_seconds: float
+
+
+@functools.cache
+def _bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+@functools.cache
+def sandbox_available() -> bool:
+    """True when bwrap and libseccomp are present and an empty sandbox actually starts (cached)."""
+    if _bwrap_path() is None or not seccomp_available():
+        return False
+    probe_dir = Path(tempfile.mkdtemp(prefix="sealroom-sandbox-probe-"))
+    try:
+        out = probe_dir / "out"
+        out.mkdir()
+        result = run_sandboxed(
+            ["/usr/bin/true"],
+            mounts=(),
+            output_dir=out,
+            work_dir=probe_dir,
+            limits=SandboxLimits(timeout_seconds=10.0),
+            _probe=True,
+        )
+        return result.exit_code == 0
+    except (OSError, RuntimeError, SandboxError):
+        return False
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+
+
+def python_runtime() -> tuple[Path, list[Path]]:
+    """The interpreter to run inside the sandbox and the host directories it needs.
+
+    Only the real installation (``sys.base_prefix``) and this environment's site-packages are
+    bound, never a home directory: the server's sealing key lives under ``~/.local/state``.
+    """
+    base = Path(sys.base_prefix).resolve()
+    interpreter = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
+    dirs = [base]
+    if base not in site_packages.parents:
+        dirs.append(site_packages)
+    return interpreter, dirs
+
+
+def python_env() -> dict[str, str]:
+    """Environment for :func:`python_runtime`'s interpreter: this venv's packages, no user site."""
+    return {
+        "PYTHONPATH": str(Path(sysconfig.get_paths()["purelib"]).resolve()),
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+
+
+def _check_runtime_dir(path: Path) -> Path | None:
+    """The directory to bind for ``path``, None if already visible; refuses broad directories."""
+    resolved = path.resolve()
+    if resolved == _USR or _USR in resolved.parents:
+        return None
+    home = Path.home().resolve()
+    if (
+        not resolved.is_dir()
+        or resolved == Path("/")
+        or resolved == home
+        or resolved in home.parents
+        or any(resolved == root or root in resolved.parents for root in _RESERVED_ROOTS)
+    ):
+        raise SandboxError("runtime directory is not acceptable", code="invalid_runtime")
+    return resolved
+
+
+def _bwrap_argv(
+    *,
+    argv: Sequence[str],
+    mounts: Sequence[Mount],
+    output_dir: Path,
+    runtime: Sequence[Path],
+    env: Mapping[str, str],
+    limits: SandboxLimits,
+    seccomp_fd: int,
+) -> list[str]:
+    bwrap = _bwrap_path()
+    if bwrap is None:
+        raise SandboxError("sandbox is not available", code="sandbox_unavailable")
+    args = [
+        bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",  # no controlling terminal: TIOCSTI-style injection impossible
+        # The script is pid 1 itself: otherwise bwrap's reaper is pid 1, outside the seccomp
+        # filter, and its /proc/1/mem is open for writing to the script (same uid) - a way to
+        # run code without the filter.
+        "--as-pid-1",
+        "--uid", str(_SANDBOX_UID),
+        "--gid", str(_SANDBOX_UID),
+        # As root, without this the script keeps capabilities in its namespace and could remount.
+        "--cap-drop", "ALL",
+        "--tmpfs", "/",
+        "--ro-bind", "/usr", "/usr",
+        "--symlink", "usr/bin", "/bin",
+        "--symlink", "usr/lib", "/lib",
+        "--symlink", "usr/lib64", "/lib64",
+        "--symlink", "usr/sbin", "/sbin",
+        "--proc", "/proc",
+        "--dev", "/dev",
+        # /tmp is host memory: capped like the address space.
+        "--size", str(limits.memory_bytes), "--tmpfs", "/tmp",  # noqa: S108
+    ]  # fmt: skip
+    for directory in runtime:
+        resolved = _check_runtime_dir(directory)
+        if resolved is not None:
+            args += ["--ro-bind", str(resolved), str(resolved)]
+    args += ["--dir", str(_INPUT_ROOT)]
+    for mount in mounts:
+        if not mount.host_path.exists():
+            raise SandboxError("an input of the script is missing", code="invalid_mount")
+        args += ["--ro-bind", str(mount.host_path.resolve()), mount.sandbox_path]
+    args += ["--bind", str(output_dir.resolve()), "/output"]
+    # Remount the whole tree read-only except the binds we made writable (/output, /tmp).
+    args += ["--remount-ro", "/"]
+    args += ["--chdir", "/tmp", "--clearenv"]  # noqa: S108
+    for key, value in env.items():
+        args += ["--setenv", key, value]
+    args += ["--seccomp", str(seccomp_fd), "--", *argv]
+    return args
+
+
+def _read_capped(path: Path) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(MAX_CAPTURED_BYTES)
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=_REAP_SECONDS)
+
+
+def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str, int]]:
+    """Walk ``output_dir`` without following symlinks; return (relative path, size) of each file.
+
+    Refuses anything but directories and regular files with one link (a hard link could point at
+    a file outside), and enforces the count and byte limits. Stops early once a limit is passed.
+    """
+    files: list[tuple[str, int]] = []
+    total = 0
+    root = output_dir.resolve()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            if name in ("..", ".") or "/" in name or "\x00" in name:
+                raise SandboxError("output holds an unsafe name", code="unsafe_output")
+            info = os.lstat(os.path.join(dirpath, name))
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+                raise SandboxError("output holds a link or special file", code="unsafe_output")
+            total += info.st_size
+            relative = os.path.relpath(os.path.join(dirpath, name), root)
+            files.append((relative, info.st_size))
+            if len(files) > limits.max_output_files:
+                raise SandboxError(
+                    f"output holds more than {limits.max_output_files} files",
+                    code="too_many_output_files",
+                )
+            if total > limits.max_output_bytes:
+                raise SandboxError(
+                    f"output is larger than {limits.max_output_bytes} bytes",
+                    code="output_too_large",
+                )
+    files.sort()
+    return files
+
+
+def run_sandboxed(
+    argv: Sequence[str],
+    *,
+    mounts: Sequence[Mount],
+    output_dir: Path,
+    work_dir: Path,
+    limits: SandboxLimits,
+    runtime: Sequence[Path] = (),
+    env: Mapping[str, str] | None = None,
+    _probe: bool = False,
+) -> SandboxResult:
+    """Run ``argv`` in the sandbox; ``work_dir`` (host, private) receives the captured streams.
+
+    ``env`` is the whole environment inside besides ``HOME=/tmp`` and ``LANG=C.UTF-8``; nothing of
+    the host's environment is passed. Raises :class:`SandboxError`; a script's own failure is a
+    non-zero ``exit_code``, a timeout is ``timed_out=True``.
+    """
+    if not _probe and not sandbox_available():
+        raise SandboxError("sandbox is not available", code="sandbox_unavailable")
+    if not argv:
+        raise ValueError("argv must not be empty")
+    full_env = {"HOME": "/tmp", "LANG": "C.UTF-8", **(env or {})}  # noqa: S108
+    stdout_path = work_dir / "stdout"
+    stderr_path = work_dir / "stderr"
+    seccomp_fd = write_filter_fd()
+    try:
+        args = _bwrap_argv(
+            argv=argv,
+            mounts=mounts,
+            output_dir=output_dir,
+            runtime=runtime,
+            env=full_env,
+            limits=limits,
+            seccomp_fd=seccomp_fd,
+        )
+        started = time.monotonic()
+        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
+            process = subprocess.Popen(  # noqa: S603 - argv built above, no shell
+                args,
+                stdin=subprocess.DEVNULL,
+                # bwrap itself needs no environment; nothing of the host's should reach even its
+                # own memory (defence in depth: its processes stay outside the pid namespace).
+                env={},
+                stdout=out,
+                stderr=err,
+                pass_fds=(seccomp_fd,),
+                start_new_session=True,  # its own process group, killed as one on timeout
+                close_fds=True,
+                preexec_fn=functools.partial(apply_rlimits, limits),
+            )
+        timed_out = False
+        try:
+            exit_code: int | None = process.wait(timeout=limits.timeout_seconds)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            exit_code = None
+            _kill_group(process)
+        finally:
+            if process.returncode is None:
+                _kill_group(process)
+        duration = time.monotonic() - started
+    finally:
+        os.close(seccomp_fd)
+    output_files = check_output_dir(output_dir, limits)
+    return SandboxResult(
+        exit_code=exit_code,
+        timed_out=timed_out,
+        stdout=_read_capped(stdout_path),
+        stderr=_read_capped(stderr_path),
+        output_files=output_files,
+        duration_seconds=duration,
+    )

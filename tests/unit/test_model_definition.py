@@ -20,7 +20,7 @@ from sealroom.model import (
     check_definition,
     parse_definition,
 )
-from sealroom.model.definition import RawNode
+from sealroom.model.definition import FileContent, PythonNode, RawNode
 
 COLUMNS = (
     Column(name="email", format_type=FormatType.EMAIL, is_nullable=False),
@@ -127,18 +127,61 @@ def test_parse_definition_rejects_unknown_fields_with_a_clear_error() -> None:
         parse_definition(data)
 
 
-def test_sql_dependency_order_puts_inputs_first() -> None:
+def test_the_execution_plan_runs_each_upstream_node_once_inputs_first() -> None:
     room = RoomDefinition(
         name="r",
         owner="o@x.example",
         nodes=(
             TableNode(name="t", columns=COLUMNS),
-            SqlNode(name="top", query="SELECT * FROM mid", dependencies=("mid",)),
+            RawNode(name="f"),
+            SqlNode(name="top", query="SELECT * FROM a JOIN b USING (x)", dependencies=("a", "b")),
+            PythonNode(name="a", script="pass", dependencies=("mid", "f")),
+            SqlNode(name="b", query="SELECT * FROM mid", dependencies=("mid",)),
             SqlNode(name="mid", query="SELECT * FROM t", dependencies=("t",)),
         ),
     )
-    assert [n.name for n in room.sql_dependency_order("top")] == ["mid", "top"]
-    assert [t.name for t in room.table_inputs("top")] == ["t"]
+    check_definition(room)
+    assert [n.name for n in room.execution_plan("top")] == ["mid", "a", "b", "top"]
+    assert sorted(n.name for n in room.data_inputs("top")) == ["f", "t"]
+    assert [n.name for n in room.execution_plan("mid")] == ["mid"]
+
+
+def test_script_nodes_are_checked_like_the_others() -> None:
+    with pytest.raises(DefinitionError, match="ghost"):
+        check_definition(
+            RoomDefinition(
+                name="r",
+                owner="o@x.example",
+                nodes=(PythonNode(name="p", script="pass", dependencies=("ghost",)),),
+            )
+        )
+    with pytest.raises(DefinitionError, match=r"main\.py"):
+        check_definition(
+            RoomDefinition(
+                name="r",
+                owner="o@x.example",
+                nodes=(
+                    PythonNode(
+                        name="p",
+                        script="pass",
+                        additional_files=(FileContent(name="main.py", content=""),),
+                    ),
+                ),
+            )
+        )
+    with pytest.raises(DefinitionError, match="cycle"):
+        check_definition(
+            RoomDefinition(
+                name="r",
+                owner="o@x.example",
+                nodes=(
+                    PythonNode(name="p", script="pass", dependencies=("q",)),
+                    SqlNode(name="q", query="SELECT * FROM p", dependencies=("p",)),
+                ),
+            )
+        )
+    with pytest.raises(ValueError, match="name"):
+        FileContent(name="../escape.py", content="")
 
 
 def test_hash_with_validates_as_sha256_hex() -> None:

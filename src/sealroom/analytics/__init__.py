@@ -9,6 +9,7 @@ from __future__ import annotations
 from sealroom.analytics._csv_input import read_input_csv_file, read_input_csv_string
 from sealroom.analytics._dcr import (
     AnalyticsDcr,
+    ContainerComputationNode,
     RawDataNode,
     SqlComputationNode,
     TableDataNode,
@@ -16,7 +17,9 @@ from sealroom.analytics._dcr import (
 from sealroom.analytics._definitions import (
     AnalyticsDcrBuilder,
     AnalyticsDcrDefinition,
+    PythonComputeNodeDefinition,
     RawDataNodeDefinition,
+    RComputeNodeDefinition,
     SqlComputeNodeDefinition,
     TableDataNodeDefinition,
 )
@@ -27,16 +30,21 @@ from sealroom.model.columns import (
     NumericRangeRule,
     PrimitiveType,
 )
+from sealroom.model.definition import FileContent
 
 __all__ = [
     "AnalyticsDcr",
     "AnalyticsDcrBuilder",
     "AnalyticsDcrDefinition",
     "Column",
+    "ContainerComputationNode",
+    "FileContent",
     "FormatType",
     "HashingAlgorithm",
     "NumericRangeRule",
     "PrimitiveType",
+    "PythonComputeNodeDefinition",
+    "RComputeNodeDefinition",
     "RawDataNode",
     "RawDataNodeDefinition",
     "SqlComputationNode",

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
@@ -120,7 +122,47 @@ class SqlComputationNode:
         return self.get_results_as_dataframe(interval, timeout)
 
 
-Node = TableDataNode | RawDataNode | SqlComputationNode
+class ContainerComputationNode:
+    """A Python or R computation; its result is the zip of the script's /output."""
+
+    def __init__(self, dcr: AnalyticsDcr, name: str) -> None:
+        self._dcr = dcr
+        self.name = self.id = name
+        self.job_id: JobId | None = None
+
+    def run_computation(self) -> JobId:
+        self.job_id = self._dcr.session.run_computation(self._dcr.id, self.name)
+        return self.job_id
+
+    def get_results_as_bytes(self, interval: float = 5, timeout: float | None = None) -> bytes:
+        if self.job_id is None:
+            raise ConflictError(
+                f"computation {self.name!r} has not been run yet: call run_computation() first",
+                code="job_not_started",
+            )
+        return self._dcr.session.get_computation_result(
+            self.job_id, interval=interval, timeout=timeout, result_format="zip"
+        )
+
+    def get_results_as_zip(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> zipfile.ZipFile:
+        return zipfile.ZipFile(io.BytesIO(self.get_results_as_bytes(interval, timeout)))
+
+    def run_computation_and_get_results_as_bytes(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> bytes:
+        self.run_computation()
+        return self.get_results_as_bytes(interval, timeout)
+
+    def run_computation_and_get_results_as_zip(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> zipfile.ZipFile:
+        self.run_computation()
+        return self.get_results_as_zip(interval, timeout)
+
+
+Node = TableDataNode | RawDataNode | SqlComputationNode | ContainerComputationNode
 
 
 class AnalyticsDcr:
@@ -141,6 +183,8 @@ class AnalyticsDcr:
                 self._nodes[node.name] = RawDataNode(self, node.name, node.is_required)
             elif isinstance(node, SqlNode):
                 self._nodes[node.name] = SqlComputationNode(self, node.name)
+            else:
+                self._nodes[node.name] = ContainerComputationNode(self, node.name)
 
     @property
     def name(self) -> str:

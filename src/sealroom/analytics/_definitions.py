@@ -17,8 +17,11 @@ from sealroom.compute.sql import check_query_dependencies, fold_identifier, refe
 from sealroom.errors import DefinitionError
 from sealroom.model.columns import Column
 from sealroom.model.definition import (
+    FileContent,
     Participant,
+    PythonNode,
     RawNode,
+    RNode,
     RoomDefinition,
     SqlNode,
     TableNode,
@@ -117,7 +120,57 @@ class SqlComputeNodeDefinition:
         return SqlNode(name=self.name, query=self.query, dependencies=dependencies)
 
 
-NodeDefinition = TableDataNodeDefinition | RawDataNodeDefinition | SqlComputeNodeDefinition
+class _ScriptComputeNodeDefinition:
+    _node_class: type[PythonNode] | type[RNode]
+
+    def __init__(
+        self,
+        name: str,
+        script: str | bytes,
+        dependencies: Sequence[str] = (),
+        additional_files: Sequence[FileContent] | None = None,
+        enable_logs_on_error: bool = False,
+        enable_logs_on_success: bool = False,
+        output: str = "/output",
+        id: str | None = None,
+    ) -> None:
+        _check_id(name, id)
+        if output != "/output":
+            raise DefinitionError(f"node {name!r}: scripts write to /output, not {output!r}")
+        text = script.decode("utf-8") if isinstance(script, bytes) else script
+        self.name = name
+        try:
+            self.node = self._node_class(
+                name=name,
+                script=text,
+                dependencies=tuple(dependencies),
+                additional_files=tuple(additional_files or ()),
+                enable_logs_on_error=enable_logs_on_error,
+                enable_logs_on_success=enable_logs_on_success,
+            )
+        except ValidationError as exc:
+            raise DefinitionError(f"node {name!r}: {_first_error(exc)}") from None
+
+
+class PythonComputeNodeDefinition(_ScriptComputeNodeDefinition):
+    """A Python script run in the sandbox: reads /input, writes /output (returned as a zip)."""
+
+    _node_class = PythonNode
+
+
+class RComputeNodeDefinition(_ScriptComputeNodeDefinition):
+    """An R script run in the sandbox: reads /input, writes /output (returned as a zip)."""
+
+    _node_class = RNode
+
+
+NodeDefinition = (
+    TableDataNodeDefinition
+    | RawDataNodeDefinition
+    | SqlComputeNodeDefinition
+    | PythonComputeNodeDefinition
+    | RComputeNodeDefinition
+)
 
 
 @dataclass(frozen=True)
@@ -194,7 +247,7 @@ class AnalyticsDcrBuilder:
         if not owner:
             raise DefinitionError("the room needs an owner: call with_owner()")
         names = [d.name for d in self._nodes]
-        nodes: list[TableNode | RawNode | SqlNode] = []
+        nodes: list[TableNode | RawNode | SqlNode | PythonNode | RNode] = []
         for definition in self._nodes:
             if isinstance(definition, SqlComputeNodeDefinition):
                 nodes.append(definition.resolve(names))

@@ -44,6 +44,15 @@ def serve(
         int, typer.Option(envvar="SEALROOM_WORKERS", help="Job worker threads.")
     ] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    job_timeout: Annotated[
+        float, typer.Option(envvar="SEALROOM_JOB_TIMEOUT", help="Seconds a script may run.")
+    ] = 300.0,
+    job_memory: Annotated[
+        int, typer.Option(envvar="SEALROOM_JOB_MEMORY", help="MiB of memory a script may use.")
+    ] = 2048,
+    job_output: Annotated[
+        int, typer.Option(envvar="SEALROOM_JOB_OUTPUT", help="MiB a script may write to /output.")
+    ] = 1024,
 ) -> None:
     """Start the platform: HTTP API, trusted core (simulated attestation), job workers."""
     import uvicorn
@@ -52,7 +61,15 @@ def serve(
     from sealroom.server.platform import preflight
     from sealroom.server.settings import Settings
 
-    settings = Settings(data_dir=data_dir, host=host, port=port, workers=workers)
+    settings = Settings(
+        data_dir=data_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        job_timeout=job_timeout,
+        job_memory=job_memory,
+        job_output=job_output,
+    )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     preflight(settings)
     typer.echo(

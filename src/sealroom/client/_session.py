@@ -197,7 +197,7 @@ class Session:
         *,
         interval: float = 5,
         timeout: float | None = None,
-        result_format: str = "csv",
+        result_format: str | None = None,
     ) -> bytes:
         """Wait for the job, then fetch its result sealed to a fresh key only we hold."""
         self.wait_until_computation_has_finished(job_id, interval=interval, timeout=timeout)

@@ -26,6 +26,7 @@ from sealroom.attestation import (
     produce_attestation,
 )
 from sealroom.audit import AuditAction, SignedEntry
+from sealroom.compute.sandbox import SandboxLimits
 from sealroom.compute.sql import SqlLimits, check_query_dependencies, table_from_ipc, table_to_csv
 from sealroom.crypto import (
     KemPublicKey,
@@ -73,13 +74,16 @@ _ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
 _REPORT_AAD = b"sealroom/validation-report/v1"
 _RESULT_AAD = b"sealroom/job-result/v1"
 
-RESULT_FORMATS = frozenset({"csv", "arrow"})
+#: Result formats by kind of node: SQL tables as CSV or Arrow; scripts' /output as a zip.
+SQL_RESULT_FORMATS = frozenset({"csv", "arrow"})
+SCRIPT_RESULT_FORMATS = frozenset({"zip"})
 
 
 @dataclass(frozen=True)
 class CoreSettings:
     scratch_dir: Path
     sql: SqlLimits = field(default_factory=SqlLimits)
+    sandbox: SandboxLimits = field(default_factory=SandboxLimits)
     validation: ValidationLimits = field(default_factory=ValidationLimits)
     #: Memory the core may keep validated tables in, so SQL does not decrypt and re-validate.
     validated_cache_bytes: int = 4 << 30
@@ -120,7 +124,9 @@ class TrustedCore:
         self._tables = ValidatedTableCache(
             self._reader, settings.validation, settings.validated_cache_bytes
         )
-        self._runner = JobRunner(self._tables, store, settings.sql, settings.scratch_dir)
+        self._runner = JobRunner(
+            self._tables, self._reader, store, settings.sql, settings.sandbox, settings.scratch_dir
+        )
         self._definitions: dict[str, RoomDefinition] = {}
         self._guard = threading.Lock()
         self.measurement = measure_installed_package()
@@ -373,7 +379,7 @@ class TrustedCore:
             self._audit_job(job, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
             return
         key = result_key(job.id)
-        self._blobs.put(key, seal_at_rest(self._result_key(job.id), result, aad=_RESULT_AAD))
+        self._blobs.put(key, seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD))
         self._store.finish_job(job.id, succeeded=True, result_blob=key)
         self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
 
@@ -387,15 +393,22 @@ class TrustedCore:
         )
 
     def retrieve_result(
-        self, principal: str, job_id: str, recipient_public_key: bytes, result_format: str
+        self, principal: str, job_id: str, recipient_public_key: bytes, result_format: str | None
     ) -> bytes:
         """The job's result, HPKE-sealed to the caller's fresh key (the host sees ciphertext)."""
-        if result_format not in RESULT_FORMATS:
-            raise BadRequestError(f"unknown result format {result_format!r}; use csv or arrow")
         job = self._store.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
-        self._authorize(principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node)
+        _, definition = self._authorize(
+            principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
+        )
+        is_sql = isinstance(definition.node(job.node), SqlNode)
+        formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
+        result_format = result_format or ("csv" if is_sql else "zip")
+        if result_format not in formats:
+            raise BadRequestError(
+                f"node {job.node!r} returns {' or '.join(sorted(formats))}, not {result_format!r}"
+            )
         if job.status == JobStatus.FAILED:
             raise ConflictError(
                 f"job {job_id} failed: {job.error_message}", code=job.error_code or "job_failed"
@@ -403,14 +416,14 @@ class TrustedCore:
         if job.status != JobStatus.SUCCEEDED or job.result_blob is None:
             raise ConflictError(f"job {job_id} is still {job.status}", code="job_not_finished")
         try:
-            ipc = open_at_rest(
+            stored = open_at_rest(
                 self._result_key(job_id), self._blobs.get(job.result_blob), aad=_RESULT_AAD
             )
         except DecryptionError:
             raise ConflictError(
                 f"the stored result of job {job_id} was altered", code="result_corrupt"
             ) from None
-        payload = ipc if result_format == "arrow" else table_to_csv(table_from_ipc(ipc))
+        payload = table_to_csv(table_from_ipc(stored)) if result_format == "csv" else stored
         try:
             recipient = KemPublicKey.from_bytes(recipient_public_key)
         except ValueError:

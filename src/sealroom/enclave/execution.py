@@ -1,94 +1,286 @@
-"""Running one compute node inside the core.
+"""Running one compute node, and everything it needs, inside the core.
 
-A SQL job resolves its inputs (every table reachable through its SQL dependencies), refuses to
-run on a table whose dataset failed validation or is required and missing, then runs the node
-and the SQL nodes it depends on in one fresh, locked-down DuckDB connection, and returns the
-result as Arrow IPC bytes (the core encrypts them before the host stores them).
+The job's plan is every compute node upstream of the target, each run once, inputs first
+(:meth:`RoomDefinition.execution_plan`). SQL nodes run in a fresh, locked-down DuckDB over Arrow
+tables; Python nodes run in the sandbox over files laid out as the seed product does (see
+:mod:`sealroom.compute.scripts`). The target's result is Arrow IPC (SQL) or a zip of ``/output``
+(scripts); the core encrypts it before the host stores it.
 
-Failures are reduced to a stable code and a safe message: messages name tables and limits, never
-data values. Anything unexpected is reported as an internal error whose details stay in the core.
+Failures are reduced to a stable code and a safe message: messages name nodes and limits, never
+data values. A script's exception message and output are withheld unless the room enabled logs
+for that node. Anything unexpected is an internal error whose details stay in the core.
 """
 
 from __future__ import annotations
 
 import logging
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
+from sealroom.compute.sandbox import (
+    Mount,
+    SandboxError,
+    SandboxLimits,
+    python_env,
+    python_runtime,
+    run_sandboxed,
+    sandbox_available,
+)
+from sealroom.compute.scripts import RUNTIME_DIR, read_table_dir, write_table_dir, zip_directory
 from sealroom.compute.sql import SqlExecutionError, SqlLimits, run_sql, table_to_ipc
-from sealroom.enclave.inputs import ValidatedTableCache
+from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
 from sealroom.enclave.validation import empty_table
-from sealroom.errors import ConflictError, RequestError
-from sealroom.model.definition import RoomDefinition, SqlNode
+from sealroom.errors import ConflictError, RequestError, SealroomError
+from sealroom.model.definition import (
+    SCRIPT_FILE_NAMES,
+    PythonNode,
+    RawNode,
+    RNode,
+    RoomDefinition,
+    SqlNode,
+    TableNode,
+)
 from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
+
+#: The last line the sandboxed wrapper writes to stderr when the script raised.
+_ERROR_MARKER = re.compile(rb"__SEALROOM_SCRIPT_ERROR__ (\w{1,100}) (\d{1,9})\s*$")
+#: How much of a script's stderr an error message may carry when the room enabled logs.
+_LOG_TAIL_BYTES = 4096
+
+
+class JobFailedError(SealroomError):
+    """A job failed for a reason the analyst may be told (code + safe message)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    data: bytes
+    #: "arrow" (a SQL node's table as Arrow IPC) or "zip" (a script's /output).
+    kind: str
+
+
+@dataclass
+class _PlanState:
+    job_dir: Path
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    outputs: dict[str, Path] = field(default_factory=dict)
+    logs: dict[str, dict[str, bytes]] = field(default_factory=dict)
 
 
 class JobRunner:
     def __init__(
         self,
         tables: ValidatedTableCache,
+        reader: DatasetReader,
         store: MetadataStore,
-        limits: SqlLimits,
+        sql_limits: SqlLimits,
+        sandbox_limits: SandboxLimits,
         scratch_dir: Path,
     ) -> None:
         self._tables = tables
+        self._reader = reader
         self._store = store
-        self._limits = limits
+        self._sql_limits = sql_limits
+        self._sandbox_limits = sandbox_limits
         self._scratch_dir = scratch_dir
 
-    def run(self, room_id: str, definition: RoomDefinition, node_name: str) -> bytes:
-        node = definition.node(node_name)
-        if not isinstance(node, SqlNode):
-            raise ConflictError(f"node {node_name!r} is not a computation", code="not_computable")
-        inputs = self._inputs(room_id, definition, node_name)
-        order = definition.sql_dependency_order(node_name)
-        intermediate = [(dep.name, dep.query) for dep in order[:-1]]
-        # run_sql spills into a private directory of its own under the RAM-backed scratch.
-        table = run_sql(
-            node.query,
-            inputs,
-            intermediate=intermediate,
-            limits=self._limits,
-            scratch_dir=self._scratch_dir,
-        )
-        return table_to_ipc(table)
+    def run(self, room_id: str, definition: RoomDefinition, target: str) -> JobOutput:
+        plan = definition.execution_plan(target)
+        if not plan or plan[-1].name != target:
+            raise ConflictError(f"node {target!r} is not a computation", code="not_computable")
+        # Plaintext inputs of scripts live here, in the RAM-backed scratch, for this job only.
+        state = _PlanState(self._scratch_dir / f"job-{secrets.token_hex(8)}")
+        state.job_dir.mkdir(mode=0o700, parents=True)
+        try:
+            for node in plan:
+                if isinstance(node, SqlNode):
+                    state.tables[node.name] = self._run_sql(room_id, definition, node, state)
+                else:
+                    state.outputs[node.name] = self._run_script(room_id, definition, node, state)
+            last = plan[-1]
+            if isinstance(last, SqlNode):
+                return JobOutput(table_to_ipc(state.tables[last.name]), "arrow")
+            return JobOutput(
+                zip_directory(state.outputs[last.name], state.logs.get(last.name)), "zip"
+            )
+        finally:
+            shutil.rmtree(state.job_dir, ignore_errors=True)
 
-    def _inputs(
-        self, room_id: str, definition: RoomDefinition, node_name: str
-    ) -> dict[str, pa.Table]:
-        inputs: dict[str, pa.Table] = {}
-        for table_node in definition.table_inputs(node_name):
-            publication = self._store.get_publication(room_id, table_node.name)
-            if publication is None:
-                if table_node.is_required:
-                    raise ConflictError(
-                        f"table {table_node.name!r} is required, but no dataset has been "
-                        "published to it yet",
-                        code="input_missing",
-                    )
-                inputs[table_node.name] = empty_table(table_node.schema_)
-                continue
-            validated = self._tables.validate(room_id, table_node, publication)
-            if not validated.passed or validated.table is None:
-                raise ConflictError(
-                    f"table {table_node.name!r} failed validation; the data owner must publish "
-                    "a dataset that passes (see its validation report) before computations "
-                    "can use it",
-                    code="input_invalid",
+    # -- inputs -------------------------------------------------------------------------
+    def _table(
+        self, room_id: str, definition: RoomDefinition, name: str, state: _PlanState
+    ) -> pa.Table:
+        node = definition.node(name)
+        if isinstance(node, SqlNode):
+            return state.tables[name]
+        if isinstance(node, PythonNode | RNode):
+            table = read_table_dir(state.outputs[name])
+            if table is None:
+                raise JobFailedError(
+                    "input_missing",
+                    f"{node.kind} node {name!r} wrote no table (dataset.csv in /output) for "
+                    "the nodes that read it as one",
                 )
-            inputs[table_node.name] = validated.table
-        return inputs
+            return table
+        if not isinstance(node, TableNode):
+            raise JobFailedError("input_invalid", f"node {name!r} is not a table")
+        publication = self._store.get_publication(room_id, name)
+        if publication is None:
+            if node.is_required:
+                raise ConflictError(
+                    f"table {name!r} is required, but no dataset has been published to it yet",
+                    code="input_missing",
+                )
+            return empty_table(node.schema_)
+        validated = self._tables.validate(room_id, node, publication)
+        if not validated.passed or validated.table is None:
+            raise ConflictError(
+                f"table {name!r} failed validation; the data owner must publish a dataset that "
+                "passes (see its validation report) before computations can use it",
+                code="input_invalid",
+            )
+        return validated.table
+
+    def _raw_file(self, room_id: str, node: RawNode, destination: Path) -> bool:
+        publication = self._store.get_publication(room_id, node.name)
+        if publication is None:
+            if node.is_required:
+                raise ConflictError(
+                    f"file {node.name!r} is required, but no dataset has been published to it yet",
+                    code="input_missing",
+                )
+            return False
+        plaintext = self._reader.plaintext(
+            room_id, node.name, publication.dataset_id, publication.sealed_key
+        )
+        with open(destination, "wb") as handle:
+            handle.write(memoryview(plaintext))
+        return True
+
+    # -- nodes --------------------------------------------------------------------------
+    def _run_sql(
+        self, room_id: str, definition: RoomDefinition, node: SqlNode, state: _PlanState
+    ) -> pa.Table:
+        inputs = {dep: self._table(room_id, definition, dep, state) for dep in node.dependencies}
+        # run_sql spills into a private directory of its own under the RAM-backed scratch.
+        return run_sql(node.query, inputs, limits=self._sql_limits, scratch_dir=self._scratch_dir)
+
+    def _run_script(
+        self,
+        room_id: str,
+        definition: RoomDefinition,
+        node: PythonNode | RNode,
+        state: _PlanState,
+    ) -> Path:
+        if isinstance(node, RNode):
+            raise JobFailedError("unsupported", f"R node {node.name!r}: R is not available yet")
+        if not sandbox_available():
+            raise JobFailedError(
+                "sandbox_unavailable",
+                "this server cannot run scripts: bubblewrap is missing "
+                "(install it with `apt-get install bubblewrap`)",
+            )
+        root = state.job_dir / f"node-{len(state.outputs)}"
+        code = root / "code"
+        code.mkdir(parents=True)
+        (code / SCRIPT_FILE_NAMES[node.kind]).write_text(node.script)
+        for extra in node.additional_files:
+            (code / extra.name).write_text(extra.content)
+        mounts = [Mount(code, "/input/code")]
+        for dep in node.dependencies:
+            mounts.extend(self._mount_input(room_id, definition, dep, state, root))
+        output = root / "output"
+        output.mkdir()
+        work = root / "work"
+        work.mkdir()
+        interpreter, runtime_dirs = python_runtime()
+        env = python_env()
+        # sealroom_util and the wrapper come first, then the worker environment's packages.
+        env["PYTHONPATH"] = f"{RUNTIME_DIR}:{env['PYTHONPATH']}"
+        try:
+            result = run_sandboxed(
+                [str(interpreter), "-B", "-s", str(RUNTIME_DIR / "run_python.py")],
+                mounts=mounts,
+                output_dir=output,
+                work_dir=work,
+                limits=self._sandbox_limits,
+                runtime=[*runtime_dirs, RUNTIME_DIR],
+                env=env,
+            )
+        except SandboxError as exc:
+            raise JobFailedError(exc.code, f"{node.kind} node {node.name!r}: {exc}") from None
+        if result.timed_out:
+            raise JobFailedError(
+                "script_timeout",
+                f"{node.kind} node {node.name!r} ran longer than "
+                f"{self._sandbox_limits.timeout_seconds:g} s and was stopped",
+            )
+        if result.exit_code != 0:
+            raise JobFailedError(
+                "script_failed", _failure_message(node, result.exit_code, result.stderr)
+            )
+        if node.enable_logs_on_success:
+            state.logs[node.name] = {
+                "logs/stdout.txt": result.stdout,
+                "logs/stderr.txt": result.stderr,
+            }
+        return output
+
+    def _mount_input(
+        self,
+        room_id: str,
+        definition: RoomDefinition,
+        dep: str,
+        state: _PlanState,
+        root: Path,
+    ) -> list[Mount]:
+        node = definition.node(dep)
+        target = f"/input/{dep}"
+        if isinstance(node, RawNode):
+            path = root / "raw" / dep
+            path.parent.mkdir(exist_ok=True)
+            return [Mount(path, target)] if self._raw_file(room_id, node, path) else []
+        if isinstance(node, PythonNode | RNode):
+            return [Mount(state.outputs[dep], target)]
+        directory = root / "tables" / dep
+        write_table_dir(self._table(room_id, definition, dep, state), directory)
+        return [Mount(directory, target)]
 
     @staticmethod
     def describe_failure(exc: BaseException) -> tuple[str, str]:
         """A stable code and a message that is safe to show to the analyst."""
-        if isinstance(exc, SqlExecutionError):
+        if isinstance(exc, JobFailedError | SqlExecutionError):
             return exc.code, exc.message
         if isinstance(exc, RequestError):
             return exc.code, exc.message
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)
         return "internal_error", "the computation failed inside the core (internal error)"
+
+
+def _failure_message(node: PythonNode | RNode, exit_code: int | None, stderr: bytes) -> str:
+    script = SCRIPT_FILE_NAMES[node.kind]
+    marker = _ERROR_MARKER.search(stderr.rstrip()[-300:])
+    where = ""
+    if marker is not None:
+        error_type, line = marker.group(1).decode(), int(marker.group(2))
+        where = f" at line {line} of {script} ({error_type})" if line else f" ({error_type})"
+    message = f"{node.kind} node {node.name!r}: script exited with status {exit_code}{where}"
+    if node.enable_logs_on_error:
+        tail = stderr[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
+        message += f"\n--- stderr (logs enabled for this node) ---\n{tail}"
+    else:
+        message += "; its error message and output are withheld (logs are off for this node)"
+    return message

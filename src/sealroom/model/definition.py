@@ -92,9 +92,46 @@ class SqlNode(_Frozen):
     dependencies: tuple[NodeName, ...] = ()
 
 
-Node = Annotated[TableNode | RawNode | SqlNode, Field(discriminator="kind")]
+#: Additional files are mounted under /input/code/ next to the script, by name.
+_FILE_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$"
+MAX_SCRIPT_BYTES = 1 << 20
+SCRIPT_FILE_NAMES = {"python": "main.py", "r": "main.R"}
+
+
+class FileContent(_Frozen):
+    """A static text file mounted for a script at ``/input/code/<name>``."""
+
+    name: str = Field(pattern=_FILE_NAME_PATTERN)
+    content: str = Field(max_length=MAX_SCRIPT_BYTES)
+
+
+class _ScriptNode(_Frozen):
+    name: NodeName
+    script: str = Field(min_length=1, max_length=MAX_SCRIPT_BYTES)
+    dependencies: tuple[NodeName, ...] = ()
+    additional_files: tuple[FileContent, ...] = ()
+    #: Logs (stdout, stderr, the error message) can contain data values: off unless agreed.
+    enable_logs_on_error: bool = False
+    enable_logs_on_success: bool = False
+    output: Literal["/output"] = "/output"
+
+
+class PythonNode(_ScriptNode):
+    """A compute node running a participant-written Python script in the sandbox."""
+
+    kind: Literal["python"] = "python"
+
+
+class RNode(_ScriptNode):
+    """A compute node running a participant-written R script in the sandbox."""
+
+    kind: Literal["r"] = "r"
+
+
+Node = Annotated[TableNode | RawNode | SqlNode | PythonNode | RNode, Field(discriminator="kind")]
 DataNode = TableNode | RawNode
-ComputeNode = SqlNode
+ScriptNode = PythonNode | RNode
+ComputeNode = SqlNode | PythonNode | RNode
 
 
 class Participant(_Frozen):
@@ -151,12 +188,12 @@ class RoomDefinition(_Frozen):
             emails.insert(0, self.owner)
         return emails
 
-    def sql_dependency_order(self, target: str) -> list[SqlNode]:
-        """SQL nodes that ``target`` needs, in an order where each comes after its inputs.
+    def execution_plan(self, target: str) -> list[SqlNode | PythonNode | RNode]:
+        """Every compute node ``target`` needs, each once, inputs before the nodes reading them.
 
-        The target itself is last. Table dependencies are not included.
+        The target itself is last. Data nodes are not included (see :meth:`data_inputs`).
         """
-        order: list[SqlNode] = []
+        order: list[SqlNode | PythonNode | RNode] = []
         seen: set[str] = set()
 
         def visit(name: str) -> None:
@@ -164,7 +201,7 @@ class RoomDefinition(_Frozen):
                 return
             seen.add(name)
             node = self.node(name)
-            if isinstance(node, SqlNode):
+            if isinstance(node, SqlNode | PythonNode | RNode):
                 for dep in node.dependencies:
                     visit(dep)
                 order.append(node)
@@ -172,15 +209,15 @@ class RoomDefinition(_Frozen):
         visit(target)
         return order
 
-    def table_inputs(self, target: str) -> list[TableNode]:
-        """Table nodes reachable from ``target`` through SQL dependencies."""
-        tables: dict[str, TableNode] = {}
-        for sql in self.sql_dependency_order(target):
-            for dep in sql.dependencies:
+    def data_inputs(self, target: str) -> list[TableNode | RawNode]:
+        """Data nodes read by ``target`` or by the compute nodes it needs."""
+        inputs: dict[str, TableNode | RawNode] = {}
+        for compute in self.execution_plan(target):
+            for dep in compute.dependencies:
                 node = self.node(dep)
-                if isinstance(node, TableNode):
-                    tables[node.name] = node
-        return list(tables.values())
+                if isinstance(node, TableNode | RawNode):
+                    inputs[node.name] = node
+        return list(inputs.values())
 
 
 def room_signature_message(room_id: str, canonical: bytes) -> bytes:
@@ -220,6 +257,8 @@ def check_definition(definition: RoomDefinition) -> None:
                 ) from None
         if isinstance(node, SqlNode):
             _check_sql_dependencies(node, nodes)
+        if isinstance(node, PythonNode | RNode):
+            _check_script_node(node, nodes)
     _check_acyclic(definition)
     _check_participants(definition, nodes)
 
@@ -256,12 +295,34 @@ def _check_sql_dependencies(node: SqlNode, nodes: dict[str, Node]) -> None:
         if isinstance(target, RawNode):
             raise DefinitionError(
                 f"SQL node {node.name!r} depends on raw data node {dep!r}; "
-                "SQL can only read table nodes and other SQL nodes"
+                "SQL can only read tables (table nodes, SQL nodes, and scripts that write one)"
+            )
+
+
+def _check_script_node(node: PythonNode | RNode, nodes: dict[str, Node]) -> None:
+    if len(set(node.dependencies)) != len(node.dependencies):
+        raise DefinitionError(f"{node.kind} node {node.name!r} lists a dependency twice")
+    for dep in node.dependencies:
+        if dep not in nodes:
+            raise DefinitionError(f"{node.kind} node {node.name!r} depends on unknown node {dep!r}")
+    names = [f.name for f in node.additional_files]
+    script_name = SCRIPT_FILE_NAMES[node.kind]
+    for name in names:
+        if names.count(name) > 1:
+            raise DefinitionError(f"{node.kind} node {node.name!r} has two files named {name!r}")
+        if name == script_name:
+            raise DefinitionError(
+                f"{node.kind} node {node.name!r}: {script_name!r} is the script itself; "
+                "rename the additional file"
             )
 
 
 def _check_acyclic(definition: RoomDefinition) -> None:
-    graph = {node.name: node.dependencies for node in definition.nodes if isinstance(node, SqlNode)}
+    graph = {
+        node.name: node.dependencies
+        for node in definition.nodes
+        if isinstance(node, SqlNode | PythonNode | RNode)
+    }
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 
     def visit(name: str, path: list[str]) -> None:

@@ -20,7 +20,10 @@ import enum
 from dataclasses import dataclass
 
 from sealroom.model.definition import (
+    Node,
+    PythonNode,
     RawNode,
+    RNode,
     RoomDefinition,
     SqlNode,
     TableNode,
@@ -120,9 +123,9 @@ def decide(
     return Decision(True, f"{principal} holds {kind.value}{scope}")
 
 
-def _node_matches(node: TableNode | RawNode | SqlNode, node_kind: str) -> bool:
+def _node_matches(node: Node, node_kind: str) -> bool:
     if node_kind == "data":
         return isinstance(node, TableNode | RawNode)
     if node_kind == "table":
         return isinstance(node, TableNode)
-    return isinstance(node, SqlNode)
+    return isinstance(node, SqlNode | PythonNode | RNode)

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from sealroom.compute.sandbox import SandboxLimits
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
@@ -84,6 +85,11 @@ def open_platform(settings: Settings) -> Platform:
                 threads=settings.sql_threads,
                 timeout_seconds=settings.sql_timeout_seconds,
                 max_result_bytes=settings.max_result_bytes,
+            ),
+            sandbox=SandboxLimits(
+                timeout_seconds=settings.job_timeout,
+                memory_bytes=settings.job_memory << 20,
+                max_output_bytes=settings.job_output << 20,
             ),
             validated_cache_bytes=settings.validated_cache_bytes,
             max_dataset_bytes=settings.max_dataset_bytes,

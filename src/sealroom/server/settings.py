@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     sql_timeout_seconds: float = Field(default=600.0, gt=0)
     max_result_bytes: int = Field(default=256 << 20, ge=1024)
     validated_cache_bytes: int = Field(default=4 << 30, ge=0)
+    #: Limits of one script (Python/R) in the sandbox: wall clock, address space, /output size.
+    job_timeout: float = Field(default=300.0, gt=0, description="seconds")
+    job_memory: int = Field(default=2048, ge=64, description="MiB")
+    job_output: int = Field(default=1024, ge=1, description="MiB")
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
 

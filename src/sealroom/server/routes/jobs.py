@@ -31,7 +31,8 @@ class JobOut(BaseModel):
 
 class FetchResult(BaseModel):
     recipient_public_key: str = Field(pattern=r"^[0-9a-f]{64}$")
-    format: str = "csv"
+    #: csv or arrow for SQL nodes, zip for scripts; empty means the node's default.
+    format: str | None = None
 
 
 def _job_out(job: JobRecord) -> JobOut:

@@ -1,0 +1,146 @@
+"""Python computations in the sandbox, end to end (the seed's uppercase example, chaining)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+
+import pytest
+
+import sealroom as sr
+from sealroom.analytics import (
+    AnalyticsDcrBuilder,
+    Column,
+    ContainerComputationNode,
+    FileContent,
+    FormatType,
+    PythonComputeNodeDefinition,
+    RawDataNodeDefinition,
+    SqlComputationNode,
+    SqlComputeNodeDefinition,
+    TableDataNode,
+    TableDataNodeDefinition,
+)
+from tests.integration.conftest import BANK, InProcessPlatform, ServerProcess
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+UPPERCASE_SCRIPT = """
+with open("/input/input_data_node", "r") as input_file:
+    input_data = input_file.read()
+with open("/output/uppercase.txt", "w") as output_file:
+    output_file.write(input_data.upper())
+"""
+
+
+@pytest.mark.integration
+def test_the_seeds_uppercase_example(server_factory: Callable[..., ServerProcess]) -> None:
+    server = server_factory()
+    user_email = BANK
+    client = sr.create_client(user_email, server.add_user(user_email), api_url=server.url)
+
+    builder = AnalyticsDcrBuilder(client=client)
+    builder.with_name("Secure Uppercase").with_owner(user_email)
+    builder.add_node_definition(RawDataNodeDefinition(name="input_data_node", is_required=True))
+    builder.add_node_definition(
+        PythonComputeNodeDefinition(
+            name="uppercase_text_node",
+            script=UPPERCASE_SCRIPT.encode(),
+            dependencies=["input_data_node"],
+        )
+    )
+    builder.add_participant(
+        user_email, data_owner_of=["input_data_node"], analyst_of=["uppercase_text_node"]
+    )
+    dcr_definition = builder.build()
+    dcr = client.publish_analytics_dcr(dcr_definition)
+
+    key = sr.Key()
+    data = io.BytesIO(b"hello world")
+    dcr.get_node("input_data_node").upload_and_publish_dataset(data, key, "my-data.txt")  # type: ignore[union-attr]
+    uppercase_text_node = dcr.get_node("uppercase_text_node")
+    assert isinstance(uppercase_text_node, ContainerComputationNode)
+    result = uppercase_text_node.run_computation_and_get_results_as_zip()
+    assert result.read("uppercase.txt").decode() == "HELLO WORLD"
+
+
+def _room(platform: InProcessPlatform, nodes: list[object], analyst_of: list[str]) -> object:
+    client = platform.client(BANK)
+    b = AnalyticsDcrBuilder(client=client).with_name("scripts").with_owner(BANK)
+    b.add_node_definition(
+        TableDataNodeDefinition(
+            name="sales",
+            columns=[
+                Column(name="region", format_type=FormatType.STRING, is_nullable=False),
+                Column(name="amount", format_type=FormatType.INTEGER, is_nullable=False),
+            ],
+            is_required=True,
+        )
+    )
+    for node in nodes:
+        b.add_node_definition(node)  # type: ignore[arg-type]
+    b.add_participant(BANK, data_owner_of=["sales"], analyst_of=analyst_of)
+    dcr = client.publish_analytics_dcr(b.build())
+    sales = dcr.get_node("sales")
+    assert isinstance(sales, TableDataNode)
+    sales.upload_and_publish_dataset(io.BytesIO(b"north,10\nsouth,3\nnorth,5\n"), sr.Key(), "s")
+    return dcr
+
+
+def test_python_reads_a_table_and_sql_reads_what_python_wrote(
+    app_platform: InProcessPlatform,
+) -> None:
+    script = """
+import sealroom_util
+from helpers import factor
+df = sealroom_util.read_tabular_data("/input/sales")
+assert str(df["amount"].dtype) == "Int64", df.dtypes
+df["amount"] = df["amount"] * factor()
+sealroom_util.write_tabular_data(df, "/output")
+"""
+    dcr = _room(
+        app_platform,
+        [
+            PythonComputeNodeDefinition(
+                name="doubled",
+                script=script,
+                dependencies=["sales"],
+                additional_files=[
+                    FileContent(name="helpers.py", content="def factor():\n    return 2\n")
+                ],
+            ),
+            SqlComputeNodeDefinition(
+                name="totals",
+                query="SELECT region, SUM(amount) AS total FROM doubled "
+                "GROUP BY region ORDER BY region",
+                dependencies=["doubled"],
+            ),
+        ],
+        ["doubled", "totals"],
+    )
+    totals = dcr.get_node("totals")  # type: ignore[attr-defined]
+    assert isinstance(totals, SqlComputationNode)
+    assert totals.run_computation_and_get_results_as_string(timeout=120) == (
+        "region,total\nnorth,30\nsouth,6\n"
+    )
+
+
+def test_a_failing_script_gives_a_safe_error(app_platform: InProcessPlatform) -> None:
+    script = (
+        'import sealroom_util\ndf = sealroom_util.read_tabular_data("/input/sales")\n'
+        'raise ValueError("secret " + df["region"][0])\n'
+    )
+    dcr = _room(
+        app_platform,
+        [PythonComputeNodeDefinition(name="boom", script=script, dependencies=["sales"])],
+        ["boom"],
+    )
+    node = dcr.get_node("boom")  # type: ignore[attr-defined]
+    assert isinstance(node, ContainerComputationNode)
+    with pytest.raises(sr.ComputationError) as caught:
+        node.run_computation_and_get_results_as_zip(timeout=120)
+    message = str(caught.value)
+    assert "line 3 of main.py" in message
+    assert "ValueError" in message
+    assert "north" not in message
+    assert "withheld" in message

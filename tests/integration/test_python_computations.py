@@ -144,3 +144,51 @@ def test_a_failing_script_gives_a_safe_error(app_platform: InProcessPlatform) ->
     assert "ValueError" in message
     assert "north" not in message
     assert "withheld" in message
+
+
+def test_python_on_sql_and_on_python_each_upstream_node_runs_once(
+    app_platform: InProcessPlatform,
+) -> None:
+    # "counter" appends a line to its output each time it runs: run once per job, it has one.
+    counter = """
+import sealroom_util
+df = sealroom_util.read_tabular_data("/input/north")
+with open("/output/runs.txt", "a") as f:
+    f.write("ran\\n")
+sealroom_util.write_tabular_data(df, "/output")
+print("rows", len(df))
+"""
+    left = 'import shutil\nshutil.copy("/input/counter/runs.txt", "/output/left.txt")\n'
+    right = 'import shutil\nshutil.copy("/input/counter/runs.txt", "/output/right.txt")\n'
+    both = """
+import os
+with open("/output/summary.txt", "w") as f:
+    for name in ("left", "right"):
+        f.write(name + ":" + open(f"/input/{name}/{name}.txt").read())
+"""
+    dcr = _room(
+        app_platform,
+        [
+            SqlComputeNodeDefinition(
+                name="north", query="SELECT * FROM sales WHERE region = 'north'"
+            ),
+            PythonComputeNodeDefinition(
+                name="counter", script=counter, dependencies=["north"], enable_logs_on_success=True
+            ),
+            PythonComputeNodeDefinition(name="left", script=left, dependencies=["counter"]),
+            PythonComputeNodeDefinition(name="right", script=right, dependencies=["counter"]),
+            PythonComputeNodeDefinition(name="both", script=both, dependencies=["left", "right"]),
+        ],
+        ["counter", "both"],
+    )
+    both_node = dcr.get_node("both")  # type: ignore[attr-defined]
+    assert isinstance(both_node, ContainerComputationNode)
+    summary = both_node.run_computation_and_get_results_as_zip(timeout=120).read("summary.txt")
+    assert summary.decode() == "left:ran\nright:ran\n"
+    counter_node = dcr.get_node("counter")  # type: ignore[attr-defined]
+    assert isinstance(counter_node, ContainerComputationNode)
+    archive = counter_node.run_computation_and_get_results_as_zip(timeout=120)
+    assert archive.read("logs/stdout.txt") == b"rows 2\n"  # logs enabled for this node
+    assert sorted(archive.namelist()) == [
+        "dataset.csv", "logs/stderr.txt", "logs/stdout.txt", "runs.txt", "types.json",
+    ]  # fmt: skip

@@ -22,6 +22,7 @@ from sealroom.compute.sandbox import (
     SandboxLimits,
     SandboxResult,
     python_env,
+    python_libraries,
     python_runtime,
     run_sandboxed,
     sandbox_available,
@@ -68,6 +69,7 @@ class Room:
             work_dir=self.work_dir,
             limits=limits,
             runtime=runtime,
+            libraries=python_libraries(),
             env=python_env(),
         )
 
@@ -396,3 +398,35 @@ def test_threads_unaffected_by_host_thread(room: Room) -> None:
         done.set()
         t.join()
     assert result.stdout == b"ok\n"
+
+
+def test_libraries_under_tmp_are_bound_at_fixed_paths(tmp_path: Path) -> None:
+    # A checkout (and its virtualenv) may live under /tmp, which the sandbox has privately.
+    library = tmp_path / "lib"
+    library.mkdir()
+    (library / "probe_module.py").write_text("VALUE = 42\n")
+    output, work = tmp_path / "out", tmp_path / "work"
+    output.mkdir()
+    work.mkdir()
+    interpreter, runtime = python_runtime()
+    result = run_sandboxed(
+        [str(interpreter), "-c", "import probe_module; print(probe_module.VALUE)"],
+        mounts=[],
+        output_dir=output,
+        work_dir=work,
+        limits=SMALL,
+        runtime=runtime,
+        libraries=[*python_libraries(), (library, "/opt/sealroom/probe")],
+        env={**python_env(), "PYTHONPATH": "/opt/sealroom/probe"},
+    )
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == b"42\n"
+    with pytest.raises(SandboxError, match="library"):
+        run_sandboxed(
+            [str(interpreter), "-c", "pass"],
+            mounts=[],
+            output_dir=output,
+            work_dir=work,
+            limits=SMALL,
+            libraries=[(library, "/tmp/shadow")],  # must land under /opt/sealroom
+        )

@@ -27,6 +27,7 @@ from sealroom.compute.sandbox import (
     SandboxError,
     SandboxLimits,
     python_env,
+    python_libraries,
     python_runtime,
     run_sandboxed,
     sandbox_available,
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 #: The last line the sandboxed wrapper writes to stderr when the script raised.
 _ERROR_MARKER = re.compile(rb"__SEALROOM_SCRIPT_ERROR__ (\w{1,100}) (\d{1,9})\s*$")
+#: Where the wrapper and sealroom_util appear inside the sandbox.
+_RUNTIME_PATH = "/opt/sealroom/runtime"
 #: How much of a script's stderr an error message may carry when the room enabled logs.
 _LOG_TAIL_BYTES = 4096
 
@@ -208,15 +211,16 @@ class JobRunner:
         interpreter, runtime_dirs = python_runtime()
         env = python_env()
         # sealroom_util and the wrapper come first, then the worker environment's packages.
-        env["PYTHONPATH"] = f"{RUNTIME_DIR}:{env['PYTHONPATH']}"
+        env["PYTHONPATH"] = f"{_RUNTIME_PATH}:{env['PYTHONPATH']}"
         try:
             result = run_sandboxed(
-                [str(interpreter), "-B", "-s", str(RUNTIME_DIR / "run_python.py")],
+                [str(interpreter), "-B", "-s", f"{_RUNTIME_PATH}/run_python.py"],
                 mounts=mounts,
                 output_dir=output,
                 work_dir=work,
                 limits=self._sandbox_limits,
-                runtime=[*runtime_dirs, RUNTIME_DIR],
+                runtime=runtime_dirs,
+                libraries=[*python_libraries(), (RUNTIME_DIR, _RUNTIME_PATH)],
                 env=env,
             )
         except SandboxError as exc:

@@ -11,11 +11,13 @@ from __future__ import annotations
 from .limits import DEFAULT_LIMITS, SandboxLimits
 from .runner import (
     MAX_CAPTURED_BYTES,
+    SITE_PACKAGES_PATH,
     Mount,
     SandboxError,
     SandboxResult,
     check_output_dir,
     python_env,
+    python_libraries,
     python_runtime,
     run_sandboxed,
     sandbox_available,
@@ -24,12 +26,14 @@ from .runner import (
 __all__ = [
     "DEFAULT_LIMITS",
     "MAX_CAPTURED_BYTES",
+    "SITE_PACKAGES_PATH",
     "Mount",
     "SandboxError",
     "SandboxLimits",
     "SandboxResult",
     "check_output_dir",
     "python_env",
+    "python_libraries",
     "python_runtime",
     "run_sandboxed",
     "sandbox_available",

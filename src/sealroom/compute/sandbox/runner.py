@@ -62,6 +62,8 @@ MAX_CAPTURED_BYTES: Final = 1024 * 1024
 _REAP_SECONDS: Final = 10.0
 _SANDBOX_UID: Final = 65534  # "nobody"
 _INPUT_ROOT: Final = PurePosixPath("/input")
+#: Library directories (host paths of any name) are bound below this sandbox path.
+_LIBRARY_ROOT: Final = PurePosixPath("/opt/sealroom")
 # Sandbox paths the runtime directories must not shadow.
 _RESERVED_ROOTS: Final = tuple(
     Path(p)
@@ -151,17 +153,23 @@ def python_runtime() -> tuple[Path, list[Path]]:
     """
     base = Path(sys.base_prefix).resolve()
     interpreter = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site_packages = Path(sysconfig.get_paths()["purelib"]).resolve()
-    dirs = [base]
-    if base not in site_packages.parents:
-        dirs.append(site_packages)
-    return interpreter, dirs
+    return interpreter, [base]
+
+
+#: Where :func:`python_libraries` appear inside the sandbox (fixed, whatever the host path: a
+#: checkout under /tmp must not collide with the sandbox's private /tmp).
+SITE_PACKAGES_PATH: Final = "/opt/sealroom/site-packages"
+
+
+def python_libraries() -> list[tuple[Path, str]]:
+    """This environment's site-packages, bound read-only at :data:`SITE_PACKAGES_PATH`."""
+    return [(Path(sysconfig.get_paths()["purelib"]).resolve(), SITE_PACKAGES_PATH)]
 
 
 def python_env() -> dict[str, str]:
     """Environment for :func:`python_runtime`'s interpreter: this venv's packages, no user site."""
     return {
-        "PYTHONPATH": str(Path(sysconfig.get_paths()["purelib"]).resolve()),
+        "PYTHONPATH": SITE_PACKAGES_PATH,
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -184,12 +192,30 @@ def _check_runtime_dir(path: Path) -> Path | None:
     return resolved
 
 
+def _check_library(host_path: Path, sandbox_path: str) -> Path:
+    """A library directory may be any readable directory but home itself; it lands under /opt."""
+    resolved = host_path.resolve()
+    target = PurePosixPath(sandbox_path)
+    home = Path.home().resolve()
+    if (
+        not resolved.is_dir()
+        or resolved == Path("/")
+        or resolved == home
+        or resolved in home.parents
+        or _LIBRARY_ROOT not in target.parents
+        or ".." in target.parts
+    ):
+        raise SandboxError("library directory is not acceptable", code="invalid_runtime")
+    return resolved
+
+
 def _bwrap_argv(
     *,
     argv: Sequence[str],
     mounts: Sequence[Mount],
     output_dir: Path,
     runtime: Sequence[Path],
+    libraries: Sequence[tuple[Path, str]],
     env: Mapping[str, str],
     limits: SandboxLimits,
     seccomp_fd: int,
@@ -225,6 +251,8 @@ def _bwrap_argv(
         resolved = _check_runtime_dir(directory)
         if resolved is not None:
             args += ["--ro-bind", str(resolved), str(resolved)]
+    for host_path, sandbox_path in libraries:
+        args += ["--ro-bind", str(_check_library(host_path, sandbox_path)), sandbox_path]
     args += ["--dir", str(_INPUT_ROOT)]
     for mount in mounts:
         if not mount.host_path.exists():
@@ -294,6 +322,7 @@ def run_sandboxed(
     work_dir: Path,
     limits: SandboxLimits,
     runtime: Sequence[Path] = (),
+    libraries: Sequence[tuple[Path, str]] = (),
     env: Mapping[str, str] | None = None,
     _probe: bool = False,
 ) -> SandboxResult:
@@ -317,6 +346,7 @@ def run_sandboxed(
             mounts=mounts,
             output_dir=output_dir,
             runtime=runtime,
+            libraries=libraries,
             env=full_env,
             limits=limits,
             seccomp_fd=seccomp_fd,

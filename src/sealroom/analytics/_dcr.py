@@ -63,8 +63,11 @@ class RawDataNode(_DataNode):
     pass
 
 
-class SqlComputationNode:
-    """A SQL computation; results come back as CSV (with a header), Arrow or pandas."""
+class _ComputationNode:
+    """What every computation shares: running it, and fetching its result as bytes."""
+
+    #: The result format asked of the core (see the subclasses).
+    _result_format: str
 
     def __init__(self, dcr: AnalyticsDcr, name: str) -> None:
         self._dcr = dcr
@@ -75,39 +78,42 @@ class SqlComputationNode:
         self.job_id = self._dcr.session.run_computation(self._dcr.id, self.name)
         return self.job_id
 
-    def _job(self) -> JobId:
+    def _result(self, result_format: str, interval: float, timeout: float | None) -> bytes:
         if self.job_id is None:
             raise ConflictError(
                 f"computation {self.name!r} has not been run yet: call run_computation() first",
                 code="job_not_started",
             )
-        return self.job_id
+        return self._dcr.session.get_computation_result(
+            self.job_id, interval=interval, timeout=timeout, result_format=result_format
+        )
 
     def get_results_as_bytes(self, interval: float = 5, timeout: float | None = None) -> bytes:
-        return self._dcr.session.get_computation_result(
-            self._job(), interval=interval, timeout=timeout
-        )
-
-    def get_results_as_string(self, interval: float = 5, timeout: float | None = None) -> str:
-        return self.get_results_as_bytes(interval, timeout).decode("utf-8")
-
-    def get_results_as_arrow(self, interval: float = 5, timeout: float | None = None) -> pa.Table:
-        data = self._dcr.session.get_computation_result(
-            self._job(), interval=interval, timeout=timeout, result_format="arrow"
-        )
-        return table_from_ipc(data)
-
-    def get_results_as_dataframe(
-        self, interval: float = 5, timeout: float | None = None
-    ) -> pd.DataFrame:
-        frame: pd.DataFrame = self.get_results_as_arrow(interval, timeout).to_pandas()
-        return frame
+        return self._result(self._result_format, interval, timeout)
 
     def run_computation_and_get_results_as_bytes(
         self, interval: float = 5, timeout: float | None = None
     ) -> bytes:
         self.run_computation()
         return self.get_results_as_bytes(interval, timeout)
+
+
+class SqlComputationNode(_ComputationNode):
+    """A SQL computation; results come back as CSV (with a header), Arrow or pandas."""
+
+    _result_format = "csv"
+
+    def get_results_as_string(self, interval: float = 5, timeout: float | None = None) -> str:
+        return self.get_results_as_bytes(interval, timeout).decode("utf-8")
+
+    def get_results_as_arrow(self, interval: float = 5, timeout: float | None = None) -> pa.Table:
+        return table_from_ipc(self._result("arrow", interval, timeout))
+
+    def get_results_as_dataframe(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> pd.DataFrame:
+        frame: pd.DataFrame = self.get_results_as_arrow(interval, timeout).to_pandas()
+        return frame
 
     def run_computation_and_get_results_as_string(
         self, interval: float = 5, timeout: float | None = None
@@ -122,38 +128,15 @@ class SqlComputationNode:
         return self.get_results_as_dataframe(interval, timeout)
 
 
-class ContainerComputationNode:
+class ContainerComputationNode(_ComputationNode):
     """A Python or R computation; its result is the zip of the script's /output."""
 
-    def __init__(self, dcr: AnalyticsDcr, name: str) -> None:
-        self._dcr = dcr
-        self.name = self.id = name
-        self.job_id: JobId | None = None
-
-    def run_computation(self) -> JobId:
-        self.job_id = self._dcr.session.run_computation(self._dcr.id, self.name)
-        return self.job_id
-
-    def get_results_as_bytes(self, interval: float = 5, timeout: float | None = None) -> bytes:
-        if self.job_id is None:
-            raise ConflictError(
-                f"computation {self.name!r} has not been run yet: call run_computation() first",
-                code="job_not_started",
-            )
-        return self._dcr.session.get_computation_result(
-            self.job_id, interval=interval, timeout=timeout, result_format="zip"
-        )
+    _result_format = "zip"
 
     def get_results_as_zip(
         self, interval: float = 5, timeout: float | None = None
     ) -> zipfile.ZipFile:
         return zipfile.ZipFile(io.BytesIO(self.get_results_as_bytes(interval, timeout)))
-
-    def run_computation_and_get_results_as_bytes(
-        self, interval: float = 5, timeout: float | None = None
-    ) -> bytes:
-        self.run_computation()
-        return self.get_results_as_bytes(interval, timeout)
 
     def run_computation_and_get_results_as_zip(
         self, interval: float = 5, timeout: float | None = None

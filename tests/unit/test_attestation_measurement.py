@@ -27,10 +27,10 @@ def _tree(root: Path) -> Path:
 
 
 def test_known_answer(tmp_path: Path) -> None:
-    # sha256 of canonical {"format": "sealroom/measurement/v1",
+    # sha256 of canonical {"format": "sealroom/measurement/v2",
     #                      "files": [["a.py", sha256("print(1)\n")], ["pkg/b.py", sha256("")]]}
     assert measure_package_directory(_tree(tmp_path)) == (
-        "bbea036b0d6aecadf871082aabbfd87a52848f8d36ec3039a9753c47eeea15a3"
+        "ed445e200fbaf269ddb7d800afa1f4bb558ffeb9e3d22f870d70232a57a2c7b7"
     )
 
 
@@ -51,6 +51,8 @@ def test_ignores_pycache_and_other_files(tmp_path: Path) -> None:
         lambda root: (root / "c.py").write_bytes(b""),
         lambda root: (root / "pkg" / "b.py").unlink(),
         lambda root: (root / "pkg" / "b.py").rename(root / "pkg" / "c.py"),
+        lambda root: (root / "pkg" / "run.R").write_bytes(b"q()\n"),
+        lambda root: (root / "Rprofile").write_bytes(b""),
     ],
 )
 def test_any_source_change_changes_it(tmp_path: Path, change) -> None:  # type: ignore[no-untyped-def]

@@ -29,6 +29,7 @@ def test_public_surface() -> None:
         "DEFAULT_LIMITS",
         "MAX_CAPTURED_BYTES",
         "Mount",
+        "RRuntime",
         "SITE_PACKAGES_PATH",
         "SandboxError",
         "SandboxLimits",
@@ -37,6 +38,7 @@ def test_public_surface() -> None:
         "python_env",
         "python_libraries",
         "python_runtime",
+        "r_runtime",
         "run_sandboxed",
         "sandbox_available",
     ]

@@ -1,10 +1,11 @@
 """The measurement of the trusted core: a hash of the installed ``sealroom`` Python sources.
 
-Format (version 1)::
+Format (version 2)::
 
     files       = sorted [relative posix path, sha256 hex of the file's bytes]
-                  for every *.py under the package directory, excluding __pycache__
-    measurement = sha256_hex(canonical_json({"format": "sealroom/measurement/v1", "files": files}))
+                  for every code file under the package directory, excluding __pycache__:
+                  *.py, and the R sources (*.R) and R profile (Rprofile) run in the sandbox
+    measurement = sha256_hex(canonical_json({"format": "sealroom/measurement/v2", "files": files}))
 
 What it is worth, honestly:
 
@@ -17,7 +18,7 @@ What it is worth, honestly:
   :mod:`~sealroom.attestation.specifications`) compute it from the **locally installed package**:
   a client and server of the same release agree, any source change disagrees. A later issue pins
   release measurements in the SDK instead, so that a client does not trust "whatever I have".
-* Only ``*.py`` files count (not data files, not dependencies, not the interpreter).
+* Only code files count (not data files, not dependencies, not the interpreters).
 
 This module reads files (the only I/O in the attestation package); the result is cached for the
 life of the process, so a source file edited while the server runs is not noticed until restart.
@@ -33,7 +34,10 @@ from sealroom.crypto import canonical_json, sha256_hex
 
 __all__ = ["MEASUREMENT_FORMAT", "measure_installed_package", "measure_package_directory"]
 
-MEASUREMENT_FORMAT = "sealroom/measurement/v1"
+MEASUREMENT_FORMAT = "sealroom/measurement/v2"
+# What counts as code: Python modules, and the R wrapper, helpers and profile the sandbox runs.
+_CODE_SUFFIXES = (".py", ".R")
+_CODE_NAMES = ("Rprofile",)
 
 
 @functools.cache
@@ -45,13 +49,15 @@ def measure_installed_package() -> str:
 
 
 def measure_package_directory(directory: Path) -> str:
-    """Measure the ``*.py`` files under ``directory`` (see the module docstring)."""
+    """Measure the code files under ``directory`` (see the module docstring)."""
     if not directory.is_dir():
         raise FileNotFoundError(f"not a package directory: {directory}")
     files = []
-    for path in directory.rglob("*.py"):
+    for path in directory.rglob("*"):
         relative = path.relative_to(directory)
         if "__pycache__" in relative.parts or not path.is_file():
+            continue
+        if path.suffix not in _CODE_SUFFIXES and path.name not in _CODE_NAMES:
             continue
         files.append([relative.as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()])
     files.sort()

@@ -2,7 +2,7 @@
 
 The job's plan is every compute node upstream of the target, each run once, inputs first
 (:meth:`RoomDefinition.execution_plan`). SQL nodes run in a fresh, locked-down DuckDB over Arrow
-tables; Python nodes run in the sandbox over files laid out as the seed product does (see
+tables; Python and R nodes run in the sandbox over files laid out as the seed product does (see
 :mod:`sealroom.compute.scripts`). The target's result is Arrow IPC (SQL) or a zip of ``/output``
 (scripts); the core encrypts it before the host stores it.
 
@@ -29,6 +29,7 @@ from sealroom.compute.sandbox import (
     python_env,
     python_libraries,
     python_runtime,
+    r_runtime,
     run_sandboxed,
     sandbox_available,
 )
@@ -187,14 +188,13 @@ class JobRunner:
         node: PythonNode | RNode,
         state: _PlanState,
     ) -> Path:
-        if isinstance(node, RNode):
-            raise JobFailedError("unsupported", f"R node {node.name!r}: R is not available yet")
         if not sandbox_available():
             raise JobFailedError(
                 "sandbox_unavailable",
                 "this server cannot run scripts: bubblewrap is missing "
                 "(install it with `apt-get install bubblewrap`)",
             )
+        command = _interpreter(node)
         root = state.job_dir / f"node-{len(state.outputs)}"
         code = root / "code"
         code.mkdir(parents=True)
@@ -208,20 +208,16 @@ class JobRunner:
         output.mkdir()
         work = root / "work"
         work.mkdir()
-        interpreter, runtime_dirs = python_runtime()
-        env = python_env()
-        # sealroom_util and the wrapper come first, then the worker environment's packages.
-        env["PYTHONPATH"] = f"{_RUNTIME_PATH}:{env['PYTHONPATH']}"
         try:
             result = run_sandboxed(
-                [str(interpreter), "-B", "-s", f"{_RUNTIME_PATH}/run_python.py"],
+                command.argv,
                 mounts=mounts,
                 output_dir=output,
                 work_dir=work,
                 limits=self._sandbox_limits,
-                runtime=runtime_dirs,
-                libraries=[*python_libraries(), (RUNTIME_DIR, _RUNTIME_PATH)],
-                env=env,
+                runtime=command.runtime,
+                libraries=[*command.libraries, (RUNTIME_DIR, _RUNTIME_PATH)],
+                env=command.env,
             )
         except SandboxError as exc:
             raise JobFailedError(exc.code, f"{node.kind} node {node.name!r}: {exc}") from None
@@ -272,6 +268,41 @@ class JobRunner:
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)
         return "internal_error", "the computation failed inside the core (internal error)"
+
+
+@dataclass(frozen=True)
+class _Command:
+    """How to start a node's script in the sandbox: argv, host directories and environment."""
+
+    argv: list[str]
+    runtime: list[Path]
+    libraries: list[tuple[Path, str]]
+    env: dict[str, str]
+
+
+def _interpreter(node: PythonNode | RNode) -> _Command:
+    """The wrapper of ``node``'s language (from :data:`_RUNTIME_PATH`) under its interpreter."""
+    if isinstance(node, PythonNode):
+        interpreter, runtime_dirs = python_runtime()
+        env = python_env()
+        # sealroom_util and the wrapper come first, then the worker environment's packages.
+        env["PYTHONPATH"] = f"{_RUNTIME_PATH}:{env['PYTHONPATH']}"
+        return _Command(
+            [str(interpreter), "-B", "-s", f"{_RUNTIME_PATH}/run_python.py"],
+            runtime_dirs,
+            python_libraries(),
+            env,
+        )
+    r = r_runtime()
+    if r is None:
+        raise JobFailedError(
+            "r_unavailable",
+            f"R node {node.name!r}: this server cannot run R scripts: R is not installed "
+            "(install it with `apt-get install r-base-core`)",
+        )
+    # The profile lets R start without running programs (see runtime/Rprofile).
+    env = {**r.env, "R_PROFILE": f"{_RUNTIME_PATH}/Rprofile"}
+    return _Command([*r.command, f"{_RUNTIME_PATH}/run_r.R"], list(r.runtime), [], env)
 
 
 def _failure_message(node: PythonNode | RNode, exit_code: int | None, stderr: bytes) -> str:

@@ -1,24 +1,30 @@
 """Sandbox for participant-written scripts: bubblewrap + seccomp + rlimits.
 
-* :mod:`.runner` — :func:`run_sandboxed`, :func:`sandbox_available`, :func:`python_runtime`,
-  output checks; the invariants of the sandbox are listed there.
+* :mod:`.runner` — :func:`run_sandboxed`, :func:`sandbox_available`, output checks; the
+  invariants of the sandbox are listed there.
+* :mod:`.interpreters` — what Python (:func:`python_runtime`) and R (:func:`r_runtime`) need
+  from the host inside the sandbox.
 * :mod:`.limits` — :class:`SandboxLimits` and what each limit does and does not bound.
 * :mod:`.seccomp` — the system-call filter.
 """
 
 from __future__ import annotations
 
+from .interpreters import (
+    SITE_PACKAGES_PATH,
+    RRuntime,
+    python_env,
+    python_libraries,
+    python_runtime,
+    r_runtime,
+)
 from .limits import DEFAULT_LIMITS, SandboxLimits
 from .runner import (
     MAX_CAPTURED_BYTES,
-    SITE_PACKAGES_PATH,
     Mount,
     SandboxError,
     SandboxResult,
     check_output_dir,
-    python_env,
-    python_libraries,
-    python_runtime,
     run_sandboxed,
     sandbox_available,
 )
@@ -28,6 +34,7 @@ __all__ = [
     "MAX_CAPTURED_BYTES",
     "SITE_PACKAGES_PATH",
     "Mount",
+    "RRuntime",
     "SandboxError",
     "SandboxLimits",
     "SandboxResult",
@@ -35,6 +42,7 @@ __all__ = [
     "python_env",
     "python_libraries",
     "python_runtime",
+    "r_runtime",
     "run_sandboxed",
     "sandbox_available",
 ]

@@ -29,8 +29,6 @@ import shutil
 import signal
 import stat
 import subprocess
-import sys
-import sysconfig
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
@@ -49,8 +47,6 @@ __all__ = [
     "SandboxError",
     "SandboxResult",
     "check_output_dir",
-    "python_env",
-    "python_runtime",
     "run_sandboxed",
     "sandbox_available",
 ]
@@ -143,36 +139,6 @@ def sandbox_available() -> bool:
         return False
     finally:
         shutil.rmtree(probe_dir, ignore_errors=True)
-
-
-def python_runtime() -> tuple[Path, list[Path]]:
-    """The interpreter to run inside the sandbox and the host directories it needs.
-
-    Only the real installation (``sys.base_prefix``) and this environment's site-packages are
-    bound, never a home directory: the server's sealing key lives under ``~/.local/state``.
-    """
-    base = Path(sys.base_prefix).resolve()
-    interpreter = base / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return interpreter, [base]
-
-
-#: Where :func:`python_libraries` appear inside the sandbox (fixed, whatever the host path: a
-#: checkout under /tmp must not collide with the sandbox's private /tmp).
-SITE_PACKAGES_PATH: Final = "/opt/sealroom/site-packages"
-
-
-def python_libraries() -> list[tuple[Path, str]]:
-    """This environment's site-packages, bound read-only at :data:`SITE_PACKAGES_PATH`."""
-    return [(Path(sysconfig.get_paths()["purelib"]).resolve(), SITE_PACKAGES_PATH)]
-
-
-def python_env() -> dict[str, str]:
-    """Environment for :func:`python_runtime`'s interpreter: this venv's packages, no user site."""
-    return {
-        "PYTHONPATH": SITE_PACKAGES_PATH,
-        "PYTHONNOUSERSITE": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
-    }
 
 
 def _check_runtime_dir(path: Path) -> Path | None:

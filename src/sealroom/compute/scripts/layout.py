@@ -55,7 +55,9 @@ def write_table_dir(table: pa.Table, directory: Path) -> None:
             for field, kind in zip(table.schema, kinds, strict=True)
         ]
     }
-    (directory / TYPES_FILE).write_text(json.dumps(types, indent=1))
+    # UTF-8 rather than \u escapes: R's reader (runtime/sealroom_util.R) decodes the escapes of
+    # the BMP only, and column names may hold any character.
+    (directory / TYPES_FILE).write_text(json.dumps(types, indent=1, ensure_ascii=False), "utf-8")
 
 
 def read_table_dir(directory: Path) -> pa.Table | None:
@@ -65,7 +67,7 @@ def read_table_dir(directory: Path) -> pa.Table | None:
         return None
     types_path = directory / TYPES_FILE
     if types_path.is_file():
-        spec = json.loads(types_path.read_text())["columns"]
+        spec = json.loads(types_path.read_text("utf-8"))["columns"]
         names = [str(c["name"]) for c in spec]
         column_types = {str(c["name"]): _ARROW_TYPES.get(str(c["type"]), pa.string()) for c in spec}
         read = pacsv.ReadOptions(column_names=names)

@@ -22,7 +22,7 @@ _PANDAS_TYPES = {"integer": "Int64", "float": "float64", "string": "string"}
 
 def read_tabular_data(path: str) -> pd.DataFrame:
     """Read the table in directory ``path`` (``dataset.csv`` without header + ``types.json``)."""
-    with open(os.path.join(path, TYPES_FILE)) as handle:
+    with open(os.path.join(path, TYPES_FILE), encoding="utf-8") as handle:
         columns = json.load(handle)["columns"]
     names = [c["name"] for c in columns]
     dtypes = {c["name"]: _PANDAS_TYPES.get(c["type"], "string") for c in columns}
@@ -48,9 +48,10 @@ def write_tabular_data(df: pd.DataFrame, path: str = "/output") -> None:
     dataset = os.path.join(path, DATASET_FILE)
     if os.path.exists(dataset):
         raise FileExistsError(f"{dataset} already exists")
-    df.to_csv(dataset, header=False, index=False)
+    df.to_csv(dataset, header=False, index=False, encoding="utf-8")
     types = {
         "columns": [{"name": str(n), "type": _kind(df[n]), "nullable": True} for n in df.columns]
     }
-    with open(os.path.join(path, TYPES_FILE), "w") as handle:
-        json.dump(types, handle)
+    # UTF-8, not \u escapes, so that the R helper reads every column name back.
+    with open(os.path.join(path, TYPES_FILE), "w", encoding="utf-8") as handle:
+        json.dump(types, handle, ensure_ascii=False)

@@ -1,0 +1,50 @@
+# Runs a room's R script inside the sandbox and reports only where it failed.
+#
+# The condition message and the calls go to stderr, which the core withholds from the analyst
+# unless the room enabled logs for the node (they can contain data values). The last line of
+# stderr is a marker with the condition's class and the script's line number, which the core
+# turns into a safe message. sealroom_util.R is attached for the script (read_tabular_data,
+# write_tabular_data).
+local({
+    script <- "/input/code/main.R"
+    util <- new.env()
+    sys.source("/opt/sealroom/runtime/sealroom_util.R", envir = util)
+    attach(util, name = "sealroom_util")
+
+    fail <- function(condition, line, kind = class(condition)[[1L]]) {
+        call <- conditionCall(condition)
+        where <- if (is.null(call)) "" else paste0(" in ", deparse(call, nlines = 1L)[[1L]])
+        message("Error", where, ": ", conditionMessage(condition))
+        message("\n__SEALROOM_SCRIPT_ERROR__ ", gsub("[^A-Za-z0-9_]", "_", kind), " ", line)
+        quit(save = "no", status = 1L, runLast = FALSE)
+    }
+
+    # The innermost call whose source is the script: the most precise line to report.
+    script_line <- function(fallback) {
+        for (call in rev(sys.calls())) {
+            ref <- attr(call, "srcref")
+            if (!is.null(ref) && identical(attr(ref, "srcfile")$filename, script)) {
+                return(ref[[1L]])
+            }
+        }
+        fallback
+    }
+
+    expressions <- tryCatch(
+        parse(script, keep.source = TRUE),
+        error = function(condition) {
+            where <- regmatches(conditionMessage(condition),
+                                regexec(":([0-9]+):[0-9]+:", conditionMessage(condition)))[[1L]]
+            fail(condition, if (length(where) == 2L) where[[2L]] else 0L, kind = "parseError")
+        }
+    )
+    refs <- attr(expressions, "srcref")
+    line <- 0L
+    withCallingHandlers(
+        for (i in seq_along(expressions)) {
+            line <- refs[[i]][[1L]]
+            eval(expressions[[i]], envir = globalenv())
+        },
+        error = function(condition) fail(condition, script_line(line))
+    )
+})

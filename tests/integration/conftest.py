@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -112,7 +112,9 @@ def run_cli(
     return result
 
 
-def start_server(root: Path, extra_env: dict[str, str] | None = None) -> ServerProcess:
+def start_server(
+    root: Path, extra_env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> ServerProcess:
     port = free_port()
     data_dir = root / "data"
     env = {
@@ -135,6 +137,7 @@ def start_server(root: Path, extra_env: dict[str, str] | None = None) -> ServerP
             "127.0.0.1",
             "--port",
             str(port),
+            *args,
         ],
         env=env,
         stdout=log,
@@ -166,8 +169,8 @@ def stop_server(server: ServerProcess) -> None:
 def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     started: list[ServerProcess] = []
 
-    def factory(root: Path | None = None, **env: str) -> ServerProcess:
-        server = start_server(root or tmp_path, env)
+    def factory(root: Path | None = None, args: Sequence[str] = (), **env: str) -> ServerProcess:
+        server = start_server(root or tmp_path, env, args)
         started.append(server)
         return server
 

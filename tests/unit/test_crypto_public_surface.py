@@ -32,12 +32,12 @@ PUBLIC = {
     sealroom.attestation: {
         "CORE_ENCLAVE_NAME", "DEFAULT_MAX_AGE_MS", "EVIDENCE_VERIFIERS", "MAX_CLOCK_SKEW_MS",
         "MAX_NONCE_BYTES", "MEASUREMENT_FORMAT", "MIN_NONCE_BYTES", "SIMULATED_PROVIDER",
-        "SIMULATED_WARNING", "AttestationDocument", "EnclaveSpecification",
+        "SIMULATED_WARNING", "UNSANDBOXED_VERSION", "AttestationDocument", "EnclaveSpecification",
         "EnclaveSpecifications", "EvidenceProvider", "EvidenceVerifier",
         "SimulatedEvidenceVerifier", "SimulatedProvider", "UnknownEnclaveSpecificationError",
         "VerifiedAttestation", "compute_report_data", "enclave_specifications",
         "measure_installed_package", "measure_package_directory", "produce_attestation",
-        "verify_attestation",
+        "unsandboxed_measurement", "verify_attestation",
     },
 }  # fmt: skip
 

@@ -40,6 +40,7 @@ def test_public_surface() -> None:
         "python_runtime",
         "r_runtime",
         "run_sandboxed",
+        "run_unsandboxed",
         "sandbox_available",
     ]
 

@@ -28,9 +28,11 @@ from sealroom.attestation.measurement import (
     MEASUREMENT_FORMAT,
     measure_installed_package,
     measure_package_directory,
+    unsandboxed_measurement,
 )
 from sealroom.attestation.specifications import (
     CORE_ENCLAVE_NAME,
+    UNSANDBOXED_VERSION,
     EnclaveSpecification,
     EnclaveSpecifications,
     UnknownEnclaveSpecificationError,
@@ -54,6 +56,7 @@ __all__ = [
     "MIN_NONCE_BYTES",
     "SIMULATED_PROVIDER",
     "SIMULATED_WARNING",
+    "UNSANDBOXED_VERSION",
     "AttestationDocument",
     "EnclaveSpecification",
     "EnclaveSpecifications",
@@ -68,5 +71,6 @@ __all__ = [
     "measure_installed_package",
     "measure_package_directory",
     "produce_attestation",
+    "unsandboxed_measurement",
     "verify_attestation",
 ]

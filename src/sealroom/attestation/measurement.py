@@ -32,7 +32,12 @@ from pathlib import Path
 
 from sealroom.crypto import canonical_json, sha256_hex
 
-__all__ = ["MEASUREMENT_FORMAT", "measure_installed_package", "measure_package_directory"]
+__all__ = [
+    "MEASUREMENT_FORMAT",
+    "measure_installed_package",
+    "measure_package_directory",
+    "unsandboxed_measurement",
+]
 
 MEASUREMENT_FORMAT = "sealroom/measurement/v2"
 # What counts as code: Python modules, and the R wrapper, helpers and profile the sandbox runs.
@@ -62,3 +67,17 @@ def measure_package_directory(directory: Path) -> str:
         files.append([relative.as_posix(), hashlib.sha256(path.read_bytes()).hexdigest()])
     files.sort()
     return sha256_hex(canonical_json({"format": MEASUREMENT_FORMAT, "files": files}))
+
+
+_UNSANDBOXED_FORMAT = "sealroom/measurement/unsandboxed/v1"
+
+
+def unsandboxed_measurement(measurement: str) -> str:
+    """What a core running scripts WITHOUT the sandbox (``--unsafe-no-sandbox``) reports instead.
+
+    The sandbox is part of what participants trust, so turning it off changes the measurement,
+    as a changed launch configuration would on real hardware. A client pinning the normal
+    measurement refuses such a core before sending any key; the development specification
+    ``sealroom.core:unsafe-no-sandbox`` accepts it, by explicit choice only.
+    """
+    return sha256_hex(canonical_json({"format": _UNSANDBOXED_FORMAT, "base": measurement}))

@@ -5,10 +5,13 @@ must report and the attestation providers accepted for it. The catalogue mirrors
 ``enclave_specifications``: ``latest()`` and ``versions(["sealroom.core:v1"])`` return a dict keyed
 by the core's name, ready to pass to a session.
 
-Honesty note: there is one version, ``v1``, whose measurement is that of the **locally installed**
-package (computed lazily, on first use — never at import time), and it accepts only the
-``"simulated"`` provider. A later issue pins the measurements of published releases here and adds
-hardware providers; until then "trusted" means "the same code as the SDK I have installed".
+Honesty note: there is one release version, ``v1``, whose measurement is that of the **locally
+installed** package (computed lazily, on first use — never at import time), and it accepts only the
+``"simulated"`` provider. A development specification, ``sealroom.core:unsafe-no-sandbox``,
+matches a server started with ``--unsafe-no-sandbox`` (scripts run without the sandbox); it is
+never returned by ``latest()`` and must be asked for by id. A later issue pins the measurements
+of published releases here and adds hardware providers; until then "trusted" means "the same
+code as the SDK I have installed".
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sealroom.attestation.document import SIMULATED_PROVIDER
-from sealroom.attestation.measurement import measure_installed_package
+from sealroom.attestation.measurement import measure_installed_package, unsandboxed_measurement
 
 __all__ = [
     "CORE_ENCLAVE_NAME",
+    "UNSANDBOXED_VERSION",
     "EnclaveSpecification",
     "EnclaveSpecifications",
     "UnknownEnclaveSpecificationError",
@@ -31,6 +35,8 @@ __all__ = [
 
 CORE_ENCLAVE_NAME = "sealroom.core"
 _CURRENT_VERSION = "v1"
+#: The development specification: scripts run without the sandbox. Not a release (no ``v``).
+UNSANDBOXED_VERSION = "unsafe-no-sandbox"
 
 
 @dataclass(frozen=True)
@@ -67,9 +73,11 @@ class EnclaveSpecifications:
         return [self._catalogue()[spec_id] for spec_id in self.list()]
 
     def latest(self) -> dict[str, EnclaveSpecification]:
-        """The newest specification of each core, keyed by core name."""
+        """The newest release specification of each core, keyed by core name."""
         newest: dict[str, EnclaveSpecification] = {}
         for spec in self._catalogue().values():
+            if not _is_release(spec.version):
+                continue
             current = newest.get(spec.name)
             if current is None or _version_number(spec.version) > _version_number(current.version):
                 newest[spec.name] = spec
@@ -108,7 +116,17 @@ def _builtin_catalogue() -> dict[str, EnclaveSpecification]:
         measurement=measure_installed_package(),
         accepted_providers=frozenset({SIMULATED_PROVIDER}),
     )
-    return {spec.id: spec}
+    unsandboxed = EnclaveSpecification(
+        name=CORE_ENCLAVE_NAME,
+        version=UNSANDBOXED_VERSION,
+        measurement=unsandboxed_measurement(spec.measurement),
+        accepted_providers=frozenset({SIMULATED_PROVIDER}),
+    )
+    return {spec.id: spec, unsandboxed.id: unsandboxed}
+
+
+def _is_release(version: str) -> bool:
+    return version.startswith("v") and version[1:].isdigit()
 
 
 def _version_number(version: str) -> int:

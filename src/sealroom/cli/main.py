@@ -53,6 +53,15 @@ def serve(
     job_output: Annotated[
         int, typer.Option(envvar="SEALROOM_JOB_OUTPUT", help="MiB a script may write to /output.")
     ] = 1024,
+    unsafe_no_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-no-sandbox",
+            envvar="SEALROOM_UNSAFE_NO_SANDBOX",
+            help="DEVELOPMENT ONLY: run Python scripts without the sandbox (no isolation). "
+            "Clients must accept the 'sealroom.core:unsafe-no-sandbox' enclave specification.",
+        ),
+    ] = False,
 ) -> None:
     """Start the platform: HTTP API, trusted core (simulated attestation), job workers."""
     import uvicorn
@@ -69,6 +78,7 @@ def serve(
         job_timeout=job_timeout,
         job_memory=job_memory,
         job_output=job_output,
+        unsafe_no_sandbox=unsafe_no_sandbox,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     preflight(settings)
@@ -77,6 +87,12 @@ def serve(
         "SIMULATED — no confidential-computing hardware protects this core)",
         err=True,
     )
+    if unsafe_no_sandbox:
+        typer.echo(
+            "WARNING: --unsafe-no-sandbox: room scripts run WITHOUT the sandbox. Never use this "
+            "with real data.",
+            err=True,
+        )
     uvicorn.run(
         create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False
     )

@@ -24,6 +24,7 @@ from sealroom.attestation import (
     SimulatedProvider,
     measure_installed_package,
     produce_attestation,
+    unsandboxed_measurement,
 )
 from sealroom.audit import AuditAction, SignedEntry
 from sealroom.compute.sandbox import SandboxLimits
@@ -89,6 +90,8 @@ class CoreSettings:
     validated_cache_bytes: int = 4 << 30
     #: Largest dataset the core decrypts (it holds one in memory while validating it).
     max_dataset_bytes: int = 16 << 30
+    #: Development only: scripts run without the sandbox, and the measurement says so.
+    unsafe_no_sandbox: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,11 +128,19 @@ class TrustedCore:
             self._reader, settings.validation, settings.validated_cache_bytes
         )
         self._runner = JobRunner(
-            self._tables, self._reader, store, settings.sql, settings.sandbox, settings.scratch_dir
+            self._tables,
+            self._reader,
+            store,
+            settings.sql,
+            settings.sandbox,
+            settings.scratch_dir,
+            unsandboxed=settings.unsafe_no_sandbox,
         )
         self._definitions: dict[str, RoomDefinition] = {}
         self._guard = threading.Lock()
         self.measurement = measure_installed_package()
+        if settings.unsafe_no_sandbox:
+            self.measurement = unsandboxed_measurement(self.measurement)
         use_core_allocator()
 
     # -- identity and attestation -------------------------------------------------------

@@ -31,6 +31,7 @@ from sealroom.compute.sandbox import (
     python_runtime,
     r_runtime,
     run_sandboxed,
+    run_unsandboxed,
     sandbox_available,
 )
 from sealroom.compute.scripts import RUNTIME_DIR, read_table_dir, write_table_dir, zip_directory
@@ -92,6 +93,8 @@ class JobRunner:
         sql_limits: SqlLimits,
         sandbox_limits: SandboxLimits,
         scratch_dir: Path,
+        *,
+        unsandboxed: bool = False,
     ) -> None:
         self._tables = tables
         self._reader = reader
@@ -99,6 +102,8 @@ class JobRunner:
         self._sql_limits = sql_limits
         self._sandbox_limits = sandbox_limits
         self._scratch_dir = scratch_dir
+        #: ``--unsafe-no-sandbox``: Python scripts run as plain processes (development only).
+        self._unsandboxed = unsandboxed
 
     def run(self, room_id: str, definition: RoomDefinition, target: str) -> JobOutput:
         plan = definition.execution_plan(target)
@@ -188,7 +193,19 @@ class JobRunner:
         node: PythonNode | RNode,
         state: _PlanState,
     ) -> Path:
-        if not sandbox_available():
+        if self._unsandboxed:
+            if isinstance(node, RNode):
+                raise JobFailedError(
+                    "sandbox_required",
+                    f"R node {node.name!r}: R scripts need the sandbox, and this server runs "
+                    "with --unsafe-no-sandbox (development mode)",
+                )
+            logger.warning(
+                "running python node %r WITHOUT the sandbox (--unsafe-no-sandbox): it can "
+                "read and change anything this server can",
+                node.name,
+            )
+        elif not sandbox_available():
             raise JobFailedError(
                 "sandbox_unavailable",
                 "this server cannot run scripts: bubblewrap is missing "
@@ -209,16 +226,26 @@ class JobRunner:
         work = root / "work"
         work.mkdir()
         try:
-            result = run_sandboxed(
-                command.argv,
-                mounts=mounts,
-                output_dir=output,
-                work_dir=work,
-                limits=self._sandbox_limits,
-                runtime=command.runtime,
-                libraries=[*command.libraries, (RUNTIME_DIR, _RUNTIME_PATH)],
-                env=command.env,
-            )
+            if self._unsandboxed:
+                result = run_unsandboxed(
+                    _unsandboxed_python(),
+                    mounts=mounts,
+                    output_dir=output,
+                    work_dir=work,
+                    limits=self._sandbox_limits,
+                    env=_unsandboxed_python_env(),
+                )
+            else:
+                result = run_sandboxed(
+                    command.argv,
+                    mounts=mounts,
+                    output_dir=output,
+                    work_dir=work,
+                    limits=self._sandbox_limits,
+                    runtime=command.runtime,
+                    libraries=[*command.libraries, (RUNTIME_DIR, _RUNTIME_PATH)],
+                    env=command.env,
+                )
         except SandboxError as exc:
             raise JobFailedError(exc.code, f"{node.kind} node {node.name!r}: {exc}") from None
         if result.timed_out:
@@ -303,6 +330,17 @@ def _interpreter(node: PythonNode | RNode) -> _Command:
     # The profile lets R start without running programs (see runtime/Rprofile).
     env = {**r.env, "R_PROFILE": f"{_RUNTIME_PATH}/Rprofile"}
     return _Command([*r.command, f"{_RUNTIME_PATH}/run_r.R"], list(r.runtime), [], env)
+
+
+def _unsandboxed_python() -> list[str]:
+    interpreter, _ = python_runtime()
+    return [str(interpreter), "-B", "-s", str(RUNTIME_DIR / "run_python.py")]
+
+
+def _unsandboxed_python_env() -> dict[str, str]:
+    """As :func:`python_env`, with the host paths of the runtime and the site-packages."""
+    (site_packages, _), *_ = python_libraries()
+    return {**python_env(), "PYTHONPATH": f"{RUNTIME_DIR}:{site_packages}"}
 
 
 def _failure_message(node: PythonNode | RNode, exit_code: int | None, stderr: bytes) -> str:

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealroom.compute.sandbox import SandboxLimits
+from sealroom.compute.sandbox import SandboxLimits, sandbox_available
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
@@ -93,6 +93,7 @@ def open_platform(settings: Settings) -> Platform:
             ),
             validated_cache_bytes=settings.validated_cache_bytes,
             max_dataset_bytes=settings.max_dataset_bytes,
+            unsafe_no_sandbox=settings.unsafe_no_sandbox,
         ),
         on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
     )
@@ -100,4 +101,15 @@ def open_platform(settings: Settings) -> Platform:
     workers_ref.append(workers)
     workers.start()
     logger.info("core measurement %s (attestation: simulated)", core.measurement)
+    if settings.unsafe_no_sandbox:
+        logger.warning(
+            "--unsafe-no-sandbox: room scripts run WITHOUT the sandbox and can read and change "
+            "anything this server can. For development only; clients must accept the "
+            "'sealroom.core:unsafe-no-sandbox' enclave specification to use this server."
+        )
+    elif not sandbox_available():
+        logger.warning(
+            "bubblewrap is missing: Python and R computations will be refused "
+            "(install it with `apt-get install bubblewrap`)"
+        )
     return Platform(settings, store, blobs, core, workers, scratch_dir)

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     job_timeout: float = Field(default=300.0, gt=0, description="seconds")
     job_memory: int = Field(default=2048, ge=64, description="MiB")
     job_output: int = Field(default=1024, ge=1, description="MiB")
+    #: Development only: run Python scripts WITHOUT the sandbox (no isolation at all). The core
+    #: then reports a different measurement, which clients refuse unless they ask for the
+    #: ``sealroom.core:unsafe-no-sandbox`` specification.
+    unsafe_no_sandbox: bool = False
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
 

@@ -6,6 +6,7 @@
   from the host inside the sandbox.
 * :mod:`.limits` — :class:`SandboxLimits` and what each limit does and does not bound.
 * :mod:`.seccomp` — the system-call filter.
+* :mod:`.unsandboxed` — :func:`run_unsandboxed`, for ``--unsafe-no-sandbox`` (development only).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .runner import (
     run_sandboxed,
     sandbox_available,
 )
+from .unsandboxed import run_unsandboxed
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -44,5 +46,6 @@ __all__ = [
     "python_runtime",
     "r_runtime",
     "run_sandboxed",
+    "run_unsandboxed",
     "sandbox_available",
 ]

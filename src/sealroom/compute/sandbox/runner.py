@@ -234,12 +234,14 @@ def _bwrap_argv(
     return args
 
 
-def _read_capped(path: Path) -> bytes:
+def read_capped(path: Path) -> bytes:
+    """The first :data:`MAX_CAPTURED_BYTES` of a captured stream."""
     with path.open("rb") as handle:
         return handle.read(MAX_CAPTURED_BYTES)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL ``process``'s process group and reap it."""
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=_REAP_SECONDS)
@@ -338,10 +340,10 @@ def run_sandboxed(
         except subprocess.TimeoutExpired:
             timed_out = True
             exit_code = None
-            _kill_group(process)
+            kill_group(process)
         finally:
             if process.returncode is None:
-                _kill_group(process)
+                kill_group(process)
         duration = time.monotonic() - started
     finally:
         os.close(seccomp_fd)
@@ -349,8 +351,8 @@ def run_sandboxed(
     return SandboxResult(
         exit_code=exit_code,
         timed_out=timed_out,
-        stdout=_read_capped(stdout_path),
-        stderr=_read_capped(stderr_path),
+        stdout=read_capped(stdout_path),
+        stderr=read_capped(stderr_path),
         output_files=output_files,
         duration_seconds=duration,
     )

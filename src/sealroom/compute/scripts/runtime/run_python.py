@@ -8,15 +8,24 @@ into a safe message.
 
 from __future__ import annotations
 
+import os
 import runpy
 import sys
 import traceback
 
+CODE = "/input/code"
 SCRIPT = "/input/code/main.py"
+
+if os.environ.get("SEALROOM_UNSANDBOXED_ROOT"):
+    # Development mode without the sandbox: the same paths, redirected (see that module).
+    import unsandboxed_paths  # type: ignore[import-not-found]  # beside this file at run time
+
+    unsandboxed_paths.install()
+    CODE, SCRIPT = unsandboxed_paths.translate(CODE), unsandboxed_paths.translate(SCRIPT)
 
 
 def main() -> None:
-    sys.path.insert(0, "/input/code")
+    sys.path.insert(0, CODE)
     try:
         runpy.run_path(SCRIPT, run_name="__main__")
     except SystemExit:

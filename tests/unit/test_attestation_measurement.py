@@ -16,6 +16,7 @@ from sealroom.attestation import (
     enclave_specifications,
     measure_installed_package,
     measure_package_directory,
+    unsandboxed_measurement,
 )
 
 
@@ -70,7 +71,10 @@ def test_installed_package_is_measured_once() -> None:
 
 
 def test_specifications_catalogue() -> None:
-    assert enclave_specifications.list() == ["sealroom.core:v1"]
+    assert enclave_specifications.list() == [
+        "sealroom.core:unsafe-no-sandbox",
+        "sealroom.core:v1",
+    ]
     latest = enclave_specifications.latest()
     assert list(latest) == [CORE_ENCLAVE_NAME]
     spec = latest[CORE_ENCLAVE_NAME]
@@ -82,7 +86,9 @@ def test_specifications_catalogue() -> None:
     )
     assert spec.id == "sealroom.core:v1"
     assert enclave_specifications.versions(["sealroom.core:v1"]) == latest
-    assert enclave_specifications.all() == [spec]
+    unsafe = enclave_specifications.versions(["sealroom.core:unsafe-no-sandbox"])
+    assert enclave_specifications.all() == [unsafe[CORE_ENCLAVE_NAME], spec]
+    assert unsafe[CORE_ENCLAVE_NAME].measurement == unsandboxed_measurement(spec.measurement)
 
 
 def test_unknown_version_is_named() -> None:

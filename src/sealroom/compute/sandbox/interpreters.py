@@ -17,6 +17,7 @@ Invariants:
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import sysconfig
 from dataclasses import dataclass
@@ -42,6 +43,8 @@ _R_HOMES: Final = (Path("/usr/lib/R"), Path("/usr/lib64/R"), Path("/usr/local/li
 _DEBIAN_R_SHARE: Final = Path("/usr/share/R")
 _USR: Final = Path("/usr")
 # Options that keep R from reading or writing anything but what the script asks for.
+# Threads BLAS and OpenMP may start in a script (see python_env).
+_MAX_LIBRARY_THREADS: Final = 8
 _R_OPTIONS: Final = ("--no-echo", "--no-restore", "--no-save", "--no-environ", "--no-init-file")
 
 
@@ -63,10 +66,18 @@ def python_libraries() -> list[tuple[Path, str]]:
 
 def python_env() -> dict[str, str]:
     """Environment for :func:`python_runtime`'s interpreter: this venv's packages, no user site."""
+    threads = str(min(os.cpu_count() or 1, _MAX_LIBRARY_THREADS))
     return {
         "PYTHONPATH": SITE_PACKAGES_PATH,
         "PYTHONNOUSERSITE": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        # The sandbox refuses new processes: joblib (scikit-learn's n_jobs) then runs its work
+        # in sequence instead of failing with PermissionError.
+        "JOBLIB_MULTIPROCESSING": "0",
+        # BLAS/OpenMP start a thread per core, each with its own buffers, all counted against
+        # the address-space limit: on a large machine that alone could exhaust it.
+        "OMP_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
     }
 
 

@@ -1,7 +1,8 @@
 """Overhead of the script sandbox: an empty Python script through run_sandboxed vs plain python.
 
 Run: ``PYTHONPATH=src .venv/bin/python bench/sandbox.py [N]``. Prints the median of N runs of each
-(same process, interleaved) and, as the last line, the overhead in milliseconds.
+(same process, interleaved), the same for an empty R script when R is installed, the end-to-end
+latency of the seed's uppercase job and, as the last line, the Python overhead in milliseconds.
 """
 
 from __future__ import annotations
@@ -24,13 +25,16 @@ from sealroom.analytics import (
     RawDataNodeDefinition,
 )
 from sealroom.compute.sandbox import (
+    Mount,
     SandboxLimits,
     python_env,
     python_libraries,
     python_runtime,
+    r_runtime,
     run_sandboxed,
     sandbox_available,
 )
+from sealroom.compute.scripts import RUNTIME_DIR
 from sealroom.server.accounts import issue_token
 from sealroom.server.embedded import EmbeddedServer, free_port
 from sealroom.server.platform import open_store
@@ -73,8 +77,51 @@ def main() -> None:
     print(f"repetitions: {repetitions}")
     print(f"plain python -c pass: median {plain_ms:.1f} ms")
     print(f"sandboxed python -c pass: median {boxed_ms:.1f} ms")
+    r_timings = r_overhead(repetitions)
+    if r_timings is not None:
+        r_plain, r_boxed = r_timings
+        print(f"plain R (empty script): median {r_plain * 1000:.1f} ms")
+        print(
+            f"sandboxed R (empty script, with sealroom_util.R): median {r_boxed * 1000:.1f} ms "
+            f"(overhead {(r_boxed - r_plain) * 1000:.1f} ms)"
+        )
     print(f"uppercase example, run + fetch zip through the SDK: median {job_ms:.1f} ms")
     print(f"overhead: {boxed_ms - plain_ms:.1f} ms")
+
+
+def r_overhead(repetitions: int) -> tuple[float, float] | None:
+    """Median seconds of an empty R script run directly and through the core's R wrapper."""
+    runtime = r_runtime()
+    if runtime is None:
+        return None
+    plain: list[float] = []
+    boxed: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        code = base / "code"
+        code.mkdir()
+        (code / "main.R").write_text("invisible(NULL)\n")
+        for i in range(repetitions):
+            started = time.perf_counter()
+            subprocess.run([*runtime.command, str(code / "main.R")], env=runtime.env, check=True)
+            plain.append(time.perf_counter() - started)
+            out, work = base / f"rout{i}", base / f"rwork{i}"
+            out.mkdir()
+            work.mkdir()
+            started = time.perf_counter()
+            result = run_sandboxed(
+                [*runtime.command, "/opt/sealroom/runtime/run_r.R"],
+                mounts=[Mount(code, "/input/code")],
+                output_dir=out,
+                work_dir=work,
+                limits=SandboxLimits(timeout_seconds=30.0),
+                runtime=runtime.runtime,
+                libraries=[(RUNTIME_DIR, "/opt/sealroom/runtime")],
+                env={**runtime.env, "R_PROFILE": "/opt/sealroom/runtime/Rprofile"},
+            )
+            boxed.append(time.perf_counter() - started)
+            assert result.exit_code == 0, result.stderr
+    return statistics.median(plain), statistics.median(boxed)
 
 
 def uppercase_job_latency(repetitions: int) -> float:

@@ -194,59 +194,6 @@ with open("/output/summary.txt", "w") as f:
     ]  # fmt: skip
 
 
-@pytest.mark.integration
-def test_escape_attempts_through_the_server_fail_and_the_server_stays_healthy(
-    server_factory: Callable[..., ServerProcess],
-) -> None:
-    server = server_factory()
-    port = int(server.url.rsplit(":", 1)[1])
-    probe = f"""
-import os, socket
-results = []
-try:
-    socket.create_connection(("127.0.0.1", {port}), timeout=2)
-    results.append("server reachable")
-except OSError:
-    results.append("server blocked")
-try:
-    open("/input/input_data_node", "w")
-    results.append("input writable")
-except OSError:
-    results.append("input read-only")
-data_dir, key_file = {str(server.data_dir)!r}, {server.env["SEALROOM_SEALING_KEY_FILE"]!r}
-results.append("data dir visible" if os.path.exists(data_dir) else "data dir hidden")
-results.append("key visible" if os.path.exists(key_file) else "key hidden")
-open("/output/results.txt", "w").write("\\n".join(results))
-"""
-    client = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
-    builder = AnalyticsDcrBuilder(client=client).with_name("escape").with_owner(BANK)
-    builder.add_node_definition(RawDataNodeDefinition(name="input_data_node", is_required=True))
-    builder.add_node_definition(
-        PythonComputeNodeDefinition(name="probe", script=probe, dependencies=["input_data_node"])
-    )
-    builder.add_node_definition(
-        PythonComputeNodeDefinition(
-            name="upper", script=UPPERCASE_SCRIPT, dependencies=["input_data_node"]
-        )
-    )
-    builder.add_participant(BANK, data_owner_of=["input_data_node"], analyst_of=["probe", "upper"])
-    dcr = client.publish_analytics_dcr(builder.build())
-    raw = dcr.get_node("input_data_node")
-    assert raw is not None
-    raw.upload_and_publish_dataset(io.BytesIO(b"hello"), sr.Key(), "d.txt")  # type: ignore[union-attr]
-    probe_node = dcr.get_node("probe")
-    assert isinstance(probe_node, ContainerComputationNode)
-    results = probe_node.run_computation_and_get_results_as_zip(timeout=120).read("results.txt")
-    assert results.decode().splitlines() == [
-        "server blocked", "input read-only", "data dir hidden", "key hidden",
-    ]  # fmt: skip
-    upper = dcr.get_node("upper")
-    assert isinstance(upper, ContainerComputationNode)
-    assert upper.run_computation_and_get_results_as_zip(timeout=120).read("uppercase.txt") == (
-        b"HELLO"
-    )
-
-
 def test_with_logs_enabled_the_error_message_comes_back(app_platform: InProcessPlatform) -> None:
     script = 'print("progress 1")\nraise RuntimeError("explained in detail")\n'
     dcr = _room(

@@ -28,6 +28,7 @@ def test_public_surface() -> None:
     assert sorted(sandbox.__all__) == [
         "DEFAULT_LIMITS",
         "MAX_CAPTURED_BYTES",
+        "MAX_OUTPUT_DEPTH",
         "Mount",
         "RRuntime",
         "SITE_PACKAGES_PATH",
@@ -39,6 +40,7 @@ def test_public_surface() -> None:
         "python_libraries",
         "python_runtime",
         "r_runtime",
+        "remove_tree",
         "run_sandboxed",
         "run_unsandboxed",
         "sandbox_available",

@@ -200,8 +200,9 @@ def test_proc_shows_no_host_process_or_environment(
     )
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
-        b"True\nFalse False ['HOME', 'LANG', 'PWD', 'PYTHONDONTWRITEBYTECODE', "
-        b"'PYTHONNOUSERSITE', 'PYTHONPATH']\n"
+        b"True\nFalse False ['HOME', 'JOBLIB_MULTIPROCESSING', 'LANG', 'OMP_NUM_THREADS', "
+        b"'OPENBLAS_NUM_THREADS', 'PWD', 'PYTHONDONTWRITEBYTECODE', 'PYTHONNOUSERSITE', "
+        b"'PYTHONPATH']\n"
     ), result
 
 

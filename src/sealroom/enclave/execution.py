@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from sealroom.compute.sandbox import (
     python_libraries,
     python_runtime,
     r_runtime,
+    remove_tree,
     run_sandboxed,
     run_unsandboxed,
     sandbox_available,
@@ -125,7 +125,8 @@ class JobRunner:
                 zip_directory(state.outputs[last.name], state.logs.get(last.name)), "zip"
             )
         finally:
-            shutil.rmtree(state.job_dir, ignore_errors=True)
+            # Plaintext inputs live here; the script shaped part of the tree (any depth).
+            remove_tree(state.job_dir)
 
     # -- inputs -------------------------------------------------------------------------
     def _table(

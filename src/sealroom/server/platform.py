@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import logging
 import secrets
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from sealroom.compute.sandbox import SandboxLimits, sandbox_available
+from sealroom.compute.sandbox import SandboxLimits, remove_tree, sandbox_available
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
@@ -38,7 +37,7 @@ class Platform:
     def close(self) -> None:
         self.workers.stop()
         self.store.engine.dispose()
-        shutil.rmtree(self.scratch_dir, ignore_errors=True)
+        remove_tree(self.scratch_dir)
 
 
 def open_store(settings: Settings) -> MetadataStore:
@@ -90,6 +89,9 @@ def open_platform(settings: Settings) -> Platform:
                 timeout_seconds=settings.job_timeout,
                 memory_bytes=settings.job_memory << 20,
                 max_output_bytes=settings.job_output << 20,
+                # No single file may outgrow the whole output either (RLIMIT_FSIZE, in the run);
+                # one byte more, so that a file stopped by it fails the output check after.
+                max_file_bytes=(settings.job_output << 20) + 1,
             ),
             validated_cache_bytes=settings.validated_cache_bytes,
             max_dataset_bytes=settings.max_dataset_bytes,

@@ -4,6 +4,8 @@
   invariants of the sandbox are listed there.
 * :mod:`.interpreters` — what Python (:func:`python_runtime`) and R (:func:`r_runtime`) need
   from the host inside the sandbox.
+* :mod:`.output` — :func:`check_output_dir` and :func:`remove_tree`, safe on any tree a script
+  can make.
 * :mod:`.limits` — :class:`SandboxLimits` and what each limit does and does not bound.
 * :mod:`.seccomp` — the system-call filter.
 * :mod:`.unsandboxed` — :func:`run_unsandboxed`, for ``--unsafe-no-sandbox`` (development only).
@@ -20,12 +22,12 @@ from .interpreters import (
     r_runtime,
 )
 from .limits import DEFAULT_LIMITS, SandboxLimits
+from .output import MAX_OUTPUT_DEPTH, check_output_dir, remove_tree
 from .runner import (
     MAX_CAPTURED_BYTES,
     Mount,
     SandboxError,
     SandboxResult,
-    check_output_dir,
     run_sandboxed,
     sandbox_available,
 )
@@ -34,6 +36,7 @@ from .unsandboxed import run_unsandboxed
 __all__ = [
     "DEFAULT_LIMITS",
     "MAX_CAPTURED_BYTES",
+    "MAX_OUTPUT_DEPTH",
     "SITE_PACKAGES_PATH",
     "Mount",
     "RRuntime",
@@ -45,6 +48,7 @@ __all__ = [
     "python_libraries",
     "python_runtime",
     "r_runtime",
+    "remove_tree",
     "run_sandboxed",
     "run_unsandboxed",
     "sandbox_available",

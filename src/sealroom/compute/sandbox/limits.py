@@ -21,9 +21,14 @@ What each limit bounds, and what it does not:
   processes is the seccomp filter, which refuses to create any new process (threads only); the
   rlimit is still set for hosts where bwrap runs unprivileged (then it counts every process of
   host uid 65534, not only this sandbox's).
-* ``max_output_bytes`` / ``max_output_files`` — checked on ``/output`` after the run. During the
-  run, total output is bounded only by ``max_file_bytes`` per file, the number of files the script
-  manages to create before the timeout, and the host file system.
+* ``max_output_bytes`` / ``max_output_files`` — checked on ``/output`` every 0.1 s while the
+  script runs (it is killed at the first violation) and once after; entries count files and
+  directories. Between two checks a fast writer can get past the byte limit by what it writes in
+  one interval (each file is also bounded by ``max_file_bytes``); only a size-capped file system
+  per job would make the bound exact.
+* Memory outside the address space: ``/tmp`` is a tmpfs capped at ``memory_bytes`` (so a script
+  can hold up to twice its memory limit); ``/dev`` is read-only; memfds and SysV shared memory are
+  refused by the seccomp filter. No cgroup bounds the total.
 """
 
 from __future__ import annotations

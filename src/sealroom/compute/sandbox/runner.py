@@ -14,9 +14,10 @@ Invariants (each has an escape test in ``tests/unit/test_sandbox_escape.py``):
   set before bwrap starts. Without bwrap or libseccomp the runner refuses (``sandbox_unavailable``).
 * On timeout bwrap's process group gets SIGKILL; ``--die-with-parent`` and the pid namespace take
   every process of the script with it.
-* ``/output`` is accepted only if it holds nothing but regular, singly-linked files and
-  directories, within the file-count and byte limits (checked after the run, without following
-  symlinks). Captured stdout and stderr are cut to :data:`MAX_CAPTURED_BYTES` each.
+* ``/output`` is accepted only if it passes :func:`.output.check_output_dir` (regular,
+  singly-linked files and directories, safe names, bounded depth, entries and bytes), checked
+  every :data:`OUTPUT_CHECK_SECONDS` while the script runs (the script is killed at the first
+  violation) and once after. Captured stdout and stderr are cut to :data:`MAX_CAPTURED_BYTES`.
 * Error messages name limits and codes, never file contents or file names written by the script.
 """
 
@@ -27,7 +28,6 @@ import functools
 import os
 import shutil
 import signal
-import stat
 import subprocess
 import tempfile
 import time
@@ -39,6 +39,7 @@ from typing import Final
 from sealroom.errors import SealroomError
 
 from .limits import SandboxLimits, apply_rlimits
+from .output import check_output_dir, remove_tree
 from .seccomp import seccomp_available, write_filter_fd
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "Mount",
     "SandboxError",
     "SandboxResult",
-    "check_output_dir",
     "run_sandboxed",
     "sandbox_available",
 ]
@@ -54,6 +54,9 @@ __all__ = [
 # Each of stdout and stderr is kept up to 1 MiB: enough for tracebacks and progress messages,
 # small enough to store with a job. The files themselves are bounded by RLIMIT_FSIZE.
 MAX_CAPTURED_BYTES: Final = 1024 * 1024
+#: How often a running script's /output is checked against the limits (seconds): a trade-off
+#: between how far past the limit a fast writer gets and the cost of walking the tree.
+OUTPUT_CHECK_SECONDS: Final = 0.1
 # Time allowed for bwrap to die after SIGKILL before we give up waiting (it always should).
 _REAP_SECONDS: Final = 10.0
 _SANDBOX_UID: Final = 65534  # "nobody"
@@ -138,7 +141,7 @@ def sandbox_available() -> bool:
     except (OSError, RuntimeError, SandboxError):
         return False
     finally:
-        shutil.rmtree(probe_dir, ignore_errors=True)
+        remove_tree(probe_dir)
 
 
 def _check_runtime_dir(path: Path) -> Path | None:
@@ -210,6 +213,8 @@ def _bwrap_argv(
         "--symlink", "usr/sbin", "/sbin",
         "--proc", "/proc",
         "--dev", "/dev",
+        # Read-only below (with /): a writable /dev would be an uncapped tmpfs, memory outside
+        # every limit.
         # /tmp is host memory: capped like the address space.
         "--size", str(limits.memory_bytes), "--tmpfs", "/tmp",  # noqa: S108
     ]  # fmt: skip
@@ -226,7 +231,7 @@ def _bwrap_argv(
         args += ["--ro-bind", str(mount.host_path.resolve()), mount.sandbox_path]
     args += ["--bind", str(output_dir.resolve()), "/output"]
     # Remount the whole tree read-only except the binds we made writable (/output, /tmp).
-    args += ["--remount-ro", "/"]
+    args += ["--remount-ro", "/", "--remount-ro", "/dev"]
     args += ["--chdir", "/tmp", "--clearenv"]  # noqa: S108
     for key, value in env.items():
         args += ["--setenv", key, value]
@@ -247,39 +252,30 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     process.wait(timeout=_REAP_SECONDS)
 
 
-def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str, int]]:
-    """Walk ``output_dir`` without following symlinks; return (relative path, size) of each file.
+def wait_watching_output(
+    process: subprocess.Popen[bytes], output_dir: Path, limits: SandboxLimits
+) -> tuple[int | None, bool]:
+    """Wait for ``process`` (exit code, timed out), checking ``output_dir`` as it runs.
 
-    Refuses anything but directories and regular files with one link (a hard link could point at
-    a file outside), and enforces the count and byte limits. Stops early once a limit is passed.
+    The output is checked every :data:`OUTPUT_CHECK_SECONDS`; once it passes a limit the process
+    group is killed and the :class:`SandboxError` raised, so what lands on the host is bounded by
+    the limit plus what the script writes in one interval (each file also by RLIMIT_FSIZE). On
+    timeout the group is killed and ``(None, True)`` returned.
     """
-    files: list[tuple[str, int]] = []
-    total = 0
-    root = output_dir.resolve()
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        for name in [*dirnames, *filenames]:
-            if name in ("..", ".") or "/" in name or "\x00" in name:
-                raise SandboxError("output holds an unsafe name", code="unsafe_output")
-            info = os.lstat(os.path.join(dirpath, name))
-            if stat.S_ISDIR(info.st_mode):
-                continue
-            if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-                raise SandboxError("output holds a link or special file", code="unsafe_output")
-            total += info.st_size
-            relative = os.path.relpath(os.path.join(dirpath, name), root)
-            files.append((relative, info.st_size))
-            if len(files) > limits.max_output_files:
-                raise SandboxError(
-                    f"output holds more than {limits.max_output_files} files",
-                    code="too_many_output_files",
-                )
-            if total > limits.max_output_bytes:
-                raise SandboxError(
-                    f"output is larger than {limits.max_output_bytes} bytes",
-                    code="output_too_large",
-                )
-    files.sort()
-    return files
+    deadline = time.monotonic() + limits.timeout_seconds
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                kill_group(process)
+                return None, True
+            try:
+                return process.wait(timeout=min(OUTPUT_CHECK_SECONDS, remaining)), False
+            except subprocess.TimeoutExpired:
+                check_output_dir(output_dir, limits)
+    finally:
+        if process.returncode is None:
+            kill_group(process)
 
 
 def run_sandboxed(
@@ -334,16 +330,7 @@ def run_sandboxed(
                 close_fds=True,
                 preexec_fn=functools.partial(apply_rlimits, limits),
             )
-        timed_out = False
-        try:
-            exit_code: int | None = process.wait(timeout=limits.timeout_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            exit_code = None
-            kill_group(process)
-        finally:
-            if process.returncode is None:
-                kill_group(process)
+        exit_code, timed_out = wait_watching_output(process, output_dir, limits)
         duration = time.monotonic() - started
     finally:
         os.close(seccomp_fd)

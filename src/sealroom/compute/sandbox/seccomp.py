@@ -48,6 +48,9 @@ DENIED_SYSCALLS: Final[tuple[str, ...]] = (
     "acct", "quotactl", "syslog", "uselib", "lookup_dcookie", "vhangup", "iopl", "ioperm",
     "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "sethostname", "setdomainname",
     "nfsservctl", "_sysctl", "fanotify_init", "mbind", "migrate_pages", "move_pages",
+    # Memory outside the address-space limit: a memfd's or a detached SysV segment's pages are
+    # not counted by RLIMIT_AS once unmapped, so a script could hold any amount of RAM.
+    "memfd_create", "memfd_secret", "shmget", "shmat", "shmctl", "shmdt",
 )  # fmt: skip
 
 _CLONE_THREAD: Final = 0x00010000

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Final
 
 from .limits import SandboxLimits, apply_rlimits
-from .runner import Mount, SandboxResult, check_output_dir, kill_group, read_capped
+from .output import check_output_dir
+from .runner import Mount, SandboxResult, read_capped, wait_watching_output
 
 __all__ = ["UNSANDBOXED_ROOT_VARIABLE", "run_unsandboxed"]
 
@@ -79,14 +80,7 @@ def run_unsandboxed(
             close_fds=True,
             preexec_fn=functools.partial(apply_rlimits, limits),
         )
-    timed_out = False
-    try:
-        exit_code: int | None = process.wait(timeout=limits.timeout_seconds)
-    except subprocess.TimeoutExpired:
-        timed_out, exit_code = True, None
-    finally:
-        if process.returncode is None:
-            kill_group(process)
+    exit_code, timed_out = wait_watching_output(process, output_dir, limits)
     duration = time.monotonic() - started
     return SandboxResult(
         exit_code=exit_code,

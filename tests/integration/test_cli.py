@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import stat
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,11 @@ import httpx
 import pytest
 
 import sealroom as sr
-from sealroom.analytics import AnalyticsDcrBuilder
+from sealroom.analytics import (
+    AnalyticsDcrBuilder,
+    PythonComputeNodeDefinition,
+    RawDataNodeDefinition,
+)
 from sealroom.cli.crm_data import build_overlap_room, generate_crm_csvs
 from tests.integration.conftest import (
     ANALYST,
@@ -126,3 +132,35 @@ def test_settings_come_from_sealroom_environment_variables(
     )
     assert response.status_code == 413
     assert "2048 bytes" in response.json()["detail"]
+
+
+def test_cli_runs_a_python_node_and_saves_its_zip(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = server_factory()
+    token = server.add_user(BANK)
+    client = sr.create_client(BANK, token, api_url=server.url)
+    builder = AnalyticsDcrBuilder(client=client).with_name("cli scripts").with_owner(BANK)
+    builder.add_node_definition(RawDataNodeDefinition(name="input_data_node", is_required=True))
+    builder.add_node_definition(
+        PythonComputeNodeDefinition(
+            name="upper",
+            script='import os\nos.makedirs("/output/sub")\n'
+            'open("/output/sub/u.txt", "w").write(open("/input/input_data_node").read().upper())\n',
+            dependencies=["input_data_node"],
+        )
+    )
+    builder.add_participant(BANK, data_owner_of=["input_data_node"], analyst_of=["upper"])
+    dcr = client.publish_analytics_dcr(builder.build())
+    raw = dcr.get_node("input_data_node")
+    raw.upload_and_publish_dataset(io.BytesIO(b"hello"), sr.Key(), "d.txt")  # type: ignore[union-attr]
+    args = ["--api-url", server.url, "--email", BANK, "--token", token]
+
+    listing = server.cli("run", dcr.id, "upper", *args)
+    assert listing.stdout.split() == ["5", "sub/u.txt"]
+    assert "--output" in listing.stderr
+
+    saved = tmp_path / "upper.zip"
+    server.cli("run", dcr.id, "upper", "--output", str(saved), *args)
+    with zipfile.ZipFile(saved) as archive:
+        assert archive.read("sub/u.txt") == b"HELLO"

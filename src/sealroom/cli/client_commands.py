@@ -7,8 +7,10 @@ that never leave the user's machine.
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Annotated
 
@@ -173,23 +175,35 @@ def register(app: typer.Typer) -> None:
     def run(
         room_id: str,
         node: str,
-        output: Annotated[Path | None, typer.Option(help="Write the CSV result here.")] = None,
+        output: Annotated[
+            Path | None,
+            typer.Option(help="Write the result here (CSV for SQL, a zip for Python/R)."),
+        ] = None,
         timeout: Annotated[float | None, typer.Option(help="Seconds to wait.")] = None,
         api_url: ApiUrl = DEFAULT_API_URL,
         email: Email = "",
         token: Token = "",
     ) -> None:
-        """Run a computation and print (or save) its result as CSV."""
+        """Run a computation and print (or save) its result.
+
+        SQL results are CSV; a Python or R node's result is the zip of its /output, whose
+        contents are listed unless --output saves it.
+        """
         with _client(api_url, email, token) as client:
             session = client.session()
             job = session.run_computation(room_id, node)
             console.print(f"job {job.id} submitted; waiting for the result")
             result = session.get_computation_result(job, timeout=timeout)
-        if output is None:
-            typer.echo(result.decode(), nl=False)
-        else:
+        if output is not None:
             output.write_bytes(result)
             console.print(f"result written to {output}")
+        elif zipfile.is_zipfile(io.BytesIO(result)):
+            with zipfile.ZipFile(io.BytesIO(result)) as archive:
+                for member in archive.infolist():
+                    typer.echo(f"{member.file_size:>12}  {member.filename}")
+            console.print("a zip of the script's /output; save it with --output FILE.zip")
+        else:
+            typer.echo(result.decode(), nl=False)
 
 
 def _progress() -> Progress:

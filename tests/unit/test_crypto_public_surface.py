@@ -23,11 +23,13 @@ PUBLIC = {
         "open_at_rest", "open_sealed", "result_context", "seal", "seal_at_rest", "sha256_hex",
     },
     sealroom.audit: {
-        "HASH_SIZE", "MAX_DETAILS", "MAX_DETAIL_KEY_CHARS", "MAX_DETAIL_VALUE_CHARS",
-        "MAX_NOTES_CHARS", "MAX_USER_CHARS", "AuditAction", "AuditChain", "AuditEvent",
-        "DetailValue", "SignedEntry", "VerifiedAuditLog", "compute_entry_hash",
-        "entries_from_wire", "entries_to_wire", "entry_from_wire", "entry_to_wire",
-        "format_lines", "genesis_hash", "signature_message", "verify_entries",
+        "EMPTY_ROOT", "EXPORT_FORMAT", "HASH_SIZE", "MAX_DETAILS", "MAX_DETAIL_KEY_CHARS",
+        "MAX_DETAIL_VALUE_CHARS", "MAX_NOTES_CHARS", "MAX_USER_CHARS", "AuditAction", "AuditEvent",
+        "AuditLog", "Checkpoint", "DetailValue", "MerkleTree", "VerifiedAuditLog", "build_export",
+        "check_extends", "event_from_wire", "event_leaf_hash", "event_to_wire", "events_from_wire",
+        "format_lines", "key_id", "leaf_hash", "node_hash", "open_checkpoint", "open_note",
+        "room_origin", "sign_checkpoint", "sign_note", "verifier_key", "verify_consistency",
+        "verify_export", "verify_inclusion", "verify_log",
     },
     sealroom.attestation: {
         "CORE_ENCLAVE_NAME", "DEFAULT_MAX_AGE_MS", "EVIDENCE_VERIFIERS", "MAX_CLOCK_SKEW_MS",
@@ -50,12 +52,18 @@ def test_all_is_the_intended_surface(module: object) -> None:
         assert hasattr(module, name), name
 
 
+# Verifiers of vendor evidence (AMD SEV-SNP, AWS Nitro) parse X.509 chains and check ECDSA and
+# RSA-PSS signatures of formats Sealroom does not own; each keeps its whole checklist in one file.
+# They verify only: no key of Sealroom's is created or used there.
+EVIDENCE_VERIFIERS = {"attestation/sevsnp.py", "attestation/nitro.py"}
+
+
 def test_only_sealroom_crypto_imports_cryptography() -> None:
     package = Path(sealroom.__file__).parent
     offenders = []
     for path in package.rglob("*.py"):
         relative = path.relative_to(package)
-        if relative.parts[0] == "crypto":
+        if relative.parts[0] == "crypto" or relative.as_posix() in EVIDENCE_VERIFIERS:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             names = []

@@ -20,6 +20,7 @@ Invariants:
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -70,6 +71,8 @@ class AuditAction(enum.StrEnum):
     JOB_COMPLETED = "JOB_COMPLETED"
     JOB_FAILED = "JOB_FAILED"
     RESULT_RETRIEVED = "RESULT_RETRIEVED"
+    #: The core used the key of a published dataset for a job (the data owner sees who read it).
+    DATASET_KEY_USED = "DATASET_KEY_USED"
     ACCESS_DENIED = "ACCESS_DENIED"
 
 
@@ -136,6 +139,10 @@ class AuditEvent:
         return hash(self.to_canonical())
 
 
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _check_text(name: str, value: object, *, max_chars: int, allow_empty: bool) -> None:
     if not isinstance(value, str):
         raise ValueError(f"audit event: {name} must be a str")
@@ -145,7 +152,7 @@ def _check_text(name: str, value: object, *, max_chars: int, allow_empty: bool) 
         raise ValueError(f"audit event: {name} is longer than {max_chars} characters")
     # Control characters (C0, DEL, C1) and line/paragraph separators would break "one line per
     # event" or let a value forge a log line.
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029" for c in value):
+    if _CONTROL.search(value):
         raise ValueError(f"audit event: {name} contains control characters")
     try:
         value.encode("utf-8")

@@ -11,6 +11,7 @@ import typer
 
 from sealroom._version import __version__
 from sealroom.cli import client_commands
+from sealroom.cli.audit_commands import audit_app
 from sealroom.cli.worker import worker_app
 from sealroom.errors import SealroomError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server's data dir).")
 app.add_typer(user_app, name="user")
 app.add_typer(worker_app, name="worker")
+app.add_typer(audit_app, name="audit")
 client_commands.register(app)
 
 DataDirOption = Annotated[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import httpx
@@ -51,6 +52,7 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+        state_dir: Path | None = None,
     ) -> None:
         if not api_token:
             raise ConfigurationError(
@@ -62,6 +64,8 @@ class Client:
             api_url_from_env(api_url), api_token, transport=transport, timeout=timeout
         )
         self._enclave_specs = enclave_specs
+        #: Where verified audit checkpoints are kept (None: ``SEALROOM_STATE_DIR`` or default).
+        self.state_dir = state_dir
         self._session: Session | None = None
 
     @property
@@ -182,6 +186,7 @@ def create_client(
     transport: httpx.BaseTransport | None = None,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+    state_dir: Path | None = None,
 ) -> Client:
     """Create a client; e-mail, token and URL default to ``SEALROOM_EMAIL``,
     ``SEALROOM_API_TOKEN`` and ``SEALROOM_API_URL``."""
@@ -195,4 +200,5 @@ def create_client(
         transport=transport,
         timeout=timeout,
         enclave_specs=enclave_specs,
+        state_dir=state_dir,
     )

@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sealroom.attestation import EnclaveSpecification, VerifiedAttestation, verify_attestation
-from sealroom.audit import entry_from_wire, format_lines, verify_entries
+from sealroom.audit import (
+    VerifiedAuditLog,
+    build_export,
+    events_from_wire,
+    format_lines,
+    verify_log,
+)
+from sealroom.client._state import AuditStateStore
 from sealroom.crypto import (
     KemPrivateKey,
     Key,
@@ -32,6 +39,7 @@ from sealroom.crypto import (
 )
 from sealroom.errors import ComputationError, JobTimeoutError, VerificationError
 from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
+from sealroom.model.room_state import RoomState, verify_room_state
 
 if TYPE_CHECKING:
     from sealroom.client._client import Client
@@ -107,17 +115,67 @@ class Session:
         return definition
 
     def retrieve_data_room_status(self, data_room_id: str, /) -> str:
-        status = self._api.get_json(f"/v1/rooms/{data_room_id}/status")["status"]
-        return "Stopped" if status == "stopped" else "Active"
+        """``"Active"`` or ``"Stopped"``, from the signed state (:meth:`retrieve_room_state`)."""
+        state = self.retrieve_room_state(data_room_id)
+        return "Stopped" if state.status == "stopped" else "Active"
+
+    def retrieve_room_state(self, data_room_id: str, /) -> RoomState:
+        """The room's status and published datasets, signed by the attested core.
+
+        Its version (the size of the room's audit log) never goes back for this client: a host
+        serving an older state raises :class:`~sealroom.errors.VerificationError`.
+        """
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/state")
+        key = self.attestation.verify_key
+        store = AuditStateStore(self.client.state_dir)
+        try:
+            state = verify_room_state(
+                data_room_id,
+                str(body["state"]).encode(),
+                bytes.fromhex(str(body["signature"])),
+                key,
+                min_version=store.room_version(data_room_id, key),
+            )
+        except (KeyError, ValueError):
+            raise VerificationError(f"room {data_room_id}: malformed state response") from None
+        store.save_room_version(data_room_id, key, state.version)
+        return state
 
     def stop_data_room(self, data_room_id: str, /) -> None:
         self._api.request("POST", f"/v1/rooms/{data_room_id}/stop", idempotent=True)
 
     def retrieve_audit_log(self, data_room_id: str, /) -> RetrieveAuditLogResponse:
+        """The room's log, verified (see :meth:`verify_audit_log`), one line per event."""
+        verified = self.verify_audit_log(data_room_id)
+        return RetrieveAuditLogResponse(log=format_lines(verified.events).encode())
+
+    def verify_audit_log(self, data_room_id: str, /) -> VerifiedAuditLog:
+        """Fetch the log and its signed checkpoint and verify them.
+
+        1. The checkpoint is signed by the attested core for this room's log.
+        2. The entries hash to its Merkle root (none edited, added, removed or reordered).
+        3. It extends the checkpoint saved from your last verification of this room (in the
+           state directory): no truncation, no fork. The new checkpoint is then saved.
+        Raises :class:`~sealroom.errors.VerificationError` naming the failed check.
+        """
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/audit-log")
-        entries = [entry_from_wire(e) for e in body["entries"]]
-        verified = verify_entries(data_room_id, entries, self.attestation.verify_key)
-        return RetrieveAuditLogResponse(log=format_lines(verified.entries).encode())
+        events = events_from_wire(body.get("entries"))
+        note = body.get("checkpoint")
+        if not isinstance(note, str):
+            raise VerificationError("the server sent no signed checkpoint with the audit log")
+        key = self.attestation.verify_key
+        state = AuditStateStore(self.client.state_dir)
+        previous = state.load(data_room_id, key)
+        verified = verify_log(data_room_id, events, note, key, previous=previous)
+        state.save(data_room_id, key, note, verified.checkpoint)
+        return verified
+
+    def export_audit_log(self, data_room_id: str, /) -> bytes:
+        """A verified export of the log, checkable offline with ``sealroom audit verify``."""
+        verified = self.verify_audit_log(data_room_id)
+        return build_export(
+            data_room_id, verified.events, verified.note, self.attestation.verify_key
+        )
 
     # -- datasets -----------------------------------------------------------------------
     def publish_dataset(

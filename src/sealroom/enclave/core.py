@@ -26,7 +26,7 @@ from sealroom.attestation import (
     produce_attestation,
     unsandboxed_measurement,
 )
-from sealroom.audit import AuditAction, SignedEntry
+from sealroom.audit import AuditAction, AuditEvent
 from sealroom.compute.sandbox import SandboxLimits
 from sealroom.compute.sql import SqlLimits, check_query_dependencies, table_from_ipc, table_to_csv
 from sealroom.crypto import (
@@ -61,6 +61,7 @@ from sealroom.model.definition import (
     room_signature_message,
 )
 from sealroom.model.policy import Action, decide
+from sealroom.model.room_state import derive_room_state, sign_room_state
 from sealroom.storage.blobs import BlobStore, result_key
 from sealroom.storage.metadata import (
     JobRecord,
@@ -222,9 +223,41 @@ class TrustedCore:
             room_id, user=principal, action=AuditAction.ROOM_STOPPED, notes="stopped the room"
         )
 
-    def audit_log(self, principal: str, room_id: str) -> list[SignedEntry]:
+    def audit_log(
+        self, principal: str, room_id: str, start: int = 0
+    ) -> tuple[list[AuditEvent], str]:
+        """Entries from ``start`` up to the size of the returned signed checkpoint."""
         self._authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
-        return self._audit.entries(room_id)
+        size, note = self._audit.checkpoint(room_id)
+        return self._audit.log(room_id).events(start, size), note
+
+    def room_state(self, principal: str, room_id: str) -> tuple[bytes, bytes]:
+        """(canonical state, signature): status and datasets, versioned by the audit log."""
+        self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
+        state = derive_room_state(room_id, self._audit.log(room_id).events())
+        return sign_room_state(state, self._identity.signing_key)
+
+    def audit_checkpoint(self, principal: str, room_id: str) -> str:
+        self._authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
+        return self._audit.checkpoint(room_id)[1]
+
+    def audit_inclusion_proof(
+        self, principal: str, room_id: str, index: int, size: int
+    ) -> list[bytes]:
+        self._authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
+        try:
+            return self._audit.log(room_id).inclusion_proof(index, size)
+        except ValueError as exc:
+            raise BadRequestError(f"inclusion proof: {exc}") from None
+
+    def audit_consistency_proof(
+        self, principal: str, room_id: str, first: int, second: int
+    ) -> list[bytes]:
+        self._authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
+        try:
+            return self._audit.log(room_id).consistency_proof(first, second)
+        except ValueError as exc:
+            raise BadRequestError(f"consistency proof: {exc}") from None
 
     # -- datasets -----------------------------------------------------------------------
     def publish_dataset(
@@ -383,6 +416,7 @@ class TrustedCore:
             )
             if not decision.allowed:
                 raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
+            self._audit_datasets_used(job, definition)
             result = self._runner.run(record.id, definition, job.node)
         except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
             code, message = self._runner.describe_failure(exc)
@@ -393,6 +427,26 @@ class TrustedCore:
         self._blobs.put(key, seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD))
         self._store.finish_job(job.id, succeeded=True, result_blob=key)
         self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
+
+    def _audit_datasets_used(self, job: JobRecord, definition: RoomDefinition) -> None:
+        """One entry per published dataset whose key the job makes the core use: a data owner
+        can see which computation read their data, and when."""
+        for node in definition.data_inputs(job.node):
+            publication = self._store.get_publication(job.room_id, node.name)
+            if publication is None:
+                continue
+            self._audit.append(
+                job.room_id,
+                user=job.submitted_by,
+                action=AuditAction.DATASET_KEY_USED,
+                notes=f"job {job.id} ({job.node}) uses dataset {publication.dataset_id} of node "
+                f"{node.name}",
+                details={
+                    "job_id": job.id,
+                    "node": node.name,
+                    "dataset_id": publication.dataset_id,
+                },
+            )
 
     def _audit_job(self, job: JobRecord, action: AuditAction, notes: str, outcome: str) -> None:
         self._audit.append(

@@ -41,6 +41,10 @@ class DatasetRecord:
     created_at_ms: int
 
 
+# Built once: the hottest write of the platform (every action is audited).
+_INSERT_AUDIT_ENTRY = insert(t.audit_entries)
+
+
 @dataclass(frozen=True)
 class RoomRecord:
     id: str
@@ -399,7 +403,32 @@ class MetadataStore:
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(insert(t.audit_entries).values(room_id=room_id, seq=seq, entry=entry_json))
+            conn.execute(_INSERT_AUDIT_ENTRY, {"room_id": room_id, "seq": seq, "entry": entry_json})
+
+    def audit_checkpoint(self, room_id: str) -> str | None:
+        """The latest checkpoint the core signed for ``room_id`` (a signed note), if any."""
+        with self.engine.connect() as conn:
+            note = conn.execute(
+                select(t.audit_checkpoints.c.note).where(t.audit_checkpoints.c.room_id == room_id)
+            ).scalar_one_or_none()
+        return None if note is None else str(note)
+
+    def save_audit_checkpoint(self, room_id: str, size: int, note: str) -> None:
+        """Keep ``note`` unless a checkpoint of a larger size is already kept."""
+        with self.engine.begin() as conn:
+            current = conn.execute(
+                select(t.audit_checkpoints.c.size).where(t.audit_checkpoints.c.room_id == room_id)
+            ).scalar_one_or_none()
+            if current is None:
+                conn.execute(
+                    insert(t.audit_checkpoints).values(room_id=room_id, size=size, note=note)
+                )
+            elif size > current:
+                conn.execute(
+                    update(t.audit_checkpoints)
+                    .where(t.audit_checkpoints.c.room_id == room_id)
+                    .values(size=size, note=note)
+                )
 
     def audit_entries(self, room_id: str) -> list[str]:
         with self.engine.connect() as conn:

@@ -136,5 +136,13 @@ audit_entries = Table(
     metadata,
     Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
     Column("seq", Integer, primary_key=True),
-    Column("entry", Text, nullable=False),  # JSON wire form of a signed entry
+    Column("entry", Text, nullable=False),  # JSON wire form of the event
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("note", Text, nullable=False),  # the latest checkpoint the core signed (C2SP note)
 )

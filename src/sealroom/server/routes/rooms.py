@@ -6,12 +6,12 @@ Every route here only relays to the trusted core, which authorises, applies and 
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from sealroom.audit import entry_to_wire
+from sealroom.audit import event_to_wire
 from sealroom.errors import BadRequestError
 from sealroom.server.routes.deps import PlatformDep, UserDep
 
@@ -118,6 +118,55 @@ def published_datasets(room_id: str, platform: PlatformDep, user: UserDep) -> li
 
 
 @router.get("/v1/rooms/{room_id}/audit-log")
-def audit_log(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
-    entries = platform.core.audit_log(user, room_id)
-    return {"room_id": room_id, "entries": [entry_to_wire(e) for e in entries]}
+def audit_log(
+    room_id: str, platform: PlatformDep, user: UserDep, start: Annotated[int, Query(ge=0)] = 0
+) -> dict[str, Any]:
+    """Entries from ``start`` and the signed checkpoint (C2SP note) that commits to them."""
+    events, checkpoint = platform.core.audit_log(user, room_id, start)
+    return {
+        "room_id": room_id,
+        "start": start,
+        "entries": [event_to_wire(e) for e in events],
+        "checkpoint": checkpoint,
+    }
+
+
+@router.get("/v1/rooms/{room_id}/state")
+def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """The room's status and published datasets, versioned by its audit log, signed by the core."""
+    state, signature = platform.core.room_state(user, room_id)
+    return {"state": state.decode(), "signature": signature.hex()}
+
+
+@router.get("/v1/rooms/{room_id}/audit-log/checkpoint")
+def audit_checkpoint(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
+    note = platform.core.audit_checkpoint(user, room_id)
+    return Response(content=note, media_type="text/plain; charset=utf-8")
+
+
+@router.get("/v1/rooms/{room_id}/audit-log/proof/inclusion")
+def audit_inclusion_proof(
+    room_id: str,
+    platform: PlatformDep,
+    user: UserDep,
+    index: Annotated[int, Query(ge=0)],
+    size: Annotated[int, Query(ge=1)],
+) -> dict[str, Any]:
+    proof = platform.core.audit_inclusion_proof(user, room_id, index, size)
+    return {"index": index, "size": size, "proof": [base64.b64encode(p).decode() for p in proof]}
+
+
+@router.get("/v1/rooms/{room_id}/audit-log/proof/consistency")
+def audit_consistency_proof(
+    room_id: str,
+    platform: PlatformDep,
+    user: UserDep,
+    first: Annotated[int, Query(ge=0)],
+    second: Annotated[int, Query(ge=0)],
+) -> dict[str, Any]:
+    proof = platform.core.audit_consistency_proof(user, room_id, first, second)
+    return {
+        "first": first,
+        "second": second,
+        "proof": [base64.b64encode(p).decode() for p in proof],
+    }

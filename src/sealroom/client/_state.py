@@ -1,0 +1,118 @@
+"""What the SDK remembers between runs: per room, the last verified audit checkpoint and the
+highest signed room-state version seen.
+
+Location: ``$SEALROOM_STATE_DIR``, else ``$XDG_DATA_HOME/sealroom``, else
+``~/.local/share/sealroom``; one file per room under ``audit-checkpoints/`` and
+``room-versions/``, mode 0600, written atomically (a crash never leaves half a file).
+
+Invariants: a stored checkpoint is re-verified against the core's key on every load (a file
+edited by hand is refused, not trusted), and the store only moves forward — a smaller checkpoint
+never replaces a larger one. Deleting the directory forgets what was seen (the next view is then
+trusted on first use again).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Final
+
+from sealroom.audit import Checkpoint, open_checkpoint, room_origin
+from sealroom.crypto import VerifyKey
+from sealroom.errors import VerificationError
+
+__all__ = ["AuditStateStore", "default_state_dir"]
+
+_ROOM_ID: Final = re.compile(r"^[0-9a-f]{64}$")
+
+
+def default_state_dir() -> Path:
+    configured = os.environ.get("SEALROOM_STATE_DIR")
+    if configured:
+        return Path(configured)
+    data_home = os.environ.get("XDG_DATA_HOME")
+    base = Path(data_home) if data_home else Path.home() / ".local" / "share"
+    return base / "sealroom"
+
+
+class AuditStateStore:
+    """The last verified checkpoint per room, and the core key that signed it."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        root = directory or default_state_dir()
+        self._directory = root / "audit-checkpoints"
+        self._versions = root / "room-versions"
+
+    def _path(self, room_id: str, directory: Path | None = None) -> Path:
+        if not _ROOM_ID.match(room_id):
+            raise ValueError("a room id is 64 lower-case hex digits")
+        return (directory or self._directory) / f"{room_id}.json"
+
+    def room_version(self, room_id: str, core_key: VerifyKey) -> int:
+        """The highest state version of ``room_id`` seen from this core (0: never)."""
+        path = self._path(room_id, self._versions)
+        try:
+            stored = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return 0
+        except (OSError, ValueError):
+            raise VerificationError(
+                f"the saved state of room {room_id} ({path}) is unreadable"
+            ) from None
+        if stored.get("core_public_key") != core_key.hex():
+            raise VerificationError(
+                f"the core's signing key changed since you last saw room {room_id}: the server "
+                f"may have been replaced. If that is expected, delete {path}"
+            )
+        version = stored.get("version")
+        return version if isinstance(version, int) else 0
+
+    def save_room_version(self, room_id: str, core_key: VerifyKey, version: int) -> None:
+        if version <= self.room_version(room_id, core_key):
+            return
+        body = json.dumps({"core_public_key": core_key.hex(), "version": version})
+        _write_atomically(self._path(room_id, self._versions), body)
+
+    def load(self, room_id: str, core_key: VerifyKey) -> Checkpoint | None:
+        path = self._path(room_id)
+        try:
+            stored = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            raise VerificationError(
+                f"the saved audit state of room {room_id} ({path}) is unreadable; delete it to "
+                "trust the server's log afresh"
+            ) from None
+        if stored.get("core_public_key") != core_key.hex():
+            raise VerificationError(
+                f"the core's signing key changed since you last verified room {room_id}'s audit "
+                f"log: the server may have been replaced. If that is expected, delete {path}"
+            )
+        return open_checkpoint(str(stored.get("checkpoint")), room_origin(room_id), core_key)
+
+    def save(self, room_id: str, core_key: VerifyKey, note: str, checkpoint: Checkpoint) -> None:
+        path = self._path(room_id)
+        current = self.load(room_id, core_key)
+        if current is not None and current.size > checkpoint.size:
+            return
+        body = json.dumps({"checkpoint": note, "core_public_key": core_key.hex()})
+        _write_atomically(path, body)
+
+
+def _write_atomically(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(body)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, 0o600)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

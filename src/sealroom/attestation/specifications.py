@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import builtins
 import functools
+import json
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from sealroom.attestation.document import SIMULATED_PROVIDER
 from sealroom.attestation.measurement import measure_installed_package, unsandboxed_measurement
@@ -37,6 +41,8 @@ CORE_ENCLAVE_NAME = "sealroom.core"
 _CURRENT_VERSION = "v1"
 #: The development specification: scripts run without the sandbox. Not a release (no ``v``).
 UNSANDBOXED_VERSION = "unsafe-no-sandbox"
+_SPEC_FIELDS = frozenset({"name", "version", "measurement", "accepted_providers"})
+_MEASUREMENT = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,36 @@ class EnclaveSpecification:
     def id(self) -> str:
         """``name:version``, as accepted by :meth:`EnclaveSpecifications.versions`."""
         return f"{self.name}:{self.version}"
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON form read by :meth:`EnclaveSpecifications.from_file`."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "measurement": self.measurement,
+            "accepted_providers": sorted(self.accepted_providers),
+        }
+
+    @classmethod
+    def from_dict(cls, obj: object) -> EnclaveSpecification:
+        """Parse the JSON form strictly: exactly these fields, a 64-hex measurement."""
+        if not isinstance(obj, dict) or set(obj) != _SPEC_FIELDS:
+            raise ValueError(
+                f"an enclave specification has exactly the fields {sorted(_SPEC_FIELDS)}"
+            )
+        name, version, measurement = obj["name"], obj["version"], obj["measurement"]
+        providers = obj["accepted_providers"]
+        if not all(isinstance(v, str) and v for v in (name, version)):
+            raise ValueError("enclave specification: name and version must be non-empty strings")
+        if not isinstance(measurement, str) or not _MEASUREMENT.match(measurement):
+            raise ValueError("enclave specification: measurement must be 64 lower-case hex digits")
+        if (
+            not isinstance(providers, list)
+            or not providers
+            or not all(isinstance(p, str) and p for p in providers)
+        ):
+            raise ValueError("enclave specification: accepted_providers must be a non-empty list")
+        return cls(name, version, measurement, frozenset(providers))
 
 
 class UnknownEnclaveSpecificationError(KeyError):
@@ -101,6 +137,25 @@ class EnclaveSpecifications:
                 )
             if spec.name in selected and selected[spec.name] != spec:
                 raise ValueError(f"two versions of {spec.name!r} requested")
+            selected[spec.name] = spec
+        return selected
+
+    def from_file(self, path: str | os.PathLike[str]) -> dict[str, EnclaveSpecification]:
+        """Specifications from a JSON file (one object or a list), keyed by core name.
+
+        For pinning what you trust independently of the installed SDK, e.g. the measurement of
+        a release published by the room's operator. Raises ``ValueError`` naming the problem.
+        """
+        try:
+            data = json.loads(Path(path).read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"cannot read enclave specifications from {path}: {exc}") from None
+        items = data if isinstance(data, list) else [data]
+        selected: dict[str, EnclaveSpecification] = {}
+        for item in items:
+            spec = EnclaveSpecification.from_dict(item)
+            if spec.name in selected:
+                raise ValueError(f"{path}: two specifications of {spec.name!r}")
             selected[spec.name] = spec
         return selected
 

@@ -11,6 +11,7 @@ import typer
 
 from sealroom._version import __version__
 from sealroom.cli import client_commands
+from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
 from sealroom.cli.worker import worker_app
 from sealroom.errors import SealroomError
@@ -26,6 +27,7 @@ user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server'
 app.add_typer(user_app, name="user")
 app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")
+app.command("attest")(attest)
 client_commands.register(app)
 
 DataDirOption = Annotated[
@@ -66,6 +68,13 @@ def serve(
             "Clients must accept the 'sealroom.core:unsafe-no-sandbox' enclave specification.",
         ),
     ] = False,
+    attestation: Annotated[
+        str,
+        typer.Option(
+            envvar="SEALROOM_ATTESTATION",
+            help="simulated, sev-snp (needs /dev/sev-guest) or nitro (needs /dev/nsm).",
+        ),
+    ] = "simulated",
 ) -> None:
     """Start the platform: HTTP API, trusted core (simulated attestation), job workers."""
     import uvicorn
@@ -83,6 +92,7 @@ def serve(
         job_memory=job_memory,
         job_output=job_output,
         unsafe_no_sandbox=unsafe_no_sandbox,
+        attestation=attestation,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     preflight(settings)

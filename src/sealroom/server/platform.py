@@ -16,6 +16,7 @@ from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
 from sealroom.errors import ConfigurationError
+from sealroom.server.hardware import check_provider
 from sealroom.server.settings import Settings
 from sealroom.server.workers import JobWorkers
 from sealroom.storage.blobs import LocalBlobStore
@@ -54,6 +55,7 @@ def preflight(settings: Settings) -> None:
     Raises :class:`~sealroom.errors.ConfigurationError` with a message saying what to fix,
     instead of a traceback from inside the web server's start-up.
     """
+    check_provider(settings.attestation)
     open_store(settings).engine.dispose()
     load_or_create_identity(
         settings.data_dir / "enclave" / "identity.sealed",

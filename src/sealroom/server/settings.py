@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     #: then reports a different measurement, which clients refuse unless they ask for the
     #: ``sealroom.core:unsafe-no-sandbox`` specification.
     unsafe_no_sandbox: bool = False
+    #: Attestation provider: "simulated" (default), "sev-snp" or "nitro" (refused without the
+    #: hardware, see sealroom.server.hardware).
+    attestation: str = "simulated"
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
 

@@ -169,6 +169,44 @@ def test_a_key_sealed_for_another_node_is_refused(app_platform: InProcessPlatfor
     assert response.json()["code"] == "invalid_sealed_key"
 
 
+def test_a_key_published_to_one_room_is_refused_in_another(
+    app_platform: InProcessPlatform,
+) -> None:
+    """The host replays the exact sealed key it stored for room A into room B (same node name,
+    same dataset, same owner): the core refuses to open it there."""
+    client = app_platform.client(BANK)
+    room_a = _room(client)
+    b = AnalyticsDcrBuilder(client=client).with_name("uploads, second room").with_owner(BANK)
+    b.add_node_definition(
+        TableDataNodeDefinition(
+            name="t",
+            columns=[Column(name="x", format_type=FormatType.INTEGER, is_nullable=False)],
+            is_required=True,
+        )
+    )
+    b.add_participant(BANK, data_owner_of=["t"])
+    room_b = client.publish_analytics_dcr(b.build()).id
+    key = sr.Key()
+    dataset_id = client.upload_dataset(io.BytesIO(b"1\n"), key, "t.csv")
+    session = client.session()
+    sealed_for_a = seal(
+        session.attestation.kem_public_key,
+        key.material,
+        context=dataset_key_context(room_a, "t", dataset_id),
+    )
+    api = httpx.Client(
+        base_url="http://testserver",
+        transport=app_platform.transport,
+        headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
+    )
+    body = {"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed_for_a).decode()}
+    assert api.put(f"/v1/rooms/{room_a}/nodes/t/dataset", json=body).status_code == 200
+    replayed = api.put(f"/v1/rooms/{room_b}/nodes/t/dataset", json=body)
+    assert replayed.status_code == 400
+    assert replayed.json()["code"] == "invalid_sealed_key"
+    assert session.retrieve_room_state(room_b).datasets == {}
+
+
 def test_a_chunk_corrupted_in_transit_is_refused_and_can_be_resent(
     app_platform: InProcessPlatform,
 ) -> None:

@@ -10,6 +10,11 @@ and never leaves it. Here there is no such hardware, so sealing is **simulated**
 is a file kept outside the data directory (by default ``~/.local/state/sealroom/sealing.key``,
 mode 0600). A copy of the data directory alone is useless without it; whoever can read both files
 (root on this machine) can read every dataset. The attestation document says so.
+
+The sealing key is the master key of everything at rest (the identity seals the dataset keys,
+which are HPKE-sealed to its X25519 key, and the storage key). It comes from a
+:class:`SealingKeyProvider`: :class:`FileSealingKeyProvider` here; a KMS, or a key released only
+to an attested core, implements the same one-method interface.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from sealroom.crypto import (
     KemPrivateKey,
@@ -59,6 +65,24 @@ class EnclaveIdentity:
             SigningKey.from_bytes(bytes.fromhex(fields["signing"])),
             bytes.fromhex(fields["storage"]),
         )
+
+
+class SealingKeyProvider(Protocol):
+    """Where the core's sealing (master) key comes from."""
+
+    def sealing_key(self) -> bytes:
+        """The 32-byte key; raises ConfigurationError saying what to fix when unavailable."""
+        ...
+
+
+@dataclass(frozen=True)
+class FileSealingKeyProvider:
+    """The simulated hardware key: a 0600 file outside the data directory, created if missing."""
+
+    path: Path
+
+    def sealing_key(self) -> bytes:
+        return load_sealing_key(self.path)
 
 
 def load_sealing_key(path: Path) -> bytes:

@@ -14,7 +14,7 @@ from pathlib import Path
 from sealroom.compute.sandbox import SandboxLimits, remove_tree, sandbox_available
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
-from sealroom.enclave.keystore import load_or_create_identity, load_sealing_key
+from sealroom.enclave.keystore import FileSealingKeyProvider, load_or_create_identity
 from sealroom.errors import ConfigurationError
 from sealroom.server.hardware import check_provider
 from sealroom.server.settings import Settings
@@ -59,7 +59,7 @@ def preflight(settings: Settings) -> None:
     open_store(settings).engine.dispose()
     load_or_create_identity(
         settings.data_dir / "enclave" / "identity.sealed",
-        load_sealing_key(settings.sealing_key_file),
+        FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
     )
     if not settings.scratch_root.is_dir():
         raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
@@ -70,7 +70,7 @@ def open_platform(settings: Settings) -> Platform:
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     identity = load_or_create_identity(
         settings.data_dir / "enclave" / "identity.sealed",
-        load_sealing_key(settings.sealing_key_file),
+        FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
     )
     scratch_dir = settings.scratch_root / f"sealroom-scratch-{secrets.token_hex(6)}"
     scratch_dir.mkdir(mode=0o700, parents=True)

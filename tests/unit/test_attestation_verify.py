@@ -274,9 +274,16 @@ def test_step7_malformed_evidence(evidence: dict[str, object]) -> None:
 
 
 def test_step7_accepted_provider_without_verifier() -> None:
+    spec = EnclaveSpecification("sealroom.core", "v1", MEASUREMENT, frozenset({"tdx"}))
+    wire = _resigned({**_document().to_wire(), "provider": "tdx"})
+    with pytest.raises(AttestationError, match="no verifier for attestation provider 'tdx'"):
+        verify_attestation(wire, {"c": spec}, nonce=NONCE, now_ms=NOW)
+
+
+def test_step7_hardware_provider_without_pinned_expectations() -> None:
     spec = EnclaveSpecification("sealroom.core", "v1", MEASUREMENT, frozenset({"sev-snp"}))
     wire = _resigned({**_document().to_wire(), "provider": "sev-snp"})
-    with pytest.raises(AttestationError, match="no verifier for attestation provider 'sev-snp'"):
+    with pytest.raises(AttestationError, match="pins no SEV-SNP launch measurement"):
         verify_attestation(wire, {"c": spec}, nonce=NONCE, now_ms=NOW)
 
 

@@ -43,6 +43,8 @@ _CURRENT_VERSION = "v1"
 UNSANDBOXED_VERSION = "unsafe-no-sandbox"
 _SPEC_FIELDS = frozenset({"name", "version", "measurement", "accepted_providers"})
 _MEASUREMENT = re.compile(r"^[0-9a-f]{64}$")
+_HEX96 = re.compile(r"^[0-9a-f]{96}$")
+_HARDWARE = frozenset({"snp_launch_measurements", "nitro_pcrs"})
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class EnclaveSpecification:
     version: str
     measurement: str
     accepted_providers: frozenset[str]
+    #: For the "sev-snp" provider: the launch measurements (96 hex digits each) of the VM images
+    #: that run this core (the digest depends on firmware, vCPU count and CPU type).
+    snp_launch_measurements: frozenset[str] = frozenset()
+    #: For the "aws-nitro" provider: PCR index -> value (96 hex digits); PCR0 is required.
+    nitro_pcrs: tuple[tuple[int, str], ...] = ()
 
     @property
     def id(self) -> str:
@@ -61,17 +68,22 @@ class EnclaveSpecification:
 
     def to_dict(self) -> dict[str, object]:
         """The JSON form read by :meth:`EnclaveSpecifications.from_file`."""
-        return {
+        body: dict[str, object] = {
             "name": self.name,
             "version": self.version,
             "measurement": self.measurement,
             "accepted_providers": sorted(self.accepted_providers),
         }
+        if self.snp_launch_measurements:
+            body["snp_launch_measurements"] = sorted(self.snp_launch_measurements)
+        if self.nitro_pcrs:
+            body["nitro_pcrs"] = {str(index): value for index, value in self.nitro_pcrs}
+        return body
 
     @classmethod
     def from_dict(cls, obj: object) -> EnclaveSpecification:
         """Parse the JSON form strictly: exactly these fields, a 64-hex measurement."""
-        if not isinstance(obj, dict) or set(obj) != _SPEC_FIELDS:
+        if not isinstance(obj, dict) or not _SPEC_FIELDS <= set(obj) <= _SPEC_FIELDS | _HARDWARE:
             raise ValueError(
                 f"an enclave specification has exactly the fields {sorted(_SPEC_FIELDS)}"
             )
@@ -87,7 +99,25 @@ class EnclaveSpecification:
             or not all(isinstance(p, str) and p for p in providers)
         ):
             raise ValueError("enclave specification: accepted_providers must be a non-empty list")
-        return cls(name, version, measurement, frozenset(providers))
+        launch = obj.get("snp_launch_measurements", [])
+        if not isinstance(launch, list) or not all(
+            isinstance(m, str) and _HEX96.match(m) for m in launch
+        ):
+            raise ValueError("enclave specification: snp_launch_measurements are 96 hex digits")
+        pcrs = obj.get("nitro_pcrs", {})
+        if not isinstance(pcrs, dict) or not all(
+            isinstance(k, str) and k.isdigit() and isinstance(v, str) and _HEX96.match(v)
+            for k, v in pcrs.items()
+        ):
+            raise ValueError("enclave specification: nitro_pcrs maps indexes to 96 hex digits")
+        return cls(
+            name,
+            version,
+            measurement,
+            frozenset(providers),
+            frozenset(launch),
+            tuple(sorted((int(k), v) for k, v in pcrs.items())),
+        )
 
 
 class UnknownEnclaveSpecificationError(KeyError):

@@ -43,7 +43,9 @@ MAX_CLOCK_SKEW_MS = 60_000
 EVIDENCE_VERIFIERS: Mapping[str, EvidenceVerifier] = {
     SIMULATED_PROVIDER: SimulatedEvidenceVerifier(),
 }
-"""Provider name → verifier. Hardware providers are added here (SEV-SNP, TDX, Nitro)."""
+"""Provider name → verifier for providers that need no expectations. The hardware providers
+("sev-snp", "aws-nitro") are built per specification from what it pins (see
+:func:`_hardware_verifier`)."""
 
 _VERIFIER_TOKEN = object()
 
@@ -103,6 +105,32 @@ class VerifiedAttestation:
             f"VerifiedAttestation(provider={self.provider!r}, measurement={self.measurement!r}, "
             f"simulated={self.is_simulated})"
         )
+
+
+def _hardware_verifier(provider: str, spec: EnclaveSpecification) -> EvidenceVerifier:
+    """The verifier of a hardware provider, expecting what ``spec`` pins for it."""
+    # Imported here: the vendor verifiers load certificates and CBOR only when needed.
+    if provider == "sev-snp":
+        from sealroom.attestation.sevsnp import SevSnpEvidenceVerifier
+
+        if not spec.snp_launch_measurements:
+            raise AttestationError(f"{spec.id} pins no SEV-SNP launch measurement")
+        launch = {bytes.fromhex(m) for m in spec.snp_launch_measurements}
+        try:
+            return SevSnpEvidenceVerifier({spec.measurement: launch})
+        except ValueError as exc:
+            raise AttestationError(f"{spec.id}: {exc}") from None
+    if provider == "aws-nitro":
+        from sealroom.attestation.nitro import NitroEvidenceVerifier
+
+        if not spec.nitro_pcrs:
+            raise AttestationError(f"{spec.id} pins no Nitro PCRs")
+        pcrs = {index: bytes.fromhex(value) for index, value in spec.nitro_pcrs}
+        try:
+            return NitroEvidenceVerifier({spec.measurement: pcrs})
+        except ValueError as exc:
+            raise AttestationError(f"{spec.id}: {exc}") from None
+    raise AttestationError(f"no verifier for attestation provider {provider!r}")
 
 
 def verify_attestation(
@@ -179,9 +207,9 @@ def verify_attestation(
         raise AttestationError("report_data does not match the document (keys swapped?)")
 
     # 7. The provider's evidence covers report_data and the measurement: stops forged documents.
-    verifier = verifiers.get(document.provider)
-    if verifier is None:
-        raise AttestationError(f"no verifier for attestation provider {document.provider!r}")
+    verifier = verifiers.get(document.provider) or _hardware_verifier(
+        document.provider, specification
+    )
     verifier.verify(document, report_data=bytes.fromhex(expected_report_data))
 
     try:

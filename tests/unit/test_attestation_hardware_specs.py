@@ -84,3 +84,27 @@ def test_hardware_fields_round_trip_through_a_file(tmp_path: Path) -> None:
     path.write_text(json.dumps({**spec.to_dict(), "nitro_pcrs": {"0": "zz"}}))
     with pytest.raises(ValueError, match="nitro_pcrs"):
         enclave_specifications.from_file(path)
+
+
+def test_minimum_tcb_round_trips_and_reaches_the_verifier(tmp_path: Path) -> None:
+    from sealroom.attestation.sevsnp import SnpTcb
+    from sealroom.attestation.verify import _hardware_verifier
+
+    spec = EnclaveSpecification(
+        "sealroom.core",
+        "v3",
+        CORE,
+        frozenset({"sev-snp"}),
+        snp_launch_measurements=frozenset({"ab" * 48}),
+        snp_min_tcb=(3, 0, 8, 115),
+    )
+    assert spec.to_dict()["snp_min_tcb"] == {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    assert enclave_specifications.from_file(path)["sealroom.core"] == spec
+    verifier = _hardware_verifier("sev-snp", spec)
+    assert verifier._min_tcb == SnpTcb(bootloader=3, tee=0, snp=8, microcode=115)  # type: ignore[attr-defined]
+    for bad in ({"bootloader": 3}, {"bootloader": 256, "tee": 0, "snp": 0, "microcode": 0}):
+        path.write_text(json.dumps({**spec.to_dict(), "snp_min_tcb": bad}))
+        with pytest.raises(ValueError, match="snp_min_tcb"):
+            enclave_specifications.from_file(path)

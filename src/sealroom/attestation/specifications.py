@@ -44,7 +44,8 @@ UNSANDBOXED_VERSION = "unsafe-no-sandbox"
 _SPEC_FIELDS = frozenset({"name", "version", "measurement", "accepted_providers"})
 _MEASUREMENT = re.compile(r"^[0-9a-f]{64}$")
 _HEX96 = re.compile(r"^[0-9a-f]{96}$")
-_HARDWARE = frozenset({"snp_launch_measurements", "nitro_pcrs"})
+_HARDWARE = frozenset({"snp_launch_measurements", "nitro_pcrs", "snp_min_tcb"})
+_TCB_PARTS = ("bootloader", "tee", "snp", "microcode")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,9 @@ class EnclaveSpecification:
     snp_launch_measurements: frozenset[str] = frozenset()
     #: For the "aws-nitro" provider: PCR index -> value (96 hex digits); PCR0 is required.
     nitro_pcrs: tuple[tuple[int, str], ...] = ()
+    #: For "sev-snp": the lowest acceptable TCB, (bootloader, tee, snp, microcode) SVNs; a report
+    #: whose TCB is below it in any component (an unpatched platform) is refused.
+    snp_min_tcb: tuple[int, int, int, int] | None = None
 
     @property
     def id(self) -> str:
@@ -78,6 +82,8 @@ class EnclaveSpecification:
             body["snp_launch_measurements"] = sorted(self.snp_launch_measurements)
         if self.nitro_pcrs:
             body["nitro_pcrs"] = {str(index): value for index, value in self.nitro_pcrs}
+        if self.snp_min_tcb is not None:
+            body["snp_min_tcb"] = dict(zip(_TCB_PARTS, self.snp_min_tcb, strict=True))
         return body
 
     @classmethod
@@ -110,6 +116,22 @@ class EnclaveSpecification:
             for k, v in pcrs.items()
         ):
             raise ValueError("enclave specification: nitro_pcrs maps indexes to 96 hex digits")
+        tcb = obj.get("snp_min_tcb")
+        min_tcb: tuple[int, int, int, int] | None = None
+        if tcb is not None:
+            if (
+                not isinstance(tcb, dict)
+                or set(tcb) != set(_TCB_PARTS)
+                or not all(
+                    isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255
+                    for v in tcb.values()
+                )
+            ):
+                raise ValueError(
+                    "enclave specification: snp_min_tcb has bootloader, tee, snp and microcode "
+                    "SVNs (0-255)"
+                )
+            min_tcb = (tcb["bootloader"], tcb["tee"], tcb["snp"], tcb["microcode"])
         return cls(
             name,
             version,
@@ -117,6 +139,7 @@ class EnclaveSpecification:
             frozenset(providers),
             frozenset(launch),
             tuple(sorted((int(k), v) for k, v in pcrs.items())),
+            min_tcb,
         )
 
 

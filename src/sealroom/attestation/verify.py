@@ -111,13 +111,14 @@ def _hardware_verifier(provider: str, spec: EnclaveSpecification) -> EvidenceVer
     """The verifier of a hardware provider, expecting what ``spec`` pins for it."""
     # Imported here: the vendor verifiers load certificates and CBOR only when needed.
     if provider == "sev-snp":
-        from sealroom.attestation.sevsnp import SevSnpEvidenceVerifier
+        from sealroom.attestation.sevsnp import SevSnpEvidenceVerifier, SnpTcb
 
         if not spec.snp_launch_measurements:
             raise AttestationError(f"{spec.id} pins no SEV-SNP launch measurement")
         launch = {bytes.fromhex(m) for m in spec.snp_launch_measurements}
+        minimum = None if spec.snp_min_tcb is None else SnpTcb(*spec.snp_min_tcb)
         try:
-            return SevSnpEvidenceVerifier({spec.measurement: launch})
+            return SevSnpEvidenceVerifier({spec.measurement: launch}, min_tcb=minimum)
         except ValueError as exc:
             raise AttestationError(f"{spec.id}: {exc}") from None
     if provider == "aws-nitro":

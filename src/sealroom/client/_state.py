@@ -53,21 +53,8 @@ class AuditStateStore:
 
     def room_version(self, room_id: str, core_key: VerifyKey) -> int:
         """The highest state version of ``room_id`` seen from this core (0: never)."""
-        path = self._path(room_id, self._versions)
-        try:
-            stored = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            return 0
-        except (OSError, ValueError):
-            raise VerificationError(
-                f"the saved state of room {room_id} ({path}) is unreadable"
-            ) from None
-        if stored.get("core_public_key") != core_key.hex():
-            raise VerificationError(
-                f"the core's signing key changed since you last saw room {room_id}: the server "
-                f"may have been replaced. If that is expected, delete {path}"
-            )
-        version = stored.get("version")
+        stored = _read(self._path(room_id, self._versions), room_id, core_key)
+        version = None if stored is None else stored.get("version")
         return version if isinstance(version, int) else 0
 
     def save_room_version(self, room_id: str, core_key: VerifyKey, version: int) -> None:
@@ -77,30 +64,38 @@ class AuditStateStore:
         _write_atomically(self._path(room_id, self._versions), body)
 
     def load(self, room_id: str, core_key: VerifyKey) -> Checkpoint | None:
-        path = self._path(room_id)
-        try:
-            stored = json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
+        stored = _read(self._path(room_id), room_id, core_key)
+        if stored is None:
             return None
-        except (OSError, ValueError):
-            raise VerificationError(
-                f"the saved audit state of room {room_id} ({path}) is unreadable; delete it to "
-                "trust the server's log afresh"
-            ) from None
-        if stored.get("core_public_key") != core_key.hex():
-            raise VerificationError(
-                f"the core's signing key changed since you last verified room {room_id}'s audit "
-                f"log: the server may have been replaced. If that is expected, delete {path}"
-            )
         return open_checkpoint(str(stored.get("checkpoint")), room_origin(room_id), core_key)
 
     def save(self, room_id: str, core_key: VerifyKey, note: str, checkpoint: Checkpoint) -> None:
-        path = self._path(room_id)
         current = self.load(room_id, core_key)
         if current is not None and current.size > checkpoint.size:
             return
         body = json.dumps({"checkpoint": note, "core_public_key": core_key.hex()})
-        _write_atomically(path, body)
+        _write_atomically(self._path(room_id), body)
+
+
+def _read(path: Path, room_id: str, core_key: VerifyKey) -> dict[str, object] | None:
+    """A saved file of ``room_id``, None if there is none; refused if another core wrote it."""
+    try:
+        stored = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        stored = None
+    if not isinstance(stored, dict):
+        raise VerificationError(
+            f"the saved state of room {room_id} ({path}) is unreadable; delete it to trust the "
+            "server afresh"
+        )
+    if stored.get("core_public_key") != core_key.hex():
+        raise VerificationError(
+            f"the core's signing key changed since you last verified room {room_id}: the server "
+            f"may have been replaced. If that is expected, delete {path}"
+        )
+    return stored
 
 
 def _write_atomically(path: Path, body: str) -> None:

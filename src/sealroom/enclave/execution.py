@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from sealroom.compute.sandbox import (
+    SITE_PACKAGES_PATH,
     Mount,
     SandboxError,
     SandboxLimits,
@@ -212,7 +213,8 @@ class JobRunner:
                 "this server cannot run scripts: bubblewrap is missing "
                 "(install it with `apt-get install bubblewrap`)",
             )
-        command = _interpreter(node)
+        # Resolved before any input is decrypted: a missing interpreter fails the job at once.
+        command = None if self._unsandboxed else _interpreter(node)
         root = state.job_dir / f"node-{len(state.outputs)}"
         code = root / "code"
         code.mkdir(parents=True)
@@ -227,14 +229,16 @@ class JobRunner:
         work = root / "work"
         work.mkdir()
         try:
-            if self._unsandboxed:
+            if command is None:
+                (site_packages, _), *_ = python_libraries()
+                argv, env = _python_command(str(RUNTIME_DIR), str(site_packages))
                 result = run_unsandboxed(
-                    _unsandboxed_python(),
+                    argv,
                     mounts=mounts,
                     output_dir=output,
                     work_dir=work,
                     limits=self._sandbox_limits,
-                    env=_unsandboxed_python_env(),
+                    env=env,
                 )
             else:
                 result = run_sandboxed(
@@ -311,16 +315,8 @@ class _Command:
 def _interpreter(node: PythonNode | RNode) -> _Command:
     """The wrapper of ``node``'s language (from :data:`_RUNTIME_PATH`) under its interpreter."""
     if isinstance(node, PythonNode):
-        interpreter, runtime_dirs = python_runtime()
-        env = python_env()
-        # sealroom_util and the wrapper come first, then the worker environment's packages.
-        env["PYTHONPATH"] = f"{_RUNTIME_PATH}:{env['PYTHONPATH']}"
-        return _Command(
-            [str(interpreter), "-B", "-s", f"{_RUNTIME_PATH}/run_python.py"],
-            runtime_dirs,
-            python_libraries(),
-            env,
-        )
+        argv, env = _python_command(_RUNTIME_PATH, SITE_PACKAGES_PATH)
+        return _Command(argv, python_runtime()[1], python_libraries(), env)
     r = r_runtime()
     if r is None:
         raise JobFailedError(
@@ -333,15 +329,13 @@ def _interpreter(node: PythonNode | RNode) -> _Command:
     return _Command([*r.command, f"{_RUNTIME_PATH}/run_r.R"], list(r.runtime), [], env)
 
 
-def _unsandboxed_python() -> list[str]:
+def _python_command(runtime: str, site_packages: str) -> tuple[list[str], dict[str, str]]:
+    """The Python wrapper's argv and environment, with the runtime and packages at these paths
+    (the sandbox's fixed paths, or the host's without the sandbox)."""
     interpreter, _ = python_runtime()
-    return [str(interpreter), "-B", "-s", str(RUNTIME_DIR / "run_python.py")]
-
-
-def _unsandboxed_python_env() -> dict[str, str]:
-    """As :func:`python_env`, with the host paths of the runtime and the site-packages."""
-    (site_packages, _), *_ = python_libraries()
-    return {**python_env(), "PYTHONPATH": f"{RUNTIME_DIR}:{site_packages}"}
+    # sealroom_util and the wrapper come first, then the worker environment's packages.
+    env = {**python_env(), "PYTHONPATH": f"{runtime}:{site_packages}"}
+    return [str(interpreter), "-B", "-s", f"{runtime}/run_python.py"], env
 
 
 def _failure_message(node: PythonNode | RNode, exit_code: int | None, stderr: bytes) -> str:

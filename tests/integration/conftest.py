@@ -7,13 +7,14 @@ directory and its own (simulated) sealing key file under the test's temporary di
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import httpx
 import pytest
@@ -26,6 +27,9 @@ from sealroom.server.app import create_app
 from sealroom.server.embedded import free_port, wait_until_healthy
 from sealroom.server.platform import Platform
 from sealroom.server.settings import Settings
+
+if TYPE_CHECKING:
+    from sealroom.analytics._dcr import AnalyticsDcr
 
 BANK = "alice@bank.example"
 INSURER = "bob@insurer.example"
@@ -177,3 +181,38 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
     yield factory
     for server in started:
         stop_server(server)
+
+
+def sales_room(
+    platform: InProcessPlatform, nodes: Sequence[object], analyst_of: list[str]
+) -> AnalyticsDcr:
+    """A room of BANK with a published table ``sales`` (region text, amount integer: north 10,
+    south 3, north 5) and the given compute nodes, BANK analyst of ``analyst_of``."""
+    from sealroom.analytics import (
+        AnalyticsDcrBuilder,
+        Column,
+        FormatType,
+        TableDataNode,
+        TableDataNodeDefinition,
+    )
+
+    client = platform.client(BANK)
+    b = AnalyticsDcrBuilder(client=client).with_name("scripts").with_owner(BANK)
+    b.add_node_definition(
+        TableDataNodeDefinition(
+            name="sales",
+            columns=[
+                Column(name="region", format_type=FormatType.STRING, is_nullable=False),
+                Column(name="amount", format_type=FormatType.INTEGER, is_nullable=False),
+            ],
+            is_required=True,
+        )
+    )
+    for node in nodes:
+        b.add_node_definition(node)  # type: ignore[arg-type]
+    b.add_participant(BANK, data_owner_of=["sales"], analyst_of=analyst_of)
+    dcr = client.publish_analytics_dcr(b.build())
+    sales = dcr.get_node("sales")
+    assert isinstance(sales, TableDataNode)
+    sales.upload_and_publish_dataset(io.BytesIO(b"north,10\nsouth,3\nnorth,5\n"), sr.Key(), "s")
+    return dcr

@@ -10,18 +10,14 @@ import pytest
 import sealroom as sr
 from sealroom.analytics import (
     AnalyticsDcrBuilder,
-    Column,
     ContainerComputationNode,
     FileContent,
-    FormatType,
     PythonComputeNodeDefinition,
     RawDataNodeDefinition,
     SqlComputationNode,
     SqlComputeNodeDefinition,
-    TableDataNode,
-    TableDataNodeDefinition,
 )
-from tests.integration.conftest import BANK, InProcessPlatform, ServerProcess
+from tests.integration.conftest import BANK, InProcessPlatform, ServerProcess, sales_room
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -64,29 +60,6 @@ def test_the_seeds_uppercase_example(server_factory: Callable[..., ServerProcess
     assert result.read("uppercase.txt").decode() == "HELLO WORLD"
 
 
-def _room(platform: InProcessPlatform, nodes: list[object], analyst_of: list[str]) -> object:
-    client = platform.client(BANK)
-    b = AnalyticsDcrBuilder(client=client).with_name("scripts").with_owner(BANK)
-    b.add_node_definition(
-        TableDataNodeDefinition(
-            name="sales",
-            columns=[
-                Column(name="region", format_type=FormatType.STRING, is_nullable=False),
-                Column(name="amount", format_type=FormatType.INTEGER, is_nullable=False),
-            ],
-            is_required=True,
-        )
-    )
-    for node in nodes:
-        b.add_node_definition(node)  # type: ignore[arg-type]
-    b.add_participant(BANK, data_owner_of=["sales"], analyst_of=analyst_of)
-    dcr = client.publish_analytics_dcr(b.build())
-    sales = dcr.get_node("sales")
-    assert isinstance(sales, TableDataNode)
-    sales.upload_and_publish_dataset(io.BytesIO(b"north,10\nsouth,3\nnorth,5\n"), sr.Key(), "s")
-    return dcr
-
-
 def test_python_reads_a_table_and_sql_reads_what_python_wrote(
     app_platform: InProcessPlatform,
 ) -> None:
@@ -98,7 +71,7 @@ assert str(df["amount"].dtype) == "Int64", df.dtypes
 df["amount"] = df["amount"] * factor()
 sealroom_util.write_tabular_data(df, "/output")
 """
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             PythonComputeNodeDefinition(
@@ -130,7 +103,7 @@ def test_a_failing_script_gives_a_safe_error(app_platform: InProcessPlatform) ->
         'import sealroom_util\ndf = sealroom_util.read_tabular_data("/input/sales")\n'
         'raise ValueError("secret " + df["region"][0])\n'
     )
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [PythonComputeNodeDefinition(name="boom", script=script, dependencies=["sales"])],
         ["boom"],
@@ -166,7 +139,7 @@ with open("/output/summary.txt", "w") as f:
     for name in ("left", "right"):
         f.write(name + ":" + open(f"/input/{name}/{name}.txt").read())
 """
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             SqlComputeNodeDefinition(
@@ -196,7 +169,7 @@ with open("/output/summary.txt", "w") as f:
 
 def test_with_logs_enabled_the_error_message_comes_back(app_platform: InProcessPlatform) -> None:
     script = 'print("progress 1")\nraise RuntimeError("explained in detail")\n'
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             PythonComputeNodeDefinition(

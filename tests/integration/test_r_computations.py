@@ -3,55 +3,25 @@ Python on R and R on Python, safe errors, and logs when the room enables them.""
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 import sealroom as sr
 from sealroom.analytics import (
-    AnalyticsDcrBuilder,
-    Column,
     ContainerComputationNode,
     FileContent,
-    FormatType,
     PythonComputeNodeDefinition,
     RComputeNodeDefinition,
     SqlComputationNode,
     SqlComputeNodeDefinition,
-    TableDataNode,
-    TableDataNodeDefinition,
 )
 from sealroom.analytics._dcr import AnalyticsDcr
 from sealroom.compute.sandbox import r_runtime
-from tests.integration.conftest import BANK, InProcessPlatform
+from tests.integration.conftest import InProcessPlatform, sales_room
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::UserWarning"),
     pytest.mark.skipif(r_runtime() is None, reason="needs R: apt-get install r-base-core"),
 ]
-
-
-def _room(platform: InProcessPlatform, nodes: list[object], analyst_of: list[str]) -> AnalyticsDcr:
-    client = platform.client(BANK)
-    b = AnalyticsDcrBuilder(client=client).with_name("r").with_owner(BANK)
-    b.add_node_definition(
-        TableDataNodeDefinition(
-            name="sales",
-            columns=[
-                Column(name="region", format_type=FormatType.STRING, is_nullable=False),
-                Column(name="amount", format_type=FormatType.INTEGER, is_nullable=False),
-            ],
-            is_required=True,
-        )
-    )
-    for node in nodes:
-        b.add_node_definition(node)  # type: ignore[arg-type]
-    b.add_participant(BANK, data_owner_of=["sales"], analyst_of=analyst_of)
-    dcr = client.publish_analytics_dcr(b.build())
-    sales = dcr.get_node("sales")
-    assert isinstance(sales, TableDataNode)
-    sales.upload_and_publish_dataset(io.BytesIO(b"north,10\nsouth,3\nnorth,5\n"), sr.Key(), "s")
-    return dcr
 
 
 def _container(dcr: AnalyticsDcr, name: str) -> ContainerComputationNode:
@@ -71,7 +41,7 @@ write_tabular_data(totals, "/output")
 
 
 def test_r_on_a_table_and_sql_on_what_r_wrote(app_platform: InProcessPlatform) -> None:
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             RComputeNodeDefinition(
@@ -121,7 +91,7 @@ with open("/output/summary.txt", "w") as f:
     amounts = [int(v) for v in df["amount"]]
     f.write(f"{note}: {amounts} {round(df['share'].sum(), 6)} {df['amount'].dtype}")
 """
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             PythonComputeNodeDefinition(
@@ -142,7 +112,7 @@ def test_a_failing_r_script_gives_a_safe_error(app_platform: InProcessPlatform) 
     script = (
         'sales <- read_tabular_data("/input/sales")\n\nstop(paste("secret", sales$region[1]))\n'
     )
-    dcr = _room(
+    dcr = sales_room(
         app_platform, [RComputeNodeDefinition(name="boom", script=script, dependencies=["sales"])],
         ["boom"],
     )  # fmt: skip
@@ -157,7 +127,7 @@ def test_a_failing_r_script_gives_a_safe_error(app_platform: InProcessPlatform) 
 def test_with_logs_enabled_r_output_comes_back(app_platform: InProcessPlatform) -> None:
     noisy = 'cat("progress 1\\n")\nmessage("to stderr")\nwriteLines("x", "/output/x.txt")\n'
     failing = 'cat("before\\n")\nstop("explained in detail")\n'
-    dcr = _room(
+    dcr = sales_room(
         app_platform,
         [
             RComputeNodeDefinition(
@@ -191,7 +161,7 @@ opened <- tryCatch({ file("/input/sales/dataset.csv", "w"); "input writable" },
 results <- c(results, opened)
 writeLines(results, "/output/results.txt")
 """
-    dcr = _room(
+    dcr = sales_room(
         app_platform, [RComputeNodeDefinition(name="probe", script=probe, dependencies=["sales"])],
         ["probe"],
     )  # fmt: skip

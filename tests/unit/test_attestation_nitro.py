@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
@@ -20,7 +19,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import JsonValue
 
@@ -34,12 +32,16 @@ from sealroom.attestation.nitro import (
     MAX_CABUNDLE_CERTIFICATES,
     MAX_DOCUMENT_BYTES,
     MAX_TIMESTAMP_SKEW_MS,
-    NitroAttestation,
     NitroEvidenceVerifier,
     verify_nitro_document,
 )
 from sealroom.crypto import KemPrivateKey, SigningKey
 from sealroom.errors import AttestationError
+from tests.unit.nitro_pki import NOW, NOW_MS, T0, PrivatePki
+from tests.unit.nitro_pki import make_cert as _cert
+from tests.unit.nitro_pki import make_pki as _private_pki
+from tests.unit.nitro_pki import p384_key as _p384
+from tests.unit.nitro_pki import x509_name as _name
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation" / "nitro"
 PRODUCTION = (VECTORS / "evervault-2022-10-13.cbor").read_bytes()
@@ -243,96 +245,6 @@ def test_truncated_padded_or_garbage_input_is_refused(data: bytes, message: str)
 
 
 # --- a private Nitro-like PKI, for checks that need a re-signed document -----------------------
-
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
-NOW = T0 + timedelta(hours=1)
-NOW_MS = int(NOW.timestamp() * 1000)
-PROTECTED_ES384 = bytes.fromhex("a1013822")
-
-
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, common_name)])
-
-
-def _cert(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: str,
-    issuer_key: ec.EllipticCurvePrivateKey,
-    *,
-    ca: bool,
-    path_length: int | None = None,
-    hours: int = 3,
-) -> bytes:
-    usage = x509.KeyUsage(True, False, False, False, False, ca, ca, False, False)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(_name(subject))
-        .issuer_name(_name(issuer))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(T0)
-        .not_valid_after(T0 + timedelta(hours=hours))
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), True)
-        .add_extension(usage, critical=True)
-        .sign(issuer_key, hashes.SHA384())
-        .public_bytes(Encoding.DER)
-    )
-
-
-def _p384() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP384R1())
-
-
-@dataclass
-class PrivatePki:
-    root_key: ec.EllipticCurvePrivateKey
-    root: bytes
-    leaf_key: ec.EllipticCurvePrivateKey
-    leaf: bytes
-
-    def payload(self, **overrides: Any) -> dict[str, Any]:
-        payload: dict[str, Any] = {
-            "module_id": "i-0123456789abcdef0-enc0123456789abcdef",
-            "digest": "SHA384",
-            "timestamp": NOW_MS,
-            "pcrs": {index: bytes([index + 1]) * 48 for index in range(16)},
-            "certificate": self.leaf,
-            "cabundle": [self.root],
-            "public_key": None,
-            "user_data": b"\x07" * 32,
-            "nonce": b"\x09" * 32,
-        }
-        payload.update(overrides)
-        return payload
-
-    def document(
-        self,
-        payload: dict[str, Any] | None = None,
-        *,
-        payload_bytes: bytes | None = None,
-        protected: bytes = PROTECTED_ES384,
-        unprotected: dict[Any, Any] | None = None,
-        key: ec.EllipticCurvePrivateKey | None = None,
-    ) -> bytes:
-        if payload_bytes is None:
-            payload_bytes = cbor2.dumps(self.payload() if payload is None else payload)
-        to_be_signed = cbor2.dumps(["Signature1", protected, b"", payload_bytes])
-        r, s = decode_dss_signature(
-            (key or self.leaf_key).sign(to_be_signed, ec.ECDSA(hashes.SHA384()))
-        )
-        signature = r.to_bytes(48, "big") + s.to_bytes(48, "big")
-        return cbor2.dumps([protected, unprotected or {}, payload_bytes, signature])
-
-    def verify(self, document: bytes, **options: Any) -> NitroAttestation:
-        return verify_nitro_document(document, root_der=self.root, **{"now": NOW, **options})
-
-
-def _private_pki() -> PrivatePki:
-    root_key, leaf_key = _p384(), _p384()
-    root = _cert("test-root", root_key, "test-root", root_key, ca=True, hours=24 * 365)
-    leaf = _cert("test-enclave", leaf_key, "test-root", root_key, ca=False)
-    return PrivatePki(root_key=root_key, root=root, leaf_key=leaf_key, leaf=leaf)
 
 
 @pytest.fixture(scope="module")

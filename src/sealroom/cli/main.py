@@ -75,8 +75,16 @@ def serve(
             help="simulated, sev-snp (needs /dev/sev-guest) or nitro (needs /dev/nsm).",
         ),
     ] = "simulated",
+    snp_endorsement_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SEALROOM_SNP_ENDORSEMENT_CERT",
+            help="sev-snp only: the chip's VCEK certificate (DER or PEM, from AMD's KDS) when "
+            "the host does not supply it.",
+        ),
+    ] = None,
 ) -> None:
-    """Start the platform: HTTP API, trusted core (simulated attestation), job workers."""
+    """Start the platform: HTTP API, trusted core (attested or simulated), job workers."""
     import uvicorn
 
     from sealroom.server.app import create_app
@@ -93,12 +101,18 @@ def serve(
         job_output=job_output,
         unsafe_no_sandbox=unsafe_no_sandbox,
         attestation=attestation,
+        snp_endorsement_cert=snp_endorsement_cert,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     preflight(settings)
+    protection = (
+        "SIMULATED — no confidential-computing hardware protects this core"
+        if attestation == "simulated"
+        else attestation
+    )
     typer.echo(
         f"Sealroom {__version__} on http://{host}:{port}  (data: {data_dir}; attestation: "
-        "SIMULATED — no confidential-computing hardware protects this core)",
+        f"{protection})",
         err=True,
     )
     if unsafe_no_sandbox:

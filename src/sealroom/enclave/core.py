@@ -21,6 +21,7 @@ from typing import Any
 
 from sealroom.attestation import (
     AttestationDocument,
+    EvidenceProvider,
     SimulatedProvider,
     measure_installed_package,
     produce_attestation,
@@ -115,8 +116,11 @@ class TrustedCore:
         blobs: BlobStore,
         settings: CoreSettings,
         on_job_submitted: Callable[[], None] = lambda: None,
+        evidence: EvidenceProvider | None = None,
     ) -> None:
         self._identity = identity
+        #: Who vouches for the core's keys: the hardware, or (default) a simulated self-signature.
+        self._evidence = evidence or SimulatedProvider(identity.signing_key)
         self._store = store
         self._blobs = blobs
         self._settings = settings
@@ -151,7 +155,7 @@ class TrustedCore:
 
     def attestation(self, nonce: bytes) -> AttestationDocument:
         return produce_attestation(
-            SimulatedProvider(self._identity.signing_key),
+            self._evidence,
             self.measurement,
             self._identity.kem_key.public_key,
             self._identity.signing_key.verify_key,

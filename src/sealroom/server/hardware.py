@@ -1,21 +1,30 @@
-"""Which attestation provider the server runs with, and the refusal to pretend.
+"""Which attestation provider the core runs with, and the refusal to pretend.
 
-``simulated`` (the default) is the only provider that produces evidence in this version. The
-hardware providers are selectable so that a deployment states what it expects, and refused at
-start with the reason: on a machine without the device (``/dev/sev-guest`` for AMD SEV-SNP,
-``/dev/nsm`` for AWS Nitro Enclaves) the server is not what the flag says; with the device,
-evidence production is not implemented yet (clients can already verify such evidence:
-:mod:`sealroom.attestation.sevsnp`, :mod:`sealroom.attestation.nitro`).
+``simulated`` (the default) self-signs its evidence and says so in every document. The hardware
+providers produce real evidence when the server runs on such hardware:
+
+* ``sev-snp`` — inside an AMD SEV-SNP guest: reports from ``/dev/sev-guest``
+  (:mod:`sealroom.attestation.snp_guest`), endorsed by the VCEK/VLEK the host supplies, or by
+  the file ``--snp-endorsement-cert`` names when the host supplies none;
+* ``nitro`` — inside an AWS Nitro enclave: attestation documents from the Nitro Secure Module
+  at ``/dev/nsm`` (:mod:`sealroom.attestation.nsm`).
+
+Without the device the server is not what the flag says, and it refuses to start. With it, the
+provider produces one piece of evidence at start-up, so that a missing certificate or a refused
+request stops the server with the reason instead of failing every client later.
 """
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import Final, Literal
 
-from sealroom.errors import ConfigurationError
+from sealroom.attestation.document import EvidenceProvider, SimulatedProvider
+from sealroom.crypto import SigningKey
+from sealroom.errors import AttestationError, ConfigurationError
 
-__all__ = ["PROVIDERS", "Provider", "check_provider"]
+__all__ = ["PROVIDERS", "Provider", "evidence_provider"]
 
 Provider = Literal["simulated", "sev-snp", "nitro"]
 PROVIDERS: Final = ("simulated", "sev-snp", "nitro")
@@ -23,10 +32,16 @@ _DEVICES: Final = {"sev-snp": Path("/dev/sev-guest"), "nitro": Path("/dev/nsm")}
 _NAMES: Final = {"sev-snp": "an AMD SEV-SNP guest", "nitro": "an AWS Nitro enclave"}
 
 
-def check_provider(provider: str, *, devices: dict[str, Path] | None = None) -> None:
-    """Return if the server can attest with ``provider``; else ConfigurationError saying why."""
+def evidence_provider(
+    provider: str,
+    signing_key: SigningKey,
+    *,
+    snp_endorsement_cert: Path | None = None,
+    devices: dict[str, Path] | None = None,
+) -> EvidenceProvider:
+    """The core's evidence provider; ConfigurationError saying what to fix when it cannot be."""
     if provider == "simulated":
-        return
+        return SimulatedProvider(signing_key)
     device = (devices or _DEVICES).get(provider)
     if device is None:
         raise ConfigurationError(
@@ -37,8 +52,28 @@ def check_provider(provider: str, *, devices: dict[str, Path] | None = None) -> 
             f"--attestation {provider}: {device} is missing, so this machine is not "
             f"{_NAMES[provider]}. Run on such hardware, or use --attestation simulated"
         )
-    raise ConfigurationError(
-        f"--attestation {provider}: {device} is present, but producing {provider} evidence is "
-        "not implemented in this version (clients can verify it already); use --attestation "
-        "simulated"
-    )
+    chosen: EvidenceProvider
+    if provider == "sev-snp":
+        from sealroom.attestation.snp_guest import LinuxSevGuestDevice, SevSnpGuestProvider
+
+        endorsement = None
+        if snp_endorsement_cert is not None:
+            try:
+                endorsement = snp_endorsement_cert.read_bytes()
+            except OSError as error:
+                raise ConfigurationError(
+                    f"cannot read the SEV-SNP endorsement certificate {snp_endorsement_cert}: "
+                    f"{error.strerror}"
+                ) from None
+        chosen = SevSnpGuestProvider(
+            device=LinuxSevGuestDevice(device), endorsement_cert=endorsement
+        )
+    else:
+        from sealroom.attestation.nsm import LinuxNsmDevice, NitroNsmProvider
+
+        chosen = NitroNsmProvider(device=LinuxNsmDevice(device))
+    try:
+        chosen.produce(secrets.token_bytes(32))
+    except AttestationError as error:
+        raise ConfigurationError(f"--attestation {provider}: {error}") from None
+    return chosen

@@ -16,7 +16,7 @@ from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import FileSealingKeyProvider, load_or_create_identity
 from sealroom.errors import ConfigurationError
-from sealroom.server.hardware import check_provider
+from sealroom.server.hardware import evidence_provider
 from sealroom.server.settings import Settings
 from sealroom.server.workers import JobWorkers
 from sealroom.storage.blobs import LocalBlobStore
@@ -55,11 +55,15 @@ def preflight(settings: Settings) -> None:
     Raises :class:`~sealroom.errors.ConfigurationError` with a message saying what to fix,
     instead of a traceback from inside the web server's start-up.
     """
-    check_provider(settings.attestation)
     open_store(settings).engine.dispose()
-    load_or_create_identity(
+    identity = load_or_create_identity(
         settings.data_dir / "enclave" / "identity.sealed",
         FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
+    )
+    evidence_provider(
+        settings.attestation,
+        identity.signing_key,
+        snp_endorsement_cert=settings.snp_endorsement_cert,
     )
     if not settings.scratch_root.is_dir():
         raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
@@ -100,11 +104,16 @@ def open_platform(settings: Settings) -> Platform:
             unsafe_no_sandbox=settings.unsafe_no_sandbox,
         ),
         on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
+        evidence=evidence_provider(
+            settings.attestation,
+            identity.signing_key,
+            snp_endorsement_cert=settings.snp_endorsement_cert,
+        ),
     )
     workers = JobWorkers(core, store, settings.workers)
     workers_ref.append(workers)
     workers.start()
-    logger.info("core measurement %s (attestation: simulated)", core.measurement)
+    logger.info("core measurement %s (attestation: %s)", core.measurement, settings.attestation)
     if settings.unsafe_no_sandbox:
         logger.warning(
             "--unsafe-no-sandbox: room scripts run WITHOUT the sandbox and can read and change "

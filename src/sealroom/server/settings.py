@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     #: Attestation provider: "simulated" (default), "sev-snp" or "nitro" (refused without the
     #: hardware, see sealroom.server.hardware).
     attestation: str = "simulated"
+    #: SEV-SNP only: the chip's VCEK (DER or PEM), for hosts that do not supply it.
+    snp_endorsement_cert: Path | None = None
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
 

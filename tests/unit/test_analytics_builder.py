@@ -13,6 +13,7 @@ from sealroom.analytics import (
     TableDataNodeDefinition,
 )
 from sealroom.errors import DefinitionError
+from sealroom.model import SqlNode
 
 COLUMNS = [Column(name="email", format_type=FormatType.EMAIL, is_nullable=False)]
 
@@ -106,9 +107,27 @@ def test_node_names_follow_the_seed_rule(name: str) -> None:
         TableDataNodeDefinition(name=name, columns=COLUMNS, is_required=False)
 
 
-def test_unsupported_privacy_filter_is_refused_not_ignored() -> None:
+def test_privacy_filter_and_room_privacy_reach_the_definition() -> None:
+    b = builder().with_privacy_unit_column("user_id").allow_value_revealing_aggregates()
+    b.add_node_definition(
+        SqlComputeNodeDefinition(name="q", query="SELECT COUNT(*) FROM a", minimum_rows_count=10)
+    )
+    room = b.build().definition
+    node = room.node("q")
+    assert isinstance(node, SqlNode)
+    assert node.minimum_rows_count == 10
+    assert room.privacy.unit_column == "user_id"
+    assert room.privacy.allow_revealing_aggregates
+
+
+@pytest.mark.parametrize("k", [0, 1, 100_001])
+def test_privacy_filter_threshold_out_of_range_is_refused(k: int) -> None:
+    b = builder()
+    b.add_node_definition(
+        SqlComputeNodeDefinition(name="q", query="SELECT COUNT(*) FROM a", minimum_rows_count=k)
+    )
     with pytest.raises(DefinitionError, match="minimum_rows_count"):
-        SqlComputeNodeDefinition(name="q", query="SELECT 1", minimum_rows_count=10)
+        b.build()
 
 
 def test_table_function_and_file_reads_are_refused_at_build_time() -> None:

@@ -67,6 +67,8 @@ def test_public_surface() -> None:
     import sealroom.compute.sql as package
 
     assert sorted(package.__all__) == [
+        "PrivacyFilter",
+        "SUPPRESSED_GROUPS_KEY",
         "SqlErrorCode",
         "SqlExecutionError",
         "SqlLimits",

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sealroom.client._session import JobId, Session
-from sealroom.compute.sql import table_from_ipc
+from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
 from sealroom.crypto import Key
 from sealroom.errors import ConflictError
 from sealroom.model.definition import RawNode, RoomDefinition, SqlNode, TableNode
@@ -108,6 +108,17 @@ class SqlComputationNode(_ComputationNode):
 
     def get_results_as_arrow(self, interval: float = 5, timeout: float | None = None) -> pa.Table:
         return table_from_ipc(self._result("arrow", interval, timeout))
+
+    def get_suppressed_groups_count(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> int | None:
+        """How many result groups the privacy filter removed (``None``: no filter on this node).
+
+        Read from the sealed result, so the host cannot change it.
+        """
+        metadata = self.get_results_as_arrow(interval, timeout).schema.metadata or {}
+        value = metadata.get(SUPPRESSED_GROUPS_KEY)
+        return None if value is None else int(value)
 
     def get_results_as_dataframe(
         self, interval: float = 5, timeout: float | None = None

@@ -23,6 +23,7 @@ from sealroom.model.definition import (
     RawNode,
     RNode,
     RoomDefinition,
+    RoomPrivacy,
     SqlNode,
     TableNode,
     check_definition,
@@ -95,12 +96,10 @@ class SqlComputeNodeDefinition:
         id: str | None = None,
     ) -> None:
         _check_id(name, id)
-        if minimum_rows_count is not None:
-            raise DefinitionError(
-                f"SQL node {name!r}: the privacy filter (minimum_rows_count) is not available "
-                "yet; leave it unset"
-            )
         self.name = name
+        #: The privacy filter's k: every result row must aggregate at least this many rows
+        #: (or privacy units) of each input; queries that cannot guarantee it are refused.
+        self.minimum_rows_count = minimum_rows_count
         self.query = query
         self.explicit_dependencies = dependencies is not None
         self.dependencies = tuple(dependencies) if dependencies is not None else None
@@ -117,7 +116,15 @@ class SqlComputeNodeDefinition:
             check_query_dependencies(self.query, dependencies)
         except DefinitionError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {exc}") from None
-        return SqlNode(name=self.name, query=self.query, dependencies=dependencies)
+        try:
+            return SqlNode(
+                name=self.name,
+                query=self.query,
+                dependencies=dependencies,
+                minimum_rows_count=self.minimum_rows_count,
+            )
+        except ValidationError as exc:
+            raise DefinitionError(f"SQL node {self.name!r}: {_first_error(exc)}") from None
 
 
 class _ScriptComputeNodeDefinition:
@@ -202,6 +209,19 @@ class AnalyticsDcrBuilder:
         self._owner: str | None = None
         self._nodes: list[NodeDefinition] = []
         self._participants: dict[str, Participant] = {}
+        self._privacy = RoomPrivacy()
+
+    def with_privacy_unit_column(self, column: str) -> AnalyticsDcrBuilder:
+        """Count distinct values of ``column`` (e.g. ``user_id``) instead of rows in the SQL
+        privacy filter, in every input that has the column: a person counts once."""
+        self._privacy = self._privacy.model_copy(update={"unit_column": column})
+        return self
+
+    def allow_value_revealing_aggregates(self, allow: bool = True) -> AnalyticsDcrBuilder:
+        """Let MIN, MAX, MEDIAN, QUANTILE, MODE, ANY_VALUE … through the privacy filter. Each
+        returns one person's value: agree on it only if that is acceptable for every input."""
+        self._privacy = self._privacy.model_copy(update={"allow_revealing_aggregates": allow})
+        return self
 
     def with_name(self, name: str) -> AnalyticsDcrBuilder:
         self._name = name
@@ -260,6 +280,7 @@ class AnalyticsDcrBuilder:
                 owner=owner,
                 nodes=tuple(nodes),
                 participants=tuple(self._participants.values()),
+                privacy=self._privacy,
             )
         except ValidationError as exc:
             raise DefinitionError(f"invalid room definition: {_first_error(exc)}") from None

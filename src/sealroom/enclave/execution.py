@@ -36,7 +36,13 @@ from sealroom.compute.sandbox import (
     sandbox_available,
 )
 from sealroom.compute.scripts import RUNTIME_DIR, read_table_dir, write_table_dir, zip_directory
-from sealroom.compute.sql import SqlExecutionError, SqlLimits, run_sql, table_to_ipc
+from sealroom.compute.sql import (
+    PrivacyFilter,
+    SqlExecutionError,
+    SqlLimits,
+    run_sql,
+    table_to_ipc,
+)
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
 from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
@@ -185,8 +191,21 @@ class JobRunner:
         self, room_id: str, definition: RoomDefinition, node: SqlNode, state: _PlanState
     ) -> pa.Table:
         inputs = {dep: self._table(room_id, definition, dep, state) for dep in node.dependencies}
+        privacy = None
+        if node.minimum_rows_count is not None:
+            privacy = PrivacyFilter(
+                minimum_rows=node.minimum_rows_count,
+                unit_column=definition.privacy.unit_column,
+                allow_revealing_aggregates=definition.privacy.allow_revealing_aggregates,
+            )
         # run_sql spills into a private directory of its own under the RAM-backed scratch.
-        return run_sql(node.query, inputs, limits=self._sql_limits, scratch_dir=self._scratch_dir)
+        return run_sql(
+            node.query,
+            inputs,
+            limits=self._sql_limits,
+            scratch_dir=self._scratch_dir,
+            privacy=privacy,
+        )
 
     def _run_script(
         self,

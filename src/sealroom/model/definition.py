@@ -45,6 +45,8 @@ MAX_NODE_NAME_LENGTH = 100
 MAX_NODES = 500
 MAX_PARTICIPANTS = 500
 MAX_QUERY_LENGTH = 100_000
+#: Largest privacy-filter threshold (AWS Clean Rooms' bound too): beyond it nothing is shown.
+MAX_MINIMUM_ROWS_COUNT = 100_000
 
 _EMAIL_PATTERN = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
@@ -90,6 +92,9 @@ class SqlNode(_Frozen):
     name: NodeName
     query: str = Field(min_length=1, max_length=MAX_QUERY_LENGTH)
     dependencies: tuple[NodeName, ...] = ()
+    #: The privacy filter: every result row aggregates at least this many units of each input
+    #: (see :mod:`sealroom.compute.sql.privacy`); ``None`` runs the query as written.
+    minimum_rows_count: int | None = Field(default=None, ge=2, le=MAX_MINIMUM_ROWS_COUNT)
 
 
 #: Additional files are mounted under /input/code/ next to the script, by name.
@@ -143,6 +148,18 @@ class Participant(_Frozen):
     permissions: tuple[Permission, ...] = ()
 
 
+class RoomPrivacy(_Frozen):
+    """Room-wide rules of the SQL privacy filter, agreed with the room."""
+
+    #: The column identifying a person (e.g. ``user_id``): in every input that has it, the
+    #: filter counts distinct values of it instead of rows, so a person with many rows counts
+    #: once. Inputs without it count rows.
+    unit_column: str | None = Field(default=None, min_length=1, max_length=200)
+    #: Lets MIN, MAX, MEDIAN, QUANTILE, MODE, ANY_VALUE, ARG_MAX ... through the filter: each
+    #: returns one person's value, so only rooms whose owners accept that should set it.
+    allow_revealing_aggregates: bool = False
+
+
 class RoomDefinition(_Frozen):
     """Everything agreed up front. Its canonical JSON's SHA-256 is the room id."""
 
@@ -157,6 +174,7 @@ class RoomDefinition(_Frozen):
     #: The seed's default: every participant may read the definition, status, audit log and
     #: the list of published datasets.
     basic_permissions: bool = True
+    privacy: RoomPrivacy = RoomPrivacy()
 
     # -- identity -------------------------------------------------------------------------
     def canonical_bytes(self) -> bytes:

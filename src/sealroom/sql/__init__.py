@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PrimitiveType",
+    "PrivacySettings",
     "SqlCompute",
     "TabularDataNodeBuilder",
     "read_input_csv_file",
@@ -39,6 +40,14 @@ class PrimitiveType(enum.Enum):
     INT64 = FormatType.INTEGER
     STRING = FormatType.STRING
     FLOAT64 = FormatType.FLOAT
+
+
+class PrivacySettings:
+    """The legacy SQL API's privacy filter: ``min_aggregation_group_size`` is the filter's k
+    (``SqlComputeNodeDefinition(minimum_rows_count=k)`` in the analytics API)."""
+
+    def __init__(self, min_aggregation_group_size: int) -> None:
+        self.min_aggregation_group_size = min_aggregation_group_size
 
 
 class TabularDataNodeBuilder:
@@ -95,12 +104,15 @@ class SqlCompute:
         sql_statement: str,
         dependencies: Sequence[tuple[str, str]],
         *,
-        privacy_settings: object = None,
+        privacy_settings: PrivacySettings | None = None,
     ) -> None:
-        if privacy_settings is not None:
+        if privacy_settings is not None and not isinstance(privacy_settings, PrivacySettings):
             raise DefinitionError(
-                f"SQL node {name!r}: privacy settings are not available yet; leave them unset"
+                f"SQL node {name!r}: privacy_settings must be a sealroom.sql.PrivacySettings"
             )
+        self.minimum_rows_count = (
+            privacy_settings.min_aggregation_group_size if privacy_settings is not None else None
+        )
         for table, node_id in dependencies:
             if table != node_id:
                 raise DefinitionError(
@@ -117,7 +129,10 @@ class SqlCompute:
         except DefinitionError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {exc}") from None
         return SqlNode(
-            name=self.name, query=self.sql_statement, dependencies=tuple(self.dependencies)
+            name=self.name,
+            query=self.sql_statement,
+            dependencies=tuple(self.dependencies),
+            minimum_rows_count=self.minimum_rows_count,
         )
 
 

@@ -5,16 +5,21 @@
   :func:`check_query_dependencies`).
 * :mod:`.engine` — run time: :func:`run_sql` in a fresh, locked, in-memory DuckDB with explicit
   limits; failures are :class:`SqlExecutionError` with messages free of data values.
+* :mod:`.privacy` — the privacy filter: analyses and rewrites a query so that every result row
+  aggregates at least *k* units of each input (:class:`PrivacyFilter`).
 * :mod:`.results` — result encodings: CSV as DuckDB writes it, Arrow IPC stream for typed results.
 """
 
 from __future__ import annotations
 
-from .engine import SqlErrorCode, SqlExecutionError, SqlLimits, run_sql
+from .engine import SUPPRESSED_GROUPS_KEY, SqlErrorCode, SqlExecutionError, SqlLimits, run_sql
+from .privacy import PrivacyFilter
 from .references import check_query_dependencies, fold_identifier, referenced_tables
 from .results import table_from_ipc, table_to_csv, table_to_ipc
 
 __all__ = [
+    "SUPPRESSED_GROUPS_KEY",
+    "PrivacyFilter",
     "SqlErrorCode",
     "SqlExecutionError",
     "SqlLimits",

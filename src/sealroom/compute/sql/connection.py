@@ -82,6 +82,7 @@ def open_hardened_connection(
     spill_directory: Path | None,
     max_spill_bytes: int,
     max_execution_ms: int,
+    division_by_zero_is_null: bool = False,
 ) -> duckdb.DuckDBPyConnection:
     """A fresh, locked, in-memory DuckDB connection. The caller must close it.
 
@@ -103,24 +104,32 @@ def open_hardened_connection(
         # Results must not depend on the host's time zone (TIMESTAMPTZ rendering, date_trunc, ...);
         # an option of the built-in ICU extension, not known at start-up.
         connection.execute("SET TimeZone = 'UTC'")
+        if division_by_zero_is_null:
+            # Under the privacy filter an error must not tell whether a hidden value is zero.
+            connection.execute("SET error_on_division_by_zero = false")
         connection.execute("SET lock_configuration = true")
-        _verify_settings(connection)
+        _verify_settings(connection, division_by_zero_is_null=division_by_zero_is_null)
     except BaseException:
         connection.close()
         raise
     return connection
 
 
-def _verify_settings(connection: duckdb.DuckDBPyConnection) -> None:
+def _verify_settings(
+    connection: duckdb.DuckDBPyConnection, *, division_by_zero_is_null: bool = False
+) -> None:
     """Fail closed if DuckDB does not report the settings the invariants rely on."""
-    names = sorted(_REQUIRED_SETTINGS)
+    required = dict(_REQUIRED_SETTINGS)
+    if division_by_zero_is_null:
+        required["error_on_division_by_zero"] = "false"
+    names = sorted(required)
     placeholders = ", ".join("?" for _ in names)
     rows = connection.execute(
         f"SELECT name, value FROM duckdb_settings() WHERE name IN ({placeholders})",  # noqa: S608 (placeholders only)
         names,
     ).fetchall()
     reported = {str(name): str(value) for name, value in rows}
-    wrong = sorted(name for name in names if reported.get(name) != _REQUIRED_SETTINGS[name])
+    wrong = sorted(name for name in names if reported.get(name) != required[name])
     if wrong:
         raise ConfigurationError(
             "DuckDB did not apply the sandbox settings "

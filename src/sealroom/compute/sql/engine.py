@@ -38,9 +38,13 @@ import duckdb
 import pyarrow as pa
 
 from .connection import open_hardened_connection
+from .privacy import PrivacyFilter, PrivacyFilterError, plan_filtered_query, source_view_sql
 from .references import fold_identifier
 
-__all__ = ["SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
+__all__ = ["SUPPRESSED_GROUPS_KEY", "SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
+
+#: Arrow schema metadata of a filtered result: how many groups the privacy filter removed.
+SUPPRESSED_GROUPS_KEY: Final = b"sealroom.suppressed_groups"
 
 MiB: Final = 1024 * 1024
 GiB: Final = 1024 * MiB
@@ -67,7 +71,9 @@ _STREAM_ERROR_KINDS: Final = {
 }
 _STREAM_PREFIX: Final = re.compile(r"^([A-Za-z ]{1,40} Error):")
 
-SqlErrorCode = Literal["sql_timeout", "sql_memory_limit", "sql_result_too_large", "sql_error"]
+SqlErrorCode = Literal[
+    "sql_timeout", "sql_memory_limit", "sql_result_too_large", "sql_error", "sql_privacy_filter"
+]
 
 
 class SqlExecutionError(Exception):
@@ -115,8 +121,13 @@ def run_sql(
     intermediate: Sequence[tuple[str, str]] = (),
     limits: SqlLimits,
     scratch_dir: Path,
+    privacy: PrivacyFilter | None = None,
 ) -> pa.Table:
     """Run ``query`` over ``tables`` (registered under their exact names) and return the result.
+
+    With ``privacy``, the query runs rewritten by :mod:`.privacy` (refused with code
+    ``sql_privacy_filter`` when it cannot be), division by zero gives NULL, and the result's
+    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY`.
 
     ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
     order; each becomes a temporary view, so DuckDB plans the whole chain as one query.
@@ -133,10 +144,11 @@ def run_sql(
             spill_directory=spill_dir,
             max_spill_bytes=limits.max_spill_bytes,
             max_execution_ms=math.ceil(limits.timeout_seconds * 1000),
+            division_by_zero_is_null=privacy is not None,
         )
         try:
             with _Watchdog(connection, limits.timeout_seconds) as watchdog:
-                return _run(connection, query, tables, intermediate, limits, watchdog)
+                return _run(connection, query, tables, intermediate, limits, watchdog, privacy)
         finally:
             connection.close()
     finally:
@@ -151,6 +163,7 @@ def _run(
     intermediate: Sequence[tuple[str, str]],
     limits: SqlLimits,
     watchdog: _Watchdog,
+    privacy: PrivacyFilter | None,
 ) -> pa.Table:
     # 1. Refuse anything but one SELECT each, before any of them executes.
     _require_single_select(connection, query, node=None)
@@ -167,14 +180,63 @@ def _run(
         _create_view(connection, name, sql, watchdog)
     # 3. Bind (errors about the query text may be shown), then stream the result under limits.
     watchdog.check()
+    relation = _bind(connection, query, watchdog)
+    if privacy is not None:
+        return _run_filtered(connection, query, relation.columns, tables, privacy, limits, watchdog)
+    watchdog.check()
+    return _fetch(relation, limits, watchdog)
+
+
+def _bind(
+    connection: duckdb.DuckDBPyConnection, query: str, watchdog: _Watchdog
+) -> duckdb.DuckDBPyRelation:
     try:
         relation = connection.sql(query)
     except duckdb.Error as error:
         raise _safe_error(error, watchdog, binding=True, node=None) from None
     if relation is None:
         raise SqlExecutionError("sql_error", "the query returned no result")
+    return relation
+
+
+def _run_filtered(
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    output_names: list[str],
+    tables: Mapping[str, pa.Table],
+    privacy: PrivacyFilter,
+    limits: SqlLimits,
+    watchdog: _Watchdog,
+) -> pa.Table:
+    """Run ``query`` as the privacy filter rewrites it; count the groups it suppressed."""
+    relations: dict[str, list[tuple[str, str]]] = {}
+    for index, (name, table) in enumerate(tables.items()):
+        probe = connection.sql(f"SELECT * FROM {_quote_identifier(name)} LIMIT 0")  # noqa: S608
+        relations[name] = [(c, str(t)) for c, t in zip(probe.columns, probe.types, strict=True)]
+        connection.execute(source_view_sql(name, index, table.column_names, privacy.unit_column))
+    aggregates = frozenset(
+        str(row[0]).lower()
+        for row in connection.execute(
+            "SELECT DISTINCT function_name FROM duckdb_functions() "
+            "WHERE function_type = 'aggregate'"
+        ).fetchall()
+    )
+    try:
+        plan = plan_filtered_query(
+            query, relations, privacy, output_names=output_names, aggregate_names=aggregates
+        )
+    except PrivacyFilterError as error:
+        raise SqlExecutionError("sql_privacy_filter", str(error)) from None
     watchdog.check()
-    return _fetch(relation, limits, watchdog)
+    result = _fetch(_bind(connection, plan.query, watchdog), limits, watchdog)
+    watchdog.check()
+    try:
+        row = connection.execute(plan.suppressed_query).fetchone()
+    except duckdb.Error as error:
+        raise _safe_error(error, watchdog, binding=False, node=None) from None
+    suppressed = int(row[0]) if row is not None and row[0] is not None else 0
+    metadata = {**(result.schema.metadata or {}), SUPPRESSED_GROUPS_KEY: str(suppressed).encode()}
+    return result.replace_schema_metadata(metadata)
 
 
 def _require_single_select(

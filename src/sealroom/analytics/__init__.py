@@ -17,6 +17,7 @@ from sealroom.analytics._dcr import (
 from sealroom.analytics._definitions import (
     AnalyticsDcrBuilder,
     AnalyticsDcrDefinition,
+    PreviewComputeNodeDefinition,
     PythonComputeNodeDefinition,
     RawDataNodeDefinition,
     RComputeNodeDefinition,
@@ -42,6 +43,7 @@ __all__ = [
     "FormatType",
     "HashingAlgorithm",
     "NumericRangeRule",
+    "PreviewComputeNodeDefinition",
     "PrimitiveType",
     "PythonComputeNodeDefinition",
     "RComputeNodeDefinition",

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 import pyarrow as pa
 
-from sealroom.client._session import JobId, Session
+from sealroom.client._session import AirlockQuotaInfo, JobId, Session
 from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
 from sealroom.crypto import Key
 from sealroom.errors import ConflictError
-from sealroom.model.definition import RawNode, RoomDefinition, SqlNode, TableNode
+from sealroom.model.definition import PreviewNode, RawNode, RoomDefinition, SqlNode, TableNode
 
 if TYPE_CHECKING:
     from sealroom.client import Client
@@ -175,7 +175,11 @@ class AnalyticsDcr:
                 self._nodes[node.name] = TableDataNode(self, node.name, node.is_required)
             elif isinstance(node, RawNode):
                 self._nodes[node.name] = RawDataNode(self, node.name, node.is_required)
-            elif isinstance(node, SqlNode):
+            elif isinstance(node, SqlNode) or (
+                # A preview returns what it previews: a table, or a zip.
+                isinstance(node, PreviewNode)
+                and isinstance(definition.node(node.dependency), SqlNode)
+            ):
                 self._nodes[node.name] = SqlComputationNode(self, node.name)
             else:
                 self._nodes[node.name] = ContainerComputationNode(self, node.name)
@@ -199,6 +203,10 @@ class AnalyticsDcr:
 
     def get_status(self) -> str:
         return self.session.retrieve_data_room_status(self.id)
+
+    def retrieve_used_airlock_quotas(self) -> dict[str, AirlockQuotaInfo]:
+        """``{preview node: AirlockQuotaInfo(limit, used)}`` for the preview nodes you may run."""
+        return self.session.retrieve_used_airlock_quotas(self.id)
 
     def stop(self) -> None:
         self.session.stop_data_room(self.id)

@@ -19,6 +19,7 @@ from sealroom.model.columns import Column
 from sealroom.model.definition import (
     FileContent,
     Participant,
+    PreviewNode,
     PythonNode,
     RawNode,
     RNode,
@@ -171,12 +172,31 @@ class RComputeNodeDefinition(_ScriptComputeNodeDefinition):
     _node_class = RNode
 
 
+class PreviewComputeNodeDefinition:
+    """An airlock on a computation (seed SDK: ``PreviewComputeNodeDefinition``).
+
+    Its analysts read ``dependency``'s result — without being analysts of it — up to
+    ``quota_bytes`` in total each, over all runs; the core refuses a result past the quota.
+    """
+
+    def __init__(
+        self, name: str, dependency: str, quota_bytes: int | None = 0, id: str | None = None
+    ) -> None:
+        _check_id(name, id)
+        self.name = name
+        try:
+            self.node = PreviewNode(name=name, dependency=dependency, quota_bytes=quota_bytes or 0)
+        except ValidationError as exc:
+            raise DefinitionError(f"preview node {name!r}: {_first_error(exc)}") from None
+
+
 NodeDefinition = (
     TableDataNodeDefinition
     | RawDataNodeDefinition
     | SqlComputeNodeDefinition
     | PythonComputeNodeDefinition
     | RComputeNodeDefinition
+    | PreviewComputeNodeDefinition
 )
 
 
@@ -267,7 +287,7 @@ class AnalyticsDcrBuilder:
         if not owner:
             raise DefinitionError("the room needs an owner: call with_owner()")
         names = [d.name for d in self._nodes]
-        nodes: list[TableNode | RawNode | SqlNode | PythonNode | RNode] = []
+        nodes: list[TableNode | RawNode | SqlNode | PythonNode | RNode | PreviewNode] = []
         for definition in self._nodes:
             if isinstance(definition, SqlComputeNodeDefinition):
                 nodes.append(definition.resolve(names))

@@ -73,6 +73,8 @@ class AuditAction(enum.StrEnum):
     RESULT_RETRIEVED = "RESULT_RETRIEVED"
     #: The core used the key of a published dataset for a job (the data owner sees who read it).
     DATASET_KEY_USED = "DATASET_KEY_USED"
+    #: A preview node's result was charged to an analyst's airlock quota (bytes, used so far).
+    AIRLOCK_QUOTA_CHARGED = "AIRLOCK_QUOTA_CHARGED"
     ACCESS_DENIED = "ACCESS_DENIED"
 
 

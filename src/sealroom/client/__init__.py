@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from sealroom.client._client import Auth, AuthenticationMethod, Client, create_client
-from sealroom.client._session import JobId, RetrieveAuditLogResponse, Session
+from sealroom.client._session import AirlockQuotaInfo, JobId, RetrieveAuditLogResponse, Session
 
 __all__ = [
+    "AirlockQuotaInfo",
     "Auth",
     "AuthenticationMethod",
     "Client",

@@ -37,7 +37,7 @@ from sealroom.crypto import (
     seal,
     sha256_hex,
 )
-from sealroom.errors import ComputationError, JobTimeoutError, VerificationError
+from sealroom.errors import ComputationError, JobTimeoutError, ServerError, VerificationError
 from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
 from sealroom.model.room_state import RoomState, verify_room_state
 
@@ -56,6 +56,14 @@ class JobId:
     id: str
     compute_node_id: str
     data_room_id: str
+
+
+@dataclass(frozen=True)
+class AirlockQuotaInfo:
+    """Seed SDK shape: a preview node's quota and what you have used of it, in bytes."""
+
+    limit: int
+    used: int
 
 
 @dataclass(frozen=True)
@@ -118,6 +126,25 @@ class Session:
         """``"Active"`` or ``"Stopped"``, from the signed state (:meth:`retrieve_room_state`)."""
         state = self.retrieve_room_state(data_room_id)
         return "Stopped" if state.status == "stopped" else "Active"
+
+    def retrieve_used_airlock_quotas(self, data_room_id: str, /) -> dict[str, AirlockQuotaInfo]:
+        """``{preview node: AirlockQuotaInfo(limit, used)}`` for the preview nodes you may run.
+
+        Informational (the host relays it unsigned); the core enforces the quota itself and
+        every charge is in the audit log.
+        """
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/airlock-quotas")
+        quotas = body.get("quotas")
+        if not isinstance(quotas, dict):
+            raise ServerError("the server sent no airlock quotas")
+        result: dict[str, AirlockQuotaInfo] = {}
+        for node, info in quotas.items():
+            limit = info.get("limit") if isinstance(info, dict) else None
+            used = info.get("used") if isinstance(info, dict) else None
+            if not isinstance(limit, int) or not isinstance(used, int):
+                raise ServerError(f"malformed airlock quota for node {node!r}")
+            result[str(node)] = AirlockQuotaInfo(limit=limit, used=used)
+        return result
 
     def retrieve_room_state(self, data_room_id: str, /) -> RoomState:
         """The room's status and published datasets, signed by the attested core.

@@ -55,6 +55,7 @@ from sealroom.errors import (
     VerificationError,
 )
 from sealroom.model.definition import (
+    PreviewNode,
     RoomDefinition,
     SqlNode,
     TableNode,
@@ -427,10 +428,56 @@ class TrustedCore:
             self._store.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
             self._audit_job(job, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
             return
+        node = definition.node(job.node)
+        if isinstance(node, PreviewNode) and not self._charge_airlock(job, node, len(result.data)):
+            return
         key = result_key(job.id)
         self._blobs.put(key, seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD))
         self._store.finish_job(job.id, succeeded=True, result_blob=key)
         self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
+
+    def _charge_airlock(self, job: JobRecord, node: PreviewNode, size: int) -> bool:
+        """Charge ``size`` bytes to the submitter's quota of ``node``; fail the job past it."""
+        charged, used = self._store.charge_airlock(
+            job.room_id, node.name, job.submitted_by, size, node.quota_bytes
+        )
+        if not charged:
+            left = max(node.quota_bytes - used, 0)
+            # The exact size is not told: only that it is more than what is left.
+            message = (
+                f"preview node {node.name!r}: this result is larger than the {left} bytes left "
+                f"of your quota (used {used} of {node.quota_bytes} bytes)"
+            )
+            self._store.finish_job(
+                job.id, succeeded=False, error_code="airlock_quota_exceeded", error_message=message
+            )
+            self._audit_job(
+                job,
+                AuditAction.JOB_FAILED,
+                f"job {job.id} failed: airlock_quota_exceeded",
+                "airlock_quota_exceeded",
+            )
+            return False
+        self._audit.append(
+            job.room_id,
+            user=job.submitted_by,
+            action=AuditAction.AIRLOCK_QUOTA_CHARGED,
+            notes=f"job {job.id} ({node.name}) charged {size} bytes: {used} of "
+            f"{node.quota_bytes} used",
+            details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
+        )
+        return True
+
+    def airlock_quotas(self, principal: str, room_id: str) -> dict[str, tuple[int, int]]:
+        """``{preview node: (limit, used)}`` for the preview nodes ``principal`` may run."""
+        _, definition = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
+        used = self._store.airlock_usage(room_id, principal)
+        return {
+            node.name: (node.quota_bytes, used.get(node.name, 0))
+            for node in definition.nodes
+            if isinstance(node, PreviewNode)
+            and decide(definition, principal, Action.RUN_COMPUTATION, node=node.name).allowed
+        }
 
     def _audit_datasets_used(self, job: JobRecord, definition: RoomDefinition) -> None:
         """One entry per published dataset whose key the job makes the core use: a data owner
@@ -471,7 +518,10 @@ class TrustedCore:
         _, definition = self._authorize(
             principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
         )
-        is_sql = isinstance(definition.node(job.node), SqlNode)
+        target = definition.node(job.node)
+        if isinstance(target, PreviewNode):
+            target = definition.node(target.dependency)
+        is_sql = isinstance(target, SqlNode)
         formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
         result_format = result_format or ("csv" if is_sql else "zip")
         if result_format not in formats:

@@ -48,6 +48,7 @@ from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
 from sealroom.model.definition import (
     SCRIPT_FILE_NAMES,
+    PreviewNode,
     PythonNode,
     RawNode,
     RNode,
@@ -123,9 +124,14 @@ class JobRunner:
             for node in plan:
                 if isinstance(node, SqlNode):
                     state.tables[node.name] = self._run_sql(room_id, definition, node, state)
-                else:
+                elif isinstance(node, PythonNode | RNode):
                     state.outputs[node.name] = self._run_script(room_id, definition, node, state)
             last = plan[-1]
+            if isinstance(last, PreviewNode):
+                # An airlock relays its dependency's result; the core charges the quota.
+                previewed = definition.node(last.dependency)
+                assert isinstance(previewed, SqlNode | PythonNode | RNode)  # check_definition
+                last = previewed
             if isinstance(last, SqlNode):
                 return JobOutput(table_to_ipc(state.tables[last.name]), "arrow")
             return JobOutput(

@@ -12,6 +12,7 @@ from sealroom.model.columns import (
 )
 from sealroom.model.definition import (
     Participant,
+    PreviewNode,
     RawNode,
     RoomDefinition,
     RoomPrivacy,
@@ -35,6 +36,7 @@ __all__ = [
     "Permission",
     "PermissionKind",
     "Permissions",
+    "PreviewNode",
     "PrimitiveType",
     "RawNode",
     "RoomDefinition",

@@ -133,10 +133,34 @@ class RNode(_ScriptNode):
     kind: Literal["r"] = "r"
 
 
-Node = Annotated[TableNode | RawNode | SqlNode | PythonNode | RNode, Field(discriminator="kind")]
+#: Largest airlock quota (1 TiB): a bound, not a recommendation.
+MAX_PREVIEW_QUOTA_BYTES = 1 << 40
+
+
+class PreviewNode(_Frozen):
+    """An airlock: its analysts read its dependency's result, at most ``quota_bytes`` each.
+
+    The quota is summed over every run, charged by the core when a run succeeds (the size of
+    the result as stored: Arrow IPC for SQL, the zip for scripts) and refused when a result
+    would go past it. Nothing may depend on a preview node: it is a way out, not a way in.
+    """
+
+    kind: Literal["preview"] = "preview"
+    name: NodeName
+    dependency: NodeName
+    quota_bytes: int = Field(default=0, ge=0, le=MAX_PREVIEW_QUOTA_BYTES)
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        return (self.dependency,)
+
+
+Node = Annotated[
+    TableNode | RawNode | SqlNode | PythonNode | RNode | PreviewNode, Field(discriminator="kind")
+]
 DataNode = TableNode | RawNode
 ScriptNode = PythonNode | RNode
-ComputeNode = SqlNode | PythonNode | RNode
+ComputeNode = SqlNode | PythonNode | RNode | PreviewNode
 
 
 class Participant(_Frozen):
@@ -206,12 +230,12 @@ class RoomDefinition(_Frozen):
             emails.insert(0, self.owner)
         return emails
 
-    def execution_plan(self, target: str) -> list[SqlNode | PythonNode | RNode]:
+    def execution_plan(self, target: str) -> list[ComputeNode]:
         """Every compute node ``target`` needs, each once, inputs before the nodes reading them.
 
         The target itself is last. Data nodes are not included (see :meth:`data_inputs`).
         """
-        order: list[SqlNode | PythonNode | RNode] = []
+        order: list[ComputeNode] = []
         seen: set[str] = set()
 
         def visit(name: str) -> None:
@@ -219,7 +243,7 @@ class RoomDefinition(_Frozen):
                 return
             seen.add(name)
             node = self.node(name)
-            if isinstance(node, SqlNode | PythonNode | RNode):
+            if isinstance(node, ComputeNode):
                 for dep in node.dependencies:
                     visit(dep)
                 order.append(node)
@@ -277,6 +301,9 @@ def check_definition(definition: RoomDefinition) -> None:
             _check_sql_dependencies(node, nodes)
         if isinstance(node, PythonNode | RNode):
             _check_script_node(node, nodes)
+        if isinstance(node, PreviewNode):
+            _check_preview_node(node, nodes)
+        _check_not_reading_a_preview(node, nodes)
     _check_acyclic(definition)
     _check_participants(definition, nodes)
 
@@ -335,11 +362,31 @@ def _check_script_node(node: PythonNode | RNode, nodes: dict[str, Node]) -> None
             )
 
 
+def _check_preview_node(node: PreviewNode, nodes: dict[str, Node]) -> None:
+    target = nodes.get(node.dependency)
+    if target is None:
+        raise DefinitionError(
+            f"preview node {node.name!r} depends on unknown node {node.dependency!r}"
+        )
+    if not isinstance(target, SqlNode | PythonNode | RNode):
+        raise DefinitionError(
+            f"preview node {node.name!r} must depend on a SQL, Python or R computation, "
+            f"not on {target.kind} node {target.name!r}"
+        )
+
+
+def _check_not_reading_a_preview(node: Node, nodes: dict[str, Node]) -> None:
+    for dep in getattr(node, "dependencies", ()):
+        if isinstance(nodes.get(dep), PreviewNode) and not isinstance(node, PreviewNode):
+            raise DefinitionError(
+                f"node {node.name!r} depends on preview node {dep!r}; a preview node's result "
+                "goes only to its analysts, within their quota: depend on what it previews"
+            )
+
+
 def _check_acyclic(definition: RoomDefinition) -> None:
     graph = {
-        node.name: node.dependencies
-        for node in definition.nodes
-        if isinstance(node, SqlNode | PythonNode | RNode)
+        node.name: node.dependencies for node in definition.nodes if isinstance(node, ComputeNode)
     }
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
 

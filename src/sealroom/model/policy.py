@@ -20,12 +20,10 @@ import enum
 from dataclasses import dataclass
 
 from sealroom.model.definition import (
+    ComputeNode,
     Node,
-    PythonNode,
     RawNode,
-    RNode,
     RoomDefinition,
-    SqlNode,
     TableNode,
     effective_permissions,
 )
@@ -128,4 +126,4 @@ def _node_matches(node: Node, node_kind: str) -> bool:
         return isinstance(node, TableNode | RawNode)
     if node_kind == "table":
         return isinstance(node, TableNode)
-    return isinstance(node, SqlNode | PythonNode | RNode)
+    return isinstance(node, ComputeNode)

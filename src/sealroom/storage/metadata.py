@@ -400,6 +400,54 @@ class MetadataStore:
             )
         return int(result.rowcount)
 
+    # -- airlock quotas -----------------------------------------------------------------
+    def airlock_usage(self, room_id: str, user_email: str) -> dict[str, int]:
+        """Bytes of each preview node's results ``user_email`` has been charged, by node."""
+        usage = t.airlock_usage
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(usage.c.node, usage.c.used_bytes).where(
+                    and_(usage.c.room_id == room_id, usage.c.user_email == user_email.lower())
+                )
+            ).all()
+        return {str(r.node): int(r.used_bytes) for r in rows}
+
+    def charge_airlock(
+        self, room_id: str, node: str, user_email: str, size: int, limit: int
+    ) -> tuple[bool, int]:
+        """Add ``size`` bytes to the user's usage of ``node`` unless that passes ``limit``.
+
+        Returns ``(charged, used)`` with ``used`` after the charge (or unchanged when refused).
+        Atomic: one conditional UPDATE, so two jobs finishing together cannot both slip under.
+        """
+        usage = t.airlock_usage
+        key = and_(
+            usage.c.room_id == room_id,
+            usage.c.node == node,
+            usage.c.user_email == user_email.lower(),
+        )
+        with self.engine.begin() as conn:
+            if conn.execute(select(usage.c.used_bytes).where(key)).scalar_one_or_none() is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(usage).values(
+                                room_id=room_id,
+                                node=node,
+                                user_email=user_email.lower(),
+                                used_bytes=0,
+                            )
+                        )
+                except IntegrityError:
+                    pass  # inserted meanwhile by another job
+            updated = conn.execute(
+                update(usage)
+                .where(and_(key, usage.c.used_bytes + size <= limit))
+                .values(used_bytes=usage.c.used_bytes + size)
+            )
+            used = int(conn.execute(select(usage.c.used_bytes).where(key)).scalar_one())
+        return updated.rowcount == 1, used
+
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
         with self.engine.begin() as conn:

@@ -146,3 +146,12 @@ audit_checkpoints = Table(
     Column("size", BigInteger, nullable=False),
     Column("note", Text, nullable=False),  # the latest checkpoint the core signed (C2SP note)
 )
+
+airlock_usage = Table(
+    "airlock_usage",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("node", String(200), primary_key=True),
+    Column("user_email", String(254), primary_key=True),  # lower case
+    Column("used_bytes", BigInteger, nullable=False),
+)

@@ -131,6 +131,15 @@ def audit_log(
     }
 
 
+@router.get("/v1/rooms/{room_id}/airlock-quotas")
+def airlock_quotas(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """The caller's use of each preview node's quota (enforced by the core, audited)."""
+    quotas = platform.core.airlock_quotas(user, room_id)
+    return {
+        "quotas": {node: {"limit": limit, "used": used} for node, (limit, used) in quotas.items()}
+    }
+
+
 @router.get("/v1/rooms/{room_id}/state")
 def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
     """The room's status and published datasets, versioned by its audit log, signed by the core."""

@@ -94,9 +94,7 @@ def test_a_preview_reads_within_its_quota_and_is_refused_past_it(
     peek.run_computation_and_get_results_as_string(timeout=60)
     # Fetching the same result again costs nothing: the charge is per run.
     peek.get_results_as_string(timeout=60)
-    assert tight.retrieve_used_airlock_quotas()["peek"] == AirlockQuotaInfo(
-        size + size // 2, size
-    )
+    assert tight.retrieve_used_airlock_quotas()["peek"] == AirlockQuotaInfo(size + size // 2, size)
     with pytest.raises(sr.ComputationError, match="larger than the") as e:
         peek.run_computation_and_get_results_as_string(timeout=60)
     assert f"used {size} of {size + size // 2} bytes" in str(e.value)

@@ -67,6 +67,10 @@ def test_public_surface() -> None:
     import sealroom.compute.sql as package
 
     assert sorted(package.__all__) == [
+        "DP_DELTA_KEY",
+        "DP_EPSILON_KEY",
+        "DpResult",
+        "DpSpec",
         "PrivacyFilter",
         "SUPPRESSED_GROUPS_KEY",
         "SqlErrorCode",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pandas as pd
 import pyarrow as pa
 
-from sealroom.client._session import AirlockQuotaInfo, JobId, Session
+from sealroom.client._session import AirlockQuotaInfo, JobId, PrivacyBudget, Session
 from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
 from sealroom.crypto import Key
 from sealroom.errors import ConflictError
@@ -132,6 +132,12 @@ class SqlComputationNode(_ComputationNode):
         self.run_computation()
         return self.get_results_as_string(interval, timeout)
 
+    def run_computation_and_get_results_as_arrow(
+        self, interval: float = 5, timeout: float | None = None
+    ) -> pa.Table:
+        self.run_computation()
+        return self.get_results_as_arrow(interval, timeout)
+
     def run_computation_and_get_results_as_dataframe(
         self, interval: float = 5, timeout: float | None = None
     ) -> pd.DataFrame:
@@ -203,6 +209,10 @@ class AnalyticsDcr:
 
     def get_status(self) -> str:
         return self.session.retrieve_data_room_status(self.id)
+
+    def retrieve_privacy_budget(self) -> PrivacyBudget:
+        """The room's differential-privacy budget: total, spent and remaining epsilon."""
+        return self.session.retrieve_privacy_budget(self.id)
 
     def retrieve_used_airlock_quotas(self) -> dict[str, AirlockQuotaInfo]:
         """``{preview node: AirlockQuotaInfo(limit, used)}`` for the preview nodes you may run."""

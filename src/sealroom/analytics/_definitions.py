@@ -7,7 +7,7 @@ cycles, duplicate names, and SQL that reads a table that is not among its depend
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -95,9 +95,22 @@ class SqlComputeNodeDefinition:
         dependencies: Sequence[str] | None = None,
         minimum_rows_count: int | None = None,
         id: str | None = None,
+        *,
+        dp_epsilon: float | None = None,
+        dp_delta: float = 1e-6,
+        dp_max_rows_per_unit: int = 1,
+        dp_bounds: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         _check_id(name, id)
         self.name = name
+        #: Differential privacy: each run spends ``dp_epsilon`` of the room's budget and
+        #: returns noisy COUNT/SUM/AVG per group (see the README's output privacy section).
+        self.dp_epsilon = dp_epsilon
+        self.dp_delta = dp_delta
+        self.dp_max_rows_per_unit = dp_max_rows_per_unit
+        self.dp_bounds = tuple(
+            (column, float(low), float(high)) for column, (low, high) in (dp_bounds or {}).items()
+        )
         #: The privacy filter's k: every result row must aggregate at least this many rows
         #: (or privacy units) of each input; queries that cannot guarantee it are refused.
         self.minimum_rows_count = minimum_rows_count
@@ -123,6 +136,10 @@ class SqlComputeNodeDefinition:
                 query=self.query,
                 dependencies=dependencies,
                 minimum_rows_count=self.minimum_rows_count,
+                dp_epsilon=self.dp_epsilon,
+                dp_delta=self.dp_delta,
+                dp_max_rows_per_unit=self.dp_max_rows_per_unit,
+                dp_bounds=self.dp_bounds,
             )
         except ValidationError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {_first_error(exc)}") from None
@@ -241,6 +258,13 @@ class AnalyticsDcrBuilder:
         """Let MIN, MAX, MEDIAN, QUANTILE, MODE, ANY_VALUE … through the privacy filter. Each
         returns one person's value: agree on it only if that is acceptable for every input."""
         self._privacy = self._privacy.model_copy(update={"allow_revealing_aggregates": allow})
+        return self
+
+    def with_privacy_budget(self, epsilon: float, delta: float = 1e-5) -> AnalyticsDcrBuilder:
+        """The room's differential-privacy budget: the core refuses a DP run past it."""
+        self._privacy = self._privacy.model_copy(
+            update={"dp_epsilon_budget": epsilon, "dp_delta_budget": delta}
+        )
         return self
 
     def with_name(self, name: str) -> AnalyticsDcrBuilder:

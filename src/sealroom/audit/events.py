@@ -75,6 +75,8 @@ class AuditAction(enum.StrEnum):
     DATASET_KEY_USED = "DATASET_KEY_USED"
     #: A preview node's result was charged to an analyst's airlock quota (bytes, used so far).
     AIRLOCK_QUOTA_CHARGED = "AIRLOCK_QUOTA_CHARGED"
+    #: A differentially private run spent part of the room's privacy budget.
+    PRIVACY_BUDGET_CHARGED = "PRIVACY_BUDGET_CHARGED"
     ACCESS_DENIED = "ACCESS_DENIED"
 
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from sealroom.client._client import Auth, AuthenticationMethod, Client, create_client
-from sealroom.client._session import AirlockQuotaInfo, JobId, RetrieveAuditLogResponse, Session
+from sealroom.client._session import (
+    AirlockQuotaInfo,
+    JobId,
+    PrivacyBudget,
+    RetrieveAuditLogResponse,
+    Session,
+)
 
 __all__ = [
     "AirlockQuotaInfo",
@@ -11,6 +17,7 @@ __all__ = [
     "AuthenticationMethod",
     "Client",
     "JobId",
+    "PrivacyBudget",
     "RetrieveAuditLogResponse",
     "Session",
     "create_client",

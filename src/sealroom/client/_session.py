@@ -67,6 +67,22 @@ class AirlockQuotaInfo:
 
 
 @dataclass(frozen=True)
+class PrivacyBudget:
+    """A room's differential-privacy budget (``None``: the room has none) and what is spent."""
+
+    epsilon_budget: float | None
+    epsilon_spent: float
+    delta_budget: float
+    delta_spent: float
+
+    @property
+    def epsilon_remaining(self) -> float | None:
+        if self.epsilon_budget is None:
+            return None
+        return max(self.epsilon_budget - self.epsilon_spent, 0.0)
+
+
+@dataclass(frozen=True)
 class RetrieveAuditLogResponse:
     """Seed SDK shape: the verified audit log as bytes, one line per event."""
 
@@ -145,6 +161,23 @@ class Session:
                 raise ServerError(f"malformed airlock quota for node {node!r}")
             result[str(node)] = AirlockQuotaInfo(limit=limit, used=used)
         return result
+
+    def retrieve_privacy_budget(self, data_room_id: str, /) -> PrivacyBudget:
+        """The room's differential-privacy budget and what its runs have spent.
+
+        Informational (relayed unsigned by the host); every charge is in the audit log.
+        """
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/privacy-budget")
+        try:
+            total = body["epsilon_budget"]
+            return PrivacyBudget(
+                epsilon_budget=None if total is None else float(total),
+                epsilon_spent=float(body["epsilon_spent"]),
+                delta_budget=float(body["delta_budget"]),
+                delta_spent=float(body["delta_spent"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ServerError("the server sent a malformed privacy budget") from None
 
     def retrieve_room_state(self, data_room_id: str, /) -> RoomState:
         """The room's status and published datasets, signed by the attested core.

@@ -421,6 +421,8 @@ class TrustedCore:
             )
             if not decision.allowed:
                 raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
+            if not self._charge_privacy_budget(job, definition):
+                return
             self._audit_datasets_used(job, definition)
             result = self._runner.run(record.id, definition, job.node)
         except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
@@ -467,6 +469,69 @@ class TrustedCore:
             details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
         )
         return True
+
+    def _charge_privacy_budget(self, job: JobRecord, definition: RoomDefinition) -> bool:
+        """Spend the epsilon and delta of every DP node the job runs, before it runs (a failed
+        run spends too: its failure may depend on the data); fail the job past the budget."""
+        dp_nodes = [
+            node
+            for node in definition.execution_plan(job.node)
+            if isinstance(node, SqlNode) and node.dp_epsilon is not None
+        ]
+        if not dp_nodes:
+            return True
+        privacy = definition.privacy
+        assert privacy.dp_epsilon_budget is not None  # check_definition
+        epsilon = sum(node.dp_epsilon or 0.0 for node in dp_nodes)
+        delta = sum(node.dp_delta for node in dp_nodes)
+        charged, spent_epsilon, spent_delta = self._store.charge_privacy_budget(
+            job.room_id, epsilon, delta, privacy.dp_epsilon_budget, privacy.dp_delta_budget
+        )
+        if not charged:
+            message = (
+                f"the room's privacy budget cannot pay for this run (epsilon {epsilon:g}, delta "
+                f"{delta:g}): spent epsilon {spent_epsilon:g} of {privacy.dp_epsilon_budget:g}, "
+                f"delta {spent_delta:g} of {privacy.dp_delta_budget:g}"
+            )
+            self._store.finish_job(
+                job.id,
+                succeeded=False,
+                error_code="privacy_budget_exhausted",
+                error_message=message,
+            )
+            self._audit_job(
+                job,
+                AuditAction.JOB_FAILED,
+                f"job {job.id} failed: privacy_budget_exhausted",
+                "privacy_budget_exhausted",
+            )
+            return False
+        self._audit.append(
+            job.room_id,
+            user=job.submitted_by,
+            action=AuditAction.PRIVACY_BUDGET_CHARGED,
+            notes=f"job {job.id} ({job.node}) spent epsilon {epsilon:g}, delta {delta:g}",
+            details={
+                "job_id": job.id,
+                "node": job.node,
+                "epsilon": repr(epsilon),
+                "delta": repr(delta),
+                "spent_epsilon": repr(spent_epsilon),
+                "spent_delta": repr(spent_delta),
+            },
+        )
+        return True
+
+    def privacy_budget(self, principal: str, room_id: str) -> dict[str, float | None]:
+        """The room's differential-privacy budget and what its runs have spent."""
+        _, definition = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
+        spent_epsilon, spent_delta = self._store.privacy_budget_spent(room_id)
+        return {
+            "epsilon_budget": definition.privacy.dp_epsilon_budget,
+            "epsilon_spent": spent_epsilon,
+            "delta_budget": definition.privacy.dp_delta_budget,
+            "delta_spent": spent_delta,
+        }
 
     def airlock_quotas(self, principal: str, room_id: str) -> dict[str, tuple[int, int]]:
         """``{preview node: (limit, used)}`` for the preview nodes ``principal`` may run."""

@@ -37,6 +37,7 @@ from sealroom.compute.sandbox import (
 )
 from sealroom.compute.scripts import RUNTIME_DIR, read_table_dir, write_table_dir, zip_directory
 from sealroom.compute.sql import (
+    DpSpec,
     PrivacyFilter,
     SqlExecutionError,
     SqlLimits,
@@ -197,6 +198,7 @@ class JobRunner:
         self, room_id: str, definition: RoomDefinition, node: SqlNode, state: _PlanState
     ) -> pa.Table:
         inputs = {dep: self._table(room_id, definition, dep, state) for dep in node.dependencies}
+        dp = _dp_spec(definition, node) if node.dp_epsilon is not None else None
         privacy = None
         if node.minimum_rows_count is not None:
             privacy = PrivacyFilter(
@@ -211,6 +213,7 @@ class JobRunner:
             limits=self._sql_limits,
             scratch_dir=self._scratch_dir,
             privacy=privacy,
+            dp=dp,
         )
 
     def _run_script(
@@ -325,6 +328,36 @@ class JobRunner:
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)
         return "internal_error", "the computation failed inside the core (internal error)"
+
+
+def _dp_spec(definition: RoomDefinition, node: SqlNode) -> DpSpec:
+    """The node's differential-privacy parameters; clamp bounds of a table input's columns
+    default to its ``in_range`` rule (closed bounds only: an open one has no largest value)."""
+    assert node.dp_epsilon is not None
+    bounds: dict[str, tuple[float, float]] = {}
+    for dependency in node.dependencies:
+        table = definition.node(dependency)
+        if not isinstance(table, TableNode):
+            continue
+        for column in table.columns:
+            rule = column.in_range
+            if rule is None:
+                continue
+            low, high = rule.greater_than_equals, rule.less_than_equals
+            if low is not None and high is not None and low < high:
+                bounds[column.name.lower()] = (low, high)
+    bounds.update({name.lower(): (low, high) for name, low, high in node.dp_bounds})
+    try:
+        return DpSpec(
+            epsilon=node.dp_epsilon,
+            delta=node.dp_delta,
+            unit_column=definition.privacy.unit_column,
+            max_rows_per_unit=node.dp_max_rows_per_unit,
+            bounds=bounds,
+        )
+    except ValueError as error:
+        # About the node's parameters (names and figures of the definition), not data.
+        raise JobFailedError("dp_parameters", f"SQL node {node.name!r}: {error}") from None
 
 
 @dataclass(frozen=True)

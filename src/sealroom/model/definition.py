@@ -20,6 +20,7 @@ Checking which tables a SQL query really references needs a SQL parser and lives
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from collections.abc import Iterable, Iterator
@@ -47,6 +48,8 @@ MAX_PARTICIPANTS = 500
 MAX_QUERY_LENGTH = 100_000
 #: Largest privacy-filter threshold (AWS Clean Rooms' bound too): beyond it nothing is shown.
 MAX_MINIMUM_ROWS_COUNT = 100_000
+#: Largest epsilon of one differentially private run; beyond it the noise protects nobody.
+MAX_DP_EPSILON = 10.0
 
 _EMAIL_PATTERN = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
@@ -95,6 +98,16 @@ class SqlNode(_Frozen):
     #: The privacy filter: every result row aggregates at least this many units of each input
     #: (see :mod:`sealroom.compute.sql.privacy`); ``None`` runs the query as written.
     minimum_rows_count: int | None = Field(default=None, ge=2, le=MAX_MINIMUM_ROWS_COUNT)
+    #: Differential privacy (see :mod:`sealroom.compute.sql.dp`): each run spends this much of
+    #: the room's budget and returns noisy aggregates; ``None`` runs without noise.
+    dp_epsilon: float | None = Field(default=None, gt=0, le=MAX_DP_EPSILON)
+    #: What releasing data-dependent group keys may cost (only charged with GROUP BY).
+    dp_delta: float = Field(default=1e-6, gt=0, lt=1e-3)
+    #: Contribution bound: rows one privacy unit may contribute (1 without a unit column).
+    dp_max_rows_per_unit: int = Field(default=1, ge=1, le=1 << 20)
+    #: Clamp bounds ``(column, low, high)`` of summed/averaged columns; a table input's
+    #: ``in_range`` rule is used for a column not listed here.
+    dp_bounds: tuple[tuple[str, float, float], ...] = ()
 
 
 #: Additional files are mounted under /input/code/ next to the script, by name.
@@ -182,6 +195,10 @@ class RoomPrivacy(_Frozen):
     #: Lets MIN, MAX, MEDIAN, QUANTILE, MODE, ANY_VALUE, ARG_MAX ... through the filter: each
     #: returns one person's value, so only rooms whose owners accept that should set it.
     allow_revealing_aggregates: bool = False
+    #: The room's differential-privacy budget: the core refuses a run of a ``dp_epsilon`` node
+    #: that would take the epsilon (or delta) spent past it. Required when such nodes exist.
+    dp_epsilon_budget: float | None = Field(default=None, gt=0, le=1000)
+    dp_delta_budget: float = Field(default=1e-5, gt=0, lt=1e-2)
 
 
 class RoomDefinition(_Frozen):
@@ -299,6 +316,7 @@ def check_definition(definition: RoomDefinition) -> None:
                 ) from None
         if isinstance(node, SqlNode):
             _check_sql_dependencies(node, nodes)
+            _check_sql_privacy(node, definition)
         if isinstance(node, PythonNode | RNode):
             _check_script_node(node, nodes)
         if isinstance(node, PreviewNode):
@@ -328,6 +346,33 @@ def _check_node_names(nodes: Iterable[Node]) -> None:
                 f"{seen[key]!r} already exists)"
             )
         seen[key] = node.name
+
+
+def _check_sql_privacy(node: SqlNode, definition: RoomDefinition) -> None:
+    if node.dp_epsilon is None:
+        return
+    where = f"SQL node {node.name!r}"
+    if node.minimum_rows_count is not None:
+        raise DefinitionError(
+            f"{where}: choose minimum_rows_count or dp_epsilon, not both (differential privacy "
+            "releases only groups whose noisy count passes its own threshold)"
+        )
+    if definition.privacy.dp_epsilon_budget is None:
+        raise DefinitionError(
+            f"{where} uses differential privacy, so the room needs a privacy budget: "
+            "with_privacy_budget(epsilon=...)"
+        )
+    if node.dp_max_rows_per_unit > 1 and definition.privacy.unit_column is None:
+        raise DefinitionError(
+            f"{where}: dp_max_rows_per_unit > 1 needs a privacy unit column "
+            "(with_privacy_unit_column); without one each row is a unit"
+        )
+    columns = [bound[0].lower() for bound in node.dp_bounds]
+    if len(set(columns)) != len(columns):
+        raise DefinitionError(f"{where} lists a dp bound twice")
+    for column, low, high in node.dp_bounds:
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise DefinitionError(f"{where}: dp bound of {column!r} needs finite low < high")
 
 
 def _check_sql_dependencies(node: SqlNode, nodes: dict[str, Node]) -> None:

@@ -448,6 +448,57 @@ class MetadataStore:
             used = int(conn.execute(select(usage.c.used_bytes).where(key)).scalar_one())
         return updated.rowcount == 1, used
 
+    # -- privacy budget -----------------------------------------------------------------
+    def privacy_budget_spent(self, room_id: str) -> tuple[float, float]:
+        """(epsilon, delta) the room's differentially private runs have spent."""
+        budget = t.privacy_budget
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(budget.c.spent_epsilon, budget.c.spent_delta).where(
+                    budget.c.room_id == room_id
+                )
+            ).one_or_none()
+        return (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
+
+    def charge_privacy_budget(
+        self, room_id: str, epsilon: float, delta: float, epsilon_limit: float, delta_limit: float
+    ) -> tuple[bool, float, float]:
+        """Spend (epsilon, delta) unless that passes a limit; ``(charged, spent_eps, spent_delta)``.
+
+        Atomic, like :meth:`charge_airlock`: one conditional UPDATE.
+        """
+        budget = t.privacy_budget
+        key = budget.c.room_id == room_id
+        with self.engine.begin() as conn:
+            if conn.execute(select(budget.c.room_id).where(key)).scalar_one_or_none() is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(budget).values(
+                                room_id=room_id, spent_epsilon=0.0, spent_delta=0.0
+                            )
+                        )
+                except IntegrityError:
+                    pass  # inserted meanwhile by another job
+            updated = conn.execute(
+                update(budget)
+                .where(
+                    and_(
+                        key,
+                        budget.c.spent_epsilon + epsilon <= epsilon_limit,
+                        budget.c.spent_delta + delta <= delta_limit,
+                    )
+                )
+                .values(
+                    spent_epsilon=budget.c.spent_epsilon + epsilon,
+                    spent_delta=budget.c.spent_delta + delta,
+                )
+            )
+            row = conn.execute(
+                select(budget.c.spent_epsilon, budget.c.spent_delta).where(key)
+            ).one()
+        return updated.rowcount == 1, float(row[0]), float(row[1])
+
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
         with self.engine.begin() as conn:

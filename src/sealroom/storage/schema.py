@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -154,4 +155,12 @@ airlock_usage = Table(
     Column("node", String(200), primary_key=True),
     Column("user_email", String(254), primary_key=True),  # lower case
     Column("used_bytes", BigInteger, nullable=False),
+)
+
+privacy_budget = Table(
+    "privacy_budget",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("spent_epsilon", Float, nullable=False),
+    Column("spent_delta", Float, nullable=False),
 )

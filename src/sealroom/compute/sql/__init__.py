@@ -7,18 +7,25 @@
   limits; failures are :class:`SqlExecutionError` with messages free of data values.
 * :mod:`.privacy` — the privacy filter: analyses and rewrites a query so that every result row
   aggregates at least *k* units of each input (:class:`PrivacyFilter`).
+* :mod:`.dp` — differential privacy: one-table aggregates with bounded contributions and
+  OpenDP noise (:class:`DpSpec`).
 * :mod:`.results` — result encodings: CSV as DuckDB writes it, Arrow IPC stream for typed results.
 """
 
 from __future__ import annotations
 
+from .dp import DP_DELTA_KEY, DP_EPSILON_KEY, DpResult, DpSpec
 from .engine import SUPPRESSED_GROUPS_KEY, SqlErrorCode, SqlExecutionError, SqlLimits, run_sql
 from .privacy import PrivacyFilter
 from .references import check_query_dependencies, fold_identifier, referenced_tables
 from .results import table_from_ipc, table_to_csv, table_to_ipc
 
 __all__ = [
+    "DP_DELTA_KEY",
+    "DP_EPSILON_KEY",
     "SUPPRESSED_GROUPS_KEY",
+    "DpResult",
+    "DpSpec",
     "PrivacyFilter",
     "SqlErrorCode",
     "SqlExecutionError",

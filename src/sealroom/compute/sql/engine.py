@@ -38,6 +38,7 @@ import duckdb
 import pyarrow as pa
 
 from .connection import open_hardened_connection
+from .dp import DpSpec, run_dp_query
 from .privacy import PrivacyFilter, PrivacyFilterError, plan_filtered_query, source_view_sql
 from .references import fold_identifier
 
@@ -122,18 +123,24 @@ def run_sql(
     limits: SqlLimits,
     scratch_dir: Path,
     privacy: PrivacyFilter | None = None,
+    dp: DpSpec | None = None,
 ) -> pa.Table:
     """Run ``query`` over ``tables`` (registered under their exact names) and return the result.
 
     With ``privacy``, the query runs rewritten by :mod:`.privacy` (refused with code
     ``sql_privacy_filter`` when it cannot be), division by zero gives NULL, and the result's
-    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY`.
+    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY`. With ``dp``, the query is answered
+    with differential privacy by :mod:`.dp` (same refusal code, division by zero gives NULL),
+    and the result's schema metadata holds the ε and δ spent (:data:`.dp.DP_EPSILON_KEY`).
 
     ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
     order; each becomes a temporary view, so DuckDB plans the whole chain as one query.
-    Raises :class:`SqlExecutionError`; a ``ValueError`` for names that clash (a caller bug).
+    Raises :class:`SqlExecutionError`; a ``ValueError`` for names that clash or for both
+    ``privacy`` and ``dp`` (caller bugs).
     """
     _check_names([*tables, *(name for name, _ in intermediate)])
+    if privacy is not None and dp is not None:
+        raise ValueError("a query runs under the privacy filter or differential privacy, not both")
     work_dir = Path(tempfile.mkdtemp(prefix="sql-", dir=scratch_dir))
     try:
         spill_dir = work_dir / "spill"
@@ -144,11 +151,11 @@ def run_sql(
             spill_directory=spill_dir,
             max_spill_bytes=limits.max_spill_bytes,
             max_execution_ms=math.ceil(limits.timeout_seconds * 1000),
-            division_by_zero_is_null=privacy is not None,
+            division_by_zero_is_null=privacy is not None or dp is not None,
         )
         try:
             with _Watchdog(connection, limits.timeout_seconds) as watchdog:
-                return _run(connection, query, tables, intermediate, limits, watchdog, privacy)
+                return _run(connection, query, tables, intermediate, limits, watchdog, privacy, dp)
         finally:
             connection.close()
     finally:
@@ -164,6 +171,7 @@ def _run(
     limits: SqlLimits,
     watchdog: _Watchdog,
     privacy: PrivacyFilter | None,
+    dp: DpSpec | None,
 ) -> pa.Table:
     # 1. Refuse anything but one SELECT each, before any of them executes.
     _require_single_select(connection, query, node=None)
@@ -183,6 +191,8 @@ def _run(
     relation = _bind(connection, query, watchdog)
     if privacy is not None:
         return _run_filtered(connection, query, relation.columns, tables, privacy, limits, watchdog)
+    if dp is not None:
+        return _run_dp(connection, query, relation.columns, tables, dp, limits, watchdog)
     watchdog.check()
     return _fetch(relation, limits, watchdog)
 
@@ -237,6 +247,30 @@ def _run_filtered(
     suppressed = int(row[0]) if row is not None and row[0] is not None else 0
     metadata = {**(result.schema.metadata or {}), SUPPRESSED_GROUPS_KEY: str(suppressed).encode()}
     return result.replace_schema_metadata(metadata)
+
+
+def _run_dp(
+    connection: duckdb.DuckDBPyConnection,
+    query: str,
+    output_names: list[str],
+    tables: Mapping[str, pa.Table],
+    spec: DpSpec,
+    limits: SqlLimits,
+    watchdog: _Watchdog,
+) -> pa.Table:
+    """Answer ``query`` with differential privacy (:mod:`.dp`); its SQL runs under our limits."""
+
+    def fetch(sql: str) -> pa.Table:
+        watchdog.check()
+        return _fetch(_bind(connection, sql, watchdog), limits, watchdog)
+
+    try:
+        result = run_dp_query(
+            connection, query, spec, tables=tables, output_names=output_names, fetch=fetch
+        )
+    except PrivacyFilterError as error:
+        raise SqlExecutionError("sql_privacy_filter", str(error)) from None
+    return result.table
 
 
 def _require_single_select(

@@ -140,6 +140,12 @@ def airlock_quotas(room_id: str, platform: PlatformDep, user: UserDep) -> dict[s
     }
 
 
+@router.get("/v1/rooms/{room_id}/privacy-budget")
+def privacy_budget(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+    """The room's differential-privacy budget and what has been spent (enforced by the core)."""
+    return platform.core.privacy_budget(user, room_id)
+
+
 @router.get("/v1/rooms/{room_id}/state")
 def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
     """The room's status and published datasets, versioned by its audit log, signed by the core."""

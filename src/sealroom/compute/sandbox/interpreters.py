@@ -78,6 +78,11 @@ def python_env() -> dict[str, str]:
         # the address-space limit: on a large machine that alone could exhaust it.
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
+        # Address space again: pyarrow's default pool (jemalloc/mimalloc) reserves 1 GiB up
+        # front, and glibc gives each thread a 64 MiB arena; together they exhaust RLIMIT_AS
+        # in scripts that start many threads (JAX, in the synthetic-data worker).
+        "ARROW_DEFAULT_MEMORY_POOL": "system",
+        "MALLOC_ARENA_MAX": "2",
     }
 
 

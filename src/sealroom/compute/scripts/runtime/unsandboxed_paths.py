@@ -37,6 +37,10 @@ def translate(path: Any) -> Any:
         decoded = os.fsdecode(text)
         translated = translate(decoded)
         return os.fsencode(translated) if translated is not decoded else path
+    if text == _ROOT or text.startswith(_ROOT + "/"):
+        # Already translated (the root itself may live under /tmp): translating it again
+        # would nest the root in itself without end.
+        return path
     for prefix in _PREFIXES:
         if text == prefix or text.startswith(prefix + "/"):
             return _ROOT + text

@@ -17,11 +17,14 @@ from sealroom.analytics._dcr import (
 from sealroom.analytics._definitions import (
     AnalyticsDcrBuilder,
     AnalyticsDcrDefinition,
+    MaskType,
     PreviewComputeNodeDefinition,
     PythonComputeNodeDefinition,
     RawDataNodeDefinition,
     RComputeNodeDefinition,
     SqlComputeNodeDefinition,
+    SyntheticDataComputeNodeDefinition,
+    SyntheticNodeColumn,
     TableDataNodeDefinition,
 )
 from sealroom.model.columns import (
@@ -42,6 +45,7 @@ __all__ = [
     "FileContent",
     "FormatType",
     "HashingAlgorithm",
+    "MaskType",
     "NumericRangeRule",
     "PreviewComputeNodeDefinition",
     "PrimitiveType",
@@ -51,6 +55,8 @@ __all__ = [
     "RawDataNodeDefinition",
     "SqlComputationNode",
     "SqlComputeNodeDefinition",
+    "SyntheticDataComputeNodeDefinition",
+    "SyntheticNodeColumn",
     "TableDataNode",
     "TableDataNodeDefinition",
     "read_input_csv_file",

@@ -7,6 +7,7 @@ cycles, duplicate names, and SQL that reads a table that is not among its depend
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,9 +16,10 @@ from pydantic import ValidationError
 
 from sealroom.compute.sql import check_query_dependencies, fold_identifier, referenced_tables
 from sealroom.errors import DefinitionError
-from sealroom.model.columns import Column
+from sealroom.model.columns import Column, PrimitiveType
 from sealroom.model.definition import (
     FileContent,
+    Node,
     Participant,
     PreviewNode,
     PythonNode,
@@ -26,6 +28,8 @@ from sealroom.model.definition import (
     RoomDefinition,
     RoomPrivacy,
     SqlNode,
+    SyntheticColumn,
+    SyntheticNode,
     TableNode,
     check_definition,
     check_node_name,
@@ -189,6 +193,87 @@ class RComputeNodeDefinition(_ScriptComputeNodeDefinition):
     _node_class = RNode
 
 
+class MaskType(enum.StrEnum):
+    """Seed SDK: what a masked column of a synthetic table is replaced with."""
+
+    GENERIC_STRING = "genericString"
+    GENERIC_NUMBER = "genericNumber"
+    NAME = "name"
+    ADDRESS = "address"
+    POSTCODE = "postcode"
+    PHONE_NUMBER = "phoneNumber"
+    SOCIAL_SECURITY_NUMBER = "socialSecurityNumber"
+    EMAIL = "email"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    IBAN = "iban"
+
+
+class SyntheticNodeColumn:
+    """Seed SDK: one input column (by position) of a synthetic-data node."""
+
+    def __init__(
+        self,
+        data_type: PrimitiveType,
+        index: int,
+        mask_type: MaskType = MaskType.GENERIC_STRING,
+        should_mask_column: bool = False,
+        is_nullable: bool = True,
+        name: str | None = None,
+    ) -> None:
+        try:
+            self.column = SyntheticColumn(
+                index=index,
+                data_type=PrimitiveType(data_type).value,
+                mask_type=MaskType(mask_type).value,
+                should_mask_column=should_mask_column,
+                is_nullable=is_nullable,
+                name=name,
+            )
+        except (ValidationError, ValueError) as exc:
+            detail = _first_error(exc) if isinstance(exc, ValidationError) else str(exc)
+            raise DefinitionError(f"synthetic column {index}: {detail}") from None
+
+
+class SyntheticDataComputeNodeDefinition:
+    """Differentially private synthetic data (seed SDK: ``SyntheticDataComputeNodeDefinition``).
+
+    A synthetic copy of ``dependency``'s table at privacy ``epsilon`` (MST over Private-PGM,
+    OpenDP noise), with the listed columns masked; refused under 50 rows. Its result is a table
+    other nodes may read; ``output_original_data_statistics`` adds a quality report comparing it
+    with the real data (not differentially private: agree on it knowingly).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        columns: Sequence[SyntheticNodeColumn],
+        dependency: str,
+        epsilon: float,
+        output_original_data_statistics: bool = False,
+        enable_logs_on_error: bool = False,
+        enable_logs_on_success: bool = False,
+        id: str | None = None,
+        *,
+        model: str = "mst",
+    ) -> None:
+        _check_id(name, id)
+        self.name = name
+        try:
+            self.node = SyntheticNode(
+                name=name,
+                dependency=dependency,
+                columns=tuple(column.column for column in columns),
+                epsilon=epsilon,
+                output_original_data_statistics=output_original_data_statistics,
+                enable_logs_on_error=enable_logs_on_error,
+                enable_logs_on_success=enable_logs_on_success,
+                model=model,  # checked by the model
+            )
+        except ValidationError as exc:
+            raise DefinitionError(f"synthetic data node {name!r}: {_first_error(exc)}") from None
+
+
 class PreviewComputeNodeDefinition:
     """An airlock on a computation (seed SDK: ``PreviewComputeNodeDefinition``).
 
@@ -214,6 +299,7 @@ NodeDefinition = (
     | PythonComputeNodeDefinition
     | RComputeNodeDefinition
     | PreviewComputeNodeDefinition
+    | SyntheticDataComputeNodeDefinition
 )
 
 
@@ -311,7 +397,7 @@ class AnalyticsDcrBuilder:
         if not owner:
             raise DefinitionError("the room needs an owner: call with_owner()")
         names = [d.name for d in self._nodes]
-        nodes: list[TableNode | RawNode | SqlNode | PythonNode | RNode | PreviewNode] = []
+        nodes: list[Node] = []
         for definition in self._nodes:
             if isinstance(definition, SqlComputeNodeDefinition):
                 nodes.append(definition.resolve(names))

@@ -13,6 +13,7 @@ for that node. Anything unexpected is an internal error whose details stay in th
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import secrets
@@ -45,6 +46,7 @@ from sealroom.compute.sql import (
     table_to_ipc,
 )
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
+from sealroom.enclave.synthetic import synthetic_config, synthetic_failure_message
 from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
 from sealroom.model.definition import (
@@ -55,6 +57,7 @@ from sealroom.model.definition import (
     RNode,
     RoomDefinition,
     SqlNode,
+    SyntheticNode,
     TableNode,
 )
 from sealroom.storage.metadata import MetadataStore
@@ -125,13 +128,13 @@ class JobRunner:
             for node in plan:
                 if isinstance(node, SqlNode):
                     state.tables[node.name] = self._run_sql(room_id, definition, node, state)
-                elif isinstance(node, PythonNode | RNode):
+                elif isinstance(node, PythonNode | RNode | SyntheticNode):
                     state.outputs[node.name] = self._run_script(room_id, definition, node, state)
             last = plan[-1]
             if isinstance(last, PreviewNode):
                 # An airlock relays its dependency's result; the core charges the quota.
                 previewed = definition.node(last.dependency)
-                assert isinstance(previewed, SqlNode | PythonNode | RNode)  # check_definition
+                assert isinstance(previewed, SqlNode | PythonNode | RNode | SyntheticNode)
                 last = previewed
             if isinstance(last, SqlNode):
                 return JobOutput(table_to_ipc(state.tables[last.name]), "arrow")
@@ -149,7 +152,7 @@ class JobRunner:
         node = definition.node(name)
         if isinstance(node, SqlNode):
             return state.tables[name]
-        if isinstance(node, PythonNode | RNode):
+        if isinstance(node, PythonNode | RNode | SyntheticNode):
             table = read_table_dir(state.outputs[name])
             if table is None:
                 raise JobFailedError(
@@ -220,7 +223,7 @@ class JobRunner:
         self,
         room_id: str,
         definition: RoomDefinition,
-        node: PythonNode | RNode,
+        node: PythonNode | RNode | SyntheticNode,
         state: _PlanState,
     ) -> Path:
         if self._unsandboxed:
@@ -246,9 +249,15 @@ class JobRunner:
         root = state.job_dir / f"node-{len(state.outputs)}"
         code = root / "code"
         code.mkdir(parents=True)
-        (code / SCRIPT_FILE_NAMES[node.kind]).write_text(node.script)
-        for extra in node.additional_files:
-            (code / extra.name).write_text(extra.content)
+        if isinstance(node, SyntheticNode):
+            # What the room agreed on, completed with the input's columns (names, types).
+            table = self._table(room_id, definition, node.dependency, state)
+            config = synthetic_config(node, table.schema, definition.node(node.dependency))
+            (code / "config.json").write_text(json.dumps(config))
+        else:
+            (code / SCRIPT_FILE_NAMES[node.kind]).write_text(node.script)
+            for extra in node.additional_files:
+                (code / extra.name).write_text(extra.content)
         mounts = [Mount(code, "/input/code")]
         for dep in node.dependencies:
             mounts.extend(self._mount_input(room_id, definition, dep, state, root))
@@ -258,8 +267,9 @@ class JobRunner:
         work.mkdir()
         try:
             if command is None:
+                assert not isinstance(node, RNode)  # refused above without the sandbox
                 (site_packages, _), *_ = python_libraries()
-                argv, env = _python_command(str(RUNTIME_DIR), str(site_packages))
+                argv, env = _python_command(str(RUNTIME_DIR), str(site_packages), node)
                 result = run_unsandboxed(
                     argv,
                     mounts=mounts,
@@ -312,7 +322,7 @@ class JobRunner:
             path = root / "raw" / dep
             path.parent.mkdir(exist_ok=True)
             return [Mount(path, target)] if self._raw_file(room_id, node, path) else []
-        if isinstance(node, PythonNode | RNode):
+        if isinstance(node, PythonNode | RNode | SyntheticNode):
             return [Mount(state.outputs[dep], target)]
         directory = root / "tables" / dep
         write_table_dir(self._table(room_id, definition, dep, state), directory)
@@ -370,10 +380,10 @@ class _Command:
     env: dict[str, str]
 
 
-def _interpreter(node: PythonNode | RNode) -> _Command:
+def _interpreter(node: PythonNode | RNode | SyntheticNode) -> _Command:
     """The wrapper of ``node``'s language (from :data:`_RUNTIME_PATH`) under its interpreter."""
-    if isinstance(node, PythonNode):
-        argv, env = _python_command(_RUNTIME_PATH, SITE_PACKAGES_PATH)
+    if isinstance(node, PythonNode | SyntheticNode):
+        argv, env = _python_command(_RUNTIME_PATH, SITE_PACKAGES_PATH, node)
         return _Command(argv, python_runtime()[1], python_libraries(), env)
     r = r_runtime()
     if r is None:
@@ -387,16 +397,26 @@ def _interpreter(node: PythonNode | RNode) -> _Command:
     return _Command([*r.command, f"{_RUNTIME_PATH}/run_r.R"], list(r.runtime), [], env)
 
 
-def _python_command(runtime: str, site_packages: str) -> tuple[list[str], dict[str, str]]:
+def _python_command(
+    runtime: str, site_packages: str, node: PythonNode | SyntheticNode
+) -> tuple[list[str], dict[str, str]]:
     """The Python wrapper's argv and environment, with the runtime and packages at these paths
     (the sandbox's fixed paths, or the host's without the sandbox)."""
     interpreter, _ = python_runtime()
     # sealroom_util and the wrapper come first, then the worker environment's packages.
     env = {**python_env(), "PYTHONPATH": f"{runtime}:{site_packages}"}
-    return [str(interpreter), "-B", "-s", f"{runtime}/run_python.py"], env
+    if isinstance(node, SyntheticNode):
+        entry = [f"{runtime}/run_synthetic.py", f"/input/{node.dependency}"]
+    else:
+        entry = [f"{runtime}/run_python.py"]
+    return [str(interpreter), "-B", "-s", *entry], env
 
 
-def _failure_message(node: PythonNode | RNode, exit_code: int | None, stderr: bytes) -> str:
+def _failure_message(
+    node: PythonNode | RNode | SyntheticNode, exit_code: int | None, stderr: bytes
+) -> str:
+    if isinstance(node, SyntheticNode):
+        return synthetic_failure_message(node, exit_code, stderr, _LOG_TAIL_BYTES)
     script = SCRIPT_FILE_NAMES[node.kind]
     marker = _ERROR_MARKER.search(stderr.rstrip()[-300:])
     where = ""

@@ -146,6 +146,55 @@ class RNode(_ScriptNode):
     kind: Literal["r"] = "r"
 
 
+#: The seed's mask types: a masked column is replaced by random values of that kind.
+MaskTypeName = Literal[
+    "genericString",
+    "genericNumber",
+    "name",
+    "address",
+    "postcode",
+    "phoneNumber",
+    "socialSecurityNumber",
+    "email",
+    "date",
+    "timestamp",
+    "iban",
+]
+
+
+class SyntheticColumn(_Frozen):
+    """How one input column (by position) is synthesised; columns not listed are modelled."""
+
+    index: int = Field(ge=0, le=999)
+    data_type: Literal["string", "integer", "float"]
+    mask_type: MaskTypeName = "genericString"
+    should_mask_column: bool = False
+    is_nullable: bool = True
+    name: str | None = Field(default=None, max_length=200)
+
+
+class SyntheticNode(_Frozen):
+    """Differentially private synthetic copy of a table (MST, or AIM), run in the sandbox.
+
+    Its result is a table (``dataset.csv`` + ``types.json``) other nodes may read, and a
+    quality report comparing it with the real data only if ``output_original_data_statistics``.
+    """
+
+    kind: Literal["synthetic"] = "synthetic"
+    name: NodeName
+    dependency: NodeName
+    columns: tuple[SyntheticColumn, ...] = Field(default=(), max_length=1000)
+    epsilon: float = Field(gt=0, le=100)
+    output_original_data_statistics: bool = False
+    model: Literal["mst", "aim"] = "mst"
+    enable_logs_on_error: bool = False
+    enable_logs_on_success: bool = False
+
+    @property
+    def dependencies(self) -> tuple[str, ...]:
+        return (self.dependency,)
+
+
 #: Largest airlock quota (1 TiB): a bound, not a recommendation.
 MAX_PREVIEW_QUOTA_BYTES = 1 << 40
 
@@ -169,11 +218,12 @@ class PreviewNode(_Frozen):
 
 
 Node = Annotated[
-    TableNode | RawNode | SqlNode | PythonNode | RNode | PreviewNode, Field(discriminator="kind")
+    TableNode | RawNode | SqlNode | PythonNode | RNode | SyntheticNode | PreviewNode,
+    Field(discriminator="kind"),
 ]
 DataNode = TableNode | RawNode
 ScriptNode = PythonNode | RNode
-ComputeNode = SqlNode | PythonNode | RNode | PreviewNode
+ComputeNode = SqlNode | PythonNode | RNode | SyntheticNode | PreviewNode
 
 
 class Participant(_Frozen):
@@ -321,6 +371,8 @@ def check_definition(definition: RoomDefinition) -> None:
             _check_script_node(node, nodes)
         if isinstance(node, PreviewNode):
             _check_preview_node(node, nodes)
+        if isinstance(node, SyntheticNode):
+            _check_synthetic_node(node, nodes)
         _check_not_reading_a_preview(node, nodes)
     _check_acyclic(definition)
     _check_participants(definition, nodes)
@@ -413,11 +465,31 @@ def _check_preview_node(node: PreviewNode, nodes: dict[str, Node]) -> None:
         raise DefinitionError(
             f"preview node {node.name!r} depends on unknown node {node.dependency!r}"
         )
-    if not isinstance(target, SqlNode | PythonNode | RNode):
+    if not isinstance(target, SqlNode | PythonNode | RNode | SyntheticNode):
         raise DefinitionError(
-            f"preview node {node.name!r} must depend on a SQL, Python or R computation, "
+            f"preview node {node.name!r} must depend on a SQL, Python, R or synthetic "
+            "computation, "
             f"not on {target.kind} node {target.name!r}"
         )
+
+
+def _check_synthetic_node(node: SyntheticNode, nodes: dict[str, Node]) -> None:
+    where = f"synthetic data node {node.name!r}"
+    target = nodes.get(node.dependency)
+    if target is None:
+        raise DefinitionError(f"{where} depends on unknown node {node.dependency!r}")
+    if not isinstance(target, TableNode | SqlNode | PythonNode | RNode | SyntheticNode):
+        raise DefinitionError(f"{where} needs a table to synthesise, not {target.kind} node")
+    indices = [column.index for column in node.columns]
+    if len(set(indices)) != len(indices):
+        raise DefinitionError(f"{where} describes a column index twice")
+    if isinstance(target, TableNode):
+        for column in node.columns:
+            if column.index >= len(target.columns):
+                raise DefinitionError(
+                    f"{where}: column index {column.index} is past the {len(target.columns)} "
+                    f"columns of table {target.name!r}"
+                )
 
 
 def _check_not_reading_a_preview(node: Node, nodes: dict[str, Node]) -> None:

@@ -130,7 +130,7 @@ def test_nothing_may_depend_on_a_preview_and_it_previews_only_computations() -> 
     b = AnalyticsDcrBuilder().with_name("bad").with_owner(BANK)
     b.add_node_definition(TableDataNodeDefinition(name="sales", columns=SALES, is_required=True))
     b.add_node_definition(PreviewComputeNodeDefinition(name="raw peek", dependency="sales"))
-    with pytest.raises(DefinitionError, match="must depend on a SQL, Python or R computation"):
+    with pytest.raises(DefinitionError, match="must depend on a SQL, Python, R or synthetic"):
         b.build()
 
     b = AnalyticsDcrBuilder().with_name("bad").with_owner(BANK)

@@ -12,6 +12,7 @@ import builtins
 import functools
 import io
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,17 @@ _ONE_PATH = (
     "rmdir", "access", "chmod", "utime", "truncate", "readlink", "chdir",
 )  # fmt: skip
 _TWO_PATHS = ("rename", "replace", "link", "symlink")
+# The interpreter, its packages and this runtime stay where they are on the host, even when they
+# live under /tmp (a checkout in /tmp): translating them would hide them from the script.
+_HOST_DIRS = (
+    sys.prefix,
+    sys.base_prefix,
+    os.path.dirname(os.path.abspath(__file__)),
+    *os.environ.get("PYTHONPATH", "").split(os.pathsep),
+)
+_HOST_PATHS = tuple(
+    sorted({form.rstrip("/") for p in _HOST_DIRS if p for form in (p, os.path.realpath(p))})
+)
 
 
 def translate(path: Any) -> Any:
@@ -37,9 +49,9 @@ def translate(path: Any) -> Any:
         decoded = os.fsdecode(text)
         translated = translate(decoded)
         return os.fsencode(translated) if translated is not decoded else path
-    if text == _ROOT or text.startswith(_ROOT + "/"):
-        # Already translated (the root itself may live under /tmp): translating it again
-        # would nest the root in itself without end.
+    if any(text == host or text.startswith(host + "/") for host in (_ROOT, *_HOST_PATHS)):
+        # Already translated (the root itself may live under /tmp: translating it again would
+        # nest the root in itself without end), or the host's interpreter and packages.
         return path
     for prefix in _PREFIXES:
         if text == prefix or text.startswith(prefix + "/"):

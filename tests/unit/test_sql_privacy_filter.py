@@ -445,3 +445,16 @@ def test_an_input_column_with_the_reserved_prefix_is_refused(tmp_path: Path) -> 
     with pytest.raises(SqlExecutionError, match="reserved") as caught:
         run("SELECT city, COUNT(*) FROM people GROUP BY city", tmp_path, tables=tables)
     assert caught.value.code == "sql_privacy_filter"
+
+
+@pytest.mark.parametrize(
+    "grouping",
+    ["CUBE (city, user_id % 2)", "GROUPING SETS ((city), (user_id % 2), ())"],
+)
+def test_cube_and_grouping_sets_filter_every_grouping_row(grouping: str, tmp_path: Path) -> None:
+    query = f"SELECT city, user_id % 2 AS parity, COUNT(*) AS n FROM people GROUP BY {grouping}"
+    shown = run(query, tmp_path)
+    assert min(shown.column("n").to_pylist()) >= K
+    assert "Tiny" not in shown.column("city").to_pylist()
+    everything = plain(query, tmp_path)
+    assert shown.num_rows + suppressed(shown) == everything.num_rows

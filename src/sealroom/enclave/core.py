@@ -41,7 +41,7 @@ from sealroom.crypto import (
 )
 from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
-from sealroom.enclave.execution import JobRunner
+from sealroom.enclave.execution import JobFailedError, JobRunner
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache, open_dataset_key
 from sealroom.enclave.keystore import EnclaveIdentity
 from sealroom.enclave.validation import ValidationLimits
@@ -421,45 +421,35 @@ class TrustedCore:
             )
             if not decision.allowed:
                 raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
-            if not self._charge_privacy_budget(job, definition):
-                return
+            self._charge_privacy_budget(job, definition)
             self._audit_datasets_used(job, definition)
             result = self._runner.run(record.id, definition, job.node)
+            node = definition.node(job.node)
+            if isinstance(node, PreviewNode):
+                self._charge_airlock(job, node, len(result.data))
         except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
             code, message = self._runner.describe_failure(exc)
             self._store.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
             self._audit_job(job, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
-            return
-        node = definition.node(job.node)
-        if isinstance(node, PreviewNode) and not self._charge_airlock(job, node, len(result.data)):
             return
         key = result_key(job.id)
         self._blobs.put(key, seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD))
         self._store.finish_job(job.id, succeeded=True, result_blob=key)
         self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
 
-    def _charge_airlock(self, job: JobRecord, node: PreviewNode, size: int) -> bool:
-        """Charge ``size`` bytes to the submitter's quota of ``node``; fail the job past it."""
+    def _charge_airlock(self, job: JobRecord, node: PreviewNode, size: int) -> None:
+        """Charge ``size`` bytes to the submitter's quota of ``node``; JobFailedError past it."""
         charged, used = self._store.charge_airlock(
             job.room_id, node.name, job.submitted_by, size, node.quota_bytes
         )
         if not charged:
             left = max(node.quota_bytes - used, 0)
             # The exact size is not told: only that it is more than what is left.
-            message = (
-                f"preview node {node.name!r}: this result is larger than the {left} bytes left "
-                f"of your quota (used {used} of {node.quota_bytes} bytes)"
-            )
-            self._store.finish_job(
-                job.id, succeeded=False, error_code="airlock_quota_exceeded", error_message=message
-            )
-            self._audit_job(
-                job,
-                AuditAction.JOB_FAILED,
-                f"job {job.id} failed: airlock_quota_exceeded",
+            raise JobFailedError(
                 "airlock_quota_exceeded",
+                f"preview node {node.name!r}: this result is larger than the {left} bytes left "
+                f"of your quota (used {used} of {node.quota_bytes} bytes)",
             )
-            return False
         self._audit.append(
             job.room_id,
             user=job.submitted_by,
@@ -468,18 +458,17 @@ class TrustedCore:
             f"{node.quota_bytes} used",
             details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
         )
-        return True
 
-    def _charge_privacy_budget(self, job: JobRecord, definition: RoomDefinition) -> bool:
+    def _charge_privacy_budget(self, job: JobRecord, definition: RoomDefinition) -> None:
         """Spend the epsilon and delta of every DP node the job runs, before it runs (a failed
-        run spends too: its failure may depend on the data); fail the job past the budget."""
+        run spends too: its failure may depend on the data); JobFailedError past the budget."""
         dp_nodes = [
             node
             for node in definition.execution_plan(job.node)
             if isinstance(node, SqlNode) and node.dp_epsilon is not None
         ]
         if not dp_nodes:
-            return True
+            return
         privacy = definition.privacy
         assert privacy.dp_epsilon_budget is not None  # check_definition
         epsilon = sum(node.dp_epsilon or 0.0 for node in dp_nodes)
@@ -488,24 +477,12 @@ class TrustedCore:
             job.room_id, epsilon, delta, privacy.dp_epsilon_budget, privacy.dp_delta_budget
         )
         if not charged:
-            message = (
+            raise JobFailedError(
+                "privacy_budget_exhausted",
                 f"the room's privacy budget cannot pay for this run (epsilon {epsilon:g}, delta "
                 f"{delta:g}): spent epsilon {spent_epsilon:g} of {privacy.dp_epsilon_budget:g}, "
-                f"delta {spent_delta:g} of {privacy.dp_delta_budget:g}"
+                f"delta {spent_delta:g} of {privacy.dp_delta_budget:g}",
             )
-            self._store.finish_job(
-                job.id,
-                succeeded=False,
-                error_code="privacy_budget_exhausted",
-                error_message=message,
-            )
-            self._audit_job(
-                job,
-                AuditAction.JOB_FAILED,
-                f"job {job.id} failed: privacy_budget_exhausted",
-                "privacy_budget_exhausted",
-            )
-            return False
         self._audit.append(
             job.room_id,
             user=job.submitted_by,
@@ -520,7 +497,6 @@ class TrustedCore:
                 "spent_delta": repr(spent_delta),
             },
         )
-        return True
 
     def privacy_budget(self, principal: str, room_id: str) -> dict[str, float | None]:
         """The room's differential-privacy budget and what its runs have spent."""
@@ -583,10 +559,7 @@ class TrustedCore:
         _, definition = self._authorize(
             principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
         )
-        target = definition.node(job.node)
-        if isinstance(target, PreviewNode):
-            target = definition.node(target.dependency)
-        is_sql = isinstance(target, SqlNode)
+        is_sql = isinstance(definition.result_source(job.node), SqlNode)
         formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
         result_format = result_format or ("csv" if is_sql else "zip")
         if result_format not in formats:

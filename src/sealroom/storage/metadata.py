@@ -12,7 +12,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    and_,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from sealroom.errors import ConflictError
@@ -427,19 +439,8 @@ class MetadataStore:
             usage.c.user_email == user_email.lower(),
         )
         with self.engine.begin() as conn:
-            if conn.execute(select(usage.c.used_bytes).where(key)).scalar_one_or_none() is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(usage).values(
-                                room_id=room_id,
-                                node=node,
-                                user_email=user_email.lower(),
-                                used_bytes=0,
-                            )
-                        )
-                except IntegrityError:
-                    pass  # inserted meanwhile by another job
+            zero = {"room_id": room_id, "node": node, "user_email": user_email.lower()}
+            _insert_if_missing(conn, usage, key, {**zero, "used_bytes": 0})
             updated = conn.execute(
                 update(usage)
                 .where(and_(key, usage.c.used_bytes + size <= limit))
@@ -470,16 +471,8 @@ class MetadataStore:
         budget = t.privacy_budget
         key = budget.c.room_id == room_id
         with self.engine.begin() as conn:
-            if conn.execute(select(budget.c.room_id).where(key)).scalar_one_or_none() is None:
-                try:
-                    with conn.begin_nested():
-                        conn.execute(
-                            insert(budget).values(
-                                room_id=room_id, spent_epsilon=0.0, spent_delta=0.0
-                            )
-                        )
-                except IntegrityError:
-                    pass  # inserted meanwhile by another job
+            zero = {"room_id": room_id, "spent_epsilon": 0.0, "spent_delta": 0.0}
+            _insert_if_missing(conn, budget, key, zero)
             updated = conn.execute(
                 update(budget)
                 .where(
@@ -537,3 +530,17 @@ class MetadataStore:
                 .order_by(t.audit_entries.c.seq)
             ).all()
         return [str(r.entry) for r in rows]
+
+
+def _insert_if_missing(
+    conn: Connection, table: Table, key: ColumnElement[bool], values: dict[str, object]
+) -> None:
+    """Insert ``values`` unless a row matching ``key`` exists; a concurrent insert of the same
+    row is not an error (the conditional UPDATE that follows sees whichever won)."""
+    if conn.execute(select(literal(1)).select_from(table).where(key)).first() is not None:
+        return
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(table).values(**values))
+    except IntegrityError:
+        pass  # inserted meanwhile by another job

@@ -17,7 +17,7 @@ from sealroom.client._session import AirlockQuotaInfo, JobId, PrivacyBudget, Ses
 from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
 from sealroom.crypto import Key
 from sealroom.errors import ConflictError
-from sealroom.model.definition import PreviewNode, RawNode, RoomDefinition, SqlNode, TableNode
+from sealroom.model.definition import RawNode, RoomDefinition, SqlNode, TableNode
 
 if TYPE_CHECKING:
     from sealroom.client import Client
@@ -181,11 +181,8 @@ class AnalyticsDcr:
                 self._nodes[node.name] = TableDataNode(self, node.name, node.is_required)
             elif isinstance(node, RawNode):
                 self._nodes[node.name] = RawDataNode(self, node.name, node.is_required)
-            elif isinstance(node, SqlNode) or (
+            elif isinstance(definition.result_source(node.name), SqlNode):
                 # A preview returns what it previews: a table, or a zip.
-                isinstance(node, PreviewNode)
-                and isinstance(definition.node(node.dependency), SqlNode)
-            ):
                 self._nodes[node.name] = SqlComputationNode(self, node.name)
             else:
                 self._nodes[node.name] = ContainerComputationNode(self, node.name)

@@ -51,7 +51,6 @@ from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
 from sealroom.model.definition import (
     SCRIPT_FILE_NAMES,
-    PreviewNode,
     PythonNode,
     RawNode,
     RNode,
@@ -130,12 +129,9 @@ class JobRunner:
                     state.tables[node.name] = self._run_sql(room_id, definition, node, state)
                 elif isinstance(node, PythonNode | RNode | SyntheticNode):
                     state.outputs[node.name] = self._run_script(room_id, definition, node, state)
-            last = plan[-1]
-            if isinstance(last, PreviewNode):
-                # An airlock relays its dependency's result; the core charges the quota.
-                previewed = definition.node(last.dependency)
-                assert isinstance(previewed, SqlNode | PythonNode | RNode | SyntheticNode)
-                last = previewed
+            # An airlock relays its dependency's result; the core charges the quota.
+            last = definition.result_source(target)
+            assert isinstance(last, SqlNode | PythonNode | RNode | SyntheticNode)
             if isinstance(last, SqlNode):
                 return JobOutput(table_to_ipc(state.tables[last.name]), "arrow")
             return JobOutput(

@@ -297,6 +297,11 @@ class RoomDefinition(_Frozen):
             emails.insert(0, self.owner)
         return emails
 
+    def result_source(self, name: str) -> Node | None:
+        """The node whose result ``name`` returns: itself, or what a preview node relays."""
+        node = self.node(name)
+        return self.node(node.dependency) if isinstance(node, PreviewNode) else node
+
     def execution_plan(self, target: str) -> list[ComputeNode]:
         """Every compute node ``target`` needs, each once, inputs before the nodes reading them.
 

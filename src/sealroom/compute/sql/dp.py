@@ -108,6 +108,7 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
 from .privacy import RESERVED_PREFIX, PrivacyFilterError
+from .references import quote_identifier as _quote
 
 __all__ = [
     "DP_DELTA_KEY",
@@ -541,10 +542,6 @@ def _try_sql(node: exp.Expr) -> str:
 
 def _column_sql(alias: str, column: str) -> str:
     return f"{_quote(alias)}.{_quote(column)}"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 # -- SQL ------------------------------------------------------------------------------------

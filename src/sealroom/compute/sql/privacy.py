@@ -50,6 +50,8 @@ from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
+from .references import quote_identifier as _quote
+
 __all__ = [
     "RESERVED_PREFIX",
     "UNIT_COLUMN",
@@ -140,10 +142,6 @@ def source_view_sql(
     # Every name is quoted; unit_sql holds only a quoted name or an integer.
     select = f"SELECT *, {unit_sql} AS {UNIT_COLUMN} FROM {_quote(relation)}"  # noqa: S608
     return f"CREATE TEMP VIEW {view} AS {select}"
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def plan_filtered_query(
@@ -457,11 +455,17 @@ def _pad(node: exp.Expr, count: int, names: Iterator[str]) -> None:
     raise PrivacyFilterError("the privacy filter cannot analyse this set operation")
 
 
-def _leftmost_lineage(node: exp.Expr, width: int) -> list[str]:
-    """The last ``width`` output names of the leftmost SELECT (a set operation's names)."""
+def _leftmost_select(node: exp.Expr) -> exp.Select:
+    """The SELECT whose output names a query (a set operation's come from its left side)."""
     while not isinstance(node, exp.Select):
         node = node.left if isinstance(node, exp.SetOperation) else node.this
-    return [e.alias_or_name for e in node.expressions[len(node.expressions) - width :]]
+    return node
+
+
+def _leftmost_lineage(node: exp.Expr, width: int) -> list[str]:
+    """The last ``width`` output names of the leftmost SELECT (a set operation's names)."""
+    select = _leftmost_select(node)
+    return [e.alias_or_name for e in select.expressions[len(select.expressions) - width :]]
 
 
 def _plain(node: exp.Expr) -> bool:
@@ -524,10 +528,7 @@ def _has_aggregate(node: exp.Expr) -> bool:
 
 def _rename_outputs(root: exp.Expr, names: Sequence[str]) -> None:
     """Give the result the column names DuckDB gives the original query."""
-    node = root
-    while not isinstance(node, exp.Select):
-        node = node.left if isinstance(node, exp.SetOperation) else node.this
-    visible = node.expressions[: len(names)]
+    visible = _leftmost_select(root).expressions[: len(names)]
     renamed: dict[str, str] = {}
     for projection, name in zip(visible, names, strict=True):
         target = projection.this if isinstance(projection, exp.Alias) else projection

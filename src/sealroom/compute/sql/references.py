@@ -66,6 +66,11 @@ _WRITING_NODES = (
 )
 
 
+def quote_identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier (any text, quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def fold_identifier(name: str) -> str:
     """The case-folded form DuckDB compares identifiers in: ASCII letters lower-cased, nothing else.
 

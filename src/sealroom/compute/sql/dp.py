@@ -74,6 +74,15 @@ How, and why it is private (a proof sketch; names as in the code):
    OFFSET run in DuckDB over the noisy rows, sorted by the user's order and then by the keys
    (never in DuckDB's hash order, which depends on hidden rows).
 
+Parameters (``$name``, :mod:`.parameters`): their values are bound by the engine and are public
+constants of one run, fixed before any data is read. In ``WHERE`` and in group keys they only
+choose *which* row-level function steps 1 and 5 apply, and the proof holds for every such
+function; a value chosen after seeing earlier results is covered by adaptive composition, since
+every run is charged to the room's budget. They are refused in ``LIMIT``/``OFFSET`` (planned
+before the values are known); everywhere else the accepted shape leaves no room for them
+(outputs are keys or aggregates of plain columns; the clamp bounds and the contribution bound
+come from the room, never from the query).
+
 Not covered by the guarantee (documented one-bit channels): errors from the engine's limits
 (time, memory, result size, :data:`MAX_DP_GROUPS`) and running time, which depend on the
 number of rows and groups — never on a single value, whose errors ``TRY`` absorbs.
@@ -523,6 +532,10 @@ class _Planner:
 def _literal_count(clause: exp.Expr | None, name: str) -> int | None:
     if clause is None:
         return None
+    if clause.find(exp.Placeholder) is not None:
+        raise DpQueryError(
+            f"a parameter in {name} is refused in differential-privacy mode; write a whole number"
+        )
     value = clause.args.get("expression")
     if (
         not isinstance(value, exp.Literal)

@@ -17,6 +17,17 @@
   message is kept only for parser, binder and catalog errors raised while the query is *bound*
   (about the query text and the schema); every other error, and every error raised while the
   query *runs* (when cell values are being processed), is reduced to the error's kind.
+* Parameters (:mod:`.parameters`) reach DuckDB only as bound values, never as SQL text. DuckDB's
+  own parser must see, in each SQL, exactly the named parameters that have values (no
+  positional ones). A query with parameters is first bound *without* values (``PREPARE``), where
+  schema errors may be shown as above; bound with its values, every error is reduced to its kind,
+  because DuckDB quotes values in binder errors too (``Could not find key "..." in struct``).
+  An explicit ``CAST($p AS type)`` is tried on the value alone first, so a value that does not
+  convert is reported by the parameter's name, never by its value.
+* Intermediate SQL nodes are temporary views, so that DuckDB plans the chain as one query. DuckDB
+  cannot create a view whose body has parameters: an intermediate with parameter values is
+  materialised instead, as a temporary table computed with its own values (inside the same
+  memory and spill limits), in dependency order.
 
 Memory held by the input Arrow tables themselves is outside DuckDB's memory limit: the caller
 already holds them.
@@ -39,6 +50,7 @@ import pyarrow as pa
 
 from .connection import open_hardened_connection
 from .dp import DpSpec, run_dp_query
+from .parameters import binding_problem, checked_values, parameter_casts
 from .privacy import PrivacyFilter, PrivacyFilterError, plan_filtered_query, source_view_sql
 from .references import fold_identifier, quote_identifier
 
@@ -71,6 +83,15 @@ _STREAM_ERROR_KINDS: Final = {
     "INTERNAL Error": "InternalException",
 }
 _STREAM_PREFIX: Final = re.compile(r"^([A-Za-z ]{1,40} Error):")
+
+# Name of the prepared statement that binds a parameterised query without its values.
+_BIND_CHECK: Final = "__sealroom_bind_check"
+# Errors of a cast of a parameter value alone: the value does not convert to the type.
+_CONVERSION_ERRORS: Final = (
+    duckdb.ConversionException,
+    duckdb.InvalidInputException,
+    duckdb.OutOfRangeException,
+)
 
 SqlErrorCode = Literal[
     "sql_timeout", "sql_memory_limit", "sql_result_too_large", "sql_error", "sql_privacy_filter"
@@ -124,6 +145,8 @@ def run_sql(
     scratch_dir: Path,
     privacy: PrivacyFilter | None = None,
     dp: DpSpec | None = None,
+    parameters: Mapping[str, str] | None = None,
+    intermediate_parameters: Mapping[str, Mapping[str, str]] | None = None,
 ) -> pa.Table:
     """Run ``query`` over ``tables`` (registered under their exact names) and return the result.
 
@@ -135,12 +158,27 @@ def run_sql(
 
     ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
     order; each becomes a temporary view, so DuckDB plans the whole chain as one query.
-    Raises :class:`SqlExecutionError`; a ``ValueError`` for names that clash or for both
-    ``privacy`` and ``dp`` (caller bugs).
+
+    ``parameters`` are the values of the query's ``$name`` parameters, bound by DuckDB (see
+    the module invariants); ``intermediate_parameters`` maps an intermediate node's name to the
+    values of its own parameters (such a node is materialised, not a view). Values must have
+    been checked against the node's declaration (:func:`.parameters.check_parameter_values`).
+
+    Raises :class:`SqlExecutionError`; a ``ValueError`` for names that clash, for both
+    ``privacy`` and ``dp``, or for malformed parameter values (caller bugs).
     """
     _check_names([*tables, *(name for name, _ in intermediate)])
     if privacy is not None and dp is not None:
         raise ValueError("a query runs under the privacy filter or differential privacy, not both")
+    values = checked_values(parameters or {})
+    node_values = {
+        name: checked_values(node)
+        for name, node in (intermediate_parameters or {}).items()
+        if node  # no values: an ordinary view
+    }
+    unknown = set(node_values) - {name for name, _ in intermediate}
+    if unknown:
+        raise ValueError("intermediate_parameters names a node that is not an intermediate")
     work_dir = Path(tempfile.mkdtemp(prefix="sql-", dir=scratch_dir))
     try:
         spill_dir = work_dir / "spill"
@@ -155,7 +193,16 @@ def run_sql(
         )
         try:
             with _Watchdog(connection, limits.timeout_seconds) as watchdog:
-                return _run(connection, query, tables, intermediate, limits, watchdog, privacy, dp)
+                return _run(
+                    connection,
+                    _Sql(query, values),
+                    tables,
+                    [_Sql(sql, node_values.get(name, {}), name) for name, sql in intermediate],
+                    limits,
+                    watchdog,
+                    privacy,
+                    dp,
+                )
         finally:
             connection.close()
     finally:
@@ -163,32 +210,49 @@ def run_sql(
         shutil.rmtree(work_dir)
 
 
+@dataclass(frozen=True)
+class _Sql:
+    """One SQL text with the values of its parameters; ``node`` names an intermediate."""
+
+    text: str
+    values: Mapping[str, str]
+    node: str | None = None
+
+
 def _run(
     connection: duckdb.DuckDBPyConnection,
-    query: str,
+    query: _Sql,
     tables: Mapping[str, pa.Table],
-    intermediate: Sequence[tuple[str, str]],
+    intermediate: Sequence[_Sql],
     limits: SqlLimits,
     watchdog: _Watchdog,
     privacy: PrivacyFilter | None,
     dp: DpSpec | None,
 ) -> pa.Table:
-    # 1. Refuse anything but one SELECT each, before any of them executes.
-    _require_single_select(connection, query, node=None)
-    for name, sql in intermediate:
-        _require_single_select(connection, sql, node=name)
-    # 2. Inputs, then the views of intermediate SQL nodes, in dependency order.
+    # 1. Refuse anything but one SELECT each, with exactly the parameters that have values,
+    #    before any of them executes; then values that do not convert, by parameter name.
+    for sql in (query, *intermediate):
+        statement = _require_single_select(connection, sql.text, node=sql.node)
+        problem = binding_problem(statement.named_parameters, sql.values)
+        if problem is not None:
+            raise SqlExecutionError("sql_error", f"{_where(sql.node)}{problem}")
+    for sql in (query, *intermediate):
+        _check_casts(connection, sql)
+    # 2. Inputs, then the intermediate SQL nodes, in dependency order.
     for name, table in tables.items():
         try:
             connection.register(name, table)
         except duckdb.Error as error:
             raise _safe_error(error, watchdog, binding=False, node=name) from None
-    for name, sql in intermediate:
+    for sql in intermediate:
         watchdog.check()
-        _create_view(connection, name, sql, watchdog)
+        if sql.values:
+            _create_table(connection, sql, watchdog)
+        else:
+            _create_view(connection, sql.node or "", sql.text, watchdog)
     # 3. Bind (errors about the query text may be shown), then stream the result under limits.
     watchdog.check()
-    relation = _bind(connection, query, watchdog)
+    relation = _bind(connection, query.text, watchdog, query.values)
     if privacy is not None:
         return _run_filtered(connection, query, relation.columns, tables, privacy, limits, watchdog)
     if dp is not None:
@@ -198,20 +262,90 @@ def _run(
 
 
 def _bind(
-    connection: duckdb.DuckDBPyConnection, query: str, watchdog: _Watchdog
+    connection: duckdb.DuckDBPyConnection,
+    sql: str,
+    watchdog: _Watchdog,
+    values: Mapping[str, str],
 ) -> duckdb.DuckDBPyRelation:
+    """``sql`` as a relation, with the values of the parameters DuckDB sees in it."""
+    bound = _values_for(connection, sql, values)
+    if bound:
+        # Schema errors are shown from a bind without values; with values, none is shown.
+        _prepare_without_values(connection, sql, watchdog, node=None)
     try:
-        relation = connection.sql(query)
+        relation = connection.sql(sql, params=bound or None)
     except duckdb.Error as error:
-        raise _safe_error(error, watchdog, binding=True, node=None) from None
+        raise _safe_error(error, watchdog, binding=not bound, node=None) from None
     if relation is None:
         raise SqlExecutionError("sql_error", "the query returned no result")
     return relation
 
 
+def _values_for(
+    connection: duckdb.DuckDBPyConnection, sql: str, values: Mapping[str, str]
+) -> dict[str, str]:
+    """The values of the parameters DuckDB's parser sees in ``sql`` (a subset of ``values``)."""
+    if not values:
+        return {}
+    try:
+        statements = connection.extract_statements(sql)
+    except duckdb.Error as error:
+        raise _safe_error(error, None, binding=True, node=None) from None
+    by_fold = {fold_identifier(name): name for name in values}
+    bound: dict[str, str] = {}
+    for statement in statements:
+        for name in statement.named_parameters:
+            key = by_fold.get(fold_identifier(name))
+            if key is None:
+                # Only our rewrites reach here (the query itself was checked in step 1).
+                raise SqlExecutionError("sql_error", "a rewritten query has an unknown parameter")
+            bound[key] = values[key]
+    return bound
+
+
+def _check_casts(connection: duckdb.DuckDBPyConnection, sql: _Sql) -> None:
+    """Report a value that an explicit ``CAST($p AS type)`` cannot convert, by name only."""
+    if not sql.values:
+        return
+    by_fold = {fold_identifier(name): name for name in sql.values}
+    for name, type_sql, check in parameter_casts(sql.text):
+        key = by_fold.get(fold_identifier(name))
+        if key is None:
+            continue  # sqlglot and DuckDB disagree; step 1 went by DuckDB, the run decides
+        _require_single_select(connection, check, node=sql.node)
+        try:
+            connection.execute(check, {key: sql.values[key]}).fetchall()
+        except _CONVERSION_ERRORS:
+            raise SqlExecutionError(
+                "sql_error",
+                f"{_where(sql.node)}the value of parameter {name!r} cannot be converted to "
+                f"{type_sql[:60]}",
+            ) from None
+        except duckdb.Error:
+            # Not about the value (e.g. a type sqlglot spells differently): the run itself
+            # meets the same cast and reports it through the safe-error path.
+            continue
+
+
+def _prepare_without_values(
+    connection: duckdb.DuckDBPyConnection, sql: str, watchdog: _Watchdog, *, node: str | None
+) -> None:
+    """Bind ``sql`` with its parameters unbound: errors here cannot quote a parameter value."""
+    statement = f"PREPARE {quote_identifier(_BIND_CHECK)} AS {sql}"
+    # The body was checked to be one SELECT; check again that gluing it in gave one PREPARE.
+    parsed = connection.extract_statements(statement)
+    if len(parsed) != 1 or parsed[0].type != duckdb.StatementType.PREPARE:
+        raise SqlExecutionError("sql_error", f"{_where(node)}the SQL could not be prepared")
+    try:
+        connection.execute(statement)
+    except duckdb.Error as error:
+        raise _safe_error(error, watchdog, binding=True, node=node) from None
+    connection.execute(f"DEALLOCATE {quote_identifier(_BIND_CHECK)}")
+
+
 def _run_filtered(
     connection: duckdb.DuckDBPyConnection,
-    query: str,
+    query: _Sql,
     output_names: list[str],
     tables: Mapping[str, pa.Table],
     privacy: PrivacyFilter,
@@ -233,15 +367,22 @@ def _run_filtered(
     )
     try:
         plan = plan_filtered_query(
-            query, relations, privacy, output_names=output_names, aggregate_names=aggregates
+            query.text, relations, privacy, output_names=output_names, aggregate_names=aggregates
         )
     except PrivacyFilterError as error:
         raise SqlExecutionError("sql_privacy_filter", str(error)) from None
+    if _values_for(connection, plan.query, query.values).keys() != query.values.keys():
+        # The rewrite must keep every parameter where the analyst put it.
+        raise SqlExecutionError(
+            "sql_privacy_filter", "the privacy filter could not keep the query's parameters"
+        )
     watchdog.check()
-    result = _fetch(_bind(connection, plan.query, watchdog), limits, watchdog)
+    result = _fetch(_bind(connection, plan.query, watchdog, query.values), limits, watchdog)
     watchdog.check()
     try:
-        row = connection.execute(plan.suppressed_query).fetchone()
+        row = connection.execute(
+            plan.suppressed_query, _values_for(connection, plan.suppressed_query, query.values)
+        ).fetchone()
     except duckdb.Error as error:
         raise _safe_error(error, watchdog, binding=False, node=None) from None
     suppressed = int(row[0]) if row is not None and row[0] is not None else 0
@@ -251,7 +392,7 @@ def _run_filtered(
 
 def _run_dp(
     connection: duckdb.DuckDBPyConnection,
-    query: str,
+    query: _Sql,
     output_names: list[str],
     tables: Mapping[str, pa.Table],
     spec: DpSpec,
@@ -262,11 +403,11 @@ def _run_dp(
 
     def fetch(sql: str) -> pa.Table:
         watchdog.check()
-        return _fetch(_bind(connection, sql, watchdog), limits, watchdog)
+        return _fetch(_bind(connection, sql, watchdog, query.values), limits, watchdog)
 
     try:
         result = run_dp_query(
-            connection, query, spec, tables=tables, output_names=output_names, fetch=fetch
+            connection, query.text, spec, tables=tables, output_names=output_names, fetch=fetch
         )
     except PrivacyFilterError as error:
         raise SqlExecutionError("sql_privacy_filter", str(error)) from None
@@ -275,7 +416,7 @@ def _run_dp(
 
 def _require_single_select(
     connection: duckdb.DuckDBPyConnection, sql: str, *, node: str | None
-) -> None:
+) -> duckdb.Statement:
     try:
         statements = connection.extract_statements(sql)
     except duckdb.Error as error:
@@ -298,6 +439,7 @@ def _require_single_select(
             "sql_error",
             f"{where}the SQL must be a read-only query; {kind.name} statements are not allowed",
         )
+    return statements[0]
 
 
 def _create_view(
@@ -317,6 +459,21 @@ def _create_view(
     except duckdb.Error as error:
         # CREATE VIEW binds its body without running it: schema errors may be shown.
         raise _safe_error(error, watchdog, binding=True, node=name) from None
+
+
+def _create_table(connection: duckdb.DuckDBPyConnection, sql: _Sql, watchdog: _Watchdog) -> None:
+    """Materialise an intermediate with parameters (DuckDB refuses them in a view's body)."""
+    name = sql.node or ""
+    _prepare_without_values(connection, sql.text, watchdog, node=name)
+    ddl = f"CREATE TEMPORARY TABLE {quote_identifier(name)} AS {sql.text}"
+    statements = connection.extract_statements(ddl)
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.CREATE:
+        raise SqlExecutionError("sql_error", f"{_where(name)}could not be materialised")
+    try:
+        connection.execute(ddl, _values_for(connection, sql.text, sql.values))
+    except duckdb.Error as error:
+        # It runs with the values: whatever DuckDB says may quote one of them, or data.
+        raise _safe_error(error, watchdog, binding=False, node=name) from None
 
 
 def _fetch(relation: duckdb.DuckDBPyRelation, limits: SqlLimits, watchdog: _Watchdog) -> pa.Table:

@@ -30,6 +30,26 @@ read an input (they filter on rows nobody counts: use a ``JOIN``); ``LATERAL``, 
 says so; ``LIST``/``ARRAY_AGG``/``STRING_AGG``/``HISTOGRAM`` return every value and are never
 allowed; names starting with ``__sealroom`` are reserved.
 
+Parameters (``$name``, :mod:`.parameters`): the engine binds their values, which are constants
+of one run. The rewrite keeps each where the analyst put it (sqlglot writes ``$name`` back as
+``$name``; the engine checks that DuckDB sees the same parameters before and after), and a
+parameter in a row-level position (``WHERE``, ``JOIN ... ON``, group keys, ``SELECT``
+expressions) changes nothing above: every released row still aggregates at least *k* units of
+the rows that reach it. Refused, because one run could then single somebody out in a way the
+room did not see in the agreed query text:
+
+* in ``HAVING``: the suppressed-groups count of each run would say whether a *hidden* group's
+  aggregate passes a value the analyst picks per run (a binary search on one person's value);
+* inside an aggregate (its argument, ``FILTER`` or ``WITHIN GROUP``): rows left out of the
+  aggregate still count towards *k*, so ``SUM(CASE WHEN id = $who THEN salary END)`` would
+  release one person's value in one run, for any person.
+
+What parameters do NOT change, stated plainly: the filter holds per result. Across runs an
+analyst can difference two results (``WHERE id <> $who`` with and without somebody), and with
+parameters that needs no new agreement per variant. Rooms that let analysts choose parameters
+and need a guarantee across runs should use differential privacy (:mod:`.dp`), which charges
+every run to the room's budget.
+
 Errors as an oracle: a query could make DuckDB fail only when one hidden row has some value. The
 rewrite turns ``CAST`` into ``TRY_CAST``, evaluates row-level expressions, conditions, group keys
 and aggregate arguments under ``TRY(...)`` (NULL instead of an error), and the engine runs
@@ -234,6 +254,8 @@ class _Rewriter:
                 raise PrivacyFilterError(f"names starting with {RESERVED_PREFIX} are reserved")
         for node in tree.find_all(exp.Pivot, exp.Lateral, exp.Columns, exp.Window, exp.Qualify):
             raise PrivacyFilterError(_REFUSED_NODES.get(type(node), _WINDOW_MESSAGE))
+        for placeholder in tree.find_all(exp.Placeholder):
+            self._check_parameter(placeholder)
         try:
             qualified = qualify(
                 tree,
@@ -270,6 +292,27 @@ class _Rewriter:
         return finals
 
     # -- checks --------------------------------------------------------------------------
+    def _check_parameter(self, placeholder: exp.Placeholder) -> None:
+        """Refuse a parameter where a per-run value could single somebody out (docstring)."""
+        name = f"${placeholder.this}" if placeholder.this else "a parameter"
+        node = placeholder.parent
+        while node is not None:
+            if isinstance(node, exp.Having):
+                raise PrivacyFilterError(
+                    f"{name} in HAVING is refused under the privacy filter (with the count of "
+                    "suppressed groups, each run would test hidden groups against the value); "
+                    "use a fixed number in HAVING, or filter rows in WHERE"
+                )
+            if isinstance(node, exp.AggFunc | exp.Filter | exp.WithinGroup) or (
+                isinstance(node, exp.Anonymous) and node.name.lower() in self._aggregate_names
+            ):
+                raise PrivacyFilterError(
+                    f"{name} inside an aggregate is refused under the privacy filter (it could "
+                    "pick one person's rows inside a group that counts everybody); filter rows "
+                    "in WHERE instead"
+                )
+            node = node.parent
+
     def _refuse_unsupported(self, scope: Scope) -> None:
         if scope.scope_type == ScopeType.UDTF and not isinstance(
             scope.expression, exp.Unnest | exp.Values

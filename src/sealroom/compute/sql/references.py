@@ -35,7 +35,13 @@ from sqlglot.errors import ParseError, SqlglotError
 
 from sealroom.errors import DefinitionError
 
-__all__ = ["check_query_dependencies", "fold_identifier", "referenced_tables"]
+__all__ = [
+    "check_query_dependencies",
+    "fold_identifier",
+    "parse_single_statement",
+    "quote_identifier",
+    "referenced_tables",
+]
 
 _DIALECT = "duckdb"
 
@@ -86,7 +92,7 @@ def referenced_tables(query: str) -> frozenset[str]:
     Raises :class:`DefinitionError` if the query does not parse, is not exactly one read-only
     query, or reads anything but bare table names (see the module docstring).
     """
-    statement = _parse_single_statement(query)
+    statement = parse_single_statement(query)
     unwrapped = statement
     while isinstance(unwrapped, exp.Subquery):  # "(SELECT ...)" is a query too
         unwrapped = unwrapped.this
@@ -121,7 +127,11 @@ def check_query_dependencies(query: str, dependencies: Iterable[str]) -> None:
         )
 
 
-def _parse_single_statement(query: str) -> exp.Expr:
+def parse_single_statement(query: str) -> exp.Expr:
+    """``query`` parsed by sqlglot (DuckDB dialect) as exactly one statement.
+
+    Raises :class:`DefinitionError` with a message meant for the query's author.
+    """
     try:
         parsed = sqlglot.parse(query, dialect=_DIALECT)
     except ParseError as error:

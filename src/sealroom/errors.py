@@ -16,6 +16,7 @@
     │   ├── NotFoundError              404  unknown, or not to be known to the caller
     │   ├── ConflictError              409  the state forbids it (room stopped, ...)
     │   ├── LimitExceededError         413  an explicit limit was hit (size, rows, time, memory)
+    │   ├── TooManyRequestsError       429  a rate limit of the room; try again later
     │   └── ServerError                500  a bug or an unavailable dependency
     ├── ComputationError               a job failed (job id and a safe message)
     └── JobTimeoutError                waiting for a job took longer than the caller allowed
@@ -105,6 +106,13 @@ class LimitExceededError(RequestError):
     code = "limit_exceeded"
 
 
+class TooManyRequestsError(RequestError):
+    """A rate limit of the room refused the request; try again later."""
+
+    status = 429
+    code = "rate_limited"
+
+
 class ServerError(RequestError):
     status = 500
     code = "server_error"
@@ -140,6 +148,7 @@ _BY_STATUS: dict[int, type[RequestError]] = {
         NotFoundError,
         ConflictError,
         LimitExceededError,
+        TooManyRequestsError,
         ServerError,
     )
 }

@@ -16,6 +16,8 @@ from sealroom.model.room_state import (
 
 ROOM = "12" * 32
 KEY = SigningKey.from_bytes(bytes(range(32)))
+INITIAL_PIN = "a7d028d7adaa21a400c2c9f490b51278436a1b2ea139c50b27a8a394b4e8ef50"
+PIN1 = "66c68c0020d4af47909c88c0936608033322362a6944a52551fe40bd9320ca9c"
 
 
 def _log() -> AuditLog:
@@ -45,9 +47,10 @@ def test_state_is_derived_from_the_log() -> None:
 def test_known_answer_form_and_round_trip() -> None:
     state = RoomState(ROOM, 3, "active", {"b": "d2", "a": "d1"})
     canonical, signature = sign_room_state(state, KEY)
+    # Before any commit the pin is SHA-256("sealroom/history-pin/v1" || room id).
     assert canonical == (
-        b'{"datasets":{"a":"d1","b":"d2"},"room_id":"' + ROOM.encode() + b'","status":"active",'
-        b'"version":3}'
+        b'{"datasets":{"a":"d1","b":"d2"},"history_pin":"' + INITIAL_PIN.encode() + b'",'
+        b'"room_id":"' + ROOM.encode() + b'","status":"active","version":3}'
     )
     assert verify_room_state(ROOM, canonical, signature, KEY.verify_key, min_version=3) == state
 
@@ -66,4 +69,25 @@ def test_rollback_other_room_other_key_and_tampering_are_refused() -> None:
     with pytest.raises(VerificationError, match="not canonical"):
         verify_room_state(
             ROOM, spaced, KEY.sign(b"sealroom/room-state/v1" + spaced), KEY.verify_key
+        )
+
+
+def test_integrated_commits_move_the_history_pin() -> None:
+    log = _log()
+    log.append(
+        timestamp_ms=0,
+        user="u",
+        action=AuditAction.COMMIT_INTEGRATED,
+        notes="n",
+        details={"commit_id": "ab" * 32, "seq": 1, "history_pin": PIN1},
+    )
+    state = derive_room_state(ROOM, log.events())
+    assert state.history_pin == PIN1
+    assert derive_room_state(ROOM, log.events()[:-1]).history_pin == INITIAL_PIN
+    canonical, signature = sign_room_state(state, KEY)
+    assert verify_room_state(ROOM, canonical, signature, KEY.verify_key).history_pin == PIN1
+    forged = canonical.replace(PIN1.encode(), b"zz" * 32)
+    with pytest.raises(VerificationError, match="malformed"):
+        verify_room_state(
+            ROOM, forged, KEY.sign(b"sealroom/room-state/v1" + forged), KEY.verify_key
         )

@@ -27,6 +27,15 @@ from sealroom.analytics._definitions import (
     SyntheticNodeColumn,
     TableDataNodeDefinition,
 )
+from sealroom.analytics._requests import (
+    ApproverGroup,
+    Commit,
+    RequestBuilder,
+    RequestScope,
+    RequestStatus,
+    SubmittedRequest,
+)
+from sealroom.analytics._testing import ComputationTestResult
 from sealroom.model.columns import (
     Column,
     FormatType,
@@ -34,13 +43,16 @@ from sealroom.model.columns import (
     NumericRangeRule,
     PrimitiveType,
 )
-from sealroom.model.definition import FileContent
+from sealroom.model.definition import FileContent, RateLimit
 
 __all__ = [
     "AnalyticsDcr",
     "AnalyticsDcrBuilder",
     "AnalyticsDcrDefinition",
+    "ApproverGroup",
     "Column",
+    "Commit",
+    "ComputationTestResult",
     "ContainerComputationNode",
     "FileContent",
     "FormatType",
@@ -51,10 +63,15 @@ __all__ = [
     "PrimitiveType",
     "PythonComputeNodeDefinition",
     "RComputeNodeDefinition",
+    "RateLimit",
     "RawDataNode",
     "RawDataNodeDefinition",
+    "RequestBuilder",
+    "RequestScope",
+    "RequestStatus",
     "SqlComputationNode",
     "SqlComputeNodeDefinition",
+    "SubmittedRequest",
     "SyntheticDataComputeNodeDefinition",
     "SyntheticNodeColumn",
     "TableDataNode",

@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 
+from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
+from sealroom.analytics._requests import Commit, RequestBuilder, SubmittedRequest
 from sealroom.client._session import AirlockQuotaInfo, JobId, PrivacyBudget, Session
 from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
 from sealroom.crypto import Key
-from sealroom.errors import ConflictError
-from sealroom.model.definition import RawNode, RoomDefinition, SqlNode, TableNode
+from sealroom.errors import ConflictError, DefinitionError
+from sealroom.model.commits import apply_commit, parse_commit
+from sealroom.model.definition import (
+    PythonNode,
+    RawNode,
+    RNode,
+    RoomDefinition,
+    SqlNode,
+    SyntheticNode,
+    TableNode,
+)
 
 if TYPE_CHECKING:
     from sealroom.client import Client
@@ -74,8 +86,11 @@ class _ComputationNode:
         self.name = self.id = name
         self.job_id: JobId | None = None
 
-    def run_computation(self) -> JobId:
-        self.job_id = self._dcr.session.run_computation(self._dcr.id, self.name)
+    def run_computation(self, parameters: Mapping[str, str] | None = None) -> JobId:
+        """Start the computation; ``parameters`` gives the values of its declared parameters."""
+        self.job_id = self._dcr.session.run_computation(
+            self._dcr.id, self.name, parameters=parameters
+        )
         return self.job_id
 
     def _result(self, result_format: str, interval: float, timeout: float | None) -> bytes:
@@ -165,6 +180,15 @@ class ContainerComputationNode(_ComputationNode):
 Node = TableDataNode | RawDataNode | SqlComputationNode | ContainerComputationNode
 
 
+def _computation(
+    dcr: AnalyticsDcr, definition: RoomDefinition, name: str
+) -> SqlComputationNode | ContainerComputationNode:
+    # A preview returns what it previews: a table, or a zip.
+    if isinstance(definition.result_source(name), SqlNode):
+        return SqlComputationNode(dcr, name)
+    return ContainerComputationNode(dcr, name)
+
+
 class AnalyticsDcr:
     """A published room, verified: its definition hashes to its id and the core signed it."""
 
@@ -176,23 +200,92 @@ class AnalyticsDcr:
         self.id = dcr_id
         self.definition = definition
         self._nodes: dict[str, Node] = {}
+        self._add_nodes(definition)
+
+    def _add_nodes(self, definition: RoomDefinition) -> None:
         for node in definition.nodes:
+            if node.name in self._nodes:
+                continue
             if isinstance(node, TableNode):
                 self._nodes[node.name] = TableDataNode(self, node.name, node.is_required)
             elif isinstance(node, RawNode):
                 self._nodes[node.name] = RawDataNode(self, node.name, node.is_required)
-            elif isinstance(definition.result_source(node.name), SqlNode):
-                # A preview returns what it previews: a table, or a zip.
-                self._nodes[node.name] = SqlComputationNode(self, node.name)
             else:
-                self._nodes[node.name] = ContainerComputationNode(self, node.name)
+                self._nodes[node.name] = _computation(self, definition, node.name)
+
+    def refresh(self) -> AnalyticsDcr:
+        """Re-read the verified current definition (an interactive room gains nodes)."""
+        self.definition = self.session.retrieve_data_room(self.id)
+        self._add_nodes(self.definition)
+        return self
 
     @property
     def name(self) -> str:
         return self.definition.name
 
     def get_node(self, name: str) -> Node | None:
+        if name not in self._nodes and self.definition.interactive:
+            self.refresh()  # another participant may have integrated it since
         return self._nodes.get(name)
+
+    # -- interactivity ----------------------------------------------------------------------
+    def build_request(self) -> RequestBuilder:
+        """Propose new computations and analysts (interactive rooms)."""
+        return RequestBuilder(self)
+
+    def get_submitted_requests(self) -> list[SubmittedRequest]:
+        return [SubmittedRequest(self, data) for data in self.session.retrieve_requests(self.id)]
+
+    def get_submitted_request(self, request_id: str) -> SubmittedRequest:
+        return SubmittedRequest(self, self.session.retrieve_request(self.id, request_id))
+
+    def get_commits(self) -> list[Commit]:
+        """The integrated commits, in order (each verified when the definition is read)."""
+        return [
+            Commit(
+                id=str(c["id"]),
+                name=str(c["note"]),
+                nodes=tuple(c["nodes"]),
+                seq=int(c["seq"]),
+                requester=str(c["requester"]),
+                integrated_by=str(c["integrated_by"]),
+                integrated_at_ms=int(c["integrated_at_ms"]),
+            )
+            for c in self.session.retrieve_commits(self.id)
+        ]
+
+    def run_development_computation(
+        self, definition: NodeDefinition, parameters: Mapping[str, str] | None = None
+    ) -> SqlComputationNode | ContainerComputationNode:
+        """Run an ad-hoc computation over data you own and results you may retrieve, without
+        adding it to the room; fetch its result from the returned node."""
+        names = [node.name for node in self.definition.nodes] + [definition.name]
+        node = (
+            definition.resolve(names)
+            if isinstance(definition, SqlComputeNodeDefinition)
+            else definition.node
+        )
+        if not isinstance(node, SqlNode | PythonNode | RNode | SyntheticNode):
+            raise DefinitionError(
+                f"a development computation is SQL, Python, R or synthetic data, not {node.kind}"
+            )
+        runner = (SqlComputationNode if isinstance(node, SqlNode) else ContainerComputationNode)(
+            self, node.name
+        )
+        runner.job_id = self.session.run_development_computation(
+            self.id, node, parameters=parameters
+        )
+        return runner
+
+    def preview_node(
+        self, request: SubmittedRequest
+    ) -> SqlComputationNode | ContainerComputationNode:
+        """A node object for the last computation a request adds (to fetch its preview)."""
+        commit = parse_commit(request._data["commit"])
+        if not commit.nodes:
+            raise DefinitionError("the request adds no computation to preview")
+        applied = apply_commit(self.definition, commit)
+        return _computation(self, applied, commit.nodes[-1].name)
 
     def participants(self) -> list[str]:
         return self.definition.participant_emails()

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from sealroom.compute.sql import check_query_dependencies, fold_identifier, referenced_tables
+from sealroom.analytics._testing import ComputationTestResult
+from sealroom.compute.sql import (
+    check_query_dependencies,
+    check_query_parameters,
+    fold_identifier,
+    referenced_tables,
+)
 from sealroom.errors import DefinitionError
 from sealroom.model.columns import Column, PrimitiveType
 from sealroom.model.definition import (
@@ -23,6 +29,7 @@ from sealroom.model.definition import (
     Participant,
     PreviewNode,
     PythonNode,
+    RateLimit,
     RawNode,
     RNode,
     RoomDefinition,
@@ -37,6 +44,7 @@ from sealroom.model.definition import (
 
 if TYPE_CHECKING:
     from sealroom.client import Client
+    from sealroom.crypto import Key
 
 
 def _check_id(name: str, node_id: str | None) -> None:
@@ -104,9 +112,15 @@ class SqlComputeNodeDefinition:
         dp_delta: float = 1e-6,
         dp_max_rows_per_unit: int = 1,
         dp_bounds: Mapping[str, tuple[float, float]] | None = None,
+        parameters: Sequence[str] = (),
+        rate_limit: RateLimit | None = None,
     ) -> None:
         _check_id(name, id)
         self.name = name
+        #: Named string parameters the analyst gives at run time, read as ``$name`` (bound).
+        self.parameters = tuple(parameters)
+        #: At most ``max_executions`` runs in any ``window_seconds``, enforced by the core.
+        self.rate_limit = rate_limit
         #: Differential privacy: each run spends ``dp_epsilon`` of the room's budget and
         #: returns noisy COUNT/SUM/AVG per group (see the README's output privacy section).
         self.dp_epsilon = dp_epsilon
@@ -132,6 +146,7 @@ class SqlComputeNodeDefinition:
                     sorted(by_folded.get(table, table) for table in referenced_tables(self.query))
                 )
             check_query_dependencies(self.query, dependencies)
+            check_query_parameters(self.query, self.parameters)
         except DefinitionError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {exc}") from None
         try:
@@ -144,6 +159,8 @@ class SqlComputeNodeDefinition:
                 dp_delta=self.dp_delta,
                 dp_max_rows_per_unit=self.dp_max_rows_per_unit,
                 dp_bounds=self.dp_bounds,
+                parameters=self.parameters,
+                rate_limit=self.rate_limit,
             )
         except ValidationError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {_first_error(exc)}") from None
@@ -162,6 +179,9 @@ class _ScriptComputeNodeDefinition:
         enable_logs_on_success: bool = False,
         output: str = "/output",
         id: str | None = None,
+        *,
+        parameters: Sequence[str] = (),
+        rate_limit: RateLimit | None = None,
     ) -> None:
         _check_id(name, id)
         if output != "/output":
@@ -176,6 +196,8 @@ class _ScriptComputeNodeDefinition:
                 additional_files=tuple(additional_files or ()),
                 enable_logs_on_error=enable_logs_on_error,
                 enable_logs_on_success=enable_logs_on_success,
+                parameters=tuple(parameters),
+                rate_limit=rate_limit,
             )
         except ValidationError as exc:
             raise DefinitionError(f"node {name!r}: {_first_error(exc)}") from None
@@ -256,6 +278,7 @@ class SyntheticDataComputeNodeDefinition:
         id: str | None = None,
         *,
         model: str = "mst",
+        rate_limit: RateLimit | None = None,
     ) -> None:
         _check_id(name, id)
         self.name = name
@@ -269,6 +292,7 @@ class SyntheticDataComputeNodeDefinition:
                 enable_logs_on_error=enable_logs_on_error,
                 enable_logs_on_success=enable_logs_on_success,
                 model=model,  # checked by the model
+                rate_limit=rate_limit,
             )
         except ValidationError as exc:
             raise DefinitionError(f"synthetic data node {name!r}: {_first_error(exc)}") from None
@@ -282,12 +306,23 @@ class PreviewComputeNodeDefinition:
     """
 
     def __init__(
-        self, name: str, dependency: str, quota_bytes: int | None = 0, id: str | None = None
+        self,
+        name: str,
+        dependency: str,
+        quota_bytes: int | None = 0,
+        id: str | None = None,
+        *,
+        rate_limit: RateLimit | None = None,
     ) -> None:
         _check_id(name, id)
         self.name = name
         try:
-            self.node = PreviewNode(name=name, dependency=dependency, quota_bytes=quota_bytes or 0)
+            self.node = PreviewNode(
+                name=name,
+                dependency=dependency,
+                quota_bytes=quota_bytes or 0,
+                rate_limit=rate_limit,
+            )
         except ValidationError as exc:
             raise DefinitionError(f"preview node {name!r}: {_first_error(exc)}") from None
 
@@ -333,6 +368,20 @@ class AnalyticsDcrBuilder:
         self._nodes: list[NodeDefinition] = []
         self._participants: dict[str, Participant] = {}
         self._privacy = RoomPrivacy()
+        self._interactive = False
+        self._development = False
+
+    def with_interactivity(self, enabled: bool = True) -> AnalyticsDcrBuilder:
+        """Let the room change after publication, only through requests that the data owners
+        they affect approve. Without it the room is static: it can never change."""
+        self._interactive = enabled
+        return self
+
+    def with_development_environment(self, enabled: bool = True) -> AnalyticsDcrBuilder:
+        """Let participants run ad-hoc computations over data they own and results they may
+        retrieve (audited; the privacy rules of what they read still apply)."""
+        self._development = enabled
+        return self
 
     def with_privacy_unit_column(self, column: str) -> AnalyticsDcrBuilder:
         """Count distinct values of ``column`` (e.g. ``user_id``) instead of rows in the SQL
@@ -411,11 +460,38 @@ class AnalyticsDcrBuilder:
                 nodes=tuple(nodes),
                 participants=tuple(self._participants.values()),
                 privacy=self._privacy,
+                interactive=self._interactive,
+                enable_development=self._development,
             )
         except ValidationError as exc:
             raise DefinitionError(f"invalid room definition: {_first_error(exc)}") from None
         check_definition(room)
         return AnalyticsDcrDefinition(room)
+
+    def test_all_computations(
+        self,
+        test_datasets: Mapping[str, tuple[str, Key]] | None = None,
+        *,
+        parameters: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[ComputationTestResult]:
+        """Run every computation of the draft in the core, before publishing.
+
+        Without ``test_datasets`` every data node is empty (of its declared schema); with
+        ``{node: (manifest hash, key)}`` a node reads that test dataset instead (upload it with
+        ``client.upload_dataset`` first; its key is sealed for this draft only, and it is never
+        published). Returns one result per computation: success with its output schema, or the
+        error with the logs (the data is empty or yours, so logs are shown).
+        """
+        if self._client is None:
+            raise DefinitionError(
+                "test_all_computations runs in the core: create the builder with "
+                "AnalyticsDcrBuilder(client=client)"
+            )
+        draft = self.build().definition
+        results = self._client.session().test_computations(
+            draft, test_datasets=test_datasets, parameters=parameters
+        )
+        return [ComputationTestResult.from_json(result) for result in results]
 
 
 def _first_error(exc: ValidationError) -> str:

@@ -78,6 +78,18 @@ class AuditAction(enum.StrEnum):
     #: A differentially private run spent part of the room's privacy budget.
     PRIVACY_BUDGET_CHARGED = "PRIVACY_BUDGET_CHARGED"
     ACCESS_DENIED = "ACCESS_DENIED"
+    #: A participant ran an ad-hoc computation over what they may read (not added to the room).
+    DEVELOPMENT_JOB_SUBMITTED = "DEVELOPMENT_JOB_SUBMITTED"
+    #: Interactive rooms: a request to add computations or analysts, and what became of it.
+    REQUEST_SUBMITTED = "REQUEST_SUBMITTED"
+    REQUEST_APPROVED = "REQUEST_APPROVED"
+    REQUEST_REJECTED = "REQUEST_REJECTED"
+    REQUEST_SUPERSEDED = "REQUEST_SUPERSEDED"
+    #: The only affected data owner ran the requested computation before approving it.
+    REQUEST_PREVIEW_SUBMITTED = "REQUEST_PREVIEW_SUBMITTED"
+    #: The room's definition changed: ``details`` hold the commit id, its sequence number and
+    #: the history pin after it (the room state carries the pin).
+    COMMIT_INTEGRATED = "COMMIT_INTEGRATED"
 
 
 @dataclass(frozen=True)

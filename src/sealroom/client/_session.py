@@ -38,7 +38,20 @@ from sealroom.crypto import (
     sha256_hex,
 )
 from sealroom.errors import ComputationError, JobTimeoutError, ServerError, VerificationError
-from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
+from sealroom.model.commits import (
+    Commit,
+    apply_commit,
+    commit_record_message,
+    initial_history_pin,
+    next_history_pin,
+    parse_commit,
+)
+from sealroom.model.definition import (
+    Node,
+    RoomDefinition,
+    parse_definition,
+    room_signature_message,
+)
 from sealroom.model.room_state import RoomState, verify_room_state
 
 if TYPE_CHECKING:
@@ -119,7 +132,14 @@ class Session:
         return room_id
 
     def retrieve_data_room(self, data_room_id: str, /) -> RoomDefinition:
-        """The verified definition: its hash is the id and the attested core signed it."""
+        """The verified *current* definition: the published one and its integrated commits."""
+        return self.retrieve_current_data_room_configuration(data_room_id)[0]
+
+    def retrieve_current_data_room_configuration(
+        self, data_room_id: str, /
+    ) -> tuple[RoomDefinition, str]:
+        """``(definition, history pin)``, verified: the published definition hashes to the id
+        and the attested core signed it and each commit, in this order, on this history."""
         body = self._api.get_json(f"/v1/rooms/{data_room_id}")
         canonical = str(body["definition"]).encode()
         # 1. The id is the hash of the definition: the room is the one everybody agreed to.
@@ -128,7 +148,8 @@ class Session:
                 f"the definition served for room {data_room_id} does not match its id"
             )
         # 2. The attested core published it (not a definition the host made up).
-        self.attestation.verify_key.verify(
+        verify_key = self.attestation.verify_key
+        verify_key.verify(
             room_signature_message(data_room_id, canonical),
             bytes.fromhex(str(body["signature"])),
         )
@@ -136,7 +157,22 @@ class Session:
         # 3. It is in canonical form (no second encoding of the same id).
         if definition.canonical_bytes() != canonical:
             raise VerificationError(f"the definition of room {data_room_id} is not canonical")
-        return definition
+        # 4. Each commit was integrated by the core, in this order, on the history before it.
+        pin = initial_history_pin(data_room_id)
+        for sequence, entry in enumerate(body.get("commits") or [], start=1):
+            raw = str(entry["commit"]).encode()
+            commit = parse_commit(json.loads(raw))
+            if commit.canonical_bytes() != raw or commit.history_pin != pin:
+                raise VerificationError(
+                    f"commit {sequence} of room {data_room_id} is not on the room's history"
+                )
+            pin = next_history_pin(pin, commit.commit_id)
+            verify_key.verify(
+                commit_record_message(data_room_id, sequence, raw, pin),
+                bytes.fromhex(str(entry["signature"])),
+            )
+            definition = apply_commit(definition, commit)
+        return definition, pin
 
     def retrieve_data_room_status(self, data_room_id: str, /) -> str:
         """``"Active"`` or ``"Stopped"``, from the signed state (:meth:`retrieve_room_state`)."""
@@ -269,9 +305,110 @@ class Session:
         return report
 
     # -- computations -------------------------------------------------------------------
-    def run_computation(self, data_room_id: str, compute_node_id: str, /) -> JobId:
-        body = self._api.post_json(f"/v1/rooms/{data_room_id}/nodes/{compute_node_id}/jobs")
+    def run_computation(
+        self,
+        data_room_id: str,
+        compute_node_id: str,
+        /,
+        *,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobId:
+        body = self._api.post_json(
+            f"/v1/rooms/{data_room_id}/nodes/{compute_node_id}/jobs",
+            {"parameters": dict(parameters or {})},
+        )
         return JobId(id=body["job_id"], compute_node_id=compute_node_id, data_room_id=data_room_id)
+
+    def run_development_computation(
+        self,
+        data_room_id: str,
+        node: Node,
+        /,
+        *,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobId:
+        """Run ``node`` over what you may read in the room, without adding it to the room."""
+        body = self._api.post_json(
+            f"/v1/rooms/{data_room_id}/development-jobs",
+            {"node": node.model_dump(mode="json"), "parameters": dict(parameters or {})},
+        )
+        return JobId(id=body["job_id"], compute_node_id=node.name, data_room_id=data_room_id)
+
+    def test_computations(
+        self,
+        definition: RoomDefinition,
+        /,
+        *,
+        test_datasets: Mapping[str, tuple[str, Key]] | None = None,
+        parameters: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run every computation of a draft over empty tables, or over test datasets
+        ``{node: (manifest hash, key)}`` whose keys are sealed to the core for this draft only."""
+        datasets = {}
+        for node, (manifest_hash, key) in (test_datasets or {}).items():
+            sealed = seal(
+                self.attestation.kem_public_key,
+                key.material,
+                context=dataset_key_context(definition.room_id, node, manifest_hash),
+            )
+            datasets[node] = {
+                "dataset_id": manifest_hash,
+                "sealed_key": base64.b64encode(sealed).decode(),
+            }
+        body = {
+            "definition": definition.model_dump(mode="json"),
+            "test_datasets": datasets,
+            "parameters": {k: dict(v) for k, v in (parameters or {}).items()},
+        }
+        results: list[dict[str, Any]] = self._api.post_json("/v1/test-runs", body)["results"]
+        return results
+
+    # -- requests (interactive rooms) -------------------------------------------------------
+    def publish_request(self, data_room_id: str, commit: Commit, /) -> dict[str, Any]:
+        request: dict[str, Any] = self._api.post_json(
+            f"/v1/rooms/{data_room_id}/requests", {"commit": commit.model_dump(mode="json")}
+        )
+        if request["id"] != commit.commit_id:
+            raise VerificationError("the server stored another request than the one submitted")
+        return request
+
+    def retrieve_requests(self, data_room_id: str, /) -> list[dict[str, Any]]:
+        requests: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/requests")
+        return requests
+
+    def retrieve_request(self, data_room_id: str, request_id: str, /) -> dict[str, Any]:
+        request: dict[str, Any] = self._api.get_json(
+            f"/v1/rooms/{data_room_id}/requests/{request_id}"
+        )
+        return request
+
+    def act_on_request(
+        self, data_room_id: str, request_id: str, action: str, /, **body: Any
+    ) -> dict[str, Any]:
+        """``approve``, ``reject`` (with ``reason``) or ``integrate`` a request."""
+        request: dict[str, Any] = self._api.post_json(
+            f"/v1/rooms/{data_room_id}/requests/{request_id}/{action}", body
+        )
+        return request
+
+    def preview_request(
+        self,
+        data_room_id: str,
+        request_id: str,
+        node_name: str,
+        /,
+        *,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobId:
+        body = self._api.post_json(
+            f"/v1/rooms/{data_room_id}/requests/{request_id}/preview",
+            {"parameters": dict(parameters or {})},
+        )
+        return JobId(id=body["job_id"], compute_node_id=node_name, data_room_id=data_room_id)
+
+    def retrieve_commits(self, data_room_id: str, /) -> list[dict[str, Any]]:
+        commits: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/commits")
+        return commits
 
     def get_computation_status(self, job_id: JobId, /) -> dict[str, Any]:
         status: dict[str, Any] = self._api.get_json(f"/v1/jobs/{job_id.id}")
@@ -339,6 +476,7 @@ class Session:
         *,
         interval: float = 5,
         timeout: float | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> bytes:
-        job = self.run_computation(data_room_id, compute_node_id)
+        job = self.run_computation(data_room_id, compute_node_id, parameters=parameters)
         return self.get_computation_result(job, interval=interval, timeout=timeout)

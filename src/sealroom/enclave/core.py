@@ -12,12 +12,13 @@ outside what this version defends against; per-user request signatures are a lat
 from __future__ import annotations
 
 import json
+import math
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sealroom.attestation import (
     AttestationDocument,
@@ -28,8 +29,14 @@ from sealroom.attestation import (
     unsandboxed_measurement,
 )
 from sealroom.audit import AuditAction, AuditEvent
+from sealroom.audit.events import MAX_DETAIL_VALUE_CHARS, DetailValue
 from sealroom.compute.sandbox import SandboxLimits
-from sealroom.compute.sql import SqlLimits, check_query_dependencies, table_from_ipc, table_to_csv
+from sealroom.compute.sql import (
+    SqlLimits,
+    check_parameter_values,
+    table_from_ipc,
+    table_to_csv,
+)
 from sealroom.crypto import (
     KemPublicKey,
     derive_key,
@@ -41,27 +48,33 @@ from sealroom.crypto import (
 )
 from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
+from sealroom.enclave.dry_run import test_all
 from sealroom.enclave.execution import JobFailedError, JobRunner
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache, open_dataset_key
 from sealroom.enclave.keystore import EnclaveIdentity
+from sealroom.enclave.requests import RequestDesk, RoomHistory, check_computations, load_history
+from sealroom.enclave.sources import TestData, TestDataset
 from sealroom.enclave.validation import ValidationLimits
 from sealroom.errors import (
     BadRequestError,
     ConflictError,
     DecryptionError,
-    DefinitionError,
     NotFoundError,
     PermissionDeniedError,
+    TooManyRequestsError,
     VerificationError,
 )
+from sealroom.model.commits import initial_history_pin
 from sealroom.model.definition import (
     PreviewNode,
+    RawNode,
     RoomDefinition,
     SqlNode,
     TableNode,
     parse_definition,
     room_signature_message,
 )
+from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
 from sealroom.model.room_state import derive_room_state, sign_room_state
 from sealroom.storage.blobs import BlobStore, result_key
@@ -70,9 +83,13 @@ from sealroom.storage.metadata import (
     JobStatus,
     MetadataStore,
     PublicationRecord,
+    RateLimitedError,
     RoomRecord,
     now_ms,
 )
+from sealroom.storage.requests import RequestStore
+
+_T = TypeVar("_T")
 
 _ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
 _REPORT_AAD = b"sealroom/validation-report/v1"
@@ -106,6 +123,9 @@ class RoomView:
     signature: bytes
     stopped: bool
     created_at_ms: int
+    #: Integrated commits, in order: (canonical commit, the core's signature over it).
+    commits: tuple[tuple[bytes, bytes], ...] = ()
+    history_pin: str = ""
 
 
 class TrustedCore:
@@ -142,7 +162,12 @@ class TrustedCore:
             settings.scratch_dir,
             unsandboxed=settings.unsafe_no_sandbox,
         )
-        self._definitions: dict[str, RoomDefinition] = {}
+        self._requests = RequestDesk(RequestStore(store.engine), identity.signing_key, self._audit)
+        #: Verified histories (published definition + commits), by room; the core is the only
+        #: writer, so an entry changes only when this core integrates a commit.
+        self._histories: dict[str, RoomHistory] = {}
+        #: Serialises job submissions, so that rate-limit counts and inserts do not interleave.
+        self._submitting = threading.Lock()
         self._guard = threading.Lock()
         self.measurement = measure_installed_package()
         if settings.unsafe_no_sandbox:
@@ -172,12 +197,7 @@ class TrustedCore:
                 "publish rooms you own",
                 code="invalid_definition",
             )
-        for node in definition.nodes:
-            if isinstance(node, SqlNode):
-                try:
-                    check_query_dependencies(node.query, node.dependencies)
-                except DefinitionError as exc:
-                    raise DefinitionError(f"SQL node {node.name!r}: {exc}") from None
+        check_computations(definition, definition.nodes)
         canonical = definition.canonical_bytes()
         room_id = sha256_hex(canonical)
         signature = self._identity.signing_key.sign(room_signature_message(room_id, canonical))
@@ -193,7 +213,9 @@ class TrustedCore:
         )
         self._store.insert_room(record, definition.participant_emails())
         with self._guard:
-            self._definitions[room_id] = definition
+            self._histories[room_id] = RoomHistory(
+                room_id, definition, pins=(initial_history_pin(room_id),)
+            )
         self._audit.append(
             room_id,
             user=principal,
@@ -205,12 +227,15 @@ class TrustedCore:
 
     def retrieve_room(self, principal: str, room_id: str) -> RoomView:
         record, _ = self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
+        _, history = self._history(room_id)
         return RoomView(
             room_id=record.id,
             definition=record.definition,
             signature=record.signature,
             stopped=record.is_stopped,
             created_at_ms=record.created_at_ms,
+            commits=tuple((c.commit, c.signature) for c in history.records),
+            history_pin=history.pin,
         )
 
     def room_status(self, principal: str, room_id: str) -> str:
@@ -384,16 +409,111 @@ class TrustedCore:
         ]
 
     # -- jobs ---------------------------------------------------------------------------
-    def submit_job(self, principal: str, room_id: str, node_name: str) -> JobRecord:
-        self._authorize(principal, room_id, Action.RUN_COMPUTATION, node=node_name)
-        job = self._store.insert_job(secrets.token_hex(16), room_id, node_name, principal)
-        self._audit.append(
+    def submit_job(
+        self,
+        principal: str,
+        room_id: str,
+        node_name: str,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobRecord:
+        _, definition = self._authorize(principal, room_id, Action.RUN_COMPUTATION, node=node_name)
+        return self._queue(
+            principal,
             room_id,
-            user=principal,
+            definition,
+            node_name,
+            parameters,
+            spec=None,
             action=AuditAction.JOB_SUBMITTED,
-            notes=f"ran computation {node_name} (job {job.id})",
-            details={"node": node_name, "job_id": job.id},
+            notes=f"ran computation {node_name}",
         )
+
+    def submit_development_job(
+        self,
+        principal: str,
+        room_id: str,
+        node_data: object,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobRecord:
+        """Run an ad-hoc computation over what ``principal`` may read, without adding it."""
+        _, definition = self._authorize(principal, room_id, Action.RUN_DEVELOPMENT)
+        try:
+            applied, node = development_definition(definition, principal, node_data)
+            check_computations(applied, [node])
+        except PermissionDeniedError as exc:
+            self._audit_denial(principal, room_id, Action.RUN_DEVELOPMENT, None, str(exc))
+            raise
+        spec = {
+            "kind": "development",
+            "node": node.model_dump(mode="json"),
+            "sql": isinstance(applied.result_source(node.name), SqlNode),
+        }
+        return self._queue(
+            principal,
+            room_id,
+            applied,
+            node.name,
+            parameters,
+            spec=spec,
+            action=AuditAction.DEVELOPMENT_JOB_SUBMITTED,
+            notes=f"ran development computation {node.name} ({node.kind}, reading "
+            f"{', '.join(node.dependencies) or 'nothing'})",
+            counted=definition,
+        )
+
+    def _queue(
+        self,
+        principal: str,
+        room_id: str,
+        definition: RoomDefinition,
+        target: str,
+        parameters: Mapping[str, str] | None,
+        *,
+        spec: dict[str, Any] | None,
+        action: AuditAction,
+        notes: str,
+        counted: RoomDefinition | None = None,
+    ) -> JobRecord:
+        """Check the parameters and rate limits of a job running ``target`` of ``definition``,
+        queue it, audit it. Rate limits count only nodes of ``counted`` (the room's definition:
+        a development or requested node is not the room's yet)."""
+        plan = definition.execution_plan(target)
+        declared = list(dict.fromkeys(name for node in plan for name in node.parameters))
+        values = check_parameter_values(declared, parameters or {})
+        room_nodes = counted or definition
+        limits = [
+            (node.name, node.rate_limit.window_seconds * 1000, node.rate_limit.max_executions)
+            for node in plan
+            if node.rate_limit is not None and room_nodes.node(node.name) is not None
+        ]
+        job_id = secrets.token_hex(16)
+        with self._submitting:
+            try:
+                job = self._store.insert_job(
+                    job_id,
+                    room_id,
+                    target,
+                    principal,
+                    parameters=json.dumps(values, sort_keys=True) if values else None,
+                    spec=json.dumps(spec, sort_keys=True) if spec else None,
+                    rate_limits=limits,
+                )
+            except RateLimitedError as exc:
+                limit = next(n.rate_limit for n in plan if n.name == exc.node)
+                assert limit is not None
+                reason = (
+                    f"computation {exc.node!r} ran {limit.max_executions} time(s) in "
+                    f"the last {limit.window_seconds} s, its rate limit; try again in "
+                    f"{math.ceil(exc.retry_after_ms / 1000)} s"
+                )
+                self._audit_denial(principal, room_id, Action.RUN_COMPUTATION, target, reason)
+                raise TooManyRequestsError(reason) from None
+        details: dict[str, DetailValue] = {"node": target, "job_id": job.id}
+        notes = f"{notes} (job {job.id})"
+        if values:
+            details["parameters"] = _audited_parameters(values)
+            notes += f" with parameters {details['parameters']}"
+        self._audit.append(room_id, user=principal, action=action, notes=notes, details=details)
         self._on_job_submitted()
         return job
 
@@ -402,28 +522,51 @@ class TrustedCore:
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
         _, definition = self._load_room(job.room_id)
+        if job.spec is not None:
+            # Development and preview jobs are their submitter's alone.
+            if job.submitted_by.lower() == principal.lower():
+                return job
+            raise NotFoundError(f"job {job_id} not found")
         # Anyone who may run the node or fetch its results may see its jobs; others learn nothing.
         for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION):
             if decide(definition, principal, action, node=job.node).allowed:
                 return job
         raise NotFoundError(f"job {job_id} not found")
 
+    def _job_definition(self, job: JobRecord) -> tuple[RoomRecord, RoomDefinition]:
+        """What the job runs in, re-checked now: the room may have stopped since it was queued."""
+        record, history = self._history(job.room_id)
+        definition = history.current
+        spec = json.loads(job.spec) if job.spec else {"kind": "room"}
+        action = {
+            "room": Action.RUN_COMPUTATION,
+            "development": Action.RUN_DEVELOPMENT,
+            "request_preview": Action.REVIEW_REQUEST,
+        }[spec["kind"]]
+        node = job.node if action is Action.RUN_COMPUTATION else None
+        decision = decide(
+            definition, job.submitted_by, action, node=node, stopped=record.is_stopped
+        )
+        if not decision.allowed:
+            raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
+        if spec["kind"] == "development":
+            definition, _ = development_definition(definition, job.submitted_by, spec["node"])
+        elif spec["kind"] == "request_preview":
+            definition, _ = self._requests.preview_target(
+                job.submitted_by, history, spec["request_id"]
+            )
+        return record, definition
+
     def execute_job(self, job: JobRecord) -> None:
         """Run a claimed job to completion (called by a worker; never raises)."""
         try:
-            record, definition = self._load_room(job.room_id)
-            decision = decide(
-                definition,
-                job.submitted_by,
-                Action.RUN_COMPUTATION,
-                node=job.node,
-                stopped=record.is_stopped,
-            )
-            if not decision.allowed:
-                raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
+            record, definition = self._job_definition(job)
             self._charge_privacy_budget(job, definition)
             self._audit_datasets_used(job, definition)
-            result = self._runner.run(record.id, definition, job.node)
+            parameters = json.loads(job.parameters) if job.parameters else None
+            result = self._runner.run(
+                definition, job.node, self._runner.published(record.id), parameters=parameters
+            )
             node = definition.node(job.node)
             if isinstance(node, PreviewNode):
                 self._charge_airlock(job, node, len(result.data))
@@ -520,6 +663,148 @@ class TrustedCore:
             and decide(definition, principal, Action.RUN_COMPUTATION, node=node.name).allowed
         }
 
+    # -- requests (interactive rooms) -------------------------------------------------------
+    def submit_request(self, principal: str, room_id: str, commit_data: object) -> dict[str, Any]:
+        """Propose a commit: new computations and analysts, approved by the owners it affects."""
+        self._authorize(principal, room_id, Action.SUBMIT_REQUEST)
+        _, history = self._history(room_id)
+        request_id = self._requests.submit(principal, history, commit_data)
+        return self.get_request(principal, room_id, request_id)
+
+    def list_requests(self, principal: str, room_id: str) -> list[dict[str, Any]]:
+        self._authorize(principal, room_id, Action.LIST_REQUESTS)
+        _, history = self._history(room_id)
+        return self._requests.list_all(history)
+
+    def get_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
+        self._authorize(principal, room_id, Action.LIST_REQUESTS)
+        _, history = self._history(room_id)
+        record, commit = self._requests.request(history, request_id)
+        return self._requests.describe(history, record, commit)
+
+    def approve_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
+        """Sign ``principal``'s approval (they must own a data node the request affects)."""
+        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
+        _, history = self._history(room_id)
+        self._guarded(
+            principal,
+            room_id,
+            Action.REVIEW_REQUEST,
+            self._requests.approve,
+            principal,
+            history,
+            request_id,
+        )
+        return self.get_request(principal, room_id, request_id)
+
+    def reject_request(
+        self, principal: str, room_id: str, request_id: str, reason: str
+    ) -> dict[str, Any]:
+        """Reject (an affected data owner) or withdraw (the requester) a pending request."""
+        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
+        _, history = self._history(room_id)
+        self._guarded(
+            principal,
+            room_id,
+            Action.REVIEW_REQUEST,
+            self._requests.reject,
+            principal,
+            history,
+            request_id,
+            reason,
+        )
+        return self.get_request(principal, room_id, request_id)
+
+    def integrate_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
+        """Apply an approved request: the room's definition changes, for everybody."""
+        self._authorize(principal, room_id, Action.INTEGRATE_REQUEST)
+        _, history = self._history(room_id)
+        record, commit = self._requests.integrate(principal, history, request_id)
+        updated = RoomHistory(
+            room_id,
+            history.base,
+            (*history.commits, commit),
+            (*history.records, record),
+            (*history.pins, record.history_pin),
+        )
+        with self._guard:
+            self._histories[room_id] = updated
+        return self.get_request(principal, room_id, request_id)
+
+    def commits(self, principal: str, room_id: str) -> list[dict[str, Any]]:
+        self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
+        _, history = self._history(room_id)
+        return self._requests.commits(history)
+
+    def preview_request(
+        self, principal: str, room_id: str, request_id: str, parameters: Mapping[str, str] | None
+    ) -> JobRecord:
+        """Run the requested computation for its only affected data owner, before approving."""
+        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
+        _, history = self._history(room_id)
+        applied, commit = self._guarded(
+            principal,
+            room_id,
+            Action.REVIEW_REQUEST,
+            self._requests.preview_target,
+            principal,
+            history,
+            request_id,
+        )
+        target = commit.nodes[-1].name
+        spec = {
+            "kind": "request_preview",
+            "request_id": request_id,
+            "sql": isinstance(applied.result_source(target), SqlNode),
+        }
+        return self._queue(
+            principal,
+            room_id,
+            applied,
+            target,
+            parameters,
+            spec=spec,
+            action=AuditAction.REQUEST_PREVIEW_SUBMITTED,
+            notes=f"previewed computation {target} of request {request_id}",
+            counted=history.current,
+        )
+
+    def _guarded(
+        self, principal: str, room_id: str, action: Action, step: Callable[..., _T], *args: Any
+    ) -> _T:
+        """Run ``step``; a permission refusal is audited like any other denial."""
+        try:
+            return step(*args)
+        except PermissionDeniedError as exc:
+            self._audit_denial(principal, room_id, action, None, str(exc))
+            raise
+
+    # -- testing drafts ---------------------------------------------------------------------
+    def test_computations(
+        self,
+        principal: str,
+        definition_data: object,
+        test_datasets: Mapping[str, tuple[str, bytes]],
+        parameters: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Run every computation of a draft over empty tables or the caller's test datasets.
+
+        Nothing is stored and no room is touched: a draft has no publications, and test
+        datasets are the caller's own uploads, with keys sealed to this core for this draft.
+        """
+        definition = parse_definition(definition_data)
+        check_computations(definition, definition.nodes)
+        datasets: dict[str, TestDataset] = {}
+        for node_name, (dataset_id, sealed_key) in test_datasets.items():
+            if not isinstance(definition.node(node_name), TableNode | RawNode):
+                raise BadRequestError(f"test dataset for {node_name!r}, which is not a data node")
+            dataset = self._store.get_dataset(dataset_id)
+            if dataset is None or dataset.owner_email.lower() != principal.lower():
+                raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
+            datasets[node_name] = TestDataset(dataset_id, sealed_key)
+        source = TestData(definition.room_id, datasets, self._reader, self._settings.validation)
+        return test_all(self._runner, definition, source, parameters or {})
+
     def _audit_datasets_used(self, job: JobRecord, definition: RoomDefinition) -> None:
         """One entry per published dataset whose key the job makes the core use: a data owner
         can see which computation read their data, and when."""
@@ -540,6 +825,17 @@ class TrustedCore:
                 },
             )
 
+    def _audit_denial(
+        self, principal: str, room_id: str, action: Action, node: str | None, reason: str
+    ) -> None:
+        self._audit.append(
+            room_id,
+            user=principal,
+            action=AuditAction.ACCESS_DENIED,
+            notes=f"denied {action.value}" + (f" on {node}" if node else "") + f": {reason}",
+            details={"action": action.value, "node": node, "reason": reason[:500]},
+        )
+
     def _audit_job(self, job: JobRecord, action: AuditAction, notes: str, outcome: str) -> None:
         self._audit.append(
             job.room_id,
@@ -556,10 +852,17 @@ class TrustedCore:
         job = self._store.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
-        _, definition = self._authorize(
-            principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
-        )
-        is_sql = isinstance(definition.result_source(job.node), SqlNode)
+        if job.spec is None:
+            _, definition = self._authorize(
+                principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
+            )
+            is_sql = isinstance(definition.result_source(job.node), SqlNode)
+        else:
+            # A development or preview result goes to whoever ran it, and nobody else.
+            self._authorize(principal, job.room_id, Action.RETRIEVE_DEFINITION)
+            if job.submitted_by.lower() != principal.lower():
+                raise NotFoundError(f"job {job_id} not found")
+            is_sql = bool(json.loads(job.spec).get("sql"))
         formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
         result_format = result_format or ("csv" if is_sql else "zip")
         if result_format not in formats:
@@ -603,22 +906,39 @@ class TrustedCore:
         return derive_key(self._identity.storage_key, purpose=f"result/{job_id}")
 
     def _load_room(self, room_id: str) -> tuple[RoomRecord, RoomDefinition]:
+        """The room's record and its *current* definition (published + integrated commits)."""
+        record, history = self._history(room_id)
+        return record, history.current
+
+    def _history(self, room_id: str) -> tuple[RoomRecord, RoomHistory]:
         record = self._store.get_room(room_id)
         if record is None:
             raise NotFoundError(f"room {room_id} not found")
         with self._guard:
-            definition = self._definitions.get(room_id)
-        if definition is None:
+            history = self._histories.get(room_id)
+        if history is None:
             # The host stores the definition: check it is the one this core signed.
             if sha256_hex(record.definition) != room_id:
                 raise VerificationError(f"the stored definition of room {room_id} was altered")
             self._identity.signing_key.verify_key.verify(
                 room_signature_message(room_id, record.definition), record.signature
             )
-            definition = parse_definition(json.loads(record.definition))
+            base = parse_definition(json.loads(record.definition))
+            audited = [
+                str(event.details["commit_id"])
+                for event in self._audit.log(room_id).events()
+                if event.action is AuditAction.COMMIT_INTEGRATED
+            ]
+            history = load_history(
+                room_id,
+                base,
+                self._requests.records(room_id),
+                audited,
+                self._identity.signing_key,
+            )
             with self._guard:
-                self._definitions[room_id] = definition
-        return record, definition
+                self._histories[room_id] = history
+        return record, history
 
     def _authorize(
         self, principal: str, room_id: str, action: Action, *, node: str | None = None
@@ -627,17 +947,17 @@ class TrustedCore:
         decision = decide(definition, principal, action, node=node, stopped=record.is_stopped)
         if decision.allowed:
             return record, definition
-        self._audit.append(
-            room_id,
-            user=principal,
-            action=AuditAction.ACCESS_DENIED,
-            notes=f"denied {action.value}"
-            + (f" on {node}" if node else "")
-            + f": {decision.reason}",
-            details={"action": action.value, "node": node, "reason": decision.reason},
-        )
+        self._audit_denial(principal, room_id, action, node, decision.reason)
         if not decision.visible:
             raise NotFoundError(f"room {room_id} not found")
         if decision.conflict:
-            raise ConflictError(decision.reason, code="room_stopped")
+            raise ConflictError(decision.reason, code=decision.code)
         raise PermissionDeniedError(decision.reason)
+
+
+def _audited_parameters(values: Mapping[str, str]) -> str:
+    """The parameters of a run as the audit log shows them: JSON, or its hash when too long
+    (an analyst's parameters are what data owners most want to see of a run)."""
+    # ASCII-escaped, so no control or separator character reaches the one-line log format.
+    text = json.dumps(dict(values), sort_keys=True).replace("\x7f", "\\u007f")
+    return text if len(text) <= MAX_DETAIL_VALUE_CHARS else "sha256:" + sha256_hex(text.encode())

@@ -17,6 +17,7 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,7 @@ from sealroom.compute.sql import (
     table_to_ipc,
 )
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
+from sealroom.enclave.sources import DataSource, PublishedData
 from sealroom.enclave.synthetic import synthetic_config, synthetic_failure_message
 from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
@@ -90,6 +92,8 @@ class JobOutput:
 @dataclass
 class _PlanState:
     job_dir: Path
+    source: DataSource
+    parameters: dict[str, str]
     tables: dict[str, pa.Table] = field(default_factory=dict)
     outputs: dict[str, Path] = field(default_factory=dict)
     logs: dict[str, dict[str, bytes]] = field(default_factory=dict)
@@ -116,19 +120,37 @@ class JobRunner:
         #: ``--unsafe-no-sandbox``: Python scripts run as plain processes (development only).
         self._unsandboxed = unsandboxed
 
-    def run(self, room_id: str, definition: RoomDefinition, target: str) -> JobOutput:
+    def published(self, room_id: str) -> PublishedData:
+        """The source of a room's jobs: its published datasets."""
+        return PublishedData(room_id, self._store, self._tables, self._reader)
+
+    def run(
+        self,
+        definition: RoomDefinition,
+        target: str,
+        source: DataSource,
+        *,
+        parameters: Mapping[str, str] | None = None,
+    ) -> JobOutput:
+        """Run ``target`` and the computations it needs over ``source``'s data.
+
+        ``parameters`` holds a value for every parameter a node of the plan declares (checked
+        by the core before the job was queued); each node sees only the ones it declares.
+        """
         plan = definition.execution_plan(target)
         if not plan or plan[-1].name != target:
             raise ConflictError(f"node {target!r} is not a computation", code="not_computable")
         # Plaintext inputs of scripts live here, in the RAM-backed scratch, for this job only.
-        state = _PlanState(self._scratch_dir / f"job-{secrets.token_hex(8)}")
+        state = _PlanState(
+            self._scratch_dir / f"job-{secrets.token_hex(8)}", source, dict(parameters or {})
+        )
         state.job_dir.mkdir(mode=0o700, parents=True)
         try:
             for node in plan:
                 if isinstance(node, SqlNode):
-                    state.tables[node.name] = self._run_sql(room_id, definition, node, state)
+                    state.tables[node.name] = self._run_sql(definition, node, state)
                 elif isinstance(node, PythonNode | RNode | SyntheticNode):
-                    state.outputs[node.name] = self._run_script(room_id, definition, node, state)
+                    state.outputs[node.name] = self._run_script(definition, node, state)
             # An airlock relays its dependency's result; the core charges the quota.
             last = definition.result_source(target)
             assert isinstance(last, SqlNode | PythonNode | RNode | SyntheticNode)
@@ -142,9 +164,7 @@ class JobRunner:
             remove_tree(state.job_dir)
 
     # -- inputs -------------------------------------------------------------------------
-    def _table(
-        self, room_id: str, definition: RoomDefinition, name: str, state: _PlanState
-    ) -> pa.Table:
+    def _table(self, definition: RoomDefinition, name: str, state: _PlanState) -> pa.Table:
         node = definition.node(name)
         if isinstance(node, SqlNode):
             return state.tables[name]
@@ -159,44 +179,24 @@ class JobRunner:
             return table
         if not isinstance(node, TableNode):
             raise JobFailedError("input_invalid", f"node {name!r} is not a table")
-        publication = self._store.get_publication(room_id, name)
-        if publication is None:
-            if node.is_required:
-                raise ConflictError(
-                    f"table {name!r} is required, but no dataset has been published to it yet",
-                    code="input_missing",
-                )
+        table = state.source.table(node)
+        if table is None:
+            _refuse_if_required(node, state.source)
             return empty_table(node.schema_)
-        validated = self._tables.validate(room_id, node, publication)
-        if not validated.passed or validated.table is None:
-            raise ConflictError(
-                f"table {name!r} failed validation; the data owner must publish a dataset that "
-                "passes (see its validation report) before computations can use it",
-                code="input_invalid",
-            )
-        return validated.table
+        return table
 
-    def _raw_file(self, room_id: str, node: RawNode, destination: Path) -> bool:
-        publication = self._store.get_publication(room_id, node.name)
-        if publication is None:
-            if node.is_required:
-                raise ConflictError(
-                    f"file {node.name!r} is required, but no dataset has been published to it yet",
-                    code="input_missing",
-                )
+    def _raw_file(self, node: RawNode, destination: Path, state: _PlanState) -> bool:
+        plaintext = state.source.raw(node)
+        if plaintext is None:
+            _refuse_if_required(node, state.source)
             return False
-        plaintext = self._reader.plaintext(
-            room_id, node.name, publication.dataset_id, publication.sealed_key
-        )
         with open(destination, "wb") as handle:
             handle.write(memoryview(plaintext))
         return True
 
     # -- nodes --------------------------------------------------------------------------
-    def _run_sql(
-        self, room_id: str, definition: RoomDefinition, node: SqlNode, state: _PlanState
-    ) -> pa.Table:
-        inputs = {dep: self._table(room_id, definition, dep, state) for dep in node.dependencies}
+    def _run_sql(self, definition: RoomDefinition, node: SqlNode, state: _PlanState) -> pa.Table:
+        inputs = {dep: self._table(definition, dep, state) for dep in node.dependencies}
         dp = _dp_spec(definition, node) if node.dp_epsilon is not None else None
         privacy = None
         if node.minimum_rows_count is not None:
@@ -213,11 +213,11 @@ class JobRunner:
             scratch_dir=self._scratch_dir,
             privacy=privacy,
             dp=dp,
+            parameters={name: state.parameters[name] for name in node.parameters} or None,
         )
 
     def _run_script(
         self,
-        room_id: str,
         definition: RoomDefinition,
         node: PythonNode | RNode | SyntheticNode,
         state: _PlanState,
@@ -247,7 +247,7 @@ class JobRunner:
         code.mkdir(parents=True)
         if isinstance(node, SyntheticNode):
             # What the room agreed on, completed with the input's columns (names, types).
-            table = self._table(room_id, definition, node.dependency, state)
+            table = self._table(definition, node.dependency, state)
             config = synthetic_config(node, table.schema, definition.node(node.dependency))
             (code / "config.json").write_text(json.dumps(config))
         else:
@@ -255,8 +255,13 @@ class JobRunner:
             for extra in node.additional_files:
                 (code / extra.name).write_text(extra.content)
         mounts = [Mount(code, "/input/code")]
+        if node.parameters:
+            # Node names cannot contain a dot, so this never shadows an input directory.
+            values = root / "parameters.json"
+            values.write_text(json.dumps({n: state.parameters[n] for n in node.parameters}))
+            mounts.append(Mount(values, "/input/parameters.json"))
         for dep in node.dependencies:
-            mounts.extend(self._mount_input(room_id, definition, dep, state, root))
+            mounts.extend(self._mount_input(definition, dep, state, root))
         output = root / "output"
         output.mkdir()
         work = root / "work"
@@ -306,7 +311,6 @@ class JobRunner:
 
     def _mount_input(
         self,
-        room_id: str,
         definition: RoomDefinition,
         dep: str,
         state: _PlanState,
@@ -317,11 +321,11 @@ class JobRunner:
         if isinstance(node, RawNode):
             path = root / "raw" / dep
             path.parent.mkdir(exist_ok=True)
-            return [Mount(path, target)] if self._raw_file(room_id, node, path) else []
+            return [Mount(path, target)] if self._raw_file(node, path, state) else []
         if isinstance(node, PythonNode | RNode | SyntheticNode):
             return [Mount(state.outputs[dep], target)]
         directory = root / "tables" / dep
-        write_table_dir(self._table(room_id, definition, dep, state), directory)
+        write_table_dir(self._table(definition, dep, state), directory)
         return [Mount(directory, target)]
 
     @staticmethod
@@ -334,6 +338,15 @@ class JobRunner:
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)
         return "internal_error", "the computation failed inside the core (internal error)"
+
+
+def _refuse_if_required(node: TableNode | RawNode, source: DataSource) -> None:
+    if node.is_required and not source.allows_missing_required:
+        kind = "table" if isinstance(node, TableNode) else "file"
+        raise ConflictError(
+            f"{kind} {node.name!r} is required, but no dataset has been published to it yet",
+            code="input_missing",
+        )
 
 
 def _dp_spec(definition: RoomDefinition, node: SqlNode) -> DpSpec:

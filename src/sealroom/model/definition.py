@@ -51,14 +51,35 @@ MAX_MINIMUM_ROWS_COUNT = 100_000
 #: Largest epsilon of one differentially private run; beyond it the noise protects nobody.
 MAX_DP_EPSILON = 10.0
 
-_EMAIL_PATTERN = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+_EMAIL_PATTERN = re.compile(r"^[^@\s,\x00-\x1f\x7f-\x9f]+@[^@\s,\x00-\x1f\x7f-\x9f]+$")
+
+#: Most parameters one computation declares (the SQL checks of
+#: :mod:`sealroom.compute.sql.parameters` use the same bound; a test keeps the two equal).
+MAX_PARAMETERS = 16
+#: A parameter name is a SQL identifier: ``$name`` in a query.
+PARAMETER_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+#: The longest rate-limit window (31 days) and most executions in one: bounds, not advice.
+MAX_RATE_LIMIT_WINDOW_SECONDS = 31 * 24 * 3600
+MAX_RATE_LIMIT_EXECUTIONS = 1_000_000
 
 NodeName = Annotated[str, Field(min_length=1, max_length=MAX_NODE_NAME_LENGTH)]
 Email = Annotated[str, Field(min_length=3, max_length=254)]
+ParameterName = Annotated[str, Field(pattern=PARAMETER_NAME_PATTERN)]
 
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RateLimit(_Frozen):
+    """At most ``max_executions`` runs of a computation in any ``window_seconds`` (sliding).
+
+    Counted by the core for the whole room, over every job that runs the node — as the
+    target or as an input of another computation — whoever submitted it.
+    """
+
+    window_seconds: int = Field(ge=1, le=MAX_RATE_LIMIT_WINDOW_SECONDS)
+    max_executions: int = Field(ge=1, le=MAX_RATE_LIMIT_EXECUTIONS)
 
 
 class TableNode(_Frozen):
@@ -108,6 +129,10 @@ class SqlNode(_Frozen):
     #: Clamp bounds ``(column, low, high)`` of summed/averaged columns; a table input's
     #: ``in_range`` rule is used for a column not listed here.
     dp_bounds: tuple[tuple[str, float, float], ...] = ()
+    #: Named string parameters the analyst supplies at run time; the query reads them as bound
+    #: ``$name`` parameters (never spliced into the text).
+    parameters: tuple[ParameterName, ...] = Field(default=(), max_length=MAX_PARAMETERS)
+    rate_limit: RateLimit | None = None
 
 
 #: Additional files are mounted under /input/code/ next to the script, by name.
@@ -132,6 +157,9 @@ class _ScriptNode(_Frozen):
     enable_logs_on_error: bool = False
     enable_logs_on_success: bool = False
     output: Literal["/output"] = "/output"
+    #: Named string parameters the analyst supplies at run time, in /input/parameters.json.
+    parameters: tuple[ParameterName, ...] = Field(default=(), max_length=MAX_PARAMETERS)
+    rate_limit: RateLimit | None = None
 
 
 class PythonNode(_ScriptNode):
@@ -189,10 +217,15 @@ class SyntheticNode(_Frozen):
     model: Literal["mst", "aim"] = "mst"
     enable_logs_on_error: bool = False
     enable_logs_on_success: bool = False
+    rate_limit: RateLimit | None = None
 
     @property
     def dependencies(self) -> tuple[str, ...]:
         return (self.dependency,)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return ()
 
 
 #: Largest airlock quota (1 TiB): a bound, not a recommendation.
@@ -211,10 +244,15 @@ class PreviewNode(_Frozen):
     name: NodeName
     dependency: NodeName
     quota_bytes: int = Field(default=0, ge=0, le=MAX_PREVIEW_QUOTA_BYTES)
+    rate_limit: RateLimit | None = None
 
     @property
     def dependencies(self) -> tuple[str, ...]:
         return (self.dependency,)
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return ()
 
 
 Node = Annotated[
@@ -266,6 +304,12 @@ class RoomDefinition(_Frozen):
     #: the list of published datasets.
     basic_permissions: bool = True
     privacy: RoomPrivacy = RoomPrivacy()
+    #: An interactive room changes after publication, only through commits that the data owners
+    #: they affect approved (see :mod:`sealroom.model.commits`); a static room never changes.
+    interactive: bool = False
+    #: Participants may run ad-hoc computations over what they may already read, without adding
+    #: them to the room (the seed's development environment).
+    enable_development: bool = False
 
     # -- identity -------------------------------------------------------------------------
     def canonical_bytes(self) -> bytes:
@@ -378,6 +422,8 @@ def check_definition(definition: RoomDefinition) -> None:
             _check_preview_node(node, nodes)
         if isinstance(node, SyntheticNode):
             _check_synthetic_node(node, nodes)
+        if isinstance(node, SqlNode | PythonNode | RNode):
+            _check_parameter_names(node)
         _check_not_reading_a_preview(node, nodes)
     _check_acyclic(definition)
     _check_participants(definition, nodes)
@@ -462,6 +508,15 @@ def _check_script_node(node: PythonNode | RNode, nodes: dict[str, Node]) -> None
                 f"{node.kind} node {node.name!r}: {script_name!r} is the script itself; "
                 "rename the additional file"
             )
+
+
+def _check_parameter_names(node: SqlNode | PythonNode | RNode) -> None:
+    folded = [name.lower() for name in node.parameters]
+    if len(set(folded)) != len(folded):
+        raise DefinitionError(
+            f"{node.kind} node {node.name!r} declares a parameter twice "
+            "(parameter names are case-insensitive)"
+        )
 
 
 def _check_preview_node(node: PreviewNode, nodes: dict[str, Node]) -> None:

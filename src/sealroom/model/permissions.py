@@ -29,6 +29,12 @@ class PermissionKind(enum.StrEnum):
     RETRIEVE_DATA_ROOM_STATUS = "retrieve_data_room_status"
     UPDATE_DATA_ROOM_STATUS = "update_data_room_status"
     RETRIEVE_PUBLISHED_DATASETS = "retrieve_published_datasets"
+    #: Run ad-hoc computations over what one may already read (rooms that enable development).
+    EXECUTE_DEVELOPMENT_COMPUTE = "execute_development_compute"
+    #: Approve or reject a request (only as the data owner of a node it affects).
+    GENERATE_MERGE_SIGNATURE = "generate_merge_signature"
+    #: Submit a request to change an interactive room, and integrate an approved one.
+    MERGE_CONFIGURATION_COMMIT = "merge_configuration_commit"
 
 
 NODE_PERMISSION_KINDS = frozenset(
@@ -40,12 +46,17 @@ NODE_PERMISSION_KINDS = frozenset(
 )
 
 #: What every participant gets when ``basic_permissions`` is on (the seed's default): read the
-#: definition, its status, its audit log and the list of published datasets (metadata only).
+#: definition, its status, its audit log and the list of published datasets (metadata only);
+#: run development computations, and take part in requests — each still gated by the room's
+#: settings (development, interactivity) and, for approvals, by owning an affected data node.
 BASIC_PERMISSION_KINDS = (
     PermissionKind.RETRIEVE_DATA_ROOM,
     PermissionKind.RETRIEVE_DATA_ROOM_STATUS,
     PermissionKind.RETRIEVE_AUDIT_LOG,
     PermissionKind.RETRIEVE_PUBLISHED_DATASETS,
+    PermissionKind.EXECUTE_DEVELOPMENT_COMPUTE,
+    PermissionKind.GENERATE_MERGE_SIGNATURE,
+    PermissionKind.MERGE_CONFIGURATION_COMMIT,
 )
 
 
@@ -104,3 +115,15 @@ class Permissions:
     @staticmethod
     def retrieve_published_datasets() -> Permission:
         return Permission(kind=PermissionKind.RETRIEVE_PUBLISHED_DATASETS)
+
+    @staticmethod
+    def execute_development_compute() -> Permission:
+        return Permission(kind=PermissionKind.EXECUTE_DEVELOPMENT_COMPUTE)
+
+    @staticmethod
+    def generate_merge_signature() -> Permission:
+        return Permission(kind=PermissionKind.GENERATE_MERGE_SIGNATURE)
+
+    @staticmethod
+    def merge_configuration_commit() -> Permission:
+        return Permission(kind=PermissionKind.MERGE_CONFIGURATION_COMMIT)

@@ -43,6 +43,11 @@ class Action(enum.StrEnum):
     RETRIEVE_VALIDATION_REPORT = "retrieve_validation_report"
     RUN_COMPUTATION = "run_computation"
     RETRIEVE_RESULT = "retrieve_result"
+    RUN_DEVELOPMENT = "run_development"
+    SUBMIT_REQUEST = "submit_request"
+    LIST_REQUESTS = "list_requests"
+    REVIEW_REQUEST = "review_request"
+    INTEGRATE_REQUEST = "integrate_request"
 
 
 #: The primitive that grants each action, and whether it targets a data or compute node.
@@ -57,7 +62,17 @@ _REQUIRED: dict[Action, tuple[PermissionKind, str | None]] = {
     Action.RETRIEVE_VALIDATION_REPORT: (PermissionKind.LEAF_CRUD, "table"),
     Action.RUN_COMPUTATION: (PermissionKind.EXECUTE_COMPUTE, "compute"),
     Action.RETRIEVE_RESULT: (PermissionKind.RETRIEVE_COMPUTE_RESULT, "compute"),
+    Action.RUN_DEVELOPMENT: (PermissionKind.EXECUTE_DEVELOPMENT_COMPUTE, None),
+    Action.SUBMIT_REQUEST: (PermissionKind.MERGE_CONFIGURATION_COMMIT, None),
+    Action.LIST_REQUESTS: (PermissionKind.RETRIEVE_DATA_ROOM, None),
+    Action.REVIEW_REQUEST: (PermissionKind.GENERATE_MERGE_SIGNATURE, None),
+    Action.INTEGRATE_REQUEST: (PermissionKind.MERGE_CONFIGURATION_COMMIT, None),
 }
+
+#: Actions only an interactive room allows: a static room never changes.
+_INTERACTIVE_ONLY = frozenset(
+    {Action.SUBMIT_REQUEST, Action.REVIEW_REQUEST, Action.INTEGRATE_REQUEST}
+)
 
 #: Actions a stopped room still allows.
 _ALLOWED_WHEN_STOPPED = frozenset(
@@ -68,6 +83,7 @@ _ALLOWED_WHEN_STOPPED = frozenset(
         Action.LIST_PUBLISHED_DATASETS,
         Action.RETRIEVE_VALIDATION_REPORT,
         Action.RETRIEVE_RESULT,
+        Action.LIST_REQUESTS,
     }
 )
 
@@ -77,13 +93,15 @@ class Decision:
     """The outcome of one access decision.
 
     ``visible`` is False when the principal may not even learn that the room exists.
-    ``conflict`` is True when the permission exists but the room's state forbids the action.
+    ``conflict`` is True when the permission exists but the room's state (or settings) forbids
+    the action; ``code`` then says which.
     """
 
     allowed: bool
     reason: str
     visible: bool = True
     conflict: bool = False
+    code: str = "room_stopped"
 
 
 def decide(
@@ -117,6 +135,21 @@ def decide(
         return Decision(False, f"{principal} lacks permission {kind.value}{scope}")
     if stopped and action not in _ALLOWED_WHEN_STOPPED:
         return Decision(False, "the room is stopped", conflict=True)
+    if action in _INTERACTIVE_ONLY and not definition.interactive:
+        return Decision(
+            False,
+            "the room is static: its definition can never change (only rooms published with "
+            "interactivity accept requests)",
+            conflict=True,
+            code="room_static",
+        )
+    if action is Action.RUN_DEVELOPMENT and not definition.enable_development:
+        return Decision(
+            False,
+            "the room does not enable development computations",
+            conflict=True,
+            code="development_disabled",
+        )
     scope = f" on {node!r}" if node_kind is not None else ""
     return Decision(True, f"{principal} holds {kind.value}{scope}")
 

@@ -3,7 +3,7 @@
 Format (version 1)::
 
     state     = canonical JSON {"room_id", "version", "status": "active"|"stopped",
-                                "datasets": {node: dataset id}}
+                                "datasets": {node: dataset id}, "history_pin": hex}
     signed    = Ed25519(core key, "sealroom/room-state/v1" || state)
 
 Invariants:
@@ -12,6 +12,10 @@ Invariants:
   (publish, remove, stop) and ``version`` is the log's size. Every change of state is a new log
   entry, so versions only grow, and a client that keeps the highest version it saw detects a
   host serving an older state (a rollback) — :func:`verify_room_state` with ``min_version``.
+* ``history_pin`` names the room's current definition: the published one followed by its
+  integrated commits (:mod:`sealroom.model.commits`); a client that sees a newer version with
+  an unexpected pin knows the definition changed, and a rolled-back definition is a rollback of
+  the version too.
 * The room id is the hash of the definition everybody agreed to; the state names it, and the
   signature covers it, so the state of one room never verifies as another's.
 """
@@ -19,6 +23,7 @@ Invariants:
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
@@ -26,11 +31,13 @@ from typing import Final
 from sealroom.audit import AuditAction, AuditEvent
 from sealroom.crypto import SigningKey, VerifyKey, canonical_json
 from sealroom.errors import VerificationError
+from sealroom.model.commits import initial_history_pin
 
 __all__ = ["RoomState", "derive_room_state", "sign_room_state", "verify_room_state"]
 
 _DOMAIN: Final = b"sealroom/room-state/v1"
-_FIELDS: Final = frozenset({"room_id", "version", "status", "datasets"})
+_FIELDS: Final = frozenset({"room_id", "version", "status", "datasets", "history_pin"})
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,11 @@ class RoomState:
     version: int
     status: str
     datasets: dict[str, str] = field(default_factory=dict)
+    history_pin: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.history_pin:
+            object.__setattr__(self, "history_pin", initial_history_pin(self.room_id))
 
     def canonical(self) -> bytes:
         return canonical_json(
@@ -47,6 +59,7 @@ class RoomState:
                 "version": self.version,
                 "status": self.status,
                 "datasets": dict(sorted(self.datasets.items())),
+                "history_pin": self.history_pin,
             }
         )
 
@@ -56,6 +69,7 @@ def derive_room_state(room_id: str, events: Iterable[AuditEvent]) -> RoomState:
     datasets: dict[str, str] = {}
     status = "active"
     version = 0
+    pin = ""
     for event in events:
         version += 1
         node = event.details.get("node")
@@ -67,7 +81,11 @@ def derive_room_state(room_id: str, events: Iterable[AuditEvent]) -> RoomState:
             datasets.pop(node, None)
         elif event.action is AuditAction.ROOM_STOPPED:
             status = "stopped"
-    return RoomState(room_id, version, status, datasets)
+        elif event.action is AuditAction.COMMIT_INTEGRATED:
+            after = event.details.get("history_pin")
+            if isinstance(after, str):
+                pin = after
+    return RoomState(room_id, version, status, datasets, pin)
 
 
 def sign_room_state(state: RoomState, key: SigningKey) -> tuple[bytes, bytes]:
@@ -98,9 +116,11 @@ def verify_room_state(
         or isinstance(version, bool)
         or not isinstance(version, int)
         or body["status"] not in ("active", "stopped")
+        or not isinstance(body["history_pin"], str)
+        or not _HEX64.match(body["history_pin"])
     ):
         raise VerificationError(f"room {room_id}: the signed state is malformed")
-    state = RoomState(body["room_id"], version, body["status"], datasets)
+    state = RoomState(body["room_id"], version, body["status"], datasets, body["history_pin"])
     if state.room_id != room_id:
         raise VerificationError(f"room {room_id}: the server sent the state of another room")
     if state.canonical() != canonical:

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sealroom._version import __version__
 from sealroom.server.platform import open_platform
 from sealroom.server.problems import install_problem_handlers
-from sealroom.server.routes import datasets, jobs, meta, rooms
+from sealroom.server.routes import datasets, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
 
@@ -33,6 +33,6 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    for module in (meta, datasets, rooms, jobs):
+    for module in (meta, datasets, rooms, jobs, requests):
         app.include_router(module.router)
     return app

@@ -99,6 +99,10 @@ class JobRecord:
     error_code: str | None
     error_message: str | None
     result_blob: str | None
+    #: JSON {name: value} of the analyst's parameters, or None.
+    parameters: str | None = None
+    #: JSON of what else the job runs (development node, request preview), or None.
+    spec: str | None = None
 
 
 class JobStatus:
@@ -107,6 +111,15 @@ class JobStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     FINISHED = frozenset({"succeeded", "failed"})
+
+
+class RateLimitedError(Exception):
+    """A rate-limited node has used up its window (internal: the core turns it into a 429)."""
+
+    def __init__(self, node: str, retry_after_ms: int) -> None:
+        super().__init__(node)
+        self.node = node
+        self.retry_after_ms = max(retry_after_ms, 0)
 
 
 def _record(cls: Any, row: Any) -> Any:
@@ -334,17 +347,65 @@ class MetadataStore:
         return bool(result.rowcount)
 
     # -- jobs ---------------------------------------------------------------------------
-    def insert_job(self, job_id: str, room_id: str, node: str, submitted_by: str) -> JobRecord:
+    def insert_job(
+        self,
+        job_id: str,
+        room_id: str,
+        node: str,
+        submitted_by: str,
+        *,
+        parameters: str | None = None,
+        spec: str | None = None,
+        rate_limits: Sequence[tuple[str, int, int]] = (),
+    ) -> JobRecord:
+        """Queue a job. ``rate_limits`` lists ``(node, window_ms, max_executions)`` of every
+        rate-limited node the job runs: each gets one execution, in the same transaction, or
+        :class:`RateLimitedError` names the first that is used up (and nothing is inserted).
+
+        Callers serialise submissions of one room (two transactions may not both read a count
+        just under its limit).
+        """
+        created = now_ms()
         values = {
             "id": job_id,
             "room_id": room_id,
             "node": node,
             "submitted_by": submitted_by,
             "status": JobStatus.QUEUED,
-            "created_at_ms": now_ms(),
+            "created_at_ms": created,
             "attempts": 0,
+            "parameters": parameters,
+            "spec": spec,
         }
+        executions = t.node_executions
         with self.engine.begin() as conn:
+            for limited, window_ms, maximum in rate_limits:
+                used = conn.execute(
+                    select(func.count())
+                    .select_from(executions)
+                    .where(
+                        and_(
+                            executions.c.room_id == room_id,
+                            executions.c.node == limited,
+                            executions.c.at_ms > created - window_ms,
+                        )
+                    )
+                ).scalar_one()
+                if used >= maximum:
+                    oldest = conn.execute(
+                        select(func.min(executions.c.at_ms)).where(
+                            and_(
+                                executions.c.room_id == room_id,
+                                executions.c.node == limited,
+                                executions.c.at_ms > created - window_ms,
+                            )
+                        )
+                    ).scalar_one()
+                    raise RateLimitedError(limited, int(oldest) + window_ms - created)
+            for limited, _, _ in rate_limits:
+                conn.execute(
+                    insert(executions).values(room_id=room_id, node=limited, at_ms=created)
+                )
             conn.execute(insert(t.jobs).values(**values))
         job = self.get_job(job_id)
         assert job is not None

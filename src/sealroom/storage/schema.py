@@ -129,7 +129,63 @@ jobs = Table(
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),  # safe message produced by the core
     Column("result_blob", String(200), nullable=True),
+    # The analyst's parameter values, JSON {name: value}; the core checks them at run time.
+    Column("parameters", Text, nullable=True),
+    # What else the job runs, JSON: a development computation's node, or the request whose
+    # computation an affected data owner previews. None: the room's node ``node``.
+    Column("spec", Text, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at_ms"),
+)
+
+#: One row per run of a rate-limited computation (as target or as input), for its window.
+node_executions = Table(
+    "node_executions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("room_id", String(64), ForeignKey("rooms.id"), nullable=False),
+    Column("node", String(100), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_node_executions_room_node_at", "room_id", "node", "at_ms"),
+)
+
+#: Requests to change an interactive room. The commit is canonical JSON whose SHA-256 is the id.
+room_requests = Table(
+    "room_requests",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("room_id", String(64), ForeignKey("rooms.id"), nullable=False),
+    Column("commit", LargeBinary, nullable=False),
+    Column("requester", String(254), nullable=False),
+    Column("status", String(16), nullable=False),  # pending, rejected, integrated, superseded
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("rejected_by", String(254), nullable=True),
+    Column("rejection", Text, nullable=True),
+    Index("ix_room_requests_room", "room_id", "created_at_ms"),
+)
+
+#: Approvals: the core's signature over (room, commit, history pin, approver).
+request_approvals = Table(
+    "request_approvals",
+    metadata,
+    Column("request_id", String(64), ForeignKey("room_requests.id"), primary_key=True),
+    Column("approver", String(254), primary_key=True),  # lower case
+    Column("signature", LargeBinary, nullable=False),
+    Column("approved_at_ms", BigInteger, nullable=False),
+)
+
+#: A room's integrated commits, in order; each signed by the core with the pin after it.
+room_commits = Table(
+    "room_commits",
+    metadata,
+    Column("room_id", String(64), ForeignKey("rooms.id"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # from 1
+    Column("commit_id", String(64), nullable=False, unique=True),
+    Column("commit", LargeBinary, nullable=False),
+    Column("history_pin", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Column("integrated_by", String(254), nullable=False),
+    Column("integrated_at_ms", BigInteger, nullable=False),
 )
 
 audit_entries = Table(

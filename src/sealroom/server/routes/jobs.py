@@ -29,13 +29,18 @@ class JobOut(BaseModel):
     error_message: str | None
 
 
+class SubmitJob(BaseModel):
+    #: Values of the computation's declared parameters (strings), checked by the core.
+    parameters: dict[str, str] = Field(default_factory=dict)
+
+
 class FetchResult(BaseModel):
     recipient_public_key: str = Field(pattern=r"^[0-9a-f]{64}$")
     #: csv or arrow for SQL nodes, zip for scripts; empty means the node's default.
     format: str | None = None
 
 
-def _job_out(job: JobRecord) -> JobOut:
+def job_out(job: JobRecord) -> JobOut:
     return JobOut(
         job_id=job.id,
         room_id=job.room_id,
@@ -50,8 +55,15 @@ def _job_out(job: JobRecord) -> JobOut:
 
 
 @router.post("/v1/rooms/{room_id}/nodes/{node}/jobs", status_code=202)
-def submit_job(room_id: str, node: str, platform: PlatformDep, user: UserDep) -> JobOut:
-    return _job_out(platform.core.submit_job(user, room_id, node))
+def submit_job(
+    room_id: str,
+    node: str,
+    platform: PlatformDep,
+    user: UserDep,
+    body: SubmitJob | None = None,
+) -> JobOut:
+    parameters = body.parameters if body is not None else None
+    return job_out(platform.core.submit_job(user, room_id, node, parameters))
 
 
 @router.get("/v1/jobs/{job_id}")
@@ -69,7 +81,7 @@ def job_status(
         if refreshed is None:
             break
         job = refreshed
-    return _job_out(job)
+    return job_out(job)
 
 
 @router.post("/v1/jobs/{job_id}/result")

@@ -32,6 +32,11 @@ class RoomOut(BaseModel):
     signature: str = Field(description="the core's Ed25519 signature, hex")
     status: str
     created_at_ms: int
+    commits: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="integrated commits in order: canonical JSON and the core's signature (hex)",
+    )
+    history_pin: str = ""
 
 
 class RoomDescription(BaseModel):
@@ -75,6 +80,11 @@ def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut
         signature=view.signature.hex(),
         status="stopped" if view.stopped else "active",
         created_at_ms=view.created_at_ms,
+        commits=[
+            {"commit": commit.decode(), "signature": signature.hex()}
+            for commit, signature in view.commits
+        ],
+        history_pin=view.history_pin,
     )
 
 

@@ -1,0 +1,256 @@
+"""Requests to change an interactive room (seed SDK: ``analytics.computation_requests``).
+
+``dcr.build_request().add_computation(node).add_participant(email, analyst_of=[...])
+.with_note("…").submit()`` proposes a commit on the room's current history; the data owners of
+every data node the new computations read approve it (one owner per node), then anyone
+integrates it. The core decides all of it; this module only builds, sends and reads.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
+from sealroom.errors import DefinitionError
+from sealroom.model import commits as model
+from sealroom.model.definition import Node
+
+if TYPE_CHECKING:
+    from sealroom.analytics._dcr import AnalyticsDcr
+    from sealroom.analytics._dcr import Node as DcrNode
+
+
+class RequestStatus(enum.StrEnum):
+    PENDING = "pending"
+    READY_TO_INTEGRATE = "ready_to_integrate"
+    INTEGRATED = "integrated"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class ApproverGroup:
+    """The data owners of one affected data node: any one of them approves for it."""
+
+    node: str
+    approvers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RequestScope:
+    """What a request adds: computations, analysts, and the data nodes it reads."""
+
+    computations: tuple[str, ...]
+    analysts: dict[str, tuple[str, ...]]
+    dependencies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Commit:
+    """An integrated commit (seed SDK: ``Commit(id, name, node)``)."""
+
+    id: str
+    name: str
+    nodes: tuple[str, ...]
+    seq: int
+    requester: str
+    integrated_by: str
+    integrated_at_ms: int
+
+    @property
+    def node(self) -> str | None:
+        return self.nodes[0] if self.nodes else None
+
+
+class RequestBuilder:
+    """Builds a request on the room's current history (seed SDK: ``RequestBuilder``)."""
+
+    def __init__(self, dcr: AnalyticsDcr) -> None:
+        self._dcr = dcr
+        self._nodes: list[NodeDefinition] = []
+        self._analysts: dict[str, list[str]] = {}
+        self._emails: dict[str, str] = {}
+        self._note = ""
+
+    def add_computation(self, definition: NodeDefinition) -> RequestBuilder:
+        if any(d.name.lower() == definition.name.lower() for d in self._nodes):
+            raise DefinitionError(f"a computation named {definition.name!r} was already added")
+        self._nodes.append(definition)
+        return self
+
+    def add_participant(
+        self,
+        email: str,
+        *,
+        analyst_of: Sequence[str] = (),
+        data_owner_of: Sequence[str] = (),
+    ) -> RequestBuilder:
+        if data_owner_of:
+            raise DefinitionError(
+                "a request can only add analysts; it can never grant data-owner rights "
+                f"(asked for {email} on {', '.join(data_owner_of)})"
+            )
+        key = email.lower()
+        self._emails.setdefault(key, email)
+        roles = self._analysts.setdefault(key, [])
+        roles.extend(name for name in analyst_of if name not in roles)
+        return self
+
+    def with_note(self, note: str) -> RequestBuilder:
+        self._note = note
+        return self
+
+    def build(self) -> model.Commit:
+        """The commit, checked locally against the room's current definition."""
+        definition, pin = self._dcr.session.retrieve_current_data_room_configuration(self._dcr.id)
+        known = [node.name for node in definition.nodes] + [d.name for d in self._nodes]
+        nodes: list[Node] = [
+            d.resolve(known) if isinstance(d, SqlComputeNodeDefinition) else d.node
+            for d in self._nodes
+        ]
+        commit = model.Commit(
+            room_id=self._dcr.id,
+            history_pin=pin,
+            requester=self._dcr.client.user_email,
+            note=self._note,
+            nodes=tuple(nodes),
+            analysts=tuple(
+                model.AnalystGrant(email=self._emails[key], analyst_of=tuple(roles))
+                for key, roles in self._analysts.items()
+                if roles
+            ),
+        )
+        model.apply_commit(definition, commit)
+        return commit
+
+    def submit(self) -> SubmittedRequest:
+        """Send the request to the core; it waits for the affected data owners' approvals."""
+        data = self._dcr.session.publish_request(self._dcr.id, self.build())
+        return SubmittedRequest(self._dcr, data)
+
+
+class SubmittedRequest:
+    """A request and its state, as the core reports it (refresh with :meth:`refresh`)."""
+
+    def __init__(self, dcr: AnalyticsDcr, data: dict[str, Any]) -> None:
+        self._dcr = dcr
+        self._data = data
+
+    # -- what it is -----------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return str(self._data["id"])
+
+    @property
+    def enclave_commit_id(self) -> str:
+        return self.id
+
+    @property
+    def enclave_configuration_pin(self) -> str:
+        return str(self._data["history_pin"])
+
+    @property
+    def owner(self) -> str:
+        return str(self._data["requester"])
+
+    @property
+    def note(self) -> str:
+        return str(self._data["note"])
+
+    @property
+    def created_at(self) -> int:
+        return int(self._data["created_at_ms"])
+
+    @property
+    def updated_at(self) -> int:
+        return int(self._data["updated_at_ms"])
+
+    @property
+    def status(self) -> RequestStatus:
+        return RequestStatus(self._data["status"])
+
+    @property
+    def approver_groups(self) -> list[ApproverGroup]:
+        return [
+            ApproverGroup(str(g["node"]), tuple(g["approvers"]))
+            for g in self._data["approver_groups"]
+        ]
+
+    @property
+    def required_approvers(self) -> list[str]:
+        """Everybody who may approve (one owner of each affected data node must)."""
+        emails: list[str] = []
+        for group in self.approver_groups:
+            emails.extend(e for e in group.approvers if e not in emails)
+        return emails
+
+    @property
+    def signers(self) -> dict[str, bool]:
+        approved = {e.lower() for e in self._data["approvals"]}
+        return {e: e.lower() in approved for e in self.required_approvers}
+
+    @property
+    def missing_approvals(self) -> list[str]:
+        """The owners of the affected data nodes that nobody has approved for yet."""
+        waiting = set(self._data["missing_approvals"])
+        emails: list[str] = []
+        for group in self.approver_groups:
+            if group.node in waiting:
+                emails.extend(e for e in group.approvers if e not in emails)
+        return emails
+
+    @property
+    def missing_approval_nodes(self) -> list[str]:
+        return list(self._data["missing_approvals"])
+
+    @property
+    def rejection(self) -> str | None:
+        reason = self._data.get("rejection")
+        return None if reason is None else str(reason)
+
+    @property
+    def scope(self) -> RequestScope:
+        commit = self._data["commit"]
+        return RequestScope(
+            computations=tuple(node["name"] for node in commit.get("nodes", [])),
+            analysts={g["email"]: tuple(g["analyst_of"]) for g in commit.get("analysts", [])},
+            dependencies=tuple(g.node for g in self.approver_groups),
+        )
+
+    # -- acting ---------------------------------------------------------------------------
+    def refresh(self) -> SubmittedRequest:
+        self._data = self._dcr.session.retrieve_request(self._dcr.id, self.id)
+        return self
+
+    def approve(self) -> SubmittedRequest:
+        """Approve as the data owner of an affected node (the core signs your approval)."""
+        self._data = self._dcr.session.act_on_request(self._dcr.id, self.id, "approve")
+        return self
+
+    def reject(self, reason: str = "") -> SubmittedRequest:
+        """Reject as an affected data owner, or withdraw as the requester."""
+        self._data = self._dcr.session.act_on_request(
+            self._dcr.id, self.id, "reject", reason=reason
+        )
+        return self
+
+    def integrate(self) -> SubmittedRequest:
+        """Integrate an approved request: the room gains its computations and analysts."""
+        self._data = self._dcr.session.act_on_request(self._dcr.id, self.id, "integrate")
+        self._dcr.refresh()
+        return self
+
+    def preview(self, parameters: dict[str, str] | None = None) -> DcrNode:
+        """Run the requested computation before approving (only when you are the one data
+        owner it affects); fetch the result from the returned node as for any computation."""
+        node = self._dcr.preview_node(self)
+        node.job_id = self._dcr.session.preview_request(
+            self._dcr.id, self.id, node.name, parameters=parameters
+        )
+        return node
+
+    def __repr__(self) -> str:
+        return f"SubmittedRequest(id={self.id!r}, status={self.status.value})"

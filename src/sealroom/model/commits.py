@@ -1,0 +1,259 @@
+"""Commits: how an interactive room changes after publication, and who must agree.
+
+A room's *current* definition is its published definition (whose hash is the room id, forever)
+followed by its integrated commits, in order. A commit is what a request proposes::
+
+    commit    = canonical JSON {"version": 1, "room_id", "history_pin", "requester", "note",
+                                "nodes": [compute node, ...], "analysts": [{email, analyst_of}]}
+    commit id = SHA-256(commit)
+    pin_0     = SHA-256("sealroom/history-pin/v1" || room id)
+    pin_k     = SHA-256("sealroom/history-pin/v1" || pin_{k-1} || commit id_k)
+
+Invariants (enforced by :func:`apply_commit`, raised as :class:`DefinitionError`):
+
+* A commit only **adds**: new compute nodes, and analysts (new participants or new
+  ``analyst_of`` roles). It never adds a data node, never grants data-owner rights or explicit
+  permissions, never changes or removes an existing node, and never touches room settings.
+* A commit names the history pin it was built on; it applies only on top of exactly that
+  history (optimistic concurrency: of two requests built on the same pin, the first integrated
+  wins and the other is superseded).
+* The approvers of a commit are the data owners of every data node that any computation it adds
+  or opens to a new analyst reads, directly or through other computations
+  (:func:`approver_groups`): one owner per such node suffices, every such node must approve.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sealroom.crypto.canonical import canonical_json, sha256_hex
+from sealroom.errors import DefinitionError
+from sealroom.model.definition import (
+    Email,
+    Node,
+    NodeName,
+    Participant,
+    RawNode,
+    RoomDefinition,
+    TableNode,
+    check_definition,
+    effective_permissions,
+)
+from sealroom.model.permissions import PermissionKind
+
+__all__ = [
+    "MAX_COMMIT_ANALYSTS",
+    "MAX_COMMIT_NODES",
+    "AnalystGrant",
+    "ApproverGroup",
+    "Commit",
+    "affected_data_nodes",
+    "apply_commit",
+    "apply_commits",
+    "approval_message",
+    "approver_groups",
+    "commit_record_message",
+    "history_pins",
+    "initial_history_pin",
+    "next_history_pin",
+    "parse_commit",
+]
+
+_PIN_DOMAIN = b"sealroom/history-pin/v1"
+_APPROVAL_DOMAIN = b"sealroom/commit-approval/v1"
+_RECORD_DOMAIN = b"sealroom/room-commit/v1"
+_HEX64 = r"^[0-9a-f]{64}$"
+
+#: Bounds of one request: a request is reviewed by people, so it stays small.
+MAX_COMMIT_NODES = 20
+MAX_COMMIT_ANALYSTS = 100
+MAX_NOTE_CHARS = 2_000
+
+
+class AnalystGrant(BaseModel):
+    """``email`` becomes analyst of ``analyst_of`` (compute nodes, new or existing)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: Email
+    analyst_of: tuple[NodeName, ...] = Field(min_length=1, max_length=50)
+
+
+class Commit(BaseModel):
+    """A proposed change of a room, built on one history pin."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = 1
+    room_id: str = Field(pattern=_HEX64)
+    history_pin: str = Field(pattern=_HEX64)
+    requester: Email
+    note: str = Field(default="", max_length=MAX_NOTE_CHARS)
+    nodes: tuple[Node, ...] = Field(default=(), max_length=MAX_COMMIT_NODES)
+    analysts: tuple[AnalystGrant, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
+
+    def canonical_bytes(self) -> bytes:
+        return canonical_json(self.model_dump(mode="json"))
+
+    @property
+    def commit_id(self) -> str:
+        return sha256_hex(self.canonical_bytes())
+
+    def granted_nodes(self) -> list[str]:
+        """The computations this commit opens: those it adds, and those it adds analysts to."""
+        names = [node.name for node in self.nodes]
+        for grant in self.analysts:
+            names.extend(name for name in grant.analyst_of if name not in names)
+        return names
+
+
+def parse_commit(data: object) -> Commit:
+    """Parse a commit received from outside, with a clear refusal of what a request may not do."""
+    if isinstance(data, Mapping):
+        for grant in data.get("analysts") or ():
+            if isinstance(grant, Mapping) and set(grant) - {"email", "analyst_of"}:
+                extra = sorted(set(grant) - {"email", "analyst_of"})
+                raise DefinitionError(
+                    f"a request can only add analysts; it can never grant {', '.join(extra)} "
+                    f"(asked for {grant.get('email')!r})"
+                )
+    try:
+        return Commit.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = ".".join(str(p) for p in error["loc"])
+        raise DefinitionError(f"invalid request: {location}: {error['msg']}") from None
+
+
+# -- history pins ---------------------------------------------------------------------------
+def initial_history_pin(room_id: str) -> str:
+    return sha256_hex(_PIN_DOMAIN + room_id.encode())
+
+
+def next_history_pin(pin: str, commit_id: str) -> str:
+    return sha256_hex(_PIN_DOMAIN + bytes.fromhex(pin) + bytes.fromhex(commit_id))
+
+
+def history_pins(room_id: str, commit_ids: Iterable[str]) -> list[str]:
+    """``[pin_0, pin_1, ...]``: the pin before any commit, then after each."""
+    pins = [initial_history_pin(room_id)]
+    for commit_id in commit_ids:
+        pins.append(next_history_pin(pins[-1], commit_id))
+    return pins
+
+
+def approval_message(room_id: str, commit_id: str, history_pin: str, approver: str) -> bytes:
+    """What the core signs when ``approver`` approves a commit (domain-separated)."""
+    return (
+        b"/".join((_APPROVAL_DOMAIN, room_id.encode(), commit_id.encode(), history_pin.encode()))
+        + b"/"
+        + approver.lower().encode()
+    )
+
+
+def commit_record_message(room_id: str, sequence: int, commit: bytes, pin_after: str) -> bytes:
+    """What the core signs when it integrates ``commit`` as the room's ``sequence``-th (from 1)."""
+    return (
+        _RECORD_DOMAIN
+        + room_id.encode()
+        + b"/"
+        + str(sequence).encode()
+        + b"/"
+        + pin_after.encode()
+        + b"/"
+        + commit
+    )
+
+
+# -- applying -------------------------------------------------------------------------------
+def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
+    """The definition with ``commit`` applied; :class:`DefinitionError` if it may not apply."""
+    existing = {node.name.lower(): node for node in definition.nodes}
+    for node in commit.nodes:
+        if isinstance(node, TableNode | RawNode):
+            raise DefinitionError(
+                f"a request can only add computations; {node.name!r} is a {node.kind} data node "
+                "(data nodes are agreed when the room is created)"
+            )
+        if node.name.lower() in existing:
+            raise DefinitionError(
+                f"a request can never change an existing node: {node.name!r} is already in the "
+                "room; give the new computation another name"
+            )
+    if not commit.nodes and not commit.analysts:
+        raise DefinitionError("the request adds nothing: add a computation or an analyst")
+    participants = list(definition.participants)
+    for grant in commit.analysts:
+        index = next(
+            (i for i, p in enumerate(participants) if p.email.lower() == grant.email.lower()),
+            None,
+        )
+        if index is None:
+            participants.append(Participant(email=grant.email, analyst_of=grant.analyst_of))
+            continue
+        current = participants[index]
+        added = tuple(n for n in grant.analyst_of if n not in current.analyst_of)
+        participants[index] = current.model_copy(update={"analyst_of": current.analyst_of + added})
+    updated = definition.model_copy(
+        update={
+            "nodes": definition.nodes + commit.nodes,
+            "participants": tuple(participants),
+        }
+    )
+    # model_copy does not validate: re-validate the whole thing, then check its structure.
+    try:
+        updated = RoomDefinition.model_validate(updated.model_dump())
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = ".".join(str(p) for p in error["loc"])
+        raise DefinitionError(f"the room would be invalid: {location}: {error['msg']}") from None
+    check_definition(updated)
+    return updated
+
+
+def apply_commits(definition: RoomDefinition, commits: Sequence[Commit]) -> RoomDefinition:
+    for commit in commits:
+        definition = apply_commit(definition, commit)
+    return definition
+
+
+# -- approvers ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ApproverGroup:
+    """The data owners of one affected data node: any one of them approves for the node."""
+
+    node: str
+    approvers: tuple[str, ...]
+
+
+def affected_data_nodes(applied: RoomDefinition, commit: Commit) -> list[str]:
+    """The data nodes read by a computation the commit opens (in ``applied``, the definition
+    with the commit applied), directly or through other computations, each once."""
+    affected: list[str] = []
+    for name in commit.granted_nodes():
+        for data in applied.data_inputs(name):
+            if data.name not in affected:
+                affected.append(data.name)
+    return affected
+
+
+def approver_groups(applied: RoomDefinition, commit: Commit) -> list[ApproverGroup]:
+    """One group per affected data node that has an owner (a node nobody owns holds no data)."""
+    groups = []
+    emails = applied.participant_emails()
+    for name in affected_data_nodes(applied, commit):
+        owners = tuple(
+            email
+            for email in emails
+            if any(
+                p.kind is PermissionKind.LEAF_CRUD and p.node == name
+                for p in effective_permissions(applied, email)
+            )
+        )
+        if owners:
+            groups.append(ApproverGroup(node=name, approvers=owners))
+    return groups

@@ -1,0 +1,208 @@
+"""The host's records of requests, approvals and integrated commits of interactive rooms.
+
+Everything here is written by the core and stored by the untrusted host, which may alter it;
+that is why each approval and each integrated commit carries the core's signature, checked by
+the core whenever it reads them back (see :mod:`sealroom.enclave.requests`). A host can
+withhold a record (the core then sees fewer approvals or commits, never forged ones), and
+dropping integrated commits is also visible in the room's audit log.
+
+Integrating is atomic: the commit row (unique per ``(room, seq)``) and the request's status
+change in one transaction, so two integrations racing for the same sequence number cannot both
+succeed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, and_, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from sealroom.storage import schema as t
+from sealroom.storage.metadata import now_ms
+
+
+class RequestStatus:
+    PENDING = "pending"
+    REJECTED = "rejected"
+    INTEGRATED = "integrated"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: str
+    room_id: str
+    commit: bytes
+    requester: str
+    status: str
+    created_at_ms: int
+    updated_at_ms: int
+    rejected_by: str | None
+    rejection: str | None
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    approver: str
+    signature: bytes
+    approved_at_ms: int
+
+
+@dataclass(frozen=True)
+class CommitRecord:
+    room_id: str
+    seq: int
+    commit_id: str
+    commit: bytes
+    history_pin: str
+    signature: bytes
+    integrated_by: str
+    integrated_at_ms: int
+
+
+class CommitRaceError(Exception):
+    """Another commit took this sequence number first (internal: the request is superseded)."""
+
+
+class RequestStore:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    # -- requests -------------------------------------------------------------------------
+    def insert_request(self, request_id: str, room_id: str, commit: bytes, requester: str) -> bool:
+        """Store a new pending request; False if a request with this id (commit) exists."""
+        created = now_ms()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(t.room_requests).values(
+                        id=request_id,
+                        room_id=room_id,
+                        commit=commit,
+                        requester=requester,
+                        status=RequestStatus.PENDING,
+                        created_at_ms=created,
+                        updated_at_ms=created,
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def get_request(self, room_id: str, request_id: str) -> RequestRecord | None:
+        requests = t.room_requests
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(requests).where(
+                    and_(requests.c.id == request_id, requests.c.room_id == room_id)
+                )
+            ).first()
+        return None if row is None else RequestRecord(**dict(row._mapping))
+
+    def list_requests(self, room_id: str) -> list[RequestRecord]:
+        requests = t.room_requests
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(requests)
+                .where(requests.c.room_id == room_id)
+                .order_by(requests.c.created_at_ms, requests.c.id)
+            ).all()
+        return [RequestRecord(**dict(row._mapping)) for row in rows]
+
+    def set_status(
+        self,
+        request_id: str,
+        status: str,
+        *,
+        rejected_by: str | None = None,
+        rejection: str | None = None,
+    ) -> bool:
+        """Move a pending request to ``status``; False if it is no longer pending."""
+        requests = t.room_requests
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(requests)
+                .where(
+                    and_(requests.c.id == request_id, requests.c.status == RequestStatus.PENDING)
+                )
+                .values(
+                    status=status,
+                    updated_at_ms=now_ms(),
+                    rejected_by=rejected_by,
+                    rejection=rejection,
+                )
+            )
+        return bool(result.rowcount)
+
+    # -- approvals ------------------------------------------------------------------------
+    def add_approval(self, request_id: str, approver: str, signature: bytes) -> None:
+        """Record (or replace) ``approver``'s approval."""
+        approvals = t.request_approvals
+        key = and_(approvals.c.request_id == request_id, approvals.c.approver == approver.lower())
+        with self.engine.begin() as conn:
+            exists = conn.execute(select(approvals.c.approver).where(key)).first()
+            if exists is None:
+                conn.execute(
+                    insert(approvals).values(
+                        request_id=request_id,
+                        approver=approver.lower(),
+                        signature=signature,
+                        approved_at_ms=now_ms(),
+                    )
+                )
+            else:
+                conn.execute(
+                    update(approvals)
+                    .where(key)
+                    .values(signature=signature, approved_at_ms=now_ms())
+                )
+            conn.execute(
+                update(t.room_requests)
+                .where(t.room_requests.c.id == request_id)
+                .values(updated_at_ms=now_ms())
+            )
+
+    def approvals(self, request_id: str) -> list[ApprovalRecord]:
+        approvals = t.request_approvals
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(approvals.c.approver, approvals.c.signature, approvals.c.approved_at_ms)
+                .where(approvals.c.request_id == request_id)
+                .order_by(approvals.c.approved_at_ms, approvals.c.approver)
+            ).all()
+        return [ApprovalRecord(str(r[0]), bytes(r[1]), int(r[2])) for r in rows]
+
+    # -- commits --------------------------------------------------------------------------
+    def commits(self, room_id: str) -> list[CommitRecord]:
+        commits = t.room_commits
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(commits).where(commits.c.room_id == room_id).order_by(commits.c.seq)
+            ).all()
+        return [CommitRecord(**dict(row._mapping)) for row in rows]
+
+    def integrate(self, record: CommitRecord) -> None:
+        """Store the commit and mark its request integrated, atomically.
+
+        Raises :class:`CommitRaceError` if the sequence number is taken or the request is no
+        longer pending (then nothing is written).
+        """
+        requests = t.room_requests
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.room_commits).values(**record.__dict__))
+                result = conn.execute(
+                    update(requests)
+                    .where(
+                        and_(
+                            requests.c.id == record.commit_id,
+                            requests.c.status == RequestStatus.PENDING,
+                        )
+                    )
+                    .values(status=RequestStatus.INTEGRATED, updated_at_ms=now_ms())
+                )
+                if result.rowcount != 1:
+                    raise CommitRaceError(record.commit_id)
+        except IntegrityError:
+            raise CommitRaceError(record.commit_id) from None

@@ -1,0 +1,233 @@
+"""Commits of interactive rooms: what a request may add, who approves it, history pins."""
+
+from __future__ import annotations
+
+import pytest
+
+from sealroom.compute.sql.parameters import MAX_PARAMETERS as SQL_MAX_PARAMETERS
+from sealroom.crypto.canonical import sha256_hex
+from sealroom.errors import DefinitionError, PermissionDeniedError
+from sealroom.model.columns import Column, FormatType
+from sealroom.model.commits import (
+    AnalystGrant,
+    Commit,
+    affected_data_nodes,
+    apply_commit,
+    apply_commits,
+    approval_message,
+    approver_groups,
+    history_pins,
+    initial_history_pin,
+    next_history_pin,
+    parse_commit,
+)
+from sealroom.model.definition import (
+    MAX_PARAMETERS,
+    Participant,
+    PreviewNode,
+    PythonNode,
+    RoomDefinition,
+    SqlNode,
+    TableNode,
+)
+from sealroom.model.development import development_definition
+
+BANK = "alice@bank.example"
+INSURER = "bob@insurer.example"
+ANALYST = "carol@analytics.example"
+
+
+def _table(name: str) -> TableNode:
+    return TableNode(name=name, columns=(Column(name="id", format_type=FormatType.INTEGER),))
+
+
+def _room() -> RoomDefinition:
+    return RoomDefinition(
+        name="r",
+        owner=BANK,
+        interactive=True,
+        nodes=(
+            _table("customers"),
+            _table("policies"),
+            _table("unowned"),
+            SqlNode(name="bank_ids", query="SELECT id FROM customers", dependencies=("customers",)),
+        ),
+        participants=(
+            Participant(email=BANK, data_owner_of=("customers",), analyst_of=("bank_ids",)),
+            Participant(email=INSURER, data_owner_of=("policies",)),
+        ),
+    )
+
+
+def _commit(room: RoomDefinition, **fields: object) -> Commit:
+    return Commit(
+        room_id=room.room_id,
+        history_pin=initial_history_pin(room.room_id),
+        requester=ANALYST,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_commit_id_is_the_hash_of_its_canonical_json() -> None:
+    room = _room()
+    commit = _commit(room, note="n")
+    assert commit.commit_id == sha256_hex(commit.canonical_bytes())
+    assert parse_commit(commit.model_dump(mode="json")) == commit
+    assert _commit(room, note="m").commit_id != commit.commit_id
+
+
+def test_history_pins_chain_every_commit_in_order() -> None:
+    room_id = "ab" * 32
+    a, b = "01" * 32, "02" * 32
+    pins = history_pins(room_id, [a, b])
+    assert pins[0] == initial_history_pin(room_id)
+    assert pins[2] == next_history_pin(next_history_pin(pins[0], a), b)
+    assert history_pins(room_id, [b, a])[2] != pins[2]
+    assert initial_history_pin("cd" * 32) != pins[0]
+
+
+def test_apply_adds_computations_and_analysts() -> None:
+    room = _room()
+    overlap = SqlNode(
+        name="overlap",
+        query="SELECT COUNT(*) FROM bank_ids JOIN policies USING (id)",
+        dependencies=("bank_ids", "policies"),
+    )
+    commit = _commit(
+        room,
+        nodes=(overlap,),
+        analysts=(
+            AnalystGrant(email=ANALYST, analyst_of=("overlap",)),
+            AnalystGrant(email=BANK, analyst_of=("overlap",)),
+        ),
+    )
+    applied = apply_commit(room, commit)
+    assert applied.node("overlap") == overlap
+    assert applied.participant(ANALYST).analyst_of == ("overlap",)  # type: ignore[union-attr]
+    assert applied.participant(BANK).analyst_of == ("bank_ids", "overlap")  # type: ignore[union-attr]
+    assert applied.participant(BANK).data_owner_of == ("customers",)  # type: ignore[union-attr]
+    # The room is still the same room: its settings and salt do not change.
+    assert (applied.salt, applied.name, applied.interactive) == (room.salt, room.name, True)
+    assert apply_commits(room, [commit]) == applied
+
+
+def test_approvers_are_the_owners_of_every_data_node_read_even_through_computations() -> None:
+    room = _room()
+    overlap = SqlNode(
+        name="overlap",
+        query="SELECT COUNT(*) FROM bank_ids JOIN policies USING (id)",
+        dependencies=("bank_ids", "policies"),
+    )
+    commit = _commit(room, nodes=(overlap,))
+    applied = apply_commit(room, commit)
+    assert affected_data_nodes(applied, commit) == ["customers", "policies"]
+    groups = approver_groups(applied, commit)
+    assert [(g.node, g.approvers) for g in groups] == [
+        ("customers", (BANK,)),
+        ("policies", (INSURER,)),
+    ]
+
+
+def test_a_node_nobody_owns_needs_no_approval_and_analyst_grants_count() -> None:
+    room = _room()
+    unowned = SqlNode(name="u", query="SELECT * FROM unowned", dependencies=("unowned",))
+    commit = _commit(room, nodes=(unowned,))
+    assert approver_groups(apply_commit(room, commit), commit) == []
+    # Opening an existing computation to a new analyst needs its owners' approval too.
+    grant = _commit(room, analysts=(AnalystGrant(email=ANALYST, analyst_of=("bank_ids",)),))
+    groups = approver_groups(apply_commit(room, grant), grant)
+    assert [(g.node, g.approvers) for g in groups] == [("customers", (BANK,))]
+
+
+def test_a_preview_node_is_approved_by_the_owners_of_what_it_relays() -> None:
+    room = _room()
+    preview = PreviewNode(name="peek", dependency="bank_ids", quota_bytes=100)
+    commit = _commit(room, nodes=(preview,))
+    assert affected_data_nodes(apply_commit(room, commit), commit) == ["customers"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"nodes": (_table("mine"),)}, "only add computations"),
+        (
+            {"nodes": (SqlNode(name="BANK_IDS", query="SELECT 1"),)},
+            "never change an existing node",
+        ),
+        ({}, "adds nothing"),
+        (
+            {"analysts": (AnalystGrant(email=ANALYST, analyst_of=("customers",)),)},
+            "data node",
+        ),
+        (
+            {"analysts": (AnalystGrant(email=ANALYST, analyst_of=("missing",)),)},
+            "unknown node",
+        ),
+        (
+            {"nodes": (SqlNode(name="x", query="SELECT 1", dependencies=("nope",)),)},
+            "unknown node",
+        ),
+    ],
+)
+def test_what_a_commit_may_not_do(fields: dict[str, object], message: str) -> None:
+    room = _room()
+    with pytest.raises(DefinitionError, match=message):
+        apply_commit(room, _commit(room, **fields))
+
+
+def test_a_commit_never_grants_data_ownership() -> None:
+    room = _room()
+    data = _commit(room, note="x").model_dump(mode="json")
+    data["analysts"] = [{"email": ANALYST, "analyst_of": ["bank_ids"], "data_owner_of": ["x"]}]
+    with pytest.raises(DefinitionError, match="never grant data_owner_of"):
+        parse_commit(data)
+    data["analysts"] = [{"email": ANALYST, "analyst_of": ["bank_ids"], "permissions": []}]
+    with pytest.raises(DefinitionError, match="never grant permissions"):
+        parse_commit(data)
+
+
+def test_approval_messages_bind_room_commit_pin_and_approver() -> None:
+    base = approval_message("a" * 64, "b" * 64, "c" * 64, BANK)
+    assert base == approval_message("a" * 64, "b" * 64, "c" * 64, BANK.upper())
+    for other in (
+        approval_message("d" * 64, "b" * 64, "c" * 64, BANK),
+        approval_message("a" * 64, "d" * 64, "c" * 64, BANK),
+        approval_message("a" * 64, "b" * 64, "d" * 64, BANK),
+        approval_message("a" * 64, "b" * 64, "c" * 64, INSURER),
+    ):
+        assert other != base
+
+
+def test_development_reads_only_owned_data_and_retrievable_results() -> None:
+    room = _room()
+    own = {
+        "kind": "sql",
+        "name": "d",
+        "query": "SELECT * FROM customers",
+        "dependencies": ["customers"],
+    }
+    applied, node = development_definition(room, BANK, own)
+    assert applied.node("d") == node
+    via = {
+        "kind": "sql",
+        "name": "d",
+        "query": "SELECT * FROM bank_ids",
+        "dependencies": ["bank_ids"],
+    }
+    development_definition(room, BANK, via)
+    with pytest.raises(PermissionDeniedError, match="'policies'"):
+        development_definition(
+            room, BANK, {**own, "query": "SELECT * FROM policies", "dependencies": ["policies"]}
+        )
+    with pytest.raises(PermissionDeniedError, match="'bank_ids'"):
+        development_definition(room, INSURER, via)
+    with pytest.raises(DefinitionError, match="not raw"):
+        development_definition(room, BANK, {"kind": "raw", "name": "t"})
+    with pytest.raises(DefinitionError, match="duplicate node name"):
+        development_definition(room, BANK, {**own, "name": "bank_ids"})
+    script = PythonNode(name="p", script="print(1)", dependencies=("customers",))
+    assert development_definition(room, BANK, script)[1] == script
+
+
+def test_parameter_bounds_agree() -> None:
+    assert MAX_PARAMETERS == SQL_MAX_PARAMETERS

@@ -13,6 +13,7 @@ from sealroom._version import __version__
 from sealroom.cli import client_commands
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
+from sealroom.cli.dcr_commands import dcr_app
 from sealroom.cli.worker import worker_app
 from sealroom.errors import SealroomError
 
@@ -27,6 +28,7 @@ user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server'
 app.add_typer(user_app, name="user")
 app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")
+app.add_typer(dcr_app, name="dcr")
 app.command("attest")(attest)
 client_commands.register(app)
 

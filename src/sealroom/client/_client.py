@@ -14,7 +14,9 @@ from sealroom.client._http import DEFAULT_TIMEOUT_SECONDS, ApiClient, api_url_fr
 from sealroom.client._session import Session
 from sealroom.client._upload import DEFAULT_PARALLEL_UPLOADS, ProgressCallback, upload_encrypted
 from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
-from sealroom.errors import ConfigurationError, NotFoundError
+from sealroom.errors import ConfigurationError, DefinitionError, NotFoundError
+from sealroom.model.definition import RoomDefinition, SqlNode
+from sealroom.model.template import export_template, parse_template
 
 if TYPE_CHECKING:
     from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
@@ -176,6 +178,53 @@ class Client:
 
         session = self.session()
         return AnalyticsDcr(self, session, dcr_id, session.retrieve_data_room(dcr_id))
+
+    # -- templates (docs/room-definition.md) --------------------------------------------
+    def export_dcr_definition(self, dcr_id: str) -> str:
+        """The room's definition as a JSON template (without its salt), verified first.
+
+        Verified like :meth:`retrieve_analytics_dcr`: it hashes to ``dcr_id`` and the attested
+        core signed it. :meth:`create_dcr_from_json` makes a new room from the text.
+        """
+        return export_template(self.session().retrieve_data_room(dcr_id))
+
+    def create_dcr_from_json(
+        self, text: str | bytes, /, *, replace_owner: bool = False
+    ) -> AnalyticsDcr:
+        """Publish a JSON template as a new room (fresh salt, so a new id) and return it.
+
+        You publish rooms you own: a template without an owner gets you; one naming somebody
+        else is refused unless ``replace_owner``, which makes you the owner (participants and
+        their roles stay as written). Every problem of the file is a :class:`DefinitionError`
+        naming where it is, raised before anything is sent.
+        """
+        from sealroom.analytics import AnalyticsDcrDefinition
+
+        definition = parse_template(text, owner=self.user_email, replace_owner=replace_owner)
+        if definition.owner.lower() != self.user_email.lower():
+            raise DefinitionError(
+                f"the template's owner is {definition.owner}, but you are {self.user_email}: "
+                'you can only publish rooms you own. Set "owner" in the file to your e-mail, '
+                "or make yourself the owner with `sealroom dcr create --owner-self` "
+                "(SDK: create_dcr_from_json(text, replace_owner=True))"
+            )
+        _check_queries(definition)
+        return self.publish_analytics_dcr(AnalyticsDcrDefinition(definition))
+
+
+def _check_queries(definition: RoomDefinition) -> None:
+    # The tables each query reads must be its declared dependencies; the core checks this
+    # too, but the builder checks it before publishing and so does a template.
+    from sealroom.compute.sql.references import check_query_dependencies
+
+    for node in definition.nodes:
+        if isinstance(node, SqlNode):
+            try:
+                check_query_dependencies(node.query, node.dependencies)
+            except DefinitionError as exc:
+                raise DefinitionError(
+                    f"invalid room template: SQL node {node.name!r}: {exc}"
+                ) from None
 
 
 def create_client(

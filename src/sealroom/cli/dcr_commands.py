@@ -1,0 +1,117 @@
+"""``sealroom dcr export|create|schema``: room definitions as JSON templates.
+
+``export`` fetches a room's definition through the SDK (verified against its id and the core's
+signature) and writes it as a template; ``create`` publishes a template as a new room owned by
+you (a fresh salt, so a new id); ``schema`` prints the template's JSON Schema, the one committed
+as ``docs/room-definition.schema.json``. The format is described in ``docs/room-definition.md``.
+
+Exit status: 0 on success; otherwise 2 (Click's status for usage errors, as for any bad
+argument) with one ``error: ...`` line on stderr — a refused template, an unreadable file, a room
+you cannot see, an unreachable server — never a traceback. (The other client commands leave
+errors to ``main``, which exits with 1.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sealroom.cli.client_commands import ApiUrl, Email, Token
+from sealroom.client._http import DEFAULT_API_URL
+from sealroom.errors import SealroomError
+from sealroom.model.template import room_definition_schema_text
+
+__all__ = ["dcr_app"]
+
+#: Click's status for usage errors: a template that does not parse is a bad argument.
+EXIT_USAGE = 2
+
+dcr_app = typer.Typer(
+    help="Room templates: export a room's definition as JSON, create a room from JSON.",
+    no_args_is_help=True,
+)
+
+Output = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of standard output."),
+]
+
+
+@contextmanager
+def _errors_as_one_line() -> Iterator[None]:
+    # typer.echo, not the rich console: messages hold JSON paths like nodes[2], which rich
+    # would read as markup, and it would wrap a long line.
+    try:
+        yield
+    except SealroomError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: cannot use{name}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _write(text: str, output: Path | None, what: str) -> None:
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    typer.echo(f"{what} written to {output}", err=True)
+
+
+@dcr_app.command("export")
+def dcr_export(
+    room_id: str,
+    output: Output = None,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """Write ROOM_ID's definition (verified) as a JSON template, without its salt."""
+    from sealroom.client import create_client
+
+    with _errors_as_one_line():
+        with create_client(email, token, api_url=api_url) as client:
+            text = client.export_dcr_definition(room_id)
+        _write(text, output, f"template of room {room_id}")
+
+
+@dcr_app.command("create")
+def dcr_create(
+    file: Annotated[Path, typer.Argument(help="The template (JSON), e.g. from `dcr export`.")],
+    owner_self: Annotated[
+        bool,
+        typer.Option(
+            "--owner-self",
+            help="Make yourself the room's owner, replacing the template's owner (you can only "
+            "publish rooms you own). Participants and their roles stay as in the file.",
+        ),
+    ] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """Publish the template FILE as a new room you own; prints the new room id."""
+    from sealroom.client import create_client
+
+    with _errors_as_one_line():
+        text = file.read_bytes()
+        with create_client(email, token, api_url=api_url) as client:
+            dcr = client.create_dcr_from_json(text, replace_owner=owner_self)
+        typer.echo(f"room {dcr.name!r} published (owner {dcr.definition.owner}); its id:", err=True)
+    typer.echo(dcr.id)
+
+
+@dcr_app.command("schema")
+def dcr_schema(output: Output = None) -> None:
+    """Print the JSON Schema of room templates (generated from the model).
+
+    Regenerate the committed copy with: sealroom dcr schema -o docs/room-definition.schema.json
+    """
+    with _errors_as_one_line():
+        _write(room_definition_schema_text(), output, "schema")

@@ -134,3 +134,70 @@ def test_sdk_checks_queries_against_dependencies_before_publishing(
     assert str(caught.value).startswith("invalid room template: SQL node 'overlap_count': ")
     assert "insurer_customers" in str(caught.value)
     assert len(bank.get_data_room_descriptions()) == before
+
+
+@pytest.mark.integration
+def test_cli_tests_a_draft_over_empty_and_test_datasets(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    from sealroom.analytics import (
+        Column,
+        FormatType,
+        PythonComputeNodeDefinition,
+        SqlComputeNodeDefinition,
+        TableDataNodeDefinition,
+    )
+    from sealroom.model.template import export_template
+
+    server = server_factory()
+    token = server.add_user(BANK)
+    user = ["--api-url", server.url, "--email", BANK, "--token", token]
+    builder = (
+        AnalyticsDcrBuilder()
+        .with_name("draft")
+        .with_owner(BANK)
+        .add_node_definition(
+            TableDataNodeDefinition(
+                "customers",
+                [
+                    Column(name="id", format_type=FormatType.INTEGER, is_nullable=False),
+                    Column(name="region", format_type=FormatType.STRING, is_nullable=False),
+                ],
+                is_required=True,
+            )
+        )
+        .add_node_definition(
+            SqlComputeNodeDefinition(
+                "per_region", "SELECT region, COUNT(*) AS n FROM customers GROUP BY region"
+            )
+        )
+        .add_node_definition(
+            PythonComputeNodeDefinition(
+                "check",
+                "import pathlib\n"
+                "rows = pathlib.Path('/input/customers/dataset.csv').read_text().splitlines()\n"
+                "print('rows:', len(rows))\n"
+                "assert rows, 'no rows in the test data'\n",
+                dependencies=["customers"],
+            )
+        )
+    )
+    draft = tmp_path / "draft.json"
+    draft.write_text(export_template(builder.build().definition))
+
+    # Empty tables: the SQL passes with its schema, the script's assertion fails, with its logs.
+    empty = server.cli("dcr", "test", str(draft), *user, check=False)
+    assert empty.returncode == 1, empty.stderr
+    assert "per_region (sql): ok -> region string, n integer" in empty.stdout
+    assert "check (python): FAILED" in empty.stdout
+    assert "no rows in the test data" in empty.stdout
+    assert "1 of 2 computations passed" in empty.stderr
+
+    mock = tmp_path / "mock.csv"
+    mock.write_text("1,north\n2,south\n")
+    with_data = server.cli("dcr", "test", str(draft), "--test-dataset", f"customers={mock}", *user)
+    assert "check (python): ok" in with_data.stdout
+    assert "2 of 2 computations passed" in with_data.stderr
+    # Nothing was published: testing a draft creates no room.
+    rooms = sr.create_client(BANK, token, api_url=server.url).get_data_room_descriptions()
+    assert rooms == []

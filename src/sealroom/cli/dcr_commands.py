@@ -1,8 +1,9 @@
-"""``sealroom dcr export|create|schema``: room definitions as JSON templates.
+"""``sealroom dcr export|create|test|schema``: room definitions as JSON templates.
 
 ``export`` fetches a room's definition through the SDK (verified against its id and the core's
 signature) and writes it as a template; ``create`` publishes a template as a new room owned by
-you (a fresh salt, so a new id); ``schema`` prints the template's JSON Schema, the one committed
+you (a fresh salt, so a new id); ``test`` runs every computation of a draft in the core over
+empty tables or test datasets; ``schema`` prints the template's JSON Schema, the one committed
 as ``docs/room-definition.schema.json``. The format is described in ``docs/room-definition.md``.
 
 Exit status: 0 on success; otherwise 2 (Click's status for usage errors, as for any bad
@@ -23,7 +24,7 @@ import typer
 from sealroom.cli.client_commands import ApiUrl, Email, Token
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import SealroomError
-from sealroom.model.template import room_definition_schema_text
+from sealroom.model.template import parse_template, room_definition_schema_text
 
 __all__ = ["dcr_app"]
 
@@ -105,6 +106,76 @@ def dcr_create(
             dcr = client.create_dcr_from_json(text, replace_owner=owner_self)
         typer.echo(f"room {dcr.name!r} published (owner {dcr.definition.owner}); its id:", err=True)
     typer.echo(dcr.id)
+
+
+def _pairs(values: list[str], what: str, separator: str = "=") -> list[tuple[str, str]]:
+    pairs = []
+    for value in values:
+        left, sep, right = value.partition(separator)
+        if not sep or not left:
+            raise typer.BadParameter(f"{what} must look like LEFT{separator}RIGHT, got {value!r}")
+        pairs.append((left, right))
+    return pairs
+
+
+@dcr_app.command("test")
+def dcr_test(
+    file: Annotated[Path, typer.Argument(help="The draft room (a JSON template).")],
+    test_dataset: Annotated[
+        list[str],
+        typer.Option(
+            "--test-dataset",
+            help="NODE=FILE: run over this mock data (CSV without header for tables) instead of "
+            "an empty table; uploaded encrypted with a fresh key, never published. Repeatable.",
+        ),
+    ] = [],  # noqa: B006 - typer reads the default, it is never mutated
+    param: Annotated[
+        list[str],
+        typer.Option("--param", help="NODE.NAME=VALUE: a parameter value. Repeatable."),
+    ] = [],  # noqa: B006
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """Run every computation of the draft FILE in the core over empty or test datasets.
+
+    Prints, per computation, its output schema or its error with the logs (the data is empty or
+    yours). Exits 1 if any computation failed, so it can gate a template in CI.
+    """
+    from sealroom.analytics import ComputationTestResult
+    from sealroom.client import create_client
+    from sealroom.crypto import Key
+
+    datasets = _pairs(test_dataset, "--test-dataset")
+    parameters: dict[str, dict[str, str]] = {}
+    for target, value in _pairs(param, "--param"):
+        node, dot, name = target.partition(".")
+        if not dot:
+            raise typer.BadParameter(f"--param must look like NODE.NAME=VALUE, got {target!r}")
+        parameters.setdefault(node, {})[name] = value
+    with _errors_as_one_line():
+        text = file.read_bytes()
+        with create_client(email, token, api_url=api_url) as client:
+            draft = parse_template(text, owner=client.user_email)
+            uploaded = {}
+            for node, path in datasets:
+                key = Key()
+                with open(path, "rb") as source:
+                    dataset = client.upload_dataset(source, key, f"test data for {node}")
+                uploaded[node] = (dataset, key)
+            results = client.session().test_computations(
+                draft, test_datasets=uploaded, parameters=parameters
+            )
+    failed = 0
+    for result in map(ComputationTestResult.from_json, results):
+        typer.echo(result.describe())
+        if not result.succeeded:
+            failed += 1
+            for name, log in result.logs.items():
+                typer.echo(f"--- {name} ---\n{log.rstrip()}")
+    typer.echo(f"{len(results) - failed} of {len(results)} computations passed", err=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 @dcr_app.command("schema")

@@ -2,7 +2,8 @@
 
 A real server (HTTP on loopback) runs in a temporary directory. Three users are created; the
 bank and the insurer each encrypt their own synthetic customer table in the SDK and publish it;
-the analyst runs the agreed overlap computations and gets only the aggregates; everybody can read
+the analyst runs the agreed overlap computations and gets only the aggregates, then requests one
+more (the room is interactive), which both data owners approve before it runs; everybody can read
 the verified audit log.
 """
 
@@ -19,15 +20,32 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from sealroom.analytics import AnalyticsDcr, AnalyticsDcrBuilder, SqlComputationNode, TableDataNode
+from sealroom.analytics import (
+    AnalyticsDcr,
+    AnalyticsDcrBuilder,
+    SqlComputationNode,
+    SqlComputeNodeDefinition,
+    TableDataNode,
+)
 from sealroom.cli.crm_data import OVERLAP_QUERIES, build_overlap_room, generate_crm_csvs
-from sealroom.client import create_client
+from sealroom.client import Client, create_client
 from sealroom.crypto import Key
 from sealroom.errors import SimulatedAttestationWarning
 from sealroom.server.accounts import issue_token
 from sealroom.server.embedded import EmbeddedServer, free_port
 from sealroom.server.platform import open_store
 from sealroom.server.settings import Settings
+
+#: Requested by the analyst once the room runs: shared customers per city, for one insurance
+#: product the analyst chooses at run time; cities with fewer than 25 are suppressed.
+OVERLAP_BY_CITY_SQL = """
+SELECT b.city, COUNT(*) AS customers
+FROM bank_customers b
+JOIN insurer_customers i ON b.email = i.email
+WHERE i.product = $insurance_product
+GROUP BY b.city
+ORDER BY b.city
+"""
 
 BANK = "alice@bank.example"
 INSURER = "bob@insurer.example"
@@ -70,7 +88,11 @@ def _run(console: Console, url: str, tokens: dict[str, str], rows: int) -> None:
     analyst = create_client(ANALYST, tokens[ANALYST], api_url=url)
 
     definition = build_overlap_room(
-        AnalyticsDcrBuilder(client=bank), owner=BANK, bank=BANK, insurer=INSURER, analyst=ANALYST
+        AnalyticsDcrBuilder(client=bank).with_interactivity(),
+        owner=BANK,
+        bank=BANK,
+        insurer=INSURER,
+        analyst=ANALYST,
     )
     dcr = bank.publish_analytics_dcr(definition)
     console.print(f"room published: [cyan]{dcr.id}[/] (the SHA-256 of its definition)")
@@ -98,7 +120,39 @@ def _run(console: Console, url: str, tokens: dict[str, str], rows: int) -> None:
         assert isinstance(node, SqlComputationNode)
         node.run_computation()
         _print_result(console, name, node)
+    _request_a_computation(console, room, {BANK: bank, INSURER: insurer})
     _print_audit_log(console, room)
+
+
+def _request_a_computation(console: Console, room: AnalyticsDcr, owners: dict[str, Client]) -> None:
+    """The analyst asks for one more computation; both data owners approve; it runs."""
+    request = (
+        room.build_request()
+        .add_computation(
+            SqlComputeNodeDefinition(
+                "overlap_by_city",
+                OVERLAP_BY_CITY_SQL,
+                minimum_rows_count=25,
+                parameters=["insurance_product"],
+            )
+        )
+        .add_participant(ANALYST, analyst_of=["overlap_by_city"])
+        .with_note("overlap by city for one insurance product")
+        .submit()
+    )
+    console.print(
+        f"{ANALYST} requested [cyan]overlap_by_city[/] (request {request.id[:12]}…); "
+        f"approvers: {', '.join(request.required_approvers)}"
+    )
+    for email, client in owners.items():
+        client.retrieve_analytics_dcr(room.id).get_submitted_request(request.id).approve()
+        console.print(f"{email} approved it (signed by the core)")
+    request.integrate()
+    console.print(f"integrated: the room now has {len(room.definition.nodes)} nodes")
+    node = room.get_node("overlap_by_city")
+    assert isinstance(node, SqlComputationNode)
+    node.run_computation(parameters={"insurance_product": "car"})
+    _print_result(console, "overlap_by_city (car, cities with at least 25 customers)", node)
 
 
 def _print_result(console: Console, name: str, node: SqlComputationNode) -> None:

@@ -22,6 +22,7 @@ import zipfile
 from collections.abc import Mapping
 from typing import Any
 
+from sealroom.compute.scripts import column_type
 from sealroom.compute.sql import table_from_ipc
 from sealroom.enclave.execution import JobRunner
 from sealroom.enclave.sources import TestData
@@ -70,8 +71,15 @@ def test_all(
         report["status"] = "success"
         if output.kind == "arrow":
             schema = table_from_ipc(output.data).schema
+            # The types scripts reading this result see (integer, float, string), and SQL's own.
             report["output_schema"] = [
-                {"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema
+                {
+                    "name": f.name,
+                    "type": column_type(f.type),
+                    "sql_type": str(f.type),
+                    "nullable": f.nullable,
+                }
+                for f in schema
             ]
         else:
             report.update(_describe_zip(output.data))

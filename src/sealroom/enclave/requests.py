@@ -118,10 +118,14 @@ def load_history(
     commits = []
     for index, record in enumerate(records):
         message = commit_record_message(room_id, index + 1, record.commit, pins[index + 1])
-        signing_key.verify_key.verify(message, record.signature)
-        commit = parse_commit(json.loads(record.commit))
+        altered = VerificationError(f"room {room_id}: stored commit {index + 1} was altered")
+        try:
+            signing_key.verify_key.verify(message, record.signature)
+            commit = parse_commit(json.loads(record.commit))
+        except (VerificationError, DefinitionError, ValueError):
+            raise altered from None
         if commit.commit_id != record.commit_id or commit.history_pin != pins[index]:
-            raise VerificationError(f"room {room_id}: stored commit {index + 1} was altered")
+            raise altered
         commits.append(commit)
     history = RoomHistory(room_id, base, tuple(commits), tuple(records), tuple(pins))
     history.definitions  # noqa: B018 - applies every commit now, so a bad one fails here

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from sealroom.compute.scripts.layout import (
     RUNTIME_DIR,
+    column_type,
     read_table_dir,
     write_table_dir,
     zip_directory,
 )
 
-__all__ = ["RUNTIME_DIR", "read_table_dir", "write_table_dir", "zip_directory"]
+__all__ = ["RUNTIME_DIR", "column_type", "read_table_dir", "write_table_dir", "zip_directory"]

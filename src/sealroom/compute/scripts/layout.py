@@ -25,7 +25,8 @@ TYPES_FILE = "types.json"
 _ARROW_TYPES = {"integer": pa.int64(), "float": pa.float64(), "string": pa.string()}
 
 
-def _column_type(data_type: pa.DataType) -> str:
+def column_type(data_type: pa.DataType) -> str:
+    """The type a script sees for a column of this Arrow type (in ``types.json``)."""
     if pa.types.is_integer(data_type):
         return "integer"
     if pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
@@ -36,7 +37,7 @@ def _column_type(data_type: pa.DataType) -> str:
 def write_table_dir(table: pa.Table, directory: Path) -> None:
     """Write ``table`` as ``dataset.csv`` (no header) and ``types.json`` into ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
-    kinds = [_column_type(field.type) for field in table.schema]
+    kinds = [column_type(field.type) for field in table.schema]
     columns = [
         column.cast(_ARROW_TYPES[kind])
         if kind != "string" or column.type != pa.string()

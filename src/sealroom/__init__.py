@@ -36,9 +36,10 @@ if TYPE_CHECKING:
         PermissionDeniedError,
         SealroomError,
         SimulatedAttestationWarning,
+        TooManyRequestsError,
         VerificationError,
     )
-    from sealroom.legacy import DataRoom, DataRoomBuilder
+    from sealroom.legacy import DataRoom, DataRoomBuilder, GovernanceProtocol
     from sealroom.model.permissions import Permission, Permissions
 
 _LAZY: dict[str, str] = {
@@ -52,12 +53,14 @@ _LAZY: dict[str, str] = {
     "ConflictError": "sealroom.errors",
     "DataRoom": "sealroom.legacy",
     "DataRoomBuilder": "sealroom.legacy",
+    "GovernanceProtocol": "sealroom.legacy",
     "DefinitionError": "sealroom.errors",
     "EnclaveSpecification": "sealroom.attestation",
     "JobId": "sealroom.client",
     "JobTimeoutError": "sealroom.errors",
     "Key": "sealroom.crypto",
     "NotFoundError": "sealroom.errors",
+    "TooManyRequestsError": "sealroom.errors",
     "Permission": "sealroom.model.permissions",
     "PermissionDeniedError": "sealroom.errors",
     "Permissions": "sealroom.model.permissions",
@@ -94,6 +97,7 @@ __all__ = [
     "DataRoomBuilder",
     "DefinitionError",
     "EnclaveSpecification",
+    "GovernanceProtocol",
     "JobId",
     "JobTimeoutError",
     "Key",
@@ -105,6 +109,7 @@ __all__ = [
     "SealroomError",
     "Session",
     "SimulatedAttestationWarning",
+    "TooManyRequestsError",
     "VerificationError",
     "__version__",
     "create_client",

@@ -32,6 +32,23 @@ class SqlNodeSource(Protocol):
 
 
 @dataclass(frozen=True)
+class GovernanceProtocol:
+    """Seed SDK: how a published room may change. ``static()`` (the default) never changes;
+    ``affected_data_owners_approve()`` is an interactive room: requests that the data owners of
+    every data node they read approve."""
+
+    interactive: bool = False
+
+    @staticmethod
+    def static() -> GovernanceProtocol:
+        return GovernanceProtocol(interactive=False)
+
+    @staticmethod
+    def affected_data_owners_approve() -> GovernanceProtocol:
+        return GovernanceProtocol(interactive=True)
+
+
+@dataclass(frozen=True)
 class DataRoom:
     """A built legacy room, waiting for its owner (the user who publishes it)."""
 
@@ -41,6 +58,7 @@ class DataRoom:
     grants: tuple[tuple[str, tuple[Permission, ...]], ...]
     basic_permissions: bool
     salt: str
+    governance: GovernanceProtocol = GovernanceProtocol()
 
     def definition_for(self, owner: str) -> RoomDefinition:
         definition = RoomDefinition(
@@ -54,6 +72,7 @@ class DataRoom:
                 for email, permissions in self.grants
             ),
             basic_permissions=self.basic_permissions,
+            interactive=self.governance.interactive,
         )
         check_definition(definition)
         return definition
@@ -66,12 +85,14 @@ class DataRoomBuilder:
         self,
         name: str,
         enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
+        governance_protocol: GovernanceProtocol | None = None,
         *,
         add_basic_user_permissions: bool = True,
         description: str | None = None,
     ) -> None:
         del enclave_specs  # the session's attestation pins the core
         self.name = name
+        self.governance = governance_protocol or GovernanceProtocol.static()
         self.description = description or ""
         self.add_basic_user_permissions = add_basic_user_permissions
         self._nodes: dict[str, TableNode | RawNode | SqlNode] = {}
@@ -124,4 +145,5 @@ class DataRoomBuilder:
             ),
             basic_permissions=self.add_basic_user_permissions,
             salt=secrets.token_hex(16),
+            governance=self.governance,
         )

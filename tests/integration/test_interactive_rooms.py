@@ -516,3 +516,15 @@ def test_test_datasets_must_be_your_own(app_platform: InProcessPlatform) -> None
     )
     with pytest.raises(NotFoundError):
         builder.test_all_computations({"customers": (dataset, key)})
+
+
+def test_legacy_builder_governance_protocol(app_platform: InProcessPlatform) -> None:
+    session = app_platform.client(BANK).session()
+    for protocol, interactive in (
+        (sr.GovernanceProtocol.static(), False),
+        (sr.GovernanceProtocol.affected_data_owners_approve(), True),
+    ):
+        builder = sr.DataRoomBuilder("legacy", governance_protocol=protocol)
+        builder.add_data_node("files")
+        room_id = session.publish_data_room(builder.build())
+        assert session.retrieve_data_room(room_id).interactive is interactive

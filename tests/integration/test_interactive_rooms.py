@@ -528,3 +528,36 @@ def test_legacy_builder_governance_protocol(app_platform: InProcessPlatform) -> 
         builder.add_data_node("files")
         room_id = session.publish_data_room(builder.build())
         assert session.retrieve_data_room(room_id).interactive is interactive
+
+
+def test_development_pays_the_privacy_budget_of_what_it_reads_only(
+    app_platform: InProcessPlatform,
+) -> None:
+    owner = app_platform.client(BANK)
+    builder = (
+        AnalyticsDcrBuilder(client=owner)
+        .with_name("dp room")
+        .with_owner(BANK)
+        .with_development_environment()
+        .with_privacy_budget(epsilon=1.0)
+        .add_node_definition(_table("customers"))
+        .add_node_definition(
+            SqlComputeNodeDefinition(
+                "dp_count", "SELECT COUNT(*) AS n FROM customers", dp_epsilon=0.5
+            )
+        )
+        .add_participant(BANK, data_owner_of=["customers"], analyst_of=["dp_count"])
+    )
+    dcr = owner.publish_analytics_dcr(builder.build())
+    _upload(dcr, "customers", CUSTOMERS)
+    reads_dp = dcr.run_development_computation(
+        SqlComputeNodeDefinition("reads_dp", "SELECT n FROM dp_count")
+    )
+    reads_dp.get_results_as_string(timeout=60)
+    assert dcr.retrieve_privacy_budget().epsilon_spent == pytest.approx(0.5)
+    # Its own noise over the bank's own data is not the room's to pay.
+    own = dcr.run_development_computation(
+        SqlComputeNodeDefinition("own_dp", "SELECT COUNT(*) AS n FROM customers", dp_epsilon=0.5)
+    )
+    own.get_results_as_string(timeout=60)
+    assert dcr.retrieve_privacy_budget().epsilon_spent == pytest.approx(0.5)

@@ -533,8 +533,11 @@ class TrustedCore:
                 return job
         raise NotFoundError(f"job {job_id} not found")
 
-    def _job_definition(self, job: JobRecord) -> tuple[RoomRecord, RoomDefinition]:
-        """What the job runs in, re-checked now: the room may have stopped since it was queued."""
+    def _job_definition(
+        self, job: JobRecord
+    ) -> tuple[RoomRecord, RoomDefinition, RoomDefinition]:
+        """(record, what the job runs in, the room's own definition), re-checked now: the room
+        may have stopped since the job was queued."""
         record, history = self._history(job.room_id)
         definition = history.current
         spec = json.loads(job.spec) if job.spec else {"kind": "room"}
@@ -555,13 +558,13 @@ class TrustedCore:
             definition, _ = self._requests.preview_target(
                 job.submitted_by, history, spec["request_id"]
             )
-        return record, definition
+        return record, definition, history.current
 
     def execute_job(self, job: JobRecord) -> None:
         """Run a claimed job to completion (called by a worker; never raises)."""
         try:
-            record, definition = self._job_definition(job)
-            self._charge_privacy_budget(job, definition)
+            record, definition, room = self._job_definition(job)
+            self._charge_privacy_budget(job, definition, room)
             self._audit_datasets_used(job, definition)
             parameters = json.loads(job.parameters) if job.parameters else None
             result = self._runner.run(
@@ -602,13 +605,20 @@ class TrustedCore:
             details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
         )
 
-    def _charge_privacy_budget(self, job: JobRecord, definition: RoomDefinition) -> None:
-        """Spend the epsilon and delta of every DP node the job runs, before it runs (a failed
-        run spends too: its failure may depend on the data); JobFailedError past the budget."""
+    def _charge_privacy_budget(
+        self, job: JobRecord, definition: RoomDefinition, room: RoomDefinition
+    ) -> None:
+        """Spend the epsilon and delta of every DP node of the room the job runs, before it runs
+        (a failed run spends too: its failure may depend on the data); JobFailedError past the
+        budget. A development or requested node is not the room's: it reads only data its
+        runner owns or results already released, so its own noise is not the room's to pay
+        (and a participant cannot drain the shared budget with it)."""
         dp_nodes = [
             node
             for node in definition.execution_plan(job.node)
-            if isinstance(node, SqlNode) and node.dp_epsilon is not None
+            if isinstance(node, SqlNode)
+            and node.dp_epsilon is not None
+            and room.node(node.name) is not None
         ]
         if not dp_nodes:
             return

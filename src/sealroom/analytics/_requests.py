@@ -19,8 +19,11 @@ from sealroom.model import commits as model
 from sealroom.model.definition import Node
 
 if TYPE_CHECKING:
-    from sealroom.analytics._dcr import AnalyticsDcr
-    from sealroom.analytics._dcr import Node as DcrNode
+    from sealroom.analytics._dcr import (
+        AnalyticsDcr,
+        ContainerComputationNode,
+        SqlComputationNode,
+    )
 
 
 class RequestStatus(enum.StrEnum):
@@ -243,7 +246,9 @@ class SubmittedRequest:
         self._dcr.refresh()
         return self
 
-    def preview(self, parameters: dict[str, str] | None = None) -> DcrNode:
+    def preview(
+        self, parameters: dict[str, str] | None = None
+    ) -> SqlComputationNode | ContainerComputationNode:
         """Run the requested computation before approving (only when you are the one data
         owner it affects); fetch the result from the returned node as for any computation."""
         node = self._dcr.preview_node(self)

@@ -533,9 +533,7 @@ class TrustedCore:
                 return job
         raise NotFoundError(f"job {job_id} not found")
 
-    def _job_definition(
-        self, job: JobRecord
-    ) -> tuple[RoomRecord, RoomDefinition, RoomDefinition]:
+    def _job_definition(self, job: JobRecord) -> tuple[RoomRecord, RoomDefinition, RoomDefinition]:
         """(record, what the job runs in, the room's own definition), re-checked now: the room
         may have stopped since the job was queued."""
         record, history = self._history(job.room_id)

@@ -231,3 +231,44 @@ def test_development_reads_only_owned_data_and_retrievable_results() -> None:
 
 def test_parameter_bounds_agree() -> None:
     assert MAX_PARAMETERS == SQL_MAX_PARAMETERS
+
+
+def test_verify_history_accepts_only_the_signed_chain_in_order() -> None:
+    from sealroom.crypto import SigningKey
+    from sealroom.errors import VerificationError
+    from sealroom.model.commits import commit_record_message, verify_history
+
+    room = _room()
+    key = SigningKey.generate()
+    pins = [initial_history_pin(room.room_id)]
+    raws, signatures = [], []
+    for note in ("first", "second"):
+        commit = Commit(
+            room_id=room.room_id,
+            history_pin=pins[-1],
+            requester=ANALYST,
+            note=note,
+            analysts=(AnalystGrant(email=ANALYST, analyst_of=("bank_ids",)),),
+        )
+        pins.append(next_history_pin(pins[-1], commit.commit_id))
+        raws.append(commit.canonical_bytes())
+        signatures.append(
+            key.sign(commit_record_message(room.room_id, len(raws), raws[-1], pins[-1]))
+        )
+    commits, verified = verify_history(room.room_id, raws, signatures, key.verify_key)
+    assert [c.note for c in commits] == ["first", "second"]
+    assert verified == pins
+    with pytest.raises(VerificationError, match="commit 1 was altered"):
+        verify_history(room.room_id, raws[::-1], signatures[::-1], key.verify_key)
+    with pytest.raises(VerificationError, match="stored commit 2 was altered"):
+        verify_history(
+            room.room_id,
+            [raws[0], raws[1].replace(b"second", b"secont")],
+            signatures,
+            key.verify_key,
+            what="stored commit",
+        )
+    with pytest.raises(VerificationError, match="commit 1 was altered"):
+        verify_history(room.room_id, raws, signatures, SigningKey.generate().verify_key)
+    with pytest.raises(VerificationError, match="commit 1 was altered"):
+        verify_history("ef" * 32, raws, signatures, key.verify_key)

@@ -41,6 +41,7 @@ from sealroom.model.definition import (
     check_definition,
     check_node_name,
 )
+from sealroom.model.definition import first_validation_error as _first_error
 
 if TYPE_CHECKING:
     from sealroom.client import Client
@@ -492,9 +493,3 @@ class AnalyticsDcrBuilder:
             draft, test_datasets=test_datasets, parameters=parameters
         )
         return [ComputationTestResult.from_json(result) for result in results]
-
-
-def _first_error(exc: ValidationError) -> str:
-    error = exc.errors()[0]
-    location = ".".join(str(p) for p in error["loc"])
-    return f"{location}: {error['msg']}" if location else str(error["msg"])

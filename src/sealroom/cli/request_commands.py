@@ -167,9 +167,11 @@ def verified_commit(room_id: str, data: dict[str, Any]) -> Commit:
 
 
 def verified_commits(session: Session, room_id: str) -> list[tuple[dict[str, Any], Commit]]:
-    """The commits the server lists for a room, each with its parsed commit, checked to chain
-    (seq 1, 2, …) to the history pin of the room's verified current definition."""
-    from sealroom.model.commits import initial_history_pin, next_history_pin, parse_commit
+    """The commits the server lists for a room, each with its parsed commit: signed by the core
+    as the room's 1st, 2nd, … commit and chaining to the history pin of the room's verified
+    current definition (so none is missing at the end)."""
+    from sealroom.crypto import canonical_json
+    from sealroom.model.commits import verify_history
 
     for _ in range(HISTORY_READ_ATTEMPTS):
         # The list first: a commit integrated in between then only lengthens the verified
@@ -177,23 +179,20 @@ def verified_commits(session: Session, room_id: str) -> list[tuple[dict[str, Any
         listed = session.retrieve_commits(room_id)
         # Verified: the definition hashes to the id, the core signed it and every commit.
         _, verified_pin = session.retrieve_current_data_room_configuration(room_id)
-        pin = initial_history_pin(room_id)
-        out: list[tuple[dict[str, Any], Commit]] = []
-        for seq, entry in enumerate(listed, start=1):
-            commit = parse_commit(entry["commit"])
-            if (entry["seq"], entry["id"], commit.room_id, commit.history_pin) != (
-                seq,
-                commit.commit_id,
-                room_id,
-                pin,
-            ):
+        commits, pins = verify_history(
+            room_id,
+            [canonical_json(entry["commit"]) for entry in listed],
+            [bytes.fromhex(str(entry["signature"])) for entry in listed],
+            session.attestation.verify_key,
+            what="listed commit",
+        )
+        for seq, (entry, commit) in enumerate(zip(listed, commits, strict=True), start=1):
+            if (entry["seq"], entry["id"]) != (seq, commit.commit_id):
                 raise VerificationError(
                     f"commit {seq} listed for room {room_id} is not on the room's history"
                 )
-            pin = next_history_pin(pin, commit.commit_id)
-            out.append((entry, commit))
-        if pin == verified_pin:
-            return out
+        if pins[-1] == verified_pin:
+            return list(zip(listed, commits, strict=True))
     raise VerificationError(
         f"the commits listed for room {room_id} are not the room's verified history"
     )

@@ -38,14 +38,7 @@ from sealroom.crypto import (
     sha256_hex,
 )
 from sealroom.errors import ComputationError, JobTimeoutError, ServerError, VerificationError
-from sealroom.model.commits import (
-    Commit,
-    apply_commit,
-    commit_record_message,
-    initial_history_pin,
-    next_history_pin,
-    parse_commit,
-)
+from sealroom.model.commits import Commit, apply_commits, verify_history
 from sealroom.model.definition import (
     Node,
     RoomDefinition,
@@ -158,21 +151,14 @@ class Session:
         if definition.canonical_bytes() != canonical:
             raise VerificationError(f"the definition of room {data_room_id} is not canonical")
         # 4. Each commit was integrated by the core, in this order, on the history before it.
-        pin = initial_history_pin(data_room_id)
-        for sequence, entry in enumerate(body.get("commits") or [], start=1):
-            raw = str(entry["commit"]).encode()
-            commit = parse_commit(json.loads(raw))
-            if commit.canonical_bytes() != raw or commit.history_pin != pin:
-                raise VerificationError(
-                    f"commit {sequence} of room {data_room_id} is not on the room's history"
-                )
-            pin = next_history_pin(pin, commit.commit_id)
-            verify_key.verify(
-                commit_record_message(data_room_id, sequence, raw, pin),
-                bytes.fromhex(str(entry["signature"])),
-            )
-            definition = apply_commit(definition, commit)
-        return definition, pin
+        entries = body.get("commits") or []
+        commits, pins = verify_history(
+            data_room_id,
+            [str(entry["commit"]).encode() for entry in entries],
+            [bytes.fromhex(str(entry["signature"])) for entry in entries],
+            verify_key,
+        )
+        return apply_commits(definition, commits), pins[-1]
 
     def retrieve_data_room_status(self, data_room_id: str, /) -> str:
         """``"Active"`` or ``"Stopped"``, from the signed state (:meth:`retrieve_room_state`)."""

@@ -42,9 +42,9 @@ from sealroom.model.commits import (
     approval_message,
     approver_groups,
     commit_record_message,
-    history_pins,
     next_history_pin,
     parse_commit,
+    verify_history,
 )
 from sealroom.model.definition import Node, RoomDefinition, SqlNode
 from sealroom.storage.metadata import now_ms
@@ -114,19 +114,15 @@ def load_history(
             f"room {room_id}: the stored commits ({len(ids)}) differ from the "
             f"{len(audited)} the audit log records: the host dropped or altered some"
         )
-    pins = history_pins(room_id, ids)
-    commits = []
-    for index, record in enumerate(records):
-        message = commit_record_message(room_id, index + 1, record.commit, pins[index + 1])
-        altered = VerificationError(f"room {room_id}: stored commit {index + 1} was altered")
-        try:
-            signing_key.verify_key.verify(message, record.signature)
-            commit = parse_commit(json.loads(record.commit))
-        except (VerificationError, DefinitionError, ValueError):
-            raise altered from None
-        if commit.commit_id != record.commit_id or commit.history_pin != pins[index]:
-            raise altered
-        commits.append(commit)
+    commits, pins = verify_history(
+        room_id,
+        [record.commit for record in records],
+        [record.signature for record in records],
+        signing_key.verify_key,
+        what="stored commit",
+    )
+    if [commit.commit_id for commit in commits] != ids:
+        raise VerificationError(f"room {room_id}: the stored commit ids were altered")
     history = RoomHistory(room_id, base, tuple(commits), tuple(records), tuple(pins))
     history.definitions  # noqa: B018 - applies every commit now, so a bad one fails here
     return history

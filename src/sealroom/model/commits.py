@@ -24,14 +24,16 @@ Invariants (enforced by :func:`apply_commit`, raised as :class:`DefinitionError`
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sealroom.crypto import VerifyKey
 from sealroom.crypto.canonical import canonical_json, sha256_hex
-from sealroom.errors import DefinitionError
+from sealroom.errors import DefinitionError, VerificationError
 from sealroom.model.definition import (
     Email,
     Node,
@@ -40,8 +42,9 @@ from sealroom.model.definition import (
     RawNode,
     RoomDefinition,
     TableNode,
-    check_definition,
     effective_permissions,
+    first_validation_error,
+    rebuild_definition,
 )
 from sealroom.model.permissions import PermissionKind
 
@@ -61,6 +64,7 @@ __all__ = [
     "initial_history_pin",
     "next_history_pin",
     "parse_commit",
+    "verify_history",
 ]
 
 _PIN_DOMAIN = b"sealroom/history-pin/v1"
@@ -124,9 +128,7 @@ def parse_commit(data: object) -> Commit:
     try:
         return Commit.model_validate(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(p) for p in error["loc"])
-        raise DefinitionError(f"invalid request: {location}: {error['msg']}") from None
+        raise DefinitionError(f"invalid request: {first_validation_error(exc)}") from None
 
 
 # -- history pins ---------------------------------------------------------------------------
@@ -169,6 +171,42 @@ def commit_record_message(room_id: str, sequence: int, commit: bytes, pin_after:
     )
 
 
+def verify_history(
+    room_id: str,
+    commits: Sequence[bytes],
+    signatures: Sequence[bytes],
+    verify_key: VerifyKey,
+    *,
+    what: str = "commit",
+) -> tuple[list[Commit], list[str]]:
+    """Parse a room's integrated commits, in order, checking each is canonical, of this room,
+    built on the pin before it and signed by the core as the room's ``seq``-th commit.
+
+    Returns the commits and ``[pin_0, pin_1, ...]``. :class:`VerificationError` names the
+    first that is not (as ``"room R: <what> N was altered"``). The core checks what its host
+    stores with it, the SDK and the CLI what a server sends.
+    """
+    pins = [initial_history_pin(room_id)]
+    parsed = []
+    for seq, (raw, signature) in enumerate(zip(commits, signatures, strict=True), start=1):
+        altered = VerificationError(f"room {room_id}: {what} {seq} was altered")
+        try:
+            commit = parse_commit(json.loads(raw))
+            pin = next_history_pin(pins[-1], commit.commit_id)
+            verify_key.verify(commit_record_message(room_id, seq, raw, pin), signature)
+        except (VerificationError, DefinitionError, ValueError):
+            raise altered from None
+        if (
+            commit.canonical_bytes() != raw
+            or commit.room_id != room_id
+            or commit.history_pin != pins[-1]
+        ):
+            raise altered
+        parsed.append(commit)
+        pins.append(pin)
+    return parsed, pins
+
+
 # -- applying -------------------------------------------------------------------------------
 def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
     """The definition with ``commit`` applied; :class:`DefinitionError` if it may not apply."""
@@ -198,21 +236,12 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
         current = participants[index]
         added = tuple(n for n in grant.analyst_of if n not in current.analyst_of)
         participants[index] = current.model_copy(update={"analyst_of": current.analyst_of + added})
-    updated = definition.model_copy(
-        update={
-            "nodes": definition.nodes + commit.nodes,
-            "participants": tuple(participants),
-        }
+    return rebuild_definition(
+        definition,
+        "the room would be invalid",
+        nodes=definition.nodes + commit.nodes,
+        participants=tuple(participants),
     )
-    # model_copy does not validate: re-validate the whole thing, then check its structure.
-    try:
-        updated = RoomDefinition.model_validate(updated.model_dump())
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(p) for p in error["loc"])
-        raise DefinitionError(f"the room would be invalid: {location}: {error['msg']}") from None
-    check_definition(updated)
-    return updated
 
 
 def apply_commits(definition: RoomDefinition, commits: Sequence[Commit]) -> RoomDefinition:

@@ -393,6 +393,24 @@ def parse_definition(data: object) -> RoomDefinition:
     return definition
 
 
+def first_validation_error(exc: ValidationError) -> str:
+    """``location: message`` of the first problem pydantic found (the one people fix first)."""
+    error = exc.errors()[0]
+    location = ".".join(str(p) for p in error["loc"])
+    return f"{location}: {error['msg']}" if location else str(error["msg"])
+
+
+def rebuild_definition(definition: RoomDefinition, what: str, **update: object) -> RoomDefinition:
+    """``definition`` with ``update`` applied, validated and checked like one received from
+    outside (``model_copy`` alone validates nothing); :class:`DefinitionError` says ``what``."""
+    try:
+        rebuilt = RoomDefinition.model_validate(definition.model_copy(update=update).model_dump())
+    except ValidationError as exc:
+        raise DefinitionError(f"{what}: {first_validation_error(exc)}") from None
+    check_definition(rebuilt)
+    return rebuilt
+
+
 def _describe_validation_error(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:

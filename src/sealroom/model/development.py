@@ -30,8 +30,9 @@ from sealroom.model.definition import (
     SqlNode,
     SyntheticNode,
     TableNode,
-    check_definition,
     effective_permissions,
+    first_validation_error,
+    rebuild_definition,
 )
 from sealroom.model.permissions import PermissionKind
 
@@ -46,9 +47,7 @@ def parse_node(data: object) -> Node:
     try:
         return _NODE.validate_python(data)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(p) for p in error["loc"])
-        raise DefinitionError(f"invalid computation: {location}: {error['msg']}") from None
+        raise DefinitionError(f"invalid computation: {first_validation_error(exc)}") from None
 
 
 def development_definition(
@@ -83,12 +82,5 @@ def development_definition(
                 f"{principal} may not read node {dependency!r} in a development computation: "
                 f"only {role} may (development reads data you own and results you may retrieve)"
             )
-    try:
-        applied = RoomDefinition.model_validate(
-            definition.model_copy(update={"nodes": (*definition.nodes, node)}).model_dump()
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise DefinitionError(f"invalid computation: {error['msg']}") from None
-    check_definition(applied)
+    applied = rebuild_definition(definition, "invalid computation", nodes=(*definition.nodes, node))
     return applied, node

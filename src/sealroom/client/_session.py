@@ -265,17 +265,24 @@ class Session:
     ) -> dict[str, Any]:
         """Send ``key`` sealed to the attested core, bound to this room, node and dataset."""
         del force  # publishing replaces any earlier dataset of the node
-        sealed = seal(
-            self.attestation.kem_public_key,
-            key.material,
-            context=dataset_key_context(data_room_id, leaf_id, manifest_hash),
-        )
-        body = {"dataset_id": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
+        body = self._sealed_dataset_key(data_room_id, leaf_id, manifest_hash, key)
         response = self._api.request(
             "PUT", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset", json=body
         )
         result: dict[str, Any] = response.json()
         return result
+
+    def _sealed_dataset_key(
+        self, room_id: str, node: str, manifest_hash: str, key: Key
+    ) -> dict[str, str]:
+        """``{dataset_id, sealed_key}``: the key HPKE-sealed to the attested core, bound to
+        (room or draft id, node, dataset), as the core opens it."""
+        sealed = seal(
+            self.attestation.kem_public_key,
+            key.material,
+            context=dataset_key_context(room_id, node, manifest_hash),
+        )
+        return {"dataset_id": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
 
     def remove_published_dataset(self, data_room_id: str, leaf_id: str, /) -> None:
         self._api.request("DELETE", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset")
@@ -332,15 +339,7 @@ class Session:
         ``{node: (manifest hash, key)}`` whose keys are sealed to the core for this draft only."""
         datasets = {}
         for node, (manifest_hash, key) in (test_datasets or {}).items():
-            sealed = seal(
-                self.attestation.kem_public_key,
-                key.material,
-                context=dataset_key_context(definition.room_id, node, manifest_hash),
-            )
-            datasets[node] = {
-                "dataset_id": manifest_hash,
-                "sealed_key": base64.b64encode(sealed).decode(),
-            }
+            datasets[node] = self._sealed_dataset_key(definition.room_id, node, manifest_hash, key)
         body = {
             "definition": definition.model_dump(mode="json"),
             "test_datasets": datasets,

@@ -226,8 +226,7 @@ class TrustedCore:
         return room_id
 
     def retrieve_room(self, principal: str, room_id: str) -> RoomView:
-        record, _ = self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
-        _, history = self._history(room_id)
+        record, history = self._authorize_history(principal, room_id, Action.RETRIEVE_DEFINITION)
         return RoomView(
             room_id=record.id,
             definition=record.definition,
@@ -674,26 +673,21 @@ class TrustedCore:
     # -- requests (interactive rooms) -------------------------------------------------------
     def submit_request(self, principal: str, room_id: str, commit_data: object) -> dict[str, Any]:
         """Propose a commit: new computations and analysts, approved by the owners it affects."""
-        self._authorize(principal, room_id, Action.SUBMIT_REQUEST)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.SUBMIT_REQUEST)
         request_id = self._requests.submit(principal, history, commit_data)
-        return self.get_request(principal, room_id, request_id)
+        return self._requests.view(history, request_id)
 
     def list_requests(self, principal: str, room_id: str) -> list[dict[str, Any]]:
-        self._authorize(principal, room_id, Action.LIST_REQUESTS)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.LIST_REQUESTS)
         return self._requests.list_all(history)
 
     def get_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
-        self._authorize(principal, room_id, Action.LIST_REQUESTS)
-        _, history = self._history(room_id)
-        record, commit = self._requests.request(history, request_id)
-        return self._requests.describe(history, record, commit)
+        _, history = self._authorize_history(principal, room_id, Action.LIST_REQUESTS)
+        return self._requests.view(history, request_id)
 
     def approve_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
         """Sign ``principal``'s approval (they must own a data node the request affects)."""
-        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.REVIEW_REQUEST)
         self._guarded(
             principal,
             room_id,
@@ -703,14 +697,13 @@ class TrustedCore:
             history,
             request_id,
         )
-        return self.get_request(principal, room_id, request_id)
+        return self._requests.view(history, request_id)
 
     def reject_request(
         self, principal: str, room_id: str, request_id: str, reason: str
     ) -> dict[str, Any]:
         """Reject (an affected data owner) or withdraw (the requester) a pending request."""
-        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.REVIEW_REQUEST)
         self._guarded(
             principal,
             room_id,
@@ -721,12 +714,11 @@ class TrustedCore:
             request_id,
             reason,
         )
-        return self.get_request(principal, room_id, request_id)
+        return self._requests.view(history, request_id)
 
     def integrate_request(self, principal: str, room_id: str, request_id: str) -> dict[str, Any]:
         """Apply an approved request: the room's definition changes, for everybody."""
-        self._authorize(principal, room_id, Action.INTEGRATE_REQUEST)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.INTEGRATE_REQUEST)
         record, commit = self._requests.integrate(principal, history, request_id)
         updated = RoomHistory(
             room_id,
@@ -737,19 +729,17 @@ class TrustedCore:
         )
         with self._guard:
             self._histories[room_id] = updated
-        return self.get_request(principal, room_id, request_id)
+        return self._requests.view(updated, request_id)
 
     def commits(self, principal: str, room_id: str) -> list[dict[str, Any]]:
-        self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.RETRIEVE_DEFINITION)
         return self._requests.commits(history)
 
     def preview_request(
         self, principal: str, room_id: str, request_id: str, parameters: Mapping[str, str] | None
     ) -> JobRecord:
         """Run the requested computation for its only affected data owner, before approving."""
-        self._authorize(principal, room_id, Action.REVIEW_REQUEST)
-        _, history = self._history(room_id)
+        _, history = self._authorize_history(principal, room_id, Action.REVIEW_REQUEST)
         applied, commit = self._guarded(
             principal,
             room_id,
@@ -951,10 +941,18 @@ class TrustedCore:
     def _authorize(
         self, principal: str, room_id: str, action: Action, *, node: str | None = None
     ) -> tuple[RoomRecord, RoomDefinition]:
-        record, definition = self._load_room(room_id)
-        decision = decide(definition, principal, action, node=node, stopped=record.is_stopped)
+        record, history = self._authorize_history(principal, room_id, action, node=node)
+        return record, history.current
+
+    def _authorize_history(
+        self, principal: str, room_id: str, action: Action, *, node: str | None = None
+    ) -> tuple[RoomRecord, RoomHistory]:
+        """Decide ``action`` on the room's current definition; the room and its history if
+        allowed, else audit the denial and raise (not found, conflict or permission denied)."""
+        record, history = self._history(room_id)
+        decision = decide(history.current, principal, action, node=node, stopped=record.is_stopped)
         if decision.allowed:
-            return record, definition
+            return record, history
         self._audit_denial(principal, room_id, action, node, decision.reason)
         if not decision.visible:
             raise NotFoundError(f"room {room_id} not found")

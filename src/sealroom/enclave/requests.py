@@ -22,6 +22,7 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sealroom.audit import AuditAction
@@ -81,16 +82,13 @@ class RoomHistory:
     def pin(self) -> str:
         return self.pins[-1]
 
-    @property
+    @cached_property
     def definitions(self) -> list[RoomDefinition]:
         """The definition after 0, 1, ... commits (computed once per history)."""
-        cached: list[RoomDefinition] | None = getattr(self, "_definitions", None)
-        if cached is None:
-            cached = [self.base]
-            for commit in self.commits:
-                cached.append(apply_commit(cached[-1], commit))
-            object.__setattr__(self, "_definitions", cached)
-        return cached
+        definitions = [self.base]
+        for commit in self.commits:
+            definitions.append(apply_commit(definitions[-1], commit))
+        return definitions
 
     def definition_at(self, pin: str) -> RoomDefinition | None:
         """The definition a request built on ``pin`` was built against (None: unknown pin)."""
@@ -158,6 +156,11 @@ class RequestDesk:
             raise NotFoundError(f"request {request_id} not found in room {history.room_id}")
         return record, parse_commit(json.loads(record.commit))
 
+    def view(self, history: RoomHistory, request_id: str) -> dict[str, Any]:
+        """What every participant may see of request ``request_id`` (see :meth:`describe`)."""
+        record, commit = self.request(history, request_id)
+        return self.describe(history, record, commit)
+
     def describe(
         self, history: RoomHistory, record: RequestRecord, commit: Commit
     ) -> dict[str, Any]:
@@ -165,9 +168,7 @@ class RequestDesk:
         status = record.status
         if status == RequestStatus.PENDING and commit.history_pin != history.pin:
             status = RequestStatus.SUPERSEDED
-        groups = self._groups(history, commit)
-        approvals = {a.approver: a for a in self._valid_approvals(history.room_id, commit)}
-        missing = [g.node for g in groups if not any(e.lower() in approvals for e in g.approvers)]
+        groups, approvals, missing = self._approval_state(history, commit)
         if status == RequestStatus.PENDING and not missing:
             status = "ready_to_integrate"
         return {
@@ -298,11 +299,7 @@ class RequestDesk:
         """Check the approvals and store the commit; the caller then swaps in the new history."""
         with self._integrating:
             record, commit = self._pending(history, request_id, principal)
-            groups = self._groups(history, commit)
-            approvals = {a.approver for a in self._valid_approvals(history.room_id, commit)}
-            missing = [
-                g.node for g in groups if not any(e.lower() in approvals for e in g.approvers)
-            ]
+            _, _, missing = self._approval_state(history, commit)
             if missing:
                 raise ConflictError(
                     f"request {record.id} cannot be integrated yet: it needs the approval of an "
@@ -403,6 +400,15 @@ class RequestDesk:
             return approver_groups(apply_commit(before, commit), commit)
         except DefinitionError:
             return []
+
+    def _approval_state(
+        self, history: RoomHistory, commit: Commit
+    ) -> tuple[list[ApproverGroup], dict[str, ApprovalRecord], list[str]]:
+        """(approver groups, valid approvals by approver, nodes no owner has approved for)."""
+        groups = self._groups(history, commit)
+        approvals = {a.approver: a for a in self._valid_approvals(history.room_id, commit)}
+        missing = [g.node for g in groups if not any(e.lower() in approvals for e in g.approvers)]
+        return groups, approvals, missing
 
     def _valid_approvals(self, room_id: str, commit: Commit) -> list[ApprovalRecord]:
         """Approvals whose signature is the core's, for this commit and pin (others ignored)."""

@@ -380,27 +380,16 @@ class MetadataStore:
         executions = t.node_executions
         with self.engine.begin() as conn:
             for limited, window_ms, maximum in rate_limits:
-                used = conn.execute(
-                    select(func.count())
-                    .select_from(executions)
-                    .where(
+                used, oldest = conn.execute(
+                    select(func.count(), func.min(executions.c.at_ms)).where(
                         and_(
                             executions.c.room_id == room_id,
                             executions.c.node == limited,
                             executions.c.at_ms > created - window_ms,
                         )
                     )
-                ).scalar_one()
+                ).one()
                 if used >= maximum:
-                    oldest = conn.execute(
-                        select(func.min(executions.c.at_ms)).where(
-                            and_(
-                                executions.c.room_id == room_id,
-                                executions.c.node == limited,
-                                executions.c.at_ms > created - window_ms,
-                            )
-                        )
-                    ).scalar_one()
                     raise RateLimitedError(limited, int(oldest) + window_ms - created)
             for limited, _, _ in rate_limits:
                 conn.execute(

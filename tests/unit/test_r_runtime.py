@@ -116,11 +116,12 @@ writeLines(c(as.character(nrow(df)), class(df$n), class(df$s)), "/output/out.txt
 @pytest.mark.parametrize(
     ("script", "marker"),
     [
-        ('x <- 1\ny <- 2\nstop("secret value 42")\n', b"simpleError 3"),
+        ('x <- 1\ny <- 2\nstop("secret value 42")\n', b"3"),
         # The innermost line of the script, inside a function it defines.
-        ('f <- function(v) {\n  v + 1\n  stop("secret")\n}\nf(1)\n', b"simpleError 3"),
-        ("x <- 1\nx <- (\n", b"parseError 3"),
-        ("library(notinstalled)\n", b"packageNotFoundError 1"),
+        ('f <- function(v) {\n  v + 1\n  stop("secret")\n}\nf(1)\n', b"3"),
+        ("x <- 1\nx <- (\n", b"3"),
+        # No condition class: its name is the script's to choose.
+        ("library(notinstalled)\n", b"1"),
     ],
 )
 def test_failures_end_with_a_marker_naming_the_line(

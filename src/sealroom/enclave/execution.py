@@ -8,14 +8,15 @@ tables; Python and R nodes run in the sandbox over files laid out as the seed pr
 
 Failures are reduced to a stable code and a safe message: messages name nodes and limits, never
 data values. A script's exception message and output are withheld unless the room enabled logs
-for that node. Anything unexpected is an internal error whose details stay in the core.
+for that node; a failed script's message is then one of a fixed set, at most with a line of its
+script (:mod:`sealroom.compute.scripts.failure` states what that can reveal). Anything
+unexpected is an internal error whose details stay in the core.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from sealroom.compute.sandbox import (
     sandbox_available,
 )
 from sealroom.compute.scripts import RUNTIME_DIR, read_table_dir, write_table_dir, zip_directory
+from sealroom.compute.scripts.failure import script_failure_message
 from sealroom.compute.sql import (
     DpSpec,
     PrivacyFilter,
@@ -65,8 +67,6 @@ from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
 
-#: The last line the sandboxed wrapper writes to stderr when the script raised.
-_ERROR_MARKER = re.compile(rb"__SEALROOM_SCRIPT_ERROR__ (\w{1,100}) (\d{1,9})\s*$")
 #: Where the wrapper and sealroom_util appear inside the sandbox.
 _RUNTIME_PATH = "/opt/sealroom/runtime"
 #: How much of a script's stderr an error message may carry when the room enabled logs.
@@ -426,16 +426,12 @@ def _failure_message(
 ) -> str:
     if isinstance(node, SyntheticNode):
         return synthetic_failure_message(node, exit_code, stderr, _LOG_TAIL_BYTES)
-    script = SCRIPT_FILE_NAMES[node.kind]
-    marker = _ERROR_MARKER.search(stderr.rstrip()[-300:])
-    where = ""
-    if marker is not None:
-        error_type, line = marker.group(1).decode(), int(marker.group(2))
-        where = f" at line {line} of {script} ({error_type})" if line else f" ({error_type})"
-    message = f"{node.kind} node {node.name!r}: script exited with status {exit_code}{where}"
-    if node.enable_logs_on_error:
-        tail = stderr[-_LOG_TAIL_BYTES:].decode("utf-8", "replace")
-        message += f"\n--- stderr (logs enabled for this node) ---\n{tail}"
-    else:
-        message += "; its error message and output are withheld (logs are off for this node)"
-    return message
+    return script_failure_message(
+        kind=node.kind,
+        node_name=node.name,
+        file_name=SCRIPT_FILE_NAMES[node.kind],
+        script=node.script,
+        exit_code=exit_code,
+        stderr=stderr,
+        log_tail_bytes=_LOG_TAIL_BYTES if node.enable_logs_on_error else None,
+    )

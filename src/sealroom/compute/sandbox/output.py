@@ -10,10 +10,18 @@ Invariants:
 
 * :func:`check_output_dir` accepts only directories and regular files with one link, at most
   :data:`MAX_OUTPUT_DEPTH` levels deep, with relative paths of at most
-  :data:`MAX_OUTPUT_PATH_CHARS` characters and names free of separators of any platform
-  (``/``, ``\\``), control characters and ``.``/``..``; entries (files and directories) and
-  bytes within the limits. It stops at the first violation, so its cost is bounded by the limits,
-  not by what the script created.
+  :data:`MAX_OUTPUT_PATH_CHARS` characters and names that are valid UTF-8 and free of separators
+  of any platform (``/``, ``\\``, a drive prefix), control characters (C0, DEL, C1), the
+  bidirectional-text controls that make a listing lie about a name, and ``.``/``..``; entries
+  (files and directories) and bytes within the limits. It stops at the first violation, so its
+  cost is bounded by the limits, not by what the script created.
+* Each refusal is one message from a fixed set (:data:`OUTPUT_REFUSALS`, plus the limits' own
+  figures): it tells the analyst what to fix, never a name or a byte the script wrote. Which
+  refusal a run meets is the script's choice, so the set is part of what a failed run can
+  reveal (see :mod:`sealroom.compute.scripts.failure`).
+* Names the kernel refuses never reach the check: a single name longer than the file system's
+  ``NAME_MAX`` (255 bytes) fails in the script at ``open``. Symbolic links, FIFOs, sockets,
+  devices and hard-linked files are refused whatever they point to; they are never followed.
 * :func:`remove_tree` removes any tree the script can create, whatever its depth, and raises
   nothing for a missing path.
 """
@@ -24,12 +32,19 @@ import contextlib
 import errno
 import os
 import stat
+import unicodedata
 from pathlib import Path
 from typing import Final
 
 from .limits import SandboxLimits
 
-__all__ = ["MAX_OUTPUT_DEPTH", "MAX_OUTPUT_PATH_CHARS", "check_output_dir", "remove_tree"]
+__all__ = [
+    "MAX_OUTPUT_DEPTH",
+    "MAX_OUTPUT_PATH_CHARS",
+    "OUTPUT_REFUSALS",
+    "check_output_dir",
+    "remove_tree",
+]
 
 #: Deepest directory nesting accepted in /output: far more than any result needs, and small
 #: enough that every accepted path is short (see MAX_OUTPUT_PATH_CHARS).
@@ -40,15 +55,53 @@ MAX_OUTPUT_PATH_CHARS: Final = 1024
 _DIRECTORY_FLAGS: Final = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-def _safe_name(name: str) -> bool:
-    return (
-        name not in ("", ".", "..")
-        and "/" not in name
-        and "\\" not in name
-        and not any(ord(c) < 0x20 or ord(c) == 0x7F for c in name)
+# Bidirectional-text controls (LRE..RLO, LRI..PDI, LRM, RLM, ALM): they make a file listing show
+# "report\u202etxt.exe" as "reportexe.txt".
+_BIDI_CONTROLS: Final = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+#: Every message an unacceptable name or file type gets: fixed text, never the name itself.
+OUTPUT_REFUSALS: Final = {
+    "not_utf8": "an output file name is not valid UTF-8: rename it",
+    "control": (
+        "an output file name contains a control character (such as a newline or a "
+        "bidirectional-text control): rename it"
+    ),
+    "separator": (
+        "an output file name contains a path separator ('\\') or a drive prefix ('C:'), or "
+        "is '.' or '..': rename it"
+    ),
+    "too_long": f"an output path is longer than {MAX_OUTPUT_PATH_CHARS} characters: shorten it",
+    "symlink": "output holds a link or special file (a symbolic link): write regular files only",
+    "hard_link": (
+        "output holds a link or special file (a file with more than one hard link): write "
+        "regular files only"
+    ),
+    "special": (
+        "output holds a link or special file (a FIFO, socket or device): write regular files only"
+    ),
+}
+
+
+def _name_refusal(name: str) -> str | None:
+    """The key in :data:`OUTPUT_REFUSALS` of why ``name`` is refused, None if it is accepted."""
+    try:
+        # os.scandir decodes undecodable bytes to lone surrogates; zip and JSON need real text.
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "not_utf8"
+    if any(unicodedata.category(c) == "Cc" or c in _BIDI_CONTROLS for c in name):
+        return "control"
+    if (
+        name in ("", ".", "..")
+        or "/" in name
+        or "\\" in name
         # "C:x" is a path relative to drive C's current directory for Windows tools.
-        and not (len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha())
-    )
+        or (len(name) >= 2 and name[1] == ":" and name[0].isascii() and name[0].isalpha())
+    ):
+        return "separator"
+    return None
 
 
 def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str, int]]:
@@ -73,8 +126,11 @@ def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str,
                     names = [entry.name for entry in listing]
                 for name in names:
                     relative = f"{prefix}{name}"
-                    if not _safe_name(name) or len(relative) > MAX_OUTPUT_PATH_CHARS:
-                        raise SandboxError("output holds an unsafe name", code="unsafe_output")
+                    refusal = _name_refusal(name)
+                    if refusal is None and len(relative) > MAX_OUTPUT_PATH_CHARS:
+                        refusal = "too_long"
+                    if refusal is not None:
+                        raise SandboxError(OUTPUT_REFUSALS[refusal], code="unsafe_output")
                     entries += 1
                     if entries > limits.max_output_files:
                         raise SandboxError(
@@ -91,10 +147,12 @@ def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str,
                         child = os.open(name, _DIRECTORY_FLAGS, dir_fd=dir_fd)
                         stack.append((child, f"{relative}/", depth + 1))
                         continue
-                    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-                        raise SandboxError(
-                            "output holds a link or special file", code="unsafe_output"
-                        )
+                    if stat.S_ISLNK(info.st_mode):
+                        raise SandboxError(OUTPUT_REFUSALS["symlink"], code="unsafe_output")
+                    if not stat.S_ISREG(info.st_mode):
+                        raise SandboxError(OUTPUT_REFUSALS["special"], code="unsafe_output")
+                    if info.st_nlink != 1:
+                        raise SandboxError(OUTPUT_REFUSALS["hard_link"], code="unsafe_output")
                     total += info.st_size
                     if total > limits.max_output_bytes:
                         raise SandboxError(

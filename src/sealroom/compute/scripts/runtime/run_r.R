@@ -1,21 +1,26 @@
 # Runs a room's R script inside the sandbox and reports only where it failed.
 #
 # The condition message and the calls go to stderr, which the core withholds from the analyst
-# unless the room enabled logs for the node (they can contain data values). The last line of
-# stderr is a marker with the condition's class and the script's line number, which the core
-# turns into a safe message. sealroom_util.R is attached for the script (read_tabular_data,
-# write_tabular_data).
+# unless the room enabled logs for the node (they can contain data values). When the script
+# failed, the last line of stderr is a marker with the script's line number and nothing else: no
+# condition class, which the script chooses. The script runs in this interpreter and can forge
+# the marker; the core accepts the line only within the script's own length (see
+# sealroom/compute/scripts/failure.py), and never tells the exit status. sealroom_util.R is
+# attached for the script (read_tabular_data, write_tabular_data).
 local({
     script <- "/input/code/main.R"
     util <- new.env()
     sys.source("/opt/sealroom/runtime/sealroom_util.R", envir = util)
     attach(util, name = "sealroom_util")
 
-    fail <- function(condition, line, kind = class(condition)[[1L]]) {
+    fail <- function(condition, line) {
         call <- conditionCall(condition)
         where <- if (is.null(call)) "" else paste0(" in ", deparse(call, nlines = 1L)[[1L]])
         message("Error", where, ": ", conditionMessage(condition))
-        message("\n__SEALROOM_SCRIPT_ERROR__ ", gsub("[^A-Za-z0-9_]", "_", kind), " ", line)
+        line <- suppressWarnings(as.integer(line))
+        if (length(line) == 1L && !is.na(line) && line > 0L) {
+            message("\n__SEALROOM_SCRIPT_ERROR__ ", line)
+        }
         quit(save = "no", status = 1L, runLast = FALSE)
     }
 
@@ -35,7 +40,7 @@ local({
         error = function(condition) {
             where <- regmatches(conditionMessage(condition),
                                 regexec(":([0-9]+):[0-9]+:", conditionMessage(condition)))[[1L]]
-            fail(condition, if (length(where) == 2L) where[[2L]] else 0L, kind = "parseError")
+            fail(condition, if (length(where) == 2L) where[[2L]] else 0L)
         }
     )
     refs <- attr(expressions, "srcref")

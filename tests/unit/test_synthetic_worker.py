@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import re
 import shutil
 import sys
@@ -265,13 +266,16 @@ def _all_masked(rows: int) -> tuple[Any, pd.DataFrame]:
     return parsed, data
 
 
-def test_fewer_than_50_rows_are_refused_without_values() -> None:
-    parsed, data = _all_masked(synth.MIN_ROWS - 1)
+def test_fewer_than_50_rows_are_refused_by_the_noisy_count_without_values() -> None:
+    # Every column masked: the count gets all of epsilon 1, discrete Laplace scale 1. 5 rows
+    # pass 50 only if the noise is >= 45 (p ~ e^-45); 300 rows fall below 50 or are off by 40
+    # or more only if |noise| >= 40 (p ~ 2 e^-40).
+    parsed, data = _all_masked(5)
     with pytest.raises(synth.TooFewRowsError, match="at least 50") as refused:
         synth.synthesize(parsed, data)
     assert "person" not in str(refused.value)
-    parsed, data = _all_masked(synth.MIN_ROWS)
-    assert len(synth.synthesize(parsed, data).table) == synth.MIN_ROWS
+    parsed, data = _all_masked(300)
+    assert abs(len(synth.synthesize(parsed, data).table) - 300) < 40
 
 
 def test_input_that_does_not_match_the_config_is_refused() -> None:
@@ -282,11 +286,81 @@ def test_input_that_does_not_match_the_config_is_refused() -> None:
         synth.synthesize(parsed, pd.DataFrame({"name": pd.Series(range(60), dtype="Int64")}))
 
 
-def test_nulls_in_a_column_declared_not_nullable_are_refused() -> None:
-    parsed = synth.parse_config(config([column(0, "n", "integer", bounds=[0, 9])]))
-    data = pd.DataFrame({"n": pd.Series([1] * 59 + [None], dtype="Int64")})
-    with pytest.raises(synth.InputError, match="not nullable"):
-        synth.synthesize(parsed, data)
+def test_a_null_in_a_column_declared_not_nullable_is_modelled_not_refused() -> None:
+    # A refusal would tell whether one row holds a null, outside the accounting: the null is
+    # treated like a value outside the model instead (no null code, so none is generated).
+    columns = [column(0, "n", "integer", bounds=[0, 9]), column(1, "s", "string")]
+    parsed = synth.parse_config(config(columns))
+    data = pd.DataFrame(
+        {
+            "n": pd.Series([1] * 59 + [None], dtype="Int64"),
+            "s": pd.Series(["a"] * 59 + [None], dtype="string"),
+        }
+    )
+    synth._check_input(parsed, data)  # no refusal
+    numbers = synth._NumericCodec(0, 9, integer=True, nullable=False)
+    assert numbers.encode(data["n"]).tolist() == [1] * 59 + [0]  # the lowest bin
+    categories = synth._CategoricalCodec(["a"], nullable=False)
+    assert categories.encode(data["s"]).tolist() == [0] * 59 + [1]  # "(other)"
+
+
+# -- privacy accounting (module docstring, items 1-5) -------------------------------------------
+def test_the_row_count_is_noised_by_a_calibrated_mechanism() -> None:
+    # Item 1: discrete Laplace at epsilon 0.5 (scale 2). Over 400 draws on one 200-row table,
+    # P(draw = 200) = (1 - e^-0.5) / (1 + e^-0.5) ~ 0.245 and the variance is
+    # 2 e^-0.5 / (1 - e^-0.5)^2 ~ 7.8; the bounds below are > 6 standard errors from them
+    # (failure p < 1e-9). The exact count would give 400 draws of 200 and variance 0.
+    counter = synth._row_counter(0.5)
+    assert counter.map(1) <= 0.5
+    draws = np.array([int(counter([True] * 200)) for _ in range(400)])
+    assert (draws == 200).sum() < 200
+    assert 2.0 < draws.var() < 40.0
+    assert abs(draws.mean() - 200) < 2.0
+    assert synth._noisy_row_count(0, 0.5) >= 0  # never negative
+
+
+def test_a_one_row_category_is_kept_at_most_at_the_accounted_rate() -> None:
+    # Item 2 at epsilon 1 and a large delta share (0.05), so the rate can be measured: a
+    # category held by ONE row may be released with probability at most delta. Without the
+    # tau + 1 correction it is ~0.099 (OpenDP releases a noisy count equal to its threshold but
+    # its map does not count it). Over 3000 draws, a true rate <= 0.05 exceeds the bound with
+    # p < 1e-9; a rate of 0.099 stays within it with p < 1e-5.
+    from scipy.stats import binom  # type: ignore[import-untyped]  # no stubs
+
+    draws, delta = 3000, 0.05
+    selector = synth._category_selector(1.0, delta)
+    kept = sum(1 for _ in range(draws) if selector(["only-one-row"]))
+    assert kept <= binom.isf(1e-9, draws, delta)
+
+
+def test_the_category_threshold_runs_one_above_the_accounted_one() -> None:
+    # Known answer at epsilon 1, delta 0.05: scale 1, and OpenDP's smallest fitting threshold is
+    # 3, whose map reports e^-3 / (1 + e^-1) ~ 0.036 = P(Z >= 3). That is the true rate of
+    # threshold 4 (a 1-row category is kept when 1 + Z >= 4): the mechanism must run with 4.
+    _, dpd, dpm, _, dpme, _, dpt = synth._opendp()
+    count_by = dpt.make_count_by(
+        dpd.vector_domain(dpd.atom_domain(T=str)), dpme.symmetric_distance(), TV=int
+    )
+
+    def reported_delta(threshold: int) -> float:
+        mechanism = count_by >> dpm.then_laplace_threshold(scale=1.0, threshold=threshold)
+        return float(mechanism.map(1)[1])
+
+    assert reported_delta(3) == pytest.approx(math.exp(-3) / (1 + math.exp(-1)))
+    assert reported_delta(2) > 0.05 >= reported_delta(3)  # 3 is the accounted threshold
+    selector = synth._category_selector(1.0, 0.05)
+    assert selector.map(1)[1] == pytest.approx(reported_delta(4))
+
+
+def test_the_core_charges_the_workers_delta() -> None:
+    from sealroom.model.definition import SYNTHETIC_DELTA, SyntheticNode
+
+    node = SyntheticNode(name="s", dependency="t", epsilon=1.0)
+    assert node.delta == SYNTHETIC_DELTA == synth.DELTA
+
+
+def test_the_shares_leave_the_model_a_positive_budget() -> None:
+    assert synth.COUNT_SHARE + synth.CATEGORY_SHARE + synth.BOUNDS_SHARE < 1
 
 
 # -- masking -----------------------------------------------------------------------------------
@@ -315,7 +389,7 @@ def test_masked_columns_hold_plausible_values_and_nothing_of_the_input() -> None
     secret = [f"SECRET-{i}" for i in range(rows)]
     data = pd.DataFrame({kind: pd.Series(secret, dtype="string") for kind in PLAUSIBLE})
     result = synth.synthesize(synth.parse_config(config(columns)), data)
-    assert result.privacy.epsilon == 0  # nothing reached a model
+    assert set(result.privacy.parts) == {"count"}  # nothing reached a model
     assert result.quality_report is None
     for kind, pattern in PLAUSIBLE.items():
         values = result.table[kind]
@@ -385,16 +459,18 @@ def test_crossed_dp_bounds_are_repaired_without_moving_a_configured_side() -> No
 
 
 # -- the model ---------------------------------------------------------------------------------
-def test_the_output_has_the_input_shape_and_types(mixed: tuple[pd.DataFrame, Run]) -> None:
+def test_the_output_has_the_input_columns_and_types(mixed: tuple[pd.DataFrame, Run]) -> None:
+    # The row count is noised (epsilon 0.05, discrete Laplace scale 20): off by 500 or more
+    # with p ~ 2 e^-25.
     data, result = mixed
-    assert len(result.table) == len(data)
+    assert abs(len(result.table) - len(data)) < 500
     assert list(result.table.columns) == list(data.columns)
     assert [str(t) for t in result.table.dtypes] == ["string", "Int64", "float64", "string"]
 
 
 def test_a_category_held_by_one_row_is_not_released(mixed: tuple[pd.DataFrame, Run]) -> None:
-    # One string column gets epsilon 0.2, delta 5e-10: Laplace scale 5, threshold 106. The value
-    # is kept only if its count (1) plus the noise reaches 106: probability e^-21 / 2 < 4e-10.
+    # One string column gets epsilon 0.2, delta 5e-10: Laplace scale 5, threshold 106 (107 as
+    # run). The value is kept only if its count (1) plus the noise reaches 107: p < e^-21 / 2.
     # A value that was not kept is never written.
     _, result = mixed
     assert "RARE-CITY-ONLY-ONE-ROW" not in set(result.table["city"].dropna())
@@ -430,32 +506,31 @@ def test_the_masked_column_leaks_nothing(mixed: tuple[pd.DataFrame, Run]) -> Non
 def test_the_budget_adds_up_to_at_most_epsilon(mixed: tuple[pd.DataFrame, Run]) -> None:
     _, result = mixed
     spent = result.privacy
-    assert set(spent["parts"]) == {"categories", "bounds", "model"}
+    assert set(spent["parts"]) == {"count", "categories", "bounds", "model"}
+    assert spent["parts"]["count"] == pytest.approx([0.05, 0.0])
     assert spent["parts"]["categories"] == pytest.approx([0.2, 5e-10])
     assert spent["parts"]["bounds"] == pytest.approx([0.1, 0.0])
-    assert spent["parts"]["model"] == pytest.approx([0.7, 5e-10])
+    assert spent["parts"]["model"] == pytest.approx([0.65, 5e-10])
     assert spent["epsilon"] <= 1.0 + 1e-12
     assert spent["delta"] <= synth.DELTA
 
 
-def test_the_quality_report_has_distances_and_aggregates_only(
+def test_the_quality_report_reads_the_synthetic_table_only(
     mixed: tuple[pd.DataFrame, Run],
 ) -> None:
     data, result = mixed
     report = result.report
     assert report is not None
+    assert report["version"] == 2
+    assert report["rows"] == len(result.table)  # the noisy count, not the input's
     assert [c["name"] for c in report["columns"]] == list(data.columns)
     assert report["columns"][3] == {"name": "email", "masked": "email"}
-    city = report["columns"][0]
-    assert 0 <= city["tvd"] <= 1
-    assert city["original"] == {"count": 1000, "null_fraction": 0.0, "distinct": 4}
-    assert set(report["columns"][2]["original"]) == {
-        "count", "null_fraction", "mean", "std", "quartiles",
-    }  # fmt: skip
-    assert [p["columns"] for p in report["pairs"]] == [
-        ["city", "age"], ["city", "income"], ["age", "income"],
-    ]  # fmt: skip
-    assert all(0 <= p["tvd"] <= 1 for p in report["pairs"])
+    for entry in report["columns"][:3]:
+        assert set(entry) == {"name", "masked", "tvd_to_measured", "synthetic"}  # no "original"
+        assert 0 <= entry["tvd_to_measured"] <= 1
+        # Every statistic is the synthetic table's own (post-processing of the DP output).
+        assert entry["synthetic"] == synth._statistics(result.table[entry["name"]])
+    assert "pairs" not in report
     text = json.dumps(report, allow_nan=False)
     assert "RARE-CITY" not in text
     assert "SECRET" not in text
@@ -486,31 +561,36 @@ def test_aim_runs_within_budget(scratch: Path) -> None:
     columns = [column(0, "kind", "string"), column(1, "score", "integer", bounds=[0, 9])]
     result = run_worker(scratch, table, config(columns, model="aim", epsilon=3.0))
     assert result.exit_code == 0, result.stderr[-3000:]
-    assert len(result.table) == rows
+    assert abs(len(result.table) - rows) < 200  # count noise scale 1/0.15: p ~ 2 e^-30
     assert result.table["score"].between(0, 9).all()
-    assert set(result.privacy["parts"]) == {"categories", "model"}  # both bounds given
+    assert set(result.privacy["parts"]) == {"count", "categories", "model"}  # both bounds given
     assert result.privacy["epsilon"] <= 3.0 + 1e-12
 
 
 # -- the entry point ---------------------------------------------------------------------------
 def test_a_refusal_ends_with_the_marker_and_a_safe_message(scratch: Path) -> None:
+    # Epsilon 100: the count's noise has scale 0.2, so 10 rows never pass 50 (p ~ e^-200).
     table = pa.table({"n": pa.array(range(10), pa.int64())})
-    raw = config([column(0, "n", "integer", bounds=[0, 9])])
+    raw = config([column(0, "n", "integer", bounds=[0, 9])], epsilon=100.0)
     result = run_worker(scratch, table, raw)
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
     assert lines[-1] == "__SEALROOM_SCRIPT_ERROR__ TooFewRowsError 0"
-    assert lines[-2] == "__SEALROOM_SAFE_MESSAGE__ synthetic data needs at least 50 input rows"
+    assert lines[-2] == (
+        "__SEALROOM_SAFE_MESSAGE__ synthetic data needs at least 50 input rows (by a noisy count)"
+    )
     assert not list(result.output.iterdir())
 
 
 def test_the_report_is_absent_unless_asked(scratch: Path) -> None:
-    table = pa.table({"name": pa.array([f"p{i}" for i in range(60)])})
+    # Every column masked: only the row count is released, with all of epsilon (scale 1; 200
+    # rows fall below 50 with p ~ e^-150).
+    table = pa.table({"name": pa.array([f"p{i}" for i in range(200)])})
     raw = config([column(0, "name", "string", mask="name")])
     result = run_worker(scratch, table, raw)
     assert result.exit_code == 0, result.stderr
     assert sorted(p.name for p in result.output.iterdir()) == ["dataset.csv", "types.json"]
-    assert result.privacy == {"epsilon": 0, "delta": 0, "parts": {}}
+    assert result.privacy == {"epsilon": 1.0, "delta": 0.0, "parts": {"count": [1.0, 0.0]}}
 
 
 @pytest.mark.skipif(not sandbox_available(), reason="needs bubblewrap (./dev installs it)")
@@ -529,7 +609,8 @@ def test_the_worker_runs_in_the_real_sandbox(tmp_path: Path) -> None:
         column(1, "visits", "integer", bounds=[0, 9]),
         column(2, "name", "string", mask="name"),
     ]
-    code, data, output = _node_dirs(tmp_path, table, config(columns, statistics=True))
+    # Epsilon 10: the row count's noise has scale 2 (off by 100 with p ~ 2 e^-50).
+    code, data, output = _node_dirs(tmp_path, table, config(columns, statistics=True, epsilon=10))
     work = tmp_path / "work"
     work.mkdir()
     interpreter, runtime = python_runtime()
@@ -552,12 +633,12 @@ def test_the_worker_runs_in_the_real_sandbox(tmp_path: Path) -> None:
     ]  # fmt: skip
     back = read_table_dir(output)
     assert back is not None
-    assert back.num_rows == rows
+    assert abs(back.num_rows - rows) < 100
     assert back.schema.names == ["segment", "visits", "name"]
     assert [str(t) for t in back.schema.types] == ["string", "int64", "string"]
     assert not set(back.column("name").to_pylist()) & set(table.column("name").to_pylist())
     report = json.loads((output / "quality_report.json").read_text())
-    assert report["average_pair_tvd"] is not None
+    assert report["average_tvd_to_measured"] is not None
 
 
 def test_no_model_ran_inside_the_test_process() -> None:

@@ -70,6 +70,7 @@ from sealroom.model.definition import (
     RawNode,
     RoomDefinition,
     SqlNode,
+    SyntheticNode,
     TableNode,
     parse_definition,
     room_signature_message,
@@ -605,24 +606,26 @@ class TrustedCore:
     def _charge_privacy_budget(
         self, job: JobRecord, definition: RoomDefinition, room: RoomDefinition
     ) -> None:
-        """Spend the epsilon and delta of every DP node of the room the job runs, before it runs
-        (a failed run spends too: its failure may depend on the data); JobFailedError past the
-        budget. A development or requested node is not the room's: it reads only data its
-        runner owns or results already released, so its own noise is not the room's to pay
-        (and a participant cannot drain the shared budget with it)."""
-        dp_nodes = [
-            node
-            for node in definition.execution_plan(job.node)
-            if isinstance(node, SqlNode)
-            and node.dp_epsilon is not None
-            and room.node(node.name) is not None
-        ]
-        if not dp_nodes:
+        """Spend the epsilon and delta of every DP node of the room the job runs (DP SQL and
+        synthetic data nodes), before it runs (a failed run spends too: its failure may depend
+        on the data); JobFailedError past the budget. A development or requested node is not
+        the room's: it reads only data its runner owns or results already released, so its own
+        noise is not the room's to pay (and a participant cannot drain the shared budget with
+        it)."""
+        charges: list[tuple[float, float]] = []
+        for node in definition.execution_plan(job.node):
+            if room.node(node.name) is None:
+                continue
+            if isinstance(node, SqlNode) and node.dp_epsilon is not None:
+                charges.append((node.dp_epsilon, node.dp_delta))
+            elif isinstance(node, SyntheticNode):
+                charges.append((node.epsilon, node.delta))
+        if not charges:
             return
         privacy = definition.privacy
         assert privacy.dp_epsilon_budget is not None  # check_definition
-        epsilon = sum(node.dp_epsilon or 0.0 for node in dp_nodes)
-        delta = sum(node.dp_delta for node in dp_nodes)
+        epsilon = sum(node_epsilon for node_epsilon, _ in charges)
+        delta = sum(node_delta for _, node_delta in charges)
         charged, spent_epsilon, spent_delta = self._store.charge_privacy_budget(
             job.room_id, epsilon, delta, privacy.dp_epsilon_budget, privacy.dp_delta_budget
         )

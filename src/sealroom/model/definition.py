@@ -201,11 +201,19 @@ class SyntheticColumn(_Frozen):
     name: str | None = Field(default=None, max_length=200)
 
 
+#: The delta of one synthetic-data run: the worker's ``sealroom_synth.DELTA``, which the core
+#: cannot import (a sandbox script); a unit test keeps the two equal.
+SYNTHETIC_DELTA = 1e-9
+
+
 class SyntheticNode(_Frozen):
     """Differentially private synthetic copy of a table (MST, or AIM), run in the sandbox.
 
-    Its result is a table (``dataset.csv`` + ``types.json``) other nodes may read, and a
-    quality report comparing it with the real data only if ``output_original_data_statistics``.
+    Each run is (``epsilon``, :attr:`delta`)-DP for one input row added or removed (the row count
+    is noised too), and the core charges both to the room's budget before it runs. Its result is
+    a table (``dataset.csv`` + ``types.json``) other nodes may read, with a DP-noised number of
+    rows, and a quality report if ``output_original_data_statistics`` (computed from the synthetic
+    table and the DP measurements only, despite the field's name).
     """
 
     kind: Literal["synthetic"] = "synthetic"
@@ -226,6 +234,11 @@ class SyntheticNode(_Frozen):
     @property
     def parameters(self) -> tuple[str, ...]:
         return ()
+
+    @property
+    def delta(self) -> float:
+        """What one run spends of the room's delta budget (fixed, not part of the definition)."""
+        return SYNTHETIC_DELTA
 
 
 #: Largest airlock quota (1 TiB): a bound, not a recommendation.
@@ -439,7 +452,7 @@ def check_definition(definition: RoomDefinition) -> None:
         if isinstance(node, PreviewNode):
             _check_preview_node(node, nodes)
         if isinstance(node, SyntheticNode):
-            _check_synthetic_node(node, nodes)
+            _check_synthetic_node(node, nodes, definition.privacy)
         if isinstance(node, SqlNode | PythonNode | RNode):
             _check_parameter_names(node)
         _check_not_reading_a_preview(node, nodes)
@@ -551,8 +564,16 @@ def _check_preview_node(node: PreviewNode, nodes: dict[str, Node]) -> None:
         )
 
 
-def _check_synthetic_node(node: SyntheticNode, nodes: dict[str, Node]) -> None:
+def _check_synthetic_node(
+    node: SyntheticNode, nodes: dict[str, Node], privacy: RoomPrivacy
+) -> None:
     where = f"synthetic data node {node.name!r}"
+    if privacy.dp_epsilon_budget is None:
+        # The core charges every run's epsilon and delta to the room's budget, as for DP SQL.
+        raise DefinitionError(
+            f"{where} is differentially private, so the room needs a privacy budget: "
+            "with_privacy_budget(epsilon=...)"
+        )
     target = nodes.get(node.dependency)
     if target is None:
         raise DefinitionError(f"{where} depends on unknown node {node.dependency!r}")

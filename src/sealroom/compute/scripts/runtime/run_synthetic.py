@@ -6,9 +6,11 @@
   where inputs are mounted.
 * ``/input/code/config.json`` is the node's configuration (format: ``sealroom_synth``).
 * ``/output`` receives ``dataset.csv`` + ``types.json`` (the layout a downstream node reads) and,
-  only when the configuration asks for statistics of the original data, ``quality_report.json``.
+  only when the configuration asks for a quality report, ``quality_report.json`` (computed from
+  the synthetic table and the DP-measured marginals only: no statistic of the input).
 * stdout gets one line ``__SEALROOM_PRIVACY_SPENT__ {"epsilon", "delta", "parts": {name:
-  [epsilon, delta]}}`` (JSON, no data; no parts when every column is masked).
+  [epsilon, delta]}}`` (JSON, no data; the parts are those of ``sealroom_synth``'s accounting,
+  "count" always, "categories", "bounds" and "model" when spent).
 * On failure the last line of stderr is the marker ``run_python.py`` writes,
   ``__SEALROOM_SCRIPT_ERROR__ <ExceptionType> 0`` (line 0: there is no script). A refusal of
   our own (``SynthesisError``) is preceded by ``__SEALROOM_SAFE_MESSAGE__ <message>``: those

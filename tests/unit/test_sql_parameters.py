@@ -448,11 +448,11 @@ def test_privacy_filter_with_a_parameter_in_where(tmp_path: Path) -> None:
         {"city": "Bern", "n": 3},
         {"city": "Genf", "n": 3},
     ]
-    assert (result.schema.metadata or {})[b"sealroom.suppressed_groups"] == b"1"
-    # A value that makes groups small: they are suppressed, and counted as such.
+    # With parameters the count of suppressed groups is withheld: it could be steered.
+    assert b"sealroom.suppressed_groups" not in (result.schema.metadata or {})
     small = filtered(query, tmp_path, {"min_age": "50", "who": ""})
     assert small.num_rows == 0
-    assert (small.schema.metadata or {})[b"sealroom.suppressed_groups"] == b"3"
+    assert b"sealroom.suppressed_groups" not in (small.schema.metadata or {})
 
 
 def test_privacy_rewrite_keeps_the_parameters() -> None:
@@ -463,9 +463,9 @@ def test_privacy_rewrite_keeps_the_parameters() -> None:
         PrivacyFilter(K),
         output_names=["city", "count_star()"],
     )
-    for sql in (plan.query, plan.suppressed_query):
-        assert "TRY_CAST($min_age AS INT)" in sql
-        assert "$Skip" in sql
+    assert "TRY_CAST($min_age AS INT)" in plan.query
+    assert "$Skip" in plan.query
+    assert plan.suppressed_query is None  # withheld: a parameter could steer it
 
 
 def test_privacy_filter_bad_cast_is_reported_before_the_rewrite_hides_it(tmp_path: Path) -> None:
@@ -484,15 +484,15 @@ def test_privacy_filter_bad_cast_is_reported_before_the_rewrite_hides_it(tmp_pat
     [
         (
             "SELECT city, COUNT(*) FROM people GROUP BY city HAVING COUNT(*) > CAST($k AS INTEGER)",
-            "$k in HAVING is refused",
+            "$k is refused here",
         ),
         (
             "SELECT city, SUM(CASE WHEN name = $k THEN age END) FROM people GROUP BY city",
-            "$k inside an aggregate is refused",
+            "conditions inside an aggregate",
         ),
         (
             "SELECT city, COUNT(*) FILTER (WHERE name = $k) FROM people GROUP BY city",
-            "$k inside an aggregate is refused",
+            "FILTER (WHERE ...) inside an aggregate is refused",
         ),
         (
             "SELECT city, fsum(age * CAST($k AS INTEGER)) FROM people GROUP BY city",

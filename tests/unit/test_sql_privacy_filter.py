@@ -190,7 +190,6 @@ def _decide(query: str) -> dict[str, str]:
             relations,
             PrivacyFilter(K),
             output_names=names[: _width(query)],
-            aggregate_names=frozenset({"median", "arg_max", "any_value", "list", "string_agg"}),
         )
     except PrivacyFilterError as error:
         return {"decision": "refused", "reason": str(error)}
@@ -329,10 +328,12 @@ def test_errors_do_not_tell_a_hidden_value(condition: str, tmp_path: Path) -> No
 
 
 def test_errors_in_aggregate_arguments_do_not_tell_a_hidden_value(tmp_path: Path) -> None:
+    # The condition is computed in a CTE (conditions inside aggregates are refused).
     for threshold in (1, 10_000_000):
         run(
-            "SELECT city, SUM(CAST(CASE WHEN email = 'victim@example.com' AND salary > "
-            f"{threshold} THEN 'x' ELSE '1' END AS INTEGER)) FROM people GROUP BY city",
+            "WITH v AS (SELECT city, CAST(CASE WHEN email = 'victim@example.com' AND salary > "
+            f"{threshold} THEN 'x' ELSE '1' END AS INTEGER) AS x FROM people) "
+            "SELECT city, SUM(x) FROM v GROUP BY city",
             tmp_path,
         )
 
@@ -342,10 +343,8 @@ def test_the_error_function_is_refused_whatever_the_data(tmp_path: Path) -> None
         "SELECT COUNT(*) FROM people WHERE CASE WHEN email = 'victim@example.com' "
         "THEN error('boom') ELSE true END"
     )
-    with pytest.raises(SqlExecutionError) as caught:
-        run(query, tmp_path)
-    # A binder error (TRY refuses volatile functions): decided before any row is read.
-    assert "TRY" in caught.value.message
+    # Not on the allow-list: refused before any row is read.
+    assert "ERROR is not among the SQL the privacy filter allows" in refused(query, tmp_path)
 
 
 def test_differencing_two_allowed_queries_is_not_stopped_by_the_filter(tmp_path: Path) -> None:
@@ -402,26 +401,6 @@ def test_large_groups_give_the_plain_answer_with_its_column_names(
     assert suppressed(result) == 0
 
 
-def test_rollup_suppresses_small_subtotals_and_keeps_the_total(tmp_path: Path) -> None:
-    result = run(
-        "SELECT city, COUNT(*) AS n FROM people GROUP BY ROLLUP (city) ORDER BY city NULLS LAST",
-        tmp_path,
-    )
-    assert result.column("city").to_pylist() == ["Basel", "Bern", "Chur", "Genf", "Solo", None]
-    assert result.column("n").to_pylist()[-1] == 47
-    assert suppressed(result) == 1  # Tiny
-
-
-def test_union_all_inside_counts_units_of_both_inputs(tmp_path: Path) -> None:
-    result = run(
-        "SELECT k, COUNT(*) AS n FROM (SELECT city AS k FROM people UNION ALL "
-        "SELECT 'Tiny' FROM purchases WHERE amount = 7) AS x GROUP BY k ORDER BY k",
-        tmp_path,
-    )
-    # "Tiny": one person row + 12 purchase rows = 13 units of the merged input.
-    assert "Tiny" in result.column("k").to_pylist()
-
-
 def test_an_empty_input_gives_an_empty_result(tmp_path: Path) -> None:
     empty = {"people": PEOPLE.slice(0, 0), "purchases": PURCHASES}
     result = run("SELECT COUNT(*) FROM people", tmp_path, tables=empty)
@@ -449,12 +428,9 @@ def test_an_input_column_with_the_reserved_prefix_is_refused(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(
     "grouping",
-    ["CUBE (city, user_id % 2)", "GROUPING SETS ((city), (user_id % 2), ())"],
+    ["ROLLUP (city)", "CUBE (city, user_id % 2)", "GROUPING SETS ((city), (user_id % 2), ())"],
 )
-def test_cube_and_grouping_sets_filter_every_grouping_row(grouping: str, tmp_path: Path) -> None:
-    query = f"SELECT city, user_id % 2 AS parity, COUNT(*) AS n FROM people GROUP BY {grouping}"
-    shown = run(query, tmp_path)
-    assert min(shown.column("n").to_pylist()) >= K
-    assert "Tiny" not in shown.column("city").to_pylist()
-    everything = plain(query, tmp_path)
-    assert shown.num_rows + suppressed(shown) == everything.num_rows
+def test_overlapping_groupings_are_refused(grouping: str, tmp_path: Path) -> None:
+    """A subtotal minus the groups shown is the group suppressed (ROLLUP gave Tiny as 47 - 46)."""
+    query = f"SELECT city, COUNT(*) AS n FROM people GROUP BY {grouping}"
+    assert "ROLLUP, CUBE and GROUPING SETS are refused" in refused(query, tmp_path)

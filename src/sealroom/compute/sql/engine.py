@@ -152,9 +152,10 @@ def run_sql(
 
     With ``privacy``, the query runs rewritten by :mod:`.privacy` (refused with code
     ``sql_privacy_filter`` when it cannot be), division by zero gives NULL, and the result's
-    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY`. With ``dp``, the query is answered
-    with differential privacy by :mod:`.dp` (same refusal code, division by zero gives NULL),
-    and the result's schema metadata holds the ε and δ spent (:data:`.dp.DP_EPSILON_KEY`).
+    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY` (withheld when the query has
+    parameters: the count could be steered to test a hidden value). With ``dp``, the query is
+    answered with differential privacy by :mod:`.dp` (same refusal code, division by zero gives
+    NULL), and the result's schema metadata holds the ε and δ spent (:data:`.dp.DP_EPSILON_KEY`).
 
     ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
     order; each becomes a temporary view, so DuckDB plans the whole chain as one query.
@@ -358,16 +359,13 @@ def _run_filtered(
         probe = connection.sql(f"SELECT * FROM {quote_identifier(name)} LIMIT 0")  # noqa: S608
         relations[name] = [(c, str(t)) for c, t in zip(probe.columns, probe.types, strict=True)]
         connection.execute(source_view_sql(name, index, table.column_names, privacy.unit_column))
-    aggregates = frozenset(
-        str(row[0]).lower()
-        for row in connection.execute(
-            "SELECT DISTINCT function_name FROM duckdb_functions() "
-            "WHERE function_type = 'aggregate'"
-        ).fetchall()
-    )
+
+    def describe(sql: str) -> list[str]:
+        return [str(kind) for kind in _bind(connection, sql, watchdog, query.values).types]
+
     try:
         plan = plan_filtered_query(
-            query.text, relations, privacy, output_names=output_names, aggregate_names=aggregates
+            query.text, relations, privacy, output_names=output_names, describe=describe
         )
     except PrivacyFilterError as error:
         raise SqlExecutionError("sql_privacy_filter", str(error)) from None
@@ -379,10 +377,11 @@ def _run_filtered(
     watchdog.check()
     result = _fetch(_bind(connection, plan.query, watchdog, query.values), limits, watchdog)
     watchdog.check()
+    if plan.suppressed_query is None:
+        # A run with parameters: the count could be steered to test a hidden value; withheld.
+        return result
     try:
-        row = connection.execute(
-            plan.suppressed_query, _values_for(connection, plan.suppressed_query, query.values)
-        ).fetchone()
+        row = connection.execute(plan.suppressed_query).fetchone()
     except duckdb.Error as error:
         raise _safe_error(error, watchdog, binding=False, node=None) from None
     suppressed = int(row[0]) if row is not None and row[0] is not None else 0

@@ -1,75 +1,69 @@
-"""The SQL privacy filter: every row of a filtered result aggregates at least *k* units.
+"""The SQL privacy filter: every released row aggregates at least *k* units of every input.
 
 A SQL node with ``minimum_rows_count=k`` never runs the analyst's query as written. The core
-parses it with sqlglot (DuckDB dialect), checks its shape and rewrites it so that DuckDB itself
-drops every output group that aggregates fewer than *k* distinct **units** of any sensitive input
-it reads. A unit is a row of an input, or, when the room names a privacy unit column (e.g.
-``user_id``) and the input has it, one value of that column: a person with many rows counts once.
+parses it with sqlglot (DuckDB dialect), checks it against an allow-list of SQL
+(:mod:`.privacy_allowlist`; ``docs/privacy.md`` is the table) and rewrites it so that DuckDB
+itself drops every group that aggregates fewer than *k* distinct **units** of any input it reads.
+A unit is a row of an input, or, when the room names a privacy unit column (e.g. ``user_id``)
+and the input has it, one value of that column: a person with many rows counts once. A filtered
+node reads only data nodes (``model.definition`` refuses anything else), so units are the data
+owners' rows, never rows an upstream computation copied.
+
+What the filter guarantees, and what it does not (the README and ``docs/privacy.md`` say the
+same):
+
+* **Counts, per result.** Every released row aggregates at least *k* distinct units of every
+  input instance it reads. Within one result, groups never overlap by construction: one final
+  ``SELECT`` with one plain ``GROUP BY`` (no ``ROLLUP``, ``CUBE``, ``GROUPING SETS``, set
+  operations, ``UNNEST`` or ``VALUES`` that would put one row in two groups, or a total beside
+  its parts), and no window functions.
+* **Not contributions.** *k* bounds how many units stand behind a row, not how much one of them
+  weighs in it: arithmetic can weight one person's value so that a sum is almost only theirs.
+  Conditions inside aggregates (``FILTER``, ``CASE``, comparisons, ``COALESCE`` …) are refused to
+  stop the plainest forms, not all of them. Use differential privacy (:mod:`.dp`) where
+  contributions matter.
+* **Not across runs.** Two results can be differenced. Parameters make that cheap, so they are
+  allowed only as ``column <op> $name`` conjuncts of the final ``WHERE``, and a run with
+  parameters does not release the count of suppressed groups (it could be steered to test one
+  hidden value per run).
 
 How (:func:`plan_filtered_query`):
 
-* Every input relation is read through a view that adds a hidden unit column (``hash`` of the
-  privacy unit, or of the input's index and the row number). Hash collisions can only merge
-  units, so they make the filter stricter, never weaker.
-* Row-level scopes (CTEs, derived tables, ``UNION ALL`` branches) pass the unit columns of their
-  sources up as extra hidden columns, one per input *instance*: a self-join carries two.
-* The final aggregation (every branch of a final set operation) gets, in its ``HAVING``,
-  ``COUNT(DISTINCT unit) >= k`` for every input instance it reads. A fan-out join or a duplicate
-  row therefore cannot inflate a group: distinct units are counted, not rows.
-* A second query counts the groups the condition removed; the result reports that count only.
-
-Refused before anything runs, with a message saying why and how to fix it (never data values):
-a final query that does not aggregate; aggregation, ``DISTINCT`` or ``UNION``/``INTERSECT``/
-``EXCEPT`` without ``ALL`` inside a CTE or subquery (they merge units; aggregate once, outermost);
-window functions and ``QUALIFY`` anywhere (a window copies one row's value into other rows, and
-after aggregation it mixes suppressed groups into shown ones); subqueries outside ``FROM`` that
-read an input (they filter on rows nobody counts: use a ``JOIN``); ``LATERAL``, ``PIVOT``,
-``COLUMNS(...)``, un-expanded ``*``; aggregates outside the allow-list (``COUNT``, ``SUM``,
-``AVG``, standard deviation and variance): ``MIN``/``MAX``/``ANY_VALUE``/``FIRST``/``ARG_MAX``/
-``MEDIAN``/``QUANTILE``/``MODE`` … return one unit's value and are allowed only when the room
-says so; ``LIST``/``ARRAY_AGG``/``STRING_AGG``/``HISTOGRAM`` return every value and are never
-allowed; names starting with ``__sealroom`` are reserved.
-
-Parameters (``$name``, :mod:`.parameters`): the engine binds their values, which are constants
-of one run. The rewrite keeps each where the analyst put it (sqlglot writes ``$name`` back as
-``$name``; the engine checks that DuckDB sees the same parameters before and after), and a
-parameter in a row-level position (``WHERE``, ``JOIN ... ON``, group keys, ``SELECT``
-expressions) changes nothing above: every released row still aggregates at least *k* units of
-the rows that reach it. Refused, because one run could then single somebody out in a way the
-room did not see in the agreed query text:
-
-* in ``HAVING``: the suppressed-groups count of each run would say whether a *hidden* group's
-  aggregate passes a value the analyst picks per run (a binary search on one person's value);
-* inside an aggregate (its argument, ``FILTER`` or ``WITHIN GROUP``): rows left out of the
-  aggregate still count towards *k*, so ``SUM(CASE WHEN id = $who THEN salary END)`` would
-  release one person's value in one run, for any person.
-
-What parameters do NOT change, stated plainly: the filter holds per result. Across runs an
-analyst can difference two results (``WHERE id <> $who`` with and without somebody), and with
-parameters that needs no new agreement per variant. Rooms that let analysts choose parameters
-and need a guarantee across runs should use differential privacy (:mod:`.dp`), which charges
-every run to the room's budget.
-
-Errors as an oracle: a query could make DuckDB fail only when one hidden row has some value. The
-rewrite turns ``CAST`` into ``TRY_CAST``, evaluates row-level expressions, conditions, group keys
-and aggregate arguments under ``TRY(...)`` (NULL instead of an error), and the engine runs
-filtered queries with division by zero returning NULL. What remains (errors in expressions over
-aggregates, timing) is a one-bit-per-query channel, documented with differencing attacks.
+1. Every input is read through a view adding a hidden unit column (``hash`` of the privacy unit,
+   or of the input's index and the row number). Hash collisions can only merge units, so they
+   make the filter stricter, never weaker.
+2. Row-level scopes (CTEs, derived tables) may only project, join and filter; they pass their
+   sources' unit columns up as hidden columns, one per input *instance*.
+3. The final ``SELECT`` becomes two queries in one: an inner query that groups, computes the
+   aggregates and keeps only groups with ``COUNT(DISTINCT unit) >= k`` for every instance, and
+   an outer query that applies the analyst's expressions over aggregates, ``HAVING`` (as
+   ``WHERE``), ``ORDER BY`` and ``LIMIT`` to the surviving groups only, each under ``TRY``.
+   A suppressed group therefore never reaches an expression that could fail on its value.
+4. Errors are never an oracle: ``CAST`` becomes ``TRY_CAST``; every row-level expression,
+   condition, group key and aggregate argument runs under ``TRY``, except equalities of two plain
+   values of one type (they keep hash joins and cannot fail); division by zero gives NULL.
+5. Group keys are released as DuckDB stored the first row of the group, so keys whose spelling
+   can differ within one group are refused (``COLLATE`` is not listed; ``INTERVAL``, ``LIST``,
+   ``STRUCT``, ``MAP`` keys are refused once DuckDB has typed them) and floating-point keys are
+   normalised (``-0.0`` becomes ``0.0``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
+from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
+from . import privacy_allowlist as allow
 from .references import quote_identifier as _quote
 
 __all__ = [
@@ -86,28 +80,45 @@ __all__ = [
 RESERVED_PREFIX: Final = "__sealroom"
 UNIT_COLUMN: Final = "__sealroom_unit"
 _LINEAGE_PREFIX: Final = "__sealroom_l"
+_KEY_PREFIX: Final = "__sealroom_g"
+_AGGREGATE_PREFIX: Final = "__sealroom_a"
+_GROUPS: Final = "__sealroom_groups"
+_ROWS: Final = "__sealroom_rows"
+_UNIT_PREFIX: Final = "__sealroom_u"
+_SHARED_PREFIX: Final = "__sealroom_shared"
 
-#: Aggregates that combine many units into one number.
-_SAFE_AGGREGATES: Final = (
-    exp.Count,
-    exp.Sum,
-    exp.Avg,
-    exp.Stddev,
-    exp.StddevPop,
-    exp.StddevSamp,
-    exp.Variance,
-    exp.VariancePop,
-    exp.ApproxDistinct,
+#: DuckDB types whose values can be spelled differently yet group together (or that hold other
+#: values whose spelling could be one person's): refused as group keys.
+_UNSTABLE_KEY_TYPES: Final = ("INTERVAL", "STRUCT", "MAP", "UNION", "LIST")
+_FLOAT_TYPES: Final = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
+_NUMERIC_TYPES: Final = frozenset(
+    {
+        exp.DataType.Type.TINYINT,
+        exp.DataType.Type.SMALLINT,
+        exp.DataType.Type.INT,
+        exp.DataType.Type.BIGINT,
+        exp.DataType.Type.INT128,
+        exp.DataType.Type.UTINYINT,
+        exp.DataType.Type.USMALLINT,
+        exp.DataType.Type.UINT,
+        exp.DataType.Type.UBIGINT,
+        exp.DataType.Type.UINT128,
+        exp.DataType.Type.FLOAT,
+        exp.DataType.Type.DOUBLE,
+        exp.DataType.Type.DECIMAL,
+    }
 )
-_SAFE_AGGREGATE_NAMES: Final = frozenset(
-    {"count", "count_star", "sum", "avg", "mean", "fsum", "sumkahan", "kahan_sum", "favg"}
-    | {"stddev", "stddev_pop", "stddev_samp", "var_pop", "var_samp", "variance"}
-    | {"approx_count_distinct"}
-)
-#: Aggregates that output every input value: no aggregation at all, never allowed.
-_LISTING_AGGREGATES: Final = (exp.ArrayAgg, exp.GroupConcat)
-_LISTING_AGGREGATE_NAMES: Final = frozenset(
-    {"list", "array_agg", "string_agg", "group_concat", "listagg", "histogram", "bitstring_agg"}
+_COMPARISONS: Final = (
+    exp.EQ,
+    exp.NEQ,
+    exp.GT,
+    exp.GTE,
+    exp.LT,
+    exp.LTE,
+    exp.In,
+    exp.Between,
+    exp.Like,
+    exp.ILike,
 )
 
 
@@ -138,10 +149,17 @@ class PrivacyFilter:
 
 @dataclass(frozen=True)
 class FilterPlan:
-    """The rewritten query and the query counting suppressed groups (one row, one integer)."""
+    """The rewritten query, and the query counting suppressed groups (one row, one integer).
+
+    ``suppressed_query`` is ``None`` when the query has parameters: the count is then withheld.
+    """
 
     query: str
-    suppressed_query: str
+    suppressed_query: str | None
+
+
+#: Given a query, the DuckDB type names of its result columns (bound, not run).
+Describe = Callable[[str], Sequence[str]]
 
 
 def source_view_name(index: int) -> str:
@@ -170,17 +188,17 @@ def plan_filtered_query(
     policy: PrivacyFilter,
     *,
     output_names: Sequence[str],
-    aggregate_names: frozenset[str] = frozenset(),
+    describe: Describe | None = None,
 ) -> FilterPlan:
     """Rewrite ``query`` for the filter, or raise :class:`PrivacyFilterError` saying why.
 
     ``relations`` maps each input name to its ``(column, duckdb type)`` pairs, in the order of
     :func:`source_view_sql` indices (the i-th relation is read through ``source_view_name(i)``).
     ``output_names`` are the column names DuckDB gives the original query (kept in the result).
-    ``aggregate_names`` are DuckDB's aggregate function names (lower case), so that an aggregate
-    sqlglot does not know is still recognised and refused.
+    ``describe`` types the group keys (DuckDB binds the inner query); without it the key checks
+    of step 5 are skipped, which only the snapshot tests of the rewrite do.
     """
-    return _Rewriter(relations, policy, aggregate_names).plan(query, output_names)
+    return _Rewriter(relations, policy, describe).plan(query, output_names)
 
 
 class _Rewriter:
@@ -188,7 +206,7 @@ class _Rewriter:
         self,
         relations: Mapping[str, Sequence[tuple[str, str]]],
         policy: PrivacyFilter,
-        aggregate_names: frozenset[str],
+        describe: Describe | None,
     ) -> None:
         self._views = {name.lower(): source_view_name(i) for i, name in enumerate(relations)}
         self._schema: dict[str, object] = {
@@ -203,41 +221,27 @@ class _Rewriter:
                     "reserved; rename it to use the privacy filter"
                 )
         self._policy = policy
-        self._aggregate_names = aggregate_names
+        self._describe = describe
         self._lineage: dict[int, list[str]] = {}
         self._names = (f"{_LINEAGE_PREFIX}{n}" for n in itertools.count())
 
     # -- entry ---------------------------------------------------------------------------
     def plan(self, query: str, output_names: Sequence[str]) -> FilterPlan:
         root = self._parse(query)
-        scopes = traverse_scope(root)
-        finals = self._final_selects(scopes[-1])
-        count_leaves: list[exp.Select] = []
-        for scope in scopes:
-            self._refuse_unsupported(scope)
-            if scope.scope_type == ScopeType.UDTF:
-                continue
-            if isinstance(scope.expression, exp.SetOperation):
-                if not any(scope.expression is final for final in finals):
-                    self._align_set_operation(scope)
-                continue
-            if not isinstance(scope.expression, exp.Select):
-                raise PrivacyFilterError("the privacy filter cannot analyse this query's shape")
-            entries = self._lineage_entries(scope)
-            if scope.scope_type == ScopeType.SUBQUERY and entries:
-                raise PrivacyFilterError(
-                    "a subquery in WHERE, SELECT or HAVING reads an input table; under the "
-                    "privacy filter inputs may be read only in FROM: rewrite it as a JOIN"
-                )
-            if any(scope.expression is final for final in finals):
-                count_leaves.append(self._filter_final(scope, entries))
+        if not isinstance(root, exp.Select):
+            raise PrivacyFilterError(_SET_OPERATION_MESSAGE)
+        final: exp.Select | None = None
+        entries: list[exp.Column] = []
+        for scope in traverse_scope(root):
+            select = self._check_scope(scope)
+            scope_entries = self._lineage_entries(scope)
+            if select is root:
+                final, entries = select, scope_entries
             else:
-                self._pass_lineage(scope, entries)
-        _rename_outputs(root, output_names)
-        return FilterPlan(
-            query=root.sql(dialect="duckdb"),
-            suppressed_query=_suppressed_query(root, count_leaves),
-        )
+                self._pass_lineage(select, scope_entries)
+        assert final is not None
+        has_parameters = root.find(exp.Placeholder) is not None
+        return self._filter_final(final, entries, output_names, has_parameters)
 
     def _parse(self, query: str) -> exp.Expr:
         try:
@@ -252,10 +256,8 @@ class _Rewriter:
         for identifier in tree.find_all(exp.Identifier):
             if identifier.name.lower().startswith(RESERVED_PREFIX):
                 raise PrivacyFilterError(f"names starting with {RESERVED_PREFIX} are reserved")
-        for node in tree.find_all(exp.Pivot, exp.Lateral, exp.Columns, exp.Window, exp.Qualify):
-            raise PrivacyFilterError(_REFUSED_NODES.get(type(node), _WINDOW_MESSAGE))
-        for placeholder in tree.find_all(exp.Placeholder):
-            self._check_parameter(placeholder)
+        for node in tree.walk():
+            self._check_allowed(node)
         try:
             qualified = qualify(
                 tree,
@@ -277,87 +279,89 @@ class _Rewriter:
             if not isinstance(cast, exp.TryCast):
                 # A failed cast would say whether some hidden value converts: make it NULL.
                 cast.replace(exp.TryCast(this=cast.this, to=cast.args["to"]))
+        # Untyped nodes stay UNKNOWN: their equalities run under TRY (see _try_condition).
+        with contextlib.suppress(SqlglotError):
+            annotate_types(qualified, schema=self._schema, dialect="duckdb")
         return qualified
 
+    # -- the allow-list ------------------------------------------------------------------
+    def _check_allowed(self, node: exp.Expr) -> None:
+        """Refuse ``node`` unless :mod:`.privacy_allowlist` lists it (and say why)."""
+        if isinstance(node, exp.Anonymous):
+            name = node.name.lower()
+            if name in allow.ANONYMOUS_ROW_FUNCTIONS or name in allow.ANONYMOUS_COUNTING_AGGREGATES:
+                return
+            if name in allow.ANONYMOUS_REVEALING_AGGREGATES:
+                self._check_revealing(name)
+                return
+            raise PrivacyFilterError(_unlisted(name))
+        kind = type(node)
+        if kind in allow.STRUCTURE or kind in allow.ROW_FUNCTIONS:
+            self._check_structure(node)
+            return
+        if kind in allow.COUNTING_AGGREGATES or kind in (exp.IgnoreNulls, exp.WithinGroup):
+            return  # The aggregate an IGNORE NULLS or WITHIN GROUP wraps is checked itself.
+        if kind in allow.REVEALING_AGGREGATES:
+            self._check_revealing(_function_name(node))
+            return
+        if kind in _REFUSED_MESSAGES:
+            raise PrivacyFilterError(_REFUSED_MESSAGES[kind])
+        raise PrivacyFilterError(_unlisted(_function_name(node)))
+
+    def _check_revealing(self, name: str) -> None:
+        if not self._policy.allow_revealing_aggregates:
+            raise PrivacyFilterError(
+                f"{name.upper()} can reveal one person's value and is refused under the "
+                "privacy filter (allowed: COUNT, SUM, AVG, STDDEV, VARIANCE); the room can "
+                "allow value-revealing aggregates"
+            )
+
     @staticmethod
-    def _final_selects(root: Scope) -> list[exp.Expr]:
-        """The root query and, when it is a set operation, every branch down to the SELECTs."""
-        finals: list[exp.Expr] = []
-        pending = [root.expression]
-        while pending:
-            node = pending.pop()
-            finals.append(node)
-            if isinstance(node, exp.SetOperation):
-                pending.extend([node.left, node.right])
-        return finals
-
-    # -- checks --------------------------------------------------------------------------
-    def _check_parameter(self, placeholder: exp.Placeholder) -> None:
-        """Refuse a parameter where a per-run value could single somebody out (docstring)."""
-        name = f"${placeholder.this}" if placeholder.this else "a parameter"
-        node = placeholder.parent
-        while node is not None:
-            if isinstance(node, exp.Having):
-                raise PrivacyFilterError(
-                    f"{name} in HAVING is refused under the privacy filter (with the count of "
-                    "suppressed groups, each run would test hidden groups against the value); "
-                    "use a fixed number in HAVING, or filter rows in WHERE"
-                )
-            if isinstance(node, exp.AggFunc | exp.Filter | exp.WithinGroup) or (
-                isinstance(node, exp.Anonymous) and node.name.lower() in self._aggregate_names
+    def _check_structure(node: exp.Expr) -> None:
+        if isinstance(node, exp.Join):
+            if node.args.get("kind") not in (None, "INNER", "OUTER", "CROSS") or node.args.get(
+                "method"
             ):
                 raise PrivacyFilterError(
-                    f"{name} inside an aggregate is refused under the privacy filter (it could "
-                    "pick one person's rows inside a group that counts everybody); filter rows "
-                    "in WHERE instead"
+                    "under the privacy filter joins are [INNER], LEFT, RIGHT, FULL or CROSS "
+                    "JOIN (SEMI, ANTI, ASOF, POSITIONAL and NATURAL joins are refused)"
                 )
-            node = node.parent
-
-    def _refuse_unsupported(self, scope: Scope) -> None:
-        if scope.scope_type == ScopeType.UDTF and not isinstance(
-            scope.expression, exp.Unnest | exp.Values
+        elif isinstance(node, exp.Distinct) and node.args.get("on") is not None:
+            raise PrivacyFilterError(
+                "DISTINCT ON is refused under the privacy filter (it keeps one row of each "
+                "group, chosen by data); use GROUP BY"
+            )
+        elif isinstance(node, exp.Group) and any(
+            node.args.get(key) for key in ("rollup", "cube", "grouping_sets", "totals")
         ):
+            raise PrivacyFilterError(_OVERLAPPING_MESSAGE)
+        elif isinstance(node, exp.Table) and (node.args.get("joins") or node.args.get("pivots")):
+            raise PrivacyFilterError(_REFUSED_MESSAGES[exp.Pivot])
+
+    # -- scopes --------------------------------------------------------------------------
+    def _check_scope(self, scope: Scope) -> exp.Select:
+        """The scope's SELECT, after the checks every scope passes (refusals say why)."""
+        expression = scope.expression
+        if isinstance(expression, exp.SetOperation):
+            raise PrivacyFilterError(_SET_OPERATION_MESSAGE)
+        if scope.scope_type == ScopeType.UDTF:
             raise PrivacyFilterError(
-                "table functions other than UNNEST and VALUES are refused under the privacy filter"
+                "UNNEST, VALUES and table functions are refused under the privacy filter (they "
+                "can put one row in several groups); read the node's inputs"
             )
-
-    def _own_nodes(self, select: exp.Select) -> Iterator[exp.Expr]:
-        """The nodes of ``select`` itself, not of the subqueries nested in it."""
-        for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query)):
-            if node is select or not isinstance(node, exp.Query):
-                yield node
-
-    def _aggregates(self, select: exp.Select) -> list[exp.Expr]:
-        found: list[exp.Expr] = []
-        for node in self._own_nodes(select):
-            if isinstance(node, exp.AggFunc) or (
-                isinstance(node, exp.Anonymous) and node.name.lower() in self._aggregate_names
-            ):
-                found.append(node)
-        return found
-
-    def _check_aggregate(self, node: exp.Expr) -> None:
-        name = (
-            node.name
-            if isinstance(node, exp.Anonymous) or not isinstance(node, exp.Func)
-            else node.sql_name()
-        ).lower()
-        if isinstance(node, _SAFE_AGGREGATES) or name in _SAFE_AGGREGATE_NAMES:
-            return
-        if isinstance(node, _LISTING_AGGREGATES) or name in _LISTING_AGGREGATE_NAMES:
+        if scope.scope_type == ScopeType.SUBQUERY:
             raise PrivacyFilterError(
-                f"{name.upper()} returns every value it aggregates and is refused under the "
-                "privacy filter; use COUNT, SUM or AVG"
+                "subqueries in WHERE, SELECT, HAVING or ON are refused under the privacy "
+                "filter; join a CTE or a derived table instead"
             )
-        if self._policy.allow_revealing_aggregates:
-            return
-        raise PrivacyFilterError(
-            f"{name.upper()} can reveal one person's value and is refused under the privacy "
-            "filter (allowed: COUNT, SUM, AVG, STDDEV, VARIANCE); the room can allow "
-            "value-revealing aggregates"
-        )
+        if not isinstance(expression, exp.Select):
+            raise PrivacyFilterError("the privacy filter cannot analyse this query's shape")
+        if scope.external_columns:
+            raise PrivacyFilterError(
+                "correlated subqueries are refused under the privacy filter; use a JOIN"
+            )
+        return expression
 
-    # -- lineage -------------------------------------------------------------------------
     def _lineage_entries(self, scope: Scope) -> list[exp.Column]:
         """One hidden unit column per input instance read by ``scope`` (replacing tables)."""
         entries: list[exp.Column] = []
@@ -374,7 +378,7 @@ class _Rewriter:
                 ):
                     raise PrivacyFilterError(
                         "under the privacy filter FROM may name only the node's inputs (by "
-                        "name), CTEs, subqueries, UNNEST and VALUES"
+                        "name), CTEs and subqueries"
                     )
                 source.set("this", exp.to_identifier(view, quoted=True))
                 entries.append(exp.column(UNIT_COLUMN, table=alias, quoted=True))
@@ -383,22 +387,26 @@ class _Rewriter:
                     entries.append(exp.column(name, table=alias, quoted=True))
         return entries
 
-    def _pass_lineage(self, scope: Scope, entries: list[exp.Column]) -> None:
-        select = scope.expression
-        assert isinstance(select, exp.Select)
-        if entries:
-            if self._aggregates(select) or select.args.get("group") or select.args.get("having"):
-                raise PrivacyFilterError(
-                    "aggregation is allowed only in the outermost query under the privacy "
-                    "filter (an inner GROUP BY merges people before they are counted); "
-                    "aggregate once, in the final SELECT"
-                )
-            if select.args.get("distinct"):
-                raise PrivacyFilterError(
-                    "DISTINCT inside a CTE or subquery is refused under the privacy filter; "
-                    "use COUNT(DISTINCT ...) in the final SELECT"
-                )
-        _try_wrap_select(select, final=False)
+    def _pass_lineage(self, select: exp.Select, entries: list[exp.Column]) -> None:
+        """A row-level scope: project, join and filter only; pass the unit columns up."""
+        if _aggregates(select) or select.args.get("group") or select.args.get("having"):
+            raise PrivacyFilterError(
+                "aggregation is allowed only in the outermost query under the privacy "
+                "filter (an inner GROUP BY merges people before they are counted); "
+                "aggregate once, in the final SELECT"
+            )
+        if select.args.get("distinct"):
+            raise PrivacyFilterError(
+                "DISTINCT inside a CTE or subquery is refused under the privacy filter; "
+                "use COUNT(DISTINCT ...) in the final SELECT"
+            )
+        if any(select.args.get(key) for key in ("order", "limit", "offset")):
+            raise PrivacyFilterError(
+                "ORDER BY, LIMIT and OFFSET inside a CTE or subquery are refused under the "
+                "privacy filter (they pick rows by their values); use them in the final SELECT"
+            )
+        _check_parameters(select, final=False)
+        _try_row_level(select)
         names: list[str] = []
         for entry in entries:
             name = next(self._names)
@@ -406,30 +414,17 @@ class _Rewriter:
             names.append(name)
         self._lineage[id(select)] = names
 
-    def _align_set_operation(self, scope: Scope) -> None:
-        operation = scope.expression
-        assert isinstance(operation, exp.SetOperation)
-        if (
-            not isinstance(operation, exp.Union)
-            or operation.args.get("distinct")
-            or operation.args.get("by_name")
-        ):
-            raise PrivacyFilterError(
-                "inside a CTE or subquery only UNION ALL is allowed under the privacy filter "
-                "(UNION, INTERSECT and EXCEPT merge rows of different people)"
-            )
-        left = self._lineage.get(id(operation.left), [])
-        right = self._lineage.get(id(operation.right), [])
-        width = max(len(left), len(right))
-        _pad(operation.left, width - len(left), self._names)
-        _pad(operation.right, width - len(right), self._names)
-        self._lineage[id(operation)] = _leftmost_lineage(operation, width)
-
-    def _filter_final(self, scope: Scope, entries: list[exp.Column]) -> exp.Select:
-        select = scope.expression
-        assert isinstance(select, exp.Select)
-        aggregates = self._aggregates(select)
-        if not aggregates and not select.args.get("group"):
+    # -- the final SELECT ----------------------------------------------------------------
+    def _filter_final(
+        self,
+        select: exp.Select,
+        entries: list[exp.Column],
+        output_names: Sequence[str],
+        has_parameters: bool,
+    ) -> FilterPlan:
+        aggregates = _aggregates(select)
+        group = select.args.get("group")
+        if not aggregates and group is None:
             raise PrivacyFilterError(
                 "under the privacy filter the query must aggregate: add GROUP BY and "
                 "aggregates such as COUNT(*), SUM(...) or AVG(...) to the final SELECT"
@@ -440,8 +435,13 @@ class _Rewriter:
                 "result row must aggregate input rows"
             )
         for aggregate in aggregates:
-            self._check_aggregate(aggregate)
-        _try_wrap_select(select, final=True)
+            _check_aggregate_argument(aggregate)
+        _check_parameters(select, final=True)
+        keys = _group_keys(select)
+        _try_row_level(select)
+
+        # Step 3: the inner query groups and keeps groups of at least k units of every instance
+        # that count in no other group (step 4 of the docstring's guarantees: no overlap).
         k = self._policy.minimum_rows
         condition = exp.and_(
             *(
@@ -452,63 +452,429 @@ class _Rewriter:
                 for entry in entries
             )
         )
+        with_ = select.args.get("with_")
+        with_ = with_.copy() if with_ is not None else exp.With(expressions=[])
+        if keys:
+            condition = exp.and_(condition, *_partition_conditions(select, keys, entries, with_))
+        if not with_.expressions:
+            with_ = None
+        rewrite = _PostAggregate(keys, aggregates)
+        projections = _renamed([rewrite.expression(p) for p in select.expressions], output_names)
         having = select.args.get("having")
-        original = having.this if having is not None else None
-        counting = select.copy()
-        for key in ("order", "limit", "offset"):
-            counting.set(key, None)
-        kept = condition if original is None else exp.and_(exp.paren(original), condition)
-        removed = exp.not_(exp.paren(condition))
-        select.set("having", exp.Having(this=kept))
-        counting.set(
-            "having",
-            exp.Having(
-                this=removed if original is None else exp.and_(exp.paren(original), removed)
-            ),
+        outer_where = rewrite.expression(having.this) if having is not None else None
+        order = select.args.get("order")
+        renamed = {
+            p.alias_or_name: n for p, n in zip(select.expressions, output_names, strict=True)
+        }
+        outer_order = rewrite.order(order, renamed) if order is not None else None
+        inner = self._inner(select, rewrite, condition)
+        self._check_key_types(inner, rewrite, with_)
+
+        outer = exp.Select(
+            expressions=projections,
+            distinct=select.args.get("distinct"),
+        ).from_(exp.alias_(exp.Subquery(this=inner), _GROUPS, quoted=True))
+        if outer_where is not None:
+            outer.set("where", exp.Where(this=_try(outer_where)))
+        if outer_order is not None:
+            outer.set("order", outer_order)
+        for key in ("limit", "offset"):
+            if select.args.get(key) is not None:
+                outer.set(key, select.args[key].copy())
+        if with_ is not None:
+            outer.set("with_", with_.copy())
+
+        suppressed: str | None = None
+        if not has_parameters:
+            counting = self._inner(select, rewrite, exp.not_(exp.paren(condition)), keys_only=True)
+            count = exp.select(exp.alias_(exp.Count(this=exp.Star()), "suppressed", quoted=True))
+            count = count.from_(exp.alias_(exp.Subquery(this=counting), _GROUPS, quoted=True))
+            if with_ is not None:
+                count.set("with_", with_.copy())
+            suppressed = count.sql(dialect="duckdb")
+        return FilterPlan(query=outer.sql(dialect="duckdb"), suppressed_query=suppressed)
+
+    def _inner(
+        self,
+        select: exp.Select,
+        rewrite: _PostAggregate,
+        condition: exp.Expr,
+        *,
+        keys_only: bool = False,
+    ) -> exp.Select:
+        """``SELECT keys, aggregates FROM … WHERE … GROUP BY keys HAVING condition``."""
+        keys = [exp.alias_(k.copy(), name, quoted=True) for k, name in rewrite.keys]
+        values = [] if keys_only else [exp.alias_(a, n, quoted=True) for a, n in rewrite.values]
+        inner = exp.Select(expressions=keys + values or [exp.Literal.number(1)])
+        for key in ("from_", "joins", "where"):
+            if select.args.get(key) is not None:
+                value = select.args[key]
+                inner.set(
+                    key, [v.copy() for v in value] if isinstance(value, list) else value.copy()
+                )
+        if rewrite.keys:
+            inner.set("group", exp.Group(expressions=[k.copy() for k, _ in rewrite.keys]))
+        inner.set("having", exp.Having(this=condition.copy()))
+        return inner
+
+    def _check_key_types(
+        self, inner: exp.Select, rewrite: _PostAggregate, with_: exp.Expr | None
+    ) -> None:
+        """Step 5: refuse keys whose spelling may be one person's; normalise float keys."""
+        if self._describe is None or not rewrite.keys:
+            return
+        probe = exp.select(*(exp.column(n, quoted=True) for _, n in rewrite.keys)).from_(
+            exp.alias_(exp.Subquery(this=inner.copy()), _GROUPS, quoted=True)
         )
-        return counting
+        if with_ is not None:
+            probe.set("with_", with_.copy())
+        types = self._describe(probe.sql(dialect="duckdb"))
+        floats: set[str] = set()
+        for (_, name), kind in zip(rewrite.keys, types, strict=True):
+            upper = kind.upper()
+            if upper.endswith("]") or upper.startswith(_UNSTABLE_KEY_TYPES):
+                raise PrivacyFilterError(
+                    f"a group key of type {kind.split('(')[0]} is refused under the privacy "
+                    "filter (values that group together can be spelled differently, and the "
+                    "result would show one person's spelling); group by a text or number"
+                )
+            if upper in _FLOAT_TYPES:
+                floats.add(name)
+        for projection in inner.expressions:
+            if projection.alias in floats:
+                # -0.0 and 0.0 are one group; + 0.0 releases 0.0 whichever row came first.
+                key = projection.this
+                projection.set("this", exp.Add(this=key.copy(), expression=exp.Literal.number(0.0)))
 
 
+class _PostAggregate:
+    """Moves what the analyst computes over groups to the outer query (step 3).
+
+    ``keys`` are ``(TRY'd key expression, hidden name)``; ``values`` are ``(aggregate, hidden
+    name)``. :meth:`expression` rewrites a projection, ``HAVING`` or ``ORDER BY`` expression of
+    the final SELECT over those hidden columns, and refuses a column that is neither.
+    """
+
+    def __init__(self, keys: list[exp.Expr], aggregates: list[exp.Expr]) -> None:
+        self._originals = keys
+        self.keys: list[tuple[exp.Expr, str]] = [
+            (_try(key), f"{_KEY_PREFIX}{i}") for i, key in enumerate(keys)
+        ]
+        self.values: list[tuple[exp.Expr, str]] = []
+        self._aggregate_ids = {id(a) for a in aggregates}
+
+    def expression(self, node: exp.Expr) -> exp.Expr:
+        target = node.this if isinstance(node, exp.Alias) else node
+        rewritten = target.copy()
+        rewritten = self._replace(target, rewritten)
+        for column in rewritten.find_all(exp.Column):
+            if not column.name.startswith((_KEY_PREFIX, _AGGREGATE_PREFIX)):
+                raise PrivacyFilterError(
+                    f"column {column.name!r} is used outside an aggregate but is not a group "
+                    "key; add it to GROUP BY or aggregate it"
+                )
+        result = rewritten if _plain(rewritten) else _try(rewritten)
+        return (
+            exp.alias_(result, node.alias, quoted=True) if isinstance(node, exp.Alias) else result
+        )
+
+    def order(self, order: exp.Order, renamed: Mapping[str, str]) -> exp.Order:
+        """ORDER BY over the outer query; ``renamed`` maps projection aliases to output names."""
+        ordered: list[exp.Expr] = []
+        for item in order.expressions:
+            inner = item.this
+            if isinstance(inner, exp.Column) and not inner.table and inner.name in renamed:
+                copy = item.copy()
+                copy.set("this", exp.column(renamed[inner.name], quoted=True))
+                ordered.append(copy)
+                continue
+            copy = item.copy()
+            copy.set("this", self.expression(inner))
+            ordered.append(copy)
+        return exp.Order(expressions=ordered)
+
+    def _replace(self, original: exp.Expr, copy: exp.Expr) -> exp.Expr:
+        """``copy`` with aggregates and group keys of ``original`` replaced by hidden columns."""
+        if id(original) in self._aggregate_ids:
+            return exp.column(self._value_name(original), quoted=True)
+        for index, key in enumerate(self._originals):
+            if original == key:
+                return exp.column(self.keys[index][1], quoted=True)
+        pairs = zip(_iter_children(original), list(_iter_children(copy)), strict=True)
+        for (_, child), (_, child_copy) in pairs:
+            replaced = self._replace(child, child_copy)
+            if replaced is not child_copy:
+                child_copy.replace(replaced)
+        return copy
+
+    def _value_name(self, aggregate: exp.Expr) -> str:
+        for existing, name in self.values:
+            if existing == aggregate:
+                return name
+        name = f"{_AGGREGATE_PREFIX}{len(self.values)}"
+        self.values.append((aggregate.copy(), name))
+        return name
+
+
+def _iter_children(node: exp.Expr) -> Iterator[tuple[str, exp.Expr]]:
+    for key, value in node.args.items():
+        if isinstance(value, exp.Expr):
+            yield key, value
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, exp.Expr):
+                    yield key, item
+
+
+_SET_OPERATION_MESSAGE: Final = (
+    "UNION, INTERSECT and EXCEPT are refused under the privacy filter (two aggregations in one "
+    "result can show a suppressed group as a total minus its parts); run each SELECT as its own "
+    "node, or use differential privacy"
+)
+_OVERLAPPING_MESSAGE: Final = (
+    "ROLLUP, CUBE and GROUPING SETS are refused under the privacy filter (a subtotal minus the "
+    "groups shown is the group it suppressed); group by plain keys, or use differential privacy"
+)
 _WINDOW_MESSAGE: Final = (
     "window functions and QUALIFY are refused under the privacy filter (a window copies one "
     "row's value into others, and after GROUP BY it mixes suppressed groups into shown ones)"
 )
-_REFUSED_NODES: Final[dict[type[exp.Expr], str]] = {
+_REFUSED_MESSAGES: Final[dict[type[exp.Expr], str]] = {
     exp.Pivot: "PIVOT and UNPIVOT are refused under the privacy filter; use GROUP BY",
     exp.Lateral: "LATERAL is refused under the privacy filter; use a JOIN",
     exp.Columns: "COLUMNS(...) is refused under the privacy filter; list the columns",
+    exp.Window: _WINDOW_MESSAGE,
+    exp.Qualify: _WINDOW_MESSAGE,
+    exp.Union: _SET_OPERATION_MESSAGE,
+    exp.Intersect: _SET_OPERATION_MESSAGE,
+    exp.Except: _SET_OPERATION_MESSAGE,
+    exp.Rollup: _OVERLAPPING_MESSAGE,
+    exp.Cube: _OVERLAPPING_MESSAGE,
+    exp.GroupingSets: _OVERLAPPING_MESSAGE,
+    exp.Grouping: _OVERLAPPING_MESSAGE,
+    exp.Unnest: (
+        "UNNEST is refused under the privacy filter (it can put one row in several groups)"
+    ),
+    exp.Values: (
+        "VALUES is refused under the privacy filter (joined to an input it puts one row in "
+        "several groups)"
+    ),
+    exp.Filter: (
+        "FILTER (WHERE ...) inside an aggregate is refused under the privacy filter (it can "
+        "pick one person's rows inside a group that counts everybody); filter rows in WHERE"
+    ),
+    exp.Collate: (
+        "COLLATE is refused under the privacy filter (values that group together would be "
+        "shown as one person spelled them)"
+    ),
 }
 
 
-def _pad(node: exp.Expr, count: int, names: Iterator[str]) -> None:
-    """Append ``count`` NULL lineage columns to every SELECT branch of ``node``."""
-    if count <= 0:
-        return
-    if isinstance(node, exp.SetOperation):
-        _pad(node.left, count, names)
-        _pad(node.right, count, names)
-        return
-    if isinstance(node, exp.Subquery):
-        _pad(node.this, count, names)
-        return
-    if isinstance(node, exp.Select):
-        for _ in range(count):
-            node.append("expressions", exp.alias_(exp.Null(), next(names), quoted=True))
-        return
-    raise PrivacyFilterError("the privacy filter cannot analyse this set operation")
+def _function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return type(node).__name__.lower()
 
 
-def _leftmost_select(node: exp.Expr) -> exp.Select:
-    """The SELECT whose output names a query (a set operation's come from its left side)."""
-    while not isinstance(node, exp.Select):
-        node = node.left if isinstance(node, exp.SetOperation) else node.this
-    return node
+def _unlisted(name: str) -> str:
+    if name in allow.LISTING_AGGREGATE_NAMES or name in ("arrayagg", "groupconcat"):
+        return (
+            f"{name.upper()} returns every value it aggregates and is refused under the "
+            "privacy filter; use COUNT, SUM or AVG"
+        )
+    return (
+        f"{name.upper()} is not among the SQL the privacy filter allows (docs/privacy.md lists "
+        "the functions and clauses it accepts)"
+    )
 
 
-def _leftmost_lineage(node: exp.Expr, width: int) -> list[str]:
-    """The last ``width`` output names of the leftmost SELECT (a set operation's names)."""
-    select = _leftmost_select(node)
-    return [e.alias_or_name for e in select.expressions[len(select.expressions) - width :]]
+def _own_nodes(select: exp.Select) -> Iterator[exp.Expr]:
+    """The nodes of ``select`` itself, not of the subqueries nested in it."""
+    for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query)):
+        if node is select or not isinstance(node, exp.Query):
+            yield node
+
+
+def _is_aggregate(node: exp.Expr) -> bool:
+    if isinstance(node, exp.Anonymous):
+        name = node.name.lower()
+        return (
+            name in allow.ANONYMOUS_COUNTING_AGGREGATES
+            or name in allow.ANONYMOUS_REVEALING_AGGREGATES
+        )
+    return isinstance(node, exp.AggFunc | exp.WithinGroup | exp.IgnoreNulls)
+
+
+def _aggregates(select: exp.Select) -> list[exp.Expr]:
+    """The outermost aggregates of ``select`` (an IGNORE NULLS or WITHIN GROUP wraps its own)."""
+    found: list[exp.Expr] = []
+    for node in _own_nodes(select):
+        if _is_aggregate(node) and not any(_is_aggregate(a) for a in _ancestors(node, select)):
+            found.append(node)
+    return found
+
+
+def _ancestors(node: exp.Expr, stop: exp.Expr) -> Iterator[exp.Expr]:
+    parent = node.parent
+    while parent is not None and parent is not stop:
+        yield parent
+        parent = parent.parent
+
+
+def _check_aggregate_argument(aggregate: exp.Expr) -> None:
+    """Item 5 of the docstring's list: no condition picks rows inside an aggregate."""
+    for node in aggregate.walk():
+        if node is not aggregate and type(node) in allow.CONDITIONAL:
+            if isinstance(node, exp.Placeholder):
+                raise PrivacyFilterError(
+                    f"${node.this} inside an aggregate is refused under the privacy filter; "
+                    "parameters may only be compared with columns in the final WHERE"
+                )
+            raise PrivacyFilterError(
+                "conditions inside an aggregate (CASE, IF, comparisons, COALESCE, NULLIF, "
+                "GREATEST, LEAST, SIGN) are refused under the privacy filter (they can pick one "
+                "person's rows inside a group that counts everybody); filter rows in WHERE, or "
+                "compute the value in a CTE"
+            )
+        if (
+            _is_aggregate(node)
+            and node is not aggregate
+            and not isinstance(aggregate, exp.IgnoreNulls | exp.WithinGroup)
+        ):
+            raise PrivacyFilterError("nested aggregates are refused under the privacy filter")
+
+
+def _check_parameters(select: exp.Select, *, final: bool) -> None:
+    """Parameters only as ``column <op> $name`` conjuncts of the final WHERE (docstring)."""
+    allowed: set[int] = set()
+    where = select.args.get("where")
+    if final and where is not None:
+        for conjunct in _conjuncts(where.this):
+            if _is_parameter_comparison(conjunct):
+                allowed.update(id(p) for p in conjunct.find_all(exp.Placeholder))
+    for placeholder in _own_nodes(select):
+        if isinstance(placeholder, exp.Placeholder) and id(placeholder) not in allowed:
+            name = f"${placeholder.this}" if placeholder.this else "a parameter"
+            raise PrivacyFilterError(
+                f"{name} is refused here under the privacy filter: parameters may only be "
+                "compared with a column in the final SELECT's WHERE (column = $name, <, >, "
+                "BETWEEN, IN, LIKE), joined by AND"
+            )
+
+
+def _conjuncts(condition: exp.Expr) -> Iterator[exp.Expr]:
+    if isinstance(condition, exp.And):
+        yield from _conjuncts(condition.left)
+        yield from _conjuncts(condition.right)
+    elif isinstance(condition, exp.Paren):
+        yield from _conjuncts(condition.this)
+    else:
+        yield condition
+
+
+def _is_parameter_comparison(node: exp.Expr) -> bool:
+    if not isinstance(node, _COMPARISONS):
+        return False
+    operands = [child for _, child in _iter_children(node)]
+    columns = [o for o in operands if isinstance(o, exp.Column)]
+    others = [o for o in operands if not isinstance(o, exp.Column)]
+    return len(columns) == 1 and all(
+        isinstance(o, exp.Placeholder | exp.Literal)
+        or (isinstance(o, exp.Cast) and isinstance(o.this, exp.Placeholder | exp.Literal))
+        for o in others
+    )
+
+
+def _partition_conditions(
+    select: exp.Select, keys: list[exp.Expr], entries: list[exp.Column], with_: exp.With
+) -> list[exp.Expr]:
+    """One condition per input instance: the group holds no unit that counts in another group.
+
+    Without it a join could put every row in two groups, its city and a total, and a total
+    minus the cities shown is the city suppressed. Adds to ``with_`` the CTEs it reads: the
+    rows with their group key and units, and per instance the units seen in two groups or more.
+    """
+    rows = exp.Select(
+        expressions=[
+            exp.alias_(_try(key.copy()), f"{_KEY_PREFIX}{i}", quoted=True)
+            for i, key in enumerate(keys)
+        ]
+        + [
+            exp.alias_(entry.copy(), f"{_UNIT_PREFIX}{i}", quoted=True)
+            for i, entry in enumerate(entries)
+        ]
+    )
+    for key in ("from_", "joins", "where"):
+        value = select.args.get(key)
+        if value is not None:
+            rows.set(key, [v.copy() for v in value] if isinstance(value, list) else value.copy())
+    with_.append("expressions", exp.CTE(this=rows, alias=exp.TableAlias(this=_ident(_ROWS))))
+    group_key = exp.Struct(
+        expressions=[
+            exp.PropertyEQ(
+                this=_ident(f"k{i}"), expression=exp.column(f"{_KEY_PREFIX}{i}", quoted=True)
+            )
+            for i in range(len(keys))
+        ]
+    )
+    conditions: list[exp.Expr] = []
+    for i, entry in enumerate(entries):
+        unit = exp.column(f"{_UNIT_PREFIX}{i}", quoted=True)
+        shared = (
+            exp.select(unit)
+            .from_(exp.Table(this=_ident(_ROWS)))
+            .group_by(unit.copy())
+            .having(
+                exp.GT(
+                    this=exp.Count(this=exp.Distinct(expressions=[group_key.copy()])),
+                    expression=exp.Literal.number(1),
+                )
+            )
+        )
+        name = f"{_SHARED_PREFIX}{i}"
+        with_.append("expressions", exp.CTE(this=shared, alias=exp.TableAlias(this=_ident(name))))
+        member = exp.In(
+            this=entry.copy(),
+            query=exp.Subquery(
+                this=exp.select(exp.column(f"{_UNIT_PREFIX}{i}", quoted=True)).from_(
+                    exp.Table(this=_ident(name))
+                )
+            ),
+        )
+        hits = exp.Sum(
+            this=exp.Case(ifs=[exp.If(this=member, true=exp.Literal.number(1))]).else_(
+                exp.Literal.number(0)
+            )
+        )
+        conditions.append(exp.EQ(this=hits, expression=exp.Literal.number(0)))
+    return conditions
+
+
+def _ident(name: str) -> exp.Identifier:
+    return exp.to_identifier(name, quoted=True)
+
+
+def _group_keys(select: exp.Select) -> list[exp.Expr]:
+    group = select.args.get("group")
+    if group is None:
+        return []
+    if group.args.get("all"):
+        return [
+            (p.this if isinstance(p, exp.Alias) else p)
+            for p in select.expressions
+            if not any(_is_aggregate(n) for n in p.walk())
+        ]
+    return list(group.expressions)
+
+
+def _renamed(projections: list[exp.Expr], names: Sequence[str]) -> list[exp.Expr]:
+    """Give the result the column names DuckDB gives the original query."""
+    if len(projections) != len(names):
+        raise PrivacyFilterError("the privacy filter could not keep the query's columns")
+    return [
+        exp.alias_(p.this if isinstance(p, exp.Alias) else p, name, quoted=True)
+        for p, name in zip(projections, names, strict=True)
+    ]
 
 
 def _plain(node: exp.Expr) -> bool:
@@ -519,18 +885,36 @@ def _try(node: exp.Expr) -> exp.Expr:
     return node if _plain(node) else exp.Try(this=node.copy())
 
 
+def _same_type(left: exp.Expr, right: exp.Expr) -> bool:
+    """True when comparing ``left`` with ``right`` needs no cast that could fail on a value."""
+    left_type, right_type = left.type, right.type
+    if left_type is None or right_type is None:
+        return False
+    if left_type.this == exp.DataType.Type.UNKNOWN:
+        return False
+    if left_type.this in _NUMERIC_TYPES and right_type.this in _NUMERIC_TYPES:
+        return True
+    return bool(left_type == right_type)
+
+
 def _try_condition(condition: exp.Expr) -> exp.Expr:
-    """``TRY`` each conjunct, except column-to-column equalities (they keep hash joins)."""
+    """``TRY`` each conjunct, except equalities of two plain values of one type: those keep
+    hash joins, and cannot fail (an implicit cast between types could, on one row)."""
     if isinstance(condition, exp.And):
         return exp.and_(_try_condition(condition.left), _try_condition(condition.right))
     if isinstance(condition, exp.Paren):
         return _try_condition(condition.this)
-    if isinstance(condition, exp.EQ) and _plain(condition.left) and _plain(condition.right):
+    if (
+        isinstance(condition, exp.EQ)
+        and isinstance(condition.left, exp.Column)
+        and isinstance(condition.right, exp.Column)
+        and _same_type(condition.left, condition.right)
+    ):
         return condition
-    return _try(condition)
+    return exp.Try(this=condition.copy())
 
 
-def _try_wrap_select(select: exp.Select, *, final: bool) -> None:
+def _try_row_level(select: exp.Select) -> None:
     """Evaluate row-level expressions under TRY: an error must not tell a hidden value."""
     where = select.args.get("where")
     if where is not None:
@@ -539,63 +923,18 @@ def _try_wrap_select(select: exp.Select, *, final: bool) -> None:
         on = join.args.get("on")
         if on is not None:
             join.set("on", _try_condition(on))
-    group = select.args.get("group")
-    keys: list[exp.Expr] = []
-    if group is not None:
-        for key in list(group.expressions):
-            # ROLLUP / CUBE / GROUPING SETS are grouping syntax, not values: left as written.
-            grouping = isinstance(key, exp.Rollup | exp.Cube | exp.GroupingSets)
-            if not grouping and not _plain(key) and not _has_aggregate(key):
-                keys.append(key.copy())
-                key.replace(_try(key))
     for projection in list(select.expressions):
         target = projection.this if isinstance(projection, exp.Alias) else projection
-        if _has_aggregate(target):
-            for aggregate in list(target.find_all(exp.AggFunc)):
-                for argument in list(aggregate.iter_expressions()):
+        if any(_is_aggregate(n) for n in target.walk()):
+            for aggregate in [n for n in target.walk() if _is_aggregate(n)]:
+                for _, argument in list(_iter_children(aggregate)):
                     if isinstance(argument, exp.Distinct):
                         argument.set("expressions", [_try(e) for e in argument.expressions])
-                    elif not _plain(argument) and not isinstance(argument, exp.Star):
+                    elif (
+                        not _plain(argument)
+                        and not isinstance(argument, exp.Star | exp.Order | exp.Var)
+                        and not _is_aggregate(argument)
+                    ):
                         argument.replace(_try(argument))
-            # Group keys used inside expressions over aggregates must match the TRY'd keys.
-            for key in keys:
-                for match in [n for n in target.find_all(type(key)) if n == key]:
-                    match.replace(_try(match))
-        elif not _plain(target) and (not final or not isinstance(target, exp.Star)):
+        elif not _plain(target):
             target.replace(_try(target))
-
-
-def _has_aggregate(node: exp.Expr) -> bool:
-    return node.find(exp.AggFunc) is not None
-
-
-def _rename_outputs(root: exp.Expr, names: Sequence[str]) -> None:
-    """Give the result the column names DuckDB gives the original query."""
-    visible = _leftmost_select(root).expressions[: len(names)]
-    renamed: dict[str, str] = {}
-    for projection, name in zip(visible, names, strict=True):
-        target = projection.this if isinstance(projection, exp.Alias) else projection
-        renamed[projection.alias_or_name] = name
-        projection.replace(exp.alias_(target, name, quoted=True))
-    # ORDER BY may refer to the output aliases sqlglot chose while qualifying.
-    order = root.args.get("order")
-    if order is not None:
-        for column in list(order.find_all(exp.Column)):
-            if not column.table and column.name in renamed:
-                column.replace(exp.column(renamed[column.name], quoted=True))
-
-
-def _suppressed_query(root: exp.Expr, leaves: Sequence[exp.Select]) -> str:
-    """``SELECT`` the number of groups the filter removed, over every final SELECT."""
-    counts = [
-        exp.select(exp.Count(this=exp.Star())).from_(exp.alias_(exp.paren(leaf), f"q{i}"))
-        for i, leaf in enumerate(leaves)
-    ]
-    total: exp.Expr = exp.paren(exp.Subquery(this=counts[0]))
-    for count in counts[1:]:
-        total = exp.Add(this=total, expression=exp.Subquery(this=count))
-    query = exp.select(exp.alias_(total, "suppressed", quoted=True))
-    with_ = root.args.get("with")
-    if with_ is not None:
-        query.set("with", with_.copy())
-    return query.sql(dialect="duckdb")

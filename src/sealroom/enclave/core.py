@@ -559,16 +559,29 @@ class TrustedCore:
         return record, definition, history.current
 
     def execute_job(self, job: JobRecord) -> None:
-        """Run a claimed job to completion (called by a worker; never raises)."""
+        """Run a claimed job to completion (called by a worker; never raises).
+
+        A preview node's run is charged to the analyst's quota whether it succeeds (the result's
+        bytes) or fails (the failure message's bytes): which failure, and at which line of a
+        script, can depend on the data as a result does. Past the quota only the quota's
+        message is told, which carries nothing the run chose.
+        """
         try:
             record, definition, room = self._job_definition(job)
             self._charge_privacy_budget(job, definition, room)
             self._audit_datasets_used(job, definition)
             parameters = json.loads(job.parameters) if job.parameters else None
-            result = self._runner.run(
-                definition, job.node, self._runner.published(record.id), parameters=parameters
-            )
             node = definition.node(job.node)
+            try:
+                result = self._runner.run(
+                    definition, job.node, self._runner.published(record.id), parameters=parameters
+                )
+            except Exception as exc:  # worded once here; the job ends in the handler below
+                if not isinstance(node, PreviewNode):
+                    raise
+                code, message = self._runner.describe_failure(exc)
+                self._charge_airlock(job, node, len(message.encode()), failure=True)
+                raise JobFailedError(code, message) from None
             if isinstance(node, PreviewNode):
                 self._charge_airlock(job, node, len(result.data))
         except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
@@ -581,24 +594,29 @@ class TrustedCore:
         self._store.finish_job(job.id, succeeded=True, result_blob=key)
         self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
 
-    def _charge_airlock(self, job: JobRecord, node: PreviewNode, size: int) -> None:
-        """Charge ``size`` bytes to the submitter's quota of ``node``; JobFailedError past it."""
+    def _charge_airlock(
+        self, job: JobRecord, node: PreviewNode, size: int, *, failure: bool = False
+    ) -> None:
+        """Charge ``size`` bytes (of the result, or of the ``failure`` message) to the
+        submitter's quota of ``node``; JobFailedError past it."""
         charged, used = self._store.charge_airlock(
             job.room_id, node.name, job.submitted_by, size, node.quota_bytes
         )
         if not charged:
             left = max(node.quota_bytes - used, 0)
-            # The exact size is not told: only that it is more than what is left.
+            # Neither the exact size nor whether the run failed is told: only that what it
+            # would release is more than what is left.
             raise JobFailedError(
                 "airlock_quota_exceeded",
-                f"preview node {node.name!r}: this result is larger than the {left} bytes left "
-                f"of your quota (used {used} of {node.quota_bytes} bytes)",
+                f"preview node {node.name!r}: this result (or failure message) is larger than "
+                f"the {left} bytes left of your quota (used {used} of {node.quota_bytes} bytes)",
             )
+        what = "its failure message" if failure else "its result"
         self._audit.append(
             job.room_id,
             user=job.submitted_by,
             action=AuditAction.AIRLOCK_QUOTA_CHARGED,
-            notes=f"job {job.id} ({node.name}) charged {size} bytes: {used} of "
+            notes=f"job {job.id} ({node.name}) charged {size} bytes for {what}: {used} of "
             f"{node.quota_bytes} used",
             details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
         )

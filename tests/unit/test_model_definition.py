@@ -20,7 +20,7 @@ from sealroom.model import (
     check_definition,
     parse_definition,
 )
-from sealroom.model.definition import FileContent, PythonNode, RawNode
+from sealroom.model.definition import FileContent, PythonNode, RawNode, RoomPrivacy, SyntheticNode
 
 COLUMNS = (
     Column(name="email", format_type=FormatType.EMAIL, is_nullable=False),
@@ -194,3 +194,65 @@ def test_hash_with_validates_as_sha256_hex() -> None:
 def test_range_only_on_numeric_columns() -> None:
     with pytest.raises(ValueError, match="in_range"):
         Column(name="c", format_type=FormatType.STRING, in_range=NumericRangeRule(less_than=3))
+
+
+_COPIES = SqlNode(
+    name="copies",
+    query="SELECT c.* FROM customers c JOIN customers d ON c.age = d.age",
+    dependencies=("customers",),
+)
+
+
+@pytest.mark.parametrize(
+    ("protected", "protection"),
+    [
+        (
+            SqlNode(
+                name="k",
+                query="SELECT COUNT(*) FROM copies",
+                dependencies=("copies",),
+                minimum_rows_count=5,
+            ),
+            "the privacy filter",
+        ),
+        (
+            SqlNode(
+                name="k",
+                query="SELECT COUNT(*) FROM copies",
+                dependencies=("copies",),
+                dp_epsilon=1.0,
+            ),
+            "differential privacy",
+        ),
+        (SyntheticNode(name="k", dependency="copies", epsilon=1.0), "synthetic data"),
+        (SyntheticNode(name="k", dependency="script", epsilon=1.0), "synthetic data"),
+    ],
+)
+def test_protected_nodes_read_only_table_data_nodes(
+    protected: SqlNode | SyntheticNode, protection: str
+) -> None:
+    """A computation in between could copy one person's rows past k, DP bounds or the model."""
+    room = definition(
+        nodes=(
+            TableNode(name="customers", columns=COLUMNS),
+            _COPIES,
+            PythonNode(name="script", script="print(1)", dependencies=("customers",)),
+            protected,
+        ),
+        participants=(Participant(email="a@x.example", analyst_of=("k",)),),
+        privacy=RoomPrivacy(dp_epsilon_budget=10.0),
+    )
+    with pytest.raises(DefinitionError, match=f"uses {protection}, so it may read only table"):
+        check_definition(room)
+
+
+def test_unprotected_nodes_still_read_computations() -> None:
+    room = definition(
+        nodes=(
+            TableNode(name="customers", columns=COLUMNS),
+            _COPIES,
+            SqlNode(name="k", query="SELECT COUNT(*) FROM copies", dependencies=("copies",)),
+        ),
+        participants=(Participant(email="a@x.example", analyst_of=("k",)),),
+    )
+    check_definition(room)

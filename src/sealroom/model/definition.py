@@ -447,6 +447,8 @@ def check_definition(definition: RoomDefinition) -> None:
         if isinstance(node, SqlNode):
             _check_sql_dependencies(node, nodes)
             _check_sql_privacy(node, definition)
+        if isinstance(node, SqlNode | SyntheticNode):
+            _check_protected_inputs(node, nodes)
         if isinstance(node, PythonNode | RNode):
             _check_script_node(node, nodes)
         if isinstance(node, PreviewNode):
@@ -507,6 +509,34 @@ def _check_sql_privacy(node: SqlNode, definition: RoomDefinition) -> None:
     for column, low, high in node.dp_bounds:
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise DefinitionError(f"{where}: dp bound of {column!r} needs finite low < high")
+
+
+def _check_protected_inputs(node: SqlNode | SyntheticNode, nodes: dict[str, Node]) -> None:
+    """A privacy filter, differential privacy or synthetic data reads only table data nodes.
+
+    Their guarantees count units of the data owners' rows. A computation in between could copy
+    one person's row many times (a group of one shows as a group of ten; a DP bound of one row
+    per unit holds a thousand copies), so what they read must be the rows as published. Shape
+    the data in a CTE of the protected query instead.
+    """
+    dependencies: tuple[str, ...]
+    if isinstance(node, SyntheticNode):
+        protection, dependencies = "synthetic data", (node.dependency,)
+    elif node.dp_epsilon is not None:
+        protection, dependencies = "differential privacy", node.dependencies
+    elif node.minimum_rows_count is not None:
+        protection, dependencies = "the privacy filter", node.dependencies
+    else:
+        return
+    for dep in dependencies:
+        target = nodes.get(dep)
+        if target is not None and not isinstance(target, TableNode):
+            raise DefinitionError(
+                f"{'SQL' if isinstance(node, SqlNode) else 'synthetic data'} node {node.name!r} "
+                f"uses {protection}, so it may read only table "
+                f"data nodes, not {target.kind} node {dep!r} (a computation in between could "
+                "copy one person's rows); compute in a CTE of its own query instead"
+            )
 
 
 def _check_sql_dependencies(node: SqlNode, nodes: dict[str, Node]) -> None:

@@ -19,6 +19,10 @@ Invariants (each has an escape test in ``tests/unit/test_sandbox_escape.py``):
   every :data:`OUTPUT_CHECK_SECONDS` while the script runs (the script is killed at the first
   violation) and once after. Captured stdout and stderr are cut to :data:`MAX_CAPTURED_BYTES`.
 * Error messages name limits and codes, never file contents or file names written by the script.
+* A run's outcome is what the runner observes from outside: the exit status, whether it was
+  stopped at the time limit, and whether ``/output`` passed the check. The core tells the analyst
+  only *that* the status was non-zero, never its value (8 bits the script chooses); see
+  :mod:`sealroom.compute.scripts.failure` for everything a failure may reveal.
 """
 
 from __future__ import annotations

@@ -25,10 +25,9 @@ from sealroom.compute.sql.dp import (
     DP_EPSILON_KEY,
     DpResult,
     DpSpec,
-    _select_keys,
-    _share,
     run_dp_query,
 )
+from sealroom.compute.sql.dp_noise import select_keys, share_epsilon
 
 HUGE_EPSILON = 1e6
 SUM_TOLERANCE = 0.1
@@ -265,7 +264,7 @@ def test_run_dp_query_returns_what_it_spent() -> None:
 
 @pytest.mark.parametrize(("epsilon", "parts"), [(1.0, 3), (0.3, 3), (0.1, 7), (1e-9, 4)])
 def test_epsilon_shares_never_sum_above_epsilon(epsilon: float, parts: int) -> None:
-    share = _share(epsilon, parts)
+    share = share_epsilon(epsilon, parts)
     assert Fraction(share) * parts <= Fraction(epsilon)
     assert share > epsilon / parts * (1 - 1e-12)
 
@@ -476,6 +475,180 @@ def test_key_selection_releases_a_one_unit_key_with_probability_at_most_delta() 
     # opendp/opendp#2922 correction (releasing at the threshold OpenDP accounted for) the rate
     # would be e times higher, ≈ 268 keys.
     keys = 20_000
-    released = _select_keys({f"k{i}": 1 for i in range(keys)}, 1.0, 1, 0.01)
+    released = select_keys(dict.fromkeys(range(keys), 1), 1.0, 1, 0.01)
     assert len(released) <= 0.01 * keys
     assert all(count >= 6 for count in released.values())
+
+
+# --- keys: one row's value never changes the outcome (issue 12, item 11) ---------------------
+
+VICTIM = f"email = '{SECRET}'"
+WITHOUT_VICTIM = PEOPLE.filter(pa.compute.not_equal(PEOPLE.column("email"), SECRET))
+
+
+@pytest.mark.parametrize(
+    "victim_key",
+    [
+        "DATE '9999-12-31' + INTERVAL 1 DAY",  # a TIMESTAMP after year 9999
+        "CAST(DATE '9999-12-31' + INTERVAL 1 DAY AS DATE)",
+        "CAST('infinity' AS DATE)",
+        "CAST('infinity' AS TIMESTAMP)",
+        "TIMESTAMP '290000-01-01 00:00:00'",
+        "CAST('infinity' AS TIMESTAMP_NS)",
+    ],
+)
+def test_a_key_python_cannot_represent_changes_nothing(victim_key: str, tmp_path: Path) -> None:
+    # Before the fix the key was converted to Python before the threshold: the run crashed
+    # (OverflowError) exactly when the victim's row was there, a bit read before any noise.
+    query = (
+        f"SELECT CASE WHEN {VICTIM} THEN {victim_key} ELSE TIMESTAMP '2000-01-01' END AS k, "
+        "COUNT(*) AS n FROM t GROUP BY k"
+    )
+    with_victim = run(query, tmp_path)
+    without_victim = run(query, tmp_path, tables={"t": WITHOUT_VICTIM})
+    assert with_victim.to_pylist() == without_victim.to_pylist()
+    assert with_victim.column("n").to_pylist() == [12]  # the victim's key: not released
+
+
+@pytest.mark.parametrize(
+    ("victim_key", "other_key"),
+    [
+        ("CAST('nan' AS DOUBLE)", "CAST(1 AS DOUBLE)"),
+        ("-CAST('nan' AS DOUBLE)", "CAST(1 AS DOUBLE)"),
+        ("-CAST(0 AS DOUBLE)", "CAST(1 AS DOUBLE)"),
+        ("repeat('x', 1000000)", "'a'"),
+        ("CAST(1e38 AS HUGEINT) * 1.7", "CAST(1 AS HUGEINT)"),
+    ],
+)
+def test_odd_key_values_of_one_row_change_nothing(
+    victim_key: str, other_key: str, tmp_path: Path
+) -> None:
+    query = (
+        f"SELECT CASE WHEN {VICTIM} THEN {victim_key} ELSE {other_key} END AS k, "
+        "COUNT(*) AS n FROM t GROUP BY k"
+    )
+    with_victim = run(query, tmp_path)
+    without_victim = run(query, tmp_path, tables={"t": WITHOUT_VICTIM})
+    assert with_victim.to_pylist() == without_victim.to_pylist()
+    assert with_victim.column("n").to_pylist() == [12]
+
+
+def test_one_long_string_key_cannot_reach_the_result_size_limit(tmp_path: Path) -> None:
+    # 1 MB of key for the victim alone; the limit is 256 KiB. Before the fix the exact
+    # (pre-noise) table carried every key, so the run failed with sql_result_too_large only
+    # when the victim's row was there.
+    small = SqlLimits(timeout_seconds=30, max_result_bytes=256 * 1024)
+    query = (
+        f"SELECT CASE WHEN {VICTIM} THEN repeat('x', 1000000) ELSE city END AS k, "
+        "COUNT(*) AS n FROM t GROUP BY k"
+    )
+    results = [
+        run_sql(query, {"t": table}, limits=small, scratch_dir=tmp_path, dp=spec())
+        for table in (PEOPLE, WITHOUT_VICTIM)
+    ]
+    assert results[0].to_pylist() == results[1].to_pylist()
+    assert results[0].column("k").to_pylist() == ["Basel", "Bern", "Genf"]
+
+
+def _fetched_sizes(table: pa.Table, query: str) -> list[int]:
+    """The Arrow size of every table DuckDB hands to Python while answering ``query``."""
+    sizes: list[int] = []
+    connection = duckdb.connect()
+    try:
+        connection.register("t", table)
+
+        def fetch(sql: str) -> pa.Table:
+            fetched = connection.sql(sql).to_arrow_table()
+            sizes.append(fetched.nbytes)
+            return fetched
+
+        run_dp_query(
+            connection,
+            query,
+            spec(),
+            tables={"t": table},
+            output_names=connection.sql(query).columns,
+            fetch=fetch,
+        )
+    finally:
+        connection.close()
+    return sizes
+
+
+def test_what_is_fetched_before_the_threshold_has_a_size_fixed_by_the_group_count() -> None:
+    # The victim's key is one character or 5000: every table fetched before the threshold has
+    # the same size (the last fetch, the released rows, does not contain the victim's key).
+    query = (
+        f"SELECT CASE WHEN {VICTIM} THEN repeat('y', uid * 50 + 50) ELSE city END AS k, "
+        "COUNT(*) AS n FROM t GROUP BY k"
+    )
+    short = PEOPLE.set_column(0, "uid", pa.array([*range(12), 0]))
+    assert _fetched_sizes(PEOPLE, query) == _fetched_sizes(short, query)
+
+
+def test_a_released_string_key_is_cut_to_a_bounded_length(tmp_path: Path) -> None:
+    table = pa.table({"k": ["é" * 300] * 1000 + ["b"] * 1000})
+    result = run("SELECT k, COUNT(*) AS n FROM t GROUP BY k", tmp_path, tables={"t": table})
+    assert result.to_pylist() == [{"k": "b", "n": 1000}, {"k": "é" * 64, "n": 1000}]
+
+
+def test_nan_keys_are_one_group_shown_as_positive_nan(tmp_path: Path) -> None:
+    # Half the rows give a NaN with the sign bit set: one group, shown without the sign.
+    table = pa.table({"x": pa.array([1.0, 0.0] * 500, pa.float64())})
+    query = (
+        "SELECT CASE WHEN x > 0 THEN -CAST('nan' AS DOUBLE) "
+        "ELSE CAST('nan' AS DOUBLE) END AS k, COUNT(*) AS n FROM t GROUP BY k"
+    )
+    rows = run(query, tmp_path, tables={"t": table}).to_pylist()
+    assert len(rows) == 1
+    assert math.isnan(rows[0]["k"])
+    assert math.copysign(1.0, rows[0]["k"]) == 1.0
+    assert rows[0]["n"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("[uid]", "BIGINT[]"),
+        ("{'a': uid}", "STRUCT"),
+        ("map([uid], [uid])", "MAP"),
+        ("encode(city)", "BLOB"),
+        ("INTERVAL 1 DAY * uid", "INTERVAL"),
+        ("CAST(uid AS UHUGEINT)", "UHUGEINT"),
+        ("CAST('12:00:00+05' AS TIMETZ)", "TIME WITH TIME ZONE"),
+        ("CAST(uid AS BIT)", "BIT"),
+    ],
+)
+def test_keys_of_unbounded_or_lossy_types_are_refused(
+    key: str, fragment: str, tmp_path: Path
+) -> None:
+    message = refusal(f"SELECT {key} AS k, COUNT(*) FROM t GROUP BY k", tmp_path)
+    assert "GROUP BY key 1" in message
+    assert fragment in message
+
+
+def test_collated_keys_are_refused(tmp_path: Path) -> None:
+    # A collation groups spellings together and would show one row's spelling.
+    message = refusal("SELECT city COLLATE NOCASE AS c, COUNT(*) FROM t GROUP BY c", tmp_path)
+    assert "COLLATE" in message
+
+
+def test_enum_and_uuid_keys_are_released_as_strings(tmp_path: Path) -> None:
+    query = (
+        "SELECT CAST(city AS ENUM('Bern', 'Genf', 'Basel', 'Tiny')) AS c, "
+        "CAST('00000000-0000-0000-0000-000000000001' AS UUID) AS u, COUNT(*) AS n "
+        "FROM t GROUP BY c, u ORDER BY c"
+    )
+    result = run(query, tmp_path)
+    assert result.column("c").to_pylist() == ["Basel", "Bern", "Genf"]
+    assert set(result.column("u").to_pylist()) == {"00000000-0000-0000-0000-000000000001"}
+
+
+def test_null_keys_stay_null(tmp_path: Path) -> None:
+    table = pa.table({"k": ["a"] * 1000 + [None] * 1000, "d": [None] * 2000})
+    query = "SELECT k, CAST(d AS DOUBLE) AS x, COUNT(*) AS n FROM t GROUP BY k, x"
+    result = run(query, tmp_path, tables={"t": table})
+    assert result.to_pylist() == [
+        {"k": "a", "x": None, "n": 1000},
+        {"k": None, "x": None, "n": 1000},
+    ]

@@ -592,6 +592,15 @@ def test_a_released_string_key_is_cut_to_a_bounded_length(tmp_path: Path) -> Non
     assert result.to_pylist() == [{"k": "b", "n": 1000}, {"k": "é" * 64, "n": 1000}]
 
 
+def test_a_released_key_python_cannot_hold_is_released_as_arrow(tmp_path: Path) -> None:
+    # Once released, a key is DP output: it is handed on in Arrow, never converted by us.
+    table = pa.table({"x": list(range(1000))})
+    query = "SELECT DATE '9999-12-31' + INTERVAL 1 DAY AS k, COUNT(*) AS n FROM t GROUP BY k"
+    result = run(query, tmp_path, tables={"t": table})
+    assert result.column("k").type == pa.timestamp("us")
+    assert result.column("k").cast(pa.int64()).to_pylist() == [253_402_300_800 * 10**6]
+
+
 def test_nan_keys_are_one_group_shown_as_positive_nan(tmp_path: Path) -> None:
     # Half the rows give a NaN with the sign bit set: one group, shown without the sign.
     table = pa.table({"x": pa.array([1.0, 0.0] * 500, pa.float64())})

@@ -33,8 +33,8 @@ What the guarantee does NOT cover (channels that remain, outside the released ta
   key types are read from it, not from the data) and the room's settings: public.
 
 Closed, and covered by the guarantee: a key's value never changes the run's outcome before the
-threshold. No key is converted to a Python value (a date after year 9999 or a NaN with a sign
-once crashed the run only when one row held it); keys whose size is unbounded or whose Arrow
+threshold. No key is converted to a Python value (a date after year 9999 once crashed the run
+only when one row held it); keys whose size is unbounded or whose Arrow
 form is not exact are refused at plan time, text keys are cut to
 :data:`.dp_keys.MAX_KEY_CHARACTERS` characters, and every key is carried in a fixed width
 before the threshold (so one row's long text cannot reach the result-size limit); OpenDP's

@@ -148,7 +148,7 @@ def test_the_attacks_fail_through_a_running_server(
 
 
 def _with_upstream(client: sr.Client, protected: SqlNode) -> RoomDefinition:
-    """A room whose protected node reads a SQL node that copies every row once per person of its city."""
+    """A room whose protected node reads a SQL node copying each row once per person of its city."""
     b = AnalyticsDcrBuilder(client=client).with_name("fan-out").with_owner(BANK)
     b.with_privacy_budget(epsilon=10)
     b.add_node_definition(TableDataNodeDefinition(name="people", columns=PEOPLE, is_required=True))

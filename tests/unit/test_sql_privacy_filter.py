@@ -193,7 +193,12 @@ def _decide(query: str) -> dict[str, str]:
         )
     except PrivacyFilterError as error:
         return {"decision": "refused", "reason": str(error)}
-    return {"decision": "rewritten", "sql": plan.query, "suppressed": plan.suppressed_query}
+    return {
+        "decision": "rewritten",
+        "groups": plan.groups_query,
+        "sql": plan.query,
+        "suppressed": plan.suppressed_query or "",
+    }
 
 
 def _width(query: str) -> int:

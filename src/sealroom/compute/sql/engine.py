@@ -51,7 +51,13 @@ import pyarrow as pa
 from .connection import open_hardened_connection
 from .dp import DpSpec, run_dp_query
 from .parameters import binding_problem, checked_values, parameter_casts
-from .privacy import PrivacyFilter, PrivacyFilterError, plan_filtered_query, source_view_sql
+from .privacy import (
+    GROUPS_TABLE,
+    PrivacyFilter,
+    PrivacyFilterError,
+    plan_filtered_query,
+    source_view_sql,
+)
 from .references import fold_identifier, quote_identifier
 
 __all__ = ["SUPPRESSED_GROUPS_KEY", "SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
@@ -369,13 +375,25 @@ def _run_filtered(
         )
     except PrivacyFilterError as error:
         raise SqlExecutionError("sql_privacy_filter", str(error)) from None
-    if _values_for(connection, plan.query, query.values).keys() != query.values.keys():
+    values = _values_for(connection, plan.groups_query, query.values)
+    if values.keys() != query.values.keys():
         # The rewrite must keep every parameter where the analyst put it.
         raise SqlExecutionError(
             "sql_privacy_filter", "the privacy filter could not keep the query's parameters"
         )
+    if values:
+        # Schema errors are shown from a bind without values; with values, none is shown.
+        _prepare_without_values(connection, plan.groups_query, watchdog, node=None)
     watchdog.check()
-    result = _fetch(_bind(connection, plan.query, watchdog, query.values), limits, watchdog)
+    # One pass over the inputs: the groups, their aggregates and whether each may be released.
+    # The result and the count of suppressed groups are then read from that table.
+    create = f"CREATE TEMP TABLE {quote_identifier(GROUPS_TABLE)} AS {plan.groups_query}"
+    try:
+        connection.execute(create, values or None)
+    except duckdb.Error as error:
+        raise _safe_error(error, watchdog, binding=False, node=None) from None
+    watchdog.check()
+    result = _fetch(connection.sql(plan.query), limits, watchdog)
     watchdog.check()
     if plan.suppressed_query is None:
         # A run with parameters: the count could be steered to test a hidden value; withheld.

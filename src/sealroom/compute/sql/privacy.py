@@ -34,11 +34,13 @@ How (:func:`plan_filtered_query`):
    make the filter stricter, never weaker.
 2. Row-level scopes (CTEs, derived tables) may only project, join and filter; they pass their
    sources' unit columns up as hidden columns, one per input *instance*.
-3. The final ``SELECT`` becomes two queries in one: an inner query that groups, computes the
-   aggregates and keeps only groups with ``COUNT(DISTINCT unit) >= k`` for every instance, and
-   an outer query that applies the analyst's expressions over aggregates, ``HAVING`` (as
-   ``WHERE``), ``ORDER BY`` and ``LIMIT`` to the surviving groups only, each under ``TRY``.
-   A suppressed group therefore never reaches an expression that could fail on its value.
+3. The final ``SELECT`` becomes two queries: one that groups the inputs once into a temporary
+   table (keys, the aggregates, and whether the group has ``COUNT(DISTINCT unit) >= k`` for
+   every instance and no unit counted in another group), and one that reads it, applying the
+   analyst's expressions over aggregates, ``HAVING`` (as ``WHERE``), ``ORDER BY`` and ``LIMIT``
+   under ``TRY`` and releasing the groups that pass. The count of suppressed groups is read from
+   the same table. No expression the analyst wrote over a group's aggregates can fail, so a
+   suppressed group's values never decide whether the run errs.
 4. Errors are never an oracle: ``CAST`` becomes ``TRY_CAST``; every row-level expression,
    condition, group key and aggregate argument runs under ``TRY``, except equalities of two plain
    values of one type (they keep hash joins and cannot fail); division by zero gives NULL.
@@ -67,6 +69,7 @@ from . import privacy_allowlist as allow
 from .references import quote_identifier as _quote
 
 __all__ = [
+    "GROUPS_TABLE",
     "RESERVED_PREFIX",
     "UNIT_COLUMN",
     "FilterPlan",
@@ -82,7 +85,9 @@ UNIT_COLUMN: Final = "__sealroom_unit"
 _LINEAGE_PREFIX: Final = "__sealroom_l"
 _KEY_PREFIX: Final = "__sealroom_g"
 _AGGREGATE_PREFIX: Final = "__sealroom_a"
-_GROUPS: Final = "__sealroom_groups"
+#: The temporary table holding ``FilterPlan.groups_query``'s rows.
+GROUPS_TABLE: Final = "__sealroom_groups"
+_PASSES: Final = "__sealroom_passes"
 _ROWS: Final = "__sealroom_rows"
 _UNIT_PREFIX: Final = "__sealroom_u"
 _SHARED_PREFIX: Final = "__sealroom_shared"
@@ -149,11 +154,16 @@ class PrivacyFilter:
 
 @dataclass(frozen=True)
 class FilterPlan:
-    """The rewritten query, and the query counting suppressed groups (one row, one integer).
+    """Three queries, run in this order on one connection.
 
-    ``suppressed_query`` is ``None`` when the query has parameters: the count is then withheld.
+    ``groups_query`` groups the inputs, one row per group with its keys, aggregates and whether
+    it may be released; the caller stores it as the temporary table :data:`GROUPS_TABLE`.
+    ``query`` reads that table for the result; ``suppressed_query`` counts the groups it holds
+    back (one row, one integer), or is ``None`` when the query has parameters: the count is
+    then withheld. Only ``groups_query`` reads the inputs and holds the query's parameters.
     """
 
+    groups_query: str
     query: str
     suppressed_query: str | None
 
@@ -468,44 +478,40 @@ class _Rewriter:
         }
         outer_order = rewrite.order(order, renamed) if order is not None else None
         inner = self._inner(select, rewrite, condition)
-        self._check_key_types(inner, rewrite, with_)
+        if with_ is not None:
+            inner.set("with_", with_)
+        self._check_key_types(inner, rewrite)
 
-        outer = exp.Select(
-            expressions=projections,
-            distinct=select.args.get("distinct"),
-        ).from_(exp.alias_(exp.Subquery(this=inner), _GROUPS, quoted=True))
-        if outer_where is not None:
-            outer.set("where", exp.Where(this=_try(outer_where)))
+        groups = exp.Table(this=_ident(GROUPS_TABLE))
+        passes = exp.column(_PASSES, quoted=True)
+        outer = exp.Select(expressions=projections, distinct=select.args.get("distinct"))
+        outer = outer.from_(groups.copy())
+        kept = passes if outer_where is None else exp.and_(passes, _try(outer_where))
+        outer.set("where", exp.Where(this=kept))
         if outer_order is not None:
             outer.set("order", outer_order)
         for key in ("limit", "offset"):
             if select.args.get(key) is not None:
                 outer.set(key, select.args[key].copy())
-        if with_ is not None:
-            outer.set("with_", with_.copy())
 
         suppressed: str | None = None
         if not has_parameters:
-            counting = self._inner(select, rewrite, exp.not_(exp.paren(condition)), keys_only=True)
             count = exp.select(exp.alias_(exp.Count(this=exp.Star()), "suppressed", quoted=True))
-            count = count.from_(exp.alias_(exp.Subquery(this=counting), _GROUPS, quoted=True))
-            if with_ is not None:
-                count.set("with_", with_.copy())
+            count = count.from_(groups.copy()).where(exp.not_(passes.copy()))
             suppressed = count.sql(dialect="duckdb")
-        return FilterPlan(query=outer.sql(dialect="duckdb"), suppressed_query=suppressed)
+        return FilterPlan(
+            groups_query=inner.sql(dialect="duckdb"),
+            query=outer.sql(dialect="duckdb"),
+            suppressed_query=suppressed,
+        )
 
-    def _inner(
-        self,
-        select: exp.Select,
-        rewrite: _PostAggregate,
-        condition: exp.Expr,
-        *,
-        keys_only: bool = False,
-    ) -> exp.Select:
-        """``SELECT keys, aggregates FROM … WHERE … GROUP BY keys HAVING condition``."""
+    @staticmethod
+    def _inner(select: exp.Select, rewrite: _PostAggregate, condition: exp.Expr) -> exp.Select:
+        """``SELECT keys, aggregates, condition AS passes FROM … WHERE … GROUP BY keys``."""
         keys = [exp.alias_(k.copy(), name, quoted=True) for k, name in rewrite.keys]
-        values = [] if keys_only else [exp.alias_(a, n, quoted=True) for a, n in rewrite.values]
-        inner = exp.Select(expressions=keys + values or [exp.Literal.number(1)])
+        values = [exp.alias_(a, n, quoted=True) for a, n in rewrite.values]
+        passes = exp.alias_(condition.copy(), _PASSES, quoted=True)
+        inner = exp.Select(expressions=[*keys, *values, passes])
         for key in ("from_", "joins", "where"):
             if select.args.get(key) is not None:
                 value = select.args[key]
@@ -514,21 +520,13 @@ class _Rewriter:
                 )
         if rewrite.keys:
             inner.set("group", exp.Group(expressions=[k.copy() for k, _ in rewrite.keys]))
-        inner.set("having", exp.Having(this=condition.copy()))
         return inner
 
-    def _check_key_types(
-        self, inner: exp.Select, rewrite: _PostAggregate, with_: exp.Expr | None
-    ) -> None:
+    def _check_key_types(self, inner: exp.Select, rewrite: _PostAggregate) -> None:
         """Step 5: refuse keys whose spelling may be one person's; normalise float keys."""
         if self._describe is None or not rewrite.keys:
             return
-        probe = exp.select(*(exp.column(n, quoted=True) for _, n in rewrite.keys)).from_(
-            exp.alias_(exp.Subquery(this=inner.copy()), _GROUPS, quoted=True)
-        )
-        if with_ is not None:
-            probe.set("with_", with_.copy())
-        types = self._describe(probe.sql(dialect="duckdb"))
+        types = self._describe(inner.sql(dialect="duckdb"))[: len(rewrite.keys)]
         floats: set[str] = set()
         for (_, name), kind in zip(rewrite.keys, types, strict=True):
             upper = kind.upper()

@@ -71,30 +71,11 @@ STRUCTURE: Final[frozenset[type[exp.Expr]]] = frozenset(
     }
 )
 
-#: Functions and operators of one row. Comparisons, logic and CASE are also in
-#: :data:`CONDITIONAL`: they may not appear inside an aggregate (see ``privacy.py``).
-ROW_FUNCTIONS: Final[frozenset[type[exp.Expr]]] = frozenset(
+#: What may not appear inside an aggregate under the filter: it would pick some rows of a group
+#: (``SUM(CASE WHEN city = 'tinytown' THEN salary END)`` over a group of 200 is one person).
+#: All but the parameter are row functions too.
+CONDITIONAL: Final[frozenset[type[exp.Expr]]] = frozenset(
     {
-        # arithmetic
-        exp.Add,
-        exp.Sub,
-        exp.Mul,
-        exp.Div,
-        exp.IntDiv,
-        exp.Mod,
-        exp.Neg,
-        exp.Abs,
-        exp.Round,
-        exp.Floor,
-        exp.Ceil,
-        exp.Sqrt,
-        exp.Ln,
-        exp.Log,
-        exp.Exp,
-        exp.Pow,
-        exp.Sign,
-        exp.Trunc,
-        # comparison and logic
         exp.EQ,
         exp.NEQ,
         exp.GT,
@@ -117,6 +98,33 @@ ROW_FUNCTIONS: Final[frozenset[type[exp.Expr]]] = frozenset(
         exp.Nullif,
         exp.Greatest,
         exp.Least,
+        exp.Sign,
+        exp.Placeholder,
+    }
+)
+
+#: Functions and operators of one row: :data:`CONDITIONAL` (comparisons, logic, CASE …, which
+#: may not appear inside an aggregate) and the ones below.
+ROW_FUNCTIONS: Final[frozenset[type[exp.Expr]]] = (CONDITIONAL - {exp.Placeholder}) | frozenset(
+    {
+        # arithmetic
+        exp.Add,
+        exp.Sub,
+        exp.Mul,
+        exp.Div,
+        exp.IntDiv,
+        exp.Mod,
+        exp.Neg,
+        exp.Abs,
+        exp.Round,
+        exp.Floor,
+        exp.Ceil,
+        exp.Sqrt,
+        exp.Ln,
+        exp.Log,
+        exp.Exp,
+        exp.Pow,
+        exp.Trunc,
         # text
         exp.Lower,
         exp.Upper,
@@ -167,37 +175,6 @@ ROW_FUNCTIONS: Final[frozenset[type[exp.Expr]]] = frozenset(
 
 #: Row functions sqlglot leaves as ``exp.Anonymous``, by DuckDB name.
 ANONYMOUS_ROW_FUNCTIONS: Final = frozenset({"date_part", "datepart"})
-
-#: What may not appear inside an aggregate under the filter: it would pick some rows of a group
-#: (``SUM(CASE WHEN city = 'tinytown' THEN salary END)`` over a group of 200 is one person).
-CONDITIONAL: Final[frozenset[type[exp.Expr]]] = frozenset(
-    {
-        exp.EQ,
-        exp.NEQ,
-        exp.GT,
-        exp.GTE,
-        exp.LT,
-        exp.LTE,
-        exp.NullSafeEQ,
-        exp.NullSafeNEQ,
-        exp.Is,
-        exp.In,
-        exp.Between,
-        exp.Like,
-        exp.ILike,
-        exp.And,
-        exp.Or,
-        exp.Not,
-        exp.Case,
-        exp.If,
-        exp.Coalesce,
-        exp.Nullif,
-        exp.Greatest,
-        exp.Least,
-        exp.Sign,
-        exp.Placeholder,
-    }
-)
 
 #: Aggregates that combine many units into one number.
 COUNTING_AGGREGATES: Final[frozenset[type[exp.Expr]]] = frozenset(

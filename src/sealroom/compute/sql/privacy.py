@@ -66,6 +66,20 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
 from . import privacy_allowlist as allow
+from .privacy_rewrite import (
+    PostAggregate,
+    PrivacyFilterError,
+    aggregates_of,
+    group_keys,
+    ident,
+    is_aggregate,
+    iter_children,
+    own_nodes,
+    partition_conditions,
+    renamed_projections,
+    try_row_level,
+    under_try,
+)
 from .references import quote_identifier as _quote
 
 __all__ = [
@@ -83,36 +97,14 @@ __all__ = [
 RESERVED_PREFIX: Final = "__sealroom"
 UNIT_COLUMN: Final = "__sealroom_unit"
 _LINEAGE_PREFIX: Final = "__sealroom_l"
-_KEY_PREFIX: Final = "__sealroom_g"
-_AGGREGATE_PREFIX: Final = "__sealroom_a"
 #: The temporary table holding ``FilterPlan.groups_query``'s rows.
 GROUPS_TABLE: Final = "__sealroom_groups"
 _PASSES: Final = "__sealroom_passes"
-_ROWS: Final = "__sealroom_rows"
-_UNIT_PREFIX: Final = "__sealroom_u"
-_SHARED_PREFIX: Final = "__sealroom_shared"
 
 #: DuckDB types whose values can be spelled differently yet group together (or that hold other
 #: values whose spelling could be one person's): refused as group keys.
 _UNSTABLE_KEY_TYPES: Final = ("INTERVAL", "STRUCT", "MAP", "UNION", "LIST")
 _FLOAT_TYPES: Final = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
-_NUMERIC_TYPES: Final = frozenset(
-    {
-        exp.DataType.Type.TINYINT,
-        exp.DataType.Type.SMALLINT,
-        exp.DataType.Type.INT,
-        exp.DataType.Type.BIGINT,
-        exp.DataType.Type.INT128,
-        exp.DataType.Type.UTINYINT,
-        exp.DataType.Type.USMALLINT,
-        exp.DataType.Type.UINT,
-        exp.DataType.Type.UBIGINT,
-        exp.DataType.Type.UINT128,
-        exp.DataType.Type.FLOAT,
-        exp.DataType.Type.DOUBLE,
-        exp.DataType.Type.DECIMAL,
-    }
-)
 _COMPARISONS: Final = (
     exp.EQ,
     exp.NEQ,
@@ -125,10 +117,6 @@ _COMPARISONS: Final = (
     exp.Like,
     exp.ILike,
 )
-
-
-class PrivacyFilterError(Exception):
-    """The query cannot run under the privacy filter; the message says why (query text only)."""
 
 
 @dataclass(frozen=True)
@@ -399,7 +387,7 @@ class _Rewriter:
 
     def _pass_lineage(self, select: exp.Select, entries: list[exp.Column]) -> None:
         """A row-level scope: project, join and filter only; pass the unit columns up."""
-        if _aggregates(select) or select.args.get("group") or select.args.get("having"):
+        if aggregates_of(select) or select.args.get("group") or select.args.get("having"):
             raise PrivacyFilterError(
                 "aggregation is allowed only in the outermost query under the privacy "
                 "filter (an inner GROUP BY merges people before they are counted); "
@@ -416,7 +404,7 @@ class _Rewriter:
                 "privacy filter (they pick rows by their values); use them in the final SELECT"
             )
         _check_parameters(select, final=False)
-        _try_row_level(select)
+        try_row_level(select)
         names: list[str] = []
         for entry in entries:
             name = next(self._names)
@@ -432,7 +420,7 @@ class _Rewriter:
         output_names: Sequence[str],
         has_parameters: bool,
     ) -> FilterPlan:
-        aggregates = _aggregates(select)
+        aggregates = aggregates_of(select)
         group = select.args.get("group")
         if not aggregates and group is None:
             raise PrivacyFilterError(
@@ -447,8 +435,8 @@ class _Rewriter:
         for aggregate in aggregates:
             _check_aggregate_argument(aggregate)
         _check_parameters(select, final=True)
-        keys = _group_keys(select)
-        _try_row_level(select)
+        keys = group_keys(select)
+        try_row_level(select)
 
         # Step 3: the inner query groups and keeps groups of at least k units of every instance
         # that count in no other group (step 4 of the docstring's guarantees: no overlap).
@@ -465,11 +453,13 @@ class _Rewriter:
         with_ = select.args.get("with_")
         with_ = with_.copy() if with_ is not None else exp.With(expressions=[])
         if keys:
-            condition = exp.and_(condition, *_partition_conditions(select, keys, entries, with_))
+            condition = exp.and_(condition, *partition_conditions(select, keys, entries, with_))
         if not with_.expressions:
             with_ = None
-        rewrite = _PostAggregate(keys, aggregates)
-        projections = _renamed([rewrite.expression(p) for p in select.expressions], output_names)
+        rewrite = PostAggregate(keys, aggregates)
+        projections = renamed_projections(
+            [rewrite.expression(p) for p in select.expressions], output_names
+        )
         having = select.args.get("having")
         outer_where = rewrite.expression(having.this) if having is not None else None
         order = select.args.get("order")
@@ -482,11 +472,11 @@ class _Rewriter:
             inner.set("with_", with_)
         self._check_key_types(inner, rewrite)
 
-        groups = exp.Table(this=_ident(GROUPS_TABLE))
+        groups = exp.Table(this=ident(GROUPS_TABLE))
         passes = exp.column(_PASSES, quoted=True)
         outer = exp.Select(expressions=projections, distinct=select.args.get("distinct"))
         outer = outer.from_(groups.copy())
-        kept = passes if outer_where is None else exp.and_(passes, _try(outer_where))
+        kept = passes if outer_where is None else exp.and_(passes, under_try(outer_where))
         outer.set("where", exp.Where(this=kept))
         if outer_order is not None:
             outer.set("order", outer_order)
@@ -506,7 +496,7 @@ class _Rewriter:
         )
 
     @staticmethod
-    def _inner(select: exp.Select, rewrite: _PostAggregate, condition: exp.Expr) -> exp.Select:
+    def _inner(select: exp.Select, rewrite: PostAggregate, condition: exp.Expr) -> exp.Select:
         """``SELECT keys, aggregates, condition AS passes FROM … WHERE … GROUP BY keys``."""
         keys = [exp.alias_(k.copy(), name, quoted=True) for k, name in rewrite.keys]
         values = [exp.alias_(a, n, quoted=True) for a, n in rewrite.values]
@@ -522,7 +512,7 @@ class _Rewriter:
             inner.set("group", exp.Group(expressions=[k.copy() for k, _ in rewrite.keys]))
         return inner
 
-    def _check_key_types(self, inner: exp.Select, rewrite: _PostAggregate) -> None:
+    def _check_key_types(self, inner: exp.Select, rewrite: PostAggregate) -> None:
         """Step 5: refuse keys whose spelling may be one person's; normalise float keys."""
         if self._describe is None or not rewrite.keys:
             return
@@ -543,85 +533,6 @@ class _Rewriter:
                 # -0.0 and 0.0 are one group; + 0.0 releases 0.0 whichever row came first.
                 key = projection.this
                 projection.set("this", exp.Add(this=key.copy(), expression=exp.Literal.number(0.0)))
-
-
-class _PostAggregate:
-    """Moves what the analyst computes over groups to the outer query (step 3).
-
-    ``keys`` are ``(TRY'd key expression, hidden name)``; ``values`` are ``(aggregate, hidden
-    name)``. :meth:`expression` rewrites a projection, ``HAVING`` or ``ORDER BY`` expression of
-    the final SELECT over those hidden columns, and refuses a column that is neither.
-    """
-
-    def __init__(self, keys: list[exp.Expr], aggregates: list[exp.Expr]) -> None:
-        self._originals = keys
-        self.keys: list[tuple[exp.Expr, str]] = [
-            (_try(key), f"{_KEY_PREFIX}{i}") for i, key in enumerate(keys)
-        ]
-        self.values: list[tuple[exp.Expr, str]] = []
-        self._aggregate_ids = {id(a) for a in aggregates}
-
-    def expression(self, node: exp.Expr) -> exp.Expr:
-        target = node.this if isinstance(node, exp.Alias) else node
-        rewritten = target.copy()
-        rewritten = self._replace(target, rewritten)
-        for column in rewritten.find_all(exp.Column):
-            if not column.name.startswith((_KEY_PREFIX, _AGGREGATE_PREFIX)):
-                raise PrivacyFilterError(
-                    f"column {column.name!r} is used outside an aggregate but is not a group "
-                    "key; add it to GROUP BY or aggregate it"
-                )
-        result = rewritten if _plain(rewritten) else _try(rewritten)
-        return (
-            exp.alias_(result, node.alias, quoted=True) if isinstance(node, exp.Alias) else result
-        )
-
-    def order(self, order: exp.Order, renamed: Mapping[str, str]) -> exp.Order:
-        """ORDER BY over the outer query; ``renamed`` maps projection aliases to output names."""
-        ordered: list[exp.Expr] = []
-        for item in order.expressions:
-            inner = item.this
-            if isinstance(inner, exp.Column) and not inner.table and inner.name in renamed:
-                copy = item.copy()
-                copy.set("this", exp.column(renamed[inner.name], quoted=True))
-                ordered.append(copy)
-                continue
-            copy = item.copy()
-            copy.set("this", self.expression(inner))
-            ordered.append(copy)
-        return exp.Order(expressions=ordered)
-
-    def _replace(self, original: exp.Expr, copy: exp.Expr) -> exp.Expr:
-        """``copy`` with aggregates and group keys of ``original`` replaced by hidden columns."""
-        if id(original) in self._aggregate_ids:
-            return exp.column(self._value_name(original), quoted=True)
-        for index, key in enumerate(self._originals):
-            if original == key:
-                return exp.column(self.keys[index][1], quoted=True)
-        pairs = zip(_iter_children(original), list(_iter_children(copy)), strict=True)
-        for (_, child), (_, child_copy) in pairs:
-            replaced = self._replace(child, child_copy)
-            if replaced is not child_copy:
-                child_copy.replace(replaced)
-        return copy
-
-    def _value_name(self, aggregate: exp.Expr) -> str:
-        for existing, name in self.values:
-            if existing == aggregate:
-                return name
-        name = f"{_AGGREGATE_PREFIX}{len(self.values)}"
-        self.values.append((aggregate.copy(), name))
-        return name
-
-
-def _iter_children(node: exp.Expr) -> Iterator[tuple[str, exp.Expr]]:
-    for key, value in node.args.items():
-        if isinstance(value, exp.Expr):
-            yield key, value
-        elif isinstance(value, list):
-            for item in value:
-                if isinstance(item, exp.Expr):
-                    yield key, item
 
 
 _SET_OPERATION_MESSAGE: Final = (
@@ -686,39 +597,6 @@ def _unlisted(name: str) -> str:
     )
 
 
-def _own_nodes(select: exp.Select) -> Iterator[exp.Expr]:
-    """The nodes of ``select`` itself, not of the subqueries nested in it."""
-    for node in select.walk(prune=lambda n: n is not select and isinstance(n, exp.Query)):
-        if node is select or not isinstance(node, exp.Query):
-            yield node
-
-
-def _is_aggregate(node: exp.Expr) -> bool:
-    if isinstance(node, exp.Anonymous):
-        name = node.name.lower()
-        return (
-            name in allow.ANONYMOUS_COUNTING_AGGREGATES
-            or name in allow.ANONYMOUS_REVEALING_AGGREGATES
-        )
-    return isinstance(node, exp.AggFunc | exp.WithinGroup | exp.IgnoreNulls)
-
-
-def _aggregates(select: exp.Select) -> list[exp.Expr]:
-    """The outermost aggregates of ``select`` (an IGNORE NULLS or WITHIN GROUP wraps its own)."""
-    found: list[exp.Expr] = []
-    for node in _own_nodes(select):
-        if _is_aggregate(node) and not any(_is_aggregate(a) for a in _ancestors(node, select)):
-            found.append(node)
-    return found
-
-
-def _ancestors(node: exp.Expr, stop: exp.Expr) -> Iterator[exp.Expr]:
-    parent = node.parent
-    while parent is not None and parent is not stop:
-        yield parent
-        parent = parent.parent
-
-
 def _check_aggregate_argument(aggregate: exp.Expr) -> None:
     """Item 5 of the docstring's list: no condition picks rows inside an aggregate."""
     for node in aggregate.walk():
@@ -735,7 +613,7 @@ def _check_aggregate_argument(aggregate: exp.Expr) -> None:
                 "compute the value in a CTE"
             )
         if (
-            _is_aggregate(node)
+            is_aggregate(node)
             and node is not aggregate
             and not isinstance(aggregate, exp.IgnoreNulls | exp.WithinGroup)
         ):
@@ -750,7 +628,7 @@ def _check_parameters(select: exp.Select, *, final: bool) -> None:
         for conjunct in _conjuncts(where.this):
             if _is_parameter_comparison(conjunct):
                 allowed.update(id(p) for p in conjunct.find_all(exp.Placeholder))
-    for placeholder in _own_nodes(select):
+    for placeholder in own_nodes(select):
         if isinstance(placeholder, exp.Placeholder) and id(placeholder) not in allowed:
             name = f"${placeholder.this}" if placeholder.this else "a parameter"
             raise PrivacyFilterError(
@@ -773,7 +651,7 @@ def _conjuncts(condition: exp.Expr) -> Iterator[exp.Expr]:
 def _is_parameter_comparison(node: exp.Expr) -> bool:
     if not isinstance(node, _COMPARISONS):
         return False
-    operands = [child for _, child in _iter_children(node)]
+    operands = [child for _, child in iter_children(node)]
     columns = [o for o in operands if isinstance(o, exp.Column)]
     others = [o for o in operands if not isinstance(o, exp.Column)]
     return len(columns) == 1 and all(
@@ -781,158 +659,3 @@ def _is_parameter_comparison(node: exp.Expr) -> bool:
         or (isinstance(o, exp.Cast) and isinstance(o.this, exp.Placeholder | exp.Literal))
         for o in others
     )
-
-
-def _partition_conditions(
-    select: exp.Select, keys: list[exp.Expr], entries: list[exp.Column], with_: exp.With
-) -> list[exp.Expr]:
-    """One condition per input instance: the group holds no unit that counts in another group.
-
-    Without it a join could put every row in two groups, its city and a total, and a total
-    minus the cities shown is the city suppressed. Adds to ``with_`` the CTEs it reads: the
-    rows with their group key and units, and per instance the units seen in two groups or more.
-    """
-    rows = exp.Select(
-        expressions=[
-            exp.alias_(_try(key.copy()), f"{_KEY_PREFIX}{i}", quoted=True)
-            for i, key in enumerate(keys)
-        ]
-        + [
-            exp.alias_(entry.copy(), f"{_UNIT_PREFIX}{i}", quoted=True)
-            for i, entry in enumerate(entries)
-        ]
-    )
-    for key in ("from_", "joins", "where"):
-        value = select.args.get(key)
-        if value is not None:
-            rows.set(key, [v.copy() for v in value] if isinstance(value, list) else value.copy())
-    with_.append("expressions", exp.CTE(this=rows, alias=exp.TableAlias(this=_ident(_ROWS))))
-    group_key = exp.Struct(
-        expressions=[
-            exp.PropertyEQ(
-                this=_ident(f"k{i}"), expression=exp.column(f"{_KEY_PREFIX}{i}", quoted=True)
-            )
-            for i in range(len(keys))
-        ]
-    )
-    conditions: list[exp.Expr] = []
-    for i, entry in enumerate(entries):
-        unit = exp.column(f"{_UNIT_PREFIX}{i}", quoted=True)
-        shared = (
-            exp.select(unit)
-            .from_(exp.Table(this=_ident(_ROWS)))
-            .group_by(unit.copy())
-            .having(
-                exp.GT(
-                    this=exp.Count(this=exp.Distinct(expressions=[group_key.copy()])),
-                    expression=exp.Literal.number(1),
-                )
-            )
-        )
-        name = f"{_SHARED_PREFIX}{i}"
-        with_.append("expressions", exp.CTE(this=shared, alias=exp.TableAlias(this=_ident(name))))
-        member = exp.In(
-            this=entry.copy(),
-            query=exp.Subquery(
-                this=exp.select(exp.column(f"{_UNIT_PREFIX}{i}", quoted=True)).from_(
-                    exp.Table(this=_ident(name))
-                )
-            ),
-        )
-        hits = exp.Sum(
-            this=exp.Case(ifs=[exp.If(this=member, true=exp.Literal.number(1))]).else_(
-                exp.Literal.number(0)
-            )
-        )
-        conditions.append(exp.EQ(this=hits, expression=exp.Literal.number(0)))
-    return conditions
-
-
-def _ident(name: str) -> exp.Identifier:
-    return exp.to_identifier(name, quoted=True)
-
-
-def _group_keys(select: exp.Select) -> list[exp.Expr]:
-    group = select.args.get("group")
-    if group is None:
-        return []
-    if group.args.get("all"):
-        return [
-            (p.this if isinstance(p, exp.Alias) else p)
-            for p in select.expressions
-            if not any(_is_aggregate(n) for n in p.walk())
-        ]
-    return list(group.expressions)
-
-
-def _renamed(projections: list[exp.Expr], names: Sequence[str]) -> list[exp.Expr]:
-    """Give the result the column names DuckDB gives the original query."""
-    if len(projections) != len(names):
-        raise PrivacyFilterError("the privacy filter could not keep the query's columns")
-    return [
-        exp.alias_(p.this if isinstance(p, exp.Alias) else p, name, quoted=True)
-        for p, name in zip(projections, names, strict=True)
-    ]
-
-
-def _plain(node: exp.Expr) -> bool:
-    return isinstance(node, exp.Column | exp.Literal | exp.Null | exp.Boolean | exp.Try)
-
-
-def _try(node: exp.Expr) -> exp.Expr:
-    return node if _plain(node) else exp.Try(this=node.copy())
-
-
-def _same_type(left: exp.Expr, right: exp.Expr) -> bool:
-    """True when comparing ``left`` with ``right`` needs no cast that could fail on a value."""
-    left_type, right_type = left.type, right.type
-    if left_type is None or right_type is None:
-        return False
-    if left_type.this == exp.DataType.Type.UNKNOWN:
-        return False
-    if left_type.this in _NUMERIC_TYPES and right_type.this in _NUMERIC_TYPES:
-        return True
-    return bool(left_type == right_type)
-
-
-def _try_condition(condition: exp.Expr) -> exp.Expr:
-    """``TRY`` each conjunct, except equalities of two plain values of one type: those keep
-    hash joins, and cannot fail (an implicit cast between types could, on one row)."""
-    if isinstance(condition, exp.And):
-        return exp.and_(_try_condition(condition.left), _try_condition(condition.right))
-    if isinstance(condition, exp.Paren):
-        return _try_condition(condition.this)
-    if (
-        isinstance(condition, exp.EQ)
-        and isinstance(condition.left, exp.Column)
-        and isinstance(condition.right, exp.Column)
-        and _same_type(condition.left, condition.right)
-    ):
-        return condition
-    return exp.Try(this=condition.copy())
-
-
-def _try_row_level(select: exp.Select) -> None:
-    """Evaluate row-level expressions under TRY: an error must not tell a hidden value."""
-    where = select.args.get("where")
-    if where is not None:
-        where.set("this", _try_condition(where.this))
-    for join in select.args.get("joins") or []:
-        on = join.args.get("on")
-        if on is not None:
-            join.set("on", _try_condition(on))
-    for projection in list(select.expressions):
-        target = projection.this if isinstance(projection, exp.Alias) else projection
-        if any(_is_aggregate(n) for n in target.walk()):
-            for aggregate in [n for n in target.walk() if _is_aggregate(n)]:
-                for _, argument in list(_iter_children(aggregate)):
-                    if isinstance(argument, exp.Distinct):
-                        argument.set("expressions", [_try(e) for e in argument.expressions])
-                    elif (
-                        not _plain(argument)
-                        and not isinstance(argument, exp.Star | exp.Order | exp.Var)
-                        and not _is_aggregate(argument)
-                    ):
-                        argument.replace(_try(argument))
-        elif not _plain(target):
-            target.replace(_try(target))

@@ -97,8 +97,10 @@ def test_a_preview_reads_within_its_quota_and_is_refused_past_it(
     assert tight.retrieve_used_airlock_quotas()["peek"] == AirlockQuotaInfo(size + size // 2, size)
     with pytest.raises(sr.ComputationError, match="larger than the") as e:
         peek.run_computation_and_get_results_as_string(timeout=60)
-    assert f"used {size} of {size + size // 2} bytes" in str(e.value)
-    assert tight.retrieve_used_airlock_quotas()["peek"].used == size
+    # The refusal tells one bit (larger than what was left), so it costs one byte.
+    assert f"larger than the {size // 2} bytes left" in str(e.value)
+    assert f"cost 1 byte); used {size + 1} of {size + size // 2} bytes" in str(e.value)
+    assert tight.retrieve_used_airlock_quotas()["peek"].used == size + 1
 
     # The analyst of the preview is not an analyst of what it previews.
     totals = tight.get_node("totals")

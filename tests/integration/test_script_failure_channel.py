@@ -195,13 +195,14 @@ def test_a_preview_charges_what_a_failure_tells_to_the_quota(
     assert used["peek chatty"].used == len(chatty.encode())
     assert "for its failure message" in generous.retrieve_audit_log()
 
-    # A 10-byte quota: no failure fits, so only the quota's message comes back, uncharged.
+    # A 10-byte quota: no failure fits, so only the quota's message comes back; telling that
+    # is one bit, charged one byte.
     tight = analyst.retrieve_analytics_dcr(_airlock_room(owner, 10).id)
     for name in ("peek leaky", "peek chatty"):
         code, message = _failure(tight.get_node(name))
         assert code == "airlock_quota_exceeded"
         assert message == (
             f"preview node {name!r}: this result (or failure message) is larger than the 10 "
-            "bytes left of your quota (used 0 of 10 bytes)"
+            "bytes left of your quota (telling you so cost 1 byte); used 1 of 10 bytes"
         )
-        assert tight.retrieve_used_airlock_quotas()[name].used == 0
+        assert tight.retrieve_used_airlock_quotas()[name].used == 1

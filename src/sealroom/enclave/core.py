@@ -599,17 +599,29 @@ class TrustedCore:
     ) -> None:
         """Charge ``size`` bytes (of the result, or of the ``failure`` message) to the
         submitter's quota of ``node``; JobFailedError past it."""
-        charged, used = self._store.charge_airlock(
+        charged, used, refusal_cost = self._store.charge_airlock(
             job.room_id, node.name, job.submitted_by, size, node.quota_bytes
         )
         if not charged:
-            left = max(node.quota_bytes - used, 0)
+            left = max(node.quota_bytes - used + refusal_cost, 0)
             # Neither the exact size nor whether the run failed is told: only that what it
-            # would release is more than what is left.
+            # would release is more than what is left. That is one bit, so it costs one byte.
+            cost = ""
+            if refusal_cost:
+                cost = " (telling you so cost 1 byte)"
+                self._audit.append(
+                    job.room_id,
+                    user=job.submitted_by,
+                    action=AuditAction.AIRLOCK_QUOTA_CHARGED,
+                    notes=f"job {job.id} ({node.name}) charged 1 byte for a refusal: {used} of "
+                    f"{node.quota_bytes} used",
+                    details={"node": node.name, "job_id": job.id, "bytes": 1, "used": used},
+                )
             raise JobFailedError(
                 "airlock_quota_exceeded",
                 f"preview node {node.name!r}: this result (or failure message) is larger than "
-                f"the {left} bytes left of your quota (used {used} of {node.quota_bytes} bytes)",
+                f"the {left} bytes left of your quota{cost}; used {used} of {node.quota_bytes} "
+                "bytes",
             )
         what = "its failure message" if failure else "its result"
         self._audit.append(

@@ -476,11 +476,14 @@ class MetadataStore:
 
     def charge_airlock(
         self, room_id: str, node: str, user_email: str, size: int, limit: int
-    ) -> tuple[bool, int]:
+    ) -> tuple[bool, int, int]:
         """Add ``size`` bytes to the user's usage of ``node`` unless that passes ``limit``.
 
-        Returns ``(charged, used)`` with ``used`` after the charge (or unchanged when refused).
-        Atomic: one conditional UPDATE, so two jobs finishing together cannot both slip under.
+        Returns ``(charged, used, refusal_cost)``: ``used`` after the charge, and what a refusal
+        cost (0 or 1). A refusal costs one byte
+        (while any is left): it tells the analyst one bit, that the result was larger than what
+        was left, so a quota of Q bytes bounds what its refusals can tell too.
+        Atomic: conditional UPDATEs, so two jobs finishing together cannot both slip under.
         """
         usage = t.airlock_usage
         key = and_(
@@ -496,8 +499,16 @@ class MetadataStore:
                 .where(and_(key, usage.c.used_bytes + size <= limit))
                 .values(used_bytes=usage.c.used_bytes + size)
             )
+            charged = updated.rowcount == 1
+            refusal_cost = 0
+            if not charged:
+                refusal_cost = conn.execute(
+                    update(usage)
+                    .where(and_(key, usage.c.used_bytes < limit))
+                    .values(used_bytes=usage.c.used_bytes + 1)
+                ).rowcount
             used = int(conn.execute(select(usage.c.used_bytes).where(key)).scalar_one())
-        return updated.rowcount == 1, used
+        return charged, used, refusal_cost
 
     # -- privacy budget -----------------------------------------------------------------
     def privacy_budget_spent(self, room_id: str) -> tuple[float, float]:

@@ -5,9 +5,11 @@ offline and fails on any change."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import sqlite3
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,8 +21,17 @@ from sealroom.analytics import (
     PythonComputeNodeDefinition,
     RawDataNodeDefinition,
 )
+from sealroom.audit import AuditLog, build_export, events_from_wire
+from sealroom.crypto import SigningKey
 from sealroom.errors import VerificationError
-from tests.integration.conftest import BANK, INSURER, ServerProcess, start_server, stop_server
+from tests.integration.conftest import (
+    BANK,
+    INSURER,
+    ServerProcess,
+    run_cli,
+    start_server,
+    stop_server,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
 
@@ -133,20 +144,35 @@ def test_audit_export_and_offline_verify(
 ) -> None:
     server = server_factory()
     token = server.add_user(BANK)
-    client, room_id = _room(server, token, tmp_path / "state")
+    state = tmp_path / "state"
+    client, room_id = _room(server, token, state)
+    env = {**server.env, "SEALROOM_STATE_DIR": str(state)}
+
+    def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_cli(*args, env=env, check=check)
+
     args = ["--api-url", server.url, "--email", BANK, "--token", token]
     older, newer = tmp_path / "older.json", tmp_path / "newer.json"
-    server.cli("audit", "export", room_id, "-o", str(older), *args)
+    cli("audit", "export", room_id, "-o", str(older), *args)
     client.session().run_computation(room_id, "copy")  # the log grows
-    server.cli("audit", "export", room_id, "-o", str(newer), *args)
+    cli("audit", "export", room_id, "-o", str(newer), *args)
 
-    verified = server.cli("audit", "verify", str(newer), "--previous", str(older))
+    # Without --key, the key the SDK pinned in its state directory; the output says so.
+    verified = cli("audit", "verify", str(newer), "--previous", str(older))
     assert verified.stdout.startswith(f"verified: room {room_id}")
-    assert server.cli("audit", "verify", str(older)).returncode == 0
+    assert f"(pinned in {state}" in verified.stdout
+    signer = verified.stdout.split("signed by core key ")[1].split()[0]
+    with_key = cli("audit", "verify", str(older), "--key", signer)
+    assert f"signed by core key {signer} (given with --key)" in with_key.stdout
 
-    reversed_order = server.cli(
-        "audit", "verify", str(older), "--previous", str(newer), check=False
+    # Another machine, which never verified the room, has nothing to verify with: exit 2.
+    stranger = server.cli(
+        "audit", "verify", str(newer), "--state-dir", str(tmp_path / "x"), check=False
     )
+    assert stranger.returncode == 2
+    assert "no key to verify with" in " ".join((stranger.stdout + stranger.stderr).split())
+
+    reversed_order = cli("audit", "verify", str(older), "--previous", str(newer), check=False)
     assert reversed_order.returncode == 1
     assert "truncated" in reversed_order.stderr
 
@@ -154,13 +180,27 @@ def test_audit_export_and_offline_verify(
     position = data.index(b"JOB_SUBMITTED") + 2
     tampered = tmp_path / "tampered.json"
     tampered.write_bytes(data[:position] + b"X" + data[position + 1 :])
-    refused = server.cli("audit", "verify", str(tampered), check=False)
+    refused = cli("audit", "verify", str(tampered), check=False)
     assert refused.returncode == 1
     assert "NOT VERIFIED" in refused.stderr
 
     other_key = "00" * 32
-    pinned = server.cli("audit", "verify", str(newer), "--key", other_key, check=False)
+    pinned = cli("audit", "verify", str(newer), "--key", other_key, check=False)
     assert pinned.returncode != 0
+
+    # A forgery made from scratch, consistent in itself (its own key signs its own checkpoint):
+    # it once exited 0; the pinned key refuses it.
+    forger = SigningKey.generate()
+    events = events_from_wire(json.loads(newer.read_bytes())["entries"])
+    log = AuditLog(room_id, [dataclasses.replace(e, notes="nothing happened") for e in events])
+    forged = tmp_path / "forged.json"
+    forged.write_bytes(
+        build_export(room_id, log.events(), log.checkpoint(forger)[1], forger.verify_key)
+    )
+    caught = cli("audit", "verify", str(forged), check=False)
+    assert caught.returncode == 1
+    message = " ".join(caught.stderr.split())  # the console wraps long lines
+    assert f"signed by core key {forger.verify_key.hex()}, not by the expected" in message
 
 
 def test_another_participants_access_is_refused_and_audited(

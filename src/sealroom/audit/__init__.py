@@ -35,7 +35,7 @@ from sealroom.audit.events import (
     AuditEvent,
     DetailValue,
 )
-from sealroom.audit.export import EXPORT_FORMAT, build_export, verify_export
+from sealroom.audit.export import EXPORT_FORMAT, build_export, export_room_id, verify_export
 from sealroom.audit.format import event_from_wire, event_to_wire, events_from_wire, format_lines
 from sealroom.audit.log import (
     AuditLog,
@@ -76,6 +76,7 @@ __all__ = [
     "event_leaf_hash",
     "event_to_wire",
     "events_from_wire",
+    "export_room_id",
     "format_lines",
     "key_id",
     "leaf_hash",

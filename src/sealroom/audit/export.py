@@ -11,9 +11,11 @@ Invariants:
   are a function of the content: changing any single byte either breaks the form (refused) or
   changes a value, which the signed checkpoint then refuses (an entry, the checkpoint, the key
   or the room id). A test changes every byte of an export.
-* The key inside the file is only as trustworthy as where the file came from: pass
-  ``expected_key`` (e.g. the fingerprint printed by ``sealroom attest``) to pin it. With
-  ``previous``, both files must be signed by the same key and the newer must extend the older.
+* The key inside the file is never trusted: whoever wrote the file chose it, and a forgery made
+  from scratch is signed consistently with its own key. :func:`verify_export` needs the
+  ``expected_key`` from elsewhere (the fingerprint printed by ``sealroom attest``, or the key the
+  SDK pinned when it last verified the room). With ``previous``, both files must be signed by
+  that key and the newer must extend the older.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sealroom.audit.log import VerifiedAuditLog, verify_log
 from sealroom.crypto import VerifyKey, canonical_json
 from sealroom.errors import VerificationError
 
-__all__ = ["EXPORT_FORMAT", "MAX_EXPORT_BYTES", "build_export", "verify_export"]
+__all__ = ["EXPORT_FORMAT", "MAX_EXPORT_BYTES", "build_export", "export_room_id", "verify_export"]
 
 EXPORT_FORMAT: Final = "sealroom/audit-export/v1"
 #: Largest export read (about a million entries); keeps a malicious file from exhausting memory.
@@ -74,16 +76,24 @@ def _parse(data: bytes, what: str) -> tuple[str, list[AuditEvent], str, VerifyKe
     return room_id, events_from_wire(body["entries"]), note, key
 
 
+def export_room_id(data: bytes) -> str:
+    """The room an export says it is of, NOT verified: only to look up the key to verify with."""
+    return _parse(data, "export")[0]
+
+
 def verify_export(
-    data: bytes,
-    *,
-    previous: bytes | None = None,
-    expected_key: VerifyKey | None = None,
+    data: bytes, *, expected_key: VerifyKey, previous: bytes | None = None
 ) -> VerifiedAuditLog:
-    """Verify an export file (and that it extends ``previous``); raises VerificationError."""
+    """Verify an export file signed by ``expected_key`` (and that it extends ``previous``).
+
+    Raises VerificationError. ``expected_key`` is required: the file's own key proves nothing.
+    """
     room_id, events, note, key = _parse(data, "export")
-    if expected_key is not None and key != expected_key:
-        raise VerificationError("export: signed by another key than the one expected")
+    if key != expected_key:
+        # Prevents a forgery made from scratch: signed consistently, by a key of its own.
+        raise VerificationError(
+            f"export: signed by core key {key.hex()}, not by the expected {expected_key.hex()}"
+        )
     older = None
     if previous is not None:
         old_room, old_events, old_note, old_key = _parse(previous, "previous export")

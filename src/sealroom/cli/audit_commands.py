@@ -3,8 +3,11 @@
 ``export`` fetches the log through the SDK (which verifies it against the attested core and the
 checkpoint saved from your last look) and writes the export file. ``verify`` needs no server: it
 checks the file's signed checkpoint, every entry against the Merkle root, and with ``--previous``
-that the newer file extends the older (no entry rewritten, none removed). Exit status 0 when all
-holds; 1 with the reason otherwise.
+that the newer file extends the older (no entry rewritten, none removed). It never trusts the key
+inside the file (a forgery made from scratch carries its own): the core's key comes from
+``--key`` (printed by ``sealroom attest``) or from the key the SDK pinned when this machine last
+verified the room, and the output says which. Exit status 0 when all holds; 1 with the reason
+otherwise; 2 when there is no key to verify with.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ from typing import Annotated
 
 import typer
 
-from sealroom.audit import verify_export
+from sealroom.audit import export_room_id, verify_export
 from sealroom.cli.client_commands import ApiUrl, Email, Token, console
 from sealroom.client._http import DEFAULT_API_URL
+from sealroom.client._state import AuditStateStore, default_state_dir
 from sealroom.crypto import VerifyKey
 from sealroom.errors import VerificationError
 
@@ -53,17 +57,21 @@ def audit_verify(
         str | None,
         typer.Option("--key", help="The core's public key (hex) the export must be signed by."),
     ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--state-dir",
+            help="The SDK state directory whose pinned key to use without --key "
+            "(default: $SEALROOM_STATE_DIR or ~/.local/share/sealroom).",
+        ),
+    ] = None,
 ) -> None:
-    """Check an export offline: signature, every entry, and consistency with --previous."""
+    """Check an export offline against the core's key: signature, every entry, --previous."""
     try:
-        expected = VerifyKey.from_hex(key) if key else None
-    except ValueError:
-        raise typer.BadParameter("--key must be 64 hex digits (an Ed25519 public key)") from None
-    try:
+        data = file.read_bytes()
+        expected, source = _expected_key(data, key, state_dir)
         verified = verify_export(
-            file.read_bytes(),
-            previous=previous.read_bytes() if previous else None,
-            expected_key=expected,
+            data, previous=previous.read_bytes() if previous else None, expected_key=expected
         )
     except VerificationError as exc:
         console.print(f"[red]NOT VERIFIED[/red]: {exc}")
@@ -72,3 +80,27 @@ def audit_verify(
         f"verified: room {verified.room_id}, {verified.size} entries, root "
         f"{verified.checkpoint.root_hash.hex()}" + (f", extends {previous}" if previous else "")
     )
+    typer.echo(f"signed by core key {expected.hex()} ({source})")
+
+
+def _expected_key(data: bytes, key: str | None, state_dir: Path | None) -> tuple[VerifyKey, str]:
+    """The key to verify with and where it came from; exits 2 when there is none."""
+    if key:
+        try:
+            return VerifyKey.from_hex(key), "given with --key"
+        except ValueError:
+            raise typer.BadParameter(
+                "--key must be 64 hex digits (an Ed25519 public key)"
+            ) from None
+    room_id = export_room_id(data)
+    pinned = AuditStateStore(state_dir or default_state_dir()).pinned_key(room_id)
+    if pinned is None:
+        console.print(
+            f"[red]no key to verify with[/red]: this machine never verified room {room_id}. "
+            "Pass the core's key with --key (`sealroom attest` prints it), or point "
+            "--state-dir at the SDK state of a machine that did; the key inside the file is "
+            "not evidence."
+        )
+        raise typer.Exit(2)
+    pinned_key, path = pinned
+    return pinned_key, f"pinned in {path}"

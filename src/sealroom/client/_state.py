@@ -63,6 +63,29 @@ class AuditStateStore:
         body = json.dumps({"core_public_key": core_key.hex(), "version": version})
         _write_atomically(self._path(room_id, self._versions), body)
 
+    def pinned_key(self, room_id: str) -> tuple[VerifyKey, Path] | None:
+        """The core key this SDK verified ``room_id`` with, and the file that records it.
+
+        The files are the user's own (0600), so what they say is the user's earlier view; None
+        when this state directory never verified the room.
+        """
+        for path in (self._path(room_id), self._path(room_id, self._versions)):
+            try:
+                stored = json.loads(path.read_text("utf-8"))
+            except FileNotFoundError:
+                continue
+            except (OSError, ValueError):
+                stored = None
+            key = stored.get("core_public_key") if isinstance(stored, dict) else None
+            try:
+                return VerifyKey.from_hex(str(key)), path
+            except ValueError:
+                raise VerificationError(
+                    f"the saved state of room {room_id} ({path}) is unreadable; delete it to "
+                    "trust the server afresh"
+                ) from None
+        return None
+
     def load(self, room_id: str, core_key: VerifyKey) -> Checkpoint | None:
         stored = _read(self._path(room_id), room_id, core_key)
         if stored is None:

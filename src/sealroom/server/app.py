@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from sealroom._version import __version__
+from sealroom.server.body_limit import BodyLimitMiddleware
 from sealroom.server.platform import open_platform
 from sealroom.server.problems import install_problem_handlers
 from sealroom.server.routes import datasets, jobs, meta, requests, rooms
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
         lifespan=lifespan,
     )
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for module in (meta, datasets, rooms, jobs, requests):
         app.include_router(module.router)
     return app

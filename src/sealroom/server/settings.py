@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     scratch_root: Path = Field(default_factory=default_scratch_root)
     #: Job worker threads; each runs one job at a time.
     workers: int = Field(default=2, ge=1, le=64)
+    #: Largest request body other than an upload chunk (JSON: room definitions, requests …),
+    #: refused with 413 before it is read or anyone is authenticated.
+    max_json_bytes: int = Field(default=16 << 20, ge=64 << 10)
     #: Largest accepted upload chunk (ciphertext); bounds memory per request.
     max_chunk_bytes: int = Field(default=MAX_CHUNK_SIZE + 64, ge=1024)
     #: Largest dataset accepted (ciphertext bytes); validation holds one dataset in memory.

@@ -134,6 +134,17 @@ def test_accepts_and_warns() -> None:
     verified.verify_key.verify(b"m", SIGNING_KEY.sign(b"m"))
 
 
+def test_warns_every_time_not_once_per_process() -> None:
+    """Under Python's default filters a warning from one line is shown once per process; the
+    simulated attestation must be said every time it is accepted (each session)."""
+    document = _document().to_wire()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        for _ in range(3):
+            verify_attestation(document, SPECS, nonce=NONCE, now_ms=NOW + 1000)
+    assert [w.category for w in caught] == [SimulatedAttestationWarning] * 3
+
+
 def test_accepts_a_parsed_document() -> None:
     assert _verify(_document()).measurement == MEASUREMENT
 

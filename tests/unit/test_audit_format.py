@@ -180,3 +180,12 @@ def test_events_are_hashable_and_comparable() -> None:
     assert _event(details={"a": 1}) == _event(details={"a": 1})
     assert hash(_event(details={"a": 1})) == hash(_event(details={"a": 1}))
     assert _event(details={"a": 1}) != _event(details={"a": 2})
+
+
+def test_invisible_characters_are_shown_escaped_in_audit_lines() -> None:
+    """A note cannot make one audit line read as another (U+202E reverses what follows)."""
+    event = _event(user="ann@x.example", notes="approved \u202erequest 42 by bob\u200b")
+    line = format_lines([event])
+    assert "\u202e" not in line
+    assert "\u200b" not in line
+    assert "\\u202erequest 42 by bob\\u200b" in line

@@ -256,3 +256,14 @@ def test_unprotected_nodes_still_read_computations() -> None:
         participants=(Participant(email="a@x.example", analyst_of=("k",)),),
     )
     check_definition(room)
+
+
+@pytest.mark.parametrize(
+    "email", ["ann\u202e@x.example", "ann@x.exa\u200bmple", "ann @x.example", "ann\n@x.example"]
+)
+def test_an_email_with_invisible_or_control_characters_is_refused(email: str) -> None:
+    """A right-to-left override in an e-mail made a verified audit line read as another."""
+    with pytest.raises(ValueError, match="invisible formatting"):
+        Participant(email=email, analyst_of=("count",))
+    with pytest.raises(ValueError, match="invisible formatting"):
+        definition(owner=email)

@@ -10,7 +10,7 @@ import pytest
 from sealroom.audit import AuditAction, AuditLog, open_checkpoint, room_origin
 from sealroom.client._state import AuditStateStore
 from sealroom.crypto import SigningKey
-from sealroom.errors import VerificationError
+from sealroom.errors import ConfigurationError, VerificationError
 
 ROOM = "ab" * 32
 KEY = SigningKey.generate()
@@ -59,3 +59,17 @@ def test_another_core_key_or_an_edited_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "room-versions" / f"{ROOM}.json").write_text("[]")
     with pytest.raises(VerificationError, match="unreadable"):
         store.room_version(ROOM, KEY.verify_key)
+
+
+@pytest.mark.parametrize("where", [".", "audit-checkpoints", "room-versions"])
+def test_a_state_directory_others_can_write_is_refused(tmp_path: Path, where: str) -> None:
+    """Another user could plant the checkpoint or the pinned key the SDK compares with."""
+    root = tmp_path / "state"
+    (root / where).mkdir(parents=True)
+    AuditStateStore(root)  # private: accepted
+    (root / where).chmod(0o777)
+    with pytest.raises(ConfigurationError, match="can be written by other users"):
+        AuditStateStore(root)
+    (root / where).chmod(0o775)
+    with pytest.raises(ConfigurationError, match="chmod 700"):
+        AuditStateStore(root)

@@ -219,13 +219,16 @@ def verify_attestation(
     except ValueError:
         raise AttestationError("the attested public keys are malformed") from None
 
-    # 8. Say it loudly when nothing but software stands behind the attestation.
+    # 8. Say it loudly when nothing but software stands behind the attestation, every time:
+    #    warn_explicit without a registry is not shown once per process and then muted.
     if document.provider == SIMULATED_PROVIDER:
-        warnings.warn(
+        warnings.warn_explicit(
             "The Sealroom core uses a SIMULATED attestation: no confidential-computing hardware "
             "protects it, and its operator can read all data. Use it only for development or "
             "with an operator you trust.",
             SimulatedAttestationWarning,
-            stacklevel=2,
+            __file__,
+            0,
+            module=__name__,
         )
     return VerifiedAttestation(_VERIFIER_TOKEN, document, specification, kem_public_key, verify_key)

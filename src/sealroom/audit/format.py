@@ -21,6 +21,7 @@ exactly one line.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from sealroom.audit.events import AuditAction, AuditEvent
@@ -72,18 +73,28 @@ def format_lines(events: Iterable[AuditEvent]) -> str:
     """One CSV line per event: ``timestamp_ms,user,notes,action``, each ending with ``"\\n"``.
 
     Readable with :func:`csv.reader`. (The csv module of Python 3.11 cannot quote one column
-    only, so the two quoting rules are written out here.)
+    only, so the two quoting rules are written out here.) Invisible characters that change how
+    a line reads (a right-to-left override, zero-width characters, line separators) are shown
+    as ``\\uXXXX``: a note written by a participant cannot make one line look like another.
     """
     lines = []
     for event in events:
         fields = (
             str(event.timestamp_ms),
-            _quote_minimal(event.user),
-            _quote(event.notes),
+            _quote_minimal(_visible(event.user)),
+            _quote(_visible(event.notes)),
             event.action.value,
         )
         lines.append(",".join(fields) + "\n")
     return "".join(lines)
+
+
+def _visible(text: str) -> str:
+    return "".join(f"\\u{ord(c):04x}" if unicodedata.category(c) in _INVISIBLE else c for c in text)
+
+
+#: Format, private-use, surrogate and unassigned characters, and line/paragraph separators.
+_INVISIBLE = frozenset({"Cf", "Co", "Cs", "Cn", "Zl", "Zp"})
 
 
 def _quote(text: str) -> str:

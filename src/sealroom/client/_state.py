@@ -22,7 +22,7 @@ from typing import Final
 
 from sealroom.audit import Checkpoint, open_checkpoint, room_origin
 from sealroom.crypto import VerifyKey
-from sealroom.errors import VerificationError
+from sealroom.errors import ConfigurationError, VerificationError
 
 __all__ = ["AuditStateStore", "default_state_dir"]
 
@@ -45,6 +45,8 @@ class AuditStateStore:
         root = directory or default_state_dir()
         self._directory = root / "audit-checkpoints"
         self._versions = root / "room-versions"
+        for path in (root, self._directory, self._versions):
+            _check_private(path)
 
     def _path(self, room_id: str, directory: Path | None = None) -> Path:
         if not _ROOM_ID.match(room_id):
@@ -98,6 +100,20 @@ class AuditStateStore:
             return
         body = json.dumps({"checkpoint": note, "core_public_key": core_key.hex()})
         _write_atomically(self._path(room_id), body)
+
+
+def _check_private(directory: Path) -> None:
+    """Refuse a state directory another user could write: they could plant a checkpoint or a
+    pinned key, and the SDK would then trust what they chose (it is what it compares with)."""
+    try:
+        status = directory.stat()
+    except FileNotFoundError:
+        return  # created 0700 on first write
+    if status.st_mode & 0o022 or status.st_uid != os.getuid():
+        raise ConfigurationError(
+            f"the SDK state directory {directory} can be written by other users; make it "
+            f"yours alone (chmod 700 {directory}) or choose another with SEALROOM_STATE_DIR"
+        )
 
 
 def _read(path: Path, room_id: str, core_key: VerifyKey) -> dict[str, object] | None:

@@ -23,10 +23,11 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import unicodedata
 from collections.abc import Iterable, Iterator
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from sealroom.crypto.canonical import canonical_json, sha256_hex
 from sealroom.errors import DefinitionError
@@ -63,7 +64,22 @@ MAX_RATE_LIMIT_WINDOW_SECONDS = 31 * 24 * 3600
 MAX_RATE_LIMIT_EXECUTIONS = 1_000_000
 
 NodeName = Annotated[str, Field(min_length=1, max_length=MAX_NODE_NAME_LENGTH)]
-Email = Annotated[str, Field(min_length=3, max_length=254)]
+
+
+def _printable_email(value: str) -> str:
+    """Refuse control, format and separator characters (Unicode categories C* and Z*).
+
+    An e-mail is shown in audit lines, approvals and terminals: a right-to-left override
+    (U+202E) or a newline in one would make a verified audit line read as something else.
+    """
+    if any(unicodedata.category(character)[0] in "CZ" for character in value):
+        raise ValueError(
+            "an e-mail may not contain spaces, control or invisible formatting characters"
+        )
+    return value
+
+
+Email = Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_printable_email)]
 ParameterName = Annotated[str, Field(pattern=PARAMETER_NAME_PATTERN)]
 
 

@@ -61,12 +61,37 @@ def test_a_spec_without_launch_measurements_refuses_sev_snp() -> None:
         verify_attestation(_document(), _spec(), nonce=NONCE)
 
 
+LAUNCH = MILAN_REPORT[0x90:0xC0].hex()  # the sample report's own MEASUREMENT field
+
+
 def test_a_genuine_report_not_bound_to_our_nonce_is_refused() -> None:
-    launch = MILAN_REPORT[0x90:0xC0].hex()  # the report's own MEASUREMENT field
-    specs = _spec(snp_launch_measurements=frozenset({launch}))
+    specs = _spec(snp_launch_measurements=frozenset({LAUNCH}), snp_min_tcb=(0, 0, 0, 0))
     with pytest.raises(AttestationError) as caught:
         verify_attestation(_document(), specs, nonce=NONCE)
     assert "pins no" not in str(caught.value)  # the SEV-SNP verifier ran, and refused
+    assert "REPORT_DATA" in str(caught.value)
+
+
+def test_a_spec_without_a_minimum_tcb_refuses_sev_snp() -> None:
+    """Without a floor any platform passed, whatever the known flaws of its firmware."""
+    specs = _spec(snp_launch_measurements=frozenset({LAUNCH}))
+    with pytest.raises(AttestationError, match="pins no SEV-SNP minimum TCB"):
+        verify_attestation(_document(), specs, nonce=NONCE)
+
+
+def test_the_report_must_come_from_the_pinned_vmpl(tmp_path: Path) -> None:
+    """The sample report was requested at VMPL 0; a spec pinning VMPL 1 refuses it, and a
+    spec file can say so."""
+    specs = _spec(snp_launch_measurements=frozenset({LAUNCH}), snp_min_tcb=(0, 0, 0, 0), snp_vmpl=1)
+    with pytest.raises(AttestationError, match="comes from VMPL 0, not the pinned VMPL 1"):
+        verify_attestation(_document(), specs, nonce=NONCE)
+    spec = specs["sealroom.core"]
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec.to_dict()))
+    assert enclave_specifications.from_file(path)["sealroom.core"].snp_vmpl == 1
+    path.write_text(json.dumps({**spec.to_dict(), "snp_vmpl": 4}))
+    with pytest.raises(ValueError, match="snp_vmpl"):
+        enclave_specifications.from_file(path)
 
 
 def test_hardware_fields_round_trip_through_a_file(tmp_path: Path) -> None:

@@ -425,6 +425,7 @@ def verify_report(
     expected_report_data: bytes | None = None,
     now: datetime | None = None,
     min_tcb: SnpTcb | None = None,
+    expected_vmpl: int | None = None,
     allow_migration_agent: bool = False,
     unsafe_allow_debug: bool = False,
 ) -> SnpReport:
@@ -445,6 +446,13 @@ def verify_report(
         raise AttestationError("SEV-SNP: the guest policy allows debugging (memory readable)")
     if report.migration_agent_allowed and not allow_migration_agent:
         raise AttestationError("SEV-SNP: the guest policy allows a migration agent")
+    #    The privilege level the report was requested at: software at a less privileged VMPL
+    #    (a guest kernel under an SVSM) can request reports carrying its own REPORT_DATA.
+    if expected_vmpl is not None and report.vmpl != expected_vmpl:
+        raise AttestationError(
+            f"SEV-SNP: the report comes from VMPL {report.vmpl}, not the pinned VMPL "
+            f"{expected_vmpl}"
+        )
     # 3. Certificate chain to the pinned AMD root: stops keys that AMD never endorsed.
     leaf = _load_certificate(vcek_der, report.signing_key)
     _verify_chain(report, leaf, ask_der, ark_der, now)
@@ -510,6 +518,7 @@ class SevSnpEvidenceVerifier:
         launch_measurements: Mapping[str, Collection[bytes]],
         *,
         min_tcb: SnpTcb | None = None,
+        vmpl: int | None = None,
         allow_migration_agent: bool = False,
         clock: Callable[[], float] = time.time,
         ark_der: bytes | None = None,
@@ -521,6 +530,7 @@ class SevSnpEvidenceVerifier:
             if not values or any(len(value) != 48 for value in values):
                 raise ValueError("each core needs one or more 48-byte launch measurements")
         self._min_tcb = min_tcb
+        self._vmpl = vmpl
         self._allow_migration_agent = allow_migration_agent
         self._clock = clock
         self._ark_der = ark_der
@@ -544,6 +554,7 @@ class SevSnpEvidenceVerifier:
             expected_report_data=report_data,
             now=datetime.fromtimestamp(self._clock(), UTC),
             min_tcb=self._min_tcb,
+            expected_vmpl=self._vmpl,
             allow_migration_agent=self._allow_migration_agent,
         )
         if not any(hmac.compare_digest(report.measurement, value) for value in accepted):

@@ -44,7 +44,8 @@ UNSANDBOXED_VERSION = "unsafe-no-sandbox"
 _SPEC_FIELDS = frozenset({"name", "version", "measurement", "accepted_providers"})
 _MEASUREMENT = re.compile(r"^[0-9a-f]{64}$")
 _HEX96 = re.compile(r"^[0-9a-f]{96}$")
-_HARDWARE = frozenset({"snp_launch_measurements", "nitro_pcrs", "snp_min_tcb"})
+_HARDWARE = frozenset({"snp_launch_measurements", "nitro_pcrs", "snp_min_tcb", "snp_vmpl"})
+_MAX_VMPL = 3
 _TCB_PARTS = ("bootloader", "tee", "snp", "microcode")
 
 
@@ -64,6 +65,8 @@ class EnclaveSpecification:
     #: For "sev-snp": the lowest acceptable TCB, (bootloader, tee, snp, microcode) SVNs; a report
     #: whose TCB is below it in any component (an unpatched platform) is refused.
     snp_min_tcb: tuple[int, int, int, int] | None = None
+    #: For "sev-snp": the VMPL the report must come from (0, the most privileged, by default).
+    snp_vmpl: int = 0
 
     @property
     def id(self) -> str:
@@ -84,6 +87,8 @@ class EnclaveSpecification:
             body["nitro_pcrs"] = {str(index): value for index, value in self.nitro_pcrs}
         if self.snp_min_tcb is not None:
             body["snp_min_tcb"] = dict(zip(_TCB_PARTS, self.snp_min_tcb, strict=True))
+        if self.snp_vmpl:
+            body["snp_vmpl"] = self.snp_vmpl
         return body
 
     @classmethod
@@ -132,6 +137,9 @@ class EnclaveSpecification:
                     "SVNs (0-255)"
                 )
             min_tcb = (tcb["bootloader"], tcb["tee"], tcb["snp"], tcb["microcode"])
+        vmpl = obj.get("snp_vmpl", 0)
+        if not isinstance(vmpl, int) or isinstance(vmpl, bool) or not 0 <= vmpl <= _MAX_VMPL:
+            raise ValueError(f"enclave specification: snp_vmpl is 0 to {_MAX_VMPL}")
         return cls(
             name,
             version,
@@ -140,6 +148,7 @@ class EnclaveSpecification:
             frozenset(launch),
             tuple(sorted((int(k), v) for k, v in pcrs.items())),
             min_tcb,
+            vmpl,
         )
 
 

@@ -115,10 +115,19 @@ def _hardware_verifier(provider: str, spec: EnclaveSpecification) -> EvidenceVer
 
         if not spec.snp_launch_measurements:
             raise AttestationError(f"{spec.id} pins no SEV-SNP launch measurement")
+        if spec.snp_min_tcb is None:
+            # Without a floor any platform passes, however old its firmware's known flaws.
+            raise AttestationError(
+                f"{spec.id} pins no SEV-SNP minimum TCB (snp_min_tcb); a specification for "
+                "SEV-SNP must name the lowest firmware it accepts"
+            )
         launch = {bytes.fromhex(m) for m in spec.snp_launch_measurements}
-        minimum = None if spec.snp_min_tcb is None else SnpTcb(*spec.snp_min_tcb)
         try:
-            return SevSnpEvidenceVerifier({spec.measurement: launch}, min_tcb=minimum)
+            return SevSnpEvidenceVerifier(
+                {spec.measurement: launch},
+                min_tcb=SnpTcb(*spec.snp_min_tcb),
+                vmpl=spec.snp_vmpl,
+            )
         except ValueError as exc:
             raise AttestationError(f"{spec.id}: {exc}") from None
     if provider == "aws-nitro":

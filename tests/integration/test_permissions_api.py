@@ -195,3 +195,18 @@ def test_sql_refuses_to_run_on_a_table_that_failed_validation(room: Room) -> Non
     node.run_computation()
     with pytest.raises(sr.ComputationError, match="table 'a' failed validation"):
         node.get_results_as_string(timeout=60)
+
+
+def test_a_stranger_probing_a_job_id_learns_nothing_of_its_room(room: Room) -> None:
+    """The refusal named the room the job belongs to; now it names only the job."""
+    job = _sql(room, ANALYST_A, "q_a").run_computation().id
+    headers = {"Authorization": f"Bearer {room.platform.token(OUTSIDER)}"}
+    recipient = {"recipient_public_key": "11" * 32, "format": "csv"}
+    with httpx.Client(transport=room.platform.transport, base_url="http://sealroom") as http:
+        for response in (
+            http.post(f"/v1/jobs/{job}/result", json=recipient, headers=headers),
+            http.get(f"/v1/jobs/{job}", headers=headers),
+        ):
+            assert response.status_code == 404
+            assert room.room_id not in response.text
+            assert response.json()["detail"] == f"job {job} not found"

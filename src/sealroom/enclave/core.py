@@ -883,17 +883,21 @@ class TrustedCore:
         job = self._store.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
-        if job.spec is None:
-            _, definition = self._authorize(
-                principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
-            )
-            is_sql = isinstance(definition.result_source(job.node), SqlNode)
-        else:
-            # A development or preview result goes to whoever ran it, and nobody else.
-            self._authorize(principal, job.room_id, Action.RETRIEVE_DEFINITION)
-            if job.submitted_by.lower() != principal.lower():
-                raise NotFoundError(f"job {job_id} not found")
-            is_sql = bool(json.loads(job.spec).get("sql"))
+        try:
+            if job.spec is None:
+                _, definition = self._authorize(
+                    principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
+                )
+                is_sql = isinstance(definition.result_source(job.node), SqlNode)
+            else:
+                # A development or preview result goes to whoever ran it, and nobody else.
+                self._authorize(principal, job.room_id, Action.RETRIEVE_DEFINITION)
+                if job.submitted_by.lower() != principal.lower():
+                    raise NotFoundError(f"job {job_id} not found")
+                is_sql = bool(json.loads(job.spec).get("sql"))
+        except NotFoundError:
+            # A stranger probing a job id must not learn the room it belongs to.
+            raise NotFoundError(f"job {job_id} not found") from None
         formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
         result_format = result_format or ("csv" if is_sql else "zip")
         if result_format not in formats:

@@ -412,6 +412,7 @@ class Session:
             wait = _LONG_POLL_SECONDS
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
+            asked = time.monotonic()
             status: dict[str, Any] = self._api.get_json(
                 f"/v1/jobs/{job_id.id}", params={"wait": wait}
             )
@@ -427,8 +428,13 @@ class Session:
                 raise JobTimeoutError(
                     f"job {job_id.id} did not finish within {timeout} s", job_id=job_id.id
                 )
-            if wait == 0:
-                time.sleep(min(interval, 1.0))
+            # The server answers at once when it will not hold a long-poll (the user holds too
+            # many, or long-polling is off): pause instead of asking again straight away.
+            if time.monotonic() - asked < wait / 2 or wait == 0:
+                pause = min(interval, 1.0)
+                if deadline is not None:
+                    pause = min(pause, max(0.0, deadline - time.monotonic()))
+                time.sleep(pause)
 
     def get_computation_result(
         self,

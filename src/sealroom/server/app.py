@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> FastAPI:
         description="An open-source, self-hostable data clean room (untrusted host API).",
         lifespan=lifespan,
     )
+    app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for module in (meta, datasets, rooms, jobs, requests):

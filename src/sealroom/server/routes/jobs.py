@@ -1,11 +1,21 @@
-"""Jobs: submit, poll (with long-polling), fetch the sealed result."""
+"""Jobs: submit, poll (with long-polling), fetch the sealed result.
+
+A long-poll waits in the event loop (``asyncio.sleep`` between looks at the job), never in a
+worker thread: sixty polls once held every thread of the pool and stalled ``/health`` and every
+other user for seconds. One user holds at most :data:`MAX_WAITS_PER_USER` long-polls at once;
+past that the job's status is answered at once and the SDK pauses before it asks again.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
+from typing import Final
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from sealroom.errors import BadRequestError
 from sealroom.server.routes.deps import PlatformDep, UserDep
@@ -15,6 +25,27 @@ router = APIRouter(tags=["jobs"])
 
 #: How often a long-poll looks at the job again.
 _POLL_SECONDS = 0.05
+#: Long-polls one user may hold at once.
+MAX_WAITS_PER_USER: Final = 4
+
+
+class LongPolls:
+    """Who holds how many long-polls (used from the event loop only, so without a lock)."""
+
+    def __init__(self, per_user: int = MAX_WAITS_PER_USER) -> None:
+        self._per_user = per_user
+        self._held: Counter[str] = Counter()
+
+    def acquire(self, user: str) -> bool:
+        if self._held[user] >= self._per_user:
+            return False
+        self._held[user] += 1
+        return True
+
+    def release(self, user: str) -> None:
+        self._held[user] -= 1
+        if self._held[user] <= 0:
+            del self._held[user]
 
 
 class JobOut(BaseModel):
@@ -67,20 +98,28 @@ def submit_job(
 
 
 @router.get("/v1/jobs/{job_id}")
-def job_status(
+async def job_status(
     job_id: str,
+    request: Request,
     platform: PlatformDep,
     user: UserDep,
     wait: float = Query(default=0.0, ge=0.0, description="seconds to wait for the job to finish"),
 ) -> JobOut:
-    job = platform.core.job_status(user, job_id)
-    deadline = time.monotonic() + min(wait, platform.settings.max_job_wait_seconds)
-    while job.status not in JobStatus.FINISHED and time.monotonic() < deadline:
-        time.sleep(_POLL_SECONDS)
-        refreshed = platform.store.get_job(job_id)
-        if refreshed is None:
-            break
-        job = refreshed
+    job = await run_in_threadpool(platform.core.job_status, user, job_id)
+    wait = min(wait, platform.settings.max_job_wait_seconds)
+    polls: LongPolls = request.app.state.long_polls
+    if job.status in JobStatus.FINISHED or wait <= 0 or not polls.acquire(user):
+        return job_out(job)
+    try:
+        deadline = time.monotonic() + wait
+        while job.status not in JobStatus.FINISHED and time.monotonic() < deadline:
+            await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+            refreshed = await run_in_threadpool(platform.store.get_job, job_id)
+            if refreshed is None:
+                break
+            job = refreshed
+    finally:
+        polls.release(user)
     return job_out(job)
 
 

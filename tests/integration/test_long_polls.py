@@ -1,0 +1,109 @@
+"""Long-polls against a real ``sealroom serve`` (issue 13, item 9).
+
+Each ``GET /v1/jobs/{id}?wait=`` used to hold a worker thread while it waited: about sixty of
+them stalled ``/health`` and every other user for 8-11 s. Waiting now happens in the event
+loop, and one user holds at most ``MAX_WAITS_PER_USER`` long-polls at once.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+
+import sealroom as sr
+from sealroom.analytics import (
+    AnalyticsDcrBuilder,
+    PythonComputeNodeDefinition,
+    RawDataNodeDefinition,
+)
+from sealroom.server.accounts import issue_token
+from sealroom.server.routes.jobs import MAX_WAITS_PER_USER
+from sealroom.storage.database import open_engine, sqlite_url
+from sealroom.storage.metadata import MetadataStore
+from tests.integration.conftest import BANK, ServerProcess
+
+pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+ANALYSTS = [f"analyst{i}@x.example" for i in range(16)]
+SLEEP_SECONDS = 8
+
+
+def _sleeping_job(server: ServerProcess) -> tuple[str, dict[str, str]]:
+    """A job that runs for SLEEP_SECONDS, and a token per analyst allowed to poll it."""
+    store = MetadataStore(open_engine(sqlite_url(server.data_dir / "metadata.sqlite3")))
+    tokens = {email: issue_token(store, email) for email in [BANK, *ANALYSTS]}
+    store.engine.dispose()
+    client = sr.create_client(BANK, tokens[BANK], api_url=server.url)
+    b = AnalyticsDcrBuilder(client=client).with_name("polls").with_owner(BANK)
+    b.add_node_definition(RawDataNodeDefinition(name="raw", is_required=True))
+    b.add_node_definition(
+        PythonComputeNodeDefinition(
+            name="sleepy",
+            script=f"import time\ntime.sleep({SLEEP_SECONDS})\n",
+            dependencies=["raw"],
+        )
+    )
+    b.add_participant(BANK, data_owner_of=["raw"], analyst_of=["sleepy"])
+    for email in ANALYSTS:
+        b.add_participant(email, analyst_of=["sleepy"])
+    dcr = client.publish_analytics_dcr(b.build())
+    dcr.get_node("raw").upload_and_publish_dataset(io.BytesIO(b"x"), sr.Key(), "x")  # type: ignore[union-attr]
+    job = client.session().run_computation(dcr.id, "sleepy")
+    return job.id, tokens
+
+
+def _poll(url: str, job_id: str, token: str, wait: float) -> float:
+    started = time.monotonic()
+    response = httpx.get(
+        f"{url}/v1/jobs/{job_id}",
+        params={"wait": wait},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    return time.monotonic() - started
+
+
+def test_many_long_polls_leave_the_server_responsive(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory()
+    job_id, tokens = _sleeping_job(server)
+    polls = [
+        (email, token)
+        for email, token in tokens.items()
+        if email != BANK
+        for _ in range(MAX_WAITS_PER_USER)
+    ]
+    assert len(polls) == 64
+    with ThreadPoolExecutor(max_workers=len(polls)) as pool:
+        waiting = [pool.submit(_poll, server.url, job_id, token, 5.0) for _, token in polls]
+        time.sleep(1.0)  # every poll is now waiting
+        started = time.monotonic()
+        health = httpx.get(f"{server.url}/health", timeout=30)
+        health_seconds = time.monotonic() - started
+        other = _poll(server.url, job_id, tokens[BANK], 0.0)  # another user, not waiting
+        durations = [future.result() for future in waiting]
+    assert health.status_code == 200
+    assert health_seconds < 1.0, f"/health took {health_seconds:.1f} s under 64 long-polls"
+    assert other < 1.0
+    assert min(durations) > 4.0  # they really waited (the job sleeps longer)
+
+
+def test_one_user_holds_a_bounded_number_of_long_polls(
+    server_factory: Callable[..., ServerProcess],
+) -> None:
+    server = server_factory()
+    job_id, tokens = _sleeping_job(server)
+    token = tokens[ANALYSTS[0]]
+    with ThreadPoolExecutor(max_workers=3 * MAX_WAITS_PER_USER) as pool:
+        durations = list(
+            pool.map(lambda _: _poll(server.url, job_id, token, 3.0), range(3 * MAX_WAITS_PER_USER))
+        )
+    held = [d for d in durations if d > 2.0]
+    assert len(held) == MAX_WAITS_PER_USER, sorted(durations)

@@ -7,16 +7,15 @@ shutdown. Routes reach it through ``request.app.state.platform``.
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 
-from sealroom.compute.sandbox import SandboxLimits, remove_tree, sandbox_available
+from sealroom.compute.sandbox import SandboxLimits, sandbox_available
 from sealroom.compute.sql import SqlLimits
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.keystore import FileSealingKeyProvider, load_or_create_identity
 from sealroom.errors import ConfigurationError
 from sealroom.server.hardware import evidence_provider
+from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
 from sealroom.server.workers import JobWorkers
 from sealroom.storage.blobs import LocalBlobStore
@@ -33,12 +32,12 @@ class Platform:
     blobs: LocalBlobStore
     core: TrustedCore
     workers: JobWorkers
-    scratch_dir: Path
+    scratch: Scratch
 
     def close(self) -> None:
         self.workers.stop()
         self.store.engine.dispose()
-        remove_tree(self.scratch_dir)
+        self.scratch.close()
 
 
 def open_store(settings: Settings) -> MetadataStore:
@@ -76,8 +75,9 @@ def open_platform(settings: Settings) -> Platform:
         settings.data_dir / "enclave" / "identity.sealed",
         FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
     )
-    scratch_dir = settings.scratch_root / f"sealroom-scratch-{secrets.token_hex(6)}"
-    scratch_dir.mkdir(mode=0o700, parents=True)
+    settings.scratch_root.mkdir(parents=True, exist_ok=True)
+    scratch = open_scratch(settings.scratch_root)
+    scratch_dir = scratch.path
     workers_ref: list[JobWorkers] = []
     core = TrustedCore(
         identity=identity,
@@ -125,4 +125,4 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, core, workers, scratch_dir)
+    return Platform(settings, store, blobs, core, workers, scratch)

@@ -113,6 +113,12 @@ class CoreSettings:
     max_dataset_bytes: int = 16 << 30
     #: Development only: scripts run without the sandbox, and the measurement says so.
     unsafe_no_sandbox: bool = False
+    #: Computations that may run at once: jobs and test runs share these slots.
+    compute_slots: int = 2
+    #: Unfinished (queued or running) jobs one user may have; more are refused with 429.
+    max_unfinished_jobs_per_user: int = 32
+    #: How long a test run waits for a free slot before it is refused with 429.
+    test_run_wait_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -169,6 +175,9 @@ class TrustedCore:
         self._histories: dict[str, RoomHistory] = {}
         #: Serialises job submissions, so that rate-limit counts and inserts do not interleave.
         self._submitting = threading.Lock()
+        # Jobs (one per worker) and test runs (in request threads) take a slot each, so test
+        # runs cannot start more sandboxes than the server has workers.
+        self._compute_slots = threading.BoundedSemaphore(settings.compute_slots)
         self._guard = threading.Lock()
         self.measurement = measure_installed_package()
         if settings.unsafe_no_sandbox:
@@ -488,6 +497,13 @@ class TrustedCore:
         ]
         job_id = secrets.token_hex(16)
         with self._submitting:
+            unfinished = self._store.count_unfinished_jobs(principal)
+            most = self._settings.max_unfinished_jobs_per_user
+            if unfinished >= most:
+                raise TooManyRequestsError(
+                    f"you have {unfinished} computations queued or running, the most one user "
+                    f"may have ({most}); wait for some to finish"
+                )
             try:
                 job = self._store.insert_job(
                     job_id,
@@ -566,6 +582,10 @@ class TrustedCore:
         script, can depend on the data as a result does. Past the quota only the quota's
         message is told, which carries nothing the run chose.
         """
+        with self._compute_slots:
+            self._execute_job(job)
+
+    def _execute_job(self, job: JobRecord) -> None:
         try:
             record, definition, room = self._job_definition(job)
             self._charge_privacy_budget(job, definition, room)
@@ -834,7 +854,15 @@ class TrustedCore:
                 raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
             datasets[node_name] = TestDataset(dataset_id, sealed_key)
         source = TestData(definition.room_id, datasets, self._reader, self._settings.validation)
-        return test_all(self._runner, definition, source, parameters or {})
+        if not self._compute_slots.acquire(timeout=self._settings.test_run_wait_seconds):
+            raise TooManyRequestsError(
+                "the server is running as many computations as it has workers; try the test "
+                "run again in a moment"
+            )
+        try:
+            return test_all(self._runner, definition, source, parameters or {})
+        finally:
+            self._compute_slots.release()
 
     def _audit_datasets_used(self, job: JobRecord, definition: RoomDefinition) -> None:
         """One entry per published dataset whose key the job makes the core use: a data owner

@@ -102,6 +102,8 @@ def open_platform(settings: Settings) -> Platform:
             validated_cache_bytes=settings.validated_cache_bytes,
             max_dataset_bytes=settings.max_dataset_bytes,
             unsafe_no_sandbox=settings.unsafe_no_sandbox,
+            compute_slots=settings.workers,
+            max_unfinished_jobs_per_user=settings.max_unfinished_jobs_per_user,
         ),
         on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
         evidence=evidence_provider(

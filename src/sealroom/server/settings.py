@@ -37,8 +37,10 @@ class Settings(BaseSettings):
     #: Simulated hardware sealing key; kept outside the data directory on purpose.
     sealing_key_file: Path = Field(default_factory=default_sealing_key_file)
     scratch_root: Path = Field(default_factory=default_scratch_root)
-    #: Job worker threads; each runs one job at a time.
+    #: Job worker threads; each runs one job at a time. Test runs share the same slots.
     workers: int = Field(default=2, ge=1, le=64)
+    #: Queued or running jobs one user may have at once; more are refused with 429.
+    max_unfinished_jobs_per_user: int = Field(default=32, ge=1)
     #: Largest request body other than an upload chunk (JSON: room definitions, requests …),
     #: refused with 413 before it is read or anyone is authenticated.
     max_json_bytes: int = Field(default=16 << 20, ge=64 << 10)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -405,13 +406,59 @@ class MetadataStore:
             row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
         return None if row is None else _record(JobRecord, row)
 
+    def count_unfinished_jobs(self, user_email: str) -> int:
+        """How many of ``user_email``'s jobs are queued or running."""
+        jobs = t.jobs
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(jobs)
+                    .where(
+                        and_(
+                            func.lower(jobs.c.submitted_by) == user_email.lower(),
+                            jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+                        )
+                    )
+                ).scalar_one()
+            )
+
     def claim_next_job(self) -> JobRecord | None:
-        """Atomically move the oldest queued job to running and return it."""
+        """Atomically move the next queued job to running and return it.
+
+        Fair between users: a job's turn is its place among its submitter's queued jobs plus
+        how many of theirs already run; between equal turns, the user whose last job started
+        longest ago (or never) goes first, then the oldest job. One user's sixty queued jobs
+        therefore take turns with another user's one, instead of all going first.
+        """
+        jobs = t.jobs
+        running = (
+            select(
+                jobs.c.submitted_by,
+                func.sum(case((jobs.c.status == JobStatus.RUNNING, 1), else_=0)).label("running"),
+                func.max(jobs.c.started_at_ms).label("last_started"),
+            )
+            .group_by(jobs.c.submitted_by)
+            .subquery()
+        )
+        place = func.row_number().over(
+            partition_by=jobs.c.submitted_by, order_by=(jobs.c.created_at_ms, jobs.c.id)
+        )
+        queued = (
+            select(
+                jobs.c.id,
+                jobs.c.created_at_ms,
+                (place + func.coalesce(running.c.running, 0)).label("turn"),
+                func.coalesce(running.c.last_started, 0).label("last_started"),
+            )
+            .select_from(jobs.outerjoin(running, jobs.c.submitted_by == running.c.submitted_by))
+            .where(jobs.c.status == JobStatus.QUEUED)
+            .subquery()
+        )
         with self.engine.begin() as conn:
             candidates: Sequence[Any] = conn.execute(
-                select(t.jobs.c.id)
-                .where(t.jobs.c.status == JobStatus.QUEUED)
-                .order_by(t.jobs.c.created_at_ms)
+                select(queued.c.id)
+                .order_by(queued.c.turn, queued.c.last_started, queued.c.created_at_ms)
                 .limit(8)
             ).all()
             for (job_id,) in candidates:

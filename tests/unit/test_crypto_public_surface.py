@@ -27,6 +27,7 @@ PUBLIC = {
         "MAX_DETAIL_VALUE_CHARS", "MAX_NOTES_CHARS", "MAX_USER_CHARS", "AuditAction", "AuditEvent",
         "AuditLog", "Checkpoint", "DetailValue", "MerkleTree", "VerifiedAuditLog", "build_export",
         "check_extends", "event_from_wire", "event_leaf_hash", "event_to_wire", "events_from_wire",
+        "export_room_id",
         "format_lines", "key_id", "leaf_hash", "node_hash", "open_checkpoint", "open_note",
         "room_origin", "sign_checkpoint", "sign_note", "verifier_key", "verify_consistency",
         "verify_export", "verify_inclusion", "verify_log",

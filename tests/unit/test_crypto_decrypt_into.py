@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pyarrow as pa
 import pytest
 
-from sealroom.crypto import Key, decrypt_into, encrypt_bytes
+from sealroom.crypto import ChunkRef, Key, decrypt_into, encrypt_bytes, sha256_hex
 from sealroom.errors import DecryptionError, LimitExceededError
 
 
@@ -34,11 +35,29 @@ def test_a_tampered_chunk_leaves_no_unauthenticated_plaintext() -> None:
     data = b"A" * 200_000
     manifest, chunks = encrypt_bytes(key, data, chunk_size=64 * 1024)
     ciphertexts = [c.ciphertext for c in chunks]
+    # Flip a bit of the last chunk's tag only, and rewrite the manifest to match: the chunk passes
+    # the manifest hashes, its AES-CTR part decrypts to the real plaintext, and the tag fails.
+    tampered = bytearray(ciphertexts[-1])
+    tampered[-1] ^= 0x01
+    ciphertexts[-1] = bytes(tampered)
+    refs = (*manifest.chunks[:-1], ChunkRef(sha256=sha256_hex(tampered), size=len(tampered)))
+    forged = dataclasses.replace(manifest, chunks=refs)
     out = bytearray(manifest.plaintext_size)
-    # A wrong key passes the manifest hashes but fails authentication on the first chunk.
-    with pytest.raises(DecryptionError):
-        decrypt_into(Key(), manifest, iter(ciphertexts), memoryview(out))
-    assert out == bytearray(len(out))
+    with pytest.raises(DecryptionError, match=r"chunk 3 .* failed authentication"):
+        decrypt_into(key, forged, iter(ciphertexts), memoryview(out))
+    last = 3 * 64 * 1024
+    assert out[last:] == bytearray(len(out) - last)
+
+
+def test_a_wrong_key_is_refused_before_anything_is_read_or_written() -> None:
+    key = Key()
+    manifest, chunks = encrypt_bytes(key, b"A" * 200_000, chunk_size=64 * 1024)
+    remaining = iter([c.ciphertext for c in chunks])
+    out = bytearray(b"\xff" * manifest.plaintext_size)
+    with pytest.raises(DecryptionError, match="the key does not match dataset"):
+        decrypt_into(Key(), manifest, remaining, memoryview(out))
+    assert len(list(remaining)) == len(chunks)  # not one chunk taken
+    assert out == b"\xff" * manifest.plaintext_size
 
 
 def test_the_memory_limit_is_checked_before_anything_is_written() -> None:

@@ -25,28 +25,32 @@ from sealroom.crypto import (
 from sealroom.errors import DecryptionError, LimitExceededError
 
 # ---- known answers -------------------------------------------------------------------------
-# Computed independently (HKDF by hand with hmac/hashlib, AES-GCM called directly, json.dumps)
-# from: key = 00..1f, salt = 40..5f, nonce prefix = a0..a6, chunk size 16, this 39-byte plaintext.
+# Format version 2. Computed independently (HKDF by hand with hmac/hashlib, AES-GCM called
+# directly, json.dumps; test_crypto_dataset_ids.py redoes it in the test) from: key = 00..1f,
+# salt = 40..5f, nonce prefix = a0..a6, chunk size 16, this 39-byte plaintext. Any change to
+# these bytes is a format change: it needs a new version, not new constants.
 KAT_KEY = Key(material=bytes(range(32)))
 KAT_SALT = bytes(range(0x40, 0x60))
 KAT_PREFIX = bytes.fromhex("a0a1a2a3a4a5a6")
 KAT_PLAINTEXT = b"sealroom known-answer test: 40 bytes!!!"
+KAT_KEY_COMMITMENT = "680e157ca7e6b081150a22456c69a55b4bc3d0feb2efb0e7de08ac01798814e5"
 KAT_CHUNKS = [
-    "57152adf83c4496d306f15f5171ab357d4dcac6883e43d890b0e9031df448c23",
-    "682827a2f615847660864fe80c3593339b9d9efe89967515d05440b4193914e5",
-    "e5689562226d7a40a080943451766f46c337f2b249d461",
+    "57a95f08ad1bd876ef19163d16bdfbd8908485cb0312d3ef453a8ae013b3262a",
+    "da776e1f7dacc0450399a083b648658f8054dfdbddc5cbe2fa02d9a476e56dc7",
+    "328048733858c70f53951959ef4a7c66faacfe3a4c5a8e",
 ]
 KAT_MANIFEST = (
     b'{"algorithm":"AES-256-GCM-HKDF-SHA256-STREAM","chunk_size":16,"chunks":['
-    b'{"sha256":"7d4d36aa04824e23b3e4841b01f26a1a3ca093ffc7fad30a723f467a0c78ecb8","size":32},'
-    b'{"sha256":"a78c282e467b68d140c11a61afed3d8b4ce7ea599e46cb616002c0f42821c39a","size":32},'
-    b'{"sha256":"e730a90f92a8882f0395646344dcc116ed3e6dbce65ea30d1e867a888571645a","size":23}],'
+    b'{"sha256":"eb9f956fd42916649946af344abb90d98bc1af44de078b671b3b98e149fe52a7","size":32},'
+    b'{"sha256":"cbc99bdaf9180475c92d67fb6ef2048c0e57c5354621513aeaa702034c565ecc","size":32},'
+    b'{"sha256":"b61599daec35f0a4b98e9258c60f0324914f8aecef858d82c62115ece44d24b9","size":23}],'
+    b'"key_commitment":"680e157ca7e6b081150a22456c69a55b4bc3d0feb2efb0e7de08ac01798814e5",'
     b'"nonce_prefix":"a0a1a2a3a4a5a6","plaintext_size":39,'
-    b'"salt":"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f","version":1}'
+    b'"salt":"404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f","version":2}'
 )
-KAT_DATASET_ID = "e3fcfcf37839539074a024bce8129a10dbf74e26fe71a41db0b82278199ff42b"
-KAT_EMPTY_CHUNK = "e7f0e4ada9362a75a1ee720a20ef8645"
-KAT_EMPTY_DATASET_ID = "822a0b8c20b490ec4c61104ef9635beb50ae27c7e195aa626ae954647668eb6d"
+KAT_DATASET_ID = "0d40d9b42d6e7182229c187495a3f3f705bf48addfe9fb60856d39ab898baedb"
+KAT_EMPTY_CHUNK = "8c19d83c9b03d1dc6c4b9c4ea416d9f4"
+KAT_EMPTY_DATASET_ID = "0a6fdee94cbe8d011b74a924060936877daae323ee36a3f2cbaec56ee8b24636"
 
 
 def _kat_encrypt(plaintext: bytes) -> tuple[Manifest, list[bytes]]:
@@ -60,6 +64,7 @@ def _kat_encrypt(plaintext: bytes) -> tuple[Manifest, list[bytes]]:
 def test_known_answer_chunks_and_manifest() -> None:
     manifest, chunks = _kat_encrypt(KAT_PLAINTEXT)
     assert [c.hex() for c in chunks] == KAT_CHUNKS
+    assert manifest.key_commitment == KAT_KEY_COMMITMENT
     assert manifest.to_bytes() == KAT_MANIFEST
     assert manifest.dataset_id == KAT_DATASET_ID == sha256_hex(KAT_MANIFEST)
     assert Manifest.from_bytes(KAT_MANIFEST) == manifest
@@ -72,6 +77,7 @@ def test_known_answer_empty_file() -> None:
     manifest, chunks = _kat_encrypt(b"")
     assert [c.hex() for c in chunks] == [KAT_EMPTY_CHUNK]
     assert manifest.dataset_id == KAT_EMPTY_DATASET_ID
+    assert manifest.key_commitment == KAT_KEY_COMMITMENT  # depends on key and salt only
     assert manifest.plaintext_size == 0
     assert len(manifest.chunks) == 1
     assert decrypt_to_buffer(KAT_KEY, manifest, chunks) == bytearray()
@@ -244,7 +250,9 @@ def test_attacks_fail_even_with_a_rewritten_manifest(
 
 def test_wrong_key(dataset: tuple[Manifest, list[bytes]]) -> None:
     manifest, chunks = dataset
-    with pytest.raises(DecryptionError, match=r"chunk 0 .* failed authentication"):
+    with pytest.raises(
+        DecryptionError, match=f"the key does not match dataset {manifest.dataset_id}"
+    ):
         decrypt_to_buffer(Key(), manifest, chunks)
 
 
@@ -326,7 +334,8 @@ def _mutations() -> dict[str, object]:
     without_salt = _kat_dict()
     del without_salt["salt"]
     return {
-        "version": changed(version=2),
+        "version_next": changed(version=3),
+        "version_retired": changed(version=1),
         "version_bool": changed(version=True),
         "algorithm": changed(algorithm="AES-128-GCM"),
         "salt_short": changed(salt="4041"),
@@ -335,6 +344,9 @@ def _mutations() -> dict[str, object]:
         "chunk_size_zero": changed(chunk_size=0),
         "chunk_size_huge": changed(chunk_size=MAX_CHUNK_SIZE + 1),
         "chunk_size_str": changed(chunk_size="16"),
+        "key_commitment_short": changed(key_commitment="68"),
+        "key_commitment_upper": changed(key_commitment=KAT_KEY_COMMITMENT.upper()),
+        "key_commitment_missing": {k: v for k, v in _kat_dict().items() if k != "key_commitment"},
         "no_chunks": changed(chunks=[], plaintext_size=0),
         "chunks_not_list": changed(chunks={"0": chunks[0]}),
         "middle_chunk_short": changed(
@@ -369,8 +381,8 @@ def test_manifest_rejects_inconsistent(name: str) -> None:
         b"{",
         b"NaN",
         KAT_MANIFEST.replace(b'"chunk_size":16', b'"chunk_size":16.0'),
-        KAT_MANIFEST.replace(b'"version":1', b'"version":1,"version":1'),  # duplicate key
-        KAT_MANIFEST.replace(b'"version":1', b'"version":1' + b"0" * 5000),  # giant int
+        KAT_MANIFEST.replace(b'"version":2', b'"version":2,"version":2'),  # duplicate key
+        KAT_MANIFEST.replace(b'"version":2', b'"version":2' + b"0" * 5000),  # giant int
         b"[" * 100_000 + b"]" * 100_000,
     ],
 )

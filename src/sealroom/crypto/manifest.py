@@ -1,28 +1,43 @@
 """The dataset manifest: what a dataset is, and the only thing its id is computed from.
 
-Wire form (version 1) — canonical JSON (:mod:`sealroom.crypto.canonical`) of::
+Wire form (version 2) — canonical JSON (:mod:`sealroom.crypto.canonical`) of::
 
-    {"version": 1, "algorithm": "AES-256-GCM-HKDF-SHA256-STREAM",
+    {"version": 2, "algorithm": "AES-256-GCM-HKDF-SHA256-STREAM",
      "salt": hex(32 bytes), "nonce_prefix": hex(7 bytes), "chunk_size": int,
+     "key_commitment": hex(32 bytes),
      "chunks": [{"sha256": hex of ciphertext chunk, "size": ciphertext bytes}, ...],
      "plaintext_size": int}
 
     dataset id = sha256_hex(manifest bytes)
 
+What each field stops (the cipher that checks them is :mod:`sealroom.crypto.streaming`):
+
+* ``chunks`` — the SHA-256 of every ciphertext chunk: the id commits to the exact ciphertext, so
+  the untrusted blob store cannot substitute, reorder or drop chunks without changing the id.
+* ``salt``, ``nonce_prefix``, ``chunk_size`` — the header. Every chunk's AEAD authenticates all
+  of it (with ``key_commitment``), so a party without the key cannot write a second manifest for
+  the same chunks: e.g. changing ``chunk_size`` of a one-chunk dataset, whose shape does not
+  constrain it, makes the chunk fail authentication (version 1 left it unauthenticated, giving
+  one ciphertext several ids).
+* ``key_commitment`` — HKDF of the key and salt (:mod:`sealroom.crypto.streaming`), checked
+  before any chunk is decrypted. AES-GCM is not key-committing: without this, one ciphertext
+  could be crafted to decrypt under two keys to two plaintexts, i.e. one id would name two
+  datasets. With it, a dataset id names at most one (key, plaintext) pair.
+* ``version``, ``algorithm`` — only version 2 is accepted; version 1 manifests are refused with
+  an error saying so (their datasets must be encrypted and uploaded again).
+
 Invariants (checked whenever a :class:`Manifest` is constructed, so none exists unchecked):
 
 * Every chunk but the last holds exactly ``chunk_size`` plaintext bytes (``chunk_size + 16``
   ciphertext bytes); the last holds 1 to ``chunk_size`` bytes, or 0 only when the file is empty
-  (one empty final chunk). So there is exactly one valid manifest shape per plaintext size, and a
-  manifest can be checked for consistency without any key.
+  (one empty final chunk). So there is exactly one valid manifest shape per plaintext size and
+  chunk size, and a manifest can be checked for consistency without any key.
 * ``plaintext_size`` agrees with the chunk sizes; sizes and counts are within the limits below.
 * :meth:`Manifest.from_bytes` accepts only the canonical encoding, so the dataset id is the SHA-256
   of exactly the bytes received and no dataset has two ids.
 * Every failure raises :class:`~sealroom.errors.DecryptionError` (not ``ValueError``): manifests
   come from the untrusted host, and "this dataset cannot be opened" is one failure for callers to
   handle (the host maps it to 400 on upload, the core to a failed job).
-
-The chunk cipher that produces and consumes manifests is :mod:`sealroom.crypto.streaming`.
 """
 
 from __future__ import annotations
@@ -37,12 +52,14 @@ from sealroom.errors import DecryptionError
 
 __all__ = [
     "ALGORITHM",
+    "KEY_COMMITMENT_SIZE",
     "MANIFEST_VERSION",
     "MAX_CHUNKS",
     "MAX_CHUNK_SIZE",
     "MAX_MANIFEST_BYTES",
     "MIN_CHUNK_SIZE",
     "NONCE_PREFIX_SIZE",
+    "RETIRED_VERSIONS",
     "SALT_SIZE",
     "TAG_SIZE",
     "ChunkRef",
@@ -53,7 +70,11 @@ __all__ = [
 _MiB = 1024 * 1024
 
 ALGORITHM = "AES-256-GCM-HKDF-SHA256-STREAM"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+
+RETIRED_VERSIONS = frozenset({1})
+"""Versions refused with an error naming them: version 1 authenticated neither ``chunk_size`` nor
+the key (see the module docstring). Nothing reads them any more."""
 
 MAX_CHUNK_SIZE = 64 * _MiB
 """Largest plaintext chunk accepted: the server holds a whole chunk in memory per request."""
@@ -75,10 +96,20 @@ TAG_SIZE = 16
 
 SALT_SIZE = 32
 NONCE_PREFIX_SIZE = 7
+KEY_COMMITMENT_SIZE = 32
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
 _MANIFEST_FIELDS = frozenset(
-    {"version", "algorithm", "salt", "nonce_prefix", "chunk_size", "chunks", "plaintext_size"}
+    {
+        "version",
+        "algorithm",
+        "salt",
+        "nonce_prefix",
+        "chunk_size",
+        "key_commitment",
+        "chunks",
+        "plaintext_size",
+    }
 )
 _CHUNK_FIELDS = frozenset({"sha256", "size"})
 
@@ -93,7 +124,7 @@ class ChunkRef:
 
 @dataclass(frozen=True, kw_only=True)
 class Manifest:
-    """What a dataset is: parameters and the hash of every ciphertext chunk.
+    """What a dataset is: parameters, key commitment and the hash of every ciphertext chunk.
 
     Constructing one checks it completely (see the module docstring); an inconsistent manifest
     raises :class:`~sealroom.errors.DecryptionError`. ``dataset_id`` is the SHA-256 of
@@ -103,6 +134,7 @@ class Manifest:
     salt: str
     nonce_prefix: str
     chunk_size: int
+    key_commitment: str
     chunks: tuple[ChunkRef, ...]
     plaintext_size: int
     version: int = MANIFEST_VERSION
@@ -118,6 +150,7 @@ class Manifest:
             "salt": self.salt,
             "nonce_prefix": self.nonce_prefix,
             "chunk_size": self.chunk_size,
+            "key_commitment": self.key_commitment,
             "chunks": [{"sha256": c.sha256, "size": c.size} for c in self.chunks],
             "plaintext_size": self.plaintext_size,
         }
@@ -160,7 +193,11 @@ class Manifest:
         except (ValueError, RecursionError) as exc:
             # ValueError covers JSON syntax, UTF-8, over-long integers and our hooks.
             raise DecryptionError("invalid dataset manifest: not valid JSON") from exc
-        if not isinstance(obj, dict) or set(obj) != _MANIFEST_FIELDS:
+        if not isinstance(obj, dict):
+            raise DecryptionError("invalid dataset manifest: not a JSON object")
+        # Before the field check: a retired version has other fields, and deserves to be named.
+        _check_version(obj.get("version"))
+        if set(obj) != _MANIFEST_FIELDS:
             raise DecryptionError("invalid dataset manifest: wrong set of fields")
         raw_chunks = obj["chunks"]
         if not isinstance(raw_chunks, list):
@@ -176,6 +213,7 @@ class Manifest:
             salt=obj["salt"],
             nonce_prefix=obj["nonce_prefix"],
             chunk_size=obj["chunk_size"],
+            key_commitment=obj["key_commitment"],
             chunks=tuple(refs),
             plaintext_size=obj["plaintext_size"],
         )
@@ -204,12 +242,26 @@ def _is_hex(value: object, nbytes: int) -> bool:
     return isinstance(value, str) and len(value) == 2 * nbytes and set(value) <= _HEX_DIGITS
 
 
+def _check_version(version: object) -> None:
+    def bad(what: str) -> DecryptionError:
+        return DecryptionError(f"invalid dataset manifest: {what}")
+
+    # The value is echoed only when it is a version we know: the manifest is untrusted input.
+    if _is_int(version) and version in RETIRED_VERSIONS:
+        raise bad(
+            f"version {version} is no longer accepted (expected {MANIFEST_VERSION}, which "
+            "authenticates the chunk size and commits to the key); encrypt and upload the "
+            "dataset again"
+        )
+    if not _is_int(version) or version != MANIFEST_VERSION:
+        raise bad(f"unsupported version (expected {MANIFEST_VERSION})")
+
+
 def _check_manifest(m: Manifest) -> None:
     def bad(what: str) -> DecryptionError:
         return DecryptionError(f"invalid dataset manifest: {what}")
 
-    if not _is_int(m.version) or m.version != MANIFEST_VERSION:
-        raise bad(f"unsupported version (expected {MANIFEST_VERSION})")
+    _check_version(m.version)
     if m.algorithm != ALGORITHM:
         raise bad(f"unsupported algorithm (expected {ALGORITHM})")
     if not _is_hex(m.salt, SALT_SIZE):
@@ -218,6 +270,8 @@ def _check_manifest(m: Manifest) -> None:
         raise bad(f"nonce_prefix must be {NONCE_PREFIX_SIZE} bytes of lower-case hex")
     if not _is_int(m.chunk_size) or not MIN_CHUNK_SIZE <= m.chunk_size <= MAX_CHUNK_SIZE:
         raise bad(f"chunk_size must be between {MIN_CHUNK_SIZE} and {MAX_CHUNK_SIZE}")
+    if not _is_hex(m.key_commitment, KEY_COMMITMENT_SIZE):
+        raise bad(f"key_commitment must be {KEY_COMMITMENT_SIZE} bytes of lower-case hex")
     if not isinstance(m.chunks, tuple) or not 1 <= len(m.chunks) <= MAX_CHUNKS:
         raise bad(f"must list between 1 and {MAX_CHUNKS} chunks")
     full = m.chunk_size + TAG_SIZE

@@ -1,16 +1,19 @@
 """The dataset cipher: a streaming AEAD (the STREAM construction, as in Tink's AES-GCM-HKDF
-streaming AEAD). It produces the chunks and the :class:`~sealroom.crypto.manifest.Manifest` whose
-SHA-256 is the dataset id.
+streaming AEAD) with a key commitment. It produces the chunks and the
+:class:`~sealroom.crypto.manifest.Manifest` whose SHA-256 is the dataset id.
 
-Format (version 1, ``AES-256-GCM-HKDF-SHA256-STREAM``)::
+Format (version 2, ``AES-256-GCM-HKDF-SHA256-STREAM``)::
 
-    D         = "sealroom/dataset-chunk/v1"
-    per file:   salt         = 32 random bytes
-                nonce_prefix = 7 random bytes
-                subkey       = HKDF-SHA256(ikm=key, salt=salt, info=D, L=32)
-    chunk i:    last         = 0x01 for the final chunk, else 0x00
-                nonce        = nonce_prefix || u32be(i) || last               (12 bytes)
-                ciphertext_i = AES-256-GCM(subkey).encrypt(nonce, plaintext_i, aad=D)
+    D         = "sealroom/dataset-chunk/v2"
+    C         = "sealroom/dataset-key-commitment/v2"
+    per file:   salt           = 32 random bytes
+                nonce_prefix   = 7 random bytes
+                subkey         = HKDF-SHA256(ikm=key, salt=salt, info=D, L=32)
+                key_commitment = HKDF-SHA256(ikm=key, salt=salt, info=C, L=32)
+                header         = D || u32be(chunk_size) || salt || nonce_prefix || key_commitment
+    chunk i:    last           = 0x01 for the final chunk, else 0x00
+                nonce          = nonce_prefix || u32be(i) || last             (12 bytes)
+                ciphertext_i   = AES-256-GCM(subkey).encrypt(nonce, plaintext_i, aad=header)
 
 Invariants and the attacks they stop:
 
@@ -18,6 +21,17 @@ Invariants and the attacks they stop:
   unique to the file (fresh salt). Hence dropping the final chunk (truncation), reordering,
   duplicating, and splicing in a chunk from another file encrypted with the same key all fail
   authentication, even against a party who also rewrites the manifest.
+* Every chunk authenticates the whole header: every manifest field fixed before the first chunk
+  (the version and algorithm through ``D``). The encryptor streams and learns the total size only
+  at the end, so the sizes it can bind up front are ``chunk_size`` here and the index and last
+  flag in the nonce; the chunk sizes follow from those. A manifest rewritten with another
+  ``chunk_size`` (the only freedom a one-chunk dataset's shape leaves) fails authentication, so
+  no party without the key can give one ciphertext a second dataset id that opens.
+* The manifest carries ``key_commitment``, and the decryptor compares it (constant time) before
+  touching any chunk. AES-GCM alone is not key-committing: a ciphertext can be crafted to decrypt
+  under two keys to two plaintexts. With the commitment (collision-resistant in the key, and
+  derived with its own ``info`` so it reveals nothing about the subkey) a dataset id names at
+  most one key, hence at most one plaintext.
 * The manifest lists the SHA-256 of every ciphertext chunk, so the dataset id commits to the exact
   ciphertext: the untrusted blob store cannot substitute chunks without changing the id. Each
   chunk is checked against the manifest before it is decrypted.
@@ -49,6 +63,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sealroom.crypto.keys import Key
 from sealroom.crypto.manifest import (
     ALGORITHM,
+    KEY_COMMITMENT_SIZE,
     MAX_CHUNK_SIZE,
     MAX_CHUNKS,
     MAX_MANIFEST_BYTES,
@@ -89,9 +104,11 @@ manifest entry, one AEAD call) is negligible, small enough to upload one chunk p
 _HASH_THREADS = 2
 _HASH_LOOKAHEAD = 4
 
-# Used as both the HKDF info and the AEAD associated data: the subkey and the chunks cannot be
-# confused with any other use of the dataset key.
-_CHUNK_DOMAIN = b"sealroom/dataset-chunk/v1"
+# Used as both the HKDF info and the start of the AEAD associated data: the subkey and the chunks
+# cannot be confused with any other use of the dataset key, nor with another format version.
+_CHUNK_DOMAIN = b"sealroom/dataset-chunk/v2"
+# A distinct HKDF info: the commitment is published in the manifest, the subkey never is.
+_KEY_COMMITMENT_DOMAIN = b"sealroom/dataset-key-commitment/v2"
 _LAST = b"\x01"
 _NOT_LAST = b"\x00"
 
@@ -140,6 +157,8 @@ class DatasetEncryptor:
         self._chunk_size = chunk_size
         self._salt = salt
         self._nonce_prefix = nonce_prefix
+        self._key_commitment = _key_commitment(key, salt)
+        self._header = _header(chunk_size, salt, nonce_prefix, self._key_commitment)
         self._aead = AESGCM(_derive_subkey(key, salt))
         self._started = False
         self._manifest: Manifest | None = None
@@ -173,7 +192,7 @@ class DatasetEncryptor:
             following = _read_full(reader, size) if len(current) == size else b""
             last = not following
             ciphertext = self._aead.encrypt(
-                _chunk_nonce(self._nonce_prefix, index, last=last), current, _CHUNK_DOMAIN
+                _chunk_nonce(self._nonce_prefix, index, last=last), current, self._header
             )
             digest = hashlib.sha256(ciphertext).hexdigest()
             refs.append(ChunkRef(sha256=digest, size=len(ciphertext)))
@@ -185,6 +204,7 @@ class DatasetEncryptor:
                     salt=self._salt.hex(),
                     nonce_prefix=self._nonce_prefix.hex(),
                     chunk_size=size,
+                    key_commitment=self._key_commitment.hex(),
                     chunks=tuple(refs),
                     plaintext_size=plaintext_size,
                 )
@@ -207,14 +227,25 @@ def encrypt_bytes(
 
 
 class DatasetDecryptor:
-    """Decrypts the chunks of one dataset. The subkey is derived once, here."""
+    """Decrypts the chunks of one dataset. The subkey is derived once, here.
+
+    Constructing one checks the key against the manifest's key commitment and raises
+    :class:`~sealroom.errors.DecryptionError` if it is not the dataset's key, so a wrong key is
+    refused before any chunk is read or decrypted.
+    """
 
     def __init__(self, key: Key, manifest: Manifest) -> None:
         if not isinstance(key, Key):
             raise TypeError(f"key must be a sealroom Key, not {type(key).__name__}")
+        salt = bytes.fromhex(manifest.salt)
+        key_commitment = bytes.fromhex(manifest.key_commitment)
+        # Stops a second key opening the same dataset id (AES-GCM is not key-committing).
+        if not hmac.compare_digest(_key_commitment(key, salt), key_commitment):
+            raise DecryptionError(f"the key does not match dataset {manifest.dataset_id}")
         self._manifest = manifest
         self._nonce_prefix = bytes.fromhex(manifest.nonce_prefix)
-        self._aead = AESGCM(_derive_subkey(key, bytes.fromhex(manifest.salt)))
+        self._header = _header(manifest.chunk_size, salt, self._nonce_prefix, key_commitment)
+        self._aead = AESGCM(_derive_subkey(key, salt))
 
     @property
     def manifest(self) -> Manifest:
@@ -257,17 +288,19 @@ class DatasetDecryptor:
                 f"chunk {index} of dataset {manifest.dataset_id} does not match its manifest "
                 "(tampered, reordered, duplicated or from another file)"
             )
-        # 2. AEAD with the index and last flag derived from the manifest: stops truncation,
-        #    reordering and splicing even by a party who rewrote the manifest; fails on a wrong key.
+        # 2. AEAD with the index and last flag derived from the manifest, and its header as
+        #    associated data: stops truncation, reordering and splicing, and a rewritten
+        #    chunk_size, even by a party who rewrote the manifest. (The key was checked against
+        #    the commitment when this decryptor was built.)
         last = index == len(manifest.chunks) - 1
         nonce = _chunk_nonce(self._nonce_prefix, index, last=last)
         try:
-            self._aead.decrypt_into(nonce, ciphertext, _CHUNK_DOMAIN, out)
+            self._aead.decrypt_into(nonce, ciphertext, self._header, out)
         except InvalidTag:
             out[:] = bytes(size)
             raise DecryptionError(
                 f"chunk {index} of dataset {manifest.dataset_id} failed authentication "
-                "(wrong key, tampered, truncated, reordered or spliced)"
+                "(tampered, truncated, reordered, spliced or its manifest rewritten)"
             ) from None
 
     def _plaintext_size(self, index: int) -> int:
@@ -304,8 +337,9 @@ def decrypt_to_buffer(
     budget *before* allocating (raises :class:`~sealroom.errors.LimitExceededError`).
     """
     _check_plaintext_limit(manifest, max_plaintext_size)
+    decryptor = DatasetDecryptor(key, manifest)  # refuses a wrong key before allocating
     buffer = bytearray(manifest.plaintext_size)
-    decrypt_into(key, manifest, chunks, memoryview(buffer))
+    _decrypt_all_into(decryptor, chunks, memoryview(buffer))
     return buffer
 
 
@@ -321,13 +355,22 @@ def decrypt_into(
 
     Lets the caller choose the memory (the core decrypts into an uninitialised Arrow buffer,
     saving a zero-fill of the whole file). On any error ``out`` holds no unauthenticated
-    plaintext: the failing chunk's region is zeroed and the exception propagates.
+    plaintext: the failing chunk's region is zeroed and the exception propagates. A key that does
+    not match the manifest's commitment is refused before ``chunks`` is iterated or ``out``
+    written.
     """
     _check_plaintext_limit(manifest, max_plaintext_size)
     if out.readonly or out.nbytes != manifest.plaintext_size:
         raise ValueError(f"out must be writable and hold exactly {manifest.plaintext_size} bytes")
-    view = out.cast("B") if out.format != "B" else out
     decryptor = DatasetDecryptor(key, manifest)
+    _decrypt_all_into(decryptor, chunks, out)
+
+
+def _decrypt_all_into(
+    decryptor: DatasetDecryptor, chunks: Iterable[bytes], out: memoryview
+) -> None:
+    manifest = decryptor.manifest
+    view = out.cast("B") if out.format != "B" else out
     expected = len(manifest.chunks)
     offset = 0
     received = 0
@@ -377,9 +420,23 @@ def _sha256_hex(data: bytes) -> str:
 
 
 def _derive_subkey(key: Key, salt: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_CHUNK_DOMAIN).derive(
-        key.material
-    )
+    return _hkdf(key, salt, _CHUNK_DOMAIN, 32)
+
+
+def _key_commitment(key: Key, salt: bytes) -> bytes:
+    return _hkdf(key, salt, _KEY_COMMITMENT_DOMAIN, KEY_COMMITMENT_SIZE)
+
+
+def _hkdf(key: Key, salt: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(key.material)
+
+
+def _header(chunk_size: int, salt: bytes, nonce_prefix: bytes, key_commitment: bytes) -> bytes:
+    """Every chunk's associated data: the manifest fields fixed before the first chunk.
+
+    Fixed-length fields after a fixed domain string, so the encoding is unambiguous.
+    """
+    return _CHUNK_DOMAIN + struct.pack(">I", chunk_size) + salt + nonce_prefix + key_commitment
 
 
 def _chunk_nonce(prefix: bytes, index: int, *, last: bool) -> bytes:

@@ -55,6 +55,8 @@ SEALED_OVERHEAD = 1 + _ENC_SIZE + _TAG_SIZE
 """Bytes a sealed message adds to its plaintext."""
 
 _SUITE = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_256_GCM)
+# Any private key finds low-order public keys; a fixed one keeps parsing deterministic.
+_LOW_ORDER_PROBE = x25519.X25519PrivateKey.from_private_bytes(bytes(range(1, KEM_KEY_SIZE + 1)))
 
 
 class KemPublicKey:
@@ -68,9 +70,22 @@ class KemPublicKey:
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> KemPublicKey:
+        """Parse a raw key; refuse a low-order point (all zeros, one, …: RFC 7748 §6.1).
+
+        Every secret shared with such a point is all zeros, so nothing sealed to it would be
+        secret; the library refuses it only at the exchange, deep inside :func:`seal`, where
+        it surfaced as a server error.
+        """
         if not isinstance(raw, bytes) or len(raw) != KEM_KEY_SIZE:
             raise ValueError(f"an X25519 public key is {KEM_KEY_SIZE} bytes")
-        return cls(x25519.X25519PublicKey.from_public_bytes(raw))
+        key = x25519.X25519PublicKey.from_public_bytes(raw)
+        try:
+            # A clamped scalar is a multiple of the cofactor: the product is the neutral
+            # element, which the library refuses, exactly when the point has low order.
+            _LOW_ORDER_PROBE.exchange(key)
+        except ValueError:
+            raise ValueError("an X25519 public key must not be a low-order point") from None
+        return cls(key)
 
     @classmethod
     def from_hex(cls, text: str) -> KemPublicKey:

@@ -480,7 +480,8 @@ def check_definition(definition: RoomDefinition) -> None:
 
 def check_node_name(name: str) -> None:
     """Raise :class:`DefinitionError` unless ``name`` follows the seed's node name rule."""
-    if len(name) > MAX_NODE_NAME_LENGTH or not NODE_NAME_PATTERN.match(name):
+    # fullmatch: with match, "$" also matches before a trailing newline ("sales\n").
+    if len(name) > MAX_NODE_NAME_LENGTH or not NODE_NAME_PATTERN.fullmatch(name):
         raise DefinitionError(
             f"invalid node name {name!r}: use up to {MAX_NODE_NAME_LENGTH} letters, digits, "
             "'_', '-' and spaces, starting with a letter and not ending with a space, '_' or '-'"
@@ -668,12 +669,12 @@ def _check_acyclic(definition: RoomDefinition) -> None:
 
 
 def _check_participants(definition: RoomDefinition, nodes: dict[str, Node]) -> None:
-    if not _EMAIL_PATTERN.match(definition.owner):
+    if not _EMAIL_PATTERN.fullmatch(definition.owner):
         raise DefinitionError(f"owner {definition.owner!r} is not an e-mail address")
     seen: set[str] = set()
     for participant in definition.participants:
         email = participant.email
-        if not _EMAIL_PATTERN.match(email):
+        if not _EMAIL_PATTERN.fullmatch(email):
             raise DefinitionError(f"participant {email!r} is not an e-mail address")
         if email.lower() in seen:
             raise DefinitionError(f"participant {email!r} is listed twice")

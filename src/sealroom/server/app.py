@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sealroom._version import __version__
 from sealroom.server.body_limit import BodyLimitMiddleware
 from sealroom.server.platform import open_platform
-from sealroom.server.problems import install_problem_handlers
+from sealroom.server.problems import document_problems, install_problem_handlers
 from sealroom.server.routes import datasets, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
@@ -38,4 +38,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for module in (meta, datasets, rooms, jobs, requests):
         app.include_router(module.router)
+    document_problems(app)
     return app

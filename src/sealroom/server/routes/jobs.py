@@ -17,8 +17,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from sealroom.crypto import KemPublicKey
 from sealroom.errors import BadRequestError
-from sealroom.server.routes.deps import PlatformDep, UserDep
+from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
 from sealroom.storage.metadata import JobRecord, JobStatus
 
 router = APIRouter(tags=["jobs"])
@@ -88,7 +89,7 @@ def job_out(job: JobRecord) -> JobOut:
 @router.post("/v1/rooms/{room_id}/nodes/{node}/jobs", status_code=202)
 def submit_job(
     room_id: str,
-    node: str,
+    node: NodeInPath,
     platform: PlatformDep,
     user: UserDep,
     body: SubmitJob | None = None,
@@ -123,11 +124,15 @@ async def job_status(
     return job_out(job)
 
 
-@router.post("/v1/jobs/{job_id}/result")
+@router.post(
+    "/v1/jobs/{job_id}/result",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
 def fetch_result(job_id: str, body: FetchResult, platform: PlatformDep, user: UserDep) -> Response:
     try:
-        recipient = bytes.fromhex(body.recipient_public_key)
-    except ValueError:
-        raise BadRequestError("recipient_public_key must be hex") from None
+        recipient = KemPublicKey.from_hex(body.recipient_public_key).to_bytes()
+    except ValueError as exc:  # e.g. all zeros: a low-order point, nothing sealed to it is secret
+        raise BadRequestError(f"recipient_public_key is not a usable X25519 key: {exc}") from None
     sealed = platform.core.retrieve_result(user, job_id, recipient, body.format)
     return Response(content=sealed, media_type="application/octet-stream")

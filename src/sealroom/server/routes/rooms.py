@@ -9,11 +9,12 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
 from sealroom.audit import event_to_wire
 from sealroom.errors import BadRequestError
-from sealroom.server.routes.deps import PlatformDep, UserDep
+from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
 
 router = APIRouter(tags=["rooms"])
 
@@ -101,7 +102,7 @@ def stop_room(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
 
 @router.put("/v1/rooms/{room_id}/nodes/{node}/dataset")
 def publish_dataset(
-    room_id: str, node: str, body: PublishDataset, platform: PlatformDep, user: UserDep
+    room_id: str, node: NodeInPath, body: PublishDataset, platform: PlatformDep, user: UserDep
 ) -> dict[str, Any]:
     try:
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
@@ -111,13 +112,17 @@ def publish_dataset(
 
 
 @router.delete("/v1/rooms/{room_id}/nodes/{node}/dataset", status_code=204)
-def remove_dataset(room_id: str, node: str, platform: PlatformDep, user: UserDep) -> Response:
+def remove_dataset(
+    room_id: str, node: NodeInPath, platform: PlatformDep, user: UserDep
+) -> Response:
     platform.core.remove_dataset(user, room_id, node)
     return Response(status_code=204)
 
 
 @router.get("/v1/rooms/{room_id}/nodes/{node}/validation-report")
-def validation_report(room_id: str, node: str, platform: PlatformDep, user: UserDep) -> Response:
+def validation_report(
+    room_id: str, node: NodeInPath, platform: PlatformDep, user: UserDep
+) -> Response:
     report = platform.core.validation_report(user, room_id, node)
     return Response(content=report, media_type="application/json")
 
@@ -163,7 +168,7 @@ def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, 
     return {"state": state.decode(), "signature": signature.hex()}
 
 
-@router.get("/v1/rooms/{room_id}/audit-log/checkpoint")
+@router.get("/v1/rooms/{room_id}/audit-log/checkpoint", response_class=PlainTextResponse)
 def audit_checkpoint(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
     note = platform.core.audit_checkpoint(user, room_id)
     return Response(content=note, media_type="text/plain; charset=utf-8")

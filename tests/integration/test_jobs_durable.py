@@ -20,7 +20,6 @@ from sealroom.analytics import (
     TableDataNode,
     TableDataNodeDefinition,
 )
-from sealroom.client import JobId
 from tests.integration.conftest import ANALYST, BANK, ServerProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -92,5 +91,6 @@ def test_results_and_interrupted_jobs_survive_restarts(
     # The interrupted job was requeued and runs to completion.
     status = session.get_computation_status(slow_job)
     assert status["status"] in ("queued", "running", "succeeded")
-    result = session.get_computation_result(JobId(slow_job.id, "slow", room_id), timeout=300)
+    # The JobId carries the recipient key its result is sealed to, so it survives the restart too.
+    result = session.get_computation_result(slow_job, timeout=300)
     assert result.startswith(b"s\n")

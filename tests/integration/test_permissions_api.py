@@ -20,6 +20,7 @@ from sealroom.analytics import (
     TableDataNode,
     TableDataNodeDefinition,
 )
+from sealroom.crypto import KemPrivateKey
 from tests.integration.conftest import BANK, INSURER, OUTSIDER, InProcessPlatform
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -146,13 +147,15 @@ def test_non_participants_get_404_for_everything(room: Room) -> None:
         headers={"Authorization": f"Bearer {room.platform.token(OUTSIDER)}"},
     )
     rid = room.room_id
+    # A well-formed submission, so that the 404 is about the room and not about the body.
+    recipient = KemPrivateKey.generate().public_key.hex()
     requests = [
         ("GET", f"/v1/rooms/{rid}", None),
         ("GET", f"/v1/rooms/{rid}/status", None),
         ("GET", f"/v1/rooms/{rid}/audit-log", None),
         ("GET", f"/v1/rooms/{rid}/datasets", None),
         ("POST", f"/v1/rooms/{rid}/stop", None),
-        ("POST", f"/v1/rooms/{rid}/nodes/q_a/jobs", None),
+        ("POST", f"/v1/rooms/{rid}/nodes/q_a/jobs", {"recipient_public_key": recipient}),
         ("GET", f"/v1/rooms/{rid}/nodes/a/validation-report", None),
         ("DELETE", f"/v1/rooms/{rid}/nodes/a/dataset", None),
         ("PUT", f"/v1/rooms/{rid}/nodes/a/dataset", {"dataset_id": "0" * 64, "sealed_key": ""}),

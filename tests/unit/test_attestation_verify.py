@@ -129,8 +129,8 @@ def test_accepts_and_warns() -> None:
     assert verified.verify_key == SIGNING_KEY.verify_key
     assert verified.specification == SPEC
     # The verified keys are usable: seal to the core, check its signatures.
-    sealed = seal(verified.kem_public_key, b"k", context=result_context("j"))
-    assert open_sealed(KEM_KEY, sealed, context=result_context("j")) == b"k"
+    sealed = seal(verified.kem_public_key, b"k", context=result_context("r", "j", "csv"))
+    assert open_sealed(KEM_KEY, sealed, context=result_context("r", "j", "csv")) == b"k"
     verified.verify_key.verify(b"m", SIGNING_KEY.sign(b"m"))
 
 

@@ -19,6 +19,7 @@ PUBLIC = {
         "SEALED_OVERHEAD", "SIGNATURE_SIZE", "SIGNING_KEY_SIZE", "TAG_SIZE", "ChunkRef",
         "DatasetDecryptor", "DatasetEncryptor", "EncryptedChunk", "KemPrivateKey", "KemPublicKey",
         "Key", "Manifest", "SigningKey", "VerifyKey", "canonical_json", "dataset_key_context",
+        "dataset_test_key_context",
         "decrypt_chunk", "decrypt_into", "decrypt_to_buffer", "derive_key", "encrypt_bytes",
         "open_at_rest", "open_sealed", "result_context", "seal", "seal_at_rest", "sha256_hex",
     },

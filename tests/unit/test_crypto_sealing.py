@@ -9,6 +9,7 @@ from sealroom.crypto import (
     KemPrivateKey,
     KemPublicKey,
     dataset_key_context,
+    dataset_test_key_context,
     open_sealed,
     result_context,
     seal,
@@ -33,7 +34,7 @@ def test_round_trip(core_key: KemPrivateKey) -> None:
 
 
 def test_sealing_is_randomised(core_key: KemPrivateKey) -> None:
-    context = result_context("job-1")
+    context = result_context(ROOM_A, "job-1", "csv")
     assert seal(core_key.public_key, b"x", context=context) != seal(
         core_key.public_key, b"x", context=context
     )
@@ -45,7 +46,8 @@ def test_sealing_is_randomised(core_key: KemPrivateKey) -> None:
         dataset_key_context(ROOM_B, "customers", DATASET_1),  # another room
         dataset_key_context(ROOM_A, "transactions", DATASET_1),  # another node
         dataset_key_context(ROOM_A, "customers", DATASET_2),  # another dataset
-        result_context("job-1"),  # another purpose
+        result_context(ROOM_A, "job-1", "csv"),  # another purpose
+        dataset_test_key_context(ROOM_A, "customers", DATASET_1, "t" * 32),  # a test run
         b"",
     ],
 )
@@ -57,14 +59,42 @@ def test_dataset_key_does_not_open_elsewhere(core_key: KemPrivateKey, other_cont
         open_sealed(core_key, sealed, context=other_context)
 
 
-def test_result_context_binds_job(core_key: KemPrivateKey) -> None:
-    sealed = seal(core_key.public_key, b"result", context=result_context("job-1"))
+@pytest.mark.parametrize(
+    "other_context",
+    [
+        result_context(ROOM_A, "job-2", "csv"),  # another job
+        result_context(ROOM_B, "job-1", "csv"),  # another room
+        result_context(ROOM_A, "job-1", "arrow"),  # another format
+    ],
+)
+def test_result_context_binds_room_job_and_format(
+    core_key: KemPrivateKey, other_context: bytes
+) -> None:
+    sealed = seal(core_key.public_key, b"result", context=result_context(ROOM_A, "job-1", "csv"))
     with pytest.raises(DecryptionError):
-        open_sealed(core_key, sealed, context=result_context("job-2"))
+        open_sealed(core_key, sealed, context=other_context)
+
+
+@pytest.mark.parametrize(
+    "other_context",
+    [
+        dataset_key_context(ROOM_A, "customers", DATASET_1),  # the publication of that draft
+        dataset_test_key_context(ROOM_A, "customers", DATASET_1, "u" * 32),  # another test run
+        dataset_test_key_context(ROOM_B, "customers", DATASET_1, "t" * 32),  # another draft
+    ],
+)
+def test_a_test_key_opens_only_in_its_test_run(
+    core_key: KemPrivateKey, other_context: bytes
+) -> None:
+    context = dataset_test_key_context(ROOM_A, "customers", DATASET_1, "t" * 32)
+    sealed = seal(core_key.public_key, b"k" * 32, context=context)
+    assert open_sealed(core_key, sealed, context=context) == b"k" * 32
+    with pytest.raises(DecryptionError):
+        open_sealed(core_key, sealed, context=other_context)
 
 
 def test_wrong_private_key(core_key: KemPrivateKey) -> None:
-    context = result_context("job-1")
+    context = result_context(ROOM_A, "job-1", "csv")
     sealed = seal(core_key.public_key, b"result", context=context)
     with pytest.raises(DecryptionError):
         open_sealed(KemPrivateKey.generate(), sealed, context=context)
@@ -72,7 +102,7 @@ def test_wrong_private_key(core_key: KemPrivateKey) -> None:
 
 @pytest.mark.parametrize("position", [0, 1, 20, 33, -1])
 def test_tampering(core_key: KemPrivateKey, position: int) -> None:
-    context = result_context("job-1")
+    context = result_context(ROOM_A, "job-1", "csv")
     sealed = bytearray(seal(core_key.public_key, b"result", context=context))
     sealed[position] ^= 0x01
     with pytest.raises(DecryptionError):
@@ -89,7 +119,13 @@ def test_context_known_answer() -> None:
     assert dataset_key_context("r", "n", "d") == (
         b'{"dataset_id":"d","node_id":"n","purpose":"sealroom/dataset-key/v1","room_id":"r"}'
     )
-    assert result_context("j") == b'{"job_id":"j","purpose":"sealroom/job-result/v1"}'
+    assert result_context("r", "j", "csv") == (
+        b'{"job_id":"j","purpose":"sealroom/job-result/v2","result_format":"csv","room_id":"r"}'
+    )
+    assert dataset_test_key_context("r", "n", "d", "t") == (
+        b'{"dataset_id":"d","draft_id":"r","node_id":"n","purpose":"sealroom/test-dataset-key/v1",'
+        b'"test_run":"t"}'
+    )
 
 
 def test_context_fields_must_be_non_empty() -> None:

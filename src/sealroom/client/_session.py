@@ -16,7 +16,7 @@ import json
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sealroom.attestation import EnclaveSpecification, VerifiedAttestation, verify_attestation
@@ -27,17 +27,25 @@ from sealroom.audit import (
     format_lines,
     verify_log,
 )
+from sealroom.client._pins import CorePins
 from sealroom.client._state import AuditStateStore
 from sealroom.crypto import (
     KemPrivateKey,
     Key,
     dataset_key_context,
+    dataset_test_key_context,
     open_sealed,
     result_context,
     seal,
     sha256_hex,
 )
-from sealroom.errors import ComputationError, JobTimeoutError, ServerError, VerificationError
+from sealroom.errors import (
+    ComputationError,
+    ConfigurationError,
+    JobTimeoutError,
+    ServerError,
+    VerificationError,
+)
 from sealroom.model.commits import Commit, apply_commits, verify_history
 from sealroom.model.definition import (
     Node,
@@ -45,11 +53,20 @@ from sealroom.model.definition import (
     parse_definition,
     room_signature_message,
 )
+from sealroom.model.result_release import (
+    RESULT_FORMAT_HEADER,
+    RESULT_SIGNATURE_HEADER,
+    ResultRelease,
+    verify_result_release,
+)
 from sealroom.model.room_state import RoomState, verify_room_state
 
 if TYPE_CHECKING:
     from sealroom.client._client import Client
     from sealroom.legacy import DataRoom
+
+#: The formats the core picks when a result is fetched without naming one.
+_DEFAULT_FORMATS = frozenset({"csv", "zip"})
 
 #: Longest single long-poll request while waiting for a job.
 _LONG_POLL_SECONDS = 20.0
@@ -57,11 +74,18 @@ _LONG_POLL_SECONDS = 20.0
 
 @dataclass(frozen=True)
 class JobId:
-    """A submitted computation (seed SDK: ``JobId(id, compute_node_id)``)."""
+    """A submitted computation (seed SDK: ``JobId(id, compute_node_id)``).
+
+    It also holds what the result is checked against: the private half of the fresh key the
+    result is sealed to (named when the job was submitted, never sent) and the parameters the
+    job was run with. Only the session that submitted a job can therefore open its result.
+    """
 
     id: str
     compute_node_id: str
     data_room_id: str
+    recipient_key: KemPrivateKey | None = field(default=None, repr=False, compare=False)
+    parameters: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -106,6 +130,9 @@ class Session:
         self.attestation: VerifiedAttestation = verify_attestation(
             document, enclave_specs, nonce=nonce
         )
+        # Trust on first use, then only these keys (simulated evidence alone could be forged).
+        self._pins = CorePins(client.state_dir)
+        self._pins.check_server(self._api.api_url, self.attestation)
 
     # -- rooms --------------------------------------------------------------------------
     def publish_data_room(self, data_room: RoomDefinition | DataRoom, /) -> str:
@@ -122,6 +149,7 @@ class Session:
                 f"the server published room {room_id}, but the definition hashes to "
                 f"{data_room.room_id}"
             )
+        self._pins.check_room(room_id, self.attestation)
         return room_id
 
     def retrieve_data_room(self, data_room_id: str, /) -> RoomDefinition:
@@ -131,8 +159,42 @@ class Session:
     def retrieve_current_data_room_configuration(
         self, data_room_id: str, /
     ) -> tuple[RoomDefinition, str]:
-        """``(definition, history pin)``, verified: the published definition hashes to the id
-        and the attested core signed it and each commit, in this order, on this history."""
+        """``(definition, history pin)``, verified: the published definition hashes to the id,
+        the attested core signed it and each commit, in this order, on this history — and the
+        history is the whole of it, not an older prefix (see :meth:`_verified_history`)."""
+        for attempt in range(2):
+            definition, commits, pins = self._verified_history(data_room_id)
+            state = self.retrieve_room_state(data_room_id)
+            if state.history_pin == pins[-1]:
+                break
+            # A commit may have been integrated between the two requests: look once more.
+            if attempt == 1 or state.history_pin in pins:
+                raise VerificationError(
+                    f"room {data_room_id}: the server sent {len(commits)} commit(s), but the "
+                    "core's signed state names another history (commits were dropped: rolled "
+                    "back)"
+                )
+        store = AuditStateStore(self.client.state_dir)
+        key = self.attestation.verify_key
+        seen = store.room_commits(data_room_id, key)
+        if len(commits) < seen:
+            raise VerificationError(
+                f"room {data_room_id}: the server sent {len(commits)} commit(s), fewer than the "
+                f"{seen} you saw before (rolled back)"
+            )
+        store.save_room_version(data_room_id, key, state.version, commits=len(commits))
+        return apply_commits(definition, commits), pins[-1]
+
+    def _verified_history(
+        self, data_room_id: str
+    ) -> tuple[RoomDefinition, list[Commit], list[str]]:
+        """The published definition and its commits, each checked against the attested core.
+
+        A prefix of the history verifies on its own (every commit is signed); it is the caller's
+        comparison with the signed room state and with the most commits seen before that
+        catches a host dropping the last commits.
+        """
+        self._pins.check_room(data_room_id, self.attestation)
         body = self._api.get_json(f"/v1/rooms/{data_room_id}")
         canonical = str(body["definition"]).encode()
         # 1. The id is the hash of the definition: the room is the one everybody agreed to.
@@ -158,7 +220,7 @@ class Session:
             [bytes.fromhex(str(entry["signature"])) for entry in entries],
             verify_key,
         )
-        return apply_commits(definition, commits), pins[-1]
+        return definition, commits, pins
 
     def retrieve_data_room_status(self, data_room_id: str, /) -> str:
         """``"Active"`` or ``"Stopped"``, from the signed state (:meth:`retrieve_room_state`)."""
@@ -207,6 +269,7 @@ class Session:
         Its version (the size of the room's audit log) never goes back for this client: a host
         serving an older state raises :class:`~sealroom.errors.VerificationError`.
         """
+        self._pins.check_room(data_room_id, self.attestation)
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/state")
         key = self.attestation.verify_key
         store = AuditStateStore(self.client.state_dir)
@@ -240,6 +303,7 @@ class Session:
            state directory): no truncation, no fork. The new checkpoint is then saved.
         Raises :class:`~sealroom.errors.VerificationError` naming the failed check.
         """
+        self._pins.check_room(data_room_id, self.attestation)
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/audit-log")
         events = events_from_wire(body.get("entries"))
         note = body.get("checkpoint")
@@ -276,7 +340,8 @@ class Session:
         self, room_id: str, node: str, manifest_hash: str, key: Key
     ) -> dict[str, str]:
         """``{dataset_id, sealed_key}``: the key HPKE-sealed to the attested core, bound to
-        (room or draft id, node, dataset), as the core opens it."""
+        (room, node, dataset), as the core opens it — and only to the core pinned for the room."""
+        self._pins.check_room(room_id, self.attestation)
         sealed = seal(
             self.attestation.kem_public_key,
             key.material,
@@ -306,11 +371,40 @@ class Session:
         *,
         parameters: Mapping[str, str] | None = None,
     ) -> JobId:
-        body = self._api.post_json(
+        return self._submit(
             f"/v1/rooms/{data_room_id}/nodes/{compute_node_id}/jobs",
-            {"parameters": dict(parameters or {})},
+            {},
+            data_room_id,
+            compute_node_id,
+            parameters,
         )
-        return JobId(id=body["job_id"], compute_node_id=compute_node_id, data_room_id=data_room_id)
+
+    def _submit(
+        self,
+        path: str,
+        body: dict[str, Any],
+        room_id: str,
+        node: str,
+        parameters: Mapping[str, str] | None,
+    ) -> JobId:
+        """Submit a job whose result the core will seal to a fresh key of ours, and only to it."""
+        recipient = KemPrivateKey.generate()
+        values = dict(parameters or {})
+        submitted = self._api.post_json(
+            path,
+            {
+                **body,
+                "parameters": values,
+                "recipient_public_key": recipient.public_key.to_bytes().hex(),
+            },
+        )
+        return JobId(
+            id=str(submitted["job_id"]),
+            compute_node_id=node,
+            data_room_id=room_id,
+            recipient_key=recipient,
+            parameters=values,
+        )
 
     def run_development_computation(
         self,
@@ -321,11 +415,13 @@ class Session:
         parameters: Mapping[str, str] | None = None,
     ) -> JobId:
         """Run ``node`` over what you may read in the room, without adding it to the room."""
-        body = self._api.post_json(
+        return self._submit(
             f"/v1/rooms/{data_room_id}/development-jobs",
-            {"node": node.model_dump(mode="json"), "parameters": dict(parameters or {})},
+            {"node": node.model_dump(mode="json")},
+            data_room_id,
+            node.name,
+            parameters,
         )
-        return JobId(id=body["job_id"], compute_node_id=node.name, data_room_id=data_room_id)
 
     def test_computations(
         self,
@@ -336,11 +432,22 @@ class Session:
         parameters: Mapping[str, Mapping[str, str]] | None = None,
     ) -> list[dict[str, Any]]:
         """Run every computation of a draft over empty tables, or over test datasets
-        ``{node: (manifest hash, key)}`` whose keys are sealed to the core for this draft only."""
+        ``{node: (manifest hash, key)}`` whose keys are sealed to the core for this one test
+        run of this draft: they never open as a publication, nor in another test run."""
+        test_run = secrets.token_hex(16)
         datasets = {}
         for node, (manifest_hash, key) in (test_datasets or {}).items():
-            datasets[node] = self._sealed_dataset_key(definition.room_id, node, manifest_hash, key)
+            sealed = seal(
+                self.attestation.kem_public_key,
+                key.material,
+                context=dataset_test_key_context(definition.room_id, node, manifest_hash, test_run),
+            )
+            datasets[node] = {
+                "dataset_id": manifest_hash,
+                "sealed_key": base64.b64encode(sealed).decode(),
+            }
         body = {
+            "test_run": test_run,
             "definition": definition.model_dump(mode="json"),
             "test_datasets": datasets,
             "parameters": {k: dict(v) for k, v in (parameters or {}).items()},
@@ -385,11 +492,13 @@ class Session:
         *,
         parameters: Mapping[str, str] | None = None,
     ) -> JobId:
-        body = self._api.post_json(
+        return self._submit(
             f"/v1/rooms/{data_room_id}/requests/{request_id}/preview",
-            {"parameters": dict(parameters or {})},
+            {},
+            data_room_id,
+            node_name,
+            parameters,
         )
-        return JobId(id=body["job_id"], compute_node_id=node_name, data_room_id=data_room_id)
 
     def retrieve_commits(self, data_room_id: str, /) -> list[dict[str, Any]]:
         commits: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/commits")
@@ -445,9 +554,20 @@ class Session:
         timeout: float | None = None,
         result_format: str | None = None,
     ) -> bytes:
-        """Wait for the job, then fetch its result sealed to a fresh key only we hold."""
+        """Wait for the job, then fetch its result and check that the core released it.
+
+        The result is sealed to the key this session named when it submitted the job, and comes
+        with the core's signature over room, node, job, parameters, that key, the format and the
+        sealed bytes; anything else raises :class:`~sealroom.errors.VerificationError`.
+        """
+        recipient = job_id.recipient_key
+        if recipient is None:
+            raise ConfigurationError(
+                f"job {job_id.id}: its result is sealed to a key held by the session that "
+                "submitted it; pass the JobId that run_computation returned, or run the "
+                "computation again"
+            )
         self.wait_until_computation_has_finished(job_id, interval=interval, timeout=timeout)
-        recipient = KemPrivateKey.generate()
         response = self._api.request(
             "POST",
             f"/v1/jobs/{job_id.id}/result",
@@ -457,7 +577,33 @@ class Session:
             },
             idempotent=True,
         )
-        return open_sealed(recipient, response.content, context=result_context(job_id.id))
+        sealed = response.content
+        try:
+            signature = bytes.fromhex(response.headers.get(RESULT_SIGNATURE_HEADER, ""))
+        except ValueError:
+            signature = b""
+        # Asked for no format, the core chose the node's default: csv for SQL, zip for scripts
+        # (each kind's only default, so the server cannot pass one kind's result as the other's).
+        released_format = response.headers.get(RESULT_FORMAT_HEADER, "")
+        if result_format is None and released_format in _DEFAULT_FORMATS:
+            result_format = released_format
+        if result_format is None:
+            raise VerificationError(f"job {job_id.id}: the server did not say the result's format")
+        release = ResultRelease.of(
+            room_id=job_id.data_room_id,
+            node=job_id.compute_node_id,
+            job_id=job_id.id,
+            parameters=job_id.parameters,
+            recipient_public_key=recipient.public_key.hex(),
+            result_format=result_format,
+            sealed=sealed,
+        )
+        verify_result_release(release, signature, self.attestation.verify_key)
+        return open_sealed(
+            recipient,
+            sealed,
+            context=result_context(job_id.data_room_id, job_id.id, result_format),
+        )
 
     def run_computation_and_get_results(
         self,

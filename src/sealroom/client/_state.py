@@ -1,5 +1,5 @@
-"""What the SDK remembers between runs: per room, the last verified audit checkpoint and the
-highest signed room-state version seen.
+"""What the SDK remembers between runs: per room, the last verified audit checkpoint, the
+highest signed room-state version and the most integrated commits seen.
 
 Location: ``$SEALROOM_STATE_DIR``, else ``$XDG_DATA_HOME/sealroom``, else
 ``~/.local/share/sealroom``; one file per room under ``audit-checkpoints/`` and
@@ -24,7 +24,7 @@ from sealroom.audit import Checkpoint, open_checkpoint, room_origin
 from sealroom.crypto import VerifyKey
 from sealroom.errors import ConfigurationError, VerificationError
 
-__all__ = ["AuditStateStore", "default_state_dir"]
+__all__ = ["AuditStateStore", "check_private", "default_state_dir", "write_atomically"]
 
 _ROOM_ID: Final = re.compile(r"^[0-9a-f]{64}$")
 
@@ -46,7 +46,7 @@ class AuditStateStore:
         self._directory = root / "audit-checkpoints"
         self._versions = root / "room-versions"
         for path in (root, self._directory, self._versions):
-            _check_private(path)
+            check_private(path)
 
     def _path(self, room_id: str, directory: Path | None = None) -> Path:
         if not _ROOM_ID.match(room_id):
@@ -55,15 +55,29 @@ class AuditStateStore:
 
     def room_version(self, room_id: str, core_key: VerifyKey) -> int:
         """The highest state version of ``room_id`` seen from this core (0: never)."""
-        stored = _read(self._path(room_id, self._versions), room_id, core_key)
-        version = None if stored is None else stored.get("version")
-        return version if isinstance(version, int) else 0
+        return self._room_counter(room_id, core_key, "version")
 
-    def save_room_version(self, room_id: str, core_key: VerifyKey, version: int) -> None:
-        if version <= self.room_version(room_id, core_key):
+    def room_commits(self, room_id: str, core_key: VerifyKey) -> int:
+        """The most integrated commits of ``room_id`` seen from this core (0: none)."""
+        return self._room_counter(room_id, core_key, "commits")
+
+    def _room_counter(self, room_id: str, core_key: VerifyKey, name: str) -> int:
+        stored = _read(self._path(room_id, self._versions), room_id, core_key)
+        value = None if stored is None else stored.get(name)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    def save_room_version(
+        self, room_id: str, core_key: VerifyKey, version: int, *, commits: int = 0
+    ) -> None:
+        """Remember ``version`` and ``commits`` of the room; each only ever grows."""
+        known = (self.room_version(room_id, core_key), self.room_commits(room_id, core_key))
+        wanted = (max(version, known[0]), max(commits, known[1]))
+        if wanted == known:
             return
-        body = json.dumps({"core_public_key": core_key.hex(), "version": version})
-        _write_atomically(self._path(room_id, self._versions), body)
+        body = json.dumps(
+            {"core_public_key": core_key.hex(), "version": wanted[0], "commits": wanted[1]}
+        )
+        write_atomically(self._path(room_id, self._versions), body)
 
     def pinned_key(self, room_id: str) -> tuple[VerifyKey, Path] | None:
         """The core key this SDK verified ``room_id`` with, and the file that records it.
@@ -99,10 +113,10 @@ class AuditStateStore:
         if current is not None and current.size > checkpoint.size:
             return
         body = json.dumps({"checkpoint": note, "core_public_key": core_key.hex()})
-        _write_atomically(self._path(room_id), body)
+        write_atomically(self._path(room_id), body)
 
 
-def _check_private(directory: Path) -> None:
+def check_private(directory: Path) -> None:
     """Refuse a state directory another user could write: they could plant a checkpoint or a
     pinned key, and the SDK would then trust what they chose (it is what it compares with)."""
     try:
@@ -137,7 +151,7 @@ def _read(path: Path, room_id: str, core_key: VerifyKey) -> dict[str, object] | 
     return stored
 
 
-def _write_atomically(path: Path, body: str) -> None:
+def write_atomically(path: Path, body: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
     try:

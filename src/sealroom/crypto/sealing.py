@@ -16,9 +16,10 @@ Invariants:
 * Every sealed message is bound to a *context*: canonical JSON naming its purpose and the objects
   it belongs to, passed as the HPKE ``info`` (the library's single-shot API has no AAD, and
   ``info`` enters the key schedule, so a different context derives a different key). Build
-  contexts only with the functions here (:func:`dataset_key_context`, :func:`result_context`),
-  which give each purpose its own domain: a dataset key sealed for room A, node X, dataset D
-  does not open as anything else.
+  contexts only with the functions here (:func:`dataset_key_context`,
+  :func:`dataset_test_key_context`, :func:`result_context`), which give each purpose its
+  own domain: a dataset key sealed for room A, node X, dataset D does not open as anything
+  else, and a key published to a room does not open in a test run.
 * :func:`open_sealed` raises :class:`~sealroom.errors.DecryptionError` on every failure (wrong
   key, wrong context, truncated or tampered), with no detail that could act as an oracle.
 """
@@ -40,6 +41,7 @@ __all__ = [
     "KemPrivateKey",
     "KemPublicKey",
     "dataset_key_context",
+    "dataset_test_key_context",
     "open_sealed",
     "result_context",
     "seal",
@@ -172,19 +174,37 @@ def open_sealed(private_key: KemPrivateKey, sealed: bytes, *, context: bytes) ->
 
 
 def dataset_key_context(room_id: str, node_id: str, dataset_id: str) -> bytes:
-    """Context for a dataset key published to one data node of one room.
+    """Context for a dataset key *published* to one data node of one room.
 
     Binding all three stops the host replaying a sealed key into another room, onto another node,
-    or next to another dataset.
+    or next to another dataset. Its purpose differs from :func:`dataset_test_key_context`, so a
+    published key never opens in a test run, nor a test key as a publication.
     """
     return _context(
         "sealroom/dataset-key/v1", room_id=room_id, node_id=node_id, dataset_id=dataset_id
     )
 
 
-def result_context(job_id: str) -> bytes:
-    """Context for a job result sealed to an analyst's ephemeral key."""
-    return _context("sealroom/job-result/v1", job_id=job_id)
+def dataset_test_key_context(draft_id: str, node_id: str, dataset_id: str, test_run: str) -> bytes:
+    """Context for a dataset key lent to *one test run* of a draft (never to a room).
+
+    ``test_run`` is a fresh random id the SDK draws for the run; the core refuses an id it has
+    seen, so a host that kept the sealed key cannot replay it into another run.
+    """
+    return _context(
+        "sealroom/test-dataset-key/v1",
+        draft_id=draft_id,
+        node_id=node_id,
+        dataset_id=dataset_id,
+        test_run=test_run,
+    )
+
+
+def result_context(room_id: str, job_id: str, result_format: str) -> bytes:
+    """Context for a job's result sealed to the analyst's key named at submission."""
+    return _context(
+        "sealroom/job-result/v2", room_id=room_id, job_id=job_id, result_format=result_format
+    )
 
 
 def _context(purpose: str, **fields: str) -> bytes:

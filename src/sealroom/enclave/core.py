@@ -15,6 +15,7 @@ import json
 import math
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ from sealroom.compute.sql import (
     table_to_csv,
 )
 from sealroom.crypto import (
+    DatasetDecryptor,
     KemPublicKey,
     derive_key,
     open_at_rest,
@@ -50,7 +52,12 @@ from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.dry_run import test_all
 from sealroom.enclave.execution import JobFailedError, JobRunner
-from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache, open_dataset_key
+from sealroom.enclave.inputs import (
+    DatasetReader,
+    KeyUse,
+    ValidatedTableCache,
+    open_dataset_key,
+)
 from sealroom.enclave.keystore import EnclaveIdentity
 from sealroom.enclave.requests import RequestDesk, RoomHistory, check_computations, load_history
 from sealroom.enclave.sources import TestData, TestDataset
@@ -77,6 +84,7 @@ from sealroom.model.definition import (
 )
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
+from sealroom.model.result_release import ResultRelease, parameters_of, sign_result_release
 from sealroom.model.room_state import derive_room_state, sign_room_state
 from sealroom.storage.blobs import BlobStore, result_key
 from sealroom.storage.metadata import (
@@ -95,6 +103,9 @@ _T = TypeVar("_T")
 _ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
 _REPORT_AAD = b"sealroom/validation-report/v1"
 _RESULT_AAD = b"sealroom/job-result/v1"
+_RECIPIENT_AAD = b"sealroom/job-recipient/v1"
+#: Test run ids remembered to refuse replays (the oldest are forgotten first).
+_TEST_RUNS_REMEMBERED = 100_000
 
 #: Result formats by kind of node: SQL tables as CSV or Arrow; scripts' /output as a zip.
 SQL_RESULT_FORMATS = frozenset({"csv", "arrow"})
@@ -173,6 +184,7 @@ class TrustedCore:
         #: Verified histories (published definition + commits), by room; the core is the only
         #: writer, so an entry changes only when this core integrates a commit.
         self._histories: dict[str, RoomHistory] = {}
+        self._test_runs_seen: OrderedDict[str, None] = OrderedDict()
         #: Serialises job submissions, so that rate-limit counts and inserts do not interleave.
         self._submitting = threading.Lock()
         # Jobs (one per worker) and test runs (in request threads) take a slot each, so test
@@ -307,15 +319,18 @@ class TrustedCore:
         if dataset is None or dataset.owner_email.lower() != principal.lower():
             raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
         node = definition.node(node_name)
-        # Opening the key proves it was sealed to this core for exactly this room and node.
-        open_dataset_key(
-            self._identity.kem_key,
-            sealed_key,
-            room_id=room_id,
-            node=node_name,
-            dataset_id=dataset_id,
+        # Opening the key proves it was sealed to this core for exactly this room and node; the
+        # manifest's key commitment, that it is the dataset's key (checked without decrypting).
+        key = open_dataset_key(
+            self._identity.kem_key, sealed_key, KeyUse(room_id, node_name, dataset_id)
         )
-        self._reader.manifest(dataset_id)
+        try:
+            DatasetDecryptor(key, self._reader.manifest(dataset_id))
+        except DecryptionError:
+            raise BadRequestError(
+                f"the key sealed for dataset {dataset_id} is not the key it was encrypted with",
+                code="invalid_sealed_key",
+            ) from None
         publication = PublicationRecord(
             room_id=room_id,
             node=node_name,
@@ -423,8 +438,11 @@ class TrustedCore:
         principal: str,
         room_id: str,
         node_name: str,
-        parameters: Mapping[str, str] | None = None,
+        parameters: Mapping[str, str] | None,
+        recipient_public_key: bytes,
     ) -> JobRecord:
+        """Queue a run of the room's node; its result will be released to
+        ``recipient_public_key`` (the analyst's X25519 key) and to no other key."""
         _, definition = self._authorize(principal, room_id, Action.RUN_COMPUTATION, node=node_name)
         return self._queue(
             principal,
@@ -432,6 +450,7 @@ class TrustedCore:
             definition,
             node_name,
             parameters,
+            recipient_public_key,
             spec=None,
             action=AuditAction.JOB_SUBMITTED,
             notes=f"ran computation {node_name}",
@@ -442,7 +461,8 @@ class TrustedCore:
         principal: str,
         room_id: str,
         node_data: object,
-        parameters: Mapping[str, str] | None = None,
+        parameters: Mapping[str, str] | None,
+        recipient_public_key: bytes,
     ) -> JobRecord:
         """Run an ad-hoc computation over what ``principal`` may read, without adding it."""
         _, definition = self._authorize(principal, room_id, Action.RUN_DEVELOPMENT)
@@ -463,6 +483,7 @@ class TrustedCore:
             applied,
             node.name,
             parameters,
+            recipient_public_key,
             spec=spec,
             action=AuditAction.DEVELOPMENT_JOB_SUBMITTED,
             notes=f"ran development computation {node.name} ({node.kind}, reading "
@@ -477,6 +498,7 @@ class TrustedCore:
         definition: RoomDefinition,
         target: str,
         parameters: Mapping[str, str] | None,
+        recipient_public_key: bytes,
         *,
         spec: dict[str, Any] | None,
         action: AuditAction,
@@ -485,7 +507,11 @@ class TrustedCore:
     ) -> JobRecord:
         """Check the parameters and rate limits of a job running ``target`` of ``definition``,
         queue it, audit it. Rate limits count only nodes of ``counted`` (the room's definition:
-        a development or requested node is not the room's yet)."""
+        a development or requested node is not the room's yet).
+
+        The recipient key is sealed by the core to the job before the host stores it: the host
+        can swap neither it nor the result's addressee afterwards."""
+        recipient = _recipient_key(recipient_public_key)
         plan = definition.execution_plan(target)
         declared = list(dict.fromkeys(name for node in plan for name in node.parameters))
         values = check_parameter_values(declared, parameters or {})
@@ -496,6 +522,9 @@ class TrustedCore:
             if node.rate_limit is not None and room_nodes.node(node.name) is not None
         ]
         job_id = secrets.token_hex(16)
+        sealed_recipient = seal_at_rest(
+            self._result_key(job_id), recipient.to_bytes(), aad=_RECIPIENT_AAD
+        )
         with self._submitting:
             unfinished = self._store.count_unfinished_jobs(principal)
             most = self._settings.max_unfinished_jobs_per_user
@@ -512,6 +541,7 @@ class TrustedCore:
                     principal,
                     parameters=json.dumps(values, sort_keys=True) if values else None,
                     spec=json.dumps(spec, sort_keys=True) if spec else None,
+                    recipient_key=sealed_recipient,
                     rate_limits=limits,
                 )
             except RateLimitedError as exc:
@@ -524,7 +554,11 @@ class TrustedCore:
                 )
                 self._audit_denial(principal, room_id, Action.RUN_COMPUTATION, target, reason)
                 raise TooManyRequestsError(reason) from None
-        details: dict[str, DetailValue] = {"node": target, "job_id": job.id}
+        details: dict[str, DetailValue] = {
+            "node": target,
+            "job_id": job.id,
+            "recipient_key": recipient.hex(),
+        }
         notes = f"{notes} (job {job.id})"
         if values:
             details["parameters"] = _audited_parameters(values)
@@ -789,7 +823,12 @@ class TrustedCore:
         return self._requests.commits(history)
 
     def preview_request(
-        self, principal: str, room_id: str, request_id: str, parameters: Mapping[str, str] | None
+        self,
+        principal: str,
+        room_id: str,
+        request_id: str,
+        parameters: Mapping[str, str] | None,
+        recipient_public_key: bytes,
     ) -> JobRecord:
         """Run the requested computation for its only affected data owner, before approving."""
         _, history = self._authorize_history(principal, room_id, Action.REVIEW_REQUEST)
@@ -814,6 +853,7 @@ class TrustedCore:
             applied,
             target,
             parameters,
+            recipient_public_key,
             spec=spec,
             action=AuditAction.REQUEST_PREVIEW_SUBMITTED,
             notes=f"previewed computation {target} of request {request_id}",
@@ -836,15 +876,34 @@ class TrustedCore:
         principal: str,
         definition_data: object,
         test_datasets: Mapping[str, tuple[str, bytes]],
-        parameters: Mapping[str, Mapping[str, str]] | None = None,
+        parameters: Mapping[str, Mapping[str, str]] | None,
+        test_run: str,
     ) -> list[dict[str, Any]]:
         """Run every computation of a draft over empty tables or the caller's test datasets.
 
         Nothing is stored and no room is touched: a draft has no publications, and test
-        datasets are the caller's own uploads, with keys sealed to this core for this draft.
+        datasets are the caller's own uploads, with keys sealed to this core for this test run
+        of this draft (:class:`~sealroom.enclave.inputs.KeyUse`). A draft whose id is a
+        published room's is refused (its test run would otherwise look like the room's), and so
+        is a ``test_run`` id seen before (a host replaying a sealed test key).
         """
         definition = parse_definition(definition_data)
         check_computations(definition, definition.nodes)
+        if self._store.get_room(definition.room_id) is not None:
+            raise ConflictError(
+                f"this draft is the definition of published room {definition.room_id}; test a "
+                "draft before you publish it (a test run never reads a room's data)",
+                code="draft_is_published",
+            )
+        with self._guard:
+            if test_run in self._test_runs_seen:
+                raise ConflictError(
+                    f"test run {test_run} was already run; every test run needs a fresh id",
+                    code="test_run_replayed",
+                )
+            self._test_runs_seen[test_run] = None
+            while len(self._test_runs_seen) > _TEST_RUNS_REMEMBERED:
+                self._test_runs_seen.popitem(last=False)
         datasets: dict[str, TestDataset] = {}
         for node_name, (dataset_id, sealed_key) in test_datasets.items():
             if not isinstance(definition.node(node_name), TableNode | RawNode):
@@ -853,7 +912,9 @@ class TrustedCore:
             if dataset is None or dataset.owner_email.lower() != principal.lower():
                 raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
             datasets[node_name] = TestDataset(dataset_id, sealed_key)
-        source = TestData(definition.room_id, datasets, self._reader, self._settings.validation)
+        source = TestData(
+            definition.room_id, test_run, datasets, self._reader, self._settings.validation
+        )
         if not self._compute_slots.acquire(timeout=self._settings.test_run_wait_seconds):
             raise TooManyRequestsError(
                 "the server is running as many computations as it has workers; try the test "
@@ -906,8 +967,15 @@ class TrustedCore:
 
     def retrieve_result(
         self, principal: str, job_id: str, recipient_public_key: bytes, result_format: str | None
-    ) -> bytes:
-        """The job's result, HPKE-sealed to the caller's fresh key (the host sees ciphertext)."""
+    ) -> tuple[bytes, bytes, str]:
+        """``(sealed result, signature of its release, its format)``.
+
+        The result is HPKE-sealed to the recipient key named when the job was submitted, and to
+        no other: ``recipient_public_key`` must be that key (the SDK says which key it expects,
+        so a mismatch is refused here rather than found later). The signature covers room, node,
+        job, parameters, recipient key, format and the sealed bytes
+        (:mod:`sealroom.model.result_release`): the host can neither forge nor re-seal a result.
+        """
         job = self._store.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
@@ -938,6 +1006,12 @@ class TrustedCore:
             )
         if job.status != JobStatus.SUCCEEDED or job.result_blob is None:
             raise ConflictError(f"job {job_id} is still {job.status}", code="job_not_finished")
+        recipient = self._bound_recipient(job)
+        if _recipient_key(recipient_public_key) != recipient:
+            raise PermissionDeniedError(
+                f"the result of job {job_id} is released only to the key named when the job was "
+                "submitted; fetch it from the session that submitted it"
+            )
         try:
             stored = open_at_rest(
                 self._result_key(job_id), self._blobs.get(job.result_blob), aad=_RESULT_AAD
@@ -947,19 +1021,44 @@ class TrustedCore:
                 f"the stored result of job {job_id} was altered", code="result_corrupt"
             ) from None
         payload = table_to_csv(table_from_ipc(stored)) if result_format == "csv" else stored
-        try:
-            recipient = KemPublicKey.from_bytes(recipient_public_key)
-        except ValueError:
-            raise BadRequestError("recipient_public_key must be a 32-byte X25519 key") from None
-        sealed = seal(recipient, payload, context=result_context(job_id))
+        sealed = seal(
+            recipient, payload, context=result_context(job.room_id, job_id, result_format)
+        )
+        release = ResultRelease.of(
+            room_id=job.room_id,
+            node=job.node,
+            job_id=job_id,
+            parameters=parameters_of(job.parameters),
+            recipient_public_key=recipient.hex(),
+            result_format=result_format,
+            sealed=sealed,
+        )
+        signature = sign_result_release(release, self._identity.signing_key)
         self._audit.append(
             job.room_id,
             user=principal,
             action=AuditAction.RESULT_RETRIEVED,
             notes=f"retrieved the result of job {job_id} ({job.node})",
-            details={"node": job.node, "job_id": job_id, "format": result_format},
+            details={
+                "node": job.node,
+                "job_id": job_id,
+                "format": result_format,
+                "recipient_key": recipient.hex(),
+            },
         )
-        return sealed
+        return sealed, signature, result_format
+
+    def _bound_recipient(self, job: JobRecord) -> KemPublicKey:
+        """The recipient key the job was submitted with, as the core sealed it."""
+        try:
+            if job.recipient_key is None:
+                raise DecryptionError("no recipient key")
+            raw = open_at_rest(self._result_key(job.id), job.recipient_key, aad=_RECIPIENT_AAD)
+            return KemPublicKey.from_bytes(raw)
+        except (DecryptionError, ValueError):
+            raise ConflictError(
+                f"the stored recipient key of job {job.id} was altered", code="result_corrupt"
+            ) from None
 
     # -- helpers ------------------------------------------------------------------------
     def _report_key(self, room_id: str, node: str) -> bytes:
@@ -1024,6 +1123,14 @@ class TrustedCore:
         if decision.conflict:
             raise ConflictError(decision.reason, code=decision.code)
         raise PermissionDeniedError(decision.reason)
+
+
+def _recipient_key(raw: bytes) -> KemPublicKey:
+    try:
+        return KemPublicKey.from_bytes(raw)
+    except ValueError as exc:
+        # The reason (wrong length, low-order point) is the client's own input: safe to echo.
+        raise BadRequestError(f"recipient_public_key is not usable: {exc}") from None
 
 
 def _audited_parameters(values: Mapping[str, str]) -> str:

@@ -29,6 +29,7 @@ from sealroom.crypto import (
     Key,
     Manifest,
     dataset_key_context,
+    dataset_test_key_context,
     decrypt_into,
     open_sealed,
 )
@@ -45,17 +46,37 @@ from sealroom.storage.blobs import BlobStore, chunk_key
 from sealroom.storage.metadata import MetadataStore, PublicationRecord
 
 
-def open_dataset_key(
-    kem_key: KemPrivateKey, sealed_key: bytes, *, room_id: str, node: str, dataset_id: str
-) -> Key:
+@dataclass(frozen=True)
+class KeyUse:
+    """What a dataset key was sealed to the core for: one data node of a published room, or,
+    with ``test_run``, one test run of a draft (``room_id`` is then the draft's id).
+
+    The two are separate HPKE contexts, so a key published to a room never opens in a test run
+    and a key lent to a test run never opens as a publication.
+    """
+
+    room_id: str
+    node: str
+    dataset_id: str
+    test_run: str | None = None
+
+    def context(self) -> bytes:
+        if self.test_run is None:
+            return dataset_key_context(self.room_id, self.node, self.dataset_id)
+        return dataset_test_key_context(self.room_id, self.node, self.dataset_id, self.test_run)
+
+    def __str__(self) -> str:
+        if self.test_run is None:
+            return f"room {self.room_id}, node {self.node!r}"
+        return f"test run {self.test_run} of draft {self.room_id}, node {self.node!r}"
+
+
+def open_dataset_key(kem_key: KemPrivateKey, sealed_key: bytes, use: KeyUse) -> Key:
     try:
-        material = open_sealed(
-            kem_key, sealed_key, context=dataset_key_context(room_id, node, dataset_id)
-        )
+        material = open_sealed(kem_key, sealed_key, context=use.context())
     except DecryptionError:
         raise BadRequestError(
-            f"the key for dataset {dataset_id} is not sealed to this core for room {room_id}, "
-            f"node {node!r}",
+            f"the key for dataset {use.dataset_id} is not sealed to this core for {use}",
             code="invalid_sealed_key",
         ) from None
     return Key(material=material)
@@ -89,19 +110,21 @@ class DatasetReader:
         record = self._store.get_dataset(dataset_id)
         if record is None:
             raise NotFoundError(f"dataset {dataset_id} not found")
-        manifest = Manifest.from_bytes(record.manifest)
+        try:
+            manifest = Manifest.from_bytes(record.manifest)
+        except DecryptionError:
+            manifest = None
         # The host stores the manifest; only one whose hash is the id is the dataset published.
-        if manifest.dataset_id != dataset_id:
+        if manifest is None or manifest.dataset_id != dataset_id:
             raise ConflictError(
                 f"the stored manifest of dataset {dataset_id} does not match its id",
                 code="dataset_corrupt",
             )
         return manifest
 
-    def plaintext(self, room_id: str, node: str, dataset_id: str, sealed_key: bytes) -> pa.Buffer:
-        key = open_dataset_key(
-            self._kem_key, sealed_key, room_id=room_id, node=node, dataset_id=dataset_id
-        )
+    def plaintext(self, use: KeyUse, sealed_key: bytes) -> pa.Buffer:
+        key = open_dataset_key(self._kem_key, sealed_key, use)
+        dataset_id = use.dataset_id
         manifest = self.manifest(dataset_id)
         if manifest.plaintext_size > self._max_plaintext_bytes:
             raise LimitExceededError(
@@ -160,7 +183,7 @@ class ValidatedTableCache:
                     return cached
             with self._running:
                 plaintext = self._reader.plaintext(
-                    room_id, node.name, publication.dataset_id, publication.sealed_key
+                    KeyUse(room_id, node.name, publication.dataset_id), publication.sealed_key
                 )
                 try:
                     result: ValidationResult = validate_table(

@@ -2,9 +2,11 @@
 
 A job of a room reads :class:`PublishedData`. A test run of a draft (``test_all_computations``)
 reads :class:`TestData`: empty tables of the declared schemas, or *test datasets* the author
-uploaded for that test and sealed to the core for exactly that draft. The two never mix: a test
-run has no publication to read, and test datasets are never published (their keys are bound to
-the draft's id, which no room can have until it is published, and are not stored).
+uploaded for that test and sealed to the core for exactly that test run of that draft. The two
+never mix: a test run has no publication to read; a key sealed for a test run is in another HPKE
+context than a publication's (:class:`~sealroom.enclave.inputs.KeyUse`), so neither opens as the
+other; the core refuses a test run of a draft whose id is a published room's, and a test run id
+it has seen before; test keys are never stored.
 
 Invariants:
 
@@ -21,7 +23,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
+from sealroom.enclave.inputs import DatasetReader, KeyUse, ValidatedTableCache
 from sealroom.enclave.validation import ValidationLimits, validate_table
 from sealroom.errors import ConflictError
 from sealroom.model.definition import RawNode, TableNode
@@ -74,7 +76,7 @@ class PublishedData:
         if publication is None:
             return None
         return self._reader.plaintext(
-            self._room_id, node.name, publication.dataset_id, publication.sealed_key
+            KeyUse(self._room_id, node.name, publication.dataset_id), publication.sealed_key
         )
 
 
@@ -94,11 +96,13 @@ class TestData:
     def __init__(
         self,
         draft_id: str,
+        test_run: str,
         datasets: dict[str, TestDataset],
         reader: DatasetReader,
         limits: ValidationLimits,
     ) -> None:
         self._draft_id = draft_id
+        self._test_run = test_run
         self._datasets = datasets
         self._reader = reader
         self._limits = limits
@@ -107,9 +111,7 @@ class TestData:
         dataset = self._datasets.get(node.name)
         if dataset is None:
             return None
-        plaintext = self._reader.plaintext(
-            self._draft_id, node.name, dataset.dataset_id, dataset.sealed_key
-        )
+        plaintext = self._reader.plaintext(self._use(node.name, dataset), dataset.sealed_key)
         result = validate_table(memoryview(plaintext), node.schema_, limits=self._limits)
         del plaintext
         if not result.passed or result.table is None:
@@ -123,6 +125,7 @@ class TestData:
         dataset = self._datasets.get(node.name)
         if dataset is None:
             return None
-        return self._reader.plaintext(
-            self._draft_id, node.name, dataset.dataset_id, dataset.sealed_key
-        )
+        return self._reader.plaintext(self._use(node.name, dataset), dataset.sealed_key)
+
+    def _use(self, node: str, dataset: TestDataset) -> KeyUse:
+        return KeyUse(self._draft_id, node, dataset.dataset_id, test_run=self._test_run)

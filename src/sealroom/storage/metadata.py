@@ -104,6 +104,8 @@ class JobRecord:
     parameters: str | None = None
     #: JSON of what else the job runs (development node, request preview), or None.
     spec: str | None = None
+    #: The recipient key named at submission, sealed by the core (opaque to the host).
+    recipient_key: bytes | None = None
 
 
 class JobStatus:
@@ -357,6 +359,7 @@ class MetadataStore:
         *,
         parameters: str | None = None,
         spec: str | None = None,
+        recipient_key: bytes | None = None,
         rate_limits: Sequence[tuple[str, int, int]] = (),
     ) -> JobRecord:
         """Queue a job. ``rate_limits`` lists ``(node, window_ms, max_executions)`` of every
@@ -377,6 +380,7 @@ class MetadataStore:
             "attempts": 0,
             "parameters": parameters,
             "spec": spec,
+            "recipient_key": recipient_key,
         }
         executions = t.node_executions
         with self.engine.begin() as conn:

@@ -134,6 +134,9 @@ jobs = Table(
     # What else the job runs, JSON: a development computation's node, or the request whose
     # computation an affected data owner previews. None: the room's node ``node``.
     Column("spec", Text, nullable=True),
+    # The analyst's X25519 key named at submission, sealed by the core to this job (the host
+    # can neither read which key nor swap it): the result is released to this key only.
+    Column("recipient_key", LargeBinary, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at_ms"),
 )
 

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom.crypto import KemPublicKey
 from sealroom.errors import BadRequestError
+from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
 from sealroom.storage.metadata import JobRecord, JobStatus
 
@@ -61,13 +62,23 @@ class JobOut(BaseModel):
     error_message: str | None
 
 
+_X25519_HEX = r"^[0-9a-f]{64}$"
+
+
 class SubmitJob(BaseModel):
     #: Values of the computation's declared parameters (strings), checked by the core.
     parameters: dict[str, str] = Field(default_factory=dict)
+    recipient_public_key: str = Field(
+        pattern=_X25519_HEX,
+        description="the X25519 key (hex) the core will seal this job's result to, and to no "
+        "other key",
+    )
 
 
 class FetchResult(BaseModel):
-    recipient_public_key: str = Field(pattern=r"^[0-9a-f]{64}$")
+    recipient_public_key: str = Field(
+        pattern=_X25519_HEX, description="the key named when the job was submitted"
+    )
     #: csv or arrow for SQL nodes, zip for scripts; empty means the node's default.
     format: str | None = None
 
@@ -90,12 +101,12 @@ def job_out(job: JobRecord) -> JobOut:
 def submit_job(
     room_id: str,
     node: NodeInPath,
+    body: SubmitJob,
     platform: PlatformDep,
     user: UserDep,
-    body: SubmitJob | None = None,
 ) -> JobOut:
-    parameters = body.parameters if body is not None else None
-    return job_out(platform.core.submit_job(user, room_id, node, parameters))
+    recipient = bytes.fromhex(body.recipient_public_key)
+    return job_out(platform.core.submit_job(user, room_id, node, body.parameters, recipient))
 
 
 @router.get("/v1/jobs/{job_id}")
@@ -134,5 +145,11 @@ def fetch_result(job_id: str, body: FetchResult, platform: PlatformDep, user: Us
         recipient = KemPublicKey.from_hex(body.recipient_public_key).to_bytes()
     except ValueError as exc:  # e.g. all zeros: a low-order point, nothing sealed to it is secret
         raise BadRequestError(f"recipient_public_key is not a usable X25519 key: {exc}") from None
-    sealed = platform.core.retrieve_result(user, job_id, recipient, body.format)
-    return Response(content=sealed, media_type="application/octet-stream")
+    sealed, signature, result_format = platform.core.retrieve_result(
+        user, job_id, recipient, body.format
+    )
+    return Response(
+        content=sealed,
+        media_type="application/octet-stream",
+        headers={RESULT_SIGNATURE_HEADER: signature.hex(), RESULT_FORMAT_HEADER: result_format},
+    )

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from sealroom.errors import BadRequestError
 from sealroom.server.routes.deps import PlatformDep, UserDep
-from sealroom.server.routes.jobs import JobOut, job_out
+from sealroom.server.routes.jobs import JobOut, SubmitJob, job_out
 
 router = APIRouter(tags=["requests"])
 
@@ -26,21 +26,22 @@ class RejectRequest(BaseModel):
     reason: str = Field(default="", max_length=1000)
 
 
-class RunWithParameters(BaseModel):
-    parameters: dict[str, str] = Field(default_factory=dict)
-
-
-class DevelopmentJob(BaseModel):
+class DevelopmentJob(SubmitJob):
     node: dict[str, Any] = Field(description="a SQL, Python, R or synthetic node definition")
-    parameters: dict[str, str] = Field(default_factory=dict)
 
 
 class TestDatasetIn(BaseModel):
     dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$")
-    sealed_key: str = Field(description="base64 HPKE ciphertext of the key, for this draft")
+    sealed_key: str = Field(
+        description="base64 HPKE ciphertext of the key, sealed for this test run of this draft"
+    )
 
 
 class TestRun(BaseModel):
+    test_run: str = Field(
+        pattern=r"^[0-9a-f]{32}$",
+        description="a fresh random id (hex) the test datasets' keys are sealed for",
+    )
     definition: dict[str, Any]
     test_datasets: dict[str, TestDatasetIn] = Field(default_factory=dict)
     parameters: dict[str, dict[str, str]] = Field(default_factory=dict)
@@ -90,12 +91,14 @@ def integrate_request(
 def preview_request(
     room_id: str,
     request_id: str,
+    body: SubmitJob,
     platform: PlatformDep,
     user: UserDep,
-    body: RunWithParameters | None = None,
 ) -> JobOut:
-    parameters = body.parameters if body is not None else None
-    return job_out(platform.core.preview_request(user, room_id, request_id, parameters))
+    recipient = bytes.fromhex(body.recipient_public_key)
+    return job_out(
+        platform.core.preview_request(user, room_id, request_id, body.parameters, recipient)
+    )
 
 
 @router.get("/v1/rooms/{room_id}/commits")
@@ -107,7 +110,10 @@ def list_commits(room_id: str, platform: PlatformDep, user: UserDep) -> list[dic
 def submit_development_job(
     room_id: str, body: DevelopmentJob, platform: PlatformDep, user: UserDep
 ) -> JobOut:
-    return job_out(platform.core.submit_development_job(user, room_id, body.node, body.parameters))
+    recipient = bytes.fromhex(body.recipient_public_key)
+    return job_out(
+        platform.core.submit_development_job(user, room_id, body.node, body.parameters, recipient)
+    )
 
 
 @router.post("/v1/test-runs")
@@ -120,5 +126,7 @@ def test_run(body: TestRun, platform: PlatformDep, user: UserDep) -> dict[str, A
         except ValueError:
             raise BadRequestError("sealed_key must be base64") from None
         datasets[node] = (dataset.dataset_id, sealed)
-    results = platform.core.test_computations(user, body.definition, datasets, body.parameters)
+    results = platform.core.test_computations(
+        user, body.definition, datasets, body.parameters, body.test_run
+    )
     return {"results": results}

@@ -17,7 +17,13 @@ Go's golang.org/x/mod/sumdb/note tests (``tests/unit/test_audit_checkpoint.py``)
 Invariants: parsing is strict (one text, lines as specified, decimal size without leading zeros,
 32-byte root, at most :data:`MAX_NOTE_BYTES`); :func:`open_checkpoint` raises
 :class:`~sealroom.errors.VerificationError` naming the failed check unless the note carries a valid
-signature by the expected key for the expected origin.
+signature by the expected key for the expected origin. Every signature line is parsed, including
+other signers' and those after ours: a malformed line anywhere refuses the note (as Go's
+``note.Open`` does), so a verified note has one spelling.
+
+Profile: the specification lets a note's text contain blank lines (the signature block starts
+after the last one). Sealroom's texts (checkpoints) never do, so :func:`sign_note` refuses them
+and :func:`open_note` splits at the first blank line: what follows must be signature lines only.
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ MAX_NOTE_BYTES: Final = 8192
 _ED25519: Final = b"\x01"
 _SIGNATURE_PREFIX: Final = "\u2014 "  # em dash and a space
 _NAME: Final = re.compile(r"^[^\s+]+$")
+# c2sp.org/signed-note: no ASCII control character other than newline, anywhere in a note.
+_CONTROL: Final = re.compile(r"[\x00-\x09\x0b-\x1f]")
 _SIZE: Final = re.compile(r"^(0|[1-9][0-9]{0,19})$")
 _ROOT_SIZE: Final = 32
 
@@ -74,6 +82,8 @@ def sign_note(text: str, name: str, signing_key: SigningKey) -> str:
     _check_name(name)
     if not text.endswith("\n") or "\n\n" in text or text.startswith("\n"):
         raise ValueError("a note's text is non-empty lines, each ending with a newline")
+    if _CONTROL.search(text):  # open_note would refuse the note
+        raise ValueError("a note's text holds no control character other than newline")
     signature = signing_key.sign(text.encode())
     blob = base64.b64encode(key_id(name, signing_key.verify_key) + signature).decode()
     return f"{text}\n{_SIGNATURE_PREFIX}{name} {blob}\n"
@@ -81,27 +91,29 @@ def sign_note(text: str, name: str, signing_key: SigningKey) -> str:
 
 def open_note(note: str, name: str, public_key: VerifyKey) -> str:
     """The text of ``note`` once a signature by ``public_key`` as ``name`` verifies."""
-    if len(note.encode()) > MAX_NOTE_BYTES:
+    # 1. Bounded work, and only what the specification allows: UTF-8 (a Python string with a lone
+    #    surrogate, e.g. from JSON "\ud800", is not) with no control character but newline.
+    try:
+        size = len(note.encode())
+    except UnicodeEncodeError:
+        raise VerificationError("signed note: not valid UTF-8") from None
+    if size > MAX_NOTE_BYTES:
         raise VerificationError("signed note: too long")
+    if _CONTROL.search(note):
+        raise VerificationError("signed note: control character")
+    # 2. Text, blank line, signature block (see the profile in the module docstring).
     text, separator, signatures = note.partition("\n\n")
     if not separator or not text or not signatures.endswith("\n"):
         raise VerificationError("signed note: malformed (no text and signature block)")
     text += "\n"
+    # 3. Every line parsed before any is trusted: junk after a valid signature is refused too.
+    lines = [_signature_line(line) for line in signatures[:-1].split("\n")]
+    # 4. The first line by our name and key id decides; other signers' lines (e.g. witnesses')
+    #    are not ours to check, and a key id alone is never authentication.
     wanted_id = key_id(name, public_key)
-    for line in signatures[:-1].split("\n"):
-        if not line.startswith(_SIGNATURE_PREFIX):
-            raise VerificationError("signed note: malformed signature line")
-        signer, space, blob = line[len(_SIGNATURE_PREFIX) :].partition(" ")
-        if not space or not _NAME.match(signer):
-            raise VerificationError("signed note: malformed signature line")
-        try:
-            raw = base64.b64decode(blob, validate=True)
-        except (binascii.Error, ValueError):
-            raise VerificationError("signed note: signature is not base64") from None
-        if base64.b64encode(raw).decode() != blob:  # no second spelling of the same bytes
-            raise VerificationError("signed note: signature is not in canonical base64")
+    for signer, raw in lines:
         if signer != name or raw[:4] != wanted_id:
-            continue  # another signer's signature (e.g. a witness): not ours to check
+            continue
         if len(raw) != 4 + 64:
             raise VerificationError("signed note: Ed25519 signature of the wrong length")
         try:
@@ -110,6 +122,24 @@ def open_note(note: str, name: str, public_key: VerifyKey) -> str:
             raise VerificationError(f"signed note: invalid signature by {name}") from None
         return text
     raise VerificationError(f"signed note: no signature by {name} with the expected key")
+
+
+def _signature_line(line: str) -> tuple[str, bytes]:
+    """The signer and the decoded ``key id || signature`` of a signature line, strictly parsed."""
+    if not line.startswith(_SIGNATURE_PREFIX):
+        raise VerificationError("signed note: malformed signature line")
+    signer, space, blob = line[len(_SIGNATURE_PREFIX) :].partition(" ")
+    if not space or not _NAME.match(signer):
+        raise VerificationError("signed note: malformed signature line")
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise VerificationError("signed note: signature is not base64") from None
+    if base64.b64encode(raw).decode() != blob:  # no second spelling of the same bytes
+        raise VerificationError("signed note: signature is not in canonical base64")
+    if len(raw) <= 4:  # a key id and at least one byte of signature (as Go's note.Open)
+        raise VerificationError("signed note: signature line without a signature")
+    return signer, raw
 
 
 def room_origin(room_id: str) -> str:

@@ -139,6 +139,7 @@ from .dp_noise import release
 from .dp_plan import plan_dp_query
 from .dp_spec import DpQueryError, DpSpec
 from .dp_sql import NOISY_TABLE, exact_sql, final_sql
+from .ipc import DP_DELTA_KEY, DP_EPSILON_KEY
 from .references import quote_identifier as _quote
 
 __all__ = [
@@ -150,10 +151,6 @@ __all__ = [
     "DpSpec",
     "run_dp_query",
 ]
-
-#: Arrow schema metadata of a DP result: ε and δ spent by the run (``repr`` of a float).
-DP_EPSILON_KEY: Final = b"sealroom.dp_epsilon"
-DP_DELTA_KEY: Final = b"sealroom.dp_delta"
 
 #: Groups (distinct keys before selection) one run may have: OpenDP draws each noise value in
 #: about 10-40 µs and cannot be interrupted by the engine's watchdog, so 1M groups ≈ 30 s.

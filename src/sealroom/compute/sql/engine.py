@@ -50,6 +50,7 @@ import pyarrow as pa
 
 from .connection import open_hardened_connection
 from .dp import DpSpec, run_dp_query
+from .ipc import SUPPRESSED_GROUPS_KEY
 from .parameters import binding_problem, checked_values, parameter_casts
 from .privacy import (
     GROUPS_TABLE,
@@ -61,9 +62,6 @@ from .privacy import (
 from .references import fold_identifier, quote_identifier
 
 __all__ = ["SUPPRESSED_GROUPS_KEY", "SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
-
-#: Arrow schema metadata of a filtered result: how many groups the privacy filter removed.
-SUPPRESSED_GROUPS_KEY: Final = b"sealroom.suppressed_groups"
 
 MiB: Final = 1024 * 1024
 GiB: Final = 1024 * MiB
@@ -158,10 +156,10 @@ def run_sql(
 
     With ``privacy``, the query runs rewritten by :mod:`.privacy` (refused with code
     ``sql_privacy_filter`` when it cannot be), division by zero gives NULL, and the result's
-    schema metadata holds :data:`SUPPRESSED_GROUPS_KEY` (withheld when the query has
+    schema metadata holds :data:`.ipc.SUPPRESSED_GROUPS_KEY` (withheld when the query has
     parameters: the count could be steered to test a hidden value). With ``dp``, the query is
     answered with differential privacy by :mod:`.dp` (same refusal code, division by zero gives
-    NULL), and the result's schema metadata holds the ε and δ spent (:data:`.dp.DP_EPSILON_KEY`).
+    NULL), and the result's schema metadata holds the ε and δ spent (:data:`.ipc.DP_EPSILON_KEY`).
 
     ``intermediate`` lists ``(name, sql)`` of the SQL nodes the query depends on, in dependency
     order; each becomes a temporary view, so DuckDB plans the whole chain as one query.

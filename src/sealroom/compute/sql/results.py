@@ -1,4 +1,4 @@
-"""Encodings of SQL results: CSV as DuckDB writes it, and Arrow IPC streams for typed results.
+"""The CSV encoding of SQL results, byte for byte as DuckDB writes it.
 
 CSV format (:func:`table_to_csv`), byte for byte what DuckDB's ``COPY ... TO (HEADER)`` writes
 (checked against it in the tests):
@@ -14,8 +14,7 @@ The rendering runs in a hardened DuckDB (:mod:`.connection`) with no spill direc
 memory cap, vectorised: DuckDB builds each line, and the lines' bytes are taken straight out of the
 Arrow string buffers, never formatted row by row in Python.
 
-Arrow IPC (:func:`table_to_ipc` / :func:`table_from_ipc`): the Arrow IPC *stream* format
-(schema message, record batches, end-of-stream marker), as ``pyarrow.ipc.new_stream`` writes it.
+Typed results travel as Arrow IPC streams: :mod:`.ipc`, which the SDK reads without DuckDB.
 """
 
 from __future__ import annotations
@@ -25,12 +24,11 @@ from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
-import pyarrow.ipc
 
 from .connection import open_hardened_connection
 from .engine import MiB, SqlErrorCode, SqlExecutionError
 
-__all__ = ["table_from_ipc", "table_to_csv", "table_to_ipc"]
+__all__ = ["table_to_csv"]
 
 # Rendering streams line by line through DuckDB, so it needs little memory beyond one batch; the
 # cap keeps a pathological table from taking the core's memory. Results are already capped at
@@ -88,23 +86,6 @@ def table_to_csv(table: pa.Table) -> bytes:
     finally:
         connection.close()
     return out.getvalue()
-
-
-def table_to_ipc(table: pa.Table) -> bytes:
-    """``table`` in the Arrow IPC stream format."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def table_from_ipc(data: bytes) -> pa.Table:
-    """The table in an Arrow IPC stream. Raises ``ValueError`` if ``data`` is not one."""
-    try:
-        with pa.ipc.open_stream(pa.BufferReader(data)) as reader:
-            return reader.read_all()
-    except (pa.ArrowException, OSError) as error:
-        raise ValueError(f"not a valid Arrow IPC stream ({type(error).__name__})") from None
 
 
 def _quote_field(text: str) -> str:

@@ -19,7 +19,8 @@
     │   ├── TooManyRequestsError       429  a rate limit of the room; try again later
     │   └── ServerError                500  a bug or an unavailable dependency
     ├── ComputationError               a job failed (job id and a safe message)
-    └── JobTimeoutError                waiting for a job took longer than the caller allowed
+    ├── JobTimeoutError                waiting for a job took longer than the caller allowed
+    └── SandboxError                   the script sandbox refused to run, or what a script left
 
 Invariants:
 
@@ -133,6 +134,20 @@ class JobTimeoutError(SealroomError):
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class SandboxError(SealroomError):
+    """The sandbox refused to run, or refused what the script left behind.
+
+    ``code`` is one of ``sandbox_unavailable``, ``invalid_mount``, ``invalid_runtime``,
+    ``output_too_large``, ``too_many_output_files``, ``unsafe_output``. Raised inside the core
+    (:mod:`sealroom.compute.sandbox`), which fails the job with this code; the SDK sees a
+    :class:`ComputationError`.
+    """
+
+    def __init__(self, message: str, *, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class SimulatedAttestationWarning(UserWarning):

@@ -36,6 +36,8 @@ import unicodedata
 from pathlib import Path
 from typing import Final
 
+from sealroom.errors import SandboxError
+
 from .limits import SandboxLimits
 
 __all__ = [
@@ -107,11 +109,9 @@ def _name_refusal(name: str) -> str | None:
 def check_output_dir(output_dir: Path, limits: SandboxLimits) -> list[tuple[str, int]]:
     """(relative path, size) of every file under ``output_dir``, sorted; see the invariants.
 
-    Raises :class:`~sealroom.compute.sandbox.SandboxError` with code ``unsafe_output``,
+    Raises :class:`~sealroom.errors.SandboxError` with code ``unsafe_output``,
     ``too_many_output_files`` or ``output_too_large``; messages never name what the script wrote.
     """
-    from .runner import SandboxError  # the runner imports this module
-
     files: list[tuple[str, int]] = []
     entries = 0
     total = 0

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final
 
-from sealroom.errors import SealroomError
+from sealroom.errors import SandboxError
 
 from .limits import SandboxLimits, apply_rlimits
 from .output import check_output_dir, remove_tree
@@ -74,18 +74,6 @@ _RESERVED_ROOTS: Final = tuple(
 )
 # Already bound read-only as a whole; runtime directories under it (R's /usr/lib/R) need no bind.
 _USR: Final = Path("/usr")
-
-
-class SandboxError(SealroomError):
-    """The sandbox refused to run, or refused what the script left behind.
-
-    ``code`` is one of ``sandbox_unavailable``, ``invalid_mount``, ``invalid_runtime``,
-    ``output_too_large``, ``too_many_output_files``, ``unsafe_output``.
-    """
-
-    def __init__(self, message: str, *, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ``read_input_csv_file`` streams: with the default comma delimiter it returns the open file
 positioned after the header record, so a multi-GB file is never loaded into memory. Other
-delimiters are rewritten to commas in memory (pyarrow), which suits files that fit in memory.
+delimiters are rewritten to commas in memory (pyarrow, imported only then: the SDK does not load
+it at import), which suits files that fit in memory.
 """
 
 from __future__ import annotations
@@ -10,9 +11,6 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import BinaryIO
-
-import pyarrow as pa
-import pyarrow.csv as pacsv
 
 
 def _skip_header_record(handle: BinaryIO) -> None:
@@ -28,6 +26,9 @@ def _skip_header_record(handle: BinaryIO) -> None:
 
 
 def _rewrite_to_commas(data: bytes, delimiter: str, has_header: bool) -> io.BytesIO:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
     table = pacsv.read_csv(
         io.BytesIO(data),
         read_options=pacsv.ReadOptions(autogenerate_column_names=True, skip_rows=int(has_header)),

@@ -2,6 +2,11 @@
 
 ``AnalyticsDcr.get_node(name)`` returns the same node object every time, so a job started with
 ``run_computation()`` can be fetched later from ``get_node(name).get_results_as_*()``.
+
+Layering: :class:`sealroom.client.Client` creates these objects (``publish_analytics_dcr``) and
+hands them itself and a session, so this package never imports :mod:`sealroom.client` at run
+time, only its types for annotations. pyarrow (and pandas, which pyarrow's ``to_pandas`` loads)
+are imported when the first typed result is read, not with the SDK.
 """
 
 from __future__ import annotations
@@ -11,14 +16,8 @@ import zipfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import pandas as pd
-import pyarrow as pa
-
 from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
 from sealroom.analytics._requests import Commit, RequestBuilder, SubmittedRequest
-from sealroom.client._session import AirlockQuotaInfo, JobId, PrivacyBudget, Session
-from sealroom.compute.sql import SUPPRESSED_GROUPS_KEY, table_from_ipc
-from sealroom.crypto import Key
 from sealroom.errors import ConflictError, DefinitionError
 from sealroom.model.commits import apply_commit, parse_commit
 from sealroom.model.definition import (
@@ -32,8 +31,12 @@ from sealroom.model.definition import (
 )
 
 if TYPE_CHECKING:
-    from sealroom.client import Client
+    import pandas as pd
+    import pyarrow as pa
+
+    from sealroom.client import AirlockQuotaInfo, Client, JobId, PrivacyBudget, Session
     from sealroom.client._upload import ProgressCallback
+    from sealroom.crypto import Key
 
 
 class _DataNode:
@@ -122,6 +125,8 @@ class SqlComputationNode(_ComputationNode):
         return self.get_results_as_bytes(interval, timeout).decode("utf-8")
 
     def get_results_as_arrow(self, interval: float = 5, timeout: float | None = None) -> pa.Table:
+        from sealroom.compute.sql.ipc import table_from_ipc  # loads pyarrow: on first use only
+
         return table_from_ipc(self._result("arrow", interval, timeout))
 
     def get_suppressed_groups_count(
@@ -131,6 +136,8 @@ class SqlComputationNode(_ComputationNode):
 
         Read from the sealed result, so the host cannot change it.
         """
+        from sealroom.compute.sql.ipc import SUPPRESSED_GROUPS_KEY
+
         metadata = self.get_results_as_arrow(interval, timeout).schema.metadata or {}
         value = metadata.get(SUPPRESSED_GROUPS_KEY)
         return None if value is None else int(value)

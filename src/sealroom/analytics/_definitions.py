@@ -2,7 +2,8 @@
 
 Definitions compile to the wire model of :mod:`sealroom.model.definition`. The builder checks
 everything it can before anything is sent: unknown node names in roles, unknown dependencies,
-cycles, duplicate names, and SQL that reads a table that is not among its dependencies.
+cycles, duplicate names, and SQL that reads a table that is not among its dependencies (with the
+core's own checks, :mod:`sealroom.compute.sql.references` and ``.parameters``: sqlglot only).
 """
 
 from __future__ import annotations
@@ -15,12 +16,6 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from sealroom.analytics._testing import ComputationTestResult
-from sealroom.compute.sql import (
-    check_query_dependencies,
-    check_query_parameters,
-    fold_identifier,
-    referenced_tables,
-)
 from sealroom.errors import DefinitionError
 from sealroom.model.columns import Column, PrimitiveType
 from sealroom.model.definition import (
@@ -139,6 +134,15 @@ class SqlComputeNodeDefinition:
 
     def resolve(self, known: Iterable[str]) -> SqlNode:
         """The wire node, its dependencies checked against what the query really reads."""
+        # The core's own definition-time checks of SQL text. They need only sqlglot, which is
+        # imported here, at the first check, rather than with the SDK (issue 15, item 7).
+        from sealroom.compute.sql.parameters import check_query_parameters
+        from sealroom.compute.sql.references import (
+            check_query_dependencies,
+            fold_identifier,
+            referenced_tables,
+        )
+
         try:
             dependencies = self.dependencies
             if dependencies is None:

@@ -1,14 +1,19 @@
-"""The SDK's entry point: :func:`create_client` and :class:`Client`."""
+"""The SDK's entry point: :func:`create_client` and :class:`Client`.
+
+Layering: the client is the SDK's top; it creates the analytics objects (``AnalyticsDcr``) and
+imports :mod:`sealroom.analytics`, which never imports the client back at run time.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import Any, BinaryIO
 
 import httpx
 
+from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
 from sealroom.attestation import EnclaveSpecification, enclave_specifications
 from sealroom.client._http import DEFAULT_TIMEOUT_SECONDS, ApiClient, api_url_from_env
 from sealroom.client._session import Session
@@ -17,9 +22,6 @@ from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
 from sealroom.errors import ConfigurationError, DefinitionError, NotFoundError
 from sealroom.model.definition import RoomDefinition, SqlNode
 from sealroom.model.template import export_template, parse_template
-
-if TYPE_CHECKING:
-    from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
 
 
 class AuthenticationMethod:
@@ -167,15 +169,11 @@ class Client:
         return rooms
 
     def publish_analytics_dcr(self, dcr_definition: AnalyticsDcrDefinition) -> AnalyticsDcr:
-        from sealroom.analytics import AnalyticsDcr
-
         session = self.session()
         room_id = session.publish_data_room(dcr_definition.definition)
         return AnalyticsDcr(self, session, room_id, session.retrieve_data_room(room_id))
 
     def retrieve_analytics_dcr(self, dcr_id: str) -> AnalyticsDcr:
-        from sealroom.analytics import AnalyticsDcr
-
         session = self.session()
         return AnalyticsDcr(self, session, dcr_id, session.retrieve_data_room(dcr_id))
 
@@ -198,8 +196,6 @@ class Client:
         their roles stay as written). Every problem of the file is a :class:`DefinitionError`
         naming where it is, raised before anything is sent.
         """
-        from sealroom.analytics import AnalyticsDcrDefinition
-
         definition = parse_template(text, owner=self.user_email, replace_owner=replace_owner)
         if definition.owner.lower() != self.user_email.lower():
             raise DefinitionError(
@@ -214,7 +210,8 @@ class Client:
 
 def _check_queries(definition: RoomDefinition) -> None:
     # The tables each query reads must be its declared dependencies; the core checks this
-    # too, but the builder checks it before publishing and so does a template.
+    # too, but the builder checks it before publishing and so does a template. sqlglot loads
+    # here, at the first check, not with the SDK (issue 15, item 7).
     from sealroom.compute.sql.references import check_query_dependencies
 
     for node in definition.nodes:

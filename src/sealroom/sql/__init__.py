@@ -11,7 +11,6 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, BinaryIO
 
 from sealroom.analytics._csv_input import read_input_csv_file, read_input_csv_string
-from sealroom.compute.sql import check_query_dependencies
 from sealroom.crypto import Key
 from sealroom.errors import DefinitionError
 from sealroom.model.columns import Column, FormatType
@@ -124,6 +123,9 @@ class SqlCompute:
         self.dependencies = [node_id for _, node_id in dependencies]
 
     def to_node(self) -> SqlNode:
+        # sqlglot loads at the first check, not with the SDK (issue 15, item 7).
+        from sealroom.compute.sql.references import check_query_dependencies
+
         try:
             check_query_dependencies(self.sql_statement, self.dependencies)
         except DefinitionError as exc:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import os
+import threading
+from collections.abc import Callable, Iterator
 
 import pyarrow as pa
 import pytest
@@ -68,3 +71,88 @@ def test_the_memory_limit_is_checked_before_anything_is_written() -> None:
         decrypt_into(
             key, manifest, (c.ciphertext for c in chunks), memoryview(out), max_plaintext_size=999
         )
+
+
+def test_refuses_a_strided_buffer_before_taking_a_chunk() -> None:
+    key = Key()
+    manifest, chunks = encrypt_bytes(key, b"abcdef" * 10, chunk_size=16)
+    remaining = iter([c.ciphertext for c in chunks])
+    strided = memoryview(bytearray(2 * manifest.plaintext_size))[::2]
+    assert strided.nbytes == manifest.plaintext_size
+    message = "out must be writable, C-contiguous and hold exactly 60 bytes"
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        decrypt_into(key, manifest, remaining, strided)
+    assert len(list(remaining)) == len(chunks)  # not one chunk taken
+
+
+@pytest.mark.parametrize(
+    "make_out",
+    [
+        lambda n: memoryview(bytearray(n)),
+        lambda n: memoryview(array.array("I", bytes(n))),  # 4-byte items
+        lambda n: memoryview(bytearray(n)).cast("B", (n // 8, 8)),  # two dimensions
+        lambda n: memoryview(pa.allocate_buffer(n, resizable=False)),  # format "b"
+    ],
+)
+def test_decrypts_into_any_contiguous_writable_buffer(
+    make_out: Callable[[int], memoryview],
+) -> None:
+    key = Key()
+    data = os.urandom(96)
+    manifest, chunks = encrypt_bytes(key, data, chunk_size=40)
+    out = make_out(96)
+    assert out.nbytes == 96
+    decrypt_into(key, manifest, (c.ciphertext for c in chunks), out)
+    assert out.tobytes() == data
+
+
+def _threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
+
+
+@pytest.mark.parametrize("tamper", [False, True])
+def test_no_hashing_thread_outlives_the_call(tamper: bool) -> None:
+    # The chunk hashes run on worker threads; returning (or raising) joins them, so a server
+    # decrypting many datasets does not accumulate threads still holding ciphertext.
+    key = Key()
+    manifest, encrypted = encrypt_bytes(key, os.urandom(64 * 1024), chunk_size=1024)
+    chunks = [c.ciphertext for c in encrypted]
+    if tamper:
+        chunks[0] = chunks[0][:-1]
+    before = _threads()
+    out = bytearray(manifest.plaintext_size)
+    try:
+        decrypt_into(key, manifest, chunks, memoryview(out))
+    except DecryptionError:
+        assert tamper
+    assert _threads() <= before
+
+
+class _ThreadWatchingChunks:
+    """Chunks that record, each time one is taken, how many threads the decryption has added."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+        self._before = _threads()
+        self.most_added = 0
+
+    def _look(self) -> None:
+        self.most_added = max(self.most_added, len(_threads() - self._before))
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            self._look()
+            yield chunk
+        self._look()
+
+
+def test_hashing_uses_at_most_the_configured_threads() -> None:
+    # Chunk hashes are computed ahead on worker threads, never more than two of them however
+    # many chunks are in flight (the module's documented bound): the core shares its few cores
+    # with the jobs it runs. (Whether the second thread is started depends on timing.)
+    key = Key()
+    manifest, encrypted = encrypt_bytes(key, bytes(12 * 1024 * 1024), chunk_size=1024 * 1024)
+    watched = _ThreadWatchingChunks([c.ciphertext for c in encrypted])
+    out = bytearray(manifest.plaintext_size)
+    decrypt_into(key, manifest, watched, memoryview(out))
+    assert 1 <= watched.most_added <= 2

@@ -6,12 +6,15 @@ import dataclasses
 import io
 import json
 import os
+from collections.abc import Callable, Iterator
+from functools import partial
 
 import pytest
 
 from sealroom.crypto import (
     DEFAULT_CHUNK_SIZE,
     MAX_CHUNK_SIZE,
+    MIN_CHUNK_SIZE,
     ChunkRef,
     DatasetDecryptor,
     DatasetEncryptor,
@@ -21,6 +24,7 @@ from sealroom.crypto import (
     decrypt_to_buffer,
     encrypt_bytes,
     sha256_hex,
+    streaming,
 )
 from sealroom.errors import DecryptionError, LimitExceededError
 
@@ -402,3 +406,209 @@ def test_manifest_construction_is_checked() -> None:
     manifest = Manifest.from_bytes(KAT_MANIFEST)
     with pytest.raises(DecryptionError, match="plaintext_size"):
         dataclasses.replace(manifest, plaintext_size=1)
+
+
+# ---- limits, boundaries and refusals, each with the message a user reads ---------------------
+
+
+def _message(call: Callable[[], object], error: type[Exception]) -> str:
+    with pytest.raises(error) as excinfo:
+        call()
+    return str(excinfo.value)
+
+
+@pytest.mark.parametrize("chunk_size", [MIN_CHUNK_SIZE, 2, MAX_CHUNK_SIZE])
+def test_chunk_sizes_at_the_limits_are_accepted(chunk_size: int) -> None:
+    key = Key()
+    manifest, chunks = encrypt_bytes(key, b"abc", chunk_size=chunk_size)
+    assert manifest.chunk_size == chunk_size
+    assert len(chunks) == -(-3 // chunk_size)
+    assert decrypt_to_buffer(key, manifest, [c.ciphertext for c in chunks]) == b"abc"
+
+
+@pytest.mark.parametrize("chunk_size", [True, 16.0, "16"])
+def test_a_chunk_size_that_is_not_an_int_is_refused(chunk_size: object) -> None:
+    call = partial(DatasetEncryptor, Key(), chunk_size)  # type: ignore[arg-type]
+    assert _message(call, TypeError) == "chunk_size must be an int"
+
+
+def test_only_a_sealroom_key_is_accepted(dataset: tuple[Manifest, list[bytes]]) -> None:
+    # Raw bytes would skip the key's type (and its secrecy in reprs and logs).
+    raw = KEY.material
+    encryptor = partial(DatasetEncryptor, raw)  # type: ignore[arg-type]
+    decryptor = partial(DatasetDecryptor, raw, dataset[0])  # type: ignore[arg-type]
+    for call in (encryptor, decryptor):
+        assert _message(call, TypeError) == "key must be a sealroom Key, not bytes"
+
+
+@pytest.mark.parametrize(("salt", "prefix"), [(31, 7), (33, 7), (32, 6), (32, 8), (0, 0)])
+def test_fixed_randomness_of_the_wrong_length_is_refused(salt: int, prefix: int) -> None:
+    def call() -> object:
+        return DatasetEncryptor._with_fixed_randomness(
+            KAT_KEY, 16, salt=bytes(salt), nonce_prefix=bytes(prefix)
+        )
+
+    assert _message(call, ValueError) == "salt must be 32 bytes and nonce prefix 7 bytes"
+
+
+def test_an_encryptor_refuses_a_second_file_even_before_the_first_is_read() -> None:
+    # Its salt and nonce prefix are drawn once: a second file would reuse nonces.
+    encryptor = DatasetEncryptor(Key(), chunk_size=16)
+    encryptor.encrypt_stream(io.BytesIO(b"first"))  # not even iterated
+    call = partial(encryptor.encrypt_stream, io.BytesIO(b"second"))
+    assert _message(call, RuntimeError) == (
+        "a DatasetEncryptor encrypts exactly one file; create a new one"
+    )
+
+
+def test_a_text_reader_is_refused_with_advice() -> None:
+    stream = DatasetEncryptor(Key(), 16).encrypt_stream(io.StringIO("abc"))  # type: ignore[arg-type]
+    assert _message(partial(next, stream), TypeError) == (
+        "the reader must be a binary file object (open it with 'rb')"
+    )
+
+
+class _ScriptedReader(io.RawIOBase):
+    """Returns the scripted results in turn (like a terminal or a growing file, which can report
+    end of file and later have more) and counts reads made after it reported end of file."""
+
+    def __init__(self, *results: bytes) -> None:
+        self._results = list(results)
+        self.reads_after_eof = 0
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if self._eof:
+            self.reads_after_eof += 1
+        result = self._results.pop(0) if self._results else b""
+        if len(result) > size >= 0:
+            raise AssertionError("read more than asked")
+        self._eof = self._eof or not result
+        return result
+
+
+@pytest.mark.parametrize(
+    ("results", "plaintext"),
+    [
+        ((b"", b"late"), b""),  # end of file at once: one empty chunk
+        ((b"abc", b"", b"late"), b"abc"),  # a short chunk ends the file
+        ((b"ab", b"c", b"", b"late"), b"abc"),
+        ((b"abcd", b"", b"late"), b"abcd"),  # a full chunk, then end of file
+        ((b"abcd", b"ef", b"", b"late"), b"abcdef"),
+    ],
+)
+def test_the_file_ends_at_the_first_end_of_file(
+    results: tuple[bytes, ...], plaintext: bytes
+) -> None:
+    key = Key()
+    reader = _ScriptedReader(*results)
+    encryptor = DatasetEncryptor(key, chunk_size=4)
+    chunks = [c.ciphertext for c in encryptor.encrypt_stream(reader)]  # type: ignore[arg-type]
+    assert reader.reads_after_eof == 0
+    assert encryptor.manifest.plaintext_size == len(plaintext)
+    assert decrypt_to_buffer(key, encryptor.manifest, chunks) == plaintext
+
+
+@pytest.mark.parametrize("size", [1, 2, 3])
+def test_a_file_of_max_chunks_is_encrypted(monkeypatch: pytest.MonkeyPatch, size: int) -> None:
+    # The real limit is 1,000,000 chunks: reaching it takes ~9 s and 250 MB even at 1-byte chunks,
+    # so the limit is lowered for the test; the loop and the refusal are the module's own.
+    monkeypatch.setattr(streaming, "MAX_CHUNKS", 3)
+    key = Key()
+    data = bytes(range(size + 6))  # 3 chunks of 3 bytes, the last one 1 to 3 bytes long
+    encryptor = DatasetEncryptor(key, chunk_size=3)
+    chunks = [c.ciphertext for c in encryptor.encrypt_stream(io.BytesIO(data))]
+    assert len(chunks) == 3
+    assert decrypt_to_buffer(key, encryptor.manifest, chunks) == data
+
+
+@pytest.mark.parametrize("extra", [1, 3, 100])
+def test_a_file_beyond_max_chunks_is_refused(monkeypatch: pytest.MonkeyPatch, extra: int) -> None:
+    monkeypatch.setattr(streaming, "MAX_CHUNKS", 3)
+    encryptor = DatasetEncryptor(Key(), chunk_size=3)
+    stream = encryptor.encrypt_stream(io.BytesIO(bytes(9 + extra)))
+    yielded: list[object] = []
+    with pytest.raises(LimitExceededError) as excinfo:
+        yielded.extend(stream)
+    assert str(excinfo.value) == "dataset exceeds 3 chunks of 3 bytes; use a larger chunk size"
+    assert len(yielded) == 3  # the chunks within the limit, none of them marked last
+    with pytest.raises(RuntimeError, match="manifest"):
+        _ = encryptor.manifest
+
+
+def test_chunk_errors_name_the_chunk_the_dataset_and_the_attacks(
+    dataset: tuple[Manifest, list[bytes]],
+) -> None:
+    manifest, chunks = dataset
+    decryptor = DatasetDecryptor(KEY, manifest)
+    assert _message(partial(decryptor.decrypt_chunk, 2, chunks[3]), DecryptionError) == (
+        f"chunk 2 of dataset {manifest.dataset_id} does not match its manifest "
+        "(tampered, reordered, duplicated or from another file)"
+    )
+    swapped = [chunks[0], chunks[2], chunks[1], *chunks[3:]]
+    forged = _with_refs(manifest, swapped)
+    assert _message(partial(decrypt_to_buffer, KEY, forged, swapped), DecryptionError) == (
+        f"chunk 1 of dataset {forged.dataset_id} failed authentication "
+        "(tampered, truncated, reordered, spliced or its manifest rewritten)"
+    )
+
+
+@pytest.mark.parametrize("index", [True, False, "1", 1.0, None, -1, 8, 2**64])
+def test_a_chunk_index_must_be_an_int_within_the_dataset(
+    dataset: tuple[Manifest, list[bytes]], index: object
+) -> None:
+    manifest, chunks = dataset
+    decryptor = DatasetDecryptor(KEY, manifest)
+    call = partial(decryptor.decrypt_chunk, index, chunks[1])  # type: ignore[arg-type]
+    assert _message(call, DecryptionError) == (
+        f"chunk {index} is not part of dataset {manifest.dataset_id} (8 chunks)"
+    )
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_no_chunks_at_all_is_truncation(count: int) -> None:
+    manifest, _ = encrypt_bytes(KEY, bytes(10 * count), chunk_size=10)
+    assert len(manifest.chunks) == count
+    assert _message(partial(decrypt_to_buffer, KEY, manifest, []), DecryptionError) == (
+        f"chunks 0 to {count - 1} of dataset {manifest.dataset_id} are missing"
+    )
+
+
+def test_missing_and_extra_chunk_messages(dataset: tuple[Manifest, list[bytes]]) -> None:
+    manifest, chunks = dataset
+    assert _message(partial(decrypt_to_buffer, KEY, manifest, chunks[:7]), DecryptionError) == (
+        f"chunks 7 to 7 of dataset {manifest.dataset_id} are missing"
+    )
+    extra = [*chunks, chunks[7]]
+    assert _message(partial(decrypt_to_buffer, KEY, manifest, extra), DecryptionError) == (
+        f"chunk 8 is extra: dataset {manifest.dataset_id} has 8 chunks"
+    )
+
+
+class _PulledChunks:
+    """An endless chunk source (chunk 0 tampered) that counts how many chunks were taken."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self._chunks = chunks
+        self.taken = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            self.taken += 1
+            yield self._chunks[0][:-1] if self.taken == 1 else self._chunks[1]
+
+
+def test_a_bad_chunk_is_refused_within_the_hash_lookahead(
+    dataset: tuple[Manifest, list[bytes]],
+) -> None:
+    # Decryption holds at most five ciphertext chunks (the module's memory bound: up to 320 MiB
+    # at the largest chunk size), and uses that lookahead for hashing: chunk 0 is checked once
+    # the hashes of the next four are under way.
+    manifest, chunks = dataset
+    source = _PulledChunks(chunks)
+    with pytest.raises(DecryptionError, match=r"chunk 0 .* does not match its manifest"):
+        decrypt_to_buffer(KEY, manifest, source)
+    assert source.taken == 5

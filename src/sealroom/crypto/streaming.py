@@ -36,8 +36,8 @@ Invariants and the attacks they stop:
   ciphertext: the untrusted blob store cannot substitute chunks without changing the id. Each
   chunk is checked against the manifest before it is decrypted.
 * Memory: encryption holds about three chunks (current, look-ahead, ciphertext) whatever the file
-  size; :func:`decrypt_to_buffer` writes into one preallocated buffer and holds at most
-  ``_HASH_LOOKAHEAD + 1`` ciphertext chunks.
+  size; :func:`decrypt_to_buffer` writes into one preallocated buffer and holds at most five
+  ciphertext chunks (``_HASH_LOOKAHEAD + 1``), hashed on at most two threads (``_HASH_THREADS``).
 * Errors raise :class:`~sealroom.errors.DecryptionError` naming the chunk index and the dataset id,
   never data.
 """
@@ -351,17 +351,22 @@ def decrypt_into(
     *,
     max_plaintext_size: int | None = None,
 ) -> None:
-    """Like :func:`decrypt_to_buffer`, into ``out``: writable, exactly ``plaintext_size`` bytes.
+    """Like :func:`decrypt_to_buffer`, into ``out``: writable, C-contiguous (of any item format),
+    exactly ``plaintext_size`` bytes.
 
     Lets the caller choose the memory (the core decrypts into an uninitialised Arrow buffer,
     saving a zero-fill of the whole file). On any error ``out`` holds no unauthenticated
     plaintext: the failing chunk's region is zeroed and the exception propagates. A key that does
-    not match the manifest's commitment is refused before ``chunks`` is iterated or ``out``
-    written.
+    not match the manifest's commitment, or an unusable ``out``, is refused before ``chunks`` is
+    iterated or ``out`` written.
     """
     _check_plaintext_limit(manifest, max_plaintext_size)
-    if out.readonly or out.nbytes != manifest.plaintext_size:
-        raise ValueError(f"out must be writable and hold exactly {manifest.plaintext_size} bytes")
+    # A strided view (e.g. ``memoryview(b)[::2]``) would fail only at the first chunk, after
+    # ``chunks`` was partly consumed, with the AEAD's BufferError: refuse it here, as documented.
+    if out.readonly or not out.c_contiguous or out.nbytes != manifest.plaintext_size:
+        raise ValueError(
+            f"out must be writable, C-contiguous and hold exactly {manifest.plaintext_size} bytes"
+        )
     decryptor = DatasetDecryptor(key, manifest)
     _decrypt_all_into(decryptor, chunks, out)
 
@@ -370,7 +375,7 @@ def _decrypt_all_into(
     decryptor: DatasetDecryptor, chunks: Iterable[bytes], out: memoryview
 ) -> None:
     manifest = decryptor.manifest
-    view = out.cast("B") if out.format != "B" else out
+    view = out.cast("B")  # bytes, whatever the caller's item format (Arrow's is "b"); contiguous
     expected = len(manifest.chunks)
     offset = 0
     received = 0

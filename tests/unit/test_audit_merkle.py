@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from sealroom.audit.merkle import (
     MerkleTree,
     leaf_hash,
     node_hash,
+    root_from_leaves,
     verify_consistency,
     verify_inclusion,
 )
@@ -187,3 +189,302 @@ def test_tree_refuses_bad_arguments() -> None:
         tree.inclusion_proof(4, 4)
     with pytest.raises(ValueError, match="outside the log"):
         tree.consistency_proof(3, 5)
+
+
+# ---- exhaustive properties over every small tree ---------------------------------------------
+
+SMALL = 16  # every size up to 16: all shapes of a partial last subtree, up to depth 4
+SMALL_TREE = _tree(SMALL)
+SMALL_ROOTS = [SMALL_TREE.root(n) for n in range(SMALL + 1)]
+
+
+def _flip(value: bytes) -> bytes:
+    """The same length, one bit different: passes every size check, fails every hash check."""
+    return bytes([value[0] ^ 1]) + value[1:]
+
+
+def _refused(message: str, call: object, *args: object) -> None:
+    """``call(*args)`` raises VerificationError with exactly ``message`` (what the auditor sees)."""
+    with pytest.raises(VerificationError, match=f"^{re.escape(message)}$"):
+        call(*args)  # type: ignore[operator]
+
+
+def _is_power_of_two(n: int) -> bool:
+    return n & (n - 1) == 0
+
+
+def test_inclusion_every_leaf_of_every_size_and_every_alteration() -> None:
+    for size in range(1, SMALL + 1):
+        root = SMALL_ROOTS[size]
+        for index in range(size):
+            leaf = SMALL_TREE.leaf(index)
+            proof = SMALL_TREE.inclusion_proof(index, size)
+            verify_inclusion(index, size, leaf, proof, root)
+            wrong_root = "inclusion proof: does not lead to the root"
+            _refused(wrong_root, verify_inclusion, index, size, _flip(leaf), proof, root)
+            _refused(wrong_root, verify_inclusion, index, size, leaf, proof, _flip(root))
+            for position in range(len(proof)):
+                bad = [*proof[:position], _flip(proof[position]), *proof[position + 1 :]]
+                _refused(wrong_root, verify_inclusion, index, size, leaf, bad, root)
+            _refused(
+                "inclusion proof: longer than the tree is deep",
+                verify_inclusion,
+                *(index, size, leaf, [*proof, leaf], root),
+            )
+            if proof:
+                _refused(
+                    "inclusion proof: shorter than the tree is deep",
+                    verify_inclusion,
+                    *(index, size, leaf, proof[:-1], root),
+                )
+
+
+def test_an_inclusion_proof_proves_only_its_own_index_and_size() -> None:
+    """Claimed with another index or tree size (and that tree's true root and leaf), a proof is
+    accepted only where the tree would have produced the very same proof."""
+    proofs = {
+        (index, size): SMALL_TREE.inclusion_proof(index, size)
+        for size in range(1, SMALL + 1)
+        for index in range(size)
+    }
+    for proof in proofs.values():
+        for (index, size), own in proofs.items():
+            args = (index, size, SMALL_TREE.leaf(index), proof, SMALL_ROOTS[size])
+            if proof == own:
+                verify_inclusion(*args)
+            else:
+                with pytest.raises(VerificationError):
+                    verify_inclusion(*args)
+
+
+def test_consistency_every_pair_of_sizes_and_every_alteration() -> None:
+    for second in range(1, SMALL + 1):
+        for first in range(0, second + 1):
+            first_root, second_root = SMALL_ROOTS[first], SMALL_ROOTS[second]
+            proof = SMALL_TREE.consistency_proof(first, second)
+            verify_consistency(first, second, first_root, second_root, proof)
+            if first == 0:
+                assert proof == []
+                _refused(
+                    "consistency proof: the empty tree has another root",
+                    verify_consistency,
+                    *(0, second, _flip(EMPTY_ROOT), second_root, proof),
+                )
+                continue
+            if first == second:
+                assert proof == []
+                fork = "consistency proof: same size, different roots (a fork)"
+                _refused(
+                    fork, verify_consistency, first, second, _flip(first_root), second_root, []
+                )
+                _refused(
+                    fork, verify_consistency, first, second, first_root, _flip(second_root), []
+                )
+                continue
+            # A correctly sized but wrong first root. When ``first`` is a power of two its root is
+            # itself the first node of the path, so the mismatch shows in the second root.
+            _refused(
+                "consistency proof: does not lead to the second root"
+                if _is_power_of_two(first)
+                else "consistency proof: does not lead to the first root",
+                verify_consistency,
+                *(first, second, _flip(first_root), second_root, proof),
+            )
+            _refused(
+                "consistency proof: does not lead to the second root",
+                verify_consistency,
+                *(first, second, first_root, _flip(second_root), proof),
+            )
+            for position in range(len(proof)):
+                bad = [*proof[:position], _flip(proof[position]), *proof[position + 1 :]]
+                with pytest.raises(VerificationError, match=r"^consistency proof: does not lead"):
+                    verify_consistency(first, second, first_root, second_root, bad)
+            _refused(
+                "consistency proof: longer than needed",
+                verify_consistency,
+                *(first, second, first_root, second_root, [*proof, first_root]),
+            )
+            _refused(
+                "consistency proof: empty"
+                if len(proof) == 1
+                else "consistency proof: shorter than needed",
+                verify_consistency,
+                *(first, second, first_root, second_root, proof[:-1]),
+            )
+
+
+def test_a_consistency_proof_proves_only_its_own_pair_of_sizes() -> None:
+    """Claimed for other sizes (with those trees' true roots), a proof is accepted only where the
+    tree would have produced the very same proof for them."""
+    proofs = {
+        (first, second): SMALL_TREE.consistency_proof(first, second)
+        for second in range(1, SMALL + 1)
+        for first in range(1, second)
+    }
+    for proof in proofs.values():
+        for (first, second), own in proofs.items():
+            args = (first, second, SMALL_ROOTS[first], SMALL_ROOTS[second], proof)
+            if proof == own:
+                verify_consistency(*args)
+            else:
+                with pytest.raises(VerificationError):
+                    verify_consistency(*args)
+
+
+def test_a_history_rewritten_before_the_clients_checkpoint_is_refused() -> None:
+    """The client holds an honest checkpoint (first, root); the log rewrote a leaf before it and
+    serves a self-consistent proof to its own, forged, larger tree. Only the comparison with the
+    client's first root can notice: the forged proof and the forged second root agree."""
+    for changed in range(SMALL - 1):
+        forged = MerkleTree()
+        for i in range(SMALL):
+            forged.append(SMALL_TREE.leaf(i) if i != changed else leaf_hash(b"rewritten"))
+        for second in range(changed + 2, SMALL + 1):
+            for first in range(changed + 1, second):
+                proof = forged.consistency_proof(first, second)
+                verify_consistency(first, second, forged.root(first), forged.root(second), proof)
+                _refused(
+                    "consistency proof: does not lead to the second root"
+                    if _is_power_of_two(first)
+                    else "consistency proof: does not lead to the first root",
+                    verify_consistency,
+                    *(first, second, SMALL_ROOTS[first], forged.root(second), proof),
+                )
+
+
+# ---- the largest trees: proof length limits --------------------------------------------------
+
+
+def _hashes(count: int, tag: bytes) -> list[bytes]:
+    return [leaf_hash(tag + i.to_bytes(2, "big")) for i in range(count)]
+
+
+def test_the_longest_inclusion_proof_is_accepted_and_one_more_hash_is_not() -> None:
+    # Leaf 0 of a tree of 2**64 leaves: the path is the right sibling at each of the 64 levels.
+    leaf, path = leaf_hash(b"leaf 0"), _hashes(64, b"sibling")
+    root = leaf
+    for sibling in path:
+        root = node_hash(root, sibling)
+    verify_inclusion(0, 2**64, leaf, path, root)
+    _refused(
+        "inclusion proof: longer than the tree is deep",
+        verify_inclusion,
+        *(0, 2**64, leaf, [*path, leaf], root),
+    )
+    _refused("proof is too long", verify_inclusion, 0, 2**64, leaf, [*path, leaf, leaf], root)
+
+
+def test_the_longest_consistency_proof_is_accepted_and_one_more_hash_is_not() -> None:
+    # PROOF(3, D[2**64]) (RFC 9162 §2.1.4.1) is [D2, D3, MTH(D[0:2])] and then the right half of
+    # each tree of 2**j leaves, j = 2..63, containing the first four: 3 + 62 = 65 hashes.
+    d0, d1, d2, d3 = _hashes(4, b"leaf")
+    halves = _hashes(62, b"right half")
+    first_root = node_hash(node_hash(d0, d1), d2)
+    second_root = node_hash(node_hash(d0, d1), node_hash(d2, d3))
+    for half in halves:
+        second_root = node_hash(second_root, half)
+    proof = [d2, d3, node_hash(d0, d1), *halves]
+    assert len(proof) == 65
+    verify_consistency(3, 2**64, first_root, second_root, proof)
+    _refused(
+        "proof is too long",
+        verify_consistency,
+        *(3, 2**64, first_root, second_root, [*proof, d0]),
+    )
+
+
+# ---- every refusal names its reason ----------------------------------------------------------
+
+HASH = leaf_hash(b"x")
+
+
+@pytest.mark.parametrize(
+    ("message", "call", "args"),
+    [
+        ("the leaf hash is not a 32-byte hash", verify_inclusion, (0, 1, HASH[:31], [], HASH)),
+        ("the leaf hash is not a 32-byte hash", verify_inclusion, (0, 1, HASH.hex(), [], HASH)),
+        ("the root hash is not a 32-byte hash", verify_inclusion, (0, 1, HASH, [], HASH + b"\0")),
+        ("a proof element is not a 32-byte hash", verify_inclusion, (0, 2, HASH, [b""], HASH)),
+        (
+            "a proof element is not a 32-byte hash",
+            verify_inclusion,
+            (0, 2, HASH, [bytearray(HASH)], HASH),
+        ),
+        ("proof is too long", verify_inclusion, (0, 2, HASH, [HASH] * 66, HASH)),
+        ("inclusion proof: leaf index outside the tree", verify_inclusion, (1, 1, HASH, [], HASH)),
+        ("inclusion proof: leaf index outside the tree", verify_inclusion, (-1, 1, HASH, [], HASH)),
+        ("inclusion proof: leaf index outside the tree", verify_inclusion, (0, 0, HASH, [], HASH)),
+        ("the first root is not a 32-byte hash", verify_consistency, (1, 2, b"", HASH, [HASH])),
+        ("the second root is not a 32-byte hash", verify_consistency, (1, 2, HASH, None, [HASH])),
+        ("a proof element is not a 32-byte hash", verify_consistency, (1, 2, HASH, HASH, [b"x"])),
+        ("proof is too long", verify_consistency, (1, 2, HASH, HASH, [HASH] * 66)),
+        (
+            "consistency proof: the first size is larger than the second",
+            verify_consistency,
+            (2, 1, HASH, HASH, [HASH]),
+        ),
+        (
+            "consistency proof: the first size is larger than the second",
+            verify_consistency,
+            (-1, 1, HASH, HASH, []),
+        ),
+        (
+            "consistency proof: must be empty for equal sizes",
+            verify_consistency,
+            (2, 2, HASH, HASH, [HASH]),
+        ),
+        (
+            "consistency proof: must be empty from an empty tree",
+            verify_consistency,
+            (0, 2, EMPTY_ROOT, HASH, [HASH]),
+        ),
+        (
+            "consistency proof: the empty tree has another root",
+            verify_consistency,
+            (0, 0, HASH, HASH, []),
+        ),
+        (
+            "consistency proof: same size, different roots (a fork)",
+            verify_consistency,
+            (0, 0, EMPTY_ROOT, HASH, []),
+        ),
+        ("consistency proof: empty", verify_consistency, (1, 2, HASH, HASH, [])),
+    ],
+)
+def test_refusals_name_their_reason(message: str, call: object, args: tuple[object, ...]) -> None:
+    _refused(message, call, *args)
+
+
+def test_every_tree_extends_the_empty_tree_and_itself() -> None:
+    for size in (0, 1, 5, 16):
+        verify_consistency(0, size, EMPTY_ROOT, SMALL_ROOTS[size], [])
+        verify_consistency(size, size, SMALL_ROOTS[size], SMALL_ROOTS[size], [])
+        assert SMALL_TREE.consistency_proof(0, size) == []
+        assert SMALL_TREE.consistency_proof(size, size) == []
+
+
+def test_tree_refusals_name_their_reason() -> None:
+    tree = _tree(4)
+    cases = [
+        ("a leaf hash is 32 bytes", lambda: tree.append(HASH[:31])),
+        ("leaf index outside the tree", lambda: tree.inclusion_proof(4, 4)),
+        ("leaf index outside the tree", lambda: tree.inclusion_proof(-1, 4)),
+        ("tree size outside the log", lambda: tree.inclusion_proof(0, 5)),
+        ("tree size outside the log", lambda: tree.root(5)),
+        ("tree size outside the log", lambda: tree.root(-1)),
+        ("tree size outside the log", lambda: tree.consistency_proof(1, 5)),
+        ("sizes must satisfy 0 <= first <= second", lambda: tree.consistency_proof(3, 2)),
+        ("sizes must satisfy 0 <= first <= second", lambda: tree.consistency_proof(-1, 2)),
+    ]
+    for message, call in cases:
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            call()
+    assert tree.size == 4  # the refused append left the tree as it was
+
+
+def test_root_from_leaves_is_the_tree_head() -> None:
+    assert root_from_leaves([]) == EMPTY_ROOT
+    for size in (1, 2, 3, 7, 16):
+        assert root_from_leaves([SMALL_TREE.leaf(i) for i in range(size)]) == SMALL_ROOTS[size]
+    with pytest.raises(ValueError, match="32 bytes"):
+        root_from_leaves([HASH, b"short"])

@@ -205,6 +205,10 @@ def verify_consistency(
     _check_proof(proof)
     if not 0 <= first <= second:
         raise VerificationError("consistency proof: the first size is larger than the second")
+    # The empty tree has one root (§2.1.1), whatever the second size: checked before the
+    # equal-size case, or (0, 0, X, X) would accept any X as the root of no leaves.
+    if first == 0 and not hmac.compare_digest(first_root, EMPTY_ROOT):
+        raise VerificationError("consistency proof: the empty tree has another root")
     if first == second:
         if proof:
             raise VerificationError("consistency proof: must be empty for equal sizes")
@@ -215,8 +219,6 @@ def verify_consistency(
         # Every tree extends the empty tree; a proof says nothing here and must be empty.
         if proof:
             raise VerificationError("consistency proof: must be empty from an empty tree")
-        if not hmac.compare_digest(first_root, EMPTY_ROOT):
-            raise VerificationError("consistency proof: the empty tree has another root")
         return
     if not proof:
         raise VerificationError("consistency proof: empty")

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import re
+import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,8 +23,10 @@ from sealroom.attestation import (
     produce_attestation,
     verify_attestation,
 )
+from sealroom.attestation.nitro import NitroEvidenceVerifier
 from sealroom.crypto import KemPrivateKey, SigningKey, open_sealed, result_context, seal
 from sealroom.errors import AttestationError, SimulatedAttestationWarning, VerificationError
+from tests.unit import nitro_pki
 
 MEASUREMENT = "ab" * 32
 NOW = 1_732_233_600_000
@@ -305,3 +311,310 @@ def test_simulated_evidence_proves_only_key_possession() -> None:
     with pytest.warns(SimulatedAttestationWarning):
         verified = verify_attestation(forged, SPECS, nonce=NONCE, now_ms=NOW)
     assert verified.is_simulated
+
+
+# ---- every refusal names its step, exactly --------------------------------------------------
+
+
+def _refused(message: str, document: object, **kwargs: object) -> None:
+    """Verification fails with exactly ``message``: what the user reads to know which step."""
+    with pytest.raises(AttestationError, match=f"^{re.escape(message)}$"):
+        _verify(document, **kwargs)
+
+
+def test_verified_attestation_says_how_it_is_built() -> None:
+    message = "VerifiedAttestation is built only by verify_attestation()"
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        VerifiedAttestation(object(), _document(), SPEC, KEM_KEY.public_key, SIGNING_KEY.verify_key)
+
+
+@pytest.mark.parametrize(
+    ("mutation", "fields"),
+    [
+        (lambda w: [w], None),
+        (
+            lambda w: {k: v for k, v in w.items() if k not in ("nonce", "report_data")},
+            "nonce, report_data",
+        ),
+        (lambda w: {**w, "evidence": {"a": [b"x"]}}, "evidence.a.list.0"),
+        (lambda w: {**w, "": 1}, "-"),  # an unnamed field: the list is never empty
+    ],
+)
+def test_step1_names_the_malformed_fields(mutation: Mutation, fields: str | None) -> None:
+    _refused(
+        "malformed attestation document (not a JSON object)"
+        if fields is None
+        else f"malformed attestation document (fields: {fields})",
+        mutation(_document().to_wire()),
+    )
+
+
+def test_step4_names_a_replay() -> None:
+    _refused(
+        "the attestation document is not for our nonce (replayed)",
+        _document(nonce=b"\x07" * 32),
+    )
+
+
+def test_step5_freshness_limits_exactly_at_their_boundaries() -> None:
+    """The documented limits, in literal milliseconds: a minute of skew, five minutes of age."""
+    one_minute, five_minutes = 60_000, 300_000
+    future = "the attestation document is issued in the future (clock skew?)"
+    # Issued as far ahead of our clock as the skew allows: accepted; one millisecond more: not.
+    assert _verify(_document(now_ms=NOW + one_minute), now_ms=NOW).provider == "simulated"
+    _refused(future, _document(now_ms=NOW + one_minute + 1), now_ms=NOW)
+    # Exactly as old as allowed: accepted; one millisecond older: stale, and the limit is named.
+    assert _verify(_document(), now_ms=NOW + five_minutes).provider == "simulated"
+    _refused(
+        "the attestation document is older than 300000 ms (stale)",
+        _document(),
+        now_ms=NOW + five_minutes + 1,
+    )
+    # A caller's own limit replaces the default, at its boundary too.
+    assert _verify(_document(), now_ms=NOW + 1000, max_age_ms=1000).provider == "simulated"
+    _refused(
+        "the attestation document is older than 1000 ms (stale)",
+        _document(),
+        now_ms=NOW + 1001,
+        max_age_ms=1000,
+    )
+
+
+def test_step5_without_now_uses_the_real_clock_in_milliseconds() -> None:
+    real_now = int(time.time() * 1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SimulatedAttestationWarning)
+        verified = verify_attestation(_document(now_ms=real_now), SPECS, nonce=NONCE)
+        assert verified.document.issued_at_ms == real_now
+        with pytest.raises(AttestationError, match="stale"):  # NOW is in 2024
+            verify_attestation(_document(), SPECS, nonce=NONCE)
+        with pytest.raises(AttestationError, match="future"):
+            verify_attestation(
+                _document(now_ms=real_now + 2 * MAX_CLOCK_SKEW_MS), SPECS, nonce=NONCE
+            )
+
+
+def test_step6_names_a_swapped_key() -> None:
+    _refused(
+        "report_data does not match the document (keys swapped?)",
+        {**_document().to_wire(), "report_data": "00" * 32},
+    )
+
+
+def test_a_low_order_kem_key_is_refused_even_when_attested() -> None:
+    # The all-zero X25519 point passes parsing and is bound into genuine evidence, but every
+    # secret sealed to it would be all zeros: the key itself is refused.
+    wire = _resigned({**_document().to_wire(), "kem_public_key": "00" * 32})
+    _refused("the attested public keys are malformed", wire)
+
+
+SIMULATED_MESSAGE = (
+    "The Sealroom core uses a SIMULATED attestation: no confidential-computing hardware "
+    "protects it, and its operator can read all data. Use it only for development or "
+    "with an operator you trust."
+)
+
+
+def test_the_simulated_warning_text_and_how_it_is_shown() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        verify_attestation(_document(), SPECS, nonce=NONCE, now_ms=NOW)
+    [warning] = caught
+    assert warning.category is SimulatedAttestationWarning
+    assert str(warning.message) == SIMULATED_MESSAGE
+    # Shown as the message alone: no line of Sealroom's source printed under it.
+    shown = warnings.formatwarning(
+        warning.message, warning.category, warning.filename, warning.lineno, warning.line
+    )
+    assert shown.endswith(f"SimulatedAttestationWarning: {SIMULATED_MESSAGE}\n")
+    assert shown.count("\n") == 1
+
+
+def test_the_simulated_warning_is_filtered_by_its_module_like_any_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.filterwarnings(
+            "error", category=SimulatedAttestationWarning, module=r"sealroom\.attestation\.verify$"
+        )
+        with pytest.raises(SimulatedAttestationWarning):
+            verify_attestation(_document(), SPECS, nonce=NONCE, now_ms=NOW)
+
+
+# ---- the hardware providers, through the verifiers the specification pins ------------------
+#
+# Without ``verifiers`` the Nitro and SEV-SNP verifiers are built from the specification, with the
+# pinned vendor roots and the real clock. Real evidence (tests/vectors/attestation) reaches as far
+# as those allow: its REPORT_DATA / user_data can never be our document's.
+
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "attestation"
+NITRO_PRODUCTION = (VECTORS / "nitro" / "evervault-2022-10-13.cbor").read_bytes()
+NITRO_PCR0 = (
+    "f4d48b81a460c9916d1e685119074bf24660afd3e34fae9fca0a0d28d9d55999"
+    "36332687e6f66fc890ac8cf150142d8b"
+)
+# The Milan VCEK is valid until 2030-01-24 (as in test_attestation_sevsnp.py's real-time tests).
+SNP_REPORT = (VECTORS / "sevsnp" / "milan-vcek-report.bin").read_bytes()
+SNP_VCEK = (VECTORS / "sevsnp" / "milan-vcek.der").read_bytes()
+SNP_MEASUREMENT = (
+    "a1f3930413247bb38cfc171579ea3c12d5fe4901f0c792f63fd75d98f1ef827c"
+    "23500644e0e692e6be917f9050d3d38c"
+)
+SNP_TCB = (3, 0, 8, 0x73)  # the report's REPORTED_TCB (bootloader, tee, snp, microcode)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _hardware_wire(
+    provider: str, evidence: dict[str, object] | None = None, issued_at_ms: int = NOW
+) -> dict[str, object]:
+    """A document that passes steps 1-6 (fields bound into report_data) with ``evidence``."""
+    wire = {
+        **_document(now_ms=issued_at_ms).to_wire(),
+        "provider": provider,
+        "warning": "",
+        "evidence": evidence or {},
+    }
+    report_data = compute_report_data(
+        measurement=MEASUREMENT,
+        kem_public_key=str(wire["kem_public_key"]),
+        signing_public_key=str(wire["signing_public_key"]),
+        nonce=NONCE.hex(),
+        provider=provider,
+        issued_at_ms=issued_at_ms,
+    )
+    return {**wire, "report_data": report_data}
+
+
+def _hardware_refused(
+    message: str, spec: EnclaveSpecification, evidence: dict[str, object]
+) -> None:
+    provider = next(iter(spec.accepted_providers))
+    with pytest.raises(AttestationError, match=f"^{re.escape(message)}$"):
+        verify_attestation(
+            _hardware_wire(provider, evidence), {"c": spec}, nonce=NONCE, now_ms=NOW + 1000
+        )
+
+
+def _nitro_spec(*pcrs: tuple[int, str]) -> EnclaveSpecification:
+    return EnclaveSpecification(
+        "sealroom.core", "v1", MEASUREMENT, frozenset({"aws-nitro"}), nitro_pcrs=pcrs
+    )
+
+
+def test_nitro_real_evidence_chains_to_the_pinned_aws_root_and_expired_since() -> None:
+    # The chain to AWS's root verifies; at the real time its 3-hour certificates have expired.
+    _hardware_refused(
+        "Nitro: a certificate is expired or not yet valid",
+        _nitro_spec((0, NITRO_PCR0)),
+        {"attestation_document": _b64(NITRO_PRODUCTION)},
+    )
+
+
+def test_nitro_evidence_from_another_root_is_refused() -> None:
+    pki = nitro_pki.make_pki()
+    _hardware_refused(
+        "Nitro: the CA bundle does not start with the pinned AWS root",
+        _nitro_spec((0, NITRO_PCR0)),
+        {"attestation_document": _b64(pki.document())},
+    )
+
+
+def test_nitro_specification_must_pin_pcr0() -> None:
+    evidence = {"attestation_document": _b64(NITRO_PRODUCTION)}
+    _hardware_refused("sealroom.core:v1 pins no Nitro PCRs", _nitro_spec(), evidence)
+    _hardware_refused(
+        "sealroom.core:v1: each core needs PCR0, and every PCR is 48 bytes",
+        _nitro_spec((1, NITRO_PCR0)),
+        evidence,
+    )
+
+
+def _snp_spec(
+    launch: frozenset[str] = frozenset({SNP_MEASUREMENT}),
+    min_tcb: tuple[int, int, int, int] | None = SNP_TCB,
+    vmpl: int = 0,
+) -> EnclaveSpecification:
+    return EnclaveSpecification(
+        "sealroom.core",
+        "v1",
+        MEASUREMENT,
+        frozenset({"sev-snp"}),
+        snp_launch_measurements=launch,
+        snp_min_tcb=min_tcb,
+        snp_vmpl=vmpl,
+    )
+
+
+SNP_EVIDENCE = {"report": _b64(SNP_REPORT), "endorsement_cert": _b64(SNP_VCEK)}
+
+
+def test_snp_real_evidence_passes_the_pinned_chain_and_minimum_tcb() -> None:
+    # Chain to AMD's root, signature, TCB binding and the pinned minimum TCB (equal) all pass;
+    # the report's REPORT_DATA is not ours.
+    _hardware_refused(
+        "SEV-SNP: REPORT_DATA differs from the expected report_data", _snp_spec(), SNP_EVIDENCE
+    )
+
+
+def test_snp_minimum_tcb_from_the_specification_is_enforced() -> None:
+    newer_microcode = (*SNP_TCB[:3], SNP_TCB[3] + 1)
+    _hardware_refused(
+        "SEV-SNP: REPORTED_TCB is below the required minimum",
+        _snp_spec(min_tcb=newer_microcode),
+        SNP_EVIDENCE,
+    )
+
+
+def test_snp_vmpl_from_the_specification_is_enforced() -> None:
+    _hardware_refused(
+        "SEV-SNP: the report comes from VMPL 0, not the pinned VMPL 1",
+        _snp_spec(vmpl=1),
+        SNP_EVIDENCE,
+    )
+
+
+def test_snp_specification_must_pin_measurements_and_a_minimum_tcb() -> None:
+    _hardware_refused(
+        "sealroom.core:v1 pins no SEV-SNP minimum TCB (snp_min_tcb); a specification for "
+        "SEV-SNP must name the lowest firmware it accepts",
+        _snp_spec(min_tcb=None),
+        SNP_EVIDENCE,
+    )
+    _hardware_refused(
+        "sealroom.core:v1 pins no SEV-SNP launch measurement",
+        _snp_spec(launch=frozenset()),
+        SNP_EVIDENCE,
+    )
+    _hardware_refused(
+        "sealroom.core:v1: each core needs one or more 48-byte launch measurements",
+        _snp_spec(launch=frozenset({"11" * 47})),
+        SNP_EVIDENCE,
+    )
+
+
+def test_a_nitro_document_is_accepted_without_the_simulated_warning() -> None:
+    # A private PKI stands in for AWS's (passed as the verifier's root): the whole checklist passes.
+    pki = nitro_pki.make_pki()
+    verifier = NitroEvidenceVerifier(
+        {MEASUREMENT: pki.payload()["pcrs"]},
+        clock=lambda: nitro_pki.NOW.timestamp(),
+        root_der=pki.root,
+    )
+    wire = _hardware_wire("aws-nitro", issued_at_ms=nitro_pki.NOW_MS)
+    payload = pki.payload(user_data=bytes.fromhex(str(wire["report_data"])), nonce=None)
+    wire["evidence"] = {"attestation_document": _b64(pki.document(payload))}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning fails the test
+        verified = verify_attestation(
+            wire,
+            {"c": _nitro_spec((0, NITRO_PCR0))},
+            nonce=NONCE,
+            now_ms=nitro_pki.NOW_MS,
+            verifiers={"aws-nitro": verifier},
+        )
+    assert (verified.provider, verified.is_simulated) == ("aws-nitro", False)
+    assert verified.kem_public_key == KEM_KEY.public_key
+    assert verified.verify_key == SIGNING_KEY.verify_key
+    assert "simulated=False" in repr(verified)

@@ -20,9 +20,9 @@ from pathlib import Path
 from sealroom.audit import AuditAction, AuditLog, MerkleTree, leaf_hash, verify_inclusion
 from sealroom.crypto import SigningKey
 from sealroom.enclave.audit_log import AuditLogKeeper
+from sealroom.model.records import RoomRecord
 from sealroom.server.platform import open_store
 from sealroom.server.settings import Settings
-from sealroom.storage.metadata import RoomRecord
 
 ROOM = "ab" * 32
 APPENDS = 5_000

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from sealroom.attestation.document import SimulatedProvider
+from sealroom.attestation.providers import evidence_provider
 from sealroom.crypto import SigningKey
 from sealroom.errors import ConfigurationError
-from sealroom.server.hardware import evidence_provider
 
 
 def test_simulated_is_the_self_signing_provider() -> None:

@@ -90,6 +90,9 @@ class AuditAction(enum.StrEnum):
     #: The room's definition changed: ``details`` hold the commit id, its sequence number and
     #: the history pin after it (the room state carries the pin).
     COMMIT_INTEGRATED = "COMMIT_INTEGRATED"
+    #: The host's copy of a fact (room status, budget spent, a job's parameters, …) disagreed
+    #: with what the core recorded: ``details`` name the fact, never a value the host wrote.
+    TAMPERING_DETECTED = "TAMPERING_DETECTED"
 
 
 @dataclass(frozen=True)

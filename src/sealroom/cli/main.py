@@ -92,7 +92,7 @@ def serve(
     import uvicorn
 
     from sealroom.server.app import create_app
-    from sealroom.server.platform import preflight
+    from sealroom.server.platform import open_platform
     from sealroom.server.settings import Settings
 
     settings = Settings(
@@ -108,7 +108,9 @@ def serve(
         snp_endorsement_cert=snp_endorsement_cert,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
-    preflight(settings)
+    # Opened before serving: a configuration error is one line here, not a traceback from
+    # inside the web server's start-up (and the core's evidence provider is built once).
+    platform = open_platform(settings)
     protection = (
         "SIMULATED — no confidential-computing hardware protects this core"
         if attestation == "simulated"
@@ -126,7 +128,11 @@ def serve(
             err=True,
         )
     uvicorn.run(
-        create_app(settings), host=host, port=port, log_level=log_level.lower(), access_log=False
+        create_app(settings, platform),
+        host=host,
+        port=port,
+        log_level=log_level.lower(),
+        access_log=False,
     )
 
 

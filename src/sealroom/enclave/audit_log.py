@@ -1,12 +1,17 @@
 """The core's side of the audit logs: one Merkle-tree log per room, persisted by the host.
 
-The core holds each room's tree in memory and appends under the log's lock, so entries get
+The core holds each room's tree in memory and appends under the room's lock, so entries get
 contiguous sequence numbers even with several workers. The host stores the events and the latest
 signed checkpoint. When the core first touches a room after a restart it rebuilds the tree from
 the stored events and checks them against the last checkpoint it signed: entries the host edited,
 removed or reordered are detected. A host that rolls back events *and* checkpoint together to an
 earlier state is not detectable by the core alone (that needs a monotonic counter in hardware);
 clients that saw a later checkpoint detect it (truncation).
+
+The keeper also keeps each room's verified facts (:mod:`.verified_state`), folded from the log
+when it is loaded and from every entry appended after, and signs a checkpoint after every entry
+that changes a fact: a host cannot then drop or edit such an entry without the next core that
+loads the log noticing, short of rolling everything back.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 from sealroom.audit import (
     AuditAction,
@@ -25,32 +31,51 @@ from sealroom.audit import (
     open_checkpoint,
     room_origin,
 )
+from sealroom.audit.events import DetailValue
 from sealroom.crypto import SigningKey
+from sealroom.enclave.host import AuditStore
+from sealroom.enclave.verified_state import FACT_ACTIONS, RoomFacts
 from sealroom.errors import VerificationError
-from sealroom.storage.metadata import MetadataStore
 
-DetailValue = str | int | bool | None
+
+class _Room:
+    def __init__(self, log: AuditLog, facts: RoomFacts) -> None:
+        self.log = log
+        self.facts = facts
+        # Re-entrant: a check-then-append holds it around its own appends.
+        self.lock = threading.RLock()
 
 
 class AuditLogKeeper:
-    """Appends to, reads and checkpoints the per-room audit logs."""
+    """Appends to, reads and checkpoints the per-room audit logs, and keeps their facts."""
 
-    def __init__(self, store: MetadataStore, signing_key: SigningKey) -> None:
+    def __init__(self, store: AuditStore, signing_key: SigningKey) -> None:
         self._store = store
         self._signing_key = signing_key
-        self._logs: dict[str, AuditLog] = {}
+        self._rooms: dict[str, _Room] = {}
         self._guard = threading.Lock()
 
-    def log(self, room_id: str) -> AuditLog:
-        """The room's log, loaded and checked against the last stored checkpoint once."""
+    def _room(self, room_id: str) -> _Room:
+        """The room's log and facts, loaded and checked against the last stored checkpoint once."""
         with self._guard:
-            log = self._logs.get(room_id)
-            if log is None:
-                log = self._load(room_id)
-                self._logs[room_id] = log
-            return log
+            room = self._rooms.get(room_id)
+            if room is None:
+                room = self._load(room_id)
+                self._rooms[room_id] = room
+            return room
 
-    def _load(self, room_id: str) -> AuditLog:
+    def log(self, room_id: str) -> AuditLog:
+        return self._room(room_id).log
+
+    @contextmanager
+    def locked(self, room_id: str) -> Iterator[RoomFacts]:
+        """The room's facts, with its lock held: nothing is appended to the room meanwhile
+        except by the holder, so a check of a fact and the entry that changes it are atomic."""
+        room = self._room(room_id)
+        with room.lock:
+            yield room.facts
+
+    def _load(self, room_id: str) -> _Room:
         events = [_stored_event(raw) for raw in self._store.audit_entries(room_id)]
         log = AuditLog(room_id, events)
         stored = self._store.audit_checkpoint(room_id)
@@ -61,7 +86,10 @@ class AuditLogKeeper:
                     f"audit log of room {room_id}: the host lost entries the core checkpointed"
                 )
             check_extends(checkpoint, room_origin(room_id), log)
-        return log
+        facts = RoomFacts(room_id)
+        for event in events:
+            facts.fold(event)
+        return _Room(log, facts)
 
     def append(
         self,
@@ -72,16 +100,20 @@ class AuditLogKeeper:
         notes: str,
         details: Mapping[str, DetailValue] | None = None,
     ) -> AuditEvent:
-        log = self.log(room_id)
-        event = log.append(
-            timestamp_ms=int(time.time() * 1000),
-            user=user,
-            action=action,
-            notes=notes,
-            details=dict(details or {}),
-        )
-        # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
-        self._store.append_audit_entry(room_id, event.seq, event.to_canonical().decode())
+        room = self._room(room_id)
+        with room.lock:
+            event = room.log.append(
+                timestamp_ms=int(time.time() * 1000),
+                user=user,
+                action=action,
+                notes=notes,
+                details=dict(details or {}),
+            )
+            room.facts.fold(event)
+            # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
+            self._store.append_audit_entry(room_id, event.seq, event.to_canonical().decode())
+            if action in FACT_ACTIONS:
+                self.checkpoint(room_id)
         return event
 
     def checkpoint(self, room_id: str) -> tuple[int, str]:

@@ -2,8 +2,12 @@
 
 Every public method is one action. Each one, in this order: loads and verifies what it needs from
 the untrusted host, asks :func:`sealroom.model.policy.decide`, applies the action, appends to the
-room's audit log, and only then returns. A denial is audited too and raised as "not found" (the
-principal may not know the room exists), "permission denied" or "conflict" (room stopped).
+room's audit log, and only then returns. The core reaches the host only through its ``Host``
+interface (:mod:`.host`), and decides only from what it can verify: definitions, commits and job
+tickets it signed or sealed, and the facts of the room's audit log (:mod:`.verified_state`) —
+never from the host's copies of them, which it compares and repairs (:mod:`.tampering`). A
+denial is audited too and raised as "not found" (the principal may not know the room exists),
+"permission denied" or "conflict" (room stopped).
 
 The host passes in the principal it authenticated. (A host that lies about who is calling is
 outside what this version defends against; per-user request signatures are a later step.)
@@ -12,7 +16,6 @@ outside what this version defends against; per-user request signatures are a lat
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import threading
 from collections import OrderedDict
@@ -52,16 +55,22 @@ from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.dry_run import test_all
 from sealroom.enclave.execution import JobFailedError, JobRunner
+from sealroom.enclave.host import Host
+from sealroom.enclave.host_copies import HostCopies
 from sealroom.enclave.inputs import (
     DatasetReader,
     KeyUse,
     ValidatedTableCache,
     open_dataset_key,
 )
+from sealroom.enclave.job_ticket import JobTicket, open_ticket
 from sealroom.enclave.keystore import EnclaveIdentity
+from sealroom.enclave.metering import Meters, RateLimitedError, Run
 from sealroom.enclave.requests import RequestDesk, RoomHistory, check_computations, load_history
-from sealroom.enclave.sources import TestData, TestDataset
+from sealroom.enclave.sources import PublishedData, TestData, TestDataset
+from sealroom.enclave.tampering import TamperingAlarm
 from sealroom.enclave.validation import ValidationLimits
+from sealroom.enclave.verified_state import rate_limited_details
 from sealroom.errors import (
     BadRequestError,
     ConflictError,
@@ -84,26 +93,14 @@ from sealroom.model.definition import (
 )
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
+from sealroom.model.records import JobRecord, JobStatus, PublicationRecord, RoomRecord, now_ms
 from sealroom.model.result_release import ResultRelease, parameters_of, sign_result_release
-from sealroom.model.room_state import derive_room_state, sign_room_state
-from sealroom.storage.blobs import BlobStore, result_key
-from sealroom.storage.metadata import (
-    JobRecord,
-    JobStatus,
-    MetadataStore,
-    PublicationRecord,
-    RateLimitedError,
-    RoomRecord,
-    now_ms,
-)
-from sealroom.storage.requests import RequestStore
+from sealroom.model.room_state import sign_room_state
 
 _T = TypeVar("_T")
 
-_ROOM_STATE_DOMAIN = b"sealroom/room-state/v1"
 _REPORT_AAD = b"sealroom/validation-report/v1"
 _RESULT_AAD = b"sealroom/job-result/v1"
-_RECIPIENT_AAD = b"sealroom/job-recipient/v1"
 #: Test run ids remembered to refuse replays (the oldest are forgotten first).
 _TEST_RUNS_REMEMBERED = 100_000
 
@@ -151,8 +148,7 @@ class TrustedCore:
         self,
         *,
         identity: EnclaveIdentity,
-        store: MetadataStore,
-        blobs: BlobStore,
+        host: Host,
         settings: CoreSettings,
         on_job_submitted: Callable[[], None] = lambda: None,
         evidence: EvidenceProvider | None = None,
@@ -160,13 +156,15 @@ class TrustedCore:
         self._identity = identity
         #: Who vouches for the core's keys: the hardware, or (default) a simulated self-signature.
         self._evidence = evidence or SimulatedProvider(identity.signing_key)
-        self._store = store
-        self._blobs = blobs
+        self._host = host
         self._settings = settings
         self._on_job_submitted = on_job_submitted
-        self._audit = AuditLogKeeper(store, identity.signing_key)
+        self._audit = AuditLogKeeper(host, identity.signing_key)
+        self._alarm = TamperingAlarm(self._audit)
+        self._meters = Meters(self._audit, host, self._alarm)
+        self._copies = HostCopies(self._audit, host, self._alarm, identity.signing_key)
         self._reader = DatasetReader(
-            store, blobs, identity.kem_key, max_plaintext_bytes=settings.max_dataset_bytes
+            host, identity.kem_key, max_plaintext_bytes=settings.max_dataset_bytes
         )
         self._tables = ValidatedTableCache(
             self._reader, settings.validation, settings.validated_cache_bytes
@@ -174,18 +172,18 @@ class TrustedCore:
         self._runner = JobRunner(
             self._tables,
             self._reader,
-            store,
             settings.sql,
             settings.sandbox,
             settings.scratch_dir,
             unsandboxed=settings.unsafe_no_sandbox,
         )
-        self._requests = RequestDesk(RequestStore(store.engine), identity.signing_key, self._audit)
+        self._requests = RequestDesk(host, identity.signing_key, self._audit, self._alarm)
         #: Verified histories (published definition + commits), by room; the core is the only
         #: writer, so an entry changes only when this core integrates a commit.
         self._histories: dict[str, RoomHistory] = {}
         self._test_runs_seen: OrderedDict[str, None] = OrderedDict()
-        #: Serialises job submissions, so that rate-limit counts and inserts do not interleave.
+        #: Serialises job submissions, so that counts of unfinished jobs and inserts do not
+        #: interleave (rate limits are checked and counted under the room's lock).
         self._submitting = threading.Lock()
         # Jobs (one per worker) and test runs (in request threads) take a slot each, so test
         # runs cannot start more sandboxes than the server has workers.
@@ -233,7 +231,7 @@ class TrustedCore:
             stopped_at_ms=None,
             state_signature=None,
         )
-        self._store.insert_room(record, definition.participant_emails())
+        self._host.insert_room(record, definition.participant_emails())
         with self._guard:
             self._histories[room_id] = RoomHistory(
                 room_id, definition, pins=(initial_history_pin(room_id),)
@@ -253,7 +251,7 @@ class TrustedCore:
             room_id=record.id,
             definition=record.definition,
             signature=record.signature,
-            stopped=record.is_stopped,
+            stopped=self._copies.stopped(record),
             created_at_ms=record.created_at_ms,
             commits=tuple((c.commit, c.signature) for c in history.records),
             history_pin=history.pin,
@@ -261,18 +259,17 @@ class TrustedCore:
 
     def room_status(self, principal: str, room_id: str) -> str:
         record, _ = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
-        return "stopped" if record.is_stopped else "active"
+        return "stopped" if self._copies.stopped(record) else "active"
 
     def stop_room(self, principal: str, room_id: str) -> None:
-        record, _ = self._authorize(principal, room_id, Action.STOP_ROOM)
-        if record.is_stopped:
-            return
-        stopped_at = now_ms()
-        state = _ROOM_STATE_DOMAIN + room_id.encode() + b"/stopped/" + str(stopped_at).encode()
-        self._store.stop_room(room_id, stopped_at, self._identity.signing_key.sign(state))
-        self._audit.append(
-            room_id, user=principal, action=AuditAction.ROOM_STOPPED, notes="stopped the room"
-        )
+        self._authorize(principal, room_id, Action.STOP_ROOM)
+        with self._audit.locked(room_id) as facts:
+            if facts.stopped:
+                return
+            self._audit.append(
+                room_id, user=principal, action=AuditAction.ROOM_STOPPED, notes="stopped the room"
+            )
+            self._copies.copy_status(room_id, facts.stopped_at_ms)
 
     def audit_log(
         self, principal: str, room_id: str, start: int = 0
@@ -285,7 +282,8 @@ class TrustedCore:
     def room_state(self, principal: str, room_id: str) -> tuple[bytes, bytes]:
         """(canonical state, signature): status and datasets, versioned by the audit log."""
         self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
-        state = derive_room_state(room_id, self._audit.log(room_id).events())
+        with self._audit.locked(room_id) as facts:
+            state = facts.room_state()
         return sign_room_state(state, self._identity.signing_key)
 
     def audit_checkpoint(self, principal: str, room_id: str) -> str:
@@ -315,7 +313,7 @@ class TrustedCore:
         self, principal: str, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
     ) -> dict[str, Any]:
         _, definition = self._authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
-        dataset = self._store.get_dataset(dataset_id)
+        dataset = self._host.get_dataset(dataset_id)
         if dataset is None or dataset.owner_email.lower() != principal.lower():
             raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
         node = definition.node(node_name)
@@ -358,22 +356,24 @@ class TrustedCore:
                     ),
                 }
             )
-        self._store.put_publication(publication)
-        self._audit.append(
-            room_id,
-            user=principal,
-            action=AuditAction.DATASET_PUBLISHED,
-            notes=f"published dataset {dataset_id} to node {node_name}",
-            details={"node": node_name, "dataset_id": dataset_id},
-        )
-        if outcome is not None:
+        # The row and the entries together: the log says which dataset is the node's.
+        with self._audit.locked(room_id):
+            self._host.put_publication(publication)
             self._audit.append(
                 room_id,
                 user=principal,
-                action=AuditAction.DATASET_VALIDATED,
-                notes=f"validation of node {node_name}: {outcome}",
-                details={"node": node_name, "dataset_id": dataset_id, "outcome": outcome},
+                action=AuditAction.DATASET_PUBLISHED,
+                notes=f"published dataset {dataset_id} to node {node_name}",
+                details={"node": node_name, "dataset_id": dataset_id},
             )
+            if outcome is not None:
+                self._audit.append(
+                    room_id,
+                    user=principal,
+                    action=AuditAction.DATASET_VALIDATED,
+                    notes=f"validation of node {node_name}: {outcome}",
+                    details={"node": node_name, "dataset_id": dataset_id, "outcome": outcome},
+                )
         return {
             "room_id": room_id,
             "node": node_name,
@@ -383,20 +383,22 @@ class TrustedCore:
 
     def remove_dataset(self, principal: str, room_id: str, node_name: str) -> None:
         self._authorize(principal, room_id, Action.REMOVE_DATASET, node=node_name)
-        if not self._store.delete_publication(room_id, node_name):
-            raise NotFoundError(f"no dataset is published to node {node_name!r}")
-        self._tables.forget(room_id, node_name)
-        self._audit.append(
-            room_id,
-            user=principal,
-            action=AuditAction.DATASET_REMOVED,
-            notes=f"removed the dataset of node {node_name}",
-            details={"node": node_name},
-        )
+        with self._audit.locked(room_id) as facts:
+            if node_name not in facts.datasets:
+                raise NotFoundError(f"no dataset is published to node {node_name!r}")
+            self._host.delete_publication(room_id, node_name)
+            self._tables.forget(room_id, node_name)
+            self._audit.append(
+                room_id,
+                user=principal,
+                action=AuditAction.DATASET_REMOVED,
+                notes=f"removed the dataset of node {node_name}",
+                details={"node": node_name},
+            )
 
     def validation_report(self, principal: str, room_id: str, node_name: str) -> bytes:
         self._authorize(principal, room_id, Action.RETRIEVE_VALIDATION_REPORT, node=node_name)
-        publication = self._store.get_publication(room_id, node_name)
+        publication = self._copies.publication(room_id, node_name)
         if publication is None or publication.validation_report is None:
             raise NotFoundError(f"no dataset is published to node {node_name!r}")
         try:
@@ -420,16 +422,17 @@ class TrustedCore:
         return report
 
     def published_datasets(self, principal: str, room_id: str) -> list[dict[str, Any]]:
+        """The room's datasets as its audit log records them (the host's rows are checked)."""
         self._authorize(principal, room_id, Action.LIST_PUBLISHED_DATASETS)
         return [
             {
-                "node": p.node,
+                "node": node,
                 "dataset_id": p.dataset_id,
-                "publisher": p.publisher_email,
+                "publisher": p.publisher,
                 "published_at_ms": p.published_at_ms,
-                "validation": p.validation_outcome,
+                "validation": p.validation,
             }
-            for p in self._store.list_publications(room_id)
+            for node, p in sorted(self._copies.publications(room_id).items())
         ]
 
     # -- jobs ---------------------------------------------------------------------------
@@ -509,102 +512,118 @@ class TrustedCore:
         queue it, audit it. Rate limits count only nodes of ``counted`` (the room's definition:
         a development or requested node is not the room's yet).
 
-        The recipient key is sealed by the core to the job before the host stores it: the host
-        can swap neither it nor the result's addressee afterwards."""
+        The core seals what the job runs and to whom its result goes in a ticket the host
+        stores but can neither read nor change (:mod:`.job_ticket`). The room's rate limits are
+        checked against its audit log and counted by the submission's entry, atomically."""
         recipient = _recipient_key(recipient_public_key)
         plan = definition.execution_plan(target)
         declared = list(dict.fromkeys(name for node in plan for name in node.parameters))
         values = check_parameter_values(declared, parameters or {})
         room_nodes = counted or definition
         limits = [
-            (node.name, node.rate_limit.window_seconds * 1000, node.rate_limit.max_executions)
+            (node.name, node.rate_limit)
             for node in plan
             if node.rate_limit is not None and room_nodes.node(node.name) is not None
         ]
         job_id = secrets.token_hex(16)
-        sealed_recipient = seal_at_rest(
-            self._result_key(job_id), recipient.to_bytes(), aad=_RECIPIENT_AAD
-        )
-        with self._submitting:
-            unfinished = self._store.count_unfinished_jobs(principal)
+        details: dict[str, DetailValue] = {
+            "node": target,
+            "job_id": job_id,
+            "recipient_key": recipient.hex(),
+            **rate_limited_details([name for name, _ in limits]),
+        }
+        notes = f"{notes} (job {job_id})"
+        if values:
+            details["parameters"] = _audited_parameters(values)
+            notes += f" with parameters {details['parameters']}"
+        with self._submitting, self._audit.locked(room_id) as facts:
+            unfinished = self._host.count_unfinished_jobs(principal)
             most = self._settings.max_unfinished_jobs_per_user
             if unfinished >= most:
                 raise TooManyRequestsError(
                     f"you have {unfinished} computations queued or running, the most one user "
                     f"may have ({most}); wait for some to finish"
                 )
+            submitted_at = now_ms()
             try:
-                job = self._store.insert_job(
-                    job_id,
-                    room_id,
-                    target,
-                    principal,
-                    parameters=json.dumps(values, sort_keys=True) if values else None,
-                    spec=json.dumps(spec, sort_keys=True) if spec else None,
-                    recipient_key=sealed_recipient,
-                    rate_limits=limits,
-                )
+                self._meters.check_rate_limits(facts, limits, submitted_at)
             except RateLimitedError as exc:
-                limit = next(n.rate_limit for n in plan if n.name == exc.node)
-                assert limit is not None
-                reason = (
-                    f"computation {exc.node!r} ran {limit.max_executions} time(s) in "
-                    f"the last {limit.window_seconds} s, its rate limit; try again in "
-                    f"{math.ceil(exc.retry_after_ms / 1000)} s"
-                )
-                self._audit_denial(principal, room_id, Action.RUN_COMPUTATION, target, reason)
-                raise TooManyRequestsError(reason) from None
-        details: dict[str, DetailValue] = {
-            "node": target,
-            "job_id": job.id,
-            "recipient_key": recipient.hex(),
-        }
-        notes = f"{notes} (job {job.id})"
-        if values:
-            details["parameters"] = _audited_parameters(values)
-            notes += f" with parameters {details['parameters']}"
-        self._audit.append(room_id, user=principal, action=action, notes=notes, details=details)
+                self._audit_denial(principal, room_id, Action.RUN_COMPUTATION, target, exc.reason)
+                raise TooManyRequestsError(exc.reason) from None
+            ticket = JobTicket(
+                job_id, room_id, target, principal, spec, values, recipient.to_bytes(), submitted_at
+            )
+            job = ticket.record(ticket.seal(self._identity.storage_key))
+            self._host.insert_job(job)
+            event = self._audit.append(
+                room_id, user=principal, action=action, notes=notes, details=details
+            )
+            self._host.add_node_executions(
+                room_id, [name for name, _ in limits], event.timestamp_ms
+            )
         self._on_job_submitted()
         return job
 
     def job_status(self, principal: str, job_id: str) -> JobRecord:
-        job = self._store.get_job(job_id)
+        job = self._host.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
-        _, definition = self._load_room(job.room_id)
-        if job.spec is not None:
+        ticket = open_ticket(self._identity.storage_key, job)
+        try:
+            _, definition = self._load_room(ticket.room_id)
+        except NotFoundError:
+            raise NotFoundError(f"job {job_id} not found") from None
+        if ticket.spec is not None:
             # Development and preview jobs are their submitter's alone.
-            if job.submitted_by.lower() == principal.lower():
-                return job
+            allowed = ticket.submitted_by.lower() == principal.lower()
+        else:
+            # Anyone who may run the node or fetch its results may see its jobs.
+            allowed = any(
+                decide(definition, principal, action, node=ticket.node).allowed
+                for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION)
+            )
+        if not allowed:
             raise NotFoundError(f"job {job_id} not found")
-        # Anyone who may run the node or fetch its results may see its jobs; others learn nothing.
-        for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION):
-            if decide(definition, principal, action, node=job.node).allowed:
-                return job
-        raise NotFoundError(f"job {job_id} not found")
+        self._unaltered(ticket, job)
+        return job
 
-    def _job_definition(self, job: JobRecord) -> tuple[RoomRecord, RoomDefinition, RoomDefinition]:
+    def _unaltered(self, ticket: JobTicket, job: JobRecord) -> None:
+        """ConflictError (and a tampering report) if the host's columns of ``job`` disagree
+        with its ticket: the core runs and releases a job only as it was submitted."""
+        altered = ticket.altered_columns(job)
+        if altered:
+            self._alarm(
+                ticket.room_id, f"job {job.id}", f"its {', '.join(altered)} differ from its ticket"
+            )
+            raise ConflictError(
+                f"the host altered job {job.id} ({', '.join(altered)}); the core runs and "
+                "releases a job only as it was submitted",
+                code="job_tampered",
+            )
+
+    def _job_definition(
+        self, ticket: JobTicket
+    ) -> tuple[RoomRecord, RoomDefinition, RoomDefinition]:
         """(record, what the job runs in, the room's own definition), re-checked now: the room
         may have stopped since the job was queued."""
-        record, history = self._history(job.room_id)
+        record, history = self._history(ticket.room_id)
         definition = history.current
-        spec = json.loads(job.spec) if job.spec else {"kind": "room"}
+        spec = dict(ticket.spec) if ticket.spec else {"kind": "room"}
         action = {
             "room": Action.RUN_COMPUTATION,
             "development": Action.RUN_DEVELOPMENT,
             "request_preview": Action.REVIEW_REQUEST,
         }[spec["kind"]]
-        node = job.node if action is Action.RUN_COMPUTATION else None
-        decision = decide(
-            definition, job.submitted_by, action, node=node, stopped=record.is_stopped
-        )
+        node = ticket.node if action is Action.RUN_COMPUTATION else None
+        stopped = self._copies.stopped(record)
+        decision = decide(definition, ticket.submitted_by, action, node=node, stopped=stopped)
         if not decision.allowed:
             raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
         if spec["kind"] == "development":
-            definition, _ = development_definition(definition, job.submitted_by, spec["node"])
+            definition, _ = development_definition(definition, ticket.submitted_by, spec["node"])
         elif spec["kind"] == "request_preview":
             definition, _ = self._requests.preview_target(
-                job.submitted_by, history, spec["request_id"]
+                ticket.submitted_by, history, spec["request_id"]
             )
         return record, definition, history.current
 
@@ -621,74 +640,57 @@ class TrustedCore:
 
     def _execute_job(self, job: JobRecord) -> None:
         try:
-            record, definition, room = self._job_definition(job)
-            self._charge_privacy_budget(job, definition, room)
-            self._audit_datasets_used(job, definition)
-            parameters = json.loads(job.parameters) if job.parameters else None
-            node = definition.node(job.node)
+            ticket = open_ticket(self._identity.storage_key, job)
+            self._unaltered(ticket, job)
+            with self._audit.locked(ticket.room_id) as facts:
+                finished = job.id in facts.finished_jobs
+            if finished:
+                self._alarm(ticket.room_id, f"job {job.id}", "the host queued it again")
+                raise ConflictError(
+                    f"job {job.id} already finished; the host queued it again",
+                    code="job_tampered",
+                )
+        except ConflictError as exc:
+            self._host.finish_job(
+                job.id, succeeded=False, error_code=exc.code, error_message=exc.message
+            )
+            return
+        run = Run(job.id, ticket.room_id, ticket.node, ticket.submitted_by)
+        try:
+            _, definition, room = self._job_definition(ticket)
+            self._charge_privacy_budget(run, definition, room)
+            self._audit_datasets_used(run, definition)
+            node = definition.node(run.node)
+            published = PublishedData(
+                run.room_id,
+                lambda name: self._copies.publication(run.room_id, name),
+                self._tables,
+                self._reader,
+            )
             try:
                 result = self._runner.run(
-                    definition, job.node, self._runner.published(record.id), parameters=parameters
+                    definition, run.node, published, parameters=dict(ticket.parameters)
                 )
             except Exception as exc:  # worded once here; the job ends in the handler below
                 if not isinstance(node, PreviewNode):
                     raise
                 code, message = self._runner.describe_failure(exc)
-                self._charge_airlock(job, node, len(message.encode()), failure=True)
+                self._meters.charge_airlock(run, node, len(message.encode()), failure=True)
                 raise JobFailedError(code, message) from None
             if isinstance(node, PreviewNode):
-                self._charge_airlock(job, node, len(result.data))
+                self._meters.charge_airlock(run, node, len(result.data), failure=False)
         except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
             code, message = self._runner.describe_failure(exc)
-            self._store.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
-            self._audit_job(job, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
+            self._host.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
+            self._audit_job(run, AuditAction.JOB_FAILED, f"job {job.id} failed: {code}", code)
             return
-        key = result_key(job.id)
-        self._blobs.put(key, seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD))
-        self._store.finish_job(job.id, succeeded=True, result_blob=key)
-        self._audit_job(job, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
-
-    def _charge_airlock(
-        self, job: JobRecord, node: PreviewNode, size: int, *, failure: bool = False
-    ) -> None:
-        """Charge ``size`` bytes (of the result, or of the ``failure`` message) to the
-        submitter's quota of ``node``; JobFailedError past it."""
-        charged, used, refusal_cost = self._store.charge_airlock(
-            job.room_id, node.name, job.submitted_by, size, node.quota_bytes
-        )
-        if not charged:
-            left = max(node.quota_bytes - used + refusal_cost, 0)
-            # Neither the exact size nor whether the run failed is told: only that what it
-            # would release is more than what is left. That is one bit, so it costs one byte.
-            cost = ""
-            if refusal_cost:
-                cost = " (telling you so cost 1 byte)"
-                self._audit.append(
-                    job.room_id,
-                    user=job.submitted_by,
-                    action=AuditAction.AIRLOCK_QUOTA_CHARGED,
-                    notes=f"job {job.id} ({node.name}) charged 1 byte for a refusal: {used} of "
-                    f"{node.quota_bytes} used",
-                    details={"node": node.name, "job_id": job.id, "bytes": 1, "used": used},
-                )
-            raise JobFailedError(
-                "airlock_quota_exceeded",
-                f"preview node {node.name!r}: this result (or failure message) is larger than "
-                f"the {left} bytes left of your quota{cost}; used {used} of {node.quota_bytes} "
-                "bytes",
-            )
-        what = "its failure message" if failure else "its result"
-        self._audit.append(
-            job.room_id,
-            user=job.submitted_by,
-            action=AuditAction.AIRLOCK_QUOTA_CHARGED,
-            notes=f"job {job.id} ({node.name}) charged {size} bytes for {what}: {used} of "
-            f"{node.quota_bytes} used",
-            details={"node": node.name, "job_id": job.id, "bytes": size, "used": used},
-        )
+        sealed = seal_at_rest(self._result_key(job.id), result.data, aad=_RESULT_AAD)
+        blob = self._host.put_job_result(job.id, sealed)
+        self._host.finish_job(job.id, succeeded=True, result_blob=blob)
+        self._audit_job(run, AuditAction.JOB_COMPLETED, f"job {job.id} succeeded", "succeeded")
 
     def _charge_privacy_budget(
-        self, job: JobRecord, definition: RoomDefinition, room: RoomDefinition
+        self, run: Run, definition: RoomDefinition, room: RoomDefinition
     ) -> None:
         """Spend the epsilon and delta of every DP node of the room the job runs (DP SQL and
         synthetic data nodes), before it runs (a failed run spends too: its failure may depend
@@ -697,48 +699,22 @@ class TrustedCore:
         noise is not the room's to pay (and a participant cannot drain the shared budget with
         it)."""
         charges: list[tuple[float, float]] = []
-        for node in definition.execution_plan(job.node):
+        for node in definition.execution_plan(run.node):
             if room.node(node.name) is None:
                 continue
             if isinstance(node, SqlNode) and node.dp_epsilon is not None:
                 charges.append((node.dp_epsilon, node.dp_delta))
             elif isinstance(node, SyntheticNode):
                 charges.append((node.epsilon, node.delta))
-        if not charges:
-            return
-        privacy = definition.privacy
-        assert privacy.dp_epsilon_budget is not None  # check_definition
-        epsilon = sum(node_epsilon for node_epsilon, _ in charges)
-        delta = sum(node_delta for _, node_delta in charges)
-        charged, spent_epsilon, spent_delta = self._store.charge_privacy_budget(
-            job.room_id, epsilon, delta, privacy.dp_epsilon_budget, privacy.dp_delta_budget
-        )
-        if not charged:
-            raise JobFailedError(
-                "privacy_budget_exhausted",
-                f"the room's privacy budget cannot pay for this run (epsilon {epsilon:g}, delta "
-                f"{delta:g}): spent epsilon {spent_epsilon:g} of {privacy.dp_epsilon_budget:g}, "
-                f"delta {spent_delta:g} of {privacy.dp_delta_budget:g}",
-            )
-        self._audit.append(
-            job.room_id,
-            user=job.submitted_by,
-            action=AuditAction.PRIVACY_BUDGET_CHARGED,
-            notes=f"job {job.id} ({job.node}) spent epsilon {epsilon:g}, delta {delta:g}",
-            details={
-                "job_id": job.id,
-                "node": job.node,
-                "epsilon": repr(epsilon),
-                "delta": repr(delta),
-                "spent_epsilon": repr(spent_epsilon),
-                "spent_delta": repr(spent_delta),
-            },
-        )
+        if charges:
+            epsilon = sum(node_epsilon for node_epsilon, _ in charges)
+            delta = sum(node_delta for _, node_delta in charges)
+            self._meters.charge_privacy_budget(run, epsilon, delta, definition.privacy)
 
     def privacy_budget(self, principal: str, room_id: str) -> dict[str, float | None]:
         """The room's differential-privacy budget and what its runs have spent."""
         _, definition = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
-        spent_epsilon, spent_delta = self._store.privacy_budget_spent(room_id)
+        spent_epsilon, spent_delta = self._meters.spent(room_id)
         return {
             "epsilon_budget": definition.privacy.dp_epsilon_budget,
             "epsilon_spent": spent_epsilon,
@@ -749,7 +725,7 @@ class TrustedCore:
     def airlock_quotas(self, principal: str, room_id: str) -> dict[str, tuple[int, int]]:
         """``{preview node: (limit, used)}`` for the preview nodes ``principal`` may run."""
         _, definition = self._authorize(principal, room_id, Action.RETRIEVE_STATUS)
-        used = self._store.airlock_usage(room_id, principal)
+        used = self._meters.airlock_usage(room_id, principal)
         return {
             node.name: (node.quota_bytes, used.get(node.name, 0))
             for node in definition.nodes
@@ -889,7 +865,7 @@ class TrustedCore:
         """
         definition = parse_definition(definition_data)
         check_computations(definition, definition.nodes)
-        if self._store.get_room(definition.room_id) is not None:
+        if self._host.get_room(definition.room_id) is not None:
             raise ConflictError(
                 f"this draft is the definition of published room {definition.room_id}; test a "
                 "draft before you publish it (a test run never reads a room's data)",
@@ -908,7 +884,7 @@ class TrustedCore:
         for node_name, (dataset_id, sealed_key) in test_datasets.items():
             if not isinstance(definition.node(node_name), TableNode | RawNode):
                 raise BadRequestError(f"test dataset for {node_name!r}, which is not a data node")
-            dataset = self._store.get_dataset(dataset_id)
+            dataset = self._host.get_dataset(dataset_id)
             if dataset is None or dataset.owner_email.lower() != principal.lower():
                 raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
             datasets[node_name] = TestDataset(dataset_id, sealed_key)
@@ -925,23 +901,24 @@ class TrustedCore:
         finally:
             self._compute_slots.release()
 
-    def _audit_datasets_used(self, job: JobRecord, definition: RoomDefinition) -> None:
+    def _audit_datasets_used(self, run: Run, definition: RoomDefinition) -> None:
         """One entry per published dataset whose key the job makes the core use: a data owner
         can see which computation read their data, and when."""
-        for node in definition.data_inputs(job.node):
-            publication = self._store.get_publication(job.room_id, node.name)
-            if publication is None:
+        for node in definition.data_inputs(run.node):
+            with self._audit.locked(run.room_id) as facts:
+                published = facts.datasets.get(node.name)
+            if published is None:
                 continue
             self._audit.append(
-                job.room_id,
-                user=job.submitted_by,
+                run.room_id,
+                user=run.submitted_by,
                 action=AuditAction.DATASET_KEY_USED,
-                notes=f"job {job.id} ({job.node}) uses dataset {publication.dataset_id} of node "
-                f"{node.name}",
+                notes=f"job {run.job_id} ({run.node}) uses dataset {published.dataset_id} of "
+                f"node {node.name}",
                 details={
-                    "job_id": job.id,
+                    "job_id": run.job_id,
                     "node": node.name,
-                    "dataset_id": publication.dataset_id,
+                    "dataset_id": published.dataset_id,
                 },
             )
 
@@ -956,13 +933,13 @@ class TrustedCore:
             details={"action": action.value, "node": node, "reason": reason[:500]},
         )
 
-    def _audit_job(self, job: JobRecord, action: AuditAction, notes: str, outcome: str) -> None:
+    def _audit_job(self, run: Run, action: AuditAction, notes: str, outcome: str) -> None:
         self._audit.append(
-            job.room_id,
-            user=job.submitted_by,
+            run.room_id,
+            user=run.submitted_by,
             action=action,
             notes=notes,
-            details={"node": job.node, "job_id": job.id, "outcome": outcome},
+            details={"node": run.node, "job_id": run.job_id, "outcome": outcome},
         )
 
     def retrieve_result(
@@ -976,29 +953,32 @@ class TrustedCore:
         job, parameters, recipient key, format and the sealed bytes
         (:mod:`sealroom.model.result_release`): the host can neither forge nor re-seal a result.
         """
-        job = self._store.get_job(job_id)
+        job = self._host.get_job(job_id)
         if job is None:
             raise NotFoundError(f"job {job_id} not found")
+        ticket = open_ticket(self._identity.storage_key, job)
+        room_id, node = ticket.room_id, ticket.node
         try:
-            if job.spec is None:
+            if ticket.spec is None:
                 _, definition = self._authorize(
-                    principal, job.room_id, Action.RETRIEVE_RESULT, node=job.node
+                    principal, room_id, Action.RETRIEVE_RESULT, node=node
                 )
-                is_sql = isinstance(definition.result_source(job.node), SqlNode)
+                is_sql = isinstance(definition.result_source(node), SqlNode)
             else:
                 # A development or preview result goes to whoever ran it, and nobody else.
-                self._authorize(principal, job.room_id, Action.RETRIEVE_DEFINITION)
-                if job.submitted_by.lower() != principal.lower():
+                self._authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
+                if ticket.submitted_by.lower() != principal.lower():
                     raise NotFoundError(f"job {job_id} not found")
-                is_sql = bool(json.loads(job.spec).get("sql"))
+                is_sql = bool(ticket.spec.get("sql"))
         except NotFoundError:
             # A stranger probing a job id must not learn the room it belongs to.
             raise NotFoundError(f"job {job_id} not found") from None
+        self._unaltered(ticket, job)
         formats = SQL_RESULT_FORMATS if is_sql else SCRIPT_RESULT_FORMATS
         result_format = result_format or ("csv" if is_sql else "zip")
         if result_format not in formats:
             raise BadRequestError(
-                f"node {job.node!r} returns {' or '.join(sorted(formats))}, not {result_format!r}"
+                f"node {node!r} returns {' or '.join(sorted(formats))}, not {result_format!r}"
             )
         if job.status == JobStatus.FAILED:
             raise ConflictError(
@@ -1006,7 +986,8 @@ class TrustedCore:
             )
         if job.status != JobStatus.SUCCEEDED or job.result_blob is None:
             raise ConflictError(f"job {job_id} is still {job.status}", code="job_not_finished")
-        recipient = self._bound_recipient(job)
+        # The key named at submission, from the ticket: the host can swap neither.
+        recipient = _recipient_key(ticket.recipient_key)
         if _recipient_key(recipient_public_key) != recipient:
             raise PermissionDeniedError(
                 f"the result of job {job_id} is released only to the key named when the job was "
@@ -1014,51 +995,37 @@ class TrustedCore:
             )
         try:
             stored = open_at_rest(
-                self._result_key(job_id), self._blobs.get(job.result_blob), aad=_RESULT_AAD
+                self._result_key(job_id), self._host.job_result(job.result_blob), aad=_RESULT_AAD
             )
         except DecryptionError:
             raise ConflictError(
                 f"the stored result of job {job_id} was altered", code="result_corrupt"
             ) from None
         payload = table_to_csv(table_from_ipc(stored)) if result_format == "csv" else stored
-        sealed = seal(
-            recipient, payload, context=result_context(job.room_id, job_id, result_format)
-        )
+        sealed = seal(recipient, payload, context=result_context(room_id, job_id, result_format))
         release = ResultRelease.of(
-            room_id=job.room_id,
-            node=job.node,
+            room_id=room_id,
+            node=node,
             job_id=job_id,
-            parameters=parameters_of(job.parameters),
+            parameters=parameters_of(ticket.cached_parameters()),
             recipient_public_key=recipient.hex(),
             result_format=result_format,
             sealed=sealed,
         )
         signature = sign_result_release(release, self._identity.signing_key)
         self._audit.append(
-            job.room_id,
+            room_id,
             user=principal,
             action=AuditAction.RESULT_RETRIEVED,
-            notes=f"retrieved the result of job {job_id} ({job.node})",
+            notes=f"retrieved the result of job {job_id} ({node})",
             details={
-                "node": job.node,
+                "node": node,
                 "job_id": job_id,
                 "format": result_format,
                 "recipient_key": recipient.hex(),
             },
         )
         return sealed, signature, result_format
-
-    def _bound_recipient(self, job: JobRecord) -> KemPublicKey:
-        """The recipient key the job was submitted with, as the core sealed it."""
-        try:
-            if job.recipient_key is None:
-                raise DecryptionError("no recipient key")
-            raw = open_at_rest(self._result_key(job.id), job.recipient_key, aad=_RECIPIENT_AAD)
-            return KemPublicKey.from_bytes(raw)
-        except (DecryptionError, ValueError):
-            raise ConflictError(
-                f"the stored recipient key of job {job.id} was altered", code="result_corrupt"
-            ) from None
 
     # -- helpers ------------------------------------------------------------------------
     def _report_key(self, room_id: str, node: str) -> bytes:
@@ -1073,7 +1040,7 @@ class TrustedCore:
         return record, history.current
 
     def _history(self, room_id: str) -> tuple[RoomRecord, RoomHistory]:
-        record = self._store.get_room(room_id)
+        record = self._host.get_room(room_id)
         if record is None:
             raise NotFoundError(f"room {room_id} not found")
         with self._guard:
@@ -1086,11 +1053,8 @@ class TrustedCore:
                 room_signature_message(room_id, record.definition), record.signature
             )
             base = parse_definition(json.loads(record.definition))
-            audited = [
-                str(event.details["commit_id"])
-                for event in self._audit.log(room_id).events()
-                if event.action is AuditAction.COMMIT_INTEGRATED
-            ]
+            with self._audit.locked(room_id) as facts:
+                audited = list(facts.commit_ids)
             history = load_history(
                 room_id,
                 base,
@@ -1114,7 +1078,8 @@ class TrustedCore:
         """Decide ``action`` on the room's current definition; the room and its history if
         allowed, else audit the denial and raise (not found, conflict or permission denied)."""
         record, history = self._history(room_id)
-        decision = decide(history.current, principal, action, node=node, stopped=record.is_stopped)
+        stopped = self._copies.stopped(record)
+        decision = decide(history.current, principal, action, node=node, stopped=stopped)
         if decision.allowed:
             return record, history
         self._audit_denial(principal, room_id, action, node, decision.reason)

@@ -49,7 +49,7 @@ from sealroom.compute.sql import (
     table_to_ipc,
 )
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
-from sealroom.enclave.sources import DataSource, PublishedData
+from sealroom.enclave.sources import DataSource
 from sealroom.enclave.synthetic import synthetic_config, synthetic_failure_message
 from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, RequestError, SealroomError
@@ -63,7 +63,6 @@ from sealroom.model.definition import (
     SyntheticNode,
     TableNode,
 )
-from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +103,6 @@ class JobRunner:
         self,
         tables: ValidatedTableCache,
         reader: DatasetReader,
-        store: MetadataStore,
         sql_limits: SqlLimits,
         sandbox_limits: SandboxLimits,
         scratch_dir: Path,
@@ -113,16 +111,11 @@ class JobRunner:
     ) -> None:
         self._tables = tables
         self._reader = reader
-        self._store = store
         self._sql_limits = sql_limits
         self._sandbox_limits = sandbox_limits
         self._scratch_dir = scratch_dir
         #: ``--unsafe-no-sandbox``: Python scripts run as plain processes (development only).
         self._unsandboxed = unsandboxed
-
-    def published(self, room_id: str) -> PublishedData:
-        """The source of a room's jobs: its published datasets."""
-        return PublishedData(room_id, self._store, self._tables, self._reader)
 
     def run(
         self,

@@ -33,6 +33,7 @@ from sealroom.crypto import (
     decrypt_into,
     open_sealed,
 )
+from sealroom.enclave.host import DatasetStore
 from sealroom.enclave.validation import ValidationLimits, ValidationResult, validate_table
 from sealroom.errors import (
     BadRequestError,
@@ -42,8 +43,7 @@ from sealroom.errors import (
     NotFoundError,
 )
 from sealroom.model.definition import TableNode
-from sealroom.storage.blobs import BlobStore, chunk_key
-from sealroom.storage.metadata import MetadataStore, PublicationRecord
+from sealroom.model.records import PublicationRecord
 
 
 @dataclass(frozen=True)
@@ -95,14 +95,12 @@ class DatasetReader:
 
     def __init__(
         self,
-        store: MetadataStore,
-        blobs: BlobStore,
+        store: DatasetStore,
         kem_key: KemPrivateKey,
         *,
         max_plaintext_bytes: int,
     ) -> None:
         self._store = store
-        self._blobs = blobs
         self._kem_key = kem_key
         self._max_plaintext_bytes = max_plaintext_bytes
 
@@ -131,7 +129,7 @@ class DatasetReader:
                 f"dataset {dataset_id} has {manifest.plaintext_size} bytes; this core accepts "
                 f"at most {self._max_plaintext_bytes}"
             )
-        chunks = (self._blobs.get(chunk_key(ref.sha256)) for ref in manifest.chunks)
+        chunks = (self._store.dataset_chunk(ref.sha256) for ref in manifest.chunks)
         # Uninitialised memory from Arrow's pool: decryption writes every byte, so zero-filling
         # first (as a bytearray does) would only touch every page twice.
         buffer = pa.allocate_buffer(manifest.plaintext_size)

@@ -6,8 +6,11 @@ the core trusts none of it:
 * an integrated commit counts only with the core's signature over (room, sequence, pin after,
   commit), and the sequence of commits must be exactly the one the room's audit log records
   (``COMMIT_INTEGRATED`` entries) — a host that drops or reorders commits is refused;
-* an approval counts only with the core's signature over (room, commit, history pin,
-  approver), made when the approver asked, after checking they own an affected data node;
+* an approval counts only as the room's audit log records it (``REQUEST_APPROVED``, made when
+  the approver asked, after checking they own an affected data node); the host's rows carry the
+  core's signature over (room, commit, history pin, approver) and are compared with the log;
+* whether a request is still pending is the log's say too: a request the log records as
+  rejected, superseded or integrated stays closed whatever the host's row says;
 * a request applies only on top of the history pin it was built on (optimistic concurrency):
   once another commit is integrated, every other pending request is superseded.
 
@@ -29,6 +32,8 @@ from sealroom.audit import AuditAction
 from sealroom.compute.sql import check_query_dependencies, check_query_parameters
 from sealroom.crypto import SigningKey
 from sealroom.enclave.audit_log import AuditLogKeeper
+from sealroom.enclave.host import RequestRecords
+from sealroom.enclave.tampering import TamperingAlarm
 from sealroom.errors import (
     ConflictError,
     DefinitionError,
@@ -48,14 +53,12 @@ from sealroom.model.commits import (
     verify_history,
 )
 from sealroom.model.definition import Node, RoomDefinition, SqlNode
-from sealroom.storage.metadata import now_ms
-from sealroom.storage.requests import (
-    ApprovalRecord,
+from sealroom.model.records import (
     CommitRaceError,
     CommitRecord,
     RequestRecord,
     RequestStatus,
-    RequestStore,
+    now_ms,
 )
 
 #: A rejection reason is shown to every participant: a sentence, not a document.
@@ -140,10 +143,17 @@ def check_computations(definition: RoomDefinition, nodes: Sequence[Node]) -> Non
 class RequestDesk:
     """Requests of interactive rooms. The caller (the core) has authorised the action."""
 
-    def __init__(self, store: RequestStore, signing_key: SigningKey, audit: AuditLogKeeper) -> None:
+    def __init__(
+        self,
+        store: RequestRecords,
+        signing_key: SigningKey,
+        audit: AuditLogKeeper,
+        alarm: TamperingAlarm,
+    ) -> None:
         self._store = store
         self._signing_key = signing_key
         self._audit = audit
+        self._alarm = alarm
         self._integrating = threading.Lock()
 
     # -- reading --------------------------------------------------------------------------
@@ -165,7 +175,7 @@ class RequestDesk:
         self, history: RoomHistory, record: RequestRecord, commit: Commit
     ) -> dict[str, Any]:
         """What every participant may see of a request."""
-        status = record.status
+        status = self._status(history.room_id, record)
         if status == RequestStatus.PENDING and commit.history_pin != history.pin:
             status = RequestStatus.SUPERSEDED
         groups, approvals, missing = self._approval_state(history, commit)
@@ -182,7 +192,7 @@ class RequestDesk:
             "created_at_ms": record.created_at_ms,
             "updated_at_ms": record.updated_at_ms,
             "approver_groups": [{"node": g.node, "approvers": list(g.approvers)} for g in groups],
-            "approvals": {a.approver: a.approved_at_ms for a in approvals.values()},
+            "approvals": approvals,
             "missing_approvals": missing,
             "rejected_by": record.rejected_by,
             "rejection": record.rejection,
@@ -261,14 +271,15 @@ class RequestDesk:
                 f"({', '.join(g.node for g in groups) or 'none'}): only their data owners approve"
             )
         message = approval_message(history.room_id, commit.commit_id, commit.history_pin, principal)
-        self._store.add_approval(record.id, principal, self._signing_key.sign(message))
-        self._audit.append(
-            history.room_id,
-            user=principal,
-            action=AuditAction.REQUEST_APPROVED,
-            notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
-            details={"request_id": record.id, "nodes": ",".join(mine)},
-        )
+        with self._audit.locked(history.room_id):
+            self._store.add_approval(record.id, principal, self._signing_key.sign(message))
+            self._audit.append(
+                history.room_id,
+                user=principal,
+                action=AuditAction.REQUEST_APPROVED,
+                notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
+                details={"request_id": record.id, "nodes": ",".join(mine)},
+            )
 
     def reject(self, principal: str, history: RoomHistory, request_id: str, reason: str) -> None:
         record, commit = self._pending(history, request_id, principal)
@@ -281,17 +292,20 @@ class RequestDesk:
                 "affects, or its requester (to withdraw it), may"
             )
         reason = _CONTROL.sub(" ", reason).strip()[:MAX_REJECTION_CHARS]
-        if not self._store.set_status(
-            record.id, RequestStatus.REJECTED, rejected_by=principal, rejection=reason
-        ):
-            raise ConflictError(f"request {record.id} is no longer pending", code="request_closed")
-        self._audit.append(
-            history.room_id,
-            user=principal,
-            action=AuditAction.REQUEST_REJECTED,
-            notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
-            details={"request_id": record.id, "reason": reason[:500]},
-        )
+        with self._audit.locked(history.room_id):
+            if not self._store.set_request_status(
+                record.id, RequestStatus.REJECTED, rejected_by=principal, rejection=reason
+            ):
+                raise ConflictError(
+                    f"request {record.id} is no longer pending", code="request_closed"
+                )
+            self._audit.append(
+                history.room_id,
+                user=principal,
+                action=AuditAction.REQUEST_REJECTED,
+                notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
+                details={"request_id": record.id, "reason": reason[:500]},
+            )
 
     def integrate(
         self, principal: str, history: RoomHistory, request_id: str
@@ -321,27 +335,29 @@ class RequestDesk:
                 integrated_by=principal,
                 integrated_at_ms=now_ms(),
             )
-            try:
-                self._store.integrate(stored)
-            except CommitRaceError:
-                self._supersede(history.room_id, record.id, principal)
-                raise ConflictError(
-                    f"request {record.id} was superseded: another commit was integrated first",
-                    code="request_superseded",
-                ) from None
-            self._audit.append(
-                history.room_id,
-                user=principal,
-                action=AuditAction.COMMIT_INTEGRATED,
-                notes=f"integrated request {record.id} ({_summary(commit)}) as commit {sequence}",
-                details={
-                    "request_id": record.id,
-                    "commit_id": commit.commit_id,
-                    "seq": sequence,
-                    "history_pin": pin_after,
-                    "nodes": ",".join(node.name for node in commit.nodes),
-                },
-            )
+            with self._audit.locked(history.room_id):
+                try:
+                    self._store.integrate_commit(stored)
+                except CommitRaceError:
+                    self._supersede(history.room_id, record.id, principal)
+                    raise ConflictError(
+                        f"request {record.id} was superseded: another commit was integrated first",
+                        code="request_superseded",
+                    ) from None
+                self._audit.append(
+                    history.room_id,
+                    user=principal,
+                    action=AuditAction.COMMIT_INTEGRATED,
+                    notes=f"integrated request {record.id} ({_summary(commit)}) as commit "
+                    f"{sequence}",
+                    details={
+                        "request_id": record.id,
+                        "commit_id": commit.commit_id,
+                        "seq": sequence,
+                        "history_pin": pin_after,
+                        "nodes": ",".join(node.name for node in commit.nodes),
+                    },
+                )
             for other in self._store.list_requests(history.room_id):
                 if other.status == RequestStatus.PENDING and other.id != record.id:
                     self._supersede(history.room_id, other.id, principal)
@@ -369,9 +385,10 @@ class RequestDesk:
         self, history: RoomHistory, request_id: str, principal: str
     ) -> tuple[RequestRecord, Commit]:
         record, commit = self.request(history, request_id)
-        if record.status != RequestStatus.PENDING:
+        status = self._status(history.room_id, record)
+        if status != RequestStatus.PENDING:
             raise ConflictError(
-                f"request {record.id} is {record.status}, no longer pending", code="request_closed"
+                f"request {record.id} is {status}, no longer pending", code="request_closed"
             )
         if commit.history_pin != history.pin:
             self._supersede(history.room_id, record.id, principal)
@@ -383,14 +400,33 @@ class RequestDesk:
         return record, commit
 
     def _supersede(self, room_id: str, request_id: str, principal: str) -> None:
-        if self._store.set_status(request_id, RequestStatus.SUPERSEDED):
-            self._audit.append(
-                room_id,
-                user=principal,
-                action=AuditAction.REQUEST_SUPERSEDED,
-                notes=f"request {request_id} was superseded by a newer commit",
-                details={"request_id": request_id},
-            )
+        with self._audit.locked(room_id):
+            if self._store.set_request_status(request_id, RequestStatus.SUPERSEDED):
+                self._audit.append(
+                    room_id,
+                    user=principal,
+                    action=AuditAction.REQUEST_SUPERSEDED,
+                    notes=f"request {request_id} was superseded by a newer commit",
+                    details={"request_id": request_id},
+                )
+
+    def _status(self, room_id: str, record: RequestRecord) -> str:
+        """The request's stored status as the audit log records it (pending until closed)."""
+        with self._audit.locked(room_id) as facts:
+            logged = facts.closed_requests.get(record.id, RequestStatus.PENDING)
+        if record.status == logged:
+            return logged
+        # Read both again under the room's lock: a status and its entry are written together.
+        with self._audit.locked(room_id) as facts:
+            stored = self._store.get_request(room_id, record.id)
+            logged = facts.closed_requests.get(record.id, RequestStatus.PENDING)
+            if stored is None or stored.status != logged:
+                self._alarm(
+                    room_id,
+                    f"the status of request {record.id}",
+                    f"the host says {stored.status if stored else 'nothing'}, the log {logged}",
+                )
+        return logged
 
     def _groups(self, history: RoomHistory, commit: Commit) -> list[ApproverGroup]:
         before = history.definition_at(commit.history_pin)
@@ -403,16 +439,33 @@ class RequestDesk:
 
     def _approval_state(
         self, history: RoomHistory, commit: Commit
-    ) -> tuple[list[ApproverGroup], dict[str, ApprovalRecord], list[str]]:
-        """(approver groups, valid approvals by approver, nodes no owner has approved for)."""
+    ) -> tuple[list[ApproverGroup], dict[str, int], list[str]]:
+        """(approver groups, approvals as the log records them: approver → when, nodes no owner
+        has approved for)."""
         groups = self._groups(history, commit)
-        approvals = {a.approver: a for a in self._valid_approvals(history.room_id, commit)}
+        approvals = self._approvals(history.room_id, commit)
         missing = [g.node for g in groups if not any(e.lower() in approvals for e in g.approvers)]
         return groups, approvals, missing
 
-    def _valid_approvals(self, room_id: str, commit: Commit) -> list[ApprovalRecord]:
-        """Approvals whose signature is the core's, for this commit and pin (others ignored)."""
-        valid = []
+    def _approvals(self, room_id: str, commit: Commit) -> dict[str, int]:
+        """Who approved ``commit``, as the audit log records it. The host's rows are compared:
+        a row without the core's signature, or one the log does not record, never counts."""
+        with self._audit.locked(room_id) as facts:
+            logged = dict(facts.approvers.get(commit.commit_id, {}))
+            signed, forged = self._stored_approvers(room_id, commit)
+            if signed != set(logged) or forged:
+                self._alarm(
+                    room_id,
+                    f"the approvals of request {commit.commit_id}",
+                    f"the host has {len(signed)} signed by the core and {forged} not, the log "
+                    f"records {len(logged)}",
+                )
+        return logged
+
+    def _stored_approvers(self, room_id: str, commit: Commit) -> tuple[set[str], int]:
+        """(approvers of the host's rows signed by the core for this commit and pin, how many
+        rows are not)."""
+        signed, forged = set(), 0
         for approval in self._store.approvals(commit.commit_id):
             message = approval_message(
                 room_id, commit.commit_id, commit.history_pin, approval.approver
@@ -420,9 +473,10 @@ class RequestDesk:
             try:
                 self._signing_key.verify_key.verify(message, approval.signature)
             except VerificationError:
+                forged += 1
                 continue
-            valid.append(approval)
-        return valid
+            signed.add(approval.approver.lower())
+        return signed, forged
 
 
 def _summary(commit: Commit) -> str:

@@ -18,6 +18,7 @@ Invariants:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,7 +28,7 @@ from sealroom.enclave.inputs import DatasetReader, KeyUse, ValidatedTableCache
 from sealroom.enclave.validation import ValidationLimits, validate_table
 from sealroom.errors import ConflictError
 from sealroom.model.definition import RawNode, TableNode
-from sealroom.storage.metadata import MetadataStore
+from sealroom.model.records import PublicationRecord
 
 
 class DataSource(Protocol):
@@ -42,24 +43,28 @@ class DataSource(Protocol):
 
 
 class PublishedData:
-    """The room's published datasets (validated once, cached)."""
+    """The room's published datasets (validated once, cached).
+
+    ``publication`` returns the node's current publication as the room's audit log records it
+    (the core checks the host's row against the log), or None when nothing is published.
+    """
 
     allows_missing_required = False
 
     def __init__(
         self,
         room_id: str,
-        store: MetadataStore,
+        publication: Callable[[str], PublicationRecord | None],
         tables: ValidatedTableCache,
         reader: DatasetReader,
     ) -> None:
         self._room_id = room_id
-        self._store = store
+        self._publication = publication
         self._tables = tables
         self._reader = reader
 
     def table(self, node: TableNode) -> pa.Table | None:
-        publication = self._store.get_publication(self._room_id, node.name)
+        publication = self._publication(node.name)
         if publication is None:
             return None
         validated = self._tables.validate(self._room_id, node, publication)
@@ -72,7 +77,7 @@ class PublishedData:
         return validated.table
 
     def raw(self, node: RawNode) -> pa.Buffer | None:
-        publication = self._store.get_publication(self._room_id, node.name)
+        publication = self._publication(node.name)
         if publication is None:
             return None
         return self._reader.plaintext(

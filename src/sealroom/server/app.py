@@ -9,23 +9,24 @@ from fastapi import FastAPI
 
 from sealroom._version import __version__
 from sealroom.server.body_limit import BodyLimitMiddleware
-from sealroom.server.platform import open_platform
+from sealroom.server.platform import Platform, open_platform
 from sealroom.server.problems import document_problems, install_problem_handlers
 from sealroom.server.routes import datasets, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the app; the platform (database, core, workers) opens in the lifespan."""
+def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
+    """Build the app; the platform (database, core, workers) opens in the lifespan, unless
+    ``platform`` is already open (it is closed with the app either way)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        platform = open_platform(settings)
-        app.state.platform = platform
+        opened = platform or open_platform(settings)
+        app.state.platform = opened
         try:
             yield
         finally:
-            platform.close()
+            opened.close()
 
     app = FastAPI(
         title="Sealroom",

@@ -1,7 +1,12 @@
-"""The running platform: the host's services and the trusted core, wired together.
+"""The running platform: the host's services, and the trusted core started on them.
 
 Built once per server process by :func:`open_platform` (never at import time) and closed on
 shutdown. Routes reach it through ``request.app.state.platform``.
+
+The host side builds only what it owns — the metadata database, the blob store, the scratch
+directory — and hands them, with the configuration, to :func:`sealroom.enclave.open_core`. It
+never unseals or holds the core's keys: the core's identity, its attestation evidence and its
+job workers are the core's (``tests/unit/test_import_rules.py`` keeps it so).
 """
 
 from __future__ import annotations
@@ -11,15 +16,15 @@ from dataclasses import dataclass
 
 from sealroom.compute.sandbox import SandboxLimits, sandbox_available
 from sealroom.compute.sql import SqlLimits
+from sealroom.enclave import CoreConfig, OpenCore, open_core
 from sealroom.enclave.core import CoreSettings, TrustedCore
-from sealroom.enclave.keystore import FileSealingKeyProvider, load_or_create_identity
+from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
-from sealroom.server.hardware import evidence_provider
 from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
-from sealroom.server.workers import JobWorkers
 from sealroom.storage.blobs import LocalBlobStore
 from sealroom.storage.database import migrate, open_engine
+from sealroom.storage.host import SqlHost
 from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
@@ -30,12 +35,15 @@ class Platform:
     settings: Settings
     store: MetadataStore
     blobs: LocalBlobStore
-    core: TrustedCore
-    workers: JobWorkers
+    opened: OpenCore
     scratch: Scratch
 
+    @property
+    def core(self) -> TrustedCore:
+        return self.opened.core
+
     def close(self) -> None:
-        self.workers.stop()
+        self.opened.close()
         self.store.engine.dispose()
         self.scratch.close()
 
@@ -48,43 +56,11 @@ def open_store(settings: Settings) -> MetadataStore:
     return MetadataStore(engine)
 
 
-def preflight(settings: Settings) -> None:
-    """Check before serving that the database migrates and the core's identity unseals.
-
-    Raises :class:`~sealroom.errors.ConfigurationError` with a message saying what to fix,
-    instead of a traceback from inside the web server's start-up.
-    """
-    open_store(settings).engine.dispose()
-    identity = load_or_create_identity(
-        settings.data_dir / "enclave" / "identity.sealed",
-        FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
-    )
-    evidence_provider(
-        settings.attestation,
-        identity.signing_key,
-        snp_endorsement_cert=settings.snp_endorsement_cert,
-    )
-    if not settings.scratch_root.is_dir():
-        raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
-
-
-def open_platform(settings: Settings) -> Platform:
-    store = open_store(settings)
-    blobs = LocalBlobStore(settings.data_dir / "blobs")
-    identity = load_or_create_identity(
-        settings.data_dir / "enclave" / "identity.sealed",
-        FileSealingKeyProvider(settings.sealing_key_file).sealing_key(),
-    )
-    settings.scratch_root.mkdir(parents=True, exist_ok=True)
-    scratch = open_scratch(settings.scratch_root)
-    scratch_dir = scratch.path
-    workers_ref: list[JobWorkers] = []
-    core = TrustedCore(
-        identity=identity,
-        store=store,
-        blobs=blobs,
+def core_config(settings: Settings, scratch: Scratch) -> CoreConfig:
+    """What the server's settings say about the core."""
+    return CoreConfig(
         settings=CoreSettings(
-            scratch_dir=scratch_dir,
+            scratch_dir=scratch.path,
             sql=SqlLimits(
                 memory_limit_bytes=settings.sql_memory_limit_bytes,
                 threads=settings.sql_threads,
@@ -105,17 +81,33 @@ def open_platform(settings: Settings) -> Platform:
             compute_slots=settings.workers,
             max_unfinished_jobs_per_user=settings.max_unfinished_jobs_per_user,
         ),
-        on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
-        evidence=evidence_provider(
-            settings.attestation,
-            identity.signing_key,
-            snp_endorsement_cert=settings.snp_endorsement_cert,
-        ),
+        identity_path=settings.data_dir / "enclave" / "identity.sealed",
+        sealing_key_file=settings.sealing_key_file,
+        attestation=settings.attestation,
+        snp_endorsement_cert=settings.snp_endorsement_cert,
+        workers=settings.workers,
     )
-    workers = JobWorkers(core, store, settings.workers)
-    workers_ref.append(workers)
-    workers.start()
-    logger.info("core measurement %s (attestation: %s)", core.measurement, settings.attestation)
+
+
+def open_platform(settings: Settings) -> Platform:
+    """Open the host's storage and start the core on it.
+
+    Raises :class:`~sealroom.errors.ConfigurationError` with a message saying what to fix
+    (``sealroom serve`` opens the platform before it serves, so that is what the user sees).
+    """
+    if settings.scratch_root.exists() and not settings.scratch_root.is_dir():
+        raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
+    settings.scratch_root.mkdir(parents=True, exist_ok=True)
+    store = open_store(settings)
+    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    host: Host = SqlHost(store.engine, blobs)
+    scratch = open_scratch(settings.scratch_root)
+    try:
+        opened = open_core(core_config(settings, scratch), host)
+    except BaseException:
+        scratch.close()
+        store.engine.dispose()
+        raise
     if settings.unsafe_no_sandbox:
         logger.warning(
             "--unsafe-no-sandbox: room scripts run WITHOUT the sandbox and can read and change "
@@ -127,4 +119,4 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, core, workers, scratch)
+    return Platform(settings, store, blobs, opened, scratch)

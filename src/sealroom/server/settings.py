@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     #: ``sealroom.core:unsafe-no-sandbox`` specification.
     unsafe_no_sandbox: bool = False
     #: Attestation provider: "simulated" (default), "sev-snp" or "nitro" (refused without the
-    #: hardware, see sealroom.server.hardware).
+    #: hardware, see sealroom.attestation.providers).
     attestation: str = "simulated"
     #: SEV-SNP only: the chip's VCEK (DER or PEM), for hosts that do not supply it.
     snp_endorsement_cert: Path | None = None

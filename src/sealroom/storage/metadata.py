@@ -1,19 +1,20 @@
 """The metadata repository: every read and write of the host's database goes through here.
 
-Records are small frozen dataclasses so that callers never hold live rows or sessions. Methods
-are short transactions; callers that need several writes to be atomic use one method that does
-them together (for example :meth:`MetadataStore.complete_upload`).
+Records are the small frozen dataclasses of :mod:`sealroom.model.records`, so that callers never
+hold live rows or sessions. Tables that repeat a fact of a room's audit log (a room's
+``stopped_at_ms``, ``node_executions``, ``airlock_usage``, ``privacy_budget``) are caches the core
+writes and checks; the core never decides from them. Methods are short transactions; callers
+that need several writes to be atomic use one method that does them together (for example
+:meth:`MetadataStore.complete_upload`).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     Engine,
     Table,
@@ -22,18 +23,23 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    literal,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
 from sealroom.errors import ConflictError
+from sealroom.model.records import (
+    DatasetRecord,
+    JobRecord,
+    JobStatus,
+    PublicationRecord,
+    RoomRecord,
+    now_ms,
+)
 from sealroom.storage import schema as t
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+__all__ = ["MetadataStore", "UserRecord"]
 
 
 @dataclass(frozen=True)
@@ -43,86 +49,8 @@ class UserRecord:
     active_tokens: int
 
 
-@dataclass(frozen=True)
-class DatasetRecord:
-    id: str
-    owner_email: str
-    name: str
-    description: str
-    manifest: bytes
-    size: int
-    created_at_ms: int
-
-
 # Built once: the hottest write of the platform (every action is audited).
 _INSERT_AUDIT_ENTRY = insert(t.audit_entries)
-
-
-@dataclass(frozen=True)
-class RoomRecord:
-    id: str
-    name: str
-    owner_email: str
-    definition: bytes
-    signature: bytes
-    created_at_ms: int
-    stopped_at_ms: int | None
-    state_signature: bytes | None
-
-    @property
-    def is_stopped(self) -> bool:
-        return self.stopped_at_ms is not None
-
-
-@dataclass(frozen=True)
-class PublicationRecord:
-    room_id: str
-    node: str
-    dataset_id: str
-    sealed_key: bytes
-    publisher_email: str
-    published_at_ms: int
-    validation_outcome: str | None
-    validation_report: bytes | None
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    room_id: str
-    node: str
-    submitted_by: str
-    status: str
-    created_at_ms: int
-    started_at_ms: int | None
-    finished_at_ms: int | None
-    attempts: int
-    error_code: str | None
-    error_message: str | None
-    result_blob: str | None
-    #: JSON {name: value} of the analyst's parameters, or None.
-    parameters: str | None = None
-    #: JSON of what else the job runs (development node, request preview), or None.
-    spec: str | None = None
-    #: The recipient key named at submission, sealed by the core (opaque to the host).
-    recipient_key: bytes | None = None
-
-
-class JobStatus:
-    QUEUED = "queued"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    FINISHED = frozenset({"succeeded", "failed"})
-
-
-class RateLimitedError(Exception):
-    """A rate-limited node has used up its window (internal: the core turns it into a 429)."""
-
-    def __init__(self, node: str, retry_after_ms: int) -> None:
-        super().__init__(node)
-        self.node = node
-        self.retry_after_ms = max(retry_after_ms, 0)
 
 
 def _record(cls: Any, row: Any) -> Any:
@@ -301,7 +229,9 @@ class MetadataStore:
             rows = conn.execute(query).all()
         return [_record(RoomRecord, r) for r in rows]
 
-    def stop_room(self, room_id: str, stopped_at_ms: int, state_signature: bytes) -> None:
+    def set_room_stopped(
+        self, room_id: str, stopped_at_ms: int | None, state_signature: bytes | None
+    ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
                 update(t.rooms)
@@ -350,60 +280,10 @@ class MetadataStore:
         return bool(result.rowcount)
 
     # -- jobs ---------------------------------------------------------------------------
-    def insert_job(
-        self,
-        job_id: str,
-        room_id: str,
-        node: str,
-        submitted_by: str,
-        *,
-        parameters: str | None = None,
-        spec: str | None = None,
-        recipient_key: bytes | None = None,
-        rate_limits: Sequence[tuple[str, int, int]] = (),
-    ) -> JobRecord:
-        """Queue a job. ``rate_limits`` lists ``(node, window_ms, max_executions)`` of every
-        rate-limited node the job runs: each gets one execution, in the same transaction, or
-        :class:`RateLimitedError` names the first that is used up (and nothing is inserted).
-
-        Callers serialise submissions of one room (two transactions may not both read a count
-        just under its limit).
-        """
-        created = now_ms()
-        values = {
-            "id": job_id,
-            "room_id": room_id,
-            "node": node,
-            "submitted_by": submitted_by,
-            "status": JobStatus.QUEUED,
-            "created_at_ms": created,
-            "attempts": 0,
-            "parameters": parameters,
-            "spec": spec,
-            "recipient_key": recipient_key,
-        }
-        executions = t.node_executions
+    def insert_job(self, job: JobRecord) -> None:
+        """Queue ``job`` (the core built it: its ticket says what it runs)."""
         with self.engine.begin() as conn:
-            for limited, window_ms, maximum in rate_limits:
-                used, oldest = conn.execute(
-                    select(func.count(), func.min(executions.c.at_ms)).where(
-                        and_(
-                            executions.c.room_id == room_id,
-                            executions.c.node == limited,
-                            executions.c.at_ms > created - window_ms,
-                        )
-                    )
-                ).one()
-                if used >= maximum:
-                    raise RateLimitedError(limited, int(oldest) + window_ms - created)
-            for limited, _, _ in rate_limits:
-                conn.execute(
-                    insert(executions).values(room_id=room_id, node=limited, at_ms=created)
-                )
-            conn.execute(insert(t.jobs).values(**values))
-        job = self.get_job(job_id)
-        assert job is not None
-        return job
+            conn.execute(insert(t.jobs).values(**job.__dict__))
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
@@ -513,7 +393,47 @@ class MetadataStore:
             )
         return int(result.rowcount)
 
-    # -- airlock quotas -----------------------------------------------------------------
+    # -- caches of facts the core keeps in the audit log ----------------------------------
+    def node_executions(self, room_id: str, node: str, since_ms: int) -> list[int]:
+        """When runs of the rate-limited ``node`` were counted, after ``since_ms``, in order."""
+        executions = t.node_executions
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(executions.c.at_ms)
+                .where(
+                    and_(
+                        executions.c.room_id == room_id,
+                        executions.c.node == node,
+                        executions.c.at_ms > since_ms,
+                    )
+                )
+                .order_by(executions.c.at_ms)
+            ).all()
+        return [int(r.at_ms) for r in rows]
+
+    def add_node_executions(self, room_id: str, nodes: Sequence[str], at_ms: int) -> None:
+        if not nodes:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.node_executions),
+                [{"room_id": room_id, "node": node, "at_ms": at_ms} for node in nodes],
+            )
+
+    def set_node_executions(self, room_id: str, node: str, at_ms: Sequence[int]) -> None:
+        executions = t.node_executions
+        with self.engine.begin() as conn:
+            conn.execute(
+                delete(executions).where(
+                    and_(executions.c.room_id == room_id, executions.c.node == node)
+                )
+            )
+            if at_ms:
+                conn.execute(
+                    insert(executions),
+                    [{"room_id": room_id, "node": node, "at_ms": at} for at in at_ms],
+                )
+
     def airlock_usage(self, room_id: str, user_email: str) -> dict[str, int]:
         """Bytes of each preview node's results ``user_email`` has been charged, by node."""
         usage = t.airlock_usage
@@ -525,43 +445,16 @@ class MetadataStore:
             ).all()
         return {str(r.node): int(r.used_bytes) for r in rows}
 
-    def charge_airlock(
-        self, room_id: str, node: str, user_email: str, size: int, limit: int
-    ) -> tuple[bool, int, int]:
-        """Add ``size`` bytes to the user's usage of ``node`` unless that passes ``limit``.
-
-        Returns ``(charged, used, refusal_cost)``: ``used`` after the charge, and what a refusal
-        cost (0 or 1). A refusal costs one byte
-        (while any is left): it tells the analyst one bit, that the result was larger than what
-        was left, so a quota of Q bytes bounds what its refusals can tell too.
-        Atomic: conditional UPDATEs, so two jobs finishing together cannot both slip under.
-        """
+    def set_airlock_usage(self, room_id: str, node: str, user_email: str, used: int) -> None:
         usage = t.airlock_usage
-        key = and_(
-            usage.c.room_id == room_id,
-            usage.c.node == node,
-            usage.c.user_email == user_email.lower(),
-        )
+        row: dict[str, object] = {
+            "room_id": room_id,
+            "node": node,
+            "user_email": user_email.lower(),
+        }
         with self.engine.begin() as conn:
-            zero = {"room_id": room_id, "node": node, "user_email": user_email.lower()}
-            _insert_if_missing(conn, usage, key, {**zero, "used_bytes": 0})
-            updated = conn.execute(
-                update(usage)
-                .where(and_(key, usage.c.used_bytes + size <= limit))
-                .values(used_bytes=usage.c.used_bytes + size)
-            )
-            charged = updated.rowcount == 1
-            refusal_cost = 0
-            if not charged:
-                refusal_cost = conn.execute(
-                    update(usage)
-                    .where(and_(key, usage.c.used_bytes < limit))
-                    .values(used_bytes=usage.c.used_bytes + 1)
-                ).rowcount
-            used = int(conn.execute(select(usage.c.used_bytes).where(key)).scalar_one())
-        return charged, used, refusal_cost
+            _upsert(conn, usage, row, {"used_bytes": used})
 
-    # -- privacy budget -----------------------------------------------------------------
     def privacy_budget_spent(self, room_id: str) -> tuple[float, float]:
         """(epsilon, delta) the room's differentially private runs have spent."""
         budget = t.privacy_budget
@@ -573,36 +466,14 @@ class MetadataStore:
             ).one_or_none()
         return (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
 
-    def charge_privacy_budget(
-        self, room_id: str, epsilon: float, delta: float, epsilon_limit: float, delta_limit: float
-    ) -> tuple[bool, float, float]:
-        """Spend (epsilon, delta) unless that passes a limit; ``(charged, spent_eps, spent_delta)``.
-
-        Atomic, like :meth:`charge_airlock`: one conditional UPDATE.
-        """
-        budget = t.privacy_budget
-        key = budget.c.room_id == room_id
+    def set_privacy_budget_spent(self, room_id: str, epsilon: float, delta: float) -> None:
         with self.engine.begin() as conn:
-            zero = {"room_id": room_id, "spent_epsilon": 0.0, "spent_delta": 0.0}
-            _insert_if_missing(conn, budget, key, zero)
-            updated = conn.execute(
-                update(budget)
-                .where(
-                    and_(
-                        key,
-                        budget.c.spent_epsilon + epsilon <= epsilon_limit,
-                        budget.c.spent_delta + delta <= delta_limit,
-                    )
-                )
-                .values(
-                    spent_epsilon=budget.c.spent_epsilon + epsilon,
-                    spent_delta=budget.c.spent_delta + delta,
-                )
+            _upsert(
+                conn,
+                t.privacy_budget,
+                {"room_id": room_id},
+                {"spent_epsilon": epsilon, "spent_delta": delta},
             )
-            row = conn.execute(
-                select(budget.c.spent_epsilon, budget.c.spent_delta).where(key)
-            ).one()
-        return updated.rowcount == 1, float(row[0]), float(row[1])
 
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
@@ -644,15 +515,16 @@ class MetadataStore:
         return [str(r.entry) for r in rows]
 
 
-def _insert_if_missing(
-    conn: Connection, table: Table, key: ColumnElement[bool], values: dict[str, object]
+def _upsert(
+    conn: Connection, table: Table, key: dict[str, object], values: dict[str, object]
 ) -> None:
-    """Insert ``values`` unless a row matching ``key`` exists; a concurrent insert of the same
-    row is not an error (the conditional UPDATE that follows sees whichever won)."""
-    if conn.execute(select(literal(1)).select_from(table).where(key)).first() is not None:
+    """Set ``values`` in the row of ``key``, inserting it if missing."""
+    where = and_(*(table.c[name] == value for name, value in key.items()))
+    if conn.execute(update(table).where(where).values(**values)).rowcount:
         return
     try:
         with conn.begin_nested():
-            conn.execute(insert(table).values(**values))
+            conn.execute(insert(table).values(**key, **values))
     except IntegrityError:
-        pass  # inserted meanwhile by another job
+        # Inserted meanwhile by another writer: set it again.
+        conn.execute(update(table).where(where).values(**values))

@@ -13,56 +13,20 @@ succeed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sealroom.model.records import (
+    ApprovalRecord,
+    CommitRaceError,
+    CommitRecord,
+    RequestRecord,
+    RequestStatus,
+    now_ms,
+)
 from sealroom.storage import schema as t
-from sealroom.storage.metadata import now_ms
 
-
-class RequestStatus:
-    PENDING = "pending"
-    REJECTED = "rejected"
-    INTEGRATED = "integrated"
-    SUPERSEDED = "superseded"
-
-
-@dataclass(frozen=True)
-class RequestRecord:
-    id: str
-    room_id: str
-    commit: bytes
-    requester: str
-    status: str
-    created_at_ms: int
-    updated_at_ms: int
-    rejected_by: str | None
-    rejection: str | None
-
-
-@dataclass(frozen=True)
-class ApprovalRecord:
-    approver: str
-    signature: bytes
-    approved_at_ms: int
-
-
-@dataclass(frozen=True)
-class CommitRecord:
-    room_id: str
-    seq: int
-    commit_id: str
-    commit: bytes
-    history_pin: str
-    signature: bytes
-    integrated_by: str
-    integrated_at_ms: int
-
-
-class CommitRaceError(Exception):
-    """Another commit took this sequence number first (internal: the request is superseded)."""
+__all__ = ["RequestStore"]
 
 
 class RequestStore:
@@ -110,7 +74,7 @@ class RequestStore:
             ).all()
         return [RequestRecord(**dict(row._mapping)) for row in rows]
 
-    def set_status(
+    def set_request_status(
         self,
         request_id: str,
         status: str,
@@ -182,7 +146,7 @@ class RequestStore:
             ).all()
         return [CommitRecord(**dict(row._mapping)) for row in rows]
 
-    def integrate(self, record: CommitRecord) -> None:
+    def integrate_commit(self, record: CommitRecord) -> None:
         """Store the commit and mark its request integrated, atomically.
 
         Raises :class:`CommitRaceError` if the sequence number is taken or the request is no

@@ -129,18 +129,20 @@ jobs = Table(
     Column("error_code", String(64), nullable=True),
     Column("error_message", Text, nullable=True),  # safe message produced by the core
     Column("result_blob", String(200), nullable=True),
-    # The analyst's parameter values, JSON {name: value}; the core checks them at run time.
+    # The analyst's parameter values, JSON {name: value} (a cache of the ticket's).
     Column("parameters", Text, nullable=True),
     # What else the job runs, JSON: a development computation's node, or the request whose
-    # computation an affected data owner previews. None: the room's node ``node``.
+    # computation an affected data owner previews. None: the room's node ``node``. (A cache.)
     Column("spec", Text, nullable=True),
-    # The analyst's X25519 key named at submission, sealed by the core to this job (the host
-    # can neither read which key nor swap it): the result is released to this key only.
-    Column("recipient_key", LargeBinary, nullable=True),
+    # The job ticket, sealed by the core at submission and bound to the job id: room, node,
+    # submitter, spec, parameters and the recipient key the result is released to. The core
+    # runs and releases the job from the ticket only; the columns above are compared with it.
+    Column("ticket", LargeBinary, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at_ms"),
 )
 
-#: One row per run of a rate-limited computation (as target or as input), for its window.
+#: One row per run of a rate-limited computation (as target or as input), for its window: a
+#: cache of the rooms' audit logs (JOB_SUBMITTED entries name the rate-limited nodes they ran).
 node_executions = Table(
     "node_executions",
     metadata,

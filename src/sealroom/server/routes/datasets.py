@@ -23,9 +23,9 @@ from sealroom.errors import (
     LimitExceededError,
     NotFoundError,
 )
+from sealroom.model.records import DatasetRecord, now_ms
 from sealroom.server.routes.deps import PlatformDep, UserDep
 from sealroom.storage.blobs import chunk_key
-from sealroom.storage.metadata import DatasetRecord, now_ms
 
 router = APIRouter(tags=["datasets"])
 

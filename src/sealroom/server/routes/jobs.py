@@ -19,9 +19,9 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom.crypto import KemPublicKey
 from sealroom.errors import BadRequestError
+from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
-from sealroom.storage.metadata import JobRecord, JobStatus
 
 router = APIRouter(tags=["jobs"])
 

@@ -1,8 +1,11 @@
-"""In-process job workers: threads that claim queued jobs and hand them to the core.
+"""The core's job workers: threads that claim queued jobs from the host and run them in the core.
 
-Jobs are durable in the metadata database: a worker claims one atomically (queued → running), the
-core runs it and records the outcome. At start, jobs a previous process left "running" are put
-back in the queue, so a restart loses no finished result and leaves nothing stuck.
+:func:`sealroom.enclave.open_core` starts them with the core; the host side only queues jobs
+(through the core's actions) and stores them. Jobs are durable in the host's metadata database:
+a worker claims one atomically (queued → running), the core runs it and records the outcome. At
+start, jobs a previous process left "running" are put back in the queue, so a restart loses no
+finished result and leaves nothing stuck. (The core runs a job from its sealed ticket, never
+from the host's columns: a host that re-queues a finished job or edits one gets it refused.)
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import logging
 import threading
 
 from sealroom.enclave.core import TrustedCore
-from sealroom.storage.metadata import MetadataStore
+from sealroom.enclave.host import JobQueue
 
 logger = logging.getLogger(__name__)
 
@@ -21,7 +24,7 @@ IDLE_POLL_SECONDS = 1.0
 
 
 class JobWorkers:
-    def __init__(self, core: TrustedCore, store: MetadataStore, count: int) -> None:
+    def __init__(self, core: TrustedCore, store: JobQueue, count: int) -> None:
         self._core = core
         self._store = store
         self._count = count

@@ -1,5 +1,8 @@
 """Which attestation provider the core runs with, and the refusal to pretend.
 
+:func:`sealroom.enclave.open_core` chooses it once, at start, with the core's own signing key
+(the host side passes only the provider's name and, for SEV-SNP, a certificate file).
+
 ``simulated`` (the default) self-signs its evidence and says so in every document. The hardware
 providers produce real evidence when the server runs on such hardware:
 

@@ -1,0 +1,87 @@
+"""Starting the core: its identity, its attestation evidence and its workers, in one place.
+
+:func:`open_core` is the only door from the host side into the core. The host passes what it
+owns — the configuration (paths, limits, which attestation provider) and its storage behind the
+:class:`~sealroom.enclave.host.Host` interface — and gets back a running core. The core's keys
+never cross that line: the identity is unsealed here, with the sealing key provider (a file
+outside the data directory by default, a KMS or hardware key elsewhere), and only the core holds
+it. The evidence provider that vouches for the core's keys is built here, once (a hardware
+provider proves it works by producing one piece of evidence at start). The job workers are
+started here too, and stopped by :meth:`OpenCore.close`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from sealroom.attestation.providers import evidence_provider
+from sealroom.enclave.core import CoreSettings, TrustedCore
+from sealroom.enclave.host import Host
+from sealroom.enclave.keystore import (
+    FileSealingKeyProvider,
+    SealingKeyProvider,
+    load_or_create_identity,
+)
+from sealroom.enclave.workers import JobWorkers
+
+__all__ = ["CoreConfig", "OpenCore", "open_core"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """What the host decides about the core: limits, paths and the attestation provider."""
+
+    settings: CoreSettings
+    #: Where the core's sealed identity is kept (created on first start).
+    identity_path: Path
+    #: The simulated hardware sealing key, used when no other provider is given.
+    sealing_key_file: Path
+    #: "simulated", "sev-snp" or "nitro" (:mod:`sealroom.attestation.providers`).
+    attestation: str = "simulated"
+    #: SEV-SNP only: the chip's endorsement certificate, when the host supplies none.
+    snp_endorsement_cert: Path | None = None
+    #: Job worker threads to start (0: the caller runs jobs, as tests do).
+    workers: int = 2
+
+
+@dataclass
+class OpenCore:
+    """A running core and its workers."""
+
+    core: TrustedCore
+    workers: JobWorkers
+
+    def close(self) -> None:
+        self.workers.stop()
+
+
+def open_core(
+    config: CoreConfig, host: Host, sealing_provider: SealingKeyProvider | None = None
+) -> OpenCore:
+    """Unseal the core's identity, choose its evidence provider, start it and its workers.
+
+    Raises :class:`~sealroom.errors.ConfigurationError` saying what to fix (a sealing key that
+    does not open the identity, an attestation provider this machine cannot be).
+    """
+    provider = sealing_provider or FileSealingKeyProvider(config.sealing_key_file)
+    identity = load_or_create_identity(config.identity_path, provider.sealing_key())
+    evidence = evidence_provider(
+        config.attestation, identity.signing_key, snp_endorsement_cert=config.snp_endorsement_cert
+    )
+    workers_ref: list[JobWorkers] = []
+    core = TrustedCore(
+        identity=identity,
+        host=host,
+        settings=config.settings,
+        on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
+        evidence=evidence,
+    )
+    workers = JobWorkers(core, host, config.workers)
+    workers_ref.append(workers)
+    workers.start()
+    logger.info("core measurement %s (attestation: %s)", core.measurement, config.attestation)
+    return OpenCore(core, workers)

@@ -1,0 +1,37 @@
+"""The host the trusted core runs on: the metadata database and the blob store, as one object.
+
+:class:`SqlHost` implements the core's ``Host`` interface (:mod:`sealroom.enclave.host`) with the
+SQL stores of this package and a :class:`~sealroom.storage.blobs.BlobStore`. It adds no logic:
+everything it returns is untrusted by the core, which checks it (see that module). The server
+builds one and hands it to :func:`sealroom.enclave.open_core`; storage never imports the core.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from sealroom.storage.blobs import BlobStore, chunk_key, result_key
+from sealroom.storage.metadata import MetadataStore
+from sealroom.storage.requests import RequestStore
+
+__all__ = ["SqlHost"]
+
+
+class SqlHost(MetadataStore, RequestStore):
+    """Metadata (rooms, datasets, jobs, caches, audit), requests and blobs of one server."""
+
+    def __init__(self, engine: Engine, blobs: BlobStore) -> None:
+        MetadataStore.__init__(self, engine)
+        RequestStore.__init__(self, engine)
+        self.blobs = blobs
+
+    def dataset_chunk(self, sha256_hex: str) -> bytes:
+        return self.blobs.get(chunk_key(sha256_hex))
+
+    def put_job_result(self, job_id: str, data: bytes) -> str:
+        key = result_key(job_id)
+        self.blobs.put(key, data)
+        return key
+
+    def job_result(self, blob: str) -> bytes:
+        return self.blobs.get(blob)

@@ -1,0 +1,595 @@
+"""The core believes only what it can verify: a host that lies about any fact is caught.
+
+The core runs here on :class:`tests.hostile_host.HostileHost`, an in-memory host a test edits as
+a malicious operator edits the database. For every fact the core enforces — a room's status, the
+dataset published to a node, the privacy budget spent, airlock usage, rate-limit windows, a
+job's specification and parameters, requests, approvals and commits, the audit log itself —
+the host's copy is changed (while the core runs, and across a restart of the core), and the core
+must refuse or detect it: it decides from the room's audit log, reports the disagreement in a
+``TAMPERING_DETECTED`` entry (never quoting what the host wrote) and repairs the host's copy.
+The one thing it cannot see alone is a rollback of everything at once (the last test).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+
+from sealroom.audit import AuditAction, AuditEvent, AuditLog, event_from_wire
+from sealroom.audit.checkpoint import open_checkpoint, room_origin
+from sealroom.audit.log import check_extends
+from sealroom.crypto import KemPrivateKey, Key, dataset_key_context, encrypt_bytes, seal
+from sealroom.enclave import CoreConfig, OpenCore, open_core
+from sealroom.enclave.core import CoreSettings, TrustedCore
+from sealroom.enclave.host import Host
+from sealroom.enclave.verified_state import RoomFacts, rate_limited_details, rate_limited_nodes
+from sealroom.errors import (
+    ConflictError,
+    NotFoundError,
+    TooManyRequestsError,
+    VerificationError,
+)
+from sealroom.model.columns import Column, FormatType, NumericRangeRule
+from sealroom.model.commits import Commit, initial_history_pin
+from sealroom.model.definition import (
+    Participant,
+    PreviewNode,
+    RateLimit,
+    RoomDefinition,
+    RoomPrivacy,
+    SqlNode,
+    TableNode,
+)
+from sealroom.model.records import DatasetRecord, JobStatus, now_ms
+from sealroom.model.room_state import derive_room_state
+from tests.hostile_host import HostileHost
+
+BANK = "alice@bank.example"
+INSURER = "bob@insurer.example"
+ANALYST = "carol@analytics.example"
+SALES = b"north,10\nsouth,3\nnorth,5\n"
+COLUMNS = (
+    Column(name="region", format_type=FormatType.STRING, is_nullable=False),
+    Column(
+        name="amount",
+        format_type=FormatType.INTEGER,
+        is_nullable=False,
+        in_range=NumericRangeRule(greater_than_equals=0, less_than_equals=100),
+    ),
+)
+
+
+class _Sealing:
+    """The sealing key provider: a fixed key, as the hardware would give the same one."""
+
+    def __init__(self) -> None:
+        self.key = bytes(range(32))
+
+    def sealing_key(self) -> bytes:
+        return self.key
+
+
+def static_room() -> RoomDefinition:
+    return RoomDefinition(
+        name="tamper",
+        owner=BANK,
+        nodes=(
+            TableNode(name="sales", columns=COLUMNS),
+            SqlNode(
+                name="by_region",
+                query="SELECT region, SUM(amount) AS total FROM sales "
+                "WHERE amount >= CAST($min AS INTEGER) GROUP BY region ORDER BY region",
+                dependencies=("sales",),
+                parameters=("min",),
+                rate_limit=RateLimit(window_seconds=3600, max_executions=2),
+            ),
+            SqlNode(
+                name="dp_count",
+                query="SELECT COUNT(*) AS n FROM sales",
+                dependencies=("sales",),
+                dp_epsilon=1.0,
+            ),
+            SqlNode(
+                name="regions", query="SELECT DISTINCT region FROM sales", dependencies=("sales",)
+            ),
+            PreviewNode(name="peek", dependency="regions", quota_bytes=500),
+        ),
+        participants=(
+            Participant(email=BANK, data_owner_of=("sales",)),
+            Participant(email=ANALYST, analyst_of=("by_region", "dp_count", "peek")),
+        ),
+        privacy=RoomPrivacy(dp_epsilon_budget=1.5),
+    )
+
+
+@dataclass
+class Setup:
+    tmp_path: Path
+    host: HostileHost
+    sealing: _Sealing
+    opened: OpenCore
+    recipient: KemPrivateKey
+
+    @property
+    def core(self) -> TrustedCore:
+        return self.opened.core
+
+    def restart(self) -> TrustedCore:
+        """A new core on the same host and identity: it knows only what it reads back."""
+        self.opened.close()
+        self.opened = _open(self.tmp_path, self.host, self.sealing)
+        return self.core
+
+    def upload(self, data: bytes, owner: str = BANK) -> tuple[str, Key]:
+        key = Key()
+        manifest, chunks = encrypt_bytes(key, data)
+        for chunk in chunks:
+            self.host.chunks[chunk.sha256] = chunk.ciphertext
+        self.host.datasets[manifest.dataset_id] = DatasetRecord(
+            id=manifest.dataset_id,
+            owner_email=owner,
+            name="sales.csv",
+            description="",
+            manifest=manifest.to_bytes(),
+            size=sum(len(c.ciphertext) for c in chunks),
+            created_at_ms=now_ms(),
+        )
+        return manifest.dataset_id, key
+
+    def publish(self, room_id: str, node: str, data: bytes, owner: str = BANK) -> str:
+        dataset_id, key = self.upload(data, owner)
+        sealed = seal(
+            self.core.kem_public_key,
+            key.material,
+            context=dataset_key_context(room_id, node, dataset_id),
+        )
+        self.core.publish_dataset(owner, room_id, node, dataset_id, sealed)
+        return dataset_id
+
+    def submit(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
+        key = self.recipient.public_key.to_bytes()
+        return self.core.submit_job(ANALYST, room_id, node, parameters, key).id
+
+    def run_next(self) -> str:
+        job = self.host.claim_next_job()
+        assert job is not None
+        self.core.execute_job(job)
+        return self.host.jobs[job.id].status
+
+    def run(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
+        job_id = self.submit(room_id, node, parameters)
+        assert self.run_next() in JobStatus.FINISHED
+        return job_id
+
+    def events(self, room_id: str) -> list[AuditEvent]:
+        return [event_from_wire(json.loads(raw)) for raw in self.host.entries[room_id]]
+
+    def tampering(self, room_id: str) -> list[str]:
+        """The facts the core reported tampering with, in order."""
+        return [
+            str(event.details["fact"])
+            for event in self.events(room_id)
+            if event.action is AuditAction.TAMPERING_DETECTED
+        ]
+
+
+def _open(tmp_path: Path, host: Host, sealing: _Sealing) -> OpenCore:
+    config = CoreConfig(
+        settings=CoreSettings(scratch_dir=tmp_path / "scratch"),
+        identity_path=tmp_path / "identity.sealed",
+        sealing_key_file=tmp_path / "unused.key",
+        workers=0,
+    )
+    return open_core(config, host, sealing)
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> Iterator[Setup]:
+    (tmp_path / "scratch").mkdir()
+    host, sealing = HostileHost(), _Sealing()
+    state = Setup(tmp_path, host, sealing, _open(tmp_path, host, sealing), KemPrivateKey.generate())
+    yield state
+    state.opened.close()
+
+
+@pytest.fixture
+def room(setup: Setup) -> str:
+    room_id = setup.core.publish_room(BANK, static_room().model_dump(mode="json"))
+    setup.publish(room_id, "sales", SALES)
+    return room_id
+
+
+# -- honest runs ----------------------------------------------------------------------------
+
+
+def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
+    job = setup.run(room, "by_region", {"min": "0"})
+    assert setup.host.jobs[job].status == JobStatus.SUCCEEDED
+    setup.run(room, "dp_count")
+    setup.run(room, "peek")
+    setup.core.stop_room(BANK, room)
+    assert setup.core.room_status(ANALYST, room) == "stopped"
+    setup.restart()
+    assert setup.core.room_status(ANALYST, room) == "stopped"
+    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0
+    assert setup.tampering(room) == []
+    # The host's copies are what the log says.
+    assert setup.host.rooms[room].stopped_at_ms is not None
+    assert setup.host.budget[room] == (1.0, pytest.approx(1e-6))
+    assert len(setup.host.executions[(room, "by_region")]) == 1
+
+
+def test_the_signed_room_state_is_the_one_derived_from_the_whole_log(
+    setup: Setup, room: str
+) -> None:
+    setup.core.stop_room(BANK, room)
+    canonical, _ = setup.core.room_state(ANALYST, room)
+    assert json.loads(canonical) == json.loads(
+        derive_room_state(room, setup.events(room)).canonical()
+    )
+
+
+# -- stopped ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted"])
+def test_clearing_stopped_does_not_restart_a_room(setup: Setup, room: str, restart: bool) -> None:
+    setup.core.stop_room(BANK, room)
+    setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
+    if restart:
+        setup.restart()
+    with pytest.raises(ConflictError, match="stopped") as refused:
+        setup.submit(room, "by_region", {"min": "0"})
+    assert refused.value.code == "room_stopped"
+    assert setup.core.room_status(ANALYST, room) == "stopped"
+    assert setup.tampering(room) == ["the room's status"]
+    assert setup.host.rooms[room].stopped_at_ms is not None  # repaired from the log
+
+
+def test_a_host_stopping_a_room_does_not_stop_it(setup: Setup, room: str) -> None:
+    setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=now_ms())
+    assert setup.core.room_status(ANALYST, room) == "active"
+    setup.run(room, "dp_count")
+    assert setup.tampering(room) == ["the room's status"]
+
+
+def test_a_queued_job_of_a_stopped_room_does_not_run(setup: Setup, room: str) -> None:
+    job = setup.submit(room, "dp_count")
+    setup.core.stop_room(BANK, room)
+    setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[job].error_code == "job_refused"
+
+
+# -- published datasets -------------------------------------------------------------------------
+
+
+def test_restoring_an_older_publication_is_refused(setup: Setup, room: str) -> None:
+    old = setup.host.publications[(room, "sales")]
+    new_id = setup.publish(room, "sales", b"east,1\n")
+    setup.host.publications[(room, "sales")] = old  # the older dataset, its key still opens
+    job = setup.submit(room, "dp_count")
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[job].error_code == "dataset_tampered"
+    with pytest.raises(ConflictError, match="lost or replaced") as refused:
+        setup.core.validation_report(BANK, room, "sales")
+    assert refused.value.code == "dataset_tampered"
+    listed = setup.core.published_datasets(ANALYST, room)
+    assert [(d["node"], d["dataset_id"]) for d in listed] == [("sales", new_id)]
+    assert setup.tampering(room) == ["the publication of node sales"]
+
+
+def test_a_dropped_publication_is_not_an_empty_table(setup: Setup, room: str) -> None:
+    del setup.host.publications[(room, "sales")]
+    setup.restart()
+    job = setup.submit(room, "dp_count")
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[job].error_code == "dataset_tampered"
+    assert setup.tampering(room) == ["the publication of node sales"]
+
+
+def test_a_publication_the_log_removed_stays_removed(setup: Setup, room: str) -> None:
+    row = setup.host.publications[(room, "sales")]
+    setup.core.remove_dataset(BANK, room, "sales")
+    setup.host.publications[(room, "sales")] = row
+    assert setup.core.published_datasets(ANALYST, room) == []
+    with pytest.raises(NotFoundError):
+        setup.core.validation_report(BANK, room, "sales")
+    assert setup.tampering(room) == ["the publication of node sales"]
+
+
+# -- the privacy budget -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted"])
+def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, restart: bool) -> None:
+    setup.run(room, "dp_count")  # spends 1.0 of 1.5
+    del setup.host.budget[room]
+    if restart:
+        setup.restart()
+    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0
+    job = setup.run(room, "dp_count")
+    assert setup.host.jobs[job].error_code == "privacy_budget_exhausted"
+    assert setup.tampering(room) == ["the privacy budget spent"]
+    assert setup.host.budget[room][0] == 1.0
+
+
+# -- airlock quotas ------------------------------------------------------------------------------
+
+
+def test_deleting_airlock_usage_gives_no_fresh_quota(setup: Setup, room: str) -> None:
+    first = setup.run(room, "peek")
+    assert setup.host.jobs[first].status == JobStatus.SUCCEEDED
+    used = setup.core.airlock_quotas(ANALYST, room)["peek"][1]
+    assert used > 250  # a second result would pass the quota of 500 bytes
+    setup.host.airlock.clear()
+    setup.restart()
+    assert setup.core.airlock_quotas(ANALYST, room)["peek"] == (500, used)
+    second = setup.run(room, "peek")
+    assert setup.host.jobs[second].error_code == "airlock_quota_exceeded"
+    assert setup.tampering(room) == [f"the airlock usage of {ANALYST} on peek"]
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted"])
+def test_deleting_executions_does_not_reset_a_rate_limit(
+    setup: Setup, room: str, restart: bool
+) -> None:
+    setup.submit(room, "by_region", {"min": "0"})
+    setup.submit(room, "by_region", {"min": "1"})
+    setup.host.executions.clear()
+    if restart:
+        setup.restart()
+    with pytest.raises(TooManyRequestsError, match="rate limit"):
+        setup.submit(room, "by_region", {"min": "2"})
+    assert setup.tampering(room) == ["the rate-limit window of computation by_region"]
+    assert len(setup.host.executions[(room, "by_region")]) == 2
+
+
+# -- jobs: specification, parameters, node, submitter --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("parameters", json.dumps({"min": "-1000"})),
+        ("node", "dp_count"),
+        ("submitted_by", BANK),
+        ("spec", json.dumps({"kind": "development", "node": {}, "sql": True})),
+    ],
+)
+def test_a_queued_job_edited_by_the_host_does_not_run(
+    setup: Setup, room: str, column: str, value: str
+) -> None:
+    job = setup.submit(room, "by_region", {"min": "5"})
+    setup.host.edit_job(job, **{column: value})
+    setup.restart()
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[job].error_code == "job_tampered"
+    assert setup.tampering(room) == [f"job {job}"]
+    notes = " ".join(event.notes for event in setup.events(room))
+    assert "-1000" not in notes  # what the host wrote is never repeated
+    with pytest.raises(ConflictError) as refused:
+        setup.core.job_status(ANALYST, job)
+    assert refused.value.code == "job_tampered"
+
+
+def test_a_job_moved_to_another_room_is_refused(setup: Setup, room: str) -> None:
+    job = setup.submit(room, "by_region", {"min": "5"})
+    other = setup.core.publish_room(
+        BANK, static_room().model_copy(update={"name": "other"}).model_dump(mode="json")
+    )
+    setup.host.edit_job(job, room_id=other)
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.tampering(room) == [f"job {job}"]  # reported in the ticket's room
+    assert setup.tampering(other) == []
+
+
+def test_tickets_cannot_be_swapped_or_dropped(setup: Setup, room: str) -> None:
+    low = setup.submit(room, "by_region", {"min": "5"})
+    high = setup.submit(room, "by_region", {"min": "50"})
+    ticket = setup.host.jobs[low].ticket
+    setup.host.edit_job(low, ticket=setup.host.jobs[high].ticket)
+    setup.host.edit_job(high, ticket=None)
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[low].error_code == "job_tampered"
+    assert "was altered" in (setup.host.jobs[low].error_message or "")
+    assert "no ticket" in (setup.host.jobs[high].error_message or "")
+    assert ticket is not None
+
+
+def test_a_finished_job_queued_again_does_not_run_again(setup: Setup, room: str) -> None:
+    job = setup.run(room, "dp_count")
+    setup.host.edit_job(job, status=JobStatus.QUEUED)
+    setup.restart()
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0  # charged once
+    assert setup.tampering(room) == [f"job {job}"]
+
+
+def test_a_result_is_released_from_the_ticket_only(setup: Setup, room: str) -> None:
+    job = setup.run(room, "by_region", {"min": "5"})
+    setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
+    with pytest.raises(ConflictError) as refused:
+        setup.core.retrieve_result(ANALYST, job, setup.recipient.public_key.to_bytes(), "csv")
+    assert refused.value.code == "job_tampered"
+    setup.host.edit_job(job, parameters=json.dumps({"min": "5"}))
+    sealed, _, _ = setup.core.retrieve_result(
+        ANALYST, job, setup.recipient.public_key.to_bytes(), "csv"
+    )
+    assert sealed
+
+
+def test_a_stranger_probing_a_tampered_job_learns_nothing(setup: Setup, room: str) -> None:
+    job = setup.submit(room, "by_region", {"min": "5"})
+    setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
+    with pytest.raises(NotFoundError) as refused:
+        setup.core.job_status("mallory@elsewhere.example", job)
+    assert room not in str(refused.value)
+
+
+# -- requests, approvals and commits -------------------------------------------------------------
+
+
+def interactive_room(setup: Setup) -> tuple[str, Commit]:
+    definition = RoomDefinition(
+        name="interactive",
+        owner=BANK,
+        interactive=True,
+        nodes=(TableNode(name="sales", columns=COLUMNS), TableNode(name="claims", columns=COLUMNS)),
+        participants=(
+            Participant(email=BANK, data_owner_of=("sales",)),
+            Participant(email=INSURER, data_owner_of=("claims",)),
+            Participant(email=ANALYST),
+        ),
+    )
+    room_id = setup.core.publish_room(BANK, definition.model_dump(mode="json"))
+    commit = Commit(
+        room_id=room_id,
+        history_pin=initial_history_pin(room_id),
+        requester=ANALYST,
+        nodes=(
+            SqlNode(
+                name="both",
+                query="SELECT COUNT(*) AS n FROM sales, claims",
+                dependencies=("sales", "claims"),
+            ),
+        ),
+        analysts=({"email": ANALYST, "analyst_of": ("both",)},),  # type: ignore[arg-type]
+    )
+    setup.core.submit_request(ANALYST, room_id, commit.model_dump(mode="json"))
+    return room_id, commit
+
+
+def test_a_rejected_request_stays_rejected(setup: Setup) -> None:
+    room_id, commit = interactive_room(setup)
+    setup.core.approve_request(BANK, room_id, commit.commit_id)
+    setup.core.reject_request(INSURER, room_id, commit.commit_id, "no")
+    record = setup.host.requests[commit.commit_id]
+    setup.host.requests[commit.commit_id] = replace(record, status="pending", rejected_by=None)
+    setup.restart()
+    with pytest.raises(ConflictError) as refused:
+        setup.core.approve_request(INSURER, room_id, commit.commit_id)
+    assert refused.value.code == "request_closed"
+    assert setup.core.get_request(ANALYST, room_id, commit.commit_id)["status"] == "rejected"
+    assert setup.tampering(room_id) == [f"the status of request {commit.commit_id}"]
+
+
+def test_approvals_count_as_the_log_records_them(setup: Setup) -> None:
+    room_id, commit = interactive_room(setup)
+    setup.core.approve_request(BANK, room_id, commit.commit_id)
+    setup.core.approve_request(INSURER, room_id, commit.commit_id)
+    setup.host.approval_rows[commit.commit_id].pop(BANK)  # the host "loses" one
+    view = setup.core.get_request(ANALYST, room_id, commit.commit_id)
+    assert view["missing_approvals"] == []
+    assert set(view["approvals"]) == {BANK, INSURER}
+    assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
+    setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+
+
+def test_a_forged_approval_never_counts(setup: Setup) -> None:
+    room_id, commit = interactive_room(setup)
+    setup.core.approve_request(BANK, room_id, commit.commit_id)
+    setup.host.add_approval(commit.commit_id, INSURER, bytes(64))
+    with pytest.raises(ConflictError) as refused:
+        setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+    assert refused.value.code == "approval_missing"
+    assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
+
+
+def test_dropped_or_altered_commits_refuse_the_room(setup: Setup) -> None:
+    room_id, commit = interactive_room(setup)
+    for owner in (BANK, INSURER):
+        setup.core.approve_request(owner, room_id, commit.commit_id)
+    setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+    saved = setup.host.commit_rows[room_id]
+    setup.host.commit_rows[room_id] = []
+    setup.restart()
+    with pytest.raises(VerificationError, match="audit log records"):
+        setup.core.retrieve_room(BANK, room_id)
+    setup.host.commit_rows[room_id] = [replace(saved[0], integrated_by=INSURER, commit=b"{}")]
+    setup.restart()
+    with pytest.raises(VerificationError):
+        setup.core.retrieve_room(BANK, room_id)
+
+
+# -- the audit log ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("edit", ["drop the last", "edit one", "reorder", "drop all"])
+def test_edited_audit_entries_are_refused_after_a_restart(
+    setup: Setup, room: str, edit: str
+) -> None:
+    setup.core.stop_room(BANK, room)  # a fact: the core checkpoints the log after it
+    entries = setup.host.entries[room]
+    if edit == "drop the last":
+        entries.pop()
+    elif edit == "edit one":
+        entries[-1] = entries[-1].replace("ROOM_STOPPED", "ROOM_PUBLISHED")
+    elif edit == "reorder":
+        entries[1], entries[2] = entries[2], entries[1]
+    else:
+        entries.clear()
+    setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
+    setup.restart()
+    with pytest.raises((VerificationError, ValueError)):
+        setup.core.room_status(ANALYST, room)
+
+
+def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, room: str) -> None:
+    """The limit the README states: a host restoring a whole earlier copy (events, checkpoint
+    and caches together) is not detectable by the core alone — a client that kept a later
+    checkpoint detects it, because the served log does not extend it."""
+    before = setup.host.snapshot()
+    setup.core.stop_room(BANK, room)
+    _, later = setup.core.audit_log(ANALYST, room)
+    setup.host.restore(before)
+    setup.restart()
+    assert setup.core.room_status(ANALYST, room) == "active"  # the core alone cannot tell
+    events, note = setup.core.audit_log(ANALYST, room)
+    served = AuditLog(room, events)
+    verify_key = setup.core._identity.signing_key.verify_key
+    kept = open_checkpoint(later, room_origin(room), verify_key)
+    assert kept.size > served.size
+    with pytest.raises(VerificationError, match="truncated"):
+        check_extends(kept, room_origin(room), served)
+    assert note
+
+
+# -- the verified state itself -------------------------------------------------------------------
+
+
+def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, room: str) -> None:
+    setup.run(room, "by_region", {"min": "0"})
+    setup.run(room, "dp_count")
+    setup.run(room, "peek")
+    setup.core.stop_room(BANK, room)
+    with setup.core._audit.locked(room) as running:
+        incremental = replace(running, executions={}), dict(running.executions)
+    folded = RoomFacts(room)
+    for event in setup.events(room):
+        folded.fold(event)
+    assert replace(folded, executions={}) == incremental[0]
+    assert {k: list(v) for k, v in folded.executions.items()} == {
+        k: list(v) for k, v in incremental[1].items()
+    }
+    assert folded.epsilon_spent == 1.0
+    assert folded.stopped
+    assert folded.airlock(ANALYST)["peek"] > 0
+
+
+def test_rate_limited_nodes_round_trip_through_the_details() -> None:
+    names = [f"node number {i:03d} " + "x" * 80 for i in range(20)]
+    details = rate_limited_details(names)
+    assert len(details) > 1
+    assert all(len(str(v)) <= 512 for v in details.values())
+    assert rate_limited_nodes(details) == names
+    assert rate_limited_nodes(rate_limited_details([])) == []
+    assert rate_limited_nodes({"node": "x"}) is None  # written before: a legacy submission

@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -22,7 +23,11 @@ from sealroom.compute.sql import (
     SqlLimits,
     run_sql,
 )
-from sealroom.compute.sql.privacy import PrivacyFilterError, plan_filtered_query
+from sealroom.compute.sql.privacy import (
+    PrivacyFilterError,
+    plan_filtered_query,
+    source_view_sql,
+)
 
 K = 5
 SNAPSHOT = Path(__file__).parent.parent / "vectors" / "privacy_filter_shapes.json"
@@ -394,6 +399,33 @@ def test_an_unknown_aggregate_is_refused(tmp_path: Path) -> None:
         "SELECT city, AVG(salary) FROM x GROUP BY city ORDER BY 1",
         "SELECT city, COUNT(*) FROM people WHERE user_id < 40 GROUP BY city "
         "ORDER BY 2 DESC, 1 LIMIT 2",
+        "SELECT city, COUNT(*) FROM people WHERE user_id < 40 GROUP BY city "
+        "ORDER BY city LIMIT 2 OFFSET 1",
+        # Integer division over aggregates (DuckDB's //, not a rounded cast of /).
+        "SELECT city, SUM(age) // 3 AS third FROM people WHERE user_id < 40 GROUP BY city "
+        "ORDER BY city",
+        # Keys without aggregates: the distinct values that stand for at least k units.
+        "SELECT city FROM people WHERE user_id < 40 GROUP BY city ORDER BY city",
+        # DuckDB names are case-insensitive, quoted or not.
+        'SELECT "City", COUNT(*) AS n FROM "People" WHERE "User_Id" < 40 GROUP BY "City" '
+        'ORDER BY "City"',
+        # Aggregates and row functions sqlglot does not know by name.
+        "SELECT city, mean(salary) AS m, fsum(salary) AS f, favg(age) AS a, "
+        "kahan_sum(age) AS k, sumkahan(age) AS s FROM people WHERE user_id < 40 "
+        "GROUP BY city ORDER BY city",
+        "SELECT date_part('year', DATE '2020-01-01') - datepart('year', DATE '2000-01-01') "
+        "+ age // 10 AS d, COUNT(*) FROM people WHERE user_id < 40 GROUP BY 1 ORDER BY 1",
+        # Every join kind the filter accepts.
+        "SELECT p.city, SUM(u.amount) AS total FROM people p INNER JOIN purchases u "
+        "ON p.user_id = u.user_id WHERE p.user_id < 40 GROUP BY p.city ORDER BY p.city",
+        "SELECT p.city, SUM(u.amount) AS total FROM people p LEFT OUTER JOIN purchases u "
+        "ON p.user_id = u.user_id WHERE p.user_id < 40 GROUP BY p.city ORDER BY p.city",
+        "SELECT p.city, SUM(u.amount) AS total FROM people p RIGHT JOIN purchases u "
+        "ON p.user_id = u.user_id WHERE p.user_id < 40 GROUP BY p.city ORDER BY p.city",
+        "SELECT p.city, SUM(u.amount) AS total FROM people p FULL OUTER JOIN purchases u "
+        "ON p.user_id = u.user_id WHERE p.user_id < 40 GROUP BY p.city ORDER BY p.city",
+        "SELECT p.city, SUM(u.amount) AS total FROM people p CROSS JOIN purchases u "
+        "WHERE p.user_id = u.user_id AND p.user_id < 40 GROUP BY p.city ORDER BY p.city",
     ],
 )
 def test_large_groups_give_the_plain_answer_with_its_column_names(
@@ -420,15 +452,105 @@ def test_k_is_enforced_exactly(tmp_path: Path) -> None:
 
 
 def test_the_threshold_is_at_least_two() -> None:
-    with pytest.raises(ValueError, match="at least 2"):
-        PrivacyFilter(1)
+    for bad in (1, 0, -5, True, False, 2.0, 5.5, "5"):
+        with pytest.raises(
+            ValueError, match=r"^the privacy filter needs minimum_rows of at least 2$"
+        ):
+            PrivacyFilter(bad)  # type: ignore[arg-type]
+    assert PrivacyFilter(2).minimum_rows == 2
+
+
+def test_the_smallest_threshold_shows_pairs_and_hides_single_people(tmp_path: Path) -> None:
+    pairs = pa.table({"team": ["a", "a", "b", "c", "c", "c"], "x": [1, 2, 3, 4, 5, 6]})
+    result = run(
+        "SELECT team, SUM(x) AS s FROM t GROUP BY team ORDER BY team",
+        tmp_path,
+        k=2,
+        tables={"t": pairs},
+    )
+    assert result.to_pylist() == [{"team": "a", "s": 3}, {"team": "c", "s": 15}]
+    assert suppressed(result) == 1
+
+
+@pytest.mark.parametrize(
+    ("room_says", "input_has"), [("USER_ID", "user_id"), ("user_id", "User_Id")]
+)
+def test_the_privacy_unit_column_is_matched_whatever_its_case(
+    room_says: str, input_has: str, tmp_path: Path
+) -> None:
+    """DuckDB names are case-insensitive: "Solo" (one person, six rows) must count once."""
+    people = PEOPLE.rename_columns(
+        [input_has if c == "user_id" else c for c in PEOPLE.column_names]
+    )
+    result = run(
+        "SELECT city, COUNT(*) AS n FROM people GROUP BY city ORDER BY city",
+        tmp_path,
+        unit=room_says,
+        tables={"people": people},
+    )
+    assert result.column("city").to_pylist() == ["Basel", "Bern", "Chur", "Genf"]
+    assert suppressed(result) == 2
+
+
+def test_an_input_without_the_unit_column_counts_its_rows(tmp_path: Path) -> None:
+    visits = pa.table({"page": ["home"] * K + ["shop"] * (K - 1)})
+    result = run(
+        "SELECT page, COUNT(*) AS n FROM visits GROUP BY page ORDER BY page",
+        tmp_path,
+        unit="user_id",
+        tables={"people": PEOPLE, "visits": visits},
+    )
+    assert result.to_pylist() == [{"page": "home", "n": K}]
+    assert suppressed(result) == 1
+
+
+def test_an_equality_of_two_columns_keeps_duckdb_s_hash_join() -> None:
+    """Equalities of two plain columns of one type run without TRY, so DuckDB can hash-join.
+
+    A column computed in a CTE is typed by sqlglot's DuckDB rules (date_trunc of a timestamp is
+    a timestamp); typed any other way the equality would go under TRY, and DuckDB would fall
+    back to a nested-loop join, quadratic in the inputs' rows.
+    """
+    tables = {
+        "visits": pa.table({"ts": pa.array([0, 1, 2], pa.timestamp("us")), "n": [1, 2, 3]}),
+        "months": pa.table(
+            {"month": pa.array([0, 1, 2], pa.timestamp("us")), "label": list("abc")}
+        ),
+    }
+    connection = duckdb.connect()
+    try:
+        relations = {}
+        for index, (name, table) in enumerate(tables.items()):
+            connection.register(name, table)
+            columns = connection.sql(f'SELECT * FROM "{name}" LIMIT 0')
+            relations[name] = [
+                (c, str(t)) for c, t in zip(columns.columns, columns.types, strict=True)
+            ]
+            connection.execute(source_view_sql(name, index, table.column_names, None))
+        plan = plan_filtered_query(
+            "WITH v AS (SELECT date_trunc('month', ts) AS m FROM visits) "
+            "SELECT mo.label, COUNT(*) FROM v JOIN months mo ON v.m = mo.month GROUP BY mo.label",
+            relations,
+            PrivacyFilter(2),
+            output_names=["label", "n"],
+        )
+        explained = str(connection.sql(f"EXPLAIN {plan.groups_query}").fetchall()[0][1]).upper()
+    finally:
+        connection.close()
+    assert "HASH JOIN" in explained
+    assert "NL JOIN" not in explained
+    assert "NESTED LOOP" not in explained
 
 
 def test_an_input_column_with_the_reserved_prefix_is_refused(tmp_path: Path) -> None:
     tables = {"people": PEOPLE.append_column("__sealroom_l0", PEOPLE.column("id"))}
-    with pytest.raises(SqlExecutionError, match="reserved") as caught:
+    with pytest.raises(SqlExecutionError) as caught:
         run("SELECT city, COUNT(*) FROM people GROUP BY city", tmp_path, tables=tables)
     assert caught.value.code == "sql_privacy_filter"
+    assert caught.value.message == (
+        "an input has a column whose name starts with __sealroom, which is reserved; rename it "
+        "to use the privacy filter"
+    )
 
 
 @pytest.mark.parametrize(

@@ -227,7 +227,11 @@ class _Rewriter:
     def plan(self, query: str, output_names: Sequence[str]) -> FilterPlan:
         root = self._parse(query)
         if not isinstance(root, exp.Select):
-            raise PrivacyFilterError(_SET_OPERATION_MESSAGE)
+            # The allow-list refused set operations already: what is left is a parenthesised query.
+            raise PrivacyFilterError(
+                "the privacy filter accepts one plain SELECT query; remove the parentheses "
+                "around it"
+            )
         final: exp.Select | None = None
         entries: list[exp.Column] = []
         for scope in traverse_scope(root):
@@ -333,8 +337,12 @@ class _Rewriter:
             node.args.get(key) for key in ("rollup", "cube", "grouping_sets", "totals")
         ):
             raise PrivacyFilterError(_OVERLAPPING_MESSAGE)
-        elif isinstance(node, exp.Table) and (node.args.get("joins") or node.args.get("pivots")):
-            raise PrivacyFilterError(_REFUSED_MESSAGES[exp.Pivot])
+        elif isinstance(node, exp.Table) and node.args.get("joins"):
+            # ``FROM (a JOIN b ON ...)``; a table's PIVOT is refused as an exp.Pivot node.
+            raise PrivacyFilterError(
+                "joins in parentheses are refused under the privacy filter; write the joins one "
+                "after another"
+            )
 
     # -- scopes --------------------------------------------------------------------------
     def _check_scope(self, scope: Scope) -> exp.Select:
@@ -586,7 +594,7 @@ def _function_name(node: exp.Expr) -> str:
 
 
 def _unlisted(name: str) -> str:
-    if name in allow.LISTING_AGGREGATE_NAMES or name in ("arrayagg", "groupconcat"):
+    if name in allow.LISTING_AGGREGATE_NAMES:
         return (
             f"{name.upper()} returns every value it aggregates and is refused under the "
             "privacy filter; use COUNT, SUM or AVG"
@@ -603,8 +611,8 @@ def _check_aggregate_argument(aggregate: exp.Expr) -> None:
         if node is not aggregate and type(node) in allow.CONDITIONAL:
             if isinstance(node, exp.Placeholder):
                 raise PrivacyFilterError(
-                    f"${node.this} inside an aggregate is refused under the privacy filter; "
-                    "parameters may only be compared with columns in the final WHERE"
+                    f"{_parameter_name(node)} inside an aggregate is refused under the privacy "
+                    "filter; parameters may only be compared with columns in the final WHERE"
                 )
             raise PrivacyFilterError(
                 "conditions inside an aggregate (CASE, IF, comparisons, COALESCE, NULLIF, "
@@ -630,12 +638,16 @@ def _check_parameters(select: exp.Select, *, final: bool) -> None:
                 allowed.update(id(p) for p in conjunct.find_all(exp.Placeholder))
     for placeholder in own_nodes(select):
         if isinstance(placeholder, exp.Placeholder) and id(placeholder) not in allowed:
-            name = f"${placeholder.this}" if placeholder.this else "a parameter"
             raise PrivacyFilterError(
-                f"{name} is refused here under the privacy filter: parameters may only be "
-                "compared with a column in the final SELECT's WHERE (column = $name, <, >, "
-                "BETWEEN, IN, LIKE), joined by AND"
+                f"{_parameter_name(placeholder)} is refused here under the privacy filter: "
+                "parameters may only be compared with a column in the final SELECT's WHERE "
+                "(column = $name, <, >, BETWEEN, IN, LIKE), joined by AND"
             )
+
+
+def _parameter_name(placeholder: exp.Placeholder) -> str:
+    """``$name`` (or ``$1``) as the analyst wrote it; an anonymous ``?`` is "a parameter"."""
+    return f"${placeholder.this}" if placeholder.this else "a parameter"
 
 
 def _conjuncts(condition: exp.Expr) -> Iterator[exp.Expr]:

@@ -150,6 +150,26 @@ class SandboxError(SealroomError):
         self.code = code
 
 
+class JobFailedError(SealroomError):
+    """Inside the core: a job failed for a reason the analyst may be told (code + safe message).
+
+    The core records ``code`` and ``message`` on the job; the SDK sees a :class:`ComputationError`.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class RateLimitedError(SealroomError):
+    """Inside the core: a rate-limited node has used up its window (the core answers 429)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class SimulatedAttestationWarning(UserWarning):
     """Emitted whenever the SDK accepts a *simulated* attestation: no hardware protects the core."""
 

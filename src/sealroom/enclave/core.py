@@ -54,7 +54,7 @@ from sealroom.crypto import (
 from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.dry_run import test_all
-from sealroom.enclave.execution import JobFailedError, JobRunner
+from sealroom.enclave.execution import JobRunner
 from sealroom.enclave.host import Host
 from sealroom.enclave.host_copies import HostCopies
 from sealroom.enclave.inputs import (
@@ -65,7 +65,7 @@ from sealroom.enclave.inputs import (
 )
 from sealroom.enclave.job_ticket import JobTicket, open_ticket
 from sealroom.enclave.keystore import EnclaveIdentity
-from sealroom.enclave.metering import Meters, RateLimitedError, Run
+from sealroom.enclave.metering import Meters, Run
 from sealroom.enclave.requests import RequestDesk, RoomHistory, check_computations, load_history
 from sealroom.enclave.sources import PublishedData, TestData, TestDataset
 from sealroom.enclave.tampering import TamperingAlarm
@@ -75,8 +75,10 @@ from sealroom.errors import (
     BadRequestError,
     ConflictError,
     DecryptionError,
+    JobFailedError,
     NotFoundError,
     PermissionDeniedError,
+    RateLimitedError,
     TooManyRequestsError,
     VerificationError,
 )

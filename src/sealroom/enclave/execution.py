@@ -52,7 +52,7 @@ from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
 from sealroom.enclave.sources import DataSource
 from sealroom.enclave.synthetic import synthetic_config, synthetic_failure_message
 from sealroom.enclave.validation import empty_table
-from sealroom.errors import ConflictError, RequestError, SealroomError
+from sealroom.errors import ConflictError, JobFailedError, RequestError
 from sealroom.model.definition import (
     SCRIPT_FILE_NAMES,
     PythonNode,
@@ -70,15 +70,6 @@ logger = logging.getLogger(__name__)
 _RUNTIME_PATH = "/opt/sealroom/runtime"
 #: How much of a script's stderr an error message may carry when the room enabled logs.
 _LOG_TAIL_BYTES = 4096
-
-
-class JobFailedError(SealroomError):
-    """A job failed for a reason the analyst may be told (code + safe message)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 
 from sealroom.audit import AuditAction
 from sealroom.enclave.audit_log import AuditLogKeeper
-from sealroom.enclave.execution import JobFailedError
 from sealroom.enclave.host import FactCaches
 from sealroom.enclave.tampering import TamperingAlarm
 from sealroom.enclave.verified_state import RoomFacts
+from sealroom.errors import JobFailedError, RateLimitedError
 from sealroom.model.definition import PreviewNode, RateLimit, RoomPrivacy
 
-__all__ = ["Meters", "RateLimitedError", "Run"]
+__all__ = ["Meters", "Run"]
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,6 @@ class Run:
     room_id: str
     node: str
     submitted_by: str
-
-
-class RateLimitedError(Exception):
-    """A rate-limited node has used up its window (the core turns it into a 429)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class Meters:

@@ -281,3 +281,20 @@ def test_an_all_zero_recipient_key_is_refused_with_400(target: Target) -> None:
         assert problem["code"] == "bad_request"
         assert "recipient_public_key" in str(problem["detail"])
         assert "low-order point" in str(problem["detail"])
+
+
+def test_an_undeclared_query_parameter_is_refused_with_400(target: Target) -> None:
+    """A typo must not silently change what is read: ``?strat=5`` once read the whole log."""
+    audit_log = f"/v1/rooms/{target.room_id}/audit-log"
+    assert target.api.get(audit_log, params={"start": 1}).status_code == 200
+    problem = _assert_problem(target.api.get(audit_log, params={"strat": 1}), 400)
+    assert problem["code"] == "unknown_query_parameter"
+    assert (
+        problem["detail"]
+        == "query parameter 'strat' is not one this operation takes (it takes: start)"
+    )
+    # An operation without query parameters says so; a hostile name is not echoed.
+    health = _assert_problem(target.api.get("/health", params={"\x1b[2J": "x"}), 400)
+    assert health["detail"] == "a query parameter is not one this operation takes (it takes: none)"
+    job = target.api.get(f"/v1/jobs/{target.job_id}", params={"wait": 0, "start": 0})
+    assert "(it takes: wait)" in str(_assert_problem(job, 400)["detail"])

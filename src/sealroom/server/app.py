@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from sealroom._version import __version__
 from sealroom.server.body_limit import BodyLimitMiddleware
 from sealroom.server.platform import Platform, open_platform
 from sealroom.server.problems import document_problems, install_problem_handlers
+from sealroom.server.query_params import refuse_undeclared_query_parameters
 from sealroom.server.routes import datasets, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         version=__version__,
         description="An open-source, self-hostable data clean room (untrusted host API).",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_undeclared_query_parameters)],
     )
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
 from sealroom.analytics._requests import Commit, RequestBuilder, SubmittedRequest
+from sealroom.analytics._verified import retrieve_verified_commits
 from sealroom.errors import ConflictError, DefinitionError
-from sealroom.model.commits import apply_commit, parse_commit
+from sealroom.model.commits import apply_commit
 from sealroom.model.definition import (
     PythonNode,
     RawNode,
@@ -247,18 +248,22 @@ class AnalyticsDcr:
         return SubmittedRequest(self, self.session.retrieve_request(self.id, request_id))
 
     def get_commits(self) -> list[Commit]:
-        """The integrated commits, in order (each verified when the definition is read)."""
+        """The integrated commits, in order, verified: each is the core's signed record of the
+        room's commit at that place, and the last ends the history the core's signed room state
+        names (none altered, reordered or dropped). ``integrated_by`` and ``integrated_at_ms``
+        are the host's word (the audit log records both); see
+        :func:`~sealroom.analytics._verified.retrieve_verified_commits`."""
         return [
             Commit(
-                id=str(c["id"]),
-                name=str(c["note"]),
-                nodes=tuple(c["nodes"]),
-                seq=int(c["seq"]),
-                requester=str(c["requester"]),
-                integrated_by=str(c["integrated_by"]),
-                integrated_at_ms=int(c["integrated_at_ms"]),
+                id=verified.commit.commit_id,
+                name=verified.commit.note,
+                nodes=tuple(node.name for node in verified.commit.nodes),
+                seq=verified.seq,
+                requester=verified.commit.requester,
+                integrated_by=verified.integrated_by,
+                integrated_at_ms=verified.integrated_at_ms,
             )
-            for c in self.session.retrieve_commits(self.id)
+            for verified in retrieve_verified_commits(self.session, self.id)
         ]
 
     def run_development_computation(
@@ -288,7 +293,7 @@ class AnalyticsDcr:
         self, request: SubmittedRequest
     ) -> SqlComputationNode | ContainerComputationNode:
         """A node object for the last computation a request adds (to fetch its preview)."""
-        commit = parse_commit(request._data["commit"])
+        commit = request._verified.commit
         if not commit.nodes:
             raise DefinitionError("the request adds no computation to preview")
         applied = apply_commit(self.definition, commit)

@@ -4,6 +4,12 @@
 .with_note("…").submit()`` proposes a commit on the room's current history; the data owners of
 every data node the new computations read approve it (one owner per node), then anyone
 integrates it. The core decides all of it; this module only builds, sends and reads.
+
+What a :class:`SubmittedRequest` shows of the request itself is checked first
+(:func:`sealroom.analytics._verified.verify_request`): its id, owner, note, history pin and
+scope come from the commit that hashes to its id, in this room, and its approver groups are
+derived from the room's verified definition. Its state (status, approvals, what it waits for,
+rejection, times) is the host's word: the core enforces it, but signs none of it for the SDK.
 """
 
 from __future__ import annotations
@@ -14,7 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
-from sealroom.errors import DefinitionError
+from sealroom.analytics._verified import VerifiedRequest, verify_request
+from sealroom.errors import DefinitionError, VerificationError
 from sealroom.model import commits as model
 from sealroom.model.definition import Node
 
@@ -53,7 +60,10 @@ class RequestScope:
 
 @dataclass(frozen=True)
 class Commit:
-    """An integrated commit (seed SDK: ``Commit(id, name, node)``)."""
+    """An integrated commit (seed SDK: ``Commit(id, name, node)``), verified by
+    :meth:`AnalyticsDcr.get_commits <sealroom.analytics.AnalyticsDcr.get_commits>`: all but
+    ``integrated_by`` and ``integrated_at_ms`` (the host's word) are from the core's signed
+    commit on the room's signed history."""
 
     id: str
     name: str
@@ -136,16 +146,43 @@ class RequestBuilder:
 
 
 class SubmittedRequest:
-    """A request and its state, as the core reports it (refresh with :meth:`refresh`)."""
+    """A request and its state, as the core reports it (refresh with :meth:`refresh`).
+
+    Verified before it is shown (see :func:`~sealroom.analytics._verified.verify_request`):
+    ``id``, ``owner``, ``note``, ``enclave_configuration_pin`` and ``scope`` are those of the
+    commit that hashes to the id, in this room (what an approval approves); ``approver_groups``
+    (and ``scope.dependencies``) are derived from the room's verified definition, except for a
+    closed request whose computations' names were taken since. :class:`VerificationError`
+    when the host's reply says otherwise. The host's word: that anybody submitted this request
+    (nothing signed reaches the SDK before it is integrated, so ``owner`` is the name its
+    commit carries), ``status``, approvals, ``missing_approvals``, ``rejection`` and times.
+    """
 
     def __init__(self, dcr: AnalyticsDcr, data: dict[str, Any]) -> None:
         self._dcr = dcr
+        self._verified = self._verify(data)
         self._data = data
+
+    def _verify(self, data: dict[str, Any]) -> VerifiedRequest:
+        verified = verify_request(self._dcr.id, data, self._dcr.definition)
+        if verified.approver_groups is None and self._dcr.definition.interactive:
+            # Built on a history newer than the room as last read: read it again, once.
+            verified = verify_request(self._dcr.id, data, self._dcr.refresh().definition)
+        return verified
+
+    def _update(self, data: dict[str, Any]) -> SubmittedRequest:
+        verified = self._verify(data)
+        if verified.commit.commit_id != self._verified.commit.commit_id:
+            raise VerificationError(
+                f"the server answered for request {self.id} of room {self._dcr.id} with another"
+            )
+        self._verified, self._data = verified, data
+        return self
 
     # -- what it is -----------------------------------------------------------------------
     @property
     def id(self) -> str:
-        return str(self._data["id"])
+        return self._verified.commit.commit_id
 
     @property
     def enclave_commit_id(self) -> str:
@@ -153,15 +190,17 @@ class SubmittedRequest:
 
     @property
     def enclave_configuration_pin(self) -> str:
-        return str(self._data["history_pin"])
+        """The history pin the request was built on (it applies only on top of it)."""
+        return self._verified.commit.history_pin
 
     @property
     def owner(self) -> str:
-        return str(self._data["requester"])
+        """The requester its commit names (bound to the id; who sent it is the host's word)."""
+        return self._verified.commit.requester
 
     @property
     def note(self) -> str:
-        return str(self._data["note"])
+        return self._verified.commit.note
 
     @property
     def created_at(self) -> int:
@@ -177,6 +216,10 @@ class SubmittedRequest:
 
     @property
     def approver_groups(self) -> list[ApproverGroup]:
+        """The affected data nodes and their owners (verified, but see the class docstring)."""
+        groups = self._verified.approver_groups
+        if groups is not None:
+            return [ApproverGroup(g.node, g.approvers) for g in groups]
         return [
             ApproverGroup(str(g["node"]), tuple(g["approvers"]))
             for g in self._data["approver_groups"]
@@ -216,33 +259,31 @@ class SubmittedRequest:
 
     @property
     def scope(self) -> RequestScope:
-        commit = self._data["commit"]
+        """What the verified commit adds, and the data nodes it affects (its approver groups)."""
+        commit = self._verified.commit
         return RequestScope(
-            computations=tuple(node["name"] for node in commit.get("nodes", [])),
-            analysts={g["email"]: tuple(g["analyst_of"]) for g in commit.get("analysts", [])},
-            dependencies=tuple(g.node for g in self.approver_groups),
+            computations=tuple(node.name for node in commit.nodes),
+            analysts={grant.email: grant.analyst_of for grant in commit.analysts},
+            dependencies=tuple(group.node for group in self.approver_groups),
         )
 
     # -- acting ---------------------------------------------------------------------------
     def refresh(self) -> SubmittedRequest:
-        self._data = self._dcr.session.retrieve_request(self._dcr.id, self.id)
-        return self
+        return self._update(self._dcr.session.retrieve_request(self._dcr.id, self.id))
 
     def approve(self) -> SubmittedRequest:
         """Approve as the data owner of an affected node (the core signs your approval)."""
-        self._data = self._dcr.session.act_on_request(self._dcr.id, self.id, "approve")
-        return self
+        return self._update(self._dcr.session.act_on_request(self._dcr.id, self.id, "approve"))
 
     def reject(self, reason: str = "") -> SubmittedRequest:
         """Reject as an affected data owner, or withdraw as the requester."""
-        self._data = self._dcr.session.act_on_request(
-            self._dcr.id, self.id, "reject", reason=reason
+        return self._update(
+            self._dcr.session.act_on_request(self._dcr.id, self.id, "reject", reason=reason)
         )
-        return self
 
     def integrate(self) -> SubmittedRequest:
         """Integrate an approved request: the room gains its computations and analysts."""
-        self._data = self._dcr.session.act_on_request(self._dcr.id, self.id, "integrate")
+        self._update(self._dcr.session.act_on_request(self._dcr.id, self.id, "integrate"))
         self._dcr.refresh()
         return self
 

@@ -8,13 +8,17 @@ decides everything: these commands build, send and display, through the SDK.
 
 Invariants:
 
-* What an approver reads is what the core runs. ``show`` prints the requested computations
-  only after checking that the commit hashes to the request id (the id the core signs an
-  approval for) and names this room, so the untrusted host cannot show one query and have
-  another approved. Text written by other participants (notes, queries, scripts, file contents,
-  names, reasons) is printed with control, bidirectional-override and invisible characters
-  escaped (``\\u202e``), so a terminal cannot be made to hide or reorder part of it
-  (Trojan Source, CVE-2021-42574); ``--json`` prints ASCII-only JSON.
+* What an approver reads is what the core runs. ``list``, ``show`` and ``integrate`` print a
+  request only after checking that its commit hashes to the request id (the id the core signs
+  an approval for) and names this room, so the untrusted host cannot show one query and have
+  another approved; ``show`` also checks the approver groups against the room's verified
+  definition, and ``commits`` the listed commits against the room's signed history. The
+  checks are the SDK's (:mod:`sealroom.analytics._verified`), which also says what stays the
+  host's word (a request's status and approvals). Text written by other participants (notes,
+  queries, scripts, file contents, names, reasons) is printed with control,
+  bidirectional-override and invisible characters escaped (``\\u202e``), so a terminal cannot
+  be made to hide or reorder part of it (Trojan Source, CVE-2021-42574); ``--json`` prints
+  ASCII-only JSON.
 * Request ids may be abbreviated to a unique prefix of at least :data:`MIN_ID_PREFIX_CHARS`
   hex digits, resolved on the client from the room's request list; an unknown or ambiguous
   prefix is refused, never guessed. Acting commands print the full id they acted on.
@@ -41,6 +45,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from sealroom.analytics._verified import (
+    retrieve_verified_commits,
+    verified_commit,
+    verify_request,
+)
 from sealroom.cli.client_commands import ApiUrl, Email, Token
 from sealroom.client import create_client
 from sealroom.client._http import DEFAULT_API_URL
@@ -57,8 +66,7 @@ __all__ = [
     "escape_untrusted",
     "request_app",
     "resolve_request",
-    "verified_commit",
-    "verified_commits",
+    "verified_commit",  # the SDK's check, named here for the scripts and tests that use it
 ]
 
 #: Shortest request-id prefix accepted: 8 hex digits (32 bits) make an accidental collision
@@ -71,9 +79,6 @@ FULL_ID_CHARS = 64
 SHORT_ID_CHARS = 12
 #: Characters of a note shown in the ``list`` table; ``show`` prints the whole note.
 NOTE_PREVIEW_CHARS = 60
-#: Reads of a room's commit list and of its verified history: one commit integrated between
-#: the two makes them differ once; differing again is not a race but a host that lies.
-HISTORY_READ_ATTEMPTS = 2
 #: Width of a table written to a pipe or file: such output is read by grep and scripts, which
 #: a cell folded over several lines at the default 80 columns would break.
 PIPED_TABLE_COLUMNS = 1_000
@@ -151,53 +156,6 @@ def resolve_request(session: Session, room_id: str, request_id: str) -> dict[str
     return matches[0]
 
 
-def verified_commit(room_id: str, data: dict[str, Any]) -> Commit:
-    """The commit a request proposes, checked to be the one its id names, in this room."""
-    from sealroom.model.commits import parse_commit
-
-    commit = parse_commit(data["commit"])
-    # The core approves and integrates the commit whose hash is the id: a commit shown with
-    # another hash is not what an approval would approve.
-    if commit.commit_id != data["id"] or commit.room_id != room_id:
-        raise VerificationError(
-            f"the server showed request {escape_untrusted(str(data['id']))} of room {room_id} "
-            "with a commit that is not that request's: do not approve it"
-        )
-    return commit
-
-
-def verified_commits(session: Session, room_id: str) -> list[tuple[dict[str, Any], Commit]]:
-    """The commits the server lists for a room, each with its parsed commit: signed by the core
-    as the room's 1st, 2nd, … commit and chaining to the history pin of the room's verified
-    current definition (so none is missing at the end)."""
-    from sealroom.crypto import canonical_json
-    from sealroom.model.commits import verify_history
-
-    for _ in range(HISTORY_READ_ATTEMPTS):
-        # The list first: a commit integrated in between then only lengthens the verified
-        # history, and the next attempt reads both again.
-        listed = session.retrieve_commits(room_id)
-        # Verified: the definition hashes to the id, the core signed it and every commit.
-        _, verified_pin = session.retrieve_current_data_room_configuration(room_id)
-        commits, pins = verify_history(
-            room_id,
-            [canonical_json(entry["commit"]) for entry in listed],
-            [bytes.fromhex(str(entry["signature"])) for entry in listed],
-            session.attestation.verify_key,
-            what="listed commit",
-        )
-        for seq, (entry, commit) in enumerate(zip(listed, commits, strict=True), start=1):
-            if (entry["seq"], entry["id"]) != (seq, commit.commit_id):
-                raise VerificationError(
-                    f"commit {seq} listed for room {room_id} is not on the room's history"
-                )
-        if pins[-1] == verified_pin:
-            return list(zip(listed, commits, strict=True))
-    raise VerificationError(
-        f"the commits listed for room {room_id} are not the room's verified history"
-    )
-
-
 # -- reading ------------------------------------------------------------------------------
 @request_app.command("list")
 def request_list(
@@ -214,20 +172,21 @@ def request_list(
     if as_json:
         typer.echo(json.dumps(listed, indent=2))
         return
-    requests = [(data, verified_commit(room_id, data)) for data in listed]
+    requests = [verify_request(room_id, data) for data in listed]
     if not requests:
         typer.echo(f"room {room_id} has no requests", err=True)
         return
     table = Table(box=None, pad_edge=False)
     for header in ("ID", "STATUS", "REQUESTER", "COMPUTATIONS", "WAITING FOR", "NOTE"):
         table.add_column(header, no_wrap=header in ("ID", "STATUS"), overflow="fold")
-    for data, commit in requests:
+    for request in requests:
+        commit = request.commit
         table.add_row(
             commit.commit_id if full else commit.commit_id[:SHORT_ID_CHARS],
-            _text(str(data["status"])),
+            _text(str(request.data["status"])),
             _text(commit.requester),
             _text(", ".join(node.name for node in commit.nodes) or "-"),
-            _text(", ".join(data["missing_approvals"]) or "-"),
+            _text(", ".join(request.data["missing_approvals"]) or "-"),
             _text(_first_line(commit.note)),
         )
     _print_table(table)
@@ -245,11 +204,12 @@ def request_show(
     """Everything about one request, including the queries and scripts it would add."""
     with _session(api_url, email, token) as session:
         data = resolve_request(session, room_id, request_id)
-    commit = verified_commit(room_id, data)
+        # The approver groups shown are checked against the room's verified definition.
+        request = verify_request(room_id, data, session.retrieve_data_room(room_id))
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
-    typer.echo("\n".join(_describe(data, commit)))
+    typer.echo("\n".join(_describe(data, request.commit)))
 
 
 @request_app.command("commits")
@@ -263,9 +223,9 @@ def request_commits(
 ) -> None:
     """The commits integrated into ROOM_ID, in order, checked against its verified history."""
     with _session(api_url, email, token) as session:
-        listed = verified_commits(session, room_id)
+        listed = retrieve_verified_commits(session, room_id)
     if as_json:
-        typer.echo(json.dumps([entry for entry, _ in listed], indent=2))
+        typer.echo(json.dumps([verified.entry for verified in listed], indent=2))
         return
     if not listed:
         typer.echo(f"room {room_id} has no integrated commits", err=True)
@@ -273,14 +233,15 @@ def request_commits(
     table = Table(box=None, pad_edge=False)
     for header in ("SEQ", "ID", "NOTE", "NODES", "INTEGRATED BY", "INTEGRATED AT"):
         table.add_column(header, no_wrap=header in ("SEQ", "ID"), overflow="fold")
-    for seq, (entry, commit) in enumerate(listed, start=1):
+    for verified in listed:
+        commit = verified.commit
         table.add_row(
-            str(seq),
+            str(verified.seq),
             commit.commit_id if full else commit.commit_id[:SHORT_ID_CHARS],
             _text(_first_line(commit.note)),
             _text(", ".join(node.name for node in commit.nodes) or "-"),
-            _text(str(entry["integrated_by"])),
-            _timestamp(int(entry["integrated_at_ms"])),
+            _text(verified.integrated_by),
+            _timestamp(verified.integrated_at_ms),
         )
     _print_table(table)
 
@@ -403,7 +364,8 @@ def request_integrate(
     """Integrate an approved request: the room gains its computations and analysts."""
     with _session(api_url, email, token) as session:
         full_id = resolve_request(session, room_id, request_id)["id"]
-        commit = verified_commit(room_id, session.act_on_request(room_id, full_id, "integrate"))
+        data = session.act_on_request(room_id, full_id, "integrate")
+    commit = verify_request(room_id, data).commit
     added = ", ".join(node.name for node in commit.nodes) or "no new computation"
     typer.echo(f"integrated request {full_id}: the room now has {added}")
 

@@ -22,10 +22,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from sealroom.errors import ConflictError, NotFoundError
+from sealroom.errors import CommitRaceError, ConflictError, NotFoundError
 from sealroom.model.records import (
     ApprovalRecord,
-    CommitRaceError,
     CommitRecord,
     DatasetRecord,
     JobRecord,
@@ -320,7 +319,7 @@ class HostileHost:
             if any(r.seq == record.seq for r in rows) or (
                 request is None or request.status != RequestStatus.PENDING
             ):
-                raise CommitRaceError(record.commit_id)
+                raise CommitRaceError(f"sequence number {record.seq} is taken")
             rows.append(record)
             self.requests[record.commit_id] = replace(
                 request, status=RequestStatus.INTEGRATED, updated_at_ms=now_ms()

@@ -248,19 +248,19 @@ def test_a_request_cannot_add_data_nodes_change_nodes_or_grant_ownership(
         return Commit(room_id=analyst.id, history_pin=pin, requester=ANALYST, **fields)  # type: ignore[arg-type]
 
     table = _table("mine").node
-    # Refused by the core (the wire class of a definition error is a bad request).
-    with pytest.raises(BadRequestError, match="data node"):
+    # Refused by the core: its DefinitionError arrives as one.
+    with pytest.raises(DefinitionError, match="data node"):
         analyst.session.publish_request(analyst.id, commit(nodes=(table,)))
     changed = SqlNode(
         name="bank_regions", query="SELECT * FROM customers", dependencies=("customers",)
     )
-    with pytest.raises(BadRequestError, match="never change an existing node"):
+    with pytest.raises(DefinitionError, match="never change an existing node"):
         analyst.session.publish_request(analyst.id, commit(nodes=(changed,)))
     raw = commit(analysts=()).model_dump(mode="json")
     raw["analysts"] = [
         {"email": ANALYST, "analyst_of": ["bank_regions"], "data_owner_of": ["customers"]}
     ]
-    with pytest.raises(BadRequestError, match="never grant data_owner_of"):
+    with pytest.raises(DefinitionError, match="never grant data_owner_of"):
         analyst.session._api.post_json(f"/v1/rooms/{analyst.id}/requests", {"commit": raw})
     with pytest.raises(DefinitionError, match="data-owner"):
         analyst.build_request().add_participant(ANALYST, data_owner_of=["customers"])

@@ -15,7 +15,7 @@ from sqlalchemy import delete, insert
 from starlette.testclient import TestClient
 
 import sealroom as sr
-from sealroom.errors import ConflictError, ServerError, VerificationError
+from sealroom.errors import ConflictError, VerificationError
 from sealroom.server.app import create_app
 from sealroom.storage import schema as t
 from sealroom.storage.metadata import now_ms
@@ -82,7 +82,7 @@ def test_a_host_dropping_a_commit_is_refused_after_a_restart(
         client = sr.create_client(
             BANK, token, api_url="http://testserver", transport=restarted._transport
         )
-        with pytest.raises(ServerError, match="differ from the 1 the audit log records"):
+        with pytest.raises(VerificationError, match="differ from the 1 the audit log records"):
             client.retrieve_analytics_dcr(room_id)
 
 
@@ -102,7 +102,7 @@ def test_a_host_altering_a_stored_commit_is_refused_after_a_restart(
         client = sr.create_client(
             BANK, token, api_url="http://testserver", transport=restarted._transport
         )
-        with pytest.raises(ServerError, match="stored commit 1 was altered"):
+        with pytest.raises(VerificationError, match="stored commit 1 was altered"):
             client.retrieve_analytics_dcr(room_id)
 
 

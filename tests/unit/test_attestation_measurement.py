@@ -12,12 +12,12 @@ import sealroom
 from sealroom.attestation import (
     CORE_ENCLAVE_NAME,
     EnclaveSpecification,
-    UnknownEnclaveSpecificationError,
     enclave_specifications,
     measure_installed_package,
     measure_package_directory,
     unsandboxed_measurement,
 )
+from sealroom.errors import ConfigurationError, UnknownEnclaveSpecificationError
 
 
 def _tree(root: Path) -> Path:
@@ -94,7 +94,8 @@ def test_specifications_catalogue() -> None:
 def test_unknown_version_is_named() -> None:
     with pytest.raises(UnknownEnclaveSpecificationError, match=r"'sealroom.core:v99'") as excinfo:
         enclave_specifications.versions(["sealroom.core:v1", "sealroom.core:v99"])
-    assert isinstance(excinfo.value, KeyError)
+    assert isinstance(excinfo.value, ConfigurationError)
+    assert str(excinfo.value).startswith("unknown enclave specification 'sealroom.core:v99'")
     with pytest.raises(TypeError):
         enclave_specifications.versions("sealroom.core:v1")
 

@@ -38,7 +38,7 @@ PUBLIC = {
         "MAX_NONCE_BYTES", "MEASUREMENT_FORMAT", "MIN_NONCE_BYTES", "SIMULATED_PROVIDER",
         "SIMULATED_WARNING", "UNSANDBOXED_VERSION", "AttestationDocument", "EnclaveSpecification",
         "EnclaveSpecifications", "EvidenceProvider", "EvidenceVerifier",
-        "SimulatedEvidenceVerifier", "SimulatedProvider", "UnknownEnclaveSpecificationError",
+        "SimulatedEvidenceVerifier", "SimulatedProvider",
         "VerifiedAttestation", "compute_report_data", "enclave_specifications",
         "measure_installed_package", "measure_package_directory", "produce_attestation",
         "unsandboxed_measurement", "verify_attestation",

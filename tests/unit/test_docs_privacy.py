@@ -16,7 +16,8 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
 from sealroom.compute.sql import privacy_allowlist as allow
-from sealroom.compute.sql.privacy import PrivacyFilter, PrivacyFilterError, plan_filtered_query
+from sealroom.compute.sql.privacy import PrivacyFilter, plan_filtered_query
+from sealroom.errors import PrivacyFilterError
 
 PAGE = Path(__file__).parents[2] / "docs" / "privacy.md"
 GROUPS = {

@@ -17,12 +17,12 @@ import pytest
 from sealroom.compute.sql import (
     SUPPRESSED_GROUPS_KEY,
     PrivacyFilter,
-    SqlExecutionError,
     SqlLimits,
     run_sql,
 )
 from sealroom.compute.sql import privacy_allowlist as allow
-from sealroom.compute.sql.privacy import PrivacyFilterError, plan_filtered_query
+from sealroom.compute.sql.privacy import plan_filtered_query
+from sealroom.errors import PrivacyFilterError, SqlExecutionError
 
 K = 5
 SALARY = 987_654

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
-from sealroom.compute.sql import PrivacyFilter, SqlExecutionError, SqlLimits, run_sql
+from sealroom.compute.sql import PrivacyFilter, SqlLimits, run_sql
 from sealroom.compute.sql.dp import (
     DP_DELTA_KEY,
     DP_EPSILON_KEY,
@@ -28,6 +28,7 @@ from sealroom.compute.sql.dp import (
     run_dp_query,
 )
 from sealroom.compute.sql.dp_noise import select_keys, share_epsilon
+from sealroom.errors import SqlExecutionError
 
 HUGE_EPSILON = 1e6
 SUM_TOLERANCE = 0.1

@@ -9,7 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sealroom.compute.sql import SqlExecutionError, SqlLimits, run_sql
+from sealroom.compute.sql import SqlLimits, run_sql
+from sealroom.errors import SqlExecutionError
 
 EMAIL = "alice.secret@example.com"
 
@@ -73,8 +74,6 @@ def test_public_surface() -> None:
         "DpSpec",
         "PrivacyFilter",
         "SUPPRESSED_GROUPS_KEY",
-        "SqlErrorCode",
-        "SqlExecutionError",
         "SqlLimits",
         "check_parameter_values",
         "check_query_dependencies",

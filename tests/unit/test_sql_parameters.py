@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from sealroom.compute.sql import PrivacyFilter, SqlExecutionError, SqlLimits, run_sql
+from sealroom.compute.sql import PrivacyFilter, SqlLimits, run_sql
 from sealroom.compute.sql.dp import DpSpec
 from sealroom.compute.sql.parameters import (
     INVALID_PARAMETERS_CODE,
@@ -24,7 +24,7 @@ from sealroom.compute.sql.parameters import (
     query_parameters,
 )
 from sealroom.compute.sql.privacy import plan_filtered_query
-from sealroom.errors import BadRequestError, DefinitionError
+from sealroom.errors import BadRequestError, DefinitionError, SqlExecutionError
 
 LIMITS = SqlLimits(timeout_seconds=30)
 SECRET = "SECRET-VALUE-7f3a"

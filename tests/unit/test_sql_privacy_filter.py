@@ -19,15 +19,14 @@ import pytest
 from sealroom.compute.sql import (
     SUPPRESSED_GROUPS_KEY,
     PrivacyFilter,
-    SqlExecutionError,
     SqlLimits,
     run_sql,
 )
 from sealroom.compute.sql.privacy import (
-    PrivacyFilterError,
     plan_filtered_query,
     source_view_sql,
 )
+from sealroom.errors import PrivacyFilterError, SqlExecutionError
 
 K = 5
 SNAPSHOT = Path(__file__).parent.parent / "vectors" / "privacy_filter_shapes.json"

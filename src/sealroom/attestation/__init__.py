@@ -35,7 +35,6 @@ from sealroom.attestation.specifications import (
     UNSANDBOXED_VERSION,
     EnclaveSpecification,
     EnclaveSpecifications,
-    UnknownEnclaveSpecificationError,
     enclave_specifications,
 )
 from sealroom.attestation.verify import (
@@ -64,7 +63,6 @@ __all__ = [
     "EvidenceVerifier",
     "SimulatedEvidenceVerifier",
     "SimulatedProvider",
-    "UnknownEnclaveSpecificationError",
     "VerifiedAttestation",
     "compute_report_data",
     "enclave_specifications",

@@ -291,14 +291,6 @@ def _whole_pages(size: int) -> int:
     return -(-size // _PAGE_BYTES) * _PAGE_BYTES
 
 
-class _BufferTooSmallError(Exception):
-    """The host needs a larger certificate buffer (``needed`` bytes); internal to the transport."""
-
-    def __init__(self, needed: int) -> None:
-        super().__init__(needed)
-        self.needed = needed
-
-
 class LinuxSevGuestDevice:
     """``/dev/sev-guest`` through the SNP_GET_EXT_REPORT ioctl; opened per request, no state.
 
@@ -316,19 +308,20 @@ class LinuxSevGuestDevice:
         try:
             # Ends: each retry needs a strictly larger buffer, and the size is bounded.
             while True:
-                try:
-                    return self._request(fd, request, certs_len)
-                except _BufferTooSmallError as small:
-                    if not certs_len < small.needed <= MAX_CERTIFICATE_TABLE_BYTES:
-                        raise AttestationError(
-                            f"SEV-SNP: the host asks for a {small.needed}-byte certificate buffer "
-                            f"(offered {certs_len}, limit {MAX_CERTIFICATE_TABLE_BYTES})"
-                        ) from None
-                    certs_len = _whole_pages(small.needed)
+                answer = self._request(fd, request, certs_len)
+                if not isinstance(answer, int):
+                    return answer
+                if not certs_len < answer <= MAX_CERTIFICATE_TABLE_BYTES:
+                    raise AttestationError(
+                        f"SEV-SNP: the host asks for a {answer}-byte certificate buffer "
+                        f"(offered {certs_len}, limit {MAX_CERTIFICATE_TABLE_BYTES})"
+                    )
+                certs_len = _whole_pages(answer)
         finally:
             os.close(fd)
 
-    def _request(self, fd: int, request: bytes, certs_len: int) -> tuple[bytes, bytes]:
+    def _request(self, fd: int, request: bytes, certs_len: int) -> tuple[bytes, bytes] | int:
+        """The report and the certificate table, or the buffer size the host asks for instead."""
         # One spare page so that the buffer handed to the kernel can start on a page boundary.
         certs = ctypes.create_string_buffer(certs_len + _PAGE_BYTES)
         certs_address = _whole_pages(ctypes.addressof(certs))
@@ -353,7 +346,7 @@ class LinuxSevGuestDevice:
             exitinfo2 = int(_GuestRequest.from_buffer_copy(call).exitinfo2)
             fw_error, vmm_error = exitinfo2 & _U32, exitinfo2 >> 32
             if vmm_error == _VMM_ERR_INVALID_LEN:
-                raise _BufferTooSmallError(int(ext_request.certs_len)) from None
+                return int(ext_request.certs_len)
             raise AttestationError(
                 f"SEV-SNP: SNP_GET_EXT_REPORT failed ({_errno_name(exc.errno)}, "
                 f"firmware error 0x{fw_error:x}, VMM error 0x{vmm_error:x})"

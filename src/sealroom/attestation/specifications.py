@@ -27,13 +27,13 @@ from pathlib import Path
 
 from sealroom.attestation.document import SIMULATED_PROVIDER
 from sealroom.attestation.measurement import measure_installed_package, unsandboxed_measurement
+from sealroom.errors import UnknownEnclaveSpecificationError
 
 __all__ = [
     "CORE_ENCLAVE_NAME",
     "UNSANDBOXED_VERSION",
     "EnclaveSpecification",
     "EnclaveSpecifications",
-    "UnknownEnclaveSpecificationError",
     "enclave_specifications",
 ]
 
@@ -152,14 +152,6 @@ class EnclaveSpecification:
         )
 
 
-class UnknownEnclaveSpecificationError(KeyError):
-    """``versions()`` was asked for a specification that is not in the catalogue."""
-
-    def __str__(self) -> str:
-        # KeyError's str() is the repr of its argument; show the message as written.
-        return str(self.args[0]) if self.args else ""
-
-
 class EnclaveSpecifications:
     """The catalogue of specifications this SDK knows (see the module docstring)."""
 
@@ -184,8 +176,8 @@ class EnclaveSpecifications:
     def versions(self, names: Iterable[str]) -> dict[str, EnclaveSpecification]:
         """Specifications by ``name:version`` id, keyed by core name.
 
-        Raises :class:`UnknownEnclaveSpecificationError` (a ``KeyError``) naming an unknown id and
-        :class:`ValueError` if two versions of one core are requested.
+        Raises :class:`~sealroom.errors.UnknownEnclaveSpecificationError` naming an unknown id
+        and :class:`ValueError` if two versions of one core are requested.
         """
         if isinstance(names, str):
             raise TypeError("versions() takes a list of ids, e.g. ['sealroom.core:v1']")

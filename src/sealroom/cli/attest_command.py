@@ -20,7 +20,11 @@ import typer
 from sealroom.attestation import enclave_specifications, verify_attestation
 from sealroom.cli.client_commands import console
 from sealroom.client._http import api_url_from_env
-from sealroom.errors import SealroomError, SimulatedAttestationWarning
+from sealroom.errors import (
+    SealroomError,
+    SimulatedAttestationWarning,
+    UnknownEnclaveSpecificationError,
+)
 
 __all__ = ["attest"]
 
@@ -47,7 +51,7 @@ def attest(
             specs = enclave_specifications.versions(spec)
         else:
             specs = enclave_specifications.latest()
-    except (ValueError, KeyError) as exc:
+    except (ValueError, UnknownEnclaveSpecificationError) as exc:
         raise typer.BadParameter(str(exc)) from None
     nonce = secrets.token_bytes(32)
     try:

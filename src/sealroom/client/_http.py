@@ -1,5 +1,9 @@
 """The SDK's HTTP layer: one httpx client, bearer auth, problem documents → exceptions, retries.
 
+A problem document's ``code`` says which exception to raise (:func:`sealroom.errors.error_for_code`:
+the server's ``DefinitionError`` is the SDK's ``DefinitionError``); the status matters only for a
+code the SDK does not know.
+
 The transport is injectable (``httpx.BaseTransport``), so the whole SDK runs against the real
 ASGI app in-process in tests and against a real server otherwise. Only idempotent requests are
 retried (GET, PUT of a content-addressed chunk, and POSTs the caller marks ``idempotent``), on
@@ -16,7 +20,7 @@ from typing import Any
 import httpx
 
 from sealroom._version import __version__
-from sealroom.errors import RequestError, ServerError, error_for_status
+from sealroom.errors import ServerError, error_for_code
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 #: Seconds for one request; uploads and validation of large tables take long server-side.
@@ -122,5 +126,4 @@ def _raise_for_problem(response: httpx.Response) -> None:
     if isinstance(body, dict):
         detail = str(body.get("detail") or detail)
         code = body.get("code")
-    error: RequestError = error_for_status(response.status_code, detail, code)
-    raise error
+    raise error_for_code(code if isinstance(code, str) else None, detail, response.status_code)

@@ -43,7 +43,6 @@ from sealroom.compute.scripts.failure import script_failure_message
 from sealroom.compute.sql import (
     DpSpec,
     PrivacyFilter,
-    SqlExecutionError,
     SqlLimits,
     run_sql,
     table_to_ipc,
@@ -315,9 +314,8 @@ class JobRunner:
     @staticmethod
     def describe_failure(exc: BaseException) -> tuple[str, str]:
         """A stable code and a message that is safe to show to the analyst."""
-        if isinstance(exc, JobFailedError | SqlExecutionError):
-            return exc.code, exc.message
-        if isinstance(exc, RequestError):
+        # SqlExecutionError is a JobFailedError.
+        if isinstance(exc, JobFailedError | RequestError):
             return exc.code, exc.message
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)

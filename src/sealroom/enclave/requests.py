@@ -35,6 +35,7 @@ from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.host import RequestRecords
 from sealroom.enclave.tampering import TamperingAlarm
 from sealroom.errors import (
+    CommitRaceError,
     ConflictError,
     DefinitionError,
     NotFoundError,
@@ -54,7 +55,6 @@ from sealroom.model.commits import (
 )
 from sealroom.model.definition import Node, RoomDefinition, SqlNode
 from sealroom.model.records import (
-    CommitRaceError,
     CommitRecord,
     RequestRecord,
     RequestStatus,

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApprovalRecord",
-    "CommitRaceError",
     "CommitRecord",
     "DatasetRecord",
     "JobRecord",
@@ -146,7 +145,3 @@ class CommitRecord:
     signature: bytes
     integrated_by: str
     integrated_at_ms: int
-
-
-class CommitRaceError(Exception):
-    """Another commit took this sequence number first (the host refuses to store a second)."""

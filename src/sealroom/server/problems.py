@@ -1,7 +1,10 @@
 """One JSON error shape for the whole API: RFC 9457 problem details with a stable ``code``.
 
-Internal errors are answered with a generic message; their details are logged by type only,
-because an exception message may contain data.
+A :class:`~sealroom.errors.SealroomError` is answered under its class's status with its
+``code`` and message (:func:`problem_for`), from which the SDK rebuilds the same class
+(:func:`sealroom.errors.error_for_code`); messages of Sealroom's errors never carry data values.
+Internal errors, and Sealroom's errors that never cross the wire, are answered with a generic
+message; their details are logged by type only, because an exception message may contain data.
 
 The OpenAPI document says the same as the handlers (:func:`document_problems`): every operation
 lists the error statuses it may answer, each with the one :class:`Problem` body, and none lists
@@ -22,14 +25,15 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
-from sealroom.errors import (
-    CryptoError,
-    DefinitionError,
-    RequestError,
-    VerificationError,
-)
+from sealroom.errors import SealroomError, ServerError, VerificationError, crosses_the_wire
 
-__all__ = ["PROBLEM_MEDIA_TYPE", "Problem", "document_problems", "install_problem_handlers"]
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "Problem",
+    "document_problems",
+    "install_problem_handlers",
+    "problem_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +49,10 @@ class Problem(BaseModel):
     detail: str = Field(
         description="what went wrong, naming rooms, nodes, jobs and limits, never data values"
     )
-    code: str = Field(description="stable wire code; the SDK raises one exception class per code")
+    code: str = Field(
+        description="stable wire code: an exception class's, or a more specific one within the "
+        "class the status names; the SDK raises one exception class per code"
+    )
 
 
 #: Error statuses any operation may answer.
@@ -86,23 +93,24 @@ def problem(
     )
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RequestError)
-    async def _request_error(_: Request, exc: RequestError) -> JSONResponse:
-        return problem(exc.status, exc.code, exc.message)
+def problem_for(exc: SealroomError) -> JSONResponse:
+    """The problem document of one of Sealroom's errors: its status, code and message.
 
-    @app.exception_handler(DefinitionError)
-    async def _definition_error(_: Request, exc: DefinitionError) -> JSONResponse:
-        return problem(400, "invalid_definition", str(exc))
-
-    @app.exception_handler(VerificationError)
-    async def _verification_error(_: Request, exc: VerificationError) -> JSONResponse:
+    An error that never crosses the wire (:func:`~sealroom.errors.crosses_the_wire`: the core's
+    job failures, configuration, the SDK's own) reaching here is a bug: an internal error.
+    """
+    if not crosses_the_wire(type(exc)):
+        logger.error("internal error: %s", type(exc).__name__)
+        return problem(ServerError.status, ServerError.code, "internal server error")
+    if isinstance(exc, VerificationError):
         logger.error("integrity check failed: %s", exc)
-        return problem(500, "integrity_violation", str(exc))
+    return problem(exc.status, exc.code, str(exc))
 
-    @app.exception_handler(CryptoError)
-    async def _crypto_error(_: Request, exc: CryptoError) -> JSONResponse:
-        return problem(400, "crypto_error", str(exc))
+
+def install_problem_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SealroomError)
+    async def _sealroom_error(_: Request, exc: SealroomError) -> JSONResponse:
+        return problem_for(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from sealroom.errors import CommitRaceError
 from sealroom.model.records import (
     ApprovalRecord,
-    CommitRaceError,
     CommitRecord,
     RequestRecord,
     RequestStatus,
@@ -167,6 +167,13 @@ class RequestStore:
                     .values(status=RequestStatus.INTEGRATED, updated_at_ms=now_ms())
                 )
                 if result.rowcount != 1:
-                    raise CommitRaceError(record.commit_id)
+                    raise CommitRaceError(_race_message(record))
         except IntegrityError:
-            raise CommitRaceError(record.commit_id) from None
+            raise CommitRaceError(_race_message(record)) from None
+
+
+def _race_message(record: CommitRecord) -> str:
+    return (
+        f"commit {record.commit_id} of room {record.room_id} lost sequence number {record.seq}: "
+        "another commit took it, or its request is no longer pending"
+    )

@@ -7,7 +7,8 @@
   (definition time, :func:`.parameters.check_query_parameters`), whether a run's values are
   acceptable (:func:`.parameters.check_parameter_values`); :func:`run_sql` binds the values.
 * :mod:`.engine` — run time: :func:`run_sql` in a fresh, locked, in-memory DuckDB with explicit
-  limits; failures are :class:`SqlExecutionError` with messages free of data values.
+  limits; failures are :class:`~sealroom.errors.SqlExecutionError` with messages free of data
+  values.
 * :mod:`.privacy` — the privacy filter: analyses and rewrites a query so that every result row
   aggregates at least *k* units of each input (:class:`PrivacyFilter`).
 * :mod:`.dp` — differential privacy: one-table aggregates with bounded contributions and
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .dp import DpResult, DpSpec
-    from .engine import SqlErrorCode, SqlExecutionError, SqlLimits, run_sql
+    from .engine import SqlLimits, run_sql
     from .ipc import (
         DP_DELTA_KEY,
         DP_EPSILON_KEY,
@@ -50,8 +51,6 @@ _LAZY: dict[str, str] = {
     "DpResult": "dp",
     "DpSpec": "dp",
     "PrivacyFilter": "privacy",
-    "SqlErrorCode": "engine",
-    "SqlExecutionError": "engine",
     "SqlLimits": "engine",
     "check_parameter_values": "parameters",
     "check_query_dependencies": "references",
@@ -83,8 +82,6 @@ __all__ = [
     "DpResult",
     "DpSpec",
     "PrivacyFilter",
-    "SqlErrorCode",
-    "SqlExecutionError",
     "SqlLimits",
     "check_parameter_values",
     "check_query_dependencies",

@@ -44,8 +44,8 @@ What the numbers are: counts, sums and averages of the rows kept by the contribu
 (at most ``max_rows_per_unit`` per unit, chosen at random) with summed values clamped to their
 bounds, plus noise — a person with more rows than the bound is under-counted by design.
 
-Accepted shape (anything else raises :class:`DpQueryError`, which the engine reports with code
-``sql_privacy_filter``)::
+Accepted shape (anything else raises :class:`~sealroom.errors.DpQueryError`, which the engine
+reports with code ``sql_privacy_filter``)::
 
     SELECT <GROUP BY key | COUNT(*) | COUNT(col) | SUM(col) | AVG(col)> [AS name], ...
     FROM <one input table> [AS alias]
@@ -134,10 +134,12 @@ import duckdb
 import pyarrow as pa
 from opendp.mod import OpenDPException
 
+from sealroom.errors import DpQueryError
+
 from .dp_keys import DpKey, classify_key, key_types_sql
 from .dp_noise import release
 from .dp_plan import plan_dp_query
-from .dp_spec import DpQueryError, DpSpec
+from .dp_spec import DpSpec
 from .dp_sql import NOISY_TABLE, exact_sql, final_sql
 from .ipc import DP_DELTA_KEY, DP_EPSILON_KEY
 from .references import quote_identifier as _quote
@@ -146,7 +148,6 @@ __all__ = [
     "DP_DELTA_KEY",
     "DP_EPSILON_KEY",
     "MAX_DP_GROUPS",
-    "DpQueryError",
     "DpResult",
     "DpSpec",
     "run_dp_query",

@@ -33,7 +33,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from .dp_spec import DP_PREFIX, DpQueryError
+from sealroom.errors import DpQueryError
+
+from .dp_spec import DP_PREFIX
 from .references import quote_identifier as _quote
 
 __all__ = [

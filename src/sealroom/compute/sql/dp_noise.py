@@ -18,9 +18,11 @@ import pyarrow as pa
 from opendp import domains, measurements, metrics
 from opendp.mod import Measurement, binary_search, enable_features
 
+from sealroom.errors import DpQueryError
+
 from .dp_keys import DpKey
 from .dp_plan import DpPlan, noisy_column
-from .dp_spec import DpQueryError, DpSpec
+from .dp_spec import DpSpec
 from .dp_sql import ROWS, FixedPoint, count_column, sum_column
 
 __all__ = ["release", "select_keys", "share_epsilon"]

@@ -3,7 +3,7 @@
 :func:`plan_dp_query` turns the analyst's SELECT into a :class:`DpPlan`: the one input table,
 the row-level SQL of ``WHERE`` and of each group key (under ``TRY``), the statistics to noise,
 and the ORDER BY / LIMIT applied to the noisy rows. Anything outside the accepted shape (see
-:mod:`.dp`) raises :class:`.DpQueryError` with a message that names no data value.
+:mod:`.dp`) raises :class:`~sealroom.errors.DpQueryError` with a message that names no data value.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from sqlglot import exp
 from sqlglot.errors import SqlglotError
 from sqlglot.optimizer.qualify import qualify
 
-from .dp_spec import DP_PREFIX, DpQueryError, DpSpec
+from sealroom.errors import DpQueryError
+
+from .dp_spec import DP_PREFIX, DpSpec
 from .privacy import RESERVED_PREFIX
 from .references import quote_identifier as _quote
 

@@ -1,4 +1,5 @@
-"""What one differential-privacy run may spend, and the error of a query DP mode cannot answer.
+"""What one differential-privacy run may spend (a query DP mode refuses raises
+:class:`~sealroom.errors.DpQueryError`).
 
 Shared by the planner (:mod:`.dp_plan`), the SQL (:mod:`.dp_sql`), the keys (:mod:`.dp_keys`)
 and the noise (:mod:`.dp_noise`); :mod:`.dp` states the guarantee and re-exports the public names.
@@ -12,9 +13,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
-from .privacy import RESERVED_PREFIX, PrivacyFilterError
+from .privacy import RESERVED_PREFIX
 
-__all__ = ["DP_PREFIX", "DpQueryError", "DpSpec"]
+__all__ = ["DP_PREFIX", "DpSpec"]
 
 #: Prefix of every name the DP SQL generates (reserved: queries may not use it).
 DP_PREFIX: Final = RESERVED_PREFIX + "_dp"
@@ -27,10 +28,6 @@ _MAX_ROWS_PER_UNIT: Final = 2**20
 _MAX_DELTA: Final = 1e-3
 # Bounds whose magnitude lies outside this range would need a scale 2^s outside float64.
 _BOUND_MAGNITUDE: Final = (1e-100, 1e100)
-
-
-class DpQueryError(PrivacyFilterError):
-    """The query cannot run in differential-privacy mode; the message says why (no values)."""
 
 
 @dataclass(frozen=True)

@@ -43,10 +43,12 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 import duckdb
 import pyarrow as pa
+
+from sealroom.errors import PrivacyFilterError, SqlExecutionError
 
 from .connection import open_hardened_connection
 from .dp import DpSpec, run_dp_query
@@ -55,13 +57,12 @@ from .parameters import binding_problem, checked_values, parameter_casts
 from .privacy import (
     GROUPS_TABLE,
     PrivacyFilter,
-    PrivacyFilterError,
     plan_filtered_query,
     source_view_sql,
 )
 from .references import fold_identifier, quote_identifier
 
-__all__ = ["SUPPRESSED_GROUPS_KEY", "SqlErrorCode", "SqlExecutionError", "SqlLimits", "run_sql"]
+__all__ = ["SUPPRESSED_GROUPS_KEY", "SqlLimits", "run_sql"]
 
 MiB: Final = 1024 * 1024
 GiB: Final = 1024 * MiB
@@ -96,19 +97,6 @@ _CONVERSION_ERRORS: Final = (
     duckdb.InvalidInputException,
     duckdb.OutOfRangeException,
 )
-
-SqlErrorCode = Literal[
-    "sql_timeout", "sql_memory_limit", "sql_result_too_large", "sql_error", "sql_privacy_filter"
-]
-
-
-class SqlExecutionError(Exception):
-    """SQL could not run to completion. ``message`` is safe to show the analyst (no data values)."""
-
-    def __init__(self, code: SqlErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code: SqlErrorCode = code
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -65,10 +65,11 @@ from sqlglot.optimizer.annotate_types import annotate_types
 from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, ScopeType, traverse_scope
 
+from sealroom.errors import PrivacyFilterError
+
 from . import privacy_allowlist as allow
 from .privacy_rewrite import (
     PostAggregate,
-    PrivacyFilterError,
     aggregates_of,
     group_keys,
     ident,
@@ -88,7 +89,6 @@ __all__ = [
     "UNIT_COLUMN",
     "FilterPlan",
     "PrivacyFilter",
-    "PrivacyFilterError",
     "plan_filtered_query",
     "source_view_name",
     "source_view_sql",

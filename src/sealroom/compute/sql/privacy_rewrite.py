@@ -17,13 +17,14 @@ from typing import Final
 
 from sqlglot import exp
 
+from sealroom.errors import PrivacyFilterError
+
 from . import privacy_allowlist as allow
 
 __all__ = [
     "AGGREGATE_PREFIX",
     "KEY_PREFIX",
     "PostAggregate",
-    "PrivacyFilterError",
     "aggregates_of",
     "group_keys",
     "ident",
@@ -59,10 +60,6 @@ _NUMERIC_TYPES: Final = frozenset(
         exp.DataType.Type.DECIMAL,
     }
 )
-
-
-class PrivacyFilterError(Exception):
-    """The query cannot run under the privacy filter; the message says why (query text only)."""
 
 
 class PostAggregate:

@@ -25,8 +25,10 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
+from sealroom.errors import SqlErrorCode, SqlExecutionError
+
 from .connection import open_hardened_connection
-from .engine import MiB, SqlErrorCode, SqlExecutionError
+from .engine import MiB
 
 __all__ = ["table_to_csv"]
 

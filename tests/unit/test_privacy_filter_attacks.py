@@ -842,6 +842,13 @@ def test_scopes_and_joins_that_pick_rows_are_refused(query: str, why: str) -> No
         ("[city]", unlisted("ARRAY")),
         ("{'c': city}", unlisted("STRUCT")),
         ("MAP {city: 1}", unlisted("TO_MAP")),
+        # A VARIANT groups 1.5 with 1.50 (and an INTEGER with a BIGINT) and shows the first row's.
+        ("CAST(salary AS VARIANT)", unstable_key("VARIANT")),
+        (
+            "CASE WHEN id = 199 THEN CAST(CAST(salary AS DECIMAL(18, 2)) AS VARIANT) "
+            "ELSE CAST(CAST(salary AS DECIMAL(18, 1)) AS VARIANT) END",
+            unstable_key("VARIANT"),
+        ),
     ],
 )
 def test_keys_whose_spelling_can_differ_within_a_group_are_refused(
@@ -878,8 +885,9 @@ def test_input_columns_of_nested_types_are_refused_as_keys(
 
 
 @pytest.mark.parametrize("kind", [pa.float64(), pa.float32()])
+@pytest.mark.parametrize("values", [[-0.0] + [0.0] * 9, [0.0] * 9 + [-0.0], [-0.0] * 10])
 def test_a_float_key_is_released_as_zero_whichever_zero_came_first(
-    kind: pa.DataType, tmp_path: Path
+    kind: pa.DataType, values: list[float], tmp_path: Path
 ) -> None:
     zeros = pa.table(
         {
@@ -889,7 +897,7 @@ def test_a_float_key_is_released_as_zero_whichever_zero_came_first(
             "salary": [1] * 10,
             "code": ["1"] * 10,
             "born": ["1970-01-01"] * 10,
-            "f": pa.array([-0.0] + [0.0] * 9, kind),
+            "f": pa.array(values, kind),
         }
     )
     result = run("SELECT f, COUNT(*) AS n FROM people GROUP BY f", tmp_path, people=zeros)

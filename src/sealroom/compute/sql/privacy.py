@@ -46,8 +46,8 @@ How (:func:`plan_filtered_query`):
    values of one type (they keep hash joins and cannot fail); division by zero gives NULL.
 5. Group keys are released as DuckDB stored the first row of the group, so keys whose spelling
    can differ within one group are refused (``COLLATE`` is not listed; ``INTERVAL``, ``LIST``,
-   ``STRUCT``, ``MAP`` keys are refused once DuckDB has typed them) and floating-point keys are
-   normalised (``-0.0`` becomes ``0.0``).
+   ``STRUCT``, ``MAP``, ``UNION`` and ``VARIANT`` keys are refused once DuckDB has typed them) and
+   floating-point keys are normalised (``-0.0`` becomes ``0.0``).
 """
 
 from __future__ import annotations
@@ -102,9 +102,12 @@ GROUPS_TABLE: Final = "__sealroom_groups"
 _PASSES: Final = "__sealroom_passes"
 
 #: DuckDB types whose values can be spelled differently yet group together (or that hold other
-#: values whose spelling could be one person's): refused as group keys.
-_UNSTABLE_KEY_TYPES: Final = ("INTERVAL", "STRUCT", "MAP", "UNION", "LIST")
-_FLOAT_TYPES: Final = frozenset({"FLOAT", "DOUBLE", "REAL", "FLOAT4", "FLOAT8"})
+#: values whose spelling could be one person's): refused as group keys, by the start of the type
+#: name DuckDB reports. Lists and arrays (``VARCHAR[]``, ``BIGINT[2]``) are refused by their
+#: trailing bracket. A VARIANT groups ``1.5`` with ``1.50`` (and an INTEGER with a BIGINT).
+_UNSTABLE_KEY_TYPES: Final = ("INTERVAL", "STRUCT", "MAP", "UNION", "VARIANT")
+#: DuckDB's floating-point types by the names it reports (REAL, FLOAT4, FLOAT8 are aliases).
+_FLOAT_TYPES: Final = frozenset({"FLOAT", "DOUBLE"})
 _COMPARISONS: Final = (
     exp.EQ,
     exp.NEQ,

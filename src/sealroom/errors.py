@@ -38,8 +38,9 @@ Invariants:
 * Every class has its own stable wire ``code`` (unique in the tree; an instance may carry a more
   specific one, e.g. ``ConflictError(..., code="request_superseded")``). The server answers an
   error with a problem document carrying its status, code and message; the SDK rebuilds the same
-  class from the code alone (:func:`error_for_code`). A specific code is no class's code, and
-  its class is the only one under its status, so it is rebuilt from the status.
+  class from the code alone (:func:`error_for_code`). Specific codes belong to the classes that
+  name a status (``BadRequestError`` … ``ServerError``): a specific code is no class's code, and
+  the SDK rebuilds it from the status, which names its class.
 * A ``local`` error never crosses the wire: configuration stays with the process that reads it,
   the SDK raises its own (a failed job is a :class:`ComputationError` built from the job's
   recorded code and message), and the core turns its internal errors into a job's failure code

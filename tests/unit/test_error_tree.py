@@ -222,6 +222,13 @@ def test_no_specific_code_raised_in_the_package_is_another_class_code() -> None:
     assert ("ConflictError", "request_superseded") in pairs  # the scan sees them
     clashes = {(name, code) for name, code in pairs if by_code.get(code, name) != name}
     assert clashes == KNOWN_CODE_CLASHES
+    # The SDK rebuilds a specific code from the status: only a class that names one has them.
+    by_name = {cls.__name__: cls for cls in CLASSES}
+    naming_a_status = {type(error_for_code(None, MESSAGE, cls.status)) for cls in CLASSES}
+    for name, code in pairs - clashes:
+        cls = by_name[name]
+        if crosses_the_wire(cls) and code != cls.code:
+            assert cls in naming_a_status, (name, code)
 
 
 # -- (b) the round trip ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ telling the victim's value. Everything runs for real in DuckDB through :func:`ru
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -18,6 +19,7 @@ from sealroom.compute.sql import (
     SUPPRESSED_GROUPS_KEY,
     PrivacyFilter,
     SqlLimits,
+    privacy,
     run_sql,
 )
 from sealroom.compute.sql import privacy_allowlist as allow
@@ -474,6 +476,61 @@ def test_a_query_the_filter_cannot_resolve_is_refused_with_a_bounded_reason() ->
     message = reason(f"SELECT {long_name}, COUNT(*) FROM people GROUP BY 1")
     assert message.startswith(f"{prefix}Column '{long_name[:100]}")
     assert len(message) == len(prefix) + 300
+
+
+# Each check is a layer of its own: the allow-list refuses most of these shapes by their nodes
+# first, and sqlglot's name resolution refuses columns of an outer row. The scope checks behind
+# them must refuse the same shapes alone (a node added to the allow-list by mistake, or a sqlglot
+# whose resolution lets a correlated name through, must not open them).
+UDTFS = (
+    "UNNEST, VALUES and table functions are refused under the privacy filter (they can put one "
+    "row in several groups); read the node's inputs"
+)
+CORRELATED = "correlated subqueries are refused under the privacy filter; use a JOIN"
+
+
+@pytest.mark.parametrize(
+    ("query", "why"),
+    [
+        (
+            "SELECT COUNT(*) FROM (SELECT city FROM people UNION ALL SELECT label FROM ids) AS x",
+            SET_OPERATIONS,
+        ),
+        (
+            "WITH x AS (SELECT id FROM people EXCEPT SELECT id FROM ids) SELECT COUNT(*) FROM x",
+            SET_OPERATIONS,
+        ),
+        ("SELECT g, COUNT(*) FROM people, UNNEST([city, 'all']) AS u(g) GROUP BY g", UDTFS),
+        ("SELECT v.x, COUNT(*) FROM people, (VALUES (1), (2)) AS v(x) GROUP BY v.x", UDTFS),
+        ("SELECT COUNT(*) FROM people p WHERE p.id IN (SELECT id FROM ids)", SUBQUERIES),
+    ],
+)
+def test_the_scope_checks_refuse_without_the_allow_list(
+    query: str, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(privacy._Rewriter, "_check_allowed", lambda self, node: None)
+    assert reason(query) == why
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT COUNT(*) FROM people p, (SELECT p.salary AS s) AS x",
+        "SELECT COUNT(*) FROM people p, (SELECT i.label FROM ids i WHERE i.id = p.id) AS x",
+        "WITH x AS (SELECT p.city FROM ids) SELECT COUNT(*) FROM people p, x",
+    ],
+)
+def test_correlated_scopes_are_refused_without_sqlglot_s_column_validation(
+    query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sqlglot refuses them as unresolved columns first; the scope check refuses them alone."""
+    qualify = privacy.qualify
+
+    def lenient(expression: Any, **options: Any) -> Any:
+        return qualify(expression, **{**options, "validate_qualify_columns": False})
+
+    monkeypatch.setattr(privacy, "qualify", lenient)
+    assert reason(query) == CORRELATED
 
 
 # -- 3. set operations ---------------------------------------------------------------------

@@ -392,7 +392,9 @@ class _Rewriter:
                 source.set("this", exp.to_identifier(view, quoted=True))
                 entries.append(exp.column(UNIT_COLUMN, table=alias, quoted=True))
             elif isinstance(source, Scope):
-                for name in self._lineage.get(id(source.expression), []):
+                # traverse_scope yields a scope before those that read it, so its lineage is
+                # recorded; a missing one fails here rather than count no units for it.
+                for name in self._lineage[id(source.expression)]:
                     entries.append(exp.column(name, table=alias, quoted=True))
         return entries
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sealroom.audit import AuditAction, AuditLog, MerkleTree, leaf_hash, verify_inclusion
+from sealroom.audit import AuditAction, AuditLog, MerkleTree, kinds, leaf_hash, verify_inclusion
 from sealroom.crypto import SigningKey
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.model.records import RoomRecord
@@ -46,8 +46,8 @@ def appends_per_second_in_the_core() -> float:
         started = time.perf_counter()
         for i in range(APPENDS):
             keeper.append(
-                ROOM, user="a@b.example", action=AuditAction.RESULT_RETRIEVED,
-                notes=f"retrieved the result of job {i:032x}", details=_details(i),
+                ROOM, user="a@b.example", notes=f"retrieved the result of job {i:032x}",
+                event=kinds.ResultRetrieved("overlap", f"{i:032x}", "csv", "cd" * 32),
             )  # fmt: skip
         elapsed = time.perf_counter() - started
         store.engine.dispose()

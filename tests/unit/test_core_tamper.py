@@ -26,7 +26,7 @@ from sealroom.crypto import KemPrivateKey, Key, dataset_key_context, encrypt_byt
 from sealroom.enclave import CoreConfig, OpenCore, open_core
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
-from sealroom.enclave.verified_state import RoomFacts, rate_limited_details, rate_limited_nodes
+from sealroom.enclave.verified_state import RoomFacts
 from sealroom.errors import (
     ConflictError,
     NotFoundError,
@@ -46,6 +46,7 @@ from sealroom.model.definition import (
 )
 from sealroom.model.records import DatasetRecord, JobStatus, now_ms
 from sealroom.model.room_state import derive_room_state
+from sealroom.model.wire import AirlockQuota
 from tests.hostile_host import HostileHost
 
 BANK = "alice@bank.example"
@@ -215,7 +216,7 @@ def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
     assert setup.core.room_status(ANALYST, room) == "stopped"
     setup.restart()
     assert setup.core.room_status(ANALYST, room) == "stopped"
-    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0
+    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0
     assert setup.tampering(room) == []
     # The host's copies are what the log says.
     assert setup.host.rooms[room].stopped_at_ms is not None
@@ -279,7 +280,7 @@ def test_restoring_an_older_publication_is_refused(setup: Setup, room: str) -> N
         setup.core.validation_report(BANK, room, "sales")
     assert refused.value.code == "dataset_tampered"
     listed = setup.core.published_datasets(ANALYST, room)
-    assert [(d["node"], d["dataset_id"]) for d in listed] == [("sales", new_id)]
+    assert [(d.node, d.dataset_id) for d in listed] == [("sales", new_id)]
     assert setup.tampering(room) == ["the publication of node sales"]
 
 
@@ -311,7 +312,7 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
     del setup.host.budget[room]
     if restart:
         setup.restart()
-    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0
+    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0
     job = setup.run(room, "dp_count")
     assert setup.host.jobs[job].error_code == "privacy_budget_exhausted"
     assert setup.tampering(room) == ["the privacy budget spent"]
@@ -324,11 +325,13 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
 def test_deleting_airlock_usage_gives_no_fresh_quota(setup: Setup, room: str) -> None:
     first = setup.run(room, "peek")
     assert setup.host.jobs[first].status == JobStatus.SUCCEEDED
-    used = setup.core.airlock_quotas(ANALYST, room)["peek"][1]
+    used = setup.core.airlock_quotas(ANALYST, room).quotas["peek"].used
     assert used > 250  # a second result would pass the quota of 500 bytes
     setup.host.airlock.clear()
     setup.restart()
-    assert setup.core.airlock_quotas(ANALYST, room)["peek"] == (500, used)
+    assert setup.core.airlock_quotas(ANALYST, room).quotas["peek"] == AirlockQuota(
+        limit=500, used=used
+    )
     second = setup.run(room, "peek")
     assert setup.host.jobs[second].error_code == "airlock_quota_exceeded"
     assert setup.tampering(room) == [f"the airlock usage of {ANALYST} on peek"]
@@ -410,7 +413,7 @@ def test_a_finished_job_queued_again_does_not_run_again(setup: Setup, room: str)
     setup.host.edit_job(job, status=JobStatus.QUEUED)
     setup.restart()
     assert setup.run_next() == JobStatus.FAILED
-    assert setup.core.privacy_budget(ANALYST, room)["epsilon_spent"] == 1.0  # charged once
+    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0  # charged once
     assert setup.tampering(room) == [f"job {job}"]
 
 
@@ -478,7 +481,7 @@ def test_a_rejected_request_stays_rejected(setup: Setup) -> None:
     with pytest.raises(ConflictError) as refused:
         setup.core.approve_request(INSURER, room_id, commit.commit_id)
     assert refused.value.code == "request_closed"
-    assert setup.core.get_request(ANALYST, room_id, commit.commit_id)["status"] == "rejected"
+    assert setup.core.get_request(ANALYST, room_id, commit.commit_id).status == "rejected"
     assert setup.tampering(room_id) == [f"the status of request {commit.commit_id}"]
 
 
@@ -488,8 +491,8 @@ def test_approvals_count_as_the_log_records_them(setup: Setup) -> None:
     setup.core.approve_request(INSURER, room_id, commit.commit_id)
     setup.host.approval_rows[commit.commit_id].pop(BANK)  # the host "loses" one
     view = setup.core.get_request(ANALYST, room_id, commit.commit_id)
-    assert view["missing_approvals"] == []
-    assert set(view["approvals"]) == {BANK, INSURER}
+    assert view.missing_approvals == []
+    assert set(view.approvals) == {BANK, INSURER}
     assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
     setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
 
@@ -555,7 +558,7 @@ def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, ro
     assert setup.core.room_status(ANALYST, room) == "active"  # the core alone cannot tell
     events, note = setup.core.audit_log(ANALYST, room)
     served = AuditLog(room, events)
-    verify_key = setup.core._identity.signing_key.verify_key
+    verify_key = setup.core.verify_key
     kept = open_checkpoint(later, room_origin(room), verify_key)
     assert kept.size > served.size
     with pytest.raises(VerificationError, match="truncated"):
@@ -571,8 +574,8 @@ def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, roo
     setup.run(room, "dp_count")
     setup.run(room, "peek")
     setup.core.stop_room(BANK, room)
-    with setup.core._audit.locked(room) as running:
-        incremental = replace(running, executions={}), dict(running.executions)
+    running = setup.core.facts(room)
+    incremental = replace(running, executions={}), dict(running.executions)
     folded = RoomFacts(room)
     for event in setup.events(room):
         folded.fold(event)
@@ -583,13 +586,3 @@ def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, roo
     assert folded.epsilon_spent == 1.0
     assert folded.stopped
     assert folded.airlock(ANALYST)["peek"] > 0
-
-
-def test_rate_limited_nodes_round_trip_through_the_details() -> None:
-    names = [f"node number {i:03d} " + "x" * 80 for i in range(20)]
-    details = rate_limited_details(names)
-    assert len(details) > 1
-    assert all(len(str(v)) <= 512 for v in details.values())
-    assert rate_limited_nodes(details) == names
-    assert rate_limited_nodes(rate_limited_details([])) == []
-    assert rate_limited_nodes({"node": "x"}) is None  # written before: a legacy submission

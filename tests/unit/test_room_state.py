@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sealroom.audit import AuditAction, AuditLog
+from sealroom.audit import AuditAction, AuditLog, kinds
 from sealroom.crypto import SigningKey
 from sealroom.errors import VerificationError
 from sealroom.model.room_state import (
@@ -79,7 +79,7 @@ def test_integrated_commits_move_the_history_pin() -> None:
         user="u",
         action=AuditAction.COMMIT_INTEGRATED,
         notes="n",
-        details={"commit_id": "ab" * 32, "seq": 1, "history_pin": PIN1},
+        details=kinds.CommitIntegrated("cd" * 32, "ab" * 32, 1, PIN1, "n").to_details(),
     )
     state = derive_room_state(ROOM, log.events())
     assert state.history_pin == PIN1

@@ -17,7 +17,9 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from sealroom.attestation import EnclaveSpecification, VerifiedAttestation, verify_attestation
 from sealroom.audit import (
@@ -60,6 +62,20 @@ from sealroom.model.result_release import (
     verify_result_release,
 )
 from sealroom.model.room_state import RoomState, verify_room_state
+from sealroom.model.wire import (
+    AirlockQuotas,
+    AuditLogOut,
+    CommitOut,
+    DatasetPublished,
+    JobOut,
+    PrivacyBudgetOut,
+    PublishedDatasetOut,
+    RequestOut,
+    RoomOut,
+    RoomPublished,
+    RoomStateOut,
+    TestRunOut,
+)
 
 if TYPE_CHECKING:
     from sealroom.client._client import Client
@@ -70,6 +86,31 @@ _DEFAULT_FORMATS = frozenset({"csv", "zip"})
 
 #: Longest single long-poll request while waiting for a job.
 _LONG_POLL_SECONDS = 20.0
+
+_Shape = TypeVar("_Shape")
+#: Validators of the wire shapes, built once each.
+_ADAPTERS: dict[object, Any] = {}
+
+
+def _parse(
+    shape: type[_Shape], body: object, what: str, *, error: type[Exception] = ServerError
+) -> _Shape:
+    """``body`` (relayed by the untrusted host) as its wire shape (:mod:`sealroom.model.wire`),
+    or ``error`` naming ``what`` was malformed (never quoting it)."""
+    adapter: TypeAdapter[_Shape] | None = _ADAPTERS.get(shape)
+    if adapter is None:
+        adapter = _ADAPTERS.setdefault(shape, TypeAdapter(shape))
+    try:
+        return adapter.validate_python(body)
+    except ValidationError:
+        raise error(f"the server sent a malformed {what}") from None
+
+
+def _plain(shapes: BaseModel | list[Any]) -> Any:
+    """The JSON form of parsed shapes, for the methods that return plain dicts."""
+    if isinstance(shapes, list):
+        return [_plain(shape) for shape in shapes]
+    return shapes.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -143,7 +184,7 @@ class Session:
         if not isinstance(data_room, RoomDefinition):
             data_room = data_room.definition_for(self.client.user_email)
         body = {"definition": data_room.model_dump(mode="json")}
-        room_id = str(self._api.post_json("/v1/rooms", body)["room_id"])
+        room_id = _parse(RoomPublished, self._api.post_json("/v1/rooms", body), "room").room_id
         if room_id != data_room.room_id:
             raise VerificationError(
                 f"the server published room {room_id}, but the definition hashes to "
@@ -195,8 +236,13 @@ class Session:
         catches a host dropping the last commits.
         """
         self._pins.check_room(data_room_id, self.attestation)
-        body = self._api.get_json(f"/v1/rooms/{data_room_id}")
-        canonical = str(body["definition"]).encode()
+        body = _parse(
+            RoomOut,
+            self._api.get_json(f"/v1/rooms/{data_room_id}"),
+            f"definition of room {data_room_id}",
+            error=VerificationError,
+        )
+        canonical = body.definition.encode()
         # 1. The id is the hash of the definition: the room is the one everybody agreed to.
         if sha256_hex(canonical) != data_room_id:
             raise VerificationError(
@@ -206,18 +252,17 @@ class Session:
         verify_key = self.attestation.verify_key
         verify_key.verify(
             room_signature_message(data_room_id, canonical),
-            bytes.fromhex(str(body["signature"])),
+            _hex(body.signature, f"room {data_room_id}"),
         )
         definition = parse_definition(json.loads(canonical))
         # 3. It is in canonical form (no second encoding of the same id).
         if definition.canonical_bytes() != canonical:
             raise VerificationError(f"the definition of room {data_room_id} is not canonical")
         # 4. Each commit was integrated by the core, in this order, on the history before it.
-        entries = body.get("commits") or []
         commits, pins = verify_history(
             data_room_id,
-            [str(entry["commit"]).encode() for entry in entries],
-            [bytes.fromhex(str(entry["signature"])) for entry in entries],
+            [entry.commit.encode() for entry in body.commits],
+            [_hex(entry.signature, f"room {data_room_id}") for entry in body.commits],
             verify_key,
         )
         return definition, commits, pins
@@ -234,17 +279,8 @@ class Session:
         every charge is in the audit log.
         """
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/airlock-quotas")
-        quotas = body.get("quotas")
-        if not isinstance(quotas, dict):
-            raise ServerError("the server sent no airlock quotas")
-        result: dict[str, AirlockQuotaInfo] = {}
-        for node, info in quotas.items():
-            limit = info.get("limit") if isinstance(info, dict) else None
-            used = info.get("used") if isinstance(info, dict) else None
-            if not isinstance(limit, int) or not isinstance(used, int):
-                raise ServerError(f"malformed airlock quota for node {node!r}")
-            result[str(node)] = AirlockQuotaInfo(limit=limit, used=used)
-        return result
+        quotas = _parse(AirlockQuotas, body, "list of airlock quotas").quotas
+        return {node: AirlockQuotaInfo(limit=q.limit, used=q.used) for node, q in quotas.items()}
 
     def retrieve_privacy_budget(self, data_room_id: str, /) -> PrivacyBudget:
         """The room's differential-privacy budget and what its runs have spent.
@@ -252,16 +288,13 @@ class Session:
         Informational (relayed unsigned by the host); every charge is in the audit log.
         """
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/privacy-budget")
-        try:
-            total = body["epsilon_budget"]
-            return PrivacyBudget(
-                epsilon_budget=None if total is None else float(total),
-                epsilon_spent=float(body["epsilon_spent"]),
-                delta_budget=float(body["delta_budget"]),
-                delta_spent=float(body["delta_spent"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            raise ServerError("the server sent a malformed privacy budget") from None
+        budget = _parse(PrivacyBudgetOut, body, "privacy budget")
+        return PrivacyBudget(
+            epsilon_budget=budget.epsilon_budget,
+            epsilon_spent=budget.epsilon_spent,
+            delta_budget=budget.delta_budget,
+            delta_spent=budget.delta_spent,
+        )
 
     def retrieve_room_state(self, data_room_id: str, /) -> RoomState:
         """The room's status and published datasets, signed by the attested core.
@@ -270,18 +303,23 @@ class Session:
         serving an older state raises :class:`~sealroom.errors.VerificationError`.
         """
         self._pins.check_room(data_room_id, self.attestation)
-        body = self._api.get_json(f"/v1/rooms/{data_room_id}/state")
+        body = _parse(
+            RoomStateOut,
+            self._api.get_json(f"/v1/rooms/{data_room_id}/state"),
+            f"state of room {data_room_id}",
+            error=VerificationError,
+        )
         key = self.attestation.verify_key
         store = AuditStateStore(self.client.state_dir)
         try:
             state = verify_room_state(
                 data_room_id,
-                str(body["state"]).encode(),
-                bytes.fromhex(str(body["signature"])),
+                body.state.encode(),
+                bytes.fromhex(body.signature),
                 key,
                 min_version=store.room_version(data_room_id, key),
             )
-        except (KeyError, ValueError):
+        except ValueError:
             raise VerificationError(f"room {data_room_id}: malformed state response") from None
         store.save_room_version(data_room_id, key, state.version)
         return state
@@ -304,11 +342,14 @@ class Session:
         Raises :class:`~sealroom.errors.VerificationError` naming the failed check.
         """
         self._pins.check_room(data_room_id, self.attestation)
-        body = self._api.get_json(f"/v1/rooms/{data_room_id}/audit-log")
-        events = events_from_wire(body.get("entries"))
-        note = body.get("checkpoint")
-        if not isinstance(note, str):
-            raise VerificationError("the server sent no signed checkpoint with the audit log")
+        body = _parse(
+            AuditLogOut,
+            self._api.get_json(f"/v1/rooms/{data_room_id}/audit-log"),
+            "audit log (entries and signed checkpoint)",
+            error=VerificationError,
+        )
+        events = events_from_wire(body.entries)
+        note = body.checkpoint
         key = self.attestation.verify_key
         state = AuditStateStore(self.client.state_dir)
         previous = state.load(data_room_id, key)
@@ -333,8 +374,8 @@ class Session:
         response = self._api.request(
             "PUT", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset", json=body
         )
-        result: dict[str, Any] = response.json()
-        return result
+        published: dict[str, Any] = _plain(_parse(DatasetPublished, response.json(), "publication"))
+        return published
 
     def _sealed_dataset_key(
         self, room_id: str, node: str, manifest_hash: str, key: Key
@@ -353,8 +394,11 @@ class Session:
         self._api.request("DELETE", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset")
 
     def retrieve_published_datasets(self, data_room_id: str, /) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/datasets")
-        return result
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/datasets")
+        published: list[dict[str, Any]] = _plain(
+            _parse(list[PublishedDatasetOut], body, "list of published datasets")
+        )
+        return published
 
     def get_validation_report(self, data_room_id: str, leaf_id: str, /) -> dict[str, Any]:
         report: dict[str, Any] = self._api.get_json(
@@ -399,7 +443,7 @@ class Session:
             },
         )
         return JobId(
-            id=str(submitted["job_id"]),
+            id=_parse(JobOut, submitted, "submitted job").job_id,
             compute_node_id=node,
             data_room_id=room_id,
             recipient_key=recipient,
@@ -452,35 +496,37 @@ class Session:
             "test_datasets": datasets,
             "parameters": {k: dict(v) for k, v in (parameters or {}).items()},
         }
-        results: list[dict[str, Any]] = self._api.post_json("/v1/test-runs", body)["results"]
-        return results
+        return _parse(TestRunOut, self._api.post_json("/v1/test-runs", body), "test run").results
 
     # -- requests (interactive rooms) -------------------------------------------------------
     def publish_request(self, data_room_id: str, commit: Commit, /) -> dict[str, Any]:
-        request: dict[str, Any] = self._api.post_json(
+        body = self._api.post_json(
             f"/v1/rooms/{data_room_id}/requests", {"commit": commit.model_dump(mode="json")}
         )
-        if request["id"] != commit.commit_id:
+        request = _parse(RequestOut, body, "request")
+        if request.id != commit.commit_id:
             raise VerificationError("the server stored another request than the one submitted")
-        return request
+        plain: dict[str, Any] = _plain(request)
+        return plain
 
     def retrieve_requests(self, data_room_id: str, /) -> list[dict[str, Any]]:
-        requests: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/requests")
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/requests")
+        requests: list[dict[str, Any]] = _plain(_parse(list[RequestOut], body, "list of requests"))
         return requests
 
     def retrieve_request(self, data_room_id: str, request_id: str, /) -> dict[str, Any]:
-        request: dict[str, Any] = self._api.get_json(
-            f"/v1/rooms/{data_room_id}/requests/{request_id}"
-        )
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/requests/{request_id}")
+        request: dict[str, Any] = _plain(_parse(RequestOut, body, "request"))
         return request
 
     def act_on_request(
         self, data_room_id: str, request_id: str, action: str, /, **body: Any
     ) -> dict[str, Any]:
         """``approve``, ``reject`` (with ``reason``) or ``integrate`` a request."""
-        request: dict[str, Any] = self._api.post_json(
+        answer = self._api.post_json(
             f"/v1/rooms/{data_room_id}/requests/{request_id}/{action}", body
         )
+        request: dict[str, Any] = _plain(_parse(RequestOut, answer, "request"))
         return request
 
     def preview_request(
@@ -501,11 +547,13 @@ class Session:
         )
 
     def retrieve_commits(self, data_room_id: str, /) -> list[dict[str, Any]]:
-        commits: list[dict[str, Any]] = self._api.get_json(f"/v1/rooms/{data_room_id}/commits")
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/commits")
+        commits: list[dict[str, Any]] = _plain(_parse(list[CommitOut], body, "list of commits"))
         return commits
 
     def get_computation_status(self, job_id: JobId, /) -> dict[str, Any]:
-        status: dict[str, Any] = self._api.get_json(f"/v1/jobs/{job_id.id}")
+        body = self._api.get_json(f"/v1/jobs/{job_id.id}")
+        status: dict[str, Any] = _plain(_parse(JobOut, body, f"status of job {job_id.id}"))
         return status
 
     def wait_until_computation_has_finished(
@@ -522,9 +570,8 @@ class Session:
             if deadline is not None:
                 wait = max(0.0, min(wait, deadline - time.monotonic()))
             asked = time.monotonic()
-            status: dict[str, Any] = self._api.get_json(
-                f"/v1/jobs/{job_id.id}", params={"wait": wait}
-            )
+            body = self._api.get_json(f"/v1/jobs/{job_id.id}", params={"wait": wait})
+            status: dict[str, Any] = _plain(_parse(JobOut, body, f"status of job {job_id.id}"))
             if status["status"] == "succeeded":
                 return status
             if status["status"] == "failed":
@@ -617,3 +664,10 @@ class Session:
     ) -> bytes:
         job = self.run_computation(data_room_id, compute_node_id, parameters=parameters)
         return self.get_computation_result(job, interval=interval, timeout=timeout)
+
+
+def _hex(text: str, where: str) -> bytes:
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise VerificationError(f"{where}: a signature is not hex") from None

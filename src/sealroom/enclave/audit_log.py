@@ -19,11 +19,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from sealroom.audit import (
-    AuditAction,
     AuditEvent,
     AuditLog,
     check_extends,
@@ -31,7 +30,7 @@ from sealroom.audit import (
     open_checkpoint,
     room_origin,
 )
-from sealroom.audit.events import DetailValue
+from sealroom.audit.kinds import EventKind
 from sealroom.crypto import SigningKey
 from sealroom.enclave.host import AuditStore
 from sealroom.enclave.verified_state import FACT_ACTIONS, RoomFacts
@@ -91,30 +90,23 @@ class AuditLogKeeper:
             facts.fold(event)
         return _Room(log, facts)
 
-    def append(
-        self,
-        room_id: str,
-        *,
-        user: str,
-        action: AuditAction,
-        notes: str,
-        details: Mapping[str, DetailValue] | None = None,
-    ) -> AuditEvent:
+    def append(self, room_id: str, *, user: str, notes: str, event: EventKind) -> AuditEvent:
+        """Append ``event`` (its kind names the action) as ``user`` did it, with ``notes``."""
         room = self._room(room_id)
         with room.lock:
-            event = room.log.append(
+            appended = room.log.append(
                 timestamp_ms=int(time.time() * 1000),
                 user=user,
-                action=action,
+                action=event.ACTION,
                 notes=notes,
-                details=dict(details or {}),
+                details=event.to_details(),
             )
-            room.facts.fold(event)
+            room.facts.fold(appended)
             # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
-            self._store.append_audit_entry(room_id, event.seq, event.to_canonical().decode())
-            if action in FACT_ACTIONS:
+            self._store.append_audit_entry(room_id, appended.seq, appended.to_canonical().decode())
+            if event.ACTION in FACT_ACTIONS:
                 self.checkpoint(room_id)
-        return event
+        return appended
 
     def checkpoint(self, room_id: str) -> tuple[int, str]:
         """(size, signed checkpoint) of the log as it is now; the host keeps the latest."""

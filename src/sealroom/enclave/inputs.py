@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -83,6 +83,15 @@ def open_dataset_key(kem_key: KemPrivateKey, sealed_key: bytes, use: KeyUse) -> 
 
 
 @dataclass(frozen=True)
+class OpenedDataset:
+    """A dataset's key, unsealed by the core for one use, and its manifest (which hashes to the
+    dataset id). Opened once and passed on: a publication unseals its key once."""
+
+    key: Key = field(repr=False)
+    manifest: Manifest
+
+
+@dataclass(frozen=True)
 class ValidatedTable:
     dataset_id: str
     passed: bool
@@ -120,10 +129,17 @@ class DatasetReader:
             )
         return manifest
 
-    def plaintext(self, use: KeyUse, sealed_key: bytes) -> pa.Buffer:
+    def open(self, use: KeyUse, sealed_key: bytes) -> OpenedDataset:
+        """Unseal the dataset's key for ``use`` and read its manifest (checked against its id)."""
         key = open_dataset_key(self._kem_key, sealed_key, use)
-        dataset_id = use.dataset_id
-        manifest = self.manifest(dataset_id)
+        return OpenedDataset(key, self.manifest(use.dataset_id))
+
+    def plaintext(self, use: KeyUse, sealed_key: bytes) -> pa.Buffer:
+        return self.decrypt(self.open(use, sealed_key))
+
+    def decrypt(self, dataset: OpenedDataset) -> pa.Buffer:
+        manifest = dataset.manifest
+        dataset_id = manifest.dataset_id
         if manifest.plaintext_size > self._max_plaintext_bytes:
             raise LimitExceededError(
                 f"dataset {dataset_id} has {manifest.plaintext_size} bytes; this core accepts "
@@ -134,7 +150,7 @@ class DatasetReader:
         # first (as a bytearray does) would only touch every page twice.
         buffer = pa.allocate_buffer(manifest.plaintext_size)
         try:
-            decrypt_into(key, manifest, chunks, memoryview(buffer))
+            decrypt_into(dataset.key, manifest, chunks, memoryview(buffer))
             return buffer
         except DecryptionError:
             raise ConflictError(
@@ -167,9 +183,14 @@ class ValidatedTableCache:
         self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
 
     def validate(
-        self, room_id: str, node: TableNode, publication: PublicationRecord
+        self,
+        room_id: str,
+        node: TableNode,
+        publication: PublicationRecord,
+        opened: OpenedDataset | None = None,
     ) -> ValidatedTable:
-        """Decrypt and validate ``publication`` (or return the cached outcome)."""
+        """Decrypt and validate ``publication`` (or return the cached outcome), with its key
+        ``opened`` already when the caller unsealed it."""
         key = (room_id, node.name, publication.dataset_id)
         with self._guard:
             lock = self._key_locks.setdefault(key, threading.Lock())
@@ -180,9 +201,10 @@ class ValidatedTableCache:
                     self._entries.move_to_end(key)
                     return cached
             with self._running:
-                plaintext = self._reader.plaintext(
-                    KeyUse(room_id, node.name, publication.dataset_id), publication.sealed_key
-                )
+                if opened is None:
+                    use = KeyUse(room_id, node.name, publication.dataset_id)
+                    opened = self._reader.open(use, publication.sealed_key)
+                plaintext = self._reader.decrypt(opened)
                 try:
                     result: ValidationResult = validate_table(
                         memoryview(plaintext), node.schema_, limits=self._limits

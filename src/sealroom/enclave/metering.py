@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sealroom.audit import AuditAction
+from sealroom.audit import kinds
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.host import FactCaches
 from sealroom.enclave.tampering import TamperingAlarm
@@ -121,16 +121,10 @@ class Meters:
             self._audit.append(
                 run.room_id,
                 user=run.submitted_by,
-                action=AuditAction.PRIVACY_BUDGET_CHARGED,
                 notes=f"job {run.job_id} ({run.node}) spent epsilon {epsilon:g}, delta {delta:g}",
-                details={
-                    "job_id": run.job_id,
-                    "node": run.node,
-                    "epsilon": repr(epsilon),
-                    "delta": repr(delta),
-                    "spent_epsilon": repr(facts.epsilon_spent),
-                    "spent_delta": repr(facts.delta_spent),
-                },
+                event=kinds.PrivacyBudgetCharged.of(
+                    run.job_id, run.node, epsilon, delta, (facts.epsilon_spent, facts.delta_spent)
+                ),
             )
             self._host.set_privacy_budget_spent(run.room_id, facts.epsilon_spent, facts.delta_spent)
 
@@ -186,9 +180,8 @@ class Meters:
         self._audit.append(
             run.room_id,
             user=run.submitted_by,
-            action=AuditAction.AIRLOCK_QUOTA_CHARGED,
             notes=f"job {run.job_id} ({node.name}) charged {what}: {used} of "
             f"{node.quota_bytes} used",
-            details={"node": node.name, "job_id": run.job_id, "bytes": size, "used": used},
+            event=kinds.AirlockQuotaCharged(node.name, run.job_id, size, used),
         )
         self._host.set_airlock_usage(run.room_id, node.name, run.submitted_by, used)

@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from typing import Final
 
-from sealroom.audit import AuditAction
+from sealroom.audit import kinds
 from sealroom.enclave.audit_log import AuditLogKeeper
 
 __all__ = ["TamperingAlarm"]
@@ -48,8 +48,7 @@ class TamperingAlarm:
         self._audit.append(
             room_id,
             user=user,
-            action=AuditAction.TAMPERING_DETECTED,
             notes=f"the host's copy of {fact} disagreed with the core's record ({what}); the "
             "core's record was used",
-            details={"fact": fact},
+            event=kinds.TamperingDetected(fact),
         )

@@ -34,17 +34,14 @@ Invariants:
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from sealroom.audit import AuditAction, AuditEvent
-from sealroom.audit.events import MAX_DETAIL_VALUE_CHARS, MAX_DETAILS, DetailValue
-from sealroom.errors import BadRequestError
+from sealroom.audit import AuditAction, AuditEvent, kinds
 from sealroom.model.definition import MAX_RATE_LIMIT_EXECUTIONS, MAX_RATE_LIMIT_WINDOW_SECONDS
 from sealroom.model.room_state import RoomState
 
-__all__ = ["PublishedDataset", "RoomFacts", "rate_limited_details"]
+__all__ = ["PublishedDataset", "RoomFacts"]
 
 #: Submissions of a run: each names the rate-limited nodes it counts (``rate_limited``).
 SUBMISSIONS: Final = frozenset(
@@ -73,7 +70,6 @@ FACT_ACTIONS: Final = SUBMISSIONS | {
 }
 #: Entries :meth:`RoomFacts.fold` reads.
 _FOLDED: Final = FACT_ACTIONS - {AuditAction.TAMPERING_DETECTED}
-_RATE_LIMITED: Final = "rate_limited"
 _MAX_WINDOW_MS: Final = MAX_RATE_LIMIT_WINDOW_SECONDS * 1000
 
 
@@ -118,62 +114,52 @@ class RoomFacts:
     def fold(self, event: AuditEvent) -> None:
         """Apply one entry (the next one: ``event.seq == size``)."""
         self.size += 1
-        action, details = event.action, event.details
-        if action not in _FOLDED:
+        if event.action not in _FOLDED:
             return  # most entries (results fetched, keys used, denials) change no fact
-        node = _text(details, "node")
-        if action is AuditAction.ROOM_STOPPED:
+        # The entry's details as its kind's dataclass, the one the writer used (None: an entry
+        # missing a detail, which changes no fact).
+        kind = kinds.kind_of(event)
+        if isinstance(kind, kinds.RoomStopped):
             if self.stopped_at_ms is None:
                 self.stopped_at_ms = event.timestamp_ms
-        elif action is AuditAction.DATASET_PUBLISHED:
-            dataset_id = _text(details, "dataset_id")
-            if node is not None and dataset_id is not None:
-                self.datasets[node] = PublishedDataset(dataset_id, event.user, event.timestamp_ms)
-        elif action is AuditAction.DATASET_VALIDATED and node is not None:
-            current = self.datasets.get(node)
-            if current is not None and current.dataset_id == _text(details, "dataset_id"):
-                self.datasets[node] = replace(current, validation=_text(details, "outcome"))
-        elif action is AuditAction.DATASET_REMOVED and node is not None:
-            self.datasets.pop(node, None)
-        elif action is AuditAction.PRIVACY_BUDGET_CHARGED:
-            self.epsilon_spent += _number(details, "epsilon")
-            self.delta_spent += _number(details, "delta")
-        elif action is AuditAction.AIRLOCK_QUOTA_CHARGED and node is not None:
-            charged = details.get("bytes")
-            if isinstance(charged, int) and not isinstance(charged, bool):
-                key = (node, event.user.lower())
-                self.airlock_used[key] = self.airlock_used.get(key, 0) + charged
-        elif action in SUBMISSIONS:
-            limited = rate_limited_nodes(details)
-            if limited is None:
+        elif isinstance(kind, kinds.DatasetPublished):
+            self.datasets[kind.node] = PublishedDataset(
+                kind.dataset_id, event.user, event.timestamp_ms
+            )
+        elif isinstance(kind, kinds.DatasetValidated):
+            current = self.datasets.get(kind.node)
+            if current is not None and current.dataset_id == kind.dataset_id:
+                self.datasets[kind.node] = replace(current, validation=kind.outcome)
+        elif isinstance(kind, kinds.DatasetRemoved):
+            self.datasets.pop(kind.node, None)
+        elif isinstance(kind, kinds.PrivacyBudgetCharged):
+            self.epsilon_spent += float(kind.epsilon)
+            self.delta_spent += float(kind.delta)
+        elif isinstance(kind, kinds.AirlockQuotaCharged):
+            key = (kind.node, event.user.lower())
+            self.airlock_used[key] = self.airlock_used.get(key, 0) + kind.charged_bytes
+        elif isinstance(kind, kinds.Submission):
+            if kind.rate_limited is None:
                 self.legacy_submissions = True
-            for name in limited or ():
+            for name in kind.rate_limited or ():
                 runs = self.executions.setdefault(name, deque(maxlen=MAX_RATE_LIMIT_EXECUTIONS))
                 runs.append(event.timestamp_ms)
-        elif action is AuditAction.COMMIT_INTEGRATED:
-            commit_id, pin = _text(details, "commit_id"), _text(details, "history_pin")
-            if commit_id is not None:
-                self.commit_ids.append(commit_id)
-            if pin is not None:
-                self.history_pin = pin
-            self._close(_text(details, "request_id"), "integrated")
-        elif action is AuditAction.REQUEST_APPROVED:
-            request_id = _text(details, "request_id")
-            if request_id is not None:
-                approvers = self.approvers.setdefault(request_id, {})
-                approvers[event.user.lower()] = event.timestamp_ms
-        elif action is AuditAction.REQUEST_REJECTED:
-            self._close(_text(details, "request_id"), "rejected")
-        elif action is AuditAction.REQUEST_SUPERSEDED:
-            self._close(_text(details, "request_id"), "superseded")
-        elif action in (AuditAction.JOB_COMPLETED, AuditAction.JOB_FAILED):
-            job_id = _text(details, "job_id")
-            if job_id is not None:
-                self.finished_jobs.add(job_id)
+        elif isinstance(kind, kinds.CommitIntegrated):
+            self.commit_ids.append(kind.commit_id)
+            self.history_pin = kind.history_pin
+            self._close(kind.request_id, "integrated")
+        elif isinstance(kind, kinds.RequestApproved):
+            approvers = self.approvers.setdefault(kind.request_id, {})
+            approvers[event.user.lower()] = event.timestamp_ms
+        elif isinstance(kind, kinds.RequestRejected):
+            self._close(kind.request_id, "rejected")
+        elif isinstance(kind, kinds.RequestSuperseded):
+            self._close(kind.request_id, "superseded")
+        elif isinstance(kind, kinds.JobCompleted | kinds.JobFailed):
+            self.finished_jobs.add(kind.job_id)
 
-    def _close(self, request_id: str | None, status: str) -> None:
-        if request_id is not None:
-            self.closed_requests.setdefault(request_id, status)
+    def _close(self, request_id: str, status: str) -> None:
+        self.closed_requests.setdefault(request_id, status)
 
     # -- questions the core asks -------------------------------------------------------------
     def runs_since(self, node: str, since_ms: int) -> list[int]:
@@ -200,45 +186,3 @@ class RoomFacts:
             {node: published.dataset_id for node, published in self.datasets.items()},
             self.history_pin,
         )
-
-
-def rate_limited_details(nodes: Sequence[str]) -> dict[str, DetailValue]:
-    """The details a submission names its rate-limited nodes with: ``rate_limited`` (comma-
-    separated; node names have no comma), continued in ``rate_limited_2``… when long."""
-    chunks: list[str] = []
-    for name in nodes:
-        if chunks and len(chunks[-1]) + 1 + len(name) <= MAX_DETAIL_VALUE_CHARS:
-            chunks[-1] += "," + name
-        else:
-            chunks.append(name)
-    # A submission's own details (node, job id, recipient key, parameters) take at most 4.
-    if len(chunks) > MAX_DETAILS - 4:
-        raise BadRequestError("this run counts too many rate-limited computations to record")
-    details: dict[str, DetailValue] = {_RATE_LIMITED: chunks[0] if chunks else ""}
-    for index, chunk in enumerate(chunks[1:], start=2):
-        details[f"{_RATE_LIMITED}_{index}"] = chunk
-    return details
-
-
-def rate_limited_nodes(details: Mapping[str, DetailValue]) -> list[str] | None:
-    """The nodes :func:`rate_limited_details` recorded; None for an entry written before."""
-    first = details.get(_RATE_LIMITED)
-    if not isinstance(first, str):
-        return None
-    names = [name for name in first.split(",") if name]
-    index = 2
-    while isinstance(more := details.get(f"{_RATE_LIMITED}_{index}"), str):
-        names.extend(name for name in more.split(",") if name)
-        index += 1
-    return names
-
-
-def _text(details: Mapping[str, DetailValue], key: str) -> str | None:
-    value = details.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _number(details: Mapping[str, DetailValue], key: str) -> float:
-    """A float the core wrote with ``repr`` (the log holds no floats: their text is exact)."""
-    value = details.get(key)
-    return float(value) if isinstance(value, str) else 0.0

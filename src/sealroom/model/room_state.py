@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from sealroom.audit import AuditAction, AuditEvent
+from sealroom.audit import AuditEvent, kinds
 from sealroom.crypto import SigningKey, VerifyKey, canonical_json
 from sealroom.errors import VerificationError
 from sealroom.model.commits import initial_history_pin
@@ -72,19 +72,15 @@ def derive_room_state(room_id: str, events: Iterable[AuditEvent]) -> RoomState:
     pin = ""
     for event in events:
         version += 1
-        node = event.details.get("node")
-        if event.action is AuditAction.DATASET_PUBLISHED and isinstance(node, str):
-            dataset_id = event.details.get("dataset_id")
-            if isinstance(dataset_id, str):
-                datasets[node] = dataset_id
-        elif event.action is AuditAction.DATASET_REMOVED and isinstance(node, str):
-            datasets.pop(node, None)
-        elif event.action is AuditAction.ROOM_STOPPED:
+        kind = kinds.kind_of(event)
+        if isinstance(kind, kinds.DatasetPublished):
+            datasets[kind.node] = kind.dataset_id
+        elif isinstance(kind, kinds.DatasetRemoved):
+            datasets.pop(kind.node, None)
+        elif isinstance(kind, kinds.RoomStopped):
             status = "stopped"
-        elif event.action is AuditAction.COMMIT_INTEGRATED:
-            after = event.details.get("history_pin")
-            if isinstance(after, str):
-                pin = after
+        elif isinstance(kind, kinds.CommitIntegrated):
+            pin = kind.history_pin
     return RoomState(room_id, version, status, datasets, pin)
 
 

@@ -21,6 +21,7 @@ from sealroom.crypto import KemPublicKey
 from sealroom.errors import BadRequestError
 from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
+from sealroom.model.wire import JobOut
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
 
 router = APIRouter(tags=["jobs"])
@@ -48,18 +49,6 @@ class LongPolls:
         self._held[user] -= 1
         if self._held[user] <= 0:
             del self._held[user]
-
-
-class JobOut(BaseModel):
-    job_id: str
-    room_id: str
-    node: str
-    status: str
-    submitted_by: str
-    created_at_ms: int
-    finished_at_ms: int | None
-    error_code: str | None
-    error_message: str | None
 
 
 _X25519_HEX = r"^[0-9a-f]{64}$"

@@ -12,8 +12,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from sealroom.errors import BadRequestError
+from sealroom.model.wire import CommitOut, JobOut, RequestOut, TestRunOut
 from sealroom.server.routes.deps import PlatformDep, UserDep
-from sealroom.server.routes.jobs import JobOut, SubmitJob, job_out
+from sealroom.server.routes.jobs import SubmitJob, job_out
 
 router = APIRouter(tags=["requests"])
 
@@ -50,40 +51,38 @@ class TestRun(BaseModel):
 @router.post("/v1/rooms/{room_id}/requests", status_code=201)
 def submit_request(
     room_id: str, body: SubmitRequest, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> RequestOut:
     return platform.core.submit_request(user, room_id, body.commit)
 
 
 @router.get("/v1/rooms/{room_id}/requests")
-def list_requests(room_id: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_requests(room_id: str, platform: PlatformDep, user: UserDep) -> list[RequestOut]:
     return platform.core.list_requests(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/requests/{request_id}")
-def get_request(
-    room_id: str, request_id: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+def get_request(room_id: str, request_id: str, platform: PlatformDep, user: UserDep) -> RequestOut:
     return platform.core.get_request(user, room_id, request_id)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/approve")
 def approve_request(
     room_id: str, request_id: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> RequestOut:
     return platform.core.approve_request(user, room_id, request_id)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/reject")
 def reject_request(
     room_id: str, request_id: str, body: RejectRequest, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> RequestOut:
     return platform.core.reject_request(user, room_id, request_id, body.reason)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/integrate")
 def integrate_request(
     room_id: str, request_id: str, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> RequestOut:
     return platform.core.integrate_request(user, room_id, request_id)
 
 
@@ -102,7 +101,7 @@ def preview_request(
 
 
 @router.get("/v1/rooms/{room_id}/commits")
-def list_commits(room_id: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def list_commits(room_id: str, platform: PlatformDep, user: UserDep) -> list[CommitOut]:
     return platform.core.commits(user, room_id)
 
 
@@ -117,7 +116,7 @@ def submit_development_job(
 
 
 @router.post("/v1/test-runs")
-def test_run(body: TestRun, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def test_run(body: TestRun, platform: PlatformDep, user: UserDep) -> TestRunOut:
     """Run every computation of a draft over empty tables or the caller's test datasets."""
     datasets = {}
     for node, dataset in body.test_datasets.items():
@@ -129,4 +128,4 @@ def test_run(body: TestRun, platform: PlatformDep, user: UserDep) -> dict[str, A
     results = platform.core.test_computations(
         user, body.definition, datasets, body.parameters, body.test_run
     )
-    return {"results": results}
+    return TestRunOut(results=results)

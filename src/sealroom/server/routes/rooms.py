@@ -14,6 +14,20 @@ from pydantic import BaseModel, Field
 
 from sealroom.audit import event_to_wire
 from sealroom.errors import BadRequestError
+from sealroom.model.wire import (
+    AirlockQuotas,
+    AuditLogOut,
+    ConsistencyProofOut,
+    DatasetPublished,
+    InclusionProofOut,
+    PrivacyBudgetOut,
+    PublishedDatasetOut,
+    RoomCommitOut,
+    RoomOut,
+    RoomPublished,
+    RoomStateOut,
+    RoomStatusOut,
+)
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
 
 router = APIRouter(tags=["rooms"])
@@ -21,23 +35,6 @@ router = APIRouter(tags=["rooms"])
 
 class PublishRoom(BaseModel):
     definition: dict[str, Any]
-
-
-class RoomPublished(BaseModel):
-    room_id: str
-
-
-class RoomOut(BaseModel):
-    room_id: str
-    definition: str = Field(description="canonical JSON; its SHA-256 is the room id")
-    signature: str = Field(description="the core's Ed25519 signature, hex")
-    status: str
-    created_at_ms: int
-    commits: list[dict[str, str]] = Field(
-        default_factory=list,
-        description="integrated commits in order: canonical JSON and the core's signature (hex)",
-    )
-    history_pin: str = ""
 
 
 class RoomDescription(BaseModel):
@@ -82,7 +79,7 @@ def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut
         status="stopped" if view.stopped else "active",
         created_at_ms=view.created_at_ms,
         commits=[
-            {"commit": commit.decode(), "signature": signature.hex()}
+            RoomCommitOut(commit=commit.decode(), signature=signature.hex())
             for commit, signature in view.commits
         ],
         history_pin=view.history_pin,
@@ -90,8 +87,9 @@ def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut
 
 
 @router.get("/v1/rooms/{room_id}/status")
-def room_status(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, str]:
-    return {"status": platform.core.room_status(user, room_id)}
+def room_status(room_id: str, platform: PlatformDep, user: UserDep) -> RoomStatusOut:
+    status = platform.core.room_status(user, room_id)
+    return RoomStatusOut(status="stopped" if status == "stopped" else "active")
 
 
 @router.post("/v1/rooms/{room_id}/stop", status_code=204)
@@ -103,7 +101,7 @@ def stop_room(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
 @router.put("/v1/rooms/{room_id}/nodes/{node}/dataset")
 def publish_dataset(
     room_id: str, node: NodeInPath, body: PublishDataset, platform: PlatformDep, user: UserDep
-) -> dict[str, Any]:
+) -> DatasetPublished:
     try:
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
     except ValueError:
@@ -128,44 +126,43 @@ def validation_report(
 
 
 @router.get("/v1/rooms/{room_id}/datasets")
-def published_datasets(room_id: str, platform: PlatformDep, user: UserDep) -> list[dict[str, Any]]:
+def published_datasets(
+    room_id: str, platform: PlatformDep, user: UserDep
+) -> list[PublishedDatasetOut]:
     return platform.core.published_datasets(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/audit-log")
 def audit_log(
     room_id: str, platform: PlatformDep, user: UserDep, start: Annotated[int, Query(ge=0)] = 0
-) -> dict[str, Any]:
+) -> AuditLogOut:
     """Entries from ``start`` and the signed checkpoint (C2SP note) that commits to them."""
     events, checkpoint = platform.core.audit_log(user, room_id, start)
-    return {
-        "room_id": room_id,
-        "start": start,
-        "entries": [event_to_wire(e) for e in events],
-        "checkpoint": checkpoint,
-    }
+    return AuditLogOut(
+        room_id=room_id,
+        start=start,
+        entries=[event_to_wire(e) for e in events],
+        checkpoint=checkpoint,
+    )
 
 
 @router.get("/v1/rooms/{room_id}/airlock-quotas")
-def airlock_quotas(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def airlock_quotas(room_id: str, platform: PlatformDep, user: UserDep) -> AirlockQuotas:
     """The caller's use of each preview node's quota (enforced by the core, audited)."""
-    quotas = platform.core.airlock_quotas(user, room_id)
-    return {
-        "quotas": {node: {"limit": limit, "used": used} for node, (limit, used) in quotas.items()}
-    }
+    return platform.core.airlock_quotas(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/privacy-budget")
-def privacy_budget(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def privacy_budget(room_id: str, platform: PlatformDep, user: UserDep) -> PrivacyBudgetOut:
     """The room's differential-privacy budget and what has been spent (enforced by the core)."""
     return platform.core.privacy_budget(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/state")
-def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> dict[str, Any]:
+def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> RoomStateOut:
     """The room's status and published datasets, versioned by its audit log, signed by the core."""
     state, signature = platform.core.room_state(user, room_id)
-    return {"state": state.decode(), "signature": signature.hex()}
+    return RoomStateOut(state=state.decode(), signature=signature.hex())
 
 
 @router.get("/v1/rooms/{room_id}/audit-log/checkpoint", response_class=PlainTextResponse)
@@ -181,9 +178,9 @@ def audit_inclusion_proof(
     user: UserDep,
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> InclusionProofOut:
     proof = platform.core.audit_inclusion_proof(user, room_id, index, size)
-    return {"index": index, "size": size, "proof": [base64.b64encode(p).decode() for p in proof]}
+    return InclusionProofOut(index=index, size=size, proof=[_b64(p) for p in proof])
 
 
 @router.get("/v1/rooms/{room_id}/audit-log/proof/consistency")
@@ -193,10 +190,10 @@ def audit_consistency_proof(
     user: UserDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int, Query(ge=0)],
-) -> dict[str, Any]:
+) -> ConsistencyProofOut:
     proof = platform.core.audit_consistency_proof(user, room_id, first, second)
-    return {
-        "first": first,
-        "second": second,
-        "proof": [base64.b64encode(p).decode() for p in proof],
-    }
+    return ConsistencyProofOut(first=first, second=second, proof=[_b64(p) for p in proof])
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()

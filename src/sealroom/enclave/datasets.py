@@ -1,0 +1,162 @@
+"""Actions on a room's datasets: publish one to a data node, remove it, read its validation.
+
+Publishing is the one moment a data owner hands the core a dataset key, HPKE-sealed to the
+core's attested key and bound to (room, node, dataset) (:class:`~.inputs.KeyUse`). The core:
+
+1. opens the sealed key — which proves it was sealed to this core for exactly this room and node
+   (a key sealed for another room, node or a test run does not open);
+2. checks the manifest's key commitment — the key is the one the dataset was encrypted with,
+   checked without decrypting;
+3. for a table, decrypts and validates the dataset with that same key (unsealed once, passed on)
+   and seals the validation report at rest;
+4. stores the publication and appends ``DATASET_PUBLISHED`` (and ``DATASET_VALIDATED``) under
+   the room's lock: the log, not the host's row, says which dataset is the node's.
+"""
+
+from __future__ import annotations
+
+import json
+
+from sealroom.audit import kinds
+from sealroom.crypto import DatasetDecryptor, open_at_rest, seal_at_rest
+from sealroom.enclave.context import CoreContext
+from sealroom.enclave.inputs import KeyUse
+from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
+from sealroom.model.definition import TableNode
+from sealroom.model.policy import Action
+from sealroom.model.records import PublicationRecord, now_ms
+from sealroom.model.wire import DatasetPublished, PublishedDatasetOut
+
+__all__ = ["publish_dataset", "published_datasets", "remove_dataset", "validation_report"]
+
+#: Binds a sealed validation report to its purpose (and, with the dataset id, to its dataset).
+_REPORT_AAD = b"sealroom/validation-report/v1"
+
+
+def publish_dataset(
+    core: CoreContext,
+    principal: str,
+    room_id: str,
+    node_name: str,
+    dataset_id: str,
+    sealed_key: bytes,
+) -> DatasetPublished:
+    allowed = core.authority.authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
+    dataset = core.host.get_dataset(dataset_id)
+    if dataset is None or dataset.owner_email.lower() != principal.lower():
+        raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
+    node = allowed.definition.node(node_name)
+    # Steps 1 and 2 (module docstring).
+    opened = core.reader.open(KeyUse(room_id, node_name, dataset_id), sealed_key)
+    try:
+        DatasetDecryptor(opened.key, opened.manifest)
+    except DecryptionError:
+        raise BadRequestError(
+            f"the key sealed for dataset {dataset_id} is not the key it was encrypted with",
+            code="invalid_sealed_key",
+        ) from None
+    publication = PublicationRecord(
+        room_id=room_id,
+        node=node_name,
+        dataset_id=dataset_id,
+        sealed_key=sealed_key,
+        publisher_email=principal,
+        published_at_ms=now_ms(),
+        validation_outcome=None,
+        validation_report=None,
+    )
+    outcome: str | None = None
+    if isinstance(node, TableNode):
+        # Step 3: with the key opened above, not unsealed again.
+        core.tables.forget(room_id, node_name)
+        validated = core.tables.validate(room_id, node, publication, opened)
+        outcome = "PASSED" if validated.passed else "FAILED"
+        report = json.dumps(validated.report, sort_keys=True).encode()
+        publication = PublicationRecord(
+            **{
+                **publication.__dict__,
+                "validation_outcome": outcome,
+                "validation_report": seal_at_rest(
+                    core.report_key(room_id, node_name),
+                    report,
+                    aad=_REPORT_AAD + dataset_id.encode(),
+                ),
+            }
+        )
+    # Step 4: the row and the entries together.
+    with core.audit.locked(room_id):
+        core.host.put_publication(publication)
+        core.audit.append(
+            room_id,
+            user=principal,
+            notes=f"published dataset {dataset_id} to node {node_name}",
+            event=kinds.DatasetPublished(node_name, dataset_id),
+        )
+        if outcome is not None:
+            core.audit.append(
+                room_id,
+                user=principal,
+                notes=f"validation of node {node_name}: {outcome}",
+                event=kinds.DatasetValidated(node_name, dataset_id, outcome),
+            )
+    return DatasetPublished(
+        room_id=room_id, node=node_name, dataset_id=dataset_id, validation=outcome
+    )
+
+
+def remove_dataset(core: CoreContext, principal: str, room_id: str, node_name: str) -> None:
+    core.authority.authorize(principal, room_id, Action.REMOVE_DATASET, node=node_name)
+    with core.audit.locked(room_id) as facts:
+        if node_name not in facts.datasets:
+            raise NotFoundError(f"no dataset is published to node {node_name!r}")
+        core.host.delete_publication(room_id, node_name)
+        core.tables.forget(room_id, node_name)
+        core.audit.append(
+            room_id,
+            user=principal,
+            notes=f"removed the dataset of node {node_name}",
+            event=kinds.DatasetRemoved(node_name),
+        )
+
+
+def validation_report(core: CoreContext, principal: str, room_id: str, node_name: str) -> bytes:
+    """The node's validation report (JSON), opened from where the core sealed it at rest."""
+    core.authority.authorize(principal, room_id, Action.RETRIEVE_VALIDATION_REPORT, node=node_name)
+    publication = core.copies.publication(room_id, node_name)
+    if publication is None or publication.validation_report is None:
+        raise NotFoundError(f"no dataset is published to node {node_name!r}")
+    try:
+        report = open_at_rest(
+            core.report_key(room_id, node_name),
+            publication.validation_report,
+            aad=_REPORT_AAD + publication.dataset_id.encode(),
+        )
+    except DecryptionError:
+        raise ConflictError(
+            f"the stored validation report of node {node_name!r} was altered",
+            code="report_corrupt",
+        ) from None
+    core.audit.append(
+        room_id,
+        user=principal,
+        notes=f"retrieved the validation report of node {node_name}",
+        event=kinds.ValidationReportRetrieved(node_name, publication.dataset_id),
+    )
+    return report
+
+
+def published_datasets(
+    core: CoreContext, principal: str, room_id: str
+) -> list[PublishedDatasetOut]:
+    """The room's datasets as its audit log records them (the host's rows are checked)."""
+    core.authority.authorize(principal, room_id, Action.LIST_PUBLISHED_DATASETS)
+    return [
+        PublishedDatasetOut(
+            node=node,
+            dataset_id=published.dataset_id,
+            publisher=published.publisher,
+            published_at_ms=published.published_at_ms,
+            validation=published.validation,
+        )
+        for node, published in sorted(core.copies.publications(room_id).items())
+    ]

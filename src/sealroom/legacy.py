@@ -23,6 +23,7 @@ from sealroom.model.definition import (
     check_definition,
 )
 from sealroom.model.permissions import Permission
+from sealroom.model.principal import normalise_email
 
 
 class SqlNodeSource(Protocol):
@@ -131,8 +132,8 @@ class DataRoomBuilder:
         permissions: Iterable[Permission] = (),
     ) -> None:
         del authentication_method  # users authenticate with their platform API token
-        self._emails.setdefault(email.lower(), email)
-        self._grants.setdefault(email.lower(), []).extend(permissions)
+        self._emails.setdefault(normalise_email(email), email)
+        self._grants.setdefault(normalise_email(email), []).extend(permissions)
 
     def build(self) -> DataRoom:
         return DataRoom(

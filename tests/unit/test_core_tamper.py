@@ -44,6 +44,7 @@ from sealroom.model.definition import (
     SqlNode,
     TableNode,
 )
+from sealroom.model.principal import Principal
 from sealroom.model.records import DatasetRecord, JobStatus, now_ms
 from sealroom.model.room_state import derive_room_state
 from sealroom.model.wire import AirlockQuota
@@ -148,12 +149,12 @@ class Setup:
             key.material,
             context=dataset_key_context(room_id, node, dataset_id),
         )
-        self.core.publish_dataset(owner, room_id, node, dataset_id, sealed)
+        self.core.publish_dataset(Principal.of(owner), room_id, node, dataset_id, sealed)
         return dataset_id
 
     def submit(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
         key = self.recipient.public_key.to_bytes()
-        return self.core.submit_job(ANALYST, room_id, node, parameters, key).id
+        return self.core.submit_job(Principal.of(ANALYST), room_id, node, parameters, key).id
 
     def run_next(self) -> str:
         job = self.host.claim_next_job()
@@ -199,7 +200,7 @@ def setup(tmp_path: Path) -> Iterator[Setup]:
 
 @pytest.fixture
 def room(setup: Setup) -> str:
-    room_id = setup.core.publish_room(BANK, static_room().model_dump(mode="json"))
+    room_id = setup.core.publish_room(Principal.of(BANK), static_room().model_dump(mode="json"))
     setup.publish(room_id, "sales", SALES)
     return room_id
 
@@ -212,11 +213,11 @@ def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
     assert setup.host.jobs[job].status == JobStatus.SUCCEEDED
     setup.run(room, "dp_count")
     setup.run(room, "peek")
-    setup.core.stop_room(BANK, room)
-    assert setup.core.room_status(ANALYST, room) == "stopped"
+    setup.core.stop_room(Principal.of(BANK), room)
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
     setup.restart()
-    assert setup.core.room_status(ANALYST, room) == "stopped"
-    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
+    assert setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
     assert setup.tampering(room) == []
     # The host's copies are what the log says.
     assert setup.host.rooms[room].stopped_at_ms is not None
@@ -227,8 +228,8 @@ def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
 def test_the_signed_room_state_is_the_one_derived_from_the_whole_log(
     setup: Setup, room: str
 ) -> None:
-    setup.core.stop_room(BANK, room)
-    canonical, _ = setup.core.room_state(ANALYST, room)
+    setup.core.stop_room(Principal.of(BANK), room)
+    canonical, _ = setup.core.room_state(Principal.of(ANALYST), room)
     assert json.loads(canonical) == json.loads(
         derive_room_state(room, setup.events(room)).canonical()
     )
@@ -239,28 +240,28 @@ def test_the_signed_room_state_is_the_one_derived_from_the_whole_log(
 
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted"])
 def test_clearing_stopped_does_not_restart_a_room(setup: Setup, room: str, restart: bool) -> None:
-    setup.core.stop_room(BANK, room)
+    setup.core.stop_room(Principal.of(BANK), room)
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     if restart:
         setup.restart()
     with pytest.raises(ConflictError, match="stopped") as refused:
         setup.submit(room, "by_region", {"min": "0"})
     assert refused.value.code == "room_stopped"
-    assert setup.core.room_status(ANALYST, room) == "stopped"
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
     assert setup.tampering(room) == ["the room's status"]
     assert setup.host.rooms[room].stopped_at_ms is not None  # repaired from the log
 
 
 def test_a_host_stopping_a_room_does_not_stop_it(setup: Setup, room: str) -> None:
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=now_ms())
-    assert setup.core.room_status(ANALYST, room) == "active"
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
     setup.run(room, "dp_count")
     assert setup.tampering(room) == ["the room's status"]
 
 
 def test_a_queued_job_of_a_stopped_room_does_not_run(setup: Setup, room: str) -> None:
     job = setup.submit(room, "dp_count")
-    setup.core.stop_room(BANK, room)
+    setup.core.stop_room(Principal.of(BANK), room)
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     assert setup.run_next() == JobStatus.FAILED
     assert setup.host.jobs[job].error_code == "job_refused"
@@ -277,9 +278,9 @@ def test_restoring_an_older_publication_is_refused(setup: Setup, room: str) -> N
     assert setup.run_next() == JobStatus.FAILED
     assert setup.host.jobs[job].error_code == "dataset_tampered"
     with pytest.raises(ConflictError, match="lost or replaced") as refused:
-        setup.core.validation_report(BANK, room, "sales")
+        setup.core.validation_report(Principal.of(BANK), room, "sales")
     assert refused.value.code == "dataset_tampered"
-    listed = setup.core.published_datasets(ANALYST, room)
+    listed = setup.core.published_datasets(Principal.of(ANALYST), room)
     assert [(d.node, d.dataset_id) for d in listed] == [("sales", new_id)]
     assert setup.tampering(room) == ["the publication of node sales"]
 
@@ -295,11 +296,11 @@ def test_a_dropped_publication_is_not_an_empty_table(setup: Setup, room: str) ->
 
 def test_a_publication_the_log_removed_stays_removed(setup: Setup, room: str) -> None:
     row = setup.host.publications[(room, "sales")]
-    setup.core.remove_dataset(BANK, room, "sales")
+    setup.core.remove_dataset(Principal.of(BANK), room, "sales")
     setup.host.publications[(room, "sales")] = row
-    assert setup.core.published_datasets(ANALYST, room) == []
+    assert setup.core.published_datasets(Principal.of(ANALYST), room) == []
     with pytest.raises(NotFoundError):
-        setup.core.validation_report(BANK, room, "sales")
+        setup.core.validation_report(Principal.of(BANK), room, "sales")
     assert setup.tampering(room) == ["the publication of node sales"]
 
 
@@ -312,7 +313,7 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
     del setup.host.budget[room]
     if restart:
         setup.restart()
-    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0
+    assert setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
     job = setup.run(room, "dp_count")
     assert setup.host.jobs[job].error_code == "privacy_budget_exhausted"
     assert setup.tampering(room) == ["the privacy budget spent"]
@@ -325,11 +326,11 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
 def test_deleting_airlock_usage_gives_no_fresh_quota(setup: Setup, room: str) -> None:
     first = setup.run(room, "peek")
     assert setup.host.jobs[first].status == JobStatus.SUCCEEDED
-    used = setup.core.airlock_quotas(ANALYST, room).quotas["peek"].used
+    used = setup.core.airlock_quotas(Principal.of(ANALYST), room).quotas["peek"].used
     assert used > 250  # a second result would pass the quota of 500 bytes
     setup.host.airlock.clear()
     setup.restart()
-    assert setup.core.airlock_quotas(ANALYST, room).quotas["peek"] == AirlockQuota(
+    assert setup.core.airlock_quotas(Principal.of(ANALYST), room).quotas["peek"] == AirlockQuota(
         limit=500, used=used
     )
     second = setup.run(room, "peek")
@@ -379,14 +380,15 @@ def test_a_queued_job_edited_by_the_host_does_not_run(
     notes = " ".join(event.notes for event in setup.events(room))
     assert "-1000" not in notes  # what the host wrote is never repeated
     with pytest.raises(ConflictError) as refused:
-        setup.core.job_status(ANALYST, job)
+        setup.core.job_status(Principal.of(ANALYST), job)
     assert refused.value.code == "job_tampered"
 
 
 def test_a_job_moved_to_another_room_is_refused(setup: Setup, room: str) -> None:
     job = setup.submit(room, "by_region", {"min": "5"})
     other = setup.core.publish_room(
-        BANK, static_room().model_copy(update={"name": "other"}).model_dump(mode="json")
+        Principal.of(BANK),
+        static_room().model_copy(update={"name": "other"}).model_dump(mode="json"),
     )
     setup.host.edit_job(job, room_id=other)
     assert setup.run_next() == JobStatus.FAILED
@@ -413,7 +415,9 @@ def test_a_finished_job_queued_again_does_not_run_again(setup: Setup, room: str)
     setup.host.edit_job(job, status=JobStatus.QUEUED)
     setup.restart()
     assert setup.run_next() == JobStatus.FAILED
-    assert setup.core.privacy_budget(ANALYST, room).epsilon_spent == 1.0  # charged once
+    assert (
+        setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
+    )  # charged once
     assert setup.tampering(room) == [f"job {job}"]
 
 
@@ -421,11 +425,13 @@ def test_a_result_is_released_from_the_ticket_only(setup: Setup, room: str) -> N
     job = setup.run(room, "by_region", {"min": "5"})
     setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
     with pytest.raises(ConflictError) as refused:
-        setup.core.retrieve_result(ANALYST, job, setup.recipient.public_key.to_bytes(), "csv")
+        setup.core.retrieve_result(
+            Principal.of(ANALYST), job, setup.recipient.public_key.to_bytes(), "csv"
+        )
     assert refused.value.code == "job_tampered"
     setup.host.edit_job(job, parameters=json.dumps({"min": "5"}))
     sealed, _, _ = setup.core.retrieve_result(
-        ANALYST, job, setup.recipient.public_key.to_bytes(), "csv"
+        Principal.of(ANALYST), job, setup.recipient.public_key.to_bytes(), "csv"
     )
     assert sealed
 
@@ -434,7 +440,7 @@ def test_a_stranger_probing_a_tampered_job_learns_nothing(setup: Setup, room: st
     job = setup.submit(room, "by_region", {"min": "5"})
     setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
     with pytest.raises(NotFoundError) as refused:
-        setup.core.job_status("mallory@elsewhere.example", job)
+        setup.core.job_status(Principal.of("mallory@elsewhere.example"), job)
     assert room not in str(refused.value)
 
 
@@ -453,7 +459,7 @@ def interactive_room(setup: Setup) -> tuple[str, Commit]:
             Participant(email=ANALYST),
         ),
     )
-    room_id = setup.core.publish_room(BANK, definition.model_dump(mode="json"))
+    room_id = setup.core.publish_room(Principal.of(BANK), definition.model_dump(mode="json"))
     commit = Commit(
         room_id=room_id,
         history_pin=initial_history_pin(room_id),
@@ -467,42 +473,45 @@ def interactive_room(setup: Setup) -> tuple[str, Commit]:
         ),
         analysts=({"email": ANALYST, "analyst_of": ("both",)},),  # type: ignore[arg-type]
     )
-    setup.core.submit_request(ANALYST, room_id, commit.model_dump(mode="json"))
+    setup.core.submit_request(Principal.of(ANALYST), room_id, commit.model_dump(mode="json"))
     return room_id, commit
 
 
 def test_a_rejected_request_stays_rejected(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(BANK, room_id, commit.commit_id)
-    setup.core.reject_request(INSURER, room_id, commit.commit_id, "no")
+    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
+    setup.core.reject_request(Principal.of(INSURER), room_id, commit.commit_id, "no")
     record = setup.host.requests[commit.commit_id]
     setup.host.requests[commit.commit_id] = replace(record, status="pending", rejected_by=None)
     setup.restart()
     with pytest.raises(ConflictError) as refused:
-        setup.core.approve_request(INSURER, room_id, commit.commit_id)
+        setup.core.approve_request(Principal.of(INSURER), room_id, commit.commit_id)
     assert refused.value.code == "request_closed"
-    assert setup.core.get_request(ANALYST, room_id, commit.commit_id).status == "rejected"
+    assert (
+        setup.core.get_request(Principal.of(ANALYST), room_id, commit.commit_id).status
+        == "rejected"
+    )
     assert setup.tampering(room_id) == [f"the status of request {commit.commit_id}"]
 
 
 def test_approvals_count_as_the_log_records_them(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(BANK, room_id, commit.commit_id)
-    setup.core.approve_request(INSURER, room_id, commit.commit_id)
+    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
+    setup.core.approve_request(Principal.of(INSURER), room_id, commit.commit_id)
     setup.host.approval_rows[commit.commit_id].pop(BANK)  # the host "loses" one
-    view = setup.core.get_request(ANALYST, room_id, commit.commit_id)
+    view = setup.core.get_request(Principal.of(ANALYST), room_id, commit.commit_id)
     assert view.missing_approvals == []
     assert set(view.approvals) == {BANK, INSURER}
     assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
-    setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+    setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
 
 
 def test_a_forged_approval_never_counts(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(BANK, room_id, commit.commit_id)
+    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
     setup.host.add_approval(commit.commit_id, INSURER, bytes(64))
     with pytest.raises(ConflictError) as refused:
-        setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+        setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
     assert refused.value.code == "approval_missing"
     assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
 
@@ -510,17 +519,17 @@ def test_a_forged_approval_never_counts(setup: Setup) -> None:
 def test_dropped_or_altered_commits_refuse_the_room(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
     for owner in (BANK, INSURER):
-        setup.core.approve_request(owner, room_id, commit.commit_id)
-    setup.core.integrate_request(ANALYST, room_id, commit.commit_id)
+        setup.core.approve_request(Principal.of(owner), room_id, commit.commit_id)
+    setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
     saved = setup.host.commit_rows[room_id]
     setup.host.commit_rows[room_id] = []
     setup.restart()
     with pytest.raises(VerificationError, match="audit log records"):
-        setup.core.retrieve_room(BANK, room_id)
+        setup.core.retrieve_room(Principal.of(BANK), room_id)
     setup.host.commit_rows[room_id] = [replace(saved[0], integrated_by=INSURER, commit=b"{}")]
     setup.restart()
     with pytest.raises(VerificationError):
-        setup.core.retrieve_room(BANK, room_id)
+        setup.core.retrieve_room(Principal.of(BANK), room_id)
 
 
 # -- the audit log ---------------------------------------------------------------------------------
@@ -530,7 +539,7 @@ def test_dropped_or_altered_commits_refuse_the_room(setup: Setup) -> None:
 def test_edited_audit_entries_are_refused_after_a_restart(
     setup: Setup, room: str, edit: str
 ) -> None:
-    setup.core.stop_room(BANK, room)  # a fact: the core checkpoints the log after it
+    setup.core.stop_room(Principal.of(BANK), room)  # a fact: the core checkpoints the log after it
     entries = setup.host.entries[room]
     if edit == "drop the last":
         entries.pop()
@@ -543,7 +552,7 @@ def test_edited_audit_entries_are_refused_after_a_restart(
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     setup.restart()
     with pytest.raises((VerificationError, ValueError)):
-        setup.core.room_status(ANALYST, room)
+        setup.core.room_status(Principal.of(ANALYST), room)
 
 
 def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, room: str) -> None:
@@ -551,12 +560,14 @@ def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, ro
     and caches together) is not detectable by the core alone — a client that kept a later
     checkpoint detects it, because the served log does not extend it."""
     before = setup.host.snapshot()
-    setup.core.stop_room(BANK, room)
-    _, later = setup.core.audit_log(ANALYST, room)
+    setup.core.stop_room(Principal.of(BANK), room)
+    _, later = setup.core.audit_log(Principal.of(ANALYST), room)
     setup.host.restore(before)
     setup.restart()
-    assert setup.core.room_status(ANALYST, room) == "active"  # the core alone cannot tell
-    events, note = setup.core.audit_log(ANALYST, room)
+    assert (
+        setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    )  # the core alone cannot tell
+    events, note = setup.core.audit_log(Principal.of(ANALYST), room)
     served = AuditLog(room, events)
     verify_key = setup.core.verify_key
     kept = open_checkpoint(later, room_origin(room), verify_key)
@@ -573,7 +584,7 @@ def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, roo
     setup.run(room, "by_region", {"min": "0"})
     setup.run(room, "dp_count")
     setup.run(room, "peek")
-    setup.core.stop_room(BANK, room)
+    setup.core.stop_room(Principal.of(BANK), room)
     running = setup.core.facts(room)
     incremental = replace(running, executions={}), dict(running.executions)
     folded = RoomFacts(room)

@@ -37,6 +37,7 @@ from sealroom.model.definition import (
     check_node_name,
 )
 from sealroom.model.definition import first_validation_error as _first_error
+from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
     from sealroom.client import Client
@@ -437,9 +438,9 @@ class AnalyticsDcrBuilder:
         analyst_of: Sequence[str] = (),
         data_owner_of: Sequence[str] = (),
     ) -> AnalyticsDcrBuilder:
-        if email.lower() in self._participants:
+        if normalise_email(email) in self._participants:
             raise DefinitionError(f"participant {email} was already added")
-        self._participants[email.lower()] = Participant(
+        self._participants[normalise_email(email)] = Participant(
             email=email, analyst_of=tuple(analyst_of), data_owner_of=tuple(data_owner_of)
         )
         return self

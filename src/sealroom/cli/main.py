@@ -143,6 +143,7 @@ def user_add(
     label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
 ) -> None:
     """Create a user (if new) and print a new API token as the last line."""
+    from sealroom.model.principal import normalise_email
     from sealroom.server.accounts import issue_token
     from sealroom.server.platform import open_store
     from sealroom.server.settings import Settings
@@ -150,7 +151,9 @@ def user_add(
     store = open_store(Settings(data_dir=data_dir))
     token = issue_token(store, email, label)
     store.engine.dispose()
-    typer.echo(f"Created an API token for {email.lower()} (shown once; only its hash is stored):")
+    typer.echo(
+        f"Created an API token for {normalise_email(email)} (shown once; only its hash is stored):"
+    )
     typer.echo(token)
 
 
@@ -169,13 +172,14 @@ def user_list(data_dir: DataDirOption = Path(".sealroom-data")) -> None:
 @user_app.command("revoke-token")
 def user_revoke_token(email: str, data_dir: DataDirOption = Path(".sealroom-data")) -> None:
     """Revoke every active API token of a user."""
+    from sealroom.model.principal import normalise_email
     from sealroom.server.platform import open_store
     from sealroom.server.settings import Settings
 
     store = open_store(Settings(data_dir=data_dir))
-    count = store.revoke_tokens(email.lower())
+    count = store.revoke_tokens(normalise_email(email))
     store.engine.dispose()
-    typer.echo(f"Revoked {count} token(s) of {email.lower()}.")
+    typer.echo(f"Revoked {count} token(s) of {normalise_email(email)}.")
 
 
 @app.command()

@@ -21,6 +21,7 @@ from sealroom.client._upload import DEFAULT_PARALLEL_UPLOADS, ProgressCallback, 
 from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
 from sealroom.errors import ConfigurationError, DefinitionError, NotFoundError
 from sealroom.model.definition import RoomDefinition, SqlNode
+from sealroom.model.principal import normalise_email
 from sealroom.model.template import export_template, parse_template
 
 
@@ -197,7 +198,7 @@ class Client:
         naming where it is, raised before anything is sent.
         """
         definition = parse_template(text, owner=self.user_email, replace_owner=replace_owner)
-        if definition.owner.lower() != self.user_email.lower():
+        if normalise_email(definition.owner) != normalise_email(self.user_email):
             raise DefinitionError(
                 f"the template's owner is {definition.owner}, but you are {self.user_email}: "
                 'you can only publish rooms you own. Set "owner" in the file to your e-mail, '

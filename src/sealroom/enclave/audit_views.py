@@ -12,12 +12,13 @@ from sealroom.audit import AuditEvent
 from sealroom.enclave.context import CoreContext
 from sealroom.errors import BadRequestError
 from sealroom.model.policy import Action
+from sealroom.model.principal import Principal
 
 __all__ = ["audit_checkpoint", "audit_consistency_proof", "audit_inclusion_proof", "audit_log"]
 
 
 def audit_log(
-    core: CoreContext, principal: str, room_id: str, start: int = 0
+    core: CoreContext, principal: Principal, room_id: str, start: int = 0
 ) -> tuple[list[AuditEvent], str]:
     """Entries from ``start`` up to the size of the returned signed checkpoint."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
@@ -25,13 +26,13 @@ def audit_log(
     return core.audit.log(room_id).events(start, size), note
 
 
-def audit_checkpoint(core: CoreContext, principal: str, room_id: str) -> str:
+def audit_checkpoint(core: CoreContext, principal: Principal, room_id: str) -> str:
     core.authority.authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
     return core.audit.checkpoint(room_id)[1]
 
 
 def audit_inclusion_proof(
-    core: CoreContext, principal: str, room_id: str, index: int, size: int
+    core: CoreContext, principal: Principal, room_id: str, index: int, size: int
 ) -> list[bytes]:
     """RFC 9162 §2.1.3: entry ``index`` is in the log of ``size`` entries."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
@@ -42,7 +43,7 @@ def audit_inclusion_proof(
 
 
 def audit_consistency_proof(
-    core: CoreContext, principal: str, room_id: str, first: int, second: int
+    core: CoreContext, principal: Principal, room_id: str, first: int, second: int
 ) -> list[bytes]:
     """RFC 9162 §2.1.4: the log of ``second`` entries extends the one of ``first``."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)

@@ -33,6 +33,7 @@ from sealroom.enclave.host_copies import HostCopies
 from sealroom.errors import ConflictError, NotFoundError, PermissionDeniedError, VerificationError
 from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
 from sealroom.model.policy import Action, decide
+from sealroom.model.principal import Principal
 from sealroom.model.records import RoomRecord
 
 __all__ = ["Authority", "Authorized"]
@@ -48,7 +49,7 @@ class Authorized:
     Built only by :meth:`Authority.authorize`, after the policy allowed the action.
     """
 
-    principal: str
+    principal: Principal
     action: Action
     node: str | None
     #: The host's row of the room (its signed definition was checked against the room id).
@@ -87,12 +88,12 @@ class Authority:
         self._guard = threading.Lock()
 
     def authorize(
-        self, principal: str, room_id: str, action: Action, *, node: str | None = None
+        self, principal: Principal, room_id: str, action: Action, *, node: str | None = None
     ) -> Authorized:
         """Decide ``action``; :class:`Authorized` if allowed, else audit the denial and raise."""
         record, history = self.history(room_id)
         stopped = self._copies.stopped(record)
-        decision = decide(history.current, principal, action, node=node, stopped=stopped)
+        decision = decide(history.current, principal.email, action, node=node, stopped=stopped)
         if decision.allowed:
             return Authorized(principal, action, node, record, history, stopped)
         self.audit_denial(principal, room_id, action, node, decision.reason)
@@ -114,11 +115,11 @@ class Authority:
             raise
 
     def audit_denial(
-        self, principal: str, room_id: str, action: Action, node: str | None, reason: str
+        self, principal: Principal, room_id: str, action: Action, node: str | None, reason: str
     ) -> None:
         self._audit.append(
             room_id,
-            user=principal,
+            user=principal.email,
             notes=f"denied {action.value}" + (f" on {node}" if node else "") + f": {reason}",
             event=kinds.AccessDenied(action.value, node, reason[:_MAX_REASON_CHARS]),
         )

@@ -26,8 +26,10 @@ definitions, commits and job tickets it signed or sealed, and the facts of the r
 (:mod:`.verified_state`) — never from the host's copies of them, which it compares and repairs
 (:mod:`.tampering`).
 
-The host passes in the principal it authenticated. (A host that lies about who is calling is
-outside what this version defends against; per-user request signatures are a later step.)
+The host passes in the :class:`~sealroom.model.principal.Principal` it authenticated (an e-mail
+address, normalised once when it is built). A host that lies about who is calling is outside
+what this version defends against; per-user request signatures (ARCHITECTURE §8) will be carried
+by the same type.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ from sealroom.enclave.keystore import EnclaveIdentity
 from sealroom.enclave.rooms import RoomView
 from sealroom.enclave.test_runs import TestRuns
 from sealroom.enclave.verified_state import RoomFacts
+from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord
 from sealroom.model.wire import (
     AirlockQuotas,
@@ -109,67 +112,67 @@ class TrustedCore:
             return copy.deepcopy(facts)
 
     # -- rooms --------------------------------------------------------------------------------
-    def publish_room(self, principal: str, definition_data: object) -> str:
+    def publish_room(self, principal: Principal, definition_data: object) -> str:
         return rooms.publish_room(self._core, principal, definition_data)
 
-    def retrieve_room(self, principal: str, room_id: str) -> RoomView:
+    def retrieve_room(self, principal: Principal, room_id: str) -> RoomView:
         return rooms.retrieve_room(self._core, principal, room_id)
 
-    def room_status(self, principal: str, room_id: str) -> str:
+    def room_status(self, principal: Principal, room_id: str) -> str:
         return rooms.room_status(self._core, principal, room_id)
 
-    def stop_room(self, principal: str, room_id: str) -> None:
+    def stop_room(self, principal: Principal, room_id: str) -> None:
         rooms.stop_room(self._core, principal, room_id)
 
-    def room_state(self, principal: str, room_id: str) -> tuple[bytes, bytes]:
+    def room_state(self, principal: Principal, room_id: str) -> tuple[bytes, bytes]:
         return rooms.room_state(self._core, principal, room_id)
 
-    def privacy_budget(self, principal: str, room_id: str) -> PrivacyBudgetOut:
+    def privacy_budget(self, principal: Principal, room_id: str) -> PrivacyBudgetOut:
         return rooms.privacy_budget(self._core, principal, room_id)
 
-    def airlock_quotas(self, principal: str, room_id: str) -> AirlockQuotas:
+    def airlock_quotas(self, principal: Principal, room_id: str) -> AirlockQuotas:
         return rooms.airlock_quotas(self._core, principal, room_id)
 
     # -- audit log ----------------------------------------------------------------------------
     def audit_log(
-        self, principal: str, room_id: str, start: int = 0
+        self, principal: Principal, room_id: str, start: int = 0
     ) -> tuple[list[AuditEvent], str]:
         return audit_views.audit_log(self._core, principal, room_id, start)
 
-    def audit_checkpoint(self, principal: str, room_id: str) -> str:
+    def audit_checkpoint(self, principal: Principal, room_id: str) -> str:
         return audit_views.audit_checkpoint(self._core, principal, room_id)
 
     def audit_inclusion_proof(
-        self, principal: str, room_id: str, index: int, size: int
+        self, principal: Principal, room_id: str, index: int, size: int
     ) -> list[bytes]:
         return audit_views.audit_inclusion_proof(self._core, principal, room_id, index, size)
 
     def audit_consistency_proof(
-        self, principal: str, room_id: str, first: int, second: int
+        self, principal: Principal, room_id: str, first: int, second: int
     ) -> list[bytes]:
         return audit_views.audit_consistency_proof(self._core, principal, room_id, first, second)
 
     # -- datasets -----------------------------------------------------------------------------
     def publish_dataset(
-        self, principal: str, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
+        self, principal: Principal, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
     ) -> DatasetPublished:
         return datasets.publish_dataset(
             self._core, principal, room_id, node_name, dataset_id, sealed_key
         )
 
-    def remove_dataset(self, principal: str, room_id: str, node_name: str) -> None:
+    def remove_dataset(self, principal: Principal, room_id: str, node_name: str) -> None:
         datasets.remove_dataset(self._core, principal, room_id, node_name)
 
-    def validation_report(self, principal: str, room_id: str, node_name: str) -> bytes:
+    def validation_report(self, principal: Principal, room_id: str, node_name: str) -> bytes:
         return datasets.validation_report(self._core, principal, room_id, node_name)
 
-    def published_datasets(self, principal: str, room_id: str) -> list[PublishedDatasetOut]:
+    def published_datasets(self, principal: Principal, room_id: str) -> list[PublishedDatasetOut]:
         return datasets.published_datasets(self._core, principal, room_id)
 
     # -- jobs ---------------------------------------------------------------------------------
     def submit_job(
         self,
-        principal: str,
+        principal: Principal,
         room_id: str,
         node_name: str,
         parameters: Mapping[str, str] | None,
@@ -181,7 +184,7 @@ class TrustedCore:
 
     def submit_development_job(
         self,
-        principal: str,
+        principal: Principal,
         room_id: str,
         node_data: object,
         parameters: Mapping[str, str] | None,
@@ -191,7 +194,7 @@ class TrustedCore:
             self._core, principal, room_id, node_data, parameters, recipient_public_key
         )
 
-    def job_status(self, principal: str, job_id: str) -> JobRecord:
+    def job_status(self, principal: Principal, job_id: str) -> JobRecord:
         return jobs.job_status(self._core, principal, job_id)
 
     def execute_job(self, job: JobRecord) -> None:
@@ -199,7 +202,11 @@ class TrustedCore:
         job_runs.execute_job(self._core, job)
 
     def retrieve_result(
-        self, principal: str, job_id: str, recipient_public_key: bytes, result_format: str | None
+        self,
+        principal: Principal,
+        job_id: str,
+        recipient_public_key: bytes,
+        result_format: str | None,
     ) -> tuple[bytes, bytes, str]:
         """``(sealed result, signature of its release, its format)``."""
         return results.retrieve_result(
@@ -207,32 +214,32 @@ class TrustedCore:
         )
 
     # -- requests (interactive rooms) ---------------------------------------------------------
-    def submit_request(self, principal: str, room_id: str, commit_data: object) -> RequestOut:
+    def submit_request(self, principal: Principal, room_id: str, commit_data: object) -> RequestOut:
         return requests.submit_request(self._core, principal, room_id, commit_data)
 
-    def list_requests(self, principal: str, room_id: str) -> list[RequestOut]:
+    def list_requests(self, principal: Principal, room_id: str) -> list[RequestOut]:
         return requests.list_requests(self._core, principal, room_id)
 
-    def get_request(self, principal: str, room_id: str, request_id: str) -> RequestOut:
+    def get_request(self, principal: Principal, room_id: str, request_id: str) -> RequestOut:
         return requests.get_request(self._core, principal, room_id, request_id)
 
-    def approve_request(self, principal: str, room_id: str, request_id: str) -> RequestOut:
+    def approve_request(self, principal: Principal, room_id: str, request_id: str) -> RequestOut:
         return requests.approve_request(self._core, principal, room_id, request_id)
 
     def reject_request(
-        self, principal: str, room_id: str, request_id: str, reason: str
+        self, principal: Principal, room_id: str, request_id: str, reason: str
     ) -> RequestOut:
         return requests.reject_request(self._core, principal, room_id, request_id, reason)
 
-    def integrate_request(self, principal: str, room_id: str, request_id: str) -> RequestOut:
+    def integrate_request(self, principal: Principal, room_id: str, request_id: str) -> RequestOut:
         return requests.integrate_request(self._core, principal, room_id, request_id)
 
-    def commits(self, principal: str, room_id: str) -> list[CommitOut]:
+    def commits(self, principal: Principal, room_id: str) -> list[CommitOut]:
         return requests.commits(self._core, principal, room_id)
 
     def preview_request(
         self,
-        principal: str,
+        principal: Principal,
         room_id: str,
         request_id: str,
         parameters: Mapping[str, str] | None,
@@ -245,7 +252,7 @@ class TrustedCore:
     # -- testing drafts -----------------------------------------------------------------------
     def test_computations(
         self,
-        principal: str,
+        principal: Principal,
         definition_data: object,
         test_datasets: Mapping[str, tuple[str, bytes]],
         parameters: Mapping[str, Mapping[str, str]] | None,

@@ -24,6 +24,7 @@ from sealroom.enclave.inputs import KeyUse
 from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
 from sealroom.model.definition import TableNode
 from sealroom.model.policy import Action
+from sealroom.model.principal import Principal
 from sealroom.model.records import PublicationRecord, now_ms
 from sealroom.model.wire import DatasetPublished, PublishedDatasetOut
 
@@ -35,7 +36,7 @@ _REPORT_AAD = b"sealroom/validation-report/v1"
 
 def publish_dataset(
     core: CoreContext,
-    principal: str,
+    principal: Principal,
     room_id: str,
     node_name: str,
     dataset_id: str,
@@ -43,7 +44,7 @@ def publish_dataset(
 ) -> DatasetPublished:
     allowed = core.authority.authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
     dataset = core.host.get_dataset(dataset_id)
-    if dataset is None or dataset.owner_email.lower() != principal.lower():
+    if dataset is None or not principal.is_named(dataset.owner_email):
         raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
     node = allowed.definition.node(node_name)
     # Steps 1 and 2 (module docstring).
@@ -60,7 +61,7 @@ def publish_dataset(
         node=node_name,
         dataset_id=dataset_id,
         sealed_key=sealed_key,
-        publisher_email=principal,
+        publisher_email=principal.email,
         published_at_ms=now_ms(),
         validation_outcome=None,
         validation_report=None,
@@ -88,14 +89,14 @@ def publish_dataset(
         core.host.put_publication(publication)
         core.audit.append(
             room_id,
-            user=principal,
+            user=principal.email,
             notes=f"published dataset {dataset_id} to node {node_name}",
             event=kinds.DatasetPublished(node_name, dataset_id),
         )
         if outcome is not None:
             core.audit.append(
                 room_id,
-                user=principal,
+                user=principal.email,
                 notes=f"validation of node {node_name}: {outcome}",
                 event=kinds.DatasetValidated(node_name, dataset_id, outcome),
             )
@@ -104,7 +105,7 @@ def publish_dataset(
     )
 
 
-def remove_dataset(core: CoreContext, principal: str, room_id: str, node_name: str) -> None:
+def remove_dataset(core: CoreContext, principal: Principal, room_id: str, node_name: str) -> None:
     core.authority.authorize(principal, room_id, Action.REMOVE_DATASET, node=node_name)
     with core.audit.locked(room_id) as facts:
         if node_name not in facts.datasets:
@@ -113,13 +114,15 @@ def remove_dataset(core: CoreContext, principal: str, room_id: str, node_name: s
         core.tables.forget(room_id, node_name)
         core.audit.append(
             room_id,
-            user=principal,
+            user=principal.email,
             notes=f"removed the dataset of node {node_name}",
             event=kinds.DatasetRemoved(node_name),
         )
 
 
-def validation_report(core: CoreContext, principal: str, room_id: str, node_name: str) -> bytes:
+def validation_report(
+    core: CoreContext, principal: Principal, room_id: str, node_name: str
+) -> bytes:
     """The node's validation report (JSON), opened from where the core sealed it at rest."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_VALIDATION_REPORT, node=node_name)
     publication = core.copies.publication(room_id, node_name)
@@ -138,7 +141,7 @@ def validation_report(core: CoreContext, principal: str, room_id: str, node_name
         ) from None
     core.audit.append(
         room_id,
-        user=principal,
+        user=principal.email,
         notes=f"retrieved the validation report of node {node_name}",
         event=kinds.ValidationReportRetrieved(node_name, publication.dataset_id),
     )
@@ -146,7 +149,7 @@ def validation_report(core: CoreContext, principal: str, room_id: str, node_name
 
 
 def published_datasets(
-    core: CoreContext, principal: str, room_id: str
+    core: CoreContext, principal: Principal, room_id: str
 ) -> list[PublishedDatasetOut]:
     """The room's datasets as its audit log records them (the host's rows are checked)."""
     core.authority.authorize(principal, room_id, Action.LIST_PUBLISHED_DATASETS)

@@ -23,6 +23,7 @@ from sealroom.errors import ConflictError, JobFailedError
 from sealroom.model.definition import PreviewNode, RoomDefinition, SqlNode, SyntheticNode
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
+from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord
 
 __all__ = ["RESULT_AAD", "execute_job"]
@@ -125,7 +126,9 @@ def _job_definition(core: CoreContext, ticket: JobTicket) -> tuple[RoomDefinitio
     if spec["kind"] == "development":
         definition, _ = development_definition(definition, ticket.submitted_by, spec["node"])
     elif spec["kind"] == "request_preview":
-        definition, _ = preview_target(core, ticket.submitted_by, history, spec["request_id"])
+        definition, _ = preview_target(
+            core, Principal.of(ticket.submitted_by), history, spec["request_id"]
+        )
     return definition, history.current
 
 

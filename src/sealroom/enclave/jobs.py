@@ -35,6 +35,7 @@ from sealroom.errors import (
 from sealroom.model.definition import RoomDefinition, SqlNode
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
+from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord, now_ms
 
 __all__ = [
@@ -49,7 +50,7 @@ __all__ = [
 
 def submit_job(
     core: CoreContext,
-    principal: str,
+    principal: Principal,
     room_id: str,
     node_name: str,
     parameters: Mapping[str, str] | None,
@@ -73,7 +74,7 @@ def submit_job(
 
 def submit_development_job(
     core: CoreContext,
-    principal: str,
+    principal: Principal,
     room_id: str,
     node_data: object,
     parameters: Mapping[str, str] | None,
@@ -82,7 +83,7 @@ def submit_development_job(
     """Run an ad-hoc computation over what ``principal`` may read, without adding it."""
     allowed = core.authority.authorize(principal, room_id, Action.RUN_DEVELOPMENT)
     with core.authority.denials_audited(allowed):
-        applied, node = development_definition(allowed.definition, principal, node_data)
+        applied, node = development_definition(allowed.definition, principal.email, node_data)
         check_computations(applied, [node])
     spec = {
         "kind": "development",
@@ -136,7 +137,7 @@ def queue_job(
     if audited is not None:
         notes += f" with parameters {audited}"
     with core.submitting, core.audit.locked(room_id) as facts:
-        unfinished = core.host.count_unfinished_jobs(principal)
+        unfinished = core.host.count_unfinished_jobs(principal.email)
         most = core.settings.max_unfinished_jobs_per_user
         if unfinished >= most:
             raise TooManyRequestsError(
@@ -152,17 +153,24 @@ def queue_job(
             )
             raise TooManyRequestsError(exc.reason) from None
         ticket = JobTicket(
-            job_id, room_id, target, principal, spec, values, recipient.to_bytes(), submitted_at
+            job_id,
+            room_id,
+            target,
+            principal.email,
+            spec,
+            values,
+            recipient.to_bytes(),
+            submitted_at,
         )
         job = ticket.record(ticket.seal(core.identity.storage_key))
         core.host.insert_job(job)
-        entry = core.audit.append(room_id, user=principal, notes=notes, event=event)
+        entry = core.audit.append(room_id, user=principal.email, notes=notes, event=event)
         core.host.add_node_executions(room_id, [name for name, _ in limits], entry.timestamp_ms)
     core.on_job_submitted()
     return job
 
 
-def job_status(core: CoreContext, principal: str, job_id: str) -> JobRecord:
+def job_status(core: CoreContext, principal: Principal, job_id: str) -> JobRecord:
     """The job, if ``principal`` may see it (else "not found": the room stays unnamed)."""
     job = core.host.get_job(job_id)
     if job is None:
@@ -174,11 +182,11 @@ def job_status(core: CoreContext, principal: str, job_id: str) -> JobRecord:
         raise NotFoundError(f"job {job_id} not found") from None
     if ticket.spec is not None:
         # Development and preview jobs are their submitter's alone.
-        allowed = ticket.submitted_by.lower() == principal.lower()
+        allowed = principal.is_named(ticket.submitted_by)
     else:
         # Anyone who may run the node or fetch its results may see its jobs.
         allowed = any(
-            decide(definition, principal, action, node=ticket.node).allowed
+            decide(definition, principal.email, action, node=ticket.node).allowed
             for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION)
         )
     if not allowed:

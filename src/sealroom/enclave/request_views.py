@@ -29,6 +29,7 @@ from sealroom.model.commits import (
     approver_groups,
     parse_commit,
 )
+from sealroom.model.principal import normalise_email
 from sealroom.model.records import RequestRecord, RequestStatus
 from sealroom.model.wire import ApproverGroupOut, CommitOut, RequestOut
 
@@ -147,7 +148,9 @@ class RequestLedger:
         has approved for)."""
         groups = self.groups(history, commit)
         approvals = self._approvals(history.room_id, commit)
-        missing = [g.node for g in groups if not any(e.lower() in approvals for e in g.approvers)]
+        missing = [
+            g.node for g in groups if not any(normalise_email(e) in approvals for e in g.approvers)
+        ]
         return groups, approvals, missing
 
     def _approvals(self, room_id: str, commit: Commit) -> dict[str, int]:
@@ -178,5 +181,5 @@ class RequestLedger:
             except VerificationError:
                 forged += 1
                 continue
-            signed.add(approval.approver.lower())
+            signed.add(normalise_email(approval.approver))
         return signed, forged

@@ -43,6 +43,7 @@ from sealroom.model.commits import (
 )
 from sealroom.model.definition import RoomDefinition, SqlNode
 from sealroom.model.policy import Action
+from sealroom.model.principal import Principal, normalise_email
 from sealroom.model.records import (
     CommitRecord,
     JobRecord,
@@ -71,7 +72,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def submit_request(
-    core: CoreContext, principal: str, room_id: str, commit_data: object
+    core: CoreContext, principal: Principal, room_id: str, commit_data: object
 ) -> RequestOut:
     """Propose a commit: new computations and analysts, approved by the owners it affects."""
     allowed = core.authority.authorize(principal, room_id, Action.SUBMIT_REQUEST)
@@ -79,23 +80,27 @@ def submit_request(
     return core.ledger.view(allowed.history, request_id)
 
 
-def list_requests(core: CoreContext, principal: str, room_id: str) -> list[RequestOut]:
+def list_requests(core: CoreContext, principal: Principal, room_id: str) -> list[RequestOut]:
     allowed = core.authority.authorize(principal, room_id, Action.LIST_REQUESTS)
     return core.ledger.list_all(allowed.history)
 
 
-def get_request(core: CoreContext, principal: str, room_id: str, request_id: str) -> RequestOut:
+def get_request(
+    core: CoreContext, principal: Principal, room_id: str, request_id: str
+) -> RequestOut:
     allowed = core.authority.authorize(principal, room_id, Action.LIST_REQUESTS)
     return core.ledger.view(allowed.history, request_id)
 
 
-def commits(core: CoreContext, principal: str, room_id: str) -> list[CommitOut]:
+def commits(core: CoreContext, principal: Principal, room_id: str) -> list[CommitOut]:
     """The room's integrated commits, in order."""
     allowed = core.authority.authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
     return core.ledger.commits(allowed.history)
 
 
-def approve_request(core: CoreContext, principal: str, room_id: str, request_id: str) -> RequestOut:
+def approve_request(
+    core: CoreContext, principal: Principal, room_id: str, request_id: str
+) -> RequestOut:
     """Sign ``principal``'s approval (they must own a data node the request affects)."""
     allowed = core.authority.authorize(principal, room_id, Action.REVIEW_REQUEST)
     with core.authority.denials_audited(allowed):
@@ -104,7 +109,7 @@ def approve_request(core: CoreContext, principal: str, room_id: str, request_id:
 
 
 def reject_request(
-    core: CoreContext, principal: str, room_id: str, request_id: str, reason: str
+    core: CoreContext, principal: Principal, room_id: str, request_id: str, reason: str
 ) -> RequestOut:
     """Reject (an affected data owner) or withdraw (the requester) a pending request."""
     allowed = core.authority.authorize(principal, room_id, Action.REVIEW_REQUEST)
@@ -114,7 +119,7 @@ def reject_request(
 
 
 def integrate_request(
-    core: CoreContext, principal: str, room_id: str, request_id: str
+    core: CoreContext, principal: Principal, room_id: str, request_id: str
 ) -> RequestOut:
     """Apply an approved request: the room's definition changes, for everybody."""
     history = core.authority.authorize(principal, room_id, Action.INTEGRATE_REQUEST).history
@@ -132,7 +137,7 @@ def integrate_request(
 
 def preview_request(
     core: CoreContext,
-    principal: str,
+    principal: Principal,
     room_id: str,
     request_id: str,
     parameters: Mapping[str, str] | None,
@@ -162,11 +167,11 @@ def preview_request(
 
 
 # -- the steps, once authorised ---------------------------------------------------------------
-def _submit(core: CoreContext, principal: str, history: RoomHistory, data: object) -> str:
+def _submit(core: CoreContext, principal: Principal, history: RoomHistory, data: object) -> str:
     commit = parse_commit(data)
     if commit.room_id != history.room_id:
         raise DefinitionError(f"the request is for room {commit.room_id}, not this one")
-    if commit.requester.lower() != principal.lower():
+    if not principal.is_named(commit.requester):
         raise DefinitionError(
             f"the request names {commit.requester} as requester, but {principal} submits it"
         )
@@ -180,14 +185,14 @@ def _submit(core: CoreContext, principal: str, history: RoomHistory, data: objec
     check_computations(applied, commit.nodes)
     groups = approver_groups(applied, commit)
     if not core.host.insert_request(
-        commit.commit_id, history.room_id, commit.canonical_bytes(), principal
+        commit.commit_id, history.room_id, commit.canonical_bytes(), principal.email
     ):
         raise ConflictError(
             f"request {commit.commit_id} was already submitted", code="request_exists"
         )
     core.audit.append(
         history.room_id,
-        user=principal,
+        user=principal.email,
         notes=f"requested {_summary(commit)} (request {commit.commit_id}); approvers: "
         + (", ".join(f"owners of {g.node}" for g in groups) or "none (no data affected)"),
         event=kinds.RequestSubmitted(
@@ -199,34 +204,38 @@ def _submit(core: CoreContext, principal: str, history: RoomHistory, data: objec
     return commit.commit_id
 
 
-def _approve(core: CoreContext, principal: str, history: RoomHistory, request_id: str) -> None:
+def _approve(
+    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str
+) -> None:
     record, commit = _pending(core, history, request_id, principal)
     groups = core.ledger.groups(history, commit)
-    mine = [g.node for g in groups if principal.lower() in (a.lower() for a in g.approvers)]
+    mine = [g.node for g in groups if any(principal.is_named(a) for a in g.approvers)]
     if not mine:
         raise PermissionDeniedError(
             f"{principal} owns no data node this request affects "
             f"({', '.join(g.node for g in groups) or 'none'}): only their data owners approve"
         )
-    message = approval_message(history.room_id, commit.commit_id, commit.history_pin, principal)
+    message = approval_message(
+        history.room_id, commit.commit_id, commit.history_pin, principal.email
+    )
     with core.audit.locked(history.room_id):
-        core.host.add_approval(record.id, principal, core.identity.signing_key.sign(message))
+        core.host.add_approval(record.id, principal.email, core.identity.signing_key.sign(message))
         core.audit.append(
             history.room_id,
-            user=principal,
+            user=principal.email,
             notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
             event=kinds.RequestApproved(record.id, ",".join(mine)),
         )
 
 
 def _reject(
-    core: CoreContext, principal: str, history: RoomHistory, request_id: str, reason: str
+    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str, reason: str
 ) -> None:
     record, commit = _pending(core, history, request_id, principal)
     groups = core.ledger.groups(history, commit)
-    approvers = {a.lower() for g in groups for a in g.approvers}
-    is_requester = record.requester.lower() == principal.lower()
-    if principal.lower() not in approvers and not is_requester:
+    is_approver = any(principal.is_named(a) for g in groups for a in g.approvers)
+    is_requester = principal.is_named(record.requester)
+    if not is_approver and not is_requester:
         raise PermissionDeniedError(
             f"{principal} may not reject request {record.id}: only the data owners it "
             "affects, or its requester (to withdraw it), may"
@@ -234,19 +243,19 @@ def _reject(
     reason = _CONTROL.sub(" ", reason).strip()[:MAX_REJECTION_CHARS]
     with core.audit.locked(history.room_id):
         if not core.host.set_request_status(
-            record.id, RequestStatus.REJECTED, rejected_by=principal, rejection=reason
+            record.id, RequestStatus.REJECTED, rejected_by=principal.email, rejection=reason
         ):
             raise ConflictError(f"request {record.id} is no longer pending", code="request_closed")
         core.audit.append(
             history.room_id,
-            user=principal,
+            user=principal.email,
             notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
             event=kinds.RequestRejected(record.id, reason[:500]),
         )
 
 
 def _integrate(
-    core: CoreContext, principal: str, history: RoomHistory, request_id: str
+    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str
 ) -> tuple[CommitRecord, Commit]:
     """Check the approvals and store the commit; the caller then swaps in the new history."""
     with core.integrating:
@@ -270,7 +279,7 @@ def _integrate(
             signature=core.identity.signing_key.sign(
                 commit_record_message(history.room_id, sequence, canonical, pin_after)
             ),
-            integrated_by=principal,
+            integrated_by=principal.email,
             integrated_at_ms=now_ms(),
         )
         with core.audit.locked(history.room_id):
@@ -284,7 +293,7 @@ def _integrate(
                 ) from None
             core.audit.append(
                 history.room_id,
-                user=principal,
+                user=principal.email,
                 notes=f"integrated request {record.id} ({_summary(commit)}) as commit {sequence}",
                 event=kinds.CommitIntegrated(
                     record.id,
@@ -301,17 +310,17 @@ def _integrate(
 
 
 def preview_target(
-    core: CoreContext, principal: str, history: RoomHistory, request_id: str
+    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str
 ) -> tuple[RoomDefinition, Commit]:
     """The definition to run a requested computation in, for its only affected owner."""
     _, commit = _pending(core, history, request_id, principal)
     applied = apply_commit(history.current, commit)
-    owners = {a.lower() for g in approver_groups(applied, commit) for a in g.approvers}
-    if owners != {principal.lower()}:
+    owners = {normalise_email(a) for g in approver_groups(applied, commit) for a in g.approvers}
+    if owners != {principal.email}:
         raise PermissionDeniedError(
             "only the one data owner a request affects may preview its result before "
             f"approving; this request affects {len(owners)} data owner(s)"
-            + ("" if principal.lower() in owners else f", not including {principal}")
+            + ("" if principal.email in owners else f", not including {principal}")
         )
     if not commit.nodes:
         raise ConflictError("the request adds no computation to preview", code="no_preview")
@@ -319,7 +328,7 @@ def preview_target(
 
 
 def _pending(
-    core: CoreContext, history: RoomHistory, request_id: str, principal: str
+    core: CoreContext, history: RoomHistory, request_id: str, principal: Principal
 ) -> tuple[RequestRecord, Commit]:
     record, commit = core.ledger.request(history, request_id)
     status = core.ledger.status(history.room_id, record)
@@ -337,12 +346,12 @@ def _pending(
     return record, commit
 
 
-def _supersede(core: CoreContext, room_id: str, request_id: str, principal: str) -> None:
+def _supersede(core: CoreContext, room_id: str, request_id: str, principal: Principal) -> None:
     with core.audit.locked(room_id):
         if core.host.set_request_status(request_id, RequestStatus.SUPERSEDED):
             core.audit.append(
                 room_id,
-                user=principal,
+                user=principal.email,
                 notes=f"request {request_id} was superseded by a newer commit",
                 event=kinds.RequestSuperseded(request_id),
             )

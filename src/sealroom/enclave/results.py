@@ -25,6 +25,7 @@ from sealroom.errors import (
 )
 from sealroom.model.definition import SqlNode
 from sealroom.model.policy import Action
+from sealroom.model.principal import Principal
 from sealroom.model.records import JobStatus
 from sealroom.model.result_release import ResultRelease, parameters_of, sign_result_release
 
@@ -37,7 +38,7 @@ SCRIPT_RESULT_FORMATS = frozenset({"zip"})
 
 def retrieve_result(
     core: CoreContext,
-    principal: str,
+    principal: Principal,
     job_id: str,
     recipient_public_key: bytes,
     result_format: str | None,
@@ -57,7 +58,7 @@ def retrieve_result(
         else:
             # A development or preview result goes to whoever ran it, and nobody else.
             core.authority.authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
-            if ticket.submitted_by.lower() != principal.lower():
+            if not principal.is_named(ticket.submitted_by):
                 raise NotFoundError(f"job {job_id} not found")
             is_sql = bool(ticket.spec.get("sql"))
     except NotFoundError:
@@ -105,7 +106,7 @@ def retrieve_result(
     signature = sign_result_release(release, core.identity.signing_key)
     core.audit.append(
         room_id,
-        user=principal,
+        user=principal.email,
         notes=f"retrieved the result of job {job_id} ({node})",
         event=kinds.ResultRetrieved(node, job_id, result_format, recipient.hex()),
     )

@@ -18,6 +18,7 @@ from sealroom.errors import BadRequestError
 from sealroom.model.commits import initial_history_pin
 from sealroom.model.definition import PreviewNode, parse_definition, room_signature_message
 from sealroom.model.policy import Action, decide
+from sealroom.model.principal import Principal
 from sealroom.model.records import RoomRecord, now_ms
 from sealroom.model.room_state import sign_room_state
 from sealroom.model.wire import AirlockQuota, AirlockQuotas, PrivacyBudgetOut
@@ -48,9 +49,9 @@ class RoomView:
     history_pin: str = ""
 
 
-def publish_room(core: CoreContext, principal: str, definition_data: object) -> str:
+def publish_room(core: CoreContext, principal: Principal, definition_data: object) -> str:
     definition = parse_definition(definition_data)
-    if definition.owner.lower() != principal.lower():
+    if not principal.is_named(definition.owner):
         raise BadRequestError(
             f"the room's owner is {definition.owner}, but {principal} is publishing it; "
             "publish rooms you own",
@@ -74,14 +75,14 @@ def publish_room(core: CoreContext, principal: str, definition_data: object) -> 
     core.authority.remember(RoomHistory(room_id, definition, pins=(initial_history_pin(room_id),)))
     core.audit.append(
         room_id,
-        user=principal,
+        user=principal.email,
         notes=f"published room {definition.name!r}",
         event=kinds.RoomPublished(room_id),
     )
     return room_id
 
 
-def retrieve_room(core: CoreContext, principal: str, room_id: str) -> RoomView:
+def retrieve_room(core: CoreContext, principal: Principal, room_id: str) -> RoomView:
     allowed = core.authority.authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
     record, history = allowed.record, allowed.history
     return RoomView(
@@ -95,24 +96,24 @@ def retrieve_room(core: CoreContext, principal: str, room_id: str) -> RoomView:
     )
 
 
-def room_status(core: CoreContext, principal: str, room_id: str) -> str:
+def room_status(core: CoreContext, principal: Principal, room_id: str) -> str:
     """``"active"`` or ``"stopped"``, as the room's audit log says."""
     allowed = core.authority.authorize(principal, room_id, Action.RETRIEVE_STATUS)
     return "stopped" if allowed.stopped else "active"
 
 
-def stop_room(core: CoreContext, principal: str, room_id: str) -> None:
+def stop_room(core: CoreContext, principal: Principal, room_id: str) -> None:
     core.authority.authorize(principal, room_id, Action.STOP_ROOM)
     with core.audit.locked(room_id) as facts:
         if facts.stopped:
             return
         core.audit.append(
-            room_id, user=principal, notes="stopped the room", event=kinds.RoomStopped()
+            room_id, user=principal.email, notes="stopped the room", event=kinds.RoomStopped()
         )
         core.copies.copy_status(room_id, facts.stopped_at_ms)
 
 
-def room_state(core: CoreContext, principal: str, room_id: str) -> tuple[bytes, bytes]:
+def room_state(core: CoreContext, principal: Principal, room_id: str) -> tuple[bytes, bytes]:
     """(canonical state, signature): status and datasets, versioned by the audit log."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_STATUS)
     with core.audit.locked(room_id) as facts:
@@ -120,7 +121,7 @@ def room_state(core: CoreContext, principal: str, room_id: str) -> tuple[bytes, 
     return sign_room_state(state, core.identity.signing_key)
 
 
-def privacy_budget(core: CoreContext, principal: str, room_id: str) -> PrivacyBudgetOut:
+def privacy_budget(core: CoreContext, principal: Principal, room_id: str) -> PrivacyBudgetOut:
     """The room's differential-privacy budget and what its runs have spent."""
     privacy = core.authority.authorize(
         principal, room_id, Action.RETRIEVE_STATUS
@@ -134,15 +135,15 @@ def privacy_budget(core: CoreContext, principal: str, room_id: str) -> PrivacyBu
     )
 
 
-def airlock_quotas(core: CoreContext, principal: str, room_id: str) -> AirlockQuotas:
+def airlock_quotas(core: CoreContext, principal: Principal, room_id: str) -> AirlockQuotas:
     """The quota and use of each preview node ``principal`` may run."""
     definition = core.authority.authorize(principal, room_id, Action.RETRIEVE_STATUS).definition
-    used = core.meters.airlock_usage(room_id, principal)
+    used = core.meters.airlock_usage(room_id, principal.email)
     return AirlockQuotas(
         quotas={
             node.name: AirlockQuota(limit=node.quota_bytes, used=used.get(node.name, 0))
             for node in definition.nodes
             if isinstance(node, PreviewNode)
-            and decide(definition, principal, Action.RUN_COMPUTATION, node=node.name).allowed
+            and decide(definition, principal.email, Action.RUN_COMPUTATION, node=node.name).allowed
         }
     )

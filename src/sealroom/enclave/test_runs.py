@@ -23,6 +23,7 @@ from sealroom.enclave.history import check_computations
 from sealroom.enclave.sources import TestData, TestDataset
 from sealroom.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
 from sealroom.model.definition import RawNode, TableNode, parse_definition
+from sealroom.model.principal import Principal
 
 __all__ = ["TestRuns"]
 
@@ -40,7 +41,7 @@ class TestRuns:
 
     def run(
         self,
-        principal: str,
+        principal: Principal,
         definition_data: object,
         test_datasets: Mapping[str, tuple[str, bytes]],
         parameters: Mapping[str, Mapping[str, str]] | None,
@@ -62,7 +63,7 @@ class TestRuns:
             if not isinstance(definition.node(node_name), TableNode | RawNode):
                 raise BadRequestError(f"test dataset for {node_name!r}, which is not a data node")
             dataset = core.host.get_dataset(dataset_id)
-            if dataset is None or dataset.owner_email.lower() != principal.lower():
+            if dataset is None or not principal.is_named(dataset.owner_email):
                 raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
             datasets[node_name] = TestDataset(dataset_id, sealed_key)
         source = TestData(

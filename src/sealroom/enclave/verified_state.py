@@ -39,6 +39,7 @@ from typing import Final
 
 from sealroom.audit import AuditAction, AuditEvent, kinds
 from sealroom.model.definition import MAX_RATE_LIMIT_EXECUTIONS, MAX_RATE_LIMIT_WINDOW_SECONDS
+from sealroom.model.principal import normalise_email
 from sealroom.model.room_state import RoomState
 
 __all__ = ["PublishedDataset", "RoomFacts"]
@@ -136,7 +137,7 @@ class RoomFacts:
             self.epsilon_spent += float(kind.epsilon)
             self.delta_spent += float(kind.delta)
         elif isinstance(kind, kinds.AirlockQuotaCharged):
-            key = (kind.node, event.user.lower())
+            key = (kind.node, normalise_email(event.user))
             self.airlock_used[key] = self.airlock_used.get(key, 0) + kind.charged_bytes
         elif isinstance(kind, kinds.Submission):
             if kind.rate_limited is None:
@@ -150,7 +151,7 @@ class RoomFacts:
             self._close(kind.request_id, "integrated")
         elif isinstance(kind, kinds.RequestApproved):
             approvers = self.approvers.setdefault(kind.request_id, {})
-            approvers[event.user.lower()] = event.timestamp_ms
+            approvers[normalise_email(event.user)] = event.timestamp_ms
         elif isinstance(kind, kinds.RequestRejected):
             self._close(kind.request_id, "rejected")
         elif isinstance(kind, kinds.RequestSuperseded):
@@ -174,7 +175,7 @@ class RoomFacts:
 
     def airlock(self, user: str) -> dict[str, int]:
         """Bytes charged to ``user``, by preview node."""
-        user = user.lower()
+        user = normalise_email(user)
         return {node: used for (node, who), used in self.airlock_used.items() if who == user}
 
     def room_state(self) -> RoomState:

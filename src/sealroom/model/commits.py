@@ -47,6 +47,7 @@ from sealroom.model.definition import (
     rebuild_definition,
 )
 from sealroom.model.permissions import PermissionKind
+from sealroom.model.principal import normalise_email
 
 __all__ = [
     "MAX_COMMIT_ANALYSTS",
@@ -153,7 +154,7 @@ def approval_message(room_id: str, commit_id: str, history_pin: str, approver: s
     return (
         b"/".join((_APPROVAL_DOMAIN, room_id.encode(), commit_id.encode(), history_pin.encode()))
         + b"/"
-        + approver.lower().encode()
+        + normalise_email(approver).encode()
     )
 
 
@@ -227,7 +228,11 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
     participants = list(definition.participants)
     for grant in commit.analysts:
         index = next(
-            (i for i, p in enumerate(participants) if p.email.lower() == grant.email.lower()),
+            (
+                i
+                for i, p in enumerate(participants)
+                if normalise_email(p.email) == normalise_email(grant.email)
+            ),
             None,
         )
         if index is None:

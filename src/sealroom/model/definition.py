@@ -37,6 +37,7 @@ from sealroom.model.permissions import (
     Permission,
     PermissionKind,
 )
+from sealroom.model.principal import is_email_address, normalise_email
 
 DEFINITION_VERSION: Literal[1] = 1
 
@@ -51,8 +52,6 @@ MAX_QUERY_LENGTH = 100_000
 MAX_MINIMUM_ROWS_COUNT = 100_000
 #: Largest epsilon of one differentially private run; beyond it the noise protects nobody.
 MAX_DP_EPSILON = 10.0
-
-_EMAIL_PATTERN = re.compile(r"^[^@\s,\x00-\x1f\x7f-\x9f]+@[^@\s,\x00-\x1f\x7f-\x9f]+$")
 
 #: Most parameters one computation declares (the SQL checks of
 #: :mod:`sealroom.compute.sql.parameters` use the same bound; a test keeps the two equal).
@@ -357,16 +356,18 @@ class RoomDefinition(_Frozen):
 
     def participant(self, email: str) -> Participant | None:
         for participant in self.participants:
-            if participant.email.lower() == email.lower():
+            if normalise_email(participant.email) == normalise_email(email):
                 return participant
         return None
 
     def is_participant(self, email: str) -> bool:
-        return self.participant(email) is not None or self.owner.lower() == email.lower()
+        return self.participant(email) is not None or normalise_email(
+            self.owner
+        ) == normalise_email(email)
 
     def participant_emails(self) -> list[str]:
         emails = [p.email for p in self.participants]
-        if not any(e.lower() == self.owner.lower() for e in emails):
+        if not any(normalise_email(e) == normalise_email(self.owner) for e in emails):
             emails.insert(0, self.owner)
         return emails
 
@@ -669,16 +670,16 @@ def _check_acyclic(definition: RoomDefinition) -> None:
 
 
 def _check_participants(definition: RoomDefinition, nodes: dict[str, Node]) -> None:
-    if not _EMAIL_PATTERN.fullmatch(definition.owner):
+    if not is_email_address(definition.owner):
         raise DefinitionError(f"owner {definition.owner!r} is not an e-mail address")
     seen: set[str] = set()
     for participant in definition.participants:
         email = participant.email
-        if not _EMAIL_PATTERN.fullmatch(email):
+        if not is_email_address(email):
             raise DefinitionError(f"participant {email!r} is not an e-mail address")
-        if email.lower() in seen:
+        if normalise_email(email) in seen:
             raise DefinitionError(f"participant {email!r} is listed twice")
-        seen.add(email.lower())
+        seen.add(normalise_email(email))
         for name in participant.data_owner_of:
             node = nodes.get(name)
             if node is None:
@@ -716,7 +717,7 @@ def _check_participants(definition: RoomDefinition, nodes: dict[str, Node]) -> N
 def effective_permissions(definition: RoomDefinition, email: str) -> Iterator[Permission]:
     """Every primitive ``email`` holds in the room: roles compiled, grants, basic rights."""
     participant = definition.participant(email)
-    is_owner = definition.owner.lower() == email.lower()
+    is_owner = normalise_email(definition.owner) == normalise_email(email)
     if participant is None and not is_owner:
         return
     if definition.basic_permissions or is_owner:

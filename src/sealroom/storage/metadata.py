@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from sealroom.errors import ConflictError
+from sealroom.model.principal import normalise_email
 from sealroom.model.records import (
     DatasetRecord,
     JobRecord,
@@ -202,7 +203,7 @@ class MetadataStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.rooms).values(**room.__dict__))
-                emails = sorted({e.lower() for e in participants})
+                emails = sorted({normalise_email(e) for e in participants})
                 if emails:
                     conn.execute(
                         insert(t.room_participants),
@@ -222,7 +223,7 @@ class MetadataStore:
         query = (
             select(t.rooms)
             .join(t.room_participants, t.room_participants.c.room_id == t.rooms.c.id)
-            .where(t.room_participants.c.email == email.lower())
+            .where(t.room_participants.c.email == normalise_email(email))
             .order_by(t.rooms.c.created_at_ms)
         )
         with self.engine.connect() as conn:
@@ -300,7 +301,7 @@ class MetadataStore:
                     .select_from(jobs)
                     .where(
                         and_(
-                            func.lower(jobs.c.submitted_by) == user_email.lower(),
+                            func.lower(jobs.c.submitted_by) == normalise_email(user_email),
                             jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
                         )
                     )
@@ -440,7 +441,10 @@ class MetadataStore:
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(usage.c.node, usage.c.used_bytes).where(
-                    and_(usage.c.room_id == room_id, usage.c.user_email == user_email.lower())
+                    and_(
+                        usage.c.room_id == room_id,
+                        usage.c.user_email == normalise_email(user_email),
+                    )
                 )
             ).all()
         return {str(r.node): int(r.used_bytes) for r in rows}
@@ -450,7 +454,7 @@ class MetadataStore:
         row: dict[str, object] = {
             "room_id": room_id,
             "node": node,
-            "user_email": user_email.lower(),
+            "user_email": normalise_email(user_email),
         }
         with self.engine.begin() as conn:
             _upsert(conn, usage, row, {"used_bytes": used})

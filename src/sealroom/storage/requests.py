@@ -17,6 +17,7 @@ from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from sealroom.errors import CommitRaceError
+from sealroom.model.principal import normalise_email
 from sealroom.model.records import (
     ApprovalRecord,
     CommitRecord,
@@ -103,14 +104,16 @@ class RequestStore:
     def add_approval(self, request_id: str, approver: str, signature: bytes) -> None:
         """Record (or replace) ``approver``'s approval."""
         approvals = t.request_approvals
-        key = and_(approvals.c.request_id == request_id, approvals.c.approver == approver.lower())
+        key = and_(
+            approvals.c.request_id == request_id, approvals.c.approver == normalise_email(approver)
+        )
         with self.engine.begin() as conn:
             exists = conn.execute(select(approvals.c.approver).where(key)).first()
             if exists is None:
                 conn.execute(
                     insert(approvals).values(
                         request_id=request_id,
-                        approver=approver.lower(),
+                        approver=normalise_email(approver),
                         signature=signature,
                         approved_at_ms=now_ms(),
                     )

@@ -9,6 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sealroom.errors import AuthenticationError
 from sealroom.model.definition import MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN
+from sealroom.model.principal import Principal
 from sealroom.server.accounts import authenticate
 from sealroom.server.platform import Platform
 
@@ -34,8 +35,15 @@ def current_user(
     return email
 
 
+def current_principal(user: Annotated[str, Depends(current_user)]) -> Principal:
+    """The authenticated user as the core's :class:`~sealroom.model.principal.Principal`."""
+    return Principal.of(user)
+
+
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 UserDep = Annotated[str, Depends(current_user)]
+#: For routes that relay to the core: who the host authenticated, as the core takes it.
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
 #: A node name in a path, checked like a room definition checks it (400 otherwise): a 3,000
 #: character or control-character name once reached the core's audit log and answered 500.
 NodeInPath = Annotated[

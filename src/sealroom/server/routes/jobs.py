@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from sealroom.crypto import KemPublicKey
 from sealroom.errors import BadRequestError
+from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
 from sealroom.model.wire import JobOut
-from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
+from sealroom.server.routes.deps import NodeInPath, PlatformDep, PrincipalDep
 
 router = APIRouter(tags=["jobs"])
 
@@ -37,15 +38,15 @@ class LongPolls:
 
     def __init__(self, per_user: int = MAX_WAITS_PER_USER) -> None:
         self._per_user = per_user
-        self._held: Counter[str] = Counter()
+        self._held: Counter[Principal] = Counter()
 
-    def acquire(self, user: str) -> bool:
+    def acquire(self, user: Principal) -> bool:
         if self._held[user] >= self._per_user:
             return False
         self._held[user] += 1
         return True
 
-    def release(self, user: str) -> None:
+    def release(self, user: Principal) -> None:
         self._held[user] -= 1
         if self._held[user] <= 0:
             del self._held[user]
@@ -92,7 +93,7 @@ def submit_job(
     node: NodeInPath,
     body: SubmitJob,
     platform: PlatformDep,
-    user: UserDep,
+    user: PrincipalDep,
 ) -> JobOut:
     recipient = bytes.fromhex(body.recipient_public_key)
     return job_out(platform.core.submit_job(user, room_id, node, body.parameters, recipient))
@@ -103,7 +104,7 @@ async def job_status(
     job_id: str,
     request: Request,
     platform: PlatformDep,
-    user: UserDep,
+    user: PrincipalDep,
     wait: float = Query(default=0.0, ge=0.0, description="seconds to wait for the job to finish"),
 ) -> JobOut:
     job = await run_in_threadpool(platform.core.job_status, user, job_id)
@@ -129,7 +130,9 @@ async def job_status(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def fetch_result(job_id: str, body: FetchResult, platform: PlatformDep, user: UserDep) -> Response:
+def fetch_result(
+    job_id: str, body: FetchResult, platform: PlatformDep, user: PrincipalDep
+) -> Response:
     try:
         recipient = KemPublicKey.from_hex(body.recipient_public_key).to_bytes()
     except ValueError as exc:  # e.g. all zeros: a low-order point, nothing sealed to it is secret

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from sealroom.errors import BadRequestError
 from sealroom.model.wire import CommitOut, JobOut, RequestOut, TestRunOut
-from sealroom.server.routes.deps import PlatformDep, UserDep
+from sealroom.server.routes.deps import PlatformDep, PrincipalDep
 from sealroom.server.routes.jobs import SubmitJob, job_out
 
 router = APIRouter(tags=["requests"])
@@ -50,38 +50,40 @@ class TestRun(BaseModel):
 
 @router.post("/v1/rooms/{room_id}/requests", status_code=201)
 def submit_request(
-    room_id: str, body: SubmitRequest, platform: PlatformDep, user: UserDep
+    room_id: str, body: SubmitRequest, platform: PlatformDep, user: PrincipalDep
 ) -> RequestOut:
     return platform.core.submit_request(user, room_id, body.commit)
 
 
 @router.get("/v1/rooms/{room_id}/requests")
-def list_requests(room_id: str, platform: PlatformDep, user: UserDep) -> list[RequestOut]:
+def list_requests(room_id: str, platform: PlatformDep, user: PrincipalDep) -> list[RequestOut]:
     return platform.core.list_requests(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/requests/{request_id}")
-def get_request(room_id: str, request_id: str, platform: PlatformDep, user: UserDep) -> RequestOut:
+def get_request(
+    room_id: str, request_id: str, platform: PlatformDep, user: PrincipalDep
+) -> RequestOut:
     return platform.core.get_request(user, room_id, request_id)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/approve")
 def approve_request(
-    room_id: str, request_id: str, platform: PlatformDep, user: UserDep
+    room_id: str, request_id: str, platform: PlatformDep, user: PrincipalDep
 ) -> RequestOut:
     return platform.core.approve_request(user, room_id, request_id)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/reject")
 def reject_request(
-    room_id: str, request_id: str, body: RejectRequest, platform: PlatformDep, user: UserDep
+    room_id: str, request_id: str, body: RejectRequest, platform: PlatformDep, user: PrincipalDep
 ) -> RequestOut:
     return platform.core.reject_request(user, room_id, request_id, body.reason)
 
 
 @router.post("/v1/rooms/{room_id}/requests/{request_id}/integrate")
 def integrate_request(
-    room_id: str, request_id: str, platform: PlatformDep, user: UserDep
+    room_id: str, request_id: str, platform: PlatformDep, user: PrincipalDep
 ) -> RequestOut:
     return platform.core.integrate_request(user, room_id, request_id)
 
@@ -92,7 +94,7 @@ def preview_request(
     request_id: str,
     body: SubmitJob,
     platform: PlatformDep,
-    user: UserDep,
+    user: PrincipalDep,
 ) -> JobOut:
     recipient = bytes.fromhex(body.recipient_public_key)
     return job_out(
@@ -101,13 +103,13 @@ def preview_request(
 
 
 @router.get("/v1/rooms/{room_id}/commits")
-def list_commits(room_id: str, platform: PlatformDep, user: UserDep) -> list[CommitOut]:
+def list_commits(room_id: str, platform: PlatformDep, user: PrincipalDep) -> list[CommitOut]:
     return platform.core.commits(user, room_id)
 
 
 @router.post("/v1/rooms/{room_id}/development-jobs", status_code=202)
 def submit_development_job(
-    room_id: str, body: DevelopmentJob, platform: PlatformDep, user: UserDep
+    room_id: str, body: DevelopmentJob, platform: PlatformDep, user: PrincipalDep
 ) -> JobOut:
     recipient = bytes.fromhex(body.recipient_public_key)
     return job_out(
@@ -116,7 +118,7 @@ def submit_development_job(
 
 
 @router.post("/v1/test-runs")
-def test_run(body: TestRun, platform: PlatformDep, user: UserDep) -> TestRunOut:
+def test_run(body: TestRun, platform: PlatformDep, user: PrincipalDep) -> TestRunOut:
     """Run every computation of a draft over empty tables or the caller's test datasets."""
     datasets = {}
     for node, dataset in body.test_datasets.items():

@@ -28,7 +28,7 @@ from sealroom.model.wire import (
     RoomStateOut,
     RoomStatusOut,
 )
-from sealroom.server.routes.deps import NodeInPath, PlatformDep, UserDep
+from sealroom.server.routes.deps import NodeInPath, PlatformDep, PrincipalDep
 
 router = APIRouter(tags=["rooms"])
 
@@ -51,12 +51,12 @@ class PublishDataset(BaseModel):
 
 
 @router.post("/v1/rooms", status_code=201)
-def publish_room(body: PublishRoom, platform: PlatformDep, user: UserDep) -> RoomPublished:
+def publish_room(body: PublishRoom, platform: PlatformDep, user: PrincipalDep) -> RoomPublished:
     return RoomPublished(room_id=platform.core.publish_room(user, body.definition))
 
 
 @router.get("/v1/rooms")
-def list_rooms(platform: PlatformDep, user: UserDep) -> list[RoomDescription]:
+def list_rooms(platform: PlatformDep, user: PrincipalDep) -> list[RoomDescription]:
     return [
         RoomDescription(
             id=r.id,
@@ -65,12 +65,12 @@ def list_rooms(platform: PlatformDep, user: UserDep) -> list[RoomDescription]:
             status="stopped" if r.is_stopped else "active",
             created_at_ms=r.created_at_ms,
         )
-        for r in platform.store.rooms_for(user)
+        for r in platform.store.rooms_for(user.email)
     ]
 
 
 @router.get("/v1/rooms/{room_id}")
-def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut:
+def retrieve_room(room_id: str, platform: PlatformDep, user: PrincipalDep) -> RoomOut:
     view = platform.core.retrieve_room(user, room_id)
     return RoomOut(
         room_id=view.room_id,
@@ -87,20 +87,20 @@ def retrieve_room(room_id: str, platform: PlatformDep, user: UserDep) -> RoomOut
 
 
 @router.get("/v1/rooms/{room_id}/status")
-def room_status(room_id: str, platform: PlatformDep, user: UserDep) -> RoomStatusOut:
+def room_status(room_id: str, platform: PlatformDep, user: PrincipalDep) -> RoomStatusOut:
     status = platform.core.room_status(user, room_id)
     return RoomStatusOut(status="stopped" if status == "stopped" else "active")
 
 
 @router.post("/v1/rooms/{room_id}/stop", status_code=204)
-def stop_room(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
+def stop_room(room_id: str, platform: PlatformDep, user: PrincipalDep) -> Response:
     platform.core.stop_room(user, room_id)
     return Response(status_code=204)
 
 
 @router.put("/v1/rooms/{room_id}/nodes/{node}/dataset")
 def publish_dataset(
-    room_id: str, node: NodeInPath, body: PublishDataset, platform: PlatformDep, user: UserDep
+    room_id: str, node: NodeInPath, body: PublishDataset, platform: PlatformDep, user: PrincipalDep
 ) -> DatasetPublished:
     try:
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
@@ -111,7 +111,7 @@ def publish_dataset(
 
 @router.delete("/v1/rooms/{room_id}/nodes/{node}/dataset", status_code=204)
 def remove_dataset(
-    room_id: str, node: NodeInPath, platform: PlatformDep, user: UserDep
+    room_id: str, node: NodeInPath, platform: PlatformDep, user: PrincipalDep
 ) -> Response:
     platform.core.remove_dataset(user, room_id, node)
     return Response(status_code=204)
@@ -119,7 +119,7 @@ def remove_dataset(
 
 @router.get("/v1/rooms/{room_id}/nodes/{node}/validation-report")
 def validation_report(
-    room_id: str, node: NodeInPath, platform: PlatformDep, user: UserDep
+    room_id: str, node: NodeInPath, platform: PlatformDep, user: PrincipalDep
 ) -> Response:
     report = platform.core.validation_report(user, room_id, node)
     return Response(content=report, media_type="application/json")
@@ -127,14 +127,14 @@ def validation_report(
 
 @router.get("/v1/rooms/{room_id}/datasets")
 def published_datasets(
-    room_id: str, platform: PlatformDep, user: UserDep
+    room_id: str, platform: PlatformDep, user: PrincipalDep
 ) -> list[PublishedDatasetOut]:
     return platform.core.published_datasets(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/audit-log")
 def audit_log(
-    room_id: str, platform: PlatformDep, user: UserDep, start: Annotated[int, Query(ge=0)] = 0
+    room_id: str, platform: PlatformDep, user: PrincipalDep, start: Annotated[int, Query(ge=0)] = 0
 ) -> AuditLogOut:
     """Entries from ``start`` and the signed checkpoint (C2SP note) that commits to them."""
     events, checkpoint = platform.core.audit_log(user, room_id, start)
@@ -147,26 +147,26 @@ def audit_log(
 
 
 @router.get("/v1/rooms/{room_id}/airlock-quotas")
-def airlock_quotas(room_id: str, platform: PlatformDep, user: UserDep) -> AirlockQuotas:
+def airlock_quotas(room_id: str, platform: PlatformDep, user: PrincipalDep) -> AirlockQuotas:
     """The caller's use of each preview node's quota (enforced by the core, audited)."""
     return platform.core.airlock_quotas(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/privacy-budget")
-def privacy_budget(room_id: str, platform: PlatformDep, user: UserDep) -> PrivacyBudgetOut:
+def privacy_budget(room_id: str, platform: PlatformDep, user: PrincipalDep) -> PrivacyBudgetOut:
     """The room's differential-privacy budget and what has been spent (enforced by the core)."""
     return platform.core.privacy_budget(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/state")
-def room_state(room_id: str, platform: PlatformDep, user: UserDep) -> RoomStateOut:
+def room_state(room_id: str, platform: PlatformDep, user: PrincipalDep) -> RoomStateOut:
     """The room's status and published datasets, versioned by its audit log, signed by the core."""
     state, signature = platform.core.room_state(user, room_id)
     return RoomStateOut(state=state.decode(), signature=signature.hex())
 
 
 @router.get("/v1/rooms/{room_id}/audit-log/checkpoint", response_class=PlainTextResponse)
-def audit_checkpoint(room_id: str, platform: PlatformDep, user: UserDep) -> Response:
+def audit_checkpoint(room_id: str, platform: PlatformDep, user: PrincipalDep) -> Response:
     note = platform.core.audit_checkpoint(user, room_id)
     return Response(content=note, media_type="text/plain; charset=utf-8")
 
@@ -175,7 +175,7 @@ def audit_checkpoint(room_id: str, platform: PlatformDep, user: UserDep) -> Resp
 def audit_inclusion_proof(
     room_id: str,
     platform: PlatformDep,
-    user: UserDep,
+    user: PrincipalDep,
     index: Annotated[int, Query(ge=0)],
     size: Annotated[int, Query(ge=1)],
 ) -> InclusionProofOut:
@@ -187,7 +187,7 @@ def audit_inclusion_proof(
 def audit_consistency_proof(
     room_id: str,
     platform: PlatformDep,
-    user: UserDep,
+    user: PrincipalDep,
     first: Annotated[int, Query(ge=0)],
     second: Annotated[int, Query(ge=0)],
 ) -> ConsistencyProofOut:

@@ -348,7 +348,7 @@ class Session:
             "audit log (entries and signed checkpoint)",
             error=VerificationError,
         )
-        events = events_from_wire(body.entries)
+        events = events_from_wire([entry.model_dump() for entry in body.entries])
         note = body.checkpoint
         key = self.attestation.verify_key
         state = AuditStateStore(self.client.state_dir)
@@ -496,7 +496,8 @@ class Session:
             "test_datasets": datasets,
             "parameters": {k: dict(v) for k, v in (parameters or {}).items()},
         }
-        return _parse(TestRunOut, self._api.post_json("/v1/test-runs", body), "test run").results
+        run = _parse(TestRunOut, self._api.post_json("/v1/test-runs", body), "test run")
+        return [report.model_dump(mode="json", exclude_none=True) for report in run.results]
 
     # -- requests (interactive rooms) -------------------------------------------------------
     def publish_request(self, data_room_id: str, commit: Commit, /) -> dict[str, Any]:

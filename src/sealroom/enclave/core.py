@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from sealroom.attestation import (
     AttestationDocument,
@@ -65,6 +64,7 @@ from sealroom.model.wire import (
     PrivacyBudgetOut,
     PublishedDatasetOut,
     RequestOut,
+    TestReportOut,
 )
 
 __all__ = ["CoreSettings", "RoomView", "TrustedCore"]
@@ -257,5 +257,5 @@ class TrustedCore:
         test_datasets: Mapping[str, tuple[str, bytes]],
         parameters: Mapping[str, Mapping[str, str]] | None,
         test_run: str,
-    ) -> list[dict[str, Any]]:
+    ) -> list[TestReportOut]:
         return self._test_runs.run(principal, definition_data, test_datasets, parameters, test_run)

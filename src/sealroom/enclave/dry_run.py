@@ -122,6 +122,8 @@ def _describe_zip(data: bytes) -> dict[str, Any]:
         if "dataset.csv" in names and "types.json" in names:
             columns = json.loads(archive.read("types.json"))["columns"]
             described["output_schema"] = [
-                {"name": c["name"], "type": c["type"], "nullable": True} for c in columns
+                # The script wrote types.json: its values are text here, whatever they were.
+                {"name": str(c["name"]), "type": str(c["type"]), "nullable": True}
+                for c in columns
             ]
     return described

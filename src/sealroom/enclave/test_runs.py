@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.dry_run import test_all
@@ -24,6 +24,7 @@ from sealroom.enclave.sources import TestData, TestDataset
 from sealroom.errors import BadRequestError, ConflictError, NotFoundError, TooManyRequestsError
 from sealroom.model.definition import RawNode, TableNode, parse_definition
 from sealroom.model.principal import Principal
+from sealroom.model.wire import TestReportOut
 
 __all__ = ["TestRuns"]
 
@@ -46,7 +47,7 @@ class TestRuns:
         test_datasets: Mapping[str, tuple[str, bytes]],
         parameters: Mapping[str, Mapping[str, str]] | None,
         test_run: str,
-    ) -> list[dict[str, Any]]:
+    ) -> list[TestReportOut]:
         """One report per computation of the draft (see :func:`~.dry_run.test_all`)."""
         core = self._core
         definition = parse_definition(definition_data)
@@ -75,9 +76,10 @@ class TestRuns:
                 "run again in a moment"
             )
         try:
-            return test_all(core.runner, definition, source, parameters or {})
+            reports = test_all(core.runner, definition, source, parameters or {})
         finally:
             core.compute_slots.release()
+        return [TestReportOut.model_validate(report) for report in reports]
 
     def _first_use(self, test_run: str) -> None:
         """Refuse a test run id seen before (prevents a host replaying a sealed test key)."""

@@ -26,12 +26,14 @@ __all__ = [
     "AirlockQuota",
     "AirlockQuotas",
     "ApproverGroupOut",
+    "AuditEntryOut",
     "AuditLogOut",
     "CommitOut",
     "ConsistencyProofOut",
     "DatasetPublished",
     "InclusionProofOut",
     "JobOut",
+    "OutputColumnOut",
     "PrivacyBudgetOut",
     "PublishedDatasetOut",
     "RequestOut",
@@ -40,6 +42,7 @@ __all__ = [
     "RoomPublished",
     "RoomStateOut",
     "RoomStatusOut",
+    "TestReportOut",
     "TestRunOut",
 ]
 
@@ -103,12 +106,27 @@ class AirlockQuotas(_Wire):
 
 
 # -- audit log --------------------------------------------------------------------------------
+class AuditEntryOut(_Wire):
+    """One audit event (:mod:`sealroom.audit.events`): its JSON form is what the log hashes."""
+
+    # Strict: the SDK hashes what it parsed, so nothing may be coerced ("1" is not 1).
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    room_id: str
+    seq: int
+    timestamp_ms: int
+    user: str
+    action: str = Field(description="an AuditAction")
+    notes: str
+    details: dict[str, str | int | bool | None] = Field(
+        description="identifiers and outcomes only (sealroom.audit.kinds), never data values"
+    )
+
+
 class AuditLogOut(_Wire):
     room_id: str
     start: int
-    entries: list[dict[str, Any]] = Field(
-        description="audit events (sealroom.audit.format), parsed strictly by the SDK"
-    )
+    entries: list[AuditEntryOut]
     checkpoint: str = Field(description="the signed checkpoint (C2SP note) of the entries")
 
 
@@ -157,12 +175,34 @@ class JobOut(_Wire):
     error_message: str | None
 
 
+class OutputColumnOut(_Wire):
+    name: str
+    type: str = Field(description="integer, float or string: the type scripts see")
+    sql_type: str | None = Field(default=None, description="SQL results: the engine's type")
+    nullable: bool
+
+
+class TestReportOut(_Wire):
+    """How one computation of a draft ran (absent fields are left out of the JSON)."""
+
+    __test__ = False  # not a pytest class
+
+    node: str
+    kind: str
+    status: str = Field(description="success, failed or skipped (an input failed)")
+    error: str | None = None
+    error_code: str | None = None
+    output_schema: list[OutputColumnOut] | None = Field(
+        default=None, description="a table result's columns"
+    )
+    files: list[str] | None = Field(default=None, description="the files a script wrote")
+    logs: dict[str, str] | None = Field(default=None, description="a script's stdout, stderr")
+
+
 class TestRunOut(_Wire):
     __test__ = False  # not a pytest class
 
-    results: list[dict[str, Any]] = Field(
-        description="one report per compute node: node, kind, status and what it produced"
-    )
+    results: list[TestReportOut] = Field(description="one report per compute node")
 
 
 # -- requests (interactive rooms) ---------------------------------------------------------------

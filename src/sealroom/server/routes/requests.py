@@ -117,7 +117,7 @@ def submit_development_job(
     )
 
 
-@router.post("/v1/test-runs")
+@router.post("/v1/test-runs", response_model_exclude_none=True)
 def test_run(body: TestRun, platform: PlatformDep, user: PrincipalDep) -> TestRunOut:
     """Run every computation of a draft over empty tables or the caller's test datasets."""
     datasets = {}

@@ -16,6 +16,7 @@ from sealroom.audit import event_to_wire
 from sealroom.errors import BadRequestError
 from sealroom.model.wire import (
     AirlockQuotas,
+    AuditEntryOut,
     AuditLogOut,
     ConsistencyProofOut,
     DatasetPublished,
@@ -141,7 +142,7 @@ def audit_log(
     return AuditLogOut(
         room_id=room_id,
         start=start,
-        entries=[event_to_wire(e) for e in events],
+        entries=[AuditEntryOut.model_validate(event_to_wire(e)) for e in events],
         checkpoint=checkpoint,
     )
 

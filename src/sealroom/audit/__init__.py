@@ -2,6 +2,8 @@
 
 * :mod:`~sealroom.audit.events` — :class:`AuditAction`, :class:`AuditEvent` (ids and outcomes,
   never data values).
+* :mod:`~sealroom.audit.kinds` — one dataclass per action: the details it carries, written and
+  read back through the same class.
 * :mod:`~sealroom.audit.merkle` — RFC 9162 hashing, :class:`MerkleTree`, inclusion and
   consistency proofs and their verifiers.
 * :mod:`~sealroom.audit.checkpoint` — C2SP signed notes and checkpoints.

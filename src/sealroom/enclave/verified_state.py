@@ -20,6 +20,9 @@ requests               REQUEST_APPROVED (approvers); REQUEST_REJECTED / _SUPERSE
 finished jobs          JOB_COMPLETED / JOB_FAILED
 =====================  ==============================================================
 
+Each entry's details are read through the dataclass of its kind (:mod:`sealroom.audit.kinds`),
+the one the core wrote it with.
+
 Invariants:
 
 * Folding is incremental: the keeper folds a room's log once when it loads it, then each entry

@@ -597,3 +597,27 @@ def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, roo
     assert folded.epsilon_spent == 1.0
     assert folded.stopped
     assert folded.airlock(ANALYST)["peek"] > 0
+
+
+# -- the core's own work -------------------------------------------------------------------------
+
+
+def test_publishing_a_table_unseals_its_key_once(
+    setup: Setup, room: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key is opened once, checked against the manifest, and validation decrypts with it."""
+    from sealroom.enclave import inputs
+
+    opened: list[bytes] = []
+    real = inputs.open_sealed
+
+    def counting(*args: object, **kwargs: object) -> bytes:
+        material = real(*args, **kwargs)  # type: ignore[arg-type]
+        opened.append(material)
+        return material
+
+    monkeypatch.setattr(inputs, "open_sealed", counting)
+    setup.publish(room, "sales", SALES + b"west,7\n")
+    assert len(opened) == 1
+    listed = setup.core.published_datasets(Principal.of(ANALYST), room)
+    assert [d.validation for d in listed] == ["PASSED"]

@@ -51,8 +51,8 @@ Usage::
 All six modules, all of their 2,103 mutants, take about 29 minutes on a 2-core machine (most of
 it compute/sql/privacy.py: 784 mutants, 9 s of tests for each survivor); ``--sample`` is there for
 quicker looks. Their 146 table mutants take about 15 minutes more (measured with ``--jobs 1`` on
-the same machine while it ran other work: policy's 75 in 2.5-3.5 minutes, privacy's 52 in 11.5,
-mostly its 26 survivors at 10-15 s of tests each; the other four modules under 30 s each), and
+the same machine while it ran other work: policy's 75 in 2.5-3.5 minutes, privacy's 49 in about
+2 now that tests kill them all; the other four modules under 30 s each), and
 ``--sample`` draws from them too. mutmut 3.8.1 is pinned exactly: the results are read from its
 files (``mutants/**/*.py.meta`` for each mutant's exit code, ``*.py.spans`` for where each
 mutant's code is in the mutated file).

@@ -14,7 +14,7 @@ from sealroom.audit import kinds
 from sealroom.crypto import sha256_hex
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.history import RoomHistory, check_computations
-from sealroom.errors import BadRequestError
+from sealroom.errors import DefinitionError
 from sealroom.model.commits import initial_history_pin
 from sealroom.model.definition import PreviewNode, parse_definition, room_signature_message
 from sealroom.model.policy import Action, decide
@@ -52,10 +52,9 @@ class RoomView:
 def publish_room(core: CoreContext, principal: Principal, definition_data: object) -> str:
     definition = parse_definition(definition_data)
     if not principal.is_named(definition.owner):
-        raise BadRequestError(
+        raise DefinitionError(
             f"the room's owner is {definition.owner}, but {principal} is publishing it; "
-            "publish rooms you own",
-            code="invalid_definition",
+            "publish rooms you own"
         )
     check_computations(definition, definition.nodes)
     canonical = definition.canonical_bytes()

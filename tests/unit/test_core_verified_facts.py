@@ -31,6 +31,7 @@ from sealroom.errors import (
 from sealroom.model.definition import MAX_RATE_LIMIT_WINDOW_SECONDS
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal
+from sealroom.model.records import now_ms
 from tests.hostile_host import HostileHost
 from tests.unit.test_core_tamper import (
     ANALYST,
@@ -423,6 +424,29 @@ def test_the_verified_definition_is_kept_while_the_core_runs(setup: Setup, room:
     assert setup.core.facts(room).datasets
     setup.restart()
     with pytest.raises(VerificationError, match=f"definition of room {room} was altered"):
+        setup.core.room_status(Principal.of(ANALYST), room)
+
+
+def test_a_history_read_back_after_a_restart_is_kept_too(setup: Setup, room: str) -> None:
+    setup.restart()
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"  # read back, verified
+    original = setup.host.rooms[room]
+    setup.host.rooms[room] = replace(original, definition=original.definition + b" ")
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    setup.restart()
+    with pytest.raises(VerificationError, match="was altered"):
+        setup.core.room_status(Principal.of(ANALYST), room)
+
+
+def test_a_dropped_tampering_report_is_caught_by_the_next_core(setup: Setup, room: str) -> None:
+    setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=now_ms())
+    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    assert setup.tampering(room) == ["the room's status"]
+    # The report is a fact the core checkpoints: the host cannot drop it unnoticed.
+    assert setup.host.checkpoints[room][0] == len(setup.host.entries[room])
+    setup.host.entries[room].pop()
+    setup.restart()
+    with pytest.raises((VerificationError, ValueError)):
         setup.core.room_status(Principal.of(ANALYST), room)
 
 

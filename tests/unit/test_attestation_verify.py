@@ -96,7 +96,7 @@ def test_document_contents() -> None:
     assert document.warning == SIMULATED_WARNING
     assert "no confidential-computing hardware" in document.warning
     assert set(document.evidence) == {"signature"}
-    wire = document.to_wire()
+    wire = document.model_dump(mode="json")
     assert AttestationDocument.model_validate(wire) == document
 
 
@@ -125,7 +125,7 @@ def test_nonce_length_enforced(size: int) -> None:
 
 
 def test_accepts_and_warns() -> None:
-    document = _document().to_wire()
+    document = _document().model_dump(mode="json")
     with pytest.warns(SimulatedAttestationWarning, match="SIMULATED"):
         verified = verify_attestation(document, SPECS, nonce=NONCE, now_ms=NOW + 1000)
     assert verified.is_simulated
@@ -143,7 +143,7 @@ def test_accepts_and_warns() -> None:
 def test_warns_every_time_not_once_per_process() -> None:
     """Under Python's default filters a warning from one line is shown once per process; the
     simulated attestation must be said every time it is accepted (each session)."""
-    document = _document().to_wire()
+    document = _document().model_dump(mode="json")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         for _ in range(3):
@@ -187,11 +187,11 @@ MALFORMED: dict[str, Mutation] = {
 @pytest.mark.parametrize("name", sorted(MALFORMED))
 def test_step1_malformed(name: str) -> None:
     with pytest.raises(AttestationError, match="malformed attestation document"):
-        _verify(MALFORMED[name](_document().to_wire()))
+        _verify(MALFORMED[name](_document().model_dump(mode="json")))
 
 
 def test_step1_error_does_not_echo_input() -> None:
-    wire = {**_document().to_wire(), "provider": "EVIL<script>"}
+    wire = {**_document().model_dump(mode="json"), "provider": "EVIL<script>"}
     with pytest.raises(AttestationError) as excinfo:
         _verify(wire)
     assert "EVIL" not in str(excinfo.value)
@@ -199,7 +199,7 @@ def test_step1_error_does_not_echo_input() -> None:
 
 
 def test_step2_unknown_provider() -> None:
-    wire = _resigned({**_document().to_wire(), "provider": "sev-snp"})
+    wire = _resigned({**_document().model_dump(mode="json"), "provider": "sev-snp"})
     with pytest.raises(AttestationError, match="provider 'sev-snp' is not accepted"):
         _verify(wire)
 
@@ -250,7 +250,10 @@ def test_step5_from_the_future() -> None:
 
 def test_step5_time_is_bound_into_report_data() -> None:
     # Rewriting issued_at_ms to pass the freshness check breaks step 6.
-    wire = {**_document(now_ms=NOW - 10 * DEFAULT_MAX_AGE_MS).to_wire(), "issued_at_ms": NOW}
+    wire = {
+        **_document(now_ms=NOW - 10 * DEFAULT_MAX_AGE_MS).model_dump(mode="json"),
+        "issued_at_ms": NOW,
+    }
     with pytest.raises(AttestationError, match="report_data"):
         _verify(wire)
 
@@ -259,16 +262,16 @@ def test_step6_swapped_kem_key() -> None:
     # The host substitutes its own KEM key to read dataset keys sealed by clients.
     attacker = KemPrivateKey.generate().public_key.hex()
     with pytest.raises(AttestationError, match="report_data"):
-        _verify({**_document().to_wire(), "kem_public_key": attacker})
+        _verify({**_document().model_dump(mode="json"), "kem_public_key": attacker})
 
 
 def test_step6_tampered_report_data() -> None:
     with pytest.raises(AttestationError, match="report_data"):
-        _verify({**_document().to_wire(), "report_data": "00" * 32})
+        _verify({**_document().model_dump(mode="json"), "report_data": "00" * 32})
 
 
 def test_step7_bad_signature() -> None:
-    wire = _document().to_wire()
+    wire = _document().model_dump(mode="json")
     signature = bytearray(bytes.fromhex(str(wire["evidence"]["signature"])))  # type: ignore[index]
     signature[0] ^= 1
     with pytest.raises(AttestationError, match="invalid signature"):
@@ -277,7 +280,7 @@ def test_step7_bad_signature() -> None:
 
 def test_step7_swapped_signing_key_with_recomputed_report_data() -> None:
     # report_data recomputed for the attacker's key, but the evidence still signed by the core.
-    wire = _document().to_wire()
+    wire = _document().model_dump(mode="json")
     swapped = {**wire, "signing_public_key": SigningKey.generate().verify_key.hex()}
     swapped = {**_resigned(swapped, SIGNING_KEY), "evidence": wire["evidence"]}
     with pytest.raises(AttestationError, match="invalid signature"):
@@ -287,19 +290,19 @@ def test_step7_swapped_signing_key_with_recomputed_report_data() -> None:
 @pytest.mark.parametrize("evidence", [{}, {"signature": 5}, {"signature": "zz"}, {"sig": "00"}])
 def test_step7_malformed_evidence(evidence: dict[str, object]) -> None:
     with pytest.raises(AttestationError, match="simulated evidence"):
-        _verify({**_document().to_wire(), "evidence": evidence})
+        _verify({**_document().model_dump(mode="json"), "evidence": evidence})
 
 
 def test_step7_accepted_provider_without_verifier() -> None:
     spec = EnclaveSpecification("sealroom.core", "v1", MEASUREMENT, frozenset({"tdx"}))
-    wire = _resigned({**_document().to_wire(), "provider": "tdx"})
+    wire = _resigned({**_document().model_dump(mode="json"), "provider": "tdx"})
     with pytest.raises(AttestationError, match="no verifier for attestation provider 'tdx'"):
         verify_attestation(wire, {"c": spec}, nonce=NONCE, now_ms=NOW)
 
 
 def test_step7_hardware_provider_without_pinned_expectations() -> None:
     spec = EnclaveSpecification("sealroom.core", "v1", MEASUREMENT, frozenset({"sev-snp"}))
-    wire = _resigned({**_document().to_wire(), "provider": "sev-snp"})
+    wire = _resigned({**_document().model_dump(mode="json"), "provider": "sev-snp"})
     with pytest.raises(AttestationError, match="pins no SEV-SNP launch measurement"):
         verify_attestation(wire, {"c": spec}, nonce=NONCE, now_ms=NOW)
 
@@ -345,7 +348,7 @@ def test_step1_names_the_malformed_fields(mutation: Mutation, fields: str | None
         "malformed attestation document (not a JSON object)"
         if fields is None
         else f"malformed attestation document (fields: {fields})",
-        mutation(_document().to_wire()),
+        mutation(_document().model_dump(mode="json")),
     )
 
 
@@ -397,14 +400,14 @@ def test_step5_without_now_uses_the_real_clock_in_milliseconds() -> None:
 def test_step6_names_a_swapped_key() -> None:
     _refused(
         "report_data does not match the document (keys swapped?)",
-        {**_document().to_wire(), "report_data": "00" * 32},
+        {**_document().model_dump(mode="json"), "report_data": "00" * 32},
     )
 
 
 def test_a_low_order_kem_key_is_refused_even_when_attested() -> None:
     # The all-zero X25519 point passes parsing and is bound into genuine evidence, but every
     # secret sealed to it would be all zeros: the key itself is refused.
-    wire = _resigned({**_document().to_wire(), "kem_public_key": "00" * 32})
+    wire = _resigned({**_document().model_dump(mode="json"), "kem_public_key": "00" * 32})
     _refused("the attested public keys are malformed", wire)
 
 
@@ -471,7 +474,7 @@ def _hardware_wire(
 ) -> dict[str, object]:
     """A document that passes steps 1-6 (fields bound into report_data) with ``evidence``."""
     wire = {
-        **_document(now_ms=issued_at_ms).to_wire(),
+        **_document(now_ms=issued_at_ms).model_dump(mode="json"),
         "provider": provider,
         "warning": "",
         "evidence": evidence or {},

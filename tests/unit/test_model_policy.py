@@ -15,9 +15,11 @@ from sealroom.model import (
     RoomDefinition,
     SqlNode,
     TableNode,
-    decide,
 )
+from sealroom.model import decide as decide_for
 from sealroom.model.definition import RawNode
+from sealroom.model.policy import Decision
+from sealroom.model.principal import Principal
 
 OWNER = "owner@room.example"
 BANK = "bank@bank.example"
@@ -26,6 +28,19 @@ ANALYST = "analyst@analytics.example"
 ANALYST2 = "second@analytics.example"
 VIEWER = "viewer@room.example"
 OUTSIDER = "mallory@elsewhere.example"
+
+
+def decide(
+    definition: RoomDefinition,
+    email: str,
+    action: Action,
+    *,
+    node: str | None = None,
+    stopped: bool = False,
+) -> Decision:
+    """The decision for the principal named ``email``."""
+    return decide_for(definition, Principal.of(email), action, node=node, stopped=stopped)
+
 
 COLUMNS = (Column(name="email", format_type=FormatType.EMAIL, is_nullable=False),)
 

@@ -24,6 +24,7 @@ from sealroom.analytics._verified import VerifiedRequest, verify_request
 from sealroom.errors import DefinitionError, VerificationError
 from sealroom.model import commits as model
 from sealroom.model.definition import Node
+from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
     from sealroom.analytics._dcr import (
@@ -106,7 +107,7 @@ class RequestBuilder:
                 "a request can only add analysts; it can never grant data-owner rights "
                 f"(asked for {email} on {', '.join(data_owner_of)})"
             )
-        key = email.lower()
+        key = normalise_email(email)
         self._emails.setdefault(key, email)
         roles = self._analysts.setdefault(key, [])
         roles.extend(name for name in analyst_of if name not in roles)
@@ -235,8 +236,8 @@ class SubmittedRequest:
 
     @property
     def signers(self) -> dict[str, bool]:
-        approved = {e.lower() for e in self._data["approvals"]}
-        return {e: e.lower() in approved for e in self.required_approvers}
+        approved = {normalise_email(e) for e in self._data["approvals"]}
+        return {e: normalise_email(e) in approved for e in self.required_approvers}
 
     @property
     def missing_approvals(self) -> list[str]:

@@ -58,6 +58,7 @@ from sealroom.model.commits import (
     verify_history,
 )
 from sealroom.model.definition import RoomDefinition
+from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
     from sealroom.client import Session
@@ -155,7 +156,8 @@ def verify_request(
             raise _altered_request(room_id, request_id, field)
     # The core records the authenticated submitter, whose email it checked the commit names
     # (in any case).
-    if "requester" in data and str(data["requester"]).lower() != commit.requester.lower():
+    shown_requester = normalise_email(str(data.get("requester", commit.requester)))
+    if shown_requester != normalise_email(commit.requester):
         raise _altered_request(room_id, request_id, "requester")
     groups = None if definition is None else derive_approver_groups(definition, commit)
     if groups is not None and "approver_groups" in data:

@@ -82,10 +82,6 @@ class AttestationDocument(BaseModel):
     evidence: dict[str, JsonValue]
     warning: str = Field(default="", max_length=1000)
 
-    def to_wire(self) -> dict[str, object]:
-        """The JSON-able dict (what the server returns)."""
-        return self.model_dump(mode="json")
-
 
 def compute_report_data(
     *,

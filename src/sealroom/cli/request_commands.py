@@ -54,6 +54,7 @@ from sealroom.cli.client_commands import ApiUrl, Email, Token
 from sealroom.client import create_client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import BadRequestError, DefinitionError, NotFoundError, VerificationError
+from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
     from sealroom.analytics._definitions import NodeDefinition
@@ -484,14 +485,14 @@ def _describe(data: dict[str, Any], commit: Commit) -> list[str]:
     if data.get("rejection") is not None:
         by = e(str(data.get("rejected_by") or "?"))
         lines.append(f"rejected   by {by}: {e(str(data['rejection'])) or '(no reason given)'}")
-    approved_at = {str(email).lower(): int(at) for email, at in data["approvals"].items()}
+    approved_at = {normalise_email(str(email)): int(at) for email, at in data["approvals"].items()}
     lines.append("approvals  (one data owner of each affected data node)")
     for group in data["approver_groups"]:
         owners = [str(email) for email in group["approvers"]]
         done = [
-            f"{e(email)} at {_timestamp(approved_at[email.lower()])}"
+            f"{e(email)} at {_timestamp(approved_at[normalise_email(email)])}"
             for email in owners
-            if email.lower() in approved_at
+            if normalise_email(email) in approved_at
         ]
         state = "approved by " + ", ".join(done) if done else "waiting"
         lines.append(f"  {e(str(group['node']))}: {state} (owners: {e(', '.join(owners))})")

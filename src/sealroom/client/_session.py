@@ -66,13 +66,13 @@ from sealroom.model.wire import (
     AirlockQuotas,
     AuditLogOut,
     CommitOut,
-    DatasetPublished,
+    DatasetPublishedOut,
     JobOut,
     PrivacyBudgetOut,
     PublishedDatasetOut,
     RequestOut,
     RoomOut,
-    RoomPublished,
+    RoomPublishedOut,
     RoomStateOut,
     TestRunOut,
 )
@@ -184,7 +184,7 @@ class Session:
         if not isinstance(data_room, RoomDefinition):
             data_room = data_room.definition_for(self.client.user_email)
         body = {"definition": data_room.model_dump(mode="json")}
-        room_id = _parse(RoomPublished, self._api.post_json("/v1/rooms", body), "room").room_id
+        room_id = _parse(RoomPublishedOut, self._api.post_json("/v1/rooms", body), "room").room_id
         if room_id != data_room.room_id:
             raise VerificationError(
                 f"the server published room {room_id}, but the definition hashes to "
@@ -374,7 +374,9 @@ class Session:
         response = self._api.request(
             "PUT", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset", json=body
         )
-        published: dict[str, Any] = _plain(_parse(DatasetPublished, response.json(), "publication"))
+        published: dict[str, Any] = _plain(
+            _parse(DatasetPublishedOut, response.json(), "publication")
+        )
         return published
 
     def _sealed_dataset_key(

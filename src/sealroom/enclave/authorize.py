@@ -93,7 +93,7 @@ class Authority:
         """Decide ``action``; :class:`Authorized` if allowed, else audit the denial and raise."""
         record, history = self.history(room_id)
         stopped = self._copies.stopped(record)
-        decision = decide(history.current, principal.email, action, node=node, stopped=stopped)
+        decision = decide(history.current, principal, action, node=node, stopped=stopped)
         if decision.allowed:
             return Authorized(principal, action, node, record, history, stopped)
         self.audit_denial(principal, room_id, action, node, decision.reason)

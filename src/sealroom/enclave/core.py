@@ -60,10 +60,11 @@ from sealroom.model.records import JobRecord
 from sealroom.model.wire import (
     AirlockQuotas,
     CommitOut,
-    DatasetPublished,
+    DatasetPublishedOut,
     PrivacyBudgetOut,
     PublishedDatasetOut,
     RequestOut,
+    RoomStateOut,
     TestReportOut,
 )
 
@@ -124,7 +125,7 @@ class TrustedCore:
     def stop_room(self, principal: Principal, room_id: str) -> None:
         rooms.stop_room(self._core, principal, room_id)
 
-    def room_state(self, principal: Principal, room_id: str) -> tuple[bytes, bytes]:
+    def room_state(self, principal: Principal, room_id: str) -> RoomStateOut:
         return rooms.room_state(self._core, principal, room_id)
 
     def privacy_budget(self, principal: Principal, room_id: str) -> PrivacyBudgetOut:
@@ -155,7 +156,7 @@ class TrustedCore:
     # -- datasets -----------------------------------------------------------------------------
     def publish_dataset(
         self, principal: Principal, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
-    ) -> DatasetPublished:
+    ) -> DatasetPublishedOut:
         return datasets.publish_dataset(
             self._core, principal, room_id, node_name, dataset_id, sealed_key
         )

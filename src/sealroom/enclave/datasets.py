@@ -26,7 +26,7 @@ from sealroom.model.definition import TableNode
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal
 from sealroom.model.records import PublicationRecord, now_ms
-from sealroom.model.wire import DatasetPublished, PublishedDatasetOut
+from sealroom.model.wire import DatasetPublishedOut, PublishedDatasetOut
 
 __all__ = ["publish_dataset", "published_datasets", "remove_dataset", "validation_report"]
 
@@ -41,7 +41,7 @@ def publish_dataset(
     node_name: str,
     dataset_id: str,
     sealed_key: bytes,
-) -> DatasetPublished:
+) -> DatasetPublishedOut:
     allowed = core.authority.authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
     dataset = core.host.get_dataset(dataset_id)
     if dataset is None or not principal.is_named(dataset.owner_email):
@@ -100,7 +100,7 @@ def publish_dataset(
                 notes=f"validation of node {node_name}: {outcome}",
                 event=kinds.DatasetValidated(node_name, dataset_id, outcome),
             )
-    return DatasetPublished(
+    return DatasetPublishedOut(
         room_id=room_id, node=node_name, dataset_id=dataset_id, validation=outcome
     )
 

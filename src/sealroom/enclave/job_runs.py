@@ -120,15 +120,14 @@ def _job_definition(core: CoreContext, ticket: JobTicket) -> tuple[RoomDefinitio
     action = _ACTIONS[spec["kind"]]
     node = ticket.node if action is Action.RUN_COMPUTATION else None
     stopped = core.copies.stopped(record)
-    decision = decide(definition, ticket.submitted_by, action, node=node, stopped=stopped)
+    submitter = Principal.of(ticket.submitted_by)
+    decision = decide(definition, submitter, action, node=node, stopped=stopped)
     if not decision.allowed:
         raise ConflictError(f"job can no longer run: {decision.reason}", code="job_refused")
     if spec["kind"] == "development":
         definition, _ = development_definition(definition, ticket.submitted_by, spec["node"])
     elif spec["kind"] == "request_preview":
-        definition, _ = preview_target(
-            core, Principal.of(ticket.submitted_by), history, spec["request_id"]
-        )
+        definition, _ = preview_target(core, submitter, history, spec["request_id"])
     return definition, history.current
 
 

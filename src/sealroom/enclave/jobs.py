@@ -186,7 +186,7 @@ def job_status(core: CoreContext, principal: Principal, job_id: str) -> JobRecor
     else:
         # Anyone who may run the node or fetch its results may see its jobs.
         allowed = any(
-            decide(definition, principal.email, action, node=ticket.node).allowed
+            decide(definition, principal, action, node=ticket.node).allowed
             for action in (Action.RETRIEVE_RESULT, Action.RUN_COMPUTATION)
         )
     if not allowed:

@@ -21,7 +21,7 @@ from sealroom.model.policy import Action, decide
 from sealroom.model.principal import Principal
 from sealroom.model.records import RoomRecord, now_ms
 from sealroom.model.room_state import sign_room_state
-from sealroom.model.wire import AirlockQuota, AirlockQuotas, PrivacyBudgetOut
+from sealroom.model.wire import AirlockQuota, AirlockQuotas, PrivacyBudgetOut, RoomStateOut
 
 __all__ = [
     "RoomView",
@@ -112,12 +112,13 @@ def stop_room(core: CoreContext, principal: Principal, room_id: str) -> None:
         core.copies.copy_status(room_id, facts.stopped_at_ms)
 
 
-def room_state(core: CoreContext, principal: Principal, room_id: str) -> tuple[bytes, bytes]:
-    """(canonical state, signature): status and datasets, versioned by the audit log."""
+def room_state(core: CoreContext, principal: Principal, room_id: str) -> RoomStateOut:
+    """Status and datasets, versioned by the audit log, in canonical form and signed."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_STATUS)
     with core.audit.locked(room_id) as facts:
         state = facts.room_state()
-    return sign_room_state(state, core.identity.signing_key)
+    canonical, signature = sign_room_state(state, core.identity.signing_key)
+    return RoomStateOut(state=canonical.decode(), signature=signature.hex())
 
 
 def privacy_budget(core: CoreContext, principal: Principal, room_id: str) -> PrivacyBudgetOut:
@@ -143,6 +144,6 @@ def airlock_quotas(core: CoreContext, principal: Principal, room_id: str) -> Air
             node.name: AirlockQuota(limit=node.quota_bytes, used=used.get(node.name, 0))
             for node in definition.nodes
             if isinstance(node, PreviewNode)
-            and decide(definition, principal.email, Action.RUN_COMPUTATION, node=node.name).allowed
+            and decide(definition, principal, Action.RUN_COMPUTATION, node=node.name).allowed
         }
     )

@@ -28,6 +28,7 @@ from sealroom.model.definition import (
     effective_permissions,
 )
 from sealroom.model.permissions import PermissionKind
+from sealroom.model.principal import Principal
 
 
 class Action(enum.StrEnum):
@@ -106,14 +107,18 @@ class Decision:
 
 def decide(
     definition: RoomDefinition,
-    principal: str,
+    principal: Principal,
     action: Action,
     *,
     node: str | None = None,
     stopped: bool = False,
 ) -> Decision:
-    """Decide whether ``principal`` may perform ``action`` (on ``node``) in this room."""
-    if not definition.is_participant(principal):
+    """Decide whether ``principal`` may perform ``action`` (on ``node``) in this room.
+
+    It takes a :class:`Principal`, never a bare address, so that every decision is about a
+    checked, normalised e-mail address.
+    """
+    if not definition.is_participant(principal.email):
         return Decision(False, f"{principal} is not a participant of the room", visible=False)
 
     kind, node_kind = _REQUIRED[action]
@@ -128,7 +133,7 @@ def decide(
 
     granted = any(
         p.kind is kind and (node_kind is None or p.node == node)
-        for p in effective_permissions(definition, principal)
+        for p in effective_permissions(definition, principal.email)
     )
     if not granted:
         scope = f" on node {node!r}" if node_kind is not None else ""

@@ -30,7 +30,8 @@ __all__ = [
     "AuditLogOut",
     "CommitOut",
     "ConsistencyProofOut",
-    "DatasetPublished",
+    "DatasetPublishedOut",
+    "HealthOut",
     "InclusionProofOut",
     "JobOut",
     "OutputColumnOut",
@@ -39,7 +40,7 @@ __all__ = [
     "RequestOut",
     "RoomCommitOut",
     "RoomOut",
-    "RoomPublished",
+    "RoomPublishedOut",
     "RoomStateOut",
     "RoomStatusOut",
     "TestReportOut",
@@ -53,8 +54,14 @@ class _Wire(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# -- the service ------------------------------------------------------------------------------
+class HealthOut(_Wire):
+    status: Literal["ok"]
+    version: str
+
+
 # -- rooms ------------------------------------------------------------------------------------
-class RoomPublished(_Wire):
+class RoomPublishedOut(_Wire):
     room_id: str
 
 
@@ -143,7 +150,7 @@ class ConsistencyProofOut(_Wire):
 
 
 # -- datasets ---------------------------------------------------------------------------------
-class DatasetPublished(_Wire):
+class DatasetPublishedOut(_Wire):
     room_id: str
     node: str
     dataset_id: str

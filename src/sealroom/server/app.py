@@ -11,7 +11,10 @@ from sealroom._version import __version__
 from sealroom.server.body_limit import BodyLimitMiddleware
 from sealroom.server.platform import Platform, open_platform
 from sealroom.server.problems import document_problems, install_problem_handlers
-from sealroom.server.query_params import refuse_undeclared_query_parameters
+from sealroom.server.query_params import (
+    index_declared_query_parameters,
+    refuse_undeclared_query_parameters,
+)
 from sealroom.server.routes import datasets, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
@@ -41,5 +44,6 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for module in (meta, datasets, rooms, jobs, requests):
         app.include_router(module.router)
+    index_declared_query_parameters(app)
     document_problems(app)
     return app

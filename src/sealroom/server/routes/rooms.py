@@ -19,13 +19,13 @@ from sealroom.model.wire import (
     AuditEntryOut,
     AuditLogOut,
     ConsistencyProofOut,
-    DatasetPublished,
+    DatasetPublishedOut,
     InclusionProofOut,
     PrivacyBudgetOut,
     PublishedDatasetOut,
     RoomCommitOut,
     RoomOut,
-    RoomPublished,
+    RoomPublishedOut,
     RoomStateOut,
     RoomStatusOut,
 )
@@ -52,8 +52,8 @@ class PublishDataset(BaseModel):
 
 
 @router.post("/v1/rooms", status_code=201)
-def publish_room(body: PublishRoom, platform: PlatformDep, user: PrincipalDep) -> RoomPublished:
-    return RoomPublished(room_id=platform.core.publish_room(user, body.definition))
+def publish_room(body: PublishRoom, platform: PlatformDep, user: PrincipalDep) -> RoomPublishedOut:
+    return RoomPublishedOut(room_id=platform.core.publish_room(user, body.definition))
 
 
 @router.get("/v1/rooms")
@@ -102,7 +102,7 @@ def stop_room(room_id: str, platform: PlatformDep, user: PrincipalDep) -> Respon
 @router.put("/v1/rooms/{room_id}/nodes/{node}/dataset")
 def publish_dataset(
     room_id: str, node: NodeInPath, body: PublishDataset, platform: PlatformDep, user: PrincipalDep
-) -> DatasetPublished:
+) -> DatasetPublishedOut:
     try:
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
     except ValueError:
@@ -162,8 +162,7 @@ def privacy_budget(room_id: str, platform: PlatformDep, user: PrincipalDep) -> P
 @router.get("/v1/rooms/{room_id}/state")
 def room_state(room_id: str, platform: PlatformDep, user: PrincipalDep) -> RoomStateOut:
     """The room's status and published datasets, versioned by its audit log, signed by the core."""
-    state, signature = platform.core.room_state(user, room_id)
-    return RoomStateOut(state=state.decode(), signature=signature.hex())
+    return platform.core.room_state(user, room_id)
 
 
 @router.get("/v1/rooms/{room_id}/audit-log/checkpoint", response_class=PlainTextResponse)

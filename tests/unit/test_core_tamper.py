@@ -1,31 +1,26 @@
 """The core believes only what it can verify: a host that lies about any fact is caught.
 
 The core runs here on :class:`tests.hostile_host.HostileHost`, an in-memory host a test edits as
-a malicious operator edits the database. For every fact the core enforces — a room's status, the
-dataset published to a node, the privacy budget spent, airlock usage, rate-limit windows, a
-job's specification and parameters, requests, approvals and commits, the audit log itself —
-the host's copy is changed (while the core runs, and across a restart of the core), and the core
-must refuse or detect it: it decides from the room's audit log, reports the disagreement in a
-``TAMPERING_DETECTED`` entry (never quoting what the host wrote) and repairs the host's copy.
-The one thing it cannot see alone is a rollback of everything at once (the last test).
+a malicious operator edits the database (the harness is :mod:`tests.unit.core_harness`). For
+every fact the core enforces — a room's status, the dataset published to a node, the privacy
+budget spent, airlock usage, rate-limit windows, a job's specification and parameters, requests,
+approvals and commits, the audit log itself — the host's copy is changed (while the core runs,
+and across a restart of the core), and the core must refuse or detect it: it decides from the
+room's audit log, reports the disagreement in a ``TAMPERING_DETECTED`` entry (never quoting what
+the host wrote) and repairs the host's copy. The one thing it cannot see alone is a rollback of
+everything at once (the last test).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 
-from sealroom.audit import AuditAction, AuditEvent, AuditLog, event_from_wire
+from sealroom.audit import AuditLog
 from sealroom.audit.checkpoint import open_checkpoint, room_origin
 from sealroom.audit.log import check_extends
-from sealroom.crypto import KemPrivateKey, Key, dataset_key_context, encrypt_bytes, seal
-from sealroom.enclave import CoreConfig, OpenCore, open_core
-from sealroom.enclave.core import CoreSettings, TrustedCore
-from sealroom.enclave.host import Host
 from sealroom.enclave.verified_state import RoomFacts
 from sealroom.errors import (
     ConflictError,
@@ -33,177 +28,21 @@ from sealroom.errors import (
     TooManyRequestsError,
     VerificationError,
 )
-from sealroom.model.columns import Column, FormatType, NumericRangeRule
-from sealroom.model.commits import Commit, initial_history_pin
-from sealroom.model.definition import (
-    Participant,
-    PreviewNode,
-    RateLimit,
-    RoomDefinition,
-    RoomPrivacy,
-    SqlNode,
-    TableNode,
-)
 from sealroom.model.principal import Principal
-from sealroom.model.records import DatasetRecord, JobStatus, now_ms
+from sealroom.model.records import JobStatus, now_ms
 from sealroom.model.room_state import derive_room_state
 from sealroom.model.wire import AirlockQuota
-from tests.hostile_host import HostileHost
-
-BANK = "alice@bank.example"
-INSURER = "bob@insurer.example"
-ANALYST = "carol@analytics.example"
-SALES = b"north,10\nsouth,3\nnorth,5\n"
-COLUMNS = (
-    Column(name="region", format_type=FormatType.STRING, is_nullable=False),
-    Column(
-        name="amount",
-        format_type=FormatType.INTEGER,
-        is_nullable=False,
-        in_range=NumericRangeRule(greater_than_equals=0, less_than_equals=100),
-    ),
+from tests.unit.core_harness import (
+    ANALYST,
+    BANK,
+    INSURER,
+    SALES,
+    Setup,
+    interactive_room,
+    room_fixture,  # noqa: F401 (the fixture room)
+    setup_fixture,  # noqa: F401 (the fixture setup)
+    static_room,
 )
-
-
-class _Sealing:
-    """The sealing key provider: a fixed key, as the hardware would give the same one."""
-
-    def __init__(self) -> None:
-        self.key = bytes(range(32))
-
-    def sealing_key(self) -> bytes:
-        return self.key
-
-
-def static_room() -> RoomDefinition:
-    return RoomDefinition(
-        name="tamper",
-        owner=BANK,
-        nodes=(
-            TableNode(name="sales", columns=COLUMNS),
-            SqlNode(
-                name="by_region",
-                query="SELECT region, SUM(amount) AS total FROM sales "
-                "WHERE amount >= CAST($min AS INTEGER) GROUP BY region ORDER BY region",
-                dependencies=("sales",),
-                parameters=("min",),
-                rate_limit=RateLimit(window_seconds=3600, max_executions=2),
-            ),
-            SqlNode(
-                name="dp_count",
-                query="SELECT COUNT(*) AS n FROM sales",
-                dependencies=("sales",),
-                dp_epsilon=1.0,
-            ),
-            SqlNode(
-                name="regions", query="SELECT DISTINCT region FROM sales", dependencies=("sales",)
-            ),
-            PreviewNode(name="peek", dependency="regions", quota_bytes=500),
-        ),
-        participants=(
-            Participant(email=BANK, data_owner_of=("sales",)),
-            Participant(email=ANALYST, analyst_of=("by_region", "dp_count", "peek")),
-        ),
-        privacy=RoomPrivacy(dp_epsilon_budget=1.5),
-    )
-
-
-@dataclass
-class Setup:
-    tmp_path: Path
-    host: HostileHost
-    sealing: _Sealing
-    opened: OpenCore
-    recipient: KemPrivateKey
-
-    @property
-    def core(self) -> TrustedCore:
-        return self.opened.core
-
-    def restart(self) -> TrustedCore:
-        """A new core on the same host and identity: it knows only what it reads back."""
-        self.opened.close()
-        self.opened = _open(self.tmp_path, self.host, self.sealing)
-        return self.core
-
-    def upload(self, data: bytes, owner: str = BANK) -> tuple[str, Key]:
-        key = Key()
-        manifest, chunks = encrypt_bytes(key, data)
-        for chunk in chunks:
-            self.host.chunks[chunk.sha256] = chunk.ciphertext
-        self.host.datasets[manifest.dataset_id] = DatasetRecord(
-            id=manifest.dataset_id,
-            owner_email=owner,
-            name="sales.csv",
-            description="",
-            manifest=manifest.to_bytes(),
-            size=sum(len(c.ciphertext) for c in chunks),
-            created_at_ms=now_ms(),
-        )
-        return manifest.dataset_id, key
-
-    def publish(self, room_id: str, node: str, data: bytes, owner: str = BANK) -> str:
-        dataset_id, key = self.upload(data, owner)
-        sealed = seal(
-            self.core.kem_public_key,
-            key.material,
-            context=dataset_key_context(room_id, node, dataset_id),
-        )
-        self.core.publish_dataset(Principal.of(owner), room_id, node, dataset_id, sealed)
-        return dataset_id
-
-    def submit(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
-        key = self.recipient.public_key.to_bytes()
-        return self.core.submit_job(Principal.of(ANALYST), room_id, node, parameters, key).id
-
-    def run_next(self) -> str:
-        job = self.host.claim_next_job()
-        assert job is not None
-        self.core.execute_job(job)
-        return self.host.jobs[job.id].status
-
-    def run(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
-        job_id = self.submit(room_id, node, parameters)
-        assert self.run_next() in JobStatus.FINISHED
-        return job_id
-
-    def events(self, room_id: str) -> list[AuditEvent]:
-        return [event_from_wire(json.loads(raw)) for raw in self.host.entries[room_id]]
-
-    def tampering(self, room_id: str) -> list[str]:
-        """The facts the core reported tampering with, in order."""
-        return [
-            str(event.details["fact"])
-            for event in self.events(room_id)
-            if event.action is AuditAction.TAMPERING_DETECTED
-        ]
-
-
-def _open(tmp_path: Path, host: Host, sealing: _Sealing) -> OpenCore:
-    config = CoreConfig(
-        settings=CoreSettings(scratch_dir=tmp_path / "scratch"),
-        identity_path=tmp_path / "identity.sealed",
-        sealing_key_file=tmp_path / "unused.key",
-        workers=0,
-    )
-    return open_core(config, host, sealing)
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    (tmp_path / "scratch").mkdir()
-    host, sealing = HostileHost(), _Sealing()
-    state = Setup(tmp_path, host, sealing, _open(tmp_path, host, sealing), KemPrivateKey.generate())
-    yield state
-    state.opened.close()
-
-
-@pytest.fixture
-def room(setup: Setup) -> str:
-    room_id = setup.core.publish_room(Principal.of(BANK), static_room().model_dump(mode="json"))
-    setup.publish(room_id, "sales", SALES)
-    return room_id
-
 
 # -- honest runs ----------------------------------------------------------------------------
 
@@ -445,36 +284,6 @@ def test_a_stranger_probing_a_tampered_job_learns_nothing(setup: Setup, room: st
 
 
 # -- requests, approvals and commits -------------------------------------------------------------
-
-
-def interactive_room(setup: Setup) -> tuple[str, Commit]:
-    definition = RoomDefinition(
-        name="interactive",
-        owner=BANK,
-        interactive=True,
-        nodes=(TableNode(name="sales", columns=COLUMNS), TableNode(name="claims", columns=COLUMNS)),
-        participants=(
-            Participant(email=BANK, data_owner_of=("sales",)),
-            Participant(email=INSURER, data_owner_of=("claims",)),
-            Participant(email=ANALYST),
-        ),
-    )
-    room_id = setup.core.publish_room(Principal.of(BANK), definition.model_dump(mode="json"))
-    commit = Commit(
-        room_id=room_id,
-        history_pin=initial_history_pin(room_id),
-        requester=ANALYST,
-        nodes=(
-            SqlNode(
-                name="both",
-                query="SELECT COUNT(*) AS n FROM sales, claims",
-                dependencies=("sales", "claims"),
-            ),
-        ),
-        analysts=({"email": ANALYST, "analyst_of": ("both",)},),  # type: ignore[arg-type]
-    )
-    setup.core.submit_request(Principal.of(ANALYST), room_id, commit.model_dump(mode="json"))
-    return room_id, commit
 
 
 def test_a_rejected_request_stays_rejected(setup: Setup) -> None:

@@ -3,23 +3,20 @@
 :class:`RoomFacts` is what the core believes about a room: a function of the room's audit log
 alone, folded entry by entry. The first half feeds it entries as the core writes them and checks
 each fact; the second half runs an in-process core (on :class:`tests.hostile_host.HostileHost`,
-as :mod:`tests.unit.test_core_tamper` does) and checks what :class:`Authority` decides, audits
-and remembers.
+with the harness of :mod:`tests.unit.core_harness`, as :mod:`tests.unit.test_core_tamper` does)
+and checks what :class:`Authority` decides, audits and remembers.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from sealroom.audit import AuditAction, AuditEvent, event_from_wire, kinds
 from sealroom.audit.events import DetailValue
-from sealroom.crypto import KemPrivateKey
 from sealroom.enclave.authorize import Authority
 from sealroom.enclave.verified_state import PublishedDataset, RoomFacts
 from sealroom.errors import (
@@ -32,17 +29,14 @@ from sealroom.model.definition import MAX_RATE_LIMIT_WINDOW_SECONDS
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal
 from sealroom.model.records import now_ms
-from tests.hostile_host import HostileHost
-from tests.unit.test_core_tamper import (
+from tests.unit.core_harness import (
     ANALYST,
     BANK,
     INSURER,
-    SALES,
     Setup,
-    _open,
-    _Sealing,
     interactive_room,
-    static_room,
+    room_fixture,  # noqa: F401 (the fixture room)
+    setup_fixture,  # noqa: F401 (the fixture setup)
 )
 
 ROOM = "r" * 64
@@ -276,22 +270,6 @@ def test_folding_in_steps_equals_folding_from_scratch() -> None:
 
 
 # -- a core: its facts and its decisions ---------------------------------------------------------
-
-
-@pytest.fixture
-def setup(tmp_path: Path) -> Iterator[Setup]:
-    (tmp_path / "scratch").mkdir()
-    host, sealing = HostileHost(), _Sealing()
-    state = Setup(tmp_path, host, sealing, _open(tmp_path, host, sealing), KemPrivateKey.generate())
-    yield state
-    state.opened.close()
-
-
-@pytest.fixture
-def room(setup: Setup) -> str:
-    room_id = setup.core.publish_room(Principal.of(BANK), static_room().model_dump(mode="json"))
-    setup.publish(room_id, "sales", SALES)
-    return room_id
 
 
 def authority(setup: Setup) -> Authority:

@@ -247,6 +247,20 @@ def test_tickets_cannot_be_swapped_or_dropped(setup: Setup, room: str) -> None:
     assert "was altered" in (setup.host.jobs[low].error_message or "")
     assert "no ticket" in (setup.host.jobs[high].error_message or "")
     assert ticket is not None
+    # Both are said in the room's log, where every participant sees them.
+    assert sorted(setup.tampering(room)) == sorted([f"job {low}", f"job {high}"])
+
+
+def test_a_ticketless_job_filed_under_a_room_the_core_never_made_makes_no_log(
+    setup: Setup, room: str
+) -> None:
+    job = setup.submit(room, "by_region", {"min": "5"})
+    stranger = "f" * 64
+    setup.host.edit_job(job, ticket=None, room_id=stranger)
+    assert setup.run_next() == JobStatus.FAILED
+    assert setup.host.jobs[job].error_code == "job_tampered"
+    assert stranger not in setup.host.entries
+    assert setup.tampering(room) == []
 
 
 def test_a_finished_job_queued_again_does_not_run_again(setup: Setup, room: str) -> None:

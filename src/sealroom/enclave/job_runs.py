@@ -11,6 +11,8 @@ outcome audited.
 
 from __future__ import annotations
 
+import logging
+
 from sealroom.audit import kinds
 from sealroom.crypto import seal_at_rest
 from sealroom.enclave.context import CoreContext
@@ -19,7 +21,7 @@ from sealroom.enclave.jobs import check_unaltered
 from sealroom.enclave.metering import Run
 from sealroom.enclave.requests import preview_target
 from sealroom.enclave.sources import PublishedData
-from sealroom.errors import ConflictError, JobFailedError
+from sealroom.errors import ConflictError, JobFailedError, SealroomError
 from sealroom.model.definition import PreviewNode, RoomDefinition, SqlNode, SyntheticNode
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
@@ -27,6 +29,8 @@ from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord
 
 __all__ = ["RESULT_AAD", "execute_job"]
+
+logger = logging.getLogger("sealroom.enclave.job_runs")
 
 #: Binds a job's result sealed at rest to its purpose.
 RESULT_AAD = b"sealroom/job-result/v1"
@@ -53,6 +57,13 @@ def execute_job(core: CoreContext, job: JobRecord) -> None:
 def _execute(core: CoreContext, job: JobRecord) -> None:
     try:
         ticket = open_ticket(core.identity.storage_key, job)
+    except ConflictError as exc:
+        _report_unopenable_ticket(core, job)
+        core.host.finish_job(
+            job.id, succeeded=False, error_code=exc.code, error_message=exc.message
+        )
+        return
+    try:
         check_unaltered(core, ticket, job)
         with core.audit.locked(ticket.room_id) as facts:
             finished = job.id in facts.finished_jobs
@@ -109,6 +120,18 @@ def _execute(core: CoreContext, job: JobRecord) -> None:
         notes=f"job {job.id} succeeded",
         event=kinds.JobCompleted(run.node, run.job_id, "succeeded"),
     )
+
+
+def _report_unopenable_ticket(core: CoreContext, job: JobRecord) -> None:
+    """Say in the audit log of the room the host files ``job`` under that its ticket cannot be
+    opened — if that is a room of this core (verified): a room the host names, the core never
+    creates a log for."""
+    try:
+        core.authority.history(job.room_id)
+    except SealroomError:
+        logger.warning("job %s: its ticket cannot be opened and its room is unknown", job.id)
+        return
+    core.alarm(job.room_id, f"job {job.id}", "its ticket is missing or was not sealed by this core")
 
 
 def _job_definition(core: CoreContext, ticket: JobTicket) -> tuple[RoomDefinition, RoomDefinition]:

@@ -16,6 +16,7 @@ error that never crosses the wire (see below)::
     │   ├── BadRequestError                   400    malformed or invalid input
     │   ├── AuthenticationError               401    missing or unknown API token
     │   ├── PermissionDeniedError             403    authenticated participant, action not allowed
+    │   │   └── ParticipantSignatureError     403    core: the participant's signature is refused
     │   ├── NotFoundError                     404    unknown, or not to be known to the caller
     │   ├── ConflictError                     409    the state forbids it (room stopped, ...)
     │   │   └── CommitRaceError               409    core: another commit took the sequence number
@@ -68,6 +69,7 @@ __all__ = [
     "JobTimeoutError",
     "LimitExceededError",
     "NotFoundError",
+    "ParticipantSignatureError",
     "PermissionDeniedError",
     "PrivacyFilterError",
     "RateLimitedError",
@@ -169,6 +171,14 @@ class AuthenticationError(RequestError):
 class PermissionDeniedError(RequestError):
     code = "permission_denied"
     status = 403
+
+
+class ParticipantSignatureError(PermissionDeniedError):
+    """The core could not authenticate the participant by their own signature: none was sent, it
+    does not verify, it was made with a key or certificate the room does not recognise for
+    them, or it was used before (a replay). The message names what failed."""
+
+    code = "participant_signature"
 
 
 class NotFoundError(RequestError):
@@ -328,6 +338,7 @@ _BY_CODE: Final[dict[str, type[SealroomError]]] = {
         AuthenticationError,
         PermissionDeniedError,
         NotFoundError,
+        ParticipantSignatureError,
         ConflictError,
         CommitRaceError,
         LimitExceededError,

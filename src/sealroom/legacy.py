@@ -22,6 +22,7 @@ from sealroom.model.definition import (
     TableNode,
     check_definition,
 )
+from sealroom.model.identities import AuthenticationMethod, identities_for
 from sealroom.model.permissions import Permission
 from sealroom.model.principal import normalise_email
 
@@ -60,8 +61,12 @@ class DataRoom:
     basic_permissions: bool
     salt: str
     governance: GovernanceProtocol = GovernanceProtocol()
+    #: How the room recognises each user who was given a method other than the platform's
+    #: (the session recognises the rest through the platform's CA when it publishes).
+    authentication: tuple[tuple[str, AuthenticationMethod], ...] = ()
 
     def definition_for(self, owner: str) -> RoomDefinition:
+        roots, identities = identities_for(dict(self.authentication), None)
         definition = RoomDefinition(
             salt=self.salt,
             name=self.name,
@@ -74,6 +79,8 @@ class DataRoom:
             ),
             basic_permissions=self.basic_permissions,
             interactive=self.governance.interactive,
+            trust_roots=roots,
+            identities=identities,
         )
         check_definition(definition)
         return definition
@@ -99,6 +106,7 @@ class DataRoomBuilder:
         self._nodes: dict[str, TableNode | RawNode | SqlNode] = {}
         self._grants: dict[str, list[Permission]] = {}
         self._emails: dict[str, str] = {}
+        self._methods: dict[str, AuthenticationMethod] = {}
 
     def add_description(self, description: str) -> None:
         self.description = description
@@ -128,10 +136,15 @@ class DataRoomBuilder:
     def add_user_permission(
         self,
         email: str,
-        authentication_method: object = None,
+        authentication_method: AuthenticationMethod | None = None,
         permissions: Iterable[Permission] = (),
     ) -> None:
-        del authentication_method  # users authenticate with their platform API token
+        """Grant ``permissions`` to ``email``, recognised by ``authentication_method`` (the
+        platform's CA when None, as ``client.platform_pki_authentication``)."""
+        key = normalise_email(email)
+        method = authentication_method or AuthenticationMethod.platform_pki()
+        if self._methods.setdefault(key, method) != method:
+            raise DefinitionError(f"{email} was given two different authentication methods")
         self._emails.setdefault(normalise_email(email), email)
         self._grants.setdefault(normalise_email(email), []).extend(permissions)
 
@@ -147,4 +160,9 @@ class DataRoomBuilder:
             basic_permissions=self.add_basic_user_permissions,
             salt=secrets.token_hex(16),
             governance=self.governance,
+            authentication=tuple(
+                (self._emails[key], method)
+                for key, method in self._methods.items()
+                if not method.is_platform
+            ),
         )

@@ -37,6 +37,7 @@ from sealroom.model.definition import (
 from sealroom.model.principal import Principal
 from sealroom.model.records import DatasetRecord, JobStatus, now_ms
 from tests.hostile_host import HostileHost
+from tests.participants import Actor, pinned
 
 __all__ = [
     "ANALYST",
@@ -108,6 +109,7 @@ def static_room() -> RoomDefinition:
             Participant(email=ANALYST, analyst_of=("by_region", "dp_count", "peek")),
         ),
         privacy=RoomPrivacy(dp_epsilon_budget=1.5),
+        identities=pinned(BANK, ANALYST),
     )
 
 
@@ -124,6 +126,10 @@ class Setup:
     @property
     def core(self) -> TrustedCore:
         return self.opened.core
+
+    def as_(self, email: str) -> Actor:
+        """The core as ``email`` uses it: the actions they sign, signed with their key."""
+        return Actor(self.core, email)
 
     def restart(self) -> TrustedCore:
         """A new core on the same host and identity: it knows only what it reads back."""
@@ -154,12 +160,12 @@ class Setup:
             key.material,
             context=dataset_key_context(room_id, node, dataset_id),
         )
-        self.core.publish_dataset(Principal.of(owner), room_id, node, dataset_id, sealed)
+        self.as_(owner).publish_dataset(room_id, node, dataset_id, sealed)
         return dataset_id
 
     def submit(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:
         key = self.recipient.public_key.to_bytes()
-        return self.core.submit_job(Principal.of(ANALYST), room_id, node, parameters, key).id
+        return self.as_(ANALYST).submit_job(room_id, node, parameters, key).id
 
     def run_next(self) -> str:
         job = self.host.claim_next_job()
@@ -211,7 +217,7 @@ def setup_fixture(tmp_path: Path) -> Iterator[Setup]:
 @pytest.fixture(name="room")
 def room_fixture(setup: Setup) -> str:
     """The :func:`static_room`, published by its owner, with ``SALES`` published to ``sales``."""
-    room_id = setup.core.publish_room(Principal.of(BANK), static_room().model_dump(mode="json"))
+    room_id = setup.as_(BANK).publish_room(static_room().model_dump(mode="json"))
     setup.publish(room_id, "sales", SALES)
     return room_id
 
@@ -229,8 +235,9 @@ def interactive_room(setup: Setup) -> tuple[str, Commit]:
             Participant(email=INSURER, data_owner_of=("claims",)),
             Participant(email=ANALYST),
         ),
+        identities=pinned(BANK, INSURER, ANALYST),
     )
-    room_id = setup.core.publish_room(Principal.of(BANK), definition.model_dump(mode="json"))
+    room_id = setup.as_(BANK).publish_room(definition.model_dump(mode="json"))
     commit = Commit(
         room_id=room_id,
         history_pin=initial_history_pin(room_id),
@@ -244,5 +251,5 @@ def interactive_room(setup: Setup) -> tuple[str, Commit]:
         ),
         analysts=({"email": ANALYST, "analyst_of": ("both",)},),  # type: ignore[arg-type]
     )
-    setup.core.submit_request(Principal.of(ANALYST), room_id, commit.model_dump(mode="json"))
+    setup.as_(ANALYST).submit_request(room_id, commit.model_dump(mode="json"))
     return room_id, commit

@@ -49,7 +49,7 @@ EXAMPLES: list[tuple[kinds.EventKind, set[str]]] = [
     ),
     (kinds.AirlockQuotaCharged("peek", "j", 10, 20), {"node", "job_id", "bytes", "used"}),
     (kinds.RequestSubmitted("q", "a,b", "sales"), {"request_id", "nodes", "affected_nodes"}),
-    (kinds.RequestApproved("q", "sales"), {"request_id", "nodes"}),
+    (kinds.RequestApproved("q", "sales", "c2lnbmVk"), {"request_id", "nodes", "proof"}),
     (kinds.RequestRejected("q", "no"), {"request_id", "reason"}),
     (kinds.RequestSuperseded("q"), {"request_id"}),
     (

@@ -31,10 +31,13 @@ from sealroom.model.definition import (
     TableNode,
 )
 from sealroom.model.development import development_definition
+from sealroom.model.identities import Identity
 
 BANK = "alice@bank.example"
 INSURER = "bob@insurer.example"
 ANALYST = "carol@analytics.example"
+#: The analyst's key fingerprint: a participant new to the room comes with one.
+ANALYST_KEY = "c0" * 32
 
 
 def _table(name: str) -> TableNode:
@@ -97,13 +100,15 @@ def test_apply_adds_computations_and_analysts() -> None:
         room,
         nodes=(overlap,),
         analysts=(
-            AnalystGrant(email=ANALYST, analyst_of=("overlap",)),
+            AnalystGrant(email=ANALYST, key=ANALYST_KEY, analyst_of=("overlap",)),
             AnalystGrant(email=BANK, analyst_of=("overlap",)),
         ),
     )
     applied = apply_commit(room, commit)
     assert applied.node("overlap") == overlap
     assert applied.participant(ANALYST).analyst_of == ("overlap",)  # type: ignore[union-attr]
+    assert applied.identity(ANALYST) == Identity(email=ANALYST, key=ANALYST_KEY)
+    assert applied.identity(BANK) is None  # an existing participant keeps theirs (none here)
     assert applied.participant(BANK).analyst_of == ("bank_ids", "overlap")  # type: ignore[union-attr]
     assert applied.participant(BANK).data_owner_of == ("customers",)  # type: ignore[union-attr]
     # The room is still the same room: its settings and salt do not change.
@@ -134,7 +139,9 @@ def test_a_node_nobody_owns_needs_no_approval_and_analyst_grants_count() -> None
     commit = _commit(room, nodes=(unowned,))
     assert approver_groups(apply_commit(room, commit), commit) == []
     # Opening an existing computation to a new analyst needs its owners' approval too.
-    grant = _commit(room, analysts=(AnalystGrant(email=ANALYST, analyst_of=("bank_ids",)),))
+    grant = _commit(
+        room, analysts=(AnalystGrant(email=ANALYST, key=ANALYST_KEY, analyst_of=("bank_ids",)),)
+    )
     groups = approver_groups(apply_commit(room, grant), grant)
     assert [(g.node, g.approvers) for g in groups] == [("customers", (BANK,))]
 
@@ -156,11 +163,15 @@ def test_a_preview_node_is_approved_by_the_owners_of_what_it_relays() -> None:
         ),
         ({}, "adds nothing"),
         (
-            {"analysts": (AnalystGrant(email=ANALYST, analyst_of=("customers",)),)},
+            {
+                "analysts": (
+                    AnalystGrant(email=ANALYST, key=ANALYST_KEY, analyst_of=("customers",)),
+                )
+            },
             "data node",
         ),
         (
-            {"analysts": (AnalystGrant(email=ANALYST, analyst_of=("missing",)),)},
+            {"analysts": (AnalystGrant(email=ANALYST, key=ANALYST_KEY, analyst_of=("missing",)),)},
             "unknown node",
         ),
         (
@@ -248,7 +259,7 @@ def test_verify_history_accepts_only_the_signed_chain_in_order() -> None:
             history_pin=pins[-1],
             requester=ANALYST,
             note=note,
-            analysts=(AnalystGrant(email=ANALYST, analyst_of=("bank_ids",)),),
+            analysts=(AnalystGrant(email=ANALYST, key=ANALYST_KEY, analyst_of=("bank_ids",)),),
         )
         pins.append(next_history_pin(pins[-1], commit.commit_id))
         raws.append(commit.canonical_bytes())
@@ -272,3 +283,31 @@ def test_verify_history_accepts_only_the_signed_chain_in_order() -> None:
         verify_history(room.room_id, raws, signatures, SigningKey.generate().verify_key)
     with pytest.raises(VerificationError, match="commit 1 was altered"):
         verify_history("ef" * 32, raws, signatures, key.verify_key)
+
+
+def test_a_new_analyst_comes_with_an_identity_and_an_existing_one_keeps_theirs() -> None:
+    room = _room()
+    with pytest.raises(DefinitionError, match="a new participant comes with a pinned key"):
+        apply_commit(
+            room, _commit(room, analysts=(AnalystGrant(email=ANALYST, analyst_of=("bank_ids",)),))
+        )
+    grant = AnalystGrant(email=BANK, analyst_of=("bank_ids",), key=ANALYST_KEY)
+    with pytest.raises(DefinitionError, match="cannot change how the room recognises them"):
+        apply_commit(room, _commit(room, analysts=(grant,)))
+    unknown_root = AnalystGrant(email=ANALYST, analyst_of=("bank_ids",), root="nowhere")
+    with pytest.raises(DefinitionError, match="trust root 'nowhere'"):
+        apply_commit(room, _commit(room, analysts=(unknown_root,)))
+    with pytest.raises(DefinitionError, match="never grant permissions"):
+        parse_commit(
+            {
+                **_commit(room).model_dump(mode="json"),
+                "analysts": [
+                    {
+                        "email": ANALYST,
+                        "analyst_of": ["bank_ids"],
+                        "key": ANALYST_KEY,
+                        "permissions": [],
+                    }
+                ],
+            }
+        )

@@ -52,11 +52,11 @@ def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
     assert setup.host.jobs[job].status == JobStatus.SUCCEEDED
     setup.run(room, "dp_count")
     setup.run(room, "peek")
-    setup.core.stop_room(Principal.of(BANK), room)
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
+    setup.as_(BANK).stop_room(room)
+    assert setup.as_(ANALYST).room_status(room) == "stopped"
     setup.restart()
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
-    assert setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
+    assert setup.as_(ANALYST).room_status(room) == "stopped"
+    assert setup.as_(ANALYST).privacy_budget(room).epsilon_spent == 1.0
     assert setup.tampering(room) == []
     # The host's copies are what the log says.
     assert setup.host.rooms[room].stopped_at_ms is not None
@@ -67,8 +67,8 @@ def test_an_honest_host_sees_no_tampering(setup: Setup, room: str) -> None:
 def test_the_signed_room_state_is_the_one_derived_from_the_whole_log(
     setup: Setup, room: str
 ) -> None:
-    setup.core.stop_room(Principal.of(BANK), room)
-    canonical = setup.core.room_state(Principal.of(ANALYST), room).state
+    setup.as_(BANK).stop_room(room)
+    canonical = setup.as_(ANALYST).room_state(room).state
     assert json.loads(canonical) == json.loads(
         derive_room_state(room, setup.events(room)).canonical()
     )
@@ -79,28 +79,28 @@ def test_the_signed_room_state_is_the_one_derived_from_the_whole_log(
 
 @pytest.mark.parametrize("restart", [False, True], ids=["running", "restarted"])
 def test_clearing_stopped_does_not_restart_a_room(setup: Setup, room: str, restart: bool) -> None:
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     if restart:
         setup.restart()
     with pytest.raises(ConflictError, match="stopped") as refused:
         setup.submit(room, "by_region", {"min": "0"})
     assert refused.value.code == "room_stopped"
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "stopped"
+    assert setup.as_(ANALYST).room_status(room) == "stopped"
     assert setup.tampering(room) == ["the room's status"]
     assert setup.host.rooms[room].stopped_at_ms is not None  # repaired from the log
 
 
 def test_a_host_stopping_a_room_does_not_stop_it(setup: Setup, room: str) -> None:
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=now_ms())
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    assert setup.as_(ANALYST).room_status(room) == "active"
     setup.run(room, "dp_count")
     assert setup.tampering(room) == ["the room's status"]
 
 
 def test_a_queued_job_of_a_stopped_room_does_not_run(setup: Setup, room: str) -> None:
     job = setup.submit(room, "dp_count")
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     assert setup.run_next() == JobStatus.FAILED
     assert setup.host.jobs[job].error_code == "job_refused"
@@ -117,9 +117,9 @@ def test_restoring_an_older_publication_is_refused(setup: Setup, room: str) -> N
     assert setup.run_next() == JobStatus.FAILED
     assert setup.host.jobs[job].error_code == "dataset_tampered"
     with pytest.raises(ConflictError, match="lost or replaced") as refused:
-        setup.core.validation_report(Principal.of(BANK), room, "sales")
+        setup.as_(BANK).validation_report(room, "sales")
     assert refused.value.code == "dataset_tampered"
-    listed = setup.core.published_datasets(Principal.of(ANALYST), room)
+    listed = setup.as_(ANALYST).published_datasets(room)
     assert [(d.node, d.dataset_id) for d in listed] == [("sales", new_id)]
     assert setup.tampering(room) == ["the publication of node sales"]
 
@@ -135,11 +135,11 @@ def test_a_dropped_publication_is_not_an_empty_table(setup: Setup, room: str) ->
 
 def test_a_publication_the_log_removed_stays_removed(setup: Setup, room: str) -> None:
     row = setup.host.publications[(room, "sales")]
-    setup.core.remove_dataset(Principal.of(BANK), room, "sales")
+    setup.as_(BANK).remove_dataset(room, "sales")
     setup.host.publications[(room, "sales")] = row
-    assert setup.core.published_datasets(Principal.of(ANALYST), room) == []
+    assert setup.as_(ANALYST).published_datasets(room) == []
     with pytest.raises(NotFoundError):
-        setup.core.validation_report(Principal.of(BANK), room, "sales")
+        setup.as_(BANK).validation_report(room, "sales")
     assert setup.tampering(room) == ["the publication of node sales"]
 
 
@@ -152,7 +152,7 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
     del setup.host.budget[room]
     if restart:
         setup.restart()
-    assert setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
+    assert setup.as_(ANALYST).privacy_budget(room).epsilon_spent == 1.0
     job = setup.run(room, "dp_count")
     assert setup.host.jobs[job].error_code == "privacy_budget_exhausted"
     assert setup.tampering(room) == ["the privacy budget spent"]
@@ -165,11 +165,11 @@ def test_deleting_the_budget_gives_no_fresh_budget(setup: Setup, room: str, rest
 def test_deleting_airlock_usage_gives_no_fresh_quota(setup: Setup, room: str) -> None:
     first = setup.run(room, "peek")
     assert setup.host.jobs[first].status == JobStatus.SUCCEEDED
-    used = setup.core.airlock_quotas(Principal.of(ANALYST), room).quotas["peek"].used
+    used = setup.as_(ANALYST).airlock_quotas(room).quotas["peek"].used
     assert used > 250  # a second result would pass the quota of 500 bytes
     setup.host.airlock.clear()
     setup.restart()
-    assert setup.core.airlock_quotas(Principal.of(ANALYST), room).quotas["peek"] == AirlockQuota(
+    assert setup.as_(ANALYST).airlock_quotas(room).quotas["peek"] == AirlockQuota(
         limit=500, used=used
     )
     second = setup.run(room, "peek")
@@ -219,14 +219,13 @@ def test_a_queued_job_edited_by_the_host_does_not_run(
     notes = " ".join(event.notes for event in setup.events(room))
     assert "-1000" not in notes  # what the host wrote is never repeated
     with pytest.raises(ConflictError) as refused:
-        setup.core.job_status(Principal.of(ANALYST), job)
+        setup.as_(ANALYST).job_status(job)
     assert refused.value.code == "job_tampered"
 
 
 def test_a_job_moved_to_another_room_is_refused(setup: Setup, room: str) -> None:
     job = setup.submit(room, "by_region", {"min": "5"})
-    other = setup.core.publish_room(
-        Principal.of(BANK),
+    other = setup.as_(BANK).publish_room(
         static_room().model_copy(update={"name": "other"}).model_dump(mode="json"),
     )
     setup.host.edit_job(job, room_id=other)
@@ -268,9 +267,7 @@ def test_a_finished_job_queued_again_does_not_run_again(setup: Setup, room: str)
     setup.host.edit_job(job, status=JobStatus.QUEUED)
     setup.restart()
     assert setup.run_next() == JobStatus.FAILED
-    assert (
-        setup.core.privacy_budget(Principal.of(ANALYST), room).epsilon_spent == 1.0
-    )  # charged once
+    assert setup.as_(ANALYST).privacy_budget(room).epsilon_spent == 1.0  # charged once
     assert setup.tampering(room) == [f"job {job}"]
 
 
@@ -278,13 +275,11 @@ def test_a_result_is_released_from_the_ticket_only(setup: Setup, room: str) -> N
     job = setup.run(room, "by_region", {"min": "5"})
     setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
     with pytest.raises(ConflictError) as refused:
-        setup.core.retrieve_result(
-            Principal.of(ANALYST), job, setup.recipient.public_key.to_bytes(), "csv"
-        )
+        setup.as_(ANALYST).retrieve_result(room, job, setup.recipient.public_key.to_bytes(), "csv")
     assert refused.value.code == "job_tampered"
     setup.host.edit_job(job, parameters=json.dumps({"min": "5"}))
-    sealed, _, _ = setup.core.retrieve_result(
-        Principal.of(ANALYST), job, setup.recipient.public_key.to_bytes(), "csv"
+    sealed, _, _ = setup.as_(ANALYST).retrieve_result(
+        room, job, setup.recipient.public_key.to_bytes(), "csv"
     )
     assert sealed
 
@@ -293,7 +288,7 @@ def test_a_stranger_probing_a_tampered_job_learns_nothing(setup: Setup, room: st
     job = setup.submit(room, "by_region", {"min": "5"})
     setup.host.edit_job(job, parameters=json.dumps({"min": "0"}))
     with pytest.raises(NotFoundError) as refused:
-        setup.core.job_status(Principal.of("mallory@elsewhere.example"), job)
+        setup.as_("mallory@elsewhere.example").job_status(job)
     assert room not in str(refused.value)
 
 
@@ -302,39 +297,36 @@ def test_a_stranger_probing_a_tampered_job_learns_nothing(setup: Setup, room: st
 
 def test_a_rejected_request_stays_rejected(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
-    setup.core.reject_request(Principal.of(INSURER), room_id, commit.commit_id, "no")
+    setup.as_(BANK).approve_request(room_id, commit.commit_id)
+    setup.as_(INSURER).reject_request(room_id, commit.commit_id, "no")
     record = setup.host.requests[commit.commit_id]
     setup.host.requests[commit.commit_id] = replace(record, status="pending", rejected_by=None)
     setup.restart()
     with pytest.raises(ConflictError) as refused:
-        setup.core.approve_request(Principal.of(INSURER), room_id, commit.commit_id)
+        setup.as_(INSURER).approve_request(room_id, commit.commit_id)
     assert refused.value.code == "request_closed"
-    assert (
-        setup.core.get_request(Principal.of(ANALYST), room_id, commit.commit_id).status
-        == "rejected"
-    )
+    assert setup.as_(ANALYST).get_request(room_id, commit.commit_id).status == "rejected"
     assert setup.tampering(room_id) == [f"the status of request {commit.commit_id}"]
 
 
 def test_approvals_count_as_the_log_records_them(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
-    setup.core.approve_request(Principal.of(INSURER), room_id, commit.commit_id)
+    setup.as_(BANK).approve_request(room_id, commit.commit_id)
+    setup.as_(INSURER).approve_request(room_id, commit.commit_id)
     setup.host.approval_rows[commit.commit_id].pop(BANK)  # the host "loses" one
-    view = setup.core.get_request(Principal.of(ANALYST), room_id, commit.commit_id)
+    view = setup.as_(ANALYST).get_request(room_id, commit.commit_id)
     assert view.missing_approvals == []
     assert set(view.approvals) == {BANK, INSURER}
     assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
-    setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
+    setup.as_(ANALYST).integrate_request(room_id, commit.commit_id)
 
 
 def test_a_forged_approval_never_counts(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
-    setup.core.approve_request(Principal.of(BANK), room_id, commit.commit_id)
+    setup.as_(BANK).approve_request(room_id, commit.commit_id)
     setup.host.add_approval(commit.commit_id, INSURER, bytes(64))
     with pytest.raises(ConflictError) as refused:
-        setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
+        setup.as_(ANALYST).integrate_request(room_id, commit.commit_id)
     assert refused.value.code == "approval_missing"
     assert setup.tampering(room_id) == [f"the approvals of request {commit.commit_id}"]
 
@@ -342,17 +334,17 @@ def test_a_forged_approval_never_counts(setup: Setup) -> None:
 def test_dropped_or_altered_commits_refuse_the_room(setup: Setup) -> None:
     room_id, commit = interactive_room(setup)
     for owner in (BANK, INSURER):
-        setup.core.approve_request(Principal.of(owner), room_id, commit.commit_id)
-    setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
+        setup.as_(owner).approve_request(room_id, commit.commit_id)
+    setup.as_(ANALYST).integrate_request(room_id, commit.commit_id)
     saved = setup.host.commit_rows[room_id]
     setup.host.commit_rows[room_id] = []
     setup.restart()
     with pytest.raises(VerificationError, match="audit log records"):
-        setup.core.retrieve_room(Principal.of(BANK), room_id)
+        setup.as_(BANK).retrieve_room(room_id)
     setup.host.commit_rows[room_id] = [replace(saved[0], integrated_by=INSURER, commit=b"{}")]
     setup.restart()
     with pytest.raises(VerificationError):
-        setup.core.retrieve_room(Principal.of(BANK), room_id)
+        setup.as_(BANK).retrieve_room(room_id)
 
 
 # -- the audit log ---------------------------------------------------------------------------------
@@ -362,7 +354,7 @@ def test_dropped_or_altered_commits_refuse_the_room(setup: Setup) -> None:
 def test_edited_audit_entries_are_refused_after_a_restart(
     setup: Setup, room: str, edit: str
 ) -> None:
-    setup.core.stop_room(Principal.of(BANK), room)  # a fact: the core checkpoints the log after it
+    setup.as_(BANK).stop_room(room)  # a fact: the core checkpoints the log after it
     entries = setup.host.entries[room]
     if edit == "drop the last":
         entries.pop()
@@ -375,7 +367,7 @@ def test_edited_audit_entries_are_refused_after_a_restart(
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=None)
     setup.restart()
     with pytest.raises((VerificationError, ValueError)):
-        setup.core.room_status(Principal.of(ANALYST), room)
+        setup.as_(ANALYST).room_status(room)
 
 
 def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, room: str) -> None:
@@ -383,14 +375,12 @@ def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, ro
     and caches together) is not detectable by the core alone — a client that kept a later
     checkpoint detects it, because the served log does not extend it."""
     before = setup.host.snapshot()
-    setup.core.stop_room(Principal.of(BANK), room)
-    _, later = setup.core.audit_log(Principal.of(ANALYST), room)
+    setup.as_(BANK).stop_room(room)
+    _, later = setup.as_(ANALYST).audit_log(room)
     setup.host.restore(before)
     setup.restart()
-    assert (
-        setup.core.room_status(Principal.of(ANALYST), room) == "active"
-    )  # the core alone cannot tell
-    events, note = setup.core.audit_log(Principal.of(ANALYST), room)
+    assert setup.as_(ANALYST).room_status(room) == "active"  # the core alone cannot tell
+    events, note = setup.as_(ANALYST).audit_log(room)
     served = AuditLog(room, events)
     verify_key = setup.core.verify_key
     kept = open_checkpoint(later, room_origin(room), verify_key)
@@ -407,7 +397,7 @@ def test_facts_folded_incrementally_equal_facts_folded_at_load(setup: Setup, roo
     setup.run(room, "by_region", {"min": "0"})
     setup.run(room, "dp_count")
     setup.run(room, "peek")
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     running = setup.core.facts(room)
     incremental = replace(running, executions={}), dict(running.executions)
     folded = RoomFacts(room)
@@ -442,5 +432,5 @@ def test_publishing_a_table_unseals_its_key_once(
     monkeypatch.setattr(inputs, "open_sealed", counting)
     setup.publish(room, "sales", SALES + b"west,7\n")
     assert len(opened) == 1
-    listed = setup.core.published_datasets(Principal.of(ANALYST), room)
+    listed = setup.as_(ANALYST).published_datasets(room)
     assert [d.validation for d in listed] == ["PASSED"]

@@ -290,7 +290,7 @@ def test_the_core_believes_what_its_log_says_before_and_after_a_restart(
     dataset_id = setup.core.facts(room).datasets["sales"].dataset_id
     setup.run(room, "by_region", {"min": "0"})
     setup.run(room, "dp_count")
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     running = setup.core.facts(room)
     assert running.stopped
     assert running.datasets["sales"].publisher == BANK
@@ -318,7 +318,7 @@ def test_an_allowed_action_carries_who_what_where_and_the_verified_room(
     assert not allowed.stopped
     assert allowed.definition.node("by_region") is not None
     assert denials(setup, room) == []
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     status = authority(setup).authorize(Principal.of(ANALYST), room, Action.RETRIEVE_STATUS)
     assert status.stopped
     assert status.node is None
@@ -326,7 +326,7 @@ def test_an_allowed_action_carries_who_what_where_and_the_verified_room(
 
 def test_a_stranger_is_told_no_room_and_the_denial_is_audited(setup: Setup, room: str) -> None:
     with pytest.raises(NotFoundError, match=f"room {room} not found"):
-        setup.core.room_status(Principal.of(STRANGER), room)
+        setup.as_(STRANGER).room_status(room)
     [denied] = denials(setup, room)
     assert denied.user == STRANGER
     assert denied.details["action"] == "retrieve_status"
@@ -337,7 +337,7 @@ def test_a_stranger_is_told_no_room_and_the_denial_is_audited(setup: Setup, room
 
 def test_a_missing_room_is_not_found(setup: Setup) -> None:
     with pytest.raises(NotFoundError, match="room nope not found"):
-        setup.core.room_status(Principal.of(BANK), "nope")
+        setup.as_(BANK).room_status("nope")
 
 
 def test_a_permission_denied_is_audited_with_its_node(setup: Setup, room: str) -> None:
@@ -355,7 +355,7 @@ def test_a_permission_denied_is_audited_with_its_node(setup: Setup, room: str) -
 
 
 def test_a_stopped_room_refuses_with_a_conflict_and_audits_it(setup: Setup, room: str) -> None:
-    setup.core.stop_room(Principal.of(BANK), room)
+    setup.as_(BANK).stop_room(room)
     with pytest.raises(ConflictError, match="the room is stopped") as refused:
         setup.submit(room, "by_region", {"min": "0"})
     assert refused.value.code == "room_stopped"
@@ -398,34 +398,34 @@ def test_the_verified_definition_is_kept_while_the_core_runs(setup: Setup, room:
     setup.host.rooms[room] = replace(original, definition=original.definition + b" ")
     # The core wrote the room and holds its verified history: the host's edit changes nothing
     # now, and a restarted core, which must read it back, refuses it.
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    assert setup.as_(ANALYST).room_status(room) == "active"
     assert setup.core.facts(room).datasets
     setup.restart()
     with pytest.raises(VerificationError, match=f"definition of room {room} was altered"):
-        setup.core.room_status(Principal.of(ANALYST), room)
+        setup.as_(ANALYST).room_status(room)
 
 
 def test_a_history_read_back_after_a_restart_is_kept_too(setup: Setup, room: str) -> None:
     setup.restart()
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"  # read back, verified
+    assert setup.as_(ANALYST).room_status(room) == "active"  # read back, verified
     original = setup.host.rooms[room]
     setup.host.rooms[room] = replace(original, definition=original.definition + b" ")
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    assert setup.as_(ANALYST).room_status(room) == "active"
     setup.restart()
     with pytest.raises(VerificationError, match="was altered"):
-        setup.core.room_status(Principal.of(ANALYST), room)
+        setup.as_(ANALYST).room_status(room)
 
 
 def test_a_dropped_tampering_report_is_caught_by_the_next_core(setup: Setup, room: str) -> None:
     setup.host.rooms[room] = replace(setup.host.rooms[room], stopped_at_ms=now_ms())
-    assert setup.core.room_status(Principal.of(ANALYST), room) == "active"
+    assert setup.as_(ANALYST).room_status(room) == "active"
     assert setup.tampering(room) == ["the room's status"]
     # The report is a fact the core checkpoints: the host cannot drop it unnoticed.
     assert setup.host.checkpoints[room][0] == len(setup.host.entries[room])
     setup.host.entries[room].pop()
     setup.restart()
     with pytest.raises((VerificationError, ValueError)):
-        setup.core.room_status(Principal.of(ANALYST), room)
+        setup.as_(ANALYST).room_status(room)
 
 
 def test_an_integrated_commit_is_the_definition_now_and_after_a_restart(setup: Setup) -> None:
@@ -433,8 +433,8 @@ def test_an_integrated_commit_is_the_definition_now_and_after_a_restart(setup: S
     before = authority(setup).authorize(Principal.of(ANALYST), room_id, Action.LIST_REQUESTS)
     assert before.definition.node("both") is None
     for owner in (BANK, INSURER):
-        setup.core.approve_request(Principal.of(owner), room_id, commit.commit_id)
-    setup.core.integrate_request(Principal.of(ANALYST), room_id, commit.commit_id)
+        setup.as_(owner).approve_request(room_id, commit.commit_id)
+    setup.as_(ANALYST).integrate_request(room_id, commit.commit_id)
     assert setup.core.facts(room_id).commit_ids == [commit.commit_id]
     assert setup.core.facts(room_id).closed_requests == {commit.commit_id: "integrated"}
     # The history the core remembered is the new one, even if the host drops its commit rows.

@@ -120,7 +120,7 @@ def rich_definition() -> RoomDefinition:
 def minimal_document() -> dict[str, object]:
     return {
         "format": TEMPLATE_FORMAT,
-        "version": 1,
+        "version": 2,
         "name": "room",
         "owner": OWNER,
         "nodes": [
@@ -142,7 +142,7 @@ def error_of(text: str | bytes, **kwargs: object) -> str:
 KNOWN_ANSWER = """\
 {
   "format": "sealroom/room-definition",
-  "version": 1,
+  "version": 2,
   "name": "kat",
   "description": "",
   "owner": "alice@bank.example",
@@ -171,7 +171,9 @@ KNOWN_ANSWER = """\
     "dp_delta_budget": 1e-05
   },
   "interactive": false,
-  "enable_development": false
+  "enable_development": false,
+  "trust_roots": [],
+  "identities": []
 }
 """
 
@@ -304,7 +306,7 @@ def _del_kind(d: dict) -> None:  # type: ignore[type-arg]
     ("text", "expected"),
     [
         pytest.param(
-            '{\n  "format": "sealroom/room-definition",\n  "version": 1\n  "name": "x"\n}',
+            '{\n  "format": "sealroom/room-definition",\n  "version": 2\n  "name": "x"\n}',
             "invalid room template: not valid JSON at line 4, column 3: Expecting ',' delimiter",
             id="syntax",
         ),
@@ -333,9 +335,9 @@ def _del_kind(d: dict) -> None:  # type: ignore[type-arg]
         ),
         pytest.param(mutate(lambda d: d.pop("version")), "version: field required", id="no-vers"),
         pytest.param(
-            mutate(lambda d: d.update(version=2)),
-            "version: unsupported version 2; this Sealroom reads version 1 templates",
-            id="version-2",
+            mutate(lambda d: d.update(version=3)),
+            "version: unsupported version 3; this Sealroom reads version 2 templates",
+            id="version-3",
         ),
         pytest.param(
             mutate(lambda d: d.update({"$schema": 5})), "$schema: must be a string", id="schema"
@@ -381,7 +383,7 @@ def _del_kind(d: dict) -> None:  # type: ignore[type-arg]
             id="structure",
         ),
         pytest.param(
-            '{"format": "sealroom/room-definition", "version": 1, "version": 1}',
+            '{"format": "sealroom/room-definition", "version": 2, "version": 2}',
             'the key "version" appears twice in an object',
             id="duplicate-key",
         ),

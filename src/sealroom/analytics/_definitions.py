@@ -37,6 +37,7 @@ from sealroom.model.definition import (
     check_node_name,
 )
 from sealroom.model.definition import first_validation_error as _first_error
+from sealroom.model.identities import AuthenticationMethod, identities_for
 from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
@@ -373,6 +374,8 @@ class AnalyticsDcrBuilder:
         self._owner: str | None = None
         self._nodes: list[NodeDefinition] = []
         self._participants: dict[str, Participant] = {}
+        #: How the room will recognise each participant (the platform's CA when not given).
+        self._methods: dict[str, AuthenticationMethod] = {}
         self._privacy = RoomPrivacy()
         self._interactive = False
         self._development = False
@@ -416,8 +419,13 @@ class AnalyticsDcrBuilder:
         self._description = description
         return self
 
-    def with_owner(self, email: str) -> AnalyticsDcrBuilder:
+    def with_owner(
+        self, email: str, *, authentication: AuthenticationMethod | None = None
+    ) -> AnalyticsDcrBuilder:
+        """The room's owner, recognised by ``authentication`` (default: the platform's CA)."""
         self._owner = email
+        if authentication is not None:
+            self._methods[normalise_email(email)] = authentication
         return self
 
     def add_node_definition(self, definition: NodeDefinition) -> AnalyticsDcrBuilder:
@@ -437,12 +445,18 @@ class AnalyticsDcrBuilder:
         *,
         analyst_of: Sequence[str] = (),
         data_owner_of: Sequence[str] = (),
+        authentication: AuthenticationMethod | None = None,
     ) -> AnalyticsDcrBuilder:
+        """Add ``email`` with their roles, recognised by the core through ``authentication``:
+        ``AuthenticationMethod.pinned_key(fingerprint)`` (strongest), ``.personal_pki(root)``,
+        or the platform's CA (the default, which trusts the operator)."""
         if normalise_email(email) in self._participants:
             raise DefinitionError(f"participant {email} was already added")
         self._participants[normalise_email(email)] = Participant(
             email=email, analyst_of=tuple(analyst_of), data_owner_of=tuple(data_owner_of)
         )
+        if authentication is not None:
+            self._methods[normalise_email(email)] = authentication
         return self
 
     def build(self) -> AnalyticsDcrDefinition:
@@ -458,6 +472,22 @@ class AnalyticsDcrBuilder:
                 nodes.append(definition.resolve(names))
             else:
                 nodes.append(definition.node)
+        methods = {
+            participant.email: self._methods.get(
+                normalise_email(participant.email), AuthenticationMethod.platform_pki()
+            )
+            for participant in self._participants.values()
+        }
+        if normalise_email(owner) not in self._participants:
+            methods[owner] = self._methods.get(
+                normalise_email(owner), AuthenticationMethod.platform_pki()
+            )
+        # With a client, the platform's CA is written in now, so the definition's id is the
+        # published room's; without one, the session adds it when it publishes.
+        platform = None
+        if self._client is not None and any(m.is_platform for m in methods.values()):
+            platform = self._client.platform_root()
+        roots, identities = identities_for(methods, platform)
         try:
             room = RoomDefinition(
                 name=self._name,
@@ -468,6 +498,8 @@ class AnalyticsDcrBuilder:
                 privacy=self._privacy,
                 interactive=self._interactive,
                 enable_development=self._development,
+                trust_roots=roots,
+                identities=identities,
             )
         except ValidationError as exc:
             raise DefinitionError(f"invalid room definition: {_first_error(exc)}") from None

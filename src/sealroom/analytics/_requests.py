@@ -23,7 +23,8 @@ from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefini
 from sealroom.analytics._verified import VerifiedRequest, verify_request
 from sealroom.errors import DefinitionError, VerificationError
 from sealroom.model import commits as model
-from sealroom.model.definition import Node
+from sealroom.model.definition import Node, RoomDefinition
+from sealroom.model.identities import AuthenticationMethod
 from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class RequestBuilder:
         self._nodes: list[NodeDefinition] = []
         self._analysts: dict[str, list[str]] = {}
         self._emails: dict[str, str] = {}
+        self._methods: dict[str, AuthenticationMethod] = {}
         self._note = ""
 
     def add_computation(self, definition: NodeDefinition) -> RequestBuilder:
@@ -101,7 +103,11 @@ class RequestBuilder:
         *,
         analyst_of: Sequence[str] = (),
         data_owner_of: Sequence[str] = (),
+        authentication: AuthenticationMethod | None = None,
     ) -> RequestBuilder:
+        """Make ``email`` analyst of ``analyst_of``. A participant new to the room is recognised
+        by ``authentication``: a pinned key, or the platform's CA (the default) if the room
+        trusts it — a request cannot add a trust root."""
         if data_owner_of:
             raise DefinitionError(
                 "a request can only add analysts; it can never grant data-owner rights "
@@ -111,6 +117,8 @@ class RequestBuilder:
         self._emails.setdefault(key, email)
         roles = self._analysts.setdefault(key, [])
         roles.extend(name for name in analyst_of if name not in roles)
+        if authentication is not None:
+            self._methods[key] = authentication
         return self
 
     def with_note(self, note: str) -> RequestBuilder:
@@ -132,13 +140,33 @@ class RequestBuilder:
             note=self._note,
             nodes=tuple(nodes),
             analysts=tuple(
-                model.AnalystGrant(email=self._emails[key], analyst_of=tuple(roles))
+                self._grant(definition, key, roles)
                 for key, roles in self._analysts.items()
                 if roles
             ),
         )
         model.apply_commit(definition, commit)
         return commit
+
+    def _grant(self, definition: RoomDefinition, key: str, roles: list[str]) -> model.AnalystGrant:
+        email = self._emails[key]
+        if definition.is_participant(email):
+            return model.AnalystGrant(email=email, analyst_of=tuple(roles))
+        method = self._methods.get(key, AuthenticationMethod.platform_pki())
+        if method.root is not None:
+            raise DefinitionError(
+                f"{email}: a request cannot add a trust root; pin their key, or use a root "
+                "the room already has"
+            )
+        root = None
+        if method.is_platform:
+            root = next((r.name for r in definition.trust_roots if r.operator), None)
+            if root is None:
+                raise DefinitionError(
+                    f"{email}: the room does not trust the platform's CA, so a new participant "
+                    "comes with a pinned key (authentication=AuthenticationMethod.pinned_key(…))"
+                )
+        return model.AnalystGrant(email=email, analyst_of=tuple(roles), key=method.key, root=root)
 
     def submit(self) -> SubmittedRequest:
         """Send the request to the core; it waits for the affected data owners' approvals."""

@@ -33,7 +33,9 @@ __all__ = [
     "MAX_DETAIL_KEY_CHARS",
     "MAX_DETAIL_VALUE_CHARS",
     "MAX_NOTES_CHARS",
+    "MAX_PROOF_DETAIL_CHARS",
     "MAX_USER_CHARS",
+    "PROOF_DETAIL",
     "AuditAction",
     "AuditEvent",
     "DetailValue",
@@ -51,6 +53,11 @@ MAX_DETAILS = 32
 MAX_DETAIL_KEY_CHARS = 64
 MAX_DETAIL_VALUE_CHARS = 512
 """Longest ``details`` key and string value (ids are 64 hex characters)."""
+
+PROOF_DETAIL = "proof"
+"""The one detail that may be longer: a participant's signature with its certificate, kept so
+that anybody can check offline who approved what (:mod:`sealroom.model.signed_actions`)."""
+MAX_PROOF_DETAIL_CHARS = 16_384
 
 # JSON's integer range that every consumer handles exactly (I-JSON, RFC 7493 §2.2).
 _MAX_SAFE_INT = 2**53 - 1
@@ -122,9 +129,8 @@ class AuditEvent:
         for key, value in self.details.items():
             _check_text("details key", key, max_chars=MAX_DETAIL_KEY_CHARS, allow_empty=False)
             if isinstance(value, str):
-                _check_text(
-                    f"details[{key!r}]", value, max_chars=MAX_DETAIL_VALUE_CHARS, allow_empty=True
-                )
+                longest = MAX_PROOF_DETAIL_CHARS if key == PROOF_DETAIL else MAX_DETAIL_VALUE_CHARS
+                _check_text(f"details[{key!r}]", value, max_chars=longest, allow_empty=True)
             elif isinstance(value, bool) or value is None:
                 pass
             elif isinstance(value, int):

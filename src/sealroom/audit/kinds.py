@@ -59,8 +59,9 @@ __all__ = [
 ]
 
 _RATE_LIMITED: Final = "rate_limited"
-#: A submission's own details besides ``rate_limited…``: node, job id, recipient key, parameters.
-_SUBMISSION_OWN_DETAILS: Final = 4
+#: A submission's own details besides ``rate_limited…``: node, job id, recipient key,
+#: parameters, and the signer and nonce of the participant's signature the core adds.
+_SUBMISSION_OWN_DETAILS: Final = 6
 
 
 @dataclass(frozen=True)
@@ -278,6 +279,9 @@ class RequestApproved(EventKind):
     request_id: str
     #: The data nodes the approver owns, comma-separated.
     nodes: str
+    #: The approver's own signature of the approval (an ``ActionProof`` header, with the key
+    #: and any certificate), so anybody can check offline who approved the request.
+    proof: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sealroom.client._client import Auth, AuthenticationMethod, Client, create_client
+from sealroom.client._client import Auth, Client, create_client
 from sealroom.client._session import (
     AirlockQuotaInfo,
     JobId,
@@ -10,6 +10,7 @@ from sealroom.client._session import (
     RetrieveAuditLogResponse,
     Session,
 )
+from sealroom.model.identities import AuthenticationMethod
 
 __all__ = [
     "AirlockQuotaInfo",

@@ -6,6 +6,8 @@ imports :mod:`sealroom.analytics`, which never imports the client back at run ti
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,33 +18,36 @@ import httpx
 from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
 from sealroom.attestation import EnclaveSpecification, enclave_specifications
 from sealroom.client._http import DEFAULT_TIMEOUT_SECONDS, ApiClient, api_url_from_env
+from sealroom.client._identity import ParticipantKeys
 from sealroom.client._session import Session
 from sealroom.client._upload import DEFAULT_PARALLEL_UPLOADS, ProgressCallback, upload_encrypted
 from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
-from sealroom.errors import ConfigurationError, DefinitionError, NotFoundError
-from sealroom.model.definition import RoomDefinition, SqlNode
+from sealroom.crypto.certificates import root_fingerprint, verify_participant_certificate
+from sealroom.errors import ConfigurationError, DefinitionError, NotFoundError, VerificationError
+from sealroom.model.definition import RoomDefinition, SqlNode, rebuild_definition
+from sealroom.model.identities import (
+    PLATFORM_ROOT_NAME,
+    AuthenticationMethod,
+    TrustRoot,
+    check_identities,
+    complete_identities,
+    format_fingerprint,
+    key_fingerprint,
+)
 from sealroom.model.principal import normalise_email
 from sealroom.model.template import export_template, parse_template
 
 
-class AuthenticationMethod:
-    """Seed SDK compatibility: how a room authenticates its users.
+class Auth:
+    """Seed SDK compatibility: the identity a session acts as (the client's e-mail and key)."""
 
-    Sealroom rooms authenticate users by the platform's API tokens; this object only records that
-    choice so that legacy ``add_user_permission(email, authentication_method, ...)`` calls work.
-    """
-
-    kind = "platform_pki"
+    def __init__(self, user_id: str, fingerprint: str) -> None:
+        self.user_id = user_id
+        #: The fingerprint of the signing key the SDK signs this user's actions with.
+        self.fingerprint = fingerprint
 
     def __repr__(self) -> str:
-        return "AuthenticationMethod(platform_pki)"
-
-
-class Auth:
-    """Seed SDK compatibility: the identity a session acts as (the client's e-mail)."""
-
-    def __init__(self, user_id: str) -> None:
-        self.user_id = user_id
+        return f"Auth({self.user_id}, key {format_fingerprint(self.fingerprint[:16])} …)"
 
 
 class Client:
@@ -72,6 +77,8 @@ class Client:
         #: Where verified audit checkpoints are kept (None: ``SEALROOM_STATE_DIR`` or default).
         self.state_dir = state_dir
         self._session: Session | None = None
+        self._keys = ParticipantKeys(state_dir)
+        self._platform_root: TrustRoot | None = None
 
     @property
     def api_url(self) -> str:
@@ -103,19 +110,109 @@ class Client:
             self._session = self.create_session()
         return self._session
 
+    # -- identity (docs/identities.md) ---------------------------------------------------
     def create_auth_using_platform_pki(
         self, enclave_specs: Mapping[str, EnclaveSpecification] | None = None
     ) -> tuple[Auth, None]:
-        """Seed SDK compatibility: returns ``(auth, endorser)``."""
+        """Seed SDK compatibility: ``(auth, endorser)``. Makes this user's signing key if there
+        is none yet, and gets it certified by the platform's CA."""
         del enclave_specs
-        return Auth(self.user_email), None
+        self.platform_certificate(self.platform_root_fingerprint())
+        return self.create_auth(), None
+
+    #: The seed tutorial's name (seed 000), for scripts ported with only the import changed.
+    create_auth_using_decentriq_pki = create_auth_using_platform_pki
 
     def create_auth(self) -> Auth:
-        return Auth(self.user_email)
+        return Auth(self.user_email, self.key_fingerprint())
 
     @property
     def platform_pki_authentication(self) -> AuthenticationMethod:
-        return AuthenticationMethod()
+        """Recognise a participant by certificates from the operator's CA (the default)."""
+        return AuthenticationMethod.platform_pki()
+
+    #: The seed tutorial's name for :attr:`platform_pki_authentication`.
+    decentriq_pki_authentication = platform_pki_authentication
+
+    def key_fingerprint(self) -> str:
+        """The fingerprint of this user's signing key (made now if there is none): compare it
+        out of band with whoever pins it in a room."""
+        return self._keys.fingerprint(self.user_email)
+
+    def participant_key(self, email: str) -> str:
+        """The key fingerprint the host's directory holds for ``email`` — the host's word:
+        confirm it with that person before you pin it (``AuthenticationMethod.pinned_key``)."""
+        body = self._api.get_json(f"/v1/directory/{email}")
+        fingerprint = str(body.get("fingerprint", ""))
+        public_key = str(body.get("public_key", ""))
+        try:
+            if key_fingerprint(bytes.fromhex(public_key)) != fingerprint:
+                raise ValueError
+        except ValueError:
+            raise VerificationError(
+                f"the directory's entry for {email} is inconsistent (its key does not match its "
+                "fingerprint)"
+            ) from None
+        return fingerprint
+
+    def platform_root(self) -> TrustRoot:
+        """The operator's CA, as the host presents it: the room trust root of the platform PKI."""
+        if self._platform_root is None:
+            body = self._api.get_json("/v1/pki/root")
+            pem = str(body.get("certificate", ""))
+            try:
+                root = TrustRoot(name=PLATFORM_ROOT_NAME, certificate=pem, operator=True)
+                check_identities([root], [])
+            except (ValueError, DefinitionError):
+                raise VerificationError(
+                    "the server's platform CA certificate is malformed"
+                ) from None
+            self._platform_root = root
+        return self._platform_root
+
+    def platform_root_fingerprint(self) -> str:
+        return root_fingerprint(self.platform_root().certificate)
+
+    def platform_certificate(self, root_fingerprint_hex: str) -> bytes | None:
+        """A certificate of this user's key from the platform's CA whose fingerprint is
+        ``root_fingerprint_hex`` — kept, or asked for now; None if the server's CA is another
+        one (a room made under an earlier CA of the operator)."""
+        email = self.user_email
+        kept = self._keys.certificate(email, root_fingerprint_hex)
+        if kept is not None:
+            return kept
+        root = self.platform_root()
+        if root_fingerprint(root.certificate) != root_fingerprint_hex:
+            return None
+        key = self._keys.signing_key(email).verify_key
+        body = self._api.post_json("/v1/pki/certificates", {"public_key": key.hex()})
+        try:
+            der = base64.b64decode(str(body.get("certificate", "")), validate=True)
+            verify_participant_certificate(
+                root.certificate, der, email, key, dt.datetime.now(dt.UTC)
+            )
+        except (ValueError, VerificationError) as exc:
+            raise VerificationError(
+                f"the platform's CA answered with a certificate that does not certify your key "
+                f"for {email}: {exc}"
+            ) from None
+        self._keys.save_certificate(email, root_fingerprint_hex, der)
+        return der
+
+    def default_authentication(self, definition: RoomDefinition) -> RoomDefinition:
+        """``definition`` with every participant it names no identity for recognised through
+        the platform's CA (the seed's default authentication)."""
+        roots, identities = complete_identities(
+            definition.trust_roots,
+            definition.identities,
+            definition.participant_emails(),
+            self.platform_root(),
+        )
+        if identities == definition.identities:
+            return definition
+        return rebuild_definition(
+            definition, "the room definition", trust_roots=roots, identities=identities
+        )
 
     # -- datasets -----------------------------------------------------------------------
     def upload_dataset(

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
 
 from sealroom._version import __version__
 from sealroom.errors import ServerError, error_for_code
+from sealroom.model.signed_actions import PROOF_HEADER
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 #: Seconds for one request; uploads and validation of large tables take long server-side.
@@ -69,10 +70,19 @@ class ApiClient:
         params: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        proof: Callable[[], str] | None = None,
     ) -> httpx.Response:
+        """Send one request, retrying an idempotent one on transport errors and 502-504.
+
+        ``proof`` makes the participant's signature of the action (the ``Sealroom-Proof``
+        header); it is called for every attempt, since the core accepts a signature once.
+        """
         retry = idempotent if idempotent is not None else method in ("GET", "PUT", "DELETE")
         attempts = RETRY_ATTEMPTS if retry else 1
         for attempt in range(attempts):
+            sent = dict(headers or {})
+            if proof is not None:
+                sent[PROOF_HEADER] = proof()
             try:
                 response = self._http.request(
                     method,
@@ -80,7 +90,7 @@ class ApiClient:
                     json=json,
                     content=bytes(content) if isinstance(content, memoryview) else content,
                     params=params,
-                    headers=headers,
+                    headers=sent,
                 )
             except httpx.TransportError as exc:
                 if attempt + 1 >= attempts:

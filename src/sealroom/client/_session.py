@@ -15,7 +15,7 @@ import base64
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -29,6 +29,7 @@ from sealroom.audit import (
     format_lines,
     verify_log,
 )
+from sealroom.client._identity import ParticipantKeys
 from sealroom.client._pins import CorePins
 from sealroom.client._state import AuditStateStore
 from sealroom.crypto import (
@@ -41,6 +42,7 @@ from sealroom.crypto import (
     seal,
     sha256_hex,
 )
+from sealroom.crypto.certificates import root_fingerprint
 from sealroom.errors import (
     ComputationError,
     ConfigurationError,
@@ -48,6 +50,7 @@ from sealroom.errors import (
     ServerError,
     VerificationError,
 )
+from sealroom.model import signed_actions
 from sealroom.model.commits import Commit, apply_commits, verify_history
 from sealroom.model.definition import (
     Node,
@@ -55,6 +58,7 @@ from sealroom.model.definition import (
     parse_definition,
     room_signature_message,
 )
+from sealroom.model.identities import format_fingerprint
 from sealroom.model.result_release import (
     RESULT_FORMAT_HEADER,
     RESULT_SIGNATURE_HEADER,
@@ -62,6 +66,7 @@ from sealroom.model.result_release import (
     verify_result_release,
 )
 from sealroom.model.room_state import RoomState, verify_room_state
+from sealroom.model.signed_actions import ActionCall, sign_action
 from sealroom.model.wire import (
     AirlockQuotas,
     AuditLogOut,
@@ -174,6 +179,52 @@ class Session:
         # Trust on first use, then only these keys (simulated evidence alone could be forged).
         self._pins = CorePins(client.state_dir)
         self._pins.check_server(self._api.api_url, self.attestation)
+        #: The user's own signing key and certificates (made on first use, never sent).
+        self._keys = ParticipantKeys(client.state_dir)
+        #: Verified current definitions, by room: how each room recognises this user.
+        self._definitions: dict[str, RoomDefinition] = {}
+
+    # -- the participant's signatures -----------------------------------------------------
+    def _signer(
+        self, call: ActionCall, definition: RoomDefinition | None = None
+    ) -> Callable[[], str]:
+        """What makes this user's signature of ``call`` (freshly, for every attempt)."""
+        email = self.client.user_email
+        key = self._keys.signing_key(email)
+        certificate = self._certificate(call.room_id, definition)
+
+        def proof() -> str:
+            now = int(time.time() * 1000)
+            return sign_action(key, call, now_ms=now, certificate=certificate).to_header()
+
+        return proof
+
+    def _certificate(self, room_id: str, definition: RoomDefinition | None) -> bytes | None:
+        """The certificate the room needs with this user's signature, or None (a pinned key)."""
+        email = self.client.user_email
+        if definition is None:
+            definition = self._definitions.get(room_id)
+            if definition is None or definition.identity(email) is None:
+                definition = self.retrieve_current_data_room_configuration(room_id)[0]
+                self._definitions[room_id] = definition
+        identity = definition.identity(email)
+        if identity is None or identity.root is None:
+            return None  # the core will say how (or that) the room recognises this user
+        root = definition.trust_root(identity.root)
+        if root is None:
+            return None
+        fingerprint = root_fingerprint(root.certificate)
+        certificate = self._keys.certificate(email, fingerprint)
+        if certificate is None and root.operator:
+            certificate = self.client.platform_certificate(fingerprint)
+        if certificate is None:
+            raise ConfigurationError(
+                f"room {room_id} recognises you by certificates from its trust root "
+                f"{root.name!r} (fingerprint {format_fingerprint(fingerprint[:16])} …), and you "
+                "have none for your current key: ask that CA for one and add it with "
+                "`sealroom keys import-certificate`"
+            )
+        return certificate
 
     # -- rooms --------------------------------------------------------------------------
     def publish_data_room(self, data_room: RoomDefinition | DataRoom, /) -> str:
@@ -183,8 +234,11 @@ class Session:
         """
         if not isinstance(data_room, RoomDefinition):
             data_room = data_room.definition_for(self.client.user_email)
+        data_room = self.client.default_authentication(data_room)
         body = {"definition": data_room.model_dump(mode="json")}
-        room_id = _parse(RoomPublishedOut, self._api.post_json("/v1/rooms", body), "room").room_id
+        signer = self._signer(signed_actions.publish_room(data_room.room_id), data_room)
+        published = self._api.post_json("/v1/rooms", body, proof=signer)
+        room_id = _parse(RoomPublishedOut, published, "room").room_id
         if room_id != data_room.room_id:
             raise VerificationError(
                 f"the server published room {room_id}, but the definition hashes to "
@@ -325,7 +379,12 @@ class Session:
         return state
 
     def stop_data_room(self, data_room_id: str, /) -> None:
-        self._api.request("POST", f"/v1/rooms/{data_room_id}/stop", idempotent=True)
+        self._api.request(
+            "POST",
+            f"/v1/rooms/{data_room_id}/stop",
+            idempotent=True,
+            proof=self._signer(signed_actions.stop_room(data_room_id)),
+        )
 
     def retrieve_audit_log(self, data_room_id: str, /) -> RetrieveAuditLogResponse:
         """The room's log, verified (see :meth:`verify_audit_log`), one line per event."""
@@ -370,9 +429,13 @@ class Session:
     ) -> dict[str, Any]:
         """Send ``key`` sealed to the attested core, bound to this room, node and dataset."""
         del force  # publishing replaces any earlier dataset of the node
-        body = self._sealed_dataset_key(data_room_id, leaf_id, manifest_hash, key)
+        body, sealed = self._sealed_dataset_key(data_room_id, leaf_id, manifest_hash, key)
+        call = signed_actions.publish_dataset(data_room_id, leaf_id, manifest_hash, sealed)
         response = self._api.request(
-            "PUT", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset", json=body
+            "PUT",
+            f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset",
+            json=body,
+            proof=self._signer(call),
         )
         published: dict[str, Any] = _plain(
             _parse(DatasetPublishedOut, response.json(), "publication")
@@ -381,19 +444,25 @@ class Session:
 
     def _sealed_dataset_key(
         self, room_id: str, node: str, manifest_hash: str, key: Key
-    ) -> dict[str, str]:
-        """``{dataset_id, sealed_key}``: the key HPKE-sealed to the attested core, bound to
-        (room, node, dataset), as the core opens it — and only to the core pinned for the room."""
+    ) -> tuple[dict[str, str], bytes]:
+        """``({dataset_id, sealed_key}, sealed key)``: the key HPKE-sealed to the attested core,
+        bound to (room, node, dataset), as the core opens it — and only to the core pinned for
+        the room."""
         self._pins.check_room(room_id, self.attestation)
         sealed = seal(
             self.attestation.kem_public_key,
             key.material,
             context=dataset_key_context(room_id, node, manifest_hash),
         )
-        return {"dataset_id": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
+        body = {"dataset_id": manifest_hash, "sealed_key": base64.b64encode(sealed).decode()}
+        return body, sealed
 
     def remove_published_dataset(self, data_room_id: str, leaf_id: str, /) -> None:
-        self._api.request("DELETE", f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset")
+        self._api.request(
+            "DELETE",
+            f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset",
+            proof=self._signer(signed_actions.remove_dataset(data_room_id, leaf_id)),
+        )
 
     def retrieve_published_datasets(self, data_room_id: str, /) -> list[dict[str, Any]]:
         body = self._api.get_json(f"/v1/rooms/{data_room_id}/datasets")
@@ -403,8 +472,10 @@ class Session:
         return published
 
     def get_validation_report(self, data_room_id: str, leaf_id: str, /) -> dict[str, Any]:
+        call = signed_actions.retrieve_validation_report(data_room_id, leaf_id)
         report: dict[str, Any] = self._api.get_json(
-            f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/validation-report"
+            f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/validation-report",
+            proof=self._signer(call),
         )
         return report
 
@@ -423,6 +494,9 @@ class Session:
             data_room_id,
             compute_node_id,
             parameters,
+            lambda recipient: signed_actions.run_computation(
+                data_room_id, compute_node_id, parameters, recipient
+            ),
         )
 
     def _submit(
@@ -432,8 +506,10 @@ class Session:
         room_id: str,
         node: str,
         parameters: Mapping[str, str] | None,
+        call: Callable[[bytes], ActionCall],
     ) -> JobId:
-        """Submit a job whose result the core will seal to a fresh key of ours, and only to it."""
+        """Submit a job whose result the core will seal to a fresh key of ours, and only to it;
+        ``call`` is the action signed, given that key."""
         recipient = KemPrivateKey.generate()
         values = dict(parameters or {})
         submitted = self._api.post_json(
@@ -443,6 +519,7 @@ class Session:
                 "parameters": values,
                 "recipient_public_key": recipient.public_key.to_bytes().hex(),
             },
+            proof=self._signer(call(recipient.public_key.to_bytes())),
         )
         return JobId(
             id=_parse(JobOut, submitted, "submitted job").job_id,
@@ -461,12 +538,16 @@ class Session:
         parameters: Mapping[str, str] | None = None,
     ) -> JobId:
         """Run ``node`` over what you may read in the room, without adding it to the room."""
+        node_data = node.model_dump(mode="json")
         return self._submit(
             f"/v1/rooms/{data_room_id}/development-jobs",
-            {"node": node.model_dump(mode="json")},
+            {"node": node_data},
             data_room_id,
             node.name,
             parameters,
+            lambda recipient: signed_actions.run_development(
+                data_room_id, node_data, parameters, recipient
+            ),
         )
 
     def test_computations(
@@ -503,8 +584,11 @@ class Session:
 
     # -- requests (interactive rooms) -------------------------------------------------------
     def publish_request(self, data_room_id: str, commit: Commit, /) -> dict[str, Any]:
+        commit_data = commit.model_dump(mode="json")
         body = self._api.post_json(
-            f"/v1/rooms/{data_room_id}/requests", {"commit": commit.model_dump(mode="json")}
+            f"/v1/rooms/{data_room_id}/requests",
+            {"commit": commit_data},
+            proof=self._signer(signed_actions.submit_request(data_room_id, commit_data)),
         )
         request = _parse(RequestOut, body, "request")
         if request.id != commit.commit_id:
@@ -526,8 +610,18 @@ class Session:
         self, data_room_id: str, request_id: str, action: str, /, **body: Any
     ) -> dict[str, Any]:
         """``approve``, ``reject`` (with ``reason``) or ``integrate`` a request."""
+        if action == "approve":
+            call = signed_actions.approve_request(data_room_id, request_id)
+        elif action == "reject":
+            call = signed_actions.reject_request(data_room_id, request_id, body.get("reason", ""))
+        elif action == "integrate":
+            call = signed_actions.integrate_request(data_room_id, request_id)
+        else:
+            raise ValueError(f"a request is approved, rejected or integrated, not {action!r}")
         answer = self._api.post_json(
-            f"/v1/rooms/{data_room_id}/requests/{request_id}/{action}", body
+            f"/v1/rooms/{data_room_id}/requests/{request_id}/{action}",
+            body,
+            proof=self._signer(call),
         )
         request: dict[str, Any] = _plain(_parse(RequestOut, answer, "request"))
         return request
@@ -547,6 +641,9 @@ class Session:
             data_room_id,
             node_name,
             parameters,
+            lambda recipient: signed_actions.preview_request(
+                data_room_id, request_id, parameters, recipient
+            ),
         )
 
     def retrieve_commits(self, data_room_id: str, /) -> list[dict[str, Any]]:
@@ -618,6 +715,9 @@ class Session:
                 "computation again"
             )
         self.wait_until_computation_has_finished(job_id, interval=interval, timeout=timeout)
+        call = signed_actions.retrieve_result(
+            job_id.data_room_id, job_id.id, recipient.public_key.to_bytes(), result_format
+        )
         response = self._api.request(
             "POST",
             f"/v1/jobs/{job_id.id}/result",
@@ -626,6 +726,7 @@ class Session:
                 "format": result_format,
             },
             idempotent=True,
+            proof=self._signer(call),
         )
         sealed = response.content
         try:

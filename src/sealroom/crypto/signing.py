@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sealroom.errors import VerificationError
@@ -105,6 +106,29 @@ class SigningKey:
     def sign(self, message: bytes) -> bytes:
         """Sign ``message``, which must begin with a purpose prefix (module docstring)."""
         return self._key.sign(message)
+
+    def to_pem(self) -> str:
+        """PKCS#8 PEM, unencrypted: what ``sealroom keys export`` writes (protect the file)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode("ascii")
+
+    @classmethod
+    def from_pem(cls, pem: str) -> SigningKey:
+        """An Ed25519 key from unencrypted PKCS#8 PEM; ValueError for anything else."""
+        try:
+            key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+        except (ValueError, TypeError, UnicodeEncodeError):
+            raise ValueError("not an unencrypted PEM private key") from None
+        if not isinstance(key, ed25519.Ed25519PrivateKey):
+            raise ValueError("not an Ed25519 private key")
+        return cls(key)
+
+    def private_key(self) -> ed25519.Ed25519PrivateKey:
+        """The ``cryptography`` key, for the crypto package's own recipes (certificates)."""
+        return self._key
 
     @property
     def verify_key(self) -> VerifyKey:

@@ -12,6 +12,14 @@ The keeper also keeps each room's verified facts (:mod:`.verified_state`), folde
 when it is loaded and from every entry appended after, and signs a checkpoint after every entry
 that changes a fact: a host cannot then drop or edit such an entry without the next core that
 loads the log noticing, short of rolling everything back.
+
+An entry of an action a participant signed carries the signer's key fingerprint and the
+signature's nonce (``signer``, ``nonce``); :meth:`AuditLogKeeper.claim_nonce` refuses a nonce the
+room's log or this process has seen within the nonce memory, so a host cannot replay a signed
+request. (A host that drops the last entries, which are not all checkpointed, and restarts the
+core could replay an action whose entry it dropped within those minutes; the entries of actions
+that change a fact are checkpointed, so that leaves fetching a result again, sealed to the
+signer's own key.)
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -33,8 +42,9 @@ from sealroom.audit import (
 from sealroom.audit.kinds import EventKind
 from sealroom.crypto import SigningKey
 from sealroom.enclave.host import AuditStore
-from sealroom.enclave.verified_state import FACT_ACTIONS, RoomFacts
-from sealroom.errors import VerificationError
+from sealroom.enclave.verified_state import FACT_ACTIONS, NONCE_MEMORY_MS, RoomFacts
+from sealroom.errors import ParticipantSignatureError, VerificationError
+from sealroom.model.signed_actions import ActionProof
 
 
 class _Room:
@@ -43,6 +53,8 @@ class _Room:
         self.facts = facts
         # Re-entrant: a check-then-append holds it around its own appends.
         self.lock = threading.RLock()
+        #: Nonces claimed by this process (an action may fail before its entry is written).
+        self.claimed: OrderedDict[str, int] = OrderedDict()
 
 
 class AuditLogKeeper:
@@ -90,8 +102,36 @@ class AuditLogKeeper:
             facts.fold(event)
         return _Room(log, facts)
 
-    def append(self, room_id: str, *, user: str, notes: str, event: EventKind) -> AuditEvent:
-        """Append ``event`` (its kind names the action) as ``user`` did it, with ``notes``."""
+    def claim_nonce(self, room_id: str, nonce: str, now_ms: int) -> None:
+        """Use a signature's nonce once in the room, or :class:`ParticipantSignatureError`."""
+        room = self._room(room_id)
+        with room.lock:
+            if nonce in room.facts.recent_nonces or nonce in room.claimed:
+                raise ParticipantSignatureError(
+                    "this signed request was used before, and a signature is accepted once: "
+                    "sign the action again (the SDK does this for every request)"
+                )
+            room.claimed[nonce] = now_ms
+            while room.claimed:
+                oldest, claimed_at = next(iter(room.claimed.items()))
+                if claimed_at >= now_ms - NONCE_MEMORY_MS:
+                    break
+                del room.claimed[oldest]
+
+    def append(
+        self,
+        room_id: str,
+        *,
+        user: str,
+        notes: str,
+        event: EventKind,
+        proof: ActionProof | None = None,
+    ) -> AuditEvent:
+        """Append ``event`` (its kind names the action) as ``user`` did it, with ``notes``; with
+        the signer's key fingerprint and nonce when ``proof`` (verified) signed the action."""
+        details = event.to_details()
+        if proof is not None:
+            details |= {"signer": proof.fingerprint, "nonce": proof.nonce}
         room = self._room(room_id)
         with room.lock:
             appended = room.log.append(
@@ -99,7 +139,7 @@ class AuditLogKeeper:
                 user=user,
                 action=event.ACTION,
                 notes=notes,
-                details=event.to_details(),
+                details=details,
             )
             room.facts.fold(appended)
             # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,11 +31,18 @@ from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.history import RoomHistory, load_history
 from sealroom.enclave.host import Host
 from sealroom.enclave.host_copies import HostCopies
-from sealroom.errors import ConflictError, NotFoundError, PermissionDeniedError, VerificationError
+from sealroom.errors import (
+    ConflictError,
+    NotFoundError,
+    ParticipantSignatureError,
+    PermissionDeniedError,
+    VerificationError,
+)
 from sealroom.model.definition import RoomDefinition, parse_definition, room_signature_message
 from sealroom.model.policy import Action, decide
 from sealroom.model.principal import Principal
 from sealroom.model.records import RoomRecord
+from sealroom.model.signed_actions import ActionCall, ActionProof, verify_action
 
 __all__ = ["Authority", "Authorized"]
 
@@ -58,6 +66,9 @@ class Authorized:
     history: RoomHistory
     #: Whether the room is stopped, as its audit log says.
     stopped: bool
+    #: The participant's own signature of the action, verified (None for an action that needs
+    #: none: reading the room). Entries the action writes carry its signer and nonce.
+    proof: ActionProof | None = None
 
     @property
     def room_id(self) -> str:
@@ -88,20 +99,53 @@ class Authority:
         self._guard = threading.Lock()
 
     def authorize(
-        self, principal: Principal, room_id: str, action: Action, *, node: str | None = None
+        self,
+        principal: Principal,
+        room_id: str,
+        action: Action,
+        *,
+        node: str | None = None,
+        call: ActionCall | None = None,
     ) -> Authorized:
-        """Decide ``action``; :class:`Authorized` if allowed, else audit the denial and raise."""
+        """Decide ``action``; :class:`Authorized` if allowed, else audit the denial and raise.
+
+        With ``call``, the action is one a participant signs: once the policy allows it, the
+        principal's proof must verify for ``call`` under the room's identities and its nonce
+        must be new (:class:`~sealroom.errors.ParticipantSignatureError`, audited, otherwise).
+        """
         record, history = self.history(room_id)
         stopped = self._copies.stopped(record)
         decision = decide(history.current, principal, action, node=node, stopped=stopped)
         if decision.allowed:
-            return Authorized(principal, action, node, record, history, stopped)
+            proof = None
+            if call is not None:
+                proof = self.authenticate(principal, history.current, call, action, node)
+            return Authorized(principal, action, node, record, history, stopped, proof)
         self.audit_denial(principal, room_id, action, node, decision.reason)
         if not decision.visible:
             raise NotFoundError(f"room {room_id} not found")
         if decision.conflict:
             raise ConflictError(decision.reason, code=decision.code)
         raise PermissionDeniedError(decision.reason)
+
+    def authenticate(
+        self,
+        principal: Principal,
+        definition: RoomDefinition,
+        call: ActionCall,
+        action: Action,
+        node: str | None = None,
+    ) -> ActionProof:
+        """The principal's proof of ``call``, verified and its nonce used up; a refusal is
+        audited as a denial of ``action`` and raised."""
+        now_ms = int(time.time() * 1000)
+        try:
+            proof = verify_action(definition, principal.email, call, principal.proof, now_ms=now_ms)
+            self._audit.claim_nonce(call.room_id, proof.nonce, now_ms)
+        except ParticipantSignatureError as exc:
+            self.audit_denial(principal, call.room_id, action, node, str(exc))
+            raise
+        return proof
 
     @contextmanager
     def denials_audited(self, authorized: Authorized) -> Iterator[None]:

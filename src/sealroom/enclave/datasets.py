@@ -22,6 +22,7 @@ from sealroom.crypto import DatasetDecryptor, open_at_rest, seal_at_rest
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.inputs import KeyUse
 from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
+from sealroom.model import signed_actions
 from sealroom.model.definition import TableNode
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal
@@ -42,7 +43,13 @@ def publish_dataset(
     dataset_id: str,
     sealed_key: bytes,
 ) -> DatasetPublishedOut:
-    allowed = core.authority.authorize(principal, room_id, Action.PUBLISH_DATASET, node=node_name)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.PUBLISH_DATASET,
+        node=node_name,
+        call=signed_actions.publish_dataset(room_id, node_name, dataset_id, sealed_key),
+    )
     dataset = core.host.get_dataset(dataset_id)
     if dataset is None or not principal.is_named(dataset.owner_email):
         raise NotFoundError(f"dataset {dataset_id} not found among your datasets")
@@ -92,6 +99,7 @@ def publish_dataset(
             user=principal.email,
             notes=f"published dataset {dataset_id} to node {node_name}",
             event=kinds.DatasetPublished(node_name, dataset_id),
+            proof=allowed.proof,
         )
         if outcome is not None:
             core.audit.append(
@@ -106,7 +114,13 @@ def publish_dataset(
 
 
 def remove_dataset(core: CoreContext, principal: Principal, room_id: str, node_name: str) -> None:
-    core.authority.authorize(principal, room_id, Action.REMOVE_DATASET, node=node_name)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.REMOVE_DATASET,
+        node=node_name,
+        call=signed_actions.remove_dataset(room_id, node_name),
+    )
     with core.audit.locked(room_id) as facts:
         if node_name not in facts.datasets:
             raise NotFoundError(f"no dataset is published to node {node_name!r}")
@@ -117,6 +131,7 @@ def remove_dataset(core: CoreContext, principal: Principal, room_id: str, node_n
             user=principal.email,
             notes=f"removed the dataset of node {node_name}",
             event=kinds.DatasetRemoved(node_name),
+            proof=allowed.proof,
         )
 
 
@@ -124,7 +139,13 @@ def validation_report(
     core: CoreContext, principal: Principal, room_id: str, node_name: str
 ) -> bytes:
     """The node's validation report (JSON), opened from where the core sealed it at rest."""
-    core.authority.authorize(principal, room_id, Action.RETRIEVE_VALIDATION_REPORT, node=node_name)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.RETRIEVE_VALIDATION_REPORT,
+        node=node_name,
+        call=signed_actions.retrieve_validation_report(room_id, node_name),
+    )
     publication = core.copies.publication(room_id, node_name)
     if publication is None or publication.validation_report is None:
         raise NotFoundError(f"no dataset is published to node {node_name!r}")
@@ -144,6 +165,7 @@ def validation_report(
         user=principal.email,
         notes=f"retrieved the validation report of node {node_name}",
         event=kinds.ValidationReportRetrieved(node_name, publication.dataset_id),
+        proof=allowed.proof,
     )
     return report
 

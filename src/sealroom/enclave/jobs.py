@@ -32,6 +32,7 @@ from sealroom.errors import (
     RateLimitedError,
     TooManyRequestsError,
 )
+from sealroom.model import signed_actions
 from sealroom.model.definition import RoomDefinition, SqlNode
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
@@ -58,7 +59,13 @@ def submit_job(
 ) -> JobRecord:
     """Queue a run of the room's node; its result will be released to
     ``recipient_public_key`` (the analyst's X25519 key) and to no other key."""
-    allowed = core.authority.authorize(principal, room_id, Action.RUN_COMPUTATION, node=node_name)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.RUN_COMPUTATION,
+        node=node_name,
+        call=signed_actions.run_computation(room_id, node_name, parameters, recipient_public_key),
+    )
     return queue_job(
         core,
         allowed,
@@ -81,7 +88,12 @@ def submit_development_job(
     recipient_public_key: bytes,
 ) -> JobRecord:
     """Run an ad-hoc computation over what ``principal`` may read, without adding it."""
-    allowed = core.authority.authorize(principal, room_id, Action.RUN_DEVELOPMENT)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.RUN_DEVELOPMENT,
+        call=signed_actions.run_development(room_id, node_data, parameters, recipient_public_key),
+    )
     with core.authority.denials_audited(allowed):
         applied, node = development_definition(allowed.definition, principal.email, node_data)
         check_computations(applied, [node])
@@ -164,7 +176,9 @@ def queue_job(
         )
         job = ticket.record(ticket.seal(core.identity.storage_key))
         core.host.insert_job(job)
-        entry = core.audit.append(room_id, user=principal.email, notes=notes, event=event)
+        entry = core.audit.append(
+            room_id, user=principal.email, notes=notes, event=event, proof=allowed.proof
+        )
         core.host.add_node_executions(room_id, [name for name, _ in limits], entry.timestamp_ms)
     core.on_job_submitted()
     return job

@@ -23,6 +23,7 @@ import re
 from collections.abc import Mapping
 
 from sealroom.audit import kinds
+from sealroom.enclave.authorize import Authorized
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.history import RoomHistory, check_computations
 from sealroom.enclave.jobs import queue_job
@@ -32,6 +33,7 @@ from sealroom.errors import (
     DefinitionError,
     PermissionDeniedError,
 )
+from sealroom.model import signed_actions
 from sealroom.model.commits import (
     Commit,
     apply_commit,
@@ -75,8 +77,13 @@ def submit_request(
     core: CoreContext, principal: Principal, room_id: str, commit_data: object
 ) -> RequestOut:
     """Propose a commit: new computations and analysts, approved by the owners it affects."""
-    allowed = core.authority.authorize(principal, room_id, Action.SUBMIT_REQUEST)
-    request_id = _submit(core, principal, allowed.history, commit_data)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.SUBMIT_REQUEST,
+        call=signed_actions.submit_request(room_id, commit_data),
+    )
+    request_id = _submit(core, allowed, commit_data)
     return core.ledger.view(allowed.history, request_id)
 
 
@@ -102,9 +109,14 @@ def approve_request(
     core: CoreContext, principal: Principal, room_id: str, request_id: str
 ) -> RequestOut:
     """Sign ``principal``'s approval (they must own a data node the request affects)."""
-    allowed = core.authority.authorize(principal, room_id, Action.REVIEW_REQUEST)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.REVIEW_REQUEST,
+        call=signed_actions.approve_request(room_id, request_id),
+    )
     with core.authority.denials_audited(allowed):
-        _approve(core, principal, allowed.history, request_id)
+        _approve(core, allowed, request_id)
     return core.ledger.view(allowed.history, request_id)
 
 
@@ -112,9 +124,14 @@ def reject_request(
     core: CoreContext, principal: Principal, room_id: str, request_id: str, reason: str
 ) -> RequestOut:
     """Reject (an affected data owner) or withdraw (the requester) a pending request."""
-    allowed = core.authority.authorize(principal, room_id, Action.REVIEW_REQUEST)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.REVIEW_REQUEST,
+        call=signed_actions.reject_request(room_id, request_id, reason),
+    )
     with core.authority.denials_audited(allowed):
-        _reject(core, principal, allowed.history, request_id, reason)
+        _reject(core, allowed, request_id, reason)
     return core.ledger.view(allowed.history, request_id)
 
 
@@ -122,8 +139,14 @@ def integrate_request(
     core: CoreContext, principal: Principal, room_id: str, request_id: str
 ) -> RequestOut:
     """Apply an approved request: the room's definition changes, for everybody."""
-    history = core.authority.authorize(principal, room_id, Action.INTEGRATE_REQUEST).history
-    record, commit = _integrate(core, principal, history, request_id)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.INTEGRATE_REQUEST,
+        call=signed_actions.integrate_request(room_id, request_id),
+    )
+    history = allowed.history
+    record, commit = _integrate(core, allowed, request_id)
     updated = RoomHistory(
         room_id,
         history.base,
@@ -144,7 +167,12 @@ def preview_request(
     recipient_public_key: bytes,
 ) -> JobRecord:
     """Run the requested computation for its only affected data owner, before approving."""
-    allowed = core.authority.authorize(principal, room_id, Action.REVIEW_REQUEST)
+    allowed = core.authority.authorize(
+        principal,
+        room_id,
+        Action.REVIEW_REQUEST,
+        call=signed_actions.preview_request(room_id, request_id, parameters, recipient_public_key),
+    )
     with core.authority.denials_audited(allowed):
         applied, commit = preview_target(core, principal, allowed.history, request_id)
     target = commit.nodes[-1].name
@@ -167,7 +195,8 @@ def preview_request(
 
 
 # -- the steps, once authorised ---------------------------------------------------------------
-def _submit(core: CoreContext, principal: Principal, history: RoomHistory, data: object) -> str:
+def _submit(core: CoreContext, allowed: Authorized, data: object) -> str:
+    principal, history = allowed.principal, allowed.history
     commit = parse_commit(data)
     if commit.room_id != history.room_id:
         raise DefinitionError(f"the request is for room {commit.room_id}, not this one")
@@ -200,13 +229,13 @@ def _submit(core: CoreContext, principal: Principal, history: RoomHistory, data:
             ",".join(node.name for node in commit.nodes),
             ",".join(g.node for g in groups),
         ),
+        proof=allowed.proof,
     )
     return commit.commit_id
 
 
-def _approve(
-    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str
-) -> None:
+def _approve(core: CoreContext, allowed: Authorized, request_id: str) -> None:
+    principal, history = allowed.principal, allowed.history
     record, commit = _pending(core, history, request_id, principal)
     groups = core.ledger.groups(history, commit)
     mine = [g.node for g in groups if any(principal.is_named(a) for a in g.approvers)]
@@ -224,13 +253,17 @@ def _approve(
             history.room_id,
             user=principal.email,
             notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
-            event=kinds.RequestApproved(record.id, ",".join(mine)),
+            event=kinds.RequestApproved(
+                record.id,
+                ",".join(mine),
+                None if allowed.proof is None else allowed.proof.to_header(),
+            ),
+            proof=allowed.proof,
         )
 
 
-def _reject(
-    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str, reason: str
-) -> None:
+def _reject(core: CoreContext, allowed: Authorized, request_id: str, reason: str) -> None:
+    principal, history = allowed.principal, allowed.history
     record, commit = _pending(core, history, request_id, principal)
     groups = core.ledger.groups(history, commit)
     is_approver = any(principal.is_named(a) for g in groups for a in g.approvers)
@@ -251,13 +284,15 @@ def _reject(
             user=principal.email,
             notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
             event=kinds.RequestRejected(record.id, reason[:500]),
+            proof=allowed.proof,
         )
 
 
 def _integrate(
-    core: CoreContext, principal: Principal, history: RoomHistory, request_id: str
+    core: CoreContext, allowed: Authorized, request_id: str
 ) -> tuple[CommitRecord, Commit]:
     """Check the approvals and store the commit; the caller then swaps in the new history."""
+    principal, history = allowed.principal, allowed.history
     with core.integrating:
         record, commit = _pending(core, history, request_id, principal)
         _, _, missing = core.ledger.approval_state(history, commit)
@@ -302,6 +337,7 @@ def _integrate(
                     pin_after,
                     ",".join(node.name for node in commit.nodes),
                 ),
+                proof=allowed.proof,
             )
         for other in core.host.list_requests(history.room_id):
             if other.status == RequestStatus.PENDING and other.id != record.id:

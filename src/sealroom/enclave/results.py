@@ -23,6 +23,7 @@ from sealroom.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from sealroom.model import signed_actions
 from sealroom.model.definition import SqlNode
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal
@@ -49,15 +50,18 @@ def retrieve_result(
         raise NotFoundError(f"job {job_id} not found")
     ticket = open_ticket(core.identity.storage_key, job)
     room_id, node = ticket.room_id, ticket.node
+    call = signed_actions.retrieve_result(room_id, job_id, recipient_public_key, result_format)
     try:
         if ticket.spec is None:
             allowed = core.authority.authorize(
-                principal, room_id, Action.RETRIEVE_RESULT, node=node
+                principal, room_id, Action.RETRIEVE_RESULT, node=node, call=call
             )
             is_sql = isinstance(allowed.definition.result_source(node), SqlNode)
         else:
             # A development or preview result goes to whoever ran it, and nobody else.
-            core.authority.authorize(principal, room_id, Action.RETRIEVE_DEFINITION)
+            allowed = core.authority.authorize(
+                principal, room_id, Action.RETRIEVE_DEFINITION, call=call
+            )
             if not principal.is_named(ticket.submitted_by):
                 raise NotFoundError(f"job {job_id} not found")
             is_sql = bool(ticket.spec.get("sql"))
@@ -109,5 +113,6 @@ def retrieve_result(
         user=principal.email,
         notes=f"retrieved the result of job {job_id} ({node})",
         event=kinds.ResultRetrieved(node, job_id, result_format, recipient.hex()),
+        proof=allowed.proof,
     )
     return sealed, signature, result_format

@@ -15,12 +15,15 @@ from sealroom.crypto import sha256_hex
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.history import RoomHistory, check_computations
 from sealroom.errors import DefinitionError
+from sealroom.model import signed_actions
 from sealroom.model.commits import initial_history_pin
 from sealroom.model.definition import PreviewNode, parse_definition, room_signature_message
+from sealroom.model.identities import check_identities_complete
 from sealroom.model.policy import Action, decide
 from sealroom.model.principal import Principal
 from sealroom.model.records import RoomRecord, now_ms
 from sealroom.model.room_state import sign_room_state
+from sealroom.model.signed_actions import verify_action
 from sealroom.model.wire import AirlockQuota, AirlockQuotas, PrivacyBudgetOut, RoomStateOut
 
 __all__ = [
@@ -56,9 +59,19 @@ def publish_room(core: CoreContext, principal: Principal, definition_data: objec
             f"the room's owner is {definition.owner}, but {principal} is publishing it; "
             "publish rooms you own"
         )
+    check_identities_complete(definition.participant_emails(), definition.identities)
     check_computations(definition, definition.nodes)
     canonical = definition.canonical_bytes()
     room_id = sha256_hex(canonical)
+    # The owner's own signature of the room id — the hash of everything the room agrees on —
+    # under the identity the definition gives them (there is no room to authorise against yet).
+    proof = verify_action(
+        definition,
+        principal.email,
+        signed_actions.publish_room(room_id),
+        principal.proof,
+        now_ms=now_ms(),
+    )
     signature = core.identity.signing_key.sign(room_signature_message(room_id, canonical))
     record = RoomRecord(
         id=room_id,
@@ -77,6 +90,7 @@ def publish_room(core: CoreContext, principal: Principal, definition_data: objec
         user=principal.email,
         notes=f"published room {definition.name!r}",
         event=kinds.RoomPublished(room_id),
+        proof=proof,
     )
     return room_id
 
@@ -102,12 +116,18 @@ def room_status(core: CoreContext, principal: Principal, room_id: str) -> str:
 
 
 def stop_room(core: CoreContext, principal: Principal, room_id: str) -> None:
-    core.authority.authorize(principal, room_id, Action.STOP_ROOM)
+    allowed = core.authority.authorize(
+        principal, room_id, Action.STOP_ROOM, call=signed_actions.stop_room(room_id)
+    )
     with core.audit.locked(room_id) as facts:
         if facts.stopped:
             return
         core.audit.append(
-            room_id, user=principal.email, notes="stopped the room", event=kinds.RoomStopped()
+            room_id,
+            user=principal.email,
+            notes="stopped the room",
+            event=kinds.RoomStopped(),
+            proof=allowed.proof,
         )
         core.copies.copy_status(room_id, facts.stopped_at_ms)
 

@@ -18,6 +18,8 @@ commits                COMMIT_INTEGRATED (commit id, history pin after it)
 requests               REQUEST_APPROVED (approvers); REQUEST_REJECTED / _SUPERSEDED,
                        COMMIT_INTEGRATED (closed requests)
 finished jobs          JOB_COMPLETED / JOB_FAILED
+recent nonces          any entry of a signed action (``nonce``), for the last
+                       :data:`NONCE_MEMORY_MS`: a participant's signature is used once
 =====================  ==============================================================
 
 Each entry's details are read through the dataclass of its kind (:mod:`sealroom.audit.kinds`),
@@ -36,7 +38,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -44,8 +46,13 @@ from sealroom.audit import AuditAction, AuditEvent, kinds
 from sealroom.model.definition import MAX_RATE_LIMIT_EXECUTIONS, MAX_RATE_LIMIT_WINDOW_SECONDS
 from sealroom.model.principal import normalise_email
 from sealroom.model.room_state import RoomState
+from sealroom.model.signed_actions import MAX_CLOCK_SKEW_MS
 
-__all__ = ["PublishedDataset", "RoomFacts"]
+__all__ = ["NONCE_MEMORY_MS", "PublishedDataset", "RoomFacts"]
+
+#: How long a signed action's nonce is remembered: a signature older than the clock skew is
+#: refused for its time, so remembering twice that covers a proof dated in the future too.
+NONCE_MEMORY_MS: Final = 2 * MAX_CLOCK_SKEW_MS
 
 #: Submissions of a run: each names the rate-limited nodes it counts (``rate_limited``).
 SUBMISSIONS: Final = frozenset(
@@ -110,6 +117,19 @@ class RoomFacts:
     #: Who approved each request (lower case), and when.
     approvers: dict[str, dict[str, int]] = field(default_factory=dict)
     finished_jobs: set[str] = field(default_factory=set)
+    #: Nonces of the participants' signatures in the last :data:`NONCE_MEMORY_MS` of the log,
+    #: oldest first, with the time of their entry.
+    recent_nonces: OrderedDict[str, int] = field(default_factory=OrderedDict)
+
+    def remember_nonce(self, nonce: str, at_ms: int) -> None:
+        """Remember ``nonce`` (used at ``at_ms``) and forget those older than the memory."""
+        self.recent_nonces[nonce] = at_ms
+        self.recent_nonces.move_to_end(nonce)
+        while self.recent_nonces:
+            oldest, used_at = next(iter(self.recent_nonces.items()))
+            if used_at >= at_ms - NONCE_MEMORY_MS:
+                break
+            del self.recent_nonces[oldest]
 
     @property
     def stopped(self) -> bool:
@@ -118,6 +138,9 @@ class RoomFacts:
     def fold(self, event: AuditEvent) -> None:
         """Apply one entry (the next one: ``event.seq == size``)."""
         self.size += 1
+        nonce = event.details.get("nonce")
+        if isinstance(nonce, str):
+            self.remember_nonce(nonce, event.timestamp_ms)
         if event.action not in _FOLDED:
             return  # most entries (results fetched, keys used, denials) change no fact
         # The entry's details as its kind's dataclass, the one the writer used (None: an entry

@@ -3,8 +3,9 @@
 A room's *current* definition is its published definition (whose hash is the room id, forever)
 followed by its integrated commits, in order. A commit is what a request proposes::
 
-    commit    = canonical JSON {"version": 1, "room_id", "history_pin", "requester", "note",
-                                "nodes": [compute node, ...], "analysts": [{email, analyst_of}]}
+    commit    = canonical JSON {"version": 2, "room_id", "history_pin", "requester", "note",
+                                "nodes": [compute node, ...],
+                                "analysts": [{email, analyst_of, key, root}]}
     commit id = SHA-256(commit)
     pin_0     = SHA-256("sealroom/history-pin/v1" || room id)
     pin_k     = SHA-256("sealroom/history-pin/v1" || pin_{k-1} || commit id_k)
@@ -46,6 +47,7 @@ from sealroom.model.definition import (
     first_validation_error,
     rebuild_definition,
 )
+from sealroom.model.identities import FINGERPRINT_PATTERN, Identity
 from sealroom.model.permissions import PermissionKind
 from sealroom.model.principal import normalise_email
 
@@ -72,6 +74,8 @@ _PIN_DOMAIN = b"sealroom/history-pin/v1"
 _APPROVAL_DOMAIN = b"sealroom/commit-approval/v1"
 _RECORD_DOMAIN = b"sealroom/room-commit/v1"
 _HEX64 = r"^[0-9a-f]{64}$"
+#: What a request may say of an analyst it adds.
+_GRANT_FIELDS = frozenset({"email", "analyst_of", "key", "root"})
 
 #: Bounds of one request: a request is reviewed by people, so it stays small.
 MAX_COMMIT_NODES = 20
@@ -80,12 +84,19 @@ MAX_NOTE_CHARS = 2_000
 
 
 class AnalystGrant(BaseModel):
-    """``email`` becomes analyst of ``analyst_of`` (compute nodes, new or existing)."""
+    """``email`` becomes analyst of ``analyst_of`` (compute nodes, new or existing).
+
+    A new participant comes with how the room will recognise them — a pinned key or one of the
+    room's trust roots (:mod:`sealroom.model.identities`); a participant already in the room
+    keeps the identity they have.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     email: Email
     analyst_of: tuple[NodeName, ...] = Field(min_length=1, max_length=50)
+    key: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)
+    root: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 class Commit(BaseModel):
@@ -93,7 +104,7 @@ class Commit(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    version: Literal[1] = 1
+    version: Literal[2] = 2
     room_id: str = Field(pattern=_HEX64)
     history_pin: str = Field(pattern=_HEX64)
     requester: Email
@@ -120,8 +131,8 @@ def parse_commit(data: object) -> Commit:
     """Parse a commit received from outside, with a clear refusal of what a request may not do."""
     if isinstance(data, Mapping):
         for grant in data.get("analysts") or ():
-            if isinstance(grant, Mapping) and set(grant) - {"email", "analyst_of"}:
-                extra = sorted(set(grant) - {"email", "analyst_of"})
+            if isinstance(grant, Mapping) and set(grant) - _GRANT_FIELDS:
+                extra = sorted(set(grant) - _GRANT_FIELDS)
                 raise DefinitionError(
                     f"a request can only add analysts; it can never grant {', '.join(extra)} "
                     f"(asked for {grant.get('email')!r})"
@@ -226,6 +237,7 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
     if not commit.nodes and not commit.analysts:
         raise DefinitionError("the request adds nothing: add a computation or an analyst")
     participants = list(definition.participants)
+    identities = list(definition.identities)
     for grant in commit.analysts:
         index = next(
             (
@@ -235,6 +247,17 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
             ),
             None,
         )
+        is_new = index is None and not definition.is_participant(grant.email)
+        if is_new != (grant.key is not None or grant.root is not None):
+            raise DefinitionError(
+                f"{grant.email}: a new participant comes with a pinned key or a trust root, and "
+                "a participant of the room keeps theirs"
+                if is_new
+                else f"{grant.email} is already a participant: a request cannot change how the "
+                "room recognises them"
+            )
+        if is_new:
+            identities.append(Identity(email=grant.email, key=grant.key, root=grant.root))
         if index is None:
             participants.append(Participant(email=grant.email, analyst_of=grant.analyst_of))
             continue
@@ -246,6 +269,7 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
         "the room would be invalid",
         nodes=definition.nodes + commit.nodes,
         participants=tuple(participants),
+        identities=tuple(identities),
     )
 
 

@@ -32,6 +32,12 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from sealroom.crypto.canonical import canonical_json, sha256_hex
 from sealroom.errors import DefinitionError
 from sealroom.model.columns import Column, TableSchema
+from sealroom.model.identities import (
+    MAX_TRUST_ROOTS,
+    Identity,
+    TrustRoot,
+    check_identities,
+)
 from sealroom.model.permissions import (
     BASIC_PERMISSION_KINDS,
     Permission,
@@ -39,7 +45,7 @@ from sealroom.model.permissions import (
 )
 from sealroom.model.principal import is_email_address, normalise_email
 
-DEFINITION_VERSION: Literal[1] = 1
+DEFINITION_VERSION: Literal[2] = 2
 
 #: The seed's node name rule: node names become table names and file paths.
 NODE_NAME_PATTERN = re.compile(r"^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9_ -]*[a-zA-Z0-9])$")
@@ -320,7 +326,7 @@ class RoomPrivacy(_Frozen):
 class RoomDefinition(_Frozen):
     """Everything agreed up front. Its canonical JSON's SHA-256 is the room id."""
 
-    version: Literal[1] = DEFINITION_VERSION
+    version: Literal[2] = DEFINITION_VERSION
     #: Random, so two rooms with identical content still get distinct ids.
     salt: str = Field(default_factory=lambda: secrets.token_hex(16), pattern=r"^[0-9a-f]{32}$")
     name: str = Field(min_length=1, max_length=200)
@@ -338,6 +344,11 @@ class RoomDefinition(_Frozen):
     #: Participants may run ad-hoc computations over what they may already read, without adding
     #: them to the room (the seed's development environment).
     enable_development: bool = False
+    #: The CAs the room trusts to certify participants' keys (:mod:`sealroom.model.identities`).
+    trust_roots: tuple[TrustRoot, ...] = Field(default=(), max_length=MAX_TRUST_ROOTS)
+    #: How the core recognises each participant: a pinned key or a trust root. A published room
+    #: has one for every participant and the owner (:func:`check_identities_complete`).
+    identities: tuple[Identity, ...] = Field(default=(), max_length=MAX_PARTICIPANTS + 1)
 
     # -- identity -------------------------------------------------------------------------
     def canonical_bytes(self) -> bytes:
@@ -364,6 +375,19 @@ class RoomDefinition(_Frozen):
         return self.participant(email) is not None or normalise_email(
             self.owner
         ) == normalise_email(email)
+
+    def identity(self, email: str) -> Identity | None:
+        """How the core recognises ``email`` in this room (None: it cannot)."""
+        for identity in self.identities:
+            if normalise_email(identity.email) == normalise_email(email):
+                return identity
+        return None
+
+    def trust_root(self, name: str) -> TrustRoot | None:
+        for root in self.trust_roots:
+            if root.name == name:
+                return root
+        return None
 
     def participant_emails(self) -> list[str]:
         emails = [p.email for p in self.participants]
@@ -477,6 +501,10 @@ def check_definition(definition: RoomDefinition) -> None:
         _check_not_reading_a_preview(node, nodes)
     _check_acyclic(definition)
     _check_participants(definition, nodes)
+    check_identities(definition.trust_roots, definition.identities)
+    for identity in definition.identities:
+        if not definition.is_participant(identity.email):
+            raise DefinitionError(f"{identity.email} has an identity but is not a participant")
 
 
 def check_node_name(name: str) -> None:

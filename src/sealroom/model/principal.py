@@ -15,19 +15,23 @@ Invariants:
 * Its ``email`` is normalised (surrounding whitespace stripped, lower case), so equal principals
   are the same person and an audit entry names them one way.
 
-Today the host authenticates the principal (an API token) and passes the address in. ARCHITECTURE
-§8 (issue 16) adds the person's own signing key: it will be carried here, beside the address, so
-that the core's interface does not change shape again.
+The host authenticates an API token and passes the address in, with the person's own signature
+of the action if they sent one (:attr:`Principal.proof`, ARCHITECTURE §8): the core believes the
+address only once that signature verifies under the room's identities
+(:func:`sealroom.model.signed_actions.verify_action`).
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Final
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Final
 
 from sealroom.errors import BadRequestError
+
+if TYPE_CHECKING:
+    from sealroom.model.signed_actions import ActionProof
 
 __all__ = ["MAX_EMAIL_CHARS", "Principal", "check_email", "is_email_address", "normalise_email"]
 
@@ -66,6 +70,8 @@ class Principal:
 
     #: Normalised (:func:`normalise_email`).
     email: str
+    #: The person's signature of the action asked for, as the host relayed it (unverified).
+    proof: ActionProof | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if check_email(self.email) != self.email:
@@ -74,6 +80,9 @@ class Principal:
     @classmethod
     def of(cls, email: str) -> Principal:
         return cls(check_email(email))
+
+    def with_proof(self, proof: ActionProof | None) -> Principal:
+        return replace(self, proof=proof)
 
     def is_named(self, email: str) -> bool:
         """Whether ``email`` (from a definition, a commit, a record) names this principal."""

@@ -5,7 +5,7 @@ A template is the definition's JSON (the same field names as its canonical form)
 
     {
       "format": "sealroom/room-definition",
-      "version": 1,
+      "version": 2,
       "name": "...",
       "owner": "...",
       "nodes": [...],

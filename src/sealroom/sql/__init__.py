@@ -20,6 +20,7 @@ from sealroom.model.permissions import Permissions
 if TYPE_CHECKING:
     from sealroom.client import Session
     from sealroom.legacy import DataRoomBuilder
+    from sealroom.model.identities import AuthenticationMethod
 
 __all__ = [
     "PrimitiveType",
@@ -82,7 +83,7 @@ class TabularDataNodeBuilder:
     def add_to_builder(
         self,
         builder: DataRoomBuilder,
-        authentication: object = None,
+        authentication: AuthenticationMethod | None = None,
         users: Iterable[str] = (),
     ) -> str:
         """Add the node and let ``users`` provision it (upload, publish, validation report)."""

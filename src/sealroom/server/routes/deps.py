@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sealroom.errors import AuthenticationError
 from sealroom.model.definition import MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN
 from sealroom.model.principal import Principal
+from sealroom.model.signed_actions import PROOF_HEADER, ActionProof
 from sealroom.server.accounts import authenticate
 from sealroom.server.platform import Platform
 
@@ -35,9 +36,21 @@ def current_user(
     return email
 
 
-def current_principal(user: Annotated[str, Depends(current_user)]) -> Principal:
-    """The authenticated user as the core's :class:`~sealroom.model.principal.Principal`."""
-    return Principal.of(user)
+def current_principal(
+    user: Annotated[str, Depends(current_user)],
+    proof: Annotated[
+        str | None,
+        Header(
+            alias=PROOF_HEADER,
+            description="the participant's own signature of the action (the SDK adds it); the "
+            "core refuses an action a participant signs without it",
+        ),
+    ] = None,
+) -> Principal:
+    """The authenticated user as the core's :class:`~sealroom.model.principal.Principal`, with
+    the signature they sent (the core verifies it; the host only relays it)."""
+    principal = Principal.of(user)
+    return principal if proof is None else principal.with_proof(ActionProof.from_header(proof))
 
 
 PlatformDep = Annotated[Platform, Depends(get_platform)]

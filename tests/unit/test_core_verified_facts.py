@@ -18,7 +18,7 @@ import pytest
 from sealroom.audit import AuditAction, AuditEvent, event_from_wire, kinds
 from sealroom.audit.events import DetailValue
 from sealroom.enclave.authorize import Authority
-from sealroom.enclave.verified_state import PublishedDataset, RoomFacts
+from sealroom.enclave.verified_state import NONCE_MEMORY_MS, PublishedDataset, RoomFacts
 from sealroom.errors import (
     ConflictError,
     NotFoundError,
@@ -450,3 +450,21 @@ def test_an_integrated_commit_is_the_definition_now_and_after_a_restart(setup: S
     )
     assert reloaded.definition.node("both") is not None
     assert reloaded.history.pin == after.history.pin
+
+
+def test_nonces_of_signed_entries_are_remembered_for_the_nonce_memory_only() -> None:
+    log = Log()
+    signed = {"signer": "ab" * 32}
+    log.add(kinds.RoomStopped(), at=1_000, details={**signed, "nonce": "01" * 16})
+    log.add(kinds.ResultRetrieved("q", "j", "csv", "k"), at=2_000, details={"nonce": "02" * 16})
+    log.add(kinds.AccessDenied("stop_room", None, "no"), at=2_500, details={"nonce": 7})
+    assert list(log.facts.recent_nonces) == ["01" * 16, "02" * 16]  # a non-text nonce: none
+    # An entry NONCE_MEMORY_MS after the first forgets it, and only it.
+    log.add(kinds.RoomStopped(), at=1_000 + NONCE_MEMORY_MS + 1, details={"nonce": "03" * 16})
+    assert list(log.facts.recent_nonces) == ["02" * 16, "03" * 16]
+    # Exactly NONCE_MEMORY_MS old is still remembered.
+    log.add(kinds.RoomStopped(), at=2_000 + NONCE_MEMORY_MS, details={"nonce": "04" * 16})
+    assert "02" * 16 in log.facts.recent_nonces
+    # A nonce seen again moves to the newest end (and is kept as long as its last use).
+    log.add(kinds.RoomStopped(), at=2_000 + NONCE_MEMORY_MS, details={"nonce": "02" * 16})
+    assert list(log.facts.recent_nonces)[-1] == "02" * 16

@@ -15,7 +15,7 @@ from sealroom.server.query_params import (
     index_declared_query_parameters,
     refuse_undeclared_query_parameters,
 )
-from sealroom.server.routes import datasets, jobs, meta, requests, rooms
+from sealroom.server.routes import datasets, identity, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
-    for module in (meta, datasets, rooms, jobs, requests):
+    for module in (meta, datasets, rooms, jobs, requests, identity):
         app.include_router(module.router)
     index_declared_query_parameters(app)
     document_problems(app)

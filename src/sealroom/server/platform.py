@@ -4,14 +4,16 @@ Built once per server process by :func:`open_platform` (never at import time) an
 shutdown. Routes reach it through ``request.app.state.platform``.
 
 The host side builds only what it owns — the metadata database, the blob store, the scratch
-directory — and hands them, with the configuration, to :func:`sealroom.enclave.open_core`. It
-never unseals or holds the core's keys: the core's identity, its attestation evidence and its
-job workers are the core's (``tests/unit/test_import_rules.py`` keeps it so).
+directory, the operator's CA (:mod:`sealroom.server.pki`) — and hands the first three, with the
+configuration, to :func:`sealroom.enclave.open_core`. It never unseals or holds the core's
+keys: the core's identity, its attestation evidence and its job workers are the core's
+(``tests/unit/test_import_rules.py`` keeps it so).
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 from dataclasses import dataclass
 
 from sealroom.compute.sandbox import SandboxLimits, sandbox_available
@@ -20,6 +22,7 @@ from sealroom.enclave import CoreConfig, OpenCore, open_core
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
+from sealroom.server.pki import PlatformPki
 from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
 from sealroom.storage.blobs import LocalBlobStore
@@ -37,6 +40,8 @@ class Platform:
     blobs: LocalBlobStore
     opened: OpenCore
     scratch: Scratch
+    #: The operator's CA (the platform PKI), which certifies participants' keys.
+    pki: PlatformPki
 
     @property
     def core(self) -> TrustedCore:
@@ -54,6 +59,13 @@ def open_store(settings: Settings) -> MetadataStore:
     engine = open_engine(settings.effective_database_url)
     migrate(engine)
     return MetadataStore(engine)
+
+
+def open_pki(settings: Settings) -> PlatformPki:
+    """The operator's CA in ``<data_dir>/pki``, made on first use and named after this machine
+    (or the data directory), so that people comparing roots can tell servers apart."""
+    name = socket.gethostname() or settings.data_dir.resolve().name
+    return PlatformPki.open(settings.data_dir / "pki", name=name)
 
 
 def core_config(settings: Settings, scratch: Scratch) -> CoreConfig:
@@ -98,6 +110,7 @@ def open_platform(settings: Settings) -> Platform:
     if settings.scratch_root.exists() and not settings.scratch_root.is_dir():
         raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
     settings.scratch_root.mkdir(parents=True, exist_ok=True)
+    pki = open_pki(settings)
     store = open_store(settings)
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     host: Host = SqlHost(store.engine, blobs)
@@ -119,4 +132,4 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, opened, scratch)
+    return Platform(settings, store, blobs, opened, scratch, pki)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -29,6 +29,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from sealroom.errors import ConflictError
+from sealroom.model.identities import key_fingerprint
 from sealroom.model.principal import normalise_email
 from sealroom.model.records import (
     DatasetRecord,
@@ -40,7 +41,7 @@ from sealroom.model.records import (
 )
 from sealroom.storage import schema as t
 
-__all__ = ["MetadataStore", "UserRecord"]
+__all__ = ["MetadataStore", "ParticipantKeyRecord", "UserRecord"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ class UserRecord:
     email: str
     created_at_ms: int
     active_tokens: int
+
+
+class ParticipantKeyRecord(NamedTuple):
+    """A key of the host's directory (the host's word, not a verified fact)."""
+
+    public_key_hex: str
+    fingerprint: str
+    registered_at_ms: int
 
 
 # Built once: the hottest write of the platform (every action is audited).
@@ -478,6 +487,43 @@ class MetadataStore:
                 {"room_id": room_id},
                 {"spent_epsilon": epsilon, "spent_delta": delta},
             )
+
+    # -- the key directory ----------------------------------------------------------------
+    def register_participant_key(self, email: str, public_key_hex: str) -> ParticipantKeyRecord:
+        """Record ``public_key_hex`` (a raw Ed25519 key, 64 lower-case hex digits) as
+        ``email``'s latest key; earlier ones stay. Registering a kept key again makes it the
+        latest. Registration times of one address strictly increase, so "latest" is one key."""
+        if len(public_key_hex) != 64 or any(c not in "0123456789abcdef" for c in public_key_hex):
+            raise ValueError("a public key is 64 lower-case hex digits")
+        keys = t.participant_keys
+        address = normalise_email(email)
+        fingerprint = key_fingerprint(bytes.fromhex(public_key_hex))
+        with self.engine.begin() as conn:
+            latest = conn.execute(
+                select(func.max(keys.c.registered_at_ms)).where(keys.c.email == address)
+            ).scalar()
+            at = now_ms() if latest is None else max(now_ms(), int(latest) + 1)
+            _upsert(
+                conn,
+                keys,
+                {"email": address, "fingerprint": fingerprint},
+                {"public_key": public_key_hex, "registered_at_ms": at},
+            )
+        return ParticipantKeyRecord(public_key_hex, fingerprint, at)
+
+    def participant_key(self, email: str) -> ParticipantKeyRecord | None:
+        """The key ``email`` registered last, if any."""
+        keys = t.participant_keys
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(keys.c.public_key, keys.c.fingerprint, keys.c.registered_at_ms)
+                .where(keys.c.email == normalise_email(email))
+                .order_by(keys.c.registered_at_ms.desc(), keys.c.fingerprint)
+                .limit(1)
+            ).one_or_none()
+        if row is None:
+            return None
+        return ParticipantKeyRecord(str(row[0]), str(row[1]), int(row[2]))
 
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:

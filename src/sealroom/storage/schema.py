@@ -225,3 +225,16 @@ privacy_budget = Table(
     Column("spent_epsilon", Float, nullable=False),
     Column("spent_delta", Float, nullable=False),
 )
+
+#: The host's key directory: the signing keys users registered (when the platform CA certified
+#: them), every one kept. It is the host's word only: a room creator confirms a fingerprint out
+#: of band before pinning it, and the core never reads this table.
+participant_keys = Table(
+    "participant_keys",
+    metadata,
+    Column("email", String(254), primary_key=True),  # normalised
+    Column("fingerprint", String(64), primary_key=True),  # sha256 of the raw public key, hex
+    Column("public_key", String(64), nullable=False),  # raw Ed25519 key, hex
+    Column("registered_at_ms", BigInteger, nullable=False),  # the latest registration
+    Index("ix_participant_keys_email_registered", "email", "registered_at_ms"),
+)

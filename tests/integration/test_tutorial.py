@@ -12,9 +12,12 @@ from tests.integration.conftest import ServerProcess
 pytestmark = pytest.mark.integration
 
 
+@pytest.mark.parametrize("pki", ["decentriq_pki", "platform_pki"])
 def test_tutorial_prints_the_sum_of_the_three_salaries(
-    server_factory: Callable[..., ServerProcess], capsys: pytest.CaptureFixture[str]
+    server_factory: Callable[..., ServerProcess], capsys: pytest.CaptureFixture[str], pki: str
 ) -> None:
+    """Run with the seed's own spellings (``create_auth_using_decentriq_pki``,
+    ``decentriq_pki_authentication``) and with Sealroom's (``platform_pki``)."""
     server = server_factory()
     user_email = "tutorial@example.com"
     api_token = server.add_user(user_email)
@@ -26,10 +29,13 @@ def test_tutorial_prints_the_sum_of_the_three_salaries(
     enclave_specs = sr.enclave_specifications.versions(["sealroom.core:v1"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        auth, _ = client.create_auth_using_platform_pki(enclave_specs)
+        auth, _ = getattr(client, f"create_auth_using_{pki}")(enclave_specs)
         session = client.create_session(auth, enclave_specs)
     # The SDK says loudly that no hardware protects the core.
     assert any(issubclass(w.category, sr.SimulatedAttestationWarning) for w in caught)
+    # The session signs as this user, with a key the platform's CA certified.
+    assert auth.user_id == user_email
+    assert auth.fingerprint == client.key_fingerprint()
 
     builder = sr.DataRoomBuilder("My DCR", enclave_specs=enclave_specs)
     data_node_builder = srsql.TabularDataNodeBuilder(
@@ -40,7 +46,7 @@ def test_tutorial_prints_the_sum_of_the_three_salaries(
         ],
     )
     data_node_builder.add_to_builder(
-        builder, authentication=client.platform_pki_authentication, users=[user_email]
+        builder, authentication=getattr(client, f"{pki}_authentication"), users=[user_email]
     )
     query_node = srsql.SqlCompute(
         name="salary_sum",
@@ -53,7 +59,7 @@ def test_tutorial_prints_the_sum_of_the_three_salaries(
     query_node_id = builder.add_compute_node(query_node)
     builder.add_user_permission(
         email=user_email,
-        authentication_method=client.platform_pki_authentication,
+        authentication_method=getattr(client, f"{pki}_authentication"),
         permissions=[
             sr.Permissions.execute_compute(query_node_id),
             sr.Permissions.retrieve_compute_result(query_node_id),

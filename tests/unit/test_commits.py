@@ -311,3 +311,76 @@ def test_a_new_analyst_comes_with_an_identity_and_an_existing_one_keeps_theirs()
                 ],
             }
         )
+
+
+# -- a lost or rotated key -----------------------------------------------------------------------
+NEW_KEY = "d0" * 32
+
+
+def _pinned_room() -> RoomDefinition:
+    room = _room()
+    return room.model_copy(
+        update={
+            "identities": (
+                Identity(email=BANK, key="b0" * 32),
+                Identity(email=INSURER, key="10" * 32),
+            )
+        }
+    )
+
+
+def _rotation(room: RoomDefinition, email: str, requester: str = ANALYST) -> Commit:
+    return Commit(
+        room_id=room.room_id,
+        history_pin=initial_history_pin(room.room_id),
+        requester=requester,
+        identities=(Identity(email=email, key=NEW_KEY),),
+    )
+
+
+def test_a_request_replaces_how_the_room_recognises_a_participant() -> None:
+    room = _pinned_room()
+    applied = apply_commit(room, _rotation(room, INSURER))
+    assert applied.identity(INSURER) == Identity(email=INSURER, key=NEW_KEY)
+    assert applied.identity(BANK) == room.identity(BANK)
+    assert applied.participants == room.participants
+
+
+def test_every_data_node_is_approved_by_an_owner_other_than_the_one_rebound() -> None:
+    room = _pinned_room()
+    groups = approver_groups(apply_commit(room, _rotation(room, INSURER)), _rotation(room, INSURER))
+    # "policies" is the insurer's alone: the room's owner approves for it; "unowned" has none.
+    assert [(g.node, g.approvers) for g in groups] == [
+        ("customers", (BANK,)),
+        ("policies", (BANK,)),
+    ]
+
+
+def test_a_rotation_nobody_else_can_approve_is_refused() -> None:
+    room = _pinned_room()
+    with pytest.raises(DefinitionError, match="nobody else could approve"):
+        apply_commit(room, _rotation(room, BANK, requester=INSURER))  # the owner owns customers
+
+
+def test_a_request_cannot_rebind_its_requester_or_a_stranger() -> None:
+    room = _pinned_room()
+    with pytest.raises(DefinitionError, match="its own requester"):
+        apply_commit(room, _rotation(room, INSURER, requester=INSURER))
+    with pytest.raises(DefinitionError, match="is not a participant"):
+        apply_commit(room, _rotation(room, ANALYST, requester=BANK))
+    same = Commit(
+        room_id=room.room_id,
+        history_pin=initial_history_pin(room.room_id),
+        requester=ANALYST,
+        identities=(Identity(email=INSURER, key="10" * 32),),
+    )
+    with pytest.raises(DefinitionError, match="already recognises"):
+        apply_commit(room, same)
+    elsewhere = Commit(
+        room_id=room.room_id,
+        history_pin=initial_history_pin(room.room_id),
+        requester=ANALYST,
+        identities=(Identity(email=INSURER, root="nowhere"),),
+    )
+    with pytest.raises(DefinitionError, match="trust root 'nowhere'"):
+        apply_commit(room, elsewhere)

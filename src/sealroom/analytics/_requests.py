@@ -24,7 +24,7 @@ from sealroom.analytics._verified import VerifiedRequest, verify_request
 from sealroom.errors import DefinitionError, VerificationError
 from sealroom.model import commits as model
 from sealroom.model.definition import Node, RoomDefinition
-from sealroom.model.identities import AuthenticationMethod
+from sealroom.model.identities import AuthenticationMethod, Identity
 from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
@@ -89,6 +89,7 @@ class RequestBuilder:
         self._analysts: dict[str, list[str]] = {}
         self._emails: dict[str, str] = {}
         self._methods: dict[str, AuthenticationMethod] = {}
+        self._rebinds: dict[str, tuple[str, AuthenticationMethod]] = {}
         self._note = ""
 
     def add_computation(self, definition: NodeDefinition) -> RequestBuilder:
@@ -121,6 +122,15 @@ class RequestBuilder:
             self._methods[key] = authentication
         return self
 
+    def change_authentication(
+        self, email: str, authentication: AuthenticationMethod
+    ) -> RequestBuilder:
+        """Recognise the participant ``email`` differently from now on — a new pinned key after
+        theirs was lost or rotated, or one of the room's trust roots. Every data node's owners
+        approve (other than ``email``; where they are its only owner, the room's owner)."""
+        self._rebinds[normalise_email(email)] = (email, authentication)
+        return self
+
     def with_note(self, note: str) -> RequestBuilder:
         self._note = note
         return self
@@ -143,6 +153,10 @@ class RequestBuilder:
                 self._grant(definition, key, roles)
                 for key, roles in self._analysts.items()
                 if roles
+            ),
+            identities=tuple(
+                self._identity(definition, email, method)
+                for email, method in self._rebinds.values()
             ),
         )
         model.apply_commit(definition, commit)
@@ -167,6 +181,22 @@ class RequestBuilder:
                     "comes with a pinned key (authentication=AuthenticationMethod.pinned_key(…))"
                 )
         return model.AnalystGrant(email=email, analyst_of=tuple(roles), key=method.key, root=root)
+
+    @staticmethod
+    def _identity(definition: RoomDefinition, email: str, method: AuthenticationMethod) -> Identity:
+        if method.root is not None:
+            known = definition.trust_root(method.root.name)
+            if known != method.root:
+                raise DefinitionError(
+                    f"{email}: a request cannot add a trust root; use one the room has"
+                )
+            return Identity(email=email, root=method.root.name)
+        if method.is_platform:
+            root = next((r.name for r in definition.trust_roots if r.operator), None)
+            if root is None:
+                raise DefinitionError("the room does not trust the platform's CA")
+            return Identity(email=email, root=root)
+        return Identity(email=email, key=method.key)
 
     def submit(self) -> SubmittedRequest:
         """Send the request to the core; it waits for the affected data owners' approvals."""

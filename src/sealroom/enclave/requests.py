@@ -396,4 +396,8 @@ def _supersede(core: CoreContext, room_id: str, request_id: str, principal: Prin
 def _summary(commit: Commit) -> str:
     parts = [f"computation {node.name}" for node in commit.nodes]
     parts += [f"analyst {g.email} of {', '.join(g.analyst_of)}" for g in commit.analysts]
+    parts += [
+        f"recognising {i.email} by " + (f"key {i.key[:16]}" if i.key else f"trust root {i.root}")
+        for i in commit.identities
+    ]
     return "; ".join(parts)

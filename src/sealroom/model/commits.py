@@ -5,7 +5,8 @@ followed by its integrated commits, in order. A commit is what a request propose
 
     commit    = canonical JSON {"version": 2, "room_id", "history_pin", "requester", "note",
                                 "nodes": [compute node, ...],
-                                "analysts": [{email, analyst_of, key, root}]}
+                                "analysts": [{email, analyst_of, key, root}],
+                                "identities": [{email, key, root}]}
     commit id = SHA-256(commit)
     pin_0     = SHA-256("sealroom/history-pin/v1" || room id)
     pin_k     = SHA-256("sealroom/history-pin/v1" || pin_{k-1} || commit id_k)
@@ -15,6 +16,8 @@ Invariants (enforced by :func:`apply_commit`, raised as :class:`DefinitionError`
 * A commit only **adds**: new compute nodes, and analysts (new participants or new
   ``analyst_of`` roles). It never adds a data node, never grants data-owner rights or explicit
   permissions, never changes or removes an existing node, and never touches room settings.
+  The one thing it may change is how the room recognises an existing participant (a new pinned
+  key or trust root of the room, after a key was lost or rotated) — never its requester's own.
 * A commit names the history pin it was built on; it applies only on top of exactly that
   history (optimistic concurrency: of two requests built on the same pin, the first integrated
   wins and the other is superseded).
@@ -111,6 +114,9 @@ class Commit(BaseModel):
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
     nodes: tuple[Node, ...] = Field(default=(), max_length=MAX_COMMIT_NODES)
     analysts: tuple[AnalystGrant, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
+    #: New identities of participants already in the room: how a lost or rotated key is
+    #: replaced in a room that pins keys (see :func:`approver_groups` for who approves).
+    identities: tuple[Identity, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
 
     def canonical_bytes(self) -> bytes:
         return canonical_json(self.model_dump(mode="json"))
@@ -234,8 +240,11 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
                 f"a request can never change an existing node: {node.name!r} is already in the "
                 "room; give the new computation another name"
             )
-    if not commit.nodes and not commit.analysts:
-        raise DefinitionError("the request adds nothing: add a computation or an analyst")
+    if not commit.nodes and not commit.analysts and not commit.identities:
+        raise DefinitionError(
+            "the request adds nothing: add a computation or an analyst, or change how the room "
+            "recognises a participant"
+        )
     participants = list(definition.participants)
     identities = list(definition.identities)
     for grant in commit.analysts:
@@ -269,7 +278,57 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
         "the room would be invalid",
         nodes=definition.nodes + commit.nodes,
         participants=tuple(participants),
-        identities=tuple(identities),
+        identities=tuple(_rebind(definition, identities, commit)),
+    )
+
+
+def _rebind(
+    definition: RoomDefinition, identities: list[Identity], commit: Commit
+) -> list[Identity]:
+    """``identities`` with the commit's new identities of existing participants in place."""
+    for new in commit.identities:
+        index = next(
+            (
+                i
+                for i, known in enumerate(identities)
+                if normalise_email(known.email) == normalise_email(new.email)
+            ),
+            None,
+        )
+        if index is None or not definition.is_participant(new.email):
+            raise DefinitionError(
+                f"{new.email} is not a participant of the room: a request changes how the room "
+                "recognises its participants, and adds new ones as analysts"
+            )
+        if identities[index] == new:
+            raise DefinitionError(f"the room already recognises {new.email} this way")
+        identities[index] = new
+    if not _nobody_rebinds_themselves(definition, commit):
+        raise DefinitionError("a request cannot change how the room recognises its own requester")
+    if commit.identities:
+        approved_for = {group.node for group in approver_groups(definition, commit)}
+        owned = {
+            p.node
+            for email in definition.participant_emails()
+            for p in effective_permissions(definition, email)
+            if p.kind is PermissionKind.LEAF_CRUD and p.node is not None
+        }
+        orphaned = sorted(name for name in owned if name not in approved_for)
+        if orphaned:
+            raise DefinitionError(
+                "nobody else could approve changing how the room recognises "
+                + ", ".join(i.email for i in commit.identities)
+                + f" for data node(s) {', '.join(orphaned)}: only they own them, and the room's "
+                "owner is among them; publish a new room"
+            )
+    return identities
+
+
+def _nobody_rebinds_themselves(definition: RoomDefinition, commit: Commit) -> bool:
+    # The requester signs the request with the key the room recognises now; a request that
+    # changes that very binding would let a stolen key replace itself.
+    return not any(
+        normalise_email(i.email) == normalise_email(commit.requester) for i in commit.identities
     )
 
 
@@ -300,10 +359,20 @@ def affected_data_nodes(applied: RoomDefinition, commit: Commit) -> list[str]:
 
 
 def approver_groups(applied: RoomDefinition, commit: Commit) -> list[ApproverGroup]:
-    """One group per affected data node that has an owner (a node nobody owns holds no data)."""
+    """One group per affected data node that has an owner (a node nobody owns holds no data).
+
+    A commit that changes how the room recognises participants affects every data node: a key
+    that becomes theirs acts as them. Each node's group is then its owners other than those
+    participants — or, where they are its only owners, the room's owner if not among them (a
+    node with neither has no group: :func:`apply_commit` refuses such a commit).
+    """
     groups = []
     emails = applied.participant_emails()
-    for name in affected_data_nodes(applied, commit):
+    rebound = {normalise_email(i.email) for i in commit.identities}
+    names = affected_data_nodes(applied, commit)
+    if rebound:
+        names += [n.name for n in applied.nodes if isinstance(n, TableNode | RawNode)]
+    for name in dict.fromkeys(names):
         owners = tuple(
             email
             for email in emails
@@ -312,6 +381,10 @@ def approver_groups(applied: RoomDefinition, commit: Commit) -> list[ApproverGro
                 for p in effective_permissions(applied, email)
             )
         )
+        if rebound and owners:
+            others = tuple(e for e in owners if normalise_email(e) not in rebound)
+            fallback = () if normalise_email(applied.owner) in rebound else (applied.owner,)
+            owners = others or fallback
         if owners:
             groups.append(ApproverGroup(node=name, approvers=owners))
     return groups

@@ -180,3 +180,85 @@ def test_a_replayed_signed_request_is_refused_before_and_after_a_restart(
     )
     assert unsigned.status_code == 403
     assert unsigned.json()["code"] == "participant_signature"
+
+
+def test_a_lost_key_is_replaced_by_a_request_the_data_owners_approve(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    server = server_factory(tmp_path)
+    tokens = {email: server.add_user(email) for email in (BANK, ANALYST, MALLORY)}
+    bank = sr.create_client(BANK, tokens[BANK], api_url=server.url)
+    analyst = sr.create_client(ANALYST, tokens[ANALYST], api_url=server.url)
+    pinned = AuthenticationMethod.pinned_key(bank.key_fingerprint())
+    b = (
+        AnalyticsDcrBuilder(client=bank)
+        .with_name("rotating")
+        .with_owner(BANK, authentication=pinned)
+        .with_interactivity()
+    )
+    column = Column(name="x", format_type=FormatType.INTEGER, is_nullable=False)
+    b.add_node_definition(TableDataNodeDefinition(name="t", columns=[column], is_required=True))
+    b.add_node_definition(SqlComputeNodeDefinition("q", "SELECT COUNT(*) AS n FROM t"))
+    b.add_participant(BANK, data_owner_of=["t"], authentication=pinned)
+    old = analyst.key_fingerprint()
+    b.add_participant(
+        ANALYST, analyst_of=["q"], authentication=AuthenticationMethod.pinned_key(old)
+    )
+    dcr = bank.publish_analytics_dcr(b.build())
+    table = dcr.get_node("t")
+    assert isinstance(table, TableDataNode)
+    table.upload_and_publish_dataset(io.BytesIO(b"1\n2\n3\n"), sr.Key(), "t.csv")
+    job = analyst.retrieve_analytics_dcr(dcr.id).get_node("q")
+    assert isinstance(job, SqlComputationNode)
+    earlier = job.run_computation()
+
+    # The analyst's laptop is lost: a new key, which the room does not know yet.
+    old_key = ParticipantKeys().signing_key(ANALYST)
+    ParticipantKeys().rotate(ANALYST)
+    new = analyst.key_fingerprint()
+    assert new != old
+    with pytest.raises(ParticipantSignatureError, match="pins another key for you"):
+        _count(analyst.retrieve_analytics_dcr(dcr.id))
+
+    # Somebody who holds the earlier job's result key cannot fetch it in the analyst's name.
+    _point_token_at(server, tokens[MALLORY], ANALYST)
+    mallory = sr.create_client(
+        ANALYST, tokens[MALLORY], api_url=server.url, state_dir=tmp_path / "mallory"
+    )
+    with pytest.raises(ParticipantSignatureError):
+        mallory.session().get_computation_result(earlier, timeout=60)
+
+    # The bank asks the room to recognise the new key; the data owners (the bank) approve.
+    request = (
+        dcr.refresh()
+        .build_request()
+        .change_authentication(ANALYST, AuthenticationMethod.pinned_key(new))
+        .with_note("carol's laptop was stolen; her new key, read to me on the phone")
+        .submit()
+    )
+    assert request.required_approvers == [BANK]
+    # A host relaying an approval "by the bank" signed with another key gets nowhere.
+    _point_token_at(server, tokens[MALLORY], BANK)
+    as_bank = sr.create_client(
+        BANK, tokens[MALLORY], api_url=server.url, state_dir=tmp_path / "mallory"
+    )
+    with pytest.raises(ParticipantSignatureError):
+        as_bank.retrieve_analytics_dcr(dcr.id).get_submitted_request(request.id).approve()
+    request = dcr.get_submitted_request(request.id).approve()
+    request.integrate()
+
+    assert _count(analyst.retrieve_analytics_dcr(dcr.id)).splitlines() == ["n", "3"]
+    # The old key is refused from now on.
+    recipient = KemPrivateKey.generate().public_key.to_bytes()
+    call = signed_actions.run_computation(dcr.id, "q", {}, recipient)
+    stale = httpx.post(
+        f"{server.url}/v1/rooms/{dcr.id}/nodes/q/jobs",
+        json={"parameters": {}, "recipient_public_key": recipient.hex()},
+        headers={
+            "Authorization": f"Bearer {tokens[ANALYST]}",
+            PROOF_HEADER: sign_action(old_key, call, now_ms=int(time.time() * 1000)).to_header(),
+        },
+        timeout=30,
+    )
+    assert stale.status_code == 403
+    assert "pins another key" in stale.json()["detail"]

@@ -23,19 +23,23 @@ def test_attest_prints_what_it_verified_and_fails_on_another_spec(
     lines = dict(line.split(":", 1) for line in result.stdout.splitlines() if ":" in line)
     assert lines["provider"].strip() == "simulated"
     assert lines["measurement"].strip() == measure_installed_package()
-    assert lines["specification"].strip() == "sealroom.core:v1"
+    assert lines["specification"].strip() == enclave_specifications.installed().id
+    assert lines["version"].strip() == f"{sr.__version__} (as the core states it)"
     client = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
     assert lines["signing key"].strip() == client.session().attestation.verify_key.hex()
     assert "SIMULATED" in result.stdout
 
-    # A spec file pinning another measurement: refused, exit status 1.
-    spec = enclave_specifications.latest()["sealroom.core"].to_dict()
+    # A spec file pinning another measurement: refused, exit status 1, naming what the server
+    # runs and how to pin it.
+    spec = enclave_specifications.installed().to_dict()
     spec_file = tmp_path / "spec.json"
     spec_file.write_text(json.dumps({**spec, "measurement": "0" * 64}))
     refused = server.cli("attest", server.url, "--spec-file", str(spec_file), check=False)
     assert refused.returncode == 1
     assert "NOT VERIFIED" in refused.stderr
-    assert "measurement" in refused.stderr
+    assert f"reports measurement {measure_installed_package()}" in refused.stderr
+    assert f"(the core states version {sr.__version__})" in refused.stderr
+    assert f"--spec {enclave_specifications.installed().id}" in refused.stderr
     # The same file with the right measurement verifies.
     spec_file.write_text(json.dumps([spec]))
     assert server.cli("attest", server.url, "--spec-file", str(spec_file)).returncode == 0
@@ -45,10 +49,10 @@ def test_attest_prints_what_it_verified_and_fails_on_another_spec(
 
 
 def test_specification_files_are_parsed_strictly(tmp_path: Path) -> None:
-    good = enclave_specifications.latest()["sealroom.core"]
+    good = enclave_specifications.installed()
     path = tmp_path / "s.json"
     path.write_text(json.dumps(good.to_dict()))
-    assert enclave_specifications.from_file(path) == {"sealroom.core": good}
+    assert enclave_specifications.from_file(path) == {good.id: good}
     for bad in (
         {**good.to_dict(), "extra": 1},
         {**good.to_dict(), "measurement": "ABC"},

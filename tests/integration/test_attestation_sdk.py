@@ -42,19 +42,19 @@ def test_the_sdk_accepts_the_simulated_core_and_says_it_is_simulated(
     with pytest.warns(sr.SimulatedAttestationWarning, match="SIMULATED"):
         session = client.create_session()
     assert session.attestation.is_simulated
-    latest = enclave_specifications.latest()
-    assert session.attestation.measurement == latest["sealroom.core"].measurement
+    assert session.attestation.measurement == enclave_specifications.installed().measurement
+    assert session.attestation.specification in enclave_specifications.latest().values()
 
 
 def test_the_sdk_refuses_a_core_with_another_measurement(app_platform: InProcessPlatform) -> None:
-    latest = enclave_specifications.latest()["sealroom.core"]
-    other = dataclasses.replace(latest, measurement="0" * 64)
+    installed = enclave_specifications.installed()
+    other = dataclasses.replace(installed, measurement="0" * 64)
     client = sr.create_client(
         BANK,
         app_platform.token(BANK),
         api_url="http://testserver",
         transport=app_platform.transport,
-        enclave_specs={"sealroom.core": other},
+        enclave_specs={other.id: other},
     )
     with pytest.raises(sr.AttestationError, match="measurement"):
         client.session()

@@ -26,7 +26,7 @@ def test_tutorial_prints_the_sum_of_the_three_salaries(
     import sealroom.sql as srsql
 
     client = sr.create_client(user_email, api_token, api_url=server.url)
-    enclave_specs = sr.enclave_specifications.versions(["sealroom.core:v1"])
+    enclave_specs = sr.enclave_specifications.latest()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         auth, _ = getattr(client, f"create_auth_using_{pki}")(enclave_specs)

@@ -88,7 +88,7 @@ def test_the_report_must_come_from_the_pinned_vmpl(tmp_path: Path) -> None:
     spec = specs["sealroom.core"]
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec.to_dict()))
-    assert enclave_specifications.from_file(path)["sealroom.core"].snp_vmpl == 1
+    assert enclave_specifications.from_file(path)[spec.id].snp_vmpl == 1
     path.write_text(json.dumps({**spec.to_dict(), "snp_vmpl": 4}))
     with pytest.raises(ValueError, match="snp_vmpl"):
         enclave_specifications.from_file(path)
@@ -105,7 +105,7 @@ def test_hardware_fields_round_trip_through_a_file(tmp_path: Path) -> None:
     )
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec.to_dict()))
-    assert enclave_specifications.from_file(path) == {"sealroom.core": spec}
+    assert enclave_specifications.from_file(path) == {spec.id: spec}
     path.write_text(json.dumps({**spec.to_dict(), "nitro_pcrs": {"0": "zz"}}))
     with pytest.raises(ValueError, match="nitro_pcrs"):
         enclave_specifications.from_file(path)
@@ -126,7 +126,7 @@ def test_minimum_tcb_round_trips_and_reaches_the_verifier(tmp_path: Path) -> Non
     assert spec.to_dict()["snp_min_tcb"] == {"bootloader": 3, "tee": 0, "snp": 8, "microcode": 115}
     path = tmp_path / "spec.json"
     path.write_text(json.dumps(spec.to_dict()))
-    assert enclave_specifications.from_file(path)["sealroom.core"] == spec
+    assert enclave_specifications.from_file(path)[spec.id] == spec
     verifier = _hardware_verifier("sev-snp", spec)
     assert verifier._min_tcb == SnpTcb(bootloader=3, tee=0, snp=8, microcode=115)  # type: ignore[attr-defined]
     for bad in ({"bootloader": 3}, {"bootloader": 256, "tee": 0, "snp": 0, "microcode": 0}):

@@ -11,6 +11,7 @@ import pytest
 import sealroom
 from sealroom.attestation import (
     CORE_ENCLAVE_NAME,
+    DEVELOPMENT_VERSION,
     EnclaveSpecification,
     enclave_specifications,
     measure_installed_package,
@@ -71,31 +72,41 @@ def test_installed_package_is_measured_once() -> None:
 
 
 def test_specifications_catalogue() -> None:
-    assert enclave_specifications.list() == [
-        "sealroom.core:unsafe-no-sandbox",
-        "sealroom.core:v1",
-    ]
+    """The SDK's catalogue: the shipped releases, the installed code (as its release, or as the
+    development build) and its unsandboxed twin; latest() is all but the latter."""
+    installed = enclave_specifications.installed()
+    assert installed.measurement == measure_installed_package()
+    assert installed.accepted_providers == frozenset({"simulated"})
+    shipped = [s for s in enclave_specifications.all() if s.version.startswith("v")]
+    if installed.version == DEVELOPMENT_VERSION:  # sealroom.__version__ is not a listed release
+        assert f"v{sealroom.__version__}" not in {s.version for s in shipped}
+        assert installed == EnclaveSpecification(
+            name="sealroom.core",
+            version="dev",
+            measurement=measure_installed_package(),
+            accepted_providers=frozenset({"simulated"}),
+        )
+    else:
+        assert installed.version == f"v{sealroom.__version__}"
+    ids = {s.id for s in shipped} | {installed.id, "sealroom.core:unsafe-no-sandbox"}
+    assert enclave_specifications.list() == sorted(ids)
     latest = enclave_specifications.latest()
-    assert list(latest) == [CORE_ENCLAVE_NAME]
-    spec = latest[CORE_ENCLAVE_NAME]
-    assert spec == EnclaveSpecification(
-        name="sealroom.core",
-        version="v1",
-        measurement=measure_installed_package(),
-        accepted_providers=frozenset({"simulated"}),
-    )
-    assert spec.id == "sealroom.core:v1"
-    assert enclave_specifications.versions(["sealroom.core:v1"]) == latest
+    assert set(latest) == ids - {"sealroom.core:unsafe-no-sandbox"}
+    assert all(spec_id == spec.id for spec_id, spec in latest.items())
+    assert enclave_specifications.versions([installed.id]) == {installed.id: installed}
     unsafe = enclave_specifications.versions(["sealroom.core:unsafe-no-sandbox"])
-    assert enclave_specifications.all() == [unsafe[CORE_ENCLAVE_NAME], spec]
-    assert unsafe[CORE_ENCLAVE_NAME].measurement == unsandboxed_measurement(spec.measurement)
+    assert list(unsafe) == ["sealroom.core:unsafe-no-sandbox"]
+    spec = unsafe["sealroom.core:unsafe-no-sandbox"]
+    assert spec.measurement == unsandboxed_measurement(installed.measurement)
+    assert spec.name == CORE_ENCLAVE_NAME
 
 
 def test_unknown_version_is_named() -> None:
     with pytest.raises(UnknownEnclaveSpecificationError, match=r"'sealroom.core:v99'") as excinfo:
-        enclave_specifications.versions(["sealroom.core:v1", "sealroom.core:v99"])
+        enclave_specifications.versions(["sealroom.core:unsafe-no-sandbox", "sealroom.core:v99"])
     assert isinstance(excinfo.value, ConfigurationError)
     assert str(excinfo.value).startswith("unknown enclave specification 'sealroom.core:v99'")
+    assert "from_file" in str(excinfo.value)
     with pytest.raises(TypeError):
         enclave_specifications.versions("sealroom.core:v1")
 

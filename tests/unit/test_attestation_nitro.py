@@ -501,6 +501,7 @@ def _real_document(evidence: dict[str, JsonValue], core: str = CORE) -> Attestat
     return AttestationDocument(
         provider="aws-nitro",
         measurement=core,
+        core_version="0.1.0",
         kem_public_key="00" * 32,
         signing_public_key="00" * 32,
         nonce=NONCE.hex(),

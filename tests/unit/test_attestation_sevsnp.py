@@ -461,6 +461,7 @@ def _real_evidence_document(
     return AttestationDocument(
         provider="sev-snp",
         measurement=core,
+        core_version="0.1.0",
         kem_public_key="00" * 32,
         signing_public_key="00" * 32,
         nonce=NONCE.hex(),

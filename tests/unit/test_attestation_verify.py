@@ -71,6 +71,7 @@ def _resigned(wire: dict[str, object], signing_key: SigningKey = SIGNING_KEY) ->
     """Recompute report_data and the simulated evidence after changing fields."""
     report_data = compute_report_data(
         measurement=str(wire["measurement"]),
+        core_version=str(wire["core_version"]),
         kem_public_key=str(wire["kem_public_key"]),
         signing_public_key=str(wire["signing_public_key"]),
         nonce=str(wire["nonce"]),
@@ -101,17 +102,19 @@ def test_document_contents() -> None:
 
 
 def test_report_data_known_answer() -> None:
-    # sha256 of the canonical JSON of the six bound fields (computed by hand).
+    # sha256 of the canonical JSON of the seven bound fields (computed by hand: printf '%s'
+    # '{"core_version":"c","issued_at_ms":1,"kem_public_key":"k",...}' | sha256sum).
     assert (
         compute_report_data(
             measurement="m",
+            core_version="c",
             kem_public_key="k",
             signing_public_key="s",
             nonce="n",
             provider="p",
             issued_at_ms=1,
         )
-        == "869933d8f11686a5d544ca4fce64f04a840a7ea80929c6b7605b13b9f22377ca"
+        == "c4535543179db6b7625847b1c879a46fda70c9f6fe2883039cc8cfe694bd5d14"
     )
 
 
@@ -214,7 +217,7 @@ def test_step2_requires_a_core_specification() -> None:
 
 def test_step3_wrong_measurement() -> None:
     # A modified server measures differently, and signs its document correctly.
-    with pytest.raises(AttestationError, match=r"measurement .*modified"):
+    with pytest.raises(AttestationError, match=r"do not trust: it reports measurement (cd){32}"):
         _verify(_document(measurement="cd" * 32))
 
 
@@ -481,6 +484,7 @@ def _hardware_wire(
     }
     report_data = compute_report_data(
         measurement=MEASUREMENT,
+        core_version=str(wire["core_version"]),
         kem_public_key=str(wire["kem_public_key"]),
         signing_public_key=str(wire["signing_public_key"]),
         nonce=NONCE.hex(),

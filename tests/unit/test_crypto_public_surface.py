@@ -34,13 +34,15 @@ PUBLIC = {
         "verify_export", "verify_inclusion", "verify_log",
     },
     sealroom.attestation: {
-        "CORE_ENCLAVE_NAME", "DEFAULT_MAX_AGE_MS", "EVIDENCE_VERIFIERS", "MAX_CLOCK_SKEW_MS",
+        "CORE_ENCLAVE_NAME", "DEFAULT_MAX_AGE_MS", "DEVELOPMENT_VERSION", "EVIDENCE_VERIFIERS",
+        "MAX_CLOCK_SKEW_MS",
         "MAX_NONCE_BYTES", "MEASUREMENT_FORMAT", "MIN_NONCE_BYTES", "SIMULATED_PROVIDER",
         "SIMULATED_WARNING", "UNSANDBOXED_VERSION", "AttestationDocument", "EnclaveSpecification",
         "EnclaveSpecifications", "EvidenceProvider", "EvidenceVerifier",
         "SimulatedEvidenceVerifier", "SimulatedProvider",
         "VerifiedAttestation", "compute_report_data", "enclave_specifications",
-        "measure_installed_package", "measure_package_directory", "produce_attestation",
+        "measure_installed_package", "measure_package_directory", "measure_wheel",
+        "produce_attestation",
         "unsandboxed_measurement", "verify_attestation",
     },
 }  # fmt: skip

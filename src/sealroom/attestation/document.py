@@ -1,11 +1,16 @@
 """The attestation document the core hands to clients, and the evidence providers behind it.
 
-The document says: "the core running measurement M holds the private halves of these two public
-keys (KEM for sealing to it, signing for everything it signs); here is evidence from provider P,
-bound to your nonce". Binding works through ``report_data``::
+The document says: "the core running measurement M, which calls itself version V, holds the
+private halves of these two public keys (KEM for sealing to it, signing for everything it signs);
+here is evidence from provider P, bound to your nonce". Binding works through ``report_data``::
 
-    report_data = sha256_hex(canonical_json({measurement, kem_public_key, signing_public_key,
-                                             nonce, provider, issued_at_ms}))
+    report_data = sha256_hex(canonical_json({measurement, core_version, kem_public_key,
+                                             signing_public_key, nonce, provider, issued_at_ms}))
+
+``core_version`` is the package version stated by the core's own (measured) code, so it is
+covered by the evidence like the rest; it is still only a *claim* of that code: a client decides
+on the measurement alone and uses the version to name what a server runs (e.g. in the error that
+refuses an unknown measurement).
 
 A hardware provider puts ``report_data`` (as 32 raw bytes) into the report it signs (SEV-SNP
 ``REPORT_DATA``, TDX ``REPORTDATA``, Nitro ``user_data``), so that the keys, the nonce and the
@@ -25,6 +30,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from sealroom._version import __version__
 from sealroom.crypto import KemPublicKey, SigningKey, VerifyKey, canonical_json, sha256_hex
 from sealroom.errors import AttestationError, VerificationError
 
@@ -58,6 +64,9 @@ SIMULATED_WARNING = (
 
 _SIMULATED_EVIDENCE_DOMAIN = b"sealroom/simulated-evidence/v1"
 _HEX64 = r"^[0-9a-f]{64}$"
+# A PEP 440 version's characters, bounded: it is shown to users in messages, so no spaces or
+# control characters can come through it.
+_CORE_VERSION = r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$"
 
 
 class AttestationDocument(BaseModel):
@@ -74,6 +83,8 @@ class AttestationDocument(BaseModel):
     version: int = Field(default=1, ge=1, le=1)
     provider: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     measurement: str = Field(pattern=_HEX64)
+    #: The core's package version, as its own code states it (``sealroom.__version__``).
+    core_version: str = Field(pattern=_CORE_VERSION)
     kem_public_key: str = Field(pattern=_HEX64)
     signing_public_key: str = Field(pattern=_HEX64)
     nonce: str = Field(pattern=rf"^(?:[0-9a-f]{{2}}){{{MIN_NONCE_BYTES},{MAX_NONCE_BYTES}}}$")
@@ -86,6 +97,7 @@ class AttestationDocument(BaseModel):
 def compute_report_data(
     *,
     measurement: str,
+    core_version: str,
     kem_public_key: str,
     signing_public_key: str,
     nonce: str,
@@ -97,6 +109,7 @@ def compute_report_data(
         canonical_json(
             {
                 "measurement": measurement,
+                "core_version": core_version,
                 "kem_public_key": kem_public_key,
                 "signing_public_key": signing_public_key,
                 "nonce": nonce,
@@ -176,14 +189,18 @@ def produce_attestation(
     nonce: bytes,
     *,
     now_ms: int | None = None,
+    core_version: str = __version__,
 ) -> AttestationDocument:
     """Build the document for a client's ``nonce`` (:data:`MIN_NONCE_BYTES` to
-    :data:`MAX_NONCE_BYTES` bytes; :class:`ValueError` otherwise, a 400 for the server)."""
+    :data:`MAX_NONCE_BYTES` bytes; :class:`ValueError` otherwise, a 400 for the server).
+
+    ``core_version`` is this package's version; tests may state another."""
     if not isinstance(nonce, bytes) or not MIN_NONCE_BYTES <= len(nonce) <= MAX_NONCE_BYTES:
         raise ValueError(f"the nonce must be {MIN_NONCE_BYTES} to {MAX_NONCE_BYTES} bytes")
     issued_at_ms = int(time.time() * 1000) if now_ms is None else now_ms
     report_data = compute_report_data(
         measurement=measurement,
+        core_version=core_version,
         kem_public_key=kem_public_key.hex(),
         signing_public_key=signing_public_key.hex(),
         nonce=nonce.hex(),
@@ -193,6 +210,7 @@ def produce_attestation(
     return AttestationDocument(
         provider=provider.name,
         measurement=measurement,
+        core_version=core_version,
         kem_public_key=kem_public_key.hex(),
         signing_public_key=signing_public_key.hex(),
         nonce=nonce.hex(),

@@ -21,9 +21,15 @@ from sealroom.attestation.document import (
     SimulatedEvidenceVerifier,
     compute_report_data,
 )
-from sealroom.attestation.specifications import CORE_ENCLAVE_NAME, EnclaveSpecification
+from sealroom.attestation.specifications import (
+    CORE_ENCLAVE_NAME,
+    EnclaveSpecification,
+    EnclaveSpecifications,
+    enclave_specifications,
+    release_version,
+)
 from sealroom.crypto import KemPublicKey, VerifyKey
-from sealroom.errors import AttestationError, SimulatedAttestationWarning
+from sealroom.errors import AttestationError, ConfigurationError, SimulatedAttestationWarning
 
 __all__ = [
     "DEFAULT_MAX_AGE_MS",
@@ -83,6 +89,13 @@ class VerifiedAttestation:
     @property
     def measurement(self) -> str:
         return self._document.measurement
+
+    @property
+    def core_version(self) -> str:
+        """The core's package version, as its attested code states it (bound by the evidence).
+
+        Which code that is, :attr:`specification` says; the version is that code's own label."""
+        return self._document.core_version
 
     @property
     def provider(self) -> str:
@@ -151,12 +164,14 @@ def verify_attestation(
     now_ms: int | None = None,
     max_age_ms: int = DEFAULT_MAX_AGE_MS,
     verifiers: Mapping[str, EvidenceVerifier] = EVIDENCE_VERIFIERS,
+    catalogue: EnclaveSpecifications = enclave_specifications,
 ) -> VerifiedAttestation:
     """Accept the document only if it attests a core trusted by ``specs``, for our ``nonce``.
 
     ``specs`` is what :meth:`EnclaveSpecifications.latest` or ``versions`` return; the
-    ``"sealroom.core"`` entries among them are the acceptable cores. Raises
-    :class:`~sealroom.errors.AttestationError` naming the failed step.
+    ``"sealroom.core"`` entries among them are the acceptable cores (any one of them will do).
+    Raises :class:`~sealroom.errors.AttestationError` naming the failed step. ``catalogue`` only
+    serves to name an untrusted core's release in that error; it never makes a core trusted.
     """
     # 1. Parse strictly (unknown fields, wrong types, malformed hex): stops a host smuggling
     #    fields or values that a lax parser would coerce into something else.
@@ -183,13 +198,11 @@ def verify_attestation(
             f"attestation provider {document.provider!r} is not accepted by the specification"
         )
 
-    # 3. Measurement equals a trusted one: stops a server running modified code.
+    # 3. Measurement equals a trusted one: stops a server running modified or unknown code.
+    #    Only the measurement decides; the message names what the server runs, for the user.
     matching = [s for s in candidates if hmac.compare_digest(s.measurement, document.measurement)]
     if not matching:
-        raise AttestationError(
-            f"the core reports measurement {document.measurement}, which no trusted "
-            f"specification of {CORE_ENCLAVE_NAME!r} has (modified or different server code)"
-        )
+        raise AttestationError(_untrusted_measurement_message(document, candidates, catalogue))
     specification = matching[0]
 
     # 4. Our nonce: stops replay of a document produced for somebody else or earlier.
@@ -203,10 +216,11 @@ def verify_attestation(
     if now - document.issued_at_ms > max_age_ms:
         raise AttestationError(f"the attestation document is older than {max_age_ms} ms (stale)")
 
-    # 6. Recompute report_data: binds the keys, nonce, time and measurement to the evidence, so
-    #    no key can be swapped into a document whose evidence is genuine.
+    # 6. Recompute report_data: binds the keys, nonce, time, measurement and stated version to
+    #    the evidence, so no key can be swapped into a document whose evidence is genuine.
     expected_report_data = compute_report_data(
         measurement=document.measurement,
+        core_version=document.core_version,
         kem_public_key=document.kem_public_key,
         signing_public_key=document.signing_public_key,
         nonce=document.nonce,
@@ -241,3 +255,51 @@ def verify_attestation(
             module=__name__,
         )
     return VerifiedAttestation(_VERIFIER_TOKEN, document, specification, kem_public_key, verify_key)
+
+
+def _untrusted_measurement_message(
+    document: AttestationDocument,
+    trusted: list[EnclaveSpecification],
+    catalogue: EnclaveSpecifications = enclave_specifications,
+) -> str:
+    """Why a core is refused, what it runs, and how to trust it if the user decides to.
+
+    What the core runs is named from its measurement when this SDK's catalogue knows it (a fact
+    about the code), else by the version the core states (a claim of code nobody vouches for,
+    labelled so). Never a reason to accept: the caller refuses whatever this says.
+    """
+    try:
+        known = catalogue.with_measurement(document.measurement)
+        listed = catalogue.list()
+    except ConfigurationError:  # this SDK's own catalogue is broken: name nothing from it
+        known, listed = [], []
+    trusted_ids = ", ".join(sorted(spec.id for spec in trusted))
+    message = (
+        f"the core runs code you do not trust: it reports measurement {document.measurement}, "
+        f"which no specification you trust has (you trust: {trusted_ids}). "
+    )
+    if known:
+        return message + (
+            f"This SDK knows that measurement as {' and '.join(s.id for s in known)} (the core "
+            f"states version {document.core_version}). If you mean to trust it: "
+            f"`sealroom attest URL --spec {known[0].id}` on the command line, "
+            f"enclave_specs=enclave_specifications.versions([{known[0].id!r}]) in the SDK."
+        )
+    claimed = f"{CORE_ENCLAVE_NAME}:{release_version(document.core_version)}"
+    if claimed in listed:
+        message += (
+            f"The core states version {document.core_version}, but that release "
+            f"({claimed}) has another measurement: the server runs modified code, or misstates "
+            "its version. "
+        )
+    else:
+        message += (
+            f"The core states version {document.core_version} (its own claim: this SDK lists no "
+            "release with that measurement). "
+        )
+    return message + (
+        "To trust a release this SDK does not list, take its specification from the release, "
+        "reproduce its measurement (docs/releases.md) and pin it: `sealroom attest URL "
+        "--spec-file FILE` on the command line, "
+        "enclave_specs=enclave_specifications.from_file(FILE) in the SDK."
+    )

@@ -1,8 +1,9 @@
 """The operator of the host, between the SDK and a real ``sealroom serve``: it sees every request
 and may rewrite any request or response. Each test is one of its attacks (issue 13, items 1-4).
 
-What it can still do is stated where a test shows it (a key swapped at submission lets it read
-that one result; the SDK refuses the result and the audit log names the swapped key).
+Since participants sign what they ask of the core (issue 16), a request the host rewrites —
+another recipient key, other parameters, another sealed key — no longer verifies: the core
+refuses it before it acts.
 """
 
 from __future__ import annotations
@@ -37,8 +38,15 @@ from sealroom.crypto import (
     result_context,
     seal,
 )
-from sealroom.errors import BadRequestError, ConfigurationError, VerificationError
+from sealroom.errors import (
+    BadRequestError,
+    ConfigurationError,
+    ParticipantSignatureError,
+    VerificationError,
+)
+from sealroom.model import signed_actions
 from sealroom.model.result_release import RESULT_FORMAT_HEADER
+from sealroom.model.signed_actions import PROOF_HEADER
 from tests.integration.conftest import ANALYST, BANK, INSURER, ServerProcess
 from tests.integration.test_interactive_rooms import _overlap_request, _three_parties
 
@@ -215,23 +223,19 @@ def test_a_host_swapping_the_recipient_key_is_caught_and_audited(
 
     host.request_hooks.append(swap_key)
     host.response_hooks.append(reseal)
-    job = session.run_computation(dcr.id, "total")
-    with pytest.raises(VerificationError, match="replaced your key"):
-        session.get_computation_result(job, timeout=120)
-    # Without participants' own signatures (issue 16) the host that swaps the key at submission
-    # reads that one result; what it cannot do is hide it: the SDK refused the result, and the
-    # log shows the key the job was submitted with and released to.
-    assert read["plaintext"] == b"n\n18\n"
+    # The analyst signed the key it named; the core refuses the swapped one before it queues.
+    with pytest.raises(ParticipantSignatureError, match="does not verify for run_computation"):
+        session.run_computation(dcr.id, "total")
     host.request_hooks.clear()
     host.response_hooks.clear()
+    assert read == {}
     events = session.verify_audit_log(dcr.id).events
-    keys = {
-        str(event.action): event.details.get("recipient_key")
-        for event in events
-        if event.details.get("job_id") == job.id and "recipient_key" in event.details
-    }
-    assert set(keys.values()) == {attacker.public_key.hex()}
-    assert len(keys) == 2  # submitted, and released, to the attacker's key
+    assert not [e for e in events if e.details.get("recipient_key") == attacker.public_key.hex()]
+    denied = [e for e in events if str(e.action) == "ACCESS_DENIED"]
+    assert "does not verify" in str(denied[-1].details["reason"])
+    # The same request, unaltered, runs and is released to the analyst's own key only.
+    job = session.run_computation(dcr.id, "total")
+    assert session.get_computation_result(job, timeout=120) == b"n\n18\n"
 
 
 def test_a_result_is_released_only_to_the_key_named_at_submission(
@@ -242,11 +246,22 @@ def test_a_result_is_released_only_to_the_key_named_at_submission(
     session = client.session()
     job = session.run_computation(dcr.id, "total")
     session.wait_until_computation_has_finished(job, timeout=120)
-    # The host (holding the analyst's token) asks for the result to a key of its own.
+    # The host (holding the analyst's token) asks for the result to a key of its own: without
+    # the analyst's signature it gets nothing.
+    other = KemPrivateKey.generate().public_key.to_bytes()
     response = httpx.post(
         f"{server.url}/v1/jobs/{job.id}/result",
-        json={"recipient_public_key": KemPrivateKey.generate().public_key.hex()},
+        json={"recipient_public_key": other.hex()},
         headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "participant_signature"
+    # Even the analyst's own signature names only the key named at submission.
+    signer = session._signer(signed_actions.retrieve_result(dcr.id, job.id, other, None))
+    response = httpx.post(
+        f"{server.url}/v1/jobs/{job.id}/result",
+        json={"recipient_public_key": other.hex()},
+        headers={"Authorization": f"Bearer {token}", PROOF_HEADER: signer()},
     )
     assert response.status_code == 403
     assert "only to the key named when the job was submitted" in response.json()["detail"]
@@ -290,10 +305,11 @@ def test_parameters_rewritten_in_flight_are_caught(
 
     host.request_hooks.append(other_floor)
     session = client.session()
-    job = session.run_computation(dcr.id, "above", parameters={"floor": "4"})
+    with pytest.raises(ParticipantSignatureError, match="does not verify for run_computation"):
+        session.run_computation(dcr.id, "above", parameters={"floor": "4"})
     host.request_hooks.clear()
-    with pytest.raises(VerificationError, match="not the core's release"):
-        session.get_computation_result(job, timeout=120)
+    job = session.run_computation(dcr.id, "above", parameters={"floor": "4"})
+    assert session.get_computation_result(job, timeout=120) == b"n\n2\n"
 
 
 def test_the_format_the_core_chose_cannot_be_relabelled(
@@ -412,8 +428,13 @@ def test_a_test_key_is_not_a_publication_nor_replayable(
     # Published as the room's dataset once the draft is a room: the test key does not open.
     dcr = client.publish_analytics_dcr(draft)
     lent = sent["test_datasets"]["sales"]  # type: ignore[index]
+    sealed = base64.b64decode(lent["sealed_key"])
+    call = signed_actions.publish_dataset(dcr.id, "sales", lent["dataset_id"], sealed)
+    signer = client.session()._signer(call)  # the owner's own signature: still refused
     response = httpx.put(
-        f"{server.url}/v1/rooms/{dcr.id}/nodes/sales/dataset", json=lent, headers=headers
+        f"{server.url}/v1/rooms/{dcr.id}/nodes/sales/dataset",
+        json=lent,
+        headers={**headers, PROOF_HEADER: signer()},
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_sealed_key"
@@ -440,9 +461,27 @@ def test_a_key_the_host_sealed_is_refused_at_publication(
 
     host.request_hooks.append(other_key)
     node = dcr.get_node("sales")
-    with pytest.raises(BadRequestError, match="not the key it was encrypted with"):
+    # The owner signed the key they sealed: the host's is refused before it is opened.
+    with pytest.raises(ParticipantSignatureError, match="does not verify for publish_dataset"):
         node.upload_and_publish_dataset(io.BytesIO(b"10\n"), sr.Key(), "sales")  # type: ignore[union-attr]
+    host.request_hooks.clear()
     assert client.session().retrieve_room_state(dcr.id).datasets == {}
+    # And the core's own check stands behind it: a key the owner signs, sealed for the dataset
+    # but not the one it was encrypted with, is refused by the manifest's key commitment.
+    key = sr.Key()
+    manifest_hash = client.upload_dataset(io.BytesIO(b"10\n"), key, "sales")
+    context = dataset_key_context(dcr.id, "sales", manifest_hash)
+    wrong = seal(core_key, sr.Key().material, context=context)
+    signer = client.session()._signer(
+        signed_actions.publish_dataset(dcr.id, "sales", manifest_hash, wrong)
+    )
+    with pytest.raises(BadRequestError, match="not the key it was encrypted with"):
+        client._api.request(
+            "PUT",
+            f"/v1/rooms/{dcr.id}/nodes/sales/dataset",
+            json={"dataset_id": manifest_hash, "sealed_key": base64.b64encode(wrong).decode()},
+            proof=signer,
+        )
 
 
 # -- 4. a rolled-back interactive room ----------------------------------------------------------

@@ -34,6 +34,7 @@ from sealroom.errors import (
     PermissionDeniedError,
     TooManyRequestsError,
 )
+from sealroom.model import signed_actions
 from sealroom.model.commits import Commit, initial_history_pin
 from sealroom.model.definition import SqlNode
 from tests.integration.conftest import (
@@ -260,8 +261,11 @@ def test_a_request_cannot_add_data_nodes_change_nodes_or_grant_ownership(
     raw["analysts"] = [
         {"email": ANALYST, "analyst_of": ["bank_regions"], "data_owner_of": ["customers"]}
     ]
+    signer = analyst.session._signer(signed_actions.submit_request(analyst.id, raw))
     with pytest.raises(DefinitionError, match="never grant data_owner_of"):
-        analyst.session._api.post_json(f"/v1/rooms/{analyst.id}/requests", {"commit": raw})
+        analyst.session._api.post_json(
+            f"/v1/rooms/{analyst.id}/requests", {"commit": raw}, proof=signer
+        )
     with pytest.raises(DefinitionError, match="data-owner"):
         analyst.build_request().add_participant(ANALYST, data_owner_of=["customers"])
     # The builder checks locally with the same rules before anything is sent.

@@ -22,6 +22,8 @@ from sealroom.analytics import (
     TableDataNodeDefinition,
 )
 from sealroom.crypto import Manifest, dataset_key_context, seal
+from sealroom.model import signed_actions
+from sealroom.model.signed_actions import PROOF_HEADER
 from sealroom.storage.blobs import chunk_key
 from tests.integration.conftest import BANK, InProcessPlatform, ServerProcess
 
@@ -161,9 +163,12 @@ def test_a_key_sealed_for_another_node_is_refused(app_platform: InProcessPlatfor
         transport=app_platform.transport,
         headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
     )
+    # Signed by the owner (as the SDK would sign it): the core's own check refuses the key.
+    signer = session._signer(signed_actions.publish_dataset(room_id, "t", dataset_id, sealed))
     response = api.put(
         f"/v1/rooms/{room_id}/nodes/t/dataset",
         json={"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed).decode()},
+        headers={PROOF_HEADER: signer()},
     )
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_sealed_key"
@@ -200,10 +205,27 @@ def test_a_key_published_to_one_room_is_refused_in_another(
         headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
     )
     body = {"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed_for_a).decode()}
-    assert api.put(f"/v1/rooms/{room_a}/nodes/t/dataset", json=body).status_code == 200
-    replayed = api.put(f"/v1/rooms/{room_b}/nodes/t/dataset", json=body)
-    assert replayed.status_code == 400
-    assert replayed.json()["code"] == "invalid_sealed_key"
+    proof = {
+        PROOF_HEADER: session._signer(
+            signed_actions.publish_dataset(room_a, "t", dataset_id, sealed_for_a)
+        )()
+    }
+    assert (
+        api.put(f"/v1/rooms/{room_a}/nodes/t/dataset", json=body, headers=proof).status_code == 200
+    )
+    # Replayed as it was, signature and all: the signature is for room A.
+    replayed = api.put(f"/v1/rooms/{room_b}/nodes/t/dataset", json=body, headers=proof)
+    assert replayed.status_code == 403
+    assert replayed.json()["code"] == "participant_signature"
+    # Even if the owner signed it for room B, the key sealed for room A does not open there.
+    signed_for_b = {
+        PROOF_HEADER: session._signer(
+            signed_actions.publish_dataset(room_b, "t", dataset_id, sealed_for_a)
+        )()
+    }
+    resealed = api.put(f"/v1/rooms/{room_b}/nodes/t/dataset", json=body, headers=signed_for_b)
+    assert resealed.status_code == 400
+    assert resealed.json()["code"] == "invalid_sealed_key"
     assert session.retrieve_room_state(room_b).datasets == {}
 
 

@@ -6,7 +6,10 @@ checks the file's signed checkpoint, every entry against the Merkle root, and wi
 that the newer file extends the older (no entry rewritten, none removed). It never trusts the key
 inside the file (a forgery made from scratch carries its own): the core's key comes from
 ``--key`` (printed by ``sealroom attest``) or from the key the SDK pinned when this machine last
-verified the room, and the output says which. Exit status 0 when all holds; 1 with the reason
+verified the room, and the output says which. When the export carries the room's published
+definition (exports since format v2), every approval must be the approver's own signature, and
+``verify`` prints one line per approval; an older export without it still verifies, with a line
+saying that its approvals could not be checked. Exit status 0 when all holds; 1 with the reason
 otherwise; 2 when there is no key to verify with.
 """
 
@@ -17,12 +20,13 @@ from typing import Annotated
 
 import typer
 
-from sealroom.audit import export_room_id, verify_export
+from sealroom.audit.export import VerifiedApproval, export_room_id, verify_export
 from sealroom.cli.client_commands import ApiUrl, Email, Token, console
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.client._state import AuditStateStore, default_state_dir
 from sealroom.crypto import VerifyKey
 from sealroom.errors import VerificationError
+from sealroom.model.identities import format_fingerprint
 
 __all__ = ["audit_app"]
 
@@ -81,6 +85,23 @@ def audit_verify(
         f"{verified.checkpoint.root_hash.hex()}" + (f", extends {previous}" if previous else "")
     )
     typer.echo(f"signed by core key {expected.hex()} ({source})")
+    if verified.approvals is None:
+        typer.echo(
+            "approvals: NOT CHECKED: this export (format v1) does not carry the room's "
+            "definition, so who approved what cannot be verified; export the log again"
+        )
+    elif not verified.approvals:
+        typer.echo("approvals: none in this log")
+    for approval in verified.approvals or ():
+        typer.echo(approval_line(approval))
+
+
+def approval_line(approval: VerifiedApproval) -> str:
+    """``request <id> approved by <email> (key <fingerprint> …): signature verified``."""
+    return (
+        f"request {approval.request_id[:12]} approved by {approval.approver} "
+        f"(key {format_fingerprint(approval.fingerprint[:16])} …): signature verified"
+    )
 
 
 def _expected_key(data: bytes, key: str | None, state_dir: Path | None) -> tuple[VerifyKey, str]:

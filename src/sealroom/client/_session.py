@@ -417,10 +417,19 @@ class Session:
         return verified
 
     def export_audit_log(self, data_room_id: str, /) -> bytes:
-        """A verified export of the log, checkable offline with ``sealroom audit verify``."""
+        """A verified export of the log, checkable offline with ``sealroom audit verify``, with
+        the room's published definition and commits (verified against its id and the core's
+        signatures), so that whoever checks it can verify each approval's signature against
+        the identities the room had then."""
         verified = self.verify_audit_log(data_room_id)
+        published, commits, _ = self._verified_history(data_room_id)  # read after the log
         return build_export(
-            data_room_id, verified.events, verified.note, self.attestation.verify_key
+            data_room_id,
+            verified.events,
+            verified.note,
+            self.attestation.verify_key,
+            definition=published.canonical_bytes().decode(),
+            commits=[commit.canonical_bytes().decode() for commit in commits],
         )
 
     # -- datasets -----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from sealroom.cli import client_commands
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
 from sealroom.cli.dcr_commands import dcr_app
+from sealroom.cli.keys_commands import keys_app
 from sealroom.cli.request_commands import request_app
 from sealroom.cli.worker import worker_app
 from sealroom.errors import SealroomError
@@ -31,6 +32,7 @@ app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dcr_app, name="dcr")
 app.add_typer(request_app, name="request")
+app.add_typer(keys_app, name="keys")
 app.command("attest")(attest)
 client_commands.register(app)
 

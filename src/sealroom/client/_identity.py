@@ -68,6 +68,19 @@ class ParticipantKeys:
     def fingerprint(self, email: str) -> str:
         return key_fingerprint(self.signing_key(email).verify_key.to_bytes())
 
+    def has_key(self, email: str) -> bool:
+        """Whether ``email`` has a key in this directory yet (:meth:`signing_key` makes one)."""
+        return self._key_path(email).exists()
+
+    def key_path(self, email: str) -> Path:
+        """The file of ``email``'s key (what ``sealroom keys show`` names)."""
+        return self._key_path(email)
+
+    @property
+    def retired_directory(self) -> Path:
+        """Where replaced keys are kept (``sealroom keys rotate`` and ``import``)."""
+        return self._root / "retired"
+
     def rotate(self, email: str) -> SigningKey:
         """Replace ``email``'s key by a new one; the old one is kept under ``retired/``."""
         self._retire(email, self.signing_key(email))

@@ -34,7 +34,6 @@ from sealroom.model.definition import (
     SqlNode,
     TableNode,
 )
-from sealroom.model.principal import Principal
 from sealroom.model.records import DatasetRecord, JobStatus, now_ms
 from tests.hostile_host import HostileHost
 from tests.participants import Actor, pinned

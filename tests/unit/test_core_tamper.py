@@ -28,7 +28,6 @@ from sealroom.errors import (
     TooManyRequestsError,
     VerificationError,
 )
-from sealroom.model.principal import Principal
 from sealroom.model.records import JobStatus, now_ms
 from sealroom.model.room_state import derive_room_state
 from sealroom.model.wire import AirlockQuota

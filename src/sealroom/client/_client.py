@@ -77,7 +77,8 @@ class Client:
         #: Where verified audit checkpoints are kept (None: ``SEALROOM_STATE_DIR`` or default).
         self.state_dir = state_dir
         self._session: Session | None = None
-        self._keys = ParticipantKeys(state_dir)
+        #: The user's signing key and certificates (one store for the client and its sessions).
+        self.participant_keys = ParticipantKeys(state_dir)
         self._platform_root: TrustRoot | None = None
 
     @property
@@ -137,7 +138,7 @@ class Client:
     def key_fingerprint(self) -> str:
         """The fingerprint of this user's signing key (made now if there is none): compare it
         out of band with whoever pins it in a room."""
-        return self._keys.fingerprint(self.user_email)
+        return self.participant_keys.fingerprint(self.user_email)
 
     def participant_key(self, email: str) -> str:
         """The key fingerprint the host's directory holds for ``email`` — the host's word:
@@ -178,13 +179,13 @@ class Client:
         ``root_fingerprint_hex`` — kept, or asked for now; None if the server's CA is another
         one (a room made under an earlier CA of the operator)."""
         email = self.user_email
-        kept = self._keys.certificate(email, root_fingerprint_hex)
+        kept = self.participant_keys.certificate(email, root_fingerprint_hex)
         if kept is not None:
             return kept
         root = self.platform_root()
         if root_fingerprint(root.certificate) != root_fingerprint_hex:
             return None
-        key = self._keys.signing_key(email).verify_key
+        key = self.participant_keys.signing_key(email).verify_key
         body = self._api.post_json("/v1/pki/certificates", {"public_key": key.hex()})
         try:
             der = base64.b64decode(str(body.get("certificate", "")), validate=True)
@@ -196,7 +197,7 @@ class Client:
                 f"the platform's CA answered with a certificate that does not certify your key "
                 f"for {email}: {exc}"
             ) from None
-        self._keys.save_certificate(email, root_fingerprint_hex, der)
+        self.participant_keys.save_certificate(email, root_fingerprint_hex, der)
         return der
 
     def default_authentication(self, definition: RoomDefinition) -> RoomDefinition:

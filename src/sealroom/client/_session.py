@@ -29,7 +29,6 @@ from sealroom.audit import (
     format_lines,
     verify_log,
 )
-from sealroom.client._identity import ParticipantKeys
 from sealroom.client._pins import CorePins
 from sealroom.client._state import AuditStateStore
 from sealroom.crypto import (
@@ -180,7 +179,7 @@ class Session:
         self._pins = CorePins(client.state_dir)
         self._pins.check_server(self._api.api_url, self.attestation)
         #: The user's own signing key and certificates (made on first use, never sent).
-        self._keys = ParticipantKeys(client.state_dir)
+        self._keys = client.participant_keys
         #: Verified current definitions, by room: how each room recognises this user.
         self._definitions: dict[str, RoomDefinition] = {}
 

@@ -3,6 +3,8 @@ and writes tables that the Python side (``read_table_dir``) agrees with, whateve
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -99,6 +101,39 @@ write_tabular_data(df, "/output/copy")
     assert copy.column(4).to_pylist() == ["x", "ü", "€"]
     assert copy.column(5).to_pylist() == [7, 8, 9]
     assert copy.column(5).type == pa.int64()
+
+
+def test_dates_timestamps_booleans_and_decimals_reach_r_typed(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "d": pa.array([dt.date(2024, 2, 29), None], pa.date32()),
+            "ts": pa.array([dt.datetime(2024, 1, 5, 10, 30), None], pa.timestamp("us")),
+            "tz": pa.array(
+                [dt.datetime(2024, 1, 5, 8, tzinfo=dt.UTC), None], pa.timestamp("us", tz="UTC")
+            ),
+            "b": pa.array([True, None], pa.bool_()),
+            "m": pa.array([Decimal("12.50"), None], pa.decimal128(15, 2)),
+        }
+    )
+    write_table_dir(table, tmp_path / "in" / "t")
+    script = """
+df <- read_tabular_data("/input/t")
+stopifnot(inherits(df$d, "Date"), inherits(df$ts, "POSIXct"), inherits(df$tz, "POSIXct"))
+stopifnot(is.logical(df$b), is.double(df$m), df$m[[1]] == 12.5)
+stopifnot(format(df$d[[1]]) == "2024-02-29", as.numeric(df$tz[[1]]) == 1704441600)
+df$d <- df$d + 1
+write_tabular_data(df, "/output/copy")
+"""
+    result, output = _run_r(tmp_path, script, [Mount(tmp_path / "in" / "t", "/input/t")])
+    assert result.exit_code == 0, result.stderr.decode()
+    copy = read_table_dir(output / "copy")
+    assert copy is not None
+    assert copy.column("d").to_pylist() == [dt.date(2024, 3, 1), None]
+    assert copy.column("b").to_pylist() == [True, None]
+    assert copy.column("m").to_pylist() == [12.5, None]  # R has no exact decimal: a double
+    # R's POSIXct is an instant: both come back as UTC instants.
+    assert copy.column("tz").to_pylist() == table.column("tz").to_pylist()
+    assert copy.column("ts").to_pylist() == [dt.datetime(2024, 1, 5, 10, 30, tzinfo=dt.UTC), None]
 
 
 def test_empty_table_keeps_its_columns(tmp_path: Path) -> None:

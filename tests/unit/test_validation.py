@@ -108,13 +108,21 @@ def test_arrow_schema_and_empty_table() -> None:
         col("f", FormatType.FLOAT),
         col("d", FormatType.DATE_ISO8601),
         col("h", EMAIL, hash_with="SHA256_HEX"),
+        col("ts", FormatType.TIMESTAMP),
+        col("tz", FormatType.TIMESTAMP_TZ),
+        Column(name="m", format_type=FormatType.DECIMAL, precision=15, scale=2),
+        col("b", FormatType.BOOLEAN, nullable=False),
     )
     expected = pa.schema(
         [
             pa.field("i", pa.int64(), nullable=False),
             pa.field("f", pa.float64()),
-            pa.field("d", pa.string()),
+            pa.field("d", pa.date32()),
             pa.field("h", pa.string()),
+            pa.field("ts", pa.timestamp("us")),
+            pa.field("tz", pa.timestamp("us", tz="UTC")),
+            pa.field("m", pa.decimal128(15, 2)),
+            pa.field("b", pa.bool_(), nullable=False),
         ]
     )
     assert arrow_schema(schema) == expected

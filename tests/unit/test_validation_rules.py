@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -103,18 +106,7 @@ CASES: dict[FormatType, tuple[list[str], list[str]]] = {
         ],
     ),
     FormatType.DATE_ISO8601: (
-        [
-            "2024-02-29",
-            "2000-02-29",
-            "2023-12-31",
-            "0001-01-01",
-            "2023-01-01T00:00",
-            "2023-06-30T23:59:60Z",
-            "2023-01-01T12:00:00.123456789+05:30",
-            "2023-01-01 12:00:00",
-            "2023-01-01T12:00:00-0800",
-            "2023-01-01T12:00:00+01",
-        ],
+        ["2024-02-29", "2000-02-29", "2023-12-31", "0001-01-01"],
         [
             "2023-02-29",
             "1900-02-29",
@@ -125,18 +117,64 @@ CASES: dict[FormatType, tuple[list[str], list[str]]] = {
             "2023-1-1",
             "20230101",
             "23-01-01",
-            "2023-01-01T24:00",
-            "2023-01-01T12:60",
-            "2023-01-01T12:00:61",
+            # A date with a time is a TIMESTAMP, not a date.
+            "2023-01-01T00:00",
+            "2023-01-01 12:00:00",
+            "2023-01-01T12:00:00Z",
             "2023-01-01T",
             "2023-01-01Z",
-            "2023-01-01T12:00:00.1234567890",
-            "2023-01-01T12:00:00+24:00",
             " 2023-01-01",
             "2023/01/01",
             "yesterday",
         ],
     ),
+    FormatType.TIMESTAMP: (
+        [
+            "2024-02-29",
+            "2023-01-01T00:00",
+            "2023-01-01 12:00:00",
+            "2023-06-30T23:59:59.999999",
+            "2023-01-01T12:00:00.1",
+        ],
+        [
+            "2023-02-29T10:00",
+            "2023-01-01T24:00",
+            "2023-01-01T12:60",
+            "2023-01-01T12:00:60",
+            "2023-01-01T12:00:00.1234567",
+            "2023-01-01T12:00:00Z",
+            "2023-01-01T12:00:00+01:00",
+            "2023-01-01T",
+            "2023-01-01T12",
+            "12:00:00",
+            "2023-01-01 12:00:00 ",
+        ],
+    ),
+    FormatType.TIMESTAMP_TZ: (
+        [
+            "2023-01-01T00:00Z",
+            "2023-06-30T23:59:59.999999Z",
+            "2023-01-01T12:00:00.123456+05:30",
+            "2023-01-01 12:00:00-0800",
+            "2023-01-01T12:00:00+01",
+        ],
+        [
+            "2023-01-01",
+            "2023-01-01T12:00:00",
+            "2023-02-30T12:00:00Z",
+            "2023-01-01T12:00:00+24:00",
+            "2023-01-01T12:00:00+01:60",
+            "2023-01-01T12:00:60Z",
+            "2023-01-01T12:00:00.1234567Z",
+            "2023-01-01T12:00:00 Z",
+            "2023-01-01T12:00:00UTC",
+        ],
+    ),
+    FormatType.BOOLEAN: (
+        ["true", "false", "TRUE", "False", "1", "0"],
+        ["yes", "no", "t", "f", "2", " true", "true ", "-1", "null"],
+    ),
+    FormatType.DATE: (["2024-02-29", "1999-12-31"], ["2023-02-29", "2023-01-01T00:00"]),
     FormatType.PHONE_NUMBER_E164: (
         ["+41791234567", "+12", "+123456789012345"],
         [
@@ -166,6 +204,10 @@ def test_format_known_answers(fmt: FormatType) -> None:
         FormatType.FLOAT: "INVALID_FLOAT_FORMAT",
         FormatType.EMAIL: "INVALID_EMAIL_FORMAT",
         FormatType.DATE_ISO8601: "INVALID_ISO_DATE_FORMAT",
+        FormatType.DATE: "INVALID_ISO_DATE_FORMAT",
+        FormatType.TIMESTAMP: "INVALID_TIMESTAMP_FORMAT",
+        FormatType.TIMESTAMP_TZ: "INVALID_TIMESTAMP_FORMAT",
+        FormatType.BOOLEAN: "INVALID_BOOLEAN_FORMAT",
         FormatType.PHONE_NUMBER_E164: "INVALID_PHONE_E164_NUMBER",
         FormatType.HASH_SHA256_HEX: "INVALID_SHA256_HEX_FORMAT",
     }.get(fmt)
@@ -175,6 +217,85 @@ def test_format_known_answers(fmt: FormatType) -> None:
     assert (wrongly_rejected, wrongly_accepted) == ([], [])
     assert all(c == code for _, c in errors)
     assert len(values) == len(valid)  # the invalid rows were dropped
+
+
+def test_typed_dates_timestamps_and_booleans() -> None:
+    _, dates = errors_of(["2024-02-29", "0001-01-01"], Column(name="v", format_type="DATE"))
+    assert dates == [dt.date(2024, 2, 29), dt.date(1, 1, 1)]
+    _, seed_dates = errors_of(["2024-02-29"], Column(name="v", format_type="DATE_ISO8601"))
+    assert seed_dates == [dt.date(2024, 2, 29)]
+    _, naive = errors_of(
+        ["2024-01-05", "2024-01-05T10:30", "2024-01-05 10:30:15.25"],
+        Column(name="v", format_type="TIMESTAMP"),
+    )
+    assert naive == [
+        dt.datetime(2024, 1, 5),
+        dt.datetime(2024, 1, 5, 10, 30),
+        dt.datetime(2024, 1, 5, 10, 30, 15, 250_000),
+    ]
+    _, instants = errors_of(
+        ["2024-01-05T10:00Z", "2024-01-05T10:00:00+02:00", "2024-01-01 01:00-0530"],
+        Column(name="v", format_type="TIMESTAMP_TZ"),
+    )
+    utc = dt.UTC
+    assert instants == [  # stored as the UTC instant each value names
+        dt.datetime(2024, 1, 5, 10, 0, tzinfo=utc),
+        dt.datetime(2024, 1, 5, 8, 0, tzinfo=utc),
+        dt.datetime(2024, 1, 1, 6, 30, tzinfo=utc),
+    ]
+    _, booleans = errors_of(["true", "FALSE", "1", "0"], Column(name="v", format_type="BOOLEAN"))
+    assert booleans == [True, False, True, False]
+
+
+def decimal_column(precision: int, scale: int, **extra: Any) -> Column:
+    return Column(name="v", format_type="DECIMAL", precision=precision, scale=scale, **extra)
+
+
+def test_decimals_are_exact_and_never_rounded() -> None:
+    valid = ["1234.56", "-0.01", "+7", ".5", "5.", "0001234.50", "-9999.99", "0", "12.500000"]
+    invalid = ["12345.6", "1.234", "1e3", "1,5", " 1.5", "1.5 ", "--1", ".", "+", "nan", "0x10"]
+    errors, values = errors_of(valid + invalid, decimal_column(6, 2))
+    assert sorted(row for row, _ in errors) == list(range(len(valid), len(valid) + len(invalid)))
+    assert {code for _, code in errors} == {"INVALID_DECIMAL_FORMAT"}
+    assert values == [
+        Decimal("1234.56"),
+        Decimal("-0.01"),
+        Decimal("7.00"),
+        Decimal("0.50"),
+        Decimal("5.00"),
+        Decimal("1234.50"),
+        Decimal("-9999.99"),
+        Decimal("0.00"),
+        Decimal("12.50"),
+    ]
+
+
+def test_decimal_error_message_names_the_precision_and_scale_not_the_value() -> None:
+    data = b"123456.789\n"
+    result = validate_table(data, TableSchema(columns=(decimal_column(8, 2),)))
+    (error,) = result.report["report"]["columns"][0]["recordedErrors"]
+    assert error["message"] == (
+        "value is not a decimal number that fits DECIMAL(8, 2): at most 6 digits before the "
+        "point and 2 after it"
+    )
+    assert "123456" not in json.dumps(result.report)
+
+
+def test_decimal_ranges_compare_exactly() -> None:
+    column = decimal_column(10, 2, in_range={"greater_than_equals": 0.1, "less_than": 100})
+    errors, values = errors_of(["0.10", "0.09", "99.99", "100.00", "-0.00"], column)
+    assert errors == [
+        (1, "INVALID_NUMERIC_RANGE"),
+        (3, "INVALID_NUMERIC_RANGE"),
+        (4, "INVALID_NUMERIC_RANGE"),
+    ]
+    assert values == [Decimal("0.10"), Decimal("99.99")]
+
+
+def test_widest_decimal() -> None:
+    big = "9" * 30 + "." + "9" * 8
+    _, values = errors_of([big, "-" + big], decimal_column(38, 8))
+    assert values == [Decimal(big), Decimal("-" + big)]
 
 
 def test_typed_integer_and_float_values() -> None:

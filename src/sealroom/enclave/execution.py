@@ -49,7 +49,11 @@ from sealroom.compute.sql import (
 )
 from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
 from sealroom.enclave.sources import DataSource
-from sealroom.enclave.synthetic import synthetic_config, synthetic_failure_message
+from sealroom.enclave.synthetic import (
+    synthesis_input,
+    synthetic_config,
+    synthetic_failure_message,
+)
 from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, JobFailedError, RequestError
 from sealroom.model.definition import (
@@ -152,7 +156,15 @@ class JobRunner:
         if isinstance(node, SqlNode):
             return state.tables[name]
         if isinstance(node, PythonNode | RNode | SyntheticNode):
-            table = read_table_dir(state.outputs[name])
+            try:
+                table = read_table_dir(state.outputs[name])
+            except (ValueError, KeyError, TypeError, pa.ArrowException) as error:
+                # The script's own files; the error may quote a value: only its kind is kept.
+                raise JobFailedError(
+                    "input_invalid",
+                    f"{node.kind} node {name!r} wrote a table that does not match its "
+                    f"types.json ({type(error).__name__})",
+                ) from None
             if table is None:
                 raise JobFailedError(
                     "input_missing",
@@ -244,7 +256,8 @@ class JobRunner:
             values.write_text(json.dumps({n: state.parameters[n] for n in node.parameters}))
             mounts.append(Mount(values, "/input/parameters.json"))
         for dep in node.dependencies:
-            mounts.extend(self._mount_input(definition, dep, state, root))
+            synthesis = isinstance(node, SyntheticNode)
+            mounts.extend(self._mount_input(definition, dep, state, root, synthesis=synthesis))
         output = root / "output"
         output.mkdir()
         work = root / "work"
@@ -298,6 +311,8 @@ class JobRunner:
         dep: str,
         state: _PlanState,
         root: Path,
+        *,
+        synthesis: bool = False,
     ) -> list[Mount]:
         node = definition.node(dep)
         target = f"/input/{dep}"
@@ -308,7 +323,8 @@ class JobRunner:
         if isinstance(node, PythonNode | RNode | SyntheticNode):
             return [Mount(state.outputs[dep], target)]
         directory = root / "tables" / dep
-        write_table_dir(self._table(definition, dep, state), directory)
+        table = self._table(definition, dep, state)
+        write_table_dir(synthesis_input(table) if synthesis else table, directory)
         return [Mount(directory, target)]
 
     @staticmethod

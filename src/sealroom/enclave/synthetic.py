@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from sealroom.model.definition import Node, SyntheticNode, TableNode
 
-__all__ = ["synthetic_config", "synthetic_failure_message"]
+__all__ = ["synthesis_input", "synthetic_config", "synthetic_failure_message"]
 
 CONFIG_VERSION: Final = 1
 #: The worker's own refusals (too few rows, a bad column) are worded for the analyst.
@@ -29,6 +29,19 @@ def _data_type(field: pa.Field) -> str:
     if pa.types.is_floating(field.type) or pa.types.is_decimal(field.type):
         return "float"
     return "string"
+
+
+_SYNTHESIS_TYPES: Final = {"integer": pa.int64(), "float": pa.float64(), "string": pa.string()}
+
+
+def synthesis_input(table: pa.Table) -> pa.Table:
+    """``table`` with the three types the synthesizer models (integer, float, string): decimals
+    become floats; dates, timestamps and booleans are categories, written as text."""
+    columns = [
+        column.cast(_SYNTHESIS_TYPES[_data_type(field)])
+        for column, field in zip(table.columns, table.schema, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, names=table.column_names)
 
 
 def synthetic_config(

@@ -50,7 +50,6 @@ import pyarrow.compute as pc
 
 from sealroom.enclave.validation_csv import ParsedCsv, as_buffer, inspect_buffer, parse_records
 from sealroom.enclave.validation_report import (
-    CELL_MESSAGES,
     CellError,
     ColumnSummary,
     DuplicateError,
@@ -58,9 +57,9 @@ from sealroom.enclave.validation_report import (
     FileError,
     ReportDraft,
     Section,
-    range_message,
+    cell_message,
 )
-from sealroom.enclave.validation_rules import ARROW_TYPES, ColumnCheck, check_column, codes_of
+from sealroom.enclave.validation_rules import ColumnCheck, arrow_type, check_column, codes_of
 from sealroom.enclave.validation_uniqueness import find_duplicates, open_duckdb
 from sealroom.errors import ConfigurationError
 from sealroom.model.columns import Column, TableSchema
@@ -142,11 +141,11 @@ class ValidationResult:
 
 
 def arrow_schema(schema: TableSchema) -> pa.Schema:
-    """INTEGER → int64, FLOAT → float64, everything else → string (utf8, 32-bit offsets; the
-    table is chunked, so no chunk nears the 2 GiB offset limit). Field nullability follows the
-    column: a non-nullable column never holds a null in a validated table."""
+    """Each column's :func:`~.validation_rules.arrow_type` (text is utf8 with 32-bit offsets;
+    the table is chunked, so no chunk nears the 2 GiB offset limit). Field nullability follows
+    the column: a non-nullable column never holds a null in a validated table."""
     return pa.schema(
-        [pa.field(c.name, ARROW_TYPES[c.primitive], nullable=c.is_nullable) for c in schema.columns]
+        [pa.field(c.name, arrow_type(c), nullable=c.is_nullable) for c in schema.columns]
     )
 
 
@@ -252,7 +251,7 @@ def _check_columns(table: pa.Table, schema: TableSchema, threads: int) -> list[C
         own = parts[index * len(slices) : (index + 1) * len(slices)]
         values = pa.chunked_array(
             [chunk for part in own for chunk in part.values.chunks],
-            type=ARROW_TYPES[column.primitive],
+            type=arrow_type(column),
         )
         masks = {
             code: pa.chunked_array(
@@ -330,11 +329,7 @@ def _record_cell_errors(
         }
         for k, row in enumerate(_record_numbers(parsed, positions)):
             code = next(code for code, hits in flags.items() if hits[k])
-            message = (
-                range_message(column.in_range)
-                if code is ErrorCode.INVALID_NUMERIC_RANGE and column.in_range is not None
-                else CELL_MESSAGES[code]
-            )
+            message = cell_message(code, column)
             summary.recorded.append(CellError(code, row, index, message))
     for code, masks in by_code.items():
         draft.count_invalid_rows(code, int(pc.sum(_or_all(masks)).as_py() or 0))

@@ -37,7 +37,7 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealroom.model.columns import NumericRangeRule
+from sealroom.model.columns import Column, NumericRangeRule
 
 REPORT_VERSION = "v0"
 
@@ -53,6 +53,9 @@ class ErrorCode(enum.StrEnum):
     INVALID_ISO_DATE_FORMAT = "INVALID_ISO_DATE_FORMAT"
     INVALID_PHONE_E164_NUMBER = "INVALID_PHONE_E164_NUMBER"
     INVALID_SHA256_HEX_FORMAT = "INVALID_SHA256_HEX_FORMAT"
+    INVALID_TIMESTAMP_FORMAT = "INVALID_TIMESTAMP_FORMAT"
+    INVALID_DECIMAL_FORMAT = "INVALID_DECIMAL_FORMAT"
+    INVALID_BOOLEAN_FORMAT = "INVALID_BOOLEAN_FORMAT"
     INVALID_NUMERIC_RANGE = "INVALID_NUMERIC_RANGE"
     # Structure (the "schema" section). The first two are row-level; the rest are file-level.
     NOT_ENOUGH_COLUMNS_PROVIDED = "NOT_ENOUGH_COLUMNS_PROVIDED"
@@ -86,8 +89,17 @@ CELL_MESSAGES: dict[ErrorCode, str] = {
     ),
     ErrorCode.INVALID_EMAIL_FORMAT: "value is not a valid e-mail address",
     ErrorCode.INVALID_ISO_DATE_FORMAT: (
-        "value is not a valid ISO-8601 date (YYYY-MM-DD) or date-time"
+        "value is not an ISO-8601 date (YYYY-MM-DD) of a day that exists"
     ),
+    ErrorCode.INVALID_TIMESTAMP_FORMAT: (
+        "value is not an ISO-8601 date and time of this column's kind (YYYY-MM-DD hh:mm[:ss[.f]], "
+        "with a zone such as Z or +01:00 for TIMESTAMP_TZ, without one for TIMESTAMP)"
+    ),
+    ErrorCode.INVALID_DECIMAL_FORMAT: (
+        "value is not a decimal number (digits with an optional sign and decimal point) that "
+        "fits the column's precision and scale"
+    ),
+    ErrorCode.INVALID_BOOLEAN_FORMAT: "value is not a boolean (true, false, 1 or 0)",
     ErrorCode.INVALID_PHONE_E164_NUMBER: (
         "value is not an E.164 phone number ('+' and 2 to 15 digits, not starting with 0)"
     ),
@@ -95,6 +107,19 @@ CELL_MESSAGES: dict[ErrorCode, str] = {
         "value is not a SHA-256 digest in hexadecimal (64 characters 0-9, a-f)"
     ),
 }
+
+
+def cell_message(code: ErrorCode, column: Column) -> str:
+    """The message of a cell error in ``column``: from the schema, never from the value."""
+    if code is ErrorCode.INVALID_NUMERIC_RANGE and column.in_range is not None:
+        return range_message(column.in_range)
+    if code is ErrorCode.INVALID_DECIMAL_FORMAT and column.scale is not None:
+        precision, scale = column.decimal_digits
+        return (
+            f"value is not a decimal number that fits DECIMAL({precision}, {scale}): at most "
+            f"{precision - scale} digits before the point and {scale} after it"
+        )
+    return CELL_MESSAGES[code]
 
 
 def range_message(rule: NumericRangeRule) -> str:

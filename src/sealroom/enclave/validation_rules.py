@@ -13,10 +13,18 @@ What each format accepts (values are never trimmed; a leading or trailing space 
 * ``EMAIL``: pragmatic ``local@domain.tld``: exactly one ``@``, no whitespace or control
   characters, a domain of dot-separated non-empty labels whose last label has at least two
   characters, at most 254 bytes in all (RFC 5321).
-* ``DATE_ISO8601``: ``YYYY-MM-DD`` naming a real calendar day (leap years included), optionally
-  followed by ``T`` (or a space, RFC 3339) and ``hh:mm[:ss[.fraction]]`` with an optional zone
-  ``Z`` / ``±hh[:mm]``. Hours 00-23, minutes 00-59, seconds 00-60 (leap second), 1-9 fraction
-  digits. The value stays a string in the validated table.
+* ``DATE`` (and ``DATE_ISO8601``, the seed's name for it): ``YYYY-MM-DD`` naming a real calendar
+  day (leap years included). A date with a time is refused: that is a ``TIMESTAMP``.
+* ``TIMESTAMP``: a date, optionally followed by ``T`` (or a space, RFC 3339) and
+  ``hh:mm[:ss[.fraction]]``; hours 00-23, minutes and seconds 00-59, 1-6 fraction digits
+  (microseconds, what SQL stores). No zone: the value is kept as written (a date alone is
+  midnight).
+* ``TIMESTAMP_TZ``: a date, ``T`` or a space, ``hh:mm[:ss[.fraction]]`` as above, and a zone:
+  ``Z`` or ``±hh[:mm]`` (or ``±hhmm``). Stored as the UTC instant it names.
+* ``DECIMAL(p, s)``: ``^[+-]?([0-9]+(\\.[0-9]*)?|\\.[0-9]+)$`` with at most ``p - s`` digits
+  before the point and at most ``s`` after it, leading zeros before and trailing zeros after
+  not counted. Never rounded: a value with more decimal places than the scale is refused.
+* ``BOOLEAN``: ``true``, ``false``, ``1`` or ``0``, in any case.
 * ``PHONE_NUMBER_E164``: ``^\\+[1-9][0-9]{1,14}$``.
 * ``HASH_SHA256_HEX``: 64 hexadecimal characters, either case (no case folding is done).
 * ``STRING``: anything, including whitespace.
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -48,29 +57,43 @@ MAX_EMAIL_BYTES = 254  # RFC 5321 §4.5.3.1.3 path limit, less the angle bracket
 # whatever the input; `$` is the end of the text (a value with a trailing line break fails).
 _EMAIL_LOCAL = r"[^@\s\p{Z}\p{Cc}]"
 _EMAIL_LABEL = r"[^@.\s\p{Z}\p{Cc}]"
-_TIME = (
-    r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9]"
-    r"(?::(?:[0-5][0-9]|60)(?:\.[0-9]{1,9})?)?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?"
-)
+_DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_TIME = r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+_ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+_DECIMAL = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+# The significant digits of a well-formed decimal: before the point without leading zeros, after
+# it without trailing zeros (RE2: the lazy group leaves the trailing zeros to `0*`).
+_DECIMAL_DIGITS = r"^[+-]?0*(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*?)0*)?$"
 FORMAT_PATTERNS: dict[FormatType, str] = {
     FormatType.INTEGER: r"^[+-]?[0-9]+$",
     FormatType.FLOAT: r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?$",
     FormatType.EMAIL: (
         rf"^{_EMAIL_LOCAL}+@{_EMAIL_LABEL}+(?:\.{_EMAIL_LABEL}+)*\.{_EMAIL_LABEL}{{2,}}$"
     ),
-    FormatType.DATE_ISO8601: (
-        r"^[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])" + _TIME + "$"
-    ),
+    FormatType.DATE_ISO8601: f"^{_DATE}$",
+    FormatType.DATE: f"^{_DATE}$",
+    FormatType.TIMESTAMP: f"^{_DATE}(?:{_TIME})?$",
+    FormatType.TIMESTAMP_TZ: f"^{_DATE}{_TIME}{_ZONE}$",
+    FormatType.DECIMAL: _DECIMAL,
+    FormatType.BOOLEAN: r"^(?i:true|false|1|0)$",
     FormatType.PHONE_NUMBER_E164: r"^\+[1-9][0-9]{1,14}$",
     FormatType.HASH_SHA256_HEX: r"^[0-9a-fA-F]{64}$",
 }
+#: Formats whose first ten characters are a date that must exist.
+_DATED = frozenset(
+    {FormatType.DATE_ISO8601, FormatType.DATE, FormatType.TIMESTAMP, FormatType.TIMESTAMP_TZ}
+)
 
 FORMAT_CODES: dict[FormatType, ErrorCode] = {
     FormatType.INTEGER: ErrorCode.INVALID_INTEGER_FORMAT,
     FormatType.FLOAT: ErrorCode.INVALID_FLOAT_FORMAT,
     FormatType.EMAIL: ErrorCode.INVALID_EMAIL_FORMAT,
     FormatType.DATE_ISO8601: ErrorCode.INVALID_ISO_DATE_FORMAT,
+    FormatType.DATE: ErrorCode.INVALID_ISO_DATE_FORMAT,
+    FormatType.TIMESTAMP: ErrorCode.INVALID_TIMESTAMP_FORMAT,
+    FormatType.TIMESTAMP_TZ: ErrorCode.INVALID_TIMESTAMP_FORMAT,
+    FormatType.DECIMAL: ErrorCode.INVALID_DECIMAL_FORMAT,
+    FormatType.BOOLEAN: ErrorCode.INVALID_BOOLEAN_FORMAT,
     FormatType.PHONE_NUMBER_E164: ErrorCode.INVALID_PHONE_E164_NUMBER,
     FormatType.HASH_SHA256_HEX: ErrorCode.INVALID_SHA256_HEX_FORMAT,
 }
@@ -79,7 +102,19 @@ ARROW_TYPES: dict[PrimitiveType, pa.DataType] = {
     PrimitiveType.INTEGER: pa.int64(),
     PrimitiveType.FLOAT: pa.float64(),
     PrimitiveType.STRING: pa.string(),
+    PrimitiveType.BOOLEAN: pa.bool_(),
+    PrimitiveType.DATE: pa.date32(),
+    PrimitiveType.TIMESTAMP: pa.timestamp("us"),
+    PrimitiveType.TIMESTAMP_TZ: pa.timestamp("us", tz="UTC"),
 }
+
+
+def arrow_type(column: Column) -> pa.DataType:
+    """The Arrow type of a validated column (see ``docs/room-definition.md``'s type table)."""
+    if column.primitive is PrimitiveType.DECIMAL:
+        return pa.decimal128(*column.decimal_digits)
+    return ARROW_TYPES[column.primitive]
+
 
 _NULL_STRING = pa.scalar(None, pa.string())
 
@@ -88,7 +123,7 @@ _NULL_STRING = pa.scalar(None, pa.string())
 class ColumnCheck:
     """The outcome of checking one column (or one row slice of it)."""
 
-    values: pa.ChunkedArray  # typed per Column.primitive; null where empty or invalid
+    values: pa.ChunkedArray  # typed per arrow_type(column); null where empty or invalid
     masks: dict[ErrorCode, pa.ChunkedArray]  # one per code the column can produce, disjoint
 
 
@@ -112,22 +147,21 @@ def check_column(raw: pa.ChunkedArray, column: Column) -> ColumnCheck:
     fmt = column.effective_format
     values = raw
     if fmt in FORMAT_PATTERNS:
-        well_formed = _well_formed(raw, fmt)
-        values, bad_value = _typed(raw, well_formed, column.primitive)
+        well_formed = _well_formed(raw, column)
+        values, bad_value = _typed(raw, well_formed, column)
         # A null cell is not a format error (it is EMPTY_CELL or allowed).
         bad = pc.fill_null(pc.invert(well_formed), False)
         if bad_value is not None:
             bad = pc.or_(bad, bad_value)
         masks[FORMAT_CODES[fmt]] = bad
     if column.in_range is not None:
-        masks[ErrorCode.INVALID_NUMERIC_RANGE] = _out_of_range(
-            values, column.in_range, column.primitive
-        )
+        masks[ErrorCode.INVALID_NUMERIC_RANGE] = _out_of_range(values, column.in_range, column)
     return ColumnCheck(values=values, masks=masks)
 
 
-def _well_formed(raw: pa.ChunkedArray, fmt: FormatType) -> pa.ChunkedArray:
+def _well_formed(raw: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
     """Boolean per cell, null for null cells."""
+    fmt = column.effective_format
     if fmt is FormatType.INTEGER:
         # Fast path: unsigned ASCII digits (a subset of the pattern) need no regex engine, which
         # is ~8x slower; only a column with some other value pays for the full pattern.
@@ -137,10 +171,27 @@ def _well_formed(raw: pa.ChunkedArray, fmt: FormatType) -> pa.ChunkedArray:
     matches = pc.match_substring_regex(raw, FORMAT_PATTERNS[fmt])
     if fmt is FormatType.EMAIL:
         matches = pc.and_(matches, pc.less_equal(pc.binary_length(raw), MAX_EMAIL_BYTES))
-    elif fmt is FormatType.DATE_ISO8601:
+    elif fmt in _DATED:
         # Kleene logic: a value the pattern rejected stays rejected (False AND null is False).
         matches = pc.and_kleene(matches, _is_real_day(pc.if_else(matches, raw, _NULL_STRING)))
+    elif fmt is FormatType.DECIMAL:
+        matches = pc.and_kleene(
+            matches, _fits_decimal(pc.if_else(matches, raw, _NULL_STRING), column)
+        )
     return matches
+
+
+def _fits_decimal(decimals: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
+    """For well-formed decimal strings: at most ``p - s`` significant digits before the point
+    and ``s`` after it (null for null cells)."""
+    precision, scale = column.decimal_digits
+    digits = pc.extract_regex(decimals, _DECIMAL_DIGITS)
+    whole = pc.binary_length(pc.struct_field(digits, "whole"))
+    fraction = pc.binary_length(pc.struct_field(digits, "fraction"))
+    return pc.and_(
+        pc.less_equal(whole, precision - scale),
+        pc.less_equal(fraction, scale),
+    )
 
 
 def _is_real_day(dates: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -159,9 +210,10 @@ def _is_real_day(dates: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _typed(
-    raw: pa.ChunkedArray, well_formed: pa.ChunkedArray, primitive: PrimitiveType
+    raw: pa.ChunkedArray, well_formed: pa.ChunkedArray, column: Column
 ) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
     """Typed values (null where invalid) and a mask of values well formed but not representable."""
+    primitive = column.primitive
     if primitive is PrimitiveType.STRING:
         return raw, None
     candidates = raw
@@ -169,7 +221,16 @@ def _typed(
         candidates = pc.if_else(well_formed, raw, _NULL_STRING)
     if primitive is PrimitiveType.INTEGER:
         return _to_int64(candidates)
-    return _to_float64(candidates)
+    if primitive is PrimitiveType.FLOAT:
+        return _to_float64(candidates)
+    if primitive is PrimitiveType.BOOLEAN:
+        return pc.cast(pc.utf8_lower(candidates), pa.bool_()), None
+    if primitive is PrimitiveType.DATE:
+        return pc.cast(candidates, pa.date32()), None
+    # Timestamps and decimals: the patterns and the checks above leave only values Arrow's
+    # parsers accept (a date that exists, times in range, digits that fit), so the casts cannot
+    # fail on a value; a decimal's digits are never rounded (Arrow refuses to lose any).
+    return pc.cast(candidates, arrow_type(column)), None
 
 
 def _to_int64(candidates: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
@@ -218,11 +279,26 @@ def integer_bounds(rule: NumericRangeRule) -> tuple[int | None, int | None]:
     return (max(lows) if lows else None, min(highs) if highs else None)
 
 
+def _decimal_bound(bound: float | None) -> pa.Scalar | None:
+    """A bound as the decimal it was written as (the float's shortest repr), so that a DECIMAL
+    column is compared exactly: ``>= 0.1`` holds for ``0.10``."""
+    return None if bound is None else pa.scalar(Decimal(repr(bound)))
+
+
 def _out_of_range(
-    values: pa.ChunkedArray, rule: NumericRangeRule, primitive: PrimitiveType
+    values: pa.ChunkedArray, rule: NumericRangeRule, column: Column
 ) -> pa.ChunkedArray:
     outside: list[pa.ChunkedArray] = []
-    if primitive is PrimitiveType.INTEGER:
+    primitive = column.primitive
+    if primitive is PrimitiveType.DECIMAL:
+        rule_bounds = (
+            (pc.less_equal, _decimal_bound(rule.greater_than)),
+            (pc.less, _decimal_bound(rule.greater_than_equals)),
+            (pc.greater_equal, _decimal_bound(rule.less_than)),
+            (pc.greater, _decimal_bound(rule.less_than_equals)),
+        )
+        outside = [compare(values, bound) for compare, bound in rule_bounds if bound is not None]
+    elif primitive is PrimitiveType.INTEGER:
         low, high = integer_bounds(rule)
         if (low is not None and low > INT64_MAX) or (high is not None and high < INT64_MIN):
             return pc.is_valid(values)  # no int64 satisfies the rule

@@ -9,8 +9,12 @@ Invariants:
 * ``Column.effective_format`` is what validation checks: a column with ``hash_with`` holds
   already-hashed values, so it is validated as ``HASH_SHA256_HEX`` whatever its declared format
   (the seed SDK compiles it the same way).
-* ``FormatType.primitive`` is the type a validated column has in SQL: ``INTEGER`` → 64-bit
-  integer, ``FLOAT`` → 64-bit float, everything else → string.
+* ``Column.primitive`` is the type a validated column has in SQL (:class:`PrimitiveType`): the
+  table in ``docs/room-definition.md`` maps each format to its SQL, Arrow and pandas types.
+  ``DATE_ISO8601`` is the seed's name for a date: the same as ``DATE``.
+* A ``DECIMAL`` column has a ``precision`` (1-38 digits) and a ``scale`` (0..precision digits
+  after the point); no other column has either. Both are left out of the canonical form when
+  unset, so definitions without decimal columns keep their room ids.
 """
 
 from __future__ import annotations
@@ -20,13 +24,36 @@ import math
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+#: DuckDB's (and Arrow's decimal128's) largest precision.
+MAX_DECIMAL_PRECISION = 38
+
 
 class PrimitiveType(enum.StrEnum):
-    """The type a validated column has in SQL."""
+    """The type a validated column has in SQL (and in ``types.json`` for scripts)."""
 
     STRING = "string"
     INTEGER = "integer"
     FLOAT = "float"
+    DECIMAL = "decimal"
+    BOOLEAN = "boolean"
+    DATE = "date"
+    #: Date and time without a time zone, as written.
+    TIMESTAMP = "timestamp"
+    #: An instant: written with a zone offset, stored in UTC.
+    TIMESTAMP_TZ = "timestamp_tz"
+
+
+#: The SQL type of each primitive (a DECIMAL's precision and scale come from its column).
+SQL_TYPES: dict[PrimitiveType, str] = {
+    PrimitiveType.STRING: "VARCHAR",
+    PrimitiveType.INTEGER: "BIGINT",
+    PrimitiveType.FLOAT: "DOUBLE",
+    PrimitiveType.DECIMAL: "DECIMAL",
+    PrimitiveType.BOOLEAN: "BOOLEAN",
+    PrimitiveType.DATE: "DATE",
+    PrimitiveType.TIMESTAMP: "TIMESTAMP",
+    PrimitiveType.TIMESTAMP_TZ: "TIMESTAMP WITH TIME ZONE",
+}
 
 
 class FormatType(enum.StrEnum):
@@ -39,18 +66,34 @@ class FormatType(enum.StrEnum):
     DATE_ISO8601 = "DATE_ISO8601"
     PHONE_NUMBER_E164 = "PHONE_NUMBER_E164"
     HASH_SHA256_HEX = "HASH_SHA256_HEX"
+    DATE = "DATE"
+    TIMESTAMP = "TIMESTAMP"
+    TIMESTAMP_TZ = "TIMESTAMP_TZ"
+    DECIMAL = "DECIMAL"
+    BOOLEAN = "BOOLEAN"
 
     @property
     def primitive(self) -> PrimitiveType:
-        if self is FormatType.INTEGER:
-            return PrimitiveType.INTEGER
-        if self is FormatType.FLOAT:
-            return PrimitiveType.FLOAT
-        return PrimitiveType.STRING
+        return _PRIMITIVES.get(self, PrimitiveType.STRING)
 
     def to_primitive_type(self) -> PrimitiveType:
         """Seed SDK spelling of :attr:`primitive`."""
         return self.primitive
+
+
+_PRIMITIVES: dict[FormatType, PrimitiveType] = {
+    FormatType.INTEGER: PrimitiveType.INTEGER,
+    FormatType.FLOAT: PrimitiveType.FLOAT,
+    FormatType.DECIMAL: PrimitiveType.DECIMAL,
+    FormatType.BOOLEAN: PrimitiveType.BOOLEAN,
+    FormatType.DATE: PrimitiveType.DATE,
+    FormatType.DATE_ISO8601: PrimitiveType.DATE,
+    FormatType.TIMESTAMP: PrimitiveType.TIMESTAMP,
+    FormatType.TIMESTAMP_TZ: PrimitiveType.TIMESTAMP_TZ,
+}
+
+#: Formats whose values a numeric range rule can bound.
+NUMERIC_FORMATS = frozenset({FormatType.INTEGER, FormatType.FLOAT, FormatType.DECIMAL})
 
 
 class HashingAlgorithm(enum.StrEnum):
@@ -94,15 +137,36 @@ class Column(BaseModel):
     is_nullable: bool = True
     hash_with: HashingAlgorithm | None = None
     in_range: NumericRangeRule | None = None
+    #: A DECIMAL's digits in all and after the point; unset for every other format.
+    precision: int | None = Field(default=None, exclude_if=lambda value: value is None)
+    scale: int | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @model_validator(mode="after")
-    def _check_range_applies(self) -> Column:
-        if self.in_range is not None and self.effective_format not in (
-            FormatType.INTEGER,
-            FormatType.FLOAT,
-        ):
+    def _check_format_options(self) -> Column:
+        if self.in_range is not None and self.effective_format not in NUMERIC_FORMATS:
             raise ValueError(
-                f"column {self.name!r}: in_range needs an INTEGER or FLOAT column, "
+                f"column {self.name!r}: in_range needs an INTEGER, FLOAT or DECIMAL column, "
+                f"not {self.effective_format.value}"
+            )
+        if self.effective_format is FormatType.DECIMAL:
+            if self.precision is None or self.scale is None:
+                raise ValueError(
+                    f"column {self.name!r}: a DECIMAL column needs a precision and a scale, "
+                    "e.g. precision=15, scale=2 for DECIMAL(15, 2)"
+                )
+            if not 1 <= self.precision <= MAX_DECIMAL_PRECISION:
+                raise ValueError(
+                    f"column {self.name!r}: a DECIMAL's precision is 1 to "
+                    f"{MAX_DECIMAL_PRECISION} digits, not {self.precision}"
+                )
+            if not 0 <= self.scale <= self.precision:
+                raise ValueError(
+                    f"column {self.name!r}: a DECIMAL's scale is 0 to its precision "
+                    f"({self.precision}), not {self.scale}"
+                )
+        elif self.precision is not None or self.scale is not None:
+            raise ValueError(
+                f"column {self.name!r}: precision and scale apply to DECIMAL columns only, "
                 f"not {self.effective_format.value}"
             )
         return self
@@ -117,6 +181,21 @@ class Column(BaseModel):
     @property
     def primitive(self) -> PrimitiveType:
         return self.effective_format.primitive
+
+    @property
+    def decimal_digits(self) -> tuple[int, int]:
+        """``(precision, scale)`` of a DECIMAL column; ``ValueError`` for any other column."""
+        if self.precision is None or self.scale is None:
+            raise ValueError(f"column {self.name!r} is not a DECIMAL column")
+        return self.precision, self.scale
+
+    @property
+    def sql_type(self) -> str:
+        """The column's type in the room's SQL, as DuckDB spells it (``DECIMAL(15,2)``)."""
+        if self.primitive is PrimitiveType.DECIMAL:
+            precision, scale = self.decimal_digits
+            return f"DECIMAL({precision},{scale})"
+        return SQL_TYPES[self.primitive]
 
 
 class TableSchema(BaseModel):

@@ -35,11 +35,19 @@ __all__ = [
 
 
 class PrimitiveType(enum.Enum):
-    """Seed SDK column types of the legacy SQL API."""
+    """Seed SDK column types of the legacy SQL API, each the column format it stands for.
+
+    The seed has the first three; the others name the typed formats (a DECIMAL needs a precision
+    and a scale, so it is declared through the analytics API's ``Column``).
+    """
 
     INT64 = FormatType.INTEGER
     STRING = FormatType.STRING
     FLOAT64 = FormatType.FLOAT
+    BOOL = FormatType.BOOLEAN
+    DATE = FormatType.DATE
+    TIMESTAMP = FormatType.TIMESTAMP
+    TIMESTAMP_TZ = FormatType.TIMESTAMP_TZ
 
 
 class PrivacySettings:

@@ -1,8 +1,14 @@
 """Tables on disk for scripts (``dataset.csv`` + ``types.json``) and the output zip.
 
-``types.json`` is ``{"columns": [{"name", "type": "string"|"integer"|"float", "nullable"}]}``.
-Only integer and floating-point columns keep their type; everything else is written as text,
-which is what a downstream SQL node or ``sealroom_util.read_tabular_data`` reads back.
+``types.json`` is ``{"columns": [{"name", "type", "nullable"[, "precision", "scale"]}]}`` with
+``type`` one of ``string``, ``integer``, ``float``, ``decimal`` (with ``precision`` and
+``scale``), ``boolean``, ``date``, ``timestamp`` (no zone) and ``timestamp_tz`` (UTC): the
+primitive types of the room's columns (:class:`~sealroom.model.columns.PrimitiveType`). Any
+other Arrow type (a list, a struct, an interval) is written as text.
+
+``dataset.csv`` has no header; values are written as Arrow's CSV writer writes them: dates
+``YYYY-MM-DD``, timestamps ``YYYY-MM-DD hh:mm:ss.ffffff`` (``Z`` after a UTC one), decimals with
+exactly their scale, booleans ``true``/``false``, NULL as the empty field.
 
 Invariant: these files are written only inside the core's RAM-backed scratch directory.
 """
@@ -22,16 +28,96 @@ RUNTIME_DIR = Path(__file__).parent / "runtime"
 DATASET_FILE = "dataset.csv"
 TYPES_FILE = "types.json"
 
-_ARROW_TYPES = {"integer": pa.int64(), "float": pa.float64(), "string": pa.string()}
+_ARROW_TYPES: dict[str, pa.DataType] = {
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "timestamp_tz": pa.timestamp("us", tz="UTC"),
+}
+# Rendering a nested column as text: a cap on DuckDB's memory and time for that alone.
+_TEXT_MEMORY_LIMIT_BYTES = 1 << 30
+_TEXT_MAX_EXECUTION_MS = 600_000
+# Arrow's decimal128 holds at most 38 digits (as does DuckDB's DECIMAL).
+_MAX_PRECISION = 38
 
 
 def column_type(data_type: pa.DataType) -> str:
     """The type a script sees for a column of this Arrow type (in ``types.json``)."""
     if pa.types.is_integer(data_type):
         return "integer"
-    if pa.types.is_floating(data_type) or pa.types.is_decimal(data_type):
+    if pa.types.is_floating(data_type):
         return "float"
+    if pa.types.is_decimal(data_type):
+        # decimal256 (precision above 38) has no room type: scripts read it as a float.
+        return "decimal" if data_type.precision <= _MAX_PRECISION else "float"
+    if pa.types.is_boolean(data_type):
+        return "boolean"
+    if pa.types.is_date(data_type):
+        return "date"
+    if pa.types.is_timestamp(data_type):
+        return "timestamp" if data_type.tz is None else "timestamp_tz"
     return "string"
+
+
+def _column_spec(field: pa.Field, kind: str) -> dict[str, object]:
+    spec: dict[str, object] = {"name": field.name, "type": kind, "nullable": field.nullable}
+    if kind == "decimal":
+        spec["precision"] = field.type.precision
+        spec["scale"] = field.type.scale
+    return spec
+
+
+def _arrow_type(spec: dict[str, object]) -> pa.DataType:
+    """The Arrow type of one ``types.json`` column (written by a script: checked here)."""
+    kind = str(spec.get("type"))
+    if kind != "decimal":
+        return _ARROW_TYPES.get(kind, pa.string())
+    precision, scale = spec.get("precision"), spec.get("scale")
+    if not (
+        isinstance(precision, int)
+        and isinstance(scale, int)
+        and 1 <= precision <= _MAX_PRECISION
+        and 0 <= scale <= precision
+    ):
+        raise ValueError("a decimal column of types.json needs a precision (1-38) and a scale")
+    return pa.decimal128(precision, scale)
+
+
+def _script_view(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+    """``column`` as the type ``kind`` stands for (text for types scripts have no name for)."""
+    if kind == "decimal":
+        return column
+    if kind == "timestamp_tz":
+        return column.cast(_ARROW_TYPES[kind])  # any zone: the same instant, in UTC
+    target = _ARROW_TYPES[kind]
+    if column.type == target:
+        return column
+    try:
+        return column.cast(target)
+    except pa.ArrowNotImplementedError:
+        return _as_text(column)  # lists, structs, maps, intervals: as SQL prints them
+
+
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """``column`` as DuckDB's ``CAST(... AS VARCHAR)`` prints it, in a hardened connection."""
+    from sealroom.compute.sql.connection import open_hardened_connection  # DuckDB: on demand
+
+    connection = open_hardened_connection(
+        memory_limit_bytes=_TEXT_MEMORY_LIMIT_BYTES,
+        threads=1,
+        spill_directory=None,
+        max_spill_bytes=0,
+        max_execution_ms=_TEXT_MAX_EXECUTION_MS,
+    )
+    try:
+        connection.register("input", pa.table({"value": column}))
+        text = connection.sql("SELECT CAST(value AS VARCHAR) AS value FROM input").to_arrow_table()
+    finally:
+        connection.close()
+    return text.column(0).cast(pa.string())
 
 
 def write_table_dir(table: pa.Table, directory: Path) -> None:
@@ -39,10 +125,7 @@ def write_table_dir(table: pa.Table, directory: Path) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     kinds = [column_type(field.type) for field in table.schema]
     columns = [
-        column.cast(_ARROW_TYPES[kind])
-        if kind != "string" or column.type != pa.string()
-        else column
-        for column, kind in zip(table.columns, kinds, strict=True)
+        _script_view(column, kind) for column, kind in zip(table.columns, kinds, strict=True)
     ]
     normalised = pa.Table.from_arrays(columns, names=table.column_names)
     pacsv.write_csv(
@@ -52,8 +135,7 @@ def write_table_dir(table: pa.Table, directory: Path) -> None:
     )
     types = {
         "columns": [
-            {"name": field.name, "type": kind, "nullable": field.nullable}
-            for field, kind in zip(table.schema, kinds, strict=True)
+            _column_spec(field, kind) for field, kind in zip(table.schema, kinds, strict=True)
         ]
     }
     # UTF-8 rather than \u escapes: R's reader (runtime/sealroom_util.R) decodes the escapes of
@@ -70,7 +152,7 @@ def read_table_dir(directory: Path) -> pa.Table | None:
     if types_path.is_file():
         spec = json.loads(types_path.read_text("utf-8"))["columns"]
         names = [str(c["name"]) for c in spec]
-        column_types = {str(c["name"]): _ARROW_TYPES.get(str(c["type"]), pa.string()) for c in spec}
+        column_types = {str(c["name"]): _arrow_type(c) for c in spec}
         read = pacsv.ReadOptions(column_names=names)
     else:
         read = pacsv.ReadOptions(autogenerate_column_names=True)

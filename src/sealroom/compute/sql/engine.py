@@ -89,6 +89,9 @@ _STREAM_ERROR_KINDS: Final = {
 }
 _STREAM_PREFIX: Final = re.compile(r"^([A-Za-z ]{1,40} Error):")
 
+# DuckDB's 128-bit integers (what SUM of integers returns), returned as BIGINT.
+_WIDE_INTEGERS: Final = frozenset({"HUGEINT", "UHUGEINT"})
+
 # Name of the prepared statement that binds a parameterised query without its values.
 _BIND_CHECK: Final = "__sealroom_bind_check"
 # Errors of a cast of a parameter value alone: the value does not convert to the type.
@@ -479,8 +482,29 @@ def _create_table(connection: duckdb.DuckDBPyConnection, sql: _Sql, watchdog: _W
         raise _safe_error(error, watchdog, binding=False, node=name) from None
 
 
+def _integers_as_bigint(relation: duckdb.DuckDBPyRelation) -> tuple[duckdb.DuckDBPyRelation, bool]:
+    """``relation`` with its 128-bit integer columns cast to BIGINT, and whether any was.
+
+    DuckDB sums integers into HUGEINT, which Arrow (and so pandas) would receive as a
+    ``decimal128(38, 0)`` of ``Decimal`` objects; a count or a sum of integers comes back as an
+    integer instead. Columns are addressed by position: result names may repeat.
+    """
+    types = [str(kind) for kind in relation.types]
+    if not any(kind in _WIDE_INTEGERS for kind in types):
+        return relation, False
+    columns = [
+        f"CAST(#{index} AS BIGINT) AS {quote_identifier(name)}"
+        if kind in _WIDE_INTEGERS
+        else f"#{index} AS {quote_identifier(name)}"
+        for index, (name, kind) in enumerate(zip(relation.columns, types, strict=True), start=1)
+    ]
+    return relation.project(", ".join(columns)), True
+
+
 def _fetch(relation: duckdb.DuckDBPyRelation, limits: SqlLimits, watchdog: _Watchdog) -> pa.Table:
+    narrowed = False
     try:
+        relation, narrowed = _integers_as_bigint(relation)
         reader = relation.to_arrow_reader(_FETCH_BATCH_ROWS)
         try:
             batches: list[pa.RecordBatch] = []
@@ -507,7 +531,14 @@ def _fetch(relation: duckdb.DuckDBPyRelation, limits: SqlLimits, watchdog: _Watc
             reader.close()
     except (duckdb.Error, pa.ArrowException, OSError) as error:
         # Arrow reports errors of the streaming query as ArrowException/OSError with DuckDB's text.
-        raise _safe_error(error, watchdog, binding=False, node=None) from None
+        safe = _safe_error(error, watchdog, binding=False, node=None)
+        if narrowed and "Conversion" in safe.message:
+            raise SqlExecutionError(
+                "sql_error",
+                "an integer result does not fit in 64 bits (BIGINT); cast it in the query, "
+                "e.g. CAST(SUM(x) AS DECIMAL(38, 0)) or CAST(SUM(x) AS DOUBLE)",
+            ) from None
+        raise safe from None
 
 
 def _safe_error(

@@ -108,8 +108,6 @@ class CoreContext:
             reader=reader,
             tables=tables,
             runner=JobRunner(
-                tables,
-                reader,
                 settings.sql,
                 settings.sandbox,
                 settings.scratch_dir,

@@ -6,6 +6,15 @@ tables; Python and R nodes run in the sandbox over files laid out as the seed pr
 :mod:`sealroom.compute.scripts`). The target's result is Arrow IPC (SQL) or a zip of ``/output``
 (scripts); the core encrypts it before the host stores it.
 
+A chain of SQL nodes runs as one DuckDB query: a plain SQL node (no privacy filter, no
+differential privacy) read only by other SQL nodes is a view in its readers' query, so DuckDB
+plans the chain as one (filters push down, nothing upstream is materialised). A SQL node's result
+is materialised only where it must be (:func:`_materialised`): the job's result, a node a script
+reads, a node whose result the privacy filter or DP releases, and a node such a node reads (the
+filter analyses its inputs as tables). Each SQL node keeps its own parameters wherever it runs.
+A materialised result other than the job's own is bounded by ``SqlLimits.max_intermediate_bytes``
+and a limit error names the node whose result was too large.
+
 Failures are reduced to a stable code and a safe message: messages name nodes and limits, never
 data values. A script's exception message and output are withheld unless the room enabled logs
 for that node; a failed script's message is then one of a fixed set, at most with a line of its
@@ -15,6 +24,7 @@ unexpected is an internal error whose details stay in the core.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import secrets
@@ -47,7 +57,6 @@ from sealroom.compute.sql import (
     run_sql,
     table_to_ipc,
 )
-from sealroom.enclave.inputs import DatasetReader, ValidatedTableCache
 from sealroom.enclave.sources import DataSource
 from sealroom.enclave.synthetic import (
     synthesis_input,
@@ -55,9 +64,10 @@ from sealroom.enclave.synthetic import (
     synthetic_failure_message,
 )
 from sealroom.enclave.validation import empty_table
-from sealroom.errors import ConflictError, JobFailedError, RequestError
+from sealroom.errors import ConflictError, JobFailedError, RequestError, SqlExecutionError
 from sealroom.model.definition import (
     SCRIPT_FILE_NAMES,
+    ComputeNode,
     PythonNode,
     RawNode,
     RNode,
@@ -95,16 +105,12 @@ class _PlanState:
 class JobRunner:
     def __init__(
         self,
-        tables: ValidatedTableCache,
-        reader: DatasetReader,
         sql_limits: SqlLimits,
         sandbox_limits: SandboxLimits,
         scratch_dir: Path,
         *,
         unsandboxed: bool = False,
     ) -> None:
-        self._tables = tables
-        self._reader = reader
         self._sql_limits = sql_limits
         self._sandbox_limits = sandbox_limits
         self._scratch_dir = scratch_dir
@@ -132,15 +138,18 @@ class JobRunner:
             self._scratch_dir / f"job-{secrets.token_hex(8)}", source, dict(parameters or {})
         )
         state.job_dir.mkdir(mode=0o700, parents=True)
+        # An airlock relays its dependency's result; the core charges the quota.
+        last = definition.result_source(target)
+        assert isinstance(last, SqlNode | PythonNode | RNode | SyntheticNode)
+        materialised = _materialised(definition, plan, last.name)
         try:
             for node in plan:
-                if isinstance(node, SqlNode):
-                    state.tables[node.name] = self._run_sql(definition, node, state)
+                if isinstance(node, SqlNode) and node.name in materialised:
+                    state.tables[node.name] = self._run_sql(
+                        definition, node, state, materialised, final=node.name == last.name
+                    )
                 elif isinstance(node, PythonNode | RNode | SyntheticNode):
                     state.outputs[node.name] = self._run_script(definition, node, state)
-            # An airlock relays its dependency's result; the core charges the quota.
-            last = definition.result_source(target)
-            assert isinstance(last, SqlNode | PythonNode | RNode | SyntheticNode)
             if isinstance(last, SqlNode):
                 return JobOutput(table_to_ipc(state.tables[last.name]), "arrow")
             return JobOutput(
@@ -190,8 +199,22 @@ class JobRunner:
         return True
 
     # -- nodes --------------------------------------------------------------------------
-    def _run_sql(self, definition: RoomDefinition, node: SqlNode, state: _PlanState) -> pa.Table:
-        inputs = {dep: self._table(definition, dep, state) for dep in node.dependencies}
+    def _run_sql(
+        self,
+        definition: RoomDefinition,
+        node: SqlNode,
+        state: _PlanState,
+        materialised: frozenset[str],
+        *,
+        final: bool,
+    ) -> pa.Table:
+        """Run ``node`` with the plain SQL nodes upstream of it (up to materialised results,
+        data and script outputs) as views of its query."""
+        views = _inlined(definition, node, materialised)
+        leaves = dict.fromkeys(
+            dep for sql in (*views.values(), node) for dep in sql.dependencies if dep not in views
+        )
+        inputs = {dep: self._table(definition, dep, state) for dep in leaves}
         dp = _dp_spec(definition, node) if node.dp_epsilon is not None else None
         privacy = None
         if node.minimum_rows_count is not None:
@@ -200,16 +223,35 @@ class JobRunner:
                 unit_column=definition.privacy.unit_column,
                 allow_revealing_aggregates=definition.privacy.allow_revealing_aggregates,
             )
-        # run_sql spills into a private directory of its own under the RAM-backed scratch.
-        return run_sql(
-            node.query,
-            inputs,
-            limits=self._sql_limits,
-            scratch_dir=self._scratch_dir,
-            privacy=privacy,
-            dp=dp,
-            parameters={name: state.parameters[name] for name in node.parameters} or None,
-        )
+        limits = self._sql_limits
+        if not final:
+            limits = dataclasses.replace(
+                limits,
+                max_result_bytes=limits.max_intermediate_bytes,
+                max_result_rows=limits.max_intermediate_rows,
+            )
+        try:
+            # run_sql spills into a private directory of its own under the RAM-backed scratch.
+            return run_sql(
+                node.query,
+                inputs,
+                intermediate=[(name, sql.query) for name, sql in views.items()],
+                limits=limits,
+                scratch_dir=self._scratch_dir,
+                privacy=privacy,
+                dp=dp,
+                parameters={name: state.parameters[name] for name in node.parameters} or None,
+                intermediate_parameters={
+                    name: {p: state.parameters[p] for p in sql.parameters}
+                    for name, sql in views.items()
+                },
+            )
+        except SqlExecutionError as error:
+            if error.code != "sql_result_too_large":
+                raise
+            raise SqlExecutionError(
+                error.code, f"SQL node {node.name!r}: {error.message}"
+            ) from None
 
     def _run_script(
         self,
@@ -336,6 +378,43 @@ class JobRunner:
         # Unknown failures may carry data in their message: keep only the type, in the core.
         logger.error("job failed with an unexpected %s", type(exc).__name__)
         return "internal_error", "the computation failed inside the core (internal error)"
+
+
+def _releases_filtered(node: SqlNode) -> bool:
+    """Whether the privacy filter or DP decides what of ``node``'s result leaves it."""
+    return node.minimum_rows_count is not None or node.dp_epsilon is not None
+
+
+def _materialised(definition: RoomDefinition, plan: list[ComputeNode], last: str) -> frozenset[str]:
+    """The SQL nodes of ``plan`` whose results are computed as tables (module docstring)."""
+    names = {last}
+    for node in plan:
+        if isinstance(node, SqlNode) and _releases_filtered(node):
+            names.add(node.name)
+            names.update(node.dependencies)
+        elif isinstance(node, PythonNode | RNode | SyntheticNode):
+            names.update(node.dependencies)
+    return frozenset(name for name in names if isinstance(definition.node(name), SqlNode))
+
+
+def _inlined(
+    definition: RoomDefinition, node: SqlNode, materialised: frozenset[str]
+) -> dict[str, SqlNode]:
+    """The plain SQL nodes ``node`` reads, directly or through each other, up to materialised
+    results, in dependency order (each after the views it reads)."""
+    views: dict[str, SqlNode] = {}
+
+    def visit(name: str) -> None:
+        dep = definition.node(name)
+        if name in views or name in materialised or not isinstance(dep, SqlNode):
+            return
+        for upstream in dep.dependencies:
+            visit(upstream)
+        views[name] = dep
+
+    for dep in node.dependencies:
+        visit(dep)
+    return views
 
 
 def _refuse_if_required(node: TableNode | RawNode, source: DataSource) -> None:

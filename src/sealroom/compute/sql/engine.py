@@ -61,6 +61,7 @@ from .privacy import (
     source_view_sql,
 )
 from .references import fold_identifier, quote_identifier
+from .type_hints import type_hints
 
 __all__ = ["SUPPRESSED_GROUPS_KEY", "SqlLimits", "run_sql"]
 
@@ -92,6 +93,9 @@ _STREAM_PREFIX: Final = re.compile(r"^([A-Za-z ]{1,40} Error):")
 # DuckDB's 128-bit integers (what SUM of integers returns), returned as BIGINT.
 _WIDE_INTEGERS: Final = frozenset({"HUGEINT", "UHUGEINT"})
 
+# What a type mismatch raises while binding: a binder error, or a conversion of a literal.
+_TYPE_ERRORS: Final = (duckdb.BinderException, duckdb.ConversionException)
+
 # Name of the prepared statement that binds a parameterised query without its values.
 _BIND_CHECK: Final = "__sealroom_bind_check"
 # Errors of a cast of a parameter value alone: the value does not convert to the type.
@@ -113,6 +117,10 @@ class SqlLimits:
     timeout_seconds: float = 300.0
     max_result_rows: int = 10_000_000
     max_result_bytes: int = 256 * MiB
+    # A node's result computed as a table for another node (a script's or the privacy filter's
+    # input) rather than returned: it stays in the core's memory, so the bound is memory's.
+    max_intermediate_rows: int = 2_000_000_000
+    max_intermediate_bytes: int = 2 * GiB
     # Spill files in the scratch directory, which is RAM-backed: this is memory too.
     max_spill_bytes: int = 4 * GiB
 
@@ -122,6 +130,8 @@ class SqlLimits:
             "threads",
             "max_result_rows",
             "max_result_bytes",
+            "max_intermediate_rows",
+            "max_intermediate_bytes",
             "max_spill_bytes",
         ):
             value = getattr(self, name)
@@ -254,7 +264,11 @@ def _run(
     if dp is not None:
         return _run_dp(connection, query, relation.columns, tables, dp, limits, watchdog)
     watchdog.check()
-    return _fetch(relation, limits, watchdog)
+    try:
+        return _fetch(relation, limits, watchdog)
+    except SqlExecutionError as error:
+        # A literal that does not convert to its column's type fails while the query runs.
+        raise _with_type_hints(connection, error, None, query.text) from None
 
 
 def _bind(
@@ -271,7 +285,8 @@ def _bind(
     try:
         relation = connection.sql(sql, params=bound or None)
     except duckdb.Error as error:
-        raise _safe_error(error, watchdog, binding=not bound, node=None) from None
+        safe = _safe_error(error, watchdog, binding=not bound, node=None)
+        raise _with_type_hints(connection, safe, error, sql) from None
     if relation is None:
         raise SqlExecutionError("sql_error", "the query returned no result")
     return relation
@@ -464,7 +479,8 @@ def _create_view(
         connection.execute(ddl)
     except duckdb.Error as error:
         # CREATE VIEW binds its body without running it: schema errors may be shown.
-        raise _safe_error(error, watchdog, binding=True, node=name) from None
+        safe = _safe_error(error, watchdog, binding=True, node=name)
+        raise _with_type_hints(connection, safe, error, sql) from None
 
 
 def _create_table(connection: duckdb.DuckDBPyConnection, sql: _Sql, watchdog: _Watchdog) -> None:
@@ -539,6 +555,46 @@ def _fetch(relation: duckdb.DuckDBPyRelation, limits: SqlLimits, watchdog: _Watc
                 "e.g. CAST(SUM(x) AS DECIMAL(38, 0)) or CAST(SUM(x) AS DOUBLE)",
             ) from None
         raise safe from None
+
+
+def _with_type_hints(
+    connection: duckdb.DuckDBPyConnection,
+    safe: SqlExecutionError,
+    error: duckdb.Error | None,
+    sql: str,
+) -> SqlExecutionError:
+    """``safe`` with hints naming the columns whose types a type error is about.
+
+    ``error`` is DuckDB's error met while binding, or None for an error met while running (only
+    its safe form is known then). The hints come from the query, the inputs' schemas and, for a
+    binder error, DuckDB's text (about the query, shown anyway): never from data
+    (:mod:`.type_hints`). Whether a hint is given depends on those alone, so it tells nothing
+    the error's kind did not.
+    """
+    if safe.code != "sql_error":
+        return safe
+    if error is None:
+        if "ConversionException" not in safe.message:
+            return safe
+    elif not isinstance(error, _TYPE_ERRORS):
+        return safe
+    try:
+        rows = connection.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE NOT internal"
+        ).fetchall()
+    except duckdb.Error:
+        return safe
+    types: dict[str, set[str]] = {}
+    for name, sql_type in rows:
+        types.setdefault(fold_identifier(str(name)), set()).add(str(sql_type))
+    unambiguous = {name: kinds.pop() for name, kinds in types.items() if len(kinds) == 1}
+    message = str(error) if isinstance(error, duckdb.BinderException) else ""
+    hints = type_hints(message, sql, unambiguous)
+    if not hints:
+        return safe
+    first, newline, rest = safe.message.partition("\n")
+    hint = f"{first} Hint: {'; '.join(hints)}."
+    return SqlExecutionError(safe.code, f"{hint}{newline}{rest}")
 
 
 def _safe_error(

@@ -79,10 +79,6 @@ FORMAT_PATTERNS: dict[FormatType, str] = {
     FormatType.PHONE_NUMBER_E164: r"^\+[1-9][0-9]{1,14}$",
     FormatType.HASH_SHA256_HEX: r"^[0-9a-fA-F]{64}$",
 }
-#: Formats whose first ten characters are a date that must exist.
-_DATED = frozenset(
-    {FormatType.DATE_ISO8601, FormatType.DATE, FormatType.TIMESTAMP, FormatType.TIMESTAMP_TZ}
-)
 
 FORMAT_CODES: dict[FormatType, ErrorCode] = {
     FormatType.INTEGER: ErrorCode.INVALID_INTEGER_FORMAT,
@@ -171,13 +167,8 @@ def _well_formed(raw: pa.ChunkedArray, column: Column) -> pa.ChunkedArray:
     matches = pc.match_substring_regex(raw, FORMAT_PATTERNS[fmt])
     if fmt is FormatType.EMAIL:
         matches = pc.and_(matches, pc.less_equal(pc.binary_length(raw), MAX_EMAIL_BYTES))
-    elif fmt in _DATED:
-        # Kleene logic: a value the pattern rejected stays rejected (False AND null is False).
-        matches = pc.and_kleene(matches, _is_real_day(pc.if_else(matches, raw, _NULL_STRING)))
-    elif fmt is FormatType.DECIMAL:
-        matches = pc.and_kleene(
-            matches, _fits_decimal(pc.if_else(matches, raw, _NULL_STRING), column)
-        )
+    # Whether a date exists and whether a decimal's digits fit are checked by the typed
+    # conversion (_typed), which costs a fraction of checking them here.
     return matches
 
 
@@ -225,12 +216,30 @@ def _typed(
         return _to_float64(candidates)
     if primitive is PrimitiveType.BOOLEAN:
         return pc.cast(pc.utf8_lower(candidates), pa.bool_()), None
-    if primitive is PrimitiveType.DATE:
-        return pc.cast(candidates, pa.date32()), None
-    # Timestamps and decimals: the patterns and the checks above leave only values Arrow's
-    # parsers accept (a date that exists, times in range, digits that fit), so the casts cannot
-    # fail on a value; a decimal's digits are never rounded (Arrow refuses to lose any).
-    return pc.cast(candidates, arrow_type(column)), None
+    return _checked_cast(candidates, column)
+
+
+def _checked_cast(
+    candidates: pa.ChunkedArray, column: Column
+) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:
+    """Dates, timestamps and decimals that matched their pattern, cast to their type.
+
+    Arrow's parsers refuse exactly what the patterns let through but the type cannot hold: a
+    day that does not exist, a decimal with more digits than its precision or scale (never
+    rounded). So a cast that succeeds proves every value fits; only when one does not are the
+    offending cells found (vectorised) and the others cast.
+    """
+    target = arrow_type(column)
+    try:
+        return pc.cast(candidates, target), None
+    except pa.ArrowInvalid:
+        pass
+    if column.primitive is PrimitiveType.DECIMAL:
+        fits = _fits_decimal(candidates, column)
+    else:
+        fits = _is_real_day(candidates)
+    unfit = pc.fill_null(pc.invert(fits), False)
+    return pc.cast(pc.if_else(unfit, _NULL_STRING, candidates), target), unfit
 
 
 def _to_int64(candidates: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.ChunkedArray | None]:

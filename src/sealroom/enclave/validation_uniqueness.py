@@ -12,8 +12,8 @@ Semantics (documented for data owners):
 
 How (no Python per row), for ``m`` eligible rows:
 
-1. DuckDB hashes each key to 64 bits; numpy sorts the hashes. No repeated hash → no duplicate
-   (equal keys always hash equally). This is the common case and costs two passes.
+1. DuckDB hashes each key to 64 bits and groups the hashes (one parallel pass); no repeated
+   hash → no duplicate (equal keys always hash equally). This is the common case.
 2. Otherwise DuckDB groups the (hash, row) pairs by hash and joins every row of a repeated hash
    to the first row with that hash: integers only, multi-threaded.
 3. Each such row's key is compared exactly with its first row's key (Arrow ``take`` + ``equal``).
@@ -92,33 +92,39 @@ def find_duplicates(
     ``hash_sql`` is the SQL expression hashing a key (``{keys}`` is replaced by the key columns);
     tests pass a deliberately weak one to prove that collisions never cause wrong answers.
     """
-    positions = np.flatnonzero(eligible).astype(np.int64, copy=False)
-    if len(positions) < 2:
+    num_eligible = int(np.count_nonzero(eligible))
+    if num_eligible < 2:
         return Duplicates(_NO_ROWS, _NO_ROWS)
     names = [f"k{i}" for i in range(len(keys))]
     table = pa.table(dict(zip(names, keys, strict=True)))
     key_list = ", ".join(names)
+    key_hash = hash_sql.format(keys=key_list)
+    every_row = num_eligible == table.num_rows
     try:
-        # 1. Hash every row (cheaper than copying the eligible ones out), keep the eligible
-        #    hashes; no repeated hash means no duplicate.
-        connection.register("keys", table)
+        # 1. Is any hash of an eligible key repeated? One grouping pass in DuckDB, on every
+        #    core; the answer is almost always no, and nothing else is computed then.
+        checked = table if every_row else table.append_column("eligible", pa.array(eligible))
+        connection.register("keys", checked)
+        where = "" if every_row else "WHERE eligible"
+        repeated_hashes = connection.sql(
+            f"SELECT h FROM (SELECT {key_hash} AS h FROM keys {where}) "  # noqa: S608
+            "GROUP BY h HAVING count(*) > 1"
+        ).to_arrow_table()
+        if repeated_hashes.num_rows == 0:
+            connection.unregister("keys")
+            return Duplicates(_NO_ROWS, _NO_ROWS)
         every_hash = _column_as_numpy(
-            connection.sql(
-                f"SELECT {hash_sql.format(keys=key_list)} AS h FROM keys"  # noqa: S608
-            ).to_arrow_table()
+            connection.sql(f"SELECT {key_hash} AS h FROM keys").to_arrow_table()  # noqa: S608
         )
         connection.unregister("keys")
         if len(every_hash) != table.num_rows:  # would mean DuckDB dropped or added rows: a bug
             raise ServerError("uniqueness hashes do not line up with the rows")
-        hashes = every_hash if len(positions) == table.num_rows else every_hash[positions]
-        ordered = np.sort(hashes)
-        if not np.any(ordered[1:] == ordered[:-1]):
-            return Duplicates(_NO_ROWS, _NO_ROWS)
+        positions = np.flatnonzero(eligible).astype(np.int64, copy=False)
+        hashes = every_hash if every_row else every_hash[positions]
+        repeated = np.sort(_column_as_numpy(repeated_hashes))
         # 2. Every row of a repeated hash, with the first row of that hash (table positions).
-        #    numpy lists the repeated hashes (sorted, deduplicated); DuckDB semi-joins the rows
-        #    against that short list, so only candidate rows are grouped.
-        repeated = ordered[1:][ordered[1:] == ordered[:-1]]
-        repeated = repeated[np.concatenate(([True], repeated[1:] != repeated[:-1]))]
+        #    DuckDB semi-joins the rows against the short list of repeated hashes, so only
+        #    candidate rows are grouped.
         connection.register("pairs", pa.table({"h": hashes, "rid": positions}))
         connection.register("repeated", pa.table({"h": repeated}))
         joined = connection.sql(

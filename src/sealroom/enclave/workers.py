@@ -24,12 +24,23 @@ IDLE_POLL_SECONDS = 1.0
 
 
 class JobWorkers:
+    """``count`` threads that run queued jobs; :meth:`notify` after queueing one.
+
+    A submission wakes one idle worker, which claims at once (the other workers keep sleeping:
+    waking them all made them race for one job, and the losers' claim queries slowed the
+    winner). A wake-up is never lost: each submission bumps a counter, and a worker that saw
+    the counter change since it last looked at the queue looks again instead of sleeping (a
+    submission between its empty claim and its sleep once waited a whole idle poll).
+    """
+
     def __init__(self, core: TrustedCore, store: JobQueue, count: int) -> None:
         self._core = core
         self._store = store
         self._count = count
         self._wake = threading.Condition()
         self._stopping = False
+        #: Bumped by every notify; a worker compares it with the value before its claim.
+        self._submissions = 0
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -45,7 +56,8 @@ class JobWorkers:
 
     def notify(self) -> None:
         with self._wake:
-            self._wake.notify_all()
+            self._submissions += 1
+            self._wake.notify()
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._wake:
@@ -59,15 +71,20 @@ class JobWorkers:
             with self._wake:
                 if self._stopping:
                     return
+                seen = self._submissions
             try:
                 job = self._store.claim_next_job()
             except Exception as exc:  # noqa: BLE001 - a worker must outlive a database hiccup
                 logger.error("cannot claim a job (%s); retrying", type(exc).__name__)
                 job = None
             if job is None:
-                with self._wake:
-                    if self._stopping:
-                        return
-                    self._wake.wait(IDLE_POLL_SECONDS)
+                self._sleep(seen)
                 continue
             self._core.execute_job(job)
+
+    def _sleep(self, seen: int) -> None:
+        """Until a submission made after the claim that saw ``seen``, a stop, or the idle poll."""
+        with self._wake:
+            self._wake.wait_for(
+                lambda: self._stopping or self._submissions != seen, IDLE_POLL_SECONDS
+            )

@@ -22,6 +22,7 @@ from sealroom.enclave import CoreConfig, OpenCore, open_core
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
+from sealroom.server.job_watch import JobWatch
 from sealroom.server.pki import PlatformPki
 from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
@@ -42,6 +43,8 @@ class Platform:
     scratch: Scratch
     #: The operator's CA (the platform PKI), which certifies participants' keys.
     pki: PlatformPki
+    #: Wakes the long-polls of a job when the core's worker finishes it.
+    job_watch: JobWatch
 
     @property
     def core(self) -> TrustedCore:
@@ -113,7 +116,8 @@ def open_platform(settings: Settings) -> Platform:
     pki = open_pki(settings)
     store = open_store(settings)
     blobs = LocalBlobStore(settings.data_dir / "blobs")
-    host: Host = SqlHost(store.engine, blobs)
+    job_watch = JobWatch()
+    host: Host = SqlHost(store.engine, blobs, on_job_finished=job_watch.finished)
     scratch = open_scratch(settings.scratch_root)
     try:
         opened = open_core(core_config(settings, scratch), host)
@@ -132,4 +136,4 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, opened, scratch, pki)
+    return Platform(settings, store, blobs, opened, scratch, pki, job_watch)

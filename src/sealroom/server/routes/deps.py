@@ -19,9 +19,15 @@ from sealroom.server.platform import Platform
 _bearer = HTTPBearer(auto_error=False, description="an API token from `sealroom user add`")
 
 
-def get_platform(request: Request) -> Platform:
+def _platform(request: Request) -> Platform:
     platform: Platform = request.app.state.platform
     return platform
+
+
+# Dependencies that do no I/O are ``async``: FastAPI runs a plain ``def`` dependency in the
+# thread pool, and each such hop cost up to a millisecond per request while a job ran.
+async def get_platform(request: Request) -> Platform:
+    return _platform(request)
 
 
 def current_user(
@@ -30,13 +36,13 @@ def current_user(
 ) -> str:
     if credentials is None:
         raise AuthenticationError("missing API token: send 'Authorization: Bearer <token>'")
-    email = authenticate(get_platform(request).store, credentials.credentials.strip())
+    email = authenticate(_platform(request).store, credentials.credentials.strip())
     if email is None:
         raise AuthenticationError("unknown or revoked API token")
     return email
 
 
-def current_principal(
+async def current_principal(
     user: Annotated[str, Depends(current_user)],
     proof: Annotated[
         str | None,

@@ -1,14 +1,18 @@
 """Jobs: submit, poll (with long-polling), fetch the sealed result.
 
-A long-poll waits in the event loop (``asyncio.sleep`` between looks at the job), never in a
-worker thread: sixty polls once held every thread of the pool and stalled ``/health`` and every
-other user for seconds. One user holds at most :data:`MAX_WAITS_PER_USER` long-polls at once;
-past that the job's status is answered at once and the SDK pauses before it asks again.
+A long-poll waits in the event loop, never in a worker thread: sixty polls once held every
+thread of the pool and stalled ``/health`` and every other user for seconds. It is woken when
+the core's worker finishes the job (:mod:`sealroom.server.job_watch`), so the answer leaves as
+soon as the result exists (looking every 50 ms instead cost 25 ms per job on average), and it
+still reads the job every :data:`~sealroom.server.job_watch.FALLBACK_POLL_SECONDS`. One user
+holds at most :data:`MAX_WAITS_PER_USER` long-polls at once; past that the job's status is
+answered at once and the SDK pauses before it asks again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from typing import Final
@@ -23,12 +27,11 @@ from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
 from sealroom.model.wire import JobOut
+from sealroom.server.job_watch import FALLBACK_POLL_SECONDS
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, PrincipalDep
 
 router = APIRouter(tags=["jobs"])
 
-#: How often a long-poll looks at the job again.
-_POLL_SECONDS = 0.05
 #: Long-polls one user may hold at once.
 MAX_WAITS_PER_USER: Final = 4
 
@@ -114,12 +117,22 @@ async def job_status(
         return job_out(job)
     try:
         deadline = time.monotonic() + wait
-        while job.status not in JobStatus.FINISHED and time.monotonic() < deadline:
-            await asyncio.sleep(min(_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
-            refreshed = await run_in_threadpool(platform.store.get_job, job_id)
-            if refreshed is None:
-                break
-            job = refreshed
+        with platform.job_watch.watching(job_id) as finished:
+            while True:
+                # Cleared before each read (read again once registered: a job that finished
+                # since the read above woke nobody), so a wake-up during the read is kept.
+                finished.clear()
+                refreshed = await run_in_threadpool(platform.store.get_job, job_id)
+                if refreshed is None:
+                    break
+                job = refreshed
+                remaining = deadline - time.monotonic()
+                if job.status in JobStatus.FINISHED or remaining <= 0:
+                    break
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        finished.wait(), timeout=min(FALLBACK_POLL_SECONDS, remaining)
+                    )
     finally:
         polls.release(user)
     return job_out(job)

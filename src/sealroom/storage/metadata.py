@@ -6,6 +6,10 @@ hold live rows or sessions. Tables that repeat a fact of a room's audit log (a r
 writes and checks; the core never decides from them. Methods are short transactions; callers
 that need several writes to be atomic use one method that does them together (for example
 :meth:`MetadataStore.complete_upload`).
+
+The statements every job runs (token lookup, rooms, jobs, claims, audit entries and checkpoints)
+are built once at import, with bound parameters: building one cost SQLAlchemy more than SQLite
+took to run it (85 µs against 30 µs for a job's row), and a job runs about twenty.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     func,
@@ -61,6 +66,88 @@ class ParticipantKeyRecord(NamedTuple):
 
 # Built once: the hottest write of the platform (every action is audited).
 _INSERT_AUDIT_ENTRY = insert(t.audit_entries)
+_EMAIL_FOR_TOKEN = (
+    select(t.users.c.email)
+    .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
+    .where(t.api_tokens.c.token_sha256 == bindparam("token_sha256"))
+    .where(t.api_tokens.c.revoked_at_ms.is_(None))
+)
+_GET_ROOM = select(t.rooms).where(t.rooms.c.id == bindparam("room_id"))
+_GET_PUBLICATION = select(t.publications).where(
+    and_(
+        t.publications.c.room_id == bindparam("room_id"), t.publications.c.node == bindparam("node")
+    )
+)
+_INSERT_JOB = insert(t.jobs)
+_GET_JOB = select(t.jobs).where(t.jobs.c.id == bindparam("job_id"))
+_COUNT_UNFINISHED_JOBS = (
+    select(func.count())
+    .select_from(t.jobs)
+    .where(
+        and_(
+            func.lower(t.jobs.c.submitted_by) == bindparam("email"),
+            t.jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
+        )
+    )
+)
+#: Parameters at execution name the columns set (``status``, ``finished_at_ms`` …).
+_FINISH_JOB = update(t.jobs).where(t.jobs.c.id == bindparam("job_id"))
+_GET_CHECKPOINT_SIZE = select(t.audit_checkpoints.c.size).where(
+    t.audit_checkpoints.c.room_id == bindparam("room_id")
+)
+_INSERT_CHECKPOINT = insert(t.audit_checkpoints)
+#: The bound room is ``checkpoint_room``: a parameter named like a column would be SET too.
+_UPDATE_CHECKPOINT = update(t.audit_checkpoints).where(
+    t.audit_checkpoints.c.room_id == bindparam("checkpoint_room")
+)
+
+
+def _claim_statements() -> tuple[Any, Any, Any]:
+    """(is any job queued, the next candidates in fair order, claim one and return its row)."""
+    jobs = t.jobs
+    any_queued = select(jobs.c.id).where(jobs.c.status == JobStatus.QUEUED).limit(1)
+    running = (
+        select(
+            jobs.c.submitted_by,
+            func.sum(case((jobs.c.status == JobStatus.RUNNING, 1), else_=0)).label("running"),
+            func.max(jobs.c.started_at_ms).label("last_started"),
+        )
+        .group_by(jobs.c.submitted_by)
+        .subquery()
+    )
+    place = func.row_number().over(
+        partition_by=jobs.c.submitted_by, order_by=(jobs.c.created_at_ms, jobs.c.id)
+    )
+    queued = (
+        select(
+            jobs.c.id,
+            jobs.c.created_at_ms,
+            (place + func.coalesce(running.c.running, 0)).label("turn"),
+            func.coalesce(running.c.last_started, 0).label("last_started"),
+        )
+        .select_from(jobs.outerjoin(running, jobs.c.submitted_by == running.c.submitted_by))
+        .where(jobs.c.status == JobStatus.QUEUED)
+        .subquery()
+    )
+    candidates = (
+        select(queued.c.id)
+        .order_by(queued.c.turn, queued.c.last_started, queued.c.created_at_ms)
+        .limit(8)
+    )
+    claim = (
+        update(jobs)
+        .where(and_(jobs.c.id == bindparam("candidate"), jobs.c.status == JobStatus.QUEUED))
+        .values(
+            status=JobStatus.RUNNING,
+            started_at_ms=bindparam("claimed_at_ms"),
+            attempts=jobs.c.attempts + 1,
+        )
+        .returning(*jobs.c)
+    )
+    return any_queued, candidates, claim
+
+
+_ANY_QUEUED_JOB, _NEXT_JOB_CANDIDATES, _CLAIM_JOB = _claim_statements()
 
 
 def _record(cls: Any, row: Any) -> Any:
@@ -92,14 +179,8 @@ class MetadataStore:
             )
 
     def email_for_token(self, token_sha256: str) -> str | None:
-        query = (
-            select(t.users.c.email)
-            .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
-            .where(t.api_tokens.c.token_sha256 == token_sha256)
-            .where(t.api_tokens.c.revoked_at_ms.is_(None))
-        )
         with self.engine.connect() as conn:
-            email = conn.execute(query).scalar()
+            email = conn.execute(_EMAIL_FOR_TOKEN, {"token_sha256": token_sha256}).scalar()
         return None if email is None else str(email)
 
     def list_users(self) -> list[UserRecord]:
@@ -225,7 +306,7 @@ class MetadataStore:
 
     def get_room(self, room_id: str) -> RoomRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.rooms).where(t.rooms.c.id == room_id)).first()
+            row = conn.execute(_GET_ROOM, {"room_id": room_id}).first()
         return None if row is None else _record(RoomRecord, row)
 
     def rooms_for(self, email: str) -> list[RoomRecord]:
@@ -264,11 +345,7 @@ class MetadataStore:
 
     def get_publication(self, room_id: str, node: str) -> PublicationRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t.publications).where(
-                    and_(t.publications.c.room_id == room_id, t.publications.c.node == node)
-                )
-            ).first()
+            row = conn.execute(_GET_PUBLICATION, {"room_id": room_id, "node": node}).first()
         return None if row is None else _record(PublicationRecord, row)
 
     def list_publications(self, room_id: str) -> list[PublicationRecord]:
@@ -293,27 +370,19 @@ class MetadataStore:
     def insert_job(self, job: JobRecord) -> None:
         """Queue ``job`` (the core built it: its ticket says what it runs)."""
         with self.engine.begin() as conn:
-            conn.execute(insert(t.jobs).values(**job.__dict__))
+            conn.execute(_INSERT_JOB, job.__dict__)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+            row = conn.execute(_GET_JOB, {"job_id": job_id}).first()
         return None if row is None else _record(JobRecord, row)
 
     def count_unfinished_jobs(self, user_email: str) -> int:
         """How many of ``user_email``'s jobs are queued or running."""
-        jobs = t.jobs
         with self.engine.connect() as conn:
             return int(
                 conn.execute(
-                    select(func.count())
-                    .select_from(jobs)
-                    .where(
-                        and_(
-                            func.lower(jobs.c.submitted_by) == normalise_email(user_email),
-                            jobs.c.status.in_((JobStatus.QUEUED, JobStatus.RUNNING)),
-                        )
-                    )
+                    _COUNT_UNFINISHED_JOBS, {"email": normalise_email(user_email)}
                 ).scalar_one()
             )
 
@@ -324,49 +393,19 @@ class MetadataStore:
         how many of theirs already run; between equal turns, the user whose last job started
         longest ago (or never) goes first, then the oldest job. One user's sixty queued jobs
         therefore take turns with another user's one, instead of all going first.
+
+        An empty queue costs one indexed read: workers look after every job and when idle.
         """
-        jobs = t.jobs
-        running = (
-            select(
-                jobs.c.submitted_by,
-                func.sum(case((jobs.c.status == JobStatus.RUNNING, 1), else_=0)).label("running"),
-                func.max(jobs.c.started_at_ms).label("last_started"),
-            )
-            .group_by(jobs.c.submitted_by)
-            .subquery()
-        )
-        place = func.row_number().over(
-            partition_by=jobs.c.submitted_by, order_by=(jobs.c.created_at_ms, jobs.c.id)
-        )
-        queued = (
-            select(
-                jobs.c.id,
-                jobs.c.created_at_ms,
-                (place + func.coalesce(running.c.running, 0)).label("turn"),
-                func.coalesce(running.c.last_started, 0).label("last_started"),
-            )
-            .select_from(jobs.outerjoin(running, jobs.c.submitted_by == running.c.submitted_by))
-            .where(jobs.c.status == JobStatus.QUEUED)
-            .subquery()
-        )
+        with self.engine.connect() as conn:
+            if conn.execute(_ANY_QUEUED_JOB).first() is None:
+                return None
         with self.engine.begin() as conn:
-            candidates: Sequence[Any] = conn.execute(
-                select(queued.c.id)
-                .order_by(queued.c.turn, queued.c.last_started, queued.c.created_at_ms)
-                .limit(8)
-            ).all()
+            candidates: Sequence[Any] = conn.execute(_NEXT_JOB_CANDIDATES).all()
             for (job_id,) in candidates:
-                claimed = conn.execute(
-                    update(t.jobs)
-                    .where(and_(t.jobs.c.id == job_id, t.jobs.c.status == JobStatus.QUEUED))
-                    .values(
-                        status=JobStatus.RUNNING,
-                        started_at_ms=now_ms(),
-                        attempts=t.jobs.c.attempts + 1,
-                    )
-                )
-                if claimed.rowcount:
-                    row = conn.execute(select(t.jobs).where(t.jobs.c.id == job_id)).first()
+                row = conn.execute(
+                    _CLAIM_JOB, {"candidate": job_id, "claimed_at_ms": now_ms()}
+                ).first()
+                if row is not None:  # not claimed by another worker meanwhile
                     job: JobRecord = _record(JobRecord, row)
                     return job
         return None
@@ -382,15 +421,15 @@ class MetadataStore:
     ) -> None:
         with self.engine.begin() as conn:
             conn.execute(
-                update(t.jobs)
-                .where(t.jobs.c.id == job_id)
-                .values(
-                    status=JobStatus.SUCCEEDED if succeeded else JobStatus.FAILED,
-                    finished_at_ms=now_ms(),
-                    result_blob=result_blob,
-                    error_code=error_code,
-                    error_message=error_message,
-                )
+                _FINISH_JOB,
+                {
+                    "job_id": job_id,
+                    "status": JobStatus.SUCCEEDED if succeeded else JobStatus.FAILED,
+                    "finished_at_ms": now_ms(),
+                    "result_blob": result_blob,
+                    "error_code": error_code,
+                    "error_message": error_message,
+                },
             )
 
     def requeue_interrupted_jobs(self) -> int:
@@ -541,18 +580,12 @@ class MetadataStore:
     def save_audit_checkpoint(self, room_id: str, size: int, note: str) -> None:
         """Keep ``note`` unless a checkpoint of a larger size is already kept."""
         with self.engine.begin() as conn:
-            current = conn.execute(
-                select(t.audit_checkpoints.c.size).where(t.audit_checkpoints.c.room_id == room_id)
-            ).scalar_one_or_none()
+            current = conn.execute(_GET_CHECKPOINT_SIZE, {"room_id": room_id}).scalar_one_or_none()
             if current is None:
-                conn.execute(
-                    insert(t.audit_checkpoints).values(room_id=room_id, size=size, note=note)
-                )
+                conn.execute(_INSERT_CHECKPOINT, {"room_id": room_id, "size": size, "note": note})
             elif size > current:
                 conn.execute(
-                    update(t.audit_checkpoints)
-                    .where(t.audit_checkpoints.c.room_id == room_id)
-                    .values(size=size, note=note)
+                    _UPDATE_CHECKPOINT, {"checkpoint_room": room_id, "size": size, "note": note}
                 )
 
     def audit_entries(self, room_id: str) -> list[str]:

@@ -16,7 +16,7 @@ per run, then where the time goes —
 * server side, from an instrumented ``sealroom serve`` (this file runs it with timing wrappers
   around the core's actions, the host's database calls, DuckDB and the crypto, and writes what
   they measured when the server stops): each job's milestones (submitted → a worker starts it →
-  finished → its long-poll answered) and the mean time per run of each step;
+  finished → the answer leaves: its status or its result) and the mean time per run of each step;
 * with ``--profile`` (``pip install py-spy``, not a project dependency), where the server's
   threads spend their time, by the innermost Sealroom frame of each sampled stack.
 
@@ -105,6 +105,7 @@ class Timings:
 def instrument_client(timings: Timings) -> None:
     """Time the SDK's steps from outside (the SDK itself is unchanged)."""
     timings.wrap(_session.KemPrivateKey, "generate", "client: make recipient key")
+    timings.wrap(_session.Session, "_signer", "client: read signing key, certificate")
     timings.wrap(_session, "sign_action", "client: sign actions")
     timings.wrap(_session, "verify_result_release", "client: verify release signature")
     timings.wrap(_session, "open_sealed", "client: decrypt result")
@@ -214,7 +215,7 @@ class ServerRecorder:
 
     def _milestones(self) -> None:
         """Submitted (the core queued it), started (a worker runs it), finished (the host
-        marks it), answered (a status response leaves the server), all per job."""
+        marks it), answered (a status or result response about it leaves the server)."""
         from sealroom.enclave.core import TrustedCore
         from sealroom.server import app as app_module
         from sealroom.storage.metadata import MetadataStore
@@ -269,8 +270,8 @@ class ServerRecorder:
                         step = f"http (server): {method} {_route(path)}"
                         with recorder._lock:
                             recorder.samples.append((step, wall, time.perf_counter() - started))
-                        if method == "GET" and path.startswith("/v1/jobs/"):
-                            recorder.event("answered", path.rsplit("/", 1)[1])
+                        if path.startswith("/v1/jobs/"):  # a status, or a result fetched
+                            recorder.event("answered", path.split("/")[3])
 
                 await app(scope, receive, timed_send)
 
@@ -408,14 +409,17 @@ def server_report(path: Path, since: float, runs: int) -> list[str]:
         if "step" in record:
             steps[record["step"]].append(record["s"])
         elif record["event"] == "answered":
-            events[record["job"]]["answered"] = record["at"]  # the last status response
+            # The first answer after the job finished (a status, or the result itself).
+            finished = events[record["job"]].get("finished")
+            if finished is not None and "answered" not in events[record["job"]]:
+                events[record["job"]]["answered"] = record["at"]
         else:
             events[record["job"]].setdefault(record["event"], record["at"])
     lines = ["server milestones (median per job, ms):"]
     for label, first, second in (
         ("submitted -> a worker starts it", "submitted", "started"),
         ("started -> finished (the run)", "started", "finished"),
-        ("finished -> status answered", "finished", "answered"),
+        ("finished -> answered (its status or result)", "finished", "answered"),
     ):
         gaps = [e[second] - e[first] for e in events.values() if first in e and second in e]
         if gaps:

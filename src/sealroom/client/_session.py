@@ -46,6 +46,7 @@ from sealroom.errors import (
     ComputationError,
     ConfigurationError,
     JobTimeoutError,
+    RequestError,
     ServerError,
     VerificationError,
 )
@@ -82,14 +83,20 @@ from sealroom.model.wire import (
 )
 
 if TYPE_CHECKING:
+    import httpx
+
     from sealroom.client._client import Client
     from sealroom.legacy import DataRoom
 
 #: The formats the core picks when a result is fetched without naming one.
 _DEFAULT_FORMATS = frozenset({"csv", "zip"})
 
-#: Longest single long-poll request while waiting for a job.
+#: Longest single long-poll request while waiting for a job (well within the five minutes a
+#: signed fetch that waits stays fresh for).
 _LONG_POLL_SECONDS = 20.0
+#: Codes of a fetch that waited but found no result: the job is still running or failed
+#: (``job_not_ready``, ``job_not_finished``), or the server does not wait on fetches (older).
+_NO_RESULT_YET = frozenset({"job_not_ready", "job_not_finished", "unknown_query_parameter"})
 
 _Shape = TypeVar("_Shape")
 #: Validators of the wire shapes, built once each.
@@ -722,20 +729,18 @@ class Session:
                 "submitted it; pass the JobId that run_computation returned, or run the "
                 "computation again"
             )
-        self.wait_until_computation_has_finished(job_id, interval=interval, timeout=timeout)
-        call = signed_actions.retrieve_result(
-            job_id.data_room_id, job_id.id, recipient.public_key.to_bytes(), result_format
-        )
-        response = self._api.request(
-            "POST",
-            f"/v1/jobs/{job_id.id}/result",
-            json={
-                "recipient_public_key": recipient.public_key.to_bytes().hex(),
-                "format": result_format,
-            },
-            idempotent=True,
-            proof=self._signer(call),
-        )
+        # The fetch waits for the job itself (one request instead of a status long-poll and
+        # a fetch); without a result by then, the status says why, then the fetch again.
+        deadline = None if timeout is None else time.monotonic() + timeout
+        wait = _LONG_POLL_SECONDS if timeout is None else max(0.0, min(_LONG_POLL_SECONDS, timeout))
+        try:
+            response = self._fetch_result(job_id, recipient, result_format, wait=wait)
+        except RequestError as exc:
+            if exc.code not in _NO_RESULT_YET:
+                raise
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self.wait_until_computation_has_finished(job_id, interval=interval, timeout=remaining)
+            response = self._fetch_result(job_id, recipient, result_format, wait=0.0)
         sealed = response.content
         try:
             signature = bytes.fromhex(response.headers.get(RESULT_SIGNATURE_HEADER, ""))
@@ -762,6 +767,25 @@ class Session:
             recipient,
             sealed,
             context=result_context(job_id.data_room_id, job_id.id, result_format),
+        )
+
+    def _fetch_result(
+        self, job_id: JobId, recipient: KemPrivateKey, result_format: str | None, *, wait: float
+    ) -> httpx.Response:
+        """The sealed result, signed for; the server waits up to ``wait`` s for the job first."""
+        call = signed_actions.retrieve_result(
+            job_id.data_room_id, job_id.id, recipient.public_key.to_bytes(), result_format
+        )
+        return self._api.request(
+            "POST",
+            f"/v1/jobs/{job_id.id}/result",
+            json={
+                "recipient_public_key": recipient.public_key.to_bytes().hex(),
+                "format": result_format,
+            },
+            params={"wait": wait} if wait > 0 else None,
+            idempotent=True,
+            proof=self._signer(call),
         )
 
     def run_computation_and_get_results(

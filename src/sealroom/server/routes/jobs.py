@@ -7,6 +7,11 @@ soon as the result exists (looking every 50 ms instead cost 25 ms per job on ave
 still reads the job every :data:`~sealroom.server.job_watch.FALLBACK_POLL_SECONDS`. One user
 holds at most :data:`MAX_WAITS_PER_USER` long-polls at once; past that the job's status is
 answered at once and the SDK pauses before it asks again.
+
+A result fetch may wait the same way (``?wait=``): the SDK submits, then fetches, and the answer
+is the result as soon as it exists, without a status request in between. The signed fetch
+reaches the core only then; a job that has not succeeded by the end of the wait is answered
+``409 job_not_ready`` without it (the SDK then asks for the status, which says why).
 """
 
 from __future__ import annotations
@@ -22,12 +27,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sealroom.crypto import KemPublicKey
-from sealroom.errors import BadRequestError
+from sealroom.errors import BadRequestError, ConflictError
 from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
 from sealroom.model.wire import JobOut
 from sealroom.server.job_watch import FALLBACK_POLL_SECONDS
+from sealroom.server.platform import Platform
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, PrincipalDep
 
 router = APIRouter(tags=["jobs"])
@@ -110,11 +116,19 @@ async def job_status(
     user: PrincipalDep,
     wait: float = Query(default=0.0, ge=0.0, description="seconds to wait for the job to finish"),
 ) -> JobOut:
+    return job_out(await _finished_or_waited(job_id, request, platform, user, wait))
+
+
+async def _finished_or_waited(
+    job_id: str, request: Request, platform: Platform, user: Principal, wait: float
+) -> JobRecord:
+    """The job once it has finished or ``wait`` seconds have passed (at once if the user holds
+    too many long-polls); "not found" unless the core lets ``user`` see it."""
     job = await run_in_threadpool(platform.core.job_status, user, job_id)
     wait = min(wait, platform.settings.max_job_wait_seconds)
     polls: LongPolls = request.app.state.long_polls
     if job.status in JobStatus.FINISHED or wait <= 0 or not polls.acquire(user):
-        return job_out(job)
+        return job
     try:
         deadline = time.monotonic() + wait
         with platform.job_watch.watching(job_id) as finished:
@@ -135,7 +149,7 @@ async def job_status(
                     )
     finally:
         polls.release(user)
-    return job_out(job)
+    return job
 
 
 @router.post(
@@ -143,15 +157,34 @@ async def job_status(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
-def fetch_result(
-    job_id: str, body: FetchResult, platform: PlatformDep, user: PrincipalDep
+async def fetch_result(
+    job_id: str,
+    body: FetchResult,
+    request: Request,
+    platform: PlatformDep,
+    user: PrincipalDep,
+    wait: float = Query(
+        default=0.0,
+        ge=0.0,
+        description="seconds to wait for the job to finish first, as its status does; a job "
+        "that has not succeeded by then is answered 409 job_not_ready (its status says why)",
+    ),
 ) -> Response:
     try:
         recipient = KemPublicKey.from_hex(body.recipient_public_key).to_bytes()
     except ValueError as exc:  # e.g. all zeros: a low-order point, nothing sealed to it is secret
         raise BadRequestError(f"recipient_public_key is not a usable X25519 key: {exc}") from None
-    sealed, signature, result_format = platform.core.retrieve_result(
-        user, job_id, recipient, body.format
+    if wait > 0:
+        # Saves the status request a client otherwise makes first (a round trip per job). The
+        # signed fetch reaches the core only once the job has succeeded: the core verifies it
+        # then, exactly as without waiting.
+        job = await _finished_or_waited(job_id, request, platform, user, wait)
+        if job.status != JobStatus.SUCCEEDED:
+            raise ConflictError(
+                f"job {job_id} is {job.status}; its status says why", code="job_not_ready"
+            )
+    sealed, signature, result_format = await run_in_threadpool(
+        platform.core.retrieve_result, user, job_id, recipient, body.format
     )
     return Response(
         content=sealed,

@@ -102,10 +102,9 @@ _UPDATE_CHECKPOINT = update(t.audit_checkpoints).where(
 )
 
 
-def _claim_statements() -> tuple[Any, Any, Any]:
-    """(is any job queued, the next candidates in fair order, claim one and return its row)."""
+def _claim_statements() -> tuple[Any, Any]:
+    """(the next queued jobs in fair order, claim one of them and return its row)."""
     jobs = t.jobs
-    any_queued = select(jobs.c.id).where(jobs.c.status == JobStatus.QUEUED).limit(1)
     running = (
         select(
             jobs.c.submitted_by,
@@ -144,10 +143,10 @@ def _claim_statements() -> tuple[Any, Any, Any]:
         )
         .returning(*jobs.c)
     )
-    return any_queued, candidates, claim
+    return candidates, claim
 
 
-_ANY_QUEUED_JOB, _NEXT_JOB_CANDIDATES, _CLAIM_JOB = _claim_statements()
+_NEXT_JOB_CANDIDATES, _CLAIM_JOB = _claim_statements()
 
 
 def _record(cls: Any, row: Any) -> Any:
@@ -393,12 +392,7 @@ class MetadataStore:
         how many of theirs already run; between equal turns, the user whose last job started
         longest ago (or never) goes first, then the oldest job. One user's sixty queued jobs
         therefore take turns with another user's one, instead of all going first.
-
-        An empty queue costs one indexed read: workers look after every job and when idle.
         """
-        with self.engine.connect() as conn:
-            if conn.execute(_ANY_QUEUED_JOB).first() is None:
-                return None
         with self.engine.begin() as conn:
             candidates: Sequence[Any] = conn.execute(_NEXT_JOB_CANDIDATES).all()
             for (job_id,) in candidates:

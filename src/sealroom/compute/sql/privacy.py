@@ -42,8 +42,9 @@ How (:func:`plan_filtered_query`):
    the same table. No expression the analyst wrote over a group's aggregates can fail, so a
    suppressed group's values never decide whether the run errs.
 4. Errors are never an oracle: ``CAST`` becomes ``TRY_CAST``; every row-level expression,
-   condition, group key and aggregate argument runs under ``TRY``, except equalities of two plain
-   values of one type (they keep hash joins and cannot fail); division by zero gives NULL.
+   condition (each operand of ``AND`` and ``OR``), group key and aggregate argument runs under
+   ``TRY``, except equalities of two plain values of one type (they keep hash joins and cannot
+   fail); division by zero gives NULL.
 5. Group keys are released as DuckDB stored the first row of the group, so keys whose spelling
    can differ within one group are refused (``COLLATE`` is not listed; ``INTERVAL``, ``LIST``,
    ``STRUCT``, ``MAP``, ``UNION`` and ``VARIANT`` keys are refused once DuckDB has typed them) and

@@ -287,10 +287,15 @@ def _same_type(left: exp.Expr, right: exp.Expr) -> bool:
 
 
 def _try_condition(condition: exp.Expr) -> exp.Expr:
-    """``TRY`` each conjunct, except equalities of two plain values of one type: those keep
-    hash joins, and cannot fail (an implicit cast between types could, on one row)."""
+    """``TRY`` each operand of ``AND`` and ``OR``, except equalities of two plain values of one
+    type: those keep hash joins, and cannot fail (an implicit cast between types could, on one
+    row). Going into ``OR`` keeps a join key that every branch repeats (TPC-H Q19) visible to
+    DuckDB, which pulls it out of the ``OR`` and hash-joins; under one ``TRY`` it would join
+    every row with every row. Either way no error escapes: an operand that fails is NULL."""
     if isinstance(condition, exp.And):
         return exp.and_(_try_condition(condition.left), _try_condition(condition.right))
+    if isinstance(condition, exp.Or):
+        return exp.or_(_try_condition(condition.left), _try_condition(condition.right))
     if isinstance(condition, exp.Paren):
         return _try_condition(condition.this)
     if (

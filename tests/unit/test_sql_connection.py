@@ -33,7 +33,7 @@ def test_unhardened_connection_is_refused() -> None:
     connection = duckdb.connect(":memory:")
     try:
         with pytest.raises(ConfigurationError) as caught:
-            _verify_settings(connection)
+            _verify_settings(connection, threads=2, temp_directory="")
     finally:
         connection.close()
     message = str(caught.value)
@@ -87,3 +87,36 @@ def test_without_spill_directory_nothing_is_written(
     finally:
         connection.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_each_call_gets_a_database_of_its_own_with_its_own_settings(tmp_path: Path) -> None:
+    """Databases are opened ahead of time, but one is never handed out twice: what one call
+    leaves behind (a table) is not in the next, and each call's limits are its own."""
+    first = open_hardened_connection(
+        memory_limit_bytes=64 << 20,
+        threads=1,
+        spill_directory=tmp_path,
+        max_spill_bytes=1 << 20,
+        max_execution_ms=1000,
+    )
+    try:
+        first.execute("CREATE TEMP TABLE left_behind AS SELECT 42 AS answer")
+        assert setting(first, "threads") == "1"
+        assert setting(first, "temp_directory") == str(tmp_path)
+    finally:
+        first.close()
+    second = open_hardened_connection(
+        memory_limit_bytes=128 << 20,
+        threads=2,
+        spill_directory=None,
+        max_spill_bytes=0,
+        max_execution_ms=2000,
+    )
+    try:
+        tables = second.execute("SELECT table_name FROM duckdb_tables()").fetchall()
+        assert tables == []
+        assert setting(second, "threads") == "2"
+        assert setting(second, "temp_directory") == ""
+        assert setting(second, "max_execution_time") == "2000"
+    finally:
+        second.close()

@@ -78,7 +78,8 @@ def ledger_room(client: sr.Client) -> object:
     )
     queries = {
         "daily": "SELECT day, SUM(amount) AS total, SUM(n) AS n, COUNT(*) AS rows, "
-        "bool_or(paid) AS any_paid, MIN(booked_at) AS first_at FROM ledger GROUP BY day ORDER BY day",
+        "bool_or(paid) AS any_paid, MIN(booked_at) AS first_at "
+        "FROM ledger GROUP BY day ORDER BY day",
         "recent": "SELECT * FROM ledger WHERE day >= DATE '2024-01-02' "
         "AND booked_at < TIMESTAMPTZ '2024-03-01 00:00:00+00'",
         "recent_total": "SELECT SUM(amount) AS total, MAX(local) AS last FROM recent",

@@ -22,6 +22,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
@@ -51,10 +52,14 @@ def duckdb_alone(bank_csv: Path, insurer_csv: Path) -> tuple[float, list[list[tu
     return time.perf_counter() - started, results
 
 
-def start_server(root: Path) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+def start_server(
+    root: Path, emails: Sequence[str] = (BANK, INSURER, ANALYST)
+) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
+    """``sealroom serve`` on a free port with its data under ``root``, and a token per e-mail
+    (bench/tpch.py starts its server with this too)."""
     settings = Settings(data_dir=root / "data", sealing_key_file=root / "sealing.key")
     store = open_store(settings)
-    tokens = {email: issue_token(store, email) for email in (BANK, INSURER, ANALYST)}
+    tokens = {email: issue_token(store, email) for email in emails}
     store.engine.dispose()
     port = free_port()
     env = {**os.environ, "SEALROOM_SEALING_KEY_FILE": str(root / "sealing.key")}

@@ -23,7 +23,6 @@ import argparse
 import functools
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,16 +36,13 @@ import pyarrow as pa
 
 import sealroom as sr
 from sealroom.analytics import AnalyticsDcr, AnalyticsDcrBuilder, SqlComputationNode
-from sealroom.server.accounts import issue_token
-from sealroom.server.embedded import free_port, wait_until_healthy
-from sealroom.server.platform import open_store
-from sealroom.server.settings import Settings
 
 try:
     from tests import tpch
 except ModuleNotFoundError:  # run as a script: bench/ is on sys.path, the repository is not
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests import tpch
+from overlap import start_server  # bench/ is on sys.path when this runs as a script
 
 
 @dataclass
@@ -61,36 +57,6 @@ class Timing:
         if self.sealroom_seconds is None:
             return None
         return self.sealroom_seconds / self.duckdb_seconds
-
-
-def start_server(
-    root: Path, emails: Sequence[str]
-) -> tuple[subprocess.Popen[bytes], str, dict[str, str]]:
-    """``sealroom serve`` on a free port with its data under ``root``, and a token per e-mail."""
-    settings = Settings(data_dir=root / "data", sealing_key_file=root / "sealing.key")
-    store = open_store(settings)
-    tokens = {email: issue_token(store, email) for email in emails}
-    store.engine.dispose()
-    port = free_port()
-    env = {**os.environ, "SEALROOM_SEALING_KEY_FILE": str(root / "sealing.key")}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "sealroom.cli",
-            "serve",
-            "--data-dir",
-            str(root / "data"),
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, is_alive=lambda: process.poll() is None, timeout=60)
-    return process, url, tokens
 
 
 def median_of_runs(run: Callable[[], object], runs: int) -> float:

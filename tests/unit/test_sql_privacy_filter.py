@@ -515,6 +515,24 @@ def test_an_input_without_the_unit_column_counts_its_rows(tmp_path: Path) -> Non
     assert suppressed(result) == 1
 
 
+def explain_filtered(tables: dict[str, pa.Table], query: str, output_names: list[str]) -> str:
+    """DuckDB's plan (upper case) of the one pass the filter runs for ``query`` (k = 2)."""
+    connection = duckdb.connect()
+    try:
+        relations = {}
+        for index, (name, table) in enumerate(tables.items()):
+            connection.register(name, table)
+            columns = connection.sql(f'SELECT * FROM "{name}" LIMIT 0')
+            relations[name] = [
+                (c, str(t)) for c, t in zip(columns.columns, columns.types, strict=True)
+            ]
+            connection.execute(source_view_sql(name, index, table.column_names, None))
+        plan = plan_filtered_query(query, relations, PrivacyFilter(2), output_names=output_names)
+        return str(connection.sql(f"EXPLAIN {plan.groups_query}").fetchall()[0][1]).upper()
+    finally:
+        connection.close()
+
+
 def test_an_equality_of_two_columns_keeps_duckdb_s_hash_join() -> None:
     """Equalities of two plain columns of one type run without TRY, so DuckDB can hash-join.
 
@@ -528,26 +546,12 @@ def test_an_equality_of_two_columns_keeps_duckdb_s_hash_join() -> None:
             {"month": pa.array([0, 1, 2], pa.timestamp("us")), "label": list("abc")}
         ),
     }
-    connection = duckdb.connect()
-    try:
-        relations = {}
-        for index, (name, table) in enumerate(tables.items()):
-            connection.register(name, table)
-            columns = connection.sql(f'SELECT * FROM "{name}" LIMIT 0')
-            relations[name] = [
-                (c, str(t)) for c, t in zip(columns.columns, columns.types, strict=True)
-            ]
-            connection.execute(source_view_sql(name, index, table.column_names, None))
-        plan = plan_filtered_query(
-            "WITH v AS (SELECT date_trunc('month', ts) AS m FROM visits) "
-            "SELECT mo.label, COUNT(*) FROM v JOIN months mo ON v.m = mo.month GROUP BY mo.label",
-            relations,
-            PrivacyFilter(2),
-            output_names=["label", "n"],
-        )
-        explained = str(connection.sql(f"EXPLAIN {plan.groups_query}").fetchall()[0][1]).upper()
-    finally:
-        connection.close()
+    explained = explain_filtered(
+        tables,
+        "WITH v AS (SELECT date_trunc('month', ts) AS m FROM visits) "
+        "SELECT mo.label, COUNT(*) FROM v JOIN months mo ON v.m = mo.month GROUP BY mo.label",
+        ["label", "n"],
+    )
     assert "HASH JOIN" in explained
     assert "NL JOIN" not in explained
     assert "NESTED LOOP" not in explained
@@ -561,27 +565,13 @@ def test_a_join_key_repeated_in_every_branch_of_an_or_keeps_the_hash_join() -> N
         "lineitem": pa.table({"l_partkey": [1, 2, 3], "l_quantity": [1.0, 5.0, 30.0]}),
         "part": pa.table({"p_partkey": [1, 2, 3], "p_size": [1, 5, 10]}),
     }
-    connection = duckdb.connect()
-    try:
-        relations = {}
-        for index, (name, table) in enumerate(tables.items()):
-            connection.register(name, table)
-            columns = connection.sql(f'SELECT * FROM "{name}" LIMIT 0')
-            relations[name] = [
-                (c, str(t)) for c, t in zip(columns.columns, columns.types, strict=True)
-            ]
-            connection.execute(source_view_sql(name, index, table.column_names, None))
-        plan = plan_filtered_query(
-            "SELECT SUM(l_quantity) AS q FROM lineitem, part "
-            "WHERE (p_partkey = l_partkey AND p_size < 5 AND l_quantity > 0.5) "
-            "OR (p_partkey = l_partkey AND p_size >= 5 AND l_quantity < 10)",
-            relations,
-            PrivacyFilter(2),
-            output_names=["q"],
-        )
-        explained = str(connection.sql(f"EXPLAIN {plan.groups_query}").fetchall()[0][1]).upper()
-    finally:
-        connection.close()
+    explained = explain_filtered(
+        tables,
+        "SELECT SUM(l_quantity) AS q FROM lineitem, part "
+        "WHERE (p_partkey = l_partkey AND p_size < 5 AND l_quantity > 0.5) "
+        "OR (p_partkey = l_partkey AND p_size >= 5 AND l_quantity < 10)",
+        ["q"],
+    )
     assert "HASH JOIN" in explained
     assert "NL JOIN" not in explained
     assert "NESTED LOOP" not in explained

@@ -14,6 +14,8 @@ from typing import Final
 
 import pyarrow as pa
 
+from sealroom.compute.arrow_types import ARROW_TYPES
+from sealroom.model.columns import PrimitiveType
 from sealroom.model.definition import Node, SyntheticNode, TableNode
 
 __all__ = ["synthesis_input", "synthetic_config", "synthetic_failure_message"]
@@ -31,14 +33,11 @@ def _data_type(field: pa.Field) -> str:
     return "string"
 
 
-_SYNTHESIS_TYPES: Final = {"integer": pa.int64(), "float": pa.float64(), "string": pa.string()}
-
-
 def synthesis_input(table: pa.Table) -> pa.Table:
     """``table`` with the three types the synthesizer models (integer, float, string): decimals
     become floats; dates, timestamps and booleans are categories, written as text."""
     columns = [
-        column.cast(_SYNTHESIS_TYPES[_data_type(field)])
+        column.cast(ARROW_TYPES[PrimitiveType(_data_type(field))])
         for column, field in zip(table.columns, table.schema, strict=True)
     ]
     return pa.Table.from_arrays(columns, names=table.column_names)

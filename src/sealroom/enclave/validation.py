@@ -48,6 +48,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sealroom.compute.arrow_types import arrow_type
 from sealroom.enclave.validation_csv import ParsedCsv, as_buffer, inspect_buffer, parse_records
 from sealroom.enclave.validation_report import (
     CellError,
@@ -59,7 +60,7 @@ from sealroom.enclave.validation_report import (
     Section,
     cell_message,
 )
-from sealroom.enclave.validation_rules import ColumnCheck, arrow_type, check_column, codes_of
+from sealroom.enclave.validation_rules import ColumnCheck, check_column, codes_of
 from sealroom.enclave.validation_uniqueness import find_duplicates, open_duckdb
 from sealroom.errors import ConfigurationError
 from sealroom.model.columns import Column, TableSchema
@@ -141,9 +142,9 @@ class ValidationResult:
 
 
 def arrow_schema(schema: TableSchema) -> pa.Schema:
-    """Each column's :func:`~.validation_rules.arrow_type` (text is utf8 with 32-bit offsets;
-    the table is chunked, so no chunk nears the 2 GiB offset limit). Field nullability follows
-    the column: a non-nullable column never holds a null in a validated table."""
+    """Each column's :func:`~sealroom.compute.arrow_types.arrow_type` (text is utf8 with 32-bit
+    offsets; the table is chunked, so no chunk nears the 2 GiB offset limit). Field nullability
+    follows the column: a non-nullable column never holds a null in a validated table."""
     return pa.schema(
         [pa.field(c.name, arrow_type(c), nullable=c.is_nullable) for c in schema.columns]
     )

@@ -46,6 +46,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sealroom.compute.arrow_types import arrow_type
 from sealroom.enclave.validation_report import ErrorCode
 from sealroom.model.columns import Column, FormatType, NumericRangeRule, PrimitiveType
 
@@ -93,24 +94,6 @@ FORMAT_CODES: dict[FormatType, ErrorCode] = {
     FormatType.PHONE_NUMBER_E164: ErrorCode.INVALID_PHONE_E164_NUMBER,
     FormatType.HASH_SHA256_HEX: ErrorCode.INVALID_SHA256_HEX_FORMAT,
 }
-
-ARROW_TYPES: dict[PrimitiveType, pa.DataType] = {
-    PrimitiveType.INTEGER: pa.int64(),
-    PrimitiveType.FLOAT: pa.float64(),
-    PrimitiveType.STRING: pa.string(),
-    PrimitiveType.BOOLEAN: pa.bool_(),
-    PrimitiveType.DATE: pa.date32(),
-    PrimitiveType.TIMESTAMP: pa.timestamp("us"),
-    PrimitiveType.TIMESTAMP_TZ: pa.timestamp("us", tz="UTC"),
-}
-
-
-def arrow_type(column: Column) -> pa.DataType:
-    """The Arrow type of a validated column (see ``docs/room-definition.md``'s type table)."""
-    if column.primitive is PrimitiveType.DECIMAL:
-        return pa.decimal128(*column.decimal_digits)
-    return ARROW_TYPES[column.primitive]
-
 
 _NULL_STRING = pa.scalar(None, pa.string())
 

@@ -121,7 +121,7 @@ def find_duplicates(
             raise ServerError("uniqueness hashes do not line up with the rows")
         positions = np.flatnonzero(eligible).astype(np.int64, copy=False)
         hashes = every_hash if every_row else every_hash[positions]
-        repeated = np.sort(_column_as_numpy(repeated_hashes))
+        repeated = _column_as_numpy(repeated_hashes)
         # 2. Every row of a repeated hash, with the first row of that hash (table positions).
         #    DuckDB semi-joins the rows against the short list of repeated hashes, so only
         #    candidate rows are grouped.

@@ -24,47 +24,42 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from sealroom.compute.arrow_types import ARROW_TYPES
+from sealroom.model.columns import MAX_DECIMAL_PRECISION, PrimitiveType
+
 RUNTIME_DIR = Path(__file__).parent / "runtime"
 DATASET_FILE = "dataset.csv"
 TYPES_FILE = "types.json"
 
-_ARROW_TYPES: dict[str, pa.DataType] = {
-    "integer": pa.int64(),
-    "float": pa.float64(),
-    "string": pa.string(),
-    "boolean": pa.bool_(),
-    "date": pa.date32(),
-    "timestamp": pa.timestamp("us"),
-    "timestamp_tz": pa.timestamp("us", tz="UTC"),
-}
 # Rendering a nested column as text: a cap on DuckDB's memory and time for that alone.
 _TEXT_MEMORY_LIMIT_BYTES = 1 << 30
 _TEXT_MAX_EXECUTION_MS = 600_000
-# Arrow's decimal128 holds at most 38 digits (as does DuckDB's DECIMAL).
-_MAX_PRECISION = 38
+_KNOWN = frozenset(PrimitiveType)
 
 
-def column_type(data_type: pa.DataType) -> str:
+def column_type(data_type: pa.DataType) -> PrimitiveType:
     """The type a script sees for a column of this Arrow type (in ``types.json``)."""
     if pa.types.is_integer(data_type):
-        return "integer"
+        return PrimitiveType.INTEGER
     if pa.types.is_floating(data_type):
-        return "float"
+        return PrimitiveType.FLOAT
     if pa.types.is_decimal(data_type):
         # decimal256 (precision above 38) has no room type: scripts read it as a float.
-        return "decimal" if data_type.precision <= _MAX_PRECISION else "float"
+        if data_type.precision <= MAX_DECIMAL_PRECISION:
+            return PrimitiveType.DECIMAL
+        return PrimitiveType.FLOAT
     if pa.types.is_boolean(data_type):
-        return "boolean"
+        return PrimitiveType.BOOLEAN
     if pa.types.is_date(data_type):
-        return "date"
+        return PrimitiveType.DATE
     if pa.types.is_timestamp(data_type):
-        return "timestamp" if data_type.tz is None else "timestamp_tz"
-    return "string"
+        return PrimitiveType.TIMESTAMP if data_type.tz is None else PrimitiveType.TIMESTAMP_TZ
+    return PrimitiveType.STRING
 
 
-def _column_spec(field: pa.Field, kind: str) -> dict[str, object]:
-    spec: dict[str, object] = {"name": field.name, "type": kind, "nullable": field.nullable}
-    if kind == "decimal":
+def _column_spec(field: pa.Field, kind: PrimitiveType) -> dict[str, object]:
+    spec: dict[str, object] = {"name": field.name, "type": kind.value, "nullable": field.nullable}
+    if kind is PrimitiveType.DECIMAL:
         spec["precision"] = field.type.precision
         spec["scale"] = field.type.scale
     return spec
@@ -73,26 +68,28 @@ def _column_spec(field: pa.Field, kind: str) -> dict[str, object]:
 def _arrow_type(spec: dict[str, object]) -> pa.DataType:
     """The Arrow type of one ``types.json`` column (written by a script: checked here)."""
     kind = str(spec.get("type"))
-    if kind != "decimal":
-        return _ARROW_TYPES.get(kind, pa.string())
+    if kind not in _KNOWN:
+        return pa.string()  # a type a script made up is read as text
+    if kind != PrimitiveType.DECIMAL:
+        return ARROW_TYPES[PrimitiveType(kind)]
     precision, scale = spec.get("precision"), spec.get("scale")
     if not (
         isinstance(precision, int)
         and isinstance(scale, int)
-        and 1 <= precision <= _MAX_PRECISION
+        and 1 <= precision <= MAX_DECIMAL_PRECISION
         and 0 <= scale <= precision
     ):
         raise ValueError("a decimal column of types.json needs a precision (1-38) and a scale")
     return pa.decimal128(precision, scale)
 
 
-def _script_view(column: pa.ChunkedArray, kind: str) -> pa.ChunkedArray:
+def _script_view(column: pa.ChunkedArray, kind: PrimitiveType) -> pa.ChunkedArray:
     """``column`` as the type ``kind`` stands for (text for types scripts have no name for)."""
-    if kind == "decimal":
+    if kind is PrimitiveType.DECIMAL:
         return column
-    if kind == "timestamp_tz":
-        return column.cast(_ARROW_TYPES[kind])  # any zone: the same instant, in UTC
-    target = _ARROW_TYPES[kind]
+    if kind is PrimitiveType.TIMESTAMP_TZ:
+        return column.cast(ARROW_TYPES[kind])  # any zone: the same instant, in UTC
+    target = ARROW_TYPES[kind]
     if column.type == target:
         return column
     try:

@@ -148,11 +148,8 @@ _SERVER_STEPS: list[tuple[str, str, str]] = [
     ("sealroom.enclave.results", "open_ticket", "  job ticket: open (result)"),
     ("sealroom.enclave.job_ticket", "JobTicket.seal", "  job ticket: seal"),
     ("sealroom.enclave.execution", "run_sql", "  sql: run_sql (DuckDB)"),
-    (
-        "sealroom.compute.sql.engine",
-        "open_hardened_connection",
-        "    sql: open connection",
-    ),
+    ("sealroom.compute.sql.connection", "_Pool.take", "    sql: take a database"),
+    ("sealroom.compute.sql.connection", "_Pool.give_back", "    sql: give the database back"),
     ("sealroom.enclave.inputs", "validate_table", "  inputs: validate a table (cache miss)"),
     ("sealroom.enclave.job_runs", "seal_at_rest", "  result: seal at rest"),
     ("sealroom.enclave.results", "open_at_rest", "  result: open at rest"),

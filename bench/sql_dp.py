@@ -2,7 +2,8 @@
 
 Generates in memory (numpy + pyarrow, no file) N rows: ``city`` (20 values), ``amount`` (a
 float in [0, 1000)) and ``user_id`` (N / 10 people, so ~10 rows each). Times, each the median of
-``--repeat`` runs through :func:`sealroom.compute.sql.run_sql` (fresh hardened DuckDB per call):
+``--repeat`` runs through :func:`sealroom.compute.sql.run_sql` (a fresh hardened DuckDB
+connection per call):
 
 * plain: ``SELECT city, COUNT(*), SUM(amount) FROM t GROUP BY city``, no privacy;
 * dp (rows): the same query in DP mode, each row a unit (no contribution bounding needed);

@@ -29,6 +29,7 @@ from sealroom.compute.sql.dp import (
 )
 from sealroom.compute.sql.dp_noise import select_keys, share_epsilon
 from sealroom.errors import SqlExecutionError
+from tests.unit.sql_scratch import no_spill_files
 
 HUGE_EPSILON = 1e6
 SUM_TOLERANCE = 0.1
@@ -73,7 +74,7 @@ def run(
         dp=spec() if dp is None else dp,
         **kwargs,  # type: ignore[arg-type]
     )
-    assert list(tmp_path.iterdir()) == [], "the call's spill directory must be gone"
+    assert no_spill_files(tmp_path)
     return result
 
 

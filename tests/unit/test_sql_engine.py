@@ -11,6 +11,7 @@ import pytest
 
 from sealroom.compute.sql import SqlLimits, run_sql
 from sealroom.errors import SqlExecutionError
+from tests.unit.sql_scratch import no_spill_files
 
 EMAIL = "alice.secret@example.com"
 
@@ -49,7 +50,7 @@ def run(query: str, tables: dict[str, pa.Table], scratch: Path, **kwargs: object
     limits = kwargs.pop("limits", FAST)
     assert isinstance(limits, SqlLimits)
     result = run_sql(query, tables, limits=limits, scratch_dir=scratch, **kwargs)  # type: ignore[arg-type]
-    assert list(scratch.iterdir()) == [], "the call's spill directory must be gone"
+    assert no_spill_files(scratch)
     return result
 
 
@@ -60,7 +61,7 @@ def refused(
     assert isinstance(limits, SqlLimits)
     with pytest.raises(SqlExecutionError) as caught:
         run_sql(query, tables, limits=limits, scratch_dir=scratch, **kwargs)  # type: ignore[arg-type]
-    assert list(scratch.iterdir()) == [], "the call's spill directory must be gone"
+    assert no_spill_files(scratch)
     return caught.value
 
 
@@ -162,7 +163,7 @@ def test_concurrent_calls_share_a_scratch_directory(customers: pa.Table, scratch
     for thread in threads:
         thread.join()
     assert results == [3, 3, 3, 3]
-    assert list(scratch.iterdir()) == []
+    assert no_spill_files(scratch)
 
 
 def test_clashing_names_are_a_caller_error(customers: pa.Table, scratch: Path) -> None:
@@ -222,11 +223,14 @@ def test_sandbox_settings_are_locked_in(scratch: Path) -> None:
     }
 
 
-def test_spill_directory_is_private_to_the_call(scratch: Path) -> None:
+def test_spill_directory_is_private_to_the_database_and_empty_after_the_call(
+    scratch: Path,
+) -> None:
     result = run("SELECT current_setting('temp_directory') AS d", {}, scratch)
     spill = Path(result.to_pylist()[0]["d"])
-    assert spill.parent.parent == scratch
-    assert not spill.exists()
+    assert spill.parent == scratch
+    assert spill.stat().st_mode & 0o777 == 0o700
+    assert list(spill.iterdir()) == []
 
 
 # --- attacker's suite: everything fails safely, with no side effect ---------------------------

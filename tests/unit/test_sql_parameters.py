@@ -25,6 +25,7 @@ from sealroom.compute.sql.parameters import (
 )
 from sealroom.compute.sql.privacy import plan_filtered_query
 from sealroom.errors import BadRequestError, DefinitionError, SqlExecutionError
+from tests.unit.sql_scratch import no_spill_files
 
 LIMITS = SqlLimits(timeout_seconds=30)
 SECRET = "SECRET-VALUE-7f3a"
@@ -45,14 +46,14 @@ TABLES = {"people": PEOPLE}
 
 def run(query: str, scratch: Path, **kwargs: object) -> pa.Table:
     result = run_sql(query, TABLES, limits=LIMITS, scratch_dir=scratch, **kwargs)  # type: ignore[arg-type]
-    assert list(scratch.iterdir()) == [], "the call's spill directory must be gone"
+    assert no_spill_files(scratch)
     return result
 
 
 def failure(query: str, scratch: Path, **kwargs: object) -> SqlExecutionError:
     with pytest.raises(SqlExecutionError) as caught:
         run(query, scratch, **kwargs)
-    assert list(scratch.iterdir()) == []
+    assert no_spill_files(scratch)
     assert SECRET not in caught.value.message
     return caught.value
 
@@ -370,7 +371,7 @@ def test_malformed_values_are_a_caller_error(values: dict[str, object], tmp_path
     with pytest.raises(ValueError, match="parameter values") as caught:
         run_sql("SELECT $p", TABLES, limits=LIMITS, scratch_dir=tmp_path, parameters=values)  # type: ignore[arg-type]
     assert SECRET not in str(caught.value)
-    assert list(tmp_path.iterdir()) == []
+    assert no_spill_files(tmp_path)
 
 
 # --- intermediate SQL nodes ------------------------------------------------------------------

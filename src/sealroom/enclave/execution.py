@@ -1,10 +1,10 @@
 """Running one compute node, and everything it needs, inside the core.
 
 The job's plan is every compute node upstream of the target, each run once, inputs first
-(:meth:`RoomDefinition.execution_plan`). SQL nodes run in a fresh, locked-down DuckDB over Arrow
-tables; Python and R nodes run in the sandbox over files laid out as the seed product does (see
-:mod:`sealroom.compute.scripts`). The target's result is Arrow IPC (SQL) or a zip of ``/output``
-(scripts); the core encrypts it before the host stores it.
+(:meth:`RoomDefinition.execution_plan`). SQL nodes run in a fresh connection to a locked-down
+DuckDB over Arrow tables; Python and R nodes run in the sandbox over files laid out as the seed
+product does (see :mod:`sealroom.compute.scripts`). The target's result is Arrow IPC (SQL) or a
+zip of ``/output`` (scripts); the core encrypts it before the host stores it.
 
 A chain of SQL nodes runs as one DuckDB query: a plain SQL node (no privacy filter, no
 differential privacy) read only by other SQL nodes is a view in its readers' query, so DuckDB

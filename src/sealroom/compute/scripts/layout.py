@@ -100,20 +100,19 @@ def _script_view(column: pa.ChunkedArray, kind: PrimitiveType) -> pa.ChunkedArra
 
 def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """``column`` as DuckDB's ``CAST(... AS VARCHAR)`` prints it, in a hardened connection."""
-    from sealroom.compute.sql.connection import open_hardened_connection  # DuckDB: on demand
+    from sealroom.compute.sql.connection import (  # DuckDB: on demand
+        SandboxSettings,
+        hardened_connection,
+    )
 
-    connection = open_hardened_connection(
+    settings = SandboxSettings(
         memory_limit_bytes=_TEXT_MEMORY_LIMIT_BYTES,
         threads=1,
-        spill_directory=None,
-        max_spill_bytes=0,
         max_execution_ms=_TEXT_MAX_EXECUTION_MS,
     )
-    try:
+    with hardened_connection(settings) as connection:
         connection.register("input", pa.table({"value": column}))
         text = connection.sql("SELECT CAST(value AS VARCHAR) AS value FROM input").to_arrow_table()
-    finally:
-        connection.close()
     return text.column(0).cast(pa.string())
 
 

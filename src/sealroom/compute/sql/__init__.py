@@ -6,9 +6,9 @@
 * :mod:`.parameters` — named ``$name`` parameters: which a query uses and whether it may
   (definition time, :func:`.parameters.check_query_parameters`), whether a run's values are
   acceptable (:func:`.parameters.check_parameter_values`); :func:`run_sql` binds the values.
-* :mod:`.engine` — run time: :func:`run_sql` in a fresh, locked, in-memory DuckDB with explicit
-  limits; failures are :class:`~sealroom.errors.SqlExecutionError` with messages free of data
-  values.
+* :mod:`.engine` — run time: :func:`run_sql` in a fresh connection to a locked, in-memory
+  DuckDB with explicit limits; failures are :class:`~sealroom.errors.SqlExecutionError` with
+  messages free of data values.
 * :mod:`.privacy` — the privacy filter: analyses and rewrites a query so that every result row
   aggregates at least *k* units of each input (:class:`PrivacyFilter`).
 * :mod:`.dp` — differential privacy: one-table aggregates with bounded contributions and

@@ -1,11 +1,13 @@
-"""Run a room's SQL over in-memory Arrow tables in a sandboxed, throw-away DuckDB.
+"""Run a room's SQL over in-memory Arrow tables in a sandboxed DuckDB connection.
 
 :func:`run_sql` is the run-time sandbox of SQL nodes. Invariants:
 
-* One fresh in-memory DuckDB per call (:func:`.connection.open_hardened_connection`): no file
-  system, network, extensions, secrets or Python objects; configuration locked before any user SQL.
-  Its spill directory is a private sub-directory of ``scratch_dir``, deleted with its contents
-  when the call ends; the connection is closed in every case.
+* A fresh connection per call (:func:`.connection.hardened_connection`) to an in-memory DuckDB
+  that no other call uses meanwhile: no file system, network, extensions, secrets or Python
+  objects; configuration locked before any user SQL. Everything the call registers or creates
+  ends with its connection; the database's spill directory is a private sub-directory of
+  ``scratch_dir``, and a database whose call failed or left spill files is closed and its
+  directory deleted.
 * Only read-only queries run: DuckDB's own parser must see exactly one SELECT statement in the
   target and in every intermediate, checked before anything executes (``SELECT`` covers WITH,
   set operations, VALUES, FROM-first, static PIVOT; a PIVOT over data values is a multi-statement
@@ -37,8 +39,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
-import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from sealroom.errors import PrivacyFilterError, SqlExecutionError
 
-from .connection import open_hardened_connection
+from .connection import SandboxSettings, hardened_connection
 from .dp import DpSpec, run_dp_query
 from .ipc import SUPPRESSED_GROUPS_KEY
 from .parameters import binding_problem, checked_values, parameter_casts
@@ -185,35 +185,28 @@ def run_sql(
     unknown = set(node_values) - {name for name, _ in intermediate}
     if unknown:
         raise ValueError("intermediate_parameters names a node that is not an intermediate")
-    work_dir = Path(tempfile.mkdtemp(prefix="sql-", dir=scratch_dir))
-    try:
-        spill_dir = work_dir / "spill"
-        spill_dir.mkdir(mode=0o700)
-        connection = open_hardened_connection(
-            memory_limit_bytes=limits.memory_limit_bytes,
-            threads=limits.threads,
-            spill_directory=spill_dir,
-            max_spill_bytes=limits.max_spill_bytes,
-            max_execution_ms=math.ceil(limits.timeout_seconds * 1000),
-            division_by_zero_is_null=privacy is not None or dp is not None,
+    settings = SandboxSettings(
+        memory_limit_bytes=limits.memory_limit_bytes,
+        threads=limits.threads,
+        max_execution_ms=math.ceil(limits.timeout_seconds * 1000),
+        scratch_dir=scratch_dir,
+        max_spill_bytes=limits.max_spill_bytes,
+        division_by_zero_is_null=privacy is not None or dp is not None,
+    )
+    with (
+        hardened_connection(settings) as connection,
+        _Watchdog(connection, limits.timeout_seconds) as watchdog,
+    ):
+        return _run(
+            connection,
+            _Sql(query, values),
+            tables,
+            [_Sql(sql, node_values.get(name, {}), name) for name, sql in intermediate],
+            limits,
+            watchdog,
+            privacy,
+            dp,
         )
-        try:
-            with _Watchdog(connection, limits.timeout_seconds) as watchdog:
-                return _run(
-                    connection,
-                    _Sql(query, values),
-                    tables,
-                    [_Sql(sql, node_values.get(name, {}), name) for name, sql in intermediate],
-                    limits,
-                    watchdog,
-                    privacy,
-                    dp,
-                )
-        finally:
-            connection.close()
-    finally:
-        # The spill files hold plaintext rows; they must not outlive the call.
-        shutil.rmtree(work_dir)
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from sealroom.errors import SqlErrorCode, SqlExecutionError
 
-from .connection import open_hardened_connection
+from .connection import SandboxSettings, hardened_connection
 from .engine import MiB
 
 __all__ = ["table_to_csv"]
@@ -40,6 +40,12 @@ _CSV_THREADS: Final = 1
 # Rendering a result of the default maximum size takes seconds; this only stops a stuck worker.
 _CSV_MAX_EXECUTION_MS: Final = 600_000
 _CSV_BATCH_ROWS: Final = 65_536
+# No spill directory: nothing is written anywhere.
+_CSV_SANDBOX: Final = SandboxSettings(
+    memory_limit_bytes=_CSV_MEMORY_LIMIT_BYTES,
+    threads=_CSV_THREADS,
+    max_execution_ms=_CSV_MAX_EXECUTION_MS,
+)
 
 # Characters that make DuckDB's CSV writer quote a field, wherever they occur (measured on duckdb
 # 2.0.0; '#' presumably so that no reader takes a line for a comment).
@@ -63,30 +69,22 @@ def table_to_csv(table: pa.Table) -> bytes:
         _field_expression(f"c{index}") for index in range(table.num_columns)
     )
     line_query = f"SELECT {fields} || chr(10) AS line FROM {_REGISTERED_NAME}"  # noqa: S608 (our names)
-    connection = open_hardened_connection(
-        memory_limit_bytes=_CSV_MEMORY_LIMIT_BYTES,
-        threads=_CSV_THREADS,
-        spill_directory=None,
-        max_spill_bytes=0,
-        max_execution_ms=_CSV_MAX_EXECUTION_MS,
-    )
     try:
-        connection.register(_REGISTERED_NAME, renamed)
-        # preserve_insertion_order (DuckDB's default) keeps rows in the table's order.
-        reader = connection.sql(line_query).to_arrow_reader(_CSV_BATCH_ROWS)
-        try:
-            for batch in reader:
-                _write_string_values(batch.column(0), out)
-        finally:
-            reader.close()
+        with hardened_connection(_CSV_SANDBOX) as connection:
+            connection.register(_REGISTERED_NAME, renamed)
+            # preserve_insertion_order (DuckDB's default) keeps rows in the table's order.
+            reader = connection.sql(line_query).to_arrow_reader(_CSV_BATCH_ROWS)
+            try:
+                for batch in reader:
+                    _write_string_values(batch.column(0), out)
+            finally:
+                reader.close()
     except (duckdb.Error, pa.ArrowException, OSError) as error:
         # Casting to VARCHAR does not fail on values; memory can run out. No message is echoed.
         code: SqlErrorCode = "sql_memory_limit" if "Out of Memory" in str(error) else "sql_error"
         raise SqlExecutionError(
             code, f"rendering the result as CSV failed with {type(error).__name__}"
         ) from None
-    finally:
-        connection.close()
     return out.getvalue()
 
 

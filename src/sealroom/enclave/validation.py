@@ -48,7 +48,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sealroom.compute.arrow_types import arrow_type
+from sealroom.compute.arrow_types import arrow_type, compact
 from sealroom.enclave.validation_csv import ParsedCsv, as_buffer, inspect_buffer, parse_records
 from sealroom.enclave.validation_report import (
     CellError,
@@ -131,7 +131,9 @@ class ValidationLimits:
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """The report (JSON-ready) and, unless the outcome is FAILED, the validated typed table."""
+    """The report (JSON-ready) and, unless the outcome is FAILED, the validated typed table, in
+    the core's compact form (:func:`~sealroom.compute.arrow_types.compact`: the types of
+    :func:`arrow_schema` in SQL, stored as DuckDB stores them)."""
 
     report: dict[str, Any]
     table: pa.Table | None
@@ -217,7 +219,7 @@ def validate_table(
     table = pa.Table.from_arrays([check.values for check in checks], schema=arrow_schema(schema))
     if num_invalid:
         table = table.filter(pa.array(~invalid))
-    return ValidationResult(draft.render(), table)
+    return ValidationResult(draft.render(), compact(table, threads=limits.threads))
 
 
 def _failed(draft: ReportDraft, error: FileError) -> ValidationResult:

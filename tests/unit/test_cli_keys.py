@@ -38,6 +38,7 @@ from sealroom.crypto.certificates import (
     issue_participant_certificate,
     root_fingerprint,
 )
+from sealroom.errors import ConfigurationError
 from sealroom.model.identities import format_fingerprint, key_fingerprint
 
 ALICE = "alice@bank.example"
@@ -413,3 +414,19 @@ def test_the_pages_examples_run(
     for printed in (outputs[0], shown.group(1)):
         assert printed.splitlines()[0] == f"e-mail:          {ALICE}"
         assert FINGERPRINT_LINE.fullmatch(printed.splitlines()[1])
+
+
+def test_a_session_signs_with_the_key_another_process_put_in_place(state: Path) -> None:
+    """The SDK keeps parsed keys between actions, but a key rotated or imported by another
+    process (`sealroom keys rotate` in a terminal) is the one its next action signs with."""
+    session = ParticipantKeys(state)
+    first = session.signing_key(ALICE)
+    assert session.signing_key(ALICE) is first  # parsed once
+    rotated = ParticipantKeys(state).rotate(ALICE)  # another process
+    now = session.signing_key(ALICE)
+    assert now.verify_key.to_bytes() == rotated.verify_key.to_bytes()
+    assert now.verify_key.to_bytes() != first.verify_key.to_bytes()
+    key_file = session.key_path(ALICE)
+    key_file.chmod(0o644)  # the permission check is not skipped for a key read before
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        session.signing_key(ALICE)

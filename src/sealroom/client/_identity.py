@@ -28,7 +28,7 @@ from typing import Final
 
 from sealroom.client._state import check_private, default_state_dir, write_atomically
 from sealroom.crypto import SigningKey
-from sealroom.crypto.certificates import certificate_facts
+from sealroom.crypto.certificates import CertificateFacts, certificate_facts
 from sealroom.errors import ConfigurationError
 from sealroom.model.identities import key_fingerprint
 from sealroom.model.principal import normalise_email
@@ -53,6 +53,11 @@ class ParticipantKeys:
         self._root = (directory or default_state_dir()) / "identity"
         for path in (self._root.parent, self._root):
             check_private(path)
+        # Parsed keys by their file's identity (another process may rotate or import a key:
+        # a changed file is read again), and certificates' facts by their bytes. Every action
+        # is signed, and parsing both took most of the SDK's own time per job.
+        self._parsed_keys: dict[Path, tuple[tuple[int, ...], SigningKey]] = {}
+        self._certificate_facts: dict[bytes, CertificateFacts] = {}
 
     # -- the key ------------------------------------------------------------------------------
     def signing_key(self, email: str) -> SigningKey:
@@ -118,7 +123,10 @@ class ParticipantKeys:
             der = path.read_bytes()
         except FileNotFoundError:
             return None
-        facts = certificate_facts(der)
+        facts = self._certificate_facts.get(der)
+        if facts is None:
+            facts = certificate_facts(der)
+            self._certificate_facts = {der: facts}  # the one in use; a renewal replaces it
         now = int(time.time() * 1000) if now_ms is None else now_ms
         key = self.signing_key(email).verify_key.to_bytes()
         if facts.public_key != key or facts.not_after_ms - RENEW_BEFORE_MS < now:
@@ -159,8 +167,14 @@ class ParticipantKeys:
             raise ConfigurationError(
                 f"your signing key {path} can be read by other users; chmod 600 {path}"
             )
+        identity = (status.st_ino, status.st_size, status.st_mtime_ns, status.st_ctime_ns)
+        cached = self._parsed_keys.get(path)
+        if cached is not None and cached[0] == identity:
+            return cached[1]
         try:
-            return SigningKey.from_pem(path.read_text("ascii"))
+            key = SigningKey.from_pem(path.read_text("ascii"))
+            self._parsed_keys[path] = (identity, key)
+            return key
         except (ValueError, UnicodeDecodeError):
             raise ConfigurationError(
                 f"your signing key {path} is unreadable; restore it from your export, or import "

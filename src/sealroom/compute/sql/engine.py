@@ -37,9 +37,12 @@ already holds them.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
 import re
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -645,31 +648,63 @@ class _Watchdog:
     """
 
     def __init__(self, connection: duckdb.DuckDBPyConnection, timeout_seconds: float) -> None:
-        self._connection = connection
+        self._connection: duckdb.DuckDBPyConnection | None = connection
         self.timeout_seconds = timeout_seconds
         self._lock = threading.Lock()
         self._armed = True
         self.fired = False
-        self._timer = threading.Timer(timeout_seconds, self._fire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        _ALARMS.set(time.monotonic() + self.timeout_seconds, self)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             self._armed = False
-        self._timer.cancel()
+            # Queued until its deadline, the watchdog must not keep the connection alive.
+            self._connection = None
 
     def check(self) -> None:
         """Raise the timeout error if the deadline has passed (between DuckDB calls)."""
         if self.fired:
             raise _timeout_error(self.timeout_seconds)
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
+        """Called by :data:`_ALARMS` at the deadline; nothing happens once disarmed."""
         with self._lock:
-            if not self._armed:
+            if not self._armed or self._connection is None:
                 return
             self.fired = True
             self._connection.interrupt()
+
+
+class _Alarms:
+    """One thread that fires each watchdog at its deadline (a timer thread per call cost about
+    half a millisecond to start). A disarmed watchdog stays queued until its deadline and is then
+    dropped without effect."""
+
+    def __init__(self) -> None:
+        self._queue: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()  # ties never compare watchdogs
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def set(self, deadline: float, watchdog: _Watchdog) -> None:
+        with self._changed:
+            heapq.heappush(self._queue, (deadline, next(self._order), watchdog))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="sql-watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._queue or self._queue[0][0] > time.monotonic():
+                    wait = self._queue[0][0] - time.monotonic() if self._queue else None
+                    self._changed.wait(wait)
+                _, _, due = heapq.heappop(self._queue)
+            due.fire()  # outside the queue's lock: it takes the watchdog's and DuckDB's
+
+
+_ALARMS: Final = _Alarms()

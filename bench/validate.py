@@ -1,4 +1,4 @@
-"""Benchmark of table validation in the trusted core (``sealroom.enclave.validation``).
+"""Benchmark of table validation in the trusted core (``sealroom.validation``).
 
 Generates, in memory only (pyarrow, no file), a CSV without header of N rows x 4 columns:
 ``email`` (unique, EMAIL, not nullable), ``age`` (INTEGER in [0, 120]), ``city`` and ``product``
@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from sealroom.enclave.validation import ValidationLimits, validate_table
-from sealroom.enclave.validation_csv import as_buffer, inspect_buffer, parse_records
-from sealroom.enclave.validation_report import FileError
 from sealroom.model.columns import Column, FormatType, NumericRangeRule, TableSchema
+from sealroom.validation import ValidationLimits, validate_table
+from sealroom.validation.parsing import as_buffer, inspect_buffer, parse_records
+from sealroom.validation.report import FileError
 
 CITIES = ["Berlin", "Zürich", "New York", "São Paulo", "Tokyo", "Lagos", "Chennai"]
 

@@ -13,8 +13,8 @@ import pytest
 from sealroom.compute.arrow_types import compact
 from sealroom.compute.scripts.layout import read_table_dir, write_table_dir
 from sealroom.enclave.synthetic import synthesis_input
-from sealroom.enclave.validation import arrow_schema, validate_table
 from sealroom.model.columns import Column, FormatType, TableSchema
+from sealroom.validation import arrow_schema, validate_table
 
 ROWS = 5_000
 SCHEMA = TableSchema(

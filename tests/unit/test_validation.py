@@ -16,15 +16,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sealroom.enclave.validation import (
+from sealroom.errors import ConfigurationError
+from sealroom.model.columns import Column, FormatType, NumericRangeRule, TableSchema
+from sealroom.validation import (
     ValidationLimits,
     ValidationResult,
     arrow_schema,
     empty_table,
     validate_table,
 )
-from sealroom.errors import ConfigurationError
-from sealroom.model.columns import Column, FormatType, NumericRangeRule, TableSchema
 
 EMAIL = FormatType.EMAIL
 INTEGER = FormatType.INTEGER

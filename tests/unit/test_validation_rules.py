@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from sealroom.enclave.validation import ValidationLimits, validate_table
-from sealroom.enclave.validation_rules import integer_bounds
 from sealroom.model.columns import Column, FormatType, NumericRangeRule, TableSchema
+from sealroom.validation import ValidationLimits, validate_table
+from sealroom.validation.rules import integer_bounds
 
 SHA = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
 

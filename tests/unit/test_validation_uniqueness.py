@@ -9,9 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from sealroom.enclave.validation import ValidationLimits, validate_table
-from sealroom.enclave.validation_uniqueness import find_duplicates, open_duckdb
 from sealroom.model.columns import Column, FormatType, TableSchema
+from sealroom.validation import ValidationLimits, validate_table
+from sealroom.validation.uniqueness import find_duplicates, open_duckdb
 
 
 def uniqueness(data: bytes, schema: TableSchema) -> tuple[dict[str, Any], list[int]]:

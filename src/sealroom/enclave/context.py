@@ -33,7 +33,7 @@ from sealroom.enclave.keystore import EnclaveIdentity
 from sealroom.enclave.metering import Meters
 from sealroom.enclave.request_views import RequestLedger
 from sealroom.enclave.tampering import TamperingAlarm
-from sealroom.enclave.validation import ValidationLimits
+from sealroom.validation import ValidationLimits
 
 __all__ = ["CoreContext", "CoreSettings"]
 

@@ -63,7 +63,6 @@ from sealroom.enclave.synthetic import (
     synthetic_config,
     synthetic_failure_message,
 )
-from sealroom.enclave.validation import empty_table
 from sealroom.errors import ConflictError, JobFailedError, RequestError, SqlExecutionError
 from sealroom.model.definition import (
     SCRIPT_FILE_NAMES,
@@ -76,6 +75,7 @@ from sealroom.model.definition import (
     SyntheticNode,
     TableNode,
 )
+from sealroom.validation import empty_table
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ from sealroom.crypto import (
     open_sealed,
 )
 from sealroom.enclave.host import DatasetStore
-from sealroom.enclave.validation import ValidationLimits, ValidationResult, validate_table
 from sealroom.errors import (
     BadRequestError,
     ConflictError,
@@ -44,6 +43,7 @@ from sealroom.errors import (
 )
 from sealroom.model.definition import TableNode
 from sealroom.model.records import PublicationRecord
+from sealroom.validation import ValidationLimits, ValidationResult, validate_table
 
 
 @dataclass(frozen=True)

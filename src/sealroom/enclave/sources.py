@@ -25,10 +25,10 @@ from typing import Protocol
 import pyarrow as pa
 
 from sealroom.enclave.inputs import DatasetReader, KeyUse, ValidatedTableCache
-from sealroom.enclave.validation import ValidationLimits, validate_table
 from sealroom.errors import ConflictError
 from sealroom.model.definition import RawNode, TableNode
 from sealroom.model.records import PublicationRecord
+from sealroom.validation import ValidationLimits, validate_table
 
 
 class DataSource(Protocol):

@@ -42,14 +42,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from sealroom.enclave.validation_report import (
+from sealroom.errors import LimitExceededError
+from sealroom.model.columns import TableSchema
+from sealroom.validation.report import (
     ErrorCode,
     FileError,
     MalformedRow,
     Section,
 )
-from sealroom.errors import LimitExceededError
-from sealroom.model.columns import TableSchema
 
 UTF8_BOM = b"\xef\xbb\xbf"
 

@@ -1,9 +1,10 @@
-"""Table validation in the trusted core: a decrypted CSV buffer in, a report and a typed table out.
+"""Table validation: a plaintext CSV buffer in, a report and a typed table out.
 
 Public interface: :func:`validate_table`, :class:`ValidationLimits`, :class:`ValidationResult`,
 :func:`arrow_schema`, :func:`empty_table`. The report's shape and codes are described in
-``validation_report``; what each format accepts in ``validation_rules``; parsing and the file
-checks in ``validation_csv``; uniqueness in ``validation_uniqueness``.
+:mod:`.report`; what each format accepts in :mod:`.rules`; parsing and the file checks in
+:mod:`.parsing`; uniqueness in :mod:`.uniqueness`. The trusted core runs it on each published
+dataset; the SDK runs it on the owner's machine before uploading.
 
 The checklist :func:`validate_table` follows:
 
@@ -49,8 +50,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sealroom.compute.arrow_types import arrow_type, compact
-from sealroom.enclave.validation_csv import ParsedCsv, as_buffer, inspect_buffer, parse_records
-from sealroom.enclave.validation_report import (
+from sealroom.errors import ConfigurationError
+from sealroom.model.columns import Column, TableSchema
+from sealroom.validation.parsing import ParsedCsv, as_buffer, inspect_buffer, parse_records
+from sealroom.validation.report import (
     CellError,
     ColumnSummary,
     DuplicateError,
@@ -60,10 +63,8 @@ from sealroom.enclave.validation_report import (
     Section,
     cell_message,
 )
-from sealroom.enclave.validation_rules import ColumnCheck, check_column, codes_of
-from sealroom.enclave.validation_uniqueness import find_duplicates, open_duckdb
-from sealroom.errors import ConfigurationError
-from sealroom.model.columns import Column, TableSchema
+from sealroom.validation.rules import ColumnCheck, check_column, codes_of
+from sealroom.validation.uniqueness import find_duplicates, open_duckdb
 
 __all__ = [
     "ErrorCode",

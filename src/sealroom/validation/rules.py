@@ -32,7 +32,7 @@ What each format accepts (values are never trimmed; a leading or trailing space 
 Invariants:
 
 * Every function here is elementwise, so a column may be checked in row slices in parallel and
-  the results concatenated (see ``validation.py``).
+  the results concatenated (see :mod:`.table`).
 * Integer range bounds are applied in the integer domain (``> 2.5`` means ``>= 3``), so no value
   is compared through a lossy float conversion.
 """
@@ -47,8 +47,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sealroom.compute.arrow_types import arrow_type
-from sealroom.enclave.validation_report import ErrorCode
 from sealroom.model.columns import Column, FormatType, NumericRangeRule, PrimitiveType
+from sealroom.validation.report import ErrorCode
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

@@ -1,4 +1,4 @@
-"""Error codes and the JSON report of table validation (``sealroom.enclave.validation``).
+"""Error codes and the JSON report of table validation (``sealroom.validation``).
 
 The report mirrors the reference product's validation report (camelCase keys, ``"version": "v0"``)::
 

@@ -63,9 +63,21 @@ class Actor:
     def stop_room(self, room: str) -> None:
         self._core.stop_room(self._as(signed_actions.stop_room(room)), room)
 
-    def publish_dataset(self, room: str, node: str, dataset_id: str, sealed: bytes) -> Any:
-        call = signed_actions.publish_dataset(room, node, dataset_id, sealed)
-        return self._core.publish_dataset(self._as(call), room, node, dataset_id, sealed)
+    def publish_dataset(
+        self,
+        room: str,
+        node: str,
+        dataset_id: str,
+        sealed: bytes,
+        *,
+        replace_passing: bool = False,
+    ) -> Any:
+        call = signed_actions.publish_dataset(
+            room, node, dataset_id, sealed, replace_passing=replace_passing
+        )
+        return self._core.publish_dataset(
+            self._as(call), room, node, dataset_id, sealed, replace_passing=replace_passing
+        )
 
     def remove_dataset(self, room: str, node: str) -> None:
         call = signed_actions.remove_dataset(room, node)

@@ -26,6 +26,7 @@ error that never crosses the wire (see below)::
     │   └── ServerError                       500    a bug or an unavailable dependency
     ├── ComputationError                      local  SDK: a job failed (job id, code, safe message)
     ├── JobTimeoutError                       local  SDK: waiting for a job took too long
+    ├── DatasetRejectedError                  local  SDK: a file refused (its columns, its report)
     ├── JobFailedError                        local  core: a job fails (code and safe message)
     │   └── SqlExecutionError                 local  core: SQL could not run to completion
     ├── PrivacyFilterError                    local  core: the privacy filter refuses a query
@@ -51,7 +52,7 @@ Invariants:
 
 from __future__ import annotations
 
-from typing import ClassVar, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 __all__ = [
     "AttestationError",
@@ -62,6 +63,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "CryptoError",
+    "DatasetRejectedError",
     "DecryptionError",
     "DefinitionError",
     "DpQueryError",
@@ -251,6 +253,32 @@ class JobTimeoutError(SealroomError):
     def __init__(self, message: str, *, job_id: str) -> None:
         super().__init__(message)
         self.job_id = job_id
+
+
+class DatasetRejectedError(SealroomError):
+    """A file was not provisioned to a table: its columns do not match the table's, or it failed
+    validation — on the owner's machine before upload (``stage`` "local") or in the core
+    (``stage`` "core"). ``report`` is the validation report when there is one; a report counts
+    rows from 1 after the header row that ``header_rows`` says the file had."""
+
+    code = "dataset_rejected"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stage: str,
+        report: dict[str, Any] | None = None,
+        header_rows: int = 0,
+        dataset_id: str | None = None,
+        kept_dataset_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.report = report
+        self.header_rows = header_rows
+        self.dataset_id = dataset_id
+        self.kept_dataset_id = kept_dataset_id
 
 
 class JobFailedError(SealroomError):

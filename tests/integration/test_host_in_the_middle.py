@@ -429,7 +429,9 @@ def test_a_test_key_is_not_a_publication_nor_replayable(
     dcr = client.publish_analytics_dcr(draft)
     lent = sent["test_datasets"]["sales"]  # type: ignore[index]
     sealed = base64.b64decode(lent["sealed_key"])
-    call = signed_actions.publish_dataset(dcr.id, "sales", lent["dataset_id"], sealed)
+    call = signed_actions.publish_dataset(
+        dcr.id, "sales", lent["dataset_id"], sealed, replace_passing=False
+    )
     signer = client.session()._signer(call)  # the owner's own signature: still refused
     response = httpx.put(
         f"{server.url}/v1/rooms/{dcr.id}/nodes/sales/dataset",
@@ -473,7 +475,7 @@ def test_a_key_the_host_sealed_is_refused_at_publication(
     context = dataset_key_context(dcr.id, "sales", manifest_hash)
     wrong = seal(core_key, sr.Key().material, context=context)
     signer = client.session()._signer(
-        signed_actions.publish_dataset(dcr.id, "sales", manifest_hash, wrong)
+        signed_actions.publish_dataset(dcr.id, "sales", manifest_hash, wrong, replace_passing=False)
     )
     with pytest.raises(BadRequestError, match="not the key it was encrypted with"):
         client._api.request(

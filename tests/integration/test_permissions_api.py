@@ -189,10 +189,19 @@ def test_denials_are_audited(room: Room) -> None:
 
 
 def test_sql_refuses_to_run_on_a_table_that_failed_validation(room: Room) -> None:
-    _table(room, BANK, "a").upload_and_publish_dataset(
-        io.BytesIO(b"not-an-email\n"), sr.Key(), "bad"
+    table = _table(room, BANK, "a")
+    # The SDK checks a file before sending it: the owner sends a bad one on purpose, and asks
+    # for it to replace the one that passed.
+    with pytest.raises(sr.DatasetRejectedError) as rejected:
+        table.upload_and_publish_dataset(io.BytesIO(b"not-an-email\n"), sr.Key(), "bad")
+    assert rejected.value.stage == "local"
+    key = sr.Key()
+    dataset_id = room.platform.client(BANK).upload_dataset(
+        io.BytesIO(b"not-an-email\n"), key, "bad"
     )
-    report = _table(room, BANK, "a").get_validation_report_as_dict()["report"]
+    assert table.publish_dataset(dataset_id, key)["published"] is False  # the good one stays
+    assert table.publish_dataset(dataset_id, key, force=True)["published"] is True
+    report = table.get_validation_report_as_dict()["report"]
     assert report["outcome"] == "FAILED"
     node = _sql(room, ANALYST_A, "q_a")
     node.run_computation()

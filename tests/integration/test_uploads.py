@@ -164,7 +164,9 @@ def test_a_key_sealed_for_another_node_is_refused(app_platform: InProcessPlatfor
         headers={"Authorization": f"Bearer {app_platform.token(BANK)}"},
     )
     # Signed by the owner (as the SDK would sign it): the core's own check refuses the key.
-    signer = session._signer(signed_actions.publish_dataset(room_id, "t", dataset_id, sealed))
+    signer = session._signer(
+        signed_actions.publish_dataset(room_id, "t", dataset_id, sealed, replace_passing=False)
+    )
     response = api.put(
         f"/v1/rooms/{room_id}/nodes/t/dataset",
         json={"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed).decode()},
@@ -207,7 +209,9 @@ def test_a_key_published_to_one_room_is_refused_in_another(
     body = {"dataset_id": dataset_id, "sealed_key": base64.b64encode(sealed_for_a).decode()}
     proof = {
         PROOF_HEADER: session._signer(
-            signed_actions.publish_dataset(room_a, "t", dataset_id, sealed_for_a)
+            signed_actions.publish_dataset(
+                room_a, "t", dataset_id, sealed_for_a, replace_passing=False
+            )
         )()
     }
     assert (
@@ -220,7 +224,9 @@ def test_a_key_published_to_one_room_is_refused_in_another(
     # Even if the owner signed it for room B, the key sealed for room A does not open there.
     signed_for_b = {
         PROOF_HEADER: session._signer(
-            signed_actions.publish_dataset(room_b, "t", dataset_id, sealed_for_a)
+            signed_actions.publish_dataset(
+                room_b, "t", dataset_id, sealed_for_a, replace_passing=False
+            )
         )()
     }
     resealed = api.put(f"/v1/rooms/{room_b}/nodes/t/dataset", json=body, headers=signed_for_b)

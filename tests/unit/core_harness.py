@@ -152,14 +152,24 @@ class Setup:
         )
         return manifest.dataset_id, key
 
-    def publish(self, room_id: str, node: str, data: bytes, owner: str = BANK) -> str:
+    def publish(
+        self,
+        room_id: str,
+        node: str,
+        data: bytes,
+        owner: str = BANK,
+        *,
+        replace_passing: bool = False,
+    ) -> str:
         dataset_id, key = self.upload(data, owner)
         sealed = seal(
             self.core.kem_public_key,
             key.material,
             context=dataset_key_context(room_id, node, dataset_id),
         )
-        self.as_(owner).publish_dataset(room_id, node, dataset_id, sealed)
+        self.as_(owner).publish_dataset(
+            room_id, node, dataset_id, sealed, replace_passing=replace_passing
+        )
         return dataset_id
 
     def submit(self, room_id: str, node: str, parameters: dict[str, str] | None = None) -> str:

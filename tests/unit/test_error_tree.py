@@ -240,6 +240,7 @@ FACTORIES: dict[str, Callable[[str], SealroomError]] = {
     "JobFailedError": lambda m: errors.JobFailedError("input_invalid", m),
     "SqlExecutionError": lambda m: errors.SqlExecutionError("sql_timeout", m),
     "SandboxError": lambda m: errors.SandboxError(m, code="unsafe_output"),
+    "DatasetRejectedError": lambda m: errors.DatasetRejectedError(m, stage="local"),
 }
 
 

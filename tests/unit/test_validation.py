@@ -93,6 +93,8 @@ def test_valid_file_passes_with_typed_table_and_full_report_shape() -> None:
         "schema": {"numErrorsTotal": 0, "recordedErrors": []},
         "table": {"numErrorsTotal": 0, "recordedErrors": []},
         "uniqueness": {"numErrorsTotal": 0, "recordedErrors": []},
+        "hints": [],
+        "warnings": [],
     }
     assert result.table is not None
     assert result.table.schema == arrow_schema(PEOPLE)
@@ -161,12 +163,12 @@ def test_failed_report_records_every_kind_of_row_error_with_stable_row_numbers()
     assert "dropInvalidRows" not in report
     email, age, _ = report["columns"]
     assert [(e["code"], e["location"]) for e in email["recordedErrors"]] == [
-        ("INVALID_EMAIL_FORMAT", {"row": 1, "column": 0}),
-        ("EMPTY_CELL", {"row": 4, "column": 0}),
+        ("INVALID_EMAIL_FORMAT", {"row": 2, "column": 0}),
+        ("EMPTY_CELL", {"row": 5, "column": 0}),
     ]
     assert [(e["code"], e["location"]["row"]) for e in age["recordedErrors"]] == [
-        ("INVALID_NUMERIC_RANGE", 4),
-        ("INVALID_INTEGER_FORMAT", 6),
+        ("INVALID_NUMERIC_RANGE", 5),
+        ("INVALID_INTEGER_FORMAT", 7),
     ]
     assert age["recordedErrors"][0]["message"] == (
         "value is outside the allowed range (>= 0 and < 150)"
@@ -177,20 +179,20 @@ def test_failed_report_records_every_kind_of_row_error_with_stable_row_numbers()
             {
                 "code": "NOT_ENOUGH_COLUMNS_PROVIDED",
                 "message": "expected 3 columns, found 2",
-                "row": 3,
+                "row": 4,
             },
             {
                 "code": "TOO_MANY_COLUMNS_PROVIDED",
                 "message": "expected 3 columns, found 4",
-                "row": 5,
+                "row": 6,
             },
         ],
     }
     assert report["uniqueness"]["numErrorsTotal"] == 1
     (duplicate,) = report["uniqueness"]["recordedErrors"]
     assert duplicate["code"] == "DUPLICATE_VALUES"
-    assert duplicate["location"] == {"columns": [0], "row": 2}
-    assert "row 0" in duplicate["message"]
+    assert duplicate["location"] == {"columns": [0], "names": ["email"], "row": 3}
+    assert duplicate["message"] == "the values of column 'email' repeat those of row 1"
 
 
 def test_drop_invalid_rows_passes_and_keeps_only_valid_rows() -> None:
@@ -239,7 +241,7 @@ def test_wrong_column_count_everywhere_is_counted_not_a_crash() -> None:
     }
     assert report["schema"]["numErrorsTotal"] == 50_000
     assert len(report["schema"]["recordedErrors"]) == 100
-    assert [e["row"] for e in report["schema"]["recordedErrors"][:3]] == [0, 1, 2]
+    assert [e["row"] for e in report["schema"]["recordedErrors"][:3]] == [1, 2, 3]
 
 
 def test_file_where_every_row_is_malformed_and_drop_leaves_nothing() -> None:
@@ -286,7 +288,7 @@ def test_malformed_row_after_multiline_quoted_record_keeps_record_numbers(thread
     result = run(data, THREE, threads=threads)
     report = body(result)
     assert report["numRowsTotal"] == 3
-    assert report["schema"]["recordedErrors"][0]["row"] == 1
+    assert report["schema"]["recordedErrors"][0]["row"] == 2
     drop = run(data, THREE.model_copy(update={"drop_invalid_rows": True}))
     assert drop.table is not None
     assert drop.table.to_pylist() == [
@@ -300,7 +302,7 @@ def test_cell_error_after_a_malformed_row_has_its_own_record_number() -> None:
     data = b"1,a\n2\n3,b\nx,c\n"
     result = run(data, schema)
     (error,) = body(result)["columns"][0]["recordedErrors"]
-    assert error["location"] == {"row": 3, "column": 0}
+    assert error["location"] == {"row": 4, "column": 0}
 
 
 def test_invalid_utf8_in_the_middle_is_an_encoding_error_with_its_position() -> None:
@@ -353,7 +355,7 @@ def test_line_just_over_the_limit_is_found_with_its_row() -> None:
     data = b"a,b,c\n" + b"x" * 1_500_000 + b",b,c\nd,e,f\n"
     result = run(data, THREE)
     (error,) = body(result)["schema"]["recordedErrors"]
-    assert (error["code"], error["row"]) == ("LINE_TOO_LONG", 1)
+    assert (error["code"], error["row"]) == ("LINE_TOO_LONG", 2)
     assert run(b"a,b,c\n" + b"x" * 50 + b",b,c\n", THREE, max_line_bytes=100).passed
     small = run(b"a,b,c\n" + b"x" * 200 + b",b,c\n", THREE, max_line_bytes=100)
     assert schema_codes(small) == ["LINE_TOO_LONG"]
@@ -499,7 +501,7 @@ def test_recorded_errors_are_capped_but_totals_exact() -> None:
     assert report["columns"][0]["numErrorsTotal"] == 500
     assert len(report["columns"][0]["recordedErrors"]) == 5
     assert report["uniqueness"]["numErrorsTotal"] == 299
-    assert [e["location"]["row"] for e in report["uniqueness"]["recordedErrors"]] == [501, 502, 503]
+    assert [e["location"]["row"] for e in report["uniqueness"]["recordedErrors"]] == [502, 503, 504]
     assert report["numInvalidRowsTotal"] == 799
 
 
@@ -538,9 +540,9 @@ def test_row_slices_in_parallel_keep_row_numbers() -> None:
         report = body(run(b"".join(rows), schema, threads=threads))
         errors = report["columns"][0]["recordedErrors"]
         assert [(e["code"], e["location"]["row"]) for e in errors] == [
-            ("INVALID_INTEGER_FORMAT", 99_999),
-            ("INVALID_NUMERIC_RANGE", 100_000),
-            ("EMPTY_CELL", 199_999),
+            ("INVALID_INTEGER_FORMAT", 100_000),
+            ("INVALID_NUMERIC_RANGE", 100_001),
+            ("EMPTY_CELL", 200_000),
         ]
 
 

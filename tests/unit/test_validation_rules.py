@@ -29,7 +29,8 @@ def errors_of(values: list[str], column: Column) -> tuple[list[tuple[int, str]],
     )
     (summary,) = result.report["report"]["columns"]
     assert summary["numErrorsTotal"] == len(summary["recordedErrors"])
-    errors = [(e["location"]["row"], e["code"]) for e in summary["recordedErrors"]]
+    # Rows in the report count from 1; here they index ``values``.
+    errors = [(e["location"]["row"] - 1, e["code"]) for e in summary["recordedErrors"]]
     assert result.table is not None
     return errors, result.table.column(0).to_pylist()
 
@@ -338,11 +339,11 @@ def test_empty_cells_in_nullable_and_non_nullable_columns() -> None:
         for column in report["columns"]
         for e in column["recordedErrors"]
     ]
-    # Row 1's "y" is not an e-mail address: a format error, not an empty one.
+    # Row 2's "y" is not an e-mail address: a format error, not an empty one (rows count from 1).
     assert located == [
-        ("EMPTY_CELL", 1, 0),
-        ("EMPTY_CELL", 0, 2),
-        ("INVALID_EMAIL_FORMAT", 1, 2),
+        ("EMPTY_CELL", 2, 0),
+        ("EMPTY_CELL", 1, 2),
+        ("INVALID_EMAIL_FORMAT", 2, 2),
     ]
     assert report["numInvalidRowsByErrorCode"] == {"EMPTY_CELL": 2, "INVALID_EMAIL_FORMAT": 1}
     assert report["numInvalidRowsTotal"] == 2

@@ -18,7 +18,8 @@ def uniqueness(data: bytes, schema: TableSchema) -> tuple[dict[str, Any], list[i
     report = validate_table(
         data, schema, limits=ValidationLimits(max_recorded_uniqueness_errors=1000)
     ).report["report"]
-    rows = [e["location"]["row"] for e in report["uniqueness"]["recordedErrors"]]
+    # Rows in the report count from 1; here they are 0-based record indexes.
+    rows = [e["location"]["row"] - 1 for e in report["uniqueness"]["recordedErrors"]]
     return report, rows
 
 
@@ -38,11 +39,17 @@ def test_later_occurrences_are_duplicates_and_name_the_first() -> None:
     report, rows = uniqueness(b"a,1\nb,2\na,3\nc,4\na,5\nb,6\n", two_columns())
     assert rows == [2, 4, 5]
     messages = [e["message"] for e in report["uniqueness"]["recordedErrors"]]
+    # Named by column, and rows counted from 1 as in the file.
     assert messages == [
-        "the values of columns [0] repeat those of row 0",
-        "the values of columns [0] repeat those of row 0",
-        "the values of columns [0] repeat those of row 1",
+        "the values of column 'k' repeat those of row 1",
+        "the values of column 'k' repeat those of row 1",
+        "the values of column 'k' repeat those of row 2",
     ]
+    assert report["uniqueness"]["recordedErrors"][0]["location"] == {
+        "columns": [0],
+        "names": ["k"],
+        "row": 3,
+    }
     assert report["numInvalidRowsByErrorCode"] == {"DUPLICATE_VALUES": 3}
 
 
@@ -100,7 +107,7 @@ def test_many_duplicates_are_counted_exactly() -> None:
     report = validate_table(data, two_columns()).report["report"]
     assert report["uniqueness"]["numErrorsTotal"] == 99_000
     assert len(report["uniqueness"]["recordedErrors"]) == 100
-    assert report["uniqueness"]["recordedErrors"][0]["location"]["row"] == 1000
+    assert report["uniqueness"]["recordedErrors"][0]["location"]["row"] == 1001
 
 
 def test_find_duplicates_on_eligible_subset() -> None:

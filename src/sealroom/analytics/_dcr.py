@@ -54,23 +54,88 @@ class _DataNode:
         description: str = "",
         *,
         progress: ProgressCallback | None = None,
+        replace: bool = False,
     ) -> str:
-        """Encrypt and upload ``data`` (CSV without header for tables), then publish it here."""
+        """Encrypt and upload ``data``, then publish it here; returns the dataset id.
+
+        A table's file is checked first, on this machine (:meth:`TableDataNode.
+        upload_and_publish_dataset`); a raw file is uploaded as it is.
+        """
         dataset_id = self._dcr.client.upload_dataset(
             data, key, name, description=description, progress=progress
         )
-        self.publish_dataset(dataset_id, key)
+        self._dcr.session.publish_dataset(self._dcr.id, dataset_id, self.name, key, force=replace)
         return dataset_id
 
-    def publish_dataset(self, manifest_hash: str, key: Key) -> dict[str, Any]:
-        """Publish an uploaded dataset; the key travels sealed to the attested core."""
-        return self._dcr.session.publish_dataset(self._dcr.id, manifest_hash, self.name, key)
+    def publish_dataset(
+        self, manifest_hash: str, key: Key, *, force: bool = False
+    ) -> dict[str, Any]:
+        """Publish an uploaded dataset; the key travels sealed to the attested core. A table that
+        fails validation does not replace one that passed unless ``force``."""
+        return self._dcr.session.publish_dataset(
+            self._dcr.id, manifest_hash, self.name, key, force=force
+        )
 
     def remove_published_dataset(self) -> None:
         self._dcr.session.remove_published_dataset(self._dcr.id, self.name)
 
 
 class TableDataNode(_DataNode):
+    def upload_and_publish_dataset(
+        self,
+        data: BinaryIO,
+        key: Key,
+        name: str,
+        description: str = "",
+        *,
+        progress: ProgressCallback | None = None,
+        replace: bool = False,
+        header: bool | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        decimal_comma: bool = False,
+        thousands_separator: str | None = None,
+        max_dropped_share: float | None = None,
+    ) -> str:
+        """Check ``data`` (a CSV file) on this machine, then encrypt, upload and publish it here;
+        returns the dataset id.
+
+        The file may have a header row (its columns are mapped by name, in any order), another
+        delimiter or encoding, decimal commas or thousands separators
+        (:mod:`sealroom.analytics.provisioning`). It is validated locally with the core's own rules
+        before any byte is sent, and the core validates it again when it is published. Raises
+        :class:`~sealroom.errors.DatasetRejectedError` (with the report) when either validation
+        fails, or when more than ``max_dropped_share`` of the rows would be dropped; a failed
+        dataset does not replace one that passed unless ``replace``.
+        """
+        from sealroom.analytics.provisioning import CsvFormat, prepare_table, provision
+
+        node = self._dcr.definition.node(self.name)
+        assert isinstance(node, TableNode)
+        fmt = CsvFormat(
+            header=header,
+            delimiter=delimiter,
+            encoding=encoding,
+            decimal_comma=decimal_comma,
+            thousands_separator=thousands_separator,
+        )
+        prepared = prepare_table(
+            data.read(), node.schema_, fmt, max_dropped_share=max_dropped_share
+        )
+        provisioned = provision(
+            self._dcr.client,
+            self._dcr.session,
+            self._dcr.id,
+            self.name,
+            prepared,
+            key,
+            name,
+            description=description,
+            replace=replace,
+            progress=progress,
+        )
+        return provisioned.dataset_id
+
     def get_validation_report_as_dict(self) -> dict[str, Any]:
         return self._dcr.session.get_validation_report(self._dcr.id, self.name)
 

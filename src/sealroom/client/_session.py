@@ -442,14 +442,20 @@ class Session:
     def publish_dataset(
         self, data_room_id: str, manifest_hash: str, leaf_id: str, key: Key, *, force: bool = False
     ) -> dict[str, Any]:
-        """Send ``key`` sealed to the attested core, bound to this room, node and dataset."""
-        del force  # publishing replaces any earlier dataset of the node
+        """Send ``key`` sealed to the attested core, bound to this room, node and dataset.
+
+        A table that fails validation does not replace the node's dataset if that one passed,
+        unless ``force``: the answer's ``published`` is false then, with ``kept_dataset_id``. The
+        answer holds the validation report (``report``) of a table.
+        """
         body, sealed = self._sealed_dataset_key(data_room_id, leaf_id, manifest_hash, key)
-        call = signed_actions.publish_dataset(data_room_id, leaf_id, manifest_hash, sealed)
+        call = signed_actions.publish_dataset(
+            data_room_id, leaf_id, manifest_hash, sealed, replace_passing=force
+        )
         response = self._api.request(
             "PUT",
             f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset",
-            json=body,
+            json={**body, "replace_passing": force},
             proof=self._signer(call),
         )
         published: dict[str, Any] = _plain(

@@ -155,10 +155,23 @@ class TrustedCore:
 
     # -- datasets -----------------------------------------------------------------------------
     def publish_dataset(
-        self, principal: Principal, room_id: str, node_name: str, dataset_id: str, sealed_key: bytes
+        self,
+        principal: Principal,
+        room_id: str,
+        node_name: str,
+        dataset_id: str,
+        sealed_key: bytes,
+        *,
+        replace_passing: bool = False,
     ) -> DatasetPublishedOut:
         return datasets.publish_dataset(
-            self._core, principal, room_id, node_name, dataset_id, sealed_key
+            self._core,
+            principal,
+            room_id,
+            node_name,
+            dataset_id,
+            sealed_key,
+            replace_passing=replace_passing,
         )
 
     def remove_dataset(self, principal: Principal, room_id: str, node_name: str) -> None:

@@ -11,11 +11,16 @@ core's attested key and bound to (room, node, dataset) (:class:`~.inputs.KeyUse`
    and seals the validation report at rest;
 4. stores the publication and appends ``DATASET_PUBLISHED`` (and ``DATASET_VALIDATED``) under
    the room's lock: the log, not the host's row, says which dataset is the node's.
+
+A table that fails validation does not replace one that passed (the log says which passed)
+unless the owner's signed action says ``replace_passing``: only ``DATASET_VALIDATED`` (FAILED) is
+appended, the node keeps its dataset, and the answer says so (``published`` false).
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from sealroom.audit import kinds
 from sealroom.crypto import DatasetDecryptor, open_at_rest, seal_at_rest
@@ -42,13 +47,17 @@ def publish_dataset(
     node_name: str,
     dataset_id: str,
     sealed_key: bytes,
+    *,
+    replace_passing: bool = False,
 ) -> DatasetPublishedOut:
     allowed = core.authority.authorize(
         principal,
         room_id,
         Action.PUBLISH_DATASET,
         node=node_name,
-        call=signed_actions.publish_dataset(room_id, node_name, dataset_id, sealed_key),
+        call=signed_actions.publish_dataset(
+            room_id, node_name, dataset_id, sealed_key, replace_passing=replace_passing
+        ),
     )
     dataset = core.host.get_dataset(dataset_id)
     if dataset is None or not principal.is_named(dataset.owner_email):
@@ -74,11 +83,30 @@ def publish_dataset(
         validation_report=None,
     )
     outcome: str | None = None
+    shown: dict[str, Any] | None = None
     if isinstance(node, TableNode):
-        # Step 3: with the key opened above, not unsealed again.
-        core.tables.forget(room_id, node_name)
+        # Step 3: with the key opened above, not unsealed again. Cached by dataset: the node's
+        # current table stays cached until this one replaces it.
         validated = core.tables.validate(room_id, node, publication, opened)
         outcome = "PASSED" if validated.passed else "FAILED"
+        shown = validated.report
+        previous = core.copies.publications(room_id).get(node_name)
+        if (
+            not validated.passed
+            and not replace_passing
+            and previous is not None
+            and previous.validation == "PASSED"
+        ):
+            return _kept(
+                core,
+                principal,
+                room_id,
+                node_name,
+                dataset_id,
+                kept=previous.dataset_id,
+                report=validated.report,
+            )
+        core.tables.forget(room_id, node_name)
         report = json.dumps(validated.report, sort_keys=True).encode()
         publication = PublicationRecord(
             **{
@@ -109,7 +137,41 @@ def publish_dataset(
                 event=kinds.DatasetValidated(node_name, dataset_id, outcome),
             )
     return DatasetPublishedOut(
-        room_id=room_id, node=node_name, dataset_id=dataset_id, validation=outcome
+        room_id=room_id,
+        node=node_name,
+        dataset_id=dataset_id,
+        validation=outcome,
+        report=shown,
+    )
+
+
+def _kept(
+    core: CoreContext,
+    principal: Principal,
+    room_id: str,
+    node_name: str,
+    dataset_id: str,
+    *,
+    kept: str,
+    report: dict[str, Any],
+) -> DatasetPublishedOut:
+    """A failed dataset refused in favour of the passing one: logged, not published."""
+    with core.audit.locked(room_id):
+        core.audit.append(
+            room_id,
+            user=principal.email,
+            notes=f"validation of node {node_name}: FAILED; dataset {kept}, which passed, stays "
+            "published",
+            event=kinds.DatasetValidated(node_name, dataset_id, "FAILED"),
+        )
+    return DatasetPublishedOut(
+        room_id=room_id,
+        node=node_name,
+        dataset_id=dataset_id,
+        validation="FAILED",
+        published=False,
+        kept_dataset_id=kept,
+        report=report,
     )
 
 

@@ -268,11 +268,20 @@ def stop_room(room_id: str) -> ActionCall:
     return ActionCall(room_id, "stop_room")
 
 
-def publish_dataset(room_id: str, node: str, dataset_id: str, sealed_key: bytes) -> ActionCall:
+def publish_dataset(
+    room_id: str, node: str, dataset_id: str, sealed_key: bytes, *, replace_passing: bool
+) -> ActionCall:
+    """``replace_passing``: whether a dataset that fails validation still replaces one that
+    passed (signed, so that the host cannot turn a refused upload into a replacement)."""
     return ActionCall(
         room_id,
         "publish_dataset",
-        {"node": node, "dataset_id": dataset_id, "sealed_key": sha256_hex(sealed_key)},
+        {
+            "node": node,
+            "dataset_id": dataset_id,
+            "sealed_key": sha256_hex(sealed_key),
+            "replace_passing": "true" if replace_passing else "false",
+        },
     )
 
 

@@ -157,6 +157,17 @@ class DatasetPublishedOut(_Wire):
     validation: str | None = Field(
         description='"PASSED" or "FAILED" once a table is validated; null for a raw file'
     )
+    published: bool = Field(
+        default=True,
+        description="false when the dataset failed validation and the node keeps the dataset "
+        "that passed before (`kept_dataset_id`); publishing with `replace_passing` replaces it",
+    )
+    kept_dataset_id: str | None = None
+    report: dict[str, Any] | None = Field(
+        default=None,
+        description="the validation report (codes, counts, row numbers, never a value); the "
+        "publisher's own, as `validation-report` gives it",
+    )
 
 
 class PublishedDatasetOut(_Wire):

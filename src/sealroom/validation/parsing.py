@@ -156,7 +156,7 @@ def inspect_buffer(buffer: pa.Buffer) -> Inspection | FileError:
             f"the file contains NUL bytes (the first at byte offset {offset}); "
             "it is a binary file, not CSV text",
         )
-    if largest >= 0x80 and not _is_utf8(body):
+    if largest >= 0x80 and not is_utf8(body):
         offset = _first_invalid_utf8_offset(body)
         line = _count_byte(_byte_view(body.slice(0, offset)), _NEWLINE) + 1
         return FileError(
@@ -177,7 +177,8 @@ def inspect_buffer(buffer: pa.Buffer) -> Inspection | FileError:
     return Inspection(body=body, has_quotes=num_quotes > 0)
 
 
-def _is_utf8(buffer: pa.Buffer) -> bool:
+def is_utf8(buffer: pa.Buffer) -> bool:
+    """Whether ``buffer`` is valid UTF-8 (also used by the SDK to detect an encoding)."""
     # Arrow validates UTF-8 with SIMD when casting binary to string; wrapping the buffer as one
     # large_binary value makes that a zero-copy check of the whole file.
     offsets = pa.py_buffer(np.array([0, buffer.size], dtype=np.int64))

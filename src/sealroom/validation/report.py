@@ -12,7 +12,13 @@ The report mirrors the reference product's validation report (camelCase keys, ``
       "schema": {"numErrorsTotal": int, "recordedErrors": [{"code", "message", "row": int | None}]},
       "table": {"numErrorsTotal": int, "recordedErrors": [{"code", "message"}]},
       "uniqueness": {"numErrorsTotal": int,
-                     "recordedErrors": [{"code", "location": {"columns", "row"}, "message"}]}}}
+                     "recordedErrors": [{"code", "location": {"columns", "names", "row"},
+                                         "message"}]},
+      "hints": [str], "warnings": [str]}}
+
+``hints`` say what to do about the errors found (a column's numbers written with thousands
+separators, dates written day first, a file that is not UTF-8, a wrong delimiter, a header row);
+``warnings`` report what passed but deserves a look (rows dropped by ``drop_invalid_rows``).
 
 Invariants:
 
@@ -27,8 +33,13 @@ Invariants:
   invalid row once; uniqueness ``numErrorsTotal`` counts (combination, row) pairs. ``schema``
   counts malformed rows plus file-level errors. When the file cannot be parsed at all,
   ``numRowsTotal`` is 0.
-* Rows are 0-based *record* numbers: the index of the record among the file's non-empty records,
-  counting records with the wrong number of columns too (so they never shift later rows).
+* Rows are *record* numbers from 1, as in the file: the position of the record among the file's
+  non-empty records, counting records with the wrong number of columns too (so they never shift
+  later rows). (Internally, and in :class:`CellError` and friends, they are 0-based; only the
+  rendered report adds 1.) A file provisioned with a header row was uploaded without it: the SDK
+  and the CLI add 1 more when they show a report next to its file.
+* Hints are built from counts of patterns among badly formatted cells (:func:`~.rules.hint_counts`)
+  and from the report's own counts: never from a value.
 """
 
 from __future__ import annotations
@@ -189,6 +200,62 @@ class ColumnSummary:
     recorded: list[CellError] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class ColumnHint:
+    """``count`` badly formatted cells of column ``name`` look like ``hint`` (a Hint's value)."""
+
+    name: str
+    hint: str
+    count: int
+
+
+# What each hint of a column's cells says, with the column name and the count filled in.
+_HINT_TEXT: dict[str, str] = {
+    "thousands_comma": (
+        "{count:,} values of column {name!r} look like numbers with thousands separators "
+        "(1,234,567.89): remove the separators, or provision with --thousands-separator ',' "
+        "(thousands_separator=',' in the SDK)"
+    ),
+    "thousands_dot": (
+        "{count:,} values of column {name!r} look like numbers written 1.234.567,89: provision "
+        "with --decimal-comma --thousands-separator '.' (decimal_comma=True, "
+        "thousands_separator='.' in the SDK)"
+    ),
+    "decimal_comma": (
+        "{count:,} values of column {name!r} look like numbers with a decimal comma (12,5): "
+        "provision with --decimal-comma (decimal_comma=True in the SDK)"
+    ),
+    "spaces": (
+        "{count:,} values of column {name!r} start or end with spaces, which are never trimmed: "
+        "remove them"
+    ),
+    "currency": (
+        "{count:,} values of column {name!r} carry a currency symbol or code: keep the number only"
+    ),
+    "day_month_year": (
+        "{count:,} values of column {name!r} look like dates written day or month first "
+        "(31/01/2024): write dates as YYYY-MM-DD (2024-01-31)"
+    ),
+    "yes_no": (
+        "{count:,} values of column {name!r} are yes/no: a BOOLEAN column takes true, false, 1 or 0"
+    ),
+}
+_ENCODING_HINT = (
+    "the file is not UTF-8; a file saved by Excel on Windows is usually Windows-1252: provision "
+    "with --encoding cp1252 (encoding='cp1252' in the SDK), which converts it"
+)
+_DELIMITER_HINT = (
+    "most rows have fewer columns than the table: the file may use another delimiter (';', tab); "
+    "provision with --delimiter ';' (delimiter=';' in the SDK), or let `sealroom dataset "
+    "provision` detect it"
+)
+_HEADER_HINT = (
+    "the first row has errors in {count} columns: if it is a header row, provision the file "
+    "with `sealroom dataset provision`, which maps a header's columns by name (uploads have no "
+    "header row)"
+)
+
+
 @dataclass
 class ReportDraft:
     """Everything the report says, gathered while validating; :meth:`render` makes the JSON."""
@@ -204,6 +271,7 @@ class ReportDraft:
     num_duplicate_errors: int = 0
     duplicates_recorded: list[DuplicateError] = field(default_factory=list)
     num_rows_remaining: int = 0
+    column_hints: list[ColumnHint] = field(default_factory=list)
 
     @property
     def has_file_error(self) -> bool:
@@ -219,9 +287,47 @@ class ReportDraft:
         if count:
             self.invalid_rows_by_code[code] = self.invalid_rows_by_code.get(code, 0) + count
 
+    def hints(self) -> list[str]:
+        """What to do about the errors, from counts only (module docstring)."""
+        hints = [
+            _HINT_TEXT[h.hint].format(count=h.count, name=h.name)
+            for h in self.column_hints
+            if h.hint in _HINT_TEXT
+        ]
+        if any(e.code is ErrorCode.INVALID_FILE_ENCODING for e in self.file_errors):
+            hints.append(_ENCODING_HINT)
+        short = sum(1 for m in self.malformed_recorded if m.found < m.expected)
+        if (
+            self.malformed_recorded
+            and short * 2 > len(self.malformed_recorded)
+            and (self.num_malformed_rows * 2 > self.num_rows_total)
+        ):
+            hints.append(_DELIMITER_HINT)
+        # A header row: several columns fail on the first row and nowhere else.
+        only_first = sum(
+            1 for c in self.columns if c.num_errors == 1 and c.recorded and c.recorded[0].row == 0
+        )
+        if only_first >= 2:
+            hints.append(_HEADER_HINT.format(count=only_first))
+        return hints
+
+    def warnings(self) -> list[str]:
+        if not (self.drop_invalid_rows and self.passed and self.num_invalid_rows):
+            return []
+        share = self.num_invalid_rows / max(self.num_rows_total, 1)
+        return [
+            f"{self.num_invalid_rows:,} of {self.num_rows_total:,} rows ({share:.1%}) failed "
+            f"validation and were dropped (drop_invalid_rows); {self.num_rows_remaining:,} remain"
+        ]
+
     def render(self) -> dict[str, Any]:
+        names = {c.index: c.name for c in self.columns}
         schema_recorded: list[dict[str, Any]] = [
-            {"code": e.code.value, "message": e.message, "row": e.row}
+            {
+                "code": e.code.value,
+                "message": e.message,
+                "row": None if e.row is None else e.row + 1,
+            }
             for e in self.file_errors
             if e.section is Section.SCHEMA
         ]
@@ -229,7 +335,7 @@ class ReportDraft:
             {
                 "code": m.code.value,
                 "message": column_count_message(m.expected, m.found),
-                "row": m.row,
+                "row": m.row + 1,
             }
             for m in self.malformed_recorded
         ]
@@ -256,7 +362,7 @@ class ReportDraft:
                 "recordedErrors": [
                     {
                         "code": e.code.value,
-                        "location": {"row": e.row, "column": e.column},
+                        "location": {"row": e.row + 1, "column": e.column},
                         "message": e.message,
                     }
                     for e in c.recorded
@@ -278,12 +384,25 @@ class ReportDraft:
             "recordedErrors": [
                 {
                     "code": ErrorCode.DUPLICATE_VALUES.value,
-                    "location": {"columns": list(d.columns), "row": d.row},
+                    "location": {
+                        "columns": list(d.columns),
+                        "names": [names[i] for i in d.columns],
+                        "row": d.row + 1,
+                    },
                     "message": (
-                        f"the values of columns {list(d.columns)} repeat those of row {d.first_row}"
+                        f"the values of {_column_list([names[i] for i in d.columns])} repeat "
+                        f"those of row {d.first_row + 1}"
                     ),
                 }
                 for d in self.duplicates_recorded
             ],
         }
+        body["hints"] = self.hints()
+        body["warnings"] = self.warnings()
         return {"version": REPORT_VERSION, "report": body}
+
+
+def _column_list(names: list[str]) -> str:
+    if len(names) == 1:
+        return f"column {names[0]!r}"
+    return "columns " + ", ".join(repr(name) for name in names)

@@ -39,6 +39,7 @@ Invariants:
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -313,3 +314,55 @@ def _out_of_range(
     for mask in outside[1:]:
         combined = pc.or_(combined, mask)
     return pc.fill_null(combined, False)
+
+
+class Hint(enum.StrEnum):
+    """A common way a badly formatted cell is written, recognised for the report's hints."""
+
+    THOUSANDS_COMMA = "thousands_comma"  # 1,234,567.89
+    THOUSANDS_DOT = "thousands_dot"  # 1.234.567,89 (with a decimal comma)
+    DECIMAL_COMMA = "decimal_comma"  # 12,5
+    SPACES = "spaces"  # " 12" or "12 "
+    CURRENCY = "currency"  # $12.50, 12 €
+    DAY_MONTH_YEAR = "day_month_year"  # 31/01/2024, 01.31.2024
+    YES_NO = "yes_no"  # yes, no, y, n
+
+
+_NUMERIC_HINTS: dict[Hint, str] = {
+    Hint.THOUSANDS_COMMA: r"^[+-]?[0-9]{1,3}(?:,[0-9]{3})+(?:\.[0-9]*)?$",
+    Hint.THOUSANDS_DOT: r"^[+-]?[0-9]{1,3}(?:\.[0-9]{3})+(?:,[0-9]*)?$",
+    Hint.DECIMAL_COMMA: r"^[+-]?[0-9]*,[0-9]+$",
+    Hint.SPACES: r"^\s|\s$",
+    Hint.CURRENCY: r"[$€£¥]|^[A-Z]{3}\s?[0-9]|[0-9]\s?[A-Z]{3}$",
+}
+_HINTS_BY_FORMAT: dict[FormatType, dict[Hint, str]] = {
+    FormatType.INTEGER: _NUMERIC_HINTS,
+    FormatType.FLOAT: _NUMERIC_HINTS,
+    FormatType.DECIMAL: _NUMERIC_HINTS,
+    FormatType.DATE: {
+        Hint.DAY_MONTH_YEAR: r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}$",
+        Hint.SPACES: r"^\s|\s$",
+    },
+    FormatType.DATE_ISO8601: {
+        Hint.DAY_MONTH_YEAR: r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}$",
+        Hint.SPACES: r"^\s|\s$",
+    },
+    FormatType.BOOLEAN: {Hint.YES_NO: r"(?i)^(?:yes|no|y|n)$", Hint.SPACES: r"^\s|\s$"},
+    FormatType.EMAIL: {Hint.SPACES: r"^\s|\s$"},
+}
+
+
+def hint_counts(raw: pa.ChunkedArray, bad: pa.ChunkedArray, column: Column) -> dict[Hint, int]:
+    """How many of the badly formatted cells of ``column`` (``bad``) look like each
+    :class:`Hint` — counts only, for the report; run only over the bad cells."""
+    patterns = _HINTS_BY_FORMAT.get(column.effective_format)
+    if not patterns:
+        return {}
+    cells = pc.filter(raw, bad)
+    if len(cells) == 0:
+        return {}
+    counts = {
+        hint: int(pc.sum(pc.match_substring_regex(cells, pattern)).as_py() or 0)
+        for hint, pattern in patterns.items()
+    }
+    return {hint: count for hint, count in counts.items() if count}

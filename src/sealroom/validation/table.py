@@ -55,6 +55,7 @@ from sealroom.model.columns import Column, TableSchema
 from sealroom.validation.parsing import ParsedCsv, as_buffer, inspect_buffer, parse_records
 from sealroom.validation.report import (
     CellError,
+    ColumnHint,
     ColumnSummary,
     DuplicateError,
     ErrorCode,
@@ -63,7 +64,13 @@ from sealroom.validation.report import (
     Section,
     cell_message,
 )
-from sealroom.validation.rules import ColumnCheck, check_column, codes_of
+from sealroom.validation.rules import (
+    FORMAT_CODES,
+    ColumnCheck,
+    check_column,
+    codes_of,
+    hint_counts,
+)
 from sealroom.validation.uniqueness import find_duplicates, open_duckdb
 
 __all__ = [
@@ -323,6 +330,11 @@ def _record_cell_errors(
         for code, count in counts.items():
             if count:
                 by_code.setdefault(code, []).append(check.masks[code])
+        format_code = FORMAT_CODES.get(column.effective_format)
+        if format_code is not None and counts.get(format_code):
+            raw = parsed.table.column(index)
+            for hint, count in hint_counts(raw, check.masks[format_code], column).items():
+                draft.column_hints.append(ColumnHint(column.name, hint.value, count))
         column_mask = _or_all(failing)
         row_masks.append(column_mask)
         positions = _first_true(column_mask, limits.max_recorded_errors_per_column)

@@ -49,6 +49,11 @@ class RoomDescription(BaseModel):
 class PublishDataset(BaseModel):
     dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$")
     sealed_key: str = Field(description="base64 HPKE ciphertext of the dataset key")
+    replace_passing: bool = Field(
+        default=False,
+        description="replace the node's dataset even if this one fails validation and that one "
+        "passed (signed with the action)",
+    )
 
 
 @router.post("/v1/rooms", status_code=201)
@@ -107,7 +112,9 @@ def publish_dataset(
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
     except ValueError:
         raise BadRequestError("sealed_key must be base64") from None
-    return platform.core.publish_dataset(user, room_id, node, body.dataset_id, sealed_key)
+    return platform.core.publish_dataset(
+        user, room_id, node, body.dataset_id, sealed_key, replace_passing=body.replace_passing
+    )
 
 
 @router.delete("/v1/rooms/{room_id}/nodes/{node}/dataset", status_code=204)

@@ -22,7 +22,7 @@ import typer
 from rich.markup import escape
 
 from sealroom.attestation import enclave_specifications, verify_attestation
-from sealroom.cli.client_commands import console
+from sealroom.cli._common import console
 from sealroom.client._http import api_url_from_env
 from sealroom.errors import (
     ConfigurationError,

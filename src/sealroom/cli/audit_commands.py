@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from sealroom.audit.export import VerifiedApproval, export_room_id, verify_export
-from sealroom.cli.client_commands import ApiUrl, Email, Token, console
+from sealroom.cli._common import ApiUrl, Email, Token, console
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.client._state import AuditStateStore, default_state_dir
 from sealroom.crypto import VerifyKey

@@ -21,7 +21,7 @@ from typing import Annotated
 
 import typer
 
-from sealroom.cli.client_commands import ApiUrl, Email, Token
+from sealroom.cli._common import ApiUrl, Email, Token
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import SealroomError
 from sealroom.model.template import parse_template, room_definition_schema_text

@@ -37,7 +37,7 @@ from typing import Annotated, Final
 
 import typer
 
-from sealroom.cli.client_commands import ApiUrl, Token
+from sealroom.cli._common import ApiUrl, Token
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.client._identity import ParticipantKeys
 from sealroom.errors import ConfigurationError, DefinitionError, SealroomError, VerificationError

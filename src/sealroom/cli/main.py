@@ -10,12 +10,14 @@ from typing import Annotated
 import typer
 
 from sealroom._version import __version__
-from sealroom.cli import client_commands
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
+from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
+from sealroom.cli.job_commands import run
 from sealroom.cli.keys_commands import keys_app
 from sealroom.cli.request_commands import request_app
+from sealroom.cli.room_commands import room_app
 from sealroom.cli.worker import worker_app
 from sealroom.errors import SealroomError
 
@@ -33,8 +35,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(dcr_app, name="dcr")
 app.add_typer(request_app, name="request")
 app.add_typer(keys_app, name="keys")
+app.add_typer(dataset_app, name="dataset")
+app.add_typer(room_app, name="room")
 app.command("attest")(attest)
-client_commands.register(app)
+app.command("run")(run)
 
 DataDirOption = Annotated[
     Path,

@@ -50,7 +50,7 @@ from sealroom.analytics._verified import (
     verified_commit,
     verify_request,
 )
-from sealroom.cli.client_commands import ApiUrl, Email, Token
+from sealroom.cli._common import ApiUrl, Email, Token
 from sealroom.client import create_client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import BadRequestError, DefinitionError, NotFoundError, VerificationError

@@ -50,7 +50,7 @@ from sealroom.analytics._verified import (
     verified_commit,
     verify_request,
 )
-from sealroom.cli._common import ApiUrl, Email, Token
+from sealroom.cli._common import ApiUrl, Email, Token, escape_untrusted
 from sealroom.client import create_client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import BadRequestError, DefinitionError, NotFoundError, VerificationError
@@ -86,11 +86,6 @@ PIPED_TABLE_COLUMNS = 1_000
 #: Exit status of a failed command, the one ``main`` uses for every SealroomError.
 EXIT_ERROR = 1
 
-# C0/C1 controls (ESC starts terminal sequences), bidirectional overrides and isolates, and
-# invisible characters: any of them can make a terminal show something other than the text.
-_HIDDEN = "\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff"
-_UNSAFE_IN_BLOCK = re.compile(f"[{_HIDDEN}]")
-_UNSAFE_IN_LINE = re.compile(f"[{_HIDDEN}\t\n]")
 _HEX = re.compile(r"^[0-9a-f]+$")
 
 request_app = typer.Typer(
@@ -100,13 +95,6 @@ request_app = typer.Typer(
 
 Full = Annotated[bool, typer.Option("--full", help="Show full 64-character ids.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the raw JSON the server returned.")]
-
-
-def escape_untrusted(text: str, *, block: bool = False) -> str:
-    """``text`` with every character that could hide or reorder what is shown made visible
-    as ``\\uXXXX``; a ``block`` (query, script) keeps its newlines and tabs."""
-    pattern = _UNSAFE_IN_BLOCK if block else _UNSAFE_IN_LINE
-    return pattern.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from sealroom.analytics import AnalyticsDcr, AnalyticsDcrDefinition
 from sealroom.attestation import EnclaveSpecification, enclave_specifications
 from sealroom.client._http import DEFAULT_TIMEOUT_SECONDS, ApiClient, api_url_from_env
 from sealroom.client._identity import ParticipantKeys
-from sealroom.client._session import Session
+from sealroom.client._session import Session, _parse, _plain
 from sealroom.client._upload import DEFAULT_PARALLEL_UPLOADS, ProgressCallback, upload_encrypted
 from sealroom.crypto import DEFAULT_CHUNK_SIZE, Key
 from sealroom.crypto.certificates import root_fingerprint, verify_participant_certificate
@@ -36,6 +36,7 @@ from sealroom.model.identities import (
 )
 from sealroom.model.principal import normalise_email
 from sealroom.model.template import export_template, parse_template
+from sealroom.model.wire import JobOut, MeOut
 
 
 class Auth:
@@ -51,7 +52,12 @@ class Auth:
 
 
 class Client:
-    """Talks to one Sealroom server as one user."""
+    """Talks to one Sealroom server as one user.
+
+    The API token must belong to ``user_email``: before its first request the client asks the
+    server whose token it is, and raises :class:`~sealroom.errors.AuthenticationError` naming
+    both addresses if they differ (a token does not silently act as another address).
+    """
 
     def __init__(
         self,
@@ -70,8 +76,13 @@ class Client:
                 "(create one with `sealroom user add EMAIL --data-dir DIR`)"
             )
         self.user_email = user_email
+        # The token must be this address's: checked once, before the first request (GET /v1/me).
         self._api = ApiClient(
-            api_url_from_env(api_url), api_token, transport=transport, timeout=timeout
+            api_url_from_env(api_url),
+            api_token,
+            transport=transport,
+            timeout=timeout,
+            account_email=user_email,
         )
         self._enclave_specs = enclave_specs
         #: Where verified audit checkpoints are kept (None: ``SEALROOM_STATE_DIR`` or default).
@@ -257,6 +268,27 @@ class Client:
 
     def delete_dataset(self, manifest_hash: str) -> None:
         self._api.request("DELETE", f"/v1/datasets/{manifest_hash}")
+
+    # -- the account ----------------------------------------------------------------------
+    def account_email(self) -> str:
+        """The normalised address of the account the API token belongs to (the server's
+        answer; the first request of the client has already checked it is ``user_email``)."""
+        body = _parse(MeOut, self._api.get_json("/v1/me"), "account")
+        return body.email
+
+    # -- jobs -----------------------------------------------------------------------------
+    def get_jobs(self, data_room_id: str, /, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Your own jobs of the room, the most recent ``limit`` (the server's default: 100),
+        oldest first: ``job_id``, ``node``, ``status``, ``created_at_ms``, ``finished_at_ms``,
+        the error of a failed one …
+
+        The host's list, to find a job again; a result fetched for one is verified like any
+        other (and opens only with the key of the session that submitted the job).
+        """
+        params = None if limit is None else {"limit": limit}
+        body = self._api.get_json(f"/v1/rooms/{data_room_id}/jobs", params=params)
+        jobs: list[dict[str, Any]] = _plain(_parse(list[JobOut], body, "list of jobs"))
+        return jobs
 
     # -- rooms --------------------------------------------------------------------------
     def get_data_room_descriptions(

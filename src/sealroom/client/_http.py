@@ -5,30 +5,71 @@ the server's ``DefinitionError`` is the SDK's ``DefinitionError``); the status m
 code the SDK does not know.
 
 The transport is injectable (``httpx.BaseTransport``), so the whole SDK runs against the real
-ASGI app in-process in tests and against a real server otherwise. Only idempotent requests are
-retried (GET, PUT of a content-addressed chunk, and POSTs the caller marks ``idempotent``), on
-connection errors and on 502/503/504, with exponential back-off.
+ASGI app in-process in tests and against a real server otherwise.
+
+Retries (tenacity), at most :data:`RETRY_ATTEMPTS` attempts in all:
+
+* an idempotent request (GET, PUT of a content-addressed chunk, DELETE, and POSTs the caller
+  marks ``idempotent``) is retried on connection errors and on 502/503/504, after an
+  exponential back-off with random jitter (so that many clients refused at once do not all
+  come back at once);
+* any request answered 429 or 503 *with* ``Retry-After`` is retried after the time the server
+  asked for (plus jitter): the server said it did not act, so even a non-idempotent request is
+  safe to send again (a signed action is signed afresh for each attempt). A wait longer than
+  :data:`MAX_RETRY_AFTER_SECONDS` is not waited for: the error is raised at once.
+
+The account check: a client made for one e-mail asks ``GET /v1/me`` once, before its first
+request, and refuses a token that belongs to another account
+(:class:`~sealroom.errors.AuthenticationError` naming both addresses) instead of acting as
+that account.
 """
 
 from __future__ import annotations
 
+import email.utils
 import os
+import random
+import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Final
 
 import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_result,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from sealroom._version import __version__
-from sealroom.errors import ServerError, error_for_code
+from sealroom.errors import AuthenticationError, ServerError, error_for_code
+from sealroom.model.principal import normalise_email
 from sealroom.model.signed_actions import PROOF_HEADER
 
 DEFAULT_API_URL = "http://127.0.0.1:8765"
 #: Seconds for one request; uploads and validation of large tables take long server-side.
 DEFAULT_TIMEOUT_SECONDS = 600.0
-RETRY_ATTEMPTS = 5
-RETRY_BACKOFF_SECONDS = 0.2
-_RETRY_STATUSES = frozenset({502, 503, 504})
+#: Attempts in all (the first and four retries).
+RETRY_ATTEMPTS: Final = 5
+#: The first back-off, doubled after each further failure up to RETRY_BACKOFF_MAX_SECONDS.
+RETRY_BACKOFF_SECONDS: Final = 0.2
+RETRY_BACKOFF_MAX_SECONDS: Final = 10.0
+#: Random seconds added to every back-off, including the server's Retry-After.
+RETRY_JITTER_SECONDS: Final = 0.5
+#: The longest Retry-After waited for; a server asking more is answered with its error now
+#: (a user at a terminal would rather know than wait minutes without a word).
+MAX_RETRY_AFTER_SECONDS: Final = 60.0
+#: Statuses retried for idempotent requests: the gateway or server was briefly unavailable.
+_RETRY_STATUSES: Final = frozenset({502, 503, 504})
+#: Statuses whose Retry-After is honoured for any request: the server did not act.
+_BUSY_STATUSES: Final = frozenset({429, 503})
+
+#: What one attempt ends with: the response, or the transport error (kept as a value, so that
+#: tenacity decides on it like on a response).
+_Outcome = httpx.Response | httpx.TransportError
 
 
 def api_url_from_env(api_url: str | None) -> str:
@@ -36,7 +77,11 @@ def api_url_from_env(api_url: str | None) -> str:
 
 
 class ApiClient:
-    """A thin wrapper over ``httpx.Client`` that speaks the Sealroom API."""
+    """A thin wrapper over ``httpx.Client`` that speaks the Sealroom API.
+
+    With ``account_email``, the first request is preceded by the account check (once per
+    client; concurrent first requests wait for it).
+    """
 
     def __init__(
         self,
@@ -45,6 +90,7 @@ class ApiClient:
         *,
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        account_email: str | None = None,
     ) -> None:
         self.api_url = api_url
         self._http = httpx.Client(
@@ -56,6 +102,9 @@ class ApiClient:
                 "User-Agent": f"sealroom-sdk/{__version__}",
             },
         )
+        #: The address the token must belong to; None once checked (or never to check).
+        self._unchecked_email = account_email
+        self._check_lock = threading.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -72,39 +121,98 @@ class ApiClient:
         idempotent: bool | None = None,
         proof: Callable[[], str] | None = None,
     ) -> httpx.Response:
-        """Send one request, retrying an idempotent one on transport errors and 502-504.
+        """Send one request, retried as the module says; raise the problem it was answered with.
 
         ``proof`` makes the participant's signature of the action (the ``Sealroom-Proof``
         header); it is called for every attempt, since the core accepts a signature once.
         """
-        retry = idempotent if idempotent is not None else method in ("GET", "PUT", "DELETE")
-        attempts = RETRY_ATTEMPTS if retry else 1
-        for attempt in range(attempts):
+        if self._unchecked_email is not None:
+            self._check_account()
+        return self._send(
+            method,
+            path,
+            json=json,
+            content=content,
+            params=params,
+            headers=headers,
+            idempotent=idempotent,
+            proof=proof,
+        )
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        content: bytes | memoryview | None = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+        proof: Callable[[], str] | None = None,
+    ) -> httpx.Response:
+        retry_failures = (
+            idempotent if idempotent is not None else method in ("GET", "PUT", "DELETE")
+        )
+        body = bytes(content) if isinstance(content, memoryview) else content
+
+        def attempt() -> _Outcome:
             sent = dict(headers or {})
             if proof is not None:
                 sent[PROOF_HEADER] = proof()
             try:
                 response = self._http.request(
-                    method,
-                    path,
-                    json=json,
-                    content=bytes(content) if isinstance(content, memoryview) else content,
-                    params=params,
-                    headers=sent,
+                    method, path, json=json, content=body, params=params, headers=sent
                 )
             except httpx.TransportError as exc:
-                if attempt + 1 >= attempts:
-                    raise ServerError(
-                        f"cannot reach the Sealroom server at {self.api_url}: {exc}",
-                        code="unreachable",
-                    ) from None
-            else:
-                _release_body(response)
-                if response.status_code not in _RETRY_STATUSES or attempt + 1 >= attempts:
-                    _raise_for_problem(response)
-                    return response
-            time.sleep(RETRY_BACKOFF_SECONDS * 2**attempt)
-        raise AssertionError("unreachable")  # pragma: no cover
+                return exc
+            _release_body(response)
+            return response
+
+        def worth_retrying(outcome: _Outcome) -> bool:
+            if isinstance(outcome, httpx.TransportError):
+                return retry_failures
+            if outcome.status_code in _BUSY_STATUSES:
+                asked = retry_after_seconds(outcome)
+                if asked is not None:
+                    return asked <= MAX_RETRY_AFTER_SECONDS
+            return retry_failures and outcome.status_code in _RETRY_STATUSES
+
+        retrying = Retrying(
+            stop=stop_after_attempt(RETRY_ATTEMPTS),
+            retry=retry_if_result(worth_retrying),
+            wait=_back_off,
+            sleep=time.sleep,
+            # Out of attempts: the last outcome is reported below, like a first one.
+            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
+        )
+        outcome: _Outcome = retrying(attempt)
+        if isinstance(outcome, httpx.TransportError):
+            raise ServerError(
+                f"cannot reach the Sealroom server at {self.api_url}: {outcome}",
+                code="unreachable",
+            )
+        _raise_for_problem(outcome)
+        return outcome
+
+    def _check_account(self) -> None:
+        """Refuse a token of another account than the client's e-mail (``GET /v1/me``)."""
+        with self._check_lock:
+            expected = self._unchecked_email
+            if expected is None:
+                return  # checked meanwhile by another thread
+            body = self._send("GET", "/v1/me").json()
+            actual = body.get("email") if isinstance(body, dict) else None
+            if not isinstance(actual, str):
+                raise ServerError("the server sent a malformed account (GET /v1/me)")
+            if normalise_email(actual) != normalise_email(expected):
+                raise AuthenticationError(
+                    f"the API token belongs to {normalise_email(actual)}, not to "
+                    f"{normalise_email(expected)}: use {normalise_email(expected)}'s own token "
+                    "(`sealroom user add EMAIL` makes one), or the e-mail of the token's account",
+                    code="token_of_another_account",
+                )
+            self._unchecked_email = None
 
     def get_json(self, path: str, **kwargs: Any) -> Any:
         return self.request("GET", path, **kwargs).json()
@@ -112,6 +220,40 @@ class ApiClient:
     def post_json(self, path: str, body: Any = None, **kwargs: Any) -> Any:
         response = self.request("POST", path, json=body, **kwargs)
         return response.json() if response.content else None
+
+
+_exponential = wait_exponential_jitter(
+    multiplier=RETRY_BACKOFF_SECONDS, max=RETRY_BACKOFF_MAX_SECONDS, jitter=RETRY_JITTER_SECONDS
+)
+
+
+def _back_off(state: RetryCallState) -> float:
+    """Seconds before the next attempt: what the server asked for with ``Retry-After``, else an
+    exponential back-off; random jitter added to either."""
+    outcome = state.outcome.result() if state.outcome is not None else None
+    if isinstance(outcome, httpx.Response):
+        asked = retry_after_seconds(outcome)
+        if asked is not None:
+            # Not a secret: jitter only spreads the clients' return over time.
+            return asked + random.uniform(0, RETRY_JITTER_SECONDS)  # noqa: S311
+    return float(_exponential(state))
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """The wait ``Retry-After`` asks for (RFC 9110 §10.2.3: seconds, or an HTTP date), None if
+    the response has none or it is unreadable."""
+    value = response.headers.get("Retry-After", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
 def _release_body(response: httpx.Response) -> None:

@@ -1,14 +1,19 @@
 """What the SDK remembers between runs: per room, the last verified audit checkpoint, the
-highest signed room-state version and the most integrated commits seen.
+highest signed room-state version and the most integrated commits seen; and the jobs the
+command line submitted, with the key their results are sealed to (:class:`SubmittedJobStore`).
 
-Location: ``$SEALROOM_STATE_DIR``, else ``$XDG_DATA_HOME/sealroom``, else
-``~/.local/share/sealroom``; one file per room under ``audit-checkpoints/`` and
-``room-versions/``, mode 0600, written atomically (a crash never leaves half a file).
+Location (:func:`default_state_dir`): ``$SEALROOM_STATE_DIR``, else the directory used so far
+(``$XDG_DATA_HOME/sealroom`` or ``~/.local/share/sealroom``) if it exists, else the platform's
+user data directory (platformdirs: the same on Linux, ``~/Library/Application Support/sealroom``
+on macOS, ``%LOCALAPPDATA%\\sealroom`` on Windows). One file per room under
+``audit-checkpoints/`` and ``room-versions/``, one per job under ``jobs/``, mode 0600, written
+atomically (a crash never leaves half a file).
 
 Invariants: a stored checkpoint is re-verified against the core's key on every load (a file
 edited by hand is refused, not trusted), and the store only moves forward — a smaller checkpoint
 never replaces a larger one. Deleting the directory forgets what was seen (the next view is then
-trusted on first use again).
+trusted on first use again). A job file holds a private key, as the signing key does: it
+opens that one job's result and nothing else, and never leaves the machine.
 """
 
 from __future__ import annotations
@@ -17,25 +22,43 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
+import platformdirs
+
 from sealroom.audit import Checkpoint, open_checkpoint, room_origin
-from sealroom.crypto import VerifyKey
+from sealroom.crypto import KemPrivateKey, VerifyKey
 from sealroom.errors import ConfigurationError, VerificationError
 
-__all__ = ["AuditStateStore", "check_private", "default_state_dir", "write_atomically"]
+__all__ = [
+    "AuditStateStore",
+    "SubmittedJob",
+    "SubmittedJobStore",
+    "check_private",
+    "default_state_dir",
+    "write_atomically",
+]
 
 _ROOM_ID: Final = re.compile(r"^[0-9a-f]{64}$")
+_JOB_ID: Final = re.compile(r"^[0-9a-f]{32}$")
+APP_NAME: Final = "sealroom"
 
 
 def default_state_dir() -> Path:
+    """``$SEALROOM_STATE_DIR``; else the directory earlier versions used, if it exists (so that
+    pinned keys, checkpoints and signing keys stay where they are); else the platform's user
+    data directory for Sealroom."""
     configured = os.environ.get("SEALROOM_STATE_DIR")
     if configured:
         return Path(configured)
     data_home = os.environ.get("XDG_DATA_HOME")
-    base = Path(data_home) if data_home else Path.home() / ".local" / "share"
-    return base / "sealroom"
+    earlier = (Path(data_home) if data_home else Path.home() / ".local" / "share") / APP_NAME
+    if earlier.exists():
+        return earlier
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
 class AuditStateStore:
@@ -164,3 +187,84 @@ def write_atomically(path: Path, body: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    """A job submitted from this machine, with what opening its result later takes: the private
+    key the result is sealed to and the parameters its release is signed over."""
+
+    job_id: str
+    room_id: str
+    node: str
+    api_url: str
+    email: str
+    submitted_at_ms: int
+    recipient_key: KemPrivateKey = field(repr=False)
+    parameters: Mapping[str, str] = field(default_factory=dict)
+
+
+class SubmittedJobStore:
+    """The jobs submitted from this machine (``jobs/<job id>.json``, 0600), so that a result can
+    be fetched by a later process (``sealroom job result``) — only the session that submitted a
+    job holds the key its result opens with."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        root = directory or default_state_dir()
+        self._directory = root / "jobs"
+        for path in (root, self._directory):
+            check_private(path)
+
+    def _path(self, job_id: str) -> Path:
+        if not _JOB_ID.match(job_id):
+            raise ValueError("a job id is 32 lower-case hex digits")
+        return self._directory / f"{job_id}.json"
+
+    def save(self, job: SubmittedJob) -> Path:
+        body = json.dumps(
+            {
+                "job_id": job.job_id,
+                "room_id": job.room_id,
+                "node": job.node,
+                "api_url": job.api_url,
+                "email": job.email,
+                "submitted_at_ms": job.submitted_at_ms,
+                "parameters": dict(job.parameters),
+                "recipient_private_key": job.recipient_key.to_bytes().hex(),
+            }
+        )
+        path = self._path(job.job_id)
+        write_atomically(path, body)
+        return path
+
+    def load(self, job_id: str) -> SubmittedJob | None:
+        """The job, None if it was not submitted from here (with this state directory)."""
+        path = self._path(job_id)
+        try:
+            stored = json.loads(path.read_text("utf-8"))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            stored = None
+        try:
+            if not isinstance(stored, dict) or stored.get("job_id") != job_id:
+                raise ValueError
+            parameters = stored["parameters"]
+            if not isinstance(parameters, dict):
+                raise ValueError
+            return SubmittedJob(
+                job_id=job_id,
+                room_id=str(stored["room_id"]),
+                node=str(stored["node"]),
+                api_url=str(stored["api_url"]),
+                email=str(stored["email"]),
+                submitted_at_ms=int(stored["submitted_at_ms"]),
+                recipient_key=KemPrivateKey.from_bytes(
+                    bytes.fromhex(str(stored["recipient_private_key"]))
+                ),
+                parameters={str(k): str(v) for k, v in parameters.items()},
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ConfigurationError(
+                f"the saved job {job_id} ({path}) is unreadable; run the computation again"
+            ) from None

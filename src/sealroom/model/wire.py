@@ -34,6 +34,7 @@ __all__ = [
     "HealthOut",
     "InclusionProofOut",
     "JobOut",
+    "MeOut",
     "OutputColumnOut",
     "PrivacyBudgetOut",
     "PublishedDatasetOut",
@@ -264,3 +265,11 @@ class CommitOut(_Wire):
     integrated_at_ms: int
     commit: dict[str, Any]
     signature: str = Field(description="the core's Ed25519 signature over the commit, hex")
+
+
+# -- the caller's account -----------------------------------------------------------------------
+class MeOut(_Wire):
+    """Whose API token authenticated the request (the SDK checks it against the e-mail it was
+    given, so that one user's token cannot silently act as another's address)."""
+
+    email: str = Field(description="the account's e-mail address, normalised")

@@ -376,6 +376,27 @@ class MetadataStore:
             row = conn.execute(_GET_JOB, {"job_id": job_id}).first()
         return None if row is None else _record(JobRecord, row)
 
+    def list_jobs(self, room_id: str, user_email: str, limit: int) -> list[JobRecord]:
+        """``user_email``'s jobs of ``room_id``, the ``limit`` most recent, oldest first.
+
+        Host metadata (the status columns the workers keep): for showing, never for deciding.
+        """
+        jobs = t.jobs
+        query = (
+            select(jobs)
+            .where(
+                and_(
+                    jobs.c.room_id == room_id,
+                    func.lower(jobs.c.submitted_by) == normalise_email(user_email),
+                )
+            )
+            .order_by(jobs.c.created_at_ms.desc(), jobs.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return [_record(JobRecord, r) for r in reversed(rows)]
+
     def count_unfinished_jobs(self, user_email: str) -> int:
         """How many of ``user_email``'s jobs are queued or running."""
         with self.engine.connect() as conn:

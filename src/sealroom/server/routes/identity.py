@@ -5,6 +5,7 @@
 * ``POST /v1/pki/certificates`` — certify the caller's signing key for the caller's own address:
   the address is the API token's, never one from the body.
 * ``GET /v1/directory/{email}`` — the key a user registered last.
+* ``GET /v1/me`` — whose token this is: the SDK compares it with the e-mail it was given.
 
 Nothing here is the core's: the core believes a certificate only if it verifies under a root
 the room's definition names, and a directory entry not at all.
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sealroom.errors import BadRequestError, NotFoundError
 from sealroom.model.principal import MAX_EMAIL_CHARS, normalise_email
+from sealroom.model.wire import MeOut
 from sealroom.server.pki import participant_key_from_hex
 from sealroom.server.routes.deps import PlatformDep, UserDep
 
@@ -108,3 +110,15 @@ def directory_entry(email: EmailInPath, platform: PlatformDep, user: UserDep) ->
         fingerprint=entry.fingerprint,
         registered_at_ms=entry.registered_at_ms,
     )
+
+
+@router.get("/v1/me")
+def me(user: UserDep) -> MeOut:
+    """The account the API token belongs to, its address normalised.
+
+    A client configured with one address and another user's token would otherwise act as the
+    token's owner without noticing (the core signs and audits as the token's owner, and the
+    participant's signature, made for the configured address, would be refused later and
+    less clearly); the SDK asks once, before its first request, and refuses a mismatch.
+    """
+    return MeOut(email=normalise_email(user))

@@ -12,6 +12,11 @@ A result fetch may wait the same way (``?wait=``): the SDK submits, then fetches
 is the result as soon as it exists, without a status request in between. The signed fetch
 reaches the core only then; a job that has not succeeded by the end of the wait is answered
 ``409 job_not_ready`` without it (the SDK then asks for the status, which says why).
+
+``GET /v1/rooms/{room_id}/jobs`` lists the caller's own jobs of a room, once the core has said
+the caller takes part in it (anyone else gets the core's "not found"). The list is the host's
+metadata, shown to find a job again (``sealroom job list``); nothing is decided from it, and a
+result fetched for a listed job is verified like any other.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from sealroom.crypto import KemPublicKey
-from sealroom.errors import BadRequestError, ConflictError
+from sealroom.errors import BadRequestError, ConflictError, PermissionDeniedError
 from sealroom.model.principal import Principal
 from sealroom.model.records import JobRecord, JobStatus
 from sealroom.model.result_release import RESULT_FORMAT_HEADER, RESULT_SIGNATURE_HEADER
@@ -40,6 +45,9 @@ router = APIRouter(tags=["jobs"])
 
 #: Long-polls one user may hold at once.
 MAX_WAITS_PER_USER: Final = 4
+#: Jobs one listing returns by default, and at most: the most recent ones.
+DEFAULT_JOBS_LISTED: Final = 100
+MAX_JOBS_LISTED: Final = 1000
 
 
 class LongPolls:
@@ -106,6 +114,29 @@ def submit_job(
 ) -> JobOut:
     recipient = bytes.fromhex(body.recipient_public_key)
     return job_out(platform.core.submit_job(user, room_id, node, body.parameters, recipient))
+
+
+@router.get("/v1/rooms/{room_id}/jobs")
+async def list_jobs(
+    room_id: str,
+    platform: PlatformDep,
+    user: PrincipalDep,
+    limit: int = Query(
+        default=DEFAULT_JOBS_LISTED,
+        ge=1,
+        le=MAX_JOBS_LISTED,
+        description="how many of the most recent jobs to list",
+    ),
+) -> list[JobOut]:
+    """The caller's own jobs of the room (computations, development runs, previews), the most
+    recent ``limit``, oldest first; "not found" unless the caller takes part in the room."""
+    # The core decides who takes part (commits add analysts; the host's participant table
+    # holds only those of the published definition); a stranger's probe is audited there and
+    # answered "not found". A participant without the status permission is still one.
+    with contextlib.suppress(PermissionDeniedError):
+        await run_in_threadpool(platform.core.room_status, user, room_id)
+    jobs = await run_in_threadpool(platform.store.list_jobs, room_id, user.email, limit)
+    return [job_out(job) for job in jobs]
 
 
 @router.get("/v1/jobs/{job_id}")

@@ -1,25 +1,41 @@
-"""``sealroom dataset ...``: upload, publish and list encrypted datasets.
+"""``sealroom dataset ...``: provision a file to a table in one step; upload, publish and list
+encrypted datasets.
 
-Dataset keys live in key files (hex, mode 0600) that never leave the user's machine.
+``provision`` is what data owners use: it reads the file's header and maps its columns by name,
+detects or takes the delimiter, encoding and number formats, validates the file on this machine
+with the core's own rules before any byte leaves it, then encrypts, uploads (progress in bytes
+and rows), publishes, and prints the core's report. Exit status: 0 only when the core's
+validation passed; 1 when the file is refused (locally or by the core; a failed dataset never
+replaces one that passed unless ``--replace``); 2 for a usage error.
+
+Dataset keys live in key files (hex, mode 0600) that never leave the user's machine; without
+``--key-file``, ``provision`` keeps a new key under the SDK's state directory
+(``dataset-keys/<dataset id>.key``) and says where.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    ProgressColumn,
+    Task,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from sealroom.cli._common import ApiUrl, Email, Token, console, open_client
+from sealroom.client import Client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.crypto import Key
 
@@ -40,6 +56,212 @@ def read_key_file(path: Path) -> Key:
         return Key(material=bytes.fromhex(path.read_text().strip()))
     except ValueError:
         raise typer.BadParameter(f"{path} does not hold a 64-hex-digit key") from None
+
+
+@dataset_app.command("provision")
+def dataset_provision(
+    room_id: str,
+    node: str,
+    file: Path,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-file", help="Dataset key file (hex, 0600); default: a new key, kept for you."
+        ),
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
+    description: str = "",
+    header: Annotated[
+        bool | None,
+        typer.Option(
+            "--header/--no-header",
+            help="Whether the first row names the columns (default: detected).",
+            show_default=False,
+        ),
+    ] = None,
+    delimiter: Annotated[
+        str | None, typer.Option(help="',' ';' 'tab' '|' ... (default: detected).")
+    ] = None,
+    encoding: Annotated[
+        str | None, typer.Option(help="utf-8, cp1252, latin-1, utf-16 ... (default: detected).")
+    ] = None,
+    decimal_comma: Annotated[
+        bool, typer.Option("--decimal-comma", help="Numbers are written 12,5.")
+    ] = False,
+    thousands_separator: Annotated[
+        str | None, typer.Option(help="Remove this separator from numbers (',' '.' ' ' \"'\").")
+    ] = None,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Replace the node's dataset even if this one fails validation."
+        ),
+    ] = False,
+    max_dropped: Annotated[
+        str | None,
+        typer.Option(
+            help="With drop_invalid_rows: refuse the file if more rows than this would be "
+            "dropped (5% or 0.05)."
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the outcome as JSON on standard output.")
+    ] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """Check FILE on this machine, then encrypt, upload and publish it to NODE of ROOM_ID.
+
+    Prints the dataset id (or, with --json, the outcome and the core's report).
+    """
+    from sealroom.analytics.provisioning import CsvFormat, prepare_table, provision
+    from sealroom.cli.report_view import print_report
+    from sealroom.errors import DatasetRejectedError
+    from sealroom.model.definition import RawNode, TableNode
+
+    if not file.is_file():
+        _usage(f"{file} is not a file")
+    share = _share(max_dropped) if max_dropped is not None else None
+    try:
+        fmt = CsvFormat(
+            header=header,
+            delimiter=_delimiter(delimiter),
+            encoding=encoding,
+            decimal_comma=decimal_comma,
+            thousands_separator=thousands_separator,
+        )
+    except DatasetRejectedError as error:
+        _usage(str(error))
+    with open_client(api_url, email, token) as client:
+        session = client.session()
+        definition = session.retrieve_data_room(room_id)
+        target = next((n for n in definition.nodes if n.name == node), None)
+        if not isinstance(target, TableNode | RawNode):
+            data_nodes = [n.name for n in definition.nodes if isinstance(n, TableNode | RawNode)]
+            _fail(
+                f"room {room_id} has no data node {node!r}; its data nodes: "
+                + (", ".join(data_nodes) or "none")
+            )
+        key = read_key_file(key_file) if key_file is not None and key_file.exists() else Key()
+        if isinstance(target, RawNode):
+            dataset_id = _upload(client, file.read_bytes(), key, name or file.name, description, 0)
+            answer = session.publish_dataset(room_id, dataset_id, node, key, force=replace)
+        else:
+            try:
+                with console.status(f"checking {file.name} on this machine"):
+                    prepared = prepare_table(file, target.schema_, fmt, max_dropped_share=share)
+            except DatasetRejectedError as error:
+                _fail(str(error))
+            for note in prepared.notes:
+                console.print(f"note: {escape(note)}", soft_wrap=True)
+            if prepared.problem is not None:
+                print_report(
+                    console,
+                    prepared.report,
+                    where="local",
+                    header_rows=prepared.header_rows,
+                    samples=prepared.samples,
+                )
+                _fail(f"the file was not uploaded: {prepared.problem}")
+            print_report(console, prepared.report, where="local", header_rows=prepared.header_rows)
+            progress = _progress(rows=prepared.num_rows)
+            with progress:
+                task = progress.add_task(f"upload {file.name}", total=prepared.data.size)
+                try:
+                    outcome = provision(
+                        client,
+                        session,
+                        room_id,
+                        node,
+                        prepared,
+                        key,
+                        name or file.name,
+                        description=description,
+                        replace=replace,
+                        progress=lambda sent: progress.advance(task, sent),
+                    )
+                except DatasetRejectedError as error:
+                    progress.stop()
+                    if error.report is not None:
+                        print_report(
+                            console, error.report, where="core", header_rows=error.header_rows
+                        )
+                    _fail(str(error))
+            dataset_id, answer = outcome.dataset_id, outcome.answer
+            if outcome.report is not None:
+                print_report(
+                    console, outcome.report, where="core", header_rows=prepared.header_rows
+                )
+    kept = _keep_key(key, key_file, dataset_id)
+    console.print(
+        f"published dataset {dataset_id} to node {node!r} of room {room_id}", soft_wrap=True
+    )
+    if json_output:
+        typer.echo(json.dumps({**answer, "key_file": str(kept)}, indent=2))
+    else:
+        typer.echo(dataset_id)
+
+
+def _usage(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _delimiter(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return {"tab": "\t", "\\t": "\t", "space": " ", "semicolon": ";", "comma": ","}.get(
+        text.lower(), text
+    )
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        _usage(f"--max-dropped takes a share such as 5% or 0.05, not {text!r}")
+    if not 0 <= value <= 1:
+        _usage(f"--max-dropped must be between 0% and 100%, not {text!r}")
+    return value
+
+
+def _upload(client: Client, data: bytes, key: Key, name: str, description: str, rows: int) -> str:
+    progress = _progress(rows=rows)
+    with progress:
+        task = progress.add_task(f"upload {name}", total=len(data))
+        return client.upload_dataset(
+            io.BytesIO(data),
+            key,
+            name,
+            description=description,
+            progress=lambda sent: progress.advance(task, sent),
+        )
+
+
+def _keep_key(key: Key, key_file: Path | None, dataset_id: str) -> Path:
+    """Where the key is: the given file (written now if new) or the state directory's."""
+    from sealroom.client._state import default_state_dir
+
+    if key_file is not None:
+        if not key_file.exists():
+            write_key_file(key_file, key)
+            console.print(f"new dataset key written to {key_file} (keep it safe)")
+        return key_file
+    directory = default_state_dir() / "dataset-keys"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = directory / f"{dataset_id}.key"
+    if not path.exists():
+        write_key_file(path, key)
+    console.print(
+        f"dataset key kept in {path} (needed to publish this dataset again)", soft_wrap=True
+    )
+    return path
 
 
 @dataset_app.command("upload")
@@ -84,16 +306,40 @@ def dataset_publish(
     node: str,
     dataset_id: str,
     key_file: KeyFile,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace", help="Replace the node's dataset even if this one fails validation."
+        ),
+    ] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """Publish an uploaded dataset to a data node (the key is sealed to the attested core)."""
+    """Publish an uploaded dataset to a data node (the key is sealed to the attested core).
+
+    Prints the core's answer as JSON; exits with 1 when the dataset failed validation (a failed
+    dataset does not replace one that passed unless --replace).
+    """
+    from sealroom.cli.report_view import print_report
+
     with open_client(api_url, email, token) as client:
         outcome = client.session().publish_dataset(
-            room_id, dataset_id, node, read_key_file(key_file)
+            room_id, dataset_id, node, read_key_file(key_file), force=replace
         )
     typer.echo(json.dumps(outcome, indent=2))
+    if outcome.get("validation") == "FAILED":
+        if outcome.get("report"):
+            print_report(console, outcome["report"], where="core")
+        kept = outcome.get("kept_dataset_id")
+        _fail(
+            "the dataset failed validation"
+            + (
+                f"; dataset {kept}, which passed, stays published (--replace replaces it)"
+                if kept
+                else ""
+            )
+        )
 
 
 @dataset_app.command("list")
@@ -104,13 +350,26 @@ def dataset_list(api_url: ApiUrl = DEFAULT_API_URL, email: Email = "", token: To
             typer.echo(f"{dataset['id']}\t{dataset['size']}\t{dataset['name']}")
 
 
-def _progress() -> Progress:
-    return Progress(
+def _progress(rows: int = 0) -> Progress:
+    """Bytes of the file sent (and, when known, about how many of its rows)."""
+    columns: list[str | ProgressColumn] = [
         "[progress.description]{task.description}",
-        BarColumn(),
+        BarColumn(bar_width=10),
         DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
+    ]
+    columns += [_RowsColumn(rows)] if rows else [TransferSpeedColumn()]
+    columns.append(TimeRemainingColumn())
+    return Progress(*columns, console=console, transient=False)
+
+
+class _RowsColumn(ProgressColumn):
+    """Rows sent, in proportion of the bytes sent (rows are about the same size)."""
+
+    def __init__(self, rows: int) -> None:
+        super().__init__()
+        self._rows = rows
+
+    def render(self, task: Task) -> Text:
+        total = task.total or 1
+        done = self._rows if task.finished else int(self._rows * task.completed / total)
+        return Text(f"{done:,}/{self._rows:,} rows", style="progress.download")

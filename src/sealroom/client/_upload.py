@@ -14,8 +14,10 @@ from typing import BinaryIO
 
 from sealroom.client._http import ApiClient
 from sealroom.crypto import DEFAULT_CHUNK_SIZE, DatasetEncryptor, EncryptedChunk, Key
+from sealroom.crypto.streaming import TAG_SIZE
 from sealroom.errors import VerificationError
 
+#: Called with the number of the file's (plaintext) bytes each uploaded chunk carried.
 ProgressCallback = Callable[[int], None]
 DEFAULT_PARALLEL_UPLOADS = 4
 
@@ -45,7 +47,8 @@ def upload_encrypted(
                 "Content-Type": "application/octet-stream",
             },
         )
-        return len(chunk.ciphertext)
+        # Progress counts the file's bytes, so that it ends at the file's size.
+        return len(chunk.ciphertext) - TAG_SIZE
 
     in_flight: list[Future[int]] = []
     with ThreadPoolExecutor(max_workers=max(1, parallel_uploads)) as pool:

@@ -22,6 +22,7 @@ Invariants:
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import sys
@@ -35,7 +36,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sealroom.client import Client, create_client
-from sealroom.errors import BadRequestError, NotFoundError
+from sealroom.errors import BadRequestError, NotFoundError, RequestError
 
 __all__ = [
     "EXIT_FAILURE",
@@ -49,8 +50,10 @@ __all__ = [
     "echo_json",
     "escape_untrusted",
     "iso_time",
+    "iso_time_ms",
     "open_client",
     "print_table",
+    "resolve_job_id",
     "resolve_room_id",
     "usage_error",
 ]
@@ -153,6 +156,27 @@ def resolve_room_id(client: Client, text: str) -> str:
     return _unique(prefix, (str(room["id"]) for room in rooms), "room", "sealroom room list")
 
 
+def resolve_job_id(client: Client, text: str, room_id: str | None = None) -> str:
+    """The full id of the caller's job whose id is ``text`` or starts with it.
+
+    Like :func:`resolve_room_id`, over the caller's own jobs (``sealroom job list``): those of
+    ``room_id``, or else of every room the caller takes part in.
+    """
+    prefix = _prefix(text, "job", JOB_ID_CHARS)
+    if len(prefix) == JOB_ID_CHARS:
+        return prefix
+    room_ids = [room_id] if room_id else [str(r["id"]) for r in client.get_data_room_descriptions()]
+    job_ids: list[str] = []
+    for room in room_ids:
+        try:
+            job_ids.extend(str(job["job_id"]) for job in client.get_jobs(room))
+        except RequestError:
+            if room_id:
+                raise
+            # A room the caller no longer takes part in: none of its jobs are listed.
+    return _unique(prefix, job_ids, "job", "sealroom job list ROOM_ID")
+
+
 # -- output -----------------------------------------------------------------------------------
 def escape_untrusted(text: str, *, block: bool = False) -> str:
     """``text`` with every character that could hide or reorder what is shown made visible
@@ -169,6 +193,13 @@ def iso_time(ms: int | None) -> str:
     if ms is None:
         return "-"
     return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_time_ms(ms: int) -> str:
+    """Like :func:`iso_time`, to the millisecond (``2025-01-31T09:00:00.250Z``): for audit
+    entries, which several may share a second."""
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
 
 
 def echo_json(document: Any) -> None:
@@ -194,4 +225,8 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, empty:
         typer.echo(empty, err=True)
         return
     width = None if sys.stdout.isatty() else PIPED_TABLE_COLUMNS
-    Console(width=width, highlight=False, markup=False, emoji=False).print(table)
+    rendered = Console(file=io.StringIO(), width=width, highlight=False, markup=False, emoji=False)
+    rendered.print(table)
+    # Without the padding rich adds to the last column: lines end where their text does.
+    for line in rendered.file.getvalue().splitlines():  # type: ignore[attr-defined]
+        typer.echo(line.rstrip())

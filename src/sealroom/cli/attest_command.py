@@ -22,7 +22,7 @@ import typer
 from rich.markup import escape
 
 from sealroom.attestation import enclave_specifications, verify_attestation
-from sealroom.cli._common import console
+from sealroom.cli._common import AsJson, console, echo_json
 from sealroom.client._http import api_url_from_env
 from sealroom.errors import (
     ConfigurationError,
@@ -50,6 +50,7 @@ def attest(
             "--spec", help="Trust this specification id (repeatable), e.g. sealroom.core:v0.2.0."
         ),
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Verify the server's attestation with a fresh nonce and print what was verified."""
     api_url = api_url_from_env(url)
@@ -85,6 +86,20 @@ def attest(
         console.print(f"[red]NOT VERIFIED[/red]: {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     kem = verified.kem_public_key.to_bytes()
+    if as_json:
+        echo_json(
+            {
+                "server": api_url,
+                "provider": verified.provider,
+                "measurement": str(verified.measurement),
+                "specification": verified.specification.id,
+                "core_version": verified.core_version,
+                "signing_key": verified.verify_key.hex(),
+                "encryption_key_sha256": hashlib.sha256(kem).hexdigest(),
+                "simulated": bool(verified.is_simulated or caught),
+            }
+        )
+        return
     typer.echo(f"server:             {api_url}")
     typer.echo(f"provider:           {verified.provider}")
     typer.echo(f"measurement:        {verified.measurement}")

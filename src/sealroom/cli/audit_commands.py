@@ -21,7 +21,15 @@ from typing import Annotated
 import typer
 
 from sealroom.audit.export import VerifiedApproval, export_room_id, verify_export
-from sealroom.cli._common import ApiUrl, Email, Token, console
+from sealroom.cli._common import (
+    ApiUrl,
+    AsJson,
+    Email,
+    Token,
+    console,
+    echo_json,
+    resolve_room_id,
+)
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.client._state import AuditStateStore, default_state_dir
 from sealroom.crypto import VerifyKey
@@ -45,9 +53,10 @@ def audit_export(
     from sealroom.client import create_client
 
     with create_client(email, token, api_url=api_url) as client:
-        data = client.session().export_audit_log(room_id)
+        full_id = resolve_room_id(client, room_id)
+        data = client.session().export_audit_log(full_id)
     output.write_bytes(data)
-    console.print(f"audit log of room {room_id} written to {output}")
+    typer.echo(f"audit log of room {full_id} written to {output}", err=True)
 
 
 @audit_app.command("verify")
@@ -69,6 +78,7 @@ def audit_verify(
             "(default: $SEALROOM_STATE_DIR or ~/.local/share/sealroom).",
         ),
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Check an export offline against the core's key: signature, every entry, --previous."""
     try:
@@ -80,6 +90,29 @@ def audit_verify(
     except VerificationError as exc:
         console.print(f"[red]NOT VERIFIED[/red]: {exc}")
         raise typer.Exit(1) from None
+    if as_json:
+        echo_json(
+            {
+                "verified": True,
+                "room_id": verified.room_id,
+                "entries": verified.size,
+                "root_hash": verified.checkpoint.root_hash.hex(),
+                "extends": None if previous is None else str(previous),
+                "core_key": expected.hex(),
+                "core_key_source": source,
+                "approvals": None
+                if verified.approvals is None
+                else [
+                    {
+                        "request_id": approval.request_id,
+                        "approver": approval.approver,
+                        "key_fingerprint": approval.fingerprint,
+                    }
+                    for approval in verified.approvals
+                ],
+            }
+        )
+        return
     typer.echo(
         f"verified: room {verified.room_id}, {verified.size} entries, root "
         f"{verified.checkpoint.root_hash.hex()}" + (f", extends {previous}" if previous else "")

@@ -8,8 +8,10 @@ as ``docs/room-definition.schema.json``. The format is described in ``docs/room-
 
 Exit status: 0 on success; otherwise 2 (Click's status for usage errors, as for any bad
 argument) with one ``error: ...`` line on stderr — a refused template, an unreadable file, a room
-you cannot see, an unreachable server — never a traceback. (The other client commands leave
-errors to ``main``, which exits with 1.)
+you cannot see, an unreachable server — never a traceback. This predates the convention of the
+other client commands (docs/cli.md: 1 for what the server refuses or cannot answer) and is kept
+for the scripts that test templates with it; ``dcr test`` exits 1 when a computation failed.
+Room ids may be abbreviated to a unique prefix; ``dcr test --json`` prints the reports as JSON.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Annotated
 
 import typer
 
-from sealroom.cli._common import ApiUrl, Email, Token
+from sealroom.cli._common import ApiUrl, AsJson, Email, Token, echo_json, resolve_room_id
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import SealroomError
 from sealroom.model.template import parse_template, room_definition_schema_text
@@ -78,6 +80,7 @@ def dcr_export(
 
     with _errors_as_one_line():
         with create_client(email, token, api_url=api_url) as client:
+            room_id = resolve_room_id(client, room_id)
             text = client.export_dcr_definition(room_id)
         _write(text, output, f"template of room {room_id}")
 
@@ -133,6 +136,7 @@ def dcr_test(
         list[str],
         typer.Option("--param", help="NODE.NAME=VALUE: a parameter value. Repeatable."),
     ] = [],  # noqa: B006
+    as_json: AsJson = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
@@ -166,11 +170,14 @@ def dcr_test(
             results = client.session().test_computations(
                 draft, test_datasets=uploaded, parameters=parameters
             )
-    failed = 0
-    for result in map(ComputationTestResult.from_json, results):
+    reports = [ComputationTestResult.from_json(result) for result in results]
+    failed = sum(not report.succeeded for report in reports)
+    if as_json:
+        echo_json(results)
+        raise typer.Exit(1 if failed else 0)
+    for result in reports:
         typer.echo(result.describe())
         if not result.succeeded:
-            failed += 1
             for name, log in result.logs.items():
                 typer.echo(f"--- {name} ---\n{log.rstrip()}")
     typer.echo(f"{len(results) - failed} of {len(results)} computations passed", err=True)

@@ -37,7 +37,7 @@ from typing import Annotated, Final
 
 import typer
 
-from sealroom.cli._common import ApiUrl, Token
+from sealroom.cli._common import ApiUrl, AsJson, Token, echo_json
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.client._identity import ParticipantKeys
 from sealroom.errors import ConfigurationError, DefinitionError, SealroomError, VerificationError
@@ -114,7 +114,7 @@ def _read_input(path: Path, what: str) -> bytes:
 
 
 @keys_app.command("show")
-def keys_show(email: Email = "", state_dir: StateDir = None) -> None:
+def keys_show(email: Email = "", state_dir: StateDir = None, as_json: AsJson = False) -> None:
     """Print your e-mail and your key's fingerprint (the key is made on first use)."""
     with _errors_as_one_line():
         address, keys = _keys(email, state_dir)
@@ -126,6 +126,16 @@ def keys_show(email: Email = "", state_dir: StateDir = None) -> None:
                 "it never leaves this computer: `sealroom keys export` backs it up)",
                 err=True,
             )
+        if as_json:
+            echo_json(
+                {
+                    "email": address,
+                    "key_fingerprint": fingerprint,
+                    "key_path": str(keys.key_path(address)),
+                    "new": is_new,
+                }
+            )
+            return
         typer.echo(f"e-mail:          {address}")
         typer.echo(f"key fingerprint: {format_fingerprint(fingerprint)}")
 
@@ -317,6 +327,7 @@ def keys_lookup(
     email: Email = "",
     token: Token = "",
     state_dir: StateDir = None,
+    as_json: AsJson = False,
 ) -> None:
     """Print the key fingerprint the host's directory holds for EMAIL (the host's word).
 
@@ -329,6 +340,15 @@ def keys_lookup(
             raise ConfigurationError(f"{address!r} is not an e-mail address")
         with create_client(email, token, api_url=api_url, state_dir=state_dir) as client:
             fingerprint = client.participant_key(normalise_email(address))
+        if as_json:
+            echo_json(
+                {
+                    "email": normalise_email(address),
+                    "key_fingerprint": fingerprint,
+                    "verified": False,  # the host's word: confirm it out of band
+                }
+            )
+            return
         typer.echo(f"e-mail:          {normalise_email(address)}")
         typer.echo(f"key fingerprint: {format_fingerprint(fingerprint)}")
         typer.echo(

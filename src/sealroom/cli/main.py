@@ -1,35 +1,68 @@
-"""The ``sealroom`` command: serve, manage users, run the demo, and talk to a server."""
+"""The ``sealroom`` command: serve, manage users, run the demo, and talk to a server.
+
+Exit status, for every client command (docs/cli.md): 0 success; 1 a failure — the server
+refused, a job failed, the server could not be reached, something did not verify; 2 a usage
+error — a bad argument or option, an unknown format, a missing or unreadable file, a data
+directory that is not one, missing set-up (no token, no e-mail), an invalid room definition
+or template. Errors are one ``error: …`` line on stderr, never a traceback: :func:`main` turns
+Sealroom's errors and the operating system's file errors into that line. Warnings are one
+``warning: …`` line each, the simulated-attestation warning once per process (the SDK warns
+as Python does for a library user; only this command formats them).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 
 from sealroom._version import __version__
+from sealroom.cli._common import (
+    EXIT_FAILURE,
+    EXIT_USAGE,
+    AsJson,
+    echo_json,
+    iso_time,
+    print_table,
+    usage_error,
+)
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
 from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
-from sealroom.cli.job_commands import run
+from sealroom.cli.job_commands import job_app, run
 from sealroom.cli.keys_commands import keys_app
 from sealroom.cli.request_commands import request_app
 from sealroom.cli.room_commands import room_app
 from sealroom.cli.worker import worker_app
-from sealroom.errors import SealroomError
+from sealroom.errors import (
+    ConfigurationError,
+    DefinitionError,
+    SealroomError,
+    SimulatedAttestationWarning,
+)
+
+if TYPE_CHECKING:
+    from sealroom.storage.metadata import MetadataStore
 
 app = typer.Typer(
     name="sealroom",
-    help="Sealroom: an open-source, self-hostable data clean room.",
+    help="Sealroom: an open-source, self-hostable data clean room.\n\n"
+    "Exit status: 0 success; 1 failure (refused by the server, a failed job, an unreachable "
+    "server); 2 usage error (bad arguments, unknown format, missing file). Room and job ids may "
+    "be abbreviated to a unique prefix of 6+ hex digits; --json prints one JSON document. "
+    "See docs/cli.md.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server's data dir).")
 app.add_typer(user_app, name="user")
+app.add_typer(job_app, name="job")
 app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")
 app.add_typer(dcr_app, name="dcr")
@@ -49,6 +82,36 @@ DataDirOption = Annotated[
         show_default=True,
     ),
 ]
+InitOption = Annotated[
+    bool,
+    typer.Option(
+        "--init", help="Create a new data directory if DATA_DIR is not one (nothing else does)."
+    ),
+]
+#: The file that makes a directory a Sealroom data directory (the metadata database; with
+#: SEALROOM_DATABASE_URL the database lives elsewhere, and that database is the check).
+METADATA_FILE = "metadata.sqlite3"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sealroom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Sealroom: an open-source, self-hostable data clean room."""
 
 
 @app.command()
@@ -142,19 +205,35 @@ def serve(
     )
 
 
+def _open_user_store(data_dir: Path, init: bool) -> MetadataStore:
+    """The metadata of the server's data directory; a usage error if ``data_dir`` is not one
+    (a typo would otherwise create a new, empty database and tokens nobody's server knows)."""
+    from sealroom.server.platform import open_store
+    from sealroom.server.settings import Settings
+
+    settings = Settings(data_dir=data_dir)
+    if not settings.database_url and not (data_dir / METADATA_FILE).is_file() and not init:
+        what = "does not exist" if not data_dir.exists() else f"has no {METADATA_FILE}"
+        usage_error(
+            f"{data_dir} is not a Sealroom data directory ({what}): pass the directory "
+            "`sealroom serve` uses (--data-dir or SEALROOM_DATA_DIR), or --init to create a new "
+            "one there"
+        )
+    return open_store(settings)
+
+
 @user_app.command("add")
 def user_add(
     email: str,
     data_dir: DataDirOption = Path(".sealroom-data"),
     label: Annotated[str, typer.Option(help="A note to recognise the token by.")] = "",
+    init: InitOption = False,
 ) -> None:
     """Create a user (if new) and print a new API token as the last line."""
     from sealroom.model.principal import normalise_email
     from sealroom.server.accounts import issue_token
-    from sealroom.server.platform import open_store
-    from sealroom.server.settings import Settings
 
-    store = open_store(Settings(data_dir=data_dir))
+    store = _open_user_store(data_dir, init)
     token = issue_token(store, email, label)
     store.engine.dispose()
     typer.echo(
@@ -164,25 +243,43 @@ def user_add(
 
 
 @user_app.command("list")
-def user_list(data_dir: DataDirOption = Path(".sealroom-data")) -> None:
-    """List users and how many active tokens each has."""
-    from sealroom.server.platform import open_store
-    from sealroom.server.settings import Settings
-
-    store = open_store(Settings(data_dir=data_dir))
-    for user in store.list_users():
-        typer.echo(f"{user.email}\t{user.active_tokens} active token(s)")
+def user_list(
+    data_dir: DataDirOption = Path(".sealroom-data"),
+    init: InitOption = False,
+    as_json: AsJson = False,
+) -> None:
+    """List users, when each was created (UTC) and how many active tokens each has."""
+    store = _open_user_store(data_dir, init)
+    users = store.list_users()
     store.engine.dispose()
+    if as_json:
+        echo_json(
+            [
+                {
+                    "email": user.email,
+                    "created_at_ms": user.created_at_ms,
+                    "created_at": iso_time(user.created_at_ms),
+                    "active_tokens": user.active_tokens,
+                }
+                for user in users
+            ]
+        )
+        return
+    print_table(
+        ("E-MAIL", "CREATED", "ACTIVE TOKENS"),
+        ((u.email, iso_time(u.created_at_ms), str(u.active_tokens)) for u in users),
+        empty=f"no users in {data_dir}",
+    )
 
 
 @user_app.command("revoke-token")
-def user_revoke_token(email: str, data_dir: DataDirOption = Path(".sealroom-data")) -> None:
+def user_revoke_token(
+    email: str, data_dir: DataDirOption = Path(".sealroom-data"), init: InitOption = False
+) -> None:
     """Revoke every active API token of a user."""
     from sealroom.model.principal import normalise_email
-    from sealroom.server.platform import open_store
-    from sealroom.server.settings import Settings
 
-    store = open_store(Settings(data_dir=data_dir))
+    store = _open_user_store(data_dir, init)
     count = store.revoke_tokens(normalise_email(email))
     store.engine.dispose()
     typer.echo(f"Revoked {count} token(s) of {normalise_email(email)}.")
@@ -200,17 +297,53 @@ def demo(
 
 
 @app.command()
-def version() -> None:
+def version(as_json: AsJson = False) -> None:
     """Print the version and the core's measurement."""
     from sealroom.attestation import measure_installed_package
 
+    measurement = measure_installed_package()
+    if as_json:
+        echo_json({"version": __version__, "core_measurement": str(measurement)})
+        return
     typer.echo(f"sealroom {__version__}")
-    typer.echo(f"core measurement {measure_installed_package()}")
+    typer.echo(f"core measurement {measurement}")
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """A warning as one ``warning: …`` line on stderr, without Python's source line."""
+    del category, filename, lineno, file, line
+    typer.echo(f"warning: {' '.join(str(message).split())}", err=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def main() -> None:
+    """The ``sealroom`` entry point: exit statuses and error lines as the module says."""
+    warnings.showwarning = _show_warning
+    # Once per process: the attestation is verified once per session, and a command that
+    # opens several would repeat the same sentence.
+    warnings.filterwarnings("once", category=SimulatedAttestationWarning)
     try:
         app()
+    except (ConfigurationError, DefinitionError) as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(EXIT_USAGE)
     except SealroomError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        sys.exit(EXIT_FAILURE)
+    except OSError as exc:
+        name = f" {exc.filename}" if exc.filename else ""
+        typer.echo(f"error: cannot use{name}: {exc.strerror or _one_line(exc)}", err=True)
+        sys.exit(EXIT_USAGE)
+    except UnicodeDecodeError as exc:
+        typer.echo(f"error: a file is not UTF-8 text ({exc.reason})", err=True)
+        sys.exit(EXIT_USAGE)

@@ -22,9 +22,11 @@ Invariants:
 * Request ids may be abbreviated to a unique prefix of at least :data:`MIN_ID_PREFIX_CHARS`
   hex digits, resolved on the client from the room's request list; an unknown or ambiguous
   prefix is refused, never guessed. Acting commands print the full id they acted on.
-* Errors are one ``error: …`` line on stderr with exit status 1, as for the other client
-  commands: :class:`~sealroom.errors.SealroomError` is left to ``main``; unreadable or
-  unwritable files are reported here in the same shape.
+* Room ids may be abbreviated too (:func:`~sealroom.cli._common.resolve_room_id`).
+* Errors are one ``error: …`` line on stderr, as for the other client commands (docs/cli.md):
+  status 1 for what the server refuses, 2 for a usage error — a malformed request id, an
+  invalid option (a :class:`~sealroom.errors.DefinitionError` raised before anything is
+  sent), an unreadable file (reported here; the rest is left to ``main``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,15 @@ from sealroom.analytics._verified import (
     verified_commit,
     verify_request,
 )
-from sealroom.cli._common import ApiUrl, Email, Token, escape_untrusted
+from sealroom.cli._common import (
+    EXIT_USAGE,
+    ApiUrl,
+    Email,
+    Token,
+    escape_untrusted,
+    resolve_room_id,
+    usage_error,
+)
 from sealroom.client import create_client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import BadRequestError, DefinitionError, NotFoundError, VerificationError
@@ -83,8 +93,6 @@ NOTE_PREVIEW_CHARS = 60
 #: Width of a table written to a pipe or file: such output is read by grep and scripts, which
 #: a cell folded over several lines at the default 80 columns would break.
 PIPED_TABLE_COLUMNS = 1_000
-#: Exit status of a failed command, the one ``main`` uses for every SealroomError.
-EXIT_ERROR = 1
 
 _HEX = re.compile(r"^[0-9a-f]+$")
 
@@ -105,10 +113,10 @@ def _files_as_one_line() -> Iterator[None]:
     except OSError as exc:
         name = f" {exc.filename}" if exc.filename else ""
         typer.echo(f"error: cannot use{name}: {exc.strerror or exc}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(EXIT_USAGE) from None
     except UnicodeDecodeError:
         typer.echo("error: a query or script file is not UTF-8 text", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @contextmanager
@@ -121,10 +129,9 @@ def resolve_request(session: Session, room_id: str, request_id: str) -> dict[str
     """The request (as the server reports it) whose id is ``request_id`` or starts with it."""
     prefix = request_id.strip().lower()
     if not MIN_ID_PREFIX_CHARS <= len(prefix) <= FULL_ID_CHARS or not _HEX.match(prefix):
-        raise BadRequestError(
+        usage_error(
             f"a request id is {MIN_ID_PREFIX_CHARS} to {FULL_ID_CHARS} hex digits (a unique "
-            "prefix of an id shown by `sealroom request list`)",
-            code="invalid_request_id",
+            "prefix of an id shown by `sealroom request list`)"
         )
     if len(prefix) == FULL_ID_CHARS:
         matches = [session.retrieve_request(room_id, prefix)]
@@ -157,6 +164,7 @@ def request_list(
 ) -> None:
     """List the requests of ROOM_ID and what each still waits for."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         listed = session.retrieve_requests(room_id)
     if as_json:
         typer.echo(json.dumps(listed, indent=2))
@@ -192,6 +200,7 @@ def request_show(
 ) -> None:
     """Everything about one request, including the queries and scripts it would add."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         data = resolve_request(session, room_id, request_id)
         # The approver groups shown are checked against the room's verified definition.
         request = verify_request(room_id, data, session.retrieve_data_room(room_id))
@@ -212,6 +221,7 @@ def request_commits(
 ) -> None:
     """The commits integrated into ROOM_ID, in order, checked against its verified history."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         listed = retrieve_verified_commits(session, room_id)
     if as_json:
         typer.echo(json.dumps([verified.entry for verified in listed], indent=2))
@@ -298,6 +308,7 @@ def request_submit(
             "a request adds at least one computation (--sql, --python, --r) or analyst (--analyst)"
         )
     with create_client(email, token, api_url=api_url) as client:
+        room_id = resolve_room_id(client, room_id)
         builder = client.retrieve_analytics_dcr(room_id).build_request().with_note(note)
         for definition in definitions:
             builder.add_computation(definition)
@@ -321,6 +332,7 @@ def request_approve(
 ) -> None:
     """Approve a request as a data owner of a node it affects (the core signs the approval)."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         full_id = resolve_request(session, room_id, request_id)["id"]
         data = session.act_on_request(room_id, full_id, "approve")
     typer.echo(f"approved request {full_id}: {_state(data)}")
@@ -337,6 +349,7 @@ def request_reject(
 ) -> None:
     """Reject a request as an affected data owner, or withdraw your own."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         full_id = resolve_request(session, room_id, request_id)["id"]
         session.act_on_request(room_id, full_id, "reject", reason=reason)
     typer.echo(f"rejected request {full_id}")
@@ -352,6 +365,7 @@ def request_integrate(
 ) -> None:
     """Integrate an approved request: the room gains its computations and analysts."""
     with _session(api_url, email, token) as session:
+        room_id = resolve_room_id(session.client, room_id)
         full_id = resolve_request(session, room_id, request_id)["id"]
         data = session.act_on_request(room_id, full_id, "integrate")
     commit = verify_request(room_id, data).commit
@@ -388,6 +402,7 @@ def request_preview(
         for name, (value,) in (_pair(i, "=", "--parameter", "NAME=VALUE") for i in parameter or [])
     }
     with create_client(email, token, api_url=api_url) as client:
+        room_id = resolve_room_id(client, room_id)
         dcr = client.retrieve_analytics_dcr(room_id)
         request = SubmittedRequest(dcr, resolve_request(dcr.session, room_id, request_id))
         node = request.preview(parameters)

@@ -46,8 +46,9 @@ def test_cli_end_to_end(server_factory: Callable[..., ServerProcess], tmp_path: 
     database = (server.data_dir / "metadata.sqlite3").read_bytes()
     assert bank_token.encode() not in database
 
-    listing = server.cli("user", "list", "--data-dir", str(server.data_dir)).stdout
-    assert f"{BANK}\t1 active token(s)" in listing
+    listing = server.cli("user", "list", "--data-dir", str(server.data_dir)).stdout.splitlines()
+    assert listing[0].split() == ["E-MAIL", "CREATED", "ACTIVE", "TOKENS"]
+    assert [listing[1].split()[0], listing[1].split()[-1]] == [BANK, "1"]
 
     bank = sr.create_client(BANK, bank_token, api_url=server.url)
     definition = build_overlap_room(

@@ -115,9 +115,10 @@ def _room(
     return dcr.id, {email: as_user(email) for email in tokens}, clients
 
 
-def _refused(result: subprocess.CompletedProcess[str], message: str) -> None:
-    """Exit status 1, nothing on stdout, and the reason as the one last line of stderr."""
-    assert result.returncode == 1, result.stderr
+def _refused(result: subprocess.CompletedProcess[str], message: str, status: int = 1) -> None:
+    """Exit ``status`` (1: refused; 2: a usage error), nothing on stdout, and the reason as the
+    one last line of stderr."""
+    assert result.returncode == status, result.stderr
     assert result.stdout == ""
     last = result.stderr.rstrip("\n").splitlines()[-1]
     assert last.startswith("error: "), result.stderr
@@ -230,13 +231,14 @@ def test_reject_preview_scripts_and_refusals(
     first = cli[ANALYST](
         "request", "submit", room, "--sql", f"overlap={tmp_path / 'overlap.sql'}", check=False
     )
-    _refused(first, f"cannot use {tmp_path / 'overlap.sql'}: No such file or directory")
+    _refused(first, f"cannot use {tmp_path / 'overlap.sql'}: No such file or directory", 2)
     _refused(cli[ANALYST]("request", "submit", room, "--sql", "overlap", check=False),
-             "--sql takes NAME=FILE, not 'overlap'")  # fmt: skip
+             "--sql takes NAME=FILE, not 'overlap'", 2)  # fmt: skip
     _refused(
         cli[ANALYST]("request", "submit", room, "--python", f"count={script}",
                      "--depends", "other:customers", check=False),
         "--depends names other, which this request does not add",
+        2,
     )  # fmt: skip
     request_id = cli[ANALYST](
         "request", "submit", room, "--sql", f"south={south}",
@@ -282,7 +284,7 @@ def test_reject_preview_scripts_and_refusals(
     )
 
     # Ids: too short, unknown, and a prefix two requests share.
-    _refused(cli[BANK]("request", "show", room, "abc", check=False), "8 to 64 hex digits")
+    _refused(cli[BANK]("request", "show", room, "abc", check=False), "8 to 64 hex digits", 2)
     unknown = "0123abcd" if not request_id.startswith("0123abcd") else "fedc9876"
     _refused(
         cli[BANK]("request", "show", room, unknown, check=False),

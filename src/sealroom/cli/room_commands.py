@@ -76,7 +76,8 @@ def room_show(
     """Print a room's definition (JSON), verified against its id and the core's signature."""
     del as_json  # the definition is JSON either way; the option is there for every command
     with open_client(api_url, email, token) as client:
-        definition = client.session().retrieve_data_room(resolve_room_id(client, room_id))
+        full_id = resolve_room_id(client, room_id)
+        definition = client.session().retrieve_data_room(full_id)
     echo_json(definition.model_dump(mode="json"))
 
 
@@ -101,7 +102,8 @@ def room_audit(
 ) -> None:
     """Print the room's audit log (verified): time (UTC), user, notes, action per line."""
     with open_client(api_url, email, token) as client:
-        verified = client.session().verify_audit_log(resolve_room_id(client, room_id))
+        full_id = resolve_room_id(client, room_id)
+        verified = client.session().verify_audit_log(full_id)
     if as_json:
         echo_json(
             [
@@ -128,5 +130,6 @@ def room_validation_report(
 ) -> None:
     """Print the validation report (JSON) of a table node you own."""
     with open_client(api_url, email, token) as client:
-        report = client.session().get_validation_report(resolve_room_id(client, room_id), node)
+        full_id = resolve_room_id(client, room_id)
+        report = client.session().get_validation_report(full_id, node)
     typer.echo(json.dumps(report, indent=2))

@@ -79,6 +79,16 @@ class Actor:
             self._as(call), room, node, dataset_id, sealed, replace_passing=replace_passing
         )
 
+    def dataset_statistics(self, room: str, node: str, recipient: bytes) -> Any:
+        call = signed_actions.retrieve_dataset_statistics(room, node, recipient)
+        return self._core.dataset_statistics(self._as(call), room, node, recipient)
+
+    def share_dataset_statistics(
+        self, room: str, node: str, dataset_id: str, shared: bool = True
+    ) -> None:
+        call = signed_actions.share_dataset_statistics(room, node, dataset_id, shared)
+        self._core.share_dataset_statistics(self._as(call), room, node, dataset_id, shared)
+
     def remove_dataset(self, room: str, node: str) -> None:
         call = signed_actions.remove_dataset(room, node)
         self._core.remove_dataset(self._as(call), room, node)

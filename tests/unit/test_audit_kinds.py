@@ -24,6 +24,14 @@ EXAMPLES: list[tuple[kinds.EventKind, set[str]]] = [
     (kinds.DatasetValidated("sales", "d" * 64, "PASSED"), {"node", "dataset_id", "outcome"}),
     (kinds.DatasetRemoved("sales"), {"node"}),
     (kinds.ValidationReportRetrieved("sales", "d" * 64), {"node", "dataset_id"}),
+    (
+        kinds.DatasetStatisticsShared("sales", "d" * 64, "true"),
+        {"node", "dataset_id", "shared"},
+    ),
+    (
+        kinds.DatasetStatisticsRetrieved("sales", "d" * 64, "k"),
+        {"node", "dataset_id", "recipient_key"},
+    ),
     (kinds.DatasetKeyUsed("j", "sales", "d" * 64), {"job_id", "node", "dataset_id"}),
     (
         kinds.JobSubmitted("n", "j", "k", ("n",), '{"a": "1"}'),

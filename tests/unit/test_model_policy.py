@@ -263,6 +263,8 @@ GRANTING: dict[Action, tuple[PermissionKind, str | None]] = {
     Action.LIST_REQUESTS: (PermissionKind.RETRIEVE_DATA_ROOM, None),
     Action.REVIEW_REQUEST: (PermissionKind.GENERATE_MERGE_SIGNATURE, None),
     Action.INTEGRATE_REQUEST: (PermissionKind.MERGE_CONFIGURATION_COMMIT, None),
+    Action.RETRIEVE_DATASET_STATISTICS: (PermissionKind.RETRIEVE_DATA_ROOM, None),
+    Action.SHARE_DATASET_STATISTICS: (PermissionKind.LEAF_CRUD, "t"),
 }
 _NODE_OF_KIND = {
     PermissionKind.LEAF_CRUD: "t",
@@ -328,6 +330,7 @@ READABLE_WHEN_STOPPED = {
     Action.RETRIEVE_AUDIT_LOG,
     Action.LIST_PUBLISHED_DATASETS,
     Action.RETRIEVE_VALIDATION_REPORT,
+    Action.RETRIEVE_DATASET_STATISTICS,
     Action.RETRIEVE_RESULT,
     Action.LIST_REQUESTS,
 }

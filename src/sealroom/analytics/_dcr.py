@@ -139,6 +139,33 @@ class TableDataNode(_DataNode):
     def get_validation_report_as_dict(self) -> dict[str, Any]:
         return self._dcr.session.get_validation_report(self._dcr.id, self.name)
 
+    def get_statistics(self) -> dict[str, Any]:
+        """The summary statistics of the dataset published here (the seed's "Datasets" page):
+        rows, and per column its empty cells, distinct values, low and high values or frequent
+        values — none held by fewer rows than the room's minimum group size. Computed by the
+        core, sealed to this session; for the table's owner, or for anyone once the owner shares
+        them (:meth:`share_statistics`)."""
+        from sealroom.analytics._statistics import get_dataset_statistics
+
+        return get_dataset_statistics(self._dcr.session, self._dcr.id, self.name)
+
+    def share_statistics(self, shared: bool = True) -> None:
+        """Share the statistics of the dataset published here with the room's participants (or,
+        with ``shared=False``, stop). A new dataset is not shared until this is called again."""
+        from sealroom.analytics._statistics import share_dataset_statistics
+
+        published = {
+            entry["node"]: entry["dataset_id"]
+            for entry in self._dcr.session.retrieve_published_datasets(self._dcr.id)
+        }
+        if self.name not in published:
+            raise ConflictError(
+                f"no dataset is published to node {self.name!r}", code="dataset_not_published"
+            )
+        share_dataset_statistics(
+            self._dcr.session, self._dcr.id, self.name, published[self.name], shared
+        )
+
 
 class RawDataNode(_DataNode):
     pass

@@ -74,6 +74,10 @@ class AuditAction(enum.StrEnum):
     DATASET_REMOVED = "DATASET_REMOVED"
     DATASET_VALIDATED = "DATASET_VALIDATED"
     VALIDATION_REPORT_RETRIEVED = "VALIDATION_REPORT_RETRIEVED"
+    #: The owner of a table shared its dataset's summary statistics with the room (or stopped).
+    DATASET_STATISTICS_SHARED = "DATASET_STATISTICS_SHARED"
+    #: Someone read a dataset's summary statistics (sealed to their key).
+    DATASET_STATISTICS_RETRIEVED = "DATASET_STATISTICS_RETRIEVED"
     JOB_SUBMITTED = "JOB_SUBMITTED"
     JOB_COMPLETED = "JOB_COMPLETED"
     JOB_FAILED = "JOB_FAILED"

@@ -37,6 +37,8 @@ __all__ = [
     "DatasetKeyUsed",
     "DatasetPublished",
     "DatasetRemoved",
+    "DatasetStatisticsRetrieved",
+    "DatasetStatisticsShared",
     "DatasetValidated",
     "DevelopmentJobSubmitted",
     "EventKind",
@@ -146,6 +148,23 @@ class ValidationReportRetrieved(EventKind):
     ACTION = AuditAction.VALIDATION_REPORT_RETRIEVED
     node: str
     dataset_id: str
+
+
+@dataclass(frozen=True)
+class DatasetStatisticsShared(EventKind):
+    ACTION = AuditAction.DATASET_STATISTICS_SHARED
+    node: str
+    dataset_id: str
+    #: "true" or "false".
+    shared: str
+
+
+@dataclass(frozen=True)
+class DatasetStatisticsRetrieved(EventKind):
+    ACTION = AuditAction.DATASET_STATISTICS_RETRIEVED
+    node: str
+    dataset_id: str
+    recipient_key: str
 
 
 @dataclass(frozen=True)
@@ -320,6 +339,8 @@ _KINDS: Final[dict[AuditAction, type[EventKind]]] = {
         DatasetValidated,
         DatasetRemoved,
         ValidationReportRetrieved,
+        DatasetStatisticsShared,
+        DatasetStatisticsRetrieved,
         DatasetKeyUsed,
         JobSubmitted,
         DevelopmentJobSubmitted,

@@ -207,6 +207,13 @@ def result_context(room_id: str, job_id: str, result_format: str) -> bytes:
     )
 
 
+def statistics_context(room_id: str, node_id: str, dataset_id: str) -> bytes:
+    """Context for a dataset's summary statistics sealed to a participant's key."""
+    return _context(
+        "sealroom/dataset-statistics/v1", room_id=room_id, node_id=node_id, dataset_id=dataset_id
+    )
+
+
 def _context(purpose: str, **fields: str) -> bytes:
     for name, value in fields.items():
         if not isinstance(value, str) or not value:

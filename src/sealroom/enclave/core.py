@@ -47,7 +47,16 @@ from sealroom.attestation import (
 )
 from sealroom.audit import AuditEvent
 from sealroom.crypto import KemPublicKey, VerifyKey
-from sealroom.enclave import audit_views, datasets, job_runs, jobs, requests, results, rooms
+from sealroom.enclave import (
+    audit_views,
+    datasets,
+    job_runs,
+    jobs,
+    requests,
+    results,
+    rooms,
+    statistics,
+)
 from sealroom.enclave.arrow_memory import use_core_allocator
 from sealroom.enclave.context import CoreContext, CoreSettings
 from sealroom.enclave.host import Host
@@ -176,6 +185,16 @@ class TrustedCore:
 
     def remove_dataset(self, principal: Principal, room_id: str, node_name: str) -> None:
         datasets.remove_dataset(self._core, principal, room_id, node_name)
+
+    def dataset_statistics(
+        self, principal: Principal, room_id: str, node_name: str, recipient_public_key: bytes
+    ) -> tuple[str, bytes, bytes]:
+        return statistics.retrieve(self._core, principal, room_id, node_name, recipient_public_key)
+
+    def share_dataset_statistics(
+        self, principal: Principal, room_id: str, node_name: str, dataset_id: str, shared: bool
+    ) -> None:
+        statistics.share(self._core, principal, room_id, node_name, dataset_id, shared)
 
     def validation_report(self, principal: Principal, room_id: str, node_name: str) -> bytes:
         return datasets.validation_report(self._core, principal, room_id, node_name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Any
 
 import pyarrow as pa
 
@@ -97,6 +98,8 @@ class ValidatedTable:
     passed: bool
     table: pa.Table | None
     report: dict[str, object]
+    #: Summary statistics by threshold, computed once (:mod:`sealroom.enclave.statistics`).
+    statistics: dict[int, dict[str, Any]] = field(default_factory=dict, compare=False)
 
 
 class DatasetReader:

@@ -69,6 +69,7 @@ FACT_ACTIONS: Final = SUBMISSIONS | {
     AuditAction.DATASET_PUBLISHED,
     AuditAction.DATASET_REMOVED,
     AuditAction.DATASET_VALIDATED,
+    AuditAction.DATASET_STATISTICS_SHARED,
     AuditAction.PRIVACY_BUDGET_CHARGED,
     AuditAction.AIRLOCK_QUOTA_CHARGED,
     AuditAction.COMMIT_INTEGRATED,
@@ -91,6 +92,8 @@ class PublishedDataset:
     published_at_ms: int
     #: "PASSED" / "FAILED" for a table once validated; None for a raw file.
     validation: str | None = None
+    #: Whether its owner shares this dataset's summary statistics with the room.
+    statistics_shared: bool = False
 
 
 @dataclass
@@ -157,6 +160,11 @@ class RoomFacts:
             current = self.datasets.get(kind.node)
             if current is not None and current.dataset_id == kind.dataset_id:
                 self.datasets[kind.node] = replace(current, validation=kind.outcome)
+        elif isinstance(kind, kinds.DatasetStatisticsShared):
+            current = self.datasets.get(kind.node)
+            if current is not None and current.dataset_id == kind.dataset_id:
+                shared = kind.shared == "true"
+                self.datasets[kind.node] = replace(current, statistics_shared=shared)
         elif isinstance(kind, kinds.DatasetRemoved):
             self.datasets.pop(kind.node, None)
         elif isinstance(kind, kinds.PrivacyBudgetCharged):

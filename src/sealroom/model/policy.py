@@ -49,6 +49,8 @@ class Action(enum.StrEnum):
     LIST_REQUESTS = "list_requests"
     REVIEW_REQUEST = "review_request"
     INTEGRATE_REQUEST = "integrate_request"
+    RETRIEVE_DATASET_STATISTICS = "retrieve_dataset_statistics"
+    SHARE_DATASET_STATISTICS = "share_dataset_statistics"
 
 
 #: The primitive that grants each action, and whether it targets a data or compute node.
@@ -68,6 +70,11 @@ _REQUIRED: dict[Action, tuple[PermissionKind, str | None]] = {
     Action.LIST_REQUESTS: (PermissionKind.RETRIEVE_DATA_ROOM, None),
     Action.REVIEW_REQUEST: (PermissionKind.GENERATE_MERGE_SIGNATURE, None),
     Action.INTEGRATE_REQUEST: (PermissionKind.MERGE_CONFIGURATION_COMMIT, None),
+    # Any participant may ask; the core answers the table's owner, and the others only once the
+    # owner shared the statistics (enclave.statistics, which also checks the node's kind: a
+    # room-wide permission names no node).
+    Action.RETRIEVE_DATASET_STATISTICS: (PermissionKind.RETRIEVE_DATA_ROOM, None),
+    Action.SHARE_DATASET_STATISTICS: (PermissionKind.LEAF_CRUD, "table"),
 }
 
 #: Actions only an interactive room allows: a static room never changes.
@@ -83,6 +90,7 @@ _ALLOWED_WHEN_STOPPED = frozenset(
         Action.RETRIEVE_AUDIT_LOG,
         Action.LIST_PUBLISHED_DATASETS,
         Action.RETRIEVE_VALIDATION_REPORT,
+        Action.RETRIEVE_DATASET_STATISTICS,
         Action.RETRIEVE_RESULT,
         Action.LIST_REQUESTS,
     }

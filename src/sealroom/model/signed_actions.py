@@ -51,10 +51,12 @@ __all__ = [
     "publish_room",
     "reject_request",
     "remove_dataset",
+    "retrieve_dataset_statistics",
     "retrieve_result",
     "retrieve_validation_report",
     "run_computation",
     "run_development",
+    "share_dataset_statistics",
     "sign_action",
     "stop_room",
     "submit_request",
@@ -339,6 +341,24 @@ def retrieve_result(
         room_id,
         "retrieve_result",
         {"job_id": job_id, "recipient_key": recipient_key.hex(), "format": result_format or ""},
+    )
+
+
+def retrieve_dataset_statistics(room_id: str, node: str, recipient_key: bytes) -> ActionCall:
+    return ActionCall(
+        room_id,
+        "retrieve_dataset_statistics",
+        {"node": node, "recipient_key": recipient_key.hex()},
+    )
+
+
+def share_dataset_statistics(room_id: str, node: str, dataset_id: str, shared: bool) -> ActionCall:
+    """Sharing (or no longer sharing) the statistics of ``dataset_id`` — that dataset only: a new
+    dataset published to the node is not shared until its owner says so."""
+    return ActionCall(
+        room_id,
+        "share_dataset_statistics",
+        {"node": node, "dataset_id": dataset_id, "shared": "true" if shared else "false"},
     )
 
 

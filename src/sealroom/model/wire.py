@@ -31,6 +31,7 @@ __all__ = [
     "CommitOut",
     "ConsistencyProofOut",
     "DatasetPublishedOut",
+    "DatasetStatisticsOut",
     "HealthOut",
     "InclusionProofOut",
     "JobOut",
@@ -169,6 +170,14 @@ class DatasetPublishedOut(_Wire):
         description="the validation report (codes, counts, row numbers, never a value); the "
         "publisher's own, as `validation-report` gives it",
     )
+
+
+class DatasetStatisticsOut(_Wire):
+    """A dataset's summary statistics as the core releases them: sealed to the asker's key."""
+
+    dataset_id: str
+    sealed: str = Field(description="base64 HPKE ciphertext of the statistics (JSON)")
+    signature: str = Field(description="the core's signature of the release, hex")
 
 
 class PublishedDatasetOut(_Wire):

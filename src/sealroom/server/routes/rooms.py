@@ -20,6 +20,7 @@ from sealroom.model.wire import (
     AuditLogOut,
     ConsistencyProofOut,
     DatasetPublishedOut,
+    DatasetStatisticsOut,
     InclusionProofOut,
     PrivacyBudgetOut,
     PublishedDatasetOut,
@@ -131,6 +132,47 @@ def validation_report(
 ) -> Response:
     report = platform.core.validation_report(user, room_id, node)
     return Response(content=report, media_type="application/json")
+
+
+class StatisticsRequest(BaseModel):
+    recipient_public_key: str = Field(pattern=r"^[0-9a-f]{64}$", description="X25519, hex")
+
+
+class StatisticsSharing(BaseModel):
+    dataset_id: str = Field(pattern=r"^[0-9a-f]{64}$")
+    shared: bool
+
+
+@router.post("/v1/rooms/{room_id}/nodes/{node}/statistics")
+def dataset_statistics(
+    room_id: str,
+    node: NodeInPath,
+    body: StatisticsRequest,
+    platform: PlatformDep,
+    user: PrincipalDep,
+) -> DatasetStatisticsOut:
+    """The dataset's summary statistics, sealed to ``recipient_public_key`` and signed by the
+    core: the host relays them without being able to read them."""
+    dataset_id, sealed, signature = platform.core.dataset_statistics(
+        user, room_id, node, bytes.fromhex(body.recipient_public_key)
+    )
+    return DatasetStatisticsOut(
+        dataset_id=dataset_id,
+        sealed=base64.b64encode(sealed).decode(),
+        signature=signature.hex(),
+    )
+
+
+@router.put("/v1/rooms/{room_id}/nodes/{node}/statistics/sharing", status_code=204)
+def share_dataset_statistics(
+    room_id: str,
+    node: NodeInPath,
+    body: StatisticsSharing,
+    platform: PlatformDep,
+    user: PrincipalDep,
+) -> Response:
+    platform.core.share_dataset_statistics(user, room_id, node, body.dataset_id, body.shared)
+    return Response(status_code=204)
 
 
 @router.get("/v1/rooms/{room_id}/datasets")

@@ -286,3 +286,40 @@ def test_the_sdk_provisions_the_same_way_and_raises_on_a_refusal(bank: Bank) -> 
     assert len(dataset_id) == 64
     (first,) = bank.query("first")
     assert first == {"name": "Zoë", "city": "Zürich", "opened": "2024-01-31", "balance": "1234.50"}
+
+
+def test_datasets_are_listed_and_shown_with_their_statistics(bank: Bank, tmp_path: Path) -> None:
+    path = tmp_path / "stats.csv"
+    path.write_text(
+        "customer_id,name,city,opened,balance\n"
+        + "".join(
+            f"{i},N{i},{'Bern' if i % 4 else 'Zug'},2024-01-{1 + i % 28:02d},{i}.00\n"
+            for i in range(1, 41)
+        )
+    )
+    code, out, err = bank.provision(path)
+    assert code == 0, err
+    dataset_id = out.strip()
+    code, listing, _ = bank.cli("dataset", "list", "--json")
+    (entry,) = [d for d in json.loads(listing) if d["id"] == dataset_id]
+    assert entry["published_to"] == [{"room_id": bank.room_id, "node": "customers"}]
+    code, table, _ = bank.cli("dataset", "list")
+    assert f"{dataset_id[:12]}" in table
+    assert f"{bank.room_id[:12]}/customers" in table
+    code, shown, err = bank.cli("dataset", "show", bank.room_id[:10], "customers", "--json")
+    assert code == 0, err
+    statistics = json.loads(shown)
+    assert statistics["rows"] == 40
+    city = next(c for c in statistics["columns"] if c["name"] == "city")
+    assert city["top"] == [{"value": "Bern", "count": 30}, {"value": "Zug", "count": 10}]
+    balance = next(c for c in statistics["columns"] if c["name"] == "balance")
+    assert (balance["low"], balance["high"]) == ("1.00", "40.00")
+    # The analyst sees them only once the owner shares them.
+    code, _, err = bank.cli("dataset", "show", bank.room_id, "customers", who=ANALYST)
+    assert code == 1
+    assert "does not share its dataset's statistics" in err
+    assert bank.cli("dataset", "share-statistics", bank.room_id, "customers")[0] == 0
+    code, shown, err = bank.cli("dataset", "show", bank.room_id, "customers", who=ANALYST)
+    assert code == 0, err
+    assert "40 rows, 5 columns" in shown
+    assert "Bern (30)" in shown

@@ -19,7 +19,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -34,7 +34,18 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from sealroom.cli._common import ApiUrl, Email, Token, console, open_client
+from sealroom.analytics import TableDataNode
+from sealroom.cli._common import (
+    ApiUrl,
+    Email,
+    Token,
+    console,
+    echo_json,
+    iso_time,
+    open_client,
+    print_table,
+    resolve_room_id,
+)
 from sealroom.client import Client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.crypto import Key
@@ -134,6 +145,7 @@ def dataset_provision(
     except DatasetRejectedError as error:
         _usage(str(error))
     with open_client(api_url, email, token) as client:
+        room_id = resolve_room_id(client, room_id)
         session = client.session()
         definition = session.retrieve_data_room(room_id)
         target = next((n for n in definition.nodes if n.name == node), None)
@@ -324,6 +336,7 @@ def dataset_publish(
     from sealroom.cli.report_view import print_report
 
     with open_client(api_url, email, token) as client:
+        room_id = resolve_room_id(client, room_id)
         outcome = client.session().publish_dataset(
             room_id, dataset_id, node, read_key_file(key_file), force=replace
         )
@@ -343,11 +356,127 @@ def dataset_publish(
 
 
 @dataset_app.command("list")
-def dataset_list(api_url: ApiUrl = DEFAULT_API_URL, email: Email = "", token: Token = "") -> None:
-    """List your uploaded datasets."""
+def dataset_list(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """List your uploaded datasets: id, name, size, when, and where they are published."""
     with open_client(api_url, email, token) as client:
-        for dataset in client.get_available_datasets():
-            typer.echo(f"{dataset['id']}\t{dataset['size']}\t{dataset['name']}")
+        datasets = client.get_available_datasets()
+    if json_output:
+        echo_json(datasets)
+        return
+    print_table(
+        ("id", "name", "size", "uploaded", "published to"),
+        (
+            (
+                dataset["id"][:12],
+                dataset["name"],
+                _size(int(dataset["size"])),
+                iso_time(dataset.get("created_at_ms")),
+                ", ".join(
+                    f"{p['room_id'][:12]}/{p['node']}" for p in dataset.get("published_to", [])
+                )
+                or "-",
+            )
+            for dataset in datasets
+        ),
+        empty="no datasets uploaded yet (sealroom dataset provision ROOM NODE FILE)",
+    )
+
+
+@dataset_app.command("show")
+def dataset_show(
+    room_id: str,
+    node: str,
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """The dataset published to NODE of ROOM_ID: its rows and columns and their summary
+    statistics (computed by the core; for the table's owner, or shared by them)."""
+    with open_client(api_url, email, token) as client:
+        room_id = resolve_room_id(client, room_id)
+        dcr = client.retrieve_analytics_dcr(room_id)
+        target = dcr.get_node(node)
+        if not isinstance(target, TableDataNode):
+            _fail(f"room {room_id} has no table node {node!r}")
+        statistics = target.get_statistics()
+    if json_output:
+        echo_json(statistics)
+        return
+    typer.echo(
+        f"dataset {statistics['dataset_id']} of node {node!r}: {statistics['rows']:,} rows, "
+        f"{len(statistics['columns'])} columns"
+        + (
+            f" (no value shown that fewer than {statistics['threshold']} rows hold)"
+            if statistics["threshold"] > 1
+            else ""
+        )
+    )
+    print_table(
+        ("column", "type", "empty", "distinct", "low", "high", "frequent values"),
+        (
+            (
+                column["name"],
+                column["type"],
+                f"{column['empty']:,}",
+                f"~{column['distinct']:,}",
+                _shown(column.get("low")),
+                _shown(column.get("high")),
+                _frequent(column),
+            )
+            for column in statistics["columns"]
+        ),
+        empty="no columns",
+    )
+
+
+@dataset_app.command("share-statistics")
+def dataset_share_statistics(
+    room_id: str,
+    node: str,
+    stop: Annotated[bool, typer.Option("--stop", help="Stop sharing them.")] = False,
+    api_url: ApiUrl = DEFAULT_API_URL,
+    email: Email = "",
+    token: Token = "",
+) -> None:
+    """Share the statistics of your dataset published to NODE with the room's participants
+    (the seed's opt-in; a new dataset is not shared until you share it again)."""
+    with open_client(api_url, email, token) as client:
+        room_id = resolve_room_id(client, room_id)
+        target = client.retrieve_analytics_dcr(room_id).get_node(node)
+        if not isinstance(target, TableDataNode):
+            _fail(f"room {room_id} has no table node {node!r}")
+        target.share_statistics(not stop)
+    console.print(
+        f"the statistics of node {node!r} are {'no longer ' if stop else ''}shared with the "
+        f"participants of room {room_id}",
+        soft_wrap=True,
+    )
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size} B"
+    units = ("kB", "MB", "GB")
+    value, index = size / 1000, 0
+    while value >= 1000 and index < len(units) - 1:
+        value, index = value / 1000, index + 1
+    return f"{value:,.1f} {units[index]}"
+
+
+def _shown(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _frequent(column: dict[str, Any]) -> str:
+    if "true" in column:
+        return f"true {column['true']:,}, false {column['false']:,}"
+    return ", ".join(f"{top['value']} ({top['count']:,})" for top in column.get("top", []))
 
 
 def _progress(rows: int = 0) -> Progress:

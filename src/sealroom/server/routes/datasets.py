@@ -42,6 +42,11 @@ class CompleteUpload(BaseModel):
     description: str = Field(default="", max_length=5000)
 
 
+class PublishedToOut(BaseModel):
+    room_id: str
+    node: str
+
+
 class DatasetOut(BaseModel):
     id: str
     name: str
@@ -49,9 +54,11 @@ class DatasetOut(BaseModel):
     size: int
     created_at_ms: int
     owner: str
+    #: Where it is published (the host's rows; each room's log is the authority).
+    published_to: list[PublishedToOut] = Field(default_factory=list)
 
 
-def _dataset_out(record: DatasetRecord) -> DatasetOut:
+def _dataset_out(record: DatasetRecord, platform: PlatformDep) -> DatasetOut:
     return DatasetOut(
         id=record.id,
         name=record.name,
@@ -59,6 +66,10 @@ def _dataset_out(record: DatasetRecord) -> DatasetOut:
         size=record.size,
         created_at_ms=record.created_at_ms,
         owner=record.owner_email,
+        published_to=[
+            PublishedToOut(room_id=room_id, node=node)
+            for room_id, node in platform.store.dataset_publications(record.id)
+        ],
     )
 
 
@@ -156,12 +167,12 @@ def complete_upload(
     platform.store.complete_upload(upload_id, record)
     stored = platform.store.get_dataset(record.id)
     assert stored is not None
-    return _dataset_out(stored)
+    return _dataset_out(stored, platform)
 
 
 @router.get("/v1/datasets")
 def list_datasets(platform: PlatformDep, user: UserDep) -> list[DatasetOut]:
-    return [_dataset_out(r) for r in platform.store.list_datasets(user)]
+    return [_dataset_out(r, platform) for r in platform.store.list_datasets(user)]
 
 
 @router.get("/v1/datasets/{dataset_id}")
@@ -169,7 +180,7 @@ def get_dataset(dataset_id: str, platform: PlatformDep, user: UserDep) -> Datase
     record = platform.store.get_dataset(dataset_id)
     if record is None or record.owner_email != user:
         raise NotFoundError(f"dataset {dataset_id} not found")
-    return _dataset_out(record)
+    return _dataset_out(record, platform)
 
 
 @router.delete("/v1/datasets/{dataset_id}", status_code=204)

@@ -282,25 +282,30 @@ def dataset_upload(
     key_file: KeyFile,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
     description: str = "",
-    has_header: Annotated[bool, typer.Option(help="Strip the CSV header row.")] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """Encrypt FILE locally and upload it; prints the dataset id.
+    """Encrypt FILE locally and upload it as it is (streamed); prints the dataset id.
 
-    The key is read from --key-file, or created there (mode 0600) if the file is new.
+    For a table, the file must already be in the upload format (UTF-8 CSV, commas, no header,
+    the node's columns in order): `dataset provision` takes a file with a header row, checks it
+    and publishes it in one step. The key is read from --key-file, or created there (mode 0600)
+    if the file is new.
     """
-    from sealroom.analytics import read_input_csv_file
-
+    if not file.is_file():
+        _usage(f"{file} is not a file")
     if key_file.exists():
         key = read_key_file(key_file)
     else:
         key = Key()
         write_key_file(key_file, key)
         console.print(f"new dataset key written to {key_file} (keep it safe)")
-    source = read_input_csv_file(file) if has_header else open(file, "rb")  # noqa: SIM115
-    with open_client(api_url, email, token) as client, source, _progress() as progress:
+    with (
+        open_client(api_url, email, token) as client,
+        file.open("rb") as source,
+        _progress() as progress,
+    ):
         task = progress.add_task(f"upload {file.name}", total=file.stat().st_size)
         dataset_id = client.upload_dataset(
             source,

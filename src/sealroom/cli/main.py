@@ -178,8 +178,14 @@ def serve(
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     # Opened before serving: a configuration error is one line here, not a traceback from
-    # inside the web server's start-up (and the core's evidence provider is built once).
-    platform = open_platform(settings)
+    # inside the web server's start-up (and the core's evidence provider is built once). A
+    # server that cannot start exits 1, as it always has (the usage status 2 is the client
+    # commands'; service managers read 1 as "failed").
+    try:
+        platform = open_platform(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {_one_line(exc)}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
     protection = (
         "SIMULATED — no confidential-computing hardware protects this core"
         if attestation == "simulated"

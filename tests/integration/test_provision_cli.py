@@ -86,6 +86,18 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
             TableDataNodeDefinition(name="customers", columns=COLUMNS, is_required=True)
         )
         builder.add_node_definition(
+            TableDataNodeDefinition(
+                name="leads",
+                columns=[
+                    Column(name="email", format_type=FormatType.EMAIL, is_nullable=False),
+                    Column(name="score", format_type=FormatType.INTEGER),
+                ],
+                is_required=False,
+                drop_invalid_rows=True,
+                unique_column_combinations=[[0]],
+            )
+        )
+        builder.add_node_definition(
             SqlComputeNodeDefinition(
                 name="totals",
                 query="SELECT count(*) AS n, sum(balance) AS total, "
@@ -100,7 +112,9 @@ def bank(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bank]:
                 dependencies=["customers"],
             )
         )
-        builder.add_participant(BANK, data_owner_of=["customers"], analyst_of=["totals", "first"])
+        builder.add_participant(
+            BANK, data_owner_of=["customers", "leads"], analyst_of=["totals", "first"]
+        )
         builder.add_participant(ANALYST, analyst_of=["totals", "first"])
         room_id = client.publish_analytics_dcr(builder.build()).id
         yield Bank(server, room_id, tokens, tmp_path_factory.mktemp("state"))
@@ -323,3 +337,29 @@ def test_datasets_are_listed_and_shown_with_their_statistics(bank: Bank, tmp_pat
     assert code == 0, err
     assert "40 rows, 5 columns" in shown
     assert "Bern (30)" in shown
+
+
+def test_dropped_rows_are_said_and_can_refuse_the_file(bank: Bank, tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text(
+        "email,score\n"
+        "ann@x.example,1\n"
+        "not-an-email,2\n"
+        "bob@x.example,many\n"
+        "ann@x.example,4\n"
+        "cy@x.example,5\n"
+    )
+    leads = ("dataset", "provision", bank.room_id, "leads", str(path))
+    code, _, err = bank.cli(*leads, "--max-dropped", "25%")
+    assert code == 1
+    assert "3 of 5 rows would be dropped, more than the 25.0% allowed" in err
+    assert "those of row 2" in err  # the first occurrence, as in the file
+    # Rows as in the file (the header is row 1), columns by name.
+    assert re.search(r"│ 3\s+│ email\s+│ INVALID_EMAIL_FORMAT", err)
+    assert re.search(r"│ 4\s+│ score\s+│ INVALID_INTEGER_FORMAT", err)
+    assert re.search(
+        r"│ 5\s+│ email\s+│ DUPLICATE_VALUES\s+│ the values of column 'email' repeat", err
+    )
+    code, _, err = bank.cli(*leads)
+    assert code == 0, err
+    assert "warning: 3 of 5 rows (60.0%) failed validation and were dropped" in err

@@ -6,11 +6,11 @@ you (a fresh salt, so a new id); ``test`` runs every computation of a draft in t
 empty tables or test datasets; ``schema`` prints the template's JSON Schema, the one committed
 as ``docs/room-definition.schema.json``. The format is described in ``docs/room-definition.md``.
 
-Exit status: 0 on success; otherwise 2 (Click's status for usage errors, as for any bad
-argument) with one ``error: ...`` line on stderr — a refused template, an unreadable file, a room
-you cannot see, an unreachable server — never a traceback. This predates the convention of the
-other client commands (docs/cli.md: 1 for what the server refuses or cannot answer) and is kept
-for the scripts that test templates with it; ``dcr test`` exits 1 when a computation failed.
+Exit status, as for every client command (docs/cli.md), with one ``error: ...`` line on stderr
+and never a traceback: 0 on success; 2 for what is wrong with the arguments — a template that
+does not parse or is refused as a definition, a file that cannot be read or written; 1 for what
+the server refuses or cannot answer (a room you cannot see, an unreachable server) and when
+``dcr test`` finds a computation that failed.
 Room ids may be abbreviated to a unique prefix; ``dcr test --json`` prints the reports as JSON.
 """
 
@@ -25,7 +25,7 @@ import typer
 
 from sealroom.cli._common import ApiUrl, AsJson, Email, Token, echo_json, resolve_room_id
 from sealroom.client._http import DEFAULT_API_URL
-from sealroom.errors import SealroomError
+from sealroom.errors import ConfigurationError, DefinitionError, SealroomError
 from sealroom.model.template import parse_template, room_definition_schema_text
 
 __all__ = ["dcr_app"]
@@ -50,9 +50,12 @@ def _errors_as_one_line() -> Iterator[None]:
     # would read as markup, and it would wrap a long line.
     try:
         yield
-    except SealroomError as exc:
+    except (DefinitionError, ConfigurationError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
+    except SealroomError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     except OSError as exc:
         name = f" {exc.filename}" if exc.filename else ""
         typer.echo(f"error: cannot use{name}: {exc.strerror or exc}", err=True)

@@ -103,11 +103,20 @@ def test_a_502_is_retried_for_a_get_but_not_for_a_post() -> None:
     assert len(seen) == 1
 
 
-def test_each_attempt_carries_a_fresh_proof() -> None:
+def test_each_attempt_of_an_idempotent_signed_request_carries_a_fresh_proof() -> None:
     client, seen = api(busy_then_ok(503, "0"))
     proofs = iter(["first", "second"])
-    client.request("POST", "/v1/rooms", json={}, proof=lambda: next(proofs))
+    client.request("PUT", "/v1/rooms/r/x", json={}, proof=lambda: next(proofs))
     assert [request.headers["Sealroom-Proof"] for request in seen] == ["first", "second"]
+
+
+def test_a_signed_action_is_not_signed_again_on_the_servers_word() -> None:
+    """A host answering 503 + Retry-After to a run it did submit would otherwise get a second
+    signature of the run (a second charge to a rate limit or a privacy budget)."""
+    client, seen = api(busy_then_ok(503, "0"))
+    with pytest.raises(ServerError):
+        client.request("POST", "/v1/rooms/r/nodes/n/jobs", json={}, proof=lambda: "signed")
+    assert len(seen) == 1
 
 
 def test_a_transport_error_is_retried_only_when_idempotent() -> None:

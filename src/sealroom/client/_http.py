@@ -13,9 +13,12 @@ Retries (tenacity), at most :data:`RETRY_ATTEMPTS` attempts in all:
   marks ``idempotent``) is retried on connection errors and on 502/503/504, after an
   exponential back-off with random jitter (so that many clients refused at once do not all
   come back at once);
-* any request answered 429 or 503 *with* ``Retry-After`` is retried after the time the server
-  asked for (plus jitter): the server said it did not act, so even a non-idempotent request is
-  safe to send again (a signed action is signed afresh for each attempt). A wait longer than
+* a request answered 429 or 503 *with* ``Retry-After`` is retried after the time the server
+  asked for (plus jitter) — unless it is a non-idempotent *signed action* (it carries a
+  ``proof``). The host is not trusted to say it did not act: each attempt of an action is
+  signed afresh, so re-sending on its word would let a lying host collect several valid
+  signatures of one action (run a rate-limited or differentially private computation several
+  times). Such an error is raised for the user to decide. A wait longer than
   :data:`MAX_RETRY_AFTER_SECONDS` is not waited for: the error is raised at once.
 
 The account check: a client made for one e-mail asks ``GET /v1/me`` once, before its first
@@ -172,7 +175,7 @@ class ApiClient:
         def worth_retrying(outcome: _Outcome) -> bool:
             if isinstance(outcome, httpx.TransportError):
                 return retry_failures
-            if outcome.status_code in _BUSY_STATUSES:
+            if outcome.status_code in _BUSY_STATUSES and (retry_failures or proof is None):
                 asked = retry_after_seconds(outcome)
                 if asked is not None:
                     return asked <= MAX_RETRY_AFTER_SECONDS

@@ -76,6 +76,9 @@ def test_health_and_openapi(app_platform: InProcessPlatform) -> None:
         "/v1/rooms/{room_id}/audit-log",
     ):
         assert path in paths
+    # No page that loads scripts from a CDN (FastAPI's /docs and /redoc do).
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert api.get(page).status_code == 404
     # Unknown routes answer with the same problem shape as everything else.
     missing = api.get("/v1/nope")
     assert missing.status_code == 404

@@ -38,6 +38,10 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
         description="An open-source, self-hostable data clean room (untrusted host API).",
         lifespan=lifespan,
         dependencies=[Depends(refuse_undeclared_query_parameters)],
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: nothing this server
+        # serves may pull code from elsewhere. The schema stays at /openapi.json, for any viewer.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)

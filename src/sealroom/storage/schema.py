@@ -139,6 +139,8 @@ jobs = Table(
     # runs and releases the job from the ticket only; the columns above are compared with it.
     Column("ticket", LargeBinary, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at_ms"),
+    # A room's jobs, most recent first (GET /v1/rooms/{id}/jobs).
+    Index("ix_jobs_room_created", "room_id", "created_at_ms"),
 )
 
 #: One row per run of a rate-limited computation (as target or as input), for its window: a

@@ -256,6 +256,13 @@ def test_a_dataset_that_fails_in_the_core_does_not_replace_the_one_that_passed(
     code, out, _ = bank.cli(*publish, "--replace")
     assert code == 1
     assert json.loads(out)["published"] is True
+    code, out, err = bank.cli("room", "validation-report", bank.room_id[:8], "customers")
+    assert code == 0, err
+    assert "core validation: FAILED — 1 rows, 1 invalid" in out
+    assert re.search(r"│ 1\s+│ customer_id\s+│ INVALID_INTEGER_FORMAT", out)
+    assert "hint: column 'opened': dates written day or month first (31/01/2024) in 1 cell" in out
+    code, out, _ = bank.cli("room", "validation-report", bank.room_id, "customers", "--json")
+    assert json.loads(out)["report"]["outcome"] == "FAILED"
     code, _, err = bank.cli("run", bank.room_id, "totals", who=ANALYST)
     assert code == 1
     assert "failed validation" in err

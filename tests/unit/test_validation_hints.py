@@ -35,9 +35,9 @@ def test_thousands_separators_are_recognised_and_counted() -> None:
     body = report(data)
     assert body["outcome"] == "FAILED"
     assert body["hints"] == [
-        "2 values of column 'balance' look like numbers with thousands separators "
-        "(1,234,567.89): remove the separators, or provision with --thousands-separator ',' "
-        "(thousands_separator=',' in the SDK)"
+        "column 'balance': numbers with thousands separators (1,234,567.89) in 2 cells: remove "
+        "the separators, or provision with --thousands-separator ',' (thousands_separator=',' "
+        "in the SDK)"
     ]
     text = json.dumps(body)
     assert "1,234.50" not in text
@@ -48,17 +48,17 @@ def test_decimal_commas_and_dots_as_thousands_separators() -> None:
     body = report(b'Ann,2024-01-31,"12,5",true\nBob,2024-01-31,"1.234,50",true\n')
     hints = body["hints"]
     assert any(
-        "1 values of column 'balance' look like numbers with a decimal comma" in h for h in hints
+        "column 'balance': numbers with a decimal comma (12,5) in 1 cell:" in h for h in hints
     )
-    assert any("look like numbers written 1.234.567,89" in h for h in hints)
+    assert any("numbers written 1.234.567,89 in 1 cell" in h for h in hints)
 
 
 def test_dates_written_day_first_and_yes_no_booleans() -> None:
     body = report(b"Ann,31/01/2024,1.00,yes\nBob,01.02.2024,2.00,no\n")
     assert body["hints"] == [
-        "2 values of column 'opened' look like dates written day or month first (31/01/2024): "
+        "column 'opened': dates written day or month first (31/01/2024) in 2 cells: "
         "write dates as YYYY-MM-DD (2024-01-31)",
-        "2 values of column 'active' are yes/no: a BOOLEAN column takes true, false, 1 or 0",
+        "column 'active': yes/no in 2 cells: a BOOLEAN column takes true, false, 1 or 0",
     ]
 
 

@@ -13,6 +13,7 @@ import json
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from sealroom.audit import format_lines
 from sealroom.cli._common import (
@@ -124,12 +125,21 @@ def room_audit(
 def room_validation_report(
     room_id: RoomId,
     node: str,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the report's JSON on standard output.")
+    ] = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """Print the validation report (JSON) of a table node you own."""
+    """Print the validation report of a table node you own: counts per kind of error, the first
+    errors by row and column, hints (rows as records of the uploaded file, from 1)."""
+    from sealroom.cli.report_view import render_report
+
     with open_client(api_url, email, token) as client:
         full_id = resolve_room_id(client, room_id)
         report = client.session().get_validation_report(full_id, node)
-    typer.echo(json.dumps(report, indent=2))
+    if json_output:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    Console().print(render_report(report, where="core"), soft_wrap=True)

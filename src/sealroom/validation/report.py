@@ -209,36 +209,32 @@ class ColumnHint:
     count: int
 
 
-# What each hint of a column's cells says, with the column name and the count filled in.
+# What each hint of a column's cells says, with the column name and the cells counted filled in.
 _HINT_TEXT: dict[str, str] = {
     "thousands_comma": (
-        "{count:,} values of column {name!r} look like numbers with thousands separators "
-        "(1,234,567.89): remove the separators, or provision with --thousands-separator ',' "
-        "(thousands_separator=',' in the SDK)"
+        "column {name!r}: numbers with thousands separators (1,234,567.89) in {cells}: remove "
+        "the separators, or provision with --thousands-separator ',' (thousands_separator=',' "
+        "in the SDK)"
     ),
     "thousands_dot": (
-        "{count:,} values of column {name!r} look like numbers written 1.234.567,89: provision "
-        "with --decimal-comma --thousands-separator '.' (decimal_comma=True, "
-        "thousands_separator='.' in the SDK)"
+        "column {name!r}: numbers written 1.234.567,89 in {cells}: provision with "
+        "--decimal-comma --thousands-separator '.' (decimal_comma=True, thousands_separator='.' "
+        "in the SDK)"
     ),
     "decimal_comma": (
-        "{count:,} values of column {name!r} look like numbers with a decimal comma (12,5): "
-        "provision with --decimal-comma (decimal_comma=True in the SDK)"
+        "column {name!r}: numbers with a decimal comma (12,5) in {cells}: provision with "
+        "--decimal-comma (decimal_comma=True in the SDK)"
     ),
     "spaces": (
-        "{count:,} values of column {name!r} start or end with spaces, which are never trimmed: "
+        "column {name!r}: leading or trailing spaces, which are never trimmed, in {cells}: "
         "remove them"
     ),
-    "currency": (
-        "{count:,} values of column {name!r} carry a currency symbol or code: keep the number only"
-    ),
+    "currency": "column {name!r}: a currency symbol or code in {cells}: keep the number only",
     "day_month_year": (
-        "{count:,} values of column {name!r} look like dates written day or month first "
-        "(31/01/2024): write dates as YYYY-MM-DD (2024-01-31)"
+        "column {name!r}: dates written day or month first (31/01/2024) in {cells}: write dates "
+        "as YYYY-MM-DD (2024-01-31)"
     ),
-    "yes_no": (
-        "{count:,} values of column {name!r} are yes/no: a BOOLEAN column takes true, false, 1 or 0"
-    ),
+    "yes_no": ("column {name!r}: yes/no in {cells}: a BOOLEAN column takes true, false, 1 or 0"),
 }
 _ENCODING_HINT = (
     "the file is not UTF-8; a file saved by Excel on Windows is usually Windows-1252: provision "
@@ -290,7 +286,9 @@ class ReportDraft:
     def hints(self) -> list[str]:
         """What to do about the errors, from counts only (module docstring)."""
         hints = [
-            _HINT_TEXT[h.hint].format(count=h.count, name=h.name)
+            _HINT_TEXT[h.hint].format(
+                name=h.name, cells=f"{h.count:,} cell" + ("" if h.count == 1 else "s")
+            )
             for h in self.column_hints
             if h.hint in _HINT_TEXT
         ]

@@ -4,6 +4,7 @@ room's minimum group size, and that the host relays them without reading or forg
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -161,3 +162,20 @@ def test_the_host_can_neither_read_nor_forge_them(setup: Setup) -> None:
     )
     with pytest.raises(VerificationError, match="not the core's release"):
         verify_statistics_release(release, signature, setup.core.verify_key)
+
+
+def test_statistics_are_computed_at_publish_and_the_new_table_stays_cached(
+    setup: Setup,
+) -> None:
+    room_id = threshold_room(setup)
+    dataset_id = setup.core.facts(room_id).datasets["sales"].dataset_id
+    cache = setup.core._core.tables
+    cached = cache._entries.get((room_id, "sales", dataset_id))
+    assert cached is not None  # the publication's validation is what the first job reads
+    deadline = time.monotonic() + 10
+    while not cached.statistics and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cached.statistics[3]["rows"] == 9  # computed in the background, before anyone asked
+    again = setup.publish(room_id, "sales", ROWS + b"west,10\n")
+    assert (room_id, "sales", dataset_id) not in cache._entries
+    assert (room_id, "sales", again) in cache._entries

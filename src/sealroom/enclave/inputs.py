@@ -98,8 +98,12 @@ class ValidatedTable:
     passed: bool
     table: pa.Table | None
     report: dict[str, object]
-    #: Summary statistics by threshold, computed once (:mod:`sealroom.enclave.statistics`).
+    #: Summary statistics by threshold, computed once (:mod:`sealroom.enclave.statistics`),
+    #: under ``statistics_lock`` (at publish in the background, or when first asked).
     statistics: dict[int, dict[str, Any]] = field(default_factory=dict, compare=False)
+    statistics_lock: threading.Lock = field(
+        default_factory=threading.Lock, compare=False, repr=False
+    )
 
 
 class DatasetReader:
@@ -234,8 +238,11 @@ class ValidatedTableCache:
                 _, evicted = self._entries.popitem(last=False)
                 self._bytes -= evicted.table.nbytes if evicted.table is not None else 0
 
-    def forget(self, room_id: str, node: str) -> None:
+    def forget(self, room_id: str, node: str, *, keep: str | None = None) -> None:
+        """Drop the node's validated tables, but the one of dataset ``keep``."""
         with self._guard:
-            for key in [k for k in self._entries if k[0] == room_id and k[1] == node]:
+            for key in [
+                k for k in self._entries if k[0] == room_id and k[1] == node and k[2] != keep
+            ]:
                 evicted = self._entries.pop(key)
                 self._bytes -= evicted.table.nbytes if evicted.table is not None else 0

@@ -24,7 +24,6 @@ from typing import Any
 
 from sealroom.audit import kinds
 from sealroom.crypto import DatasetDecryptor, open_at_rest, seal_at_rest
-from sealroom.enclave import statistics
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.inputs import KeyUse
 from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
@@ -109,7 +108,6 @@ def publish_dataset(
             )
         # The new table stays cached: the node's jobs read it next.
         core.tables.forget(room_id, node_name, keep=dataset_id)
-        statistics.compute_soon(validated, statistics.room_threshold(allowed.definition))
         report = json.dumps(validated.report, sort_keys=True).encode()
         publication = PublicationRecord(
             **{

@@ -99,7 +99,7 @@ class ValidatedTable:
     table: pa.Table | None
     report: dict[str, object]
     #: Summary statistics by threshold, computed once (:mod:`sealroom.enclave.statistics`),
-    #: under ``statistics_lock`` (at publish in the background, or when first asked).
+    #: under ``statistics_lock`` (two participants may ask at once).
     statistics: dict[int, dict[str, Any]] = field(default_factory=dict, compare=False)
     statistics_lock: threading.Lock = field(
         default_factory=threading.Lock, compare=False, repr=False

@@ -3,12 +3,13 @@
 The seed's "Datasets" page shows, for each provisioned dataset, statistics computed at upload,
 which its owner may share with the other participants of a room. Here:
 
-* :func:`compute` runs when a table that passed validation is published — in the background
-  (:func:`compute_soon`, one at a time: about 0.6 s for 6 million rows, not added to the
-  publication's answer) — and again when asked after the validated table left the cache:
+* :func:`compute` runs the first time they are asked for a dataset, over its validated table:
   :func:`sealroom.compute.statistics.table_statistics` with the room's threshold
   (:func:`room_threshold`), so no value is shown that fewer rows hold than the room's largest
-  minimum group size. They are kept with the validated table.
+  minimum group size. They are kept with the validated table. Not at publish: computed there,
+  even in the background, they took the cores from the next validation and the first queries
+  (the 10-million-row overlap went from 12.1 to 16.3 s); asked for, they take about 0.6 s for
+  6 million rows.
 * :func:`retrieve` releases them HPKE-sealed to the asker's key with the core's signature (the
   host can neither read nor forge them) — to the table's owner always, to another participant
   only while the owner shares this very dataset's statistics (the log says so).
@@ -19,8 +20,7 @@ which its owner may share with the other participants of a room. Here:
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final
+from typing import Any
 
 from sealroom.audit import kinds
 from sealroom.compute.statistics import table_statistics
@@ -29,7 +29,7 @@ from sealroom.crypto.sealing import statistics_context
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.inputs import ValidatedTable
 from sealroom.enclave.jobs import recipient_key
-from sealroom.errors import ConflictError, NotFoundError, SealroomError
+from sealroom.errors import ConflictError, NotFoundError
 from sealroom.model import signed_actions
 from sealroom.model.definition import RoomDefinition, SqlNode, TableNode
 from sealroom.model.policy import Action, decide
@@ -59,25 +59,6 @@ def compute(validated: ValidatedTable, threshold: int) -> dict[str, Any] | None:
             cached = table_statistics(validated.table, threshold=threshold)
             validated.statistics[threshold] = cached
     return cached
-
-
-# One background thread: statistics never compete with each other for the cores.
-_BACKGROUND: Final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="statistics")
-
-
-def compute_soon(validated: ValidatedTable, threshold: int) -> None:
-    """Compute the statistics of a newly published table in the background."""
-    if not validated.passed or validated.table is None:
-        return
-
-    def run() -> None:
-        try:
-            compute(validated, threshold)
-        except SealroomError:
-            # Asked for later, they are computed again and the error reaches the asker then.
-            return
-
-    _BACKGROUND.submit(run)
 
 
 def retrieve(

@@ -25,7 +25,10 @@ CHROMIUM_ARGS: Final = (
 )
 
 
-@pytest.fixture(scope="session")
+# Module scope, never session: while Playwright's sync API is open it keeps an event loop
+# running in the main thread (and greenlets under it), which breaks every later test that calls
+# asyncio.run() or builds a deep AST.
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
     path = shutil.which("chromium")
     if path is None:

@@ -37,6 +37,7 @@ from rich.text import Text
 from sealroom.analytics import TableDataNode
 from sealroom.cli._common import (
     ApiUrl,
+    AsJson,
     Email,
     Token,
     console,
@@ -45,6 +46,7 @@ from sealroom.cli._common import (
     open_client,
     print_table,
     resolve_room_id,
+    usage_error,
 )
 from sealroom.client import Client
 from sealroom.client._http import DEFAULT_API_URL
@@ -132,7 +134,7 @@ def dataset_provision(
     from sealroom.model.definition import RawNode, TableNode
 
     if not file.is_file():
-        _usage(f"{file} is not a file")
+        usage_error(f"{file} is not a file")
     share = _share(max_dropped) if max_dropped is not None else None
     try:
         fmt = CsvFormat(
@@ -143,7 +145,7 @@ def dataset_provision(
             thousands_separator=thousands_separator,
         )
     except DatasetRejectedError as error:
-        _usage(str(error))
+        usage_error(str(error))
     with open_client(api_url, email, token) as client:
         room_id = resolve_room_id(client, room_id)
         session = client.session()
@@ -215,9 +217,14 @@ def dataset_provision(
         typer.echo(dataset_id)
 
 
-def _usage(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+def _table_node(client: Client, room_id: str, node: str) -> tuple[str, TableDataNode]:
+    """The room's full id (from a prefix) and its table node ``node``, verified; exit 1 if the
+    room has no such table."""
+    room_id = resolve_room_id(client, room_id)
+    target = client.retrieve_analytics_dcr(room_id).get_node(node)
+    if not isinstance(target, TableDataNode):
+        _fail(f"room {room_id} has no table node {node!r}")
+    return room_id, target
 
 
 def _fail(message: str) -> NoReturn:
@@ -237,9 +244,9 @@ def _share(text: str) -> float:
     try:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError:
-        _usage(f"--max-dropped takes a share such as 5% or 0.05, not {text!r}")
+        usage_error(f"--max-dropped takes a share such as 5% or 0.05, not {text!r}")
     if not 0 <= value <= 1:
-        _usage(f"--max-dropped must be between 0% and 100%, not {text!r}")
+        usage_error(f"--max-dropped must be between 0% and 100%, not {text!r}")
     return value
 
 
@@ -294,7 +301,7 @@ def dataset_upload(
     if the file is new.
     """
     if not file.is_file():
-        _usage(f"{file} is not a file")
+        usage_error(f"{file} is not a file")
     if key_file.exists():
         key = read_key_file(key_file)
     else:
@@ -362,7 +369,7 @@ def dataset_publish(
 
 @dataset_app.command("list")
 def dataset_list(
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: AsJson = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
@@ -396,7 +403,7 @@ def dataset_list(
 def dataset_show(
     room_id: str,
     node: str,
-    json_output: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    json_output: AsJson = False,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
     token: Token = "",
@@ -404,11 +411,7 @@ def dataset_show(
     """The dataset published to NODE of ROOM_ID: its rows and columns and their summary
     statistics (computed by the core; for the table's owner, or shared by them)."""
     with open_client(api_url, email, token) as client:
-        room_id = resolve_room_id(client, room_id)
-        dcr = client.retrieve_analytics_dcr(room_id)
-        target = dcr.get_node(node)
-        if not isinstance(target, TableDataNode):
-            _fail(f"room {room_id} has no table node {node!r}")
+        room_id, target = _table_node(client, room_id, node)
         statistics = target.get_statistics()
     if json_output:
         echo_json(statistics)
@@ -452,10 +455,7 @@ def dataset_share_statistics(
     """Share the statistics of your dataset published to NODE with the room's participants
     (the seed's opt-in; a new dataset is not shared until you share it again)."""
     with open_client(api_url, email, token) as client:
-        room_id = resolve_room_id(client, room_id)
-        target = client.retrieve_analytics_dcr(room_id).get_node(node)
-        if not isinstance(target, TableDataNode):
-            _fail(f"room {room_id} has no table node {node!r}")
+        room_id, target = _table_node(client, room_id, node)
         target.share_statistics(not stop)
     console.print(
         f"the statistics of node {node!r} are {'no longer ' if stop else ''}shared with the "

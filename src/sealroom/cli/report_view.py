@@ -70,9 +70,8 @@ def render_report(
                 continue
             first.add_row("" if row is None else f"{row:,}", column, code, escape(message))
         parts.append(first)
-    for section in ("table",):
-        for error in body.get(section, {}).get("recordedErrors", []):
-            parts.append(Text(f"{error['code']}: {error['message']}", style="red"))
+    for error in body.get("table", {}).get("recordedErrors", []):
+        parts.append(Text(f"{error['code']}: {error['message']}", style="red"))
     if samples:
         rows = Table(
             title="those rows in your file (shown here only, never sent)", title_justify="left"

@@ -17,6 +17,7 @@ from sealroom.server.query_params import (
 )
 from sealroom.server.routes import datasets, identity, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
+from sealroom.server.web import install_web_app
 
 
 def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
@@ -48,6 +49,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     for module in (meta, datasets, rooms, jobs, requests, identity):
         app.include_router(module.router)
+    install_web_app(app)
     index_declared_query_parameters(app)
     document_problems(app)
     return app

@@ -1,0 +1,2 @@
+// The web app's page code (entry point of static/js/sealroom.js).
+export {};

@@ -1,0 +1,2 @@
+// The dataset encryption worker (entry point of static/js/worker.js).
+export {};

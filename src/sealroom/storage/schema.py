@@ -240,3 +240,20 @@ participant_keys = Table(
     Column("registered_at_ms", BigInteger, nullable=False),  # the latest registration
     Index("ix_participant_keys_email_registered", "email", "registered_at_ms"),
 )
+
+#: Browser sessions of the web app (``server/web/auth.py``). The cookie carries 32 random bytes;
+#: only their SHA-256 is kept, so a copy of the database does not let anyone in. A session
+#: remembers the API token it was opened with (its hash): revoking that token ends the session,
+#: checked on every request by joining ``api_tokens``. The CSRF token is random per session and
+#: useless without the cookie, so it is kept as is (the pages render it).
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id_sha256", String(64), primary_key=True),
+    Column("email", String(254), nullable=False),  # normalised, as the token's account
+    Column("token_sha256", String(64), nullable=False),  # api_tokens.token_sha256 (unique)
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("last_seen_at_ms", BigInteger, nullable=False),
+    Index("ix_web_sessions_last_seen", "last_seen_at_ms"),
+)

@@ -156,6 +156,19 @@ def serve(
             "the host does not supply it.",
         ),
     ] = None,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(
+            envvar="SEALROOM_TLS_CERT",
+            help="Serve HTTPS with this certificate chain (PEM); needs --tls-key. The web app "
+            "needs HTTPS anywhere but on 127.0.0.1 (the browser's WebCrypto needs a secure "
+            "context); a reverse proxy that terminates TLS does as well.",
+        ),
+    ] = None,
+    tls_key: Annotated[
+        Path | None,
+        typer.Option(envvar="SEALROOM_TLS_KEY", help="The private key (PEM) of --tls-cert."),
+    ] = None,
 ) -> None:
     """Start the platform: HTTP API, trusted core (attested or simulated), job workers."""
     import uvicorn
@@ -177,6 +190,13 @@ def serve(
         snp_endorsement_cert=snp_endorsement_cert,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if (tls_cert is None) != (tls_key is None):
+        typer.echo("error: --tls-cert and --tls-key go together (HTTPS needs both)", err=True)
+        raise typer.Exit(EXIT_FAILURE)
+    for tls_file in (tls_cert, tls_key):
+        if tls_file is not None and not tls_file.is_file():
+            typer.echo(f"error: {tls_file} is not a file", err=True)
+            raise typer.Exit(EXIT_FAILURE)
     # Opened before serving: a configuration error is one line here, not a traceback from
     # inside the web server's start-up (and the core's evidence provider is built once). A
     # server that cannot start exits 1, as it always has (the usage status 2 is the client
@@ -192,7 +212,8 @@ def serve(
         else attestation
     )
     typer.echo(
-        f"Sealroom {__version__} on http://{host}:{port}  (data: {data_dir}; attestation: "
+        f"Sealroom {__version__} on {'https' if tls_cert else 'http'}://{host}:{port}  (data: "
+        f"{data_dir}; attestation: "
         f"{protection})",
         err=True,
     )
@@ -208,6 +229,8 @@ def serve(
         port=port,
         log_level=log_level.lower(),
         access_log=False,
+        ssl_certfile=tls_cert,
+        ssl_keyfile=tls_key,
     )
 
 

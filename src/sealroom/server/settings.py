@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     snp_endorsement_cert: Path | None = None
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
+    #: Web app sessions (login with e-mail and API token): the longest a session lives, and the
+    #: longest it stays unused, before the person logs in again. A working day; a long lunch.
+    web_session_lifetime_seconds: float = Field(default=12 * 3600.0, gt=0)
+    web_session_idle_seconds: float = Field(default=2 * 3600.0, gt=0)
 
     @property
     def effective_database_url(self) -> str:

@@ -46,7 +46,7 @@ from sealroom.model.records import (
 )
 from sealroom.storage import schema as t
 
-__all__ = ["MetadataStore", "ParticipantKeyRecord", "UserRecord"]
+__all__ = ["MetadataStore", "ParticipantKeyRecord", "UserRecord", "WebSessionRecord"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,18 @@ class UserRecord:
     email: str
     created_at_ms: int
     active_tokens: int
+
+
+@dataclass(frozen=True)
+class WebSessionRecord:
+    """A browser session (``server/web/auth.py``), found by the SHA-256 of its id."""
+
+    email: str
+    #: The API token the session was opened with (its SHA-256; never revoked while found).
+    token_sha256: str
+    csrf_token: str
+    created_at_ms: int
+    last_seen_at_ms: int
 
 
 class ParticipantKeyRecord(NamedTuple):
@@ -70,6 +82,20 @@ _EMAIL_FOR_TOKEN = (
     select(t.users.c.email)
     .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
     .where(t.api_tokens.c.token_sha256 == bindparam("token_sha256"))
+    .where(t.api_tokens.c.revoked_at_ms.is_(None))
+)
+#: A session whose token is revoked is not found: one indexed join on every request that
+#: carries the cookie (``api_tokens.token_sha256`` is unique), and revocation ends it at once.
+_GET_WEB_SESSION = (
+    select(
+        t.web_sessions.c.email,
+        t.web_sessions.c.token_sha256,
+        t.web_sessions.c.csrf_token,
+        t.web_sessions.c.created_at_ms,
+        t.web_sessions.c.last_seen_at_ms,
+    )
+    .join(t.api_tokens, t.api_tokens.c.token_sha256 == t.web_sessions.c.token_sha256)
+    .where(t.web_sessions.c.id_sha256 == bindparam("id_sha256"))
     .where(t.api_tokens.c.revoked_at_ms.is_(None))
 )
 _GET_ROOM = select(t.rooms).where(t.rooms.c.id == bindparam("room_id"))
@@ -206,6 +232,54 @@ class MetadataStore:
                 .values(revoked_at_ms=now_ms())
             )
             return int(result.rowcount)
+
+    # -- web sessions (only the SHA-256 of a session id is stored) ----------------------------
+    def add_web_session(
+        self, id_sha256: str, email: str, token_sha256: str, csrf_token: str, at_ms: int
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(t.web_sessions).values(
+                    id_sha256=id_sha256,
+                    email=email,
+                    token_sha256=token_sha256,
+                    csrf_token=csrf_token,
+                    created_at_ms=at_ms,
+                    last_seen_at_ms=at_ms,
+                )
+            )
+
+    def web_session(self, id_sha256: str) -> WebSessionRecord | None:
+        """The session, unless it is unknown or the token it was opened with is revoked
+        (expiry is the caller's decision: it holds the settings)."""
+        with self.engine.connect() as conn:
+            row = conn.execute(_GET_WEB_SESSION, {"id_sha256": id_sha256}).one_or_none()
+        return None if row is None else WebSessionRecord(*row)
+
+    def touch_web_session(self, id_sha256: str, at_ms: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.web_sessions)
+                .where(t.web_sessions.c.id_sha256 == id_sha256)
+                .values(last_seen_at_ms=at_ms)
+            )
+
+    def delete_web_session(self, id_sha256: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(t.web_sessions).where(t.web_sessions.c.id_sha256 == id_sha256))
+
+    def delete_expired_web_sessions(self, idle_since_ms: int, created_before_ms: int) -> int:
+        """Delete sessions last seen before ``idle_since_ms`` or created before
+        ``created_before_ms``; the number deleted."""
+        sessions = t.web_sessions
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                delete(sessions).where(
+                    (sessions.c.last_seen_at_ms < idle_since_ms)
+                    | (sessions.c.created_at_ms < created_before_ms)
+                )
+            )
+        return int(result.rowcount)
 
     # -- uploads and datasets -----------------------------------------------------------
     def create_upload(self, upload_id: str, owner_email: str) -> None:

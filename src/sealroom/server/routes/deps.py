@@ -1,11 +1,17 @@
-"""Request dependencies: the platform, the authenticated principal and the names in paths."""
+"""Request dependencies: the platform, the authenticated principal and the names in paths.
+
+A request is authenticated by an API token (``Authorization: Bearer``, the SDK's and the CLI's
+way) or by the web app's session cookie (the pages' JavaScript calls the same API); the token
+wins when both are sent. A cookie-authenticated unsafe request must also carry the session's
+CSRF token in ``X-CSRF-Token`` and come from this server's origin (``server/sessions.py``).
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 
 from sealroom.errors import AuthenticationError
 from sealroom.model.definition import MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN
@@ -13,10 +19,24 @@ from sealroom.model.principal import Principal
 from sealroom.model.signed_actions import PROOF_HEADER, ActionProof
 from sealroom.server.accounts import authenticate
 from sealroom.server.platform import Platform
+from sealroom.server.sessions import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    check_unsafe_request,
+    current_session,
+)
 
 # Declared so that the OpenAPI document says which operations need a token (and answer 401);
 # a missing or malformed header is refused below with the API's own problem response.
 _bearer = HTTPBearer(auto_error=False, description="an API token from `sealroom user add`")
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="WebSession",
+    description="the web app's session (log in at /login); POST, PUT, PATCH and DELETE also "
+    f"need the session's CSRF token in the {CSRF_HEADER} header",
+)
 
 
 def _platform(request: Request) -> Platform:
@@ -33,13 +53,23 @@ async def get_platform(request: Request) -> Platform:
 def current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session_cookie: Annotated[str | None, Depends(_session_cookie)],
 ) -> str:
-    if credentials is None:
-        raise AuthenticationError("missing API token: send 'Authorization: Bearer <token>'")
-    email = authenticate(_platform(request).store, credentials.credentials.strip())
-    if email is None:
-        raise AuthenticationError("unknown or revoked API token")
-    return email
+    """The e-mail of the caller, by API token, else by session cookie (see the module)."""
+    platform = _platform(request)
+    if credentials is not None:
+        email = authenticate(platform.store, credentials.credentials.strip())
+        if email is None:
+            raise AuthenticationError("unknown or revoked API token")
+        return email
+    if session_cookie is not None:
+        session = current_session(platform, request)
+        if session is None:
+            raise AuthenticationError("the session has ended (logged out or expired): log in")
+        if request.method in UNSAFE_METHODS:
+            check_unsafe_request(request, session, request.headers.get(CSRF_HEADER))
+        return session.email
+    raise AuthenticationError("missing API token: send 'Authorization: Bearer <token>'")
 
 
 async def current_principal(

@@ -25,7 +25,8 @@ TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 
 def install_web_app(app: FastAPI) -> None:
     """Serve the pages and their static files on ``app``."""
-    from sealroom.server.web import pages  # noqa: PLC0415 - pages import the templates lazily
+    from sealroom.server.web import auth, pages
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
+    auth.install_auth(app)  # log in and out, login redirects, security headers

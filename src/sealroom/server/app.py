@@ -15,7 +15,7 @@ from sealroom.server.query_params import (
     index_declared_query_parameters,
     refuse_undeclared_query_parameters,
 )
-from sealroom.server.routes import datasets, identity, jobs, meta, requests, rooms
+from sealroom.server.routes import datasets, drafts, identity, jobs, meta, requests, rooms
 from sealroom.server.settings import Settings
 from sealroom.server.web import install_web_app
 
@@ -47,7 +47,7 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
-    for module in (meta, datasets, rooms, jobs, requests, identity):
+    for module in (meta, datasets, rooms, drafts, jobs, requests, identity):
         app.include_router(module.router)
     install_web_app(app)
     index_declared_query_parameters(app)

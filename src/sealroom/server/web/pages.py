@@ -1,22 +1,128 @@
 """The pages of the web app (HTML), rendered on the server from the host's own records.
 
-What a page shows the host could forge; what matters is checked again in the browser (the room
-id is the hash of the definition text, the core's signatures, the audit log's checkpoint), so the
-templates hand the browser the raw signed material next to the rendering.
+What a page shows from the host could be forged; what matters is verified again in the browser
+before it is shown as fact (the room id is the hash of the definition text, the core's
+signatures, the audit log's checkpoint). So the room pages are shells: the server renders the
+navigation and the forms, and the bundle fills in what it fetched from the API and verified.
+A room the user takes no part in answers 404, as the API does (default deny).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Final
+
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from sealroom.errors import NotFoundError
+from sealroom.model.records import RoomRecord
+from sealroom.server.routes.datasets import _dataset_out
+from sealroom.server.routes.deps import PlatformDep
 from sealroom.server.web import TEMPLATE_DIR
+from sealroom.server.web.auth import WebUserDep, page_context
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=TEMPLATE_DIR)
 
 
+def _iso_time(ms: int) -> str:
+    """UTC, to the minute: when a room or dataset was made (the browser may localise it)."""
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _filesize(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+templates.env.filters["iso_time"] = _iso_time
+templates.env.filters["filesize"] = _filesize
+
+#: The tabs of a room, as the seed's guide names them, in its order.
+ROOM_TABS: Final = (
+    ("overview", "Overview"),
+    ("actions", "Actions"),
+    ("development", "Development"),
+    ("requests", "Requests"),
+    ("audit", "Audit log"),
+)
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request) -> HTMLResponse:
-    return templates.TemplateResponse(request, "home.html", {"title": "Data clean rooms"})
+def home(request: Request, user: WebUserDep, platform: PlatformDep) -> HTMLResponse:
+    rooms = platform.store.rooms_for(user.email)
+    return templates.TemplateResponse(
+        request,
+        "home.html",
+        page_context(request, user, title="Data clean rooms", nav="rooms", rooms=rooms),
+    )
+
+
+@router.get("/rooms/new", response_class=HTMLResponse)
+def new_room(request: Request, user: WebUserDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request,
+        "new_room.html",
+        page_context(request, user, title="New data clean room", nav="rooms"),
+    )
+
+
+@router.get("/rooms/{room_id}")
+def room(room_id: str, user: WebUserDep, platform: PlatformDep) -> Response:
+    _room_record(platform, room_id, user.email)
+    return RedirectResponse(f"/rooms/{room_id}/overview", status_code=303)
+
+
+@router.get("/rooms/{room_id}/{tab}", response_class=HTMLResponse)
+def room_tab(
+    request: Request, room_id: str, tab: str, user: WebUserDep, platform: PlatformDep
+) -> HTMLResponse:
+    if tab not in dict(ROOM_TABS):
+        raise NotFoundError(f"a room has no page {tab!r}")
+    record = _room_record(platform, room_id, user.email)
+    return templates.TemplateResponse(
+        request,
+        "room.html",
+        page_context(
+            request,
+            user,
+            title=f"{dict(ROOM_TABS)[tab]} · {record.name}",
+            nav="rooms",
+            room=record,
+            tab=tab,
+            tabs=ROOM_TABS,
+        ),
+    )
+
+
+@router.get("/keys", response_class=HTMLResponse)
+def keys(request: Request, user: WebUserDep) -> HTMLResponse:
+    return templates.TemplateResponse(
+        request, "keys.html", page_context(request, user, title="Your signing key", nav="keys")
+    )
+
+
+@router.get("/datasets", response_class=HTMLResponse)
+def datasets(request: Request, user: WebUserDep, platform: PlatformDep) -> HTMLResponse:
+    records = [_dataset_out(r, platform) for r in platform.store.list_datasets(user.email)]
+    rooms = {room.id: room.name for room in platform.store.rooms_for(user.email)}
+    return templates.TemplateResponse(
+        request,
+        "datasets.html",
+        page_context(
+            request, user, title="Datasets", nav="datasets", datasets=records, room_names=rooms
+        ),
+    )
+
+
+def _room_record(platform: PlatformDep, room_id: str, email: str) -> RoomRecord:
+    for record in platform.store.rooms_for(email):
+        if record.id == room_id:
+            return record
+    raise NotFoundError(f"no room {room_id} that you take part in")

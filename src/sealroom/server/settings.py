@@ -7,13 +7,19 @@ server starts; a bad value refuses to start rather than failing later.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sealroom.crypto.streaming import MAX_CHUNK_SIZE
 
 DEFAULT_PORT = 8765
+#: How long a sign-up link (and the invitation it came with) stays valid: a week, as the
+#: seed's invitations; long enough for a colleague back from holiday, short for a credential.
+DEFAULT_SIGNUP_LINK_SECONDS = 7 * 24 * 3600.0
+#: The SMTP port each kind of transport security uses when none is set.
+SMTP_DEFAULT_PORTS = {"starttls": 587, "ssl": 465, "none": 25}
 
 
 def default_sealing_key_file() -> Path:
@@ -68,6 +74,71 @@ class Settings(BaseSettings):
     snp_endorsement_cert: Path | None = None
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
+
+    # -- invitations, sign-up and e-mail (docs/invitations.md) ----------------------------
+    #: The address people reach this server at, for the links in e-mails (sign-up links, room
+    #: pages). Empty: ``http://{host}:{port}``, right only when people browse this machine.
+    public_url: str = ""
+    #: Who may create an account themselves: "invited" (only e-mails a published room invited,
+    #: through the one-time link they were sent), "domains" (those, and anyone with an address
+    #: of ``signup_domains``, who is e-mailed a link), or "closed" (the operator's ``sealroom
+    #: user add`` only). The operator's command works under every policy.
+    signup: Literal["invited", "domains", "closed"] = "invited"
+    #: For ``signup = "domains"``: the e-mail domains, comma-separated (``bank.example,...``).
+    signup_domains: str = ""
+    #: Lifetime of a sign-up link and of the invitation it came with.
+    signup_link_seconds: float = Field(default=DEFAULT_SIGNUP_LINK_SECONDS, gt=0)
+    #: The SMTP server invitations are sent through. Empty: no e-mail is sent; invitations are
+    #: still recorded (the inbox shows them, ``sealroom user invitations`` lists them).
+    smtp_host: str = ""
+    #: 0: the usual port of ``smtp_security`` (587 STARTTLS, 465 SSL, 25 none).
+    smtp_port: int = Field(default=0, ge=0, le=65535)
+    #: "starttls" (default), "ssl" (implicit TLS) or "none" (plain; only without a password).
+    smtp_security: Literal["starttls", "ssl", "none"] = "starttls"
+    smtp_username: str = ""
+    #: Never logged, never shown: a ``SecretStr`` prints as ``**********``.
+    smtp_password: SecretStr = SecretStr("")
+    #: The sender address of the e-mails (required with ``smtp_host``).
+    smtp_from: str = ""
+    smtp_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
+    #: Attempts to send one e-mail, and the wait before the second (doubling after each).
+    smtp_attempts: int = Field(default=5, ge=1, le=20)
+    smtp_retry_seconds: float = Field(default=5.0, ge=0, le=3600)
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("public_url must start with http:// or https://")
+        return value
+
+    @model_validator(mode="after")
+    def _check_mail_and_signup(self) -> Settings:
+        if self.smtp_host and "@" not in self.smtp_from:
+            raise ValueError("smtp_from (the sender address) is required with smtp_host")
+        if self.smtp_security == "none" and self.smtp_password.get_secret_value():
+            # A password over a plain connection is readable by anyone on the path.
+            raise ValueError("smtp_password needs smtp_security starttls or ssl, not none")
+        if self.signup == "domains" and not self.signup_domain_set:
+            raise ValueError("signup = domains needs signup_domains (e.g. bank.example)")
+        return self
+
+    @property
+    def signup_domain_set(self) -> frozenset[str]:
+        """The domains of ``signup_domains``, normalised (lower case, no leading ``@``)."""
+        return frozenset(
+            d.strip().lstrip("@").lower() for d in self.signup_domains.split(",") if d.strip()
+        )
+
+    @property
+    def effective_public_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_smtp_port(self) -> int:
+        return self.smtp_port or SMTP_DEFAULT_PORTS[self.smtp_security]
+
     #: Web app sessions (login with e-mail and API token): the longest a session lives, and the
     #: longest it stays unused, before the person logs in again. A working day; a long lunch.
     web_session_lifetime_seconds: float = Field(default=12 * 3600.0, gt=0)

@@ -257,3 +257,37 @@ web_sessions = Table(
     Column("last_seen_at_ms", BigInteger, nullable=False),
     Index("ix_web_sessions_last_seen", "last_seen_at_ms"),
 )
+
+#: Invitations to published rooms (:mod:`sealroom.server.invitations`): the host's own record
+#: of whom it told about a room, for the inbox and the operator. Not a permission: who may use
+#: a room is the room's definition, enforced by the core.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("room_id", String(64), ForeignKey("rooms.id"), nullable=False),
+    Column("email", String(254), nullable=False),  # normalised
+    Column("invited_by", String(254), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("mailed_at_ms", BigInteger, nullable=True),  # None: not (yet) sent by e-mail
+    Index("ix_invitations_room_email", "room_id", "email", unique=True),
+    Index("ix_invitations_email", "email"),
+)
+
+#: One-time sign-up links. Only the SHA-256 of the link's token is stored: a copy of the
+#: database does not let anyone create an account. ``used_at_ms`` is set when the link (or
+#: another link of the same address) created the account, or when a newer link replaced it.
+signup_tokens = Table(
+    "signup_tokens",
+    metadata,
+    Column("token_sha256", String(64), primary_key=True),
+    Column("email", String(254), nullable=False),  # normalised
+    # The invitation the link was sent with; None: asked for under the domain policy.
+    Column("invitation_id", Integer, ForeignKey("invitations.id"), nullable=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("expires_at_ms", BigInteger, nullable=False),
+    Column("mailed_at_ms", BigInteger, nullable=True),
+    Column("used_at_ms", BigInteger, nullable=True),
+    Index("ix_signup_tokens_email", "email"),
+)

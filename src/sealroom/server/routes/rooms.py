@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
@@ -30,6 +30,7 @@ from sealroom.model.wire import (
     RoomStateOut,
     RoomStatusOut,
 )
+from sealroom.server.invitations import invite_participants
 from sealroom.server.routes.deps import NodeInPath, PlatformDep, PrincipalDep
 
 router = APIRouter(tags=["rooms"])
@@ -58,8 +59,14 @@ class PublishDataset(BaseModel):
 
 
 @router.post("/v1/rooms", status_code=201)
-def publish_room(body: PublishRoom, platform: PlatformDep, user: PrincipalDep) -> RoomPublishedOut:
-    return RoomPublishedOut(room_id=platform.core.publish_room(user, body.definition))
+def publish_room(
+    body: PublishRoom, platform: PlatformDep, user: PrincipalDep, request: Request
+) -> RoomPublishedOut:
+    room_id = platform.core.publish_room(user, body.definition)
+    # The host's courtesy, after the core published: records and e-mails the invitations
+    # (in the background); never fails the publication.
+    invite_participants(request.app, room_id, user.email)
+    return RoomPublishedOut(room_id=room_id)
 
 
 @router.get("/v1/rooms")

@@ -1,0 +1,2805 @@
+// src/bytes.ts
+var encoder = new TextEncoder();
+var decoder = new TextDecoder("utf-8", { fatal: true });
+function utf8(text) {
+  return encoder.encode(text);
+}
+function fromUtf8(data) {
+  return decoder.decode(data);
+}
+function toHex(data) {
+  let out = "";
+  for (const byte of data) out += byte.toString(16).padStart(2, "0");
+  return out;
+}
+function fromHex(text) {
+  if (text.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(text)) {
+    throw new Error("not a hex string");
+  }
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+function toBase64(data) {
+  let binary = "";
+  for (let i = 0; i < data.length; i += 32768) {
+    binary += String.fromCharCode(...data.subarray(i, i + 32768));
+  }
+  return btoa(binary);
+}
+function fromBase64(text) {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length % 4 !== 0) {
+    throw new Error("not a base64 string");
+  }
+  const binary = atob(text);
+  const out = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
+  return out;
+}
+function toBase64Url(data) {
+  return toBase64(data).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+function fromBase64Url(text) {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("not a base64url string");
+  const padded = text.replace(/-/g, "+").replace(/_/g, "/");
+  return fromBase64(padded + "=".repeat((4 - padded.length % 4) % 4));
+}
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+function buffer(data) {
+  return data.slice().buffer;
+}
+async function sha256(data) {
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", buffer(data)));
+}
+async function sha256Hex(data) {
+  return toHex(await sha256(data));
+}
+
+// src/canonical.ts
+var MAX_DEPTH = 64;
+function canonicalJson(value) {
+  return utf8(encode(value, 0));
+}
+function encode(value, depth) {
+  if (depth > MAX_DEPTH) throw new Error(`canonical JSON: nesting deeper than ${MAX_DEPTH} levels`);
+  if (value === null || typeof value === "boolean") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new Error("canonical JSON: only safe integers");
+    return String(value);
+  }
+  if (typeof value === "string") return encodeString(value);
+  if (Array.isArray(value)) return `[${value.map((item) => encode(item, depth + 1)).join(",")}]`;
+  const keys = Object.keys(value);
+  for (const key of keys) {
+    if (/[\uD800-\uDFFF]/.test(key)) throw new Error("canonical JSON: key outside the BMP");
+  }
+  keys.sort();
+  const fields = keys.map((key) => `${encodeString(key)}:${encode(value[key], depth + 1)}`);
+  return `{${fields.join(",")}}`;
+}
+function encodeString(text) {
+  if (!text.isWellFormed()) throw new Error("canonical JSON: a lone surrogate");
+  return JSON.stringify(text);
+}
+
+// src/actions.ts
+var PURPOSE = utf8("sealroom/participant-action/v1");
+function call(roomId, action, args = {}) {
+  return { roomId, action, arguments: args };
+}
+function actionMessage(actionCall, publicKeyRaw, nonce, issuedAtMs) {
+  return concat(
+    PURPOSE,
+    canonicalJson({
+      room_id: actionCall.roomId,
+      action: actionCall.action,
+      arguments: { ...actionCall.arguments },
+      nonce,
+      issued_at_ms: issuedAtMs,
+      public_key: toHex(publicKeyRaw)
+    })
+  );
+}
+async function signAction(key, publicKeyRaw, actionCall, nowMs, certificate) {
+  const nonce = toHex(crypto.getRandomValues(new Uint8Array(16)));
+  return signActionWithNonce(key, publicKeyRaw, actionCall, nowMs, nonce, certificate ?? null);
+}
+async function signActionWithNonce(key, publicKeyRaw, actionCall, nowMs, nonce, certificate) {
+  if (publicKeyRaw.length !== 32) throw new Error("an Ed25519 public key is 32 bytes");
+  if (!/^[0-9a-f]{32}$/.test(nonce)) throw new Error("a nonce is 32 lower-case hex digits");
+  if (!Number.isSafeInteger(nowMs) || nowMs < 0) throw new Error("the time must be ms since 1970");
+  const message = actionMessage(actionCall, publicKeyRaw, nonce, nowMs);
+  const signature = new Uint8Array(
+    await crypto.subtle.sign({ name: "Ed25519" }, key, buffer(message))
+  );
+  return proofHeader(publicKeyRaw, certificate, nonce, nowMs, signature);
+}
+function proofHeader(publicKeyRaw, certificate, nonce, issuedAtMs, signature) {
+  const body = {
+    public_key: toHex(publicKeyRaw),
+    certificate: certificate === null ? null : toBase64(certificate),
+    nonce,
+    issued_at_ms: issuedAtMs,
+    signature: toHex(signature)
+  };
+  return toBase64Url(canonicalJson(body));
+}
+function publishRoom(roomId) {
+  return call(roomId, "publish_room");
+}
+function stopRoom(roomId) {
+  return call(roomId, "stop_room");
+}
+async function publishDataset(roomId, node, datasetId, sealedKey, replacePassing) {
+  return call(roomId, "publish_dataset", {
+    node,
+    dataset_id: datasetId,
+    sealed_key: await sha256Hex(sealedKey),
+    replace_passing: replacePassing ? "true" : "false"
+  });
+}
+function removeDataset(roomId, node) {
+  return call(roomId, "remove_dataset", { node });
+}
+function retrieveValidationReport(roomId, node) {
+  return call(roomId, "retrieve_validation_report", { node });
+}
+function runComputation(roomId, node, parameters, recipientKey) {
+  return call(roomId, "run_computation", {
+    node,
+    parameters: encodeParameters(parameters),
+    recipient_key: toHex(recipientKey)
+  });
+}
+async function runDevelopment(roomId, node, parameters, recipientKey) {
+  return call(roomId, "run_development", {
+    node: await sha256Hex(canonicalJson(node)),
+    parameters: encodeParameters(parameters),
+    recipient_key: toHex(recipientKey)
+  });
+}
+function previewRequest(roomId, requestId, parameters, recipientKey) {
+  return call(roomId, "preview_request", {
+    request_id: requestId,
+    parameters: encodeParameters(parameters),
+    recipient_key: toHex(recipientKey)
+  });
+}
+function retrieveResult(roomId, jobId, recipientKey, resultFormat) {
+  return call(roomId, "retrieve_result", {
+    job_id: jobId,
+    recipient_key: toHex(recipientKey),
+    format: resultFormat ?? ""
+  });
+}
+function retrieveDatasetStatistics(roomId, node, recipientKey) {
+  return call(roomId, "retrieve_dataset_statistics", { node, recipient_key: toHex(recipientKey) });
+}
+function shareDatasetStatistics(roomId, node, datasetId, shared) {
+  return call(roomId, "share_dataset_statistics", {
+    node,
+    dataset_id: datasetId,
+    shared: shared ? "true" : "false"
+  });
+}
+async function submitRequest(roomId, commit) {
+  return call(roomId, "submit_request", { commit: await sha256Hex(canonicalJson(commit)) });
+}
+function approveRequest(roomId, requestId) {
+  return call(roomId, "approve_request", { request_id: requestId });
+}
+function rejectRequest(roomId, requestId, reason) {
+  return call(roomId, "reject_request", { request_id: requestId, reason });
+}
+function integrateRequest(roomId, requestId) {
+  return call(roomId, "integrate_request", { request_id: requestId });
+}
+function encodeParameters(parameters) {
+  const values = {};
+  for (const [name, value] of Object.entries(parameters ?? {})) {
+    if (typeof value !== "string") throw new Error(`parameter ${name} must be a string`);
+    values[name] = value;
+  }
+  return fromUtf8(canonicalJson(values));
+}
+
+// src/chunks.ts
+var ALGORITHM = "AES-256-GCM-HKDF-SHA256-STREAM";
+var MANIFEST_VERSION = 2;
+var KEY_SIZE = 32;
+var SALT_SIZE = 32;
+var NONCE_PREFIX_SIZE = 7;
+var KEY_COMMITMENT_SIZE = 32;
+var TAG_SIZE = 16;
+var MIN_CHUNK_SIZE = 1;
+var MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+var MAX_CHUNKS = 1e6;
+var DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
+var CHUNK_DOMAIN = utf8("sealroom/dataset-chunk/v2");
+var KEY_COMMITMENT_DOMAIN = utf8("sealroom/dataset-key-commitment/v2");
+function manifestBytes(manifest) {
+  return canonicalJson({
+    version: manifest.version,
+    algorithm: manifest.algorithm,
+    salt: manifest.salt,
+    nonce_prefix: manifest.nonce_prefix,
+    chunk_size: manifest.chunk_size,
+    key_commitment: manifest.key_commitment,
+    chunks: manifest.chunks.map((c) => ({ sha256: c.sha256, size: c.size })),
+    plaintext_size: manifest.plaintext_size
+  });
+}
+async function datasetIdOf(manifest) {
+  return sha256Hex(manifestBytes(manifest));
+}
+var FIXED = /* @__PURE__ */ Symbol("fixed randomness for known-answer tests");
+var ChunkEncryptor = class _ChunkEncryptor {
+  chunkSize;
+  salt;
+  noncePrefix;
+  state;
+  refs = [];
+  nextIndex = 0;
+  plaintextSize = 0;
+  finished = false;
+  busy = false;
+  constructor(key, chunkSize = DEFAULT_CHUNK_SIZE, fixed) {
+    this.chunkSize = checkChunkSize(chunkSize);
+    checkKey(key);
+    if (fixed !== void 0 && fixed.token !== FIXED) throw new Error("not a test encryptor");
+    this.salt = fixed?.salt.slice() ?? crypto.getRandomValues(new Uint8Array(SALT_SIZE));
+    this.noncePrefix = fixed?.noncePrefix.slice() ?? crypto.getRandomValues(new Uint8Array(NONCE_PREFIX_SIZE));
+    if (this.salt.length !== SALT_SIZE || this.noncePrefix.length !== NONCE_PREFIX_SIZE) {
+      throw new Error("salt must be 32 bytes and nonce prefix 7 bytes");
+    }
+    this.state = setup(key, chunkSize, this.salt, this.noncePrefix);
+  }
+  /** Known-answer tests only (as Python's _with_fixed_randomness): fixed salts reuse nonces. */
+  static withFixedRandomness(key, chunkSize, salt, noncePrefix) {
+    return new _ChunkEncryptor(key, chunkSize, { token: FIXED, salt, noncePrefix });
+  }
+  /** Encrypt chunk `index` (must be the next one). `last` marks the final chunk; after it the
+   * manifest is available and nothing more can be encrypted. */
+  async encryptChunk(plaintext, index, last) {
+    if (this.busy) throw new Error("encrypt one chunk at a time, in order");
+    if (this.finished) throw new Error("the last chunk has been encrypted; use a new encryptor");
+    if (index !== this.nextIndex) {
+      throw new Error(`chunk ${index} out of order: expected chunk ${this.nextIndex}`);
+    }
+    if (index >= MAX_CHUNKS) {
+      throw new Error(`dataset exceeds ${MAX_CHUNKS} chunks; use a larger chunk size`);
+    }
+    if (last) {
+      const smallest = index === 0 ? 0 : 1;
+      if (plaintext.length < smallest || plaintext.length > this.chunkSize) {
+        throw new Error(`the last chunk must hold ${smallest} to ${this.chunkSize} bytes`);
+      }
+    } else if (plaintext.length !== this.chunkSize) {
+      throw new Error(`every chunk but the last must hold exactly ${this.chunkSize} bytes`);
+    }
+    this.busy = true;
+    try {
+      const state = await this.state;
+      const ciphertext = new Uint8Array(
+        await crypto.subtle.encrypt(
+          {
+            name: "AES-GCM",
+            iv: buffer(chunkNonce(this.noncePrefix, index, last)),
+            additionalData: buffer(state.header),
+            tagLength: TAG_SIZE * 8
+          },
+          state.subkey,
+          buffer(plaintext)
+        )
+      );
+      const digest = await sha256Hex(ciphertext);
+      this.refs.push({ sha256: digest, size: ciphertext.length });
+      this.plaintextSize += plaintext.length;
+      this.nextIndex = index + 1;
+      this.finished = last;
+      return { index, ciphertext, sha256: digest };
+    } finally {
+      this.busy = false;
+    }
+  }
+  /** The manifest; throws before the last chunk has been encrypted. */
+  async manifest() {
+    if (!this.finished) {
+      throw new Error("the manifest exists only once the whole stream has been encrypted");
+    }
+    const state = await this.state;
+    return {
+      version: MANIFEST_VERSION,
+      algorithm: ALGORITHM,
+      salt: toHex(this.salt),
+      nonce_prefix: toHex(this.noncePrefix),
+      chunk_size: this.chunkSize,
+      key_commitment: toHex(state.keyCommitment),
+      chunks: this.refs.map((ref) => ({ ...ref })),
+      plaintext_size: this.plaintextSize
+    };
+  }
+  async datasetId() {
+    return datasetIdOf(await this.manifest());
+  }
+};
+async function encryptBytes(key, data, chunkSize = DEFAULT_CHUNK_SIZE, encryptor = new ChunkEncryptor(key, chunkSize)) {
+  const size = encryptor.chunkSize;
+  const chunks = [];
+  const count = Math.max(1, Math.ceil(data.length / size));
+  for (let index = 0; index < count; index++) {
+    const part = data.subarray(index * size, Math.min(data.length, (index + 1) * size));
+    chunks.push(await encryptor.encryptChunk(part, index, index === count - 1));
+  }
+  return { manifest: await encryptor.manifest(), chunks };
+}
+function checkKey(key) {
+  if (!(key instanceof Uint8Array) || key.length !== KEY_SIZE) {
+    throw new Error(`a dataset key is ${KEY_SIZE} bytes`);
+  }
+}
+function checkChunkSize(chunkSize) {
+  if (!Number.isSafeInteger(chunkSize) || chunkSize < MIN_CHUNK_SIZE || chunkSize > MAX_CHUNK_SIZE) {
+    throw new Error(`chunk_size must be between ${MIN_CHUNK_SIZE} and ${MAX_CHUNK_SIZE} bytes`);
+  }
+  return chunkSize;
+}
+async function setup(key, chunkSize, salt, noncePrefix) {
+  const ikm = await crypto.subtle.importKey("raw", buffer(key), "HKDF", false, ["deriveBits"]);
+  const subkeyBytes = await hkdf(ikm, salt, CHUNK_DOMAIN, 32);
+  const keyCommitment = await hkdf(ikm, salt, KEY_COMMITMENT_DOMAIN, KEY_COMMITMENT_SIZE);
+  const subkey = await crypto.subtle.importKey("raw", buffer(subkeyBytes), "AES-GCM", false, [
+    "encrypt"
+  ]);
+  subkeyBytes.fill(0);
+  return { subkey, keyCommitment, header: header(chunkSize, salt, noncePrefix, keyCommitment) };
+}
+async function hkdf(ikm, salt, info, length) {
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: buffer(salt), info: buffer(info) },
+    ikm,
+    length * 8
+  );
+  return new Uint8Array(bits);
+}
+function u32be(value) {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value, false);
+  return out;
+}
+function header(chunkSize, salt, noncePrefix, keyCommitment) {
+  return concat(CHUNK_DOMAIN, u32be(chunkSize), salt, noncePrefix, keyCommitment);
+}
+function chunkNonce(noncePrefix, index, last) {
+  return concat(noncePrefix, u32be(index), Uint8Array.of(last ? 1 : 0));
+}
+
+// src/keys.ts
+var DB_NAME = "sealroom-keys";
+var DB_VERSION = 1;
+var STORE = "signing-keys";
+var RENEW_BEFORE_MS = 24 * 60 * 60 * 1e3;
+var ED25519_PKCS8_PREFIX = Uint8Array.from([
+  48,
+  46,
+  2,
+  1,
+  0,
+  48,
+  5,
+  6,
+  3,
+  43,
+  101,
+  112,
+  4,
+  34,
+  4,
+  32
+]);
+var NoKeyError = class extends Error {
+  constructor(email) {
+    super(
+      `this browser holds no signing key for ${email}: create one (and keep its backup) or import the SDK's (\`sealroom keys export\`)`
+    );
+    this.name = "NoKeyError";
+  }
+};
+function normaliseEmail(email) {
+  return email.trim().toLowerCase();
+}
+function fingerprint(publicKeyRaw) {
+  return sha256Hex(publicKeyRaw);
+}
+function formatFingerprint(fingerprintHex) {
+  return (fingerprintHex.match(/.{1,4}/g) ?? []).join(" ");
+}
+function pemFromPkcs8(der) {
+  const lines = toBase64(der).match(/.{1,64}/g) ?? [];
+  return `-----BEGIN PRIVATE KEY-----
+${lines.join("\n")}
+-----END PRIVATE KEY-----
+`;
+}
+function pkcs8FromPem(pem) {
+  const match = /^\s*-----BEGIN PRIVATE KEY-----\s*([A-Za-z0-9+/=\s]+?)\s*-----END PRIVATE KEY-----\s*$/.exec(
+    pem
+  );
+  if (match === null) throw new Error("not an unencrypted PEM private key");
+  const der = fromBase64(match[1].replace(/\s+/g, ""));
+  const prefixOk = der.length === ED25519_PKCS8_PREFIX.length + 32 && ED25519_PKCS8_PREFIX.every((byte, i) => der[i] === byte);
+  if (!prefixOk) throw new Error("not an Ed25519 private key");
+  return der;
+}
+async function importPkcs8(der, extractable) {
+  return crypto.subtle.importKey("pkcs8", buffer(der), { name: "Ed25519" }, extractable, ["sign"]);
+}
+async function publicKeyOf(privateKey) {
+  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
+  if (typeof jwk.x !== "string") throw new Error("not an Ed25519 key");
+  return fromBase64Url(jwk.x);
+}
+function openDb() {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = () => {
+      request.result.createObjectStore(STORE, { keyPath: "email" });
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error("IndexedDB is unavailable"));
+  });
+}
+async function transact(mode, work) {
+  const db = await openDb();
+  try {
+    return await new Promise((resolve, reject) => {
+      const tx = db.transaction(STORE, mode);
+      const request = work(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(request.result);
+      tx.onerror = () => reject(tx.error ?? new Error("IndexedDB transaction failed"));
+      tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
+    });
+  } finally {
+    db.close();
+  }
+}
+async function loadKey(email) {
+  const address = normaliseEmail(email);
+  const found = await transact("readonly", (store) => store.get(address));
+  return found ?? null;
+}
+async function storeKey(record) {
+  await transact("readwrite", (store) => store.put(record));
+}
+async function keep(email, extractableKey, der, replace) {
+  const address = normaliseEmail(email);
+  if (!replace && await loadKey(address) !== null) {
+    throw new Error(`this browser already holds a signing key for ${address}`);
+  }
+  const publicKeyRaw = await publicKeyOf(extractableKey);
+  const privateKey = await importPkcs8(der, false);
+  const record = {
+    email: address,
+    privateKey,
+    publicKeyRaw,
+    fingerprint: await fingerprint(publicKeyRaw),
+    createdAtMs: Date.now(),
+    certificates: {}
+  };
+  await storeKey(record);
+  return record;
+}
+async function createKey(email, options = {}) {
+  const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+    "sign",
+    "verify"
+  ]);
+  const der = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
+  try {
+    const key = await keep(email, pair.privateKey, der, options.replace ?? false);
+    return { key, backupPem: pemFromPkcs8(der) };
+  } finally {
+    der.fill(0);
+  }
+}
+async function importPem(email, pem, options = {}) {
+  const der = pkcs8FromPem(pem);
+  try {
+    const extractable = await importPkcs8(der, true);
+    return await keep(email, extractable, der, options.replace ?? false);
+  } finally {
+    der.fill(0);
+  }
+}
+async function rootFingerprint(pem) {
+  const match = /-----BEGIN CERTIFICATE-----([A-Za-z0-9+/=\s]+)-----END CERTIFICATE-----/.exec(pem);
+  if (match === null) throw new Error("a trust root must be one PEM certificate");
+  return sha256Hex(fromBase64(match[1].replace(/\s+/g, "")));
+}
+function keptCertificate(key, rootFingerprintHex, nowMs = Date.now()) {
+  const kept = key.certificates[rootFingerprintHex];
+  if (kept === void 0 || kept.notAfterMs - RENEW_BEFORE_MS < nowMs) return null;
+  return kept.der;
+}
+async function api(path, context2, body) {
+  const headers = { Accept: "application/json", ...context2.headers ?? {} };
+  if (body !== void 0) headers["Content-Type"] = "application/json";
+  const response = await fetch((context2.baseUrl ?? "") + path, {
+    method: body === void 0 ? "GET" : "POST",
+    headers,
+    credentials: "same-origin",
+    ...body === void 0 ? {} : { body: JSON.stringify(body) }
+  });
+  if (!response.ok) {
+    let detail = `${response.status} ${response.statusText}`;
+    try {
+      detail = (await response.json()).detail ?? detail;
+    } catch {
+    }
+    throw new Error(`${path}: ${detail}`);
+  }
+  return await response.json();
+}
+async function platformCertificate(key, rootFingerprintHex, context2 = {}) {
+  const kept = keptCertificate(key, rootFingerprintHex);
+  if (kept !== null) return kept;
+  const root = await api("/v1/pki/root", context2);
+  if (await rootFingerprint(root.certificate) !== rootFingerprintHex) return null;
+  const issued = await api(
+    "/v1/pki/certificates",
+    context2,
+    { public_key: toHex(key.publicKeyRaw) }
+  );
+  if (issued.fingerprint !== key.fingerprint) {
+    throw new Error("the platform's CA answered with a certificate of another key than yours");
+  }
+  const der = fromBase64(issued.certificate);
+  const current = await loadKey(key.email);
+  if (current !== null && current.fingerprint === key.fingerprint) {
+    current.certificates[rootFingerprintHex] = { der, notAfterMs: issued.not_after_ms };
+    await storeKey(current);
+  }
+  key.certificates[rootFingerprintHex] = { der, notAfterMs: issued.not_after_ms };
+  return der;
+}
+async function certificateFor(key, room, context2 = {}) {
+  if (!room) return null;
+  const identity = (room.identities ?? []).find(
+    (item) => normaliseEmail(item.email) === key.email
+  );
+  if (identity === void 0 || !identity.root) return null;
+  const root = (room.trust_roots ?? []).find((item) => item.name === identity.root);
+  if (root === void 0) return null;
+  const rootFp = await rootFingerprint(root.certificate);
+  let certificate = keptCertificate(key, rootFp);
+  if (certificate === null && root.operator) {
+    certificate = await platformCertificate(key, rootFp, context2);
+  }
+  if (certificate === null) {
+    throw new Error(
+      `this room recognises you by certificates from its trust root '${root.name}' (fingerprint ${formatFingerprint(rootFp.slice(0, 16))} …), and this browser has none for your key: ask that CA for one`
+    );
+  }
+  return certificate;
+}
+function pageHeaders() {
+  if (typeof document === "undefined") return {};
+  const token = document.querySelector('meta[name="csrf-token"]')?.content;
+  return token ? { "X-CSRF-Token": token } : {};
+}
+async function participantSigner(email, context2 = {}) {
+  const key = await loadKey(email);
+  if (key === null) throw new NoKeyError(normaliseEmail(email));
+  const requests = { ...context2, headers: context2.headers ?? pageHeaders() };
+  return {
+    email: key.email,
+    fingerprint: key.fingerprint,
+    publicKeyRaw: key.publicKeyRaw,
+    async prove(call2, room) {
+      const resolved = await call2;
+      const certificate = await certificateFor(key, room, requests);
+      return signAction(key.privateKey, key.publicKeyRaw, resolved, Date.now(), certificate);
+    }
+  };
+}
+
+// node_modules/@hpke/common/esm/src/errors.js
+var HpkeError = class extends Error {
+  constructor(e) {
+    let message;
+    if (e instanceof Error) {
+      message = e.message;
+    } else if (typeof e === "string") {
+      message = e;
+    } else {
+      message = "";
+    }
+    super(message);
+    this.name = this.constructor.name;
+  }
+};
+var InvalidParamError = class extends HpkeError {
+};
+var SerializeError = class extends HpkeError {
+};
+var DeserializeError = class extends HpkeError {
+};
+var EncapError = class extends HpkeError {
+};
+var DecapError = class extends HpkeError {
+};
+var ExportError = class extends HpkeError {
+};
+var SealError = class extends HpkeError {
+};
+var OpenError = class extends HpkeError {
+};
+var MessageLimitReachedError = class extends HpkeError {
+};
+var DeriveKeyPairError = class extends HpkeError {
+};
+var NotSupportedError = class extends HpkeError {
+};
+
+// node_modules/@hpke/common/esm/_dnt.shims.js
+var dntGlobals = {};
+var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
+function createMergeProxy(baseObj, extObj) {
+  return new Proxy(baseObj, {
+    get(_target, prop, _receiver) {
+      if (prop in extObj) {
+        return extObj[prop];
+      } else {
+        return baseObj[prop];
+      }
+    },
+    set(_target, prop, value) {
+      if (prop in extObj) {
+        delete extObj[prop];
+      }
+      baseObj[prop] = value;
+      return true;
+    },
+    deleteProperty(_target, prop) {
+      let success = false;
+      if (prop in extObj) {
+        delete extObj[prop];
+        success = true;
+      }
+      if (prop in baseObj) {
+        delete baseObj[prop];
+        success = true;
+      }
+      return success;
+    },
+    ownKeys(_target) {
+      const baseKeys = Reflect.ownKeys(baseObj);
+      const extKeys = Reflect.ownKeys(extObj);
+      const extKeysSet = new Set(extKeys);
+      return [...baseKeys.filter((k) => !extKeysSet.has(k)), ...extKeys];
+    },
+    defineProperty(_target, prop, desc) {
+      if (prop in extObj) {
+        delete extObj[prop];
+      }
+      Reflect.defineProperty(baseObj, prop, desc);
+      return true;
+    },
+    getOwnPropertyDescriptor(_target, prop) {
+      if (prop in extObj) {
+        return Reflect.getOwnPropertyDescriptor(extObj, prop);
+      } else {
+        return Reflect.getOwnPropertyDescriptor(baseObj, prop);
+      }
+    },
+    has(_target, prop) {
+      return prop in extObj || prop in baseObj;
+    }
+  });
+}
+
+// node_modules/@hpke/common/esm/src/algorithm.js
+async function loadSubtleCrypto() {
+  if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
+    return globalThis.crypto.subtle;
+  }
+  try {
+    const { webcrypto } = await import("crypto");
+    return webcrypto.subtle;
+  } catch (e) {
+    throw new NotSupportedError(e);
+  }
+}
+var NativeAlgorithm = class {
+  constructor() {
+    Object.defineProperty(this, "_api", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+  }
+  async _setup() {
+    if (this._api !== void 0) {
+      return;
+    }
+    this._api = await loadSubtleCrypto();
+  }
+};
+
+// node_modules/@hpke/common/esm/src/identifiers.js
+var Mode = {
+  Base: 0,
+  Psk: 1,
+  Auth: 2,
+  AuthPsk: 3
+};
+var KemId = {
+  NotAssigned: 0,
+  DhkemP256HkdfSha256: 16,
+  DhkemP384HkdfSha384: 17,
+  DhkemP521HkdfSha512: 18,
+  DhkemSecp256k1HkdfSha256: 19,
+  DhkemX25519HkdfSha256: 32,
+  DhkemX448HkdfSha512: 33,
+  HybridkemX25519Kyber768: 48,
+  MlKem512: 64,
+  MlKem768: 65,
+  MlKem1024: 66,
+  XWing: 25722
+};
+var KdfId = {
+  HkdfSha256: 1,
+  HkdfSha384: 2,
+  HkdfSha512: 3,
+  Sha3256: 4,
+  Sha3384: 5,
+  Sha3512: 6,
+  Shake128: 16,
+  Shake256: 17,
+  TurboShake128: 18,
+  TurboShake256: 19
+};
+var AeadId = {
+  Aes128Gcm: 1,
+  Aes256Gcm: 2,
+  Chacha20Poly1305: 3,
+  ExportOnly: 65535
+};
+
+// node_modules/@hpke/common/esm/src/consts.js
+var INPUT_LENGTH_LIMIT = 8192;
+var INFO_LENGTH_LIMIT = 268435456;
+var MINIMUM_PSK_LENGTH = 32;
+var EMPTY = /* @__PURE__ */ new Uint8Array(0);
+
+// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
+  75,
+  69,
+  77,
+  0,
+  0
+]);
+
+// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
+  72,
+  80,
+  75,
+  69,
+  45,
+  118,
+  49
+]);
+function toUint8Array(input) {
+  return new Uint8Array(toArrayBuffer(input));
+}
+function toArrayBuffer(input) {
+  if (input instanceof ArrayBuffer) {
+    return input;
+  }
+  if (ArrayBuffer.isView(input)) {
+    return new Uint8Array(input.buffer, input.byteOffset, input.byteLength).slice().buffer;
+  }
+  return new Uint8Array(input).slice().buffer;
+}
+var HkdfNative = class extends NativeAlgorithm {
+  constructor() {
+    super();
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: KdfId.HkdfSha256
+    });
+    Object.defineProperty(this, "hashSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 0
+    });
+    Object.defineProperty(this, "_suiteId", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: EMPTY
+    });
+    Object.defineProperty(this, "algHash", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: {
+        name: "HMAC",
+        hash: "SHA-256",
+        length: 256
+      }
+    });
+  }
+  init(suiteId) {
+    this._suiteId = suiteId;
+  }
+  buildLabeledIkm(label, ikm) {
+    this._checkInit();
+    const ret = new Uint8Array(7 + this._suiteId.byteLength + label.byteLength + ikm.byteLength);
+    ret.set(HPKE_VERSION, 0);
+    ret.set(this._suiteId, 7);
+    ret.set(label, 7 + this._suiteId.byteLength);
+    ret.set(ikm, 7 + this._suiteId.byteLength + label.byteLength);
+    return ret;
+  }
+  buildLabeledInfo(label, info, len) {
+    this._checkInit();
+    const ret = new Uint8Array(9 + this._suiteId.byteLength + label.byteLength + info.byteLength);
+    ret.set(new Uint8Array([0, len]), 0);
+    ret.set(HPKE_VERSION, 2);
+    ret.set(this._suiteId, 9);
+    ret.set(label, 9 + this._suiteId.byteLength);
+    ret.set(info, 9 + this._suiteId.byteLength + label.byteLength);
+    return ret;
+  }
+  async extract(salt, ikm) {
+    await this._setup();
+    const saltBuf = salt.byteLength === 0 ? new ArrayBuffer(this.hashSize) : toArrayBuffer(salt);
+    if (saltBuf.byteLength !== this.hashSize) {
+      throw new InvalidParamError("The salt length must be the same as the hashSize");
+    }
+    const ikmBuf = toArrayBuffer(ikm);
+    const key = await this._api.importKey("raw", saltBuf, this.algHash, false, [
+      "sign"
+    ]);
+    return await this._api.sign("HMAC", key, ikmBuf);
+  }
+  async expand(prk, info, len) {
+    await this._setup();
+    const prkBuf = toArrayBuffer(prk);
+    const key = await this._api.importKey("raw", prkBuf, this.algHash, false, [
+      "sign"
+    ]);
+    const okm = new ArrayBuffer(len);
+    const okmBytes = new Uint8Array(okm);
+    let prev = EMPTY;
+    const mid = toUint8Array(info);
+    const tail = new Uint8Array(1);
+    if (len > 255 * this.hashSize) {
+      throw new Error("Entropy limit reached");
+    }
+    const tmp = new Uint8Array(this.hashSize + mid.length + 1);
+    for (let i = 1, cur = 0; cur < okmBytes.length; i++) {
+      tail[0] = i;
+      tmp.set(prev, 0);
+      tmp.set(mid, prev.length);
+      tmp.set(tail, prev.length + mid.length);
+      prev = new Uint8Array(await this._api.sign("HMAC", key, tmp.slice(0, prev.length + mid.length + 1)));
+      if (okmBytes.length - cur >= prev.length) {
+        okmBytes.set(prev, cur);
+        cur += prev.length;
+      } else {
+        okmBytes.set(prev.slice(0, okmBytes.length - cur), cur);
+        cur += okmBytes.length - cur;
+      }
+    }
+    return okm;
+  }
+  async extractAndExpand(salt, ikm, info, len) {
+    await this._setup();
+    const ikmBuf = toArrayBuffer(ikm);
+    const baseKey = await this._api.importKey("raw", ikmBuf, "HKDF", false, ["deriveBits"]);
+    return await this._api.deriveBits({
+      name: "HKDF",
+      hash: this.algHash.hash,
+      salt: toArrayBuffer(salt),
+      info: toArrayBuffer(info)
+    }, baseKey, len * 8);
+  }
+  async labeledExtract(salt, label, ikm) {
+    return await this.extract(salt, this.buildLabeledIkm(label, ikm));
+  }
+  async labeledExpand(prk, label, info, len) {
+    return await this.expand(prk, this.buildLabeledInfo(label, info, len), len);
+  }
+  _checkInit() {
+    if (this._suiteId === EMPTY) {
+      throw new Error("Not initialized. Call init()");
+    }
+  }
+};
+var HkdfSha256Native = class extends HkdfNative {
+  constructor() {
+    super(...arguments);
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: KdfId.HkdfSha256
+    });
+    Object.defineProperty(this, "hashSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+    Object.defineProperty(this, "algHash", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: {
+        name: "HMAC",
+        hash: "SHA-256",
+        length: 256
+      }
+    });
+  }
+};
+
+// node_modules/@hpke/common/esm/src/utils/misc.js
+var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
+function i2Osp(n, w) {
+  if (w <= 0) {
+    throw new Error("i2Osp: too small size");
+  }
+  if (n >= 256 ** w) {
+    throw new Error("i2Osp: too large integer");
+  }
+  const ret = new Uint8Array(w);
+  for (let i = 0; i < w && n; i++) {
+    ret[w - (i + 1)] = n % 256;
+    n = Math.floor(n / 256);
+  }
+  return ret;
+}
+function concat2(a, b) {
+  const ret = new Uint8Array(a.length + b.length);
+  ret.set(a, 0);
+  ret.set(b, a.length);
+  return ret;
+}
+function base64UrlToBytes(v) {
+  const base64 = v.replace(/-/g, "+").replace(/_/g, "/");
+  const byteString = atob(base64);
+  const ret = new Uint8Array(byteString.length);
+  for (let i = 0; i < byteString.length; i++) {
+    ret[i] = byteString.charCodeAt(i);
+  }
+  return ret;
+}
+function xor(a, b) {
+  if (a.byteLength !== b.byteLength) {
+    throw new Error("xor: different length inputs");
+  }
+  const buf = new Uint8Array(a.byteLength);
+  for (let i = 0; i < a.byteLength; i++) {
+    buf[i] = a[i] ^ b[i];
+  }
+  return buf;
+}
+
+// node_modules/@hpke/common/esm/src/kems/dhkem.js
+var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
+  101,
+  97,
+  101,
+  95,
+  112,
+  114,
+  107
+]);
+var LABEL_SHARED_SECRET = /* @__PURE__ */ new Uint8Array([
+  115,
+  104,
+  97,
+  114,
+  101,
+  100,
+  95,
+  115,
+  101,
+  99,
+  114,
+  101,
+  116
+]);
+function concat3(a, b, c) {
+  const ret = new Uint8Array(a.length + b.length + c.length);
+  ret.set(a, 0);
+  ret.set(b, a.length);
+  ret.set(c, a.length + b.length);
+  return ret;
+}
+var Dhkem = class {
+  constructor(id, prim, kdf) {
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "secretSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 0
+    });
+    Object.defineProperty(this, "encSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 0
+    });
+    Object.defineProperty(this, "publicKeySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 0
+    });
+    Object.defineProperty(this, "privateKeySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 0
+    });
+    Object.defineProperty(this, "_prim", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_kdf", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    this.id = id;
+    this._prim = prim;
+    this._kdf = kdf;
+    const suiteId = new Uint8Array(SUITE_ID_HEADER_KEM);
+    suiteId.set(i2Osp(this.id, 2), 3);
+    this._kdf.init(suiteId);
+  }
+  async serializePublicKey(key) {
+    return await this._prim.serializePublicKey(key);
+  }
+  async deserializePublicKey(key) {
+    return await this._prim.deserializePublicKey(toArrayBuffer(key));
+  }
+  async serializePrivateKey(key) {
+    return await this._prim.serializePrivateKey(key);
+  }
+  async deserializePrivateKey(key) {
+    return await this._prim.deserializePrivateKey(toArrayBuffer(key));
+  }
+  async importKey(format, key, isPublic = true) {
+    return await this._prim.importKey(format, key, isPublic);
+  }
+  async generateKeyPair() {
+    return await this._prim.generateKeyPair();
+  }
+  async deriveKeyPair(ikm) {
+    const rawIkm = toArrayBuffer(ikm);
+    if (rawIkm.byteLength > INPUT_LENGTH_LIMIT) {
+      throw new InvalidParamError("Too long ikm");
+    }
+    return await this._prim.deriveKeyPair(rawIkm);
+  }
+  async encap(params2) {
+    let ke;
+    if (params2.ekm === void 0) {
+      ke = await this.generateKeyPair();
+    } else if (isCryptoKeyPair(params2.ekm)) {
+      ke = params2.ekm;
+    } else {
+      ke = await this.deriveKeyPair(params2.ekm);
+    }
+    const enc = await this._prim.serializePublicKey(ke.publicKey);
+    const pkrm = await this._prim.serializePublicKey(params2.recipientPublicKey);
+    try {
+      let dh;
+      if (params2.senderKey === void 0) {
+        dh = new Uint8Array(await this._prim.dh(ke.privateKey, params2.recipientPublicKey));
+      } else {
+        const sks = isCryptoKeyPair(params2.senderKey) ? params2.senderKey.privateKey : params2.senderKey;
+        const dh1 = new Uint8Array(await this._prim.dh(ke.privateKey, params2.recipientPublicKey));
+        const dh2 = new Uint8Array(await this._prim.dh(sks, params2.recipientPublicKey));
+        dh = concat2(dh1, dh2);
+      }
+      let kemContext;
+      if (params2.senderKey === void 0) {
+        kemContext = concat2(new Uint8Array(enc), new Uint8Array(pkrm));
+      } else {
+        const pks = isCryptoKeyPair(params2.senderKey) ? params2.senderKey.publicKey : await this._prim.derivePublicKey(params2.senderKey);
+        const pksm = await this._prim.serializePublicKey(pks);
+        kemContext = concat3(new Uint8Array(enc), new Uint8Array(pkrm), new Uint8Array(pksm));
+      }
+      const sharedSecret = await this._generateSharedSecret(dh, kemContext);
+      return {
+        enc,
+        sharedSecret
+      };
+    } catch (e) {
+      throw new EncapError(e);
+    }
+  }
+  async decap(params2) {
+    const enc = toArrayBuffer(params2.enc);
+    const pke = await this._prim.deserializePublicKey(enc);
+    const skr = isCryptoKeyPair(params2.recipientKey) ? params2.recipientKey.privateKey : params2.recipientKey;
+    const pkr = isCryptoKeyPair(params2.recipientKey) ? params2.recipientKey.publicKey : await this._prim.derivePublicKey(params2.recipientKey);
+    const pkrm = await this._prim.serializePublicKey(pkr);
+    try {
+      let dh;
+      if (params2.senderPublicKey === void 0) {
+        dh = new Uint8Array(await this._prim.dh(skr, pke));
+      } else {
+        const dh1 = new Uint8Array(await this._prim.dh(skr, pke));
+        const dh2 = new Uint8Array(await this._prim.dh(skr, params2.senderPublicKey));
+        dh = concat2(dh1, dh2);
+      }
+      let kemContext;
+      if (params2.senderPublicKey === void 0) {
+        kemContext = concat2(new Uint8Array(enc), new Uint8Array(pkrm));
+      } else {
+        const pksm = await this._prim.serializePublicKey(params2.senderPublicKey);
+        kemContext = new Uint8Array(enc.byteLength + pkrm.byteLength + pksm.byteLength);
+        kemContext.set(new Uint8Array(enc), 0);
+        kemContext.set(new Uint8Array(pkrm), enc.byteLength);
+        kemContext.set(new Uint8Array(pksm), enc.byteLength + pkrm.byteLength);
+      }
+      return await this._generateSharedSecret(dh, kemContext);
+    } catch (e) {
+      throw new DecapError(e);
+    }
+  }
+  async _generateSharedSecret(dh, kemContext) {
+    const labeledIkm = this._kdf.buildLabeledIkm(LABEL_EAE_PRK, dh);
+    const labeledInfo = this._kdf.buildLabeledInfo(LABEL_SHARED_SECRET, kemContext, this.secretSize);
+    return await this._kdf.extractAndExpand(EMPTY, labeledIkm, labeledInfo, this.secretSize);
+  }
+};
+
+// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+var KEM_USAGES = ["deriveBits"];
+var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
+  100,
+  107,
+  112,
+  95,
+  112,
+  114,
+  107
+]);
+var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
+
+// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+var EC_P_521_PARAMS = {
+  p: (1n << 521n) - 1n,
+  b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
+  gx: 0x00c6858e06b70404e9cd9e3ecb662395b4429c648139053fb521f828af606b4d3dbaa14b5e77efe75928fe1dc127a2ffa8de3348b3c1856a429bf97e7e31c2e5bd66n,
+  gy: 0x011839296a789a3bc0045c8a5fb42c7d1bd998f54449579b446817afbd17273e662c97ee72995ef42640c550b9013fad0761353c7086a272c24088be94769fd16650n,
+  coordinateSize: 66
+};
+
+// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+var AEAD_USAGES = ["encrypt", "decrypt"];
+
+// node_modules/@hpke/common/esm/src/utils/noble.js
+function isBytes(a) {
+  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
+}
+function anumber(n, title = "") {
+  if (!Number.isSafeInteger(n) || n < 0) {
+    const prefix = title && `"${title}" `;
+    throw new Error(`${prefix}expected integer >0, got ${n}`);
+  }
+}
+function abytes(value, length, title = "") {
+  const bytes = isBytes(value);
+  const len = value?.length;
+  const needsLen = length !== void 0;
+  if (!bytes || needsLen && len !== length) {
+    const prefix = title && `"${title}" `;
+    const ofLen = needsLen ? ` of length ${length}` : "";
+    const got = bytes ? `length=${len}` : `type=${typeof value}`;
+    throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
+  }
+  return value;
+}
+function aexists(instance, checkFinished = true) {
+  if (instance.destroyed)
+    throw new Error("Hash instance has been destroyed");
+  if (checkFinished && instance.finished) {
+    throw new Error("Hash#digest() has already been called");
+  }
+}
+function clean(...arrays) {
+  for (let i = 0; i < arrays.length; i++) {
+    arrays[i].fill(0);
+  }
+}
+var _endianTestBuffer = /* @__PURE__ */ new Uint32Array([287454020]);
+var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
+var isLE = _endianTestBytes[0] === 68;
+
+// node_modules/@hpke/common/esm/src/hash/hash.js
+function ahash(h) {
+  if (typeof h !== "function" || typeof h.create !== "function") {
+    throw new Error("Hash must wrapped by utils.createHasher");
+  }
+  anumber(h.outputLen);
+  anumber(h.blockLen);
+}
+
+// node_modules/@hpke/common/esm/src/hash/hmac.js
+var _HMAC = class {
+  constructor(hash, key) {
+    Object.defineProperty(this, "oHash", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "iHash", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "blockLen", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "outputLen", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "finished", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: false
+    });
+    Object.defineProperty(this, "destroyed", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: false
+    });
+    ahash(hash);
+    abytes(key, void 0, "key");
+    this.iHash = hash.create();
+    if (typeof this.iHash.update !== "function") {
+      throw new Error("Expected instance of class which extends utils.Hash");
+    }
+    this.blockLen = this.iHash.blockLen;
+    this.outputLen = this.iHash.outputLen;
+    const blockLen = this.blockLen;
+    const pad = new Uint8Array(blockLen);
+    pad.set(key.length > blockLen ? hash.create().update(key).digest() : key);
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54;
+    this.iHash.update(pad);
+    this.oHash = hash.create();
+    for (let i = 0; i < pad.length; i++)
+      pad[i] ^= 54 ^ 92;
+    this.oHash.update(pad);
+    clean(pad);
+  }
+  update(buf) {
+    aexists(this);
+    this.iHash.update(buf);
+    return this;
+  }
+  digestInto(out) {
+    aexists(this);
+    abytes(out, this.outputLen, "output");
+    this.finished = true;
+    this.iHash.digestInto(out);
+    this.oHash.update(out);
+    this.oHash.digestInto(out);
+    this.destroy();
+  }
+  digest() {
+    const out = new Uint8Array(this.oHash.outputLen);
+    this.digestInto(out);
+    return out;
+  }
+  _cloneInto(to) {
+    to ||= Object.create(Object.getPrototypeOf(this), {});
+    const { oHash, iHash, finished, destroyed, blockLen, outputLen } = this;
+    to = to;
+    to.finished = finished;
+    to.destroyed = destroyed;
+    to.blockLen = blockLen;
+    to.outputLen = outputLen;
+    to.oHash = oHash._cloneInto(to.oHash);
+    to.iHash = iHash._cloneInto(to.iHash);
+    return to;
+  }
+  clone() {
+    return this._cloneInto();
+  }
+  destroy() {
+    this.destroyed = true;
+    this.oHash.destroy();
+    this.iHash.destroy();
+  }
+};
+var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
+hmac.create = (hash, key) => new _HMAC(hash, key);
+
+// node_modules/@hpke/common/esm/src/hash/u64.js
+var U32_MASK64 = 0xffffffffn;
+var _32n = 32n;
+function fromBig(n, le = false) {
+  if (le) {
+    return { h: Number(n & U32_MASK64), l: Number(n >> _32n & U32_MASK64) };
+  }
+  return {
+    h: Number(n >> _32n & U32_MASK64) | 0,
+    l: Number(n & U32_MASK64) | 0
+  };
+}
+function split(lst, le = false) {
+  const len = lst.length;
+  const Ah = new Uint32Array(len);
+  const Al = new Uint32Array(len);
+  for (let i = 0; i < len; i++) {
+    const { h, l } = fromBig(lst[i], le);
+    [Ah[i], Al[i]] = [h, l];
+  }
+  return [Ah, Al];
+}
+
+// node_modules/@hpke/common/esm/src/hash/sha3.js
+var _0n = 0n;
+var _1n = 1n;
+var _2n = 2n;
+var _7n = 7n;
+var _256n = 256n;
+var _0x71n = 0x71n;
+var SHA3_PI = [];
+var SHA3_ROTL = [];
+var _SHA3_IOTA = [];
+for (let round = 0, R = _1n, x = 1, y = 0; round < 24; round++) {
+  [x, y] = [y, (2 * x + 3 * y) % 5];
+  SHA3_PI.push(2 * (5 * y + x));
+  SHA3_ROTL.push((round + 1) * (round + 2) / 2 % 64);
+  let t = _0n;
+  for (let j = 0; j < 7; j++) {
+    R = (R << _1n ^ (R >> _7n) * _0x71n) % _256n;
+    if (R & _2n)
+      t ^= _1n << (_1n << BigInt(j)) - _1n;
+  }
+  _SHA3_IOTA.push(t);
+}
+var IOTAS = split(_SHA3_IOTA, true);
+var SHA3_IOTA_H = IOTAS[0];
+var SHA3_IOTA_L = IOTAS[1];
+
+// node_modules/@hpke/common/esm/src/curve/modular.js
+/*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
+
+// node_modules/@hpke/common/esm/src/curve/montgomery.js
+/*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
+
+// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+var AesGcmContext = class extends NativeAlgorithm {
+  constructor(key) {
+    super();
+    Object.defineProperty(this, "_rawKey", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_key", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    this._rawKey = toArrayBuffer(key);
+  }
+  async seal(iv, data, aad) {
+    await this._setupKey();
+    const alg = {
+      name: "AES-GCM",
+      iv: toArrayBuffer(iv),
+      additionalData: toArrayBuffer(aad)
+    };
+    const ct = await this._api.encrypt(alg, this._key, toArrayBuffer(data));
+    return ct;
+  }
+  async open(iv, data, aad) {
+    await this._setupKey();
+    const alg = {
+      name: "AES-GCM",
+      iv: toArrayBuffer(iv),
+      additionalData: toArrayBuffer(aad)
+    };
+    const pt = await this._api.decrypt(alg, this._key, toArrayBuffer(data));
+    return pt;
+  }
+  async _setupKey() {
+    if (this._key !== void 0) {
+      return;
+    }
+    await this._setup();
+    const key = await this._importKey(this._rawKey);
+    new Uint8Array(this._rawKey).fill(0);
+    this._key = key;
+    return;
+  }
+  async _importKey(key) {
+    return await this._api.importKey("raw", key, { name: "AES-GCM" }, true, AEAD_USAGES);
+  }
+};
+var Aes128Gcm = class {
+  constructor() {
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: AeadId.Aes128Gcm
+    });
+    Object.defineProperty(this, "keySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 16
+    });
+    Object.defineProperty(this, "nonceSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 12
+    });
+    Object.defineProperty(this, "tagSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 16
+    });
+  }
+  createEncryptionContext(key) {
+    return new AesGcmContext(key);
+  }
+};
+var Aes256Gcm = class extends Aes128Gcm {
+  constructor() {
+    super(...arguments);
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: AeadId.Aes256Gcm
+    });
+    Object.defineProperty(this, "keySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+    Object.defineProperty(this, "nonceSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 12
+    });
+    Object.defineProperty(this, "tagSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 16
+    });
+  }
+};
+
+// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+function emitNotSupported() {
+  return new Promise((_resolve, reject) => {
+    reject(new NotSupportedError("Not supported"));
+  });
+}
+
+// node_modules/@hpke/core/esm/src/exporterContext.js
+var LABEL_SEC = new Uint8Array([115, 101, 99]);
+var ExporterContextImpl = class {
+  constructor(api2, kdf, exporterSecret) {
+    Object.defineProperty(this, "_api", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "exporterSecret", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_kdf", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    this._api = api2;
+    this._kdf = kdf;
+    this.exporterSecret = exporterSecret;
+  }
+  async seal(_data, _aad) {
+    return await emitNotSupported();
+  }
+  async open(_data, _aad) {
+    return await emitNotSupported();
+  }
+  async export(exporterContext, len) {
+    const rawExporterContext = toArrayBuffer(exporterContext);
+    if (rawExporterContext.byteLength > INPUT_LENGTH_LIMIT) {
+      throw new InvalidParamError("Too long exporter context");
+    }
+    try {
+      return await this._kdf.labeledExpand(this.exporterSecret, LABEL_SEC, new Uint8Array(rawExporterContext), len);
+    } catch (e) {
+      throw new ExportError(e);
+    }
+  }
+};
+var RecipientExporterContextImpl = class extends ExporterContextImpl {
+};
+var SenderExporterContextImpl = class extends ExporterContextImpl {
+  constructor(api2, kdf, exporterSecret, enc) {
+    super(api2, kdf, exporterSecret);
+    Object.defineProperty(this, "enc", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    this.enc = enc;
+    return;
+  }
+};
+
+// node_modules/@hpke/core/esm/src/encryptionContext.js
+var EncryptionContextImpl = class extends ExporterContextImpl {
+  constructor(api2, kdf, params2) {
+    super(api2, kdf, params2.exporterSecret);
+    Object.defineProperty(this, "_aead", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nK", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nN", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nT", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_ctx", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    if (params2.key === void 0 || params2.baseNonce === void 0 || params2.seq === void 0) {
+      throw new Error("Required parameters are missing");
+    }
+    this._aead = params2.aead;
+    this._nK = this._aead.keySize;
+    this._nN = this._aead.nonceSize;
+    this._nT = this._aead.tagSize;
+    const key = this._aead.createEncryptionContext(params2.key);
+    this._ctx = {
+      key,
+      baseNonce: params2.baseNonce,
+      seq: params2.seq
+    };
+  }
+  computeNonce(k) {
+    const seqBytes = i2Osp(k.seq, k.baseNonce.byteLength);
+    return xor(k.baseNonce, seqBytes).buffer;
+  }
+  incrementSeq(k) {
+    if (k.seq > Number.MAX_SAFE_INTEGER) {
+      throw new MessageLimitReachedError("Message limit reached");
+    }
+    k.seq += 1;
+    return;
+  }
+};
+
+// node_modules/@hpke/core/esm/src/mutex.js
+var __classPrivateFieldGet = function(receiver, state, kind, f) {
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
+  return kind === "m" ? f : kind === "a" ? f.call(receiver) : f ? f.value : state.get(receiver);
+};
+var __classPrivateFieldSet = function(receiver, state, value, kind, f) {
+  if (kind === "m") throw new TypeError("Private method is not writable");
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a setter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot write private member to an object whose class did not declare it");
+  return kind === "a" ? f.call(receiver, value) : f ? f.value = value : state.set(receiver, value), value;
+};
+var _Mutex_locked;
+var Mutex = class {
+  constructor() {
+    _Mutex_locked.set(this, Promise.resolve());
+  }
+  async lock() {
+    let releaseLock;
+    const nextLock = new Promise((resolve) => {
+      releaseLock = resolve;
+    });
+    const previousLock = __classPrivateFieldGet(this, _Mutex_locked, "f");
+    __classPrivateFieldSet(this, _Mutex_locked, nextLock, "f");
+    await previousLock;
+    return releaseLock;
+  }
+};
+_Mutex_locked = /* @__PURE__ */ new WeakMap();
+
+// node_modules/@hpke/core/esm/src/recipientContext.js
+var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
+  return kind === "m" ? f : kind === "a" ? f.call(receiver) : f ? f.value : state.get(receiver);
+};
+var __classPrivateFieldSet2 = function(receiver, state, value, kind, f) {
+  if (kind === "m") throw new TypeError("Private method is not writable");
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a setter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot write private member to an object whose class did not declare it");
+  return kind === "a" ? f.call(receiver, value) : f ? f.value = value : state.set(receiver, value), value;
+};
+var _RecipientContextImpl_mutex;
+var RecipientContextImpl = class extends EncryptionContextImpl {
+  constructor() {
+    super(...arguments);
+    _RecipientContextImpl_mutex.set(this, void 0);
+  }
+  async open(data, aad = EMPTY.buffer) {
+    __classPrivateFieldSet2(this, _RecipientContextImpl_mutex, __classPrivateFieldGet2(this, _RecipientContextImpl_mutex, "f") ?? new Mutex(), "f");
+    const release = await __classPrivateFieldGet2(this, _RecipientContextImpl_mutex, "f").lock();
+    let pt;
+    try {
+      pt = await this._ctx.key.open(this.computeNonce(this._ctx), toArrayBuffer(data), toArrayBuffer(aad));
+    } catch (e) {
+      throw new OpenError(e);
+    } finally {
+      release();
+    }
+    this.incrementSeq(this._ctx);
+    return pt;
+  }
+};
+_RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
+
+// node_modules/@hpke/core/esm/src/senderContext.js
+var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
+  return kind === "m" ? f : kind === "a" ? f.call(receiver) : f ? f.value : state.get(receiver);
+};
+var __classPrivateFieldSet3 = function(receiver, state, value, kind, f) {
+  if (kind === "m") throw new TypeError("Private method is not writable");
+  if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a setter");
+  if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot write private member to an object whose class did not declare it");
+  return kind === "a" ? f.call(receiver, value) : f ? f.value = value : state.set(receiver, value), value;
+};
+var _SenderContextImpl_mutex;
+var SenderContextImpl = class extends EncryptionContextImpl {
+  constructor(api2, kdf, params2, enc) {
+    super(api2, kdf, params2);
+    Object.defineProperty(this, "enc", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    _SenderContextImpl_mutex.set(this, void 0);
+    this.enc = enc;
+  }
+  async seal(data, aad = EMPTY.buffer) {
+    __classPrivateFieldSet3(this, _SenderContextImpl_mutex, __classPrivateFieldGet3(this, _SenderContextImpl_mutex, "f") ?? new Mutex(), "f");
+    const release = await __classPrivateFieldGet3(this, _SenderContextImpl_mutex, "f").lock();
+    let ct;
+    try {
+      ct = await this._ctx.key.seal(this.computeNonce(this._ctx), toArrayBuffer(data), toArrayBuffer(aad));
+    } catch (e) {
+      throw new SealError(e);
+    } finally {
+      release();
+    }
+    this.incrementSeq(this._ctx);
+    return ct;
+  }
+};
+_SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
+
+// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+var LABEL_BASE_NONCE = new Uint8Array([
+  98,
+  97,
+  115,
+  101,
+  95,
+  110,
+  111,
+  110,
+  99,
+  101
+]);
+var LABEL_EXP = new Uint8Array([101, 120, 112]);
+var LABEL_INFO_HASH = new Uint8Array([
+  105,
+  110,
+  102,
+  111,
+  95,
+  104,
+  97,
+  115,
+  104
+]);
+var LABEL_KEY = new Uint8Array([107, 101, 121]);
+var LABEL_PSK_ID_HASH = new Uint8Array([
+  112,
+  115,
+  107,
+  95,
+  105,
+  100,
+  95,
+  104,
+  97,
+  115,
+  104
+]);
+var LABEL_SECRET = new Uint8Array([115, 101, 99, 114, 101, 116]);
+var SUITE_ID_HEADER_HPKE = new Uint8Array([
+  72,
+  80,
+  75,
+  69,
+  0,
+  0,
+  0,
+  0,
+  0,
+  0
+]);
+var CipherSuiteNative = class extends NativeAlgorithm {
+  /**
+   * @param params A set of parameters for building a cipher suite.
+   *
+   * If the error occurred, throws {@link InvalidParamError}.
+   *
+   * @throws {@link InvalidParamError}
+   */
+  constructor(params2) {
+    super();
+    Object.defineProperty(this, "_kem", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_kdf", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_aead", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_suiteId", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    if (typeof params2.kem === "number") {
+      throw new InvalidParamError("KemId cannot be used");
+    }
+    this._kem = params2.kem;
+    if (typeof params2.kdf === "number") {
+      throw new InvalidParamError("KdfId cannot be used");
+    }
+    this._kdf = params2.kdf;
+    if (typeof params2.aead === "number") {
+      throw new InvalidParamError("AeadId cannot be used");
+    }
+    this._aead = params2.aead;
+    this._suiteId = new Uint8Array(SUITE_ID_HEADER_HPKE);
+    this._suiteId.set(i2Osp(this._kem.id, 2), 4);
+    this._suiteId.set(i2Osp(this._kdf.id, 2), 6);
+    this._suiteId.set(i2Osp(this._aead.id, 2), 8);
+    this._kdf.init(this._suiteId);
+  }
+  /**
+   * Gets the KEM context of the ciphersuite.
+   */
+  get kem() {
+    return this._kem;
+  }
+  /**
+   * Gets the KDF context of the ciphersuite.
+   */
+  get kdf() {
+    return this._kdf;
+  }
+  /**
+   * Gets the AEAD context of the ciphersuite.
+   */
+  get aead() {
+    return this._aead;
+  }
+  /**
+   * Creates an encryption context for a sender.
+   *
+   * If the error occurred, throws {@link DecapError} | {@link ValidationError}.
+   *
+   * @param params A set of parameters for the sender encryption context.
+   * @returns A sender encryption context.
+   * @throws {@link EncapError}, {@link ValidationError}
+   */
+  async createSenderContext(params2) {
+    this._validateInputLength(params2);
+    await this._setup();
+    const dh = await this._kem.encap(params2);
+    let mode;
+    if (params2.psk !== void 0) {
+      mode = params2.senderKey !== void 0 ? Mode.AuthPsk : Mode.Psk;
+    } else {
+      mode = params2.senderKey !== void 0 ? Mode.Auth : Mode.Base;
+    }
+    return await this._keyScheduleS(mode, dh.sharedSecret, dh.enc, params2);
+  }
+  /**
+   * Creates an encryption context for a recipient.
+   *
+   * If the error occurred, throws {@link DecapError}
+   * | {@link DeserializeError} | {@link ValidationError}.
+   *
+   * @param params A set of parameters for the recipient encryption context.
+   * @returns A recipient encryption context.
+   * @throws {@link DecapError}, {@link DeserializeError}, {@link ValidationError}
+   */
+  async createRecipientContext(params2) {
+    this._validateInputLength(params2);
+    await this._setup();
+    const sharedSecret = await this._kem.decap(params2);
+    let mode;
+    if (params2.psk !== void 0) {
+      mode = params2.senderPublicKey !== void 0 ? Mode.AuthPsk : Mode.Psk;
+    } else {
+      mode = params2.senderPublicKey !== void 0 ? Mode.Auth : Mode.Base;
+    }
+    return await this._keyScheduleR(mode, sharedSecret, params2);
+  }
+  /**
+   * Encrypts a message to a recipient.
+   *
+   * If the error occurred, throws `EncapError` | `MessageLimitReachedError` | `SealError` | `ValidationError`.
+   *
+   * @param params A set of parameters for building a sender encryption context.
+   * @param pt A plain text as bytes to be encrypted.
+   * @param aad Additional authenticated data as bytes fed by an application.
+   * @returns A cipher text and an encapsulated key as bytes.
+   * @throws {@link EncapError}, {@link MessageLimitReachedError}, {@link SealError}, {@link ValidationError}
+   */
+  async seal(params2, pt, aad = EMPTY.buffer) {
+    const ctx = await this.createSenderContext(params2);
+    return {
+      ct: await ctx.seal(pt, aad),
+      enc: ctx.enc
+    };
+  }
+  /**
+   * Decrypts a message from a sender.
+   *
+   * If the error occurred, throws `DecapError` | `DeserializeError` | `OpenError` | `ValidationError`.
+   *
+   * @param params A set of parameters for building a recipient encryption context.
+   * @param ct An encrypted text as bytes to be decrypted.
+   * @param aad Additional authenticated data as bytes fed by an application.
+   * @returns A decrypted plain text as bytes.
+   * @throws {@link DecapError}, {@link DeserializeError}, {@link OpenError}, {@link ValidationError}
+   */
+  async open(params2, ct, aad = EMPTY.buffer) {
+    const ctx = await this.createRecipientContext(params2);
+    return await ctx.open(ct, aad);
+  }
+  // private verifyPskInputs(mode: Mode, params: KeyScheduleParams) {
+  //   const gotPsk = (params.psk !== undefined);
+  //   const gotPskId = (params.psk !== undefined && params.psk.id.byteLength > 0);
+  //   if (gotPsk !== gotPskId) {
+  //     throw new Error('Inconsistent PSK inputs');
+  //   }
+  //   if (gotPsk && (mode === Mode.Base || mode === Mode.Auth)) {
+  //     throw new Error('PSK input provided when not needed');
+  //   }
+  //   if (!gotPsk && (mode === Mode.Psk || mode === Mode.AuthPsk)) {
+  //     throw new Error('Missing required PSK input');
+  //   }
+  //   return;
+  // }
+  async _keySchedule(mode, sharedSecret, params2) {
+    const pskId = params2.psk === void 0 ? EMPTY : toUint8Array(params2.psk.id);
+    const pskIdHash = await this._kdf.labeledExtract(EMPTY, LABEL_PSK_ID_HASH, pskId);
+    const info = params2.info === void 0 ? EMPTY : toUint8Array(params2.info);
+    const infoHash = await this._kdf.labeledExtract(EMPTY, LABEL_INFO_HASH, info);
+    const keyScheduleContext = new Uint8Array(1 + pskIdHash.byteLength + infoHash.byteLength);
+    keyScheduleContext.set(new Uint8Array([mode]), 0);
+    keyScheduleContext.set(new Uint8Array(pskIdHash), 1);
+    keyScheduleContext.set(new Uint8Array(infoHash), 1 + pskIdHash.byteLength);
+    const psk = params2.psk === void 0 ? EMPTY : toUint8Array(params2.psk.key);
+    const ikm = this._kdf.buildLabeledIkm(LABEL_SECRET, psk);
+    const exporterSecretInfo = this._kdf.buildLabeledInfo(LABEL_EXP, keyScheduleContext, this._kdf.hashSize);
+    const exporterSecret = await this._kdf.extractAndExpand(sharedSecret, ikm, exporterSecretInfo, this._kdf.hashSize);
+    if (this._aead.id === AeadId.ExportOnly) {
+      return { aead: this._aead, exporterSecret };
+    }
+    const keyInfo = this._kdf.buildLabeledInfo(LABEL_KEY, keyScheduleContext, this._aead.keySize);
+    const key = await this._kdf.extractAndExpand(sharedSecret, ikm, keyInfo, this._aead.keySize);
+    const baseNonceInfo = this._kdf.buildLabeledInfo(LABEL_BASE_NONCE, keyScheduleContext, this._aead.nonceSize);
+    const baseNonce = await this._kdf.extractAndExpand(sharedSecret, ikm, baseNonceInfo, this._aead.nonceSize);
+    return {
+      aead: this._aead,
+      exporterSecret,
+      key,
+      baseNonce: new Uint8Array(baseNonce),
+      seq: 0
+    };
+  }
+  async _keyScheduleS(mode, sharedSecret, enc, params2) {
+    const res = await this._keySchedule(mode, sharedSecret, params2);
+    if (res.key === void 0) {
+      return new SenderExporterContextImpl(this._api, this._kdf, res.exporterSecret, enc);
+    }
+    return new SenderContextImpl(this._api, this._kdf, res, enc);
+  }
+  async _keyScheduleR(mode, sharedSecret, params2) {
+    const res = await this._keySchedule(mode, sharedSecret, params2);
+    if (res.key === void 0) {
+      return new RecipientExporterContextImpl(this._api, this._kdf, res.exporterSecret);
+    }
+    return new RecipientContextImpl(this._api, this._kdf, res);
+  }
+  _validateInputLength(params2) {
+    if (params2.info !== void 0 && params2.info.byteLength > INFO_LENGTH_LIMIT) {
+      throw new InvalidParamError("Too long info");
+    }
+    if (params2.psk !== void 0) {
+      if (params2.psk.key.byteLength < MINIMUM_PSK_LENGTH) {
+        throw new InvalidParamError(`PSK must have at least ${MINIMUM_PSK_LENGTH} bytes`);
+      }
+      if (params2.psk.key.byteLength > INPUT_LENGTH_LIMIT) {
+        throw new InvalidParamError("Too long psk.key");
+      }
+      if (params2.psk.id.byteLength > INPUT_LENGTH_LIMIT) {
+        throw new InvalidParamError("Too long psk.id");
+      }
+    }
+    return;
+  }
+};
+
+// node_modules/@hpke/core/esm/src/native.js
+var CipherSuite = class extends CipherSuiteNative {
+};
+var HkdfSha256 = class extends HkdfSha256Native {
+};
+
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+var ALG_NAME = "X25519";
+var PKCS8_ALG_ID_X25519 = new Uint8Array([
+  48,
+  46,
+  2,
+  1,
+  0,
+  48,
+  5,
+  6,
+  3,
+  43,
+  101,
+  110,
+  4,
+  34,
+  4,
+  32
+]);
+var BASE_POINT_X25519 = /* @__PURE__ */ (() => {
+  const p = new Uint8Array(32);
+  p[0] = 9;
+  return p;
+})();
+var X25519 = class extends NativeAlgorithm {
+  constructor(hkdf2) {
+    super();
+    Object.defineProperty(this, "_hkdf", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_alg", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nPk", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nSk", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_nDh", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    Object.defineProperty(this, "_pkcs8AlgId", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: void 0
+    });
+    this._alg = { name: ALG_NAME };
+    this._hkdf = hkdf2;
+    this._nPk = 32;
+    this._nSk = 32;
+    this._nDh = 32;
+    this._pkcs8AlgId = PKCS8_ALG_ID_X25519;
+  }
+  async serializePublicKey(key) {
+    await this._setup();
+    try {
+      return await this._api.exportKey("raw", key);
+    } catch (e) {
+      throw new SerializeError(e);
+    }
+  }
+  async deserializePublicKey(key) {
+    await this._setup();
+    try {
+      return await this._importRawKey(toArrayBuffer(key), true);
+    } catch (e) {
+      throw new DeserializeError(e);
+    }
+  }
+  async serializePrivateKey(key) {
+    await this._setup();
+    try {
+      const jwk = await this._api.exportKey("jwk", key);
+      if (!("d" in jwk)) {
+        throw new Error("Not private key");
+      }
+      return base64UrlToBytes(jwk["d"]).buffer;
+    } catch (e) {
+      throw new SerializeError(e);
+    }
+  }
+  async deserializePrivateKey(key) {
+    await this._setup();
+    try {
+      return await this._importRawKey(toArrayBuffer(key), false);
+    } catch (e) {
+      throw new DeserializeError(e);
+    }
+  }
+  async importKey(format, key, isPublic) {
+    await this._setup();
+    try {
+      if (format === "raw") {
+        return await this._importRawKey(key, isPublic);
+      }
+      if (key instanceof ArrayBuffer) {
+        throw new Error("Invalid jwk key format");
+      }
+      return await this._importJWK(key, isPublic);
+    } catch (e) {
+      throw new DeserializeError(e);
+    }
+  }
+  async generateKeyPair() {
+    await this._setup();
+    try {
+      return await this._api.generateKey(ALG_NAME, true, KEM_USAGES);
+    } catch (e) {
+      throw new NotSupportedError(e);
+    }
+  }
+  async deriveKeyPair(ikm) {
+    await this._setup();
+    try {
+      const rawIkm = toArrayBuffer(ikm);
+      const dkpPrk = await this._hkdf.labeledExtract(EMPTY, LABEL_DKP_PRK, new Uint8Array(rawIkm));
+      const rawSk = await this._hkdf.labeledExpand(dkpPrk, LABEL_SK, EMPTY, this._nSk);
+      const rawSkBytes = new Uint8Array(rawSk);
+      const sk = await this._deserializePkcs8Key(rawSkBytes);
+      rawSkBytes.fill(0);
+      return {
+        privateKey: sk,
+        publicKey: await this.derivePublicKey(sk)
+      };
+    } catch (e) {
+      throw new DeriveKeyPairError(e);
+    }
+  }
+  async derivePublicKey(key) {
+    await this._setup();
+    try {
+      const jwk = await this._api.exportKey("jwk", key);
+      delete jwk["d"];
+      delete jwk["key_ops"];
+      return await this._api.importKey("jwk", jwk, this._alg, true, []);
+    } catch {
+      try {
+        const bp = await this._api.importKey("raw", BASE_POINT_X25519.buffer, this._alg, true, []);
+        const bits = await this._api.deriveBits({
+          name: ALG_NAME,
+          public: bp
+        }, key, this._nPk * 8);
+        return await this._api.importKey("raw", bits, this._alg, true, []);
+      } catch (e) {
+        throw new DeserializeError(e);
+      }
+    }
+  }
+  async dh(sk, pk) {
+    await this._setup();
+    try {
+      const bits = await this._api.deriveBits({
+        name: ALG_NAME,
+        public: pk
+      }, sk, this._nDh * 8);
+      return bits;
+    } catch (e) {
+      throw new SerializeError(e);
+    }
+  }
+  async _importRawKey(key, isPublic) {
+    if (isPublic && key.byteLength !== this._nPk) {
+      throw new Error("Invalid public key for the ciphersuite");
+    }
+    if (!isPublic && key.byteLength !== this._nSk) {
+      throw new Error("Invalid private key for the ciphersuite");
+    }
+    if (isPublic) {
+      return await this._api.importKey("raw", key, this._alg, true, []);
+    }
+    return await this._deserializePkcs8Key(new Uint8Array(key));
+  }
+  async _importJWK(key, isPublic) {
+    if (typeof key.kty === "undefined" || key.kty !== "OKP") {
+      throw new Error(`Invalid kty: ${key.crv}`);
+    }
+    if (typeof key.crv === "undefined" || key.crv !== ALG_NAME) {
+      throw new Error(`Invalid crv: ${key.crv}`);
+    }
+    if (isPublic) {
+      if (typeof key.d !== "undefined") {
+        throw new Error("Invalid key: `d` should not be set");
+      }
+      return await this._api.importKey("jwk", key, this._alg, true, []);
+    }
+    if (typeof key.d === "undefined") {
+      throw new Error("Invalid key: `d` not found");
+    }
+    return await this._api.importKey("jwk", key, this._alg, true, KEM_USAGES);
+  }
+  async _deserializePkcs8Key(k) {
+    const pkcs8Key = new Uint8Array(this._pkcs8AlgId.length + k.length);
+    pkcs8Key.set(this._pkcs8AlgId, 0);
+    pkcs8Key.set(k, this._pkcs8AlgId.length);
+    return await this._api.importKey("pkcs8", pkcs8Key, this._alg, true, KEM_USAGES);
+  }
+};
+
+// node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
+var DhkemX25519HkdfSha256 = class extends Dhkem {
+  constructor() {
+    const kdf = new HkdfSha256Native();
+    super(KemId.DhkemX25519HkdfSha256, new X25519(kdf), kdf);
+    Object.defineProperty(this, "id", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: KemId.DhkemX25519HkdfSha256
+    });
+    Object.defineProperty(this, "secretSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+    Object.defineProperty(this, "encSize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+    Object.defineProperty(this, "publicKeySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+    Object.defineProperty(this, "privateKeySize", {
+      enumerable: true,
+      configurable: true,
+      writable: true,
+      value: 32
+    });
+  }
+};
+
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+var PKCS8_ALG_ID_X448 = new Uint8Array([
+  48,
+  70,
+  2,
+  1,
+  0,
+  48,
+  5,
+  6,
+  3,
+  43,
+  101,
+  111,
+  4,
+  58,
+  4,
+  56
+]);
+
+// src/sealing.ts
+var KEM_KEY_SIZE = 32;
+var VERSION_X25519_SHA256_AES256GCM = 1;
+var ENC_SIZE = 32;
+var TAG_SIZE2 = 16;
+var SEALED_OVERHEAD = 1 + ENC_SIZE + TAG_SIZE2;
+var suite = new CipherSuite({
+  kem: new DhkemX25519HkdfSha256(),
+  kdf: new HkdfSha256(),
+  aead: new Aes256Gcm()
+});
+async function generateRecipient() {
+  const pair = await crypto.subtle.generateKey({ name: "X25519" }, false, [
+    "deriveBits"
+  ]);
+  const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey("raw", pair.publicKey));
+  return { privateKey: pair.privateKey, publicKey: pair.publicKey, publicKeyRaw };
+}
+async function recipientFromPrivateBytes(raw, extractable = false) {
+  if (raw.length !== KEM_KEY_SIZE) throw new Error(`an X25519 private key is ${KEM_KEY_SIZE} bytes`);
+  const prefix = Uint8Array.from([
+    48,
+    46,
+    2,
+    1,
+    0,
+    48,
+    5,
+    6,
+    3,
+    43,
+    101,
+    110,
+    4,
+    34,
+    4,
+    32
+  ]);
+  const privateKey = await crypto.subtle.importKey(
+    "pkcs8",
+    buffer(concat(prefix, raw)),
+    { name: "X25519" },
+    extractable,
+    ["deriveBits"]
+  );
+  const publicKey = await derivePublicKey(privateKey);
+  const publicKeyRaw = new Uint8Array(await crypto.subtle.exportKey("raw", publicKey));
+  return { privateKey, publicKey, publicKeyRaw };
+}
+async function seal(publicKeyRaw, plaintext, context2) {
+  if (publicKeyRaw.length !== KEM_KEY_SIZE) {
+    throw new Error(`an X25519 public key is ${KEM_KEY_SIZE} bytes`);
+  }
+  let recipientPublicKey;
+  try {
+    recipientPublicKey = await crypto.subtle.importKey(
+      "raw",
+      buffer(publicKeyRaw),
+      { name: "X25519" },
+      true,
+      []
+    );
+  } catch {
+    throw new Error("not an X25519 public key");
+  }
+  let sealed;
+  try {
+    sealed = await suite.seal({ recipientPublicKey, info: buffer(context2) }, buffer(plaintext));
+  } catch {
+    throw new Error("cannot seal to this X25519 public key (a low-order point?)");
+  }
+  return concat(
+    Uint8Array.of(VERSION_X25519_SHA256_AES256GCM),
+    new Uint8Array(sealed.enc),
+    new Uint8Array(sealed.ct)
+  );
+}
+async function openSealed(recipient, sealed, context2) {
+  const failure = new Error("sealed message could not be opened (wrong key, context or tampered)");
+  if (sealed.length < SEALED_OVERHEAD || sealed[0] !== VERSION_X25519_SHA256_AES256GCM) {
+    throw failure;
+  }
+  try {
+    const recipientKey = recipient instanceof CryptoKey ? { privateKey: recipient, publicKey: await derivePublicKey(recipient) } : { privateKey: recipient.privateKey, publicKey: recipient.publicKey };
+    const plaintext = await suite.open(
+      { recipientKey, enc: buffer(sealed.subarray(1, 1 + ENC_SIZE)), info: buffer(context2) },
+      buffer(sealed.subarray(1 + ENC_SIZE))
+    );
+    return new Uint8Array(plaintext);
+  } catch {
+    throw failure;
+  }
+}
+async function derivePublicKey(privateKey) {
+  const basePoint = new Uint8Array(KEM_KEY_SIZE);
+  basePoint[0] = 9;
+  const base = await crypto.subtle.importKey("raw", buffer(basePoint), { name: "X25519" }, true, []);
+  const raw = await crypto.subtle.deriveBits(
+    { name: "X25519", public: base },
+    privateKey,
+    KEM_KEY_SIZE * 8
+  );
+  return crypto.subtle.importKey("raw", raw, { name: "X25519" }, true, []);
+}
+function datasetKeyContext(roomId, nodeId, datasetId) {
+  return context("sealroom/dataset-key/v1", {
+    room_id: roomId,
+    node_id: nodeId,
+    dataset_id: datasetId
+  });
+}
+function datasetTestKeyContext(draftId, nodeId, datasetId, testRun) {
+  return context("sealroom/test-dataset-key/v1", {
+    draft_id: draftId,
+    node_id: nodeId,
+    dataset_id: datasetId,
+    test_run: testRun
+  });
+}
+function resultContext(roomId, jobId, resultFormat) {
+  return context("sealroom/job-result/v2", {
+    room_id: roomId,
+    job_id: jobId,
+    result_format: resultFormat
+  });
+}
+function statisticsContext(roomId, nodeId, datasetId) {
+  return context("sealroom/dataset-statistics/v1", {
+    room_id: roomId,
+    node_id: nodeId,
+    dataset_id: datasetId
+  });
+}
+function context(purpose, fields) {
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value !== "string" || value === "") {
+      throw new Error(`sealing context field '${name}' must be a non-empty string`);
+    }
+  }
+  return canonicalJson({ purpose, ...fields });
+}
+
+// src/upload.ts
+function encryptAndUpload(file, options) {
+  const worker = new Worker(options.workerUrl ?? "/static/js/worker.js", { type: "module" });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = (event) => {
+      const message = event.data;
+      if (message.type === "progress") {
+        options.onProgress?.(message.done, message.total);
+      } else if (message.type === "done") {
+        worker.terminate();
+        resolve({
+          datasetId: message.datasetId,
+          key: message.key,
+          manifest: message.manifest,
+          size: message.size
+        });
+      } else {
+        worker.terminate();
+        reject(new Error(message.message));
+      }
+    };
+    worker.onerror = (event) => {
+      worker.terminate();
+      reject(new Error(event.message || "the encryption worker failed to start"));
+    };
+    const start = {
+      type: "start",
+      file,
+      headers: options.headers,
+      name: options.name ?? (file instanceof File && file.name ? file.name : "dataset"),
+      ...options.chunkSize === void 0 ? {} : { chunkSize: options.chunkSize },
+      ...options.description === void 0 ? {} : { description: options.description },
+      ...options.reshape === void 0 ? {} : { reshape: options.reshape }
+    };
+    worker.postMessage(start);
+  });
+}
+
+// src/selftest/crypto.ts
+function str(value) {
+  if (typeof value !== "string") throw new Error("expected a string argument");
+  return value;
+}
+function params(value) {
+  if (value === null || value === void 0) return null;
+  return value;
+}
+async function buildCall(builder, a) {
+  const room = str(a["room_id"]);
+  switch (builder) {
+    case "publish_room":
+      return publishRoom(room);
+    case "stop_room":
+      return stopRoom(room);
+    case "publish_dataset":
+      return publishDataset(
+        room,
+        str(a["node"]),
+        str(a["dataset_id"]),
+        fromHex(str(a["sealed_key"])),
+        a["replace_passing"] === true
+      );
+    case "remove_dataset":
+      return removeDataset(room, str(a["node"]));
+    case "retrieve_validation_report":
+      return retrieveValidationReport(room, str(a["node"]));
+    case "run_computation":
+      return runComputation(
+        room,
+        str(a["node"]),
+        params(a["parameters"]),
+        fromHex(str(a["recipient_key"]))
+      );
+    case "run_development":
+      return runDevelopment(
+        room,
+        a["node"],
+        params(a["parameters"]),
+        fromHex(str(a["recipient_key"]))
+      );
+    case "preview_request":
+      return previewRequest(
+        room,
+        str(a["request_id"]),
+        params(a["parameters"]),
+        fromHex(str(a["recipient_key"]))
+      );
+    case "retrieve_result":
+      return retrieveResult(
+        room,
+        str(a["job_id"]),
+        fromHex(str(a["recipient_key"])),
+        a["result_format"] === null ? null : str(a["result_format"])
+      );
+    case "retrieve_dataset_statistics":
+      return retrieveDatasetStatistics(room, str(a["node"]), fromHex(str(a["recipient_key"])));
+    case "share_dataset_statistics":
+      return shareDatasetStatistics(
+        room,
+        str(a["node"]),
+        str(a["dataset_id"]),
+        a["shared"] === true
+      );
+    case "submit_request":
+      return submitRequest(room, a["commit"]);
+    case "approve_request":
+      return approveRequest(room, str(a["request_id"]));
+    case "reject_request":
+      return rejectRequest(room, str(a["request_id"]), str(a["reason"]));
+    case "integrate_request":
+      return integrateRequest(room, str(a["request_id"]));
+    default:
+      throw new Error(`no builder ${builder}`);
+  }
+}
+var ED25519_PKCS8_PREFIX2 = "302e020100300506032b657004220420";
+async function signingKeyFromSeed(seedHex, extractable = false) {
+  return crypto.subtle.importKey(
+    "pkcs8",
+    fromHex(ED25519_PKCS8_PREFIX2 + seedHex).buffer,
+    { name: "Ed25519" },
+    extractable,
+    ["sign"]
+  );
+}
+function contextOf(kind, args) {
+  const [a = "", b = "", c = "", d = ""] = args;
+  switch (kind) {
+    case "dataset_key":
+      return datasetKeyContext(a, b, c);
+    case "dataset_test_key":
+      return datasetTestKeyContext(a, b, c, d);
+    case "result":
+      return resultContext(a, b, c);
+    case "statistics":
+      return statisticsContext(a, b, c);
+    default:
+      throw new Error(`no context ${kind}`);
+  }
+}
+async function cryptoKnownAnswers(vectors) {
+  const bad = [];
+  const check = (what, got, want) => {
+    if (got !== want) bad.push(`${what}: got ${got.slice(0, 200)}, want ${want.slice(0, 200)}`);
+  };
+  const attempt = async (what, work) => {
+    try {
+      await work();
+    } catch (error) {
+      bad.push(`${what}: threw ${error instanceof Error ? error.message : String(error)}`);
+    }
+  };
+  for (const v of vectors.chunks) {
+    await attempt(`chunks[${v.name}]`, async () => {
+      const encryptor = ChunkEncryptor.withFixedRandomness(
+        fromHex(v.key),
+        v.chunk_size,
+        fromHex(v.salt),
+        fromHex(v.nonce_prefix)
+      );
+      const { manifest, chunks } = await encryptBytes(
+        fromHex(v.key),
+        fromHex(v.plaintext),
+        v.chunk_size,
+        encryptor
+      );
+      check(`chunks[${v.name}] count`, String(chunks.length), String(v.chunks.length));
+      chunks.forEach((chunk, i) => {
+        check(`chunks[${v.name}][${i}] ciphertext`, toHex(chunk.ciphertext), v.chunks[i]?.ciphertext ?? "");
+        check(`chunks[${v.name}][${i}] sha256`, chunk.sha256, v.chunks[i]?.sha256 ?? "");
+      });
+      check(`chunks[${v.name}] manifest`, fromUtf8(manifestBytes(manifest)), v.manifest);
+      check(`chunks[${v.name}] dataset id`, await datasetIdOf(manifest), v.dataset_id);
+      check(`chunks[${v.name}] encryptor id`, await encryptor.datasetId(), v.dataset_id);
+    });
+  }
+  for (const [i, v] of vectors.contexts.entries()) {
+    await attempt(`contexts[${i}]`, async () => {
+      check(`contexts[${i}] ${v.kind}`, fromUtf8(contextOf(v.kind, v.args)), v.context);
+    });
+  }
+  const recipient = await recipientFromPrivateBytes(fromHex(vectors.sealed.private_key));
+  check("sealed public key", toHex(recipient.publicKeyRaw), vectors.sealed.public_key);
+  for (const [i, m] of vectors.sealed.messages.entries()) {
+    await attempt(`sealed[${i}]`, async () => {
+      const opened = await openSealed(recipient, fromHex(m.sealed), utf8(m.context));
+      check(`sealed[${i}] plaintext`, toHex(opened), m.plaintext);
+      for (const [label, sealed, context2] of [
+        ["other context", fromHex(m.sealed), utf8(`${m.context} `)],
+        ["flipped byte", flip(fromHex(m.sealed), 40), utf8(m.context)],
+        ["truncated", fromHex(m.sealed).subarray(0, 48), utf8(m.context)]
+      ]) {
+        try {
+          await openSealed(recipient, sealed, context2);
+          bad.push(`sealed[${i}] opened with ${label}`);
+        } catch {
+        }
+      }
+    });
+  }
+  for (const [i, v] of vectors.canonical.entries()) {
+    await attempt(`canonical[${i}]`, async () => {
+      check(`canonical[${i}]`, toHex(canonicalJson(JSON.parse(v.value))), v.canonical);
+    });
+  }
+  await attempt("actions", async () => {
+    const a = vectors.actions;
+    const key = await signingKeyFromSeed(a.signing_seed);
+    const publicKey = fromHex(a.public_key);
+    for (const [i, v] of a.cases.entries()) {
+      const what = `actions[${i}] ${v.builder}`;
+      const built = await buildCall(v.builder, v.args);
+      check(`${what} room`, built.roomId, v.call.room_id);
+      check(`${what} action`, built.action, v.call.action);
+      check(
+        `${what} arguments`,
+        fromUtf8(canonicalJson({ ...built.arguments })),
+        fromUtf8(canonicalJson(v.call.arguments))
+      );
+      check(`${what} message`, toHex(actionMessage(built, publicKey, a.nonce, a.issued_at_ms)), v.message);
+      const header2 = await signActionWithNonce(
+        key,
+        publicKey,
+        built,
+        a.issued_at_ms,
+        a.nonce,
+        v.certificate === null ? null : fromHex(v.certificate)
+      );
+      check(`${what} header`, header2, v.header);
+    }
+  });
+  for (const [i, v] of vectors.keys.entries()) {
+    await attempt(`keys[${i}]`, async () => {
+      const der = pkcs8FromPem(v.pem);
+      check(`keys[${i}] pkcs8 seed`, toHex(der.subarray(16)), v.seed);
+      const extractable = await signingKeyFromSeed(v.seed, true);
+      const exported = new Uint8Array(await crypto.subtle.exportKey("pkcs8", extractable));
+      check(`keys[${i}] pem`, pemFromPkcs8(exported), v.pem);
+      const jwk = await crypto.subtle.exportKey("jwk", extractable);
+      const publicKey = toHex(fromBase64Url(jwk.x ?? ""));
+      check(`keys[${i}] public key`, publicKey, v.public_key);
+      check(`keys[${i}] fingerprint`, await fingerprint(fromHex(v.public_key)), v.fingerprint);
+      check(`keys[${i}] formatted`, formatFingerprint(v.fingerprint), v.formatted);
+    });
+  }
+  return bad;
+}
+function flip(data, index) {
+  const out = data.slice();
+  out[index] = out[index] ^ 1;
+  return out;
+}
+async function sealFor(publicKeyHex, plaintextB64, contextB64) {
+  return toBase64(await seal(fromHex(publicKeyHex), fromBase64(plaintextB64), fromBase64(contextB64)));
+}
+var recipients = /* @__PURE__ */ new Map();
+async function newRecipient() {
+  const recipient = await generateRecipient();
+  const id = toHex(crypto.getRandomValues(new Uint8Array(8)));
+  recipients.set(id, recipient);
+  return { id, publicKeyHex: toHex(recipient.publicKeyRaw), extractable: recipient.privateKey.extractable };
+}
+async function openForRecipient(id, sealedB64, contextB64) {
+  const recipient = recipients.get(id);
+  if (recipient === void 0) throw new Error("no such recipient in this page");
+  return toBase64(await openSealed(recipient, fromBase64(sealedB64), fromBase64(contextB64)));
+}
+async function encryptForTest(keyHex, chunkSize, plaintextB64) {
+  const { manifest, chunks } = await encryptBytes(fromHex(keyHex), fromBase64(plaintextB64), chunkSize);
+  return {
+    manifest: fromUtf8(manifestBytes(manifest)),
+    datasetId: await datasetIdOf(manifest),
+    chunks: chunks.map((chunk) => toBase64(chunk.ciphertext))
+  };
+}
+async function signWithImportedPem(email, pem, builder, args) {
+  const stored = await importPem(email, pem, { replace: true });
+  const header2 = await signAction(
+    stored.privateKey,
+    stored.publicKeyRaw,
+    await buildCall(builder, args),
+    Date.now()
+  );
+  return { header: header2, fingerprint: stored.fingerprint, extractable: stored.privateKey.extractable };
+}
+async function createKeyForTest(email) {
+  const { key, backupPem } = await createKey(email, { replace: true });
+  return {
+    backupPem,
+    fingerprint: key.fingerprint,
+    publicKeyHex: toHex(key.publicKeyRaw),
+    extractable: key.privateKey.extractable
+  };
+}
+async function storedKeyFacts(email) {
+  const key = await loadKey(email);
+  if (key === null) return null;
+  let exportRefused = false;
+  try {
+    await crypto.subtle.exportKey("pkcs8", key.privateKey);
+  } catch {
+    exportRefused = true;
+  }
+  return {
+    fingerprint: key.fingerprint,
+    publicKeyHex: toHex(key.publicKeyRaw),
+    extractable: key.privateKey.extractable,
+    algorithm: key.privateKey.algorithm.name,
+    usages: [...key.privateKey.usages],
+    exportRefused
+  };
+}
+async function signStored(email, builder, args, room, headers) {
+  const signer = await participantSigner(email, { headers });
+  return signer.prove(buildCall(builder, args), room);
+}
+async function uploadForTest(dataB64, headers, chunkSize, name) {
+  const progress = [];
+  const file = new File([fromBase64(dataB64).slice().buffer], name);
+  const uploaded = await encryptAndUpload(file, {
+    headers,
+    chunkSize,
+    name,
+    onProgress: (done, total) => progress.push([done, total])
+  });
+  return {
+    datasetId: uploaded.datasetId,
+    keyHex: toHex(uploaded.key),
+    manifest: uploaded.manifest,
+    size: uploaded.size,
+    progress
+  };
+}
+export {
+  buildCall,
+  createKeyForTest,
+  cryptoKnownAnswers,
+  encryptForTest,
+  newRecipient,
+  openForRecipient,
+  sealFor,
+  signStored,
+  signWithImportedPem,
+  storedKeyFacts,
+  uploadForTest
+};

@@ -13,9 +13,10 @@ import datetime as dt
 from typing import Final
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from sealroom.attestation import enclave_specifications
 from sealroom.errors import NotFoundError
 from sealroom.model.records import RoomRecord
 from sealroom.server.routes.datasets import _dataset_out
@@ -99,6 +100,16 @@ def room_tab(
             tabs=ROOM_TABS,
         ),
     )
+
+
+@router.get("/web/enclave-specifications.json")
+def specifications(user: WebUserDep) -> JSONResponse:
+    """The cores this installation's SDK would trust (``enclave_specifications.latest()``), for
+    the browser's attestation check. The page's code comes from this server too: a browser
+    trusts the server for the code and this list, as an SDK user trusts their installed SDK.
+    Anyone can check the same server independently with ``sealroom attest``."""
+    specs = enclave_specifications.latest().values()
+    return JSONResponse([spec.to_dict() for spec in specs])
 
 
 @router.get("/keys", response_class=HTMLResponse)

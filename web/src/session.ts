@@ -1,0 +1,241 @@
+// The browser's counterpart of the SDK's Session: every request to the trusted core goes over
+// keys this page verified itself — the core's attestation (checked here, with a visible banner
+// when it is simulated), pinned per server and room — and every action is signed with the
+// participant's own key, held non-extractable in this browser.
+//
+// Pages use one WebSession per page load (`WebSession.open()`); nothing here trusts the host's
+// word for a room, a result or the audit log: each is verified before it is returned.
+
+import * as actions from "./actions";
+import { authHeaders, getJson, request, sendJson } from "./api";
+import { attest, checkRoomPin, parseSpecifications, type VerifiedAttestation } from "./attestation";
+import { toBase64, toHex, utf8 } from "./bytes";
+import { h } from "./dom";
+import { createKey, NoKeyError, participantSigner, type Signer } from "./keys";
+import { backupNotice } from "./pages/keys";
+import { openResult, parseCsv, type Table } from "./results";
+import { datasetKeyContext, generateRecipient, seal, type Recipient } from "./sealing";
+import { verifyRoom, type VerifiedRoom as SignedRoom } from "./signed";
+import type { Definition, NodeDef, Participant } from "./render";
+import { makeFetcher } from "./trust";
+
+type VerifiedCore = VerifiedAttestation;
+
+/** Attest the core of this server (once per page), against the cores this installation trusts. */
+async function attestCore(): Promise<VerifiedCore> {
+  const fetcher = makeFetcher(authHeaders());
+  const specs = parseSpecifications(await fetcher.json("/web/enclave-specifications.json"));
+  return attest(fetcher, specs);
+}
+
+async function pinRoom(roomId: string, core: VerifiedCore): Promise<void> {
+  checkRoomPin(roomId, core);
+}
+
+/** A verified room with its *current* definition: the published one and its integrated commits
+ * applied (each commit only adds computations and analysts, or rebinds an identity: the core
+ * checked that before signing it; this only shows it). */
+export interface VerifiedRoom extends Omit<SignedRoom, "definition"> {
+  readonly published: Record<string, unknown>;
+  readonly definition: Definition;
+}
+
+export function applyCommits(room: SignedRoom): Definition {
+  const definition = structuredClone(room.definition) as unknown as Definition;
+  definition.identities ??= [];
+  for (const { commit } of room.commits) {
+    definition.nodes.push(...((commit["nodes"] ?? []) as NodeDef[]));
+    for (const grant of (commit["analysts"] ?? []) as { email: string; analyst_of: string[]; key?: string | null; root?: string | null }[]) {
+      const participant = definition.participants.find((p: Participant) => sameAddress(p.email, grant.email));
+      if (participant) {
+        for (const node of grant.analyst_of) if (!participant.analyst_of.includes(node)) participant.analyst_of.push(node);
+      } else {
+        definition.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
+        (definition.identities as unknown[]).push({ email: grant.email, key: grant.key ?? null, root: grant.root ?? null });
+      }
+    }
+    for (const identity of (commit["identities"] ?? []) as { email: string }[]) {
+      const list = definition.identities as { email: string }[];
+      const index = list.findIndex((known) => sameAddress(known.email, identity.email));
+      if (index >= 0) list[index] = identity;
+    }
+  }
+  return definition;
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+
+export interface SubmittedJob {
+  jobId: string;
+  roomId: string;
+  node: string;
+  parameters: Record<string, string>;
+  recipient: Recipient;
+}
+
+export interface JobResult {
+  table: Table;
+  csv: string;
+}
+
+let opened: Promise<WebSession> | null = null;
+
+export class WebSession {
+  private readonly rooms = new Map<string, Promise<VerifiedRoom>>();
+
+  private constructor(
+    readonly email: string,
+    readonly core: VerifiedCore,
+    private readonly signer: Signer,
+  ) {}
+
+  /** The page's session: the core attested (once per page), the user's key ready. */
+  static open(): Promise<WebSession> {
+    opened ??= (async () => {
+      const email = document.querySelector<HTMLMetaElement>('meta[name="sealroom-user"]')?.content ?? "";
+      const core = await attestCore();
+      showAttestation(core);
+      return new WebSession(email, core, await signerFor(email));
+    })();
+    return opened;
+  }
+
+  /** The room's current definition, verified: hashes to the id, signed by the attested core. */
+  room(roomId: string, fresh = false): Promise<VerifiedRoom> {
+    if (fresh || !this.rooms.has(roomId)) {
+      this.rooms.set(roomId, (async () => {
+        await pinRoom(roomId, this.core);
+        const signed = await verifyRoom(roomId, makeFetcher(authHeaders()), this.core);
+        return { ...signed, published: signed.definition, definition: applyCommits(signed) };
+      })());
+    }
+    return this.rooms.get(roomId)!;
+  }
+
+  async prove(call: actions.ActionCall | Promise<actions.ActionCall>, room?: VerifiedRoom): Promise<string> {
+    return this.signer.prove(call, room?.definition as never);
+  }
+
+  // -- rooms -------------------------------------------------------------------------------
+  /** Publish the canonical definition text (already checked by the caller) as it is. */
+  async publishRoom(definitionText: string, roomId: string): Promise<string> {
+    const proof = await this.signer.prove(actions.publishRoom(roomId), JSON.parse(definitionText) as never);
+    const published = await sendJson<{ room_id: string }>("/v1/rooms", {
+      method: "POST",
+      jsonText: `{"definition":${definitionText}}`,
+      proof,
+    });
+    if (published.room_id !== roomId) {
+      throw new Error(`the server published room ${published.room_id}, but the definition hashes to ${roomId}`);
+    }
+    await pinRoom(roomId, this.core);
+    return roomId;
+  }
+
+  // -- datasets ----------------------------------------------------------------------------
+  /** Seal the dataset key to the attested core, bound to this room, node and dataset, and
+   * publish it. The key never leaves this browser in the clear. */
+  async publishDataset(
+    roomId: string,
+    node: string,
+    datasetId: string,
+    key: Uint8Array,
+    replacePassing = false,
+  ): Promise<Record<string, unknown>> {
+    await pinRoom(roomId, this.core);
+    const sealed = await seal(this.core.kemPublicKey, key, datasetKeyContext(roomId, node, datasetId));
+    const call = actions.publishDataset(roomId, node, datasetId, sealed, replacePassing);
+    const room = await this.room(roomId);
+    return sendJson(`/v1/rooms/${roomId}/nodes/${node}/dataset`, {
+      method: "PUT",
+      json: { dataset_id: datasetId, sealed_key: toBase64(sealed), replace_passing: replacePassing },
+      proof: await this.prove(call, room),
+    });
+  }
+
+  async validationReport(roomId: string, node: string): Promise<Record<string, unknown>> {
+    const room = await this.room(roomId);
+    const call = actions.retrieveValidationReport(roomId, node);
+    return (await (await request(`/v1/rooms/${roomId}/nodes/${node}/validation-report`, {
+      proof: await this.prove(call, room),
+    })).json()) as Record<string, unknown>;
+  }
+
+  // -- computations ------------------------------------------------------------------------
+  async run(roomId: string, node: string, parameters: Record<string, string> = {}): Promise<SubmittedJob> {
+    const room = await this.room(roomId);
+    const recipient = await generateRecipient();
+    const call = actions.runComputation(roomId, node, parameters, recipient.publicKeyRaw);
+    const job = await sendJson<{ job_id: string }>(`/v1/rooms/${roomId}/nodes/${node}/jobs`, {
+      method: "POST",
+      json: { parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
+      proof: await this.prove(call, room),
+    });
+    return { jobId: job.job_id, roomId, node, parameters, recipient };
+  }
+
+  /** Wait for the job (long polls), then fetch, verify and open its result in this browser. */
+  async result(job: SubmittedJob, onStatus?: (status: string) => void): Promise<JobResult> {
+    const room = await this.room(job.roomId);
+    for (;;) {
+      const status = await getJson<{ status: string; error_message: string | null }>(
+        `/v1/jobs/${job.jobId}`, { wait: "20" },
+      );
+      onStatus?.(status.status);
+      if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
+      if (status.status === "succeeded") break;
+    }
+    const format = "csv";
+    const call = actions.retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
+    const response = await request(`/v1/jobs/${job.jobId}/result`, {
+      method: "POST",
+      json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
+      proof: await this.prove(call, room),
+    });
+    const plaintext = await openResult({
+      core: this.core,
+      roomId: job.roomId,
+      node: job.node,
+      jobId: job.jobId,
+      parameters: job.parameters,
+      recipient: job.recipient,
+      format,
+      sealed: new Uint8Array(await response.arrayBuffer()),
+      signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
+      formatHeader: response.headers.get("Sealroom-Result-Format") ?? "",
+    });
+    const csv = new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
+    return { table: parseCsv(csv), csv };
+  }
+}
+
+/** The user's signer; the first time they act in this browser, a key is made for them (and its
+ * one backup offered in a banner). */
+async function signerFor(email: string): Promise<Signer> {
+  try {
+    return await participantSigner(email);
+  } catch (error) {
+    if (!(error instanceof NoKeyError)) throw error;
+    const { backupPem } = await createKey(email);
+    document.getElementById("banners")?.append(backupNotice(email, backupPem));
+    return participantSigner(email);
+  }
+}
+
+/** The banner every page shows: the core's evidence verified, and SIMULATED when it is. */
+function showAttestation(core: VerifiedCore): void {
+  const banners = document.getElementById("banners");
+  if (!banners || banners.querySelector("[data-attestation]")) return;
+  banners.append(
+    core.simulated
+      ? h("div", { class: "banner simulated", "data-attestation": "simulated" },
+          "Attestation is SIMULATED: no confidential-computing hardware protects this server's core. ",
+          "This browser verified the evidence, but simulated evidence could be forged by the operator.")
+      : h("div", { class: "banner", "data-attestation": "verified" },
+          `The core's attestation was verified in this browser (${core.provider}).`),
+  );
+}
+
+export { utf8 };

@@ -53,6 +53,12 @@ function concat(...parts) {
   }
   return out;
 }
+function bytesEqual(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
 function buffer(data) {
   return data.slice().buffer;
 }
@@ -2790,16 +2796,1530 @@ async function uploadForTest(dataB64, headers, chunkSize, name) {
     progress
   };
 }
+
+// src/trust.ts
+var VerificationError = class extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "VerificationError";
+  }
+};
+var AttestationError = class extends VerificationError {
+  constructor(message) {
+    super(message);
+    this.name = "AttestationError";
+  }
+};
+async function ed25519Verify(publicKey, signature, message) {
+  if (publicKey.length !== 32 || signature.length !== 64) return false;
+  let key;
+  try {
+    key = await crypto.subtle.importKey("raw", buffer(publicKey), { name: "Ed25519" }, false, [
+      "verify"
+    ]);
+  } catch {
+    return false;
+  }
+  try {
+    return await crypto.subtle.verify({ name: "Ed25519" }, key, buffer(signature), buffer(message));
+  } catch {
+    return false;
+  }
+}
+function strictHex(value, bytes, what) {
+  if (typeof value !== "string" || !/^(?:[0-9a-f]{2})*$/.test(value)) {
+    throw new VerificationError(`${what} is not lower-case hex`);
+  }
+  const raw = fromHex(value);
+  if (bytes !== null && raw.length !== bytes) {
+    throw new VerificationError(`${what} is not ${bytes} bytes`);
+  }
+  return raw;
+}
+function isObject(value) {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+function isSafeInt(value) {
+  return typeof value === "number" && Number.isSafeInteger(value);
+}
+function codePoints(text) {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+function asFetcher(source) {
+  if (typeof source !== "function") return source;
+  return {
+    json: source,
+    text: () => Promise.reject(new Error("this fetcher only gets JSON")),
+    request: () => Promise.reject(new Error("this fetcher only gets JSON"))
+  };
+}
+var HttpError = class extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.name = "HttpError";
+  }
+  status;
+  code;
+};
+function makeFetcher(headers = {}, base = "") {
+  async function request(path, init = {}) {
+    const merged = new Headers(init.headers);
+    for (const [name, value] of Object.entries(headers)) {
+      if (!merged.has(name)) merged.set(name, value);
+    }
+    const response = await fetch(base + path, {
+      ...init,
+      headers: merged,
+      credentials: "same-origin"
+    });
+    if (!response.ok) {
+      let code = "";
+      let detail = `${response.status} ${response.statusText}`;
+      try {
+        const body = await response.json();
+        if (isObject(body)) {
+          if (typeof body["code"] === "string") code = body["code"];
+          if (typeof body["detail"] === "string") detail = body["detail"];
+        }
+      } catch {
+      }
+      throw new HttpError(response.status, code, `${path}: ${detail}`);
+    }
+    return response;
+  }
+  return {
+    request,
+    async json(path) {
+      const response = await request(path, { headers: { Accept: "application/json" } });
+      return await response.json();
+    },
+    async text(path) {
+      return await (await request(path)).text();
+    }
+  };
+}
+function defaultMemory() {
+  return globalThis.localStorage;
+}
+var memoryKeys = {
+  serverPin: "sealroom/core-keys/server",
+  roomPin: (roomId) => `sealroom/core-keys/rooms/${checkRoomId(roomId)}`,
+  checkpoint: (roomId) => `sealroom/audit-checkpoints/${checkRoomId(roomId)}`,
+  roomVersion: (roomId) => `sealroom/room-versions/${checkRoomId(roomId)}`
+};
+function checkRoomId(roomId) {
+  if (!/^[0-9a-f]{64}$/.test(roomId)) throw new VerificationError("a room id is 64 lower-case hex digits");
+  return roomId;
+}
+function readRecord(memory, key) {
+  const text = memory.getItem(key);
+  if (text === null) return null;
+  let value;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    value = null;
+  }
+  if (!isObject(value)) {
+    throw new VerificationError(
+      `what this browser saved under ${key} is unreadable; clear this site's data to trust the server afresh`
+    );
+  }
+  return value;
+}
+function writeRecord(memory, key, value) {
+  memory.setItem(key, JSON.stringify(value));
+}
+function recordForKey(memory, key, roomId, verifyKey) {
+  const record = readRecord(memory, key);
+  if (record === null) return null;
+  if (record["core_public_key"] !== toHex(verifyKey)) {
+    throw new VerificationError(
+      `the core's signing key changed since this browser last verified room ${roomId}: the server may have been replaced. If that is expected, clear this site's data`
+    );
+  }
+  return record;
+}
+
+// src/attestation.ts
+var SIMULATED_PROVIDER = "simulated";
+var CORE_ENCLAVE_NAME = "sealroom.core";
+var MIN_NONCE_BYTES = 16;
+var MAX_NONCE_BYTES = 64;
+var DEFAULT_MAX_AGE_MS = 3e5;
+var MAX_CLOCK_SKEW_MS = 6e4;
+var SIMULATED_EVIDENCE_DOMAIN = "sealroom/simulated-evidence/v1";
+function specificationId(spec) {
+  return `${spec.name}:${spec.version}`;
+}
+var SPEC_FIELDS = ["name", "version", "measurement", "accepted_providers"];
+var HARDWARE_SPEC_FIELDS = ["snp_launch_measurements", "nitro_pcrs", "snp_min_tcb", "snp_vmpl"];
+function parseSpecifications(data) {
+  const items = Array.isArray(data) ? data : [data];
+  const specs = [];
+  for (const item of items) {
+    if (!isObject(item) || !SPEC_FIELDS.every((f) => f in item) || !Object.keys(item).every((f) => SPEC_FIELDS.includes(f) || HARDWARE_SPEC_FIELDS.includes(f))) {
+      throw new Error(`an enclave specification has exactly the fields ${SPEC_FIELDS.join(", ")}`);
+    }
+    const { name, version, measurement } = item;
+    const providers = item["accepted_providers"];
+    if (typeof name !== "string" || !name || typeof version !== "string" || !version) {
+      throw new Error("enclave specification: name and version must be non-empty strings");
+    }
+    if (typeof measurement !== "string" || !/^[0-9a-f]{64}$/.test(measurement)) {
+      throw new Error("enclave specification: measurement must be 64 lower-case hex digits");
+    }
+    if (!Array.isArray(providers) || providers.length === 0 || !providers.every((p) => typeof p === "string" && p)) {
+      throw new Error("enclave specification: accepted_providers must be a non-empty list");
+    }
+    const spec = { name, version, measurement, acceptedProviders: [...providers] };
+    if (specs.some((seen) => specificationId(seen) === specificationId(spec))) {
+      throw new Error(`two specifications ${specificationId(spec)}`);
+    }
+    specs.push(Object.freeze(spec));
+  }
+  return specs;
+}
+var TOKEN = /* @__PURE__ */ Symbol("verifyAttestation");
+var VerifiedAttestation = class {
+  provider;
+  measurement;
+  coreVersion;
+  /** True when nothing but software stands behind the attestation: show it on the page. */
+  simulated;
+  /** The document's own warning (SIMULATED_WARNING for simulated evidence). */
+  warning;
+  issuedAtMs;
+  /** X25519, raw 32 bytes: seal dataset keys to it. */
+  kemPublicKey;
+  /** Ed25519, raw 32 bytes: check the core's signatures with it. */
+  verifyKey;
+  specification;
+  document;
+  constructor(token, document2, specification) {
+    if (token !== TOKEN) throw new TypeError("VerifiedAttestation is built only by verifyAttestation()");
+    this.document = document2;
+    this.specification = specification;
+    this.provider = document2.provider;
+    this.measurement = document2.measurement;
+    this.coreVersion = document2.core_version;
+    this.simulated = document2.provider === SIMULATED_PROVIDER;
+    this.warning = document2.warning;
+    this.issuedAtMs = document2.issued_at_ms;
+    this.kemPublicKey = fromHex(document2.kem_public_key);
+    this.verifyKey = fromHex(document2.signing_public_key);
+    Object.freeze(this);
+  }
+  /** The core's Ed25519 key as a WebCrypto key (for callers that want one). */
+  async verifyCryptoKey() {
+    return crypto.subtle.importKey("raw", this.verifyKey.slice().buffer, { name: "Ed25519" }, true, [
+      "verify"
+    ]);
+  }
+};
+var HEX64 = /^[0-9a-f]{64}$/;
+var DOCUMENT_FIELDS = {
+  // Not a boolean, exactly 1 (pydantic: int, ge=1, le=1).
+  version: (v) => v === 1,
+  provider: (v) => typeof v === "string" && /^[a-z0-9][a-z0-9._-]{0,63}$/.test(v),
+  measurement: (v) => typeof v === "string" && HEX64.test(v),
+  core_version: (v) => typeof v === "string" && /^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/.test(v),
+  kem_public_key: (v) => typeof v === "string" && HEX64.test(v),
+  signing_public_key: (v) => typeof v === "string" && HEX64.test(v),
+  nonce: (v) => typeof v === "string" && new RegExp(`^(?:[0-9a-f]{2}){${MIN_NONCE_BYTES},${MAX_NONCE_BYTES}}$`).test(v),
+  issued_at_ms: (v) => isSafeInt(v) && v >= 0,
+  report_data: (v) => typeof v === "string" && HEX64.test(v),
+  evidence: (v) => isObject(v),
+  warning: (v) => typeof v === "string" && codePoints(v) <= 1e3
+};
+var OPTIONAL_FIELDS = { version: 1, warning: "" };
+function parseAttestationDocument(raw) {
+  if (!isObject(raw)) throw new AttestationError("malformed attestation document (not a JSON object)");
+  const bad = /* @__PURE__ */ new Set();
+  for (const key of Object.keys(raw)) if (!(key in DOCUMENT_FIELDS)) bad.add(key);
+  const body = {};
+  for (const [field, valid] of Object.entries(DOCUMENT_FIELDS)) {
+    const value = field in raw ? raw[field] : OPTIONAL_FIELDS[field];
+    if (value === void 0 || !valid(value)) bad.add(field);
+    body[field] = value;
+  }
+  if (bad.size > 0) {
+    throw new AttestationError(`malformed attestation document (fields: ${[...bad].sort().join(", ")})`);
+  }
+  return Object.freeze(body);
+}
+async function computeReportData(document2) {
+  return sha256Hex(
+    canonicalJson({
+      measurement: document2.measurement,
+      core_version: document2.core_version,
+      kem_public_key: document2.kem_public_key,
+      signing_public_key: document2.signing_public_key,
+      nonce: document2.nonce,
+      provider: document2.provider,
+      issued_at_ms: document2.issued_at_ms
+    })
+  );
+}
+async function verifyAttestation(raw, specs, options) {
+  const document2 = parseAttestationDocument(raw);
+  let candidates = specs.filter((spec) => spec.name === CORE_ENCLAVE_NAME);
+  if (candidates.length === 0) {
+    throw new AttestationError(`no enclave specification for '${CORE_ENCLAVE_NAME}' was given`);
+  }
+  candidates = candidates.filter((spec) => spec.acceptedProviders.includes(document2.provider));
+  if (candidates.length === 0) {
+    throw new AttestationError(
+      `attestation provider '${document2.provider}' is not accepted by the specification`
+    );
+  }
+  const specification = candidates.find((spec) => spec.measurement === document2.measurement);
+  if (specification === void 0) {
+    throw new AttestationError(
+      `the core runs code you do not trust: it reports measurement ${document2.measurement}, which no specification you trust has (you trust: ${candidates.map(specificationId).sort().join(", ")}). The core states version ${document2.core_version} (its own claim).`
+    );
+  }
+  if (document2.nonce !== toHex(options.nonce)) {
+    throw new AttestationError("the attestation document is not for our nonce (replayed)");
+  }
+  const now = options.nowMs ?? Date.now();
+  const maxAge = options.maxAgeMs ?? DEFAULT_MAX_AGE_MS;
+  if (document2.issued_at_ms > now + MAX_CLOCK_SKEW_MS) {
+    throw new AttestationError("the attestation document is issued in the future (clock skew?)");
+  }
+  if (now - document2.issued_at_ms > maxAge) {
+    throw new AttestationError(`the attestation document is older than ${maxAge} ms (stale)`);
+  }
+  const reportData = await computeReportData(document2);
+  if (reportData !== document2.report_data) {
+    throw new AttestationError("report_data does not match the document (keys swapped?)");
+  }
+  if (document2.provider !== SIMULATED_PROVIDER) {
+    throw new AttestationError(
+      `the core attests with '${document2.provider}' evidence, which this browser cannot verify yet (it can only verify simulated evidence): verify the server with the SDK (\`sealroom attest URL\`)`
+    );
+  }
+  const evidence = document2.evidence;
+  const signature = evidence["signature"];
+  if (Object.keys(evidence).length !== 1 || typeof signature !== "string") {
+    throw new AttestationError("simulated evidence must be exactly {'signature': hex}");
+  }
+  let signatureBytes;
+  try {
+    signatureBytes = fromHex(signature);
+  } catch {
+    throw new AttestationError("simulated evidence: invalid signature");
+  }
+  const message = new Uint8Array([
+    ...new TextEncoder().encode(SIMULATED_EVIDENCE_DOMAIN),
+    ...fromHex(reportData)
+  ]);
+  if (!await ed25519Verify(fromHex(document2.signing_public_key), signatureBytes, message)) {
+    throw new AttestationError("simulated evidence: invalid signature");
+  }
+  return new VerifiedAttestation(TOKEN, document2, specification);
+}
+function freshNonce() {
+  return crypto.getRandomValues(new Uint8Array(32));
+}
+async function attest(fetcher, specs, options = {}) {
+  const nonce = options.nonce ?? freshNonce();
+  const document2 = await fetcher.json(`/v1/enclave/attestation?nonce=${toHex(nonce)}`);
+  const verified = await verifyAttestation(document2, specs, {
+    nonce,
+    ...options.nowMs === void 0 ? {} : { nowMs: options.nowMs }
+  });
+  checkServerPin(verified, options.memory ?? defaultMemory());
+  return verified;
+}
+function checkServerPin(attested2, memory = defaultMemory()) {
+  checkPin(memory, memoryKeys.serverPin, attested2, "this server", { origin: globalThis.location?.origin ?? "" });
+}
+function checkRoomPin(roomId, attested2, memory = defaultMemory()) {
+  const key = memoryKeys.roomPin(roomId);
+  if (memory.getItem(key) === null) {
+    for (const earlier of [memoryKeys.checkpoint(roomId), memoryKeys.roomVersion(roomId)]) {
+      const record = readRecord(memory, earlier);
+      if (record !== null && record["core_public_key"] !== toHex(attested2.verifyKey)) {
+        throw changed(`room ${roomId}`, earlier);
+      }
+    }
+  }
+  checkPin(memory, key, attested2, `room ${roomId}`, {});
+}
+function checkPin(memory, key, attested2, what, extra) {
+  const current = {
+    core_public_key: toHex(attested2.verifyKey),
+    kem_public_key: toHex(attested2.kemPublicKey)
+  };
+  const stored = readRecord(memory, key);
+  if (stored === null) {
+    writeRecord(memory, key, { ...extra, ...current });
+    return;
+  }
+  if (typeof stored["core_public_key"] !== "string" || typeof stored["kem_public_key"] !== "string") {
+    throw new VerificationError(
+      `the pinned core keys of ${what} (${key}) are unreadable; clear this site's data to trust the server afresh`
+    );
+  }
+  if (stored["core_public_key"] !== current.core_public_key || stored["kem_public_key"] !== current.kem_public_key) {
+    throw changed(what, key);
+  }
+}
+function changed(what, key) {
+  return new VerificationError(
+    `the core of ${what} presents other keys than the ones this browser pinned (${key}): the server may be posing as the core, and nothing was sent. If the operator replaced the core on purpose, confirm its new key with them (\`sealroom attest\`), then clear this site's data`
+  );
+}
+
+// src/signed.ts
+var HEX642 = /^[0-9a-f]{64}$/;
+function roomSignatureMessage(roomId, definitionText) {
+  return concat(utf8("sealroom/room-definition/v1"), utf8(roomId), utf8(definitionText));
+}
+async function initialHistoryPin(roomId) {
+  return sha256Hex(concat(utf8("sealroom/history-pin/v1"), utf8(roomId)));
+}
+async function nextHistoryPin(pin, commitId) {
+  return sha256Hex(concat(utf8("sealroom/history-pin/v1"), fromHex(pin), fromHex(commitId)));
+}
+function commitRecordMessage(roomId, sequence, commitText, pinAfter) {
+  return concat(
+    utf8("sealroom/room-commit/v1"),
+    utf8(`${roomId}/${sequence}/${pinAfter}/`),
+    utf8(commitText)
+  );
+}
+async function verifyDefinition(roomId, definitionText, signatureHex, verifyKey) {
+  checkRoomId(roomId);
+  if (await sha256Hex(utf8(definitionText)) !== roomId) {
+    throw new VerificationError(`the definition served for room ${roomId} does not match its id`);
+  }
+  const signature = strictHex(signatureHex, 64, `room ${roomId}: the definition's signature`);
+  if (!await ed25519Verify(verifyKey, signature, roomSignatureMessage(roomId, definitionText))) {
+    throw new VerificationError(`room ${roomId}: the definition is not signed by the core`);
+  }
+  const definition = JSON.parse(definitionText);
+  if (!isObject(definition)) throw new VerificationError(`room ${roomId}: the definition is not a JSON object`);
+  return definition;
+}
+async function verifyHistory(roomId, commits, verifyKey) {
+  const pins = [await initialHistoryPin(roomId)];
+  const verified = [];
+  for (const [index, entry] of commits.entries()) {
+    const sequence = index + 1;
+    const altered = new VerificationError(`room ${roomId}: commit ${sequence} was altered`);
+    let commit;
+    try {
+      commit = JSON.parse(entry.commit);
+    } catch {
+      throw altered;
+    }
+    if (!isObject(commit) || commit["room_id"] !== roomId || commit["history_pin"] !== pins.at(-1)) throw altered;
+    const commitId = await sha256Hex(utf8(entry.commit));
+    const pin = await nextHistoryPin(pins.at(-1), commitId);
+    let signature;
+    try {
+      signature = strictHex(entry.signature, 64, "signature");
+    } catch {
+      throw altered;
+    }
+    if (!await ed25519Verify(verifyKey, signature, commitRecordMessage(roomId, sequence, entry.commit, pin))) {
+      throw altered;
+    }
+    verified.push(Object.freeze({ text: entry.commit, commit, commitId, sequence, pinAfter: pin }));
+    pins.push(pin);
+  }
+  return { commits: verified, pins };
+}
+async function verifyRoomState(roomId, stateText, signatureHex, verifyKey, minVersion = 0) {
+  const malformed = new VerificationError(`room ${roomId}: the signed state is malformed`);
+  let signature;
+  try {
+    signature = strictHex(signatureHex, 64, "signature");
+  } catch {
+    signature = new Uint8Array(0);
+  }
+  const canonical = utf8(stateText);
+  if (!await ed25519Verify(verifyKey, signature, concat(utf8("sealroom/room-state/v1"), canonical))) {
+    throw new VerificationError(`room ${roomId}: the state is not signed by the core`);
+  }
+  let body;
+  try {
+    body = JSON.parse(stateText);
+  } catch {
+    throw new VerificationError(`room ${roomId}: the signed state is not JSON`);
+  }
+  const fields = ["room_id", "version", "status", "datasets", "history_pin"];
+  if (!isObject(body) || Object.keys(body).length !== fields.length || !fields.every((f) => f in body)) {
+    throw malformed;
+  }
+  const { datasets, version, status } = body;
+  const pin = body["history_pin"];
+  if (!isObject(datasets) || !Object.values(datasets).every((v) => typeof v === "string") || !isSafeInt(version) || status !== "active" && status !== "stopped" || typeof pin !== "string" || !HEX642.test(pin) || typeof body["room_id"] !== "string") {
+    throw malformed;
+  }
+  const state = Object.freeze({
+    room_id: body["room_id"],
+    version,
+    status,
+    datasets: Object.freeze({ ...datasets }),
+    history_pin: pin
+  });
+  if (state.room_id !== roomId) throw new VerificationError(`room ${roomId}: the server sent the state of another room`);
+  let recoded;
+  try {
+    recoded = canonicalJson({ ...state, datasets: { ...state.datasets } });
+  } catch {
+    throw malformed;
+  }
+  if (toHex(recoded) !== toHex(canonical)) throw new VerificationError(`room ${roomId}: the signed state is not canonical`);
+  if (state.version < minVersion) {
+    throw new VerificationError(
+      `room ${roomId}: the server sent state version ${state.version}, older than version ${minVersion} you saw before (rolled back)`
+    );
+  }
+  return state;
+}
+function roomCounter(memory, roomId, verifyKey, name) {
+  const record = recordForKey(memory, memoryKeys.roomVersion(roomId), roomId, verifyKey);
+  const value = record?.[name];
+  return isSafeInt(value) ? value : 0;
+}
+function saveRoomVersion(memory, roomId, verifyKey, version, commits = 0) {
+  const known = [roomCounter(memory, roomId, verifyKey, "version"), roomCounter(memory, roomId, verifyKey, "commits")];
+  const wanted = [Math.max(version, known[0]), Math.max(commits, known[1])];
+  if (wanted[0] === known[0] && wanted[1] === known[1]) return;
+  writeRecord(memory, memoryKeys.roomVersion(roomId), {
+    core_public_key: toHex(verifyKey),
+    version: wanted[0],
+    commits: wanted[1]
+  });
+}
+async function retrieveRoomState(roomId, source, core, memory = defaultMemory()) {
+  const fetcher = asFetcher(source);
+  checkRoomPin(roomId, core, memory);
+  const body = await fetcher.json(`/v1/rooms/${roomId}/state`);
+  if (!isObject(body) || typeof body["state"] !== "string" || typeof body["signature"] !== "string") {
+    throw new VerificationError(`the server sent a malformed state of room ${roomId}`);
+  }
+  const state = await verifyRoomState(
+    roomId,
+    body["state"],
+    body["signature"],
+    core.verifyKey,
+    roomCounter(memory, roomId, core.verifyKey, "version")
+  );
+  saveRoomVersion(memory, roomId, core.verifyKey, state.version);
+  return state;
+}
+async function verifyRoom(roomId, source, core, memory = defaultMemory()) {
+  const fetcher = asFetcher(source);
+  checkRoomId(roomId);
+  for (let attempt = 0; ; attempt++) {
+    checkRoomPin(roomId, core, memory);
+    const body = await fetcher.json(`/v1/rooms/${roomId}`);
+    if (!isObject(body) || typeof body["definition"] !== "string" || typeof body["signature"] !== "string" || !Array.isArray(body["commits"]) || !body["commits"].every(
+      (c) => isObject(c) && typeof c["commit"] === "string" && typeof c["signature"] === "string"
+    )) {
+      throw new VerificationError(`the server sent a malformed definition of room ${roomId}`);
+    }
+    const definitionText = body["definition"];
+    const definition = await verifyDefinition(roomId, definitionText, body["signature"], core.verifyKey);
+    const { commits, pins } = await verifyHistory(
+      roomId,
+      body["commits"],
+      core.verifyKey
+    );
+    const state = await retrieveRoomState(roomId, fetcher, core, memory);
+    if (state.history_pin !== pins.at(-1)) {
+      if (attempt === 1 || pins.includes(state.history_pin)) {
+        throw new VerificationError(
+          `room ${roomId}: the server sent ${commits.length} commit(s), but the core's signed state names another history (commits were dropped: rolled back)`
+        );
+      }
+      continue;
+    }
+    const seen = roomCounter(memory, roomId, core.verifyKey, "commits");
+    if (commits.length < seen) {
+      throw new VerificationError(
+        `room ${roomId}: the server sent ${commits.length} commit(s), fewer than the ${seen} this browser saw before (rolled back)`
+      );
+    }
+    saveRoomVersion(memory, roomId, core.verifyKey, state.version, commits.length);
+    const created = body["created_at_ms"];
+    return Object.freeze({
+      roomId,
+      definition,
+      definitionText,
+      commits,
+      historyPin: pins.at(-1),
+      state,
+      status: state.status,
+      createdAtMs: isSafeInt(created) ? created : null
+    });
+  }
+}
+async function resultReleaseOf(facts, sealed) {
+  return { ...facts, sealedSha256: toHex(await sha256(sealed)) };
+}
+function resultReleaseCanonical(release) {
+  return canonicalJson({
+    room_id: release.roomId,
+    node: release.node,
+    job_id: release.jobId,
+    parameters: { ...release.parameters },
+    recipient_public_key: release.recipientPublicKey,
+    format: release.format,
+    sealed_sha256: release.sealedSha256
+  });
+}
+async function verifyResultRelease(expected, signature, verifyKey) {
+  const message = concat(utf8("sealroom/result-release/v1"), resultReleaseCanonical(expected));
+  if (!await ed25519Verify(verifyKey, signature, message)) {
+    throw new VerificationError(
+      `the result of job ${expected.jobId} is not the core's release of it to your key (the server altered the result or re-sealed it, or replaced your key; check the room's audit log for the key the job was submitted with)`
+    );
+  }
+}
+
+// src/audit.ts
+var HASH_SIZE = 32;
+var MAX_PROOF_HASHES = 65;
+async function leafHash(data) {
+  return sha256(concat(Uint8Array.of(0), data));
+}
+async function nodeHash(left, right) {
+  return sha256(concat(Uint8Array.of(1), left, right));
+}
+async function emptyRoot() {
+  return sha256(new Uint8Array(0));
+}
+function split2(n) {
+  let k = 1;
+  while (k * 2 < n) k *= 2;
+  return k;
+}
+var MerkleTree = class {
+  // levels[h][i]: hash of the 2**h leaves from i * 2**h.
+  levels = [[]];
+  get size() {
+    return this.levels[0].length;
+  }
+  async append(leaf) {
+    if (leaf.length !== HASH_SIZE) throw new Error(`a leaf hash is ${HASH_SIZE} bytes`);
+    const index = this.size;
+    this.levels[0].push(leaf);
+    let level = 0;
+    let position = index;
+    while (position % 2 === 1) {
+      const row = this.levels[level];
+      const parent = await nodeHash(row[position - 1], row[position]);
+      if (this.levels.length === level + 1) this.levels.push([]);
+      this.levels[level + 1].push(parent);
+      level += 1;
+      position = Math.floor(position / 2);
+    }
+    return index;
+  }
+  /** MTH of the first `size` leaves (default: all). */
+  async root(size = this.size) {
+    if (!Number.isSafeInteger(size) || size < 0 || size > this.size) throw new Error("tree size outside the log");
+    return size === 0 ? emptyRoot() : this.hash(0, size);
+  }
+  async inclusionProof(index, size) {
+    if (size < 0 || size > this.size || index < 0 || index >= size) throw new Error("outside the tree");
+    const proof = [];
+    let start = 0;
+    let n = size;
+    let m = index;
+    while (n > 1) {
+      const k = split2(n);
+      if (m < k) {
+        proof.push(await this.hash(start + k, n - k));
+        n = k;
+      } else {
+        proof.push(await this.hash(start, k));
+        start += k;
+        n -= k;
+        m -= k;
+      }
+    }
+    return proof.reverse();
+  }
+  async consistencyProof(first, second) {
+    if (second < 0 || second > this.size || first < 0 || first > second) throw new Error("outside the tree");
+    if (first === 0 || first === second) return [];
+    const proof = [];
+    let start = 0;
+    let n = second;
+    let m = first;
+    let whole = true;
+    while (m !== n) {
+      const k = split2(n);
+      if (m <= k) {
+        proof.push(await this.hash(start + k, n - k));
+        n = k;
+      } else {
+        proof.push(await this.hash(start, k));
+        start += k;
+        n -= k;
+        m -= k;
+        whole = false;
+      }
+    }
+    if (!whole) proof.push(await this.hash(start, m));
+    return proof.reverse();
+  }
+  async hash(start, n) {
+    if ((n & n - 1) === 0 && start % n === 0) {
+      return this.levels[Math.log2(n)][start / n];
+    }
+    const k = split2(n);
+    return nodeHash(await this.hash(start, k), await this.hash(start + k, n - k));
+  }
+};
+function checkHash(value, what) {
+  if (!(value instanceof Uint8Array) || value.length !== HASH_SIZE) {
+    throw new VerificationError(`${what} is not a ${HASH_SIZE}-byte hash`);
+  }
+}
+function checkProof(proof) {
+  if (proof.length > MAX_PROOF_HASHES) throw new VerificationError("proof is too long");
+  for (const item of proof) checkHash(item, "a proof element");
+}
+function checkSize(value, what) {
+  if (!Number.isSafeInteger(value) || value < 0) throw new VerificationError(`${what} is not a tree size`);
+}
+async function verifyInclusion(index, size, leaf, proof, root) {
+  checkHash(leaf, "the leaf hash");
+  checkHash(root, "the root hash");
+  checkProof(proof);
+  checkSize(index, "the leaf index");
+  checkSize(size, "the tree size");
+  if (!(index < size)) throw new VerificationError("inclusion proof: leaf index outside the tree");
+  let fn = BigInt(index);
+  let sn = BigInt(size - 1);
+  let r = leaf;
+  for (const p of proof) {
+    if (sn === 0n) throw new VerificationError("inclusion proof: longer than the tree is deep");
+    if ((fn & 1n) === 1n || fn === sn) {
+      r = await nodeHash(p, r);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      }
+    } else {
+      r = await nodeHash(r, p);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) throw new VerificationError("inclusion proof: shorter than the tree is deep");
+  if (!bytesEqual(r, root)) throw new VerificationError("inclusion proof: does not lead to the root");
+}
+async function verifyConsistency(first, second, firstRoot, secondRoot, proof) {
+  checkHash(firstRoot, "the first root");
+  checkHash(secondRoot, "the second root");
+  checkProof(proof);
+  checkSize(first, "the first size");
+  checkSize(second, "the second size");
+  if (first > second) {
+    throw new VerificationError("consistency proof: the first size is larger than the second");
+  }
+  if (first === 0 && !bytesEqual(firstRoot, await emptyRoot())) {
+    throw new VerificationError("consistency proof: the empty tree has another root");
+  }
+  if (first === second) {
+    if (proof.length > 0) throw new VerificationError("consistency proof: must be empty for equal sizes");
+    if (!bytesEqual(firstRoot, secondRoot)) {
+      throw new VerificationError("consistency proof: same size, different roots (a fork)");
+    }
+    return;
+  }
+  if (first === 0) {
+    if (proof.length > 0) throw new VerificationError("consistency proof: must be empty from an empty tree");
+    return;
+  }
+  if (proof.length === 0) throw new VerificationError("consistency proof: empty");
+  const path = [...proof];
+  const m = BigInt(first);
+  if ((m & m - 1n) === 0n) path.unshift(firstRoot);
+  let fn = m - 1n;
+  let sn = BigInt(second) - 1n;
+  while ((fn & 1n) === 1n) {
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  let fr = path[0];
+  let sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) throw new VerificationError("consistency proof: longer than needed");
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      if ((fn & 1n) === 0n) {
+        while ((fn & 1n) === 0n && fn !== 0n) {
+          fn >>= 1n;
+          sn >>= 1n;
+        }
+      }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n;
+    sn >>= 1n;
+  }
+  if (sn !== 0n) throw new VerificationError("consistency proof: shorter than needed");
+  if (!bytesEqual(fr, firstRoot)) throw new VerificationError("consistency proof: does not lead to the first root");
+  if (!bytesEqual(sr, secondRoot)) throw new VerificationError("consistency proof: does not lead to the second root");
+}
+var MAX_NOTE_BYTES = 8192;
+var SIGNATURE_PREFIX = "— ";
+var NAME = /^[^\s+]+$/u;
+var NOTE_CONTROL = /[\x00-\x09\x0b-\x1f]/;
+async function keyId(name, publicKey) {
+  return (await sha256(concat(utf8(name), utf8("\n"), Uint8Array.of(1), publicKey))).subarray(0, 4);
+}
+function strictBase64(text, what) {
+  let raw;
+  try {
+    raw = fromBase64(text);
+  } catch {
+    throw new VerificationError(`${what} is not base64`);
+  }
+  if (toBase64(raw) !== text) throw new VerificationError(`${what} is not in canonical base64`);
+  return raw;
+}
+function signatureLine(line) {
+  if (!line.startsWith(SIGNATURE_PREFIX)) throw new VerificationError("signed note: malformed signature line");
+  const rest = line.slice(SIGNATURE_PREFIX.length);
+  const space = rest.indexOf(" ");
+  const signer = space < 0 ? rest : rest.slice(0, space);
+  if (space < 0 || !NAME.test(signer)) throw new VerificationError("signed note: malformed signature line");
+  const blob = rest.slice(space + 1);
+  let raw;
+  try {
+    raw = fromBase64(blob);
+  } catch {
+    throw new VerificationError("signed note: signature is not base64");
+  }
+  if (toBase64(raw) !== blob) throw new VerificationError("signed note: signature is not in canonical base64");
+  if (raw.length <= 4) throw new VerificationError("signed note: signature line without a signature");
+  return [signer, raw];
+}
+async function openNote(note, name, publicKey) {
+  if (!note.isWellFormed()) throw new VerificationError("signed note: not valid UTF-8");
+  if (utf8(note).length > MAX_NOTE_BYTES) throw new VerificationError("signed note: too long");
+  if (NOTE_CONTROL.test(note)) throw new VerificationError("signed note: control character");
+  const cut = note.indexOf("\n\n");
+  const text = cut < 0 ? note : note.slice(0, cut);
+  const signatures = cut < 0 ? "" : note.slice(cut + 2);
+  if (cut < 0 || !text || !signatures.endsWith("\n")) {
+    throw new VerificationError("signed note: malformed (no text and signature block)");
+  }
+  const body = text + "\n";
+  const lines = signatures.slice(0, -1).split("\n").map(signatureLine);
+  const wanted = await keyId(name, publicKey);
+  for (const [signer, raw] of lines) {
+    if (signer !== name || !bytesEqual(raw.subarray(0, 4), wanted)) continue;
+    if (raw.length !== 4 + 64) throw new VerificationError("signed note: Ed25519 signature of the wrong length");
+    if (!await ed25519Verify(publicKey, raw.subarray(4), utf8(body))) {
+      throw new VerificationError(`signed note: invalid signature by ${name}`);
+    }
+    return body;
+  }
+  throw new VerificationError(`signed note: no signature by ${name} with the expected key`);
+}
+function roomOrigin(roomId) {
+  return `sealroom/rooms/${roomId}/audit`;
+}
+function parseCheckpoint(text) {
+  const lines = text.split("\n");
+  if (lines.length !== 4 || lines[3] !== "") {
+    throw new VerificationError("checkpoint: expected origin, size and root lines");
+  }
+  const [origin, size, root] = lines;
+  if (!origin || !NAME.test(origin)) throw new VerificationError("checkpoint: malformed origin");
+  if (!/^(0|[1-9][0-9]{0,19})$/.test(size) || BigInt(size) >= 2n ** 63n) {
+    throw new VerificationError("checkpoint: malformed tree size");
+  }
+  if (BigInt(size) > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new VerificationError("checkpoint: tree size beyond what this browser counts");
+  }
+  let rootHash;
+  try {
+    rootHash = fromBase64(root);
+  } catch {
+    throw new VerificationError("checkpoint: root hash is not base64");
+  }
+  if (rootHash.length !== HASH_SIZE || toBase64(rootHash) !== root) {
+    throw new VerificationError("checkpoint: root hash is not 32 bytes in canonical base64");
+  }
+  return Object.freeze({ origin, size: Number(size), rootHash });
+}
+async function openCheckpoint(note, origin, publicKey) {
+  const checkpoint = parseCheckpoint(await openNote(note, origin, publicKey));
+  if (checkpoint.origin !== origin) throw new VerificationError("checkpoint: of another log (origin differs)");
+  return checkpoint;
+}
+var ACTION_LABELS = {
+  ROOM_PUBLISHED: "Room published",
+  ROOM_STOPPED: "Room stopped",
+  DATASET_PUBLISHED: "Dataset published",
+  DATASET_REMOVED: "Dataset removed",
+  DATASET_VALIDATED: "Dataset validated",
+  VALIDATION_REPORT_RETRIEVED: "Validation report read",
+  DATASET_STATISTICS_SHARED: "Statistics sharing changed",
+  DATASET_STATISTICS_RETRIEVED: "Statistics read",
+  JOB_SUBMITTED: "Computation run",
+  JOB_COMPLETED: "Computation finished",
+  JOB_FAILED: "Computation failed",
+  RESULT_RETRIEVED: "Result retrieved",
+  DATASET_KEY_USED: "Dataset used by a computation",
+  AIRLOCK_QUOTA_CHARGED: "Airlock quota charged",
+  PRIVACY_BUDGET_CHARGED: "Privacy budget charged",
+  ACCESS_DENIED: "Access denied",
+  DEVELOPMENT_JOB_SUBMITTED: "Development computation run",
+  REQUEST_SUBMITTED: "Request submitted",
+  REQUEST_APPROVED: "Request approved",
+  REQUEST_REJECTED: "Request rejected",
+  REQUEST_SUPERSEDED: "Request superseded",
+  REQUEST_PREVIEW_SUBMITTED: "Request previewed",
+  COMMIT_INTEGRATED: "Room changed (commit integrated)",
+  TAMPERING_DETECTED: "Tampering detected"
+};
+var EVENT_FIELDS = ["room_id", "seq", "timestamp_ms", "user", "action", "notes", "details"];
+var MAX_NOTES_CHARS = 2e3;
+var MAX_USER_CHARS = 320;
+var MAX_DETAILS = 32;
+var MAX_DETAIL_KEY_CHARS = 64;
+var MAX_DETAIL_VALUE_CHARS = 512;
+var MAX_PROOF_DETAIL_CHARS = 16384;
+var EVENT_CONTROL = /[\x00-\x1f\x7f-\x9f\u2028\u2029]/;
+function checkText(where, name, value, max, allowEmpty) {
+  if (typeof value !== "string") throw new VerificationError(`malformed audit entry${where}: ${name} must be a str`);
+  if (!allowEmpty && !value) throw new VerificationError(`malformed audit entry${where}: ${name} must not be empty`);
+  if (codePoints(value) > max) {
+    throw new VerificationError(`malformed audit entry${where}: ${name} is longer than ${max} characters`);
+  }
+  if (EVENT_CONTROL.test(value)) {
+    throw new VerificationError(`malformed audit entry${where}: ${name} contains control characters`);
+  }
+  if (!value.isWellFormed()) throw new VerificationError(`malformed audit entry${where}: ${name} is not valid Unicode text`);
+  return value;
+}
+function checkCount(where, name, value) {
+  if (!isSafeInt(value) || value < 0) {
+    throw new VerificationError(`malformed audit entry${where}: ${name} must be between 0 and 2**53-1`);
+  }
+  return value;
+}
+function eventFromWire(raw) {
+  const where = isObject(raw) && isSafeInt(raw["seq"]) ? ` ${raw["seq"]}` : "";
+  if (!isObject(raw)) throw new VerificationError(`malformed audit entry${where}: wrong set of fields`);
+  const keys = Object.keys(raw);
+  if (keys.length !== EVENT_FIELDS.length || !EVENT_FIELDS.every((f) => f in raw)) {
+    throw new VerificationError(`malformed audit entry${where}: wrong set of fields`);
+  }
+  const action = raw["action"];
+  if (typeof action !== "string" || !(action in ACTION_LABELS)) {
+    throw new VerificationError(`malformed audit entry${where}: unknown action`);
+  }
+  const rawDetails = raw["details"];
+  if (!isObject(rawDetails)) throw new VerificationError(`malformed audit entry${where}: details is not an object`);
+  const room_id = checkText(where, "room_id", raw["room_id"], MAX_DETAIL_VALUE_CHARS, false);
+  const seq = checkCount(where, "seq", raw["seq"]);
+  const timestamp_ms = checkCount(where, "timestamp_ms", raw["timestamp_ms"]);
+  const user = checkText(where, "user", raw["user"], MAX_USER_CHARS, true);
+  const notes = checkText(where, "notes", raw["notes"], MAX_NOTES_CHARS, true);
+  const entries = Object.entries(rawDetails);
+  if (entries.length > MAX_DETAILS) throw new VerificationError(`malformed audit entry${where}: more than ${MAX_DETAILS} details`);
+  const details = {};
+  for (const [key, value] of entries) {
+    checkText(where, "details key", key, MAX_DETAIL_KEY_CHARS, false);
+    if (typeof value === "string") {
+      checkText(where, `details['${key}']`, value, key === "proof" ? MAX_PROOF_DETAIL_CHARS : MAX_DETAIL_VALUE_CHARS, true);
+    } else if (typeof value === "number") {
+      if (!Number.isSafeInteger(value)) {
+        throw new VerificationError(`malformed audit entry${where}: details['${key}'] is out of range`);
+      }
+    } else if (typeof value !== "boolean" && value !== null) {
+      throw new VerificationError(`malformed audit entry${where}: details['${key}'] must be str, int, bool or None`);
+    }
+    details[key] = value;
+  }
+  return Object.freeze({ room_id, seq, timestamp_ms, user, action, notes, details: Object.freeze(details) });
+}
+function eventsFromWire(raw) {
+  if (!Array.isArray(raw)) throw new VerificationError("malformed audit log: not a list of entries");
+  return raw.map(eventFromWire);
+}
+function eventCanonical(event) {
+  return canonicalJson(eventToWire(event));
+}
+function eventToWire(event) {
+  return {
+    room_id: event.room_id,
+    seq: event.seq,
+    timestamp_ms: event.timestamp_ms,
+    user: event.user,
+    action: event.action,
+    notes: event.notes,
+    details: { ...event.details }
+  };
+}
+async function eventLeafHash(event) {
+  return leafHash(eventCanonical(event));
+}
+var INVISIBLE = /[\p{Cf}\p{Co}\p{Cs}\p{Cn}\p{Zl}\p{Zp}]/gu;
+function visible(text) {
+  return text.replace(INVISIBLE, (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, "0")}`);
+}
+function formatLines(events) {
+  const quote = (t) => `"${t.replace(/"/g, '""')}"`;
+  return events.map((e) => {
+    const user = visible(e.user);
+    return [
+      String(e.timestamp_ms),
+      /[,"\r\n]/.test(user) ? quote(user) : user,
+      quote(visible(e.notes)),
+      e.action
+    ].join(",") + "\n";
+  }).join("");
+}
+function describeEvent(event) {
+  return Object.freeze({
+    seq: event.seq,
+    timestampMs: event.timestamp_ms,
+    time: new Date(event.timestamp_ms).toISOString(),
+    user: visible(event.user),
+    action: event.action,
+    label: ACTION_LABELS[event.action] ?? event.action,
+    description: visible(event.notes),
+    details: event.details,
+    event
+  });
+}
+async function verifyLog(roomId, events, note, verifyKey, previous = null) {
+  const checkpoint = await openCheckpoint(note, roomOrigin(roomId), verifyKey);
+  events.forEach((event, position) => {
+    if (event.room_id !== roomId) throw new VerificationError(`audit entry ${position}: belongs to another room`);
+    if (event.seq !== position) {
+      throw new VerificationError(
+        `audit entry ${position}: has seq ${event.seq}, expected ${position} (entries missing, duplicated or reordered)`
+      );
+    }
+  });
+  if (events.length !== checkpoint.size) {
+    throw new VerificationError(`audit log has ${events.length} entries, its checkpoint commits to ${checkpoint.size}`);
+  }
+  const tree = new MerkleTree();
+  for (const event of events) await tree.append(await eventLeafHash(event));
+  if (!bytesEqual(await tree.root(), checkpoint.rootHash)) {
+    throw new VerificationError("audit log does not match its signed checkpoint (entry edited)");
+  }
+  if (previous !== null) await checkExtends(previous, checkpoint.origin, tree);
+  return Object.freeze({ roomId, events, checkpoint, note, tree });
+}
+async function checkExtends(previous, origin, tree) {
+  if (previous.origin !== origin) throw new VerificationError("checkpoints of different logs");
+  if (previous.size > tree.size) {
+    throw new VerificationError(
+      `audit log truncated: it has ${tree.size} entries, ${previous.size} were seen before`
+    );
+  }
+  if (!bytesEqual(await tree.root(previous.size), previous.rootHash)) {
+    throw new VerificationError(
+      `audit log forked: not an extension of the history seen before (the first ${previous.size} entries differ)`
+    );
+  }
+}
+async function loadSavedCheckpoint(roomId, verifyKey, memory = defaultMemory()) {
+  const record = recordForKey(memory, memoryKeys.checkpoint(roomId), roomId, verifyKey);
+  if (record === null) return null;
+  const note = String(record["checkpoint"]);
+  try {
+    return { note, checkpoint: await openCheckpoint(note, roomOrigin(roomId), verifyKey) };
+  } catch (error) {
+    throw new VerificationError(
+      `the audit checkpoint this browser saved for room ${roomId} does not verify (${error.message}); it was altered: clear this site's data to trust the server afresh`
+    );
+  }
+}
+async function saveCheckpoint(roomId, verifyKey, note, checkpoint, memory = defaultMemory()) {
+  const current = await loadSavedCheckpoint(roomId, verifyKey, memory);
+  if (current !== null && current.checkpoint.size > checkpoint.size) return;
+  writeRecord(memory, memoryKeys.checkpoint(roomId), { checkpoint: note, core_public_key: toHex(verifyKey) });
+}
+async function verifyAuditLog(roomId, source, core, options = {}) {
+  const fetcher = asFetcher(source);
+  const memory = options.memory ?? defaultMemory();
+  checkRoomPin(roomId, core, memory);
+  const body = await fetcher.json(`/v1/rooms/${roomId}/audit-log`);
+  if (!isObject(body) || typeof body["checkpoint"] !== "string" || !Array.isArray(body["entries"])) {
+    throw new VerificationError("the server sent a malformed audit log (entries and signed checkpoint)");
+  }
+  const events = eventsFromWire(body["entries"]);
+  const note = body["checkpoint"];
+  const key = core.verifyKey;
+  const previous = options.lastSeen !== void 0 ? options.lastSeen : (await loadSavedCheckpoint(roomId, key, memory))?.checkpoint ?? null;
+  const verified = await verifyLog(roomId, events, note, key, previous);
+  if (previous !== null && previous.size > 0 && previous.size < verified.checkpoint.size) {
+    const proof = await fetcher.json(
+      `/v1/rooms/${roomId}/audit-log/proof/consistency?first=${previous.size}&second=${verified.checkpoint.size}`
+    );
+    if (!isObject(proof) || !Array.isArray(proof["proof"]) || !proof["proof"].every((p) => typeof p === "string")) {
+      throw new VerificationError("the server sent a malformed consistency proof");
+    }
+    const hashes = proof["proof"].map((p) => strictBase64(p, "a proof element"));
+    await verifyConsistency(previous.size, verified.checkpoint.size, previous.rootHash, verified.checkpoint.rootHash, hashes);
+  }
+  if (options.lastSeen === void 0) await saveCheckpoint(roomId, key, note, verified.checkpoint, memory);
+  return Object.freeze({
+    roomId,
+    entries: events.map(describeEvent),
+    events,
+    checkpoint: verified.checkpoint,
+    note,
+    size: verified.checkpoint.size,
+    rootHash: toHex(verified.checkpoint.rootHash),
+    previous,
+    previousSize: previous?.size ?? null
+  });
+}
+async function verifyEntryIncluded(roomId, source, log, index) {
+  const size = log.checkpoint.size;
+  const body = await asFetcher(source).json(`/v1/rooms/${roomId}/audit-log/proof/inclusion?index=${index}&size=${size}`);
+  if (!isObject(body) || !Array.isArray(body["proof"]) || !body["proof"].every((p) => typeof p === "string")) {
+    throw new VerificationError("the server sent a malformed inclusion proof");
+  }
+  const event = log.events[index];
+  if (event === void 0) throw new VerificationError("inclusion proof: leaf index outside the tree");
+  const hashes = body["proof"].map((p) => strictBase64(p, "a proof element"));
+  await verifyInclusion(index, size, await eventLeafHash(event), hashes, log.checkpoint.rootHash);
+}
+var EXPORT_FORMAT = "sealroom/audit-export/v2";
+async function exportAuditLog(roomId, source, core, options = {}) {
+  const memory = options.memory ?? defaultMemory();
+  const log = await verifyAuditLog(roomId, source, core, { memory });
+  const room = await verifyRoom(roomId, source, core, memory);
+  return buildAuditExport(log, room, core.verifyKey);
+}
+function buildAuditExport(log, room, verifyKey) {
+  if (room.roomId !== log.roomId) throw new Error("the room and the log are of different rooms");
+  const integrated = log.events.filter((e) => e.action === "COMMIT_INTEGRATED").length;
+  if (room.commits.length < integrated) {
+    throw new VerificationError(
+      `room ${log.roomId}: the log integrates ${integrated} commit(s), but only ${room.commits.length} were served (the room's history was cut)`
+    );
+  }
+  const body = {
+    checkpoint: log.note,
+    commits: room.commits.slice(0, integrated).map((c) => c.text),
+    core_public_key: toHex(verifyKey),
+    definition: room.definitionText,
+    entries: log.events.map(eventToWire),
+    format: EXPORT_FORMAT,
+    room_id: log.roomId
+  };
+  return concat(canonicalJson(body), utf8("\n"));
+}
+
+// src/results.ts
+var RESULT_SIGNATURE_HEADER = "Sealroom-Result-Signature";
+var RESULT_FORMAT_HEADER = "Sealroom-Result-Format";
+var DEFAULT_FORMATS = /* @__PURE__ */ new Set(["csv", "zip"]);
+function releasedFormat(requested, header2) {
+  if (requested) return requested;
+  return header2 !== void 0 && DEFAULT_FORMATS.has(header2) ? header2 : null;
+}
+async function openResult(result) {
+  const format = releasedFormat(result.format, result.formatHeader);
+  if (format === null) throw new VerificationError(`job ${result.jobId}: the server did not say the result's format`);
+  let signature;
+  try {
+    signature = fromHex(result.signatureHex);
+  } catch {
+    signature = new Uint8Array(0);
+  }
+  const release = await resultReleaseOf(
+    {
+      roomId: result.roomId,
+      node: result.node,
+      jobId: result.jobId,
+      parameters: { ...result.parameters ?? {} },
+      recipientPublicKey: toHex(result.recipient.publicKeyRaw),
+      format
+    },
+    result.sealed
+  );
+  await verifyResultRelease(release, signature, result.core.verifyKey);
+  return openSealed(result.recipient, result.sealed, resultContext(result.roomId, result.jobId, format));
+}
+async function fetchSealedResult(fetcher, jobId, recipientPublicKey, options = {}) {
+  const headers = { "Content-Type": "application/json" };
+  if (options.proof) headers["Sealroom-Proof"] = options.proof;
+  const query = options.waitSeconds ? `?wait=${options.waitSeconds}` : "";
+  const response = await fetcher.request(`/v1/jobs/${jobId}/result${query}`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ recipient_public_key: toHex(recipientPublicKey), format: options.format ?? null })
+  });
+  return {
+    sealed: new Uint8Array(await response.arrayBuffer()),
+    signatureHex: response.headers.get(RESULT_SIGNATURE_HEADER) ?? "",
+    formatHeader: response.headers.get(RESULT_FORMAT_HEADER) ?? ""
+  };
+}
+function parseCsv(text) {
+  const records = [];
+  let record = [];
+  let field = "";
+  let i = text.startsWith("\uFEFF") ? 1 : 0;
+  let quoted = false;
+  let fieldStarted = false;
+  const n = text.length;
+  const endField = () => {
+    record.push(field);
+    field = "";
+    fieldStarted = false;
+  };
+  const endRecord = () => {
+    const blank = record.length === 0 && field === "" && !fieldStarted;
+    endField();
+    if (!blank) records.push(record);
+    record = [];
+  };
+  while (i < n) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"') {
+        if (text[i + 1] === '"') {
+          field += '"';
+          i += 2;
+          continue;
+        }
+        quoted = false;
+        i++;
+        const next = text[i];
+        if (next !== void 0 && next !== "," && next !== "\n" && next !== "\r") {
+          throw new Error(`CSV record ${records.length + 1}: characters after a closing quote`);
+        }
+        continue;
+      }
+      field += c;
+      i++;
+      continue;
+    }
+    if (c === '"' && fieldStarted) {
+      field += c;
+      i++;
+    } else if (c === '"') {
+      quoted = true;
+      fieldStarted = true;
+      i++;
+    } else if (c === ",") {
+      endField();
+      i++;
+    } else if (c === "\r" || c === "\n") {
+      endRecord();
+      i += c === "\r" && text[i + 1] === "\n" ? 2 : 1;
+    } else {
+      field += c;
+      fieldStarted = true;
+      i++;
+    }
+  }
+  if (quoted) throw new Error(`CSV record ${records.length + 1}: a quoted field is not closed`);
+  if (fieldStarted || field !== "" || record.length > 0) endRecord();
+  if (records.length === 0) return { columns: [], rows: [] };
+  const [columns, ...rows] = records;
+  rows.forEach((row, index) => {
+    if (row.length !== columns.length) {
+      throw new Error(`CSV record ${index + 2}: ${row.length} fields, the header has ${columns.length}`);
+    }
+  });
+  return { columns, rows };
+}
+
+// src/selftest/verify.ts
+var hexes = (items) => items.map(fromHex);
+async function verifyKnownAnswers(vectors) {
+  const mismatches = [];
+  const note = (where, message) => mismatches.push(`${where}: ${message}`);
+  async function expect(where, c, check) {
+    try {
+      const value = await check();
+      if (!c["valid"]) note(where, `accepted, expected a refusal (${c["error"] ?? ""})`);
+      return value;
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (c["valid"]) note(where, `refused: ${message}`);
+      else if (c["error"] && !message.includes(c["error"])) {
+        note(where, `refused for another reason: ${message} (expected "${c["error"]}")`);
+      }
+      return void 0;
+    }
+  }
+  const merkle = vectors["merkle"];
+  const data = hexes(merkle["leaf_data"]);
+  const leaves = await Promise.all(data.map(leafHash));
+  if (leaves.map(toHex).join() !== merkle["leaf_hashes"].join()) note("merkle", "leaf hashes differ");
+  const pair = merkle["node_hash"];
+  if (toHex(await nodeHash(fromHex(pair.left), fromHex(pair.right))) !== pair.hash) note("merkle", "node hash differs");
+  const tree = new MerkleTree();
+  for (const leaf of leaves) await tree.append(leaf);
+  for (let n = 0; n <= leaves.length; n++) {
+    if (toHex(await tree.root(n)) !== merkle["roots"][n]) note("merkle", `root of ${n} leaves differs`);
+  }
+  for (const [i, c] of merkle["inclusion"].entries()) {
+    await expect(
+      `inclusion ${i} (${c["desc"]})`,
+      c,
+      () => verifyInclusion(c["index"], c["size"], fromHex(c["leaf"]), hexes(c["proof"]), fromHex(c["root"]))
+    );
+    if (c["valid"] && c["desc"] === "generated") {
+      const proof = await tree.inclusionProof(c["index"], c["size"]);
+      if (proof.map(toHex).join() !== c["proof"].join()) note(`inclusion ${i}`, "generated proof differs");
+    }
+  }
+  for (const [i, c] of merkle["consistency"].entries()) {
+    await expect(
+      `consistency ${i} (${c["desc"]})`,
+      c,
+      () => verifyConsistency(c["first"], c["second"], fromHex(c["first_root"]), fromHex(c["second_root"]), hexes(c["proof"]))
+    );
+    if (c["valid"] && c["desc"] === "generated") {
+      const proof = await tree.consistencyProof(c["first"], c["second"]);
+      if (proof.map(toHex).join() !== c["proof"].join()) note(`consistency ${i}`, "generated proof differs");
+    }
+  }
+  for (const [i, c] of vectors["checkpoint"]["cases"].entries()) {
+    const opened = await expect(
+      `checkpoint ${i} (${c["desc"]})`,
+      c,
+      () => openCheckpoint(c["note"], c["origin"], fromHex(c["public_key"]))
+    );
+    if (opened && (opened.size !== c["size"] || toHex(opened.rootHash) !== c["root"])) {
+      note(`checkpoint ${i}`, "size or root differs");
+    }
+  }
+  const attestation = vectors["attestation"];
+  for (const [i, c] of attestation["cases"].entries()) {
+    const verified = await expect(
+      `attestation ${i} (${c["desc"]})`,
+      c,
+      async () => verifyAttestation(c["document"], parseSpecifications(c["specs"]), {
+        nonce: fromHex(c["nonce"]),
+        nowMs: c["now_ms"]
+      })
+    );
+    if (verified && (!verified.simulated || toHex(verified.kemPublicKey) !== attestation["kem_public_key"] || toHex(verified.verifyKey) !== attestation["verify_key"])) {
+      note(`attestation ${i}`, "verified keys or simulated flag differ");
+    }
+  }
+  const room = vectors["room"];
+  const coreKey = fromHex(attestation["verify_key"]);
+  for (const [i, c] of room["definition_cases"].entries()) {
+    await expect(
+      `definition ${i} (${c["desc"]})`,
+      c,
+      () => verifyDefinition(room["room_id"], c["definition"], c["signature"], coreKey)
+    );
+  }
+  for (const [i, c] of room["history_cases"].entries()) {
+    const history = await expect(
+      `history ${i} (${c["desc"]})`,
+      c,
+      () => verifyHistory(room["room_id"], c["commits"], coreKey)
+    );
+    if (history) {
+      const ids = history.commits.map((x) => x.commitId).join();
+      const expected = room["commits"].slice(0, history.commits.length).map((x) => x["commit_id"]).join();
+      if (ids !== expected || history.pins.join() !== room["pins"].slice(0, history.pins.length).join()) {
+        note(`history ${i}`, "commit ids or pins differ");
+      }
+    }
+  }
+  for (const [i, c] of room["state_cases"].entries()) {
+    const state = await expect(
+      `state ${i} (${c["desc"]})`,
+      c,
+      () => verifyRoomState(room["room_id"], c["state"], c["signature"], coreKey, c["min_version"])
+    );
+    if (state && state.version !== c["version"]) note(`state ${i}`, "version differs");
+  }
+  const audit = vectors["audit"];
+  const events = eventsFromWire(audit["entries"]);
+  const hashes = await Promise.all(events.map(eventLeafHash));
+  if (hashes.map(toHex).join() !== audit["leaf_hashes"].join()) note("audit", "leaf hashes differ");
+  if (formatLines(events) !== audit["lines"]) note("audit", "the line format differs");
+  for (const [i, c] of audit["cases"].entries()) {
+    await expect(`audit ${i} (${c["desc"]})`, c, async () => {
+      const origin = roomOrigin(audit["room_id"]);
+      const previous = c["previous"] ? await openCheckpoint(c["previous"], origin, coreKey) : null;
+      return verifyLog(audit["room_id"], eventsFromWire(c["entries"]), c["note"], coreKey, previous);
+    });
+  }
+  try {
+    const log = await verifyLog(audit["room_id"], events, audit["note"], coreKey);
+    const verifiedRoom = {
+      roomId: room["room_id"],
+      definitionText: room["definition"],
+      commits: (await verifyHistory(room["room_id"], room["history_cases"][0]["commits"], coreKey)).commits
+    };
+    const exported = buildAuditExport(
+      { ...log, entries: [], size: log.checkpoint.size, rootHash: "", previous: null, previousSize: null },
+      verifiedRoom,
+      coreKey
+    );
+    if (fromUtf8(exported) !== audit["export"]) note("audit export", "differs from the Python export");
+  } catch (error) {
+    note("audit export", `failed: ${error.message}`);
+  }
+  const releases = vectors["result_release"];
+  const recipient = await recipientFromPrivateBytes(fromHex(releases["recipient_private_key"]));
+  if (toHex(recipient.publicKeyRaw) !== releases["recipient_public_key"]) note("result", "recipient key differs");
+  for (const [i, c] of releases["cases"].entries()) {
+    const plaintext = await expect(
+      `result ${i} (${c["desc"]})`,
+      c,
+      () => openResult({
+        core: { verifyKey: fromHex(releases["verify_key"]), kemPublicKey: new Uint8Array(32) },
+        roomId: c["room_id"],
+        node: c["node"],
+        jobId: c["job_id"],
+        parameters: c["parameters"],
+        recipient,
+        format: c["format"],
+        formatHeader: c["format_header"],
+        sealed: fromHex(c["sealed"]),
+        signatureHex: c["signature"]
+      })
+    );
+    if (plaintext && toHex(plaintext) !== releases["plaintext"]) note(`result ${i}`, "plaintext differs");
+  }
+  for (const [i, c] of vectors["csv"].entries()) {
+    try {
+      const table = parseCsv(c["text"]);
+      if (c["error"]) note(`csv ${i}`, "parsed, expected an error");
+      else if (JSON.stringify([table.columns, table.rows]) !== JSON.stringify([c["columns"], c["rows"]])) {
+        note(`csv ${i}`, `parsed as ${JSON.stringify(table)}`);
+      }
+    } catch (error) {
+      if (!c["error"]) note(`csv ${i}`, `refused: ${error.message}`);
+    }
+  }
+  return mismatches;
+}
+function bearer(token) {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+async function attested(specs, token, nonceHex) {
+  const parsed = parseSpecifications(specs);
+  return attest(makeFetcher(bearer(token)), parsed, nonceHex ? { nonce: fromHex(nonceHex) } : {});
+}
+async function attestLive(specs, nonceHex, token) {
+  const verified = await attested(specs, token, nonceHex);
+  return {
+    simulated: verified.simulated,
+    provider: verified.provider,
+    measurement: verified.measurement,
+    coreVersion: verified.coreVersion,
+    kemPublicKey: toHex(verified.kemPublicKey),
+    verifyKey: toHex(verified.verifyKey),
+    nonce: verified.document.nonce,
+    warning: verified.warning
+  };
+}
+async function verifyAuditLive(roomId, token, specs) {
+  const core = await attested(specs, token);
+  const fetcher = makeFetcher(bearer(token));
+  const log = await verifyAuditLog(roomId, fetcher, core);
+  if (log.size > 0) await verifyEntryIncluded(roomId, fetcher, log, log.size - 1);
+  return {
+    size: log.size,
+    rootHash: log.rootHash,
+    previousSize: log.previousSize,
+    actions: log.entries.map((e) => e.action),
+    entries: log.entries.map((e) => ({ seq: e.seq, user: e.user, label: e.label, description: e.description })),
+    lines: formatLines(log.events)
+  };
+}
+async function exportAuditLive(roomId, token, specs) {
+  const core = await attested(specs, token);
+  return fromUtf8(await exportAuditLog(roomId, makeFetcher(bearer(token)), core));
+}
+async function verifyRoomLive(roomId, token, specs) {
+  const core = await attested(specs, token);
+  const room = await verifyRoom(roomId, makeFetcher(bearer(token)), core);
+  return {
+    roomId: room.roomId,
+    definitionSha256: await sha256Hex(utf8(room.definitionText)),
+    name: room.definition["name"],
+    commits: room.commits.length,
+    historyPin: room.historyPin,
+    status: room.status,
+    version: room.state.version,
+    datasets: room.state.datasets
+  };
+}
+var recipients2 = /* @__PURE__ */ new Map();
+async function newRecipientLive() {
+  const recipient = await generateRecipient();
+  const publicKey = toHex(recipient.publicKeyRaw);
+  recipients2.set(publicKey, recipient);
+  return { handle: publicKey, publicKey };
+}
+async function openResultLive(options) {
+  const recipient = recipients2.get(options.handle);
+  if (recipient === void 0) throw new Error("no recipient key of that handle in this page");
+  const core = await attested(options.specs, options.token);
+  const fetcher = makeFetcher(bearer(options.token));
+  const sealed = await fetchSealedResult(fetcher, options.jobId, recipient.publicKeyRaw, {
+    format: options.format ?? null,
+    proof: options.proof
+  });
+  const plaintext = await openResult({
+    core,
+    roomId: options.roomId,
+    node: options.node,
+    jobId: options.jobId,
+    parameters: options.parameters ?? {},
+    recipient,
+    format: options.format ?? null,
+    formatHeader: sealed.formatHeader,
+    sealed: sealed.sealed,
+    signatureHex: sealed.signatureHex
+  });
+  const text = fromUtf8(plaintext);
+  const table = parseCsv(text);
+  return { text, columns: table.columns, rows: table.rows, format: sealed.formatHeader };
+}
 export {
+  attestLive,
   buildCall,
   createKeyForTest,
   cryptoKnownAnswers,
   encryptForTest,
+  exportAuditLive,
   newRecipient,
+  newRecipientLive,
   openForRecipient,
+  openResultLive,
   sealFor,
   signStored,
   signWithImportedPem,
   storedKeyFacts,
-  uploadForTest
+  uploadForTest,
+  verifyAuditLive,
+  verifyKnownAnswers,
+  verifyRoomLive
 };

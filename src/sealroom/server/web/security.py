@@ -37,7 +37,10 @@ CONTENT_SECURITY_POLICY: Final = "; ".join(
 SECURITY_HEADERS: Final = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # Not "no-referrer": under it Chromium sends "Origin: null" with the pages' own form posts,
+    # and the origin check (server/sessions.py) must refuse null. "same-origin" still sends
+    # nothing to another site.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }

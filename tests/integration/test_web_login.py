@@ -143,6 +143,25 @@ def test_the_browser_logs_in_sees_its_email_and_logs_out(
     page.wait_for_function("() => typeof window.htmx === 'object'")
     assert page.evaluate("() => window.__cspViolations") == []
     assert not [m for m in console if "Content Security Policy" in m], console
+    # htmx requests carry the CSRF header (hx-headers on <body>): an htmx POST to the API is
+    # accepted with the cookie alone, no script of the page involved.
+    page.evaluate(
+        """() => {
+            const button = document.createElement('button');
+            button.id = 'htmx-probe';
+            button.setAttribute('hx-post', '/v1/uploads');
+            button.setAttribute('hx-swap', 'none');
+            document.querySelector('main').append(button);
+            window.htmx.process(button);
+        }"""
+    )
+    with page.expect_response(f"{server.url}/v1/uploads") as answered:
+        page.click("#htmx-probe")
+    assert answered.value.status == 201, answered.value.text()
+    assert answered.value.request.headers["x-csrf-token"] == page.get_attribute(
+        'meta[name="csrf-token"]', "content"
+    )
+    assert page.evaluate("() => window.__cspViolations") == []
 
     page.get_by_role("button", name="Log out").click()
     page.wait_for_url(f"{server.url}/login")

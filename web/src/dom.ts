@@ -57,25 +57,33 @@ export function isNumeric(values: readonly string[]): boolean {
 }
 
 /** A table of rows; numeric columns right-aligned. */
-export function dataTable(columns: readonly string[], rows: readonly string[][], caption?: string): HTMLElement {
+export function dataTable(
+  columns: readonly string[],
+  rows: readonly string[][],
+  caption?: string,
+  options: { nowrap?: readonly number[] } = {},
+): HTMLElement {
   const numeric = columns.map((_, index) => isNumeric(rows.map((row) => row[index] ?? "")));
+  const cellClass = (index: number): string | null =>
+    [numeric[index] ? "num" : "", options.nowrap?.includes(index) ? "nowrap" : ""].join(" ").trim() || null;
   return h(
     "table",
     {},
     caption ? h("caption", { class: "muted" }, caption) : null,
     h("thead", {}, h("tr", {}, ...columns.map((column, index) =>
-      h("th", { scope: "col", class: numeric[index] ? "num" : null }, column)))),
+      h("th", { scope: "col", class: cellClass(index) }, column)))),
     h("tbody", {}, ...rows.map((row) => h("tr", {}, ...columns.map((_, index) =>
-      h("td", { class: numeric[index] ? "num" : null }, row[index] ?? ""))))),
+      h("td", { class: cellClass(index) }, row[index] ?? ""))))),
   );
 }
 
-/** A horizontal bar chart of the first numeric column against the other columns, or null
- * when the result has no numeric column or too many rows to draw. */
+/** A horizontal bar chart of the last numeric column against the other columns, or null when
+ * there is nothing to compare: one row, no label column, no numeric column, or over 50 rows. */
 export function barChart(columns: readonly string[], rows: readonly string[][], title: string): SVGElement | null {
-  const valueIndex = columns.findIndex((_, index) => index > 0 || columns.length === 1
-    ? isNumeric(rows.map((row) => row[index] ?? "")) : false);
-  if (valueIndex < 0 || rows.length === 0 || rows.length > 50) return null;
+  if (rows.length < 2 || rows.length > 50 || columns.length < 2) return null;
+  const numericColumns = columns.map((_, index) => index).filter((index) => isNumeric(rows.map((row) => row[index] ?? "")));
+  const valueIndex = numericColumns.at(-1) ?? -1;
+  if (valueIndex < 0 || numericColumns.length === columns.length) return null;
   const labels = rows.map((row) => row.filter((_, index) => index !== valueIndex).join(" · "));
   const values = rows.map((row) => Number(row[valueIndex] ?? "0") || 0);
   const max = Math.max(...values.map(Math.abs), 1);
@@ -84,7 +92,7 @@ export function barChart(columns: readonly string[], rows: readonly string[][], 
   const width = 760;
   const height = rows.length * (barHeight + 6) + 10;
   const chart = svg("svg", {
-    viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
+    class: "bar-chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
     "aria-label": `${title}: ${columns[valueIndex]} by ${columns.filter((_, i) => i !== valueIndex).join(", ")}`,
   });
   rows.forEach((_, index) => {

@@ -35,7 +35,7 @@ export async function mount(section: HTMLElement): Promise<void> {
         save),
       dataTable(["#", "Time (UTC)", "Who", "Action", "What"], log.entries.map((entry) => [
         String(entry.seq + 1), entry.time.replace("T", " ").slice(0, 19), entry.user, entry.label,
-        entry.description])),
+        entry.description]), undefined, { nowrap: [1] }),
     );
   } catch (error) {
     replace(section, notice("error", `The audit log could not be verified: ${errorText(error)}`));

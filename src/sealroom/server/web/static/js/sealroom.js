@@ -322,19 +322,22 @@ function isNumeric(values) {
   const present = values.filter((value) => value !== "");
   return present.length > 0 && present.every((value) => NUMBER.test(value));
 }
-function dataTable(columns, rows, caption) {
+function dataTable(columns, rows, caption, options = {}) {
   const numeric = columns.map((_, index) => isNumeric(rows.map((row) => row[index] ?? "")));
+  const cellClass = (index) => [numeric[index] ? "num" : "", options.nowrap?.includes(index) ? "nowrap" : ""].join(" ").trim() || null;
   return h(
     "table",
     {},
     caption ? h("caption", { class: "muted" }, caption) : null,
-    h("thead", {}, h("tr", {}, ...columns.map((column, index) => h("th", { scope: "col", class: numeric[index] ? "num" : null }, column)))),
-    h("tbody", {}, ...rows.map((row) => h("tr", {}, ...columns.map((_, index) => h("td", { class: numeric[index] ? "num" : null }, row[index] ?? "")))))
+    h("thead", {}, h("tr", {}, ...columns.map((column, index) => h("th", { scope: "col", class: cellClass(index) }, column)))),
+    h("tbody", {}, ...rows.map((row) => h("tr", {}, ...columns.map((_, index) => h("td", { class: cellClass(index) }, row[index] ?? "")))))
   );
 }
 function barChart(columns, rows, title) {
-  const valueIndex = columns.findIndex((_, index) => index > 0 || columns.length === 1 ? isNumeric(rows.map((row) => row[index] ?? "")) : false);
-  if (valueIndex < 0 || rows.length === 0 || rows.length > 50) return null;
+  if (rows.length < 2 || rows.length > 50 || columns.length < 2) return null;
+  const numericColumns = columns.map((_, index) => index).filter((index) => isNumeric(rows.map((row) => row[index] ?? "")));
+  const valueIndex = numericColumns.at(-1) ?? -1;
+  if (valueIndex < 0 || numericColumns.length === columns.length) return null;
   const labels = rows.map((row) => row.filter((_, index) => index !== valueIndex).join(" · "));
   const values = rows.map((row) => Number(row[valueIndex] ?? "0") || 0);
   const max = Math.max(...values.map(Math.abs), 1);
@@ -343,6 +346,7 @@ function barChart(columns, rows, title) {
   const width = 760;
   const height = rows.length * (barHeight + 6) + 10;
   const chart = svg("svg", {
+    class: "bar-chart",
     viewBox: `0 0 ${width} ${height}`,
     width,
     height,
@@ -4438,7 +4442,7 @@ async function mount3(section) {
         entry.user,
         entry.label,
         entry.description
-      ]))
+      ]), void 0, { nowrap: [1] })
     );
   } catch (error) {
     replace(section, notice("error", `The audit log could not be verified: ${errorText(error)}`));

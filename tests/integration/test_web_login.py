@@ -524,3 +524,12 @@ def _wait_for_https(url: str, cert: Path, process: subprocess.Popen[bytes], log:
         except httpx.TransportError:
             time.sleep(0.1)
     raise AssertionError(f"the HTTPS server did not answer:\n{log.read_text()}")
+
+
+def test_serve_refuses_a_certificate_without_its_key(server: ServerProcess, tmp_path: Path) -> None:
+    cert, _ = _self_signed(tmp_path)
+    result = server.cli(
+        "serve", "--data-dir", str(tmp_path / "d"), "--tls-cert", str(cert), check=False
+    )
+    assert result.returncode == 1
+    assert "--tls-cert and --tls-key go together" in result.stderr

@@ -34,6 +34,7 @@ from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
 from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
+from sealroom.cli.invitation_command import user_invitations
 from sealroom.cli.job_commands import job_app, run
 from sealroom.cli.keys_commands import keys_app
 from sealroom.cli.request_commands import request_app
@@ -62,6 +63,7 @@ app = typer.Typer(
 )
 user_app = typer.Typer(help="Manage accounts and API tokens (runs on the server's data dir).")
 app.add_typer(user_app, name="user")
+user_app.command("invitations")(user_invitations)
 app.add_typer(job_app, name="job")
 app.add_typer(worker_app, name="worker")
 app.add_typer(audit_app, name="audit")

@@ -15,7 +15,17 @@ from sealroom.server.query_params import (
     index_declared_query_parameters,
     refuse_undeclared_query_parameters,
 )
-from sealroom.server.routes import datasets, drafts, identity, jobs, meta, requests, rooms
+from sealroom.server.routes import (
+    commit_drafts,
+    datasets,
+    drafts,
+    identity,
+    jobs,
+    meta,
+    requests,
+    rooms,
+)
+from sealroom.server.routes import inbox as inbox_api
 from sealroom.server.settings import Settings
 from sealroom.server.web import install_web_app
 
@@ -47,8 +57,9 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
-    for module in (meta, datasets, rooms, drafts, jobs, requests, identity):
+    for module in (meta, datasets, rooms, drafts, jobs, requests, commit_drafts, identity):
         app.include_router(module.router)
+    app.include_router(inbox_api.router)
     install_web_app(app)
     index_declared_query_parameters(app)
     document_problems(app)

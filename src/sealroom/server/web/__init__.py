@@ -25,8 +25,10 @@ TEMPLATE_DIR: Final = Path(__file__).parent / "templates"
 
 def install_web_app(app: FastAPI) -> None:
     """Serve the pages and their static files on ``app``."""
-    from sealroom.server.web import auth, pages
+    from sealroom.server.web import auth, inbox, pages, signup
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(pages.router)
     auth.install_auth(app)  # log in and out, login redirects, security headers
+    for module in (signup, inbox):  # sign-up links (no session), the inbox page
+        app.include_router(module.router)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,3 +190,10 @@ def test_signup_policy() -> None:
 
     settings = Settings(signup="domains", signup_domains=" Bank.example, @insurer.example ,")
     assert settings.signup_domain_set == {"bank.example", "insurer.example"}
+
+
+def test_every_setting_docs_invitations_names_exists() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "invitations.md").read_text()
+    named = {name.lower() for name in re.findall(r"SEALROOM_([A-Z_]+)", text)}
+    assert {"smtp_host", "smtp_password", "signup", "signup_domains", "public_url"} <= named
+    assert named <= set(Settings.model_fields), named - set(Settings.model_fields)

@@ -43,6 +43,7 @@ from sealroom.analytics import (
     TableDataNodeDefinition,
 )
 from sealroom.server.embedded import free_port
+from tests.integration.axe import serious_violations
 from tests.integration.browser import chromium  # noqa: F401 (the fixture)
 from tests.integration.conftest import (
     ANALYST,
@@ -351,20 +352,36 @@ def test_the_signup_link_works_in_chromium(
     mailbox, _ = smtp
     newcomer = "gina@analytics.example"
     owner = "hugo@bank.example"
-    _publish(_client(server, owner, server.add_user(owner)), owner, [newcomer], name="browser")
+    client = _client(server, owner, server.add_user(owner))
+    dcr = _publish(client, owner, [newcomer], name="browser")
     link, _ = _signup_link(mailbox.wait_for(newcomer), server)
     page = chromium.new_page()
     try:
         page.goto(link)
         assert newcomer in page.content()
+        assert serious_violations(page) == []
         page.get_by_role("button", name="Create account").click()
         page.wait_for_selector("#api-token")
         api_token = page.input_value("#api-token")
         page.screenshot(path=str(tmp_path / "signup-created.png"))
         assert "Keep it safe" in page.content()
+        assert serious_violations(page) == []
         # Back and submit again: the link is spent.
         page.goto(link)
         assert "no longer valid" in page.content()
+
+        # The new account logs in with the token it was shown; the inbox lists the room.
+        page.get_by_role("link", name="Log in").click()
+        page.get_by_label("Email").fill(newcomer)
+        page.get_by_label("Token").fill(api_token)
+        page.get_by_role("button", name="Log in").click()
+        page.goto(f"{server.url}/inbox")
+        assert page.get_by_role("link", name="browser").get_attribute("href") == (
+            f"/rooms/{dcr.id}"
+        )
+        assert owner in page.content()
+        assert serious_violations(page) == []
+        page.screenshot(path=str(tmp_path / "inbox.png"))
     finally:
         page.close()
     assert _me(server, api_token) == newcomer

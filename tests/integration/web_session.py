@@ -61,7 +61,7 @@ def log_in(page: Page, base_url: str, email: str, token: str) -> None:
     page.get_by_label("Email").fill(email)
     page.get_by_label("Token").fill(token)
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_text(email)).to_be_visible()
+    expect(page.locator("header .email")).to_have_text(email)
 
 
 @contextmanager

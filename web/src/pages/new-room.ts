@@ -36,7 +36,7 @@ export async function mount(section: HTMLElement): Promise<void> {
     h("label", { for: "template-text" }, "Definition (JSON template)"), editor,
     h("p", { class: "hint" }, "Datasets, computations and participants, in the format of docs/room-definition.md."));
   const duplicate = sessionStorage.getItem(DUPLICATE_KEY);
-  if (duplicate && new URLSearchParams(window.location.search).has("duplicate")) {
+  if (duplicate && window.location.hash === "#duplicate") {
     sessionStorage.removeItem(DUPLICATE_KEY);
     editor.value = duplicate;
     choose(form, "scratch", fromTemplate, fromScratch);

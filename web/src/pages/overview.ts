@@ -19,8 +19,11 @@ export async function mount(section: HTMLElement): Promise<void> {
       download(`${definition.name.replace(/[^\w.-]+/g, "_")}.json`, asTemplate(definition), "application/json"));
     const duplicateButton = h("button", { type: "button", class: "secondary" }, "Duplicate");
     duplicateButton.addEventListener("click", () => {
-      sessionStorage.setItem(DUPLICATE_KEY, asTemplate(definition));
-      window.location.assign("/rooms/new?duplicate=1");
+      // A duplicate is your own room: the same datasets, computations and participants, with
+      // you as its owner (the template names none, so the draft makes you the owner).
+      const { owner: _owner, ...rest } = JSON.parse(asTemplate(definition)) as Record<string, unknown>;
+      sessionStorage.setItem(DUPLICATE_KEY, JSON.stringify(rest, null, 2) + "\n");
+      window.location.assign("/rooms/new#duplicate");
     });
     replace(section,
       h("div", { class: "card", "data-verified": "room" },

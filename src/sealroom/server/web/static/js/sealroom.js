@@ -670,12 +670,35 @@ function runComputation(roomId, node, parameters, recipientKey) {
     recipient_key: toHex(recipientKey)
   });
 }
+async function runDevelopment(roomId, node, parameters, recipientKey) {
+  return call(roomId, "run_development", {
+    node: await sha256Hex(canonicalJson(node)),
+    parameters: encodeParameters(parameters),
+    recipient_key: toHex(recipientKey)
+  });
+}
+function previewRequest(roomId, requestId, parameters, recipientKey) {
+  return call(roomId, "preview_request", {
+    request_id: requestId,
+    parameters: encodeParameters(parameters),
+    recipient_key: toHex(recipientKey)
+  });
+}
 function retrieveResult(roomId, jobId, recipientKey, resultFormat) {
   return call(roomId, "retrieve_result", {
     job_id: jobId,
     recipient_key: toHex(recipientKey),
     format: resultFormat ?? ""
   });
+}
+function approveRequest(roomId, requestId) {
+  return call(roomId, "approve_request", { request_id: requestId });
+}
+function rejectRequest(roomId, requestId, reason) {
+  return call(roomId, "reject_request", { request_id: requestId, reason });
+}
+function integrateRequest(roomId, requestId) {
+  return call(roomId, "integrate_request", { request_id: requestId });
 }
 function encodeParameters(parameters) {
   const values = {};
@@ -3192,24 +3215,24 @@ async function verifyHistory(roomId, commits, verifyKey) {
   const verified = [];
   for (const [index, entry] of commits.entries()) {
     const sequence = index + 1;
-    const altered = new VerificationError(`room ${roomId}: commit ${sequence} was altered`);
+    const altered2 = new VerificationError(`room ${roomId}: commit ${sequence} was altered`);
     let commit;
     try {
       commit = JSON.parse(entry.commit);
     } catch {
-      throw altered;
+      throw altered2;
     }
-    if (!isObject(commit) || commit["room_id"] !== roomId || commit["history_pin"] !== pins.at(-1)) throw altered;
+    if (!isObject(commit) || commit["room_id"] !== roomId || commit["history_pin"] !== pins.at(-1)) throw altered2;
     const commitId = await sha256Hex(utf8(entry.commit));
     const pin = await nextHistoryPin(pins.at(-1), commitId);
     let signature;
     try {
       signature = strictHex(entry.signature, 64, "signature");
     } catch {
-      throw altered;
+      throw altered2;
     }
     if (!await ed25519Verify(verifyKey, signature, commitRecordMessage(roomId, sequence, entry.commit, pin))) {
-      throw altered;
+      throw altered2;
     }
     verified.push(Object.freeze({ text: entry.commit, commit, commitId, sequence, pinAfter: pin }));
     pins.push(pin);
@@ -4477,9 +4500,582 @@ async function mount4(table) {
   }
 }
 
+// src/requests.ts
+function sameEmail2(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function nodeNamed(definition, name) {
+  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
+}
+function availableData(definition, email) {
+  const me = definition.participants.find((p) => sameEmail2(p.email, email));
+  if (!me) return [];
+  const grants = me.permissions ?? [];
+  const owns = (name) => me.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+  const reads = (name) => me.analyst_of.includes(name) || grants.some((g) => g.kind === "retrieve_compute_result" && g.node === name);
+  const found = [];
+  for (const node of definition.nodes) {
+    if (DATA_KINDS.has(node.kind)) {
+      if (owns(node.name)) found.push({ node, role: "owner" });
+    } else if (node.kind !== "preview" && reads(node.name)) {
+      found.push({ node, role: "analyst" });
+    }
+  }
+  return found;
+}
+function withCommit(definition, commit) {
+  const applied = structuredClone(definition);
+  applied.nodes.push(...structuredClone(commit.nodes));
+  for (const grant of commit.analysts) {
+    const participant = applied.participants.find((p) => sameEmail2(p.email, grant.email));
+    if (participant) {
+      for (const name of grant.analyst_of) if (!participant.analyst_of.includes(name)) participant.analyst_of.push(name);
+    } else {
+      applied.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
+    }
+  }
+  return applied;
+}
+function affectedDataNodes(applied, commit) {
+  const granted = commit.nodes.map((node) => node.name);
+  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
+  const affected = [];
+  for (const name of granted) {
+    const plan = [];
+    const seen = /* @__PURE__ */ new Set();
+    const visit = (target) => {
+      if (seen.has(target.toLowerCase())) return;
+      seen.add(target.toLowerCase());
+      const node = nodeNamed(applied, target);
+      if (!node || DATA_KINDS.has(node.kind)) return;
+      for (const dependency of dependenciesOf(node)) visit(dependency);
+      plan.push(node);
+    };
+    visit(name);
+    for (const compute of plan) {
+      for (const dependency of dependenciesOf(compute)) {
+        const data = nodeNamed(applied, dependency);
+        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
+      }
+    }
+  }
+  return affected;
+}
+function approverGroups(applied, commit) {
+  if (commit.identities.length) {
+    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
+  }
+  const emails = applied.participants.map((p) => p.email);
+  if (!emails.some((email) => sameEmail2(email, applied.owner))) emails.unshift(applied.owner);
+  const groups = [];
+  for (const name of affectedDataNodes(applied, commit)) {
+    const approvers = emails.filter((email) => {
+      const p = applied.participants.find((q) => sameEmail2(q.email, email));
+      if (!p) return false;
+      const grants = p.permissions ?? [];
+      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+    });
+    if (approvers.length) groups.push({ node: name, approvers });
+  }
+  return groups;
+}
+function sameGroups(a, b) {
+  const key = (groups) => JSON.stringify(groups.map((g) => [g.node, g.approvers.map((e) => e.toLowerCase()).sort()]).sort());
+  return key(a) === key(b);
+}
+function parseCommitText(text, what) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new VerificationError(`${what}: the server sent a commit that is not JSON`);
+  }
+  if (!isObject(parsed) || typeof parsed["room_id"] !== "string" || typeof parsed["history_pin"] !== "string" || typeof parsed["requester"] !== "string" || typeof parsed["note"] !== "string" || !Array.isArray(parsed["nodes"]) || !parsed["nodes"].every((n) => isObject(n) && typeof n["name"] === "string" && typeof n["kind"] === "string") || !Array.isArray(parsed["analysts"]) || !parsed["analysts"].every((a) => isObject(a) && typeof a["email"] === "string" && Array.isArray(a["analyst_of"])) || !Array.isArray(parsed["identities"])) {
+    throw new VerificationError(`${what}: the server sent a malformed commit`);
+  }
+  return parsed;
+}
+var NODE_DEFAULTS = {
+  sql: {
+    minimum_rows_count: null,
+    dp_epsilon: null,
+    dp_delta: 1e-6,
+    dp_max_rows_per_unit: 1,
+    dp_bounds: [],
+    parameters: [],
+    rate_limit: null
+  },
+  python: {
+    additional_files: [],
+    enable_logs_on_error: false,
+    enable_logs_on_success: false,
+    output: "/output",
+    parameters: [],
+    rate_limit: null
+  },
+  r: {
+    additional_files: [],
+    enable_logs_on_error: false,
+    enable_logs_on_success: false,
+    output: "/output",
+    parameters: [],
+    rate_limit: null
+  }
+};
+function sameJson(a, b) {
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  if (isObject(a) && isObject(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
+async function draftRequest(session, room, input) {
+  const draft = await sendJson(
+    `/v1/rooms/${room.roomId}/commit-drafts`,
+    {
+      json: {
+        note: input.note,
+        computations: input.computations.map((c) => ({
+          kind: c.kind,
+          name: c.name,
+          code: c.code,
+          dependencies: c.dependencies,
+          minimum_rows_count: c.minimumRowsCount
+        })),
+        analysts: input.analysts
+      }
+    }
+  );
+  return checkDraft(session.email, room, input, draft.commit, draft.approver_groups);
+}
+async function checkDraft(email, room, input, text, hostGroups) {
+  const what = "the request the server drafted";
+  const commit = parseCommitText(text, what);
+  const refuse = (why) => {
+    throw new VerificationError(`${what} is not what you asked for: ${why}. Nothing was submitted.`);
+  };
+  if (commit.version !== 2) refuse("another commit format");
+  if (commit.room_id !== room.roomId) refuse("it is for another room");
+  if (commit.history_pin !== room.historyPin) refuse("it is built on another history of the room than the one verified here");
+  if (!sameEmail2(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
+  if (commit.note !== input.note) refuse("another note");
+  if (commit.identities.length) refuse("it changes how the room recognises a participant");
+  if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
+  const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
+  commit.nodes.forEach((node, index) => {
+    const asked = input.computations[index];
+    const { kind, name, dependencies, ...rest } = node;
+    if (kind !== asked.kind || name !== asked.name) refuse(`computation ${index + 1} is not ${asked.kind} ${asked.name}`);
+    const codeField = asked.kind === "sql" ? "query" : "script";
+    if (rest[codeField] !== asked.code) refuse(`the code of ${asked.name} differs from yours`);
+    delete rest[codeField];
+    if (!Array.isArray(dependencies) || !dependencies.every((d) => typeof d === "string" && known.has(d.toLowerCase()))) {
+      refuse(`${asked.name} reads nodes the room does not have`);
+    }
+    if (asked.dependencies !== null && !sameJson(dependencies, asked.dependencies)) refuse(`${asked.name} reads other nodes than you chose`);
+    const defaults = { ...NODE_DEFAULTS[asked.kind] };
+    if (asked.kind === "sql") defaults["minimum_rows_count"] = asked.minimumRowsCount;
+    if (!sameJson(rest, defaults)) refuse(`${asked.name} has settings you did not choose`);
+  });
+  const grants = Object.entries(input.analysts).filter(([, names]) => names.length);
+  if (commit.analysts.length !== grants.length) refuse("other analysts");
+  commit.analysts.forEach((grant, index) => {
+    const [askedEmail, names] = grants[index];
+    if (grant.email !== askedEmail || !sameJson(grant.analyst_of, names)) refuse(`other analysts than ${askedEmail} of ${names.join(", ")}`);
+    if ((grant.key ?? null) !== null || (grant.root ?? null) !== null) refuse(`it sets how the room recognises ${grant.email}`);
+  });
+  const requestId = await sha256Hex(utf8(text));
+  const groups = approverGroups(withCommit(room.definition, commit), commit);
+  if (!sameGroups(groups, hostGroups)) {
+    throw new VerificationError(`${what} names other affected data owners than the room's definition gives: do not submit it`);
+  }
+  return { text, requestId, commit, groups };
+}
+async function submitDraft(session, room, draft) {
+  const call2 = { roomId: room.roomId, action: "submit_request", arguments: { commit: draft.requestId } };
+  const body = await sendJson(`/v1/rooms/${room.roomId}/requests`, {
+    method: "POST",
+    jsonText: `{"commit":${draft.text}}`,
+    proof: await session.prove(call2, room)
+  });
+  if (body.id !== draft.requestId) throw new VerificationError("the server stored another request than the one submitted");
+  return verifyRequest(room, body);
+}
+async function verifyRequest(room, data) {
+  const what = `request ${String(data.id).slice(0, 12)}`;
+  const { commit: text } = await getJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(data.id)}/commit`);
+  if (await sha256Hex(utf8(text)) !== data.id) {
+    throw new VerificationError(`the server showed ${what} with a commit that is not that request's: do not approve it`);
+  }
+  const commit = parseCommitText(text, what);
+  if (!sameJson(JSON.parse(text), data.commit)) throw altered(what, "a commit");
+  if (commit.room_id !== room.roomId || data.room_id !== room.roomId) throw altered(what, "another room");
+  if (data.note !== commit.note) throw altered(what, "a note");
+  if (data.history_pin !== commit.history_pin) throw altered(what, "a history pin");
+  if (!sameEmail2(data.requester, commit.requester)) throw altered(what, "a requester");
+  let groups = null;
+  const integrated = commit.nodes.every((node) => sameJson(nodeNamed(room.definition, node.name), node));
+  const clashes = commit.nodes.some((node) => nodeNamed(room.definition, node.name) !== void 0);
+  if (integrated && commit.nodes.length > 0) groups = approverGroups(room.definition, commit);
+  else if (!clashes) groups = approverGroups(withCommit(room.definition, commit), commit);
+  if (groups !== null && !sameGroups(groups, data.approver_groups)) throw altered(what, "approver groups");
+  return { data, commit, text, groups };
+}
+function altered(what, field) {
+  return new VerificationError(`the server showed ${what} with ${field} that its commit does not have: do not act on it`);
+}
+async function listRequests(room) {
+  const listed = await getJson(`/v1/rooms/${room.roomId}/requests`);
+  return Promise.all(listed.map((data) => verifyRequest(room, data)));
+}
+async function actOnRequest(session, room, requestId, action, reason = "") {
+  const call2 = action === "approve" ? approveRequest(room.roomId, requestId) : action === "reject" ? rejectRequest(room.roomId, requestId, reason) : integrateRequest(room.roomId, requestId);
+  const body = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(requestId)}/${action}`, {
+    method: "POST",
+    json: action === "reject" ? { reason } : {},
+    proof: await session.prove(call2, room)
+  });
+  if (body.id !== requestId) throw new VerificationError(`the server answered for request ${requestId} with another`);
+  return verifyRequest(room, body);
+}
+async function runDevelopment2(session, room, node, parameters = {}) {
+  const recipient = await generateRecipient();
+  const nodeJson = node;
+  const call2 = await runDevelopment(room.roomId, nodeJson, parameters, recipient.publicKeyRaw);
+  const job = await sendJson(`/v1/rooms/${room.roomId}/development-jobs`, {
+    method: "POST",
+    json: { node, parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
+    proof: await session.prove(call2, room)
+  });
+  return { jobId: job.job_id, roomId: room.roomId, node: node.name, parameters, recipient };
+}
+async function previewRequest2(session, room, view, parameters = {}) {
+  const last = view.commit.nodes.at(-1);
+  if (!last) throw new Error("the request adds no computation to preview");
+  const recipient = await generateRecipient();
+  const call2 = previewRequest(room.roomId, view.data.id, parameters, recipient.publicKeyRaw);
+  const job = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(view.data.id)}/preview`, {
+    method: "POST",
+    json: { parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
+    proof: await session.prove(call2, room)
+  });
+  return { jobId: job.job_id, roomId: room.roomId, node: last.name, parameters, recipient };
+}
+async function scriptResult(session, job, room, onStatus) {
+  await waitFor(job, onStatus);
+  const format = "zip";
+  const call2 = retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
+  const response = await request(`/v1/jobs/${job.jobId}/result`, {
+    method: "POST",
+    json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
+    proof: await session.prove(call2, room)
+  });
+  const plaintext = await openResult({
+    core: session.core,
+    roomId: job.roomId,
+    node: job.node,
+    jobId: job.jobId,
+    parameters: job.parameters,
+    recipient: job.recipient,
+    format,
+    sealed: new Uint8Array(await response.arrayBuffer()),
+    signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
+    formatHeader: response.headers.get("Sealroom-Result-Format") ?? ""
+  });
+  return { files: await readZip(plaintext) };
+}
+async function waitFor(job, onStatus) {
+  for (; ; ) {
+    const status = await getJson(`/v1/jobs/${job.jobId}`, { wait: "20" });
+    onStatus?.(status.status);
+    if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
+    if (status.status === "succeeded") return;
+  }
+}
+function tablesOf(result) {
+  const tables = /* @__PURE__ */ new Map();
+  for (const [name, data] of result.files) {
+    if (!name.toLowerCase().endsWith(".csv")) continue;
+    try {
+      tables.set(name, parseCsv(fromUtf8(data)));
+    } catch {
+    }
+  }
+  return tables;
+}
+var MAX_ZIP_ENTRIES = 1e4;
+async function readZip(data) {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const files = /* @__PURE__ */ new Map();
+  if (data.length === 0) return files;
+  let end = -1;
+  for (let i = data.length - 22; i >= Math.max(0, data.length - 22 - 65535); i--) {
+    if (view.getUint32(i, true) === 101010256) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) throw new Error("the result is not a zip archive");
+  const count = view.getUint16(end + 10, true);
+  let offset = view.getUint32(end + 16, true);
+  if (count > MAX_ZIP_ENTRIES) throw new Error("the result's archive has too many entries");
+  for (let entry = 0; entry < count; entry++) {
+    if (offset + 46 > data.length || view.getUint32(offset, true) !== 33639248) throw new Error("a malformed zip archive");
+    const method = view.getUint16(offset + 10, true);
+    const compressed = view.getUint32(offset + 20, true);
+    const nameLength = view.getUint16(offset + 28, true);
+    const extraLength = view.getUint16(offset + 30, true);
+    const commentLength = view.getUint16(offset + 32, true);
+    const local = view.getUint32(offset + 42, true);
+    const name = fromUtf8(data.subarray(offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extraLength + commentLength;
+    if (name.endsWith("/")) continue;
+    if (local + 30 > data.length || view.getUint32(local, true) !== 67324752) throw new Error("a malformed zip archive");
+    const start2 = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start2 + compressed > data.length) throw new Error("a malformed zip archive");
+    const raw = data.subarray(start2, start2 + compressed);
+    if (method === 0) files.set(name, raw.slice());
+    else if (method === 8) files.set(name, await inflate(raw));
+    else throw new Error(`the result's archive uses compression method ${method}`);
+  }
+  return files;
+}
+async function inflate(raw) {
+  const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 // src/pages/development.ts
+var REQUEST_DRAFT_KEY = "sealroom:request-draft";
+var LANGUAGES = [["sql", "SQL"], ["python", "Python"], ["r", "R"]];
+var EXAMPLES = {
+  sql: (inputs) => `SELECT COUNT(*) AS n
+FROM ${inputs[0] ?? "a_table"}`,
+  python: (inputs) => `# Inputs are mounted under /input/<name>/ (a table as dataset.csv); write results to /output.
+import csv
+
+with open("/input/${inputs[0] ?? "a_table"}/dataset.csv") as f:
+    rows = list(csv.reader(f))
+print("rows read:", len(rows))
+with open("/output/result.csv", "w", newline="") as out:
+    csv.writer(out).writerows([["rows"], [len(rows)]])
+`,
+  r: (inputs) => `# Inputs are mounted under /input/<name>/ (a table as dataset.csv); write results to /output.
+rows <- read.csv("/input/${inputs[0] ?? "a_table"}/dataset.csv")
+print(nrow(rows))
+write.csv(data.frame(rows = nrow(rows)), "/output/result.csv", row.names = FALSE)
+`
+};
 async function mount5(section) {
-  section.setAttribute("aria-busy", "false");
+  const roomId = section.dataset["roomId"];
+  try {
+    const session = await WebSession.open();
+    const room = await session.room(roomId);
+    const definition = room.definition;
+    if (!definition.enable_development) {
+      replace(section, notice(
+        "info",
+        "The development environment is not enabled in this room: its participants agreed not to ",
+        "run computations other than the room's own. (An interactive room can still be changed through the Requests tab.)"
+      ));
+      return;
+    }
+    const available = availableData(definition, session.email);
+    replace(section, workbench(session, room, available));
+  } catch (error) {
+    replace(section, notice("error", `This room could not be verified: ${errorText(error)}`));
+  } finally {
+    section.setAttribute("aria-busy", "false");
+  }
+}
+function workbench(session, room, available) {
+  const language = languageSelect("dev-language");
+  const name = h("input", { id: "dev-name", type: "text", value: "new_computation", autocomplete: "off", spellcheck: "false" });
+  const editor = codeEditor("dev-code", 16);
+  const browser = dataBrowser("dev-data", room.definition, available);
+  const setExample = () => {
+    editor.value = EXAMPLES[language.value](browser.chosen().length ? browser.chosen() : available.map((a) => a.node.name));
+  };
+  setExample();
+  let edited = false;
+  editor.addEventListener("input", () => {
+    edited = true;
+  });
+  language.addEventListener("change", () => {
+    if (!edited) setExample();
+  });
+  const run = h("button", { type: "button" }, "Run");
+  const createRequest = h("button", { type: "button", class: "secondary" }, "Create request");
+  const line = h("p", { "aria-live": "polite", "data-dev-status": "" });
+  const out = h("div", { "data-dev-result": "" });
+  run.addEventListener("click", async () => {
+    run.setAttribute("disabled", "");
+    replace(out);
+    try {
+      const kind = language.value;
+      const dependencies = dependenciesFor(kind, editor.value, browser.chosen(), available);
+      if (!dependencies.length) throw new Error('Choose the data the computation reads under "Available data".');
+      const node = kind === "sql" ? { kind, name: name.value.trim(), query: editor.value, dependencies } : { kind, name: name.value.trim(), script: editor.value, dependencies, enable_logs_on_success: true, enable_logs_on_error: true };
+      line.textContent = "Submitted…";
+      const job = await runDevelopment2(session, room, node);
+      const status = (s) => {
+        line.textContent = `Development job ${job.jobId.slice(0, 12)}…: ${s}`;
+      };
+      if (kind === "sql") {
+        const result = await session.result(job, status);
+        const save = h("button", { type: "button", class: "secondary" }, "Download CSV");
+        save.addEventListener("click", () => download(`${node.name}.csv`, result.csv, "text/csv"));
+        replace(out, dataTable(result.table.columns, result.table.rows, `Result of ${node.name}`), save);
+      } else {
+        replace(out, showFiles(await scriptResult(session, job, room, status), node.name));
+      }
+      line.textContent = `Result of development job ${job.jobId.slice(0, 12)}…, verified and decrypted in this browser.`;
+    } catch (error) {
+      line.textContent = "";
+      replace(out, notice("error", errorText(error)));
+    } finally {
+      run.removeAttribute("disabled");
+    }
+  });
+  createRequest.addEventListener("click", () => {
+    const kind = language.value;
+    const draft = {
+      kind,
+      name: name.value.trim(),
+      code: editor.value,
+      dependencies: dependenciesFor(kind, editor.value, browser.chosen(), available)
+    };
+    sessionStorage.setItem(REQUEST_DRAFT_KEY, JSON.stringify(draft));
+    window.location.assign(`/rooms/${room.roomId}/requests?draft=1`);
+  });
+  return h(
+    "div",
+    { class: "workbench" },
+    h(
+      "div",
+      { class: "editor-pane" },
+      h(
+        "div",
+        { class: "row" },
+        h("div", {}, h("label", { for: "dev-language" }, "Language"), language),
+        h("div", { class: "grow" }, h("label", { for: "dev-name" }, "Computation name"), name)
+      ),
+      h("label", { for: "dev-code" }, "Code"),
+      editor,
+      h(
+        "p",
+        { class: "hint", id: "dev-code-hint" },
+        "Tab indents; press Esc, then Tab, to leave the editor. ",
+        "SQL reads the tables it names; a Python or R script reads the inputs chosen under Available data, mounted at /input/<name>/."
+      ),
+      h("div", { class: "row" }, run, createRequest),
+      line,
+      out
+    ),
+    browser.element
+  );
+}
+function languageSelect(id, value = "sql") {
+  const select = h("select", { id }, ...LANGUAGES.map(([key, label]) => h("option", { value: key, selected: key === value }, label)));
+  return select;
+}
+function codeEditor(id, rows) {
+  const editor = h("textarea", {
+    id,
+    rows,
+    class: "code-editor",
+    spellcheck: "false",
+    autocomplete: "off",
+    autocapitalize: "off",
+    "aria-describedby": `${id}-hint`
+  });
+  let leaving = false;
+  editor.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      leaving = true;
+      return;
+    }
+    if (event.key === "Tab" && !event.shiftKey && !leaving && !event.ctrlKey && !event.altKey && !event.metaKey) {
+      event.preventDefault();
+      const { selectionStart: start2, selectionEnd: end, value } = editor;
+      editor.value = `${value.slice(0, start2)}    ${value.slice(end)}`;
+      editor.selectionStart = editor.selectionEnd = start2 + 4;
+      editor.dispatchEvent(new Event("input", { bubbles: true }));
+      return;
+    }
+    leaving = false;
+  });
+  editor.addEventListener("blur", () => {
+    leaving = false;
+  });
+  return editor;
+}
+function dataBrowser(id, definition, available) {
+  const boxes = [];
+  const items = available.map(({ node, role }, index) => {
+    const boxId = `${id}-${index}`;
+    const box = h("input", { type: "checkbox", id: boxId, value: node.name, "data-available": node.name });
+    boxes.push(box);
+    const columns = columnsOf(node);
+    const kind = node.kind === "table" ? "table" : node.kind === "raw" ? "file" : `${node.kind.toUpperCase()} result`;
+    return h(
+      "li",
+      {},
+      h("div", { class: "check" }, box, h("label", { for: boxId }, h("code", {}, node.name), " ", h("span", { class: "pill" }, kind))),
+      h("p", { class: "hint" }, role === "owner" ? "Your data" : "A result you may read"),
+      columns.length ? h(
+        "ul",
+        { class: "columns", "aria-label": `Columns of ${node.name}` },
+        ...columns.map((c) => h("li", {}, h("code", {}, c.name), " ", h("span", { class: "muted" }, c.format_type.toLowerCase())))
+      ) : null
+    );
+  });
+  const others = definition.nodes.filter((n) => DATA_KINDS.has(n.kind) && !available.some((a) => a.node.name === n.name));
+  const element = h(
+    "aside",
+    { class: "data-browser", "aria-labelledby": `${id}-title` },
+    h("h2", { id: `${id}-title` }, "Available data"),
+    available.length ? h("fieldset", {}, h("legend", {}, "Read by the computation"), h("ul", { class: "available" }, ...items)) : h("p", { class: "muted" }, "You may read nothing in this room: you own no dataset and are analyst of no computation."),
+    others.length ? h("p", { class: "hint" }, `Not readable by you: ${others.map((n) => n.name).join(", ")} (other parties' data).`) : null
+  );
+  return {
+    element,
+    chosen: () => boxes.filter((b) => b.checked).map((b) => b.value),
+    choose: (names) => {
+      for (const b of boxes) b.checked = names.includes(b.value);
+    }
+  };
+}
+function dependenciesFor(kind, code, chosen, available) {
+  const names = [...chosen];
+  if (kind === "sql") {
+    const words = new Set(code.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+    for (const { node } of available) if (words.has(node.name.toLowerCase()) && !names.includes(node.name)) names.push(node.name);
+  }
+  return names;
+}
+function showFiles(result, name) {
+  const tables = tablesOf(result);
+  const parts = [];
+  if (!result.files.size) parts.push(h("p", { class: "muted" }, "The script wrote no file to /output."));
+  for (const [file, data] of result.files) {
+    const save = h("button", { type: "button", class: "secondary" }, `Download ${file}`);
+    save.addEventListener("click", () => download(file.split("/").pop() ?? file, data, "application/octet-stream"));
+    const table = tables.get(file);
+    let body = null;
+    if (table) body = dataTable(table.columns, table.rows);
+    else if (data.length <= 2e5) {
+      try {
+        body = h("pre", { class: "output" }, fromUtf8(data));
+      } catch {
+        body = null;
+      }
+    }
+    parts.push(h("div", { class: "card", "data-file": file }, h("h3", {}, h("code", {}, file)), body, save));
+  }
+  return h("div", { "aria-label": `Files written by ${name}` }, ...parts);
 }
 
 // src/pages/overview.ts
@@ -4494,8 +5090,9 @@ async function mount6(section) {
     exportButton.addEventListener("click", () => download(`${definition.name.replace(/[^\w.-]+/g, "_")}.json`, asTemplate(definition), "application/json"));
     const duplicateButton = h("button", { type: "button", class: "secondary" }, "Duplicate");
     duplicateButton.addEventListener("click", () => {
-      sessionStorage.setItem(DUPLICATE_KEY, asTemplate(definition));
-      window.location.assign("/rooms/new?duplicate=1");
+      const { owner: _owner, ...rest } = JSON.parse(asTemplate(definition));
+      sessionStorage.setItem(DUPLICATE_KEY, JSON.stringify(rest, null, 2) + "\n");
+      window.location.assign("/rooms/new#duplicate");
     });
     replace(
       section,
@@ -4546,7 +5143,7 @@ async function mount7(section) {
     h("p", { class: "hint" }, "Datasets, computations and participants, in the format of docs/room-definition.md.")
   );
   const duplicate = sessionStorage.getItem(DUPLICATE_KEY);
-  if (duplicate && new URLSearchParams(window.location.search).has("duplicate")) {
+  if (duplicate && window.location.hash === "#duplicate") {
     sessionStorage.removeItem(DUPLICATE_KEY);
     editor.value = duplicate;
     choose(form, "scratch", fromTemplate, fromScratch);
@@ -4597,7 +5194,7 @@ async function showDraft(out, text, replaceOwner) {
   let definition;
   try {
     draft = await sendJson("/v1/room-drafts", { method: "POST", json: { template: text, replace_owner: replaceOwner } });
-    definition = await checkDraft(draft, text);
+    definition = await checkDraft2(draft, text);
   } catch (error) {
     replace(out, notice("error", errorText(error)));
     return;
@@ -4663,7 +5260,7 @@ async function showDraft(out, text, replaceOwner) {
     renderSettings(definition)
   );
 }
-async function checkDraft(draft, templateText) {
+async function checkDraft2(draft, templateText) {
   if (await sha256Hex(utf8(draft.definition)) !== draft.room_id) {
     throw new Error("the server's draft does not hash to the room id it gave: refusing to publish it");
   }
@@ -4732,8 +5329,321 @@ function renderTests(results) {
 }
 
 // src/pages/requests.ts
+var STATUS_TEXT = {
+  pending: "Waiting for approval",
+  ready_to_integrate: "Approved: ready to integrate",
+  integrated: "Integrated",
+  rejected: "Rejected",
+  superseded: "Superseded (another change was integrated first)"
+};
 async function mount8(section) {
-  section.setAttribute("aria-busy", "false");
+  const roomId = section.dataset["roomId"];
+  try {
+    const session = await WebSession.open();
+    const room = await session.room(roomId);
+    if (!room.definition.interactive) {
+      replace(section, notice(
+        "info",
+        "This room is not interactive: its definition cannot change after publication, ",
+        "so it takes no requests."
+      ));
+      return;
+    }
+    const list = h("div", { "data-requests": "" });
+    const page = new RequestsPage(session, room, list);
+    replace(section, page.form(), h("h2", {}, "Requests of this room"), list);
+    await page.refresh();
+  } catch (error) {
+    replace(section, notice("error", `This room could not be verified: ${errorText(error)}`));
+  } finally {
+    section.setAttribute("aria-busy", "false");
+  }
+}
+var RequestsPage = class {
+  constructor(session, room, list) {
+    this.session = session;
+    this.room = room;
+    this.list = list;
+  }
+  session;
+  room;
+  list;
+  // -- a new request ---------------------------------------------------------------------------
+  form() {
+    const definition = this.room.definition;
+    const me = this.session.email;
+    const stored = new URLSearchParams(window.location.search).has("draft") ? sessionStorage.getItem(REQUEST_DRAFT_KEY) : null;
+    const fromDevelopment = stored ? JSON.parse(stored) : null;
+    const language = languageSelect("req-language", fromDevelopment?.kind ?? "sql");
+    const name = h("input", { id: "req-name", type: "text", autocomplete: "off", spellcheck: "false", value: fromDevelopment?.name ?? "" });
+    const editor = codeEditor("req-code", 12);
+    editor.value = fromDevelopment?.code ?? "";
+    const minimum = h("input", { id: "req-minimum", type: "number", min: 2, step: 1, inputmode: "numeric" });
+    const note = h("textarea", { id: "req-note", rows: 3, class: "prose" });
+    const all = definition.nodes.filter((n) => n.kind !== "preview").map((node) => ({
+      node,
+      role: availableData(definition, me).some((a) => a.node.name === node.name) ? "owner" : "analyst"
+    }));
+    const browser = dataBrowser("req-data", definition, all);
+    if (fromDevelopment) browser.choose(fromDevelopment.dependencies);
+    const analystBoxes = definition.participants.map((p, index) => {
+      const id = `req-analyst-${index}`;
+      const box = h("input", { type: "checkbox", id, value: p.email, checked: sameEmail2(p.email, me) });
+      return { box, row: h("div", { class: "check" }, box, h("label", { for: id }, p.email)) };
+    });
+    const validate = h("button", { type: "button" }, "Validate");
+    const submit = h("button", { type: "button", disabled: true }, "Submit for approval");
+    const out = h("div", { "data-validation": "", "aria-live": "polite" });
+    let checked = null;
+    const invalidate = () => {
+      if (checked) replace(out, h("p", { class: "hint" }, "Changed since it was validated: validate it again."));
+      checked = null;
+      submit.setAttribute("disabled", "");
+    };
+    const input = () => {
+      const kind = language.value;
+      const computation = {
+        kind,
+        name: name.value.trim(),
+        code: editor.value,
+        // SQL reads the tables its query names (resolved as the SDK does, and checked and
+        // shown here on validation); a script, the inputs chosen.
+        dependencies: kind === "sql" ? null : dependenciesFor(kind, editor.value, browser.chosen(), all),
+        minimumRowsCount: kind === "sql" && minimum.value ? Number(minimum.value) : null
+      };
+      const analysts = {};
+      for (const { box } of analystBoxes) if (box.checked) analysts[box.value] = [computation.name];
+      return { note: note.value, computations: [computation], analysts };
+    };
+    validate.addEventListener("click", async () => {
+      validate.setAttribute("disabled", "");
+      invalidate();
+      replace(out, h("p", {}, "Validating…"));
+      try {
+        checked = await draftRequest(this.session, this.room, input());
+        submit.removeAttribute("disabled");
+        replace(out, validation(checked));
+      } catch (error) {
+        replace(out, notice("error", errorText(error)));
+      } finally {
+        validate.removeAttribute("disabled");
+      }
+    });
+    submit.addEventListener("click", async () => {
+      if (!checked) return;
+      submit.setAttribute("disabled", "");
+      try {
+        const view = await submitDraft(this.session, this.room, checked);
+        sessionStorage.removeItem(REQUEST_DRAFT_KEY);
+        replace(out, notice("ok", `Submitted request ${view.data.id.slice(0, 12)}… for approval by its affected data owners.`));
+        checked = null;
+        await this.refresh();
+      } catch (error) {
+        replace(out, notice("error", errorText(error)));
+        submit.removeAttribute("disabled");
+      }
+    });
+    const formElement = h(
+      "form",
+      { class: "request-form", "aria-labelledby": "req-title" },
+      h(
+        "div",
+        { class: "workbench" },
+        h(
+          "div",
+          { class: "editor-pane" },
+          h(
+            "div",
+            { class: "row" },
+            h("div", {}, h("label", { for: "req-language" }, "Language"), language),
+            h("div", { class: "grow" }, h("label", { for: "req-name" }, "Computation name"), name)
+          ),
+          h("label", { for: "req-code" }, "Code"),
+          editor,
+          h(
+            "p",
+            { class: "hint", id: "req-code-hint" },
+            "Tab indents; press Esc, then Tab, to leave the editor. ",
+            "SQL reads the tables it names; a Python or R script reads the inputs chosen under Available data, mounted at /input/<name>/."
+          ),
+          h("label", { for: "req-minimum" }, "Privacy filter: minimum rows per result row (SQL, optional)"),
+          minimum,
+          h("fieldset", {}, h("legend", {}, "Analysts of the new computation"), ...analystBoxes.map((a) => a.row)),
+          h("label", { for: "req-note" }, "Note for the approvers"),
+          note,
+          h("div", { class: "row" }, validate, submit),
+          out
+        ),
+        browser.element
+      )
+    );
+    formElement.addEventListener("submit", (event) => event.preventDefault());
+    formElement.addEventListener("input", invalidate);
+    formElement.addEventListener("change", invalidate);
+    return h(
+      "details",
+      { class: "card", open: fromDevelopment !== null || void 0 },
+      h("summary", { id: "req-title" }, "Create request"),
+      formElement
+    );
+  }
+  // -- the room's requests ---------------------------------------------------------------------
+  async refresh() {
+    try {
+      this.room = await this.session.room(this.room.roomId, true);
+      const views = await listRequests(this.room);
+      views.sort((a, b) => b.data.created_at_ms - a.data.created_at_ms);
+      replace(this.list, views.length ? h("div", {}, ...views.map((view) => this.card(view))) : h("p", { class: "muted" }, "No request yet."));
+    } catch (error) {
+      replace(this.list, notice("error", `The requests could not be verified: ${errorText(error)}`));
+    }
+  }
+  card(view) {
+    const { data, commit } = view;
+    const me = this.session.email;
+    const groups = view.groups ?? data.approver_groups;
+    const approved = new Set(Object.keys(data.approvals).map((e) => e.toLowerCase()));
+    const owners = new Set(groups.flatMap((g) => g.approvers.map((e) => e.toLowerCase())));
+    const pending = data.status === "pending";
+    const amOwner = owners.has(me.toLowerCase());
+    const line = h("p", { "aria-live": "polite" });
+    const out = h("div", { "data-preview": "" });
+    const buttons = [];
+    const act = (label, action, reason) => {
+      const button = h("button", { type: "button", class: action === "reject" ? "secondary" : null }, label);
+      button.addEventListener("click", async () => {
+        button.setAttribute("disabled", "");
+        try {
+          await actOnRequest(this.session, this.room, data.id, action, reason?.() ?? "");
+          await this.refresh();
+          if (action === "integrate") {
+            const added = commit.nodes.map((n) => n.name).join(", ");
+            this.list.prepend(notice(
+              "ok",
+              `Integrated: the room now has ${added || "its new analysts"}. `,
+              h("a", { href: `/rooms/${this.room.roomId}/actions` }, "Run it from the Actions tab"),
+              "."
+            ));
+          }
+        } catch (error) {
+          line.textContent = "";
+          replace(out, notice("error", errorText(error)));
+          button.removeAttribute("disabled");
+        }
+      });
+      return button;
+    };
+    if (pending && amOwner && !approved.has(me.toLowerCase())) buttons.push(act("Approve", "approve"));
+    let reasonInput = null;
+    if (pending && (amOwner || sameEmail2(data.requester, me))) {
+      const id = `reason-${data.id.slice(0, 16)}`;
+      reasonInput = h("input", { id, type: "text", autocomplete: "off" });
+      const field = reasonInput;
+      buttons.push(h("div", { class: "reason" }, h("label", { for: id }, amOwner ? "Reason (if you reject)" : "Reason (if you withdraw)"), field));
+      buttons.push(act(amOwner ? "Reject" : "Withdraw", "reject", () => field.value));
+    }
+    if (pending && owners.size === 1 && amOwner && commit.nodes.length) {
+      const preview = h("button", { type: "button", class: "secondary" }, "Preview");
+      preview.addEventListener("click", async () => {
+        preview.setAttribute("disabled", "");
+        replace(out);
+        try {
+          const job = await previewRequest2(this.session, this.room, view);
+          const status = (s) => {
+            line.textContent = `Preview job ${job.jobId.slice(0, 12)}…: ${s}`;
+          };
+          if (commit.nodes.at(-1).kind === "sql") {
+            const result = await this.session.result(job, status);
+            replace(out, dataTable(result.table.columns, result.table.rows, `Preview of ${job.node}`));
+          } else {
+            replace(out, showFiles(await scriptResult(this.session, job, this.room, status), job.node));
+          }
+          line.textContent = "Preview verified and decrypted in this browser (not yet approved).";
+        } catch (error) {
+          line.textContent = "";
+          replace(out, notice("error", errorText(error)));
+        } finally {
+          preview.removeAttribute("disabled");
+        }
+      });
+      buttons.push(preview);
+    }
+    if (data.status === "ready_to_integrate") buttons.push(act("Integrate", "integrate"));
+    const ownerRows = groups.flatMap((group) => group.approvers.map((email) => [
+      group.node,
+      email,
+      approved.has(email.toLowerCase()) ? "Approved" : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)"
+    ]));
+    return h(
+      "div",
+      { class: "card request", "data-request-id": data.id, "data-status": data.status },
+      h(
+        "h3",
+        {},
+        commit.nodes.map((n) => n.name).join(", ") || "New analysts",
+        " ",
+        h("span", { class: `pill status-${data.status}` }, STATUS_TEXT[data.status] ?? data.status)
+      ),
+      h(
+        "p",
+        {},
+        h("span", { class: "verified" }, "✓ "),
+        "Request ",
+        h("code", { title: data.id }, `${data.id.slice(0, 12)}…`),
+        " by ",
+        commit.requester,
+        ": its commit was verified in this browser to be the one its id names."
+      ),
+      commit.note ? h("p", { class: "note" }, commit.note) : null,
+      ...commit.nodes.map((node) => h(
+        "div",
+        { "data-request-node": node.name },
+        h(
+          "p",
+          {},
+          h("code", {}, node.name),
+          " ",
+          h("span", { class: "pill" }, node.kind.toUpperCase()),
+          " reads ",
+          (Array.isArray(node["dependencies"]) ? node["dependencies"] : []).join(", ") || "nothing",
+          typeof node["minimum_rows_count"] === "number" ? ` (privacy filter: at least ${node["minimum_rows_count"]} rows per result row)` : ""
+        ),
+        h("pre", {}, h("code", {}, String(node["query"] ?? node["script"] ?? "")))
+      )),
+      commit.analysts.length ? h("p", {}, "Analysts: ", commit.analysts.map((a) => `${a.email} (${a.analyst_of.join(", ")})`).join("; ")) : null,
+      h("h4", {}, "Affected data owners"),
+      ownerRows.length ? h("div", { "data-owners": "" }, dataTable(["Data node", "Data owner", "Approval"], ownerRows)) : h("p", { class: "muted" }, "None: the request reads no data node."),
+      view.groups === null ? h("p", { class: "hint" }, "These owners are the server's word: the room changed since this request.") : null,
+      h("p", { class: "hint" }, "Status and approvals are as the server reports them; the core enforces them, and the audit log records each approval with the approver's signature."),
+      data.rejection !== null || data.rejected_by ? h("p", {}, `Rejected by ${data.rejected_by ?? "?"}${data.rejection ? `: ${data.rejection}` : ""}`) : null,
+      buttons.length ? h("div", { class: "row actions" }, ...buttons) : null,
+      line,
+      out
+    );
+  }
+};
+function validation(draft) {
+  const rows = draft.groups.flatMap((g) => g.approvers.map((email) => [g.node, email]));
+  const node = draft.commit.nodes[0];
+  return h(
+    "div",
+    { class: "notice ok", role: "status", "data-validated": draft.requestId },
+    h(
+      "p",
+      {},
+      h("span", { class: "verified" }, "✓ Valid. "),
+      `Checked in this browser: the request says what you wrote, on the room's current history; its id will be `,
+      h("code", {}, `${draft.requestId.slice(0, 12)}…`),
+      "."
+    ),
+    node ? h("p", {}, h("code", {}, node.name), " reads ", (node["dependencies"] ?? []).join(", ") || "nothing", ".") : null,
+    rows.length ? h(
+      "div",
+      {},
+      h("p", {}, "Affected data owners (one owner of each data node must approve):"),
+      dataTable(["Data node", "Data owner"], rows)
+    ) : h("p", {}, "It reads no data node: nobody needs to approve it.")
+  );
 }
 
 // src/app.ts

@@ -131,9 +131,10 @@ def test_export_duplicate_and_downloads(
         assert analyst.console_errors == []
 
 
-def test_the_datasets_page_shows_rows_columns_and_rooms(
+def test_the_datasets_page_shows_rows_columns_rooms_and_statistics(
     chromium: Browser,  # noqa: F811 (the fixture)
     room: Room,
+    tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> None:
     shots = artifacts_for(request.node.name)
@@ -144,8 +145,20 @@ def test_the_datasets_page_shows_rows_columns_and_rooms(
         expect(row.locator("[data-rows]")).to_have_text("300", timeout=30_000)
         expect(row.locator("[data-columns]")).to_contain_text("email (EMAIL)")
         expect(row).to_contain_text("bank_customers")
+        row.get_by_text("Summary statistics").click()
+        statistics = row.locator("[data-statistics-rows]")
+        expect(statistics).to_have_attribute("data-statistics-rows", "300", timeout=30_000)
+        expect(statistics).to_contain_text("product")
+        row.get_by_label("Share these statistics with the room's participants").check()
+        expect(row).to_contain_text("Shared with the room's participants", timeout=30_000)
         bank.shot("datasets")
         bank.check_accessibility("datasets")
+    # The insurer may now read the bank's statistics (the owner shared them), checked with the SDK.
+    insurer = sr.create_client(
+        INSURER, room.tokens[INSURER], api_url=room.server.url, state_dir=tmp_path / "insurer"
+    )
+    node = insurer.retrieve_analytics_dcr(room.id).get_node("bank_customers")
+    assert node.get_statistics()["rows"] == 300  # type: ignore[union-attr]
 
 
 def test_a_key_from_the_sdk_signs_in_the_browser(

@@ -9,13 +9,13 @@
 import * as actions from "./actions";
 import { authHeaders, getJson, request, sendJson } from "./api";
 import { attest, checkRoomPin, parseSpecifications, type VerifiedAttestation } from "./attestation";
-import { toBase64, toHex, utf8 } from "./bytes";
+import { fromBase64, fromHex, fromUtf8, sha256Hex, toBase64, toHex, utf8 } from "./bytes";
 import { h } from "./dom";
 import { createKey, NoKeyError, participantSigner, type Signer } from "./keys";
 import { backupNotice } from "./pages/keys";
 import { openResult, parseCsv, type Table } from "./results";
-import { datasetKeyContext, generateRecipient, seal, type Recipient } from "./sealing";
-import { verifyRoom, type VerifiedRoom as SignedRoom } from "./signed";
+import { datasetKeyContext, generateRecipient, openSealed, seal, statisticsContext, type Recipient } from "./sealing";
+import { verifyRoom, verifyStatisticsRelease, type VerifiedRoom as SignedRoom } from "./signed";
 import type { Definition, NodeDef, Participant } from "./render";
 import { makeFetcher } from "./trust";
 
@@ -161,6 +161,37 @@ export class WebSession {
     return (await (await request(`/v1/rooms/${roomId}/nodes/${node}/validation-report`, {
       proof: await this.prove(call, room),
     })).json()) as Record<string, unknown>;
+  }
+
+  /** The dataset's summary statistics, sealed by the core to a key made here for them, checked
+   * against the core's signature, opened here (the host relays them unread). */
+  async statistics(roomId: string, node: string): Promise<Record<string, unknown>> {
+    const room = await this.room(roomId);
+    const recipient = await generateRecipient();
+    const call = actions.retrieveDatasetStatistics(roomId, node, recipient.publicKeyRaw);
+    const answer = await sendJson<{ dataset_id: string; sealed: string; signature: string }>(
+      `/v1/rooms/${roomId}/nodes/${node}/statistics`,
+      { method: "POST", json: { recipient_public_key: toHex(recipient.publicKeyRaw) }, proof: await this.prove(call, room) },
+    );
+    const sealed = fromBase64(answer.sealed);
+    await pinRoom(roomId, this.core);
+    await verifyStatisticsRelease(
+      { roomId, node, datasetId: answer.dataset_id, recipientPublicKey: toHex(recipient.publicKeyRaw), sealedSha256: await sha256Hex(sealed) },
+      fromHex(answer.signature),
+      this.core.verifyKey,
+    );
+    const plain = await openSealed(recipient, sealed, statisticsContext(roomId, node, answer.dataset_id));
+    return { ...(JSON.parse(fromUtf8(plain)) as Record<string, unknown>), dataset_id: answer.dataset_id };
+  }
+
+  /** Share (or stop sharing) one dataset's statistics with the room's participants. */
+  async shareStatistics(roomId: string, node: string, datasetId: string, shared: boolean): Promise<void> {
+    const room = await this.room(roomId);
+    await sendJson(`/v1/rooms/${roomId}/nodes/${node}/statistics/sharing`, {
+      method: "PUT",
+      json: { dataset_id: datasetId, shared },
+      proof: await this.prove(actions.shareDatasetStatistics(roomId, node, datasetId, shared), room),
+    });
   }
 
   // -- computations ------------------------------------------------------------------------

@@ -691,6 +691,16 @@ function retrieveResult(roomId, jobId, recipientKey, resultFormat) {
     format: resultFormat ?? ""
   });
 }
+function retrieveDatasetStatistics(roomId, node, recipientKey) {
+  return call(roomId, "retrieve_dataset_statistics", { node, recipient_key: toHex(recipientKey) });
+}
+function shareDatasetStatistics(roomId, node, datasetId, shared) {
+  return call(roomId, "share_dataset_statistics", {
+    node,
+    dataset_id: datasetId,
+    shared: shared ? "true" : "false"
+  });
+}
 function approveRequest(roomId, requestId) {
   return call(roomId, "approve_request", { request_id: requestId });
 }
@@ -3170,6 +3180,13 @@ function resultContext(roomId, jobId, resultFormat) {
     result_format: resultFormat
   });
 }
+function statisticsContext(roomId, nodeId, datasetId) {
+  return context("sealroom/dataset-statistics/v1", {
+    room_id: roomId,
+    node_id: nodeId,
+    dataset_id: datasetId
+  });
+}
 function context(purpose, fields) {
   for (const [name, value] of Object.entries(fields)) {
     if (typeof value !== "string" || value === "") {
@@ -3389,6 +3406,23 @@ async function verifyResultRelease(expected, signature, verifyKey) {
     );
   }
 }
+async function verifyStatisticsRelease(expected, signature, verifyKey) {
+  const message = concat(
+    utf8("sealroom/statistics-release/v1"),
+    canonicalJson({
+      room_id: expected.roomId,
+      node: expected.node,
+      dataset_id: expected.datasetId,
+      recipient_public_key: expected.recipientPublicKey,
+      sealed_sha256: expected.sealedSha256
+    })
+  );
+  if (!await ed25519Verify(verifyKey, signature, message)) {
+    throw new VerificationError(
+      `the statistics of node '${expected.node}' are not the core's release of them to your key (the server altered or made them up)`
+    );
+  }
+}
 
 // src/results.ts
 var DEFAULT_FORMATS = /* @__PURE__ */ new Set(["csv", "zip"]);
@@ -3594,6 +3628,35 @@ var WebSession = class _WebSession {
     return await (await request(`/v1/rooms/${roomId}/nodes/${node}/validation-report`, {
       proof: await this.prove(call2, room)
     })).json();
+  }
+  /** The dataset's summary statistics, sealed by the core to a key made here for them, checked
+   * against the core's signature, opened here (the host relays them unread). */
+  async statistics(roomId, node) {
+    const room = await this.room(roomId);
+    const recipient = await generateRecipient();
+    const call2 = retrieveDatasetStatistics(roomId, node, recipient.publicKeyRaw);
+    const answer = await sendJson(
+      `/v1/rooms/${roomId}/nodes/${node}/statistics`,
+      { method: "POST", json: { recipient_public_key: toHex(recipient.publicKeyRaw) }, proof: await this.prove(call2, room) }
+    );
+    const sealed = fromBase64(answer.sealed);
+    await pinRoom(roomId, this.core);
+    await verifyStatisticsRelease(
+      { roomId, node, datasetId: answer.dataset_id, recipientPublicKey: toHex(recipient.publicKeyRaw), sealedSha256: await sha256Hex(sealed) },
+      fromHex(answer.signature),
+      this.core.verifyKey
+    );
+    const plain = await openSealed(recipient, sealed, statisticsContext(roomId, node, answer.dataset_id));
+    return { ...JSON.parse(fromUtf8(plain)), dataset_id: answer.dataset_id };
+  }
+  /** Share (or stop sharing) one dataset's statistics with the room's participants. */
+  async shareStatistics(roomId, node, datasetId, shared) {
+    const room = await this.room(roomId);
+    await sendJson(`/v1/rooms/${roomId}/nodes/${node}/statistics/sharing`, {
+      method: "PUT",
+      json: { dataset_id: datasetId, shared },
+      proof: await this.prove(shareDatasetStatistics(roomId, node, datasetId, shared), room)
+    });
   }
   // -- computations ------------------------------------------------------------------------
   async run(roomId, node, parameters = {}) {
@@ -4479,9 +4542,13 @@ async function mount4(table) {
   const session = await WebSession.open();
   for (const row of table.querySelectorAll("tr[data-dataset-id]")) {
     const place = row.querySelector("a[data-room-id]");
-    if (!place) continue;
     const rowsCell = row.querySelector("[data-rows]");
     const columnsCell = row.querySelector("[data-columns]");
+    const statisticsCell = row.querySelector("[data-statistics]");
+    if (!place) {
+      statisticsCell.textContent = "–";
+      continue;
+    }
     try {
       const roomId = place.dataset["roomId"];
       const node = place.dataset["node"];
@@ -4492,12 +4559,64 @@ async function mount4(table) {
       if (columns.length) {
         const report = (await session.validationReport(roomId, node))["report"];
         rowsCell.textContent = Number(report["numRowsTotal"]).toLocaleString("en");
+        statisticsCell.append(statisticsControl(session, roomId, node, row.dataset["datasetId"]));
+      } else {
+        statisticsCell.textContent = "–";
       }
     } catch (error) {
       rowsCell.textContent = "?";
       rowsCell.title = errorText(error);
     }
   }
+}
+function statisticsControl(session, roomId, node, datasetId) {
+  const details = h("details", {}, h("summary", {}, "Summary statistics"));
+  const body = h("div", { "aria-live": "polite" }, "Loading…");
+  details.append(body);
+  let loaded = false;
+  details.addEventListener("toggle", async () => {
+    if (!details.open || loaded) return;
+    loaded = true;
+    try {
+      const statistics = await session.statistics(roomId, node);
+      const share = h("input", { type: "checkbox", id: `share-${datasetId}` });
+      const shareLine = h("span", { "aria-live": "polite" });
+      share.addEventListener("change", async () => {
+        try {
+          await session.shareStatistics(roomId, node, datasetId, share.checked);
+          shareLine.textContent = share.checked ? " Shared with the room's participants." : " No longer shared.";
+        } catch (error) {
+          share.checked = !share.checked;
+          shareLine.textContent = ` ${errorText(error)}`;
+        }
+      });
+      replace(
+        body,
+        renderStatistics(statistics),
+        h("p", {}, share, " ", h("label", { for: `share-${datasetId}`, class: "inline" }, "Share these statistics with the room's participants"), shareLine)
+      );
+    } catch (error) {
+      replace(body, errorText(error));
+    }
+  });
+  return details;
+}
+function renderStatistics(statistics) {
+  const columns = statistics["columns"] ?? [];
+  const rows = columns.map((c) => [
+    c.name,
+    c.type,
+    String(c.empty),
+    String(c.distinct),
+    c.low !== void 0 ? `${String(c.low)} – ${String(c.high)}` : c.true !== void 0 ? `true ${c.true}, false ${c.false}` : "",
+    (c.top ?? []).map((t) => `${t.value} (${t.count})`).join(", ")
+  ]);
+  return h(
+    "div",
+    { "data-statistics-rows": String(statistics["rows"]) },
+    h("p", { class: "hint" }, `${Number(statistics["rows"]).toLocaleString("en")} rows. Values held by fewer than ${String(statistics["threshold"])} rows are never shown.`),
+    dataTable(["Column", "Type", "Empty", "Distinct", "Range", "Most frequent"], rows)
+  );
 }
 
 // src/requests.ts

@@ -1389,7 +1389,7 @@ function backupNotice(email, pem) {
   );
 }
 
-// node_modules/@hpke/common/esm/src/errors.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/errors.js
 var HpkeError = class extends Error {
   constructor(e) {
     let message;
@@ -1427,7 +1427,7 @@ var DeriveKeyPairError = class extends HpkeError {
 var NotSupportedError = class extends HpkeError {
 };
 
-// node_modules/@hpke/common/esm/_dnt.shims.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/_dnt.shims.js
 var dntGlobals = {};
 var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
 function createMergeProxy(baseObj, extObj) {
@@ -1484,7 +1484,7 @@ function createMergeProxy(baseObj, extObj) {
   });
 }
 
-// node_modules/@hpke/common/esm/src/algorithm.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/algorithm.js
 async function loadSubtleCrypto() {
   if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
     return globalThis.crypto.subtle;
@@ -1513,7 +1513,7 @@ var NativeAlgorithm = class {
   }
 };
 
-// node_modules/@hpke/common/esm/src/identifiers.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/identifiers.js
 var Mode = {
   Base: 0,
   Psk: 1,
@@ -1553,13 +1553,13 @@ var AeadId = {
   ExportOnly: 65535
 };
 
-// node_modules/@hpke/common/esm/src/consts.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/consts.js
 var INPUT_LENGTH_LIMIT = 8192;
 var INFO_LENGTH_LIMIT = 268435456;
 var MINIMUM_PSK_LENGTH = 32;
 var EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
-// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
 var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   75,
   69,
@@ -1568,7 +1568,7 @@ var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   0
 ]);
 
-// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kdfs/hkdf.js
 var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
   72,
   80,
@@ -1738,7 +1738,7 @@ var HkdfSha256Native = class extends HkdfNative {
   }
 };
 
-// node_modules/@hpke/common/esm/src/utils/misc.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/misc.js
 var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
 function i2Osp(n, w) {
   if (w <= 0) {
@@ -1780,7 +1780,7 @@ function xor(a, b) {
   return buf;
 }
 
-// node_modules/@hpke/common/esm/src/kems/dhkem.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkem.js
 var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
   101,
   97,
@@ -1963,7 +1963,7 @@ var Dhkem = class {
   }
 };
 
-// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
 var KEM_USAGES = ["deriveBits"];
 var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
   100,
@@ -1976,7 +1976,7 @@ var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
 ]);
 var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
 
-// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
 var EC_P_521_PARAMS = {
   p: (1n << 521n) - 1n,
   b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
@@ -1985,10 +1985,10 @@ var EC_P_521_PARAMS = {
   coordinateSize: 66
 };
 
-// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
 var AEAD_USAGES = ["encrypt", "decrypt"];
 
-// node_modules/@hpke/common/esm/src/utils/noble.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/noble.js
 function isBytes(a) {
   return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
@@ -2026,7 +2026,7 @@ var _endianTestBuffer = /* @__PURE__ */ new Uint32Array([287454020]);
 var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
 var isLE = _endianTestBytes[0] === 68;
 
-// node_modules/@hpke/common/esm/src/hash/hash.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hash.js
 function ahash(h2) {
   if (typeof h2 !== "function" || typeof h2.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
@@ -2035,7 +2035,7 @@ function ahash(h2) {
   anumber(h2.blockLen);
 }
 
-// node_modules/@hpke/common/esm/src/hash/hmac.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hmac.js
 var _HMAC = class {
   constructor(hash, key) {
     Object.defineProperty(this, "oHash", {
@@ -2137,7 +2137,7 @@ var _HMAC = class {
 var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
 hmac.create = (hash, key) => new _HMAC(hash, key);
 
-// node_modules/@hpke/common/esm/src/hash/u64.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/u64.js
 var U32_MASK64 = 0xffffffffn;
 var _32n = 32n;
 function fromBig(n, le = false) {
@@ -2160,7 +2160,7 @@ function split(lst, le = false) {
   return [Ah, Al];
 }
 
-// node_modules/@hpke/common/esm/src/hash/sha3.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/sha3.js
 var _0n = 0n;
 var _1n = 1n;
 var _2n = 2n;
@@ -2186,13 +2186,13 @@ var IOTAS = split(_SHA3_IOTA, true);
 var SHA3_IOTA_H = IOTAS[0];
 var SHA3_IOTA_L = IOTAS[1];
 
-// node_modules/@hpke/common/esm/src/curve/modular.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/modular.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// node_modules/@hpke/common/esm/src/curve/montgomery.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/montgomery.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/aeads/aesGcm.js
 var AesGcmContext = class extends NativeAlgorithm {
   constructor(key) {
     super();
@@ -2305,14 +2305,14 @@ var Aes256Gcm = class extends Aes128Gcm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
 function emitNotSupported() {
   return new Promise((_resolve, reject) => {
     reject(new NotSupportedError("Not supported"));
   });
 }
 
-// node_modules/@hpke/core/esm/src/exporterContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/exporterContext.js
 var LABEL_SEC = new Uint8Array([115, 101, 99]);
 var ExporterContextImpl = class {
   constructor(api2, kdf, exporterSecret) {
@@ -2372,7 +2372,7 @@ var SenderExporterContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// node_modules/@hpke/core/esm/src/encryptionContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/encryptionContext.js
 var EncryptionContextImpl = class extends ExporterContextImpl {
   constructor(api2, kdf, params) {
     super(api2, kdf, params.exporterSecret);
@@ -2433,7 +2433,7 @@ var EncryptionContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// node_modules/@hpke/core/esm/src/mutex.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/mutex.js
 var __classPrivateFieldGet = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2463,7 +2463,7 @@ var Mutex = class {
 };
 _Mutex_locked = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/recipientContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/recipientContext.js
 var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2498,7 +2498,7 @@ var RecipientContextImpl = class extends EncryptionContextImpl {
 };
 _RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/senderContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/senderContext.js
 var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2540,7 +2540,7 @@ var SenderContextImpl = class extends EncryptionContextImpl {
 };
 _SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/cipherSuiteNative.js
 var LABEL_BASE_NONCE = new Uint8Array([
   98,
   97,
@@ -2813,13 +2813,13 @@ var CipherSuiteNative = class extends NativeAlgorithm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/native.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/native.js
 var CipherSuite = class extends CipherSuiteNative {
 };
 var HkdfSha256 = class extends HkdfSha256Native {
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
 var ALG_NAME = "X25519";
 var PKCS8_ALG_ID_X25519 = new Uint8Array([
   48,
@@ -3035,7 +3035,7 @@ var X25519 = class extends NativeAlgorithm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
 var DhkemX25519HkdfSha256 = class extends Dhkem {
   constructor() {
     const kdf = new HkdfSha256Native();
@@ -3073,7 +3073,7 @@ var DhkemX25519HkdfSha256 = class extends Dhkem {
   }
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
 var PKCS8_ALG_ID_X448 = new Uint8Array([
   48,
   70,
@@ -5067,7 +5067,7 @@ function workbench(session, room, available) {
       dependencies: dependenciesFor(kind, editor.value, browser.chosen(), available)
     };
     sessionStorage.setItem(REQUEST_DRAFT_KEY, JSON.stringify(draft));
-    window.location.assign(`/rooms/${room.roomId}/requests?draft=1`);
+    window.location.assign(`/rooms/${room.roomId}/requests#draft`);
   });
   return h(
     "div",
@@ -5491,7 +5491,7 @@ var RequestsPage = class {
   form() {
     const definition = this.room.definition;
     const me = this.session.email;
-    const stored = new URLSearchParams(window.location.search).has("draft") ? sessionStorage.getItem(REQUEST_DRAFT_KEY) : null;
+    const stored = window.location.hash === "#draft" ? sessionStorage.getItem(REQUEST_DRAFT_KEY) : null;
     const fromDevelopment = stored ? JSON.parse(stored) : null;
     const language = languageSelect("req-language", fromDevelopment?.kind ?? "sql");
     const name = h("input", { id: "req-name", type: "text", autocomplete: "off", spellcheck: "false", value: fromDevelopment?.name ?? "" });

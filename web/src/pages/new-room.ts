@@ -8,6 +8,7 @@ import { sha256Hex, utf8 } from "../bytes";
 import { errorText, h, download, notice, replace } from "../dom";
 import { renderComputations, renderDatasets, renderGraph, renderParticipants, renderSettings, type Definition } from "../render";
 import { WebSession } from "../session";
+import { mountBuilder } from "./builder";
 import { DUPLICATE_KEY } from "./overview";
 
 interface Draft {
@@ -31,28 +32,26 @@ export async function mount(section: HTMLElement): Promise<void> {
   const out = section.querySelector<HTMLElement>("#draft")!;
   const fromTemplate = section.querySelector<HTMLElement>("#start-template")!;
   const fromScratch = section.querySelector<HTMLElement>("#start-scratch")!;
-  const editor = h("textarea", { id: "template-text", rows: 18, "aria-label": "Room definition (JSON template)" }) as HTMLTextAreaElement;
-  fromScratch.append(
+  const editor = h("textarea", { id: "template-text", rows: 18 }) as HTMLTextAreaElement;
+  // From scratch: the room builder (it has its own Name field), and its template as JSON.
+  const builder = h("div", { id: "room-builder" });
+  const showJson = (text: string): void => { editor.value = text; };
+  fromScratch.replaceChildren(builder, h("details", { class: "builder-json" }, h("summary", {}, "JSON"),
     h("label", { for: "template-text" }, "Definition (JSON template)"), editor,
-    h("p", { class: "hint" }, "Datasets, computations and participants, in the format of docs/room-definition.md."));
+    h("p", { class: "hint" }, "The format of docs/room-definition.md. Edit it here, then leave the field to see the form follow.")));
+  editor.addEventListener("change", () => mountBuilder(builder, editor.value, showJson));
   const duplicate = sessionStorage.getItem(DUPLICATE_KEY);
   if (duplicate && window.location.hash === "#duplicate") {
     sessionStorage.removeItem(DUPLICATE_KEY);
-    editor.value = duplicate;
+    mountBuilder(builder, duplicate, showJson);
     choose(form, "scratch", fromTemplate, fromScratch);
+  } else {
+    mountBuilder(builder, null, showJson);
   }
   form.addEventListener("change", (event) => {
     const target = event.target as HTMLInputElement;
     if (target.name === "start") choose(form, target.value, fromTemplate, fromScratch);
   });
-  const nameInput = section.querySelector<HTMLInputElement>("#room-name")!;
-  nameInput.addEventListener("input", () => {
-    if (!editor.value.trim() || editor.dataset["generated"]) {
-      editor.value = scratchTemplate(nameInput.value);
-      editor.dataset["generated"] = "1";
-    }
-  });
-  editor.addEventListener("input", () => delete editor.dataset["generated"]);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const scratch = (form.elements.namedItem("start") as RadioNodeList).value === "scratch";
@@ -77,10 +76,6 @@ function choose(form: HTMLFormElement, start: string, fromTemplate: HTMLElement,
   (form.querySelector<HTMLInputElement>(`input[name=start][value=${start}]`)!).checked = true;
   fromTemplate.classList.toggle("hidden", start !== "template");
   fromScratch.classList.toggle("hidden", start !== "scratch");
-}
-
-function scratchTemplate(name: string): string {
-  return JSON.stringify({ format: "sealroom/room-definition", version: 2, name, nodes: [], participants: [] }, null, 2);
 }
 
 async function showDraft(out: HTMLElement, text: string, replaceOwner: boolean): Promise<void> {

@@ -139,7 +139,7 @@ function inspectCsv(sample, columns) {
   const text = sample.startsWith("\uFEFF") ? sample.slice(1) : sample;
   const delimiter = detectDelimiter(text);
   const records = sampleRecords(text, delimiter, SAMPLE_RECORDS + 1);
-  const problems = [];
+  const problems2 = [];
   const first = records[0] ?? [];
   const wanted = columns.map(normaliseName);
   const matches = first.filter((field) => wanted.includes(normaliseName(field))).length;
@@ -151,15 +151,15 @@ function inspectCsv(sample, columns) {
     for (const [index, column] of columns.entries()) {
       const found = names.indexOf(wanted[index]);
       if (found < 0) {
-        problems.push(`the file has no column ${JSON.stringify(column)}${closest(column, first)}`);
+        problems2.push(`the file has no column ${JSON.stringify(column)}${closest(column, first)}`);
       } else if (names.indexOf(wanted[index], found + 1) >= 0) {
-        problems.push(`the file has the column ${JSON.stringify(column)} more than once`);
+        problems2.push(`the file has the column ${JSON.stringify(column)} more than once`);
       }
       order.push(found);
     }
     for (const field of first) {
       if (!wanted.includes(normaliseName(field))) {
-        problems.push(
+        problems2.push(
           `the file's column ${JSON.stringify(field)} is not a column of this table${closest(field, [...columns])}`
         );
       }
@@ -170,7 +170,7 @@ function inspectCsv(sample, columns) {
   const bad = body.findIndex((record) => record.length !== width);
   if (bad >= 0) {
     const row = bad + 1 + (isHeader ? 1 : 0);
-    problems.push(
+    problems2.push(
       `line ${row} of the file has ${body[bad].length} fields, the table has ${width} columns`
     );
   }
@@ -180,7 +180,7 @@ function inspectCsv(sample, columns) {
     header: isHeader ? first : null,
     order,
     asIs: !isHeader && delimiter === "," && identity && !sample.startsWith("\uFEFF"),
-    problems,
+    problems: problems2,
     preview: body.slice(0, 5).map((record) => order.map((index) => record[index] ?? ""))
   };
 }
@@ -1389,7 +1389,7 @@ function backupNotice(email, pem) {
   );
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/errors.js
+// node_modules/@hpke/common/esm/src/errors.js
 var HpkeError = class extends Error {
   constructor(e) {
     let message;
@@ -1427,7 +1427,7 @@ var DeriveKeyPairError = class extends HpkeError {
 var NotSupportedError = class extends HpkeError {
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/_dnt.shims.js
+// node_modules/@hpke/common/esm/_dnt.shims.js
 var dntGlobals = {};
 var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
 function createMergeProxy(baseObj, extObj) {
@@ -1484,7 +1484,7 @@ function createMergeProxy(baseObj, extObj) {
   });
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/algorithm.js
+// node_modules/@hpke/common/esm/src/algorithm.js
 async function loadSubtleCrypto() {
   if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
     return globalThis.crypto.subtle;
@@ -1513,7 +1513,7 @@ var NativeAlgorithm = class {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/identifiers.js
+// node_modules/@hpke/common/esm/src/identifiers.js
 var Mode = {
   Base: 0,
   Psk: 1,
@@ -1553,13 +1553,13 @@ var AeadId = {
   ExportOnly: 65535
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/consts.js
+// node_modules/@hpke/common/esm/src/consts.js
 var INPUT_LENGTH_LIMIT = 8192;
 var INFO_LENGTH_LIMIT = 268435456;
 var MINIMUM_PSK_LENGTH = 32;
 var EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
 var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   75,
   69,
@@ -1568,7 +1568,7 @@ var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   0
 ]);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
 var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
   72,
   80,
@@ -1738,7 +1738,7 @@ var HkdfSha256Native = class extends HkdfNative {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/misc.js
+// node_modules/@hpke/common/esm/src/utils/misc.js
 var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
 function i2Osp(n, w) {
   if (w <= 0) {
@@ -1780,7 +1780,7 @@ function xor(a, b) {
   return buf;
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkem.js
+// node_modules/@hpke/common/esm/src/kems/dhkem.js
 var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
   101,
   97,
@@ -1963,7 +1963,7 @@ var Dhkem = class {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
 var KEM_USAGES = ["deriveBits"];
 var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
   100,
@@ -1976,7 +1976,7 @@ var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
 ]);
 var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
 var EC_P_521_PARAMS = {
   p: (1n << 521n) - 1n,
   b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
@@ -1985,10 +1985,10 @@ var EC_P_521_PARAMS = {
   coordinateSize: 66
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
 var AEAD_USAGES = ["encrypt", "decrypt"];
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/noble.js
+// node_modules/@hpke/common/esm/src/utils/noble.js
 function isBytes(a) {
   return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
@@ -2026,7 +2026,7 @@ var _endianTestBuffer = /* @__PURE__ */ new Uint32Array([287454020]);
 var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
 var isLE = _endianTestBytes[0] === 68;
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hash.js
+// node_modules/@hpke/common/esm/src/hash/hash.js
 function ahash(h2) {
   if (typeof h2 !== "function" || typeof h2.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
@@ -2035,7 +2035,7 @@ function ahash(h2) {
   anumber(h2.blockLen);
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hmac.js
+// node_modules/@hpke/common/esm/src/hash/hmac.js
 var _HMAC = class {
   constructor(hash, key) {
     Object.defineProperty(this, "oHash", {
@@ -2137,7 +2137,7 @@ var _HMAC = class {
 var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
 hmac.create = (hash, key) => new _HMAC(hash, key);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/u64.js
+// node_modules/@hpke/common/esm/src/hash/u64.js
 var U32_MASK64 = 0xffffffffn;
 var _32n = 32n;
 function fromBig(n, le = false) {
@@ -2160,7 +2160,7 @@ function split(lst, le = false) {
   return [Ah, Al];
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/sha3.js
+// node_modules/@hpke/common/esm/src/hash/sha3.js
 var _0n = 0n;
 var _1n = 1n;
 var _2n = 2n;
@@ -2186,13 +2186,13 @@ var IOTAS = split(_SHA3_IOTA, true);
 var SHA3_IOTA_H = IOTAS[0];
 var SHA3_IOTA_L = IOTAS[1];
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/modular.js
+// node_modules/@hpke/common/esm/src/curve/modular.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/montgomery.js
+// node_modules/@hpke/common/esm/src/curve/montgomery.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
 var AesGcmContext = class extends NativeAlgorithm {
   constructor(key) {
     super();
@@ -2305,14 +2305,14 @@ var Aes256Gcm = class extends Aes128Gcm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
 function emitNotSupported() {
   return new Promise((_resolve, reject) => {
     reject(new NotSupportedError("Not supported"));
   });
 }
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/exporterContext.js
+// node_modules/@hpke/core/esm/src/exporterContext.js
 var LABEL_SEC = new Uint8Array([115, 101, 99]);
 var ExporterContextImpl = class {
   constructor(api2, kdf, exporterSecret) {
@@ -2372,7 +2372,7 @@ var SenderExporterContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/encryptionContext.js
+// node_modules/@hpke/core/esm/src/encryptionContext.js
 var EncryptionContextImpl = class extends ExporterContextImpl {
   constructor(api2, kdf, params) {
     super(api2, kdf, params.exporterSecret);
@@ -2433,7 +2433,7 @@ var EncryptionContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/mutex.js
+// node_modules/@hpke/core/esm/src/mutex.js
 var __classPrivateFieldGet = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2463,7 +2463,7 @@ var Mutex = class {
 };
 _Mutex_locked = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/recipientContext.js
+// node_modules/@hpke/core/esm/src/recipientContext.js
 var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2498,7 +2498,7 @@ var RecipientContextImpl = class extends EncryptionContextImpl {
 };
 _RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/senderContext.js
+// node_modules/@hpke/core/esm/src/senderContext.js
 var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2540,7 +2540,7 @@ var SenderContextImpl = class extends EncryptionContextImpl {
 };
 _SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
 var LABEL_BASE_NONCE = new Uint8Array([
   98,
   97,
@@ -2813,13 +2813,13 @@ var CipherSuiteNative = class extends NativeAlgorithm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/native.js
+// node_modules/@hpke/core/esm/src/native.js
 var CipherSuite = class extends CipherSuiteNative {
 };
 var HkdfSha256 = class extends HkdfSha256Native {
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
 var ALG_NAME = "X25519";
 var PKCS8_ALG_ID_X25519 = new Uint8Array([
   48,
@@ -3035,7 +3035,7 @@ var X25519 = class extends NativeAlgorithm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
+// node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
 var DhkemX25519HkdfSha256 = class extends Dhkem {
   constructor() {
     const kdf = new HkdfSha256Native();
@@ -3073,7 +3073,7 @@ var DhkemX25519HkdfSha256 = class extends Dhkem {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
 var PKCS8_ALG_ID_X448 = new Uint8Array([
   48,
   70,
@@ -5197,6 +5197,1459 @@ function showFiles(result, name) {
   return h("div", { "aria-label": `Files written by ${name}` }, ...parts);
 }
 
+// src/builder/sql.ts
+function tokenize(sql) {
+  const tokens = [];
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    if (/\s/.test(c)) {
+      i += 1;
+      continue;
+    }
+    if (c === "-" && sql[i + 1] === "-") {
+      const end = sql.indexOf("\n", i);
+      i = end < 0 ? sql.length : end + 1;
+      continue;
+    }
+    if (c === "/" && sql[i + 1] === "*") {
+      const end = sql.indexOf("*/", i + 2);
+      i = end < 0 ? sql.length : end + 2;
+      continue;
+    }
+    if (c === "'") {
+      i += 1;
+      while (i < sql.length) {
+        if (sql[i] === "'" && sql[i + 1] === "'") {
+          i += 2;
+          continue;
+        }
+        if (sql[i] === "'") break;
+        i += 1;
+      }
+      i += 1;
+      continue;
+    }
+    if (c === '"') {
+      let text = "";
+      i += 1;
+      while (i < sql.length) {
+        if (sql[i] === '"' && sql[i + 1] === '"') {
+          text += '"';
+          i += 2;
+          continue;
+        }
+        if (sql[i] === '"') break;
+        text += sql[i];
+        i += 1;
+      }
+      i += 1;
+      tokens.push({ kind: "quoted", text });
+      continue;
+    }
+    const word = /^[A-Za-z_][A-Za-z0-9_$]*/.exec(sql.slice(i, i + 200));
+    if (word) {
+      tokens.push({ kind: "word", text: word[0] });
+      i += word[0].length;
+      continue;
+    }
+    const number = /^[0-9][0-9.eE+-]*/.exec(sql.slice(i, i + 100));
+    if (number) {
+      i += number[0].length;
+      continue;
+    }
+    tokens.push({ kind: "punct", text: c });
+    i += 1;
+  }
+  return tokens;
+}
+var KEYWORDS = /* @__PURE__ */ new Set([
+  "SELECT",
+  "FROM",
+  "WHERE",
+  "GROUP",
+  "ORDER",
+  "BY",
+  "HAVING",
+  "LIMIT",
+  "OFFSET",
+  "FETCH",
+  "UNION",
+  "EXCEPT",
+  "INTERSECT",
+  "JOIN",
+  "LEFT",
+  "RIGHT",
+  "INNER",
+  "OUTER",
+  "FULL",
+  "CROSS",
+  "NATURAL",
+  "ON",
+  "USING",
+  "AS",
+  "WINDOW",
+  "QUALIFY",
+  "LATERAL",
+  "POSITIONAL",
+  "ASOF",
+  "ANTI",
+  "SEMI",
+  "SAMPLE",
+  "TABLESAMPLE",
+  "PIVOT",
+  "UNPIVOT",
+  "VALUES",
+  "WITH",
+  "RECURSIVE",
+  "ALL",
+  "DISTINCT",
+  "AND",
+  "OR",
+  "NOT",
+  "IN",
+  "IS",
+  "NULL",
+  "CASE",
+  "WHEN",
+  "THEN",
+  "ELSE",
+  "END",
+  "TABLE"
+]);
+function isName(token) {
+  return token !== void 0 && (token.kind === "quoted" || token.kind === "word" && !KEYWORDS.has(token.text.toUpperCase()));
+}
+function cteNames(tokens) {
+  const names = /* @__PURE__ */ new Set();
+  tokens.forEach((token, index) => {
+    const as = tokens[index + 1];
+    const open = tokens[index + 2];
+    if (isName(token) && as?.kind === "word" && as.text.toUpperCase() === "AS" && open?.text === "(") {
+      names.add(token.text.toLowerCase());
+    }
+  });
+  return names;
+}
+function tablesNamed(sql) {
+  const tokens = tokenize(sql);
+  const ctes = cteNames(tokens);
+  const found = /* @__PURE__ */ new Map();
+  tokens.forEach((token, index) => {
+    if (token.kind !== "word" || !["FROM", "JOIN", "TABLE"].includes(token.text.toUpperCase())) return;
+    let j = index + 1;
+    for (; ; ) {
+      const name = tokens[j];
+      if (!isName(name)) break;
+      if (tokens[j + 1]?.text === "(") break;
+      while (tokens[j + 1]?.text === "." && isName(tokens[j + 2])) j += 2;
+      const table = tokens[j].text;
+      if (!ctes.has(table.toLowerCase()) && !found.has(table.toLowerCase())) found.set(table.toLowerCase(), table);
+      j += 1;
+      if (tokens[j]?.kind === "word" && tokens[j].text.toUpperCase() === "AS") j += 1;
+      if (isName(tokens[j])) j += 1;
+      if (tokens[j]?.text !== ",") break;
+      j += 1;
+    }
+  });
+  return [...found.values()];
+}
+function sqlName(name) {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && !KEYWORDS.has(name.toUpperCase()) ? name : `"${name.replaceAll('"', '""')}"`;
+}
+
+// src/builder/model.ts
+var COMPUTE_KINDS = ["sql", "python", "r", "synthetic", "preview"];
+var KIND_LABELS = {
+  table: "Table",
+  raw: "File",
+  sql: "SQL",
+  python: "Python",
+  r: "R",
+  synthetic: "Synthetic data",
+  preview: "Preview (airlock)"
+};
+var FORMAT_TYPES = [
+  "STRING",
+  "INTEGER",
+  "FLOAT",
+  "DECIMAL",
+  "BOOLEAN",
+  "DATE",
+  "DATE_ISO8601",
+  "TIMESTAMP",
+  "TIMESTAMP_TZ",
+  "EMAIL",
+  "PHONE_NUMBER_E164",
+  "HASH_SHA256_HEX"
+];
+var NUMERIC_FORMATS = /* @__PURE__ */ new Set(["INTEGER", "FLOAT", "DECIMAL"]);
+var MASK_TYPES = [
+  "genericString",
+  "genericNumber",
+  "name",
+  "address",
+  "postcode",
+  "phoneNumber",
+  "socialSecurityNumber",
+  "email",
+  "date",
+  "timestamp",
+  "iban"
+];
+var counter = 0;
+function nextUid() {
+  counter += 1;
+  return counter;
+}
+function isNode(ref) {
+  return !("dangling" in ref);
+}
+function refName(ref) {
+  return isNode(ref) ? nodeName(ref) : ref.dangling;
+}
+function nodeName(node) {
+  return typeof node.fields["name"] === "string" ? node.fields["name"] : "";
+}
+function isData(node) {
+  return node.kind === "table" || node.kind === "raw";
+}
+function asObject(value) {
+  return value !== null && typeof value === "object" && !Array.isArray(value) ? value : {};
+}
+function asStrings(value) {
+  return Array.isArray(value) ? value.filter((item) => typeof item === "string") : [];
+}
+function emptyRoom() {
+  return { fields: { format: "sealroom/room-definition", version: 2, name: "" }, nodes: [], people: [] };
+}
+function loadTemplate(text) {
+  let document2;
+  try {
+    document2 = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`the template is not valid JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (document2 === null || typeof document2 !== "object" || Array.isArray(document2)) {
+    throw new Error("a template is a JSON object ({...})");
+  }
+  const fields = { ...document2 };
+  const rawNodes = Array.isArray(fields["nodes"]) ? fields["nodes"] : [];
+  const rawPeople = Array.isArray(fields["participants"]) ? fields["participants"] : [];
+  delete fields["nodes"];
+  delete fields["participants"];
+  const nodes = rawNodes.map((item) => {
+    const object = { ...asObject(item) };
+    const kind = String(object["kind"] ?? "");
+    delete object["kind"];
+    return { uid: nextUid(), kind, fields: object, deps: [], derive: false };
+  });
+  const byName = /* @__PURE__ */ new Map();
+  for (const node of nodes) if (!byName.has(nodeName(node))) byName.set(nodeName(node), node);
+  const resolve = (name) => byName.get(name) ?? { dangling: name };
+  for (const node of nodes) {
+    if (Array.isArray(node.fields["dependencies"])) {
+      node.deps = asStrings(node.fields["dependencies"]).map(resolve);
+      delete node.fields["dependencies"];
+    } else if (typeof node.fields["dependency"] === "string") {
+      node.deps = [resolve(node.fields["dependency"])];
+      delete node.fields["dependency"];
+    }
+    if (node.kind === "sql") {
+      const named = derivedDependencies(node, nodes).map(refName).sort();
+      node.derive = JSON.stringify(named) === JSON.stringify(node.deps.map(refName).sort());
+    }
+  }
+  const people = rawPeople.map((item) => {
+    const object = { ...asObject(item) };
+    const person = {
+      uid: nextUid(),
+      fields: object,
+      owns: asStrings(object["data_owner_of"]).map(resolve),
+      analyses: asStrings(object["analyst_of"]).map(resolve)
+    };
+    delete object["data_owner_of"];
+    delete object["analyst_of"];
+    return person;
+  });
+  return { fields, nodes, people };
+}
+function sqlReadable(node) {
+  return ["table", "sql", "python", "r", "synthetic"].includes(node.kind);
+}
+function derivedDependencies(node, nodes) {
+  const named = new Set(tablesNamed(String(node.fields["query"] ?? "")).map((name) => name.toLowerCase()));
+  return nodes.filter((other) => other !== node && sqlReadable(other) && named.has(nodeName(other).toLowerCase()));
+}
+function unknownTables(node, nodes) {
+  const known = new Set(nodes.filter((other) => other !== node).map((other) => nodeName(other).toLowerCase()));
+  return tablesNamed(String(node.fields["query"] ?? "")).filter((name) => !known.has(name.toLowerCase()));
+}
+function effectiveDeps(node, room) {
+  return node.kind === "sql" && node.derive ? derivedDependencies(node, room.nodes) : node.deps;
+}
+var TOP_ORDER = [
+  "$schema",
+  "format",
+  "version",
+  "name",
+  "description",
+  "owner",
+  "nodes",
+  "participants",
+  "basic_permissions",
+  "privacy",
+  "interactive",
+  "enable_development",
+  "trust_roots",
+  "identities"
+];
+var NODE_ORDER = [
+  "kind",
+  "name",
+  "is_required",
+  "columns",
+  "unique_column_combinations",
+  "drop_invalid_rows",
+  "query",
+  "script",
+  "dependencies",
+  "dependency",
+  "additional_files",
+  "epsilon",
+  "model",
+  "minimum_rows_count",
+  "dp_epsilon",
+  "dp_delta",
+  "dp_max_rows_per_unit",
+  "dp_bounds",
+  "parameters",
+  "quota_bytes"
+];
+var COLUMN_ORDER = ["name", "format_type", "is_nullable", "hash_with", "in_range", "precision", "scale"];
+var PERSON_ORDER = ["email", "data_owner_of", "analyst_of", "permissions"];
+function ordered(object, order) {
+  const result = {};
+  for (const key of order) if (key in object) result[key] = object[key];
+  for (const [key, value] of Object.entries(object)) if (!(key in result)) result[key] = value;
+  return result;
+}
+function toTemplate(room) {
+  const nodeNames = (refs) => {
+    const names = refs.map(refName);
+    return names.filter((name, index) => names.indexOf(name) === index);
+  };
+  const nodes = room.nodes.map((node) => {
+    const object = { kind: node.kind, ...node.fields };
+    if (Array.isArray(object["columns"]) && node.kind === "table") {
+      object["columns"] = object["columns"].map((column) => ordered(asObject(column), COLUMN_ORDER));
+    }
+    if (node.kind === "sql" || node.kind === "python" || node.kind === "r") {
+      object["dependencies"] = nodeNames(effectiveDeps(node, room));
+    } else if (node.kind === "synthetic" || node.kind === "preview") {
+      object["dependency"] = node.deps[0] ? refName(node.deps[0]) : "";
+    }
+    return ordered(object, NODE_ORDER);
+  });
+  const participants = room.people.map((person) => {
+    const object = { ...person.fields };
+    if (person.owns.length) object["data_owner_of"] = nodeNames(person.owns);
+    if (person.analyses.length) object["analyst_of"] = nodeNames(person.analyses);
+    return ordered(object, PERSON_ORDER);
+  });
+  const top = {
+    interactive: false,
+    enable_development: false,
+    ...room.fields,
+    nodes,
+    participants
+  };
+  return ordered(top, TOP_ORDER);
+}
+function templateText(room) {
+  return JSON.stringify(toTemplate(room), null, 2) + "\n";
+}
+function setField(fields, key, value, fallback = void 0) {
+  if (value === void 0 || value === null || value === "" || value === fallback) delete fields[key];
+  else fields[key] = value;
+}
+function removeNode(room, node) {
+  room.nodes = room.nodes.filter((other) => other !== node);
+  for (const other of room.nodes) other.deps = other.deps.filter((ref) => ref !== node);
+  for (const person of room.people) {
+    person.owns = person.owns.filter((ref) => ref !== node);
+    person.analyses = person.analyses.filter((ref) => ref !== node);
+  }
+}
+function removeColumn(room, table, index) {
+  const columns = table.fields["columns"];
+  columns.splice(index, 1);
+  const combos = Array.isArray(table.fields["unique_column_combinations"]) ? table.fields["unique_column_combinations"] : [];
+  const kept = combos.filter((combo) => !combo.includes(index)).map((combo) => combo.map((i) => i > index ? i - 1 : i));
+  setField(table.fields, "unique_column_combinations", kept.length ? kept : null);
+  for (const node of room.nodes) {
+    if (node.kind !== "synthetic" || node.deps[0] !== table || !Array.isArray(node.fields["columns"])) continue;
+    const masks = node.fields["columns"].filter((column) => column["index"] !== index).map((column) => Number(column["index"]) > index ? { ...column, index: Number(column["index"]) - 1 } : column);
+    setField(node.fields, "columns", masks.length ? masks : null);
+  }
+}
+var NODE_NAME = /^([a-zA-Z]|[a-zA-Z][a-zA-Z0-9_ -]*[a-zA-Z0-9])$/;
+var EMAIL = /^[^@\s,\x00-\x1f\x7f-\x9f]+@[^@\s,\x00-\x1f\x7f-\x9f]+$/;
+var FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$/;
+function isEmail(value) {
+  return value.length <= 254 && EMAIL.test(value) && !/[\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]/.test(value);
+}
+function inRange(value, low, high, lowOpen, highOpen) {
+  if (typeof value !== "number" || !Number.isFinite(value)) return false;
+  return (lowOpen ? value > low : value >= low) && (highOpen ? value < high : value <= high);
+}
+function inCycle(node, room) {
+  const seen = /* @__PURE__ */ new Set();
+  const stack = effectiveDeps(node, room).filter(isNode);
+  while (stack.length) {
+    const next = stack.pop();
+    if (next === node) return true;
+    if (seen.has(next)) continue;
+    seen.add(next);
+    stack.push(...effectiveDeps(next, room).filter(isNode));
+  }
+  return false;
+}
+function problems(room) {
+  const found = [];
+  const add2 = (field, message) => {
+    found.push({ field, message });
+  };
+  const name = String(room.fields["name"] ?? "");
+  if (!name.trim()) add2("room-name", "Give the data clean room a name.");
+  else if (name.length > 200) add2("room-name", "A name has at most 200 characters.");
+  const seen = /* @__PURE__ */ new Map();
+  const budget = asObject(room.fields["privacy"])["dp_epsilon_budget"];
+  for (const node of room.nodes) {
+    const id = `n${node.uid}`;
+    const label = nodeName(node);
+    if (!label) add2(`${id}-name`, "Give it a name.");
+    else if (label.length > 100 || !NODE_NAME.test(label)) {
+      add2(`${id}-name`, "Use letters, digits, _, - and spaces, starting with a letter and not ending with a space, _ or -.");
+    } else if (seen.has(label.toLowerCase())) {
+      add2(`${id}-name`, `Another dataset or computation is already named “${nodeName(seen.get(label.toLowerCase()))}” (names ignore case).`);
+    }
+    if (label) seen.set(label.toLowerCase(), seen.get(label.toLowerCase()) ?? node);
+    if (node.kind === "table") checkTable(node, id, add2);
+    if (node.kind === "sql") {
+      const query = String(node.fields["query"] ?? "");
+      if (!query.trim()) add2(`${id}-query`, "Write the query.");
+      const unknown = unknownTables(node, room.nodes);
+      if (unknown.length) add2(`${id}-query`, `The query reads ${unknown.map((t) => `“${t}”`).join(", ")}, which this room has no dataset or computation of.`);
+      if (!node.derive) {
+        const chosen = new Set(node.deps.map((ref) => refName(ref).toLowerCase()));
+        const missing = derivedDependencies(node, room.nodes).filter((dep) => !chosen.has(nodeName(dep).toLowerCase()));
+        if (missing.length) add2(`${id}-deps`, `The query reads ${missing.map((dep) => `“${nodeName(dep)}”`).join(", ")}: tick it as an input.`);
+      }
+      const minimum = node.fields["minimum_rows_count"];
+      if (minimum != null && !(Number.isInteger(minimum) && inRange(minimum, 2, 1e5, false, false))) {
+        add2(`${id}-minimum`, "The privacy filter minimum is a whole number from 2 to 100,000.");
+      }
+      const epsilon = node.fields["dp_epsilon"];
+      if (epsilon != null) {
+        if (!inRange(epsilon, 0, 10, true, false)) add2(`${id}-epsilon`, "ε is more than 0 and at most 10.");
+        if (budget === void 0 || budget === null) add2(`${id}-epsilon`, "Differential privacy needs the room's privacy budget ε (Room privacy settings).");
+      }
+      const delta = node.fields["dp_delta"];
+      if (delta != null && !inRange(delta, 0, 1e-3, true, true)) add2(`${id}-delta`, "δ is more than 0 and less than 0.001.");
+      if (minimum != null || epsilon != null) {
+        const notTables = effectiveDeps(node, room).filter((dep) => isNode(dep) && dep.kind !== "table");
+        if (notTables.length) add2(`${id}-privacy`, `Privacy settings protect rows of tables as published: ${notTables.map((dep) => `“${refName(dep)}”`).join(", ")} is a computation (compute it in a CTE of this query instead).`);
+      }
+    }
+    if (node.kind === "python" || node.kind === "r") {
+      if (!String(node.fields["script"] ?? "").trim()) add2(`${id}-script`, "Write the script.");
+      const files = Array.isArray(node.fields["additional_files"]) ? node.fields["additional_files"] : [];
+      const main = node.kind === "python" ? "main.py" : "main.R";
+      files.forEach((file, index) => {
+        const fileName = String(file["name"] ?? "");
+        if (!FILE_NAME.test(fileName)) add2(`${id}-f${index}-name`, "A file name uses letters, digits, ., _ and - (up to 100), not starting with . or -.");
+        else if (fileName === main) add2(`${id}-f${index}-name`, `${main} is the script itself: choose another name.`);
+        else if (files.findIndex((other) => other["name"] === fileName) !== index) add2(`${id}-f${index}-name`, "Two files have this name.");
+      });
+    }
+    if (node.kind === "synthetic") {
+      if (!node.deps[0]) add2(`${id}-source`, "Choose the table to synthesise.");
+      if (!inRange(node.fields["epsilon"], 0, 100, true, false)) add2(`${id}-epsilon`, "ε is more than 0 and at most 100.");
+      if (budget === void 0 || budget === null) add2(`${id}-epsilon`, "Synthetic data needs the room's privacy budget ε (Room privacy settings).");
+    }
+    if (node.kind === "preview" && !node.deps[0]) add2(`${id}-source`, "Choose the computation it previews.");
+    if (!isData(node) && inCycle(node, room)) add2(`${id}-name`, "This computation depends on itself through its inputs.");
+  }
+  const emails = /* @__PURE__ */ new Set();
+  for (const person of room.people) {
+    const email = String(person.fields["email"] ?? "").trim();
+    if (!isEmail(email)) add2(`p${person.uid}-email`, "Type an e-mail address, like ann@bank.example.");
+    else if (emails.has(email.toLowerCase())) add2(`p${person.uid}-email`, "This participant is listed twice.");
+    emails.add(email.toLowerCase());
+  }
+  const privacy = asObject(room.fields["privacy"]);
+  if (privacy["dp_epsilon_budget"] != null && !inRange(privacy["dp_epsilon_budget"], 0, 1e3, true, false)) {
+    add2("privacy-budget", "The budget ε is more than 0 and at most 1000.");
+  }
+  if (privacy["dp_delta_budget"] != null && !inRange(privacy["dp_delta_budget"], 0, 0.01, true, true)) {
+    add2("privacy-delta", "The budget δ is more than 0 and less than 0.01.");
+  }
+  return found;
+}
+function checkTable(node, id, add2) {
+  const columns = Array.isArray(node.fields["columns"]) ? node.fields["columns"] : [];
+  if (columns.length === 0) add2(`${id}-columns`, "A table has at least one column: Add column.");
+  const names = /* @__PURE__ */ new Set();
+  columns.forEach((column, index) => {
+    const cid = `${id}-c${index}`;
+    const columnName = String(column["name"] ?? "");
+    if (!columnName) add2(`${cid}-name`, "Name the column.");
+    else if (columnName.length > 128) add2(`${cid}-name`, "A column name has at most 128 characters.");
+    else if (names.has(columnName)) add2(`${cid}-name`, "Two columns have this name.");
+    names.add(columnName);
+    if (column["format_type"] === "DECIMAL") {
+      const precision = column["precision"];
+      const scale = column["scale"];
+      if (!(Number.isInteger(precision) && inRange(precision, 1, 38, false, false))) add2(`${cid}-precision`, "Precision is 1 to 38 digits.");
+      else if (!(Number.isInteger(scale) && inRange(scale, 0, Number(precision), false, false))) add2(`${cid}-scale`, `Scale is 0 to the precision (${String(precision)}).`);
+    }
+    const range2 = asObject(column["in_range"]);
+    const low = range2["greater_than"] ?? range2["greater_than_equals"];
+    const high = range2["less_than"] ?? range2["less_than_equals"];
+    if (typeof low === "number" && typeof high === "number" && low > high) add2(`${cid}-high`, "The upper bound is below the lower bound.");
+  });
+}
+
+// src/pages/builder.ts
+function mountBuilder(container, initial, onChange) {
+  let room;
+  try {
+    room = initial && initial.trim() ? loadTemplate(initial) : emptyRoom();
+  } catch (error) {
+    replace(container, notice("error", `This template cannot be edited in the form: ${error instanceof Error ? error.message : String(error)}. Correct it in the JSON view.`));
+    return;
+  }
+  const root = h("div", { class: "builder" });
+  replace(container, root);
+  new Builder(root, room, onChange).start();
+}
+var Builder = class {
+  constructor(container, room, onChange) {
+    this.container = container;
+    this.room = room;
+    this.onChange = onChange;
+  }
+  container;
+  room;
+  onChange;
+  errors = /* @__PURE__ */ new Map();
+  controls = /* @__PURE__ */ new Map();
+  derived = [];
+  privacyModes = /* @__PURE__ */ new Map();
+  summary = h("div");
+  start() {
+    this.container.addEventListener("keydown", (event) => {
+      const target = event.target;
+      if (event.key === "Enter" && target instanceof HTMLInputElement && !["checkbox", "radio", "button", "submit"].includes(target.type)) {
+        event.preventDefault();
+        if (target.id === "b-new-email") this.addParticipant();
+      }
+    });
+    for (const node of this.room.nodes) {
+      if (node.kind === "sql") {
+        this.privacyModes.set(node.uid, node.fields["dp_epsilon"] != null ? "dp" : node.fields["minimum_rows_count"] != null ? "filter" : "none");
+      }
+    }
+    this.render();
+    this.changed();
+  }
+  // -- the loop: change → template, messages, names ------------------------------------------
+  changed() {
+    this.onChange(templateText(this.room));
+    this.refreshDerived();
+    this.showProblems();
+  }
+  render(focusId) {
+    const active = focusId ?? (document.activeElement instanceof HTMLElement && this.container.contains(document.activeElement) ? document.activeElement.id : "");
+    this.errors.clear();
+    this.controls.clear();
+    this.derived = [];
+    clear(this.container);
+    this.summary = h("div", { class: "builder-summary", role: "status", "data-builder-problems": "0" });
+    this.container.append(this.roomPart(), this.datasetsPart(), this.computationsPart(), this.permissionsPart(), this.summary);
+    this.refreshDerived();
+    this.showProblems();
+    if (active) document.getElementById(active)?.focus();
+  }
+  refreshDerived() {
+    for (const part of this.derived) {
+      const focused = document.activeElement instanceof HTMLElement && part.element.contains(document.activeElement) ? document.activeElement.id : "";
+      for (const key of [...this.errors.keys()]) if (!this.errors.get(key).isConnected) this.errors.delete(key);
+      replace(part.element, ...part.fill());
+      if (focused) document.getElementById(focused)?.focus();
+    }
+  }
+  showProblems() {
+    const found = [...problems(this.room), ...this.formProblems()];
+    const byField = /* @__PURE__ */ new Map();
+    for (const problem2 of found) byField.set(problem2.field, [...byField.get(problem2.field) ?? [], problem2.message]);
+    for (const [field, slot] of this.errors) {
+      const messages = byField.get(field) ?? [];
+      replace(slot, messages.join(" "));
+      slot.classList.toggle("hidden", messages.length === 0);
+      const control = this.controls.get(field);
+      if (control) {
+        if (messages.length) control.setAttribute("aria-invalid", "true");
+        else control.removeAttribute("aria-invalid");
+      }
+    }
+    const unplaced = found.filter((problem2) => !this.errors.has(problem2.field));
+    this.summary.dataset["builderProblems"] = String(found.length);
+    replace(
+      this.summary,
+      found.length === 0 ? h("p", { class: "verified" }, "✓ Nothing to fix in the form. Continue: the server checks the template, then test all computations.") : h("p", { class: "error" }, found.length === 1 ? "1 thing to fix (see the message next to the field)." : `${found.length} things to fix (see the messages next to the fields).`),
+      unplaced.length ? h("ul", {}, ...unplaced.map((problem2) => h("li", {}, problem2.message))) : null
+    );
+  }
+  /** Problems only the form knows: a privacy setting chosen but not filled in. */
+  formProblems() {
+    const found = [];
+    for (const node of this.room.nodes) {
+      const mode = this.privacyModes.get(node.uid);
+      if (mode === "filter" && node.fields["minimum_rows_count"] == null) found.push({ field: `n${node.uid}-minimum`, message: "Type the minimum number of rows, or choose no privacy filter." });
+      if (mode === "dp" && node.fields["dp_epsilon"] == null) found.push({ field: `n${node.uid}-epsilon`, message: "Type ε, or choose no differential privacy." });
+    }
+    return found;
+  }
+  // -- controls ------------------------------------------------------------------------------
+  errorSlot(key) {
+    const slot = h("p", { id: `b-${key}-error`, class: "field-error hidden" });
+    this.errors.set(key, slot);
+    return slot;
+  }
+  describe(control, key, hint) {
+    this.controls.set(key, control);
+    const slot = this.errorSlot(key);
+    control.setAttribute("aria-describedby", [hint?.id, slot.id].filter(Boolean).join(" "));
+    return slot;
+  }
+  textField(key, label, value, onValue, options = {}) {
+    const id = `b-${key}`;
+    const control = options.multiline ? h("textarea", { id, rows: options.rows ?? 6, spellcheck: "false", placeholder: options.placeholder ?? null, maxlength: options.max ?? null }) : h("input", { id, type: options.type ?? "text", placeholder: options.placeholder ?? null, maxlength: options.max ?? null, autocomplete: "off" });
+    control.value = value;
+    control.addEventListener("input", () => {
+      onValue(control.value);
+      this.changed();
+    });
+    const hint = options.hint ? h("p", { class: "hint", id: `${id}-hint` }, options.hint) : null;
+    const slot = this.describe(control, key, hint);
+    return h("div", { class: "builder-field" }, h("label", { for: id }, label), control, hint, slot);
+  }
+  numberField(key, label, value, onValue, options = {}) {
+    const id = `b-${key}`;
+    const control = h("input", {
+      id,
+      type: "number",
+      step: options.step ?? (options.integer ? "1" : "any"),
+      min: options.min ?? null,
+      max: options.max ?? null,
+      inputmode: options.integer ? "numeric" : "decimal",
+      class: "builder-number"
+    });
+    control.value = typeof value === "number" ? String(value) : "";
+    control.addEventListener("input", () => {
+      const number = control.value.trim() === "" ? null : Number(control.value);
+      onValue(number !== null && Number.isFinite(number) ? number : null);
+      this.changed();
+    });
+    const hint = options.hint ? h("p", { class: "hint", id: `${id}-hint` }, options.hint) : null;
+    const slot = this.describe(control, key, hint);
+    return h("div", { class: "builder-field" }, h("label", { for: id }, label), control, hint, slot);
+  }
+  checkbox(key, label, checked, onValue, hintText) {
+    const id = `b-${key}`;
+    const control = h("input", { id, type: "checkbox" });
+    control.checked = checked;
+    control.addEventListener("change", () => {
+      onValue(control.checked);
+      this.changed();
+    });
+    const hint = hintText ? h("span", { class: "hint", id: `${id}-hint` }, hintText) : null;
+    if (hint) control.setAttribute("aria-describedby", hint.id);
+    return h("div", { class: "builder-check" }, h("label", { for: id, class: "inline" }, control, " ", ...Array.isArray(label) ? label : [label]), hint);
+  }
+  select(key, label, options, current, onValue, hintText) {
+    const id = `b-${key}`;
+    const control = h("select", { id }, ...options.map(([value, text]) => {
+      const option = h("option", { value }, text);
+      option.selected = value === current;
+      return option;
+    }));
+    control.addEventListener("change", () => {
+      onValue(control.value);
+      this.changed();
+    });
+    const hint = hintText ? h("p", { class: "hint", id: `${id}-hint` }, hintText) : null;
+    const slot = this.describe(control, key, hint);
+    return h("div", { class: "builder-field" }, h("label", { for: id }, label), control, hint, slot);
+  }
+  button(text, onClick, attrs = {}) {
+    const button = h("button", { type: "button", class: "secondary", ...attrs }, ...Array.isArray(text) ? text : [text]);
+    button.addEventListener("click", onClick);
+    return button;
+  }
+  derivedPart(tag, attrs, fill) {
+    const element = h(tag, attrs);
+    this.derived.push({ element, fill });
+    return element;
+  }
+  // -- the room ----------------------------------------------------------------------------
+  roomPart() {
+    const fields = this.room.fields;
+    const owner = typeof fields["owner"] === "string" ? fields["owner"] : null;
+    return h(
+      "fieldset",
+      { class: "builder-room" },
+      h("legend", {}, "Data clean room"),
+      this.textField(
+        "room-name",
+        "Name",
+        String(fields["name"] ?? ""),
+        (value) => {
+          fields["name"] = value;
+        },
+        { max: 200, placeholder: "Confidential computing overlap" }
+      ),
+      this.textField(
+        "room-description",
+        "Description (optional)",
+        String(fields["description"] ?? ""),
+        (value) => setField(fields, "description", value),
+        { multiline: true, rows: 2, max: 5e3 }
+      ),
+      h("p", { class: "hint" }, owner ? `Owner: ${owner}.` : "Owner: you, the person who publishes it.")
+    );
+  }
+  // -- datasets ----------------------------------------------------------------------------
+  datasetsPart() {
+    const data = this.room.nodes.filter(isData);
+    return h(
+      "section",
+      { class: "builder-section", "aria-labelledby": "b-datasets-heading" },
+      h("h2", { id: "b-datasets-heading" }, "Datasets"),
+      h("p", { class: "hint" }, "What the data owners provision: tables (CSV, validated against the columns below) and files (JSON, TXT, ZIP, …)."),
+      data.length ? null : h("p", { class: "muted" }, "No datasets yet."),
+      ...data.map((node) => this.dataNode(node)),
+      h(
+        "div",
+        { class: "row builder-toolbar" },
+        this.button("Add table", () => this.addNode("table"), { id: "b-add-table" }),
+        this.button("Add file", () => this.addNode("raw"), { id: "b-add-file" })
+      )
+    );
+  }
+  addNode(kind) {
+    const fields = { name: "" };
+    if (kind === "table") Object.assign(fields, { is_required: true, columns: [{ name: "", format_type: "STRING" }] });
+    if (kind === "raw") fields["is_required"] = true;
+    if (kind === "sql") fields["query"] = "";
+    if (kind === "python" || kind === "r") fields["script"] = "";
+    if (kind === "synthetic") fields["epsilon"] = 1;
+    const node = { uid: nextUid(), kind, fields, deps: [], derive: kind === "sql" };
+    if (kind === "sql") this.privacyModes.set(node.uid, "none");
+    if (kind === "synthetic") {
+      const table = this.room.nodes.find((other) => other.kind === "table");
+      if (table) node.deps = [table];
+    }
+    if (kind === "preview") {
+      const computation = this.room.nodes.find((other) => ["sql", "python", "r", "synthetic"].includes(other.kind));
+      if (computation) node.deps = [computation];
+    }
+    if (isData(node)) {
+      const last = this.room.nodes.map(isData).lastIndexOf(true);
+      this.room.nodes.splice(last + 1, 0, node);
+    } else {
+      this.room.nodes.push(node);
+    }
+    this.render(`b-n${node.uid}-name`);
+    this.changed();
+  }
+  /** "Remove table" / "Remove file" / "Remove computation", described by the node's legend
+   * (which follows its name as it is typed). */
+  removeNodeButton(node, noun) {
+    return this.button(`Remove ${noun}`, () => {
+      removeNode(this.room, node);
+      this.render(isData(node) ? "b-add-table" : "b-add-computation");
+      this.changed();
+    }, { class: "secondary danger", "aria-describedby": `b-n${node.uid}-legend` });
+  }
+  nodeHeader(node, what) {
+    const legend = h("legend", { id: `b-n${node.uid}-legend` }, `${what}: ${nodeName(node) || "(no name yet)"}`);
+    const name = this.textField(`n${node.uid}-name`, "Name", nodeName(node), (value) => {
+      node.fields["name"] = value;
+      replace(legend, `${what}: ${value || "(no name yet)"}`);
+    }, { max: 100, hint: "Letters, digits, _, - and spaces; unique in the room. SQL reads it as a table name." });
+    return [legend, name];
+  }
+  dataNode(node) {
+    const what = node.kind === "table" ? "Table" : "File";
+    const [legend, name] = this.nodeHeader(node, what);
+    const required = this.checkbox(
+      `n${node.uid}-required`,
+      "Required before running",
+      node.fields["is_required"] === true,
+      (checked) => setField(node.fields, "is_required", checked, false),
+      "Computations reading it are refused until a dataset is provisioned (otherwise they read it empty)."
+    );
+    const box = h("fieldset", { class: "builder-node", "data-builder-node": node.kind }, legend, name, required);
+    if (node.kind === "table") {
+      box.append(
+        this.checkbox(
+          `n${node.uid}-drop`,
+          "Drop invalid rows instead of refusing the dataset",
+          node.fields["drop_invalid_rows"] === true,
+          (checked) => setField(node.fields, "drop_invalid_rows", checked, false)
+        ),
+        this.columnsPart(node)
+      );
+    } else if (node.kind === "raw") {
+      box.append(h("p", { class: "hint" }, "Any file: JSON, TXT, ZIP or any other kind; read by Python and R computations, not by SQL."));
+    }
+    box.append(h("div", { class: "row builder-toolbar" }, this.removeNodeButton(node, what.toLowerCase())));
+    return box;
+  }
+  columnsPart(node) {
+    if (!Array.isArray(node.fields["columns"])) node.fields["columns"] = [];
+    const columns = node.fields["columns"];
+    const combos = () => Array.isArray(node.fields["unique_column_combinations"]) ? node.fields["unique_column_combinations"] : [];
+    const others = combos().filter((combo) => combo.length > 1);
+    return h(
+      "fieldset",
+      { class: "builder-columns" },
+      h("legend", {}, "Columns"),
+      h("p", { class: "hint" }, "In the CSV's order (no header row is uploaded). Types and rules are checked in the core when a dataset is provisioned."),
+      ...columns.map((column, index) => this.columnRow(node, column, index, combos)),
+      this.errorSlot(`n${node.uid}-columns`),
+      others.length ? h(
+        "p",
+        {},
+        "Also unique together: ",
+        others.map((combo) => combo.map((i) => String(columns[i]?.["name"] ?? i)).join(" + ")).join("; "),
+        " (edit in the JSON view)."
+      ) : null,
+      this.button("Add column", () => {
+        columns.push({ name: "", format_type: "STRING" });
+        this.render(`b-n${node.uid}-c${columns.length - 1}-name`);
+        this.changed();
+      }, { id: `b-n${node.uid}-add-column` })
+    );
+  }
+  columnRow(node, column, index, combos) {
+    const key = `n${node.uid}-c${index}`;
+    const label = `Column ${index + 1}`;
+    const numeric = () => NUMERIC_FORMATS.has(String(column["format_type"])) && !column["hash_with"];
+    const range2 = () => column["in_range"] && typeof column["in_range"] === "object" ? column["in_range"] : {};
+    const setBound = (side, value, op) => {
+      const current2 = { ...range2() };
+      const keys = side === "low" ? ["greater_than_equals", "greater_than"] : ["less_than", "less_than_equals"];
+      const existing = keys.find((k) => current2[k] !== void 0 && current2[k] !== null);
+      const chosen = op ?? existing ?? keys[0];
+      const previous = existing ? current2[existing] : void 0;
+      for (const k of keys) delete current2[k];
+      const bound = op === void 0 ? value : typeof previous === "number" ? previous : null;
+      if (bound !== null && bound !== void 0) current2[chosen] = bound;
+      setField(column, "in_range", Object.keys(current2).length ? current2 : null);
+    };
+    const boundOp = (side) => {
+      const r = range2();
+      return side === "low" ? r["greater_than"] != null ? "greater_than" : "greater_than_equals" : r["less_than_equals"] != null ? "less_than_equals" : "less_than";
+    };
+    const boundValue = (side) => {
+      const r = range2();
+      return side === "low" ? r["greater_than"] ?? r["greater_than_equals"] : r["less_than"] ?? r["less_than_equals"];
+    };
+    const rangeBox = h(
+      "div",
+      { class: "builder-range" },
+      this.select(`${key}-low-op`, "Lower bound", [["greater_than_equals", "at least (≥)"], ["greater_than", "more than (>)"]], boundOp("low"), (op) => setBound("low", null, op)),
+      this.numberField(`${key}-low`, "Lower value", boundValue("low"), (value) => setBound("low", value)),
+      this.select(`${key}-high-op`, "Upper bound", [["less_than", "less than (<)"], ["less_than_equals", "at most (≤)"]], boundOp("high"), (op) => setBound("high", null, op)),
+      this.numberField(`${key}-high`, "Upper value", boundValue("high"), (value) => setBound("high", value))
+    );
+    const decimalBox = h(
+      "div",
+      { class: "builder-range" },
+      this.numberField(`${key}-precision`, "Precision (digits)", column["precision"], (value) => setField(column, "precision", value), { integer: true, min: 1, max: 38 }),
+      this.numberField(`${key}-scale`, "Scale (after the point)", column["scale"], (value) => setField(column, "scale", value), { integer: true, min: 0, max: 38 })
+    );
+    const showOptions = () => {
+      rangeBox.classList.toggle("hidden", !numeric());
+      decimalBox.classList.toggle("hidden", column["format_type"] !== "DECIMAL");
+    };
+    const formats = new Set(FORMAT_TYPES);
+    const current = String(column["format_type"] ?? "STRING");
+    const formatOptions = [...formats.has(current) ? [] : [[current, current]], ...FORMAT_TYPES.map((f) => [f, f])];
+    const unique = combos().some((combo) => combo.length === 1 && combo[0] === index);
+    const row = h(
+      "fieldset",
+      { class: "builder-column", "data-column": String(index) },
+      h("legend", { class: "sr-only" }, label),
+      h(
+        "div",
+        { class: "builder-column-main" },
+        this.textField(`${key}-name`, `${label} name`, String(column["name"] ?? ""), (value) => {
+          column["name"] = value;
+        }, { max: 128 }),
+        this.select(`${key}-type`, `${label} type`, formatOptions, current, (value) => {
+          column["format_type"] = value;
+          if (value === "DECIMAL") {
+            if (column["precision"] == null) column["precision"] = 18;
+            if (column["scale"] == null) column["scale"] = 2;
+          } else {
+            delete column["precision"];
+            delete column["scale"];
+          }
+          if (!numeric()) delete column["in_range"];
+          this.render();
+        }),
+        h(
+          "div",
+          { class: "builder-flags" },
+          this.checkbox(
+            `${key}-nullable`,
+            ["Nullable", h("span", { class: "sr-only" }, ` (${label.toLowerCase()})`)],
+            column["is_nullable"] !== false,
+            (checked) => setField(column, "is_nullable", checked, true)
+          ),
+          this.checkbox(`${key}-unique`, ["Unique", h("span", { class: "sr-only" }, ` (${label.toLowerCase()})`)], unique, (checked) => {
+            const kept = combos().filter((combo) => !(combo.length === 1 && combo[0] === index));
+            if (checked) kept.push([index]);
+            kept.sort((a, b) => a.length === 1 && b.length === 1 ? a[0] - b[0] : 0);
+            setField(node.fields, "unique_column_combinations", kept.length ? kept : null);
+          }),
+          this.checkbox(
+            `${key}-hashed`,
+            ["Hashed (SHA-256)", h("span", { class: "sr-only" }, ` (${label.toLowerCase()})`)],
+            column["hash_with"] === "SHA256_HEX",
+            (checked) => {
+              setField(column, "hash_with", checked ? "SHA256_HEX" : null);
+              if (!numeric()) delete column["in_range"];
+              showOptions();
+            },
+            "the owner uploads SHA-256 hex digests of the values"
+          )
+        ),
+        this.button(["Remove", h("span", { class: "sr-only" }, ` ${label.toLowerCase()}`)], () => {
+          removeColumn(this.room, node, index);
+          this.render(`b-n${node.uid}-add-column`);
+          this.changed();
+        }, { class: "secondary danger" })
+      ),
+      rangeBox,
+      decimalBox
+    );
+    showOptions();
+    return row;
+  }
+  // -- computations ------------------------------------------------------------------------
+  computationsPart() {
+    const compute = this.room.nodes.filter((node) => !isData(node));
+    const kinds = h("select", { id: "b-new-kind" }, ...COMPUTE_KINDS.map((kind) => h("option", { value: kind }, KIND_LABELS[kind])));
+    return h(
+      "section",
+      { class: "builder-section", "aria-labelledby": "b-computations-heading" },
+      h("h2", { id: "b-computations-heading" }, "Computations"),
+      h("p", { class: "hint" }, "SQL, Python, R or synthetic data, reading the datasets and each other's results. “Test all computations” (after Continue) runs each over empty tables and shows its result schema."),
+      compute.length ? null : h("p", { class: "muted" }, "No computations yet."),
+      ...compute.map((node) => this.computeNode(node)),
+      h(
+        "div",
+        { class: "row builder-toolbar" },
+        h("div", { class: "builder-field" }, h("label", { for: "b-new-kind" }, "Computation type"), kinds),
+        this.button("Add computation", () => this.addNode(kinds.value), { id: "b-add-computation" })
+      ),
+      this.privacyPart()
+    );
+  }
+  computeNode(node) {
+    const what = KIND_LABELS[node.kind] ?? node.kind;
+    const [legend, name] = this.nodeHeader(node, `${what} computation`);
+    const box = h("fieldset", { class: "builder-node", "data-builder-node": node.kind }, legend, name);
+    if (node.kind === "sql") box.append(...this.sqlParts(node));
+    else if (node.kind === "python" || node.kind === "r") box.append(...this.scriptParts(node));
+    else if (node.kind === "synthetic") box.append(...this.syntheticParts(node));
+    else if (node.kind === "preview") box.append(...this.previewParts(node));
+    else box.append(h("p", { class: "hint" }, "A kind of node this form does not edit: it is kept as written (see the JSON view)."));
+    box.append(h("div", { class: "row builder-toolbar" }, this.removeNodeButton(node, "computation")));
+    return box;
+  }
+  sqlParts(node) {
+    const id = `n${node.uid}`;
+    const editor = this.textField(
+      `${id}-query`,
+      "Query (SQL, DuckDB dialect)",
+      String(node.fields["query"] ?? ""),
+      (value) => {
+        node.fields["query"] = value;
+      },
+      { multiline: true, rows: 9, placeholder: "SELECT COUNT(*) AS customers FROM bank_customers" }
+    );
+    const textarea = editor.querySelector("textarea");
+    const browser = this.derivedPart("div", { class: "builder-browser", role: "group", "aria-labelledby": `b-${id}-browser-heading` }, () => {
+      const tables = this.room.nodes.filter((other) => other !== node && sqlReadable(other) && nodeName(other));
+      return [
+        h("h3", { id: `b-${id}-browser-heading` }, "Table browser"),
+        h("p", { class: "hint" }, "Insert a table or column name at the cursor."),
+        tables.length === 0 ? h("p", { class: "muted" }, "Add a table first.") : null,
+        h("ul", { class: "builder-tree" }, ...tables.map((table) => h(
+          "li",
+          {},
+          this.insertButton(
+            textarea,
+            node,
+            sqlName(nodeName(table)),
+            [h("span", { class: "sr-only" }, "Insert table "), nodeName(table), " ", h("span", { class: "pill" }, KIND_LABELS[table.kind])]
+          ),
+          table.kind === "table" ? h("ul", {}, ...(table.fields["columns"] ?? []).filter((c) => c["name"]).map((column) => h(
+            "li",
+            {},
+            this.insertButton(textarea, node, sqlName(String(column["name"])), [
+              h("span", { class: "sr-only" }, "Insert column "),
+              String(column["name"]),
+              h("span", { class: "sr-only" }, ` of ${nodeName(table)}`),
+              " ",
+              h("span", { class: "muted" }, String(column["format_type"] ?? ""))
+            ])
+          ))) : null
+        )))
+      ];
+    });
+    const derive = this.checkbox(`${id}-derive`, "Inputs: the tables the query names", node.derive, (checked) => {
+      if (!checked) node.deps = derivedDependencies(node, this.room.nodes);
+      node.derive = checked;
+    }, "Untick to choose the inputs yourself.");
+    const deps = this.derivedPart("div", { class: "builder-deps" }, () => {
+      if (node.derive) {
+        const found = derivedDependencies(node, this.room.nodes);
+        return [h("p", { "data-derived-deps": found.map(nodeName).join(",") }, "Reads: ", found.length ? found.map(nodeName).join(", ") : "nothing yet")];
+      }
+      const candidates = this.room.nodes.filter((other) => other !== node && sqlReadable(other));
+      return [h("fieldset", {}, h("legend", {}, "Inputs"), ...candidates.map((other) => this.checkbox(`${id}-dep-n${other.uid}`, nodeName(other) || "(no name yet)", node.deps.includes(other), (checked) => {
+        node.deps = checked ? this.inRoomOrder([...node.deps, other]) : node.deps.filter((dep) => dep !== other);
+      })))];
+    });
+    const depsSlot = this.errorSlot(`${id}-deps`);
+    return [
+      h("div", { class: "builder-editor" }, h("div", {}, editor, derive, deps, depsSlot), browser),
+      this.sqlPrivacy(node)
+    ];
+  }
+  insertButton(textarea, node, text, content) {
+    return this.button(content, () => {
+      const start2 = textarea.selectionStart ?? textarea.value.length;
+      const end = textarea.selectionEnd ?? start2;
+      const before = textarea.value.slice(0, start2);
+      const spaced = before && !/[\s(,.]$/.test(before) ? ` ${text}` : text;
+      textarea.setRangeText(spaced, start2, end, "end");
+      node.fields["query"] = textarea.value;
+      textarea.focus();
+      this.changed();
+    }, { class: "link" });
+  }
+  inRoomOrder(refs) {
+    const unique = refs.filter((ref, index) => refs.indexOf(ref) === index);
+    return unique.sort((a, b) => (isNode(a) ? this.room.nodes.indexOf(a) : 1e9) - (isNode(b) ? this.room.nodes.indexOf(b) : 1e9));
+  }
+  sqlPrivacy(node) {
+    const id = `n${node.uid}`;
+    const mode = this.privacyModes.get(node.uid) ?? "none";
+    const filterBox = h(
+      "div",
+      { class: "builder-indent" },
+      this.numberField(
+        `${id}-minimum`,
+        "Privacy filter minimum rows",
+        node.fields["minimum_rows_count"],
+        (value) => setField(node.fields, "minimum_rows_count", value !== null ? Math.trunc(value) : null),
+        { integer: true, min: 2, max: 1e5, hint: "Every result row aggregates at least this many rows (or people, with a privacy unit column) of each input." }
+      )
+    );
+    const dpBox = h(
+      "div",
+      { class: "builder-indent builder-range" },
+      this.numberField(`${id}-epsilon`, "Differential privacy ε", node.fields["dp_epsilon"], (value) => setField(node.fields, "dp_epsilon", value), { min: 0, max: 10, hint: "Spent from the room's budget at each run." }),
+      this.numberField(`${id}-delta`, "δ", node.fields["dp_delta"] ?? 1e-6, (value) => setField(node.fields, "dp_delta", value, 1e-6)),
+      this.numberField(
+        `${id}-rows-per-unit`,
+        "Rows per privacy unit",
+        node.fields["dp_max_rows_per_unit"] ?? 1,
+        (value) => setField(node.fields, "dp_max_rows_per_unit", value !== null ? Math.trunc(value) : null, 1),
+        { integer: true, min: 1 }
+      )
+    );
+    const show = (chosen) => {
+      filterBox.classList.toggle("hidden", chosen !== "filter");
+      dpBox.classList.toggle("hidden", chosen !== "dp");
+    };
+    const radios = ["none", "filter", "dp"].map((value) => {
+      const radioId = `b-${id}-privacy-${value}`;
+      const radio = h("input", { type: "radio", id: radioId, name: `b-${id}-privacy`, value });
+      radio.checked = value === mode;
+      radio.addEventListener("change", () => {
+        this.privacyModes.set(node.uid, value);
+        for (const key of ["minimum_rows_count", "dp_epsilon", "dp_delta", "dp_max_rows_per_unit"]) {
+          if (value !== "filter" && key === "minimum_rows_count" || value !== "dp" && key !== "minimum_rows_count") delete node.fields[key];
+        }
+        if (value === "filter" && node.fields["minimum_rows_count"] == null) {
+          const typed = Number(document.getElementById(`b-${id}-minimum`)?.value);
+          setField(node.fields, "minimum_rows_count", Number.isFinite(typed) && typed > 0 ? Math.trunc(typed) : null);
+        }
+        if (value === "dp" && node.fields["dp_epsilon"] == null) {
+          const typed = Number(document.getElementById(`b-${id}-epsilon`)?.value);
+          setField(node.fields, "dp_epsilon", Number.isFinite(typed) && typed > 0 ? typed : null);
+        }
+        show(value);
+        this.changed();
+      });
+      const text = { none: "None: the result as the query computes it", filter: "Privacy filter", dp: "Differential privacy" }[value];
+      return h("label", { for: radioId, class: "inline" }, radio, " ", text);
+    });
+    show(mode);
+    return h("fieldset", { class: "builder-privacy" }, h("legend", {}, "Privacy settings"), ...radios, filterBox, dpBox, this.errorSlot(`${id}-privacy`));
+  }
+  scriptParts(node) {
+    const id = `n${node.uid}`;
+    const main = node.kind === "python" ? "main.py" : "main.R";
+    const editor = this.textField(
+      `${id}-script`,
+      `Script (${main})`,
+      String(node.fields["script"] ?? ""),
+      (value) => {
+        node.fields["script"] = value;
+      },
+      { multiline: true, rows: 12, hint: "Inputs are mounted under /input/<name>; write the result to /output." }
+    );
+    const browser = this.derivedPart("div", { class: "builder-browser", role: "group", "aria-labelledby": `b-${id}-files-heading` }, () => {
+      const candidates = this.room.nodes.filter((other) => other !== node && other.kind !== "preview");
+      return [
+        h("h3", { id: `b-${id}-files-heading` }, "File browser"),
+        h(
+          "fieldset",
+          {},
+          h("legend", {}, "Available data"),
+          candidates.length === 0 ? h("p", { class: "muted" }, "Add a dataset first.") : null,
+          ...candidates.map((other) => this.checkbox(`${id}-dep-n${other.uid}`, [
+            nodeName(other) || "(no name yet)",
+            " ",
+            h("code", {}, `/input/${nodeName(other)}`)
+          ], node.deps.includes(other), (checked) => {
+            node.deps = checked ? this.inRoomOrder([...node.deps, other]) : node.deps.filter((dep) => dep !== other);
+          }))
+        )
+      ];
+    });
+    if (!Array.isArray(node.fields["additional_files"])) node.fields["additional_files"] = [];
+    const files = node.fields["additional_files"];
+    const filesBox = h(
+      "fieldset",
+      { class: "builder-files" },
+      h("legend", {}, "Additional files"),
+      h("p", { class: "hint" }, "Text files mounted next to the script at /input/code/<name>."),
+      ...files.map((file, index) => h(
+        "div",
+        { class: "builder-file" },
+        this.textField(`${id}-f${index}-name`, `File ${index + 1} name`, String(file["name"] ?? ""), (value) => {
+          file["name"] = value;
+        }, { max: 100 }),
+        this.textField(`${id}-f${index}-content`, `File ${index + 1} content`, String(file["content"] ?? ""), (value) => {
+          file["content"] = value;
+        }, { multiline: true, rows: 4 }),
+        this.button(["Remove", h("span", { class: "sr-only" }, ` file ${index + 1}`)], () => {
+          files.splice(index, 1);
+          this.render(`b-${id}-add-file`);
+          this.changed();
+        }, { class: "secondary danger" })
+      )),
+      this.button("Add additional file", () => {
+        files.push({ name: "", content: "" });
+        this.render(`b-${id}-f${files.length - 1}-name`);
+        this.changed();
+      }, { id: `b-${id}-add-file` })
+    );
+    return [
+      h("div", { class: "builder-editor" }, editor, browser),
+      filesBox,
+      this.logChecks(node)
+    ];
+  }
+  logChecks(node) {
+    const id = `n${node.uid}`;
+    return h(
+      "fieldset",
+      {},
+      h("legend", {}, "Logs"),
+      this.checkbox(
+        `${id}-logs-error`,
+        "Show logs of a failed run",
+        node.fields["enable_logs_on_error"] === true,
+        (checked) => setField(node.fields, "enable_logs_on_error", checked, false),
+        "stdout and stderr may hold data values"
+      ),
+      this.checkbox(
+        `${id}-logs-success`,
+        "Show logs of a successful run",
+        node.fields["enable_logs_on_success"] === true,
+        (checked) => setField(node.fields, "enable_logs_on_success", checked, false)
+      )
+    );
+  }
+  sourceSelect(node, key, label, accept) {
+    return this.derivedPart("div", {}, () => {
+      const candidates = this.room.nodes.filter((other) => other !== node && accept(other));
+      const current = node.deps[0];
+      const options = [["", "— choose —"], ...candidates.map((other) => [String(other.uid), nodeName(other) || "(no name yet)"])];
+      if (current && !isNode(current)) options.push([`dangling`, current.dangling]);
+      const value = current ? isNode(current) ? String(current.uid) : "dangling" : "";
+      return [this.select(key, label, options, value, (chosen) => {
+        if (chosen === "dangling") return;
+        const picked = candidates.find((other) => String(other.uid) === chosen);
+        node.deps = picked ? [picked] : [];
+        if (node.kind === "synthetic") delete node.fields["columns"];
+      })];
+    });
+  }
+  syntheticParts(node) {
+    const id = `n${node.uid}`;
+    const masks = this.derivedPart("fieldset", { class: "builder-masks" }, () => {
+      const source = node.deps[0];
+      const entries = () => Array.isArray(node.fields["columns"]) ? node.fields["columns"] : [];
+      const head = h("legend", {}, "Columns to mask");
+      if (!source || !isNode(source) || source.kind !== "table") {
+        return [head, h("p", { class: "hint" }, "Choose a table as the source to pick the columns to mask (masks of other sources: edit in the JSON view).")];
+      }
+      const columns = source.fields["columns"] ?? [];
+      return [
+        head,
+        h("p", { class: "hint" }, "A masked column is replaced by random values of its kind; the others are synthesised with differential privacy."),
+        ...columns.map((column, index) => {
+          const entry = entries().find((item) => item["index"] === index);
+          const format = String(column["format_type"] ?? "");
+          const dataType = format === "INTEGER" ? "integer" : format === "FLOAT" || format === "DECIMAL" ? "float" : "string";
+          const label = String(column["name"] ?? "") || `column ${index + 1}`;
+          return h(
+            "div",
+            { class: "row" },
+            this.checkbox(`${id}-mask-${index}`, `Mask ${label}`, entry?.["should_mask_column"] === true, (checked) => {
+              const kept = entries().filter((item) => item["index"] !== index);
+              if (checked) {
+                const maskType = format === "EMAIL" ? "email" : format === "PHONE_NUMBER_E164" ? "phoneNumber" : format.startsWith("DATE") ? "date" : format.startsWith("TIMESTAMP") ? "timestamp" : dataType === "string" ? "genericString" : "genericNumber";
+                kept.push({ index, data_type: dataType, mask_type: maskType, should_mask_column: true, is_nullable: column["is_nullable"] !== false, name: label });
+                kept.sort((a, b) => Number(a["index"]) - Number(b["index"]));
+              }
+              setField(node.fields, "columns", kept.length ? kept : null);
+            }),
+            entry?.["should_mask_column"] === true ? this.select(
+              `${id}-mask-${index}-type`,
+              `Mask ${label} as`,
+              MASK_TYPES.map((m) => [m, m]),
+              String(entry["mask_type"] ?? "genericString"),
+              (value) => {
+                entry["mask_type"] = value;
+              }
+            ) : null
+          );
+        })
+      ];
+    });
+    return [
+      this.sourceSelect(node, `${id}-source`, "Source table", (other) => ["table", "sql", "python", "r", "synthetic"].includes(other.kind)),
+      h(
+        "div",
+        { class: "builder-range" },
+        this.numberField(`${id}-epsilon`, "ε (privacy loss of one run)", node.fields["epsilon"], (value) => setField(node.fields, "epsilon", value), { min: 0, max: 100 }),
+        this.select(`${id}-model`, "Model", [["mst", "MST"], ["aim", "AIM"]], String(node.fields["model"] ?? "mst"), (value) => setField(node.fields, "model", value, "mst"))
+      ),
+      masks,
+      this.checkbox(
+        `${id}-statistics`,
+        "Add a quality report",
+        node.fields["output_original_data_statistics"] === true,
+        (checked) => setField(node.fields, "output_original_data_statistics", checked, false)
+      ),
+      this.logChecks(node)
+    ];
+  }
+  previewParts(node) {
+    const id = `n${node.uid}`;
+    return [
+      this.sourceSelect(node, `${id}-source`, "Computation previewed", (other) => ["sql", "python", "r", "synthetic"].includes(other.kind)),
+      this.numberField(
+        `${id}-quota`,
+        "Quota per analyst (bytes)",
+        node.fields["quota_bytes"] ?? 0,
+        (value) => setField(node.fields, "quota_bytes", value !== null ? Math.trunc(value) : null, 0),
+        { integer: true, min: 0, hint: "Its analysts read the result, up to this many bytes in all, without being analysts of the computation." }
+      )
+    ];
+  }
+  privacyPart() {
+    const fields = this.room.fields;
+    const privacy = () => {
+      if (!fields["privacy"] || typeof fields["privacy"] !== "object") fields["privacy"] = {};
+      return fields["privacy"];
+    };
+    const tidy = () => {
+      if (Object.keys(privacy()).length === 0) delete fields["privacy"];
+    };
+    const current = fields["privacy"] && typeof fields["privacy"] === "object" ? fields["privacy"] : {};
+    return h(
+      "fieldset",
+      { class: "builder-room-privacy" },
+      h("legend", {}, "Room privacy settings"),
+      this.textField(
+        "privacy-unit",
+        "Privacy unit column (optional)",
+        String(current["unit_column"] ?? ""),
+        (value) => {
+          setField(privacy(), "unit_column", value);
+          tidy();
+        },
+        { max: 200, hint: "A column naming a person (e.g. customer_id): the privacy filter counts distinct people, not rows." }
+      ),
+      this.checkbox(
+        "privacy-revealing",
+        "Allow revealing aggregates (MIN, MAX, MEDIAN …) through the privacy filter",
+        current["allow_revealing_aggregates"] === true,
+        (checked) => {
+          setField(privacy(), "allow_revealing_aggregates", checked, false);
+          tidy();
+        }
+      ),
+      h(
+        "div",
+        { class: "builder-range" },
+        this.numberField(
+          "privacy-budget",
+          "Differential privacy budget ε",
+          current["dp_epsilon_budget"],
+          (value) => {
+            setField(privacy(), "dp_epsilon_budget", value);
+            tidy();
+          },
+          { min: 0, max: 1e3, hint: "Needed by differentially private SQL and synthetic data." }
+        ),
+        this.numberField("privacy-delta", "Budget δ", current["dp_delta_budget"] ?? 1e-5, (value) => {
+          setField(privacy(), "dp_delta_budget", value, 1e-5);
+          tidy();
+        })
+      )
+    );
+  }
+  // -- permissions --------------------------------------------------------------------------
+  permissionsPart() {
+    const fields = this.room.fields;
+    const newEmail = h("input", { id: "b-new-email", type: "email", autocomplete: "off", placeholder: "ann@bank.example" });
+    const newSlot = this.errorSlot("new-email");
+    newEmail.setAttribute("aria-describedby", newSlot.id);
+    this.controls.set("new-email", newEmail);
+    return h(
+      "section",
+      { class: "builder-section", "aria-labelledby": "b-permissions-heading" },
+      h("h2", { id: "b-permissions-heading" }, "Permissions"),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "After publishing"),
+        this.checkbox(
+          "interactive",
+          "Enable data clean room interactivity",
+          fields["interactive"] === true,
+          (checked) => {
+            fields["interactive"] = checked;
+          },
+          "Participants may request new computations, approved by the Data Owners they affect; otherwise the room never changes."
+        ),
+        this.checkbox(
+          "development",
+          "Enable development environment",
+          fields["enable_development"] === true,
+          (checked) => {
+            fields["enable_development"] = checked;
+          },
+          "Participants may run their own computations over the data and results they may already read."
+        ),
+        this.checkbox(
+          "basic",
+          "Every participant may read the definition, status, audit log and list of datasets",
+          fields["basic_permissions"] !== false,
+          (checked) => setField(fields, "basic_permissions", checked, true)
+        )
+      ),
+      h("h3", {}, "Participants"),
+      h("p", { class: "hint" }, "An invitation is sent to each participant as soon as the data clean room is published."),
+      this.room.people.length ? null : h("p", { class: "muted" }, "No participants yet."),
+      ...this.room.people.map((person) => this.personPart(person)),
+      h(
+        "div",
+        { class: "row builder-toolbar builder-add-person" },
+        h("div", { class: "builder-field" }, h("label", { for: "b-new-email" }, "Participant e-mail"), newEmail, newSlot),
+        this.button("Add participant", () => this.addParticipant(), { id: "b-add-participant" })
+      )
+    );
+  }
+  addParticipant() {
+    const input = document.getElementById("b-new-email");
+    const email = input.value.trim();
+    const slot = this.errors.get("new-email");
+    const fail = (message) => {
+      replace(slot, message);
+      slot.classList.remove("hidden");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    };
+    if (!isEmail(email)) return fail("Type an e-mail address, like ann@bank.example.");
+    if (this.room.people.some((person) => String(person.fields["email"]).toLowerCase() === email.toLowerCase())) return fail("This participant is already listed.");
+    this.room.people.push({ uid: nextUid(), fields: { email }, owns: [], analyses: [] });
+    this.render("b-new-email");
+    this.changed();
+  }
+  personPart(person) {
+    const id = `p${person.uid}`;
+    const legend = h("legend", {}, String(person.fields["email"] ?? ""));
+    const roles = this.derivedPart("div", { class: "builder-roles" }, () => {
+      const data = this.room.nodes.filter(isData);
+      const compute = this.room.nodes.filter((node) => !isData(node));
+      const role = (node, list, word) => this.checkbox(`${id}-${list}-n${node.uid}`, [h("span", { class: "builder-role" }, word), ` of ${nodeName(node) || "(no name yet)"}`], person[list].includes(node), (checked) => {
+        person[list] = checked ? this.inRoomOrder([...person[list], node]) : person[list].filter((ref) => ref !== node);
+      });
+      return [
+        h("fieldset", {}, h("legend", {}, "Datasets"), data.length ? null : h("p", { class: "muted" }, "None yet."), ...data.map((node) => role(node, "owns", "Data Owner"))),
+        h("fieldset", {}, h("legend", {}, "Computations"), compute.length ? null : h("p", { class: "muted" }, "None yet."), ...compute.map((node) => role(node, "analyses", "Analyst")))
+      ];
+    });
+    return h(
+      "fieldset",
+      { class: "builder-person", "data-participant": String(person.fields["email"] ?? "") },
+      legend,
+      h(
+        "div",
+        { class: "row" },
+        this.textField(`${id}-email`, "E-mail", String(person.fields["email"] ?? ""), (value) => {
+          person.fields["email"] = value.trim();
+          replace(legend, value.trim());
+        }, { type: "email" }),
+        this.button(["Remove participant", h("span", { class: "sr-only" }, ` ${String(person.fields["email"] ?? "")}`)], () => {
+          this.room.people = this.room.people.filter((other) => other !== person);
+          this.render("b-new-email");
+          this.changed();
+        }, { class: "secondary danger" })
+      ),
+      roles
+    );
+  }
+};
+
 // src/pages/overview.ts
 var DUPLICATE_KEY = "sealroom:duplicate-template";
 async function mount6(section) {
@@ -5255,30 +6708,32 @@ async function mount7(section) {
   const out = section.querySelector("#draft");
   const fromTemplate = section.querySelector("#start-template");
   const fromScratch = section.querySelector("#start-scratch");
-  const editor = h("textarea", { id: "template-text", rows: 18, "aria-label": "Room definition (JSON template)" });
-  fromScratch.append(
+  const editor = h("textarea", { id: "template-text", rows: 18 });
+  const builder = h("div", { id: "room-builder" });
+  const showJson = (text) => {
+    editor.value = text;
+  };
+  fromScratch.replaceChildren(builder, h(
+    "details",
+    { class: "builder-json" },
+    h("summary", {}, "JSON"),
     h("label", { for: "template-text" }, "Definition (JSON template)"),
     editor,
-    h("p", { class: "hint" }, "Datasets, computations and participants, in the format of docs/room-definition.md.")
-  );
+    h("p", { class: "hint" }, "The format of docs/room-definition.md. Edit it here, then leave the field to see the form follow.")
+  ));
+  editor.addEventListener("change", () => mountBuilder(builder, editor.value, showJson));
   const duplicate = sessionStorage.getItem(DUPLICATE_KEY);
   if (duplicate && window.location.hash === "#duplicate") {
     sessionStorage.removeItem(DUPLICATE_KEY);
-    editor.value = duplicate;
+    mountBuilder(builder, duplicate, showJson);
     choose(form, "scratch", fromTemplate, fromScratch);
+  } else {
+    mountBuilder(builder, null, showJson);
   }
   form.addEventListener("change", (event) => {
     const target = event.target;
     if (target.name === "start") choose(form, target.value, fromTemplate, fromScratch);
   });
-  const nameInput = section.querySelector("#room-name");
-  nameInput.addEventListener("input", () => {
-    if (!editor.value.trim() || editor.dataset["generated"]) {
-      editor.value = scratchTemplate(nameInput.value);
-      editor.dataset["generated"] = "1";
-    }
-  });
-  editor.addEventListener("input", () => delete editor.dataset["generated"]);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const scratch = form.elements.namedItem("start").value === "scratch";
@@ -5302,9 +6757,6 @@ function choose(form, start2, fromTemplate, fromScratch) {
   form.querySelector(`input[name=start][value=${start2}]`).checked = true;
   fromTemplate.classList.toggle("hidden", start2 !== "template");
   fromScratch.classList.toggle("hidden", start2 !== "scratch");
-}
-function scratchTemplate(name) {
-  return JSON.stringify({ format: "sealroom/room-definition", version: 2, name, nodes: [], participants: [] }, null, 2);
 }
 async function showDraft(out, text, replaceOwner) {
   out.classList.remove("hidden");
@@ -5379,12 +6831,12 @@ async function showDraft(out, text, replaceOwner) {
     renderSettings(definition)
   );
 }
-async function checkDraft2(draft, templateText) {
+async function checkDraft2(draft, templateText2) {
   if (await sha256Hex(utf8(draft.definition)) !== draft.room_id) {
     throw new Error("the server's draft does not hash to the room id it gave: refusing to publish it");
   }
   const definition = JSON.parse(draft.definition);
-  const template = JSON.parse(templateText);
+  const template = JSON.parse(templateText2);
   for (const [key, value] of Object.entries(template)) {
     if (key === "format" || key === "$schema" || key === "owner") continue;
     if (key === "identities" || key === "trust_roots") {

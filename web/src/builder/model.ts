@@ -58,6 +58,8 @@ export interface Person {
   fields: JsonObject;
   owns: Ref[];
   analyses: Ref[];
+  /** The role lists the template wrote even when empty (an export writes every field). */
+  listed?: Set<string>;
 }
 
 export interface Room {
@@ -146,6 +148,7 @@ export function loadTemplate(text: string): Room {
       uid: nextUid(), fields: object,
       owns: asStrings(object["data_owner_of"]).map(resolve),
       analyses: asStrings(object["analyst_of"]).map(resolve),
+      listed: new Set(["data_owner_of", "analyst_of"].filter((key) => key in object)),
     };
     delete object["data_owner_of"];
     delete object["analyst_of"];
@@ -212,8 +215,8 @@ export function toTemplate(room: Room): JsonObject {
   });
   const participants = room.people.map((person) => {
     const object: JsonObject = { ...person.fields };
-    if (person.owns.length) object["data_owner_of"] = nodeNames(person.owns);
-    if (person.analyses.length) object["analyst_of"] = nodeNames(person.analyses);
+    if (person.owns.length || person.listed?.has("data_owner_of")) object["data_owner_of"] = nodeNames(person.owns);
+    if (person.analyses.length || person.listed?.has("analyst_of")) object["analyst_of"] = nodeNames(person.analyses);
     return ordered(object, PERSON_ORDER);
   });
   const top: JsonObject = {

@@ -5466,7 +5466,8 @@ function loadTemplate(text) {
       uid: nextUid(),
       fields: object,
       owns: asStrings(object["data_owner_of"]).map(resolve),
-      analyses: asStrings(object["analyst_of"]).map(resolve)
+      analyses: asStrings(object["analyst_of"]).map(resolve),
+      listed: new Set(["data_owner_of", "analyst_of"].filter((key) => key in object))
     };
     delete object["data_owner_of"];
     delete object["analyst_of"];
@@ -5553,8 +5554,8 @@ function toTemplate(room) {
   });
   const participants = room.people.map((person) => {
     const object = { ...person.fields };
-    if (person.owns.length) object["data_owner_of"] = nodeNames(person.owns);
-    if (person.analyses.length) object["analyst_of"] = nodeNames(person.analyses);
+    if (person.owns.length || person.listed?.has("data_owner_of")) object["data_owner_of"] = nodeNames(person.owns);
+    if (person.analyses.length || person.listed?.has("analyst_of")) object["analyst_of"] = nodeNames(person.analyses);
     return ordered(object, PERSON_ORDER);
   });
   const top = {

@@ -131,10 +131,32 @@ export class CsvParser {
   private quoted = false;
   private afterQuote = false;
   private pendingCr = false;
+  /** An unfinished line kept by the fast path for the next push. */
+  private carry = "";
 
   constructor(private readonly delimiter: string) {}
 
   push(text: string): string[][] {
+    text = this.carry + text;
+    this.carry = "";
+    // Fast path, for the usual file: no quote anywhere in this text, no bare CR line ends, and
+    // the parser between records. Whole lines are split with the engine's own split (about ten
+    // times faster than the character loop below); the last, unfinished line waits.
+    const clean = !this.quoted && !this.afterQuote && !this.pendingCr && this.field === "" && this.record.length === 0;
+    if (clean && !text.includes('"') && !(text.includes("\r") && /\r(?!\n)/.test(text))) {
+      const cut = text.lastIndexOf("\n");
+      if (cut < 0) {
+        this.carry = text;
+        return [];
+      }
+      this.carry = text.slice(cut + 1);
+      return text.slice(0, cut).split("\n").map((line) =>
+        (line.endsWith("\r") ? line.slice(0, -1) : line).split(this.delimiter));
+    }
+    return this.parse(text);
+  }
+
+  private parse(text: string): string[][] {
     const done: string[][] = [];
     for (let i = 0; i < text.length; i++) {
       const ch = text[i]!;
@@ -176,12 +198,14 @@ export class CsvParser {
 
   /** The last record if the file did not end with a line break. */
   finish(): string[][] {
-    if (this.field === "" && this.record.length === 0) return [];
+    const done = this.carry ? this.parse(this.carry) : [];
+    this.carry = "";
+    if (this.field === "" && this.record.length === 0) return done;
     this.record.push(this.field);
     const last = this.record;
     this.record = [];
     this.field = "";
-    return [last];
+    return [...done, last];
   }
 }
 

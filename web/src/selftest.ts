@@ -2,3 +2,4 @@
 // (tests/vectors/web/*.json, the same vectors the Python implementation is checked against).
 export * from "./selftest/crypto";
 export * from "./selftest/verify";
+export * from "./selftest/csv";

@@ -3783,13 +3783,13 @@ function visible(text) {
   return text.replace(INVISIBLE, (c) => `\\u${c.codePointAt(0).toString(16).padStart(4, "0")}`);
 }
 function formatLines(events) {
-  const quote = (t) => `"${t.replace(/"/g, '""')}"`;
+  const quote2 = (t) => `"${t.replace(/"/g, '""')}"`;
   return events.map((e) => {
     const user = visible(e.user);
     return [
       String(e.timestamp_ms),
-      /[,"\r\n]/.test(user) ? quote(user) : user,
-      quote(visible(e.notes)),
+      /[,"\r\n]/.test(user) ? quote2(user) : user,
+      quote2(visible(e.notes)),
       e.action
     ].join(",") + "\n";
   }).join("");
@@ -4303,11 +4303,265 @@ async function openResultLive(options) {
   const table = parseCsv(text);
   return { text, columns: table.columns, rows: table.rows, format: sealed.formatHeader };
 }
+
+// src/csvprep.ts
+var SAMPLE_BYTES = 64 * 1024;
+var DELIMITERS = [",", ";", "	", "|"];
+var SAMPLE_RECORDS = 50;
+function normaliseName(name) {
+  return name.trim().toLowerCase().replace(/[\s_-]+/g, "");
+}
+function sampleRecords(text, delimiter, limit) {
+  const parser = new CsvParser(delimiter);
+  const records = parser.push(text);
+  return records.slice(0, limit);
+}
+function inspectCsv(sample, columns) {
+  const text = sample.startsWith("\uFEFF") ? sample.slice(1) : sample;
+  const delimiter = detectDelimiter(text);
+  const records = sampleRecords(text, delimiter, SAMPLE_RECORDS + 1);
+  const problems = [];
+  const first = records[0] ?? [];
+  const wanted = columns.map(normaliseName);
+  const matches = first.filter((field) => wanted.includes(normaliseName(field))).length;
+  const isHeader = first.length > 0 && matches * 2 >= first.length && matches > 0;
+  let order = columns.map((_, index) => index);
+  if (isHeader) {
+    const names = first.map(normaliseName);
+    order = [];
+    for (const [index, column] of columns.entries()) {
+      const found = names.indexOf(wanted[index]);
+      if (found < 0) {
+        problems.push(`the file has no column ${JSON.stringify(column)}${closest(column, first)}`);
+      } else if (names.indexOf(wanted[index], found + 1) >= 0) {
+        problems.push(`the file has the column ${JSON.stringify(column)} more than once`);
+      }
+      order.push(found);
+    }
+    for (const field of first) {
+      if (!wanted.includes(normaliseName(field))) {
+        problems.push(
+          `the file's column ${JSON.stringify(field)} is not a column of this table${closest(field, [...columns])}`
+        );
+      }
+    }
+  }
+  const body = isHeader ? records.slice(1) : records;
+  const width = isHeader ? first.length : columns.length;
+  const bad = body.findIndex((record) => record.length !== width);
+  if (bad >= 0) {
+    const row = bad + 1 + (isHeader ? 1 : 0);
+    problems.push(
+      `line ${row} of the file has ${body[bad].length} fields, the table has ${width} columns`
+    );
+  }
+  const identity = order.every((value, index) => value === index);
+  return {
+    delimiter,
+    header: isHeader ? first : null,
+    order,
+    asIs: !isHeader && delimiter === "," && identity && !sample.startsWith("\uFEFF"),
+    problems,
+    preview: body.slice(0, 5).map((record) => order.map((index) => record[index] ?? ""))
+  };
+}
+function detectDelimiter(text) {
+  for (const delimiter of DELIMITERS) {
+    const records = sampleRecords(text, delimiter, SAMPLE_RECORDS).filter((r) => r.length > 0);
+    const widths = new Set(records.map((record) => record.length));
+    if (records.length > 0 && widths.size === 1 && records[0].length > 1) return delimiter;
+  }
+  return ",";
+}
+function closest(name, candidates) {
+  let best = "";
+  let bestDistance = Infinity;
+  for (const candidate of candidates) {
+    const distance = editDistance(normaliseName(name), normaliseName(candidate));
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  return best && bestDistance <= Math.max(2, name.length / 3) ? ` (did you mean ${JSON.stringify(best)}?)` : "";
+}
+function editDistance(a, b) {
+  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length];
+}
+var CsvParser = class {
+  constructor(delimiter) {
+    this.delimiter = delimiter;
+  }
+  delimiter;
+  field = "";
+  record = [];
+  quoted = false;
+  afterQuote = false;
+  pendingCr = false;
+  /** An unfinished line kept by the fast path for the next push. */
+  carry = "";
+  push(text) {
+    text = this.carry + text;
+    this.carry = "";
+    const clean2 = !this.quoted && !this.afterQuote && !this.pendingCr && this.field === "" && this.record.length === 0;
+    if (clean2 && !text.includes('"') && !(text.includes("\r") && /\r(?!\n)/.test(text))) {
+      const cut = text.lastIndexOf("\n");
+      if (cut < 0) {
+        this.carry = text;
+        return [];
+      }
+      this.carry = text.slice(cut + 1);
+      return text.slice(0, cut).split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line).split(this.delimiter));
+    }
+    return this.parse(text);
+  }
+  parse(text) {
+    const done = [];
+    for (let i = 0; i < text.length; i++) {
+      const ch = text[i];
+      if (this.pendingCr) {
+        this.pendingCr = false;
+        if (ch === "\n") continue;
+      }
+      if (this.quoted) {
+        if (ch === '"') {
+          this.quoted = false;
+          this.afterQuote = true;
+        } else {
+          this.field += ch;
+        }
+        continue;
+      }
+      if (ch === '"') {
+        if (this.afterQuote) this.field += '"';
+        this.quoted = true;
+        this.afterQuote = false;
+      } else if (ch === this.delimiter) {
+        this.record.push(this.field);
+        this.field = "";
+        this.afterQuote = false;
+      } else if (ch === "\n" || ch === "\r") {
+        this.record.push(this.field);
+        done.push(this.record);
+        this.record = [];
+        this.field = "";
+        this.afterQuote = false;
+        this.pendingCr = ch === "\r";
+      } else {
+        this.field += ch;
+        this.afterQuote = false;
+      }
+    }
+    return done;
+  }
+  /** The last record if the file did not end with a line break. */
+  finish() {
+    const done = this.carry ? this.parse(this.carry) : [];
+    this.carry = "";
+    if (this.field === "" && this.record.length === 0) return done;
+    this.record.push(this.field);
+    const last = this.record;
+    this.record = [];
+    this.field = "";
+    return [...done, last];
+  }
+};
+var CsvReshaper = class {
+  constructor(plan) {
+    this.plan = plan;
+    this.parser = new CsvParser(plan.delimiter);
+    this.skipHeader = plan.header !== null;
+    this.width = plan.header?.length ?? plan.order.length;
+  }
+  plan;
+  parser;
+  width;
+  skipHeader;
+  first = true;
+  records = 0;
+  push(text) {
+    if (this.first) {
+      this.first = false;
+      if (text.startsWith("\uFEFF")) text = text.slice(1);
+    }
+    return this.write(this.parser.push(text));
+  }
+  finish() {
+    return this.write(this.parser.finish());
+  }
+  write(records) {
+    let out = "";
+    for (const record of records) {
+      this.records += 1;
+      if (this.skipHeader) {
+        this.skipHeader = false;
+        continue;
+      }
+      if (record.length === 1 && record[0] === "") continue;
+      if (record.length !== this.width) {
+        throw new Error(
+          `record ${this.records} of the file has ${record.length} fields, not ${this.width}`
+        );
+      }
+      out += this.plan.order.map((index) => quote(record[index])).join(",") + "\n";
+    }
+    return out;
+  }
+};
+function quote(field) {
+  return /[",\r\n]/.test(field) ? `"${field.replace(/"/g, '""')}"` : field;
+}
+
+// src/selftest/csv.ts
+function csvRecords(text, delimiter, cuts) {
+  const parser = new CsvParser(delimiter);
+  const records = [];
+  let start = 0;
+  for (const cut of [...cuts, text.length]) {
+    records.push(...parser.push(text.slice(start, cut)));
+    start = cut;
+  }
+  records.push(...parser.finish());
+  return records;
+}
+function csvInspect(sample, columns) {
+  return inspectCsv(sample, columns);
+}
+function csvReshape(text, columns, cuts) {
+  const plan = inspectCsv(text, columns);
+  const reshaper = new CsvReshaper(plan);
+  let out = "";
+  let start = 0;
+  try {
+    for (const cut of [...cuts, text.length]) {
+      out += reshaper.push(text.slice(start, cut));
+      start = cut;
+    }
+    return { out: out + reshaper.finish() };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
 export {
   attestLive,
   buildCall,
   createKeyForTest,
   cryptoKnownAnswers,
+  csvInspect,
+  csvRecords,
+  csvReshape,
   encryptForTest,
   exportAuditLive,
   newRecipient,

@@ -234,7 +234,24 @@ var CsvParser = class {
   quoted = false;
   afterQuote = false;
   pendingCr = false;
+  /** An unfinished line kept by the fast path for the next push. */
+  carry = "";
   push(text) {
+    text = this.carry + text;
+    this.carry = "";
+    const clean = !this.quoted && !this.afterQuote && !this.pendingCr && this.field === "" && this.record.length === 0;
+    if (clean && !text.includes('"') && !(text.includes("\r") && /\r(?!\n)/.test(text))) {
+      const cut = text.lastIndexOf("\n");
+      if (cut < 0) {
+        this.carry = text;
+        return [];
+      }
+      this.carry = text.slice(cut + 1);
+      return text.slice(0, cut).split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line).split(this.delimiter));
+    }
+    return this.parse(text);
+  }
+  parse(text) {
     const done = [];
     for (let i = 0; i < text.length; i++) {
       const ch = text[i];
@@ -275,12 +292,14 @@ var CsvParser = class {
   }
   /** The last record if the file did not end with a line break. */
   finish() {
-    if (this.field === "" && this.record.length === 0) return [];
+    const done = this.carry ? this.parse(this.carry) : [];
+    this.carry = "";
+    if (this.field === "" && this.record.length === 0) return done;
     this.record.push(this.field);
     const last = this.record;
     this.record = [];
     this.field = "";
-    return [last];
+    return [...done, last];
   }
 };
 var CsvReshaper = class {

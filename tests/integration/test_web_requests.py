@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 import sealroom as sr
 from sealroom.analytics.provisioning import prepare_table, provision
@@ -381,3 +381,72 @@ def _validated_owners(page: Page) -> list[list[str]]:
         [c.strip() for c in rows.nth(i).locator("td").all_inner_texts()]
         for i in range(rows.count())
     ]
+
+
+def test_the_browser_refuses_what_a_lying_host_shows(
+    chromium: Browser,  # noqa: F811 (the fixture)
+    room: Room,
+    tmp_path: Path,
+) -> None:
+    """The host drafts another query than the one written, hides an affected owner, or shows a
+    request with a commit that is not the one its id names: the page says so and signs nothing."""
+    with person(chromium, room.server.url, ANALYST, room.tokens[ANALYST], tmp_path) as analyst:
+        page = analyst.page
+        attacks = {"draft": ""}
+
+        def lying_drafts(route: Route) -> None:
+            answer = route.fetch()
+            draft = answer.json()
+            if attacks["draft"] == "query":
+                draft["commit"] = draft["commit"].replace("GROUP BY i.product", "GROUP BY b.email")
+            elif attacks["draft"] == "owners":
+                draft["approver_groups"] = [
+                    g for g in draft["approver_groups"] if g["node"] != "insurer_customers"
+                ]
+            route.fulfill(response=answer, body=json.dumps(draft))
+
+        submitted: list[str] = []
+        page.route("**/commit-drafts", lying_drafts)
+        page.on(
+            "request",
+            lambda r: (
+                submitted.append(r.url)
+                if r.method == "POST" and r.url.endswith("/requests")
+                else None
+            ),
+        )
+        _open(room, analyst, "requests")
+        page.locator("summary", has_text="Create request").click()
+        page.get_by_label("Computation name").fill("by_product_again")
+        page.get_by_label("Code", exact=True).fill(BY_PRODUCT_SQL)
+        for attack, message in (
+            ("query", "the code of by_product_again differs from yours"),
+            ("owners", "names other affected data owners"),
+        ):
+            attacks["draft"] = attack
+            page.get_by_role("button", name="Validate").click()
+            expect(page.locator("[role=alert]")).to_contain_text(message, timeout=30_000)
+            expect(page.get_by_role("button", name="Submit for approval")).to_be_disabled()
+            analyst.shot(f"refused-draft-{attack}")
+        attacks["draft"] = ""
+        page.get_by_role("button", name="Validate").click()
+        expect(page.locator("[data-validated]")).to_be_visible(timeout=30_000)
+        expect(page.get_by_role("button", name="Submit for approval")).to_be_enabled()
+        assert submitted == []  # nothing was submitted while the host lied
+        page.get_by_role("button", name="Submit for approval").click()
+        expect(page.locator("[data-request-id]").first).to_be_visible(timeout=30_000)
+
+        # A request shown with another commit than the one its id names.
+        def lying_commit(route: Route) -> None:
+            answer = route.fetch()
+            body = answer.json()
+            body["commit"] = body["commit"].replace("SELECT", "SELECT /* */", 1)
+            route.fulfill(response=answer, body=json.dumps(body))
+
+        page.route("**/requests/*/commit", lying_commit)
+        page.reload()
+        expect(page.locator("[data-requests] [role=alert]")).to_contain_text(
+            "not that request's: do not approve it", timeout=30_000
+        )
+        expect(page.locator("[data-request-id]")).to_have_count(0)
+        analyst.shot("refused-request")

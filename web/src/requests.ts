@@ -42,8 +42,9 @@ function nodeNamed(definition: Definition, name: string): NodeDef | undefined {
 
 export interface Available {
   node: NodeDef;
-  /** "owner": a data node you own; "analyst": a computation whose result you may retrieve. */
-  role: "owner" | "analyst";
+  /** "owner": a data node you own; "analyst": a computation whose result you may retrieve;
+   * "other": a node a request may read, whose data owners then approve it. */
+  role: "owner" | "analyst" | "other";
 }
 
 /** The nodes `email` may read in a development computation (model/development.py's rule: data

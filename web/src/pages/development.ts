@@ -185,7 +185,8 @@ export function dataBrowser(id: string, definition: Definition, available: Avail
     const kind = node.kind === "table" ? "table" : node.kind === "raw" ? "file" : `${node.kind.toUpperCase()} result`;
     return h("li", {},
       h("div", { class: "check" }, box, h("label", { for: boxId }, h("code", {}, node.name), " ", h("span", { class: "pill" }, kind))),
-      h("p", { class: "hint" }, role === "owner" ? "Your data" : "A result you may read"),
+      h("p", { class: "hint" }, role === "owner" ? "Your data" : role === "analyst" ? "A result you may read"
+        : DATA_KINDS.has(node.kind) ? "Another party's data: its owners approve" : "A computation of the room"),
       columns.length ? h("ul", { class: "columns", "aria-label": `Columns of ${node.name}` },
         ...columns.map((c) => h("li", {}, h("code", {}, c.name), " ", h("span", { class: "muted" }, c.format_type.toLowerCase())))) : null);
   });

@@ -12,7 +12,7 @@
 import { dataTable, errorText, h, notice, replace } from "../dom";
 import {
   actOnRequest, availableData, draftRequest, listRequests, previewRequest, sameEmail, scriptResult, submitDraft,
-  type CheckedDraft, type ComputationInput, type RequestInput, type RequestView,
+  type Available, type CheckedDraft, type ComputationInput, type RequestInput, type RequestView,
 } from "../requests";
 import { WebSession, type VerifiedRoom } from "../session";
 import {
@@ -69,9 +69,9 @@ class RequestsPage {
     const note = h("textarea", { id: "req-note", rows: 3, class: "prose" }) as HTMLTextAreaElement;
     // Inputs: your own readable data is listed as in the development tab, but a request may read
     // any node of the room (its owners approve it): every table, file and computation.
-    const all = definition.nodes.filter((n) => n.kind !== "preview").map((node) => ({
-      node, role: (availableData(definition, me).some((a) => a.node.name === node.name) ? "owner" : "analyst") as "owner" | "analyst",
-    }));
+    const mine = availableData(definition, me);
+    const all: Available[] = definition.nodes.filter((n) => n.kind !== "preview").map((node) =>
+      mine.find((a) => a.node.name === node.name) ?? { node, role: "other" });
     const browser = dataBrowser("req-data", definition, all);
     if (fromDevelopment) browser.choose(fromDevelopment.dependencies);
     const analystBoxes = definition.participants.map((p, index) => {
@@ -239,7 +239,9 @@ class RequestsPage {
 
     const ownerRows = groups.flatMap((group) => group.approvers.map((email) => [
       group.node, email,
-      approved.has(email.toLowerCase()) ? "Approved" : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)",
+      approved.has(email.toLowerCase()) ? "Approved"
+        : !pending && data.status !== "ready_to_integrate" && data.status !== "integrated" ? "Not approved"
+          : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)",
     ]));
     return h("div", { class: "card request", "data-request-id": data.id, "data-status": data.status },
       h("h3", {}, commit.nodes.map((n) => n.name).join(", ") || "New analysts", " ",

@@ -1408,7 +1408,7 @@ function backupNotice(email, pem) {
   );
 }
 
-// node_modules/@hpke/common/esm/src/errors.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/errors.js
 var HpkeError = class extends Error {
   constructor(e) {
     let message;
@@ -1446,7 +1446,7 @@ var DeriveKeyPairError = class extends HpkeError {
 var NotSupportedError = class extends HpkeError {
 };
 
-// node_modules/@hpke/common/esm/_dnt.shims.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/_dnt.shims.js
 var dntGlobals = {};
 var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
 function createMergeProxy(baseObj, extObj) {
@@ -1503,7 +1503,7 @@ function createMergeProxy(baseObj, extObj) {
   });
 }
 
-// node_modules/@hpke/common/esm/src/algorithm.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/algorithm.js
 async function loadSubtleCrypto() {
   if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
     return globalThis.crypto.subtle;
@@ -1532,7 +1532,7 @@ var NativeAlgorithm = class {
   }
 };
 
-// node_modules/@hpke/common/esm/src/identifiers.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/identifiers.js
 var Mode = {
   Base: 0,
   Psk: 1,
@@ -1572,13 +1572,13 @@ var AeadId = {
   ExportOnly: 65535
 };
 
-// node_modules/@hpke/common/esm/src/consts.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/consts.js
 var INPUT_LENGTH_LIMIT = 8192;
 var INFO_LENGTH_LIMIT = 268435456;
 var MINIMUM_PSK_LENGTH = 32;
 var EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
-// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
 var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   75,
   69,
@@ -1587,7 +1587,7 @@ var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   0
 ]);
 
-// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kdfs/hkdf.js
 var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
   72,
   80,
@@ -1757,7 +1757,7 @@ var HkdfSha256Native = class extends HkdfNative {
   }
 };
 
-// node_modules/@hpke/common/esm/src/utils/misc.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/misc.js
 var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
 function i2Osp(n, w) {
   if (w <= 0) {
@@ -1799,7 +1799,7 @@ function xor(a, b) {
   return buf;
 }
 
-// node_modules/@hpke/common/esm/src/kems/dhkem.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkem.js
 var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
   101,
   97,
@@ -1982,7 +1982,7 @@ var Dhkem = class {
   }
 };
 
-// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
 var KEM_USAGES = ["deriveBits"];
 var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
   100,
@@ -1995,7 +1995,7 @@ var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
 ]);
 var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
 
-// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
 var EC_P_521_PARAMS = {
   p: (1n << 521n) - 1n,
   b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
@@ -2004,10 +2004,10 @@ var EC_P_521_PARAMS = {
   coordinateSize: 66
 };
 
-// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
 var AEAD_USAGES = ["encrypt", "decrypt"];
 
-// node_modules/@hpke/common/esm/src/utils/noble.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/noble.js
 function isBytes(a) {
   return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
@@ -2045,7 +2045,7 @@ var _endianTestBuffer = /* @__PURE__ */ new Uint32Array([287454020]);
 var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
 var isLE = _endianTestBytes[0] === 68;
 
-// node_modules/@hpke/common/esm/src/hash/hash.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hash.js
 function ahash(h2) {
   if (typeof h2 !== "function" || typeof h2.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
@@ -2054,7 +2054,7 @@ function ahash(h2) {
   anumber(h2.blockLen);
 }
 
-// node_modules/@hpke/common/esm/src/hash/hmac.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hmac.js
 var _HMAC = class {
   constructor(hash, key) {
     Object.defineProperty(this, "oHash", {
@@ -2156,7 +2156,7 @@ var _HMAC = class {
 var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
 hmac.create = (hash, key) => new _HMAC(hash, key);
 
-// node_modules/@hpke/common/esm/src/hash/u64.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/u64.js
 var U32_MASK64 = 0xffffffffn;
 var _32n = 32n;
 function fromBig(n, le = false) {
@@ -2179,7 +2179,7 @@ function split(lst, le = false) {
   return [Ah, Al];
 }
 
-// node_modules/@hpke/common/esm/src/hash/sha3.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/sha3.js
 var _0n = 0n;
 var _1n = 1n;
 var _2n = 2n;
@@ -2205,13 +2205,13 @@ var IOTAS = split(_SHA3_IOTA, true);
 var SHA3_IOTA_H = IOTAS[0];
 var SHA3_IOTA_L = IOTAS[1];
 
-// node_modules/@hpke/common/esm/src/curve/modular.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/modular.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// node_modules/@hpke/common/esm/src/curve/montgomery.js
+// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/montgomery.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/aeads/aesGcm.js
 var AesGcmContext = class extends NativeAlgorithm {
   constructor(key) {
     super();
@@ -2324,14 +2324,14 @@ var Aes256Gcm = class extends Aes128Gcm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
 function emitNotSupported() {
   return new Promise((_resolve, reject) => {
     reject(new NotSupportedError("Not supported"));
   });
 }
 
-// node_modules/@hpke/core/esm/src/exporterContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/exporterContext.js
 var LABEL_SEC = new Uint8Array([115, 101, 99]);
 var ExporterContextImpl = class {
   constructor(api2, kdf, exporterSecret) {
@@ -2391,7 +2391,7 @@ var SenderExporterContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// node_modules/@hpke/core/esm/src/encryptionContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/encryptionContext.js
 var EncryptionContextImpl = class extends ExporterContextImpl {
   constructor(api2, kdf, params) {
     super(api2, kdf, params.exporterSecret);
@@ -2452,7 +2452,7 @@ var EncryptionContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// node_modules/@hpke/core/esm/src/mutex.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/mutex.js
 var __classPrivateFieldGet = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2482,7 +2482,7 @@ var Mutex = class {
 };
 _Mutex_locked = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/recipientContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/recipientContext.js
 var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2517,7 +2517,7 @@ var RecipientContextImpl = class extends EncryptionContextImpl {
 };
 _RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/senderContext.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/senderContext.js
 var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2559,7 +2559,7 @@ var SenderContextImpl = class extends EncryptionContextImpl {
 };
 _SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/cipherSuiteNative.js
 var LABEL_BASE_NONCE = new Uint8Array([
   98,
   97,
@@ -2832,13 +2832,13 @@ var CipherSuiteNative = class extends NativeAlgorithm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/native.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/native.js
 var CipherSuite = class extends CipherSuiteNative {
 };
 var HkdfSha256 = class extends HkdfSha256Native {
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
 var ALG_NAME = "X25519";
 var PKCS8_ALG_ID_X25519 = new Uint8Array([
   48,
@@ -3054,7 +3054,7 @@ var X25519 = class extends NativeAlgorithm {
   }
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
 var DhkemX25519HkdfSha256 = class extends Dhkem {
   constructor() {
     const kdf = new HkdfSha256Native();
@@ -3092,7 +3092,7 @@ var DhkemX25519HkdfSha256 = class extends Dhkem {
   }
 };
 
-// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
 var PKCS8_ALG_ID_X448 = new Uint8Array([
   48,
   70,
@@ -5162,7 +5162,7 @@ function dataBrowser(id, definition, available) {
       "li",
       {},
       h("div", { class: "check" }, box, h("label", { for: boxId }, h("code", {}, node.name), " ", h("span", { class: "pill" }, kind))),
-      h("p", { class: "hint" }, role === "owner" ? "Your data" : "A result you may read"),
+      h("p", { class: "hint" }, role === "owner" ? "Your data" : role === "analyst" ? "A result you may read" : DATA_KINDS.has(node.kind) ? "Another party's data: its owners approve" : "A computation of the room"),
       columns.length ? h(
         "ul",
         { class: "columns", "aria-label": `Columns of ${node.name}` },
@@ -6971,10 +6971,8 @@ var RequestsPage = class {
     editor.value = fromDevelopment?.code ?? "";
     const minimum = h("input", { id: "req-minimum", type: "number", min: 2, step: 1, inputmode: "numeric" });
     const note = h("textarea", { id: "req-note", rows: 3, class: "prose" });
-    const all = definition.nodes.filter((n) => n.kind !== "preview").map((node) => ({
-      node,
-      role: availableData(definition, me).some((a) => a.node.name === node.name) ? "owner" : "analyst"
-    }));
+    const mine = availableData(definition, me);
+    const all = definition.nodes.filter((n) => n.kind !== "preview").map((node) => mine.find((a) => a.node.name === node.name) ?? { node, role: "other" });
     const browser = dataBrowser("req-data", definition, all);
     if (fromDevelopment) browser.choose(fromDevelopment.dependencies);
     const analystBoxes = definition.participants.map((p, index) => {
@@ -7163,7 +7161,7 @@ var RequestsPage = class {
     const ownerRows = groups.flatMap((group) => group.approvers.map((email) => [
       group.node,
       email,
-      approved.has(email.toLowerCase()) ? "Approved" : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)"
+      approved.has(email.toLowerCase()) ? "Approved" : !pending && data.status !== "ready_to_integrate" && data.status !== "integrated" ? "Not approved" : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)"
     ]));
     return h(
       "div",

@@ -231,9 +231,12 @@ var CsvParser = class {
   pendingCr = false;
   /** An unfinished line kept by the fast path for the next push. */
   carry = "";
+  /** Whether the last push was read by the fast path (its fields hold no quote, CR or LF). */
+  lastWasFast = false;
   push(text) {
     text = this.carry + text;
     this.carry = "";
+    this.lastWasFast = false;
     const clean2 = !this.quoted && !this.afterQuote && !this.pendingCr && this.field === "" && this.record.length === 0;
     if (clean2 && !text.includes('"') && !(text.includes("\r") && /\r(?!\n)/.test(text))) {
       const cut = text.lastIndexOf("\n");
@@ -242,6 +245,7 @@ var CsvParser = class {
         return [];
       }
       this.carry = text.slice(cut + 1);
+      this.lastWasFast = true;
       return text.slice(0, cut).split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line).split(this.delimiter));
     }
     return this.parse(text);
@@ -1408,7 +1412,7 @@ function backupNotice(email, pem) {
   );
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/errors.js
+// node_modules/@hpke/common/esm/src/errors.js
 var HpkeError = class extends Error {
   constructor(e) {
     let message;
@@ -1446,7 +1450,7 @@ var DeriveKeyPairError = class extends HpkeError {
 var NotSupportedError = class extends HpkeError {
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/_dnt.shims.js
+// node_modules/@hpke/common/esm/_dnt.shims.js
 var dntGlobals = {};
 var dntGlobalThis = createMergeProxy(globalThis, dntGlobals);
 function createMergeProxy(baseObj, extObj) {
@@ -1503,7 +1507,7 @@ function createMergeProxy(baseObj, extObj) {
   });
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/algorithm.js
+// node_modules/@hpke/common/esm/src/algorithm.js
 async function loadSubtleCrypto() {
   if (dntGlobalThis !== void 0 && globalThis.crypto !== void 0) {
     return globalThis.crypto.subtle;
@@ -1532,7 +1536,7 @@ var NativeAlgorithm = class {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/identifiers.js
+// node_modules/@hpke/common/esm/src/identifiers.js
 var Mode = {
   Base: 0,
   Psk: 1,
@@ -1572,13 +1576,13 @@ var AeadId = {
   ExportOnly: 65535
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/consts.js
+// node_modules/@hpke/common/esm/src/consts.js
 var INPUT_LENGTH_LIMIT = 8192;
 var INFO_LENGTH_LIMIT = 268435456;
 var MINIMUM_PSK_LENGTH = 32;
 var EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
+// node_modules/@hpke/common/esm/src/interfaces/kemInterface.js
 var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   75,
   69,
@@ -1587,7 +1591,7 @@ var SUITE_ID_HEADER_KEM = /* @__PURE__ */ new Uint8Array([
   0
 ]);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kdfs/hkdf.js
+// node_modules/@hpke/common/esm/src/kdfs/hkdf.js
 var HPKE_VERSION = /* @__PURE__ */ new Uint8Array([
   72,
   80,
@@ -1757,7 +1761,7 @@ var HkdfSha256Native = class extends HkdfNative {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/misc.js
+// node_modules/@hpke/common/esm/src/utils/misc.js
 var isCryptoKeyPair = (x) => typeof x === "object" && x !== null && typeof x.privateKey === "object" && typeof x.publicKey === "object";
 function i2Osp(n, w) {
   if (w <= 0) {
@@ -1799,7 +1803,7 @@ function xor(a, b) {
   return buf;
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkem.js
+// node_modules/@hpke/common/esm/src/kems/dhkem.js
 var LABEL_EAE_PRK = /* @__PURE__ */ new Uint8Array([
   101,
   97,
@@ -1982,7 +1986,7 @@ var Dhkem = class {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
+// node_modules/@hpke/common/esm/src/interfaces/dhkemPrimitives.js
 var KEM_USAGES = ["deriveBits"];
 var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
   100,
@@ -1995,7 +1999,7 @@ var LABEL_DKP_PRK = /* @__PURE__ */ new Uint8Array([
 ]);
 var LABEL_SK = /* @__PURE__ */ new Uint8Array([115, 107]);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
+// node_modules/@hpke/common/esm/src/kems/dhkemPrimitives/ec.js
 var EC_P_521_PARAMS = {
   p: (1n << 521n) - 1n,
   b: 0x0051953eb9618e1c9a1f929a21a0b68540eea2da725b99b315f3b8b489918ef109e156193951ec7e937b1652c0bd3bb1bf073573df883d2c34f1ef451fd46b503f00n,
@@ -2004,10 +2008,10 @@ var EC_P_521_PARAMS = {
   coordinateSize: 66
 };
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
+// node_modules/@hpke/common/esm/src/interfaces/aeadEncryptionContext.js
 var AEAD_USAGES = ["encrypt", "decrypt"];
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/utils/noble.js
+// node_modules/@hpke/common/esm/src/utils/noble.js
 function isBytes(a) {
   return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
 }
@@ -2045,7 +2049,7 @@ var _endianTestBuffer = /* @__PURE__ */ new Uint32Array([287454020]);
 var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
 var isLE = _endianTestBytes[0] === 68;
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hash.js
+// node_modules/@hpke/common/esm/src/hash/hash.js
 function ahash(h2) {
   if (typeof h2 !== "function" || typeof h2.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
@@ -2054,7 +2058,7 @@ function ahash(h2) {
   anumber(h2.blockLen);
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/hmac.js
+// node_modules/@hpke/common/esm/src/hash/hmac.js
 var _HMAC = class {
   constructor(hash, key) {
     Object.defineProperty(this, "oHash", {
@@ -2156,7 +2160,7 @@ var _HMAC = class {
 var hmac = (hash, key, message) => new _HMAC(hash, key).update(message).digest();
 hmac.create = (hash, key) => new _HMAC(hash, key);
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/u64.js
+// node_modules/@hpke/common/esm/src/hash/u64.js
 var U32_MASK64 = 0xffffffffn;
 var _32n = 32n;
 function fromBig(n, le = false) {
@@ -2179,7 +2183,7 @@ function split(lst, le = false) {
   return [Ah, Al];
 }
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/hash/sha3.js
+// node_modules/@hpke/common/esm/src/hash/sha3.js
 var _0n = 0n;
 var _1n = 1n;
 var _2n = 2n;
@@ -2205,13 +2209,13 @@ var IOTAS = split(_SHA3_IOTA, true);
 var SHA3_IOTA_H = IOTAS[0];
 var SHA3_IOTA_L = IOTAS[1];
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/modular.js
+// node_modules/@hpke/common/esm/src/curve/modular.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// ../../../work/main/web/node_modules/@hpke/common/esm/src/curve/montgomery.js
+// node_modules/@hpke/common/esm/src/curve/montgomery.js
 /*! noble-curves - MIT License (c) 2022 Paul Miller (paulmillr.com) */
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/aeads/aesGcm.js
+// node_modules/@hpke/core/esm/src/aeads/aesGcm.js
 var AesGcmContext = class extends NativeAlgorithm {
   constructor(key) {
     super();
@@ -2324,14 +2328,14 @@ var Aes256Gcm = class extends Aes128Gcm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
+// node_modules/@hpke/core/esm/src/utils/emitNotSupported.js
 function emitNotSupported() {
   return new Promise((_resolve, reject) => {
     reject(new NotSupportedError("Not supported"));
   });
 }
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/exporterContext.js
+// node_modules/@hpke/core/esm/src/exporterContext.js
 var LABEL_SEC = new Uint8Array([115, 101, 99]);
 var ExporterContextImpl = class {
   constructor(api2, kdf, exporterSecret) {
@@ -2391,7 +2395,7 @@ var SenderExporterContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/encryptionContext.js
+// node_modules/@hpke/core/esm/src/encryptionContext.js
 var EncryptionContextImpl = class extends ExporterContextImpl {
   constructor(api2, kdf, params) {
     super(api2, kdf, params.exporterSecret);
@@ -2452,7 +2456,7 @@ var EncryptionContextImpl = class extends ExporterContextImpl {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/mutex.js
+// node_modules/@hpke/core/esm/src/mutex.js
 var __classPrivateFieldGet = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2482,7 +2486,7 @@ var Mutex = class {
 };
 _Mutex_locked = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/recipientContext.js
+// node_modules/@hpke/core/esm/src/recipientContext.js
 var __classPrivateFieldGet2 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2517,7 +2521,7 @@ var RecipientContextImpl = class extends EncryptionContextImpl {
 };
 _RecipientContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/senderContext.js
+// node_modules/@hpke/core/esm/src/senderContext.js
 var __classPrivateFieldGet3 = function(receiver, state, kind, f) {
   if (kind === "a" && !f) throw new TypeError("Private accessor was defined without a getter");
   if (typeof state === "function" ? receiver !== state || !f : !state.has(receiver)) throw new TypeError("Cannot read private member from an object whose class did not declare it");
@@ -2559,7 +2563,7 @@ var SenderContextImpl = class extends EncryptionContextImpl {
 };
 _SenderContextImpl_mutex = /* @__PURE__ */ new WeakMap();
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/cipherSuiteNative.js
+// node_modules/@hpke/core/esm/src/cipherSuiteNative.js
 var LABEL_BASE_NONCE = new Uint8Array([
   98,
   97,
@@ -2832,13 +2836,13 @@ var CipherSuiteNative = class extends NativeAlgorithm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/native.js
+// node_modules/@hpke/core/esm/src/native.js
 var CipherSuite = class extends CipherSuiteNative {
 };
 var HkdfSha256 = class extends HkdfSha256Native {
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x25519.js
 var ALG_NAME = "X25519";
 var PKCS8_ALG_ID_X25519 = new Uint8Array([
   48,
@@ -3054,7 +3058,7 @@ var X25519 = class extends NativeAlgorithm {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
+// node_modules/@hpke/core/esm/src/kems/dhkemX25519.js
 var DhkemX25519HkdfSha256 = class extends Dhkem {
   constructor() {
     const kdf = new HkdfSha256Native();
@@ -3092,7 +3096,7 @@ var DhkemX25519HkdfSha256 = class extends Dhkem {
   }
 };
 
-// ../../../work/main/web/node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
+// node_modules/@hpke/core/esm/src/kems/dhkemPrimitives/x448.js
 var PKCS8_ALG_ID_X448 = new Uint8Array([
   48,
   70,

@@ -4412,9 +4412,12 @@ var CsvParser = class {
   pendingCr = false;
   /** An unfinished line kept by the fast path for the next push. */
   carry = "";
+  /** Whether the last push was read by the fast path (its fields hold no quote, CR or LF). */
+  lastWasFast = false;
   push(text) {
     text = this.carry + text;
     this.carry = "";
+    this.lastWasFast = false;
     const clean2 = !this.quoted && !this.afterQuote && !this.pendingCr && this.field === "" && this.record.length === 0;
     if (clean2 && !text.includes('"') && !(text.includes("\r") && /\r(?!\n)/.test(text))) {
       const cut = text.lastIndexOf("\n");
@@ -4423,6 +4426,7 @@ var CsvParser = class {
         return [];
       }
       this.carry = text.slice(cut + 1);
+      this.lastWasFast = true;
       return text.slice(0, cut).split("\n").map((line) => (line.endsWith("\r") ? line.slice(0, -1) : line).split(this.delimiter));
     }
     return this.parse(text);
@@ -4496,13 +4500,16 @@ var CsvReshaper = class {
       this.first = false;
       if (text.startsWith("\uFEFF")) text = text.slice(1);
     }
-    return this.write(this.parser.push(text));
+    const records = this.parser.push(text);
+    return this.write(records, this.parser.lastWasFast);
   }
   finish() {
-    return this.write(this.parser.finish());
+    return this.write(this.parser.finish(), false);
   }
-  write(records) {
-    let out = "";
+  /** `plain`: the records came from the fast path, so no field holds a quote, CR or LF. */
+  write(records, plain) {
+    const verbatim = plain && this.plan.delimiter === ",";
+    const parts = [];
     for (const record of records) {
       this.records += 1;
       if (this.skipHeader) {
@@ -4515,9 +4522,9 @@ var CsvReshaper = class {
           `record ${this.records} of the file has ${record.length} fields, not ${this.width}`
         );
       }
-      out += this.plan.order.map((index) => quote(record[index])).join(",") + "\n";
+      parts.push(this.plan.order.map((index) => verbatim ? record[index] : quote(record[index])).join(","));
     }
-    return out;
+    return parts.length ? parts.join("\n") + "\n" : "";
   }
 };
 function quote(field) {

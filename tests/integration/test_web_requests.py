@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, Route, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 import sealroom as sr
 from sealroom.analytics.provisioning import prepare_table, provision
@@ -34,14 +34,11 @@ from tests.integration.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.test_web_seed002 import (
-    BANK_ROWS,
-    INSURER_ROWS,
-    TEMPLATE,
-    bank_csv,
-    insurer_csv,
-)
+from tests.integration.seed002 import BY_PRODUCT, BY_PRODUCT_SQL, TEMPLATE, bank_csv, insurer_csv
 from tests.integration.web_session import Person, person
+from tests.integration.web_session import create_request as _create_request
+from tests.integration.web_session import owners as _owners
+from tests.integration.web_session import request_card as _request_card
 
 pytestmark = [
     pytest.mark.integration,
@@ -52,16 +49,6 @@ pytestmark = [
 #: The seed's room, interactive and with the development environment.
 ROOM = copy.deepcopy(TEMPLATE) | {"enable_development": True, "name": "Overlap with requests"}
 
-#: Customers in both tables, by the insurer's product (index % 3, as insurer_csv writes it).
-SHARED = set(BANK_ROWS) & set(INSURER_ROWS)
-BY_PRODUCT = {
-    p: sum(["home", "car", "life"][i % 3] == p for i in SHARED) for p in ("home", "car", "life")
-}
-BY_PRODUCT_SQL = (
-    "SELECT i.product, COUNT(*) AS customers\n"
-    "FROM bank_customers b JOIN insurer_customers i ON b.email = i.email\n"
-    "GROUP BY i.product ORDER BY i.product"
-)
 #: Reads the bank's table only: the bank is its one affected data owner.
 BANK_PRODUCTS_SQL = (
     "SELECT product, COUNT(*) AS customers FROM bank_customers GROUP BY product ORDER BY product"
@@ -111,39 +98,6 @@ def _open(room: Room, someone: Person, tab: str) -> Page:
         "aria-busy", "false", timeout=30_000
     )
     return page
-
-
-def _create_request(page: Page, name: str, code: str, minimum: int | None, note: str) -> str:
-    """Fill the request form (opened), validate it; returns the validated request id."""
-    page.get_by_label("Language").select_option("sql")
-    page.get_by_label("Computation name").fill(name)
-    page.get_by_label("Code", exact=True).fill(code)
-    if minimum is not None:
-        page.get_by_label("Privacy filter: minimum rows per result row (SQL, optional)").fill(
-            str(minimum)
-        )
-    page.get_by_label("Note for the approvers").fill(note)
-    page.get_by_role("button", name="Validate").click()
-    validated = page.locator("[data-validated]")
-    expect(validated).to_be_visible(timeout=30_000)
-    request_id = validated.get_attribute("data-validated")
-    assert request_id is not None
-    assert len(request_id) == 64
-    return request_id
-
-
-def _request_card(page: Page, request_id: str) -> Locator:
-    card = page.locator(f"[data-request-id='{request_id}']")
-    expect(card).to_be_visible(timeout=30_000)
-    return card
-
-
-def _owners(card: Locator) -> list[list[str]]:
-    rows = card.locator("[data-owners] tbody tr")
-    return [
-        [cell.strip() for cell in rows.nth(i).locator("td").all_inner_texts()]
-        for i in range(rows.count())
-    ]
 
 
 def _browser_key(page: Page, email: str) -> str:

@@ -27,7 +27,7 @@ from tests.integration.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.test_web_seed002 import TEMPLATE, bank_csv, insurer_csv
+from tests.integration.seed002 import TEMPLATE, bank_csv, insurer_csv
 from tests.integration.web_session import artifacts_for, person
 
 pytestmark = [

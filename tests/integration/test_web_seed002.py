@@ -10,7 +10,6 @@ it lands: after the uploads, no file of the server's data directory holds any cu
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,76 +25,25 @@ from tests.integration.conftest import (
     start_server,
     stop_server,
 )
-from tests.integration.web_session import LAPTOP, Person, artifacts_for, person
+from tests.integration.seed002 import (
+    BY_PRODUCT,
+    BY_PRODUCT_SQL,
+    MARKER,
+    OVERLAP,
+    TEMPLATE,
+    bank_csv,
+    insurer_csv,
+)
+from tests.integration.web_session import (
+    LAPTOP,
+    Person,
+    artifacts_for,
+    create_request,
+    person,
+    request_card,
+)
 
 pytestmark = [pytest.mark.integration]
-
-MARKER = "zq" + secrets.token_hex(6)
-BANK_ROWS = range(0, 300)
-INSURER_ROWS = range(200, 450)
-OVERLAP = len(set(BANK_ROWS) & set(INSURER_ROWS))  # 100
-
-TEMPLATE = {
-    "format": "sealroom/room-definition",
-    "version": 2,
-    "name": "Confidential computing overlap",
-    "description": "The overlap of a bank's and an insurance provider's customers",
-    "interactive": True,
-    "nodes": [
-        {
-            "kind": "table",
-            "name": "bank_customers",
-            "is_required": True,
-            "columns": [
-                {"name": "email", "format_type": "EMAIL", "is_nullable": False},
-                {"name": "age", "format_type": "INTEGER"},
-                {"name": "product", "format_type": "STRING"},
-            ],
-            "unique_column_combinations": [[0]],
-        },
-        {
-            "kind": "table",
-            "name": "insurer_customers",
-            "is_required": True,
-            "columns": [
-                {"name": "email", "format_type": "EMAIL", "is_nullable": False},
-                {"name": "product", "format_type": "STRING"},
-            ],
-            "unique_column_combinations": [[0]],
-        },
-        {
-            "kind": "sql",
-            "name": "overlap",
-            "query": "SELECT COUNT(*) AS overlapping_customers FROM bank_customers b "
-            "JOIN insurer_customers i ON b.email = i.email",
-            "dependencies": ["bank_customers", "insurer_customers"],
-            "minimum_rows_count": 10,
-        },
-    ],
-    "participants": [
-        {"email": BANK, "data_owner_of": ["bank_customers"]},
-        {"email": INSURER, "data_owner_of": ["insurer_customers"]},
-        {"email": ANALYST, "analyst_of": ["overlap"]},
-    ],
-}
-
-
-def customer(index: int) -> str:
-    return f"customer{index}.{MARKER}@example.org"
-
-
-def bank_csv() -> str:
-    # A header row with the columns in another order than the table's: the wizard maps them.
-    lines = ["Product,Email,Age"]
-    lines += [f"{['loan', 'card'][i % 2]},{customer(i)},{20 + i % 50}" for i in BANK_ROWS]
-    return "\r\n".join(lines) + "\r\n"
-
-
-def insurer_csv() -> str:
-    # Semicolons, as a spreadsheet in many countries writes them, and a header.
-    lines = ["email;product"]
-    lines += [f"{customer(i)};{['home', 'car', 'life'][i % 3]}" for i in INSURER_ROWS]
-    return "\n".join(lines) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -199,6 +147,48 @@ def test_seed_002_overlap_in_three_browsers(
         expect(analyst.page.locator("table")).to_contain_text("bank_customers")
         analyst.shot("audit")
         analyst.check_accessibility("audit log")
+
+        # Steps 11-12: the analyst requests a new computation; both owners approve; it runs.
+        page = analyst.page
+        page.get_by_role("link", name="Requests").click()
+        expect(page.locator("section[data-module='requests']")).to_have_attribute(
+            "aria-busy", "false", timeout=30_000
+        )
+        page.locator("summary", has_text="Create request").click()
+        request_id = create_request(
+            page, "overlap_by_product", BY_PRODUCT_SQL, 10, "Shared customers per product"
+        )
+        expect(page.locator("[data-validated]")).to_contain_text(INSURER)
+        page.get_by_role("button", name="Submit for approval").click()
+        expect(request_card(page, request_id)).to_have_attribute("data-status", "pending")
+        analyst.shot("request-submitted")
+        for owner in (bank, insurer):
+            owner.page.goto(f"{url}/rooms/{room_id}/requests")
+            card = request_card(owner.page, request_id)
+            expect(card).to_contain_text("GROUP BY")
+            card.get_by_role("button", name="Approve").click()
+            expect(card.locator("[data-owners]")).to_contain_text("Approved", timeout=30_000)
+            owner.shot("request-approved")
+        page.reload()
+        ready = page.locator(f"[data-request-id='{request_id}'][data-status='ready_to_integrate']")
+        ready.get_by_role("button", name="Integrate").click()
+        expect(page.locator(f"[data-request-id='{request_id}']")).to_have_attribute(
+            "data-status", "integrated", timeout=30_000
+        )
+        page.goto(f"{url}/rooms/{room_id}/actions")
+        card = page.locator("[data-computation='overlap_by_product']")
+        card.get_by_role("button", name="Run").click()
+        table = card.locator("table")
+        expect(table).to_be_visible(timeout=120_000)
+        rows = table.locator("tbody tr")
+        shown = {
+            rows.nth(i).locator("td").nth(0).inner_text(): int(
+                rows.nth(i).locator("td").nth(1).inner_text()
+            )
+            for i in range(rows.count())
+        }
+        assert shown == BY_PRODUCT
+        analyst.shot("new-computation")
 
         for someone in (bank, insurer, analyst):
             assert someone.console_errors == [], someone.console_errors

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Locator, Page, expect
 
 from tests.integration.axe import serious_violations
 
@@ -94,3 +94,37 @@ def artifacts_for(test_name: str) -> Path:
     path = ARTIFACTS / re.sub(r"[^\w.-]+", "_", test_name)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+# -- the Requests tab ---------------------------------------------------------------------
+def create_request(page: Page, name: str, code: str, minimum: int | None, note: str) -> str:
+    """Fill the request form (opened), validate it; returns the validated request id."""
+    page.get_by_label("Language").select_option("sql")
+    page.get_by_label("Computation name").fill(name)
+    page.get_by_label("Code", exact=True).fill(code)
+    if minimum is not None:
+        page.get_by_label("Privacy filter: minimum rows per result row (SQL, optional)").fill(
+            str(minimum)
+        )
+    page.get_by_label("Note for the approvers").fill(note)
+    page.get_by_role("button", name="Validate").click()
+    validated = page.locator("[data-validated]")
+    expect(validated).to_be_visible(timeout=30_000)
+    request_id = validated.get_attribute("data-validated")
+    assert request_id is not None
+    assert len(request_id) == 64
+    return request_id
+
+
+def request_card(page: Page, request_id: str) -> Locator:
+    card = page.locator(f"[data-request-id='{request_id}']")
+    expect(card).to_be_visible(timeout=30_000)
+    return card
+
+
+def owners(card: Locator) -> list[list[str]]:
+    rows = card.locator("[data-owners] tbody tr")
+    return [
+        [cell.strip() for cell in rows.nth(i).locator("td").all_inner_texts()]
+        for i in range(rows.count())
+    ]

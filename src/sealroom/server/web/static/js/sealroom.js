@@ -3595,6 +3595,11 @@ var WebSession = class _WebSession {
   /** The page's session: the core attested (once per page), the user's key ready. */
   static open() {
     opened ??= (async () => {
+      if (!window.isSecureContext || !crypto.subtle) {
+        throw new Error(
+          "this page is not a secure context, so the browser cannot encrypt: open the app on 127.0.0.1, or serve it over HTTPS (sealroom serve --tls-cert/--tls-key, or a reverse proxy)"
+        );
+      }
       const email = document.querySelector('meta[name="sealroom-user"]')?.content ?? "";
       const core = await attestCore();
       showAttestation(core);

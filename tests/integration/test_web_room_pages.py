@@ -233,3 +233,26 @@ def test_a_browser_refuses_a_core_other_than_the_one_it_pinned_for_the_room(
         expect(page.locator("[data-verified='room']")).to_have_count(0)
         insurer.shot("pin-refused")
         insurer.console_errors.clear()
+
+
+def test_a_template_imported_then_edited_in_the_form(
+    chromium: Browser,  # noqa: F811 (the fixture)
+    room: Room,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> None:
+    template = tmp_path / "overlap.json"
+    template.write_text(json.dumps(TEMPLATE))
+    shots = artifacts_for(request.node.name)
+    with person(chromium, room.server.url, BANK, room.tokens[BANK], shots) as bank:
+        page = bank.page
+        page.goto(f"{room.server.url}/rooms/new")
+        page.get_by_label("JSON template", exact=True).set_input_files(str(template))
+        page.get_by_role("button", name="Edit in the form").click()
+        group = page.get_by_role("group", name="Data clean room")
+        expect(group.get_by_label("Name", exact=True)).to_have_value(str(TEMPLATE["name"]))
+        group.get_by_label("Name", exact=True).fill("Edited overlap")
+        page.get_by_role("button", name="Continue").click()
+        expect(page.locator("[data-draft-room-id]")).to_be_visible(timeout=30_000)
+        expect(page.locator("#draft h2").first).to_have_text("Edited overlap")
+        bank.shot("edited-draft")

@@ -48,6 +48,19 @@ export async function mount(section: HTMLElement): Promise<void> {
   } else {
     mountBuilder(builder, null, showJson);
   }
+  // Import, then edit: the template's file loaded into the form.
+  section.querySelector<HTMLButtonElement>("#edit-template")!.addEventListener("click", async () => {
+    const file = section.querySelector<HTMLInputElement>("#template-file")!.files?.[0];
+    if (!file) {
+      replace(out, notice("error", "Choose a JSON template file first."));
+      out.classList.remove("hidden");
+      return;
+    }
+    const text = await file.text();
+    showJson(text);
+    mountBuilder(builder, text, showJson);
+    choose(form, "scratch", fromTemplate, fromScratch);
+  });
   form.addEventListener("change", (event) => {
     const target = event.target as HTMLInputElement;
     if (target.name === "start") choose(form, target.value, fromTemplate, fromScratch);

@@ -6759,6 +6759,18 @@ async function mount7(section) {
   } else {
     mountBuilder(builder, null, showJson);
   }
+  section.querySelector("#edit-template").addEventListener("click", async () => {
+    const file = section.querySelector("#template-file").files?.[0];
+    if (!file) {
+      replace(out, notice("error", "Choose a JSON template file first."));
+      out.classList.remove("hidden");
+      return;
+    }
+    const text = await file.text();
+    showJson(text);
+    mountBuilder(builder, text, showJson);
+    choose(form, "scratch", fromTemplate, fromScratch);
+  });
   form.addEventListener("change", (event) => {
     const target = event.target;
     if (target.name === "start") choose(form, target.value, fromTemplate, fromScratch);

@@ -60,6 +60,7 @@ def test_format_types_are_the_seed_s_and_the_typed_ones() -> None:
         "STRING", "INTEGER", "FLOAT", "EMAIL", "DATE_ISO8601", "PHONE_NUMBER_E164",
         "HASH_SHA256_HEX",
         "DATE", "TIMESTAMP", "TIMESTAMP_TZ", "DECIMAL", "BOOLEAN",
+        "MAID", "IPV4_ADDRESS",  # the DataLab's identifier kinds (docs/data-lab.md)
     }  # fmt: skip
 
 

@@ -71,6 +71,10 @@ class FormatType(enum.StrEnum):
     TIMESTAMP_TZ = "TIMESTAMP_TZ"
     DECIMAL = "DECIMAL"
     BOOLEAN = "BOOLEAN"
+    #: A mobile advertising id (Apple's IDFA, Google's GAID): a UUID, 8-4-4-4-12 hex digits.
+    MAID = "MAID"
+    #: A dotted-quad IPv4 address (0-255 each, no leading zeros).
+    IPV4_ADDRESS = "IPV4_ADDRESS"
 
     @property
     def primitive(self) -> PrimitiveType:

@@ -67,6 +67,8 @@ class ErrorCode(enum.StrEnum):
     INVALID_TIMESTAMP_FORMAT = "INVALID_TIMESTAMP_FORMAT"
     INVALID_DECIMAL_FORMAT = "INVALID_DECIMAL_FORMAT"
     INVALID_BOOLEAN_FORMAT = "INVALID_BOOLEAN_FORMAT"
+    INVALID_MAID_FORMAT = "INVALID_MAID_FORMAT"
+    INVALID_IPV4_ADDRESS = "INVALID_IPV4_ADDRESS"
     INVALID_NUMERIC_RANGE = "INVALID_NUMERIC_RANGE"
     # Structure (the "schema" section). The first two are row-level; the rest are file-level.
     NOT_ENOUGH_COLUMNS_PROVIDED = "NOT_ENOUGH_COLUMNS_PROVIDED"
@@ -116,6 +118,12 @@ CELL_MESSAGES: dict[ErrorCode, str] = {
     ),
     ErrorCode.INVALID_SHA256_HEX_FORMAT: (
         "value is not a SHA-256 digest in hexadecimal (64 characters 0-9, a-f)"
+    ),
+    ErrorCode.INVALID_MAID_FORMAT: (
+        "value is not a mobile advertising id (a UUID: 8-4-4-4-12 hexadecimal digits)"
+    ),
+    ErrorCode.INVALID_IPV4_ADDRESS: (
+        "value is not an IPv4 address (four numbers 0-255 without leading zeros, dot-separated)"
     ),
 }
 

@@ -27,6 +27,10 @@ What each format accepts (values are never trimmed; a leading or trailing space 
 * ``BOOLEAN``: ``true``, ``false``, ``1`` or ``0``, in any case.
 * ``PHONE_NUMBER_E164``: ``^\\+[1-9][0-9]{1,14}$``.
 * ``HASH_SHA256_HEX``: 64 hexadecimal characters, either case (no case folding is done).
+* ``MAID``: a mobile advertising id (IDFA, GAID): a UUID, ``8-4-4-4-12`` hexadecimal digits,
+  either case.
+* ``IPV4_ADDRESS``: four dot-separated decimal numbers 0-255 without leading zeros
+  (``192.168.0.1``; not ``192.168.000.1``, which some parsers read as octal).
 * ``STRING``: anything, including whitespace.
 
 Invariants:
@@ -62,6 +66,7 @@ _EMAIL_LABEL = r"[^@.\s\p{Z}\p{Cc}]"
 _DATE = r"[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
 _TIME = r"[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
 _ZONE = r"(?:Z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)"
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
 _DECIMAL = r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
 # The significant digits of a well-formed decimal: before the point without leading zeros, after
 # it without trailing zeros (RE2: the lazy group leaves the trailing zeros to `0*`).
@@ -80,6 +85,8 @@ FORMAT_PATTERNS: dict[FormatType, str] = {
     FormatType.BOOLEAN: r"^(?i:true|false|1|0)$",
     FormatType.PHONE_NUMBER_E164: r"^\+[1-9][0-9]{1,14}$",
     FormatType.HASH_SHA256_HEX: r"^[0-9a-fA-F]{64}$",
+    FormatType.MAID: r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$",
+    FormatType.IPV4_ADDRESS: rf"^{_OCTET}(?:\.{_OCTET}){{3}}$",
 }
 
 FORMAT_CODES: dict[FormatType, ErrorCode] = {
@@ -94,6 +101,8 @@ FORMAT_CODES: dict[FormatType, ErrorCode] = {
     FormatType.BOOLEAN: ErrorCode.INVALID_BOOLEAN_FORMAT,
     FormatType.PHONE_NUMBER_E164: ErrorCode.INVALID_PHONE_E164_NUMBER,
     FormatType.HASH_SHA256_HEX: ErrorCode.INVALID_SHA256_HEX_FORMAT,
+    FormatType.MAID: ErrorCode.INVALID_MAID_FORMAT,
+    FormatType.IPV4_ADDRESS: ErrorCode.INVALID_IPV4_ADDRESS,
 }
 
 _NULL_STRING = pa.scalar(None, pa.string())

@@ -1,0 +1,353 @@
+"""``DataLabBuilder`` and ``DataLab``: a publisher's audience data, validated, with statistics.
+
+A DataLab is a Sealroom room (see :mod:`sealroom.data_lab.layout`) that only its publisher can
+read: the publisher is its owner, the data owner of its tables and the analyst of its two
+computations. Everything goes through the server's ordinary room API: publishing the room,
+encrypted upload and publication of each dataset (validated by the core), running the SQL
+computations, and reading their sealed results.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from sealroom.analytics import (
+    AnalyticsDcr,
+    AnalyticsDcrBuilder,
+    SqlComputeNodeDefinition,
+    TableDataNodeDefinition,
+)
+from sealroom.data_lab.jobs import ComputeJob, arrow_rows
+from sealroom.data_lab.layout import (
+    DEFAULT_MINIMUM_GROUP_SIZE,
+    STATISTICS_NODE,
+    STATUS_NODE,
+    DataLabConfig,
+    statistics_query,
+    status_query,
+    table_layouts,
+)
+from sealroom.data_lab.reports import ValidationReports
+from sealroom.data_lab.statistics import assemble
+from sealroom.data_lab.types import (
+    DEFAULT_COLLABORATION_TYPES,
+    CollaborationType,
+    DataLabDatasetType,
+    IdentifiersConfig,
+    IdType,
+    MatchingId,
+)
+from sealroom.errors import DefinitionError
+
+if TYPE_CHECKING:
+    from sealroom.client import Client
+    from sealroom.crypto import Key
+
+
+class DataLab:
+    """A published DataLab. Obtain one from :class:`DataLabBuilder` (``build`` or
+    ``from_existing``)."""
+
+    def __init__(self, client: Client, dcr: AnalyticsDcr, config: DataLabConfig) -> None:
+        self.client = client
+        self.dcr = dcr
+        self.config = config
+        self._statistics_job: ComputeJob | None = None
+        self._status_job: ComputeJob | None = None
+
+    @property
+    def id(self) -> str:
+        return self.dcr.id
+
+    @property
+    def data_lab_id(self) -> str:
+        return self.dcr.id
+
+    # -- provisioning -----------------------------------------------------------------------
+    def _check_type(self, dataset_type: DataLabDatasetType) -> str:
+        if dataset_type not in self.config.datasets:
+            raise DefinitionError(f"this DataLab has no {dataset_type.node} dataset")
+        return dataset_type.node
+
+    def provision_local_datasets(
+        self,
+        key: Key,
+        matching_data_path: str | Path,
+        segments_data_path: str | Path | None = None,
+        demographics_data_path: str | Path | None = None,
+        embeddings_data_path: str | Path | None = None,
+    ) -> None:
+        """Check each file on this machine, encrypt it, upload it and publish it to its table;
+        the core validates it again (dropping invalid rows unless that was disabled)."""
+        from sealroom.analytics import TableDataNode
+
+        paths = {
+            DataLabDatasetType.MATCH: matching_data_path,
+            DataLabDatasetType.SEGMENTS: segments_data_path,
+            DataLabDatasetType.DEMOGRAPHICS: demographics_data_path,
+            DataLabDatasetType.EMBEDDINGS: embeddings_data_path,
+        }
+        for dataset_type, path in paths.items():
+            if path is None:
+                continue
+            node = self.dcr.get_node(self._check_type(dataset_type))
+            assert isinstance(node, TableDataNode)
+            with Path(path).open("rb") as data:
+                node.upload_and_publish_dataset(
+                    data, key, f"{self.config.name} {dataset_type.node}", replace=True
+                )
+        self._statistics_job = self._status_job = None
+
+    def provision_dataset(
+        self, manifest_hash: str, key: Key, dataset_type: DataLabDatasetType
+    ) -> None:
+        """Publish an already uploaded dataset (its id) to the table of ``dataset_type``."""
+        node = self._check_type(dataset_type)
+        self.dcr.session.publish_dataset(self.id, manifest_hash, node, key, force=True)
+        self._statistics_job = self._status_job = None
+
+    def deprovision_dataset(self, dataset_type: DataLabDatasetType) -> None:
+        self.dcr.session.remove_published_dataset(self.id, self._check_type(dataset_type))
+        self._statistics_job = self._status_job = None
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _new_statistics_job(self) -> ComputeJob:
+        config = self.config
+
+        def parse(data: bytes) -> dict[str, Any]:
+            rows = [(str(m), str(i), str(k), float(v)) for m, i, k, v in arrow_rows(data)]
+            return assemble(config, rows, self._reports())
+
+        return ComputeJob(self.dcr, STATISTICS_NODE, "statistics.json", parse)
+
+    def _new_status_job(self) -> ComputeJob:
+        def parse(data: bytes) -> dict[str, Any]:
+            counts = {str(d): int(n) for d, n in arrow_rows(data)}
+            reports = self._reports()
+            datasets: dict[str, Any] = {}
+            ok = True
+            for dataset in self.config.datasets:
+                outcome = reports[dataset.node].get("report", {}).get("outcome")
+                rows = counts.get(dataset.node, 0)
+                # Identifiers and segments must not be empty after validation (the seed's rule).
+                must_have_rows = dataset in (DataLabDatasetType.MATCH, DataLabDatasetType.SEGMENTS)
+                passed = outcome == "PASSED" and (rows > 0 or not must_have_rows)
+                ok = ok and passed
+                datasets[dataset.node] = {"validation": outcome, "valid_rows": rows}
+            return {"status": "SUCCESS" if ok else "FAILED", "datasets": datasets}
+
+        return ComputeJob(self.dcr, STATUS_NODE, "validation-status.json", parse)
+
+    def run(self) -> None:
+        """Start the statistics and validation-status computations; does not wait."""
+        self._statistics_job = self._new_statistics_job()
+        self._statistics_job.run()
+        self._status_job = self._new_status_job()
+        self._status_job.run()
+
+    def _reports(self) -> dict[str, dict[str, Any]]:
+        return {
+            dataset.node: self.dcr.session.get_validation_report(self.id, dataset.node)
+            for dataset in self.config.datasets
+        }
+
+    def get_validation_reports(self) -> ValidationReports:
+        reports = self._reports()
+        return ValidationReports(
+            identifiers=reports["matching"],
+            segments=reports.get("segments"),
+            demographics=reports.get("demographics"),
+            embeddings=reports.get("embeddings"),
+        )
+
+    def get_validation_report(self, timeout: float | None = None) -> dict[str, Any]:
+        """``{dataset: the core's validation report}`` of every dataset of this DataLab
+        (``identifiers``, and ``segments``, ``demographics``, ``embeddings`` as configured).
+        The core validates at publication, so nothing is waited for."""
+        return self.get_validation_reports().model_dump()
+
+    def is_validation_passed(self, validation_report: dict[str, Any]) -> bool:
+        return all(
+            report.get("report", {}).get("outcome") == "PASSED"
+            for report in validation_report.values()
+        )
+
+    def get_validation_status(self, timeout: float | None = None) -> dict[str, Any]:
+        """``{"status": SUCCESS|FAILED, "datasets": {node: {validation, valid_rows}}}``:
+        success when every report passed and identifiers and segments kept rows."""
+        if self._status_job is None:
+            self._status_job = self._new_status_job()
+            self._status_job.run()
+        status: dict[str, Any] = self._status_job.wait_for_completion(timeout).result()
+        return status
+
+    def get_statistics_job(self) -> ComputeJob:
+        if self._statistics_job is None:
+            self._statistics_job = self._new_statistics_job()
+            self._statistics_job.run()
+        return self._statistics_job
+
+    def get_statistics_report(self, timeout: float | None = None) -> dict[str, Any]:
+        """The statistics report (``StatisticsResultV2``'s shape; what it releases is in
+        :mod:`sealroom.data_lab.layout`), waiting for the computation run by :meth:`run`, or
+        starting one."""
+        report: dict[str, Any] = self.get_statistics_job().wait_for_completion(timeout).result()
+        return report
+
+    def are_statistics_shared_with_others(self) -> bool:
+        """Whether anyone but the publisher can read the statistics: never. The room has one
+        participant and every result is sealed to the session that asked for it; no operator
+        (the seed's "DQ") receives anything."""
+        return False
+
+    def is_statistics_shared_with_dq(self) -> bool:
+        """The seed's name for :meth:`are_statistics_shared_with_others`."""
+        return self.are_statistics_shared_with_others()
+
+    def get(self) -> dict[str, Any]:
+        """The DataLab's definition: id, publisher, configuration, and published datasets."""
+        return {
+            "id": self.id,
+            "publisherEmail": self.dcr.definition.owner,
+            **self.config.to_dict(),
+            "datasets": self.dcr.retrieve_published_datasets(),
+        }
+
+    def __repr__(self) -> str:
+        return f"DataLab(id={self.id!r}, name={self.config.name!r})"
+
+
+class DataLabBuilder:
+    """Builds a DataLab (the seed's builder, same method names)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._name = ""
+        self._num_identifiers_columns: int | None = None
+        self._identifiers: list[IdentifiersConfig] | None = None
+        self._matching_id: MatchingId | None = None
+        self._segments = False
+        self._demographics = False
+        self._num_embeddings = 0
+        self._collaboration_types: list[CollaborationType] = list(DEFAULT_COLLABORATION_TYPES)
+        self._drop_invalid_rows = True
+        self._minimum_group_size = DEFAULT_MINIMUM_GROUP_SIZE
+        self._existing: str | None = None
+
+    def with_name(self, name: str) -> Self:
+        self._name = name
+        return self
+
+    def with_num_identifiers_columns(self, num_identifiers_columns: int) -> Self:
+        if num_identifiers_columns < 1:
+            raise DefinitionError("the identifiers dataset needs at least one column")
+        self._num_identifiers_columns = num_identifiers_columns
+        return self
+
+    def with_identifiers_config(self, identifiers_config: list[IdentifiersConfig]) -> Self:
+        """The identifiers dataset's columns, in order; the first is the user id."""
+        self._identifiers = list(identifiers_config)
+        return self
+
+    def with_matching_id_format(self, matching_id: MatchingId) -> Self:
+        """Deprecated shim: the default two columns (user id, this matching id)."""
+        self._matching_id = matching_id
+        return self
+
+    def with_segments(self) -> Self:
+        self._segments = True
+        return self
+
+    def with_demographics(self) -> Self:
+        self._demographics = True
+        return self
+
+    def with_embeddings(self, num_embeddings: int) -> Self:
+        self._num_embeddings = num_embeddings
+        return self
+
+    def with_collaboration_types(self, collaboration_types: list[CollaborationType]) -> Self:
+        types = list(dict.fromkeys(collaboration_types))
+        if CollaborationType.OVERLAP not in types:
+            types.append(CollaborationType.OVERLAP)  # always there, as in the seed
+        self._collaboration_types = types
+        return self
+
+    def with_disable_drop_invalid_rows(self) -> Self:
+        """Refuse a file with any invalid row instead of dropping the rows."""
+        self._drop_invalid_rows = False
+        return self
+
+    def with_minimum_group_size(self, minimum_group_size: int) -> Self:
+        """Group counts of the statistics (users per segment, per age and gender …) cover at
+        least this many users, or are left out (default 10)."""
+        self._minimum_group_size = minimum_group_size
+        return self
+
+    def from_existing(self, data_lab_id: str) -> Self:
+        self._existing = data_lab_id
+        return self
+
+    def _config(self) -> DataLabConfig:
+        identifiers = self._identifiers
+        if identifiers is None:
+            id_type = self._matching_id.id_type if self._matching_id else IdType.STRING
+            identifiers = [
+                IdentifiersConfig("userId", IdType.STRING, False, True),
+                IdentifiersConfig("matchingId", id_type, True, False),
+            ]
+        config = DataLabConfig(
+            name=self._name,
+            has_demographics=self._demographics,
+            has_embeddings=self._num_embeddings > 0,
+            num_embeddings=self._num_embeddings,
+            has_segments=self._segments,
+            num_identifiers_columns=self._num_identifiers_columns or len(identifiers),
+            identifiers_config=tuple(identifiers),
+            collaboration_types=tuple(self._collaboration_types),
+            drop_invalid_rows=self._drop_invalid_rows,
+            minimum_group_size=self._minimum_group_size,
+        )
+        config.check()
+        return config
+
+    def build(self) -> DataLab:
+        """Publish the DataLab's room (or, after :meth:`from_existing`, open it, verified)."""
+        if self._existing is not None:
+            dcr = self.client.retrieve_analytics_dcr(self._existing)
+            return DataLab(
+                self.client, dcr, DataLabConfig.from_description(dcr.definition.description)
+            )
+        config = self._config()
+        publisher = self.client.user_email
+        builder = (
+            AnalyticsDcrBuilder(client=self.client)
+            .with_name(config.name)
+            .with_description(config.description())
+            .with_owner(publisher)
+        )
+        tables = []
+        for dataset, (columns, unique) in table_layouts(config).items():
+            builder.add_node_definition(
+                TableDataNodeDefinition(
+                    name=dataset.node,
+                    columns=columns,
+                    is_required=True,
+                    drop_invalid_rows=config.drop_invalid_rows,
+                    unique_column_combinations=unique,
+                )
+            )
+            tables.append(dataset.node)
+        for name, query in (
+            (STATISTICS_NODE, statistics_query(config)),
+            (STATUS_NODE, status_query(config)),
+        ):
+            builder.add_node_definition(
+                SqlComputeNodeDefinition(name=name, query=query, dependencies=tables)
+            )
+        builder.add_participant(
+            publisher, data_owner_of=tables, analyst_of=[STATISTICS_NODE, STATUS_NODE]
+        )
+        dcr = self.client.publish_analytics_dcr(builder.build())
+        return DataLab(self.client, dcr, config)

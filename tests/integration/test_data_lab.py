@@ -166,3 +166,19 @@ def test_bad_rows_are_dropped_and_reported(
     assert ValidationReports(report["identifiers"]).is_passed()
     lab.deprovision_dataset(DataLabDatasetType.MATCH)
     assert not lab.get()["datasets"]
+
+
+def test_the_docs_example_runs(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    markdown = (Path(__file__).resolve().parents[2] / "docs" / "data-lab.md").read_text()
+    code = markdown.split("```python\n", 1)[1].split("```", 1)[0]
+    server = server_factory()
+    client = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
+    generate(tmp_path, users=100)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {"client": client, "key": sr.Key()}
+    exec(compile(code, "docs/data-lab.md", "exec"), namespace)  # the docs example, verbatim
+    stats = namespace["stats"]
+    assert isinstance(stats, dict)
+    assert stats["basic_statistics"]["identifiers"]["distinct_user_ids"] == 100

@@ -373,7 +373,7 @@ def test_a_host_posing_as_the_core_is_refused_before_any_key_is_sealed(
 def test_a_fresh_client_trusts_the_first_core_it_sees(
     bank: tuple[ServerProcess, str, Host, sr.Client], tmp_path: Path
 ) -> None:
-    """The limit of simulated mode, stated in the README: on first contact there is nothing to
+    """The limit of simulated mode, stated in docs/security.md: on first contact there is nothing to
     compare with, so a host that impersonates the core from the start is believed."""
     server, token, host, _ = bank
     _impersonate(host, SigningKey.generate(), KemPrivateKey.generate())

@@ -370,7 +370,7 @@ def test_edited_audit_entries_are_refused_after_a_restart(
 
 
 def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, room: str) -> None:
-    """The limit the README states: a host restoring a whole earlier copy (events, checkpoint
+    """The limit docs/security.md states: a host restoring a whole earlier copy (events, checkpoint
     and caches together) is not detectable by the core alone — a client that kept a later
     checkpoint detects it, because the served log does not extend it."""
     before = setup.host.snapshot()

@@ -120,7 +120,7 @@ class SqlComputeNodeDefinition:
         #: At most ``max_executions`` runs in any ``window_seconds``, enforced by the core.
         self.rate_limit = rate_limit
         #: Differential privacy: each run spends ``dp_epsilon`` of the room's budget and
-        #: returns noisy COUNT/SUM/AVG per group (see the README's output privacy section).
+        #: returns noisy COUNT/SUM/AVG per group (see docs/privacy.md).
         self.dp_epsilon = dp_epsilon
         self.dp_delta = dp_delta
         self.dp_max_rows_per_unit = dp_max_rows_per_unit

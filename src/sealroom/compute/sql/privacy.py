@@ -9,7 +9,7 @@ and the input has it, one value of that column: a person with many rows counts o
 node reads only data nodes (``model.definition`` refuses anything else), so units are the data
 owners' rows, never rows an upstream computation copied.
 
-What the filter guarantees, and what it does not (the README and ``docs/privacy.md`` say the
+What the filter guarantees, and what it does not (``docs/privacy.md`` says the
 same):
 
 * **Counts, per result.** Every released row aggregates at least *k* distinct units of every

@@ -189,6 +189,7 @@ class _ScriptComputeNodeDefinition:
         *,
         parameters: Sequence[str] = (),
         rate_limit: RateLimit | None = None,
+        dp_epsilon: float | None = None,
     ) -> None:
         _check_id(name, id)
         if output != "/output":
@@ -205,6 +206,8 @@ class _ScriptComputeNodeDefinition:
                 enable_logs_on_success=enable_logs_on_success,
                 parameters=tuple(parameters),
                 rate_limit=rate_limit,
+                # The core charges it to the room's budget; the script adds the noise.
+                dp_epsilon=dp_epsilon,
             )
         except ValidationError as exc:
             raise DefinitionError(f"node {name!r}: {_first_error(exc)}") from None

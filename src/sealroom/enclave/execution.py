@@ -297,6 +297,11 @@ class JobRunner:
             values = root / "parameters.json"
             values.write_text(json.dumps({n: state.parameters[n] for n in node.parameters}))
             mounts.append(Mount(values, "/input/parameters.json"))
+        if not isinstance(node, SyntheticNode) and node.dp_epsilon is not None:
+            # Exactly what the core charged for this run (job_runs._charge_privacy_budget).
+            charged = root / "privacy.json"
+            charged.write_text(json.dumps({"epsilon": node.dp_epsilon, "delta": 0.0}))
+            mounts.append(Mount(charged, "/input/privacy.json"))
         for dep in node.dependencies:
             synthesis = isinstance(node, SyntheticNode)
             mounts.extend(self._mount_input(definition, dep, state, root, synthesis=synthesis))

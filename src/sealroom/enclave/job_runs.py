@@ -22,7 +22,14 @@ from sealroom.enclave.metering import Run
 from sealroom.enclave.requests import preview_target
 from sealroom.enclave.sources import PublishedData
 from sealroom.errors import ConflictError, JobFailedError, SealroomError
-from sealroom.model.definition import PreviewNode, RoomDefinition, SqlNode, SyntheticNode
+from sealroom.model.definition import (
+    PreviewNode,
+    PythonNode,
+    RNode,
+    RoomDefinition,
+    SqlNode,
+    SyntheticNode,
+)
 from sealroom.model.development import development_definition
 from sealroom.model.policy import Action, decide
 from sealroom.model.principal import Principal
@@ -157,8 +164,8 @@ def _job_definition(core: CoreContext, ticket: JobTicket) -> tuple[RoomDefinitio
 def _charge_privacy_budget(
     core: CoreContext, run: Run, definition: RoomDefinition, room: RoomDefinition
 ) -> None:
-    """Spend the epsilon and delta of every DP node of the room the job runs (DP SQL and
-    synthetic data nodes), before it runs; JobFailedError past the budget. A development or
+    """Spend the epsilon and delta of every DP node of the room the job runs (DP SQL,
+    synthetic data, and scripts charged ``dp_epsilon``), before it runs; JobFailedError past the budget. A development or
     requested node is not the room's: it reads only data its runner owns or results already
     released, so its own noise is not the room's to pay (and a participant cannot drain the
     shared budget with it)."""
@@ -170,6 +177,9 @@ def _charge_privacy_budget(
             charges.append((node.dp_epsilon, node.dp_delta))
         elif isinstance(node, SyntheticNode):
             charges.append((node.epsilon, node.delta))
+        elif isinstance(node, PythonNode | RNode) and node.dp_epsilon is not None:
+            # Laplace noise on counts: pure epsilon-DP, no delta.
+            charges.append((node.dp_epsilon, 0.0))
     if charges:
         epsilon = sum(node_epsilon for node_epsilon, _ in charges)
         delta = sum(node_delta for _, node_delta in charges)

@@ -25,9 +25,17 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Iterable, Iterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from sealroom.crypto.canonical import canonical_json, sha256_hex
 from sealroom.errors import DefinitionError
@@ -181,6 +189,21 @@ class _ScriptNode(_Frozen):
     #: Named string parameters the analyst supplies at run time, in /input/parameters.json.
     parameters: tuple[ParameterName, ...] = Field(default=(), max_length=MAX_PARAMETERS)
     rate_limit: RateLimit | None = None
+    #: Differential-privacy accounting: the core charges this epsilon (delta 0) to the room's
+    #: budget before each run, refuses a run past the budget, and gives the script the figure in
+    #: /input/privacy.json. The noise itself is the script's — code every party approved — so
+    #: the core guarantees the accounting, not the noise (docs/privacy.md). The media engine
+    #: (:mod:`sealroom.media.engine_script`) is such a script.
+    dp_epsilon: float | None = Field(default=None, gt=0, le=MAX_DP_EPSILON)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_dp(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after rooms existed: left out of the canonical form when unset, so the id of a
+        # room published before it stays the same.
+        data: dict[str, Any] = handler(self)
+        if data.get("dp_epsilon") is None:
+            data.pop("dp_epsilon", None)
+        return data
 
 
 class PythonNode(_ScriptNode):
@@ -491,7 +514,7 @@ def check_definition(definition: RoomDefinition) -> None:
         if isinstance(node, SqlNode | SyntheticNode):
             _check_protected_inputs(node, nodes)
         if isinstance(node, PythonNode | RNode):
-            _check_script_node(node, nodes)
+            _check_script_node(node, nodes, definition.privacy)
         if isinstance(node, PreviewNode):
             _check_preview_node(node, nodes)
         if isinstance(node, SyntheticNode):
@@ -599,7 +622,26 @@ def _check_sql_dependencies(node: SqlNode, nodes: dict[str, Node]) -> None:
             )
 
 
-def _check_script_node(node: PythonNode | RNode, nodes: dict[str, Node]) -> None:
+def _check_script_node(
+    node: PythonNode | RNode, nodes: dict[str, Node], privacy: RoomPrivacy
+) -> None:
+    if node.dp_epsilon is not None:
+        where = f"{node.kind} node {node.name!r}"
+        if privacy.dp_epsilon_budget is None:
+            raise DefinitionError(
+                f"{where} is charged epsilon, so the room needs a privacy budget: "
+                "with_privacy_budget(epsilon=...)"
+            )
+        for dep in node.dependencies:
+            target = nodes.get(dep)
+            if target is not None and not isinstance(target, TableNode):
+                # As for DP SQL (_check_protected_inputs): a computation in between could copy
+                # one person's rows, so the script's sensitivity would not hold.
+                raise DefinitionError(
+                    f"{where} is charged epsilon, so it may read only table data nodes, not "
+                    f"{target.kind} node {dep!r} (a computation in between could copy one "
+                    "person's rows)"
+                )
     if len(set(node.dependencies)) != len(node.dependencies):
         raise DefinitionError(f"{node.kind} node {node.name!r} lists a dependency twice")
     for dep in node.dependencies:

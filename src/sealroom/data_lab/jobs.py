@@ -10,7 +10,7 @@ import io
 import json
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from sealroom.errors import ConflictError
@@ -31,9 +31,15 @@ class ComputeJob:
         node: str,
         result_zip_file_name: str,
         parse: Callable[[bytes], Any],
+        *,
+        parameters: Mapping[str, str] | None = None,
+        result_format: str = "arrow",
     ) -> None:
+        """``result_format``: "arrow" for a SQL computation, "zip" for a script's files."""
         self._dcr = dcr
         self.node = node
+        self.parameters = dict(parameters or {})
+        self._result_format = result_format
         self.result_zip_file_name = result_zip_file_name
         self._parse = parse
         self.job_id: JobId | None = None
@@ -42,7 +48,9 @@ class ComputeJob:
     def run(self) -> None:
         if self.job_id is not None:
             raise ConflictError(f"job {self.node!r} has already been run", code="job_started")
-        self.job_id = self._dcr.session.run_computation(self._dcr.id, self.node)
+        self.job_id = self._dcr.session.run_computation(
+            self._dcr.id, self.node, parameters=self.parameters or None
+        )
 
     def _started(self) -> JobId:
         if self.job_id is None:
@@ -64,7 +72,10 @@ class ComputeJob:
         if self._bytes is None:
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             self._bytes = self._dcr.session.get_computation_result(
-                self._started(), interval=interval, timeout=remaining, result_format="arrow"
+                self._started(),
+                interval=interval,
+                timeout=remaining,
+                result_format=self._result_format,
             )
         return self._bytes
 

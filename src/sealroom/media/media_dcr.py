@@ -1,0 +1,619 @@
+"""``MediaDcr``: a publisher and advertiser media clean room (the seed SDK's names).
+
+A media room is a Sealroom room (nodes in :mod:`sealroom.media.layout`) whose configuration —
+participant groups and their permissions, collaboration types, privacy — is in its description,
+so it is part of the room id. Each permission is a role in the definition, which the core
+enforces and audits; the checks in this module only give a clearer error first.
+
+Keys: Sealroom keeps no dataset key on disk (there is no platform keychain), so provisioning
+takes the key the data was encrypted with (``key=``). Audience definitions are encrypted with a
+fresh key at each change; nobody needs it again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sealroom.analytics import (
+    AnalyticsDcr,
+    AnalyticsDcrBuilder,
+    PythonComputeNodeDefinition,
+    SqlComputeNodeDefinition,
+    TableDataNodeDefinition,
+)
+from sealroom.crypto import Key
+from sealroom.data_lab.data_lab import DataLab, DataLabBuilder
+from sealroom.data_lab.jobs import ComputeJob, arrow_rows
+from sealroom.data_lab.layout import DataLabConfig
+from sealroom.data_lab.reports import ValidationReports
+from sealroom.data_lab.types import CollaborationType, IdType
+from sealroom.errors import ConflictError, DefinitionError, PermissionDeniedError
+from sealroom.media import layout
+from sealroom.media.audiences import (
+    AudienceDraft,
+    Audiences,
+    CustomAudience,
+    SeedAudience,
+    reference_of,
+)
+from sealroom.media.config import BaseAudienceLayout, MediaConfig
+from sealroom.media.results import (
+    parse_data_attributes,
+    parse_insights,
+    parse_overlap,
+    parse_zip_json,
+)
+from sealroom.media.types import MediaPrivacy, Participant, Permission
+from sealroom.model.principal import normalise_email
+
+if TYPE_CHECKING:
+    from sealroom.client import Client
+
+
+def engine_source() -> str:
+    """The audience engine's source, embedded verbatim in the room's Python nodes."""
+    return (Path(__file__).parent / "engine_script.py").read_text(encoding="utf-8")
+
+
+def engine_config(config: MediaConfig) -> dict[str, Any]:
+    """What the engine reads from ``/input/code/media_config.json``."""
+    return {
+        "matching_id": config.matching_column,
+        "user_id": config.user_column,
+        "activation_id": config.activation_columns[0] if config.activation_columns else None,
+        "minimum_audience_size": config.privacy.minimum_audience_size,
+        "rounding": layout.SIZE_ROUNDING,
+        "privacy": (
+            {"mode": "dp", "epsilon_per_run": config.privacy.epsilon_per_run}
+            if config.privacy.is_dp
+            else {"mode": "rounding"}
+        ),
+        "lookalike": {
+            "features": "embeddings" if config.base.num_embeddings else "segments",
+            "max_training_rows": 200_000,
+            "seed": 1,
+        },
+    }
+
+
+def build_definition(client: Client, config: MediaConfig) -> Any:
+    """The room's definition: its tables, computations and each group's roles."""
+    config.check()
+    builder = (
+        AnalyticsDcrBuilder(client=client)
+        .with_name(config.name)
+        .with_description(config.description())
+        .with_owner(client.user_email)
+    )
+    if config.privacy.is_dp:
+        assert config.privacy.epsilon_budget is not None  # MediaPrivacy.check
+        builder = builder.with_privacy_budget(config.privacy.epsilon_budget)
+    tables = layout.tables(config)
+    table_names = [t.name for t in tables]
+    for table in tables:
+        builder.add_node_definition(
+            TableDataNodeDefinition(
+                name=table.name,
+                columns=table.columns,
+                is_required=table.required,
+                unique_column_combinations=table.unique,
+            )
+        )
+    computations = layout.computations(config)
+    queries: dict[str, Callable[[], str]] = {
+        layout.OVERLAP: lambda: layout.overlap_query(config),
+        layout.INSIGHTS: lambda: layout.insights_query(config),
+        layout.DATA_ATTRIBUTES: lambda: layout.data_attributes_query(config),
+        layout.SEED_LIST: lambda: layout.seed_list_query(config),
+        layout.CUSTOM_LIST: layout.custom_list_query,
+    }
+    source = engine_source()
+    from sealroom.model.definition import FileContent
+
+    media_config = FileContent(name="media_config.json", content=json.dumps(engine_config(config)))
+    epsilon = config.privacy.epsilon_per_run if config.privacy.is_dp else None
+    for name in computations:
+        if name in queries:
+            builder.add_node_definition(
+                SqlComputeNodeDefinition(name=name, query=queries[name](), dependencies=table_names)
+            )
+        else:
+            operation = {
+                layout.AUDIENCE_SIZE: "audience_size",
+                layout.USER_LIST: "audience_user_list",
+                layout.LOOKALIKE: "lookalike_statistics",
+            }[name]
+            builder.add_node_definition(
+                PythonComputeNodeDefinition(
+                    name=name,
+                    script=f"{source}\n\nmain({operation!r})\n",
+                    dependencies=table_names,
+                    additional_files=[media_config],
+                    parameters=["audience"],
+                    # The user list is an export by permission: it is not noised, not charged.
+                    dp_epsilon=epsilon if name != layout.USER_LIST else None,
+                )
+            )
+    for group in config.participants:
+        owns = [t.name for t in tables if any(group.has(p) for p in t.owners)]
+        runs = [c for c in computations if any(group.has(p) for p in layout.ANALYSTS[c])]
+        for email in group.emails:
+            builder.add_participant(email, data_owner_of=owns, analyst_of=runs)
+    return builder.build()
+
+
+@dataclass(frozen=True)
+class DcrConfiguration:
+    """``MediaDcr.get_configuration()``."""
+
+    id: str
+    name: str
+    participants: list[Participant]
+    collaboration_types: list[CollaborationType]
+    matching_id_format: IdType
+    hide_absolute_values: bool
+    show_match_rate: bool
+    privacy: MediaPrivacy
+
+
+class MediaDcr:
+    """A media clean room. ``MediaDcr(client, name=…, participants=…, …)`` publishes a new one;
+    :meth:`from_existing` opens one, verified."""
+
+    def __init__(
+        self,
+        client: Client,
+        *,
+        name: str,
+        participants: list[Participant],
+        collaboration_types: list[CollaborationType],
+        matching_ids: list[IdType],
+        hide_absolute_values: bool = False,
+        show_match_rate: bool = False,
+        privacy: MediaPrivacy | None = None,
+        base_audience: DataLab | DataLabConfig | None = None,
+        minimum_group_size: int | None = None,
+        _existing: AnalyticsDcr | None = None,
+    ) -> None:
+        self.client = client
+        if _existing is not None:
+            self.dcr = _existing
+            self.config = MediaConfig.from_description(_existing.definition.description)
+            return
+        if len(matching_ids) != 1:
+            raise DefinitionError("a media room matches on exactly one identifier type")
+        types = list(dict.fromkeys(collaboration_types))
+        if CollaborationType.OVERLAP not in types:
+            types.append(CollaborationType.OVERLAP)  # always on, as in the seed
+        if isinstance(base_audience, DataLab):
+            base = BaseAudienceLayout.of(base_audience.config)
+        elif isinstance(base_audience, DataLabConfig):
+            base = BaseAudienceLayout.of(base_audience)
+        else:
+            base = BaseAudienceLayout.default(matching_ids[0])
+        extra = {} if minimum_group_size is None else {"minimum_group_size": minimum_group_size}
+        config = MediaConfig(
+            name=name,
+            participants=tuple(participants),
+            collaboration_types=tuple(types),
+            matching_id=IdType(matching_ids[0]),
+            base=base,
+            hide_absolute_values=hide_absolute_values,
+            show_match_rate=show_match_rate,
+            privacy=privacy or MediaPrivacy(),
+            **extra,
+        )
+        self.dcr = client.publish_analytics_dcr(build_definition(client, config))
+        self.config = config
+
+    @classmethod
+    def from_existing(cls, dcr_id: str, client: Client) -> MediaDcr:
+        dcr = client.retrieve_analytics_dcr(dcr_id)
+        return cls(
+            client,
+            name="",
+            participants=[],
+            collaboration_types=[],
+            matching_ids=[],
+            _existing=dcr,
+        )
+
+    @property
+    def id(self) -> str:
+        return self.dcr.id
+
+    # -- who may do what ---------------------------------------------------------------------
+    @property
+    def _me(self) -> str:
+        return normalise_email(self.client.user_email)
+
+    def _group(self) -> Participant:
+        group = self.config.group_of(self._me)
+        if group is None:
+            raise PermissionDeniedError(
+                f"{self._me} is not a participant of media room {self.id}", code="not_participant"
+            )
+        return group
+
+    def _require(self, *permissions: Permission) -> None:
+        group = self._group()
+        if not any(group.has(p) for p in permissions):
+            names = " or ".join(p.value for p in permissions)
+            raise PermissionDeniedError(
+                f"your group ({group.role}) lacks {names} in media room {self.id}",
+                code="permission_denied",
+            )
+
+    def _require_collaboration(self, collaboration: CollaborationType) -> None:
+        if not self.config.has(collaboration):
+            raise DefinitionError(f"this media room does not enable {collaboration.name}")
+
+    # -- participants and configuration -----------------------------------------------------
+    def get_participants(self) -> list[Participant]:
+        return list(self.config.participants)
+
+    def get_owner_email(self) -> str:
+        return self.dcr.definition.owner
+
+    def get_configuration(self) -> DcrConfiguration:
+        c = self.config
+        return DcrConfiguration(
+            self.id,
+            c.name,
+            list(c.participants),
+            list(c.collaboration_types),
+            c.matching_id,
+            c.hide_absolute_values,
+            c.show_match_rate,
+            c.privacy,
+        )
+
+    def can_other_participants_export_audience(self) -> bool:
+        mine = self.config.group_of(self._me)
+        return any(
+            g.has(Permission.EXPORT_AUDIENCE) for g in self.config.participants if g is not mine
+        )
+
+    def get_audit_log(self) -> str:
+        return self.dcr.retrieve_audit_log()
+
+    def retrieve_privacy_budget(self) -> Any:
+        return self.dcr.retrieve_privacy_budget()
+
+    # -- the base audience (publisher) --------------------------------------------------------
+    def _published(self) -> dict[str, dict[str, Any]]:
+        return {d["node"]: d for d in self.dcr.retrieve_published_datasets()}
+
+    def check_data_lab_compatibility(self, data_lab: DataLab) -> list[str]:
+        """Why ``data_lab`` cannot be this room's base audience (empty: it can)."""
+        problems = []
+        mine = self.config.base
+        theirs = BaseAudienceLayout.of(data_lab.config)
+        if theirs.identifiers_config != mine.identifiers_config:
+            problems.append("its identifiers are not the room's (names, types, order, roles)")
+        if theirs.has_segments != mine.has_segments:
+            problems.append("segments: the room and the DataLab differ")
+        if theirs.has_demographics != mine.has_demographics:
+            problems.append("demographics: the room and the DataLab differ")
+        if theirs.num_embeddings != mine.num_embeddings:
+            problems.append("embeddings: the room and the DataLab differ")
+        for collaboration in self.config.collaboration_types:
+            if collaboration not in data_lab.config.collaboration_types:
+                problems.append(f"the DataLab does not allow {collaboration.name}")
+        return problems
+
+    def provision_base_audience(self, data_lab_id: str, key: Key, *, force: bool = False) -> None:
+        """Publish a validated, compatible DataLab's datasets as this room's base audience.
+
+        ``key`` is the key the DataLab's datasets were encrypted with. The core validates each
+        dataset again for this room. ``force`` replaces a base audience already provisioned.
+        """
+        self._require(Permission.PROVIDE_BASE_AUDIENCE)
+        data_lab = DataLabBuilder(self.client).from_existing(data_lab_id).build()
+        problems = self.check_data_lab_compatibility(data_lab)
+        if problems:
+            raise DefinitionError(f"DataLab {data_lab_id} is not compatible: {'; '.join(problems)}")
+        theirs = {d["node"]: d for d in data_lab.dcr.retrieve_published_datasets()}
+        missing = [d.node for d in data_lab.config.datasets if d.node not in theirs]
+        if missing or data_lab.get_validation_status()["status"] != "SUCCESS":
+            raise ConflictError(
+                f"DataLab {data_lab_id} is not validated: provision and validate it first",
+                code="data_lab_not_validated",
+            )
+        if self.is_base_audience_provisioned() and not force:
+            raise ConflictError(
+                "a base audience is already provisioned: pass force=True to replace it",
+                code="already_provisioned",
+            )
+        for node in layout.BASE_TABLES:
+            if node not in theirs or self.dcr.definition.node(node) is None:
+                continue
+            published = self.dcr.session.publish_dataset(
+                self.id, theirs[node]["dataset_id"], node, key, force=True
+            )
+            report = published.get("report") or {}
+            if published.get("published") is False or report.get("outcome") == "FAILED":
+                raise ConflictError(
+                    f"the core refused the DataLab's {node} dataset for this room",
+                    code="validation_failed",
+                )
+
+    def deprovision_base_audience(self) -> None:
+        self._require(Permission.PROVIDE_BASE_AUDIENCE)
+        published = self._published()
+        for node in layout.BASE_TABLES:
+            if node in published:
+                self.dcr.session.remove_published_dataset(self.id, node)
+
+    def is_base_audience_provisioned(self) -> bool:
+        return "matching" in self._published()
+
+    # -- seed audiences (advertiser) --------------------------------------------------------
+    def provision_seed_audiences(self, manifest_hash: str, key: Key) -> dict[str, Any]:
+        """Publish an uploaded dataset (``matching_id, audience_type`` rows) as the seed
+        audiences; returns the core's validation report."""
+        self._require(Permission.PROVIDE_SEED_AUDIENCE)
+        published = self.dcr.session.publish_dataset(
+            self.id, manifest_hash, layout.SEED_TABLE, key, force=True
+        )
+        report: dict[str, Any] = published.get("report") or {}
+        return report
+
+    def upload_seed_audiences(self, data: Any, key: Key, name: str = "seed audiences") -> str:
+        """Encrypt, upload and publish a seed audiences file (a path or a binary stream);
+        returns the dataset id."""
+        self._require(Permission.PROVIDE_SEED_AUDIENCE)
+        if isinstance(data, str | Path):
+            with Path(data).open("rb") as stream:
+                manifest_hash = self.client.upload_dataset(stream, key, name)
+        else:
+            manifest_hash = self.client.upload_dataset(data, key, name)
+        self.provision_seed_audiences(manifest_hash, key)
+        return manifest_hash
+
+    def deprovision_seed_audiences(self) -> None:
+        self._require(Permission.PROVIDE_SEED_AUDIENCE)
+        if layout.SEED_TABLE in self._published():
+            self.dcr.session.remove_published_dataset(self.id, layout.SEED_TABLE)
+
+    def are_seed_audiences_provisioned(self) -> bool:
+        return layout.SEED_TABLE in self._published()
+
+    # -- jobs ---------------------------------------------------------------------------------
+    def _sql_job(self, node: str, parse: Callable[[bytes], Any]) -> ComputeJob:
+        if self.dcr.definition.node(node) is None:
+            raise DefinitionError(
+                f"this media room has no {node} computation"
+                + (" (differential-privacy mode)" if self.config.privacy.is_dp else "")
+            )
+        job = ComputeJob(self.dcr, node, f"{node}.json", parse)
+        job.run()
+        return job
+
+    def _engine_job(self, node: str, audience: Any, file_name: str) -> ComputeJob:
+        ref = audience.definition if isinstance(audience, AudienceDraft) else reference_of(audience)
+        parameters = {"audience": json.dumps(ref, sort_keys=True)}
+        job = ComputeJob(
+            self.dcr,
+            node,
+            file_name,
+            lambda data: parse_zip_json(data, file_name),
+            parameters=parameters,
+            result_format="zip",
+        )
+        job.run()
+        return job
+
+    def get_overlap_statistics(self) -> ComputeJob:
+        self._require(Permission.VIEW_OVERLAP)
+        show = self.config.show_match_rate
+        return self._sql_job(layout.OVERLAP, lambda data: parse_overlap(arrow_rows(data), show))
+
+    def get_insights(self) -> ComputeJob:
+        self._require(Permission.VIEW_INSIGHTS)
+        self._require_collaboration(CollaborationType.INSIGHTS)
+        hide = self.config.hide_absolute_values
+        return self._sql_job(layout.INSIGHTS, lambda data: parse_insights(arrow_rows(data), hide))
+
+    def get_data_attributes(self) -> ComputeJob:
+        self._require(Permission.VIEW_INSIGHTS, Permission.CREATE_CUSTOM_AUDIENCE)
+        return self._sql_job(layout.DATA_ATTRIBUTES, lambda d: parse_data_attributes(arrow_rows(d)))
+
+    def get_audience_size(self, audience: Any) -> ComputeJob:
+        self._require(*layout.ANALYSTS[layout.AUDIENCE_SIZE])
+        return self._engine_job(layout.AUDIENCE_SIZE, audience, "audience_size.json")
+
+    def get_audience_user_list(self, audience: Any) -> ComputeJob:
+        """Activation ids of the audience's users (needs EXPORT_AUDIENCE); refused by the core
+        for an audience below the minimum audience size."""
+        self._require(Permission.EXPORT_AUDIENCE)
+        file_name = "audience_users.csv"
+        ref = audience.definition if isinstance(audience, AudienceDraft) else reference_of(audience)
+        job = ComputeJob(
+            self.dcr,
+            layout.USER_LIST,
+            file_name,
+            lambda data: _zip_lines(data, file_name),
+            parameters={"audience": json.dumps(ref, sort_keys=True)},
+            result_format="zip",
+        )
+        job.run()
+        return job
+
+    def get_lookalike_audience_statistics(self, audience: Any) -> ComputeJob:
+        self._require(*layout.ANALYSTS[layout.LOOKALIKE])
+        self._require_collaboration(CollaborationType.LOOKALIKE)
+        return self._engine_job(layout.LOOKALIKE, audience, "lookalike_audience.json")
+
+    def get_base_audience_validation_reports(self) -> ValidationReports:
+        published = self._published()
+
+        def report(node: str) -> dict[str, Any] | None:
+            if node not in published:
+                return None
+            return self.dcr.session.get_validation_report(self.id, node)
+
+        matching = report("matching")
+        if matching is None:
+            raise ConflictError("no base audience is provisioned", code="input_missing")
+        return ValidationReports(
+            identifiers=matching,
+            segments=report("segments"),
+            demographics=report("demographics"),
+            embeddings=report("embeddings"),
+        )
+
+    def get_seed_audiences_validation_report(self) -> dict[str, Any]:
+        return self.dcr.session.get_validation_report(self.id, layout.SEED_TABLE)
+
+    # -- audiences ----------------------------------------------------------------------------
+    def _seed_audiences(self) -> list[SeedAudience]:
+        if layout.SEED_TABLE not in self._published():
+            return []
+        job = self._sql_job(layout.SEED_LIST, arrow_rows)
+        rows = job.wait_for_completion().result()
+        return [SeedAudience(str(t), None if n is None else int(n)) for t, n in rows]
+
+    def _custom_audiences(self) -> list[CustomAudience]:
+        if layout.CUSTOM_TABLE not in self._published():
+            return []
+        rows = self._sql_job(layout.CUSTOM_LIST, arrow_rows).wait_for_completion().result()
+        return [CustomAudience.from_row(row) for row in rows]
+
+    def get_audiences(self) -> Audiences:
+        """The seed audiences and the custom audiences your group created or that were shared
+        with it. Every participant can read every definition (they are not personal data);
+        sharing says which groups an audience is meant for, it is not a secret."""
+        group = self._group()
+        custom = [
+            a
+            for a in self._custom_audiences()
+            if a.created_by_group == group.id
+            or group.id in a.shared_with
+            or group.role in a.shared_with
+        ]
+        return Audiences(self._seed_audiences(), custom)
+
+    def _write_custom(self, audiences: Sequence[CustomAudience]) -> None:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        for audience in audiences:
+            writer.writerow(audience.to_row())
+        node = self.dcr.get_node(layout.CUSTOM_TABLE)
+        from sealroom.analytics import TableDataNode
+
+        assert isinstance(node, TableDataNode)
+        # A fresh key: the definitions are re-encrypted at every change, and nobody needs the
+        # key again (the core holds it, sealed, for this room only).
+        node.upload_and_publish_dataset(
+            io.BytesIO(out.getvalue().encode()), Key(), "custom audiences", replace=True
+        )
+
+    def _create(self, draft: AudienceDraft) -> CustomAudience:
+        self._require(Permission.CREATE_CUSTOM_AUDIENCE)
+        kinds = {
+            "LOOKALIKE": CollaborationType.LOOKALIKE,
+            "RULE_BASED": CollaborationType.RULE_BASED,
+            "REMARKETING": CollaborationType.REMARKETING,
+            "EXCLUSION_TARGETING": CollaborationType.EXCLUSION_TARGETING,
+        }
+        self._require_collaboration(kinds[draft.definition["kind"]])
+        existing = self._custom_audiences()
+        known = {a.id for a in existing}
+        for ref in CustomAudience("", "", "", "", [], draft.definition).depends_on():
+            if ref not in known:
+                raise DefinitionError(f"the audience refers to an unknown custom audience {ref}")
+        if any(a.name == draft.name for a in existing):
+            raise ConflictError(f"an audience named {draft.name!r} exists", code="duplicate")
+        group = self._group()
+        audience = CustomAudience(
+            id=secrets.token_hex(8),
+            name=draft.name,
+            created_by=self._me,
+            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            shared_with=list(draft.share_with),
+            definition=draft.definition,
+            created_by_group=group.id,
+        )
+        self._write_custom([*existing, audience])
+        return audience
+
+    def create_lookalike_audience(self, draft: AudienceDraft) -> CustomAudience:
+        return self._create(draft)
+
+    def create_rule_based_audience(self, draft: AudienceDraft) -> CustomAudience:
+        return self._create(draft)
+
+    def create_remarketing_audience(self, draft: AudienceDraft) -> CustomAudience:
+        return self._create(draft)
+
+    def create_exclusion_targeting_audience(self, draft: AudienceDraft) -> CustomAudience:
+        return self._create(draft)
+
+    def share_audiences(self, audiences: Sequence[CustomAudience], participants: list[str]) -> None:
+        """Share ``audiences`` (created by your group) with the groups ``participants`` (ids or
+        roles)."""
+        self._require(Permission.CREATE_CUSTOM_AUDIENCE)
+        group = self._group()
+        ids = {a.id for a in audiences}
+        updated = []
+        for audience in self._custom_audiences():
+            if audience.id in ids:
+                if audience.created_by_group != group.id:
+                    raise PermissionDeniedError(
+                        f"audience {audience.name!r} was created by another group",
+                        code="permission_denied",
+                    )
+                shared = list(dict.fromkeys([*audience.shared_with, *participants]))
+                audience = CustomAudience(**{**audience.__dict__, "shared_with": shared})
+            updated.append(audience)
+        self._write_custom(updated)
+
+    def delete_audiences(
+        self, audiences: Sequence[CustomAudience], *, delete_dependent_audiences: bool = False
+    ) -> None:
+        """Delete ``audiences`` (created by your group). One that others depend on is kept
+        unless ``delete_dependent_audiences``, which deletes those too."""
+        self._require(Permission.CREATE_CUSTOM_AUDIENCE)
+        group = self._group()
+        current = self._custom_audiences()
+        doomed = {a.id for a in audiences}
+        for audience in current:
+            if audience.id in doomed and audience.created_by_group != group.id:
+                raise PermissionDeniedError(
+                    f"audience {audience.name!r} was created by another group",
+                    code="permission_denied",
+                )
+        changed = True
+        while changed:
+            changed = False
+            for audience in current:
+                if audience.id not in doomed and doomed & set(audience.depends_on()):
+                    if not delete_dependent_audiences:
+                        raise ConflictError(
+                            f"audience {audience.name!r} depends on one you delete: pass "
+                            "delete_dependent_audiences=True to delete it too",
+                            code="has_dependents",
+                        )
+                    doomed.add(audience.id)
+                    changed = True
+        self._write_custom([a for a in current if a.id not in doomed])
+
+    def __repr__(self) -> str:
+        return f"MediaDcr(id={self.id!r}, name={self.config.name!r})"
+
+
+def _zip_lines(data: bytes, file_name: str) -> list[str]:
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        text = archive.read(file_name).decode("utf-8")
+    return [line for line in text.splitlines() if line]

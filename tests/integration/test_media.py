@@ -15,10 +15,22 @@ import sealroom as sr
 from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
 from sealroom.errors import SealroomError
 from sealroom.media import (
+    AudienceCombinator,
+    AudienceFilters,
+    AudienceReference,
     CollaborationType,
+    CombineOperator,
+    ExclusionTargetingAudienceBuilder,
+    Filter,
+    FilterOperator,
+    LookalikeAudienceBuilder,
+    MatchOperator,
     MediaDcr,
+    MediaPrivacy,
     Participant,
     Permission,
+    RemarketingAudienceBuilder,
+    RuleBasedAudienceBuilder,
 )
 from tests.integration.conftest import ServerProcess
 from tests.integration.media_data import MediaData, generate, released, rounded
@@ -253,3 +265,194 @@ def test_base_audience_only_from_a_validated_compatible_data_lab(
     advertiser = MediaDcr.from_existing(room.id, clients[ADVERTISER])
     with pytest.raises(SealroomError, match="PROVIDE_BASE_AUDIENCE"):
         advertiser.provision_base_audience(lab.id, key)
+
+
+def size_of(room: MediaDcr, audience: Any) -> int | None:
+    result = room.get_audience_size(audience).wait_for_completion(timeout=300).result()
+    size: int | None = result["size"]
+    return size
+
+
+def test_custom_audiences_sizes_exports_and_lookalikes(
+    media_setup: dict[str, Any], tmp_path: Path
+) -> None:
+    clients, data, key, lab = (
+        media_setup["clients"],
+        media_setup["data"],
+        media_setup["key"],
+        media_setup["lab"],
+    )
+    room = MediaDcr(
+        clients[PUBLISHER],
+        name="audiences",
+        participants=GROUPS,
+        collaboration_types=ALL_TYPES,
+        matching_ids=[IdType.EMAIL],
+        base_audience=lab,
+        minimum_group_size=K,
+    )
+    room.provision_base_audience(lab.id, key)
+    shop = MediaDcr.from_existing(room.id, clients[ADVERTISER])
+    shop.upload_seed_audiences(tmp_path / "seed.csv", sr.Key())
+
+    audiences = shop.get_audiences()
+    assert {a.audience_type: a.audience_size for a in audiences.seed} == {
+        "buyers": 600,
+        "browsers": 200,
+        "tiny": None,
+    }
+    assert audiences.custom == []
+
+    users = data.users()
+    buyers = data.overlap("buyers")
+    segment_users: dict[str, set[str]] = defaultdict(set)
+    for user, segment in data.segments:
+        segment_users[segment].add(user)
+    female = {u for u, _, g in data.demographics if g == "f"}
+
+    remarketing = shop.create_remarketing_audience(
+        RemarketingAudienceBuilder(name="buyers again", source_audience_type="buyers").build()
+    )
+    exclusion = shop.create_exclusion_targeting_audience(
+        ExclusionTargetingAudienceBuilder(name="not buyers", source_audience_type="buyers").build()
+    )
+    sporty_women = shop.create_rule_based_audience(
+        RuleBasedAudienceBuilder(name="sporty women or car buyers", source_audience="BASE")
+        .with_filters(
+            AudienceFilters(
+                [
+                    Filter("segment", ["sports"], FilterOperator.CONTAINS_ANY_OF),
+                    Filter("gender", ["f"], FilterOperator.CONTAINS_ANY_OF),
+                ],
+                MatchOperator.MATCH_ALL,
+            )
+        )
+        .with_combinator(
+            [
+                AudienceCombinator(
+                    CombineOperator.UNION,
+                    remarketing,
+                    AudienceFilters([Filter("segment", ["cars"])]),
+                )
+            ]
+        )
+        .build()
+    )
+    expected_rule = (segment_users["sports"] & female) | (buyers & segment_users["cars"])
+    assert size_of(shop, remarketing) == released(len(buyers))
+    assert size_of(shop, exclusion) == released(len(users - buyers))
+    assert size_of(shop, sporty_women) == released(len(expected_rule))
+    assert size_of(shop, AudienceReference.seed("tiny")) is None
+
+    # The export: exactly the activation ids (user ids) of the audience.
+    exported = shop.get_audience_user_list(sporty_women).wait_for_completion(300).result()
+    assert sorted(exported) == sorted(expected_rule)
+    # Below the minimum audience size the core refuses to export.
+    with pytest.raises(SealroomError):
+        shop.get_audience_user_list(AudienceReference.seed("tiny")).wait_for_completion(
+            300
+        ).result()
+
+    # Lookalike: trained and scored in the core; the seed of buyers is learnable from segments
+    # (half of them like sports, against 30 % of the base).
+    lookalike = shop.create_lookalike_audience(
+        LookalikeAudienceBuilder(name="like buyers", reach=10, source_audience=remarketing)
+        .with_exclude_seed_audience()
+        .build()
+    )
+    stats = shop.get_lookalike_audience_statistics(lookalike).wait_for_completion(600).result()
+    assert stats["quality"]["roc_curve"]["auc"] > 0.6
+    addressable = len(users - buyers)
+    assert size_of(shop, lookalike) == released(round(addressable * 0.10))
+    lookalike_users = set(shop.get_audience_user_list(lookalike).wait_for_completion(600).result())
+    assert len(lookalike_users) == round(addressable * 0.10)
+    assert not lookalike_users & buyers
+
+    # Every group sees the definitions; sharing marks who they are for.
+    names = {a.name for a in shop.get_audiences().custom}
+    assert names == {"buyers again", "not buyers", "sporty women or car buyers", "like buyers"}
+    publisher = MediaDcr.from_existing(room.id, clients[PUBLISHER])
+    assert publisher.get_audiences().custom == []
+    shop.share_audiences([remarketing], ["Publisher"])
+    assert [a.name for a in publisher.get_audiences().custom] == ["buyers again"]
+
+    # The agency may size nothing but what VIEW_OVERLAP allows, and export nothing: the core
+    # refuses the run even when the SDK's check is bypassed.
+    agency = MediaDcr.from_existing(room.id, clients[AGENCY])
+    with pytest.raises(SealroomError, match="EXPORT_AUDIENCE"):
+        agency.get_audience_user_list(remarketing)
+    with pytest.raises(SealroomError):
+        agency.dcr.session.run_computation(
+            room.id, "audience_user_list", parameters={"audience": '{"kind":"BASE"}'}
+        )
+    # The publisher's group cannot create audiences, in the SDK or in the core.
+    with pytest.raises(SealroomError, match="CREATE_CUSTOM_AUDIENCE"):
+        publisher.create_remarketing_audience(
+            RemarketingAudienceBuilder(name="x", source_audience_type="buyers").build()
+        )
+    with pytest.raises(SealroomError):
+        publisher.dcr.session.publish_dataset(
+            room.id,
+            shop.dcr.retrieve_published_datasets()[0]["dataset_id"],
+            "custom_audiences",
+            sr.Key(),
+        )
+
+    # Deleting an audience others depend on needs delete_dependent_audiences.
+    with pytest.raises(SealroomError, match="depends on"):
+        shop.delete_audiences([remarketing])
+    shop.delete_audiences([remarketing], delete_dependent_audiences=True)
+    assert {a.name for a in shop.get_audiences().custom} == {"not buyers"}
+
+
+def test_differential_privacy_mode_charges_every_size(
+    media_setup: dict[str, Any], tmp_path: Path
+) -> None:
+    clients, data, key, lab = (
+        media_setup["clients"],
+        media_setup["data"],
+        media_setup["key"],
+        media_setup["lab"],
+    )
+    room = MediaDcr(
+        clients[PUBLISHER],
+        name="dp",
+        participants=GROUPS,
+        collaboration_types=ALL_TYPES,
+        matching_ids=[IdType.EMAIL],
+        base_audience=lab,
+        privacy=MediaPrivacy.differential_privacy(epsilon_budget=1.5, epsilon_per_run=0.5),
+    )
+    room.provision_base_audience(lab.id, key)
+    shop = MediaDcr.from_existing(room.id, clients[ADVERTISER])
+    shop.upload_seed_audiences(tmp_path / "seed.csv", sr.Key())
+    # No SQL releasing exact (rounded) counts: no overlap, no insights, no seed sizes.
+    assert room.dcr.definition.node("overlap_statistics") is None
+    assert room.dcr.definition.node("insights") is None
+    with pytest.raises(SealroomError, match="differential-privacy mode"):
+        shop.get_overlap_statistics()
+    assert {a.audience_size for a in shop.get_audiences().seed} == {None}
+
+    exclusion = shop.create_exclusion_targeting_audience(
+        ExclusionTargetingAudienceBuilder(name="not buyers", source_audience_type="buyers").build()
+    )
+    true_size = len(data.users() - data.overlap("buyers"))
+    size = size_of(shop, exclusion)
+    # A noisy count (epsilon 0.5: scale 2), then rounded to 100.
+    assert size is not None
+    assert abs(size - true_size) <= 100
+    budget = shop.retrieve_privacy_budget()
+    assert budget.epsilon_spent == pytest.approx(0.5)
+    lookalike = shop.create_lookalike_audience(
+        LookalikeAudienceBuilder(name="like buyers", reach=10, source_audience=exclusion).build()
+    )
+    stats = shop.get_lookalike_audience_statistics(lookalike).wait_for_completion(600).result()
+    assert stats["quality"] is None
+    assert shop.retrieve_privacy_budget().epsilon_spent == pytest.approx(1.0)
+    # The export is by permission, not charged.
+    shop.get_audience_user_list(exclusion).wait_for_completion(300).result()
+    assert shop.retrieve_privacy_budget().epsilon_spent == pytest.approx(1.0)
+    size_of(shop, exclusion)
+    with pytest.raises(SealroomError, match="privacy budget"):
+        size_of(shop, exclusion)
+    assert "spent epsilon 0.5" in room.get_audit_log()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sealroom.analytics import (
     AnalyticsDcr,
     AnalyticsDcrBuilder,
+    AnalyticsDcrDefinition,
     PythonComputeNodeDefinition,
     SqlComputeNodeDefinition,
     TableDataNodeDefinition,
@@ -68,6 +69,7 @@ def engine_config(config: MediaConfig) -> dict[str, Any]:
     return {
         "matching_id": config.matching_column,
         "user_id": config.user_column,
+        "activation_ids": list(config.activation_columns),
         "activation_id": config.activation_columns[0] if config.activation_columns else None,
         "minimum_audience_size": config.privacy.minimum_audience_size,
         "rounding": layout.SIZE_ROUNDING,
@@ -84,14 +86,17 @@ def engine_config(config: MediaConfig) -> dict[str, Any]:
     }
 
 
-def build_definition(client: Client, config: MediaConfig) -> Any:
-    """The room's definition: its tables, computations and each group's roles."""
+def build_definition(
+    owner: str, config: MediaConfig, client: Client | None = None
+) -> AnalyticsDcrDefinition:
+    """The room's definition (owned by ``owner``): its tables, computations and each group's
+    roles (:data:`layout.ANALYSTS`, :attr:`layout.Table.owners`)."""
     config.check()
     builder = (
         AnalyticsDcrBuilder(client=client)
         .with_name(config.name)
         .with_description(config.description())
-        .with_owner(client.user_email)
+        .with_owner(owner)
     )
     if config.privacy.is_dp:
         assert config.privacy.epsilon_budget is not None  # MediaPrivacy.check
@@ -211,7 +216,8 @@ class MediaDcr:
             privacy=privacy or MediaPrivacy(),
             **extra,
         )
-        self.dcr = client.publish_analytics_dcr(build_definition(client, config))
+        definition = build_definition(client.user_email, config, client)
+        self.dcr = client.publish_analytics_dcr(definition)
         self.config = config
 
     @classmethod
@@ -616,4 +622,4 @@ def _zip_lines(data: bytes, file_name: str) -> list[str]:
 
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         text = archive.read(file_name).decode("utf-8")
-    return [line for line in text.splitlines() if line]
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]

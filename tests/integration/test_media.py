@@ -456,3 +456,50 @@ def test_differential_privacy_mode_charges_every_size(
     with pytest.raises(SealroomError, match="privacy budget"):
         size_of(shop, exclusion)
     assert "spent epsilon 0.5" in room.get_audit_log()
+
+
+def test_the_docs_example_runs(
+    media_setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    markdown = (Path(__file__).resolve().parents[2] / "docs" / "media.md").read_text()
+    code = markdown.split("```python\n", 1)[1].split("```", 1)[0]
+    clients, data = media_setup["clients"], media_setup["data"]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {
+        "publisher": clients[PUBLISHER],
+        "advertiser": clients[ADVERTISER],
+        "lab": media_setup["lab"],
+        "key": media_setup["key"],
+    }
+    exec(compile(code, "docs/media.md", "exec"), namespace)  # the docs example, verbatim
+    activation_ids = namespace["activation_ids"]
+    assert isinstance(activation_ids, list)
+    assert sorted(activation_ids) == sorted(data.overlap("buyers"))
+    quality = namespace["quality"]
+    assert isinstance(quality, dict)
+    assert quality["quality"]["roc_curve"]["auc"] > 0.6
+
+
+def test_the_readme_media_example_runs(
+    media_setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    code = readme.split("`sealroom demo --media`", 1)[1].split("```python\n", 1)[1].split("```")[0]
+    clients, data = media_setup["clients"], media_setup["data"]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {
+        "sr": sr,
+        "MediaDcr": MediaDcr,
+        "IdType": IdType,
+        "CollaborationType": CollaborationType,
+        "publisher": clients[PUBLISHER],
+        "advertiser": clients[ADVERTISER],
+        "groups": GROUPS,
+        "lab": media_setup["lab"],
+        "key": media_setup["key"],
+    }
+    exec(compile(code, "README.md", "exec"), namespace)  # the README's example, verbatim
+    overlap = namespace["overlap"]
+    assert isinstance(overlap, dict)
+    sizes = {o["audience_type"]: o["overlap_size"] for o in overlap["overlap_statistics"]}
+    assert sizes["buyers"] == released(len(data.overlap("buyers")))

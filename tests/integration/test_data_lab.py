@@ -182,3 +182,43 @@ def test_the_docs_example_runs(
     stats = namespace["stats"]
     assert isinstance(stats, dict)
     assert stats["basic_statistics"]["identifiers"]["distinct_user_ids"] == 100
+
+
+def test_enhanced_status_and_is_data_lab_validated(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    from sealroom.data_lab import DataLab
+
+    server = server_factory()
+    client = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
+    generate(tmp_path, users=100)
+    # One malformed identifiers row: dropped, and counted by reason.
+    with (tmp_path / "ids.csv").open("a") as ids:
+        ids.write("u9999,not an e-mail\n")
+    lab = (
+        DataLabBuilder(client)
+        .with_name("enhanced")
+        .with_identifiers_config(
+            [
+                IdentifiersConfig("userId", IdType.STRING, False, True),
+                IdentifiersConfig("email", IdType.EMAIL, True, False),
+            ]
+        )
+        .with_segments()
+        .with_demographics()
+        .build()
+    )
+    assert not DataLab.is_data_lab_validated(client, lab.id)  # nothing provisioned yet
+    lab.provision_local_datasets(
+        sr.Key(),
+        tmp_path / "ids.csv",
+        segments_data_path=tmp_path / "segments.csv",
+        demographics_data_path=tmp_path / "demographics.csv",
+    )
+    lab.run()
+    enhanced = lab.get_enhanced_validation_status(timeout=120)
+    assert enhanced["status"] == "SUCCESS"
+    assert sum(enhanced["datasets"]["matching"]["invalid_rows_by_reason"].values()) == 1
+    # 5 distinct segments: fewer than the seed's minimum of 10, a warning, not a failure.
+    assert [w["code"] for w in enhanced["quality_warnings"]] == ["FEW_SEGMENTS"]
+    assert DataLab.is_data_lab_validated(client, lab.id)

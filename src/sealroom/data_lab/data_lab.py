@@ -45,6 +45,48 @@ if TYPE_CHECKING:
     from sealroom.crypto import Key
 
 
+#: The seed's statistics limits (``StatisticsConfig``): outside them a DataLab is usable but
+#: its statistics and media insights are weak, so the enhanced status warns.
+QUALITY_LIMITS = {
+    "min_segments": 10,
+    "max_segments": 2000,
+    "max_age_values": 20,
+    "max_gender_values": 5,
+}
+
+
+def quality_warnings(config: DataLabConfig, statistics: dict[str, Any]) -> list[dict[str, str]]:
+    """Warnings for a statistics report outside :data:`QUALITY_LIMITS`."""
+    out: list[dict[str, str]] = []
+    basic = statistics["basic_statistics"]
+    if config.has_segments:
+        n = int(basic["segments"]["distinct_segments"])
+        if n < QUALITY_LIMITS["min_segments"]:
+            out.append(
+                {
+                    "code": "FEW_SEGMENTS",
+                    "message": f"{n} distinct segments (fewer than "
+                    f"{QUALITY_LIMITS['min_segments']}): insights will say little",
+                }
+            )
+        if n > QUALITY_LIMITS["max_segments"]:
+            out.append(
+                {
+                    "code": "MANY_SEGMENTS",
+                    "message": f"{n} distinct segments (more than "
+                    f"{QUALITY_LIMITS['max_segments']})",
+                }
+            )
+    if config.has_demographics:
+        ages = int(basic["demographics"]["distinct_ages"])
+        genders = int(basic["demographics"]["distinct_genders"])
+        if ages > QUALITY_LIMITS["max_age_values"]:
+            out.append({"code": "MANY_AGE_VALUES", "message": f"{ages} distinct ages: use bands"})
+        if genders > QUALITY_LIMITS["max_gender_values"]:
+            out.append({"code": "MANY_GENDER_VALUES", "message": f"{genders} distinct genders"})
+    return out
+
+
 class DataLab:
     """A published DataLab. Obtain one from :class:`DataLabBuilder` (``build`` or
     ``from_existing``)."""
@@ -181,6 +223,36 @@ class DataLab:
             self._status_job.run()
         status: dict[str, Any] = self._status_job.wait_for_completion(timeout).result()
         return status
+
+    def get_enhanced_validation_status(self, timeout: float | None = None) -> dict[str, Any]:
+        """:meth:`get_validation_status`, plus each dataset's invalid rows by reason and the
+        statistics' data errors and quality warnings (:data:`QUALITY_LIMITS`): what a publisher
+        should fix before a media room uses the DataLab. ``status`` is FAILED when validation
+        failed or the statistics report data errors; warnings do not fail it."""
+        status = self.get_validation_status(timeout)
+        statistics = self.get_statistics_report(timeout)
+        reports = self._reports()
+        for node, entry in status["datasets"].items():
+            body = reports[node].get("report", {})
+            entry["invalid_rows_by_reason"] = dict(body.get("numInvalidRowsByErrorCode", {}))
+        warnings = list(statistics["quality_warnings"]) + quality_warnings(self.config, statistics)
+        errors = list(statistics["data_errors"])
+        return {
+            "status": "SUCCESS" if status["status"] == "SUCCESS" and not errors else "FAILED",
+            "datasets": status["datasets"],
+            "data_errors": errors,
+            "quality_warnings": warnings,
+        }
+
+    @staticmethod
+    def is_data_lab_validated(client: Client, data_lab_id: str) -> bool:
+        """Whether the DataLab ``data_lab_id`` (which ``client`` must be able to open) has every
+        dataset published and validated."""
+        lab = DataLabBuilder(client).from_existing(data_lab_id).build()
+        published = {d["node"] for d in lab.dcr.retrieve_published_datasets()}
+        if any(d.node not in published for d in lab.config.datasets):
+            return False
+        return bool(lab.get_validation_status()["status"] == "SUCCESS")
 
     def get_statistics_job(self) -> ComputeJob:
         if self._statistics_job is None:

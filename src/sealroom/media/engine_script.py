@@ -240,8 +240,8 @@ class EngineConfig:
                 user_id=_optional(data, "user_id", str, where),
                 activation_ids=tuple(columns),
                 activation_id=activation or (columns[0] if columns else None),
-                minimum_audience_size=int(data.get("minimum_audience_size", 100)),
-                rounding=int(data.get("rounding", 100)),
+                minimum_audience_size=_integer(data, "minimum_audience_size", cls),
+                rounding=_integer(data, "rounding", cls),
                 dp=mode != "rounding",
                 epsilon_per_run=None if per_run is None else float(per_run),
                 lookalike=lookalike,
@@ -265,7 +265,8 @@ class EngineConfig:
             raise EngineError("media_config.json: lookalike settings out of range")
 
 
-def _integer(data: Mapping[str, Any], key: str, default: LookalikeSettings) -> int:
+def _integer(data: Mapping[str, Any], key: str, default: Any) -> int:
+    """``data[key]``, an integer (not a bool, not text); else ``default``'s attribute ``key``."""
     value = data.get(key, getattr(default, key))
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(key)
@@ -1087,13 +1088,23 @@ def audience_user_list(run: Run) -> dict[str, bytes]:
     chosen = np.unique(codes[users[positions]])
     ids = distinct.take(pa.array(chosen))
     ids = ids.take(pc.array_sort_indices(ids))
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(
-        pa.table({column: ids}),
-        sink,
-        write_options=pacsv.WriteOptions(include_header=False, quoting_style="needed"),
-    )
-    return {"audience_users.csv": sink.getvalue().to_pybytes()}
+    return {"audience_users.csv": _csv_lines(ids)}
+
+
+def _csv_lines(ids: pa.Array) -> bytes:
+    """One id per line; an id holding a quote, comma or line break is quoted as CSV quotes it
+    (Arrow's CSV writer would quote every text value)."""
+    if len(ids) == 0:
+        return b""
+    text = pc.cast(ids, pa.large_string())
+    special = pc.match_substring_regex(text, r'[",\r\n]')
+    mark = pa.scalar('"', pa.large_string())
+    escaped = pc.replace_substring(text, '"', '""')
+    quoted = pc.binary_join_element_wise(mark, escaped, mark, pa.scalar("", pa.large_string()))
+    lines = pc.if_else(special, quoted, text)
+    whole = pa.LargeListArray.from_arrays(pa.array([0, len(lines)], pa.int64()), lines)
+    joined: str = pc.binary_join(whole, pa.scalar("\n", pa.large_string()))[0].as_py()
+    return joined.encode("utf-8") + b"\n"
 
 
 def lookalike_statistics(run: Run) -> dict[str, bytes]:

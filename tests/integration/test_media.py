@@ -376,9 +376,15 @@ def test_custom_audiences_sizes_exports_and_lookalikes(
     shop.share_audiences([remarketing], ["Publisher"])
     assert [a.name for a in publisher.get_audiences().custom] == ["buyers again"]
 
-    # The agency may size nothing but what VIEW_OVERLAP allows, and export nothing: the core
-    # refuses the run even when the SDK's check is bypassed.
+    # The agency (VIEW_OVERLAP) may neither size audiences nor export them: the core refuses
+    # the run even when the SDK's check is bypassed.
     agency = MediaDcr.from_existing(room.id, clients[AGENCY])
+    with pytest.raises(SealroomError, match="CREATE_CUSTOM_AUDIENCE or EXPORT_AUDIENCE"):
+        agency.get_audience_size(remarketing)
+    with pytest.raises(SealroomError):
+        agency.dcr.session.run_computation(
+            room.id, "audience_size", parameters={"audience": '{"kind":"BASE"}'}
+        )
     with pytest.raises(SealroomError, match="EXPORT_AUDIENCE"):
         agency.get_audience_user_list(remarketing)
     with pytest.raises(SealroomError):

@@ -19,7 +19,7 @@ ENGINE = {"audience_size", "audience_user_list", "lookalike_statistics"}
 
 #: Permission → (tables its holders own, computations they run). Everyone runs the lists.
 MATRIX: dict[Permission, tuple[set[str], set[str]]] = {
-    Permission.VIEW_OVERLAP: (set(), {"overlap_statistics", "audience_size"}),
+    Permission.VIEW_OVERLAP: (set(), {"overlap_statistics"}),
     Permission.VIEW_INSIGHTS: (set(), {"insights", "data_attributes"}),
     Permission.PROVIDE_SEED_AUDIENCE: ({"audiences"}, set()),
     Permission.PROVIDE_BASE_AUDIENCE: (BASE_TABLES, set()),

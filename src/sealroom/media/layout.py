@@ -18,7 +18,7 @@ Computations, and the permission that makes a group's people their analysts (:da
   (VIEW_INSIGHTS), ``data_attributes`` (VIEW_INSIGHTS, CREATE_CUSTOM_AUDIENCE),
   ``seed_audience_list`` and ``custom_audience_list`` (everyone).
 * Python, the audience engine (:mod:`sealroom.media.engine_script`) in the sandbox:
-  ``audience_size`` (VIEW_OVERLAP, CREATE_CUSTOM_AUDIENCE, EXPORT_AUDIENCE),
+  ``audience_size`` (CREATE_CUSTOM_AUDIENCE, EXPORT_AUDIENCE),
   ``audience_user_list`` (EXPORT_AUDIENCE), ``lookalike_statistics`` (MODEL_QUALITY,
   CREATE_CUSTOM_AUDIENCE; only with LOOKALIKE).
 
@@ -73,7 +73,9 @@ ANALYSTS: dict[str, tuple[Permission, ...]] = {
     DATA_ATTRIBUTES: (P.VIEW_INSIGHTS, P.CREATE_CUSTOM_AUDIENCE),
     SEED_LIST: tuple(Permission),
     CUSTOM_LIST: tuple(Permission),
-    AUDIENCE_SIZE: (P.VIEW_OVERLAP, P.CREATE_CUSTOM_AUDIENCE, P.EXPORT_AUDIENCE),
+    # Not VIEW_OVERLAP: the size of any definition (rule-based filters included) tells more
+    # than the overlap, so it needs a permission to build audiences or to export them.
+    AUDIENCE_SIZE: (P.CREATE_CUSTOM_AUDIENCE, P.EXPORT_AUDIENCE),
     USER_LIST: (P.EXPORT_AUDIENCE,),
     LOOKALIKE: (P.MODEL_QUALITY, P.CREATE_CUSTOM_AUDIENCE),
 }

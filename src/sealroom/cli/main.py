@@ -32,6 +32,7 @@ from sealroom.cli._common import (
 )
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
+from sealroom.cli.datalab_commands import datalab_app
 from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
 from sealroom.cli.invitation_command import user_invitations
@@ -71,6 +72,7 @@ app.add_typer(dcr_app, name="dcr")
 app.add_typer(request_app, name="request")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dataset_app, name="dataset")
+app.add_typer(datalab_app, name="datalab")
 app.add_typer(room_app, name="room")
 app.command("attest")(attest)
 app.command("run")(run)

@@ -705,6 +705,27 @@ def test_lookalike_refusals(tmp_path: Path, regional: EmbeddedPopulation) -> Non
     assert "no positive" in layout.ask(lookalike()).refused("lookalike_statistics")
 
 
+@pytest.mark.parametrize("two_scopes", [False, True])
+def test_embeddings_are_averaged_over_scopes(tmp_path: Path, two_scopes: bool) -> None:
+    users = [Population.user(i) for i in range(4)]
+    rows = {"user_id": users[:3], "scope": ["a"] * 3, "e0": [1.0, None, 3.0], "e1": [2.0, 4.0, 6.0]}
+    if two_scopes:  # user 0 has a second scope; user 1's NULL is ignored, not averaged as 0
+        rows = {
+            k: [*v, w] for (k, v), w in zip(rows.items(), [users[0], "b", 3.0, None], strict=True)
+        }
+    tables = {
+        "matching": _table(["userId", "matchingId", "maid"], [(u, u, None) for u in users]),
+        "embeddings": pa.table(rows),
+    }
+    room = engine.Room(
+        Layout(tmp_path, tables, config()).input_dir, engine.EngineConfig.from_dict(config())
+    )
+    expected = np.array(
+        [[2.0 if two_scopes else 1.0, 2.0], [np.nan, 4.0], [3.0, 6.0], [np.nan, np.nan]]
+    )
+    np.testing.assert_array_equal(room.embeddings, expected.astype(np.float32))
+
+
 def test_auc_and_roc_against_sklearn() -> None:
     from sklearn.metrics import roc_auc_score
 

@@ -111,6 +111,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -368,7 +369,7 @@ def read_table(input_dir: Path, node: str) -> pa.Table | None:
         handle.seek(0)
         return pacsv.read_csv(
             handle,
-            read_options=pacsv.ReadOptions(column_names=names, block_size=16 << 20),
+            read_options=pacsv.ReadOptions(column_names=names),
             convert_options=pacsv.ConvertOptions(
                 column_types=types, null_values=[""], strings_can_be_null=True
             ),
@@ -477,10 +478,15 @@ class Room:
         positions = self.positions_of(_text(table, "user_id", "embeddings"))
         keep = positions >= 0
         positions = positions[keep]
-        matrix = np.empty((self.n_users, len(dims)), dtype=np.float32)
+        # One row per user (one scope, the usual case): each row is the user's mean already.
+        single = len(positions) == 0 or int(np.bincount(positions).max()) == 1
+        matrix = np.full((self.n_users, len(dims)), np.nan, dtype=np.float32)
         for j, name in enumerate(dims):
-            column = pc.cast(table.column(name), pa.float64()).combine_chunks()
-            values = np.asarray(column.fill_null(np.nan).to_numpy(zero_copy_only=False))[keep]
+            column = pc.cast(table.column(name), pa.float64())
+            values = np.asarray(column.to_numpy(), dtype=np.float64)[keep]  # NULL: NaN
+            if single:
+                matrix[positions, j] = values
+                continue
             present = ~np.isnan(values)
             totals = np.bincount(positions, np.where(present, values, 0.0), self.n_users)
             counts = np.bincount(positions, present.astype(np.float64), self.n_users)
@@ -917,10 +923,20 @@ def _xgboost_params(settings: LookalikeSettings) -> dict[str, Any]:
     }
 
 
+def _import_xgboost() -> Any:
+    """xgboost, imported on demand (sizes without a lookalike never load it)."""
+    # OpenMP reads OMP_WAIT_POLICY once, when xgboost loads it. By default its threads spin at
+    # every barrier: on a machine busy with other jobs that made 2 threads 3 to 20 times slower
+    # than 1 (measured); waiting passively costs nothing measurable when the cores are free.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    import xgboost
+
+    return xgboost
+
+
 def fit_model(features: FeatureSource, split: Split, settings: LookalikeSettings) -> Any:
     """The trained ``xgboost.Booster``."""
-    import xgboost  # on demand: sizes without a lookalike never load it
-
+    xgboost = _import_xgboost()
     data = xgboost.QuantileDMatrix(
         features.rows(split.train),
         label=split.train_labels.astype(np.float32),

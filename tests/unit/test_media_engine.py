@@ -758,11 +758,11 @@ def test_training_rows_are_bounded_and_stratified() -> None:
 DP = {"mode": "dp", "epsilon_per_run": 1000.0}
 
 
-def test_noise_is_laplace_at_the_charged_epsilon() -> None:
-    counts = [1000] * 4000
-    noisy = np.array(engine.noisy_counts(counts, 4.0)) - 1000  # 4 counts per ... ε/m each
-    # One release of m counts at ε: each count's noise has scale m/ε = 1000.
-    assert abs(noisy.mean()) < 4 * 1000 * np.sqrt(2 / 4000)
+def test_noise_is_laplace_with_epsilon_split_over_the_counts() -> None:
+    # One release of m = 4000 counts at ε = 4: each count gets ε/m, i.e. noise of scale m/ε =
+    # 1000 (mean absolute value 1000, standard deviation 1000·√2).
+    noisy = np.array(engine.noisy_counts([1000] * 4000, 4.0)) - 1000
+    assert abs(noisy.mean()) < 4 * 1000 * np.sqrt(2 / 4000)  # 4 standard errors
     assert np.mean(np.abs(noisy)) == pytest.approx(1000, rel=0.1)
     single = [engine.noisy_counts([500], 0.5)[0] - 500 for _ in range(2000)]
     assert np.mean(np.abs(single)) == pytest.approx(2.0, rel=0.15)  # scale 1/ε

@@ -71,8 +71,12 @@ Operations (``main(operation)``) and what they write
   users (one per line, sorted, CSV-quoted only where needed); refused (nothing written) when the
   audience has fewer users than the minimum audience size.
 * ``lookalike_statistics`` (for a LOOKALIKE audience): ``lookalike_audience.json`` in the shape of
-  the seed's ``LookalikeAudienceStatisticsResult`` plus a ``privacy`` field; refused when the
-  source is below the minimum size or the test set lacks positives or negatives.
+  the seed's ``LookalikeAudienceStatisticsResult`` plus a ``privacy`` field: the source's users
+  (``seed_audience_size``), the ROC curve on the held-out set (101 points: targeting 0 %, 1 %,
+  ..., 100 % of it; 3 digits) and, for each activation column, the distinct ids of the
+  addressable users and of each reach's audience (1 to 30 %: what the export would hold), each
+  with the test set's TPR and FPR at that audience's score threshold. Refused when the source is
+  below the minimum size or the test set lacks positives or negatives.
 
 A refusal or a malformed input raises :class:`EngineError`, whose message never holds a data
 value; :func:`main` prints it to stderr and exits with status 2, having written nothing.

@@ -471,6 +471,23 @@ def test_bad_definitions_are_refused_without_data_values(
         assert not any(value in error for value in SECRET_VALUES), error
 
 
+def test_a_kind_the_room_does_not_enable_is_refused_wherever_it_hides(
+    room: Callable[..., Layout],
+) -> None:
+    """A definition written into custom_audiences (past the SDK's check) of a kind whose
+    collaboration type is off is refused by the engine, directly or behind references."""
+    remarketing = {"kind": "REMARKETING", "seedAudienceRef": {"audienceType": "A"}}
+    customs = {"r": remarketing, "wrapped": rule({"kind": "CUSTOM", "id": "r"})}
+    only_rules = room(customs, definition_kinds=["RULE_BASED"])
+    for audience in (remarketing, {"kind": "CUSTOM", "id": "wrapped"}):
+        message = only_rules.ask(audience).refused("audience_size")
+        assert "does not enable REMARKETING" in message
+    assert only_rules.ask(rule(SEED_A)).run("audience_size")["size"] == len(oracle(POP, SEED_A, {}))
+    # Enabled, the same definitions work.
+    layout = room(customs, definition_kinds=["RULE_BASED", "REMARKETING"])
+    assert layout.ask({"kind": "CUSTOM", "id": "wrapped"}).run("audience_size")["size"] > 0
+
+
 def test_a_deep_chain_of_custom_audiences_is_refused(room: Callable[..., Layout]) -> None:
     depth = engine.MAX_NESTING + 1
     customs = {f"c{i}": rule({"kind": "CUSTOM", "id": f"c{i + 1}"}) for i in range(depth)}

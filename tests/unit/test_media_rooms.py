@@ -160,3 +160,21 @@ def test_a_base_audience_that_cannot_match_is_refused() -> None:
 def test_bad_privacy_settings_are_refused(privacy: MediaPrivacy) -> None:
     with pytest.raises(DefinitionError):
         build_definition(OWNER, config(standard_groups(), privacy))
+
+
+def test_the_engine_is_told_which_definition_kinds_the_room_enables() -> None:
+    import json
+
+    groups = tuple(standard_groups())
+    room = MediaConfig(
+        name="room",
+        participants=groups,
+        collaboration_types=(CollaborationType.OVERLAP, CollaborationType.RULE_BASED),
+        matching_id=IdType.EMAIL,
+        base=BaseAudienceLayout.default(IdType.EMAIL),
+    )
+    definition = build_definition(OWNER, room).definition
+    engine = definition.node("audience_size")
+    assert isinstance(engine, PythonNode)
+    (config_file,) = engine.additional_files
+    assert json.loads(config_file.content)["definition_kinds"] == ["RULE_BASED"]

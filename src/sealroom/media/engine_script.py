@@ -207,12 +207,15 @@ class EngineConfig:
     dp: bool = False
     epsilon_per_run: float | None = None
     lookalike: LookalikeSettings = field(default_factory=LookalikeSettings)
+    #: The definition kinds the room's collaboration types enable; None: all of them.
+    definition_kinds: frozenset[str] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineConfig:
         where = "media_config.json"
         known = {"matching_id", "user_id", "activation_ids", "activation_id",
-                 "minimum_audience_size", "rounding", "privacy", "lookalike"}  # fmt: skip
+                 "minimum_audience_size", "rounding", "privacy", "lookalike",
+                 "definition_kinds"}  # fmt: skip
         _no_unknown_keys(data, known, where)
         activation = _optional(data, "activation_id", str, where)
         columns = [str(c) for c in _optional(data, "activation_ids", list, where)]
@@ -240,6 +243,9 @@ class EngineConfig:
                 max_segment_features=_integer(settings, "max_segment_features", default),
             )
             per_run = privacy.get("epsilon_per_run")
+            kinds = data.get("definition_kinds")  # absent: every kind (a list otherwise)
+            if kinds is not None and not isinstance(kinds, list):
+                raise EngineError(f"{where}: 'definition_kinds' is not a list")
             config = cls(
                 matching_id=_required(data, "matching_id", str, where),
                 user_id=_optional(data, "user_id", str, where),
@@ -250,6 +256,7 @@ class EngineConfig:
                 dp=mode != "rounding",
                 epsilon_per_run=None if per_run is None else float(per_run),
                 lookalike=lookalike,
+                definition_kinds=None if kinds is None else frozenset(str(k) for k in kinds),
             )
         except (TypeError, ValueError):
             raise EngineError(f"{where}: a setting that is a number is not one") from None
@@ -268,6 +275,8 @@ class EngineConfig:
             raise EngineError("media_config.json: lookalike settings out of range")
         if not (0 < s.learning_rate <= 1 and s.max_segment_features >= 1):
             raise EngineError("media_config.json: lookalike settings out of range")
+        if self.definition_kinds is not None and not self.definition_kinds <= DEFINITION_KINDS:
+            raise EngineError("media_config.json: unknown definition kinds")
 
 
 def _integer(data: Mapping[str, Any], key: str, default: Any) -> int:
@@ -398,6 +407,12 @@ class AttributeRows:
 
     positions: Positions
     values: pa.Array
+
+
+#: The kinds of audience definitions (each enabled by one collaboration type).
+DEFINITION_KINDS: Final = frozenset(
+    {"REMARKETING", "EXCLUSION_TARGETING", "RULE_BASED", "LOOKALIKE"}
+)
 
 
 class Room:
@@ -637,6 +652,22 @@ class AudienceEvaluator:
             mask.flags.writeable = False
             self._masks[key] = mask
         return self._masks[key]
+
+    def check_enabled(self, audience: Audience) -> None:
+        """Refuse ``audience`` if it is, or refers to, a definition of a kind the room's
+        collaboration types do not enable (whoever wrote it into custom_audiences)."""
+        enabled = self.room.config.definition_kinds
+        kind = _kind(audience)
+        if kind == "CUSTOM":
+            self._within(audience, self.check_enabled)
+            return
+        if enabled is not None and kind in DEFINITION_KINDS and kind not in enabled:
+            raise EngineError(f"this room does not enable {kind} audiences")
+        if kind in ("RULE_BASED", "LOOKALIKE"):
+            self.check_enabled(_reference(audience, "sourceRef"))
+        if kind == "RULE_BASED":
+            for step in _combine_steps(audience):
+                self.check_enabled(step["sourceRef"])
 
     def _evaluate(self, audience: Audience) -> Mask:
         room = self.room
@@ -1059,7 +1090,9 @@ class Run:
         config = load_config(input_dir)
         audience, column = requested_audience(input_dir)
         room = Room(input_dir, config)
-        return cls(input_dir, config, room, AudienceEvaluator(room), audience, column)
+        evaluator = AudienceEvaluator(room)
+        evaluator.check_enabled(audience)
+        return cls(input_dir, config, room, evaluator, audience, column)
 
     def epsilon(self) -> float:
         return charged_epsilon(self.input_dir)

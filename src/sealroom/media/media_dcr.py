@@ -64,6 +64,15 @@ def engine_source() -> str:
     return (Path(__file__).parent / "engine_script.py").read_text(encoding="utf-8")
 
 
+#: Each audience definition kind and the collaboration type that enables it.
+DEFINITION_KINDS = {
+    "LOOKALIKE": CollaborationType.LOOKALIKE,
+    "RULE_BASED": CollaborationType.RULE_BASED,
+    "REMARKETING": CollaborationType.REMARKETING,
+    "EXCLUSION_TARGETING": CollaborationType.EXCLUSION_TARGETING,
+}
+
+
 def engine_config(config: MediaConfig) -> dict[str, Any]:
     """What the engine reads from ``/input/code/media_config.json``."""
     return {
@@ -77,6 +86,9 @@ def engine_config(config: MediaConfig) -> dict[str, Any]:
             {"mode": "dp", "epsilon_per_run": config.privacy.epsilon_per_run}
             if config.privacy.is_dp
             else {"mode": "rounding"}
+        ),
+        "definition_kinds": sorted(
+            kind for kind, collaboration in DEFINITION_KINDS.items() if config.has(collaboration)
         ),
         "lookalike": {
             "features": "embeddings" if config.base.num_embeddings else "segments",
@@ -525,13 +537,7 @@ class MediaDcr:
 
     def _create(self, draft: AudienceDraft) -> CustomAudience:
         self._require(Permission.CREATE_CUSTOM_AUDIENCE)
-        kinds = {
-            "LOOKALIKE": CollaborationType.LOOKALIKE,
-            "RULE_BASED": CollaborationType.RULE_BASED,
-            "REMARKETING": CollaborationType.REMARKETING,
-            "EXCLUSION_TARGETING": CollaborationType.EXCLUSION_TARGETING,
-        }
-        self._require_collaboration(kinds[draft.definition["kind"]])
+        self._require_collaboration(DEFINITION_KINDS[draft.definition["kind"]])
         existing = self._custom_audiences()
         known = {a.id for a in existing}
         for ref in CustomAudience("", "", "", "", [], draft.definition).depends_on():

@@ -18,6 +18,7 @@ from sealroom.media import (
     AudienceCombinator,
     AudienceFilters,
     AudienceReference,
+    AudienceRefusedError,
     CollaborationType,
     CombineOperator,
     ExclusionTargetingAudienceBuilder,
@@ -347,8 +348,8 @@ def test_custom_audiences_sizes_exports_and_lookalikes(
     # The export: exactly the activation ids (user ids) of the audience.
     exported = shop.get_audience_user_list(sporty_women).wait_for_completion(300).result()
     assert sorted(exported) == sorted(expected_rule)
-    # Below the minimum audience size the core refuses to export.
-    with pytest.raises(SealroomError):
+    # Below the minimum audience size the engine refuses to export, and says why.
+    with pytest.raises(AudienceRefusedError, match="fewer users than the room.s minimum"):
         shop.get_audience_user_list(AudienceReference.seed("tiny")).wait_for_completion(
             300
         ).result()

@@ -27,6 +27,7 @@ from sealroom.media.audiences import (
     SeedAudience,
 )
 from sealroom.media.media_dcr import DcrConfiguration, MediaDcr
+from sealroom.media.results import AudienceRefusedError
 from sealroom.media.types import MediaPrivacy, Participant, Permission, PrivacyMode
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "AudienceDraft",
     "AudienceFilters",
     "AudienceReference",
+    "AudienceRefusedError",
     "Audiences",
     "CollaborationType",
     "CombineOperator",

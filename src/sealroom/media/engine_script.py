@@ -79,7 +79,7 @@ Operations (``main(operation)``) and what they write
   below the minimum size or the test set lacks positives or negatives.
 
 A refusal or a malformed input raises :class:`EngineError`, whose message never holds a data
-value; :func:`main` prints it to stderr and exits with status 2, having written nothing.
+value; :func:`main` writes it, and nothing else, to ``refusal.json`` (the SDK raises it).
 
 Privacy: what is and is not protected
 -------------------------------------
@@ -116,7 +116,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -1284,10 +1283,20 @@ def run(operation: str, input_dir: Path, output_dir: Path) -> None:
             handle.write(content)
 
 
+#: What a refused run writes instead of its result.
+REFUSAL_FILE: Final = "refusal.json"
+
+
 def main(operation: str) -> None:
-    """The node's entry point: ``/input`` and ``/output``; a refusal exits with status 2."""
+    """The node's entry point: ``/input`` and ``/output``.
+
+    A refusal is a result: only :data:`REFUSAL_FILE` (``{"refused": reason}``) is written and
+    the script succeeds, so the person who asked reads the reason (a failing script's message
+    is withheld unless the room enables logs). The reason never holds a data value
+    (:class:`EngineError`); whether a run is refused was visible as failure anyway.
+    """
     try:
         run(operation, Path("/input"), Path("/output"))
     except EngineError as exc:
-        sys.stderr.write(f"audience engine: {exc}\n")
-        raise SystemExit(2) from None
+        with open(Path("/output") / REFUSAL_FILE, "w", encoding="utf-8") as handle:
+            json.dump({"refused": str(exc)}, handle)

@@ -51,6 +51,7 @@ from sealroom.media.results import (
     parse_insights,
     parse_overlap,
     parse_zip_json,
+    parse_zip_lines,
 )
 from sealroom.media.types import MediaPrivacy, Participant, Permission
 from sealroom.model.principal import normalise_email
@@ -459,7 +460,7 @@ class MediaDcr:
             self.dcr,
             layout.USER_LIST,
             file_name,
-            lambda data: _zip_lines(data, file_name),
+            lambda data: parse_zip_lines(data, file_name),
             parameters={"audience": json.dumps(ref, sort_keys=True)},
             result_format="zip",
         )
@@ -621,11 +622,3 @@ class MediaDcr:
 
     def __repr__(self) -> str:
         return f"MediaDcr(id={self.id!r}, name={self.config.name!r})"
-
-
-def _zip_lines(data: bytes, file_name: str) -> list[str]:
-    import zipfile
-
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        text = archive.read(file_name).decode("utf-8")
-    return [row[0] for row in csv.reader(io.StringIO(text)) if row]

@@ -6,11 +6,14 @@ shares): ratios computed from released values reveal nothing the values do not.
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import zipfile
 from collections.abc import Sequence
 from typing import Any
+
+from sealroom.errors import SealroomError
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -114,7 +117,33 @@ def parse_data_attributes(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
     return {"attributes": attributes}
 
 
+#: What the audience engine writes instead of a result when it refuses a run.
+REFUSAL_FILE = "refusal.json"
+
+
+class AudienceRefusedError(SealroomError):
+    """The audience engine refused the run (the audience is too small, a kind the room does
+    not enable, a malformed definition …); the message says why and holds no data value."""
+
+    code = "audience_refused"
+
+
+def _read(data: bytes, file_name: str) -> bytes:
+    """``file_name`` of a script's result zip, or :class:`AudienceRefusedError`."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+        if REFUSAL_FILE in names:
+            reason = json.loads(archive.read(REFUSAL_FILE)).get("refused", "refused")
+            raise AudienceRefusedError(f"the audience engine refused: {reason}")
+        return archive.read(file_name)
+
+
 def parse_zip_json(data: bytes, file_name: str) -> Any:
     """The JSON file ``file_name`` of a script's result zip."""
-    with zipfile.ZipFile(io.BytesIO(data)) as archive:
-        return json.loads(archive.read(file_name))
+    return json.loads(_read(data, file_name))
+
+
+def parse_zip_lines(data: bytes, file_name: str) -> list[str]:
+    """The one-column CSV ``file_name`` of a script's result zip, as values."""
+    text = _read(data, file_name).decode("utf-8")
+    return [row[0] for row in csv.reader(io.StringIO(text)) if row]

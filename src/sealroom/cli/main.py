@@ -322,8 +322,22 @@ def user_revoke_token(
 def demo(
     rows: Annotated[int, typer.Option(help="Customers per party.")] = 40_000,
     keep: Annotated[bool, typer.Option(help="Keep the temporary data directory.")] = False,
+    media: Annotated[
+        bool,
+        typer.Option(
+            "--media",
+            help="Run the publisher x advertiser media clean room instead (DataLab, overlap, "
+            "insights, audiences, lookalike).",
+        ),
+    ] = False,
 ) -> None:
-    """Run the bank x insurer overlap end to end on an embedded server."""
+    """Run the bank x insurer overlap end to end on an embedded server (or, with --media, a
+    media clean room)."""
+    if media:
+        from sealroom.cli.media_demo import run_media_demo
+
+        run_media_demo(keep=keep)
+        return
     from sealroom.cli.demo import run_demo
 
     run_demo(rows=rows, keep=keep)

@@ -38,6 +38,7 @@ from sealroom.cli.dcr_commands import dcr_app
 from sealroom.cli.invitation_command import user_invitations
 from sealroom.cli.job_commands import job_app, run
 from sealroom.cli.keys_commands import keys_app
+from sealroom.cli.media_commands import media_app
 from sealroom.cli.request_commands import request_app
 from sealroom.cli.room_commands import room_app
 from sealroom.cli.worker import worker_app
@@ -73,6 +74,7 @@ app.add_typer(request_app, name="request")
 app.add_typer(keys_app, name="keys")
 app.add_typer(dataset_app, name="dataset")
 app.add_typer(datalab_app, name="datalab")
+app.add_typer(media_app, name="media")
 app.add_typer(room_app, name="room")
 app.command("attest")(attest)
 app.command("run")(run)

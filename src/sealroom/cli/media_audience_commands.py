@@ -1,9 +1,10 @@
 """``sealroom media overlap|insights|attributes|audiences|create-audience|share-audience|
 delete-audience|size|export|lookalike``: what a media room computes, and its audiences.
 
-Each result is computed by the core and sealed to the caller's session; the SDK verifies it
-before these commands print it (readable tables, :mod:`sealroom.cli.media_view`) or, with
-``--json``, print the whole result as the SDK returns it.
+The ``media`` group (:mod:`sealroom.cli.media_commands`) registers these functions as its
+commands. Each result is computed by the core and sealed to the caller's session; the SDK
+verifies it before these commands print it (readable tables, :mod:`sealroom.cli.media_view`)
+or, with ``--json``, print the whole result as the SDK returns it.
 
 Audiences are named on the command line as ``base``, ``seed:TYPE`` or a custom audience's name
 (``custom:NAME`` when the name is ``base`` or starts with ``seed:``), or its id.
@@ -40,11 +41,10 @@ from sealroom.cli._common import (
     open_client,
     usage_error,
 )
-from sealroom.cli.media_commands import (
+from sealroom.cli.media_common import (
     MediaId,
     Timeout,
     fail,
-    media_app,
     open_media_room,
     require,
     require_collaboration,
@@ -87,7 +87,19 @@ from sealroom.media import layout as media_layout
 if TYPE_CHECKING:
     from sealroom.media import AudienceDraft
 
-__all__ = ["find_audience"]
+__all__ = [
+    "find_audience",
+    "media_attributes",
+    "media_audiences",
+    "media_create_audience",
+    "media_delete_audience",
+    "media_export",
+    "media_insights",
+    "media_lookalike",
+    "media_overlap",
+    "media_share_audience",
+    "media_size",
+]
 
 AudienceArgument = Annotated[
     str,
@@ -188,7 +200,6 @@ def _groups(room: MediaDcr, names: list[str]) -> list[str]:
 
 
 # -- results ----------------------------------------------------------------------------------
-@media_app.command("overlap")
 def media_overlap(
     media_id: MediaId,
     timeout: Timeout = None,
@@ -209,7 +220,6 @@ def media_overlap(
         print_overlap(result, room.config)
 
 
-@media_app.command("insights")
 def media_insights(
     media_id: MediaId,
     audience_type: Annotated[
@@ -229,8 +239,11 @@ def media_insights(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """How each seed audience's overlap differs from the whole base audience, by segment, age
-    and gender: shares, net propensity (points) and affinity (overlap share / base share)."""
+    """How each seed audience's overlap differs from the base audience, by attribute.
+
+    By segment, age and gender: shares, net propensity (points) and affinity (overlap share /
+    base share).
+    """
     chosen = [a.strip().lower() for a in aggregation or []]
     unknown = [a for a in chosen if a not in ("segment", "age", "gender", "age_gender")]
     if unknown:
@@ -258,7 +271,6 @@ def media_insights(
         )
 
 
-@media_app.command("attributes")
 def media_attributes(
     media_id: MediaId,
     timeout: Timeout = None,
@@ -267,8 +279,10 @@ def media_attributes(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """The segment, age and gender values rule-based audiences may filter on (each held by at
-    least the room's minimum group size of users)."""
+    """The segment, age and gender values rule-based audiences may filter on.
+
+    Each is held by at least the room's minimum group size of users.
+    """
     with open_client(api_url, email, token) as client:
         room = open_media_room(client, media_id)
         require(room, *media_layout.ANALYSTS[media_layout.DATA_ATTRIBUTES])
@@ -285,7 +299,6 @@ def _audience_json(audience: Any) -> dict[str, Any]:
     return dataclasses.asdict(audience)
 
 
-@media_app.command("audiences")
 def media_audiences(
     media_id: MediaId,
     as_json: AsJson = False,
@@ -308,7 +321,6 @@ def media_audiences(
     print_audiences(audiences, room.config)
 
 
-@media_app.command("create-audience")
 def media_create_audience(
     media_id: MediaId,
     name: Annotated[str, typer.Option(help="The audience's name.", show_default=False)],
@@ -371,8 +383,10 @@ def media_create_audience(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """Create a custom audience in the room (its definition; nothing is computed yet: `size`,
-    `export` and `lookalike` do that). Prints its id."""
+    """Create a custom audience (its definition) in the room and print its id.
+
+    Nothing is computed yet: `size`, `export` and `lookalike` do that.
+    """
     key = kind.strip().lower()
     if key not in KINDS:
         usage_error(f"--kind {kind!r}: use remarketing, exclusion, rule-based or lookalike")
@@ -474,7 +488,6 @@ def _quoted(text: str) -> str:
     return escape_untrusted(shlex.quote(text))
 
 
-@media_app.command("share-audience")
 def media_share_audience(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -507,7 +520,6 @@ def media_share_audience(
     )
 
 
-@media_app.command("delete-audience")
 def media_delete_audience(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -542,7 +554,6 @@ def media_delete_audience(
 
 
 # -- computing audiences ----------------------------------------------------------------------
-@media_app.command("size")
 def media_size(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -552,8 +563,11 @@ def media_size(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """How many base users an audience has (rounded; a noisy count in differential-privacy
-    mode; not released below the minimum audience size)."""
+    """How many base users an audience has.
+
+    Rounded; a noisy count in differential-privacy mode; not released below the minimum audience
+    size.
+    """
     with open_client(api_url, email, token) as client:
         room = open_media_room(client, media_id)
         require(room, *media_layout.ANALYSTS[media_layout.AUDIENCE_SIZE])
@@ -566,7 +580,6 @@ def media_size(
         print_size(result, room.config)
 
 
-@media_app.command("export")
 def media_export(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -581,8 +594,10 @@ def media_export(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """The activation ids of an audience's users, one per line, to activate it on an ad
-    platform (refused below the room's minimum audience size)."""
+    """The activation ids of an audience's users, one per line (to activate it on an ad platform).
+
+    Refused below the room's minimum audience size.
+    """
     if output is not None and output.is_dir():
         usage_error(f"--output {output} is a directory")
     with open_client(api_url, email, token) as client:
@@ -604,7 +619,6 @@ def media_export(
     typer.echo(f"wrote {len(ids):,} activation ids to {output}", err=True)
 
 
-@media_app.command("lookalike")
 def media_lookalike(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -622,8 +636,11 @@ def media_lookalike(
     email: Email = "",
     token: Token = "",
 ) -> None:
-    """A lookalike model's quality (ROC AUC on held-out users) and its size at each reach from
-    1 to 30 %. AUDIENCE is a lookalike audience, or any audience to preview a lookalike of."""
+    """A lookalike model's quality (ROC AUC) and its size at each reach from 1 to 30 %.
+
+    AUDIENCE is a lookalike audience, or any audience to preview a lookalike of (nothing is
+    created).
+    """
     with open_client(api_url, email, token) as client:
         room = open_media_room(client, media_id)
         require(room, *media_layout.ANALYSTS[media_layout.LOOKALIKE])

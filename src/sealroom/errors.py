@@ -27,6 +27,7 @@ error that never crosses the wire (see below)::
     ├── ComputationError                      local  SDK: a job failed (job id, code, safe message)
     ├── JobTimeoutError                       local  SDK: waiting for a job took too long
     ├── DatasetRejectedError                  local  SDK: a file refused (its columns, its report)
+    ├── AudienceRefusedError                  local  SDK: the media audience engine refused a run
     ├── JobFailedError                        local  core: a job fails (code and safe message)
     │   └── SqlExecutionError                 local  core: SQL could not run to completion
     ├── PrivacyFilterError                    local  core: the privacy filter refuses a query
@@ -56,6 +57,7 @@ from typing import Any, ClassVar, Final, Literal
 
 __all__ = [
     "AttestationError",
+    "AudienceRefusedError",
     "AuthenticationError",
     "BadRequestError",
     "CommitRaceError",
@@ -279,6 +281,14 @@ class DatasetRejectedError(SealroomError):
         self.header_rows = header_rows
         self.dataset_id = dataset_id
         self.kept_dataset_id = kept_dataset_id
+
+
+class AudienceRefusedError(SealroomError):
+    """The media audience engine refused a run (an audience below the minimum audience size, a
+    kind the room does not enable, a malformed definition); the message is the engine's reason,
+    which never holds a data value."""
+
+    code = "audience_refused"
 
 
 class JobFailedError(SealroomError):

@@ -206,7 +206,7 @@ def test_a_media_room_end_to_end_from_the_command_line(world: World, tmp_path: P
     for entry in overlap["overlap_statistics"]:
         audience_type = entry["audience_type"]
         seed_n = len({e for e, t in data.seed if t == audience_type})
-        assert entry["advertiser_size"] == released(seed_n, 1)
+        assert entry["advertiser_size"] == released(seed_n)
         assert entry["overlap_size"] == released(len(data.overlap(audience_type)))
     table = _rows(advertiser("media", "overlap", room).stdout)
     assert table["seed:buyers"] == ["600", "500", "83.3%", "500"]

@@ -8,6 +8,7 @@ see ``docs/media.md``. Nodes and permissions: :mod:`sealroom.media.layout`.
 from __future__ import annotations
 
 from sealroom.data_lab.types import CollaborationType, IdType
+from sealroom.errors import AudienceRefusedError
 from sealroom.media.audiences import (
     AudienceCombinator,
     AudienceCombinatorBuilder,
@@ -27,7 +28,6 @@ from sealroom.media.audiences import (
     SeedAudience,
 )
 from sealroom.media.media_dcr import DcrConfiguration, MediaDcr
-from sealroom.media.results import AudienceRefusedError
 from sealroom.media.types import MediaPrivacy, Participant, Permission, PrivacyMode
 
 __all__ = [

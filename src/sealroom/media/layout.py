@@ -196,7 +196,7 @@ overlap AS (
   GROUP BY a.audience_type, a.n),
 activation AS ({unpivot})
 SELECT o.audience_type,
-  {_released("o.advertiser_n", 1)} AS advertiser_size,
+  {_released("o.advertiser_n", m)} AS advertiser_size,
   {_released("o.overlap_n", m)} AS overlap_size,
   x.activation_id,
   CASE WHEN o.overlap_n < {m} THEN NULL ELSE {_released("x.n", m)} END AS activation_ids

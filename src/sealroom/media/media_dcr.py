@@ -17,7 +17,7 @@ import io
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -329,11 +329,15 @@ class MediaDcr:
                 problems.append(f"the DataLab does not allow {collaboration.name}")
         return problems
 
-    def provision_base_audience(self, data_lab_id: str, key: Key, *, force: bool = False) -> None:
+    def provision_base_audience(
+        self, data_lab_id: str, key: Key | Mapping[str, Key], *, force: bool = False
+    ) -> None:
         """Publish a validated, compatible DataLab's datasets as this room's base audience.
 
-        ``key`` is the key the DataLab's datasets were encrypted with. The core validates each
-        dataset again for this room. ``force`` replaces a base audience already provisioned.
+        ``key`` is the key the DataLab's datasets were encrypted with, or ``{table: key}``
+        (``matching``, ``segments`` …) when they were encrypted with different keys. The core
+        validates each dataset again for this room. ``force`` replaces a base audience already
+        provisioned.
         """
         self._require(Permission.PROVIDE_BASE_AUDIENCE)
         data_lab = DataLabBuilder(self.client).from_existing(data_lab_id).build()
@@ -355,8 +359,11 @@ class MediaDcr:
         for node in layout.BASE_TABLES:
             if node not in theirs or self.dcr.definition.node(node) is None:
                 continue
+            node_key = key if isinstance(key, Key) else key.get(node)
+            if node_key is None:
+                raise DefinitionError(f"no key given for the DataLab's {node} dataset")
             published = self.dcr.session.publish_dataset(
-                self.id, theirs[node]["dataset_id"], node, key, force=True
+                self.id, theirs[node]["dataset_id"], node, node_key, force=True
             )
             report = published.get("report") or {}
             if published.get("published") is False or report.get("outcome") == "FAILED":
@@ -614,6 +621,13 @@ class MediaDcr:
                         raise ConflictError(
                             f"audience {audience.name!r} depends on one you delete: pass "
                             "delete_dependent_audiences=True to delete it too",
+                            code="has_dependents",
+                        )
+                    if audience.created_by_group != group.id:
+                        # Another group's audience is theirs to delete, not a side effect.
+                        raise ConflictError(
+                            f"audience {audience.name!r} of another group depends on one you "
+                            "delete: they must delete it first",
                             code="has_dependents",
                         )
                     doomed.add(audience.id)

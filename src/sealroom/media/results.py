@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Sequence
 from typing import Any
 
-from sealroom.errors import SealroomError
+from sealroom.errors import AudienceRefusedError
 
 
 def _ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -33,7 +33,7 @@ def parse_overlap(rows: Sequence[tuple[Any, ...]], show_match_rate: bool) -> dic
             {
                 "audience_type": str(audience_type),
                 "advertiser_size": advertiser,
-                "advertiser_is_empty": not advertiser,
+                "advertiser_is_empty": advertiser == 0,
                 "overlap_size": overlap,
                 "match_rate": _ratio(overlap, advertiser) if show_match_rate else None,
                 "num_activation_ids_in_overlap": {},
@@ -119,13 +119,6 @@ def parse_data_attributes(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
 
 #: What the audience engine writes instead of a result when it refuses a run.
 REFUSAL_FILE = "refusal.json"
-
-
-class AudienceRefusedError(SealroomError):
-    """The audience engine refused the run (the audience is too small, a kind the room does
-    not enable, a malformed definition …); the message says why and holds no data value."""
-
-    code = "audience_refused"
 
 
 def _read(data: bytes, file_name: str) -> bytes:

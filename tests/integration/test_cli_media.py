@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+import sealroom as sr
 from tests.integration.conftest import ServerProcess, run_cli, start_server, stop_server
 from tests.integration.media_data import MediaData, generate, released
 
@@ -528,15 +529,31 @@ def test_provisioning_needs_the_data_labs_keys(world: World) -> None:
         ("--segments", str(f / "segments.csv"), "--demographics", str(f / "demographics.csv")),
     )
     room = _create(world, "--name", "two keys room", *GROUPS, "--data-lab", lab)
-    _error(
-        publisher("media", "provision-base-audience", room, "--data-lab", lab, check=False),
-        2,
-        "the DataLab's datasets were encrypted with different keys",
-    )
-    # Nor may anyone but the publisher's group provision it.
+    # Nobody but the publisher's group may provision it.
     other = world.as_(ADVERTISER)
     refused = other("media", "provision-base-audience", room, "--data-lab", lab, check=False)
     _error(refused, 1, "lacks PROVIDE_BASE_AUDIENCE")
     assert not json.loads(publisher("media", "show", room, "--json").stdout)[
         "base_audience_provisioned"
     ]
+    # The publisher's kept keys, one per dataset, publish each dataset with its own.
+    publisher("media", "provision-base-audience", room, "--data-lab", lab)
+    assert json.loads(publisher("media", "show", room, "--json").stdout)[
+        "base_audience_provisioned"
+    ]
+    # A key file that is not the datasets' key: the core cannot open them.
+    wrong = world.files / "wrong.key"
+    wrong.write_text(sr.Key().material.hex())
+    wrong.chmod(0o600)
+    refused = publisher(
+        "media",
+        "provision-base-audience",
+        room,
+        "--data-lab",
+        lab,
+        "--key-file",
+        str(wrong),
+        "--force",
+        check=False,
+    )
+    assert refused.returncode != 0

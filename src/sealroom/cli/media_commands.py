@@ -213,9 +213,11 @@ def media_provision_base_audience(
     typer.echo(f"next: sealroom media show {room.id}", err=True)
 
 
-def _data_lab_key(published: dict[str, dict[str, Any]], key_file: Path | None) -> Key:
-    """The key of the DataLab's datasets: ``key_file``'s, or the one ``datalab provision`` kept
-    for each dataset, which must be one key (the SDK publishes them all with one)."""
+def _data_lab_key(
+    published: dict[str, dict[str, Any]], key_file: Path | None
+) -> Key | dict[str, Key]:
+    """The keys of the DataLab's datasets: ``key_file``'s, or the ones ``datalab provision``
+    kept for each dataset (``{table: key}``)."""
     if key_file is not None:
         return read_key_file(key_file)
     from sealroom.client._state import default_state_dir
@@ -228,15 +230,7 @@ def _data_lab_key(published: dict[str, dict[str, Any]], key_file: Path | None) -
             f"no key kept for the DataLab's {', '.join(missing)} dataset(s) in {directory}: "
             "pass --key-file FILE, the file `sealroom datalab provision --key-file` used"
         )
-    keys = {node: read_key_file(path) for node, path in paths.items()}
-    if len({key.material for key in keys.values()}) > 1:
-        usage_error(
-            "the DataLab's datasets were encrypted with different keys (provisioned at "
-            "different times); a base audience is published with one: provision them again in "
-            "one `sealroom datalab provision` (or each with the same --key-file), then run this "
-            "again"
-        )
-    return next(iter(keys.values()))
+    return {node: read_key_file(path) for node, path in paths.items()}
 
 
 @media_app.command("upload-seed-audiences")

@@ -201,8 +201,9 @@ def test_proc_shows_no_host_process_or_environment(
     assert result.exit_code == 0, result.stderr
     assert result.stdout == (
         b"True\nFalse False ['ARROW_DEFAULT_MEMORY_POOL', 'HOME', 'JOBLIB_MULTIPROCESSING', "
-        b"'LANG', 'MALLOC_ARENA_MAX', 'OMP_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'PWD', "
-        b"'PYTHONDONTWRITEBYTECODE', 'PYTHONNOUSERSITE', 'PYTHONPATH']\n"
+        b"'LANG', 'MALLOC_ARENA_MAX', 'OMP_NUM_THREADS', 'OMP_WAIT_POLICY', "
+        b"'OPENBLAS_NUM_THREADS', 'PWD', 'PYTHONDONTWRITEBYTECODE', 'PYTHONNOUSERSITE', "
+        b"'PYTHONPATH']\n"
     ), result
 
 

@@ -78,6 +78,9 @@ def python_env() -> dict[str, str]:
         # the address-space limit: on a large machine that alone could exhaust it.
         "OMP_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
+        # OpenMP threads that spin while waiting take the cores from each other and from the
+        # other jobs: measured 3-20x slower XGBoost training on a busy 2-core machine.
+        "OMP_WAIT_POLICY": "PASSIVE",
         # Address space again: pyarrow's default pool (jemalloc/mimalloc) reserves 1 GiB up
         # front, and glibc gives each thread a 64 MiB arena; together they exhaust RLIMIT_AS
         # in scripts that start many threads (JAX, in the synthetic-data worker).

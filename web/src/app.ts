@@ -4,9 +4,11 @@
 
 import * as actions from "./pages/actions";
 import * as audit from "./pages/audit";
+import * as dataLab from "./pages/data-lab";
 import * as datasets from "./pages/datasets";
 import * as development from "./pages/development";
 import * as keys from "./pages/keys";
+import * as media from "./pages/media";
 import * as newRoom from "./pages/new-room";
 import * as overview from "./pages/overview";
 import * as requests from "./pages/requests";
@@ -20,6 +22,8 @@ const MODULES: Record<string, (element: HTMLElement) => Promise<void>> = {
   "new-room": newRoom.mount,
   datasets: datasets.mount,
   keys: keys.mount,
+  media: media.mount,
+  "data-lab": dataLab.mount,
 };
 
 function start(): void {

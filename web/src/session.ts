@@ -215,6 +215,13 @@ export class WebSession {
 
   /** Wait for the job (long polls), then fetch, verify and open its result in this browser. */
   async result(job: SubmittedJob, onStatus?: (status: string) => void): Promise<JobResult> {
+    const csv = new TextDecoder("utf-8", { fatal: true }).decode(await this.resultBytes(job, "csv", onStatus));
+    return { table: parseCsv(csv), csv };
+  }
+
+  /** The job's result in `format` ("csv" or "arrow" for SQL, "zip" for a script), verified and
+   * opened in this browser, as bytes. */
+  async resultBytes(job: SubmittedJob, format: string, onStatus?: (status: string) => void): Promise<Uint8Array> {
     const room = await this.room(job.roomId);
     for (;;) {
       const status = await getJson<{ status: string; error_message: string | null }>(
@@ -224,14 +231,13 @@ export class WebSession {
       if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
       if (status.status === "succeeded") break;
     }
-    const format = "csv";
     const call = actions.retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
     const response = await request(`/v1/jobs/${job.jobId}/result`, {
       method: "POST",
       json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
       proof: await this.prove(call, room),
     });
-    const plaintext = await openResult({
+    return openResult({
       core: this.core,
       roomId: job.roomId,
       node: job.node,
@@ -243,8 +249,6 @@ export class WebSession {
       signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
       formatHeader: response.headers.get("Sealroom-Result-Format") ?? "",
     });
-    const csv = new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
-    return { table: parseCsv(csv), csv };
   }
 }
 

@@ -12,7 +12,7 @@ import { columnsOf, DATA_KINDS, type NodeDef } from "../render";
 import { WebSession } from "../session";
 import { encryptAndUpload } from "../upload";
 
-interface Published {
+export interface Published {
   node: string;
   dataset_id: string;
   publisher: string;
@@ -49,7 +49,7 @@ function sameEmail(a: string, b: string): boolean {
 }
 
 // -- provisioning ------------------------------------------------------------------------------
-function datasetCard(session: WebSession, roomId: string, node: NodeDef, published: Published[]): HTMLElement {
+export function datasetCard(session: WebSession, roomId: string, node: NodeDef, published: Published[]): HTMLElement {
   const current = published.find((p) => p.node === node.name);
   const status = h("p", { "data-status": "" }, current
     ? `Provisioned: dataset ${current.dataset_id.slice(0, 12)}… by ${current.publisher}` +

@@ -3,7 +3,8 @@
 // one — with the compute graph drawn, the participants, export and duplicate.
 
 import { errorText, h, download, notice, replace } from "../dom";
-import { asTemplate, renderComputations, renderDatasets, renderGraph, renderParticipants, renderSettings } from "../render";
+import { roomKind } from "../media";
+import { asTemplate, type Definition, renderComputations, renderDatasets, renderGraph, renderParticipants, renderSettings } from "../render";
 import { WebSession } from "../session";
 
 export const DUPLICATE_KEY = "sealroom:duplicate-template";
@@ -33,7 +34,7 @@ export async function mount(section: HTMLElement): Promise<void> {
         h("p", {}, "Room id ", h("code", { "data-room-id": roomId }, roomId)),
         h("p", {}, `Status: ${room.status}`),
         h("div", { class: "row" }, exportButton, duplicateButton)),
-      definition.description ? h("p", {}, definition.description) : null,
+      description(definition, roomId),
       h("h2", {}, "Compute graph"), h("div", { class: "chart" }, renderGraph(definition)),
       h("h2", {}, "Datasets"), renderDatasets(definition),
       h("h2", {}, "Computations"), renderComputations(definition),
@@ -45,4 +46,16 @@ export async function mount(section: HTMLElement): Promise<void> {
   } finally {
     section.setAttribute("aria-busy", "false");
   }
+}
+
+/** The room's description; a media room's or DataLab's is its configuration (JSON after a
+ * marker), which its own tab shows in words. */
+function description(definition: Definition, roomId: string): HTMLElement | null {
+  const kind = roomKind(definition);
+  if (kind === "media" || kind === "data-lab") {
+    const [page, words] = kind === "media" ? ["media", "a media clean room"] : ["data-lab", "a DataLab"];
+    return h("p", {}, `This room is ${words}: its configuration is in its description, shown in words on the `,
+      h("a", { href: `/rooms/${roomId}/${page}` }, kind === "media" ? "Media" : "DataLab"), " tab.");
+  }
+  return definition.description ? h("p", {}, definition.description) : null;
 }

@@ -10,6 +10,7 @@ A room the user takes no part in answers 404, as the API does (default deny).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Final
 
 from fastapi import APIRouter, Request
@@ -54,6 +55,29 @@ ROOM_TABS: Final = (
     ("audit", "Audit log"),
 )
 
+#: Rooms that the media and DataLab SDKs make say so at the start of their description (part of
+#: the room id), and get a page of their own, first. These are ``sealroom.media.config.MARKER``
+#: and ``sealroom.data_lab.layout.MARKER``, written out so that the server does not import the
+#: SDK (tests/integration/test_web_media.py checks that they agree). The host's record only
+#: picks the navigation here: the page reads the configuration from the definition it verified.
+KIND_TABS: Final = (
+    ("sealroom.media v1 ", ("media", "Media")),
+    ("sealroom.data_lab v1 ", ("data-lab", "DataLab")),
+)
+
+
+def room_tabs(record: RoomRecord) -> tuple[tuple[str, str], ...]:
+    """The tabs of this room: its kind's own page first, if it has one, then the guide's."""
+    try:
+        definition = json.loads(record.definition)
+    except ValueError:
+        return ROOM_TABS
+    description = definition.get("description") if isinstance(definition, dict) else None
+    for marker, tab in KIND_TABS:
+        if isinstance(description, str) and description.startswith(marker):
+            return (tab, *ROOM_TABS)
+    return ROOM_TABS
+
 
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request, user: WebUserDep, platform: PlatformDep) -> HTMLResponse:
@@ -76,28 +100,29 @@ def new_room(request: Request, user: WebUserDep) -> HTMLResponse:
 
 @router.get("/rooms/{room_id}")
 def room(room_id: str, user: WebUserDep, platform: PlatformDep) -> Response:
-    _room_record(platform, room_id, user.email)
-    return RedirectResponse(f"/rooms/{room_id}/overview", status_code=303)
+    first, _ = room_tabs(_room_record(platform, room_id, user.email))[0]
+    return RedirectResponse(f"/rooms/{room_id}/{first}", status_code=303)
 
 
 @router.get("/rooms/{room_id}/{tab}", response_class=HTMLResponse)
 def room_tab(
     request: Request, room_id: str, tab: str, user: WebUserDep, platform: PlatformDep
 ) -> HTMLResponse:
-    if tab not in dict(ROOM_TABS):
-        raise NotFoundError(f"a room has no page {tab!r}")
     record = _room_record(platform, room_id, user.email)
+    tabs = room_tabs(record)
+    if tab not in dict(tabs):
+        raise NotFoundError(f"this room has no page {tab!r}")
     return templates.TemplateResponse(
         request,
         "room.html",
         page_context(
             request,
             user,
-            title=f"{dict(ROOM_TABS)[tab]} · {record.name}",
+            title=f"{dict(tabs)[tab]} · {record.name}",
             nav="rooms",
             room=record,
             tab=tab,
-            tabs=ROOM_TABS,
+            tabs=tabs,
         ),
     )
 

@@ -632,8 +632,8 @@ function encodeString(text) {
 
 // src/actions.ts
 var PURPOSE = utf8("sealroom/participant-action/v1");
-function call(roomId, action, args = {}) {
-  return { roomId, action, arguments: args };
+function call(roomId, action2, args = {}) {
+  return { roomId, action: action2, arguments: args };
 }
 function actionMessage(actionCall, publicKeyRaw, nonce, issuedAtMs) {
   return concat(
@@ -3301,16 +3301,16 @@ async function verifyRoomState(roomId, stateText, signatureHex, verifyKey, minVe
   if (!isObject(body) || Object.keys(body).length !== fields.length || !fields.every((f) => f in body)) {
     throw malformed;
   }
-  const { datasets, version, status } = body;
+  const { datasets: datasets2, version, status } = body;
   const pin = body["history_pin"];
-  if (!isObject(datasets) || !Object.values(datasets).every((v) => typeof v === "string") || !isSafeInt(version) || status !== "active" && status !== "stopped" || typeof pin !== "string" || !HEX642.test(pin) || typeof body["room_id"] !== "string") {
+  if (!isObject(datasets2) || !Object.values(datasets2).every((v) => typeof v === "string") || !isSafeInt(version) || status !== "active" && status !== "stopped" || typeof pin !== "string" || !HEX642.test(pin) || typeof body["room_id"] !== "string") {
     throw malformed;
   }
   const state = Object.freeze({
     room_id: body["room_id"],
     version,
     status,
-    datasets: Object.freeze({ ...datasets }),
+    datasets: Object.freeze({ ...datasets2 }),
     history_pin: pin
   });
   if (state.room_id !== roomId) throw new VerificationError(`room ${roomId}: the server sent the state of another room`);
@@ -3700,6 +3700,12 @@ var WebSession = class _WebSession {
   }
   /** Wait for the job (long polls), then fetch, verify and open its result in this browser. */
   async result(job, onStatus) {
+    const csv = new TextDecoder("utf-8", { fatal: true }).decode(await this.resultBytes(job, "csv", onStatus));
+    return { table: parseCsv(csv), csv };
+  }
+  /** The job's result in `format` ("csv" or "arrow" for SQL, "zip" for a script), verified and
+   * opened in this browser, as bytes. */
+  async resultBytes(job, format, onStatus) {
     const room = await this.room(job.roomId);
     for (; ; ) {
       const status = await getJson(
@@ -3710,14 +3716,13 @@ var WebSession = class _WebSession {
       if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
       if (status.status === "succeeded") break;
     }
-    const format = "csv";
     const call2 = retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
     const response = await request(`/v1/jobs/${job.jobId}/result`, {
       method: "POST",
       json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
       proof: await this.prove(call2, room)
     });
-    const plaintext = await openResult({
+    return openResult({
       core: this.core,
       roomId: job.roomId,
       node: job.node,
@@ -3729,8 +3734,6 @@ var WebSession = class _WebSession {
       signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
       formatHeader: response.headers.get("Sealroom-Result-Format") ?? ""
     });
-    const csv = new TextDecoder("utf-8", { fatal: true }).decode(plaintext);
-    return { table: parseCsv(csv), csv };
   }
 };
 async function signerFor(email) {
@@ -4333,8 +4336,8 @@ function eventFromWire(raw) {
   if (keys.length !== EVENT_FIELDS.length || !EVENT_FIELDS.every((f) => f in raw)) {
     throw new VerificationError(`malformed audit entry${where}: wrong set of fields`);
   }
-  const action = raw["action"];
-  if (typeof action !== "string" || !(action in ACTION_LABELS)) {
+  const action2 = raw["action"];
+  if (typeof action2 !== "string" || !(action2 in ACTION_LABELS)) {
     throw new VerificationError(`malformed audit entry${where}: unknown action`);
   }
   const rawDetails = raw["details"];
@@ -4344,10 +4347,10 @@ function eventFromWire(raw) {
   const timestamp_ms = checkCount(where, "timestamp_ms", raw["timestamp_ms"]);
   const user = checkText(where, "user", raw["user"], MAX_USER_CHARS, true);
   const notes = checkText(where, "notes", raw["notes"], MAX_NOTES_CHARS, true);
-  const entries = Object.entries(rawDetails);
-  if (entries.length > MAX_DETAILS) throw new VerificationError(`malformed audit entry${where}: more than ${MAX_DETAILS} details`);
+  const entries2 = Object.entries(rawDetails);
+  if (entries2.length > MAX_DETAILS) throw new VerificationError(`malformed audit entry${where}: more than ${MAX_DETAILS} details`);
   const details = {};
-  for (const [key, value] of entries) {
+  for (const [key, value] of entries2) {
     checkText(where, "details key", key, MAX_DETAIL_KEY_CHARS, false);
     if (typeof value === "string") {
       checkText(where, `details['${key}']`, value, key === "proof" ? MAX_PROOF_DETAIL_CHARS : MAX_DETAIL_VALUE_CHARS, true);
@@ -4360,7 +4363,7 @@ function eventFromWire(raw) {
     }
     details[key] = value;
   }
-  return Object.freeze({ room_id, seq, timestamp_ms, user, action, notes, details: Object.freeze(details) });
+  return Object.freeze({ room_id, seq, timestamp_ms, user, action: action2, notes, details: Object.freeze(details) });
 }
 function eventsFromWire(raw) {
   if (!Array.isArray(raw)) throw new VerificationError("malformed audit log: not a list of entries");
@@ -4565,8 +4568,764 @@ async function mount3(section) {
   }
 }
 
+// src/media.ts
+var MEDIA_MARKER = "sealroom.media v1 ";
+var DATA_LAB_MARKER = "sealroom.data_lab v1 ";
+function roomKind(definition) {
+  const description2 = definition.description ?? "";
+  if (description2.startsWith(MEDIA_MARKER)) return "media";
+  if (description2.startsWith(DATA_LAB_MARKER)) return "data-lab";
+  return "room";
+}
+var ConfigError = class extends Error {
+  constructor(what, problem2) {
+    super(`this room's ${what} configuration cannot be read: ${problem2}`);
+    this.name = "ConfigError";
+  }
+};
+var isString = (v, p) => {
+  if (typeof v !== "string") throw new Error(`${p} is not text`);
+};
+var isBool = (v, p) => {
+  if (typeof v !== "boolean") throw new Error(`${p} is not true or false`);
+};
+var isCount = (v, p) => {
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${p} is not a count`);
+};
+var isNumberOrNull = (v, p) => {
+  if (v !== null && typeof v !== "number") throw new Error(`${p} is not a number`);
+};
+var listOf = (check) => (v, p) => {
+  if (!Array.isArray(v)) throw new Error(`${p} is not a list`);
+  v.forEach((item, i) => check(item, `${p}[${i}]`));
+};
+var shape = (fields) => (v, p) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${p} is not an object`);
+  for (const [name, check] of Object.entries(fields)) check(v[name], `${p}.${name}`);
+};
+var IDENTIFIER = shape({ idName: isString, idType: isString, isMatchingId: isBool, isActivationId: isBool });
+var MEDIA_SHAPE = shape({
+  name: isString,
+  collaborationTypes: listOf(isString),
+  hideAbsoluteValuesFromInsights: isBool,
+  matchingIdType: isString,
+  participantGroups: listOf(shape({ id: isString, role: isString, emails: listOf(isString), permissions: listOf(isString) })),
+  showMatchRate: isBool,
+  baseAudience: shape({
+    identifiersConfig: listOf(IDENTIFIER),
+    requireSegments: isBool,
+    requireDemographics: isBool,
+    numEmbeddings: isCount
+  }),
+  privacy: shape({ mode: isString, minimumAudienceSize: isCount, epsilonBudget: isNumberOrNull, epsilonPerRun: isNumberOrNull }),
+  minimumGroupSize: isCount
+});
+var DATA_LAB_SHAPE = shape({
+  name: isString,
+  requireDemographics: isBool,
+  requireEmbeddings: isBool,
+  numEmbeddings: isCount,
+  requireSegments: isBool,
+  identifiersConfig: listOf(IDENTIFIER),
+  collaborationTypes: listOf(isString),
+  dropInvalidRows: isBool,
+  minimumGroupSize: isCount
+});
+function parseDescription(definition, marker, what, check) {
+  const description2 = definition.description ?? "";
+  if (!description2.startsWith(marker)) throw new ConfigError(what, `it is not a ${what} room`);
+  let value;
+  try {
+    value = JSON.parse(description2.slice(marker.length));
+  } catch {
+    throw new ConfigError(what, "its description is not JSON after the marker");
+  }
+  try {
+    check(value, "configuration");
+  } catch (error) {
+    throw new ConfigError(what, error instanceof Error ? error.message : String(error));
+  }
+  return value;
+}
+function mediaConfigOf(definition) {
+  return parseDescription(definition, MEDIA_MARKER, "media", MEDIA_SHAPE);
+}
+function dataLabConfigOf(definition) {
+  return parseDescription(definition, DATA_LAB_MARKER, "DataLab", DATA_LAB_SHAPE);
+}
+function sameEmail2(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function groupOf(config, email) {
+  return config.participantGroups.find((group) => group.emails.some((e) => sameEmail2(e, email))) ?? null;
+}
+function activationColumns(config) {
+  return config.baseAudience.identifiersConfig.filter((c) => c.isActivationId).map((c) => c.idName);
+}
+var PERMISSION_WORDS = {
+  PROVIDE_BASE_AUDIENCE: "provide the base audience",
+  PROVIDE_SEED_AUDIENCE: "provide seed audiences",
+  VIEW_OVERLAP: "see the overlap",
+  VIEW_INSIGHTS: "see insights",
+  CREATE_CUSTOM_AUDIENCE: "create audiences and size them",
+  EXPORT_AUDIENCE: "size audiences and export their user lists",
+  MODEL_QUALITY: "see the quality of lookalike models",
+  MANAGE_USERS: "manage the group's people"
+};
+var COLLABORATION_WORDS = {
+  OVERLAP: "Overlap",
+  INSIGHTS: "Insights",
+  REMARKETING: "Remarketing audiences",
+  EXCLUSION_TARGETING: "Exclusion-targeting audiences",
+  LOOKALIKE: "Lookalike audiences",
+  RULE_BASED: "Rule-based audiences"
+};
+var AGGREGATION_WORDS = {
+  segment: "Segment",
+  age: "Age",
+  gender: "Gender",
+  age_gender: "Age and gender"
+};
+function permissionWords(permission) {
+  return PERMISSION_WORDS[permission] ?? permission;
+}
+function can(group, ...permissions) {
+  return group !== null && permissions.some((p) => group.permissions.includes(p));
+}
+function round3(x) {
+  const halves = x * 2e3;
+  if (Number.isInteger(x * 16) && Number.isInteger(halves) && halves % 2 !== 0) {
+    const lower = (halves - 1) / 2;
+    return (lower % 2 === 0 ? lower : lower + 1) / 1e3;
+  }
+  return Number(x.toFixed(3));
+}
+function ratio(numerator, denominator) {
+  if (numerator === null || !denominator) return null;
+  return round3(numerator / denominator);
+}
+function countOf(cell) {
+  if (cell === void 0 || cell === "") return null;
+  const value = Number(cell);
+  if (!Number.isFinite(value)) throw new Error("a released count is not a number");
+  return value;
+}
+var NUMBER_FORMAT = new Intl.NumberFormat("en-US");
+function formatCount(value, tooSmall = "too small") {
+  return value === null ? tooSmall : NUMBER_FORMAT.format(value);
+}
+function formatShare(value) {
+  return value === null ? "–" : `${(value * 100).toFixed(1)} %`;
+}
+function assembleOverlap(rows, showMatchRate) {
+  const byType = /* @__PURE__ */ new Map();
+  for (const [audienceType = "", advertiser, overlap, activationId, activationIds] of rows) {
+    let entry = byType.get(audienceType);
+    if (!entry) {
+      const advertiserSize = countOf(advertiser);
+      const overlapSize = countOf(overlap);
+      entry = {
+        audienceType,
+        advertiserSize,
+        overlapSize,
+        matchRate: showMatchRate ? ratio(overlapSize, advertiserSize) : null,
+        activationIds: {}
+      };
+      byType.set(audienceType, entry);
+    }
+    if (activationId) entry.activationIds[activationId] = countOf(activationIds);
+  }
+  return [...byType.values()];
+}
+function assembleInsights(rows, hideAbsoluteValues) {
+  const totals = /* @__PURE__ */ new Map();
+  const groups = /* @__PURE__ */ new Map();
+  const at = (type, aggregation) => JSON.stringify([type, aggregation]);
+  for (const [audienceType = "", aggregation = "", key = "", overlapValue, baseValue] of rows) {
+    if (aggregation === "total") {
+      totals.set(at(audienceType, key), [countOf(overlapValue), countOf(baseValue)]);
+    } else {
+      const id = at(audienceType, aggregation);
+      if (!groups.has(id)) groups.set(id, { audienceType, aggregation, items: [] });
+      groups.get(id).items.push([key, countOf(overlapValue) ?? 0, countOf(baseValue) ?? 0]);
+    }
+  }
+  const byType = /* @__PURE__ */ new Map();
+  const ordered2 = [...groups.values()].sort((a, b) => a.audienceType === b.audienceType ? compare(a.aggregation, b.aggregation) : compare(a.audienceType, b.audienceType));
+  for (const { audienceType, aggregation, items } of ordered2) {
+    const [overlapTotal, baseTotal] = totals.get(at(audienceType, aggregation)) ?? [null, null];
+    const table = items.map(([key, overlapValue, baseValue]) => {
+      const overlapShare = hideAbsoluteValues ? overlapValue : ratio(overlapValue, overlapTotal) ?? 0;
+      const baseShare = hideAbsoluteValues ? baseValue : ratio(baseValue, baseTotal) ?? 0;
+      return {
+        key,
+        overlapSize: hideAbsoluteValues ? null : Math.trunc(overlapValue),
+        baseSize: hideAbsoluteValues ? null : Math.trunc(baseValue),
+        overlapShare,
+        baseShare,
+        netPropensity: round3(overlapShare - baseShare),
+        affinity: ratio(overlapShare, baseShare)
+      };
+    });
+    if (!byType.has(audienceType)) byType.set(audienceType, { audienceType, aggregations: [] });
+    byType.get(audienceType).aggregations.push({ aggregation, rows: table });
+  }
+  return [...byType.values()];
+}
+function compare(a, b) {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+function customAudienceOf(row) {
+  const [id = "", name = "", createdBy = "", createdAt = "", sharedWith = "", definition = "", group = ""] = row;
+  const shared = JSON.parse(sharedWith || "[]");
+  const parsed = JSON.parse(definition);
+  if (!Array.isArray(shared) || typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`audience ${id}: its definition is not readable`);
+  }
+  return { id, name, createdBy, createdAt, sharedWith: shared.map(String), definition: parsed, createdByGroup: group };
+}
+function customAudienceRow(audience) {
+  return [
+    audience.id,
+    audience.name,
+    audience.createdBy,
+    audience.createdAt,
+    pythonJson(audience.sharedWith, false),
+    compactJson(audience.definition),
+    audience.createdByGroup
+  ];
+}
+function audiencesFor(group, audiences) {
+  if (!group) return [];
+  return audiences.filter((a) => a.createdByGroup === group.id || a.sharedWith.includes(group.id) || a.sharedWith.includes(group.role));
+}
+function dependsOn(definition) {
+  const found = [];
+  const walk = (value) => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (typeof value === "object" && value !== null) {
+      const record = value;
+      if (record["kind"] === "CUSTOM" && "id" in record) found.push(String(record["id"]));
+      Object.values(record).forEach(walk);
+    }
+  };
+  walk(definition);
+  return found;
+}
+function kindEnabled(config, kind) {
+  return config.collaborationTypes.includes(kind);
+}
+function referenceWords(ref, names) {
+  const record = typeof ref === "object" && ref !== null ? ref : {};
+  if (record["kind"] === "BASE") return "all base users";
+  if (record["kind"] === "SEED") return `seed audience “${String(record["audienceType"])}”`;
+  if (record["kind"] === "CUSTOM") return `audience “${names.get(String(record["id"])) ?? String(record["id"])}”`;
+  return "an unknown source";
+}
+function definitionWords(definition, names) {
+  const seedType = definition["seedAudienceRef"]?.["audienceType"];
+  switch (definition["kind"]) {
+    case "REMARKETING":
+      return `Remarketing: the base users in seed audience “${String(seedType)}”`;
+    case "EXCLUSION_TARGETING":
+      return `Exclusion targeting: the base users not in seed audience “${String(seedType)}”`;
+    case "LOOKALIKE":
+      return `Lookalike: the ${String(definition["reach"])} % of the base most like ${referenceWords(definition["sourceRef"], names)}` + (definition["excludeSeedAudience"] ? ", without it" : "");
+    case "RULE_BASED": {
+      const filters = definition["filters"]?.["filters"] ?? [];
+      const combine = definition["combine"] ?? [];
+      return `Rule-based: ${referenceWords(definition["sourceRef"], names)}` + (filters.length ? `, ${filters.length} filter${filters.length > 1 ? "s" : ""}` : "") + (combine.length ? `, combined with ${combine.length} other${combine.length > 1 ? "s" : ""}` : "");
+    }
+    default:
+      return `An audience of kind ${String(definition["kind"])}`;
+  }
+}
+function pythonJson(value, sortKeys = true) {
+  return encodeJson(value, sortKeys, ", ", ": ", true);
+}
+function compactJson(value) {
+  return encodeJson(value, true, ",", ":", true);
+}
+function encodeJson(value, sortKeys, item, key, ascii) {
+  if (value === null || typeof value === "boolean") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new Error("only whole numbers are written in an audience");
+    return String(value);
+  }
+  if (typeof value === "string") {
+    const text = JSON.stringify(value);
+    return ascii ? text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => encodeJson(v, sortKeys, item, key, ascii)).join(item)}]`;
+  if (typeof value === "object") {
+    const record = value;
+    const keys = Object.keys(record);
+    if (sortKeys) keys.sort(compare);
+    return `{${keys.map((k) => `${encodeJson(k, sortKeys, item, key, ascii)}${key}${encodeJson(record[k], sortKeys, item, key, ascii)}`).join(item)}}`;
+  }
+  throw new Error("not a JSON value");
+}
+function audienceParameter(ref) {
+  return pythonJson(ref);
+}
+function newAudienceId() {
+  return [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+function createdAtNow() {
+  return (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+var REFUSAL_FILE = "refusal.json";
+var AudienceRefusedError = class extends Error {
+  constructor(reason) {
+    super(`the audience engine refused: ${reason}`);
+    this.name = "AudienceRefusedError";
+  }
+};
+
+// src/data-lab.ts
+function dataLabTables(config) {
+  return [
+    "matching",
+    ...config.requireSegments ? ["segments"] : [],
+    ...config.requireDemographics ? ["demographics"] : [],
+    ...config.requireEmbeddings ? ["embeddings"] : []
+  ];
+}
+function statisticsRows(rows) {
+  return rows.map(([metric = "", idName = "", key = "", value = ""]) => {
+    const number = Number(value);
+    if (value === "" || !Number.isFinite(number)) throw new Error(`the statistic ${metric} is not a number`);
+    return [metric, idName, key, number];
+  });
+}
+function share(absolute, total) {
+  return { absolute, relative: total ? round3(absolute / total) : 0 };
+}
+function assembleStatistics(config, rows, reports) {
+  const single = /* @__PURE__ */ new Map();
+  const groups = /* @__PURE__ */ new Map();
+  const at = (...parts) => JSON.stringify(parts);
+  for (const [metric, idName, key, value] of rows) {
+    if (metric === "segment_users" || metric === "segments_per_user" || metric === "demographics") {
+      if (!groups.has(at(metric, idName))) groups.set(at(metric, idName), /* @__PURE__ */ new Map());
+      groups.get(at(metric, idName)).set(key, Math.round(value));
+    } else {
+      single.set(at(metric, idName, key), value);
+    }
+  }
+  const get = (metric, idName = "", key = "") => Math.round(single.get(at(metric, idName, key)) ?? 0);
+  const user = config.identifiersConfig[0]?.idName ?? "";
+  const ids = config.identifiersConfig.slice(1);
+  const matching = ids.filter((c) => c.isMatchingId).map((c) => c.idName);
+  const datasets2 = dataLabTables(config).map((node) => {
+    const body = reports[node]?.["report"] ?? {};
+    const total = Number(body["numRowsTotal"] ?? 0);
+    const valid = get("valid_rows", node);
+    return { node, totalRows: total, validRows: valid, invalidRows: total - valid, invalidByReason: { ...body["numInvalidRowsByErrorCode"] ?? {} } };
+  });
+  const identifiers = config.identifiersConfig.map((c) => {
+    const isUser = c.idName === user;
+    return {
+      name: c.idName,
+      idType: c.idType,
+      isMatchingId: c.isMatchingId,
+      isActivationId: c.isActivationId,
+      distinctIds: isUser ? get("distinct_user_ids", "matching") : get("distinct_ids", c.idName),
+      avgUsersPerId: isUser ? 1 : round3(single.get(at("avg_userids_per_id", c.idName, "")) ?? 0),
+      maxUsersPerId: isUser ? 1 : get("max_userids_per_id", c.idName),
+      avgIdsPerUser: isUser ? 1 : round3(single.get(at("avg_ids_per_user", c.idName, "")) ?? 0)
+    };
+  });
+  const reachable = matching.flatMap((m) => config.identifiersConfig.filter((a) => a.isActivationId).map((a) => ({ matchingId: m, activationId: a.idName, count: get("reachable_activation_ids", m, a.idName) })));
+  const stats = {
+    distinctUsers: get("distinct_user_ids", "matching"),
+    datasets: datasets2,
+    identifiers,
+    reachable,
+    segments: null,
+    demographics: null,
+    usersWithEmbeddings: config.requireEmbeddings ? get("users_with_embeddings") : null
+  };
+  if (config.requireSegments) {
+    const everyone = get("users_with_segments");
+    const all = groups.get(at("segment_users", "")) ?? /* @__PURE__ */ new Map();
+    stats.segments = {
+      usersWithSegments: everyone,
+      distinctSegments: get("distinct_segments", "segments"),
+      rows: [...all.keys()].sort().map((segment) => ({
+        segment,
+        all: share(all.get(segment), everyone),
+        byMatchingId: Object.fromEntries(matching.map((m) => {
+          const mine = groups.get(at("segment_users", m));
+          return [m, share(mine?.get(segment) ?? 0, get("users_with_segments", m))];
+        }))
+      }))
+    };
+  }
+  if (config.requireDemographics) {
+    const everyone = get("users_with_demographics");
+    const counts = groups.get(at("demographics", "")) ?? /* @__PURE__ */ new Map();
+    stats.demographics = {
+      usersWithDemographics: everyone,
+      rows: [...counts.keys()].sort().map((key) => {
+        const [age = "", gender = ""] = key.split("||");
+        return { age, gender, users: share(counts.get(key), everyone) };
+      })
+    };
+  }
+  return stats;
+}
+function validationStatus(config, validRows, outcomes) {
+  let ok = true;
+  const datasets2 = dataLabTables(config).map((node) => {
+    const validation2 = outcomes.get(node) ?? null;
+    const rows = validRows.get(node) ?? null;
+    const mustHaveRows = node === "matching" || node === "segments";
+    ok &&= validation2 === "PASSED" && (!mustHaveRows || (rows ?? 0) > 0);
+    return { node, validation: validation2, validRows: rows };
+  });
+  return { status: ok ? "SUCCESS" : "FAILED", datasets: datasets2 };
+}
+
+// src/pages/data-lab.ts
+var STATISTICS = "statistics";
+var STATUS = "validation_status";
+var DATASET_WORDS = {
+  matching: "Identifiers",
+  segments: "Segments",
+  demographics: "Demographics",
+  embeddings: "Embeddings"
+};
+async function mount4(section) {
+  const roomId = section.dataset["roomId"];
+  try {
+    const session = await WebSession.open();
+    const room = await session.room(roomId);
+    const config = dataLabConfigOf(room.definition);
+    const me = room.definition.participants.find((p) => p.email.trim().toLowerCase() === session.email.trim().toLowerCase());
+    const page = {
+      session,
+      roomId,
+      room,
+      config,
+      published: await getJson(`/v1/rooms/${roomId}/datasets`),
+      ownerOf: new Set(me?.data_owner_of ?? []),
+      analystOf: new Set(me?.analyst_of ?? [])
+    };
+    replace(
+      section,
+      h(
+        "div",
+        { class: "card", "data-verified": "data-lab" },
+        h(
+          "p",
+          {},
+          h("span", { class: "verified" }, "✓ Verified in this browser: "),
+          "this configuration is part of the DataLab's definition, which hashes to its id and was signed by the attested core."
+        ),
+        h("p", {}, "DataLab id ", h("code", {}, roomId)),
+        h("p", { class: "hint" }, "Its statistics are released to the publisher alone; a media room uses the DataLab as its base audience once it is validated.")
+      ),
+      h("h2", {}, "Configuration"),
+      configuration(config),
+      h("h2", {}, "Datasets"),
+      datasets(page),
+      validationSection(page),
+      statisticsSection(page)
+    );
+  } catch (error) {
+    replace(section, notice("error", `This DataLab could not be shown: ${errorText(error)}`));
+  } finally {
+    section.setAttribute("aria-busy", "false");
+  }
+}
+function configuration(config) {
+  const tables = dataLabTables(config).map((node) => DATASET_WORDS[node] ?? node);
+  return h(
+    "div",
+    { "data-lab-config": "" },
+    h(
+      "ul",
+      {},
+      h("li", {}, `Datasets: ${tables.join(", ")}`, config.requireEmbeddings ? ` (${config.numEmbeddings} embedding values per user and scope)` : "", "."),
+      h("li", {}, "Media rooms may use it for: ", config.collaborationTypes.map((c) => COLLABORATION_WORDS[c] ?? c).join(", "), "."),
+      h("li", {}, `Statistics leave out groups of fewer than ${formatCount(config.minimumGroupSize)} users and round the others to 50.`),
+      h("li", {}, config.dropInvalidRows ? "Invalid and duplicate rows are dropped and counted in the validation report (never shown)." : "A file with an invalid row fails validation.")
+    ),
+    h(
+      "table",
+      { "data-identifiers": "" },
+      h("caption", { class: "muted" }, "The identifiers file's columns, in order; the first is the user id."),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Identifier"),
+        h("th", { scope: "col" }, "Type"),
+        h("th", { scope: "col" }, "Used as")
+      )),
+      h("tbody", {}, ...config.identifiersConfig.map((c, index) => h(
+        "tr",
+        {},
+        h("th", { scope: "row" }, h("code", {}, c.idName)),
+        h("td", {}, c.idType),
+        h("td", {}, [
+          index === 0 ? "the user id" : "",
+          c.isMatchingId ? "matched in media rooms" : "",
+          c.isActivationId ? "delivered in exported audiences" : ""
+        ].filter(Boolean).join("; ") || "–")
+      )))
+    )
+  );
+}
+function datasets(page) {
+  const byNode = new Map(page.published.map((p) => [p.node, p]));
+  return h("div", {}, ...dataLabTables(page.config).map((name) => {
+    const node = page.room.definition.nodes.find((n) => n.name === name);
+    if (node && page.ownerOf.has(name)) return datasetCard(page.session, page.roomId, node, page.published);
+    const current = byNode.get(name);
+    return h(
+      "p",
+      { "data-dataset-node": name },
+      `${DATASET_WORDS[name] ?? name}: `,
+      current ? `provisioned by ${current.publisher}${current.validation ? ` — validation ${current.validation}` : ""}` : "not provisioned yet"
+    );
+  }));
+}
+function missingDatasets(page) {
+  const published = new Set(page.published.map((p) => p.node));
+  return dataLabTables(page.config).filter((node) => !published.has(node));
+}
+async function reportsOf(page) {
+  const published = new Set(page.published.map((p) => p.node));
+  const reports = {};
+  for (const node of dataLabTables(page.config)) {
+    if (published.has(node)) reports[node] = await page.session.validationReport(page.roomId, node);
+  }
+  return reports;
+}
+function validationSection(page) {
+  if (!page.analystOf.has(STATUS)) return null;
+  const out = h("div", {});
+  const line = h("p", { "aria-live": "polite", class: "muted" });
+  const button = h("button", { type: "button" }, "Check validation");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    replace(out);
+    try {
+      page.published = await getJson(`/v1/rooms/${page.roomId}/datasets`);
+      const reports = await reportsOf(page);
+      const validRows = /* @__PURE__ */ new Map();
+      if (missingDatasets(page).length === 0) {
+        line.textContent = "Counting the valid rows in the core…";
+        const job = await page.session.run(page.roomId, STATUS);
+        const result = await page.session.result(job, (s) => {
+          line.textContent = `Counting the valid rows in the core: ${s}`;
+        });
+        for (const [node = "", rows = "0"] of result.table.rows) validRows.set(node, Number(rows));
+      }
+      const outcomes = new Map(Object.entries(reports).map(([node, body]) => [node, body["report"]?.["outcome"] ?? null]));
+      line.textContent = "";
+      replace(out, renderValidation(validationStatus(page.config, validRows, outcomes), reports));
+    } catch (error) {
+      line.textContent = "";
+      replace(out, notice("error", `The validation status could not be read: ${errorText(error)}`));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    { "data-section": "validation" },
+    h("h2", {}, "Validation"),
+    h("p", { class: "hint" }, "The core validates every dataset when it is published. The DataLab is validated when every dataset passed and the identifiers and segments kept rows."),
+    button,
+    line,
+    out
+  );
+}
+function renderValidation(status, reports) {
+  const ok = status.status === "SUCCESS";
+  return h(
+    "div",
+    { "data-validation-status": status.status },
+    h(
+      "p",
+      {},
+      h("span", { class: ok ? "verified" : "failed" }, ok ? "Validated" : "Not validated"),
+      ok ? ": a media room can use this DataLab as its base audience." : ": provision the missing datasets, or fix the files that failed."
+    ),
+    h(
+      "table",
+      {},
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Dataset"),
+        h("th", { scope: "col" }, "Validation"),
+        h("th", { scope: "col", class: "num" }, "Valid rows"),
+        h("th", { scope: "col" }, "Invalid rows by reason")
+      )),
+      h("tbody", {}, ...status.datasets.map((d) => {
+        const byReason = reports[d.node]?.["report"]?.["numInvalidRowsByErrorCode"] ?? {};
+        return h(
+          "tr",
+          { "data-dataset": d.node },
+          h("th", { scope: "row" }, DATASET_WORDS[d.node] ?? d.node),
+          h("td", {}, d.validation ?? "not provisioned"),
+          h("td", { class: "num" }, d.validRows === null ? "–" : formatCount(d.validRows)),
+          h("td", {}, Object.entries(byReason).map(([code, n]) => `${code}: ${formatCount(n)}`).join("; ") || "none")
+        );
+      }))
+    )
+  );
+}
+function statisticsSection(page) {
+  if (!page.analystOf.has(STATISTICS)) return null;
+  const out = h("div", { "data-result": STATISTICS });
+  const line = h("p", { "aria-live": "polite", class: "muted" });
+  const button = h("button", { type: "button" }, "Compute statistics");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    replace(out);
+    try {
+      page.published = await getJson(`/v1/rooms/${page.roomId}/datasets`);
+      const missing = missingDatasets(page);
+      if (missing.length) throw new Error(`provision every dataset first (${missing.map((n) => DATASET_WORDS[n] ?? n).join(", ")} not yet)`);
+      line.textContent = "Computing the statistics in the core…";
+      const job = await page.session.run(page.roomId, STATISTICS);
+      const result = await page.session.result(job, (s) => {
+        line.textContent = `Computing the statistics in the core: ${s}`;
+      });
+      const stats = assembleStatistics(page.config, statisticsRows(result.table.rows), await reportsOf(page));
+      line.textContent = "The statistics, verified and decrypted in this browser.";
+      replace(out, ...renderStatistics(page.config, stats));
+    } catch (error) {
+      line.textContent = "";
+      replace(out, notice("error", `The statistics could not be computed: ${errorText(error)}`));
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return h(
+    "section",
+    { "data-section": "statistics" },
+    h("h2", {}, "Statistics"),
+    h("p", { class: "hint" }, "Totals are exact; counts of users per group leave out groups under the minimum group size and are rounded to 50."),
+    button,
+    line,
+    out
+  );
+}
+function renderStatistics(config, stats) {
+  const matching = config.identifiersConfig.slice(1).filter((c) => c.isMatchingId).map((c) => c.idName);
+  const parts = [
+    h("p", { "data-distinct-users": stats.distinctUsers }, `${formatCount(stats.distinctUsers)} distinct users.`),
+    h(
+      "table",
+      { "data-totals": "" },
+      h("caption", { class: "muted" }, "Rows of each dataset"),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Dataset"),
+        h("th", { scope: "col", class: "num" }, "Rows"),
+        h("th", { scope: "col", class: "num" }, "Valid"),
+        h("th", { scope: "col", class: "num" }, "Invalid")
+      )),
+      h("tbody", {}, ...stats.datasets.map((d) => h(
+        "tr",
+        { "data-dataset": d.node },
+        h("th", { scope: "row" }, DATASET_WORDS[d.node] ?? d.node),
+        h("td", { class: "num", "data-field": "total_rows" }, formatCount(d.totalRows)),
+        h("td", { class: "num", "data-field": "valid_rows" }, formatCount(d.validRows)),
+        h("td", { class: "num", "data-field": "invalid_rows" }, formatCount(d.invalidRows))
+      )))
+    ),
+    h(
+      "table",
+      { "data-identifier-statistics": "" },
+      h("caption", { class: "muted" }, "Identifiers"),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Identifier"),
+        h("th", { scope: "col", class: "num" }, "Distinct ids"),
+        h("th", { scope: "col", class: "num" }, "Ids per user"),
+        h("th", { scope: "col", class: "num" }, "Users per id (average, most)")
+      )),
+      h("tbody", {}, ...stats.identifiers.map((i) => h(
+        "tr",
+        { "data-identifier": i.name },
+        h("th", { scope: "row" }, h("code", {}, i.name), ` (${i.idType})`),
+        h("td", { class: "num", "data-field": "distinct_ids" }, formatCount(i.distinctIds)),
+        h("td", { class: "num" }, String(i.avgIdsPerUser)),
+        h("td", { class: "num" }, `${i.avgUsersPerId}, ${formatCount(i.maxUsersPerId)}`)
+      )))
+    ),
+    ...stats.reachable.map((r) => h(
+      "p",
+      { "data-reachable": `${r.matchingId}:${r.activationId}` },
+      `Through ${r.matchingId}, ${formatCount(r.count)} ${r.activationId} can be reached.`
+    ))
+  ];
+  if (stats.segments) {
+    const segments = stats.segments;
+    parts.push(h(
+      "table",
+      { "data-segment-statistics": "" },
+      h(
+        "caption",
+        { class: "muted" },
+        `Users per segment: ${formatCount(segments.usersWithSegments)} users have segments, ${formatCount(segments.distinctSegments)} distinct segments`
+      ),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Segment"),
+        h("th", { scope: "col", class: "num" }, "Users"),
+        h("th", { scope: "col", class: "num" }, "Share"),
+        ...matching.map((m) => h("th", { scope: "col", class: "num" }, `Users with ${m}`))
+      )),
+      h("tbody", {}, ...segments.rows.map((row) => h(
+        "tr",
+        { "data-segment": row.segment },
+        h("th", { scope: "row" }, row.segment),
+        h("td", { class: "num", "data-field": "users" }, formatCount(row.all.absolute)),
+        h("td", { class: "num" }, formatShare(row.all.relative)),
+        ...matching.map((m) => h("td", { class: "num" }, formatCount(row.byMatchingId[m]?.absolute ?? 0)))
+      )))
+    ));
+  }
+  if (stats.demographics) {
+    const demographics = stats.demographics;
+    parts.push(h(
+      "table",
+      { "data-demographic-statistics": "" },
+      h("caption", { class: "muted" }, `Users per age and gender: ${formatCount(demographics.usersWithDemographics)} users have demographics`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Age"),
+        h("th", { scope: "col" }, "Gender"),
+        h("th", { scope: "col", class: "num" }, "Users"),
+        h("th", { scope: "col", class: "num" }, "Share")
+      )),
+      h("tbody", {}, ...demographics.rows.map((row) => h(
+        "tr",
+        { "data-demographic": `${row.age}|${row.gender}` },
+        h("td", {}, row.age || "unknown"),
+        h("td", {}, row.gender || "unknown"),
+        h("td", { class: "num", "data-field": "users" }, formatCount(row.users.absolute)),
+        h("td", { class: "num" }, formatShare(row.users.relative))
+      )))
+    ));
+  }
+  if (stats.usersWithEmbeddings !== null) parts.push(h("p", {}, `${formatCount(stats.usersWithEmbeddings)} users have embeddings.`));
+  return parts;
+}
+
 // src/pages/datasets.ts
-async function mount4(table) {
+async function mount5(table) {
   const session = await WebSession.open();
   for (const row of table.querySelectorAll("tr[data-dataset-id]")) {
     const place = row.querySelector("a[data-room-id]");
@@ -4607,21 +5366,21 @@ function statisticsControl(session, roomId, node, datasetId) {
     loaded = true;
     try {
       const statistics = await session.statistics(roomId, node);
-      const share = h("input", { type: "checkbox", id: `share-${datasetId}` });
+      const share2 = h("input", { type: "checkbox", id: `share-${datasetId}` });
       const shareLine = h("span", { "aria-live": "polite" });
-      share.addEventListener("change", async () => {
+      share2.addEventListener("change", async () => {
         try {
-          await session.shareStatistics(roomId, node, datasetId, share.checked);
-          shareLine.textContent = share.checked ? " Shared with the room's participants." : " No longer shared.";
+          await session.shareStatistics(roomId, node, datasetId, share2.checked);
+          shareLine.textContent = share2.checked ? " Shared with the room's participants." : " No longer shared.";
         } catch (error) {
-          share.checked = !share.checked;
+          share2.checked = !share2.checked;
           shareLine.textContent = ` ${errorText(error)}`;
         }
       });
       replace(
         body,
-        renderStatistics(statistics),
-        h("p", {}, share, " ", h("label", { for: `share-${datasetId}`, class: "inline" }, "Share these statistics with the room's participants"), shareLine)
+        renderStatistics2(statistics),
+        h("p", {}, share2, " ", h("label", { for: `share-${datasetId}`, class: "inline" }, "Share these statistics with the room's participants"), shareLine)
       );
     } catch (error) {
       replace(body, errorText(error));
@@ -4629,7 +5388,7 @@ function statisticsControl(session, roomId, node, datasetId) {
   });
   return details;
 }
-function renderStatistics(statistics) {
+function renderStatistics2(statistics) {
   const columns = statistics["columns"] ?? [];
   const rows = columns.map((c) => [
     c.name,
@@ -4648,14 +5407,14 @@ function renderStatistics(statistics) {
 }
 
 // src/requests.ts
-function sameEmail2(a, b) {
+function sameEmail3(a, b) {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 function nodeNamed(definition, name) {
   return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
 }
 function availableData(definition, email) {
-  const me = definition.participants.find((p) => sameEmail2(p.email, email));
+  const me = definition.participants.find((p) => sameEmail3(p.email, email));
   if (!me) return [];
   const grants = me.permissions ?? [];
   const owns = (name) => me.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
@@ -4674,7 +5433,7 @@ function withCommit(definition, commit) {
   const applied = structuredClone(definition);
   applied.nodes.push(...structuredClone(commit.nodes));
   for (const grant of commit.analysts) {
-    const participant = applied.participants.find((p) => sameEmail2(p.email, grant.email));
+    const participant = applied.participants.find((p) => sameEmail3(p.email, grant.email));
     if (participant) {
       for (const name of grant.analyst_of) if (!participant.analyst_of.includes(name)) participant.analyst_of.push(name);
     } else {
@@ -4713,11 +5472,11 @@ function approverGroups(applied, commit) {
     throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
   }
   const emails = applied.participants.map((p) => p.email);
-  if (!emails.some((email) => sameEmail2(email, applied.owner))) emails.unshift(applied.owner);
+  if (!emails.some((email) => sameEmail3(email, applied.owner))) emails.unshift(applied.owner);
   const groups = [];
   for (const name of affectedDataNodes(applied, commit)) {
     const approvers = emails.filter((email) => {
-      const p = applied.participants.find((q) => sameEmail2(q.email, email));
+      const p = applied.participants.find((q) => sameEmail3(q.email, email));
       if (!p) return false;
       const grants = p.permissions ?? [];
       return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
@@ -4806,7 +5565,7 @@ async function checkDraft(email, room, input, text, hostGroups) {
   if (commit.version !== 2) refuse("another commit format");
   if (commit.room_id !== room.roomId) refuse("it is for another room");
   if (commit.history_pin !== room.historyPin) refuse("it is built on another history of the room than the one verified here");
-  if (!sameEmail2(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
+  if (!sameEmail3(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
   if (commit.note !== input.note) refuse("another note");
   if (commit.identities.length) refuse("it changes how the room recognises a participant");
   if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
@@ -4861,7 +5620,7 @@ async function verifyRequest(room, data) {
   if (commit.room_id !== room.roomId || data.room_id !== room.roomId) throw altered(what, "another room");
   if (data.note !== commit.note) throw altered(what, "a note");
   if (data.history_pin !== commit.history_pin) throw altered(what, "a history pin");
-  if (!sameEmail2(data.requester, commit.requester)) throw altered(what, "a requester");
+  if (!sameEmail3(data.requester, commit.requester)) throw altered(what, "a requester");
   let groups = null;
   const integrated = commit.nodes.every((node) => sameJson(nodeNamed(room.definition, node.name), node));
   const clashes = commit.nodes.some((node) => nodeNamed(room.definition, node.name) !== void 0);
@@ -4877,11 +5636,11 @@ async function listRequests(room) {
   const listed = await getJson(`/v1/rooms/${room.roomId}/requests`);
   return Promise.all(listed.map((data) => verifyRequest(room, data)));
 }
-async function actOnRequest(session, room, requestId, action, reason = "") {
-  const call2 = action === "approve" ? approveRequest(room.roomId, requestId) : action === "reject" ? rejectRequest(room.roomId, requestId, reason) : integrateRequest(room.roomId, requestId);
-  const body = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(requestId)}/${action}`, {
+async function actOnRequest(session, room, requestId, action2, reason = "") {
+  const call2 = action2 === "approve" ? approveRequest(room.roomId, requestId) : action2 === "reject" ? rejectRequest(room.roomId, requestId, reason) : integrateRequest(room.roomId, requestId);
+  const body = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(requestId)}/${action2}`, {
     method: "POST",
-    json: action === "reject" ? { reason } : {},
+    json: action2 === "reject" ? { reason } : {},
     proof: await session.prove(call2, room)
   });
   if (body.id !== requestId) throw new VerificationError(`the server answered for request ${requestId} with another`);
@@ -5015,7 +5774,7 @@ print(nrow(rows))
 write.csv(data.frame(rows = nrow(rows)), "/output/result.csv", row.names = FALSE)
 `
 };
-async function mount5(section) {
+async function mount6(section) {
   const roomId = section.dataset["roomId"];
   try {
     const session = await WebSession.open();
@@ -5223,6 +5982,738 @@ function showFiles(result, name) {
     parts.push(h("div", { class: "card", "data-file": file }, h("h3", {}, h("code", {}, file)), body, save));
   }
   return h("div", { "aria-label": `Files written by ${name}` }, ...parts);
+}
+
+// src/zip.ts
+var MAX_ENTRY_BYTES = 512 * 1024 * 1024;
+var END_OF_CENTRAL_DIRECTORY = 101010256;
+var CENTRAL_FILE_HEADER = 33639248;
+var LOCAL_FILE_HEADER = 67324752;
+var STORED = 0;
+var DEFLATED = 8;
+var ZipError = class extends Error {
+  constructor(message) {
+    super(`the result archive cannot be read: ${message}`);
+    this.name = "ZipError";
+  }
+};
+function entries(archive) {
+  const view = new DataView(archive.buffer, archive.byteOffset, archive.byteLength);
+  let end = -1;
+  for (let at2 = archive.length - 22; at2 >= Math.max(0, archive.length - 22 - 65535); at2--) {
+    if (view.getUint32(at2, true) === END_OF_CENTRAL_DIRECTORY) {
+      end = at2;
+      break;
+    }
+  }
+  if (end < 0) throw new ZipError("no end of central directory");
+  const count = view.getUint16(end + 10, true);
+  const directorySize = view.getUint32(end + 12, true);
+  let at = view.getUint32(end + 16, true);
+  if (count === 65535 || at === 4294967295 || at + directorySize > end) {
+    throw new ZipError("ZIP64 archives are not read here");
+  }
+  const found = /* @__PURE__ */ new Map();
+  const names = new TextDecoder("utf-8", { fatal: true });
+  for (let i = 0; i < count; i++) {
+    if (at + 46 > end || view.getUint32(at, true) !== CENTRAL_FILE_HEADER) throw new ZipError("a damaged central directory");
+    const nameLength = view.getUint16(at + 28, true);
+    const extraLength = view.getUint16(at + 30, true);
+    const commentLength = view.getUint16(at + 32, true);
+    const entry = {
+      name: names.decode(archive.subarray(at + 46, at + 46 + nameLength)),
+      flags: view.getUint16(at + 8, true),
+      method: view.getUint16(at + 10, true),
+      compressedSize: view.getUint32(at + 20, true),
+      size: view.getUint32(at + 24, true),
+      localOffset: view.getUint32(at + 42, true)
+    };
+    found.set(entry.name, entry);
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return found;
+}
+async function readZipEntry(archive, name) {
+  const entry = entries(archive).get(name);
+  if (!entry) return null;
+  if (entry.flags & 1) throw new ZipError(`${name} is encrypted`);
+  if (entry.size > MAX_ENTRY_BYTES) throw new ZipError(`${name} is larger than ${MAX_ENTRY_BYTES} bytes`);
+  const view = new DataView(archive.buffer, archive.byteOffset, archive.byteLength);
+  const local = entry.localOffset;
+  if (local + 30 > archive.length || view.getUint32(local, true) !== LOCAL_FILE_HEADER) {
+    throw new ZipError(`no local header for ${name}`);
+  }
+  const start2 = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+  const stop = start2 + entry.compressedSize;
+  if (stop > archive.length) throw new ZipError(`${name} runs past the end of the archive`);
+  const compressed = archive.slice(start2, stop);
+  if (entry.method === STORED) return compressed;
+  if (entry.method !== DEFLATED) throw new ZipError(`${name} uses compression method ${entry.method}`);
+  return inflate2(compressed, entry.size, name);
+}
+async function inflate2(compressed, size, name) {
+  const out = new Uint8Array(size);
+  let filled = 0;
+  const reader = new Blob([compressed]).stream().pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  try {
+    for (; ; ) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (filled + value.length > size) throw new ZipError(`${name} inflates to more than the archive says`);
+      out.set(value, filled);
+      filled += value.length;
+    }
+  } catch (error) {
+    await reader.cancel().catch(() => void 0);
+    if (error instanceof ZipError) throw error;
+    throw new ZipError(`${name} is not valid deflate data`);
+  } finally {
+    reader.releaseLock();
+  }
+  if (filled !== size) throw new ZipError(`${name} inflates to less than the archive says`);
+  return out;
+}
+
+// src/pages/media.ts
+var BASE_TABLES = ["matching", "segments", "demographics", "embeddings"];
+var SEED_TABLE = "audiences";
+var CUSTOM_TABLE = "custom_audiences";
+var OVERLAP = "overlap_statistics";
+var INSIGHTS = "insights";
+var SEED_LIST = "seed_audience_list";
+var CUSTOM_LIST = "custom_audience_list";
+var AUDIENCE_SIZE = "audience_size";
+var USER_LIST = "audience_user_list";
+var LOOKALIKE = "lookalike_statistics";
+var TABLE_WORDS = {
+  matching: "Base audience: identifiers",
+  segments: "Base audience: segments",
+  demographics: "Base audience: demographics",
+  embeddings: "Base audience: embeddings",
+  audiences: "Seed audiences",
+  custom_audiences: "Audience definitions"
+};
+async function mount7(section) {
+  const roomId = section.dataset["roomId"];
+  try {
+    const session = await WebSession.open();
+    const room = await session.room(roomId);
+    const config = mediaConfigOf(room.definition);
+    const page = {
+      session,
+      roomId,
+      room,
+      config,
+      group: groupOf(config, session.email),
+      nodes: new Set(room.definition.nodes.map((node) => node.name)),
+      published: await getJson(`/v1/rooms/${roomId}/datasets`)
+    };
+    replace(
+      section,
+      h(
+        "div",
+        { class: "card", "data-verified": "media" },
+        h(
+          "p",
+          {},
+          h("span", { class: "verified" }, "✓ Verified in this browser: "),
+          "this configuration is part of the room's definition, which hashes to the room id and was signed by the attested core. ",
+          "Nobody can change it after publication."
+        ),
+        h("p", {}, "Room id ", h("code", {}, roomId))
+      ),
+      h("h2", {}, "Configuration"),
+      configuration2(config, page.group),
+      h("h2", {}, "What is provisioned"),
+      provisioned(page),
+      h("h2", {}, "What your group can do"),
+      yourGroup(page),
+      overlapSection(page),
+      insightsSection(page),
+      audiencesSection(page)
+    );
+  } catch (error) {
+    replace(section, notice("error", `This media clean room could not be shown: ${errorText(error)}`));
+  } finally {
+    section.setAttribute("aria-busy", "false");
+  }
+}
+function configuration2(config, mine) {
+  const privacy = config.privacy;
+  const matching = config.baseAudience.identifiersConfig.filter((c) => c.isMatchingId && c.idType === config.matchingIdType);
+  const activation = activationColumns(config);
+  return h(
+    "div",
+    { "data-media-config": "" },
+    h(
+      "ul",
+      {},
+      h(
+        "li",
+        {},
+        `Seed audiences are matched to the base audience on ${config.matchingIdType.toLowerCase().replace(/_/g, " ")}`,
+        matching.length ? ` (the base audience's ${matching.map((c) => c.idName).join(", ")})` : "",
+        "."
+      ),
+      h(
+        "li",
+        {},
+        "Collaboration types: ",
+        config.collaborationTypes.map((c) => COLLABORATION_WORDS[c] ?? c).join(", "),
+        "."
+      ),
+      h("li", { "data-privacy": privacy.mode }, privacy.mode === "DIFFERENTIAL_PRIVACY" ? `Privacy: differential privacy. Every audience size costs ε = ${privacy.epsilonPerRun} of the room's budget of ε = ${privacy.epsilonBudget}, and the core refuses runs past it; the overlap and insights are not computed in this mode.` : "Privacy: rounding. Sizes are rounded to the nearest 100, insight groups to the nearest 50."),
+      h(
+        "li",
+        { "data-minimum-audience-size": privacy.minimumAudienceSize },
+        `Minimum audience size: ${formatCount(privacy.minimumAudienceSize)}. An overlap or audience with fewer people is never released, neither its size nor its users.`
+      ),
+      h("li", {}, `Insight groups of fewer than ${formatCount(config.minimumGroupSize)} people are left out.`),
+      config.showMatchRate ? h("li", {}, "The match rate (overlap / advertiser's audience) is shown.") : null,
+      config.hideAbsoluteValuesFromInsights ? h("li", {}, "Insights show shares only, not sizes.") : null,
+      h("li", {}, activation.length ? `Exported audiences are lists of ${activation.join(", ")}.` : "The base audience has no activation id: audiences cannot be exported.")
+    ),
+    h(
+      "table",
+      { "data-groups": "" },
+      h("caption", { class: "muted" }, "Participant groups: the people of a group share its permissions."),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Group"),
+        h("th", { scope: "col" }, "People"),
+        h("th", { scope: "col" }, "May")
+      )),
+      h("tbody", {}, ...config.participantGroups.map((group) => h(
+        "tr",
+        { "data-group": group.role },
+        h("th", { scope: "row" }, group.role, group === mine ? h("span", { class: "pill" }, "your group") : null),
+        h("td", {}, group.emails.join(", ")),
+        h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing")
+      )))
+    )
+  );
+}
+function provisioned(page) {
+  const tables = [...BASE_TABLES, SEED_TABLE, CUSTOM_TABLE].filter((name) => page.nodes.has(name));
+  const byNode = new Map(page.published.map((p) => [p.node, p]));
+  const seedNode = page.room.definition.nodes.find((node) => node.name === SEED_TABLE);
+  const mayProvideBase = can(page.group, "PROVIDE_BASE_AUDIENCE");
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { "data-provisioned": "" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Dataset"), h("th", { scope: "col" }, "Status"))),
+      h("tbody", {}, ...tables.map((name) => {
+        const current = byNode.get(name);
+        return h(
+          "tr",
+          { "data-table": name, "data-published": current ? "yes" : "no" },
+          h("th", { scope: "row" }, TABLE_WORDS[name] ?? name),
+          h("td", {}, current ? `Provisioned by ${current.publisher} on ${new Date(current.published_at_ms).toISOString().slice(0, 16).replace("T", " ")} UTC` + (current.validation ? ` — validation ${current.validation}` : "") : "Not provisioned yet")
+        );
+      }))
+    ),
+    mayProvideBase && !byNode.has("matching") ? h(
+      "p",
+      { class: "hint" },
+      "Your group provides the base audience: provision it from a validated DataLab with the SDK ",
+      h("code", {}, "MediaDcr.provision_base_audience(data_lab_id, key)"),
+      ", with the key the DataLab's files were encrypted with (it never leaves your machine)."
+    ) : null,
+    can(page.group, "PROVIDE_SEED_AUDIENCE") && seedNode ? h(
+      "div",
+      { "data-seed-upload": "" },
+      h("h3", {}, "Your seed audiences"),
+      h(
+        "p",
+        { class: "hint" },
+        `A CSV file with two columns: the matching id (${page.config.matchingIdType}) and the audience type, one row per person and type. `,
+        "The core checks every matching id; the file is encrypted in this browser."
+      ),
+      datasetCard(page.session, page.roomId, seedNode, page.published)
+    ) : null
+  );
+}
+function yourGroup(page) {
+  if (!page.group) {
+    return notice("info", "You are in none of this room's participant groups, so you may only read its configuration.");
+  }
+  return h(
+    "p",
+    { "data-your-group": page.group.role },
+    `You are in the group “${page.group.role}”: you may `,
+    page.group.permissions.map(permissionWords).join("; ") || "do nothing but read the configuration",
+    "."
+  );
+}
+async function runTable(page, node, status) {
+  const job = await page.session.run(page.roomId, node);
+  status(`Running ${node}…`);
+  const result = await page.session.result(job, (s) => status(`Running ${node}: ${s}`));
+  return result.table;
+}
+async function runEngine(page, node, audience, name, status) {
+  const job = await page.session.run(page.roomId, node, { audience: audienceParameter(audience) });
+  status(`Running ${node}…`);
+  const archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
+  const refusal = await readZipEntry(archive, REFUSAL_FILE);
+  if (refusal) {
+    const reason = JSON.parse(fromUtf8(refusal)).refused ?? "refused";
+    throw new AudienceRefusedError(reason);
+  }
+  const file = await readZipEntry(archive, name);
+  if (!file) throw new Error(`the result of ${node} has no ${name}`);
+  return file;
+}
+function runner(label, work, attrs = {}) {
+  const button = h("button", { type: "button", ...attrs }, label);
+  const line = h("p", { "aria-live": "polite", class: "muted" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    line.classList.remove("error");
+    try {
+      await work((text) => {
+        line.textContent = text;
+      });
+    } catch (error) {
+      line.classList.add("error");
+      line.setAttribute("role", "alert");
+      line.textContent = errorText(error);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return { button, line };
+}
+function overlapSection(page) {
+  if (!can(page.group, "VIEW_OVERLAP")) return null;
+  if (!page.nodes.has(OVERLAP)) {
+    return h(
+      "section",
+      {},
+      h("h2", {}, "Overlap"),
+      h("p", { class: "muted" }, "This room does not compute the overlap (differential-privacy mode).")
+    );
+  }
+  const out = h("div", { "data-result": OVERLAP });
+  const activation = activationColumns(page.config);
+  const showRate = page.config.showMatchRate;
+  const minimum = page.config.privacy.minimumAudienceSize;
+  const { button, line } = runner("Show overlap", async (status) => {
+    replace(out);
+    const rows = assembleOverlap((await runTable(page, OVERLAP, status)).rows, showRate);
+    status(`The overlap, verified and decrypted in this browser (${rows.length} audience type${rows.length === 1 ? "" : "s"}).`);
+    replace(out, h(
+      "table",
+      { "data-overlap": "" },
+      h("caption", { class: "muted" }, `Sizes rounded to 100; “too small” is under ${formatCount(minimum)} people.`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Audience type"),
+        h("th", { scope: "col", class: "num" }, "Advertiser size"),
+        h("th", { scope: "col", class: "num" }, "Overlap"),
+        showRate ? h("th", { scope: "col", class: "num" }, "Match rate") : null,
+        ...activation.map((name) => h("th", { scope: "col", class: "num" }, `${name} in the overlap`))
+      )),
+      h("tbody", {}, ...rows.map((row) => h(
+        "tr",
+        { "data-audience-type": row.audienceType },
+        h("th", { scope: "row" }, row.audienceType),
+        h("td", { class: "num", "data-field": "advertiser_size" }, formatCount(row.advertiserSize)),
+        h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
+        showRate ? h("td", { class: "num", "data-field": "match_rate", "data-value": row.matchRate ?? "" }, formatShare(row.matchRate)) : null,
+        ...activation.map((name) => h("td", { class: "num" }, formatCount(row.activationIds[name] ?? null)))
+      )))
+    ));
+  });
+  return h(
+    "section",
+    { "data-section": "overlap" },
+    h("h2", {}, "Overlap"),
+    h("p", { class: "hint" }, "How many people of each of the advertiser's seed audiences are in the publisher's base audience."),
+    button,
+    line,
+    out
+  );
+}
+function insightsSection(page) {
+  if (!can(page.group, "VIEW_INSIGHTS") || !page.config.collaborationTypes.includes("INSIGHTS")) return null;
+  if (!page.nodes.has(INSIGHTS)) {
+    return h(
+      "section",
+      {},
+      h("h2", {}, "Insights"),
+      h("p", { class: "muted" }, "This room does not compute insights (differential-privacy mode).")
+    );
+  }
+  const out = h("div", { "data-result": INSIGHTS });
+  const hide = page.config.hideAbsoluteValuesFromInsights;
+  const { button, line } = runner("Show insights", async (status) => {
+    replace(out);
+    const insights = assembleInsights((await runTable(page, INSIGHTS, status)).rows, hide);
+    status(insights.length ? "Insights, verified and decrypted in this browser." : "No insights: every overlap is below the minimum audience size.");
+    if (insights.length === 0) return;
+    const choice = h("select", { id: "insights-audience-type" });
+    for (const entry of insights) choice.append(h("option", { value: entry.audienceType }, entry.audienceType));
+    const tables = h("div", {});
+    const show = () => {
+      const entry = insights.find((i) => i.audienceType === choice.value) ?? insights[0];
+      replace(tables, ...insightTables(entry, hide));
+    };
+    choice.addEventListener("change", show);
+    replace(out, h("label", { for: "insights-audience-type" }, "Audience type"), choice, tables);
+    show();
+  });
+  return h(
+    "section",
+    { "data-section": "insights" },
+    h("h2", {}, "Insights"),
+    h(
+      "p",
+      { class: "hint" },
+      "What the overlap looks like next to the whole base audience: for each segment, age and gender, its share of the overlap and of the base. ",
+      "Affinity is the overlap share over the base share: above 1, the audience is more likely to have it than the base."
+    ),
+    button,
+    line,
+    out
+  );
+}
+function insightTables(entry, hide) {
+  return entry.aggregations.map(({ aggregation, rows }) => {
+    const word = AGGREGATION_WORDS[aggregation] ?? aggregation;
+    return h(
+      "table",
+      { "data-insights": aggregation, "data-audience-type": entry.audienceType },
+      h("caption", { class: "muted" }, `${entry.audienceType}: by ${word.toLowerCase()}`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, word),
+        hide ? null : h("th", { scope: "col", class: "num" }, "Overlap"),
+        hide ? null : h("th", { scope: "col", class: "num" }, "Base"),
+        h("th", { scope: "col", class: "num" }, "Share of overlap"),
+        h("th", { scope: "col", class: "num" }, "Share of base"),
+        h("th", { scope: "col", class: "num" }, "Affinity")
+      )),
+      h("tbody", {}, ...rows.map((row) => h(
+        "tr",
+        { "data-key": row.key },
+        h("th", { scope: "row" }, aggregation === "age_gender" ? row.key.replace("|", ", ") : row.key),
+        hide ? null : h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
+        hide ? null : h("td", { class: "num", "data-field": "base_size" }, formatCount(row.baseSize)),
+        h("td", { class: "num" }, formatShare(row.overlapShare)),
+        h("td", { class: "num" }, formatShare(row.baseShare)),
+        h(
+          "td",
+          { class: "num", "data-field": "affinity", "data-value": row.affinity ?? "" },
+          row.affinity === null ? "–" : row.affinity.toFixed(2)
+        )
+      )))
+    );
+  });
+}
+async function loadSeed(page, status) {
+  if (!page.published.some((p) => p.node === SEED_TABLE)) return [];
+  return (await runTable(page, SEED_LIST, status)).rows.map(([type = "", size]) => ({ audienceType: type, size: countOf(size) }));
+}
+async function loadCustom(page, status) {
+  if (!page.published.some((p) => p.node === CUSTOM_TABLE)) return [];
+  return (await runTable(page, CUSTOM_LIST, status)).rows.map(customAudienceOf);
+}
+function audiencesSection(page) {
+  const out = h("div", { "data-audiences": "" });
+  const { button, line } = runner("Show audiences", async (status) => {
+    const book = { seed: await loadSeed(page, status), all: await loadCustom(page, status), sizes: /* @__PURE__ */ new Map() };
+    status("The audiences, verified and decrypted in this browser.");
+    const draw = () => replace(out, ...audienceViews(page, book, status, async () => {
+      book.all = await loadCustom(page, status);
+      draw();
+    }));
+    draw();
+  });
+  return h(
+    "section",
+    { "data-section": "audiences" },
+    h("h2", {}, "Audiences"),
+    h(
+      "p",
+      { class: "hint" },
+      "The seed audiences the advertiser provided, and the audiences built from them and the base audience. ",
+      "Every participant can read every audience definition; sharing says which groups an audience is meant for."
+    ),
+    button,
+    line,
+    out
+  );
+}
+function audienceViews(page, book, status, reload) {
+  const names = new Map(book.all.map((a) => [a.id, a.name]));
+  const mine = audiencesFor(page.group, book.all);
+  const mayRun = (node, ...permissions) => page.nodes.has(node) && can(page.group, ...permissions);
+  const maySize = mayRun(AUDIENCE_SIZE, "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE");
+  const mayExport = mayRun(USER_LIST, "EXPORT_AUDIENCE");
+  const mayJudge = mayRun(LOOKALIKE, "MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE") && kindEnabled(page.config, "LOOKALIKE");
+  const details = h("div", { "data-audience-details": "" });
+  const rows = [
+    { name: "All base users", ref: { kind: "BASE" }, what: "The publisher's whole base audience", lookalike: false },
+    ...book.seed.map((seed) => ({
+      name: seed.audienceType,
+      ref: { kind: "SEED", audienceType: seed.audienceType },
+      what: "Seed audience: the base users it matches" + (seed.size === null ? "" : ` (the advertiser provided ${formatCount(seed.size)} ids)`),
+      lookalike: false
+    })),
+    ...mine.map((audience) => ({
+      name: audience.name,
+      ref: { kind: "CUSTOM", id: audience.id },
+      what: `${definitionWords(audience.definition, names)} (by ${audience.createdBy}` + (audience.sharedWith.length ? `, shared with ${audience.sharedWith.map((g) => groupName(page.config, g)).join(", ")}` : "") + ")",
+      lookalike: audience.definition["kind"] === "LOOKALIKE"
+    }))
+  ];
+  const table = h(
+    "table",
+    { "data-audience-table": "" },
+    h("caption", { class: "muted" }, "Sizes are counted in the core when you ask, and rounded as the room's privacy says."),
+    h("thead", {}, h(
+      "tr",
+      {},
+      h("th", { scope: "col" }, "Audience"),
+      h("th", { scope: "col" }, "What it is"),
+      h("th", { scope: "col", class: "num" }, "Size"),
+      maySize || mayExport || mayJudge ? h("th", { scope: "col" }, "Actions") : null
+    )),
+    h("tbody", {}, ...rows.map((row) => {
+      const size = h("td", { class: "num", "data-field": "size" }, "–");
+      const showSize = (value) => {
+        size.textContent = formatCount(value);
+        size.dataset["value"] = value === null ? "" : String(value);
+      };
+      const known = book.sizes.get(audienceParameter(row.ref));
+      if (known !== void 0) showSize(known);
+      const buttons = [];
+      if (maySize) {
+        buttons.push(action(`Size`, `Size of ${row.name}`, status, async (say) => {
+          const result = JSON.parse(fromUtf8(await runEngine(page, AUDIENCE_SIZE, row.ref, "audience_size.json", say)));
+          book.sizes.set(audienceParameter(row.ref), result.size);
+          showSize(result.size);
+          say(`${row.name}: ${result.size === null ? `fewer than ${formatCount(page.config.privacy.minimumAudienceSize)} people (too small to release)` : `${formatCount(result.size)} people`}.`);
+        }));
+      }
+      if (mayExport) {
+        buttons.push(action("Export user list", `Export user list of ${row.name}`, status, async (say) => {
+          const file = await runEngine(page, USER_LIST, row.ref, "audience_users.csv", say);
+          const count = fromUtf8(file).split("\n").filter((l) => l !== "").length;
+          download(`${row.name.replace(/[^\w.-]+/g, "_")}-users.csv`, file, "text/csv");
+          say(`${row.name}: ${formatCount(count)} activation ids downloaded (decrypted in this browser only).`);
+        }));
+      }
+      if (mayJudge && row.lookalike) {
+        buttons.push(action("Model quality", `Model quality of ${row.name}`, status, async (say) => {
+          const quality = JSON.parse(fromUtf8(await runEngine(page, LOOKALIKE, row.ref, "lookalike_audience.json", say)));
+          replace(details, lookalikeQuality(row.name, quality));
+          say(`${row.name}: the lookalike model's quality, below.`);
+        }));
+      }
+      return h(
+        "tr",
+        { "data-audience": row.name },
+        h("th", { scope: "row" }, row.name),
+        h("td", {}, row.what),
+        size,
+        buttons.length ? h("td", { class: "nowrap" }, ...buttons.flatMap((b) => [b, " "])) : maySize || mayExport || mayJudge ? h("td", {}) : null
+      );
+    }))
+  );
+  const others = book.all.length - mine.length;
+  return [
+    table,
+    others > 0 ? h("p", { class: "muted" }, `${others} more audience${others > 1 ? "s were" : " was"} made by other groups and not shared with yours.`) : null,
+    details,
+    createForm(page, book, status, reload)
+  ];
+}
+function groupName(config, idOrRole) {
+  return config.participantGroups.find((g) => g.id === idOrRole)?.role ?? idOrRole;
+}
+function action(label, accessibleName, status, work) {
+  const button = h("button", { type: "button", class: "secondary", "aria-label": accessibleName }, label);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await work(status);
+    } catch (error) {
+      status(`${accessibleName}: ${errorText(error)}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return button;
+}
+function lookalikeQuality(name, quality) {
+  const roc = quality["quality"]?.["roc_curve"];
+  const activation = Object.entries(quality["activation_ids"] ?? {});
+  return h(
+    "div",
+    { class: "card", "data-lookalike-quality": name },
+    h("h3", {}, `Lookalike model: ${name}`),
+    h(
+      "ul",
+      {},
+      h("li", {}, `Source audience: ${formatCount(quality["seed_audience_size"] ?? null)} people.`),
+      roc && typeof roc["auc"] === "number" ? h("li", { "data-auc": roc["auc"] }, `Area under the ROC curve on held-out users: ${roc["auc"].toFixed(3)} (0.5 is a guess, 1 is perfect).`) : h("li", {}, "No ROC curve is released in this room's privacy mode.")
+    ),
+    ...activation.map(([column, entry]) => h(
+      "table",
+      {},
+      h("caption", { class: "muted" }, `${column}: addressable ${formatCount(entry["addressable_audience_size"] ?? null)}; the audience at each reach`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col", class: "num" }, "Reach"),
+        h("th", { scope: "col", class: "num" }, "Size"),
+        h("th", { scope: "col", class: "num" }, "True positive rate"),
+        h("th", { scope: "col", class: "num" }, "False positive rate")
+      )),
+      h("tbody", {}, ...(entry["filtered_audiences"] ?? []).map((f) => h(
+        "tr",
+        {},
+        h("td", { class: "num" }, `${f["reach"]} %`),
+        h("td", { class: "num" }, formatCount(f["size"] ?? null)),
+        h("td", { class: "num" }, String(f["quality"]?.["roc_curve"]?.["tpr"] ?? "–")),
+        h("td", { class: "num" }, String(f["quality"]?.["roc_curve"]?.["fpr"] ?? "–"))
+      )))
+    ))
+  );
+}
+var KIND_WORDS = [
+  ["REMARKETING", "Remarketing: the base users in a seed audience"],
+  ["EXCLUSION_TARGETING", "Exclusion targeting: the base users not in a seed audience"],
+  ["LOOKALIKE", "Lookalike: the base users most like an audience"]
+];
+function createForm(page, book, status, after) {
+  if (!can(page.group, "CREATE_CUSTOM_AUDIENCE") || !page.nodes.has(CUSTOM_TABLE)) return null;
+  const kinds = KIND_WORDS.filter(([kind2]) => kindEnabled(page.config, kind2));
+  if (kinds.length === 0) return null;
+  const field = (id, label, control, hint) => h("div", { "data-field": id }, h("label", { for: id }, label), control, hint ? h("p", { class: "hint", id: `${id}-hint` }, hint) : null);
+  const kind = h("select", { id: "audience-kind" }, ...kinds.map(([value, words]) => h("option", { value }, words)));
+  const name = h("input", { id: "audience-name", type: "text", maxlength: 200, autocomplete: "off" });
+  const seed = h(
+    "select",
+    { id: "audience-seed" },
+    ...book.seed.map((s) => h("option", { value: s.audienceType }, s.audienceType))
+  );
+  const source = h(
+    "select",
+    { id: "audience-source" },
+    ...book.seed.map((s) => h("option", { value: JSON.stringify({ kind: "SEED", audienceType: s.audienceType }) }, `Seed audience ${s.audienceType}`)),
+    ...audiencesFor(page.group, book.all).map((a) => h("option", { value: JSON.stringify({ kind: "CUSTOM", id: a.id }) }, a.name))
+  );
+  const reach = h("input", { id: "audience-reach", type: "number", min: 1, max: 30, step: 1, value: 10, "aria-describedby": "audience-reach-hint" });
+  const exclude = h("input", { id: "audience-exclude", type: "checkbox", checked: true });
+  const others = page.config.participantGroups.filter((g) => g !== page.group);
+  const shares = others.map((g) => ({ group: g, box: h("input", { id: `share-${g.id}`, type: "checkbox" }) }));
+  const seedField = field("audience-seed", "Seed audience", seed);
+  const lookalikeFields = h(
+    "div",
+    {},
+    field("audience-source", "Source audience", source),
+    field("audience-reach", "Reach (percent of the base audience, 1 to 30)", reach, "The audience is this share of the base users most like the source."),
+    h("div", { class: "check" }, exclude, h("label", { for: "audience-exclude" }, "Leave out the source audience's own users"))
+  );
+  const sync = () => {
+    const lookalike = kind.value === "LOOKALIKE";
+    seedField.classList.toggle("hidden", lookalike);
+    lookalikeFields.classList.toggle("hidden", !lookalike);
+  };
+  kind.addEventListener("change", sync);
+  sync();
+  const { button, line } = runner("Create audience", async (say) => {
+    const draft = draftOf();
+    say("Reading the current audience definitions…");
+    const current = await loadCustom(page, say);
+    if (current.some((a) => a.name === draft.name)) throw new Error(`an audience named “${draft.name}” exists: choose another name`);
+    const known = new Set(current.map((a) => a.id));
+    for (const id of dependsOn(draft.definition)) {
+      if (!known.has(id)) throw new Error("the source audience no longer exists: reload the audiences");
+    }
+    const audience = {
+      id: newAudienceId(),
+      name: draft.name,
+      createdBy: page.session.email,
+      createdAt: createdAtNow(),
+      sharedWith: draft.shareWith,
+      definition: draft.definition,
+      createdByGroup: page.group.id
+    };
+    await writeCustomAudiences(page, [...current, audience], say);
+    say(`Created the audience “${audience.name}”. Reading the audiences again…`);
+    await after();
+    status(`Created the audience “${audience.name}”.`);
+  });
+  const draftOf = () => {
+    const text = name.value.trim();
+    if (!text) throw new Error("give the audience a name");
+    const shareWith = shares.filter((s) => s.box.checked).map((s) => s.group.id);
+    if (kind.value === "LOOKALIKE") {
+      const percent = Number(reach.value);
+      if (!Number.isInteger(percent) || percent < 1 || percent > 30) throw new Error("the reach is a whole number of percent from 1 to 30");
+      if (!source.value) throw new Error("choose a source audience");
+      return { name: text, shareWith, definition: {
+        kind: "LOOKALIKE",
+        sourceRef: JSON.parse(source.value),
+        reach: percent,
+        excludeSeedAudience: exclude.checked
+      } };
+    }
+    if (!seed.value) throw new Error("choose a seed audience (none is provisioned yet)");
+    return { name: text, shareWith, definition: { kind: kind.value, seedAudienceRef: { audienceType: seed.value } } };
+  };
+  const form = h(
+    "form",
+    { class: "card", "data-create-audience": "", novalidate: true },
+    h("h3", {}, "Create an audience"),
+    field("audience-kind", "Kind", kind),
+    field("audience-name", "Audience name", name),
+    seedField,
+    lookalikeFields,
+    shares.length ? h(
+      "fieldset",
+      {},
+      h("legend", {}, "Share with"),
+      ...shares.map((s) => h("div", { class: "check" }, s.box, h("label", { for: s.box.id }, s.group.role)))
+    ) : null,
+    h("p", { class: "hint" }, "The definitions are encrypted in this browser with a fresh key and published to the room; the core sizes and exports them."),
+    button,
+    line
+  );
+  button.type = "submit";
+  form.addEventListener("submit", (event) => event.preventDefault());
+  return form;
+}
+async function writeCustomAudiences(page, audiences, say) {
+  const text = audiences.map((a) => customAudienceRow(a).map(csvField).join(",") + "\n").join("");
+  say("Encrypting the audience definitions in this browser and uploading them…");
+  const uploaded = await encryptAndUpload(new Blob([text], { type: "text/csv" }), { headers: authHeaders(), name: "custom audiences" });
+  say("Sealing the key to the attested core and publishing…");
+  const published = await page.session.publishDataset(page.roomId, CUSTOM_TABLE, uploaded.datasetId, uploaded.key, false);
+  const report = published["report"]?.["report"];
+  if (published["published"] === false || report?.["outcome"] === "FAILED") {
+    throw new Error("the core refused the new audience definitions (their validation failed); nothing changed");
+  }
+  page.published = page.published.filter((p) => p.node !== CUSTOM_TABLE);
+  page.published.push({ node: CUSTOM_TABLE, dataset_id: uploaded.datasetId, publisher: page.session.email, published_at_ms: Date.now(), validation: report?.["outcome"] ?? null });
+  const row = document.querySelector(`[data-provisioned] tr[data-table="${CUSTOM_TABLE}"]`);
+  if (row) {
+    row.setAttribute("data-published", "yes");
+    row.querySelector("td").textContent = `Provisioned by ${page.session.email} just now` + (report?.["outcome"] ? ` — validation ${report["outcome"]}` : "");
+  }
+}
+function csvField(value) {
+  return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
 // src/builder/sql.ts
@@ -6452,7 +7943,7 @@ var Builder = class {
     const id = `n${node.uid}`;
     const masks = this.derivedPart("fieldset", { class: "builder-masks" }, () => {
       const source = node.deps[0];
-      const entries = () => Array.isArray(node.fields["columns"]) ? node.fields["columns"] : [];
+      const entries2 = () => Array.isArray(node.fields["columns"]) ? node.fields["columns"] : [];
       const head = h("legend", {}, "Columns to mask");
       if (!source || !isNode(source) || source.kind !== "table") {
         return [head, h("p", { class: "hint" }, "Choose a table as the source to pick the columns to mask (masks of other sources: edit in the JSON view).")];
@@ -6462,7 +7953,7 @@ var Builder = class {
         head,
         h("p", { class: "hint" }, "A masked column is replaced by random values of its kind; the others are synthesised with differential privacy."),
         ...columns.map((column, index) => {
-          const entry = entries().find((item) => item["index"] === index);
+          const entry = entries2().find((item) => item["index"] === index);
           const format = String(column["format_type"] ?? "");
           const dataType = format === "INTEGER" ? "integer" : format === "FLOAT" || format === "DECIMAL" ? "float" : "string";
           const label = String(column["name"] ?? "") || `column ${index + 1}`;
@@ -6470,7 +7961,7 @@ var Builder = class {
             "div",
             { class: "row" },
             this.checkbox(`${id}-mask-${index}`, `Mask ${label}`, entry?.["should_mask_column"] === true, (checked) => {
-              const kept = entries().filter((item) => item["index"] !== index);
+              const kept = entries2().filter((item) => item["index"] !== index);
               if (checked) {
                 const maskType = format === "EMAIL" ? "email" : format === "PHONE_NUMBER_E164" ? "phoneNumber" : format.startsWith("DATE") ? "date" : format.startsWith("TIMESTAMP") ? "timestamp" : dataType === "string" ? "genericString" : "genericNumber";
                 kept.push({ index, data_type: dataType, mask_type: maskType, should_mask_column: true, is_nullable: column["is_nullable"] !== false, name: label });
@@ -6681,7 +8172,7 @@ var Builder = class {
 
 // src/pages/overview.ts
 var DUPLICATE_KEY = "sealroom:duplicate-template";
-async function mount6(section) {
+async function mount8(section) {
   const roomId = section.dataset["roomId"];
   try {
     const session = await WebSession.open();
@@ -6712,7 +8203,7 @@ async function mount6(section) {
         h("p", {}, `Status: ${room.status}`),
         h("div", { class: "row" }, exportButton, duplicateButton)
       ),
-      definition.description ? h("p", {}, definition.description) : null,
+      description(definition, roomId),
       h("h2", {}, "Compute graph"),
       h("div", { class: "chart" }, renderGraph(definition)),
       h("h2", {}, "Datasets"),
@@ -6730,9 +8221,23 @@ async function mount6(section) {
     section.setAttribute("aria-busy", "false");
   }
 }
+function description(definition, roomId) {
+  const kind = roomKind(definition);
+  if (kind === "media" || kind === "data-lab") {
+    const [page, words] = kind === "media" ? ["media", "a media clean room"] : ["data-lab", "a DataLab"];
+    return h(
+      "p",
+      {},
+      `This room is ${words}: its configuration is in its description, shown in words on the `,
+      h("a", { href: `/rooms/${roomId}/${page}` }, kind === "media" ? "Media" : "DataLab"),
+      " tab."
+    );
+  }
+  return definition.description ? h("p", {}, definition.description) : null;
+}
 
 // src/pages/new-room.ts
-async function mount7(section) {
+async function mount9(section) {
   const form = section.querySelector("#draft-form");
   const out = section.querySelector("#draft");
   const fromTemplate = section.querySelector("#start-template");
@@ -6948,7 +8453,7 @@ var STATUS_TEXT = {
   rejected: "Rejected",
   superseded: "Superseded (another change was integrated first)"
 };
-async function mount8(section) {
+async function mount10(section) {
   const roomId = section.dataset["roomId"];
   try {
     const session = await WebSession.open();
@@ -6998,7 +8503,7 @@ var RequestsPage = class {
     if (fromDevelopment) browser.choose(fromDevelopment.dependencies);
     const analystBoxes = definition.participants.map((p, index) => {
       const id = `req-analyst-${index}`;
-      const box = h("input", { type: "checkbox", id, value: p.email, checked: sameEmail2(p.email, me) });
+      const box = h("input", { type: "checkbox", id, value: p.email, checked: sameEmail3(p.email, me) });
       return { box, row: h("div", { class: "check" }, box, h("label", { for: id }, p.email)) };
     });
     const validate = h("button", { type: "button" }, "Validate");
@@ -7119,14 +8624,14 @@ var RequestsPage = class {
     const line = h("p", { "aria-live": "polite" });
     const out = h("div", { "data-preview": "" });
     const buttons = [];
-    const act = (label, action, reason) => {
-      const button = h("button", { type: "button", class: action === "reject" ? "secondary" : null }, label);
+    const act = (label, action2, reason) => {
+      const button = h("button", { type: "button", class: action2 === "reject" ? "secondary" : null }, label);
       button.addEventListener("click", async () => {
         button.setAttribute("disabled", "");
         try {
-          await actOnRequest(this.session, this.room, data.id, action, reason?.() ?? "");
+          await actOnRequest(this.session, this.room, data.id, action2, reason?.() ?? "");
           await this.refresh();
-          if (action === "integrate") {
+          if (action2 === "integrate") {
             const added = commit.nodes.map((n) => n.name).join(", ");
             this.list.prepend(notice(
               "ok",
@@ -7145,7 +8650,7 @@ var RequestsPage = class {
     };
     if (pending && amOwner && !approved.has(me.toLowerCase())) buttons.push(act("Approve", "approve"));
     let reasonInput = null;
-    if (pending && (amOwner || sameEmail2(data.requester, me))) {
+    if (pending && (amOwner || sameEmail3(data.requester, me))) {
       const id = `reason-${data.id.slice(0, 16)}`;
       reasonInput = h("input", { id, type: "text", autocomplete: "off" });
       const field = reasonInput;
@@ -7258,19 +8763,21 @@ function validation(draft) {
 
 // src/app.ts
 var MODULES = {
-  overview: mount6,
+  overview: mount8,
   actions: mount2,
   audit: mount3,
-  development: mount5,
-  requests: mount8,
-  "new-room": mount7,
-  datasets: mount4,
-  keys: mount
+  development: mount6,
+  requests: mount10,
+  "new-room": mount9,
+  datasets: mount5,
+  keys: mount,
+  media: mount7,
+  "data-lab": mount4
 };
 function start() {
   for (const element of document.querySelectorAll("[data-module]")) {
-    const mount9 = MODULES[element.dataset["module"]];
-    if (mount9) void mount9(element);
+    const mount11 = MODULES[element.dataset["module"]];
+    if (mount11) void mount11(element);
   }
 }
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);

@@ -6074,7 +6074,7 @@ async function inflate2(compressed, size, name) {
   return out;
 }
 
-// src/pages/media.ts
+// src/pages/media-run.ts
 var BASE_TABLES = ["matching", "segments", "demographics", "embeddings"];
 var SEED_TABLE = "audiences";
 var CUSTOM_TABLE = "custom_audiences";
@@ -6085,170 +6085,6 @@ var CUSTOM_LIST = "custom_audience_list";
 var AUDIENCE_SIZE = "audience_size";
 var USER_LIST = "audience_user_list";
 var LOOKALIKE = "lookalike_statistics";
-var TABLE_WORDS = {
-  matching: "Base audience: identifiers",
-  segments: "Base audience: segments",
-  demographics: "Base audience: demographics",
-  embeddings: "Base audience: embeddings",
-  audiences: "Seed audiences",
-  custom_audiences: "Audience definitions"
-};
-async function mount7(section) {
-  const roomId = section.dataset["roomId"];
-  try {
-    const session = await WebSession.open();
-    const room = await session.room(roomId);
-    const config = mediaConfigOf(room.definition);
-    const page = {
-      session,
-      roomId,
-      room,
-      config,
-      group: groupOf(config, session.email),
-      nodes: new Set(room.definition.nodes.map((node) => node.name)),
-      published: await getJson(`/v1/rooms/${roomId}/datasets`)
-    };
-    replace(
-      section,
-      h(
-        "div",
-        { class: "card", "data-verified": "media" },
-        h(
-          "p",
-          {},
-          h("span", { class: "verified" }, "✓ Verified in this browser: "),
-          "this configuration is part of the room's definition, which hashes to the room id and was signed by the attested core. ",
-          "Nobody can change it after publication."
-        ),
-        h("p", {}, "Room id ", h("code", {}, roomId))
-      ),
-      h("h2", {}, "Configuration"),
-      configuration2(config, page.group),
-      h("h2", {}, "What is provisioned"),
-      provisioned(page),
-      h("h2", {}, "What your group can do"),
-      yourGroup(page),
-      overlapSection(page),
-      insightsSection(page),
-      audiencesSection(page)
-    );
-  } catch (error) {
-    replace(section, notice("error", `This media clean room could not be shown: ${errorText(error)}`));
-  } finally {
-    section.setAttribute("aria-busy", "false");
-  }
-}
-function configuration2(config, mine) {
-  const privacy = config.privacy;
-  const matching = config.baseAudience.identifiersConfig.filter((c) => c.isMatchingId && c.idType === config.matchingIdType);
-  const activation = activationColumns(config);
-  return h(
-    "div",
-    { "data-media-config": "" },
-    h(
-      "ul",
-      {},
-      h(
-        "li",
-        {},
-        `Seed audiences are matched to the base audience on ${config.matchingIdType.toLowerCase().replace(/_/g, " ")}`,
-        matching.length ? ` (the base audience's ${matching.map((c) => c.idName).join(", ")})` : "",
-        "."
-      ),
-      h(
-        "li",
-        {},
-        "Collaboration types: ",
-        config.collaborationTypes.map((c) => COLLABORATION_WORDS[c] ?? c).join(", "),
-        "."
-      ),
-      h("li", { "data-privacy": privacy.mode }, privacy.mode === "DIFFERENTIAL_PRIVACY" ? `Privacy: differential privacy. Every audience size costs ε = ${privacy.epsilonPerRun} of the room's budget of ε = ${privacy.epsilonBudget}, and the core refuses runs past it; the overlap and insights are not computed in this mode.` : "Privacy: rounding. Sizes are rounded to the nearest 100, insight groups to the nearest 50."),
-      h(
-        "li",
-        { "data-minimum-audience-size": privacy.minimumAudienceSize },
-        `Minimum audience size: ${formatCount(privacy.minimumAudienceSize)}. An overlap or audience with fewer people is never released, neither its size nor its users.`
-      ),
-      h("li", {}, `Insight groups of fewer than ${formatCount(config.minimumGroupSize)} people are left out.`),
-      config.showMatchRate ? h("li", {}, "The match rate (overlap / advertiser's audience) is shown.") : null,
-      config.hideAbsoluteValuesFromInsights ? h("li", {}, "Insights show shares only, not sizes.") : null,
-      h("li", {}, activation.length ? `Exported audiences are lists of ${activation.join(", ")}.` : "The base audience has no activation id: audiences cannot be exported.")
-    ),
-    h(
-      "table",
-      { "data-groups": "" },
-      h("caption", { class: "muted" }, "Participant groups: the people of a group share its permissions."),
-      h("thead", {}, h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, "Group"),
-        h("th", { scope: "col" }, "People"),
-        h("th", { scope: "col" }, "May")
-      )),
-      h("tbody", {}, ...config.participantGroups.map((group) => h(
-        "tr",
-        { "data-group": group.role },
-        h("th", { scope: "row" }, group.role, group === mine ? h("span", { class: "pill" }, "your group") : null),
-        h("td", {}, group.emails.join(", ")),
-        h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing")
-      )))
-    )
-  );
-}
-function provisioned(page) {
-  const tables = [...BASE_TABLES, SEED_TABLE, CUSTOM_TABLE].filter((name) => page.nodes.has(name));
-  const byNode = new Map(page.published.map((p) => [p.node, p]));
-  const seedNode = page.room.definition.nodes.find((node) => node.name === SEED_TABLE);
-  const mayProvideBase = can(page.group, "PROVIDE_BASE_AUDIENCE");
-  return h(
-    "div",
-    {},
-    h(
-      "table",
-      { "data-provisioned": "" },
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Dataset"), h("th", { scope: "col" }, "Status"))),
-      h("tbody", {}, ...tables.map((name) => {
-        const current = byNode.get(name);
-        return h(
-          "tr",
-          { "data-table": name, "data-published": current ? "yes" : "no" },
-          h("th", { scope: "row" }, TABLE_WORDS[name] ?? name),
-          h("td", {}, current ? `Provisioned by ${current.publisher} on ${new Date(current.published_at_ms).toISOString().slice(0, 16).replace("T", " ")} UTC` + (current.validation ? ` — validation ${current.validation}` : "") : "Not provisioned yet")
-        );
-      }))
-    ),
-    mayProvideBase && !byNode.has("matching") ? h(
-      "p",
-      { class: "hint" },
-      "Your group provides the base audience: provision it from a validated DataLab with the SDK ",
-      h("code", {}, "MediaDcr.provision_base_audience(data_lab_id, key)"),
-      ", with the key the DataLab's files were encrypted with (it never leaves your machine)."
-    ) : null,
-    can(page.group, "PROVIDE_SEED_AUDIENCE") && seedNode ? h(
-      "div",
-      { "data-seed-upload": "" },
-      h("h3", {}, "Your seed audiences"),
-      h(
-        "p",
-        { class: "hint" },
-        `A CSV file with two columns: the matching id (${page.config.matchingIdType}) and the audience type, one row per person and type. `,
-        "The core checks every matching id; the file is encrypted in this browser."
-      ),
-      datasetCard(page.session, page.roomId, seedNode, page.published)
-    ) : null
-  );
-}
-function yourGroup(page) {
-  if (!page.group) {
-    return notice("info", "You are in none of this room's participant groups, so you may only read its configuration.");
-  }
-  return h(
-    "p",
-    { "data-your-group": page.group.role },
-    `You are in the group “${page.group.role}”: you may `,
-    page.group.permissions.map(permissionWords).join("; ") || "do nothing but read the configuration",
-    "."
-  );
-}
 async function runTable(page, node, status) {
   const job = await page.session.run(page.roomId, node);
   status(`Running ${node}…`);
@@ -6288,135 +6124,8 @@ function runner(label, work, attrs = {}) {
   });
   return { button, line };
 }
-function overlapSection(page) {
-  if (!can(page.group, "VIEW_OVERLAP")) return null;
-  if (!page.nodes.has(OVERLAP)) {
-    return h(
-      "section",
-      {},
-      h("h2", {}, "Overlap"),
-      h("p", { class: "muted" }, "This room does not compute the overlap (differential-privacy mode).")
-    );
-  }
-  const out = h("div", { "data-result": OVERLAP });
-  const activation = activationColumns(page.config);
-  const showRate = page.config.showMatchRate;
-  const minimum = page.config.privacy.minimumAudienceSize;
-  const { button, line } = runner("Show overlap", async (status) => {
-    replace(out);
-    const rows = assembleOverlap((await runTable(page, OVERLAP, status)).rows, showRate);
-    status(`The overlap, verified and decrypted in this browser (${rows.length} audience type${rows.length === 1 ? "" : "s"}).`);
-    replace(out, h(
-      "table",
-      { "data-overlap": "" },
-      h("caption", { class: "muted" }, `Sizes rounded to 100; “too small” is under ${formatCount(minimum)} people.`),
-      h("thead", {}, h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, "Audience type"),
-        h("th", { scope: "col", class: "num" }, "Advertiser size"),
-        h("th", { scope: "col", class: "num" }, "Overlap"),
-        showRate ? h("th", { scope: "col", class: "num" }, "Match rate") : null,
-        ...activation.map((name) => h("th", { scope: "col", class: "num" }, `${name} in the overlap`))
-      )),
-      h("tbody", {}, ...rows.map((row) => h(
-        "tr",
-        { "data-audience-type": row.audienceType },
-        h("th", { scope: "row" }, row.audienceType),
-        h("td", { class: "num", "data-field": "advertiser_size" }, formatCount(row.advertiserSize)),
-        h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
-        showRate ? h("td", { class: "num", "data-field": "match_rate", "data-value": row.matchRate ?? "" }, formatShare(row.matchRate)) : null,
-        ...activation.map((name) => h("td", { class: "num" }, formatCount(row.activationIds[name] ?? null)))
-      )))
-    ));
-  });
-  return h(
-    "section",
-    { "data-section": "overlap" },
-    h("h2", {}, "Overlap"),
-    h("p", { class: "hint" }, "How many people of each of the advertiser's seed audiences are in the publisher's base audience."),
-    button,
-    line,
-    out
-  );
-}
-function insightsSection(page) {
-  if (!can(page.group, "VIEW_INSIGHTS") || !page.config.collaborationTypes.includes("INSIGHTS")) return null;
-  if (!page.nodes.has(INSIGHTS)) {
-    return h(
-      "section",
-      {},
-      h("h2", {}, "Insights"),
-      h("p", { class: "muted" }, "This room does not compute insights (differential-privacy mode).")
-    );
-  }
-  const out = h("div", { "data-result": INSIGHTS });
-  const hide = page.config.hideAbsoluteValuesFromInsights;
-  const { button, line } = runner("Show insights", async (status) => {
-    replace(out);
-    const insights = assembleInsights((await runTable(page, INSIGHTS, status)).rows, hide);
-    status(insights.length ? "Insights, verified and decrypted in this browser." : "No insights: every overlap is below the minimum audience size.");
-    if (insights.length === 0) return;
-    const choice = h("select", { id: "insights-audience-type" });
-    for (const entry of insights) choice.append(h("option", { value: entry.audienceType }, entry.audienceType));
-    const tables = h("div", {});
-    const show = () => {
-      const entry = insights.find((i) => i.audienceType === choice.value) ?? insights[0];
-      replace(tables, ...insightTables(entry, hide));
-    };
-    choice.addEventListener("change", show);
-    replace(out, h("label", { for: "insights-audience-type" }, "Audience type"), choice, tables);
-    show();
-  });
-  return h(
-    "section",
-    { "data-section": "insights" },
-    h("h2", {}, "Insights"),
-    h(
-      "p",
-      { class: "hint" },
-      "What the overlap looks like next to the whole base audience: for each segment, age and gender, its share of the overlap and of the base. ",
-      "Affinity is the overlap share over the base share: above 1, the audience is more likely to have it than the base."
-    ),
-    button,
-    line,
-    out
-  );
-}
-function insightTables(entry, hide) {
-  return entry.aggregations.map(({ aggregation, rows }) => {
-    const word = AGGREGATION_WORDS[aggregation] ?? aggregation;
-    return h(
-      "table",
-      { "data-insights": aggregation, "data-audience-type": entry.audienceType },
-      h("caption", { class: "muted" }, `${entry.audienceType}: by ${word.toLowerCase()}`),
-      h("thead", {}, h(
-        "tr",
-        {},
-        h("th", { scope: "col" }, word),
-        hide ? null : h("th", { scope: "col", class: "num" }, "Overlap"),
-        hide ? null : h("th", { scope: "col", class: "num" }, "Base"),
-        h("th", { scope: "col", class: "num" }, "Share of overlap"),
-        h("th", { scope: "col", class: "num" }, "Share of base"),
-        h("th", { scope: "col", class: "num" }, "Affinity")
-      )),
-      h("tbody", {}, ...rows.map((row) => h(
-        "tr",
-        { "data-key": row.key },
-        h("th", { scope: "row" }, aggregation === "age_gender" ? row.key.replace("|", ", ") : row.key),
-        hide ? null : h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
-        hide ? null : h("td", { class: "num", "data-field": "base_size" }, formatCount(row.baseSize)),
-        h("td", { class: "num" }, formatShare(row.overlapShare)),
-        h("td", { class: "num" }, formatShare(row.baseShare)),
-        h(
-          "td",
-          { class: "num", "data-field": "affinity", "data-value": row.affinity ?? "" },
-          row.affinity === null ? "–" : row.affinity.toFixed(2)
-        )
-      )))
-    );
-  });
-}
+
+// src/pages/media-audiences.ts
 async function loadSeed(page, status) {
   if (!page.published.some((p) => p.node === SEED_TABLE)) return [];
   return (await runTable(page, SEED_LIST, status)).rows.map(([type = "", size]) => ({ audienceType: type, size: countOf(size) }));
@@ -6714,6 +6423,301 @@ async function writeCustomAudiences(page, audiences, say) {
 }
 function csvField(value) {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+// src/pages/media.ts
+var TABLE_WORDS = {
+  matching: "Base audience: identifiers",
+  segments: "Base audience: segments",
+  demographics: "Base audience: demographics",
+  embeddings: "Base audience: embeddings",
+  audiences: "Seed audiences",
+  custom_audiences: "Audience definitions"
+};
+async function mount7(section) {
+  const roomId = section.dataset["roomId"];
+  try {
+    const session = await WebSession.open();
+    const room = await session.room(roomId);
+    const config = mediaConfigOf(room.definition);
+    const page = {
+      session,
+      roomId,
+      room,
+      config,
+      group: groupOf(config, session.email),
+      nodes: new Set(room.definition.nodes.map((node) => node.name)),
+      published: await getJson(`/v1/rooms/${roomId}/datasets`)
+    };
+    replace(
+      section,
+      h(
+        "div",
+        { class: "card", "data-verified": "media" },
+        h(
+          "p",
+          {},
+          h("span", { class: "verified" }, "✓ Verified in this browser: "),
+          "this configuration is part of the room's definition, which hashes to the room id and was signed by the attested core. ",
+          "Nobody can change it after publication."
+        ),
+        h("p", {}, "Room id ", h("code", {}, roomId))
+      ),
+      h("h2", {}, "Configuration"),
+      configuration2(config, page.group),
+      h("h2", {}, "What is provisioned"),
+      provisioned(page),
+      h("h2", {}, "What your group can do"),
+      yourGroup(page),
+      overlapSection(page),
+      insightsSection(page),
+      audiencesSection(page)
+    );
+  } catch (error) {
+    replace(section, notice("error", `This media clean room could not be shown: ${errorText(error)}`));
+  } finally {
+    section.setAttribute("aria-busy", "false");
+  }
+}
+function configuration2(config, mine) {
+  const privacy = config.privacy;
+  const matching = config.baseAudience.identifiersConfig.filter((c) => c.isMatchingId && c.idType === config.matchingIdType);
+  const activation = activationColumns(config);
+  return h(
+    "div",
+    { "data-media-config": "" },
+    h(
+      "ul",
+      {},
+      h(
+        "li",
+        {},
+        `Seed audiences are matched to the base audience on ${config.matchingIdType.toLowerCase().replace(/_/g, " ")}`,
+        matching.length ? ` (the base audience's ${matching.map((c) => c.idName).join(", ")})` : "",
+        "."
+      ),
+      h(
+        "li",
+        {},
+        "Collaboration types: ",
+        config.collaborationTypes.map((c) => COLLABORATION_WORDS[c] ?? c).join(", "),
+        "."
+      ),
+      h("li", { "data-privacy": privacy.mode }, privacy.mode === "DIFFERENTIAL_PRIVACY" ? `Privacy: differential privacy. Every audience size costs ε = ${privacy.epsilonPerRun} of the room's budget of ε = ${privacy.epsilonBudget}, and the core refuses runs past it; the overlap and insights are not computed in this mode.` : "Privacy: rounding. Sizes are rounded to the nearest 100, insight groups to the nearest 50."),
+      h(
+        "li",
+        { "data-minimum-audience-size": privacy.minimumAudienceSize },
+        `Minimum audience size: ${formatCount(privacy.minimumAudienceSize)}. An overlap or audience with fewer people is never released, neither its size nor its users.`
+      ),
+      h("li", {}, `Insight groups of fewer than ${formatCount(config.minimumGroupSize)} people are left out.`),
+      config.showMatchRate ? h("li", {}, "The match rate (overlap / advertiser's audience) is shown.") : null,
+      config.hideAbsoluteValuesFromInsights ? h("li", {}, "Insights show shares only, not sizes.") : null,
+      h("li", {}, activation.length ? `Exported audiences are lists of ${activation.join(", ")}.` : "The base audience has no activation id: audiences cannot be exported.")
+    ),
+    h(
+      "table",
+      { "data-groups": "" },
+      h("caption", { class: "muted" }, "Participant groups: the people of a group share its permissions."),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Group"),
+        h("th", { scope: "col" }, "People"),
+        h("th", { scope: "col" }, "May")
+      )),
+      h("tbody", {}, ...config.participantGroups.map((group) => h(
+        "tr",
+        { "data-group": group.role },
+        h("th", { scope: "row" }, group.role, group === mine ? h("span", { class: "pill" }, "your group") : null),
+        h("td", {}, group.emails.join(", ")),
+        h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing")
+      )))
+    )
+  );
+}
+function provisioned(page) {
+  const tables = [...BASE_TABLES, SEED_TABLE, CUSTOM_TABLE].filter((name) => page.nodes.has(name));
+  const byNode = new Map(page.published.map((p) => [p.node, p]));
+  const seedNode = page.room.definition.nodes.find((node) => node.name === SEED_TABLE);
+  const mayProvideBase = can(page.group, "PROVIDE_BASE_AUDIENCE");
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { "data-provisioned": "" },
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Dataset"), h("th", { scope: "col" }, "Status"))),
+      h("tbody", {}, ...tables.map((name) => {
+        const current = byNode.get(name);
+        return h(
+          "tr",
+          { "data-table": name, "data-published": current ? "yes" : "no" },
+          h("th", { scope: "row" }, TABLE_WORDS[name] ?? name),
+          h("td", {}, current ? `Provisioned by ${current.publisher} on ${new Date(current.published_at_ms).toISOString().slice(0, 16).replace("T", " ")} UTC` + (current.validation ? ` — validation ${current.validation}` : "") : "Not provisioned yet")
+        );
+      }))
+    ),
+    mayProvideBase && !byNode.has("matching") ? h(
+      "p",
+      { class: "hint" },
+      "Your group provides the base audience: provision it from a validated DataLab with the SDK ",
+      h("code", {}, "MediaDcr.provision_base_audience(data_lab_id, key)"),
+      ", with the key the DataLab's files were encrypted with (it never leaves your machine)."
+    ) : null,
+    can(page.group, "PROVIDE_SEED_AUDIENCE") && seedNode ? h(
+      "div",
+      { "data-seed-upload": "" },
+      h("h3", {}, "Your seed audiences"),
+      h(
+        "p",
+        { class: "hint" },
+        `A CSV file with two columns: the matching id (${page.config.matchingIdType}) and the audience type, one row per person and type. `,
+        "The core checks every matching id; the file is encrypted in this browser."
+      ),
+      datasetCard(page.session, page.roomId, seedNode, page.published)
+    ) : null
+  );
+}
+function yourGroup(page) {
+  if (!page.group) {
+    return notice("info", "You are in none of this room's participant groups, so you may only read its configuration.");
+  }
+  return h(
+    "p",
+    { "data-your-group": page.group.role },
+    `You are in the group “${page.group.role}”: you may `,
+    page.group.permissions.map(permissionWords).join("; ") || "do nothing but read the configuration",
+    "."
+  );
+}
+function overlapSection(page) {
+  if (!can(page.group, "VIEW_OVERLAP")) return null;
+  if (!page.nodes.has(OVERLAP)) {
+    return h(
+      "section",
+      {},
+      h("h2", {}, "Overlap"),
+      h("p", { class: "muted" }, "This room does not compute the overlap (differential-privacy mode).")
+    );
+  }
+  const out = h("div", { "data-result": OVERLAP });
+  const activation = activationColumns(page.config);
+  const showRate = page.config.showMatchRate;
+  const minimum = page.config.privacy.minimumAudienceSize;
+  const { button, line } = runner("Show overlap", async (status) => {
+    replace(out);
+    const rows = assembleOverlap((await runTable(page, OVERLAP, status)).rows, showRate);
+    status(`The overlap, verified and decrypted in this browser (${rows.length} audience type${rows.length === 1 ? "" : "s"}).`);
+    replace(out, h(
+      "table",
+      { "data-overlap": "" },
+      h("caption", { class: "muted" }, `Sizes rounded to 100; “too small” is under ${formatCount(minimum)} people.`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, "Audience type"),
+        h("th", { scope: "col", class: "num" }, "Advertiser size"),
+        h("th", { scope: "col", class: "num" }, "Overlap"),
+        showRate ? h("th", { scope: "col", class: "num" }, "Match rate") : null,
+        ...activation.map((name) => h("th", { scope: "col", class: "num" }, `${name} in the overlap`))
+      )),
+      h("tbody", {}, ...rows.map((row) => h(
+        "tr",
+        { "data-audience-type": row.audienceType },
+        h("th", { scope: "row" }, row.audienceType),
+        h("td", { class: "num", "data-field": "advertiser_size" }, formatCount(row.advertiserSize)),
+        h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
+        showRate ? h("td", { class: "num", "data-field": "match_rate", "data-value": row.matchRate ?? "" }, formatShare(row.matchRate)) : null,
+        ...activation.map((name) => h("td", { class: "num" }, formatCount(row.activationIds[name] ?? null)))
+      )))
+    ));
+  });
+  return h(
+    "section",
+    { "data-section": "overlap" },
+    h("h2", {}, "Overlap"),
+    h("p", { class: "hint" }, "How many people of each of the advertiser's seed audiences are in the publisher's base audience."),
+    button,
+    line,
+    out
+  );
+}
+function insightsSection(page) {
+  if (!can(page.group, "VIEW_INSIGHTS") || !page.config.collaborationTypes.includes("INSIGHTS")) return null;
+  if (!page.nodes.has(INSIGHTS)) {
+    return h(
+      "section",
+      {},
+      h("h2", {}, "Insights"),
+      h("p", { class: "muted" }, "This room does not compute insights (differential-privacy mode).")
+    );
+  }
+  const out = h("div", { "data-result": INSIGHTS });
+  const hide = page.config.hideAbsoluteValuesFromInsights;
+  const { button, line } = runner("Show insights", async (status) => {
+    replace(out);
+    const insights = assembleInsights((await runTable(page, INSIGHTS, status)).rows, hide);
+    status(insights.length ? "Insights, verified and decrypted in this browser." : "No insights: every overlap is below the minimum audience size.");
+    if (insights.length === 0) return;
+    const choice = h("select", { id: "insights-audience-type" });
+    for (const entry of insights) choice.append(h("option", { value: entry.audienceType }, entry.audienceType));
+    const tables = h("div", {});
+    const show = () => {
+      const entry = insights.find((i) => i.audienceType === choice.value) ?? insights[0];
+      replace(tables, ...insightTables(entry, hide));
+    };
+    choice.addEventListener("change", show);
+    replace(out, h("label", { for: "insights-audience-type" }, "Audience type"), choice, tables);
+    show();
+  });
+  return h(
+    "section",
+    { "data-section": "insights" },
+    h("h2", {}, "Insights"),
+    h(
+      "p",
+      { class: "hint" },
+      "What the overlap looks like next to the whole base audience: for each segment, age and gender, its share of the overlap and of the base. ",
+      "Affinity is the overlap share over the base share: above 1, the audience is more likely to have it than the base."
+    ),
+    button,
+    line,
+    out
+  );
+}
+function insightTables(entry, hide) {
+  return entry.aggregations.map(({ aggregation, rows }) => {
+    const word = AGGREGATION_WORDS[aggregation] ?? aggregation;
+    return h(
+      "table",
+      { "data-insights": aggregation, "data-audience-type": entry.audienceType },
+      h("caption", { class: "muted" }, `${entry.audienceType}: by ${word.toLowerCase()}`),
+      h("thead", {}, h(
+        "tr",
+        {},
+        h("th", { scope: "col" }, word),
+        hide ? null : h("th", { scope: "col", class: "num" }, "Overlap"),
+        hide ? null : h("th", { scope: "col", class: "num" }, "Base"),
+        h("th", { scope: "col", class: "num" }, "Share of overlap"),
+        h("th", { scope: "col", class: "num" }, "Share of base"),
+        h("th", { scope: "col", class: "num" }, "Affinity")
+      )),
+      h("tbody", {}, ...rows.map((row) => h(
+        "tr",
+        { "data-key": row.key },
+        h("th", { scope: "row" }, aggregation === "age_gender" ? row.key.replace("|", ", ") : row.key),
+        hide ? null : h("td", { class: "num", "data-field": "overlap_size" }, formatCount(row.overlapSize)),
+        hide ? null : h("td", { class: "num", "data-field": "base_size" }, formatCount(row.baseSize)),
+        h("td", { class: "num" }, formatShare(row.overlapShare)),
+        h("td", { class: "num" }, formatShare(row.baseShare)),
+        h(
+          "td",
+          { class: "num", "data-field": "affinity", "data-value": row.affinity ?? "" },
+          row.affinity === null ? "–" : row.affinity.toFixed(2)
+        )
+      )))
+    );
+  });
 }
 
 // src/builder/sql.ts

@@ -214,10 +214,38 @@ def _rounded(count: str) -> str:
 
 def statistics_query(config: DataLabConfig) -> str:
     """One SQL query whose rows ``(metric, id_name, key, value)`` hold every released statistic
-    (module docstring); :func:`sealroom.data_lab.statistics.assemble` builds the report."""
+    (module docstring); :func:`sealroom.data_lab.statistics.assemble` builds the report.
+
+    Hashing millions of user ids is what costs, so it is done as few times as possible (each
+    result is a materialised CTE that every metric reads):
+
+    * ``users``: one aggregation, by user id, of the rows of matching, segments and
+      demographics together: per user, whether it is in matching, how many values of each id,
+      how many segments, whether it has demographics. Every per-user metric comes from it.
+    * ``users_per_id{i}``: one aggregation of matching by each id column.
+    * ``segment_groups`` and ``demographic_groups``: one pass over segments (demographics) by
+      group. Users per group among the holders of a matching id are all its users but those
+      lacking the id, found by joining to ``lacking``, the users of these tables without some
+      matching id: a hash table of those few users, not of every user.
+
+    The query relies on what validation guarantees of the tables (rows breaking it are dropped,
+    or the dataset is refused): user ids are never NULL; a ``segments`` row is a distinct
+    (user, segment) pair and a ``demographics`` user has one row, so counting rows counts
+    distinct users (or segments); a ``matching`` row holding every id is distinct, so with a
+    single id column the rows with an id are distinct (user, id) pairs and plain counts are
+    distinct counts. ``COUNT(DISTINCT ...)`` is kept where that does not hold.
+    """
     k = config.minimum_group_size
     uid = _q(config.user_id)
+    ids = config.ids
+    mids = [i for i, c in enumerate(ids) if c.is_matching_id]
+    activation = [c for c in config.identifiers_config if c.is_activation_id]
+    ctes: list[str] = []
     parts: list[str] = []
+
+    def cte(name: str, body: str) -> None:
+        # MATERIALIZED: computed once however many metrics read it.
+        ctes.append(f"{name} AS MATERIALIZED ({body})")
 
     def add(metric: str, id_name: str, key: str, value: str, source: str) -> None:
         parts.append(
@@ -225,92 +253,140 @@ def statistics_query(config: DataLabConfig) -> str:
             f"CAST({key} AS VARCHAR) AS key, CAST({value} AS DOUBLE) AS value FROM {source}"
         )
 
-    add("valid_rows", "matching", "''", "count(*)", "matching")
-    add("distinct_user_ids", "matching", "''", f"count(DISTINCT {uid})", "matching")
-    for c in config.ids:
-        cid = _q(c.id_name)
-        add("distinct_ids", c.id_name, "''", f"count(DISTINCT {cid})", "matching")
-        per_id = (
-            f"(SELECT {cid}, count(DISTINCT {uid}) AS n FROM matching "
-            f"WHERE {cid} IS NOT NULL GROUP BY {cid})"
-        )
-        add("max_userids_per_id", c.id_name, "''", "coalesce(max(n), 0)", per_id)
-        add("avg_userids_per_id", c.id_name, "''", "coalesce(avg(n), 0)", per_id)
-        per_user = f"(SELECT {uid}, count(DISTINCT {cid}) AS n FROM matching GROUP BY {uid})"
-        add("avg_ids_per_user", c.id_name, "''", "coalesce(avg(n), 0)", per_user)
-    matching_ids = [c for c in config.ids if c.is_matching_id]
-    activation_ids = [c for c in config.identifiers_config if c.is_activation_id]
+    def released_groups(metric: str, id_name: str, count: str, source: str) -> None:
+        """The groups ``g`` of ``source`` with at least k users (``count``), rounded."""
+        add(metric, id_name, "g", _rounded(count), f"{source} WHERE {count} >= {k}")
 
-    def holders(mid: IdentifiersConfig) -> str:
-        return f"(SELECT {uid} FROM matching WHERE {_q(mid.id_name)} IS NOT NULL)"
-
-    for mid in matching_ids:
-        add("matchable_users", mid.id_name, "''", f"count(DISTINCT {uid})", holders(mid))
-        for aid in activation_ids:
-            add(
-                "reachable_activation_ids",
-                mid.id_name,
-                _lit(aid.id_name),
-                f"count(DISTINCT {_q(aid.id_name)})",
-                f"matching WHERE {uid} IN {holders(mid)}",
-            )
-
-    def grouped(metric: str, id_name: str, key_expr: str, table: str, where: str) -> None:
-        source = (
-            f"(SELECT {key_expr} AS g, count(DISTINCT user_id) AS n FROM {table} {where} "
-            f"GROUP BY 1 HAVING count(DISTINCT user_id) >= {k})"
-        )
-        add(metric, id_name, "g", _rounded("n"), source)
-
+    # users. The union's columns: user id, table (0 matching, 1 segments, 2 demographics), and
+    # per id column v{i}: with one id column whether the row has the id (its (user, id) pairs
+    # are distinct), with several the id itself (for COUNT(DISTINCT)).
+    single = len(ids) == 1
+    values = [f"{_q(c.id_name)} IS NOT NULL" if single else _q(c.id_name) for c in ids]
+    payload = "".join(f", {v} AS v{i}" for i, v in enumerate(values))
+    nulls = ", NULL" * len(ids)
+    rows = [f"SELECT {uid} AS user_id, 0 AS t{payload} FROM matching"]
+    per_user = ["count(*) FILTER (WHERE t = 0) > 0 AS known"]
+    # n{i}: how many distinct values of id i the user has (0: none, or not in matching).
+    per_user += [
+        f"count(*) FILTER (WHERE v{i}) AS n{i}" if single else f"count(DISTINCT v{i}) AS n{i}"
+        for i in range(len(ids))
+    ]
+    others: list[str] = []  # conditions of users in the tables other than matching
     if config.has_segments:
-        add("valid_rows", "segments", "''", "count(*)", "segments")
-        add("distinct_segments", "segments", "''", "count(DISTINCT segment)", "segments")
-        add("users_with_segments", "", "''", "count(DISTINCT user_id)", "segments")
-        scopes: list[tuple[str, str]] = [("", "")] + [
-            (m.id_name, f"WHERE user_id IN {holders(m)}") for m in matching_ids
-        ]
-        for id_name, where in scopes:
-            if id_name:
-                add(
-                    "users_with_segments",
-                    id_name,
-                    "''",
-                    "count(DISTINCT user_id)",
-                    f"segments {where}",
-                )
-            grouped("segment_users", id_name, "segment", "segments", where)
-            per_user = (
-                f"(SELECT user_id, count(DISTINCT segment) AS segments_count FROM segments "
-                f"{where} GROUP BY user_id)"
-            )
-            source = (
-                f"(SELECT segments_count AS g, count(*) AS n FROM {per_user} GROUP BY 1 "
-                f"HAVING count(*) >= {k})"
-            )
-            add("segments_per_user", id_name, "g", _rounded("n"), source)
-        for aid in activation_ids:
-            add(
-                "segments_reachable_activation_ids",
-                "",
-                _lit(aid.id_name),
-                f"count(DISTINCT {_q(aid.id_name)})",
-                f"matching WHERE {uid} IN (SELECT user_id FROM segments)",
-            )
+        rows.append(f"SELECT user_id, 1{nulls} FROM segments")
+        per_user.append("count(*) FILTER (WHERE t = 1) AS segments")
+        others.append("segments > 0")
     if config.has_demographics:
-        add("valid_rows", "demographics", "''", "count(*)", "demographics")
-        add("distinct_ages", "demographics", "''", "count(DISTINCT age)", "demographics")
-        add("distinct_genders", "demographics", "''", "count(DISTINCT gender)", "demographics")
-        add("users_with_demographics", "", "''", "count(DISTINCT user_id)", "demographics")
-        key = "coalesce(age, '') || '||' || coalesce(gender, '')"
-        grouped("demographics", "", key, "demographics", "")
-        for m in matching_ids:
-            where = f"WHERE user_id IN {holders(m)}"
-            grouped("demographics", m.id_name, key, "demographics", where)
+        rows.append(f"SELECT user_id, 2{nulls} FROM demographics")
+        per_user.append("count(*) FILTER (WHERE t = 2) > 0 AS demographic")
+        others.append("demographic")
+    cte(
+        "users",
+        f"SELECT user_id, {', '.join(per_user)} FROM ({' UNION ALL '.join(rows)}) GROUP BY user_id",
+    )
+    totals = ["count(*) FILTER (WHERE known) AS users"]
+    totals += [
+        f"coalesce(avg(n{i}) FILTER (WHERE known), 0) AS ids_per_user{i}" for i in range(len(ids))
+    ]
+    totals += [f"count(*) FILTER (WHERE n{m} > 0) AS holders{m}" for m in mids]
+    if config.has_segments:
+        totals.append("count(*) FILTER (WHERE segments > 0) AS with_segments")
+        totals.append("count(*) FILTER (WHERE known AND segments > 0) AS known_with_segments")
+        totals += [
+            f"count(*) FILTER (WHERE n{m} > 0 AND segments > 0) AS holders_with_segments{m}"
+            for m in mids
+        ]
+    cte("user_totals", f"SELECT {', '.join(totals)} FROM users")
+
+    add("valid_rows", "matching", "''", "count(*)", "matching")
+    add("distinct_user_ids", "matching", "''", "users", "user_totals")
+    for i, c in enumerate(ids):
+        cid = _q(c.id_name)
+        users_of_id = "count(*)" if single else f"count(DISTINCT {uid})"
+        cte(
+            f"users_per_id{i}",
+            "SELECT count(*) AS ids, coalesce(max(n), 0) AS most, coalesce(avg(n), 0) AS mean "
+            f"FROM (SELECT {cid}, {users_of_id} AS n FROM matching "
+            f"WHERE {cid} IS NOT NULL GROUP BY {cid})",
+        )
+        add("distinct_ids", c.id_name, "''", "ids", f"users_per_id{i}")
+        add("max_userids_per_id", c.id_name, "''", "most", f"users_per_id{i}")
+        add("avg_userids_per_id", c.id_name, "''", "mean", f"users_per_id{i}")
+        add("avg_ids_per_user", c.id_name, "''", f"ids_per_user{i}", "user_totals")
+    for m in mids:
+        name = ids[m].id_name
+        add("matchable_users", name, "''", f"holders{m}", "user_totals")
+        for aid in activation:
+            value, source = f"holders{m}", "user_totals"  # the activation id is the user id
+            if aid.id_name != config.user_id:
+                value = f"count(DISTINCT {_q(aid.id_name)})"
+                source = f"matching WHERE {uid} IN (SELECT user_id FROM users WHERE n{m} > 0)"
+            add("reachable_activation_ids", name, _lit(aid.id_name), value, source)
+
+    if others:
+        lacks = "".join(f", n{m} = 0 AS lacks{m}" for m in mids)
+        lacking_any = " OR ".join(f"n{m} = 0" for m in mids)
+        cte(
+            "lacking",
+            f"SELECT user_id{lacks} FROM users WHERE ({' OR '.join(others)}) AND ({lacking_any})",
+        )
+    # Per group (of the table aliased r): its users, and for each matching id m its users who
+    # hold m (joined to no lacking row, or to one that does not lack m).
+    by_holders = "".join(
+        f", count(*) FILTER (WHERE o.user_id IS NULL OR NOT o.lacks{m}) AS n{m}" for m in mids
+    )
+    if config.has_segments:
+        cte(
+            "segment_groups",
+            f"SELECT r.segment AS g, count(*) AS n{by_holders} FROM segments r "
+            "LEFT JOIN lacking o ON r.user_id = o.user_id GROUP BY r.segment",
+        )
+        add("valid_rows", "segments", "''", "count(*)", "segments")
+        add("distinct_segments", "segments", "''", "count(*)", "segment_groups")
+        add("users_with_segments", "", "''", "with_segments", "user_totals")
+        released_groups("segment_users", "", "n", "segment_groups")
+        released_groups("segments_per_user", "", "c", _segment_counts("segments > 0"))
+        for m in mids:
+            name = ids[m].id_name
+            add("users_with_segments", name, "''", f"holders_with_segments{m}", "user_totals")
+            released_groups("segment_users", name, f"n{m}", "segment_groups")
+            holders = _segment_counts(f"segments > 0 AND n{m} > 0")
+            released_groups("segments_per_user", name, "c", holders)
+        for aid in activation:
+            value, source = "known_with_segments", "user_totals"
+            if aid.id_name != config.user_id:
+                value = f"count(DISTINCT {_q(aid.id_name)})"
+                source = f"matching WHERE {uid} IN (SELECT user_id FROM users WHERE segments > 0)"
+            add("segments_reachable_activation_ids", "", _lit(aid.id_name), value, source)
+    if config.has_demographics:
+        key = "coalesce(r.age, '') || '||' || coalesce(r.gender, '')"
+        cte(
+            "demographic_groups",
+            f"SELECT {key} AS g, count(*) AS n{by_holders} FROM demographics r "
+            "LEFT JOIN lacking o ON r.user_id = o.user_id GROUP BY 1",
+        )
+        cte(
+            "demographic_totals",
+            "SELECT count(*) AS users, count(DISTINCT age) AS ages, "
+            "count(DISTINCT gender) AS genders FROM demographics",
+        )
+        add("valid_rows", "demographics", "''", "users", "demographic_totals")
+        add("distinct_ages", "demographics", "''", "ages", "demographic_totals")
+        add("distinct_genders", "demographics", "''", "genders", "demographic_totals")
+        add("users_with_demographics", "", "''", "users", "demographic_totals")
+        released_groups("demographics", "", "n", "demographic_groups")
+        for m in mids:
+            released_groups("demographics", ids[m].id_name, f"n{m}", "demographic_groups")
     if config.has_embeddings:
         add("valid_rows", "embeddings", "''", "count(*)", "embeddings")
         add("distinct_scopes", "embeddings", "''", "count(DISTINCT scope)", "embeddings")
         add("users_with_embeddings", "", "''", "count(DISTINCT user_id)", "embeddings")
-    return "\nUNION ALL\n".join(parts)
+    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(parts)
+
+
+def _segment_counts(users: str) -> str:
+    """Users per number of segments ``g`` (column ``c``), among the users matching ``users``."""
+    return f"(SELECT segments AS g, count(*) AS c FROM users WHERE {users} GROUP BY segments)"
 
 
 def status_query(config: DataLabConfig) -> str:

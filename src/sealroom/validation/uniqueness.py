@@ -12,8 +12,12 @@ Semantics (documented for data owners):
 
 How (no Python per row), for ``m`` eligible rows:
 
-1. DuckDB hashes each key to 64 bits and groups the hashes (one parallel pass); no repeated
-   hash → no duplicate (equal keys always hash equally). This is the common case.
+1. DuckDB hashes each eligible key to 64 bits (one parallel pass) and numpy sorts the hashes;
+   no two equal neighbours → no repeated hash → no duplicate (equal keys always hash equally).
+   This is the common case. (Sorting is much cheaper than grouping the hashes in a hash table:
+   measured on 30M keys of two strings, 2 cores: hash 0.6 s + in-place sort 0.3 s, against
+   4.3 s for DuckDB's ``GROUP BY h HAVING count(*) > 1``.) Memory: 8 bytes per eligible row
+   (twice while the hashes are copied out of DuckDB's result).
 2. Otherwise DuckDB groups the (hash, row) pairs by hash and joins every row of a repeated hash
    to the first row with that hash: integers only, multi-threaded.
 3. Each such row's key is compared exactly with its first row's key (Arrow ``take`` + ``equal``).
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -101,27 +106,24 @@ def find_duplicates(
     key_hash = hash_sql.format(keys=key_list)
     every_row = num_eligible == table.num_rows
     try:
-        # 1. Is any hash of an eligible key repeated? One grouping pass in DuckDB, on every
-        #    core; the answer is almost always no, and nothing else is computed then.
+        # 1. Is any hash of an eligible key repeated? Hashes in one parallel DuckDB pass, sorted
+        #    in place; the answer is almost always no, and nothing else is computed then.
         checked = table if every_row else table.append_column("eligible", pa.array(eligible))
         connection.register("keys", checked)
         where = "" if every_row else "WHERE eligible"
-        repeated_hashes = connection.sql(
-            f"SELECT h FROM (SELECT {key_hash} AS h FROM keys {where}) "  # noqa: S608
-            "GROUP BY h HAVING count(*) > 1"
-        ).to_arrow_table()
-        if repeated_hashes.num_rows == 0:
+        hashes_sql = f"SELECT {key_hash} AS h FROM keys {where}"  # noqa: S608
+        ordered = _hashes(connection, hashes_sql, num_eligible)
+        ordered.sort()
+        repeats = ordered[1:] == ordered[:-1]
+        if not repeats.any():
             connection.unregister("keys")
             return Duplicates(_NO_ROWS, _NO_ROWS)
-        every_hash = _column_as_numpy(
-            connection.sql(f"SELECT {key_hash} AS h FROM keys").to_arrow_table()  # noqa: S608
-        )
+        repeated = np.unique(ordered[1:][repeats])
+        del ordered, repeats
+        # The rare case: the hashes again, in row order this time.
+        hashes = _hashes(connection, hashes_sql, num_eligible)
         connection.unregister("keys")
-        if len(every_hash) != table.num_rows:  # would mean DuckDB dropped or added rows: a bug
-            raise ServerError("uniqueness hashes do not line up with the rows")
         positions = np.flatnonzero(eligible).astype(np.int64, copy=False)
-        hashes = every_hash if every_row else every_hash[positions]
-        repeated = _column_as_numpy(repeated_hashes)
         # 2. Every row of a repeated hash, with the first row of that hash (table positions).
         #    DuckDB semi-joins the rows against the short list of repeated hashes, so only
         #    candidate rows are grouped.
@@ -194,8 +196,25 @@ def _int64s(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
     return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.int64)
 
 
-def _column_as_numpy(table: pa.Table) -> npt.NDArray[np.uint64]:
-    column = table.column(0)
-    if column.num_chunks == 0:
-        return np.zeros(0, dtype=np.uint64)
-    return np.asarray(column.combine_chunks().to_numpy(zero_copy_only=False), dtype=np.uint64)
+def _hashes(connection: duckdb.DuckDBPyConnection, sql: str, expected: int) -> npt.NDArray[Any]:
+    """The hash column of ``sql``, in row order (``preserve_insertion_order``), as one writable
+    array of its own, to be sorted in place.
+
+    Fetched as Arrow and copied into a buffer from Arrow's pool: DuckDB's ``fetchnumpy`` converts
+    on one thread into memory from the C allocator, whose fresh pages cost several times more to
+    touch (measured on 30M hashes: 1.1-1.3 s against 0.6-0.75 s).
+    """
+    column = connection.sql(sql).to_arrow_table().column(0)
+    if len(column) != expected:  # would mean DuckDB dropped or added rows: a bug
+        raise ServerError("uniqueness hashes do not line up with the rows")
+    dtype = column.type.to_pandas_dtype()
+    hashes: npt.NDArray[Any] = np.frombuffer(
+        pa.allocate_buffer(len(column) * np.dtype(dtype).itemsize), dtype=dtype
+    )
+    offset = 0
+    for chunk in column.chunks:
+        if chunk.null_count:  # a hash is never NULL
+            raise ServerError("uniqueness hashes hold NULLs")
+        hashes[offset : offset + len(chunk)] = chunk.to_numpy()
+        offset += len(chunk)
+    return hashes

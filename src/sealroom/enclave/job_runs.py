@@ -165,10 +165,10 @@ def _charge_privacy_budget(
     core: CoreContext, run: Run, definition: RoomDefinition, room: RoomDefinition
 ) -> None:
     """Spend the epsilon and delta of every DP node of the room the job runs (DP SQL,
-    synthetic data, and scripts charged ``dp_epsilon``), before it runs; JobFailedError past the budget. A development or
-    requested node is not the room's: it reads only data its runner owns or results already
-    released, so its own noise is not the room's to pay (and a participant cannot drain the
-    shared budget with it)."""
+    synthetic data, and scripts charged ``dp_epsilon``), before it runs; JobFailedError past
+    the budget. A development or requested node is not the room's: it reads only data its
+    runner owns or results already released, so its own noise is not the room's to pay (and a
+    participant cannot drain the shared budget with it)."""
     charges: list[tuple[float, float]] = []
     for node in definition.execution_plan(run.node):
         if room.node(node.name) is None:

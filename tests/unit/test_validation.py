@@ -584,3 +584,14 @@ def test_report_of_invalid_emails_contains_no_part_of_the_input() -> None:
 def test_no_report_quotes_the_file(data: bytes) -> None:
     for schema in (THREE, PEOPLE, PEOPLE.model_copy(update={"drop_invalid_rows": True})):
         assert "qzxjvk" not in json.dumps(run(data, schema).report)
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_the_report_alone_is_the_same_report(drop: bool) -> None:
+    schema = PEOPLE.model_copy(update={"drop_invalid_rows": drop})
+    data = b"a@x.com,30,Bern\nnot-an-email,20,Genf\na@x.com,40,Basel\nb@x.com,,Chur\n"
+    full = validate_table(data, schema)
+    alone = validate_table(data, schema, keep_table=False)
+    assert alone.report == full.report
+    assert alone.table is None
+    assert (full.table is not None) == drop

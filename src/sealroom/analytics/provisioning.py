@@ -203,7 +203,9 @@ def prepare_table(
     else:
         data = _rewrite(text_bytes, delimiter, int(header), order, len(first), numeric, fmt, notes)
     threads = max(1, min(os.cpu_count() or 1, 8))
-    result = validate_table(data, schema, limits=ValidationLimits(threads=threads))
+    result = validate_table(
+        data, schema, limits=ValidationLimits(threads=threads), keep_table=False
+    )
     prepared = PreparedTable(
         data=data,
         encoding=encoding,

@@ -139,9 +139,10 @@ class ValidationLimits:
 
 @dataclass(frozen=True)
 class ValidationResult:
-    """The report (JSON-ready) and, unless the outcome is FAILED, the validated typed table, in
-    the core's compact form (:func:`~sealroom.compute.arrow_types.compact`: the types of
-    :func:`arrow_schema` in SQL, stored as DuckDB stores them)."""
+    """The report (JSON-ready) and, unless the outcome is FAILED (or the table was not wanted),
+    the validated typed table, in the core's compact form
+    (:func:`~sealroom.compute.arrow_types.compact`: the types of :func:`arrow_schema` in SQL,
+    stored as DuckDB stores them)."""
 
     report: dict[str, Any]
     table: pa.Table | None
@@ -170,9 +171,14 @@ def validate_table(
     schema: TableSchema,
     *,
     limits: ValidationLimits | None = None,
+    keep_table: bool = True,
 ) -> ValidationResult:
     """Validate one decrypted CSV file (no header row) against a table schema. See the module
-    docstring for the checklist; ``data`` is read in place (zero-copy) and never modified."""
+    docstring for the checklist; ``data`` is read in place (zero-copy) and never modified.
+
+    ``keep_table=False`` when only the report is wanted (the SDK's check before an upload): the
+    result's table is then None and the typed table is never built (its compaction is a good
+    part of the time on large files)."""
     limits = limits or ValidationLimits()
     draft = ReportDraft(
         columns=[ColumnSummary(i, c.name) for i, c in enumerate(schema.columns)],
@@ -222,7 +228,7 @@ def validate_table(
     num_invalid = int(np.count_nonzero(invalid))
     draft.num_invalid_rows = parsed.num_malformed + num_invalid
     draft.num_rows_remaining = parsed.table.num_rows - num_invalid
-    if not draft.passed:
+    if not draft.passed or not keep_table:
         return ValidationResult(draft.render(), None)
     table = pa.Table.from_arrays([check.values for check in checks], schema=arrow_schema(schema))
     if num_invalid:

@@ -24,7 +24,8 @@ DuckDB alone, on the same files, in one process, doing the same work as well as 
 DuckDB runs before and after each Sealroom run (``--repeat`` Sealroom runs, each a new DataLab on
 the same server). Both sides must give the same report: the DuckDB rows are assembled into a
 report with the core's validation totals and compared with Sealroom's, every run. The machine is
-shared and noisy: the median ratio is printed, and last the ratio of the best runs.
+shared and noisy: the median ratio is printed, the ratio of CPU seconds (the SDK's process and the
+server's against DuckDB's process), and last the ratio of the best runs.
 
 Usage: ``python bench/data_lab.py --users 10000000 [--repeat 3]``.
 """
@@ -32,6 +33,7 @@ Usage: ``python bench/data_lab.py --users 10000000 [--repeat 3]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -105,9 +107,11 @@ def generate(root: Path, users: int) -> dict[str, Path]:
 
 def duckdb_alone(
     paths: dict[str, Path], config: DataLabConfig
-) -> tuple[dict[str, float], list[tuple[str, str, str, float]]]:
-    """Stage times and the statistics rows of DuckDB doing the DataLab's work (module docstring)."""
+) -> tuple[dict[str, float], float, list[tuple[str, str, str, float]]]:
+    """Stage times, CPU seconds and the statistics rows of DuckDB doing the DataLab's work
+    (module docstring)."""
     times: dict[str, float] = {}
+    cpu = time.process_time()
     connection = duckdb.connect(":memory:")
     started = time.perf_counter()
     for table, (_, columns, _, _) in TABLES.items():
@@ -161,7 +165,7 @@ def duckdb_alone(
     ]
     times["statistics"] = time.perf_counter() - started
     connection.close()
-    return times, rows
+    return times, time.process_time() - cpu, rows
 
 
 def build_lab(client: sr.Client) -> DataLab:
@@ -180,7 +184,17 @@ def build_lab(client: sr.Client) -> DataLab:
     )
 
 
-def sealroom_end_to_end(lab: DataLab, paths: dict[str, Path]) -> tuple[dict[str, float], Any]:
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) the server process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def sealroom_end_to_end(
+    lab: DataLab, paths: dict[str, Path], pid: int
+) -> tuple[dict[str, float], tuple[float, float], Any]:
+    """Stage times, CPU seconds (this process, the server's) and the report."""
+    cpu = (time.process_time(), server_cpu(pid))
     started = time.perf_counter()
     lab.provision_local_datasets(
         sr.Key(),
@@ -198,7 +212,8 @@ def sealroom_end_to_end(lab: DataLab, paths: dict[str, Path]) -> tuple[dict[str,
         "provision (local check, encrypt, upload, core validation)": provisioned - started,
         "statistics (run, wait, fetch, decrypt)": finished - provisioned,
     }
-    return times, report
+    cpu = (time.process_time() - cpu[0], server_cpu(pid) - cpu[1])
+    return times, cpu, report
 
 
 def main() -> None:
@@ -219,12 +234,15 @@ def main() -> None:
             f"{time.perf_counter() - started:.1f} s"
         )
         duck_runs: list[float] = []
+        duck_cpu: list[float] = []
         sealroom_runs: list[float] = []
+        sealroom_cpu: list[float] = []
 
         def run_duckdb(config: DataLabConfig) -> list[tuple[str, str, str, float]]:
-            times, rows = duckdb_alone(paths, config)
+            times, cpu, rows = duckdb_alone(paths, config)
             duck_runs.append(sum(times.values()))
-            print(_line("duckdb alone", times))
+            duck_cpu.append(cpu)
+            print(_line("duckdb alone", times) + f", CPU {cpu:.1f} s")
             return rows
 
         process, url, tokens = start_server(root, (BANK,))
@@ -234,9 +252,15 @@ def main() -> None:
             for _ in range(args.repeat):
                 lab = build_lab(client)  # publishing the empty room is not timed
                 duck_rows = run_duckdb(lab.config)
-                sealroom_times, report = sealroom_end_to_end(lab, paths)
+                sealroom_times, (client_cpu, core_cpu), report = sealroom_end_to_end(
+                    lab, paths, process.pid
+                )
                 sealroom_runs.append(sum(sealroom_times.values()))
-                print(_line("sealroom", sealroom_times))
+                sealroom_cpu.append(client_cpu + core_cpu)
+                print(
+                    _line("sealroom", sealroom_times)
+                    + f", CPU {client_cpu:.1f} s (SDK) + {core_cpu:.1f} s (server)"
+                )
                 reports = {
                     d.node: lab.dcr.session.get_validation_report(lab.id, d.node)
                     for d in lab.config.datasets
@@ -253,6 +277,8 @@ def main() -> None:
         best = min(sealroom_runs) / min(duck_runs)
         typical = statistics.median(sealroom_runs) / statistics.median(duck_runs)
         print(f"median ratio: {typical:.2f}")
+        # CPU seconds are less sensitive to other loads than wall time (not immune to them).
+        print(f"CPU ratio (best runs): {min(sealroom_cpu) / min(duck_cpu):.2f}")
         print(
             f"ratio: {best:.2f} (best runs: {min(sealroom_runs):.2f} s / {min(duck_runs):.2f} s, "
             f"{args.users:,} users)"

@@ -35,7 +35,7 @@ from sealroom.errors import (
     TooManyRequestsError,
 )
 from sealroom.model import signed_actions
-from sealroom.model.commits import Commit, initial_history_pin
+from sealroom.model.commits import Commit, apply_commit, approver_groups, initial_history_pin
 from sealroom.model.definition import SqlNode
 from tests.integration.conftest import (
     ANALYST,
@@ -238,7 +238,7 @@ def test_competing_requests_the_second_is_superseded(app_platform: InProcessPlat
     assert "REQUEST_SUPERSEDED" in _audit_actions(dcrs[BANK])
 
 
-def test_a_request_cannot_add_data_nodes_change_nodes_or_grant_ownership(
+def test_a_request_cannot_add_data_nodes_change_nodes_or_slip_in_ownership(
     app_platform: InProcessPlatform,
 ) -> None:
     dcrs = _three_parties(app_platform.client)
@@ -266,8 +266,14 @@ def test_a_request_cannot_add_data_nodes_change_nodes_or_grant_ownership(
         analyst.session._api.post_json(
             f"/v1/rooms/{analyst.id}/requests", {"commit": raw}, proof=signer
         )
-    with pytest.raises(DefinitionError, match="data-owner"):
-        analyst.build_request().add_participant(ANALYST, data_owner_of=["customers"])
+    # Data ownership comes only with an owner grant, which the node's owners approve.
+    owning = analyst.build_request().add_participant(ANALYST, data_owner_of=["customers"]).build()
+    assert owning.owners
+    assert not owning.analysts
+    applied = apply_commit(analyst.definition, owning)
+    assert [(g.node, g.approvers) for g in approver_groups(applied, owning)] == [
+        ("customers", (BANK,))
+    ]
     # The builder checks locally with the same rules before anything is sent.
     with pytest.raises(DefinitionError, match="data node"):
         analyst.build_request().add_computation(_table("mine")).build()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sealroom.compute.sql.parameters import MAX_PARAMETERS as SQL_MAX_PARAMETERS
@@ -11,6 +13,8 @@ from sealroom.model.columns import Column, FormatType
 from sealroom.model.commits import (
     AnalystGrant,
     Commit,
+    OwnerGrant,
+    Withdrawal,
     affected_data_nodes,
     apply_commit,
     apply_commits,
@@ -186,7 +190,7 @@ def test_what_a_commit_may_not_do(fields: dict[str, object], message: str) -> No
         apply_commit(room, _commit(room, **fields))
 
 
-def test_a_commit_never_grants_data_ownership() -> None:
+def test_an_analyst_grant_never_carries_data_ownership_or_permissions() -> None:
     room = _room()
     data = _commit(room, note="x").model_dump(mode="json")
     data["analysts"] = [{"email": ANALYST, "analyst_of": ["bank_ids"], "data_owner_of": ["x"]}]
@@ -384,3 +388,197 @@ def test_a_request_cannot_rebind_its_requester_or_a_stranger() -> None:
     )
     with pytest.raises(DefinitionError, match="trust root 'nowhere'"):
         apply_commit(room, elsewhere)
+
+
+# -- people come and go: data owners added, roles withdrawn ---------------------------------------
+NEW = "dave@bank.example"
+NEW_KEY = "d0" * 32
+
+
+def test_commits_made_before_owners_and_withdrawals_keep_their_ids() -> None:
+    room = _room()
+    commit = _commit(room, analysts=(AnalystGrant(email=BANK, analyst_of=("bank_ids",)),))
+    assert b'"owners"' not in commit.canonical_bytes()
+    assert b'"withdrawals"' not in commit.canonical_bytes()
+    withdrawing = _commit(room, withdrawals=(Withdrawal(email=BANK, analyst_of=("bank_ids",)),))
+    assert b'"withdrawals":[{' in withdrawing.canonical_bytes()
+    assert parse_commit(json.loads(withdrawing.canonical_bytes())) == withdrawing
+
+
+def test_a_new_data_owner_is_approved_by_the_nodes_current_owners_never_by_themselves() -> None:
+    room = _room()
+    commit = _commit(
+        room,
+        owners=(OwnerGrant(email=NEW, key=NEW_KEY, data_owner_of=("customers",)),),
+        analysts=(AnalystGrant(email=NEW, analyst_of=("bank_ids",)),),
+    )
+    # A new participant is recognised once, by the first grant naming them (analysts first).
+    with pytest.raises(DefinitionError, match="comes with a pinned key"):
+        apply_commit(room, commit)
+    commit = _commit(
+        room,
+        analysts=(AnalystGrant(email=NEW, key=NEW_KEY, analyst_of=("bank_ids",)),),
+        owners=(OwnerGrant(email=NEW, data_owner_of=("customers",)),),
+    )
+    applied = apply_commit(room, commit)
+    assert applied.participant(NEW).data_owner_of == ("customers",)  # type: ignore[union-attr]
+    assert applied.identity(NEW) == Identity(email=NEW, key=NEW_KEY)
+    groups = approver_groups(applied, commit)
+    assert [(g.node, g.approvers) for g in groups] == [("customers", (BANK,))]
+
+
+@pytest.mark.parametrize(
+    ("grant", "message"),
+    [
+        (OwnerGrant(email=NEW, key=NEW_KEY, data_owner_of=("unowned",)), "no owner to approve"),
+        (OwnerGrant(email=NEW, key=NEW_KEY, data_owner_of=("bank_ids",)), "a computation"),
+        (OwnerGrant(email=NEW, key=NEW_KEY, data_owner_of=("nope",)), "no such node"),
+        (OwnerGrant(email=NEW, data_owner_of=("customers",)), "comes with a pinned key"),
+        (
+            OwnerGrant(email=INSURER, key=NEW_KEY, data_owner_of=("customers",)),
+            "already a participant",
+        ),
+    ],
+)
+def test_what_an_owner_grant_may_not_do(grant: OwnerGrant, message: str) -> None:
+    room = _room()
+    with pytest.raises(DefinitionError, match=message):
+        apply_commit(room, _commit(room, owners=(grant,)))
+
+
+def test_an_owner_grant_never_carries_analyst_roles_or_permissions() -> None:
+    room = _room()
+    data = _commit(room, note="x").model_dump(mode="json")
+    data["owners"] = [{"email": NEW, "data_owner_of": ["customers"], "permissions": []}]
+    with pytest.raises(DefinitionError, match="never grant permissions"):
+        parse_commit(data)
+    data["owners"] = []
+    data["withdrawals"] = [{"email": BANK, "analyst_of": ["bank_ids"], "key": NEW_KEY}]
+    with pytest.raises(DefinitionError, match="never grant key"):
+        parse_commit(data)
+
+
+def test_withdrawing_an_analyst_is_approved_by_the_owners_of_the_data_it_reads() -> None:
+    room = _room()
+    room = apply_commit(
+        room,
+        _commit(room, analysts=(AnalystGrant(email=INSURER, analyst_of=("bank_ids",)),)),
+    )
+    commit = _commit(room, withdrawals=(Withdrawal(email=INSURER, analyst_of=("bank_ids",)),))
+    applied = apply_commit(room, commit)
+    assert applied.participant(INSURER).analyst_of == ()  # type: ignore[union-attr]
+    assert applied.participant(INSURER).data_owner_of == ("policies",)  # type: ignore[union-attr]
+    assert affected_data_nodes(applied, commit) == ["customers"]
+    assert [(g.node, g.approvers) for g in approver_groups(applied, commit)] == [
+        ("customers", (BANK,))
+    ]
+
+
+def test_a_participant_left_with_no_role_leaves_the_room_and_is_no_longer_recognised() -> None:
+    room = _room()
+    room = apply_commit(
+        room,
+        _commit(
+            room,
+            analysts=(AnalystGrant(email=NEW, key=NEW_KEY, analyst_of=("bank_ids",)),),
+            owners=(OwnerGrant(email=NEW, data_owner_of=("customers",)),),
+        ),
+    )
+    commit = _commit(
+        room,
+        withdrawals=(
+            Withdrawal(email=NEW, analyst_of=("bank_ids",), data_owner_of=("customers",)),
+        ),
+    )
+    applied = apply_commit(room, commit)
+    assert not applied.is_participant(NEW)
+    assert applied.identity(NEW) is None
+    # The node's remaining owner approves; the one leaving is not asked.
+    assert [(g.node, g.approvers) for g in approver_groups(applied, commit)] == [
+        ("customers", (BANK,))
+    ]
+    # Back later only as a new participant: with a key again.
+    with pytest.raises(DefinitionError, match="comes with a pinned key"):
+        apply_commit(
+            applied, _commit(applied, analysts=(AnalystGrant(email=NEW, analyst_of=("bank_ids",)),))
+        )
+
+
+def test_the_room_owner_stays_a_participant_when_their_roles_are_withdrawn() -> None:
+    room = _room()
+    room = apply_commit(
+        room, _commit(room, owners=(OwnerGrant(email=INSURER, data_owner_of=("customers",)),))
+    )
+    applied = apply_commit(
+        room,
+        _commit(
+            room,
+            withdrawals=(
+                Withdrawal(email=BANK, analyst_of=("bank_ids",), data_owner_of=("customers",)),
+            ),
+        ),
+    )
+    assert applied.participant(BANK) is None
+    assert applied.is_participant(BANK)
+
+
+@pytest.mark.parametrize(
+    ("withdrawals", "message"),
+    [
+        ((Withdrawal(email=BANK, data_owner_of=("customers",)),), "keep none of its owners"),
+        ((Withdrawal(email=INSURER, analyst_of=("bank_ids",)),), "not an analyst of 'bank_ids'"),
+        ((Withdrawal(email=ANALYST, analyst_of=("bank_ids",)),), "holds no role"),
+        ((Withdrawal(email=BANK),), "names no role"),
+        (
+            (
+                Withdrawal(email=BANK, analyst_of=("bank_ids",)),
+                Withdrawal(email=BANK.upper(), analyst_of=("bank_ids",)),
+            ),
+            "one withdrawal",
+        ),
+    ],
+)
+def test_what_a_withdrawal_may_not_do(withdrawals: tuple[Withdrawal, ...], message: str) -> None:
+    room = _room()
+    with pytest.raises(DefinitionError, match=message):
+        apply_commit(room, _commit(room, withdrawals=withdrawals))
+
+
+def test_a_commit_cannot_hand_a_node_over_by_granting_and_withdrawing_at_once() -> None:
+    room = _room()
+    # The new owner would approve for the node alone: refused, its owner stays the approver.
+    with pytest.raises(DefinitionError, match="keep none of its owners"):
+        apply_commit(
+            room,
+            _commit(
+                room,
+                owners=(OwnerGrant(email=NEW, key=NEW_KEY, data_owner_of=("customers",)),),
+                withdrawals=(Withdrawal(email=BANK, data_owner_of=("customers",)),),
+            ),
+        )
+    with pytest.raises(DefinitionError, match="not both"):
+        apply_commit(
+            room,
+            _commit(
+                room,
+                owners=(OwnerGrant(email=BANK, data_owner_of=("policies",)),),
+                withdrawals=(Withdrawal(email=BANK, analyst_of=("bank_ids",)),),
+            ),
+        )
+
+
+def test_withdrawing_from_a_computation_over_unowned_data_is_refused() -> None:
+    room = _room()
+    free = SqlNode(name="free", query="SELECT id FROM unowned", dependencies=("unowned",))
+    room = apply_commit(
+        room,
+        _commit(
+            room,
+            nodes=(free,),
+            analysts=(AnalystGrant(email=INSURER, analyst_of=("free",)),),
+        ),
+    )
+    with pytest.raises(DefinitionError, match="nobody could approve"):
+        apply_commit(
+            room, _commit(room, withdrawals=(Withdrawal(email=INSURER, analyst_of=("free",)),))
+        )

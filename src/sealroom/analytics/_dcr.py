@@ -293,12 +293,19 @@ class AnalyticsDcr:
     """A published room, verified: its definition hashes to its id and the core signed it."""
 
     def __init__(
-        self, client: Client, session: Session, dcr_id: str, definition: RoomDefinition
+        self,
+        client: Client,
+        session: Session,
+        dcr_id: str,
+        definition: RoomDefinition,
+        history_pin: str,
     ) -> None:
         self.client = client
         self.session = session
         self.id = dcr_id
         self.definition = definition
+        #: The pin of the history ``definition`` is the current definition of.
+        self.history_pin = history_pin
         self._nodes: dict[str, Node] = {}
         self._add_nodes(definition)
 
@@ -315,7 +322,9 @@ class AnalyticsDcr:
 
     def refresh(self) -> AnalyticsDcr:
         """Re-read the verified current definition (an interactive room gains nodes)."""
-        self.definition = self.session.retrieve_data_room(self.id)
+        self.definition, self.history_pin = self.session.retrieve_current_data_room_configuration(
+            self.id
+        )
         self._add_nodes(self.definition)
         return self
 

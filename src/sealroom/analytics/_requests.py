@@ -3,7 +3,10 @@
 ``dcr.build_request().add_computation(node).add_participant(email, analyst_of=[...])
 .with_note("…").submit()`` proposes a commit on the room's current history; the data owners of
 every data node the new computations read approve it (one owner per node), then anyone
-integrates it. The core decides all of it; this module only builds, sends and reads.
+integrates it. A request also adds data owners of existing data nodes
+(``add_participant(email, data_owner_of=[...])``: their current owners approve) and withdraws
+roles (``withdraw(email, analyst_of=[...], data_owner_of=[...])``). The core decides all of it;
+this module only builds, sends and reads.
 
 What a :class:`SubmittedRequest` shows of the request itself is checked first
 (:func:`sealroom.analytics._verified.verify_request`): its id, owner, note, history pin and
@@ -16,7 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
@@ -53,11 +56,14 @@ class ApproverGroup:
 
 @dataclass(frozen=True)
 class RequestScope:
-    """What a request adds: computations, analysts, and the data nodes it reads."""
+    """What a request changes: computations and analysts added, data owners added, roles
+    withdrawn (``{email: (node, ...)}``), and the data nodes it affects."""
 
     computations: tuple[str, ...]
     analysts: dict[str, tuple[str, ...]]
     dependencies: tuple[str, ...]
+    data_owners: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    withdrawn: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,8 @@ class RequestBuilder:
         self._dcr = dcr
         self._nodes: list[NodeDefinition] = []
         self._analysts: dict[str, list[str]] = {}
+        self._owners: dict[str, list[str]] = {}
+        self._withdrawals: dict[str, model.Withdrawal] = {}
         self._emails: dict[str, str] = {}
         self._methods: dict[str, AuthenticationMethod] = {}
         self._rebinds: dict[str, tuple[str, AuthenticationMethod]] = {}
@@ -106,20 +114,34 @@ class RequestBuilder:
         data_owner_of: Sequence[str] = (),
         authentication: AuthenticationMethod | None = None,
     ) -> RequestBuilder:
-        """Make ``email`` analyst of ``analyst_of``. A participant new to the room is recognised
-        by ``authentication``: a pinned key, or the platform's CA (the default) if the room
-        trusts it — a request cannot add a trust root."""
-        if data_owner_of:
-            raise DefinitionError(
-                "a request can only add analysts; it can never grant data-owner rights "
-                f"(asked for {email} on {', '.join(data_owner_of)})"
-            )
+        """Make ``email`` analyst of ``analyst_of`` and data owner of ``data_owner_of`` (data
+        nodes that have an owner: one of them approves). A participant new to the room is
+        recognised by ``authentication``: a pinned key, or the platform's CA (the default) if
+        the room trusts it — a request cannot add a trust root."""
         key = normalise_email(email)
         self._emails.setdefault(key, email)
-        roles = self._analysts.setdefault(key, [])
-        roles.extend(name for name in analyst_of if name not in roles)
+        for roles, names in (
+            (self._analysts.setdefault(key, []), analyst_of),
+            (self._owners.setdefault(key, []), data_owner_of),
+        ):
+            roles.extend(name for name in names if name not in roles)
         if authentication is not None:
             self._methods[key] = authentication
+        return self
+
+    def withdraw(
+        self,
+        email: str,
+        *,
+        analyst_of: Sequence[str] = (),
+        data_owner_of: Sequence[str] = (),
+    ) -> RequestBuilder:
+        """Withdraw roles ``email`` holds. The owners of the data those computations read, and
+        the owners who stay on those data nodes, approve; someone left with no role leaves the
+        room (and comes back only as a new participant)."""
+        self._withdrawals[normalise_email(email)] = model.Withdrawal(
+            email=email, analyst_of=tuple(analyst_of), data_owner_of=tuple(data_owner_of)
+        )
         return self
 
     def change_authentication(
@@ -150,23 +172,43 @@ class RequestBuilder:
             note=self._note,
             nodes=tuple(nodes),
             analysts=tuple(
-                self._grant(definition, key, roles)
-                for key, roles in self._analysts.items()
-                if roles
+                model.AnalystGrant(email=email, analyst_of=tuple(roles), key=key, root=root)
+                for email, roles, key, root in self._grants(definition, self._analysts, set())
             ),
             identities=tuple(
                 self._identity(definition, email, method)
                 for email, method in self._rebinds.values()
             ),
+            owners=tuple(
+                model.OwnerGrant(email=email, data_owner_of=tuple(roles), key=key, root=root)
+                for email, roles, key, root in self._grants(
+                    definition, self._owners, {k for k, r in self._analysts.items() if r}
+                )
+            ),
+            withdrawals=tuple(self._withdrawals.values()),
         )
         model.apply_commit(definition, commit)
         return commit
 
-    def _grant(self, definition: RoomDefinition, key: str, roles: list[str]) -> model.AnalystGrant:
-        email = self._emails[key]
-        if definition.is_participant(email):
-            return model.AnalystGrant(email=email, analyst_of=tuple(roles))
-        method = self._methods.get(key, AuthenticationMethod.platform_pki())
+    def _grants(
+        self, definition: RoomDefinition, roles: dict[str, list[str]], recognised: set[str]
+    ) -> list[tuple[str, list[str], str | None, str | None]]:
+        """``(email, roles, key, root)`` per person given roles; a participant new to the room
+        comes with how it recognises them, once (``recognised``: already given)."""
+        grants: list[tuple[str, list[str], str | None, str | None]] = []
+        for person, names in roles.items():
+            if not names:
+                continue
+            email = self._emails[person]
+            if definition.is_participant(email) or person in recognised:
+                grants.append((email, names, None, None))
+            else:
+                grants.append((email, names, *self._recognise(definition, person)))
+        return grants
+
+    def _recognise(self, definition: RoomDefinition, person: str) -> tuple[str | None, str | None]:
+        email = self._emails[person]
+        method = self._methods.get(person, AuthenticationMethod.platform_pki())
         if method.root is not None:
             raise DefinitionError(
                 f"{email}: a request cannot add a trust root; pin their key, or use a root "
@@ -180,7 +222,7 @@ class RequestBuilder:
                     f"{email}: the room does not trust the platform's CA, so a new participant "
                     "comes with a pinned key (authentication=AuthenticationMethod.pinned_key(…))"
                 )
-        return model.AnalystGrant(email=email, analyst_of=tuple(roles), key=method.key, root=root)
+        return method.key, root
 
     @staticmethod
     def _identity(definition: RoomDefinition, email: str, method: AuthenticationMethod) -> Identity:
@@ -223,10 +265,12 @@ class SubmittedRequest:
         self._data = data
 
     def _verify(self, data: dict[str, Any]) -> VerifiedRequest:
-        verified = verify_request(self._dcr.id, data, self._dcr.definition)
-        if verified.approver_groups is None and self._dcr.definition.interactive:
+        dcr = self._dcr
+        verified = verify_request(dcr.id, data, dcr.definition, dcr.history_pin)
+        if verified.approver_groups is None and dcr.definition.interactive:
             # Built on a history newer than the room as last read: read it again, once.
-            verified = verify_request(self._dcr.id, data, self._dcr.refresh().definition)
+            dcr.refresh()
+            verified = verify_request(dcr.id, data, dcr.definition, dcr.history_pin)
         return verified
 
     def _update(self, data: dict[str, Any]) -> SubmittedRequest:
@@ -324,6 +368,8 @@ class SubmittedRequest:
             computations=tuple(node.name for node in commit.nodes),
             analysts={grant.email: grant.analyst_of for grant in commit.analysts},
             dependencies=tuple(group.node for group in self.approver_groups),
+            data_owners={grant.email: grant.data_owner_of for grant in commit.owners},
+            withdrawn={w.email: (*w.data_owner_of, *w.analyst_of) for w in commit.withdrawals},
         )
 
     # -- acting ---------------------------------------------------------------------------
@@ -341,7 +387,7 @@ class SubmittedRequest:
         )
 
     def integrate(self) -> SubmittedRequest:
-        """Integrate an approved request: the room gains its computations and analysts."""
+        """Integrate an approved request: the room changes as it says, for everybody."""
         self._update(self._dcr.session.act_on_request(self._dcr.id, self.id, "integrate"))
         self._dcr.refresh()
         return self

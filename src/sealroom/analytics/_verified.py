@@ -132,7 +132,10 @@ def verified_commit(room_id: str, data: Mapping[str, Any]) -> Commit:
 
 
 def verify_request(
-    room_id: str, data: Mapping[str, Any], definition: RoomDefinition | None = None
+    room_id: str,
+    data: Mapping[str, Any],
+    definition: RoomDefinition | None = None,
+    history_pin: str | None = None,
 ) -> VerifiedRequest:
     """Check a request the host shows (``data``, as the API returns it) for room ``room_id``.
 
@@ -140,9 +143,9 @@ def verify_request(
        approver reads is what the core approves and integrates.
     2. The host's copies of the commit's fields (room, requester, note, history pin) are the
        commit's: a rewritten copy beside a genuine commit is not shown.
-    3. With ``definition`` (a verified definition of the room), the approver groups are
-       derived by the core's rule and must be the host's: a host cannot hide an affected data
-       node or name another owner.
+    3. With ``definition``, the verified current definition of the room at ``history_pin``,
+       the approver groups of a request built on that history are derived by the core's rule
+       and must be the host's: a host cannot hide an affected data node or name another owner.
     """
     commit = verified_commit(room_id, data)
     request_id = commit.commit_id
@@ -159,7 +162,11 @@ def verify_request(
     shown_requester = normalise_email(str(data.get("requester", commit.requester)))
     if shown_requester != normalise_email(commit.requester):
         raise _altered_request(room_id, request_id, "requester")
-    groups = None if definition is None else derive_approver_groups(definition, commit)
+    groups = (
+        None
+        if definition is None or history_pin is None
+        else derive_approver_groups(definition, history_pin, commit)
+    )
     if groups is not None and "approver_groups" in data:
         shown = [(str(g["node"]), tuple(map(str, g["approvers"]))) for g in data["approver_groups"]]
         if shown != [(g.node, g.approvers) for g in groups]:
@@ -168,25 +175,18 @@ def verify_request(
 
 
 def derive_approver_groups(
-    definition: RoomDefinition, commit: Commit
+    definition: RoomDefinition, history_pin: str, commit: Commit
 ) -> list[ApproverGroup] | None:
-    """The approver groups of ``commit``, by the core's rule, from a verified ``definition`` of
-    its room; ``None`` when ``definition`` does not hold everything the commit reads.
-
-    The core derives them from the definition the commit was built on. Any later definition
-    gives the same: commits only add nodes (never changing one) and analysts (never data
-    owners), so the data nodes a computation reads and their owners never change.
+    """The approver groups of ``commit``, by the core's rule, when it was built on the history
+    whose verified current definition is ``definition`` (pin ``history_pin``); ``None`` for a
+    commit built on another history (commits add data owners and withdraw roles, so the owners
+    of a node at another point of the history may differ: the caller may read the room again).
     """
-    # Already integrated (or adding analysts only): the definition holds every node it opens.
-    if all(definition.node(node.name) == node for node in commit.nodes) and all(
-        definition.node(name) is not None for name in commit.granted_nodes()
-    ):
-        return approver_groups(definition, commit)
+    if commit.history_pin != history_pin:
+        return None
     try:
         return approver_groups(apply_commit(definition, commit), commit)
     except DefinitionError:
-        # Built on an older history whose names were taken since, or on one newer than
-        # ``definition``: the caller may read the room again.
         return None
 
 

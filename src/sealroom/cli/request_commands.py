@@ -202,8 +202,11 @@ def request_show(
     with _session(api_url, email, token) as session:
         room_id = resolve_room_id(session.client, room_id)
         data = resolve_request(session, room_id, request_id)
-        # The approver groups shown are checked against the room's verified definition.
-        request = verify_request(room_id, data, session.retrieve_data_room(room_id))
+        # The approver groups of a pending request are checked against the room's verified
+        # definition; those of a closed request are, like its status, as the host relays them.
+        request = verify_request(
+            room_id, data, *session.retrieve_current_data_room_configuration(room_id)
+        )
     if as_json:
         typer.echo(json.dumps(data, indent=2))
         return
@@ -503,6 +506,15 @@ def _describe(data: dict[str, Any], commit: Commit) -> list[str]:
         lines.append("  none needed: the request reads no data node")
     for grant in commit.analysts:
         lines.append(f"analyst    {e(grant.email)} of {e(', '.join(grant.analyst_of))}")
+    for owner in commit.owners:
+        lines.append(f"data owner {e(owner.email)} of {e(', '.join(owner.data_owner_of))}")
+    for withdrawal in commit.withdrawals:
+        roles = [f"data owner of {name}" for name in withdrawal.data_owner_of]
+        roles += [f"analyst of {name}" for name in withdrawal.analyst_of]
+        lines.append(f"withdraws  {e(withdrawal.email)}: no longer {e(', '.join(roles))}")
+    for identity in commit.identities:
+        how = f"key {identity.key}" if identity.key else f"trust root {identity.root}"
+        lines.append(f"recognises {e(identity.email)} by {e(how)}")
     for index, node in enumerate(commit.nodes, start=1):
         lines.extend(_describe_node(index, node))
     return lines

@@ -302,11 +302,15 @@ class Client:
     def publish_analytics_dcr(self, dcr_definition: AnalyticsDcrDefinition) -> AnalyticsDcr:
         session = self.session()
         room_id = session.publish_data_room(dcr_definition.definition)
-        return AnalyticsDcr(self, session, room_id, session.retrieve_data_room(room_id))
+        return AnalyticsDcr(
+            self, session, room_id, *session.retrieve_current_data_room_configuration(room_id)
+        )
 
     def retrieve_analytics_dcr(self, dcr_id: str) -> AnalyticsDcr:
         session = self.session()
-        return AnalyticsDcr(self, session, dcr_id, session.retrieve_data_room(dcr_id))
+        return AnalyticsDcr(
+            self, session, dcr_id, *session.retrieve_current_data_room_configuration(dcr_id)
+        )
 
     # -- templates (docs/room-definition.md) --------------------------------------------
     def export_dcr_definition(self, dcr_id: str) -> str:

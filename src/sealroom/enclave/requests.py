@@ -76,7 +76,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 def submit_request(
     core: CoreContext, principal: Principal, room_id: str, commit_data: object
 ) -> RequestOut:
-    """Propose a commit: new computations and analysts, approved by the owners it affects."""
+    """Propose a commit (computations, analysts and data owners added, roles withdrawn),
+    approved by the owners it affects."""
     allowed = core.authority.authorize(
         principal,
         room_id,
@@ -396,6 +397,11 @@ def _supersede(core: CoreContext, room_id: str, request_id: str, principal: Prin
 def _summary(commit: Commit) -> str:
     parts = [f"computation {node.name}" for node in commit.nodes]
     parts += [f"analyst {g.email} of {', '.join(g.analyst_of)}" for g in commit.analysts]
+    parts += [f"data owner {g.email} of {', '.join(g.data_owner_of)}" for g in commit.owners]
+    parts += [
+        f"withdrawing {w.email} from " + ", ".join((*w.data_owner_of, *w.analyst_of))
+        for w in commit.withdrawals
+    ]
     parts += [
         f"recognising {i.email} by " + (f"key {i.key[:16]}" if i.key else f"trust root {i.root}")
         for i in commit.identities

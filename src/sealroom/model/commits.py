@@ -6,24 +6,33 @@ followed by its integrated commits, in order. A commit is what a request propose
     commit    = canonical JSON {"version": 2, "room_id", "history_pin", "requester", "note",
                                 "nodes": [compute node, ...],
                                 "analysts": [{email, analyst_of, key, root}],
-                                "identities": [{email, key, root}]}
+                                "identities": [{email, key, root}],
+                                "owners": [{email, data_owner_of, key, root}],    (when any)
+                                "withdrawals": [{email, data_owner_of, analyst_of}]}  (when any)
     commit id = SHA-256(commit)
     pin_0     = SHA-256("sealroom/history-pin/v1" || room id)
     pin_k     = SHA-256("sealroom/history-pin/v1" || pin_{k-1} || commit id_k)
 
 Invariants (enforced by :func:`apply_commit`, raised as :class:`DefinitionError`):
 
-* A commit only **adds**: new compute nodes, and analysts (new participants or new
-  ``analyst_of`` roles). It never adds a data node, never grants data-owner rights or explicit
-  permissions, never changes or removes an existing node, and never touches room settings.
-  The one thing it may change is how the room recognises an existing participant (a new pinned
-  key or trust root of the room, after a key was lost or rotated) — never its requester's own.
+* A commit adds new compute nodes and analysts (new participants or new ``analyst_of`` roles).
+  It never adds a data node, never grants explicit permissions, never changes or removes an
+  existing node, and never touches room settings. It may also change how the room recognises an
+  existing participant (a new pinned key or trust root of the room, after a key was lost or
+  rotated) — never its requester's own.
+* People, not nodes, come and go: a commit may make someone a data owner of an existing data
+  node that has an owner (``owners``), and withdraw roles a participant holds (``withdrawals``:
+  data owner or analyst of named nodes). It never leaves a data node that had an owner without
+  one; a participant left with no role and no explicit permission leaves the room (their
+  identity with them), except the room's owner.
 * A commit names the history pin it was built on; it applies only on top of exactly that
   history (optimistic concurrency: of two requests built on the same pin, the first integrated
   wins and the other is superseded).
-* The approvers of a commit are the data owners of every data node that any computation it adds
-  or opens to a new analyst reads, directly or through other computations
-  (:func:`approver_groups`): one owner per such node suffices, every such node must approve.
+* The approvers of a commit are the data owners of every data node that any computation it adds,
+  opens to a new analyst or withdraws from an analyst reads, directly or through other
+  computations, and of every data node whose owners it changes (:func:`approver_groups`): one
+  owner per such node suffices, every such node must approve. Nobody ever approves for a node
+  the same commit makes them an owner of.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ __all__ = [
     "AnalystGrant",
     "ApproverGroup",
     "Commit",
+    "OwnerGrant",
+    "Withdrawal",
     "affected_data_nodes",
     "apply_commit",
     "apply_commits",
@@ -77,8 +88,13 @@ _PIN_DOMAIN = b"sealroom/history-pin/v1"
 _APPROVAL_DOMAIN = b"sealroom/commit-approval/v1"
 _RECORD_DOMAIN = b"sealroom/room-commit/v1"
 _HEX64 = r"^[0-9a-f]{64}$"
-#: What a request may say of an analyst it adds.
+#: What a request may say of an analyst it adds, of a data owner it adds, of a withdrawal.
 _GRANT_FIELDS = frozenset({"email", "analyst_of", "key", "root"})
+_OWNER_FIELDS = frozenset({"email", "data_owner_of", "key", "root"})
+_WITHDRAWAL_FIELDS = frozenset({"email", "data_owner_of", "analyst_of"})
+#: Lists a commit carries in its canonical form only when they are not empty (so that commits
+#: made before they existed keep their ids).
+_OPTIONAL_LISTS = ("owners", "withdrawals")
 
 #: Bounds of one request: a request is reviewed by people, so it stays small.
 MAX_COMMIT_NODES = 20
@@ -102,6 +118,30 @@ class AnalystGrant(BaseModel):
     root: str | None = Field(default=None, min_length=1, max_length=40)
 
 
+class OwnerGrant(BaseModel):
+    """``email`` becomes a data owner of ``data_owner_of`` (data nodes already in the room, each
+    with an owner: its current owners approve). New participants come as in :class:`AnalystGrant`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: Email
+    data_owner_of: tuple[NodeName, ...] = Field(min_length=1, max_length=50)
+    key: str | None = Field(default=None, pattern=FINGERPRINT_PATTERN)
+    root: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+class Withdrawal(BaseModel):
+    """``email`` stops being a data owner of ``data_owner_of`` and an analyst of ``analyst_of``
+    (roles they hold; explicit permissions are the room's settings and stay)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: Email
+    data_owner_of: tuple[NodeName, ...] = Field(default=(), max_length=50)
+    analyst_of: tuple[NodeName, ...] = Field(default=(), max_length=50)
+
+
 class Commit(BaseModel):
     """A proposed change of a room, built on one history pin."""
 
@@ -117,9 +157,17 @@ class Commit(BaseModel):
     #: New identities of participants already in the room: how a lost or rotated key is
     #: replaced in a room that pins keys (see :func:`approver_groups` for who approves).
     identities: tuple[Identity, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
+    #: New data owners of existing data nodes.
+    owners: tuple[OwnerGrant, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
+    #: Roles withdrawn from participants.
+    withdrawals: tuple[Withdrawal, ...] = Field(default=(), max_length=MAX_COMMIT_ANALYSTS)
 
     def canonical_bytes(self) -> bytes:
-        return canonical_json(self.model_dump(mode="json"))
+        data = self.model_dump(mode="json")
+        for name in _OPTIONAL_LISTS:
+            if not data[name]:
+                del data[name]
+        return canonical_json(data)
 
     @property
     def commit_id(self) -> str:
@@ -132,17 +180,47 @@ class Commit(BaseModel):
             names.extend(name for name in grant.analyst_of if name not in names)
         return names
 
+    def withdrawn_nodes(self) -> list[str]:
+        """The computations this commit withdraws an analyst from."""
+        names: list[str] = []
+        for withdrawal in self.withdrawals:
+            names.extend(name for name in withdrawal.analyst_of if name not in names)
+        return names
+
+    def ownership_changes(self) -> list[str]:
+        """The data nodes whose owners this commit changes (adds to or withdraws from)."""
+        names: list[str] = []
+        changes: list[OwnerGrant | Withdrawal] = [*self.owners, *self.withdrawals]
+        for change in changes:
+            names.extend(name for name in change.data_owner_of if name not in names)
+        return names
+
+    def new_owners(self, node: str) -> set[str]:
+        """Who this commit makes a data owner of ``node`` (normalised e-mails)."""
+        return {
+            normalise_email(grant.email)
+            for grant in self.owners
+            if any(name.lower() == node.lower() for name in grant.data_owner_of)
+        }
+
 
 def parse_commit(data: object) -> Commit:
     """Parse a commit received from outside, with a clear refusal of what a request may not do."""
     if isinstance(data, Mapping):
-        for grant in data.get("analysts") or ():
-            if isinstance(grant, Mapping) and set(grant) - _GRANT_FIELDS:
-                extra = sorted(set(grant) - _GRANT_FIELDS)
-                raise DefinitionError(
-                    f"a request can only add analysts; it can never grant {', '.join(extra)} "
-                    f"(asked for {grant.get('email')!r})"
-                )
+        for field, allowed, what in (
+            ("analysts", _GRANT_FIELDS, "an analyst grant"),
+            ("owners", _OWNER_FIELDS, "a data-owner grant"),
+            ("withdrawals", _WITHDRAWAL_FIELDS, "a withdrawal"),
+        ):
+            for grant in data.get(field) or ():
+                if isinstance(grant, Mapping) and set(grant) - allowed:
+                    extra = sorted(set(grant) - allowed)
+                    raise DefinitionError(
+                        f"{what} can never grant {', '.join(extra)} "
+                        f"(asked for {grant.get('email')!r}): a request adds analysts and data "
+                        "owners, and withdraws roles, each in its own list; explicit "
+                        "permissions are agreed when the room is created"
+                    )
     try:
         return Commit.model_validate(data)
     except ValidationError as exc:
@@ -227,7 +305,11 @@ def verify_history(
 
 # -- applying -------------------------------------------------------------------------------
 def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
-    """The definition with ``commit`` applied; :class:`DefinitionError` if it may not apply."""
+    """The definition with ``commit`` applied; :class:`DefinitionError` if it may not apply.
+
+    Withdrawals apply first, then analyst grants, then owner grants; a participant new to the
+    room comes with their key or trust root in the first grant that names them.
+    """
     existing = {node.name.lower(): node for node in definition.nodes}
     for node in commit.nodes:
         if isinstance(node, TableNode | RawNode):
@@ -240,46 +322,197 @@ def apply_commit(definition: RoomDefinition, commit: Commit) -> RoomDefinition:
                 f"a request can never change an existing node: {node.name!r} is already in the "
                 "room; give the new computation another name"
             )
-    if not commit.nodes and not commit.analysts and not commit.identities:
+    if not (
+        commit.nodes or commit.analysts or commit.identities or commit.owners or commit.withdrawals
+    ):
         raise DefinitionError(
-            "the request adds nothing: add a computation or an analyst, or change how the room "
-            "recognises a participant"
+            "the request adds nothing: add a computation, an analyst or a data owner, withdraw a "
+            "role, or change how the room recognises a participant"
         )
-    participants = list(definition.participants)
-    identities = list(definition.identities)
+    _check_people_once(commit)
+    people = _People(definition)
+    for withdrawal in commit.withdrawals:
+        people.withdraw(withdrawal)
     for grant in commit.analysts:
-        index = next(
-            (
-                i
-                for i, p in enumerate(participants)
-                if normalise_email(p.email) == normalise_email(grant.email)
-            ),
-            None,
-        )
-        is_new = index is None and not definition.is_participant(grant.email)
-        if is_new != (grant.key is not None or grant.root is not None):
-            raise DefinitionError(
-                f"{grant.email}: a new participant comes with a pinned key or a trust root, and "
-                "a participant of the room keeps theirs"
-                if is_new
-                else f"{grant.email} is already a participant: a request cannot change how the "
-                "room recognises them"
-            )
-        if is_new:
-            identities.append(Identity(email=grant.email, key=grant.key, root=grant.root))
-        if index is None:
-            participants.append(Participant(email=grant.email, analyst_of=grant.analyst_of))
-            continue
-        current = participants[index]
-        added = tuple(n for n in grant.analyst_of if n not in current.analyst_of)
-        participants[index] = current.model_copy(update={"analyst_of": current.analyst_of + added})
-    return rebuild_definition(
+        people.grant(grant.email, grant.key, grant.root, analyst_of=grant.analyst_of)
+    for owner in commit.owners:
+        _check_ownable(definition, owner)
+        people.grant(owner.email, owner.key, owner.root, data_owner_of=owner.data_owner_of)
+    applied = rebuild_definition(
         definition,
         "the room would be invalid",
         nodes=definition.nodes + commit.nodes,
-        participants=tuple(participants),
-        identities=tuple(_rebind(definition, identities, commit)),
+        participants=people.participants(),
+        identities=tuple(_rebind(definition, people.identities(), commit)),
     )
+    _check_owned_still(definition, applied, commit)
+    _check_withdrawals_approvable(applied, commit)
+    return applied
+
+
+def _check_people_once(commit: Commit) -> None:
+    """Nobody is both granted and withdrawn a role in one commit, nor withdrawn twice."""
+    withdrawn = [normalise_email(w.email) for w in commit.withdrawals]
+    if len(set(withdrawn)) != len(withdrawn):
+        raise DefinitionError("a request withdraws each participant's roles in one withdrawal")
+    granted = {normalise_email(g.email) for g in commit.analysts}
+    granted |= {normalise_email(g.email) for g in commit.owners}
+    both = sorted(granted.intersection(withdrawn))
+    if both:
+        raise DefinitionError(
+            f"a request either grants or withdraws roles of a participant, not both: {both[0]}"
+        )
+
+
+def _check_ownable(definition: RoomDefinition, grant: OwnerGrant) -> None:
+    for name in grant.data_owner_of:
+        node = definition.node(name)
+        if not isinstance(node, TableNode | RawNode):
+            raise DefinitionError(
+                f"{grant.email} cannot become a data owner of {name!r}: "
+                + ("no such node" if node is None else "it is a computation, not a data node")
+            )
+        if not _owners(definition, node.name):
+            raise DefinitionError(
+                f"{grant.email} cannot become a data owner of {node.name!r}: it has no owner "
+                "to approve (data owners are agreed when the room is created)"
+            )
+
+
+def _check_owned_still(definition: RoomDefinition, applied: RoomDefinition, commit: Commit) -> None:
+    """Every data node whose owners the commit changes keeps an owner it had: they approve."""
+    for name in commit.ownership_changes():
+        before = {normalise_email(e) for e in _owners(definition, name)}
+        after = {normalise_email(e) for e in _owners(applied, name)}
+        if not before & after:
+            raise DefinitionError(
+                f"data node {name!r} would keep none of its owners: a request changes its "
+                "owners with the approval of one who stays"
+            )
+
+
+def _check_withdrawals_approvable(applied: RoomDefinition, commit: Commit) -> None:
+    """An analyst is withdrawn from a computation only with the approval of an owner of the
+    data it reads (the people who agreed to open it)."""
+    for name in commit.withdrawn_nodes():
+        if not any(_owners(applied, data.name) for data in applied.data_inputs(name)):
+            raise DefinitionError(
+                f"nobody owns data that {name!r} reads, so nobody could approve withdrawing "
+                "its analysts"
+            )
+
+
+def _owners(definition: RoomDefinition, node: str) -> list[str]:
+    return [
+        email
+        for email in definition.participant_emails()
+        if any(
+            p.kind is PermissionKind.LEAF_CRUD
+            and p.node is not None
+            and p.node.lower() == node.lower()
+            for p in effective_permissions(definition, email)
+        )
+    ]
+
+
+class _People:
+    """The participants and identities of a definition being changed by one commit."""
+
+    def __init__(self, definition: RoomDefinition) -> None:
+        self._definition = definition
+        self._participants = list(definition.participants)
+        self._identities = list(definition.identities)
+
+    def participants(self) -> tuple[Participant, ...]:
+        return tuple(self._participants)
+
+    def identities(self) -> list[Identity]:
+        return self._identities
+
+    def _index(self, email: str) -> int | None:
+        return next(
+            (
+                i
+                for i, p in enumerate(self._participants)
+                if normalise_email(p.email) == normalise_email(email)
+            ),
+            None,
+        )
+
+    def grant(
+        self,
+        email: str,
+        key: str | None,
+        root: str | None,
+        *,
+        analyst_of: tuple[str, ...] = (),
+        data_owner_of: tuple[str, ...] = (),
+    ) -> None:
+        index = self._index(email)
+        is_new = index is None and not self._definition.is_participant(email)
+        if is_new != (key is not None or root is not None):
+            raise DefinitionError(
+                f"{email}: a new participant comes with a pinned key or a trust root, and "
+                "a participant of the room keeps theirs"
+                if is_new
+                else f"{email} is already a participant: a request cannot change how the "
+                "room recognises them"
+            )
+        if is_new:
+            self._identities.append(Identity(email=email, key=key, root=root))
+        if index is None:
+            self._participants.append(
+                Participant(email=email, analyst_of=analyst_of, data_owner_of=data_owner_of)
+            )
+            return
+        current = self._participants[index]
+        self._participants[index] = current.model_copy(
+            update={
+                "analyst_of": _union(current.analyst_of, analyst_of),
+                "data_owner_of": _union(current.data_owner_of, data_owner_of),
+            }
+        )
+
+    def withdraw(self, withdrawal: Withdrawal) -> None:
+        email = withdrawal.email
+        index = self._index(email)
+        if index is None:
+            raise DefinitionError(f"{email} holds no role in the room to withdraw")
+        if not withdrawal.analyst_of and not withdrawal.data_owner_of:
+            raise DefinitionError(f"the withdrawal of {email} names no role")
+        current = self._participants[index]
+        for name, held, what in (
+            *((n, current.analyst_of, "an analyst") for n in withdrawal.analyst_of),
+            *((n, current.data_owner_of, "a data owner") for n in withdrawal.data_owner_of),
+        ):
+            if not any(h.lower() == name.lower() for h in held):
+                raise DefinitionError(f"{email} is not {what} of {name!r}")
+        remaining = current.model_copy(
+            update={
+                "analyst_of": _without(current.analyst_of, withdrawal.analyst_of),
+                "data_owner_of": _without(current.data_owner_of, withdrawal.data_owner_of),
+            }
+        )
+        if remaining.analyst_of or remaining.data_owner_of or remaining.permissions:
+            self._participants[index] = remaining
+            return
+        # Nothing left: they leave the room, and the room stops recognising them (a later
+        # request adds them back as a new participant, with a key or trust root again).
+        del self._participants[index]
+        if normalise_email(email) != normalise_email(self._definition.owner):
+            self._identities = [
+                i for i in self._identities if normalise_email(i.email) != normalise_email(email)
+            ]
+
+
+def _union(held: tuple[str, ...], added: tuple[str, ...]) -> tuple[str, ...]:
+    lowered = {h.lower() for h in held}
+    return held + tuple(dict.fromkeys(n for n in added if n.lower() not in lowered))
+
+
+def _without(held: tuple[str, ...], removed: tuple[str, ...]) -> tuple[str, ...]:
+    gone = {n.lower() for n in removed}
+    return tuple(h for h in held if h.lower() not in gone)
 
 
 def _rebind(
@@ -348,10 +581,11 @@ class ApproverGroup:
 
 
 def affected_data_nodes(applied: RoomDefinition, commit: Commit) -> list[str]:
-    """The data nodes read by a computation the commit opens (in ``applied``, the definition
-    with the commit applied), directly or through other computations, each once."""
+    """The data nodes read by a computation the commit opens or withdraws an analyst from (in
+    ``applied``, the definition with the commit applied), directly or through other
+    computations, each once."""
     affected: list[str] = []
-    for name in commit.granted_nodes():
+    for name in commit.granted_nodes() + commit.withdrawn_nodes():
         for data in applied.data_inputs(name):
             if data.name not in affected:
                 affected.append(data.name)
@@ -361,26 +595,26 @@ def affected_data_nodes(applied: RoomDefinition, commit: Commit) -> list[str]:
 def approver_groups(applied: RoomDefinition, commit: Commit) -> list[ApproverGroup]:
     """One group per affected data node that has an owner (a node nobody owns holds no data).
 
+    The affected nodes are those :func:`affected_data_nodes` names, then those whose owners the
+    commit changes. Nobody approves for a node the commit makes them an owner of.
+
     A commit that changes how the room recognises participants affects every data node: a key
     that becomes theirs acts as them. Each node's group is then its owners other than those
     participants — or, where they are its only owners, the room's owner if not among them (a
     node with neither has no group: :func:`apply_commit` refuses such a commit).
     """
     groups = []
-    emails = applied.participant_emails()
     rebound = {normalise_email(i.email) for i in commit.identities}
     names = affected_data_nodes(applied, commit)
+    for changed in commit.ownership_changes():
+        node = applied.node(changed)
+        if node is not None:
+            names.append(node.name)
     if rebound:
         names += [n.name for n in applied.nodes if isinstance(n, TableNode | RawNode)]
     for name in dict.fromkeys(names):
-        owners = tuple(
-            email
-            for email in emails
-            if any(
-                p.kind is PermissionKind.LEAF_CRUD and p.node == name
-                for p in effective_permissions(applied, email)
-            )
-        )
+        new = commit.new_owners(name)
+        owners = tuple(e for e in _owners(applied, name) if normalise_email(e) not in new)
         if rebound and owners:
             others = tuple(e for e in owners if normalise_email(e) not in rebound)
             fallback = () if normalise_email(applied.owner) in rebound else (applied.owner,)

@@ -200,7 +200,7 @@ class Commit(BaseModel):
         return {
             normalise_email(grant.email)
             for grant in self.owners
-            if any(name.lower() == node.lower() for name in grant.data_owner_of)
+            if node in grant.data_owner_of
         }
 
 
@@ -407,9 +407,7 @@ def _owners(definition: RoomDefinition, node: str) -> list[str]:
         email
         for email in definition.participant_emails()
         if any(
-            p.kind is PermissionKind.LEAF_CRUD
-            and p.node is not None
-            and p.node.lower() == node.lower()
+            p.kind is PermissionKind.LEAF_CRUD and p.node == node
             for p in effective_permissions(definition, email)
         )
     ]
@@ -485,7 +483,7 @@ class _People:
             *((n, current.analyst_of, "an analyst") for n in withdrawal.analyst_of),
             *((n, current.data_owner_of, "a data owner") for n in withdrawal.data_owner_of),
         ):
-            if not any(h.lower() == name.lower() for h in held):
+            if name not in held:
                 raise DefinitionError(f"{email} is not {what} of {name!r}")
         remaining = current.model_copy(
             update={
@@ -506,13 +504,11 @@ class _People:
 
 
 def _union(held: tuple[str, ...], added: tuple[str, ...]) -> tuple[str, ...]:
-    lowered = {h.lower() for h in held}
-    return held + tuple(dict.fromkeys(n for n in added if n.lower() not in lowered))
+    return held + tuple(dict.fromkeys(n for n in added if n not in held))
 
 
 def _without(held: tuple[str, ...], removed: tuple[str, ...]) -> tuple[str, ...]:
-    gone = {n.lower() for n in removed}
-    return tuple(h for h in held if h.lower() not in gone)
+    return tuple(h for h in held if h not in removed)
 
 
 def _rebind(

@@ -14,9 +14,10 @@ Invariants:
 * Nothing is uploaded before every file of a ``provision`` exists and every dataset it names is
   one the DataLab has; a file that fails the local checks is not uploaded (as ``dataset
   provision``).
-* Dataset keys are handled as ``dataset provision`` handles them: read from ``--key-file`` (or
-  written there, 0600, when the file is new), else a new key kept in the SDK's state directory
-  as ``dataset-keys/<dataset id>.key`` (0600). One key serves the datasets of one ``provision``;
+* Dataset keys are handled as ``dataset provision`` handles them
+  (:mod:`sealroom.cli.provision_common`): read from ``--key-file`` (or written there, 0600,
+  when the file is new), else a new key kept in the SDK's state directory as
+  ``dataset-keys/<dataset id>.key`` (0600). One key serves the datasets of one ``provision``;
   each is kept as soon as its dataset is published, so a later failure loses none.
 * Exit status (docs/cli.md): ``provision`` exits 0 only when every dataset passed the core's
   validation; ``validation`` exits 0 only when the status is SUCCESS, ``statistics`` only when
@@ -61,7 +62,17 @@ from sealroom.cli.datalab_view import (
     print_statistics,
     print_validation,
 )
-from sealroom.cli.dataset_commands import _delimiter, _keep_key, _progress, _share, read_key_file
+from sealroom.cli.provision_common import (
+    Delimiter,
+    Encoding,
+    Header,
+    MaxDropped,
+    csv_format,
+    keep_key,
+    key_for,
+    max_dropped_share,
+    upload_progress,
+)
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.data_lab import (
     CollaborationType,
@@ -271,24 +282,10 @@ def datalab_provision(
             "for you.",
         ),
     ] = None,
-    header: Annotated[
-        bool | None,
-        typer.Option(
-            "--header/--no-header",
-            help="Whether the files' first row names the columns (default: detected).",
-            show_default=False,
-        ),
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="',' ';' 'tab' '|' ... (default: detected).")
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="utf-8, cp1252, latin-1, utf-16 ... (default: detected).")
-    ] = None,
-    max_dropped: Annotated[
-        str | None,
-        typer.Option(help="Refuse a file if more of its rows than this would be dropped (5%)."),
-    ] = None,
+    header: Header = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
+    max_dropped: MaxDropped = None,
     replace: Annotated[
         bool,
         typer.Option(
@@ -305,10 +302,6 @@ def datalab_provision(
     Give the files of the datasets to (re)provision: the first time, every dataset the DataLab
     has. Prints one line per dataset: its table and the dataset id.
     """
-    from sealroom.analytics.provisioning import CsvFormat
-    from sealroom.crypto import Key
-    from sealroom.errors import DatasetRejectedError
-
     files = {
         DataLabDatasetType.MATCH: matching,
         DataLabDatasetType.SEGMENTS: segments,
@@ -321,14 +314,9 @@ def datalab_provision(
     for path in given.values():
         if not path.is_file():
             usage_error(f"{path} is not a file")
-    if key_file is not None and key_file.exists() and not key_file.is_file():
-        usage_error(f"--key-file {key_file} is not a file")
-    share = _share(max_dropped) if max_dropped is not None else None
-    try:
-        fmt = CsvFormat(header=header, delimiter=_delimiter(delimiter), encoding=encoding)
-    except DatasetRejectedError as error:
-        usage_error(str(error))
-    key = read_key_file(key_file) if key_file is not None and key_file.exists() else Key()
+    share = max_dropped_share(max_dropped)
+    fmt = csv_format(header, delimiter, encoding)
+    key = key_for(key_file)
     outcome: dict[str, Any] = {}
     with open_client(api_url, email, token) as client:
         lab = _open(client, data_lab_id)
@@ -340,7 +328,7 @@ def datalab_provision(
             )
         for dataset, path in given.items():
             dataset_id, answer = _provision_file(lab, dataset, path, key, fmt, share, replace)
-            kept = _keep_key(key, key_file, dataset_id)
+            kept = keep_key(key, key_file, dataset_id)
             outcome[dataset.node] = {**answer, "dataset_id": dataset_id, "key_file": str(kept)}
             if not as_json:
                 typer.echo(f"{dataset.node} {dataset_id}")
@@ -392,7 +380,7 @@ def _provision_file(
     )
     if prepared.problem is not None:
         _fail(f"{node}: {path} was not uploaded: {prepared.problem}")
-    progress = _progress(rows=prepared.num_rows)
+    progress = upload_progress(rows=prepared.num_rows)
     with progress:
         task = progress.add_task(f"upload {path.name}", total=prepared.data.size)
         try:

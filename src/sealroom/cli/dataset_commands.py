@@ -17,22 +17,11 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.text import Text
 
 from sealroom.analytics import TableDataNode
 from sealroom.cli._common import (
@@ -48,6 +37,20 @@ from sealroom.cli._common import (
     resolve_room_id,
     usage_error,
 )
+from sealroom.cli.provision_common import (
+    Delimiter,
+    Encoding,
+    Header,
+    MaxDropped,
+    NewKeyFile,
+    csv_format,
+    keep_key,
+    key_for,
+    max_dropped_share,
+    read_key_file,
+    upload_progress,
+    write_key_file,
+)
 from sealroom.client import Client
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.crypto import Key
@@ -58,46 +61,17 @@ dataset_app = typer.Typer(help="Upload, publish and list encrypted datasets.", n
 KeyFile = Annotated[Path, typer.Option("--key-file", help="Dataset key file (hex, 0600).")]
 
 
-def write_key_file(path: Path, key: Key) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(key.material.hex() + "\n")
-
-
-def read_key_file(path: Path) -> Key:
-    try:
-        return Key(material=bytes.fromhex(path.read_text().strip()))
-    except ValueError:
-        raise typer.BadParameter(f"{path} does not hold a 64-hex-digit key") from None
-
-
 @dataset_app.command("provision")
 def dataset_provision(
     room_id: str,
     node: str,
     file: Path,
-    key_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--key-file", help="Dataset key file (hex, 0600); default: a new key, kept for you."
-        ),
-    ] = None,
+    key_file: NewKeyFile = None,
     name: Annotated[str | None, typer.Option(help="Dataset name (default: file name).")] = None,
     description: str = "",
-    header: Annotated[
-        bool | None,
-        typer.Option(
-            "--header/--no-header",
-            help="Whether the first row names the columns (default: detected).",
-            show_default=False,
-        ),
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="',' ';' 'tab' '|' ... (default: detected).")
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="utf-8, cp1252, latin-1, utf-16 ... (default: detected).")
-    ] = None,
+    header: Header = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
     decimal_comma: Annotated[
         bool, typer.Option("--decimal-comma", help="Numbers are written 12,5.")
     ] = False,
@@ -110,13 +84,7 @@ def dataset_provision(
             "--replace", help="Replace the node's dataset even if this one fails validation."
         ),
     ] = False,
-    max_dropped: Annotated[
-        str | None,
-        typer.Option(
-            help="With drop_invalid_rows: refuse the file if more rows than this would be "
-            "dropped (5% or 0.05)."
-        ),
-    ] = None,
+    max_dropped: MaxDropped = None,
     json_output: Annotated[
         bool, typer.Option("--json", help="Print the outcome as JSON on standard output.")
     ] = False,
@@ -128,24 +96,21 @@ def dataset_provision(
 
     Prints the dataset id (or, with --json, the outcome and the core's report).
     """
-    from sealroom.analytics.provisioning import CsvFormat, prepare_table, provision
+    from sealroom.analytics.provisioning import prepare_table, provision
     from sealroom.cli.report_view import print_report
     from sealroom.errors import DatasetRejectedError
     from sealroom.model.definition import RawNode, TableNode
 
     if not file.is_file():
         usage_error(f"{file} is not a file")
-    share = _share(max_dropped) if max_dropped is not None else None
-    try:
-        fmt = CsvFormat(
-            header=header,
-            delimiter=_delimiter(delimiter),
-            encoding=encoding,
-            decimal_comma=decimal_comma,
-            thousands_separator=thousands_separator,
-        )
-    except DatasetRejectedError as error:
-        usage_error(str(error))
+    share = max_dropped_share(max_dropped)
+    fmt = csv_format(
+        header,
+        delimiter,
+        encoding,
+        decimal_comma=decimal_comma,
+        thousands_separator=thousands_separator,
+    )
     with open_client(api_url, email, token) as client:
         room_id = resolve_room_id(client, room_id)
         session = client.session()
@@ -157,7 +122,7 @@ def dataset_provision(
                 f"room {room_id} has no data node {node!r}; its data nodes: "
                 + (", ".join(data_nodes) or "none")
             )
-        key = read_key_file(key_file) if key_file is not None and key_file.exists() else Key()
+        key = key_for(key_file)
         if isinstance(target, RawNode):
             dataset_id = _upload(client, file.read_bytes(), key, name or file.name, description, 0)
             answer = session.publish_dataset(room_id, dataset_id, node, key, force=replace)
@@ -179,7 +144,7 @@ def dataset_provision(
                 )
                 _fail(f"the file was not uploaded: {prepared.problem}")
             print_report(console, prepared.report, where="local", header_rows=prepared.header_rows)
-            progress = _progress(rows=prepared.num_rows)
+            progress = upload_progress(rows=prepared.num_rows)
             with progress:
                 task = progress.add_task(f"upload {file.name}", total=prepared.data.size)
                 try:
@@ -207,7 +172,7 @@ def dataset_provision(
                 print_report(
                     console, outcome.report, where="core", header_rows=prepared.header_rows
                 )
-    kept = _keep_key(key, key_file, dataset_id)
+    kept = keep_key(key, key_file, dataset_id)
     console.print(
         f"published dataset {dataset_id} to node {node!r} of room {room_id}", soft_wrap=True
     )
@@ -232,26 +197,8 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
-def _delimiter(text: str | None) -> str | None:
-    if text is None:
-        return None
-    return {"tab": "\t", "\\t": "\t", "space": " ", "semicolon": ";", "comma": ","}.get(
-        text.lower(), text
-    )
-
-
-def _share(text: str) -> float:
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        usage_error(f"--max-dropped takes a share such as 5% or 0.05, not {text!r}")
-    if not 0 <= value <= 1:
-        usage_error(f"--max-dropped must be between 0% and 100%, not {text!r}")
-    return value
-
-
 def _upload(client: Client, data: bytes, key: Key, name: str, description: str, rows: int) -> str:
-    progress = _progress(rows=rows)
+    progress = upload_progress(rows=rows)
     with progress:
         task = progress.add_task(f"upload {name}", total=len(data))
         return client.upload_dataset(
@@ -261,26 +208,6 @@ def _upload(client: Client, data: bytes, key: Key, name: str, description: str, 
             description=description,
             progress=lambda sent: progress.advance(task, sent),
         )
-
-
-def _keep_key(key: Key, key_file: Path | None, dataset_id: str) -> Path:
-    """Where the key is: the given file (written now if new) or the state directory's."""
-    from sealroom.client._state import default_state_dir
-
-    if key_file is not None:
-        if not key_file.exists():
-            write_key_file(key_file, key)
-            console.print(f"new dataset key written to {key_file} (keep it safe)")
-        return key_file
-    directory = default_state_dir() / "dataset-keys"
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    path = directory / f"{dataset_id}.key"
-    if not path.exists():
-        write_key_file(path, key)
-    console.print(
-        f"dataset key kept in {path} (needed to publish this dataset again)", soft_wrap=True
-    )
-    return path
 
 
 @dataset_app.command("upload")
@@ -311,7 +238,7 @@ def dataset_upload(
     with (
         open_client(api_url, email, token) as client,
         file.open("rb") as source,
-        _progress() as progress,
+        upload_progress() as progress,
     ):
         task = progress.add_task(f"upload {file.name}", total=file.stat().st_size)
         dataset_id = client.upload_dataset(
@@ -482,28 +409,3 @@ def _frequent(column: dict[str, Any]) -> str:
     if "true" in column:
         return f"true {column['true']:,}, false {column['false']:,}"
     return ", ".join(f"{top['value']} ({top['count']:,})" for top in column.get("top", []))
-
-
-def _progress(rows: int = 0) -> Progress:
-    """Bytes of the file sent (and, when known, about how many of its rows)."""
-    columns: list[str | ProgressColumn] = [
-        "[progress.description]{task.description}",
-        BarColumn(bar_width=10),
-        DownloadColumn(),
-    ]
-    columns += [_RowsColumn(rows)] if rows else [TransferSpeedColumn()]
-    columns.append(TimeRemainingColumn())
-    return Progress(*columns, console=console, transient=False)
-
-
-class _RowsColumn(ProgressColumn):
-    """Rows sent, in proportion of the bytes sent (rows are about the same size)."""
-
-    def __init__(self, rows: int) -> None:
-        super().__init__()
-        self._rows = rows
-
-    def render(self, task: Task) -> Text:
-        total = task.total or 1
-        done = self._rows if task.finished else int(self._rows * task.completed / total)
-        return Text(f"{done:,}/{self._rows:,} rows", style="progress.download")

@@ -14,8 +14,9 @@ Invariants:
 * Every command opens the room verified and checks the caller's permission first
   (:mod:`sealroom.cli.media_common`).
 * Keys are handled as ``sealroom dataset provision`` and ``sealroom datalab provision`` handle
-  them: read from ``--key-file`` (written there, 0600, when the file is new), else kept in the
-  SDK's state directory as ``dataset-keys/<dataset id>.key`` (0600); no other copy is written.
+  them (:mod:`sealroom.cli.provision_common`): read from ``--key-file`` (written there, 0600,
+  when the file is new), else kept in the SDK's state directory as
+  ``dataset-keys/<dataset id>.key`` (0600); no other copy is written.
   ``provision-base-audience`` reads the keys that ``datalab provision`` kept for the DataLab's
   datasets; it never writes one.
 * A seed audience file is checked on this machine with the core's own rules before any byte of
@@ -43,7 +44,6 @@ from sealroom.cli._common import (
     print_table,
     usage_error,
 )
-from sealroom.cli.dataset_commands import _delimiter, _keep_key, _progress, _share, read_key_file
 from sealroom.cli.media_common import (
     MediaId,
     describe,
@@ -54,6 +54,19 @@ from sealroom.cli.media_common import (
 )
 from sealroom.cli.media_create_command import media_create
 from sealroom.cli.media_view import print_show
+from sealroom.cli.provision_common import (
+    Delimiter,
+    Encoding,
+    Header,
+    MaxDropped,
+    NewKeyFile,
+    csv_format,
+    keep_key,
+    key_for,
+    max_dropped_share,
+    read_key_file,
+    upload_progress,
+)
 from sealroom.client._http import DEFAULT_API_URL
 from sealroom.errors import ConflictError
 from sealroom.media import MediaDcr, Permission
@@ -61,6 +74,7 @@ from sealroom.media import layout as media_layout
 from sealroom.media.config import MARKER
 
 if TYPE_CHECKING:
+    from sealroom.analytics.provisioning import CsvFormat
     from sealroom.crypto import Key
 
 __all__ = ["media_app"]
@@ -244,30 +258,11 @@ def media_upload_seed_audiences(
             show_default=False,
         ),
     ],
-    key_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--key-file", help="Dataset key file (hex, 0600); default: a new key, kept for you."
-        ),
-    ] = None,
-    header: Annotated[
-        bool | None,
-        typer.Option(
-            "--header/--no-header",
-            help="Whether the first row names the columns (default: detected).",
-            show_default=False,
-        ),
-    ] = None,
-    delimiter: Annotated[
-        str | None, typer.Option(help="',' ';' 'tab' '|' ... (default: detected).")
-    ] = None,
-    encoding: Annotated[
-        str | None, typer.Option(help="utf-8, cp1252, latin-1, utf-16 ... (default: detected).")
-    ] = None,
-    max_dropped: Annotated[
-        str | None,
-        typer.Option(help="Refuse the file if more of its rows than this would be dropped (5%)."),
-    ] = None,
+    key_file: NewKeyFile = None,
+    header: Header = None,
+    delimiter: Delimiter = None,
+    encoding: Encoding = None,
+    max_dropped: MaxDropped = None,
     replace: Annotated[
         bool,
         typer.Option(
@@ -283,25 +278,16 @@ def media_upload_seed_audiences(
 
     Prints the dataset id.
     """
-    from sealroom.analytics.provisioning import CsvFormat
-    from sealroom.crypto import Key
-    from sealroom.errors import DatasetRejectedError
-
     if not file.is_file():
         usage_error(f"{file} is not a file")
-    if key_file is not None and key_file.exists() and not key_file.is_file():
-        usage_error(f"--key-file {key_file} is not a file")
-    share = _share(max_dropped) if max_dropped is not None else None
-    try:
-        fmt = CsvFormat(header=header, delimiter=_delimiter(delimiter), encoding=encoding)
-    except DatasetRejectedError as error:
-        usage_error(str(error))
-    key = read_key_file(key_file) if key_file is not None and key_file.exists() else Key()
+    share = max_dropped_share(max_dropped)
+    fmt = csv_format(header, delimiter, encoding)
+    key = key_for(key_file)
     with open_client(api_url, email, token) as client:
         room = open_media_room(client, media_id)
         require(room, Permission.PROVIDE_SEED_AUDIENCE)
         dataset_id, answer = _provision_seed(room, file, key, fmt, share, replace)
-    kept = _keep_key(key, key_file, dataset_id)
+    kept = keep_key(key, key_file, dataset_id)
     typer.echo(f"next: sealroom media overlap {room.id}", err=True)
     if as_json:
         echo_json({**answer, "dataset_id": dataset_id, "key_file": str(kept)})
@@ -313,7 +299,7 @@ def _provision_seed(
     room: MediaDcr,
     path: Path,
     key: Key,
-    fmt: Any,
+    fmt: CsvFormat,
     share: float | None,
     replace: bool,
 ) -> tuple[str, dict[str, Any]]:
@@ -344,7 +330,7 @@ def _provision_seed(
     )
     if prepared.problem is not None:
         fail(f"{path} was not uploaded: {prepared.problem}")
-    progress = _progress(rows=prepared.num_rows)
+    progress = upload_progress(rows=prepared.num_rows)
     with progress:
         task = progress.add_task(f"upload {path.name}", total=prepared.data.size)
         try:

@@ -85,6 +85,7 @@ from sealroom.media import (
 from sealroom.media import layout as media_layout
 
 if TYPE_CHECKING:
+    from sealroom.client import Client
     from sealroom.media import AudienceDraft
 
 __all__ = [
@@ -554,6 +555,24 @@ def media_delete_audience(
 
 
 # -- computing audiences ----------------------------------------------------------------------
+def _audience_for(
+    client: Client,
+    media_id: str,
+    audience: str,
+    computation: str,
+    collaboration: CollaborationType | None = None,
+) -> tuple[MediaDcr, Any]:
+    """The room, verified, and what the SDK takes for ``audience`` in it, once the caller may
+    run ``computation`` (and the room enables ``collaboration``): each check in the order every
+    command that computes an audience makes them, each failing with its own clear line before
+    the core runs anything."""
+    room = open_media_room(client, media_id)
+    require(room, *media_layout.ANALYSTS[computation])
+    if collaboration is not None:
+        require_collaboration(room, collaboration)
+    return room, find_audience(room, parse_audience(audience), [])
+
+
 def media_size(
     media_id: MediaId,
     audience: AudienceArgument,
@@ -569,9 +588,7 @@ def media_size(
     size.
     """
     with open_client(api_url, email, token) as client:
-        room = open_media_room(client, media_id)
-        require(room, *media_layout.ANALYSTS[media_layout.AUDIENCE_SIZE])
-        target = find_audience(room, parse_audience(audience), [])
+        room, target = _audience_for(client, media_id, audience, media_layout.AUDIENCE_SIZE)
         result = wait_for(room.get_audience_size(target), "computing the size", timeout)
     _budget_note(room)
     if as_json:
@@ -601,9 +618,7 @@ def media_export(
     if output is not None and output.is_dir():
         usage_error(f"--output {output} is a directory")
     with open_client(api_url, email, token) as client:
-        room = open_media_room(client, media_id)
-        require(room, *media_layout.ANALYSTS[media_layout.USER_LIST])
-        target = find_audience(room, parse_audience(audience), [])
+        room, target = _audience_for(client, media_id, audience, media_layout.USER_LIST)
         ids: list[str] = wait_for(
             room.get_audience_user_list(target), "computing the audience's users", timeout
         )
@@ -642,10 +657,9 @@ def media_lookalike(
     created).
     """
     with open_client(api_url, email, token) as client:
-        room = open_media_room(client, media_id)
-        require(room, *media_layout.ANALYSTS[media_layout.LOOKALIKE])
-        require_collaboration(room, CollaborationType.LOOKALIKE)
-        target = find_audience(room, parse_audience(audience), [])
+        room, target = _audience_for(
+            client, media_id, audience, media_layout.LOOKALIKE, CollaborationType.LOOKALIKE
+        )
         is_lookalike = (
             isinstance(target, CustomAudience) and target.definition.get("kind") == "LOOKALIKE"
         )

@@ -11,7 +11,8 @@
 //   counts): ratios of released values reveal nothing the values do not. Ratios round as Python's
 //   round(x, 3) does (to the nearest, ties to even), so the page shows the SDK's figures.
 // * Text the SDK writes (an audience's row, the `audience` parameter) is written here as the SDK
-//   writes it (json.dumps with its separators), so the two can work on the same room.
+//   writes it (json.dumps with its separators), so the two can work on the same room; the rows
+//   are checked against the SDK's in tests/vectors/web/media.json (selftest/media.ts).
 
 import type { Definition } from "./render";
 
@@ -324,9 +325,16 @@ export function assembleInsights(rows: string[][], hideAbsoluteValues: boolean):
   return [...byType.values()];
 }
 
-/** Python's string order (by code point; the same as UTF-16 order inside the BMP). */
+/** Python's string order: by code point. JavaScript's `<` compares UTF-16 code units, which
+ * puts a character beyond U+FFFF (a surrogate pair, from U+D800) before U+E000–U+FFFF. */
 function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const x = a.codePointAt(i)!;
+    const y = b.codePointAt(i)!;
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 0xffff) i++; // the same pair in both: skip its second unit
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 
 // -- audiences -----------------------------------------------------------------------------------
@@ -461,7 +469,9 @@ function encodeJson(value: Json, sortKeys: boolean, item: string, key: string, a
   }
   if (typeof value === "string") {
     const text = JSON.stringify(value);
-    return ascii ? text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
+    // Python's ensure_ascii escapes every character outside " " to "~", U+007F (DEL) included;
+    // JSON.stringify has escaped the controls below " " already.
+    return ascii ? text.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
   }
   if (Array.isArray(value)) return `[${value.map((v) => encodeJson(v, sortKeys, item, key, ascii)).join(item)}]`;
   if (typeof value === "object") {

@@ -4773,7 +4773,13 @@ function assembleInsights(rows, hideAbsoluteValues) {
   return [...byType.values()];
 }
 function compare(a, b) {
-  return a < b ? -1 : a > b ? 1 : 0;
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const x = a.codePointAt(i);
+    const y = b.codePointAt(i);
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 65535) i++;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
 }
 function customAudienceOf(row) {
   const [id = "", name = "", createdBy = "", createdAt = "", sharedWith = "", definition = "", group = ""] = row;
@@ -4854,7 +4860,7 @@ function encodeJson(value, sortKeys, item, key, ascii) {
   }
   if (typeof value === "string") {
     const text = JSON.stringify(value);
-    return ascii ? text.replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
+    return ascii ? text.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
   }
   if (Array.isArray(value)) return `[${value.map((v) => encodeJson(v, sortKeys, item, key, ascii)).join(item)}]`;
   if (typeof value === "object") {

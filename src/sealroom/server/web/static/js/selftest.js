@@ -4561,6 +4561,141 @@ function csvReshape(text, columns, cuts) {
     return { error: error instanceof Error ? error.message : String(error) };
   }
 }
+
+// src/media.ts
+var isString = (v, p) => {
+  if (typeof v !== "string") throw new Error(`${p} is not text`);
+};
+var isBool = (v, p) => {
+  if (typeof v !== "boolean") throw new Error(`${p} is not true or false`);
+};
+var isCount = (v, p) => {
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`${p} is not a count`);
+};
+var isNumberOrNull = (v, p) => {
+  if (v !== null && typeof v !== "number") throw new Error(`${p} is not a number`);
+};
+var listOf = (check) => (v, p) => {
+  if (!Array.isArray(v)) throw new Error(`${p} is not a list`);
+  v.forEach((item, i) => check(item, `${p}[${i}]`));
+};
+var shape = (fields) => (v, p) => {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${p} is not an object`);
+  for (const [name, check] of Object.entries(fields)) check(v[name], `${p}.${name}`);
+};
+var IDENTIFIER = shape({ idName: isString, idType: isString, isMatchingId: isBool, isActivationId: isBool });
+var MEDIA_SHAPE = shape({
+  name: isString,
+  collaborationTypes: listOf(isString),
+  hideAbsoluteValuesFromInsights: isBool,
+  matchingIdType: isString,
+  participantGroups: listOf(shape({ id: isString, role: isString, emails: listOf(isString), permissions: listOf(isString) })),
+  showMatchRate: isBool,
+  baseAudience: shape({
+    identifiersConfig: listOf(IDENTIFIER),
+    requireSegments: isBool,
+    requireDemographics: isBool,
+    numEmbeddings: isCount
+  }),
+  privacy: shape({ mode: isString, minimumAudienceSize: isCount, epsilonBudget: isNumberOrNull, epsilonPerRun: isNumberOrNull }),
+  minimumGroupSize: isCount
+});
+var DATA_LAB_SHAPE = shape({
+  name: isString,
+  requireDemographics: isBool,
+  requireEmbeddings: isBool,
+  numEmbeddings: isCount,
+  requireSegments: isBool,
+  identifiersConfig: listOf(IDENTIFIER),
+  collaborationTypes: listOf(isString),
+  dropInvalidRows: isBool,
+  minimumGroupSize: isCount
+});
+var NUMBER_FORMAT = new Intl.NumberFormat("en-US");
+function compare(a, b) {
+  for (let i = 0; i < a.length && i < b.length; i++) {
+    const x = a.codePointAt(i);
+    const y = b.codePointAt(i);
+    if (x !== y) return x < y ? -1 : 1;
+    if (x > 65535) i++;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+function customAudienceOf(row) {
+  const [id = "", name = "", createdBy = "", createdAt = "", sharedWith = "", definition = "", group = ""] = row;
+  const shared = JSON.parse(sharedWith || "[]");
+  const parsed = JSON.parse(definition);
+  if (!Array.isArray(shared) || typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new Error(`audience ${id}: its definition is not readable`);
+  }
+  return { id, name, createdBy, createdAt, sharedWith: shared.map(String), definition: parsed, createdByGroup: group };
+}
+function customAudienceRow(audience) {
+  return [
+    audience.id,
+    audience.name,
+    audience.createdBy,
+    audience.createdAt,
+    pythonJson(audience.sharedWith, false),
+    compactJson(audience.definition),
+    audience.createdByGroup
+  ];
+}
+function pythonJson(value, sortKeys = true) {
+  return encodeJson(value, sortKeys, ", ", ": ", true);
+}
+function compactJson(value) {
+  return encodeJson(value, true, ",", ":", true);
+}
+function encodeJson(value, sortKeys, item, key, ascii) {
+  if (value === null || typeof value === "boolean") return JSON.stringify(value);
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) throw new Error("only whole numbers are written in an audience");
+    return String(value);
+  }
+  if (typeof value === "string") {
+    const text = JSON.stringify(value);
+    return ascii ? text.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`) : text;
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => encodeJson(v, sortKeys, item, key, ascii)).join(item)}]`;
+  if (typeof value === "object") {
+    const record = value;
+    const keys = Object.keys(record);
+    if (sortKeys) keys.sort(compare);
+    return `{${keys.map((k) => `${encodeJson(k, sortKeys, item, key, ascii)}${key}${encodeJson(record[k], sortKeys, item, key, ascii)}`).join(item)}}`;
+  }
+  throw new Error("not a JSON value");
+}
+
+// src/selftest/media.ts
+function mediaKnownAnswers(vectors) {
+  const bad = [];
+  const compareRows = (what, got, want) => {
+    if (got.length !== want.length) bad.push(`${what}: ${got.length} columns, want ${want.length}`);
+    want.forEach((cell, i) => {
+      if (got[i] !== cell) bad.push(`${what}[${i}]: got ${JSON.stringify(got[i])}, want ${JSON.stringify(cell)}`);
+    });
+  };
+  for (const v of vectors.custom_audience_rows) {
+    const a = v.audience;
+    const audience = {
+      id: a.id,
+      name: a.name,
+      createdBy: a.created_by,
+      createdAt: a.created_at,
+      sharedWith: a.shared_with,
+      definition: a.definition,
+      createdByGroup: a.created_by_group
+    };
+    try {
+      compareRows(`custom_audience_rows[${v.case}] row`, customAudienceRow(audience), v.row);
+      compareRows(`custom_audience_rows[${v.case}] read back`, customAudienceRow(customAudienceOf(v.row)), v.row);
+    } catch (error) {
+      bad.push(`custom_audience_rows[${v.case}]: threw ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return bad;
+}
 export {
   attestLive,
   buildCall,
@@ -4571,6 +4706,7 @@ export {
   csvReshape,
   encryptForTest,
   exportAuditLive,
+  mediaKnownAnswers,
   newRecipient,
   newRecipientLive,
   openForRecipient,

@@ -1,0 +1,62 @@
+"""The browser writes and reads the rows of a media room's ``custom_audiences`` table as the SDK
+does, in Chromium: every known answer of ``tests/vectors/web/media.json`` (the vectors
+:meth:`CustomAudience.to_row` is checked against in ``tests/unit/test_media_vectors.py``),
+through the served ``/static/js/selftest.js`` (``web/src/selftest/media.ts``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page
+
+from tests.integration.browser import chromium  # noqa: F401 (the fixture)
+from tests.integration.conftest import start_server, stop_server
+
+pytestmark = [pytest.mark.integration]
+
+VECTORS: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "web" / "media.json").read_text()
+)
+
+
+@pytest.fixture(scope="module")
+def page(chromium: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:  # noqa: F811
+    server = start_server(tmp_path_factory.mktemp("web-media-vectors"))
+    opened = chromium.new_page()
+    try:
+        opened.goto(f"{server.url}/health")
+        yield opened
+    finally:
+        opened.close()
+        stop_server(server)
+
+
+def known_answer_mismatches(page: Page, vectors: dict[str, Any]) -> list[str]:
+    mismatches: list[str] = page.evaluate(
+        "async (v) => (await import('/static/js/selftest.js')).mediaKnownAnswers(v)", vectors
+    )
+    return mismatches
+
+
+def test_the_browser_writes_every_custom_audience_row_as_the_sdk(page: Page) -> None:
+    assert known_answer_mismatches(page, VECTORS) == []
+
+
+def test_the_known_answer_check_reports_a_wrong_vector(page: Page) -> None:
+    # The check above would pass vacuously if the page compared nothing: spoil a row's JSON
+    # columns and one audience's field, and each is reported.
+    spoiled = json.loads(json.dumps(VECTORS))
+    rows = spoiled["custom_audience_rows"]
+    rows[0]["row"][5] = rows[0]["row"][5].replace(":", ": ", 1)
+    rows[1]["row"][4] = rows[1]["row"][4].replace(", ", ",")
+    rows[2]["audience"]["name"] += " "
+    mismatches = known_answer_mismatches(page, spoiled)
+    # The spoiled rows are not how the SDK writes JSON: read back and written again, they fail
+    # a second time. The spoiled audience fails once (its row is the SDK's).
+    assert len(mismatches) == 5, mismatches
+    assert any(m.startswith(f"custom_audience_rows[{rows[0]['case']}] row[5]") for m in mismatches)
+    assert any(m.startswith(f"custom_audience_rows[{rows[2]['case']}] row[1]") for m in mismatches)

@@ -1,11 +1,18 @@
 """Media clean rooms (seed 003) against a real ``sealroom serve``: a publisher's DataLab becomes
 the base audience, an advertiser provides seed audiences, and what each group may run and read
-is enforced by the core; every released figure is checked against plain Python."""
+is enforced by the core; every released figure is checked against plain Python.
+
+One server, its users, the generated files and the publisher's DataLab serve the whole module
+(:func:`media_setup`): no test changes them, and each builds the rooms it works in. A room is
+changed by what a test does in it (its audiences, its privacy budget, its audit log), so every
+test gets rooms of its own (:func:`media_room`), never another test's.
+"""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +40,7 @@ from sealroom.media import (
     RemarketingAudienceBuilder,
     RuleBasedAudienceBuilder,
 )
-from tests.integration.conftest import ServerProcess
+from tests.integration.conftest import start_server, stop_server
 from tests.integration.media_data import MediaData, generate, released, rounded
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -121,46 +128,76 @@ def expected_insights(data: MediaData, audience_type: str) -> dict[str, dict[str
     return out
 
 
+@dataclass(frozen=True)
+class MediaSetup:
+    """What every test of the module reads: the server's users, the generated files (in
+    ``files``: ids, segments, demographics and seed CSVs) and the publisher's DataLab, provisioned
+    with ``key``."""
+
+    clients: dict[str, sr.Client]
+    files: Path
+    data: MediaData
+    key: sr.Key
+    lab: DataLab
+
+
+@pytest.fixture(scope="module")
+def media_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSetup]:
+    server = start_server(tmp_path_factory.mktemp("media-server"))
+    try:
+        clients = {
+            email: sr.create_client(email, server.add_user(email), api_url=server.url)
+            for email in (PUBLISHER, ADVERTISER, AGENCY, PLANNER)
+        }
+        files = tmp_path_factory.mktemp("media-files")
+        data = generate(files)
+        key = sr.Key()
+        lab = data_lab(clients[PUBLISHER], files, key)
+        yield MediaSetup(clients, files, data, key, lab)
+    finally:
+        stop_server(server)
+
+
 @pytest.fixture
-def media_setup(server_factory: Callable[..., ServerProcess], tmp_path: Path) -> dict[str, Any]:
-    server = server_factory()
-    clients = {
-        email: sr.create_client(email, server.add_user(email), api_url=server.url)
-        for email in (PUBLISHER, ADVERTISER, AGENCY, PLANNER)
-    }
-    data = generate(tmp_path)
-    key = sr.Key()
-    lab = data_lab(clients[PUBLISHER], tmp_path, key)
-    return {"server": server, "clients": clients, "data": data, "key": key, "lab": lab}
+def media_room(media_setup: MediaSetup) -> Callable[..., tuple[MediaDcr, MediaDcr]]:
+    """Build a new room of every group and collaboration type on the module's DataLab, matched
+    by e-mail, provision its base audience and upload the seed audiences: the publisher's room
+    and the advertiser's view of it."""
+
+    def build(
+        name: str,
+        *,
+        show_match_rate: bool = False,
+        privacy: MediaPrivacy | None = None,
+        minimum_group_size: int | None = K,
+    ) -> tuple[MediaDcr, MediaDcr]:
+        room = MediaDcr(
+            media_setup.clients[PUBLISHER],
+            name=name,
+            participants=GROUPS,
+            collaboration_types=ALL_TYPES,
+            matching_ids=[IdType.EMAIL],
+            show_match_rate=show_match_rate,
+            privacy=privacy,
+            base_audience=media_setup.lab,
+            minimum_group_size=minimum_group_size,
+        )
+        room.provision_base_audience(media_setup.lab.id, media_setup.key)
+        shop = MediaDcr.from_existing(room.id, media_setup.clients[ADVERTISER])
+        shop.upload_seed_audiences(media_setup.files / "seed.csv", sr.Key())
+        return room, shop
+
+    return build
 
 
 def test_overlap_insights_and_permissions_end_to_end(
-    media_setup: dict[str, Any], tmp_path: Path
+    media_setup: MediaSetup, media_room: Callable[..., tuple[MediaDcr, MediaDcr]]
 ) -> None:
-    clients, data, key, lab = (
-        media_setup["clients"],
-        media_setup["data"],
-        media_setup["key"],
-        media_setup["lab"],
-    )
-    room = MediaDcr(
-        clients[PUBLISHER],
-        name="news x shop",
-        participants=GROUPS,
-        collaboration_types=ALL_TYPES,
-        matching_ids=[IdType.EMAIL],
-        show_match_rate=True,
-        base_audience=lab,
-        minimum_group_size=K,
-    )
-    assert not room.is_base_audience_provisioned()
-    room.provision_base_audience(lab.id, key)
+    clients, data = media_setup.clients, media_setup.data
+    room, advertiser = media_room("news x shop", show_match_rate=True)
     assert room.is_base_audience_provisioned()
     assert room.get_base_audience_validation_reports().is_passed()
-
-    advertiser = MediaDcr.from_existing(room.id, clients[ADVERTISER])
     assert advertiser.config == room.config
-    advertiser.upload_seed_audiences(tmp_path / "seed.csv", sr.Key())
     assert advertiser.are_seed_audiences_provisioned()
     assert advertiser.get_seed_audiences_validation_report()["report"]["outcome"] == "PASSED"
 
@@ -217,7 +254,7 @@ def test_overlap_insights_and_permissions_end_to_end(
         )
     # Only the advertiser's group may provide seed audiences: the core refuses the publisher.
     publisher_key = sr.Key()
-    with (tmp_path / "seed.csv").open("rb") as seed:
+    with (media_setup.files / "seed.csv").open("rb") as seed:
         dataset = clients[PUBLISHER].upload_dataset(seed, publisher_key, "fake seed")
     with pytest.raises(SealroomError):
         room.dcr.session.publish_dataset(room.id, dataset, "audiences", publisher_key)
@@ -230,10 +267,8 @@ def test_overlap_insights_and_permissions_end_to_end(
     assert "insights" in log
 
 
-def test_base_audience_only_from_a_validated_compatible_data_lab(
-    media_setup: dict[str, Any], tmp_path: Path
-) -> None:
-    clients, key, lab = media_setup["clients"], media_setup["key"], media_setup["lab"]
+def test_base_audience_only_from_a_validated_compatible_data_lab(media_setup: MediaSetup) -> None:
+    clients, key, lab = media_setup.clients, media_setup.key, media_setup.lab
     publisher = clients[PUBLISHER]
     # A room made for the default layout (userId, matchingId) refuses this DataLab (email).
     other = MediaDcr(
@@ -245,6 +280,7 @@ def test_base_audience_only_from_a_validated_compatible_data_lab(
     )
     with pytest.raises(SealroomError, match="not compatible"):
         other.provision_base_audience(lab.id, key)
+    assert not other.is_base_audience_provisioned()
     # An empty DataLab is not validated.
     empty = (
         DataLabBuilder(publisher)
@@ -277,26 +313,10 @@ def size_of(room: MediaDcr, audience: Any) -> int | None:
 
 
 def test_custom_audiences_sizes_exports_and_lookalikes(
-    media_setup: dict[str, Any], tmp_path: Path
+    media_setup: MediaSetup, media_room: Callable[..., tuple[MediaDcr, MediaDcr]]
 ) -> None:
-    clients, data, key, lab = (
-        media_setup["clients"],
-        media_setup["data"],
-        media_setup["key"],
-        media_setup["lab"],
-    )
-    room = MediaDcr(
-        clients[PUBLISHER],
-        name="audiences",
-        participants=GROUPS,
-        collaboration_types=ALL_TYPES,
-        matching_ids=[IdType.EMAIL],
-        base_audience=lab,
-        minimum_group_size=K,
-    )
-    room.provision_base_audience(lab.id, key)
-    shop = MediaDcr.from_existing(room.id, clients[ADVERTISER])
-    shop.upload_seed_audiences(tmp_path / "seed.csv", sr.Key())
+    clients, data = media_setup.clients, media_setup.data
+    room, shop = media_room("audiences")
 
     audiences = shop.get_audiences()
     assert {a.audience_type: a.audience_size for a in audiences.seed} == {
@@ -425,26 +445,14 @@ def test_custom_audiences_sizes_exports_and_lookalikes(
 
 
 def test_differential_privacy_mode_charges_every_size(
-    media_setup: dict[str, Any], tmp_path: Path
+    media_setup: MediaSetup, media_room: Callable[..., tuple[MediaDcr, MediaDcr]]
 ) -> None:
-    clients, data, key, lab = (
-        media_setup["clients"],
-        media_setup["data"],
-        media_setup["key"],
-        media_setup["lab"],
-    )
-    room = MediaDcr(
-        clients[PUBLISHER],
-        name="dp",
-        participants=GROUPS,
-        collaboration_types=ALL_TYPES,
-        matching_ids=[IdType.EMAIL],
-        base_audience=lab,
+    data = media_setup.data
+    room, shop = media_room(
+        "dp",
         privacy=MediaPrivacy.differential_privacy(epsilon_budget=1.5, epsilon_per_run=0.5),
+        minimum_group_size=None,
     )
-    room.provision_base_audience(lab.id, key)
-    shop = MediaDcr.from_existing(room.id, clients[ADVERTISER])
-    shop.upload_seed_audiences(tmp_path / "seed.csv", sr.Key())
     # No SQL releasing exact (rounded) counts: no overlap, no insights, no seed sizes.
     assert room.dcr.definition.node("overlap_statistics") is None
     assert room.dcr.definition.node("insights") is None
@@ -477,18 +485,16 @@ def test_differential_privacy_mode_charges_every_size(
     assert "spent epsilon 0.5" in room.get_audit_log()
 
 
-def test_the_docs_example_runs(
-    media_setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_docs_example_runs(media_setup: MediaSetup, monkeypatch: pytest.MonkeyPatch) -> None:
     markdown = (Path(__file__).resolve().parents[2] / "docs" / "media.md").read_text()
     code = markdown.split("```python\n", 1)[1].split("```", 1)[0]
-    clients, data = media_setup["clients"], media_setup["data"]
-    monkeypatch.chdir(tmp_path)
+    clients, data = media_setup.clients, media_setup.data
+    monkeypatch.chdir(media_setup.files)  # the example reads seed.csv
     namespace: dict[str, object] = {
         "publisher": clients[PUBLISHER],
         "advertiser": clients[ADVERTISER],
-        "lab": media_setup["lab"],
-        "key": media_setup["key"],
+        "lab": media_setup.lab,
+        "key": media_setup.key,
     }
     exec(compile(code, "docs/media.md", "exec"), namespace)  # the docs example, verbatim
     activation_ids = namespace["activation_ids"]
@@ -500,12 +506,12 @@ def test_the_docs_example_runs(
 
 
 def test_the_readme_media_example_runs(
-    media_setup: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    media_setup: MediaSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     code = readme.split("`sealroom demo --media`", 1)[1].split("```python\n", 1)[1].split("```")[0]
-    clients, data = media_setup["clients"], media_setup["data"]
-    monkeypatch.chdir(tmp_path)
+    clients, data = media_setup.clients, media_setup.data
+    monkeypatch.chdir(media_setup.files)  # the example reads seed.csv
     namespace: dict[str, object] = {
         "sr": sr,
         "MediaDcr": MediaDcr,
@@ -514,8 +520,8 @@ def test_the_readme_media_example_runs(
         "publisher": clients[PUBLISHER],
         "advertiser": clients[ADVERTISER],
         "groups": GROUPS,
-        "lab": media_setup["lab"],
-        "key": media_setup["key"],
+        "lab": media_setup.lab,
+        "key": media_setup.key,
     }
     exec(compile(code, "README.md", "exec"), namespace)  # the README's example, verbatim
     overlap = namespace["overlap"]

@@ -288,6 +288,11 @@ class SubmittedRequest:
         return self._verified.commit.commit_id
 
     @property
+    def commit(self) -> model.Commit:
+        """The verified commit: what approving this request approves."""
+        return self._verified.commit
+
+    @property
     def enclave_commit_id(self) -> str:
         return self.id
 

@@ -263,6 +263,15 @@ class Session:
         """``(definition, history pin)``, verified: the published definition hashes to the id,
         the attested core signed it and each commit, in this order, on this history — and the
         history is the whole of it, not an older prefix (see :meth:`_verified_history`)."""
+        published, commits, pins = self.retrieve_room_history(data_room_id)
+        return apply_commits(published, commits), pins[-1]
+
+    def retrieve_room_history(
+        self, data_room_id: str, /
+    ) -> tuple[RoomDefinition, list[Commit], list[str]]:
+        """``(published definition, integrated commits, history pins)``, verified as
+        :meth:`retrieve_current_data_room_configuration` verifies them (pins: before any commit,
+        then after each)."""
         for attempt in range(2):
             definition, commits, pins = self._verified_history(data_room_id)
             state = self.retrieve_room_state(data_room_id)
@@ -284,7 +293,7 @@ class Session:
                 f"{seen} you saw before (rolled back)"
             )
         store.save_room_version(data_room_id, key, state.version, commits=len(commits))
-        return apply_commits(definition, commits), pins[-1]
+        return definition, commits, pins
 
     def _verified_history(
         self, data_room_id: str

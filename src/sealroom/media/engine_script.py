@@ -15,8 +15,8 @@ Inputs (``input_dir``, ``/input`` in the sandbox)
   audience_type``) and ``custom_audiences`` (``id, name, created_by, created_at, shared_with,
   definition``). Every table but ``matching`` may be absent or empty: absent reads as empty.
 * ``parameters.json``: ``{"audience": A}``, A an audience reference or definition (JSON text or
-  an object), optionally ``"activation_id": COLUMN`` (the column ``audience_user_list``
-  exports; default: the configuration's ``activation_id``).
+  an object), and for ``audience_user_list`` ``"activation_id": COLUMN`` (the column it
+  exports; "" or absent: the configuration's ``activation_id``).
 * ``code/media_config.json``: the room's configuration (:class:`EngineConfig`)::
 
     {"matching_id": "matchingId",           # required: column of matching matched with
@@ -352,7 +352,8 @@ def requested_audience(input_dir: Path) -> tuple[Audience, str | None]:
     column = data.get("activation_id")
     if column is not None and not isinstance(column, str):
         raise EngineError("the activation_id parameter is not a string")
-    return audience, column
+    # The node declares the parameter, so every run gives it: "" asks for the default column.
+    return audience, column or None
 
 
 # -- the room's data --------------------------------------------------------------------------

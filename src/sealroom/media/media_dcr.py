@@ -3,7 +3,8 @@
 A media room is a Sealroom room (nodes in :mod:`sealroom.media.layout`) whose configuration —
 participant groups and their permissions, collaboration types, privacy — is in its description,
 so it is part of the room id. Each permission is a role in the definition, which the core
-enforces and audits; the checks in this module only give a clearer error first.
+enforces and audits; the checks in this module only give a clearer error first. People join and
+leave groups through requests that the data owners approve (:mod:`sealroom.media.members`).
 
 Keys: Sealroom keeps no dataset key on disk (there is no platform keychain), so provisioning
 takes the key the data was encrypted with (``key=``). Audience definitions are encrypted with a
@@ -13,6 +14,7 @@ fresh key at each change; nobody needs it again.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import secrets
@@ -27,7 +29,9 @@ from sealroom.analytics import (
     AnalyticsDcrBuilder,
     AnalyticsDcrDefinition,
     PythonComputeNodeDefinition,
+    RequestStatus,
     SqlComputeNodeDefinition,
+    SubmittedRequest,
     TableDataNodeDefinition,
 )
 from sealroom.crypto import Key
@@ -46,6 +50,14 @@ from sealroom.media.audiences import (
     reference_of,
 )
 from sealroom.media.config import BaseAudienceLayout, MediaConfig
+from sealroom.media.members import (
+    MembershipChange,
+    check_new_member,
+    current_groups,
+    fits,
+    may_manage,
+    member_roles,
+)
 from sealroom.media.results import (
     parse_data_attributes,
     parse_insights,
@@ -54,6 +66,7 @@ from sealroom.media.results import (
     parse_zip_lines,
 )
 from sealroom.media.types import MediaPrivacy, Participant, Permission
+from sealroom.model.identities import AuthenticationMethod
 from sealroom.model.principal import normalise_email
 
 if TYPE_CHECKING:
@@ -155,17 +168,33 @@ def build_definition(
                     script=f"{source}\n\nmain({operation!r})\n",
                     dependencies=table_names,
                     additional_files=[media_config],
-                    parameters=["audience"],
+                    # audience_user_list: also the activation column exported ("" = default).
+                    parameters=(
+                        ["audience", "activation_id"] if name == layout.USER_LIST else ["audience"]
+                    ),
                     # The user list is an export by permission: it is not noised, not charged.
                     dp_epsilon=epsilon if name != layout.USER_LIST else None,
                 )
             )
     for group in config.participants:
-        owns = [t.name for t in tables if any(group.has(p) for p in t.owners)]
-        runs = [c for c in computations if any(group.has(p) for p in layout.ANALYSTS[c])]
         for email in group.emails:
+            owns, runs = member_roles(config, group.permissions_of(email))
             builder.add_participant(email, data_owner_of=owns, analyst_of=runs)
-    return builder.build()
+    # Interactive: people join and leave groups through requests (sealroom.media.members).
+    return builder.with_interactivity(True).build()
+
+
+@dataclass(frozen=True)
+class MembershipRequest:
+    """A pending request that changes who is in a group: ``change`` says who joins or leaves
+    which ``group`` (None: a group the room does not have). ``sound``: it was asked by someone
+    of that group with MANAGE_USERS, on the room's current history, and does exactly what
+    ``change`` says — approve only such a request."""
+
+    request: SubmittedRequest
+    change: MembershipChange
+    group: Participant | None
+    sound: bool
 
 
 @dataclass(frozen=True)
@@ -202,9 +231,10 @@ class MediaDcr:
         _existing: AnalyticsDcr | None = None,
     ) -> None:
         self.client = client
+        self._activation_id: str | None = None
         if _existing is not None:
             self.dcr = _existing
-            self.config = MediaConfig.from_description(_existing.definition.description)
+            self._read_groups()
             return
         if len(matching_ids) != 1:
             raise DefinitionError("a media room matches on exactly one identifier type")
@@ -249,6 +279,19 @@ class MediaDcr:
     def id(self) -> str:
         return self.dcr.id
 
+    def _read_groups(self) -> None:
+        """The configuration, with the groups as the room's verified history leaves them."""
+        published, commits, _ = self.dcr.session.retrieve_room_history(self.id)
+        config = MediaConfig.from_description(published.description)
+        groups = current_groups(config, published, commits)
+        self.config = dataclasses.replace(config, participants=groups)
+
+    def refresh(self) -> MediaDcr:
+        """Read the room again: its current definition and who is in each group."""
+        self.dcr.refresh()
+        self._read_groups()
+        return self
+
     # -- who may do what ---------------------------------------------------------------------
     @property
     def _me(self) -> str:
@@ -264,10 +307,10 @@ class MediaDcr:
 
     def _require(self, *permissions: Permission) -> None:
         group = self._group()
-        if not any(group.has(p) for p in permissions):
+        if not any(p in group.permissions_of(self._me) for p in permissions):
             names = " or ".join(p.value for p in permissions)
             raise PermissionDeniedError(
-                f"your group ({group.role}) lacks {names} in media room {self.id}",
+                f"you lack {names} in media room {self.id} (group {group.role})",
                 code="permission_denied",
             )
 
@@ -278,6 +321,117 @@ class MediaDcr:
     # -- participants and configuration -----------------------------------------------------
     def get_participants(self) -> list[Participant]:
         return list(self.config.participants)
+
+    # -- people: MANAGE_USERS ------------------------------------------------------------------
+    def _managed_group(self, participant: Participant | str) -> Participant:
+        """The group ``participant`` names (itself, its id or its role), which must be the
+        caller's own, and the caller must have MANAGE_USERS."""
+        self._require(Permission.MANAGE_USERS)
+        wanted = participant.id if isinstance(participant, Participant) else participant
+        group = next(
+            (g for g in self.config.participants if wanted in (g.id, g.role)),
+            None,
+        )
+        if group is None:
+            raise DefinitionError(f"media room {self.id} has no participant group {wanted!r}")
+        if group.id != self._group().id:
+            raise PermissionDeniedError(
+                f"a group manages its own people: you are in {self._group().role!r}, not "
+                f"{group.role!r}",
+                code="permission_denied",
+            )
+        return group
+
+    def add_user_as_participant(
+        self,
+        participant: Participant | str,
+        email: str,
+        permissions: Sequence[Permission],
+        *,
+        authentication: AuthenticationMethod | None = None,
+    ) -> SubmittedRequest:
+        """Ask for ``email`` to join your group with ``permissions`` (some or all of the
+        group's). It is a request of the room: an owner of each data node it affects approves
+        it (:meth:`approve_membership_request`), then anyone integrates it. ``authentication``:
+        how the room will recognise them (default: the platform's CA, if the room trusts it)."""
+        group = self._managed_group(participant)
+        check_new_member(self.config, group, email, permissions)
+        change = MembershipChange(group.id, email, tuple(Permission(p) for p in permissions))
+        owns, runs = member_roles(self.config, change.permissions)
+        self.dcr.refresh()
+        return (
+            self.dcr.build_request()
+            .add_participant(
+                email, analyst_of=runs, data_owner_of=owns, authentication=authentication
+            )
+            .with_note(change.note())
+            .submit()
+        )
+
+    def remove_user_from_participant(
+        self, participant: Participant | str, email: str
+    ) -> SubmittedRequest:
+        """Ask for ``email`` to leave your group: every role they hold in the room is
+        withdrawn (approved like :meth:`add_user_as_participant`). The core refuses it if they
+        are the last owner of data in the room."""
+        group = self._managed_group(participant)
+        if not group.includes(email):
+            raise DefinitionError(f"{email} is not in participant group {group.role!r}")
+        definition = self.dcr.refresh().definition
+        held = definition.participant(email)
+        if held is None:
+            raise DefinitionError(f"{email} holds no role in media room {self.id}")
+        return (
+            self.dcr.build_request()
+            .withdraw(email, analyst_of=held.analyst_of, data_owner_of=held.data_owner_of)
+            .with_note(MembershipChange(group.id, email).note())
+            .submit()
+        )
+
+    def get_membership_requests(self) -> list[MembershipRequest]:
+        """The pending requests that change who is in a group, each with what it does."""
+        self.refresh()
+        out = []
+        for request in self.dcr.get_submitted_requests():
+            if request.status not in (RequestStatus.PENDING, RequestStatus.READY_TO_INTEGRATE):
+                continue
+            change = MembershipChange.from_note(request.note)
+            if change is None:
+                continue
+            group = next((g for g in self.config.participants if g.id == change.group_id), None)
+            commit = request.commit
+            sound = (
+                group is not None
+                and may_manage(self.config.participants, request.owner, change.group_id)
+                and commit.history_pin == self.dcr.history_pin
+                and fits(change, self.config, self.dcr.definition, commit)
+            )
+            out.append(MembershipRequest(request, change, group, sound))
+        return out
+
+    def approve_membership_request(self, request_id: str) -> SubmittedRequest:
+        """Approve a membership request as an owner of data it affects — only one that does
+        exactly what it says, asked by someone of that group with MANAGE_USERS."""
+        for pending in self.get_membership_requests():
+            if pending.request.id == request_id:
+                if not pending.sound:
+                    raise PermissionDeniedError(
+                        f"request {request_id} is not a sound membership change: it is not "
+                        "asked by someone of that group with MANAGE_USERS, or it grants other "
+                        "roles than its permissions map to; reject it",
+                        code="permission_denied",
+                    )
+                return pending.request.approve()
+        raise DefinitionError(f"no pending membership request {request_id} in media room {self.id}")
+
+    def integrate_membership_request(self, request_id: str) -> SubmittedRequest:
+        """Integrate an approved membership request; the groups change for everybody."""
+        for pending in self.get_membership_requests():
+            if pending.request.id == request_id:
+                integrated = pending.request.integrate()
+                self.refresh()
+                return integrated
+        raise DefinitionError(f"no pending membership request {request_id} in media room {self.id}")
 
     def get_owner_email(self) -> str:
         return self.dcr.definition.owner
@@ -457,10 +611,27 @@ class MediaDcr:
         self._require(*layout.ANALYSTS[layout.AUDIENCE_SIZE])
         return self._engine_job(layout.AUDIENCE_SIZE, audience, "audience_size.json")
 
-    def get_audience_user_list(self, audience: Any) -> ComputeJob:
-        """Activation ids of the audience's users (needs EXPORT_AUDIENCE); refused by the core
-        for an audience below the minimum audience size."""
+    def set_activation_id(self, activation_id: str) -> None:
+        """The activation column :meth:`get_audience_user_list` exports from now on (one of the
+        room's activation identifiers, all agreed when the room was created; default: the
+        first)."""
+        if activation_id not in self.config.activation_columns:
+            raise DefinitionError(
+                f"{activation_id!r} is not an activation identifier of media room {self.id} "
+                f"(it has: {', '.join(self.config.activation_columns) or 'none'})"
+            )
+        self._activation_id = activation_id
+
+    def get_audience_user_list(self, audience: Any, activation_id: str | None = None) -> ComputeJob:
+        """Activation ids of the audience's users (needs EXPORT_AUDIENCE), in ``activation_id``
+        (default: :meth:`set_activation_id`'s, else the room's first); refused by the core for
+        an audience below the minimum audience size."""
         self._require(Permission.EXPORT_AUDIENCE)
+        column = activation_id or self._activation_id
+        if column is not None and column not in self.config.activation_columns:
+            raise DefinitionError(
+                f"{column!r} is not an activation identifier of media room {self.id}"
+            )
         file_name = "audience_users.csv"
         ref = audience.definition if isinstance(audience, AudienceDraft) else reference_of(audience)
         job = ComputeJob(
@@ -468,7 +639,7 @@ class MediaDcr:
             layout.USER_LIST,
             file_name,
             lambda data: parse_zip_lines(data, file_name),
-            parameters={"audience": json.dumps(ref, sort_keys=True)},
+            parameters={"audience": json.dumps(ref, sort_keys=True), "activation_id": column or ""},
             result_format="zip",
         )
         job.run()

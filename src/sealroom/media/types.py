@@ -32,12 +32,19 @@ class Permission(enum.StrEnum):
 @dataclass(frozen=True)
 class Participant:
     """A participant group: an organisation with one or more people (``emails``) who share its
-    ``permissions``. ``role`` is free text ("Publisher", "Advertiser", "Agency")."""
+    ``permissions``. ``role`` is free text ("Publisher", "Advertiser", "Agency").
+
+    ``member_permissions`` (the seed's name) gives some of its people fewer of the group's
+    permissions: ``{email: [permission, ...]}``, each a subset of ``permissions``. People added
+    after publication (:meth:`MediaDcr.add_user_as_participant
+    <sealroom.media.MediaDcr.add_user_as_participant>`) are listed there.
+    """
 
     emails: list[str]
     permissions: list[Permission]
     role: str
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    member_permissions: dict[str, list[Permission]] | None = None
 
     def check(self) -> None:
         if not self.emails:
@@ -51,21 +58,48 @@ class Participant:
             raise DefinitionError("a participant group's role is 1 to 100 characters")
         for permission in self.permissions:
             Permission(permission)
+        for email, permissions in (self.member_permissions or {}).items():
+            if not self.includes(email):
+                raise DefinitionError(
+                    f"participant group {self.role!r}: member permissions for {email}, who is "
+                    "not in the group"
+                )
+            extra = [Permission(p).value for p in permissions if p not in self.permissions]
+            if extra:
+                raise DefinitionError(
+                    f"participant group {self.role!r}: {email} cannot have {', '.join(extra)}, "
+                    "which the group does not have"
+                )
 
     def has(self, permission: Permission) -> bool:
+        """Whether the group has ``permission`` (some of its people may not: see
+        :meth:`permissions_of`)."""
         return permission in self.permissions
+
+    def permissions_of(self, email: str) -> list[Permission]:
+        """What ``email``, one of the group's people, may do."""
+        for member, permissions in (self.member_permissions or {}).items():
+            if normalise_email(member) == normalise_email(email):
+                return [Permission(p) for p in permissions]
+        return [Permission(p) for p in self.permissions]
 
     def includes(self, email: str) -> bool:
         return normalise_email(email) in {normalise_email(e) for e in self.emails}
 
     def to_dict(self) -> dict[str, Any]:
         """The seed's ``participantGroups`` entry."""
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "role": self.role,
             "emails": list(self.emails),
             "permissions": [Permission(p).value for p in self.permissions],
         }
+        if self.member_permissions is not None:
+            data["memberPermissions"] = {
+                email: [Permission(p).value for p in permissions]
+                for email, permissions in self.member_permissions.items()
+            }
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Participant:
@@ -74,6 +108,14 @@ class Participant:
             permissions=[Permission(p) for p in data["permissions"]],
             role=str(data["role"]),
             id=str(data["id"]),
+            member_permissions=(
+                None
+                if data.get("memberPermissions") is None
+                else {
+                    str(email): [Permission(p) for p in permissions]
+                    for email, permissions in data["memberPermissions"].items()
+                }
+            ),
         )
 
 

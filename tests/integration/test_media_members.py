@@ -1,0 +1,234 @@
+"""People join and leave a media room's participant groups (MANAGE_USERS) against a real
+``sealroom serve``: requests the data owners approve, groups read from the verified history,
+what the core then enforces, and what it and the SDK refuse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import sealroom as sr
+from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
+from sealroom.errors import DefinitionError, PermissionDeniedError, SealroomError
+from sealroom.media import (
+    CollaborationType,
+    MediaDcr,
+    Participant,
+    Permission,
+    RemarketingAudienceBuilder,
+)
+from sealroom.media.members import MembershipChange
+from tests.integration.conftest import start_server, stop_server
+from tests.integration.media_data import MediaData, generate
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+PUBLISHER = "pia@news.example"
+ADVERTISER = "adam@shop.example"
+COLLEAGUE = "cole@shop.example"
+AGENCY = "ada@agency.example"
+P = Permission
+
+
+def groups() -> list[Participant]:
+    return [
+        Participant(
+            emails=[PUBLISHER],
+            permissions=[P.PROVIDE_BASE_AUDIENCE, P.VIEW_OVERLAP, P.MANAGE_USERS],
+            role="Publisher",
+            id="publisher",
+        ),
+        Participant(
+            emails=[ADVERTISER],
+            permissions=[
+                P.PROVIDE_SEED_AUDIENCE,
+                P.VIEW_OVERLAP,
+                P.CREATE_CUSTOM_AUDIENCE,
+                P.EXPORT_AUDIENCE,
+                P.MANAGE_USERS,
+            ],
+            role="Advertiser",
+            id="advertiser",
+        ),
+        Participant(emails=[AGENCY], permissions=[P.VIEW_OVERLAP], role="Agency", id="agency"),
+    ]
+
+
+@dataclass(frozen=True)
+class Setup:
+    clients: dict[str, sr.Client]
+    files: Path
+    data: MediaData
+    key: sr.Key
+    lab: DataLab
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    server = start_server(tmp_path_factory.mktemp("media-members"))
+    try:
+        clients = {
+            email: sr.create_client(email, server.add_user(email), api_url=server.url)
+            for email in (PUBLISHER, ADVERTISER, COLLEAGUE, AGENCY)
+        }
+        files = tmp_path_factory.mktemp("media-members-files")
+        data = generate(files, users=1200)
+        key = sr.Key()
+        lab = (
+            DataLabBuilder(clients[PUBLISHER])
+            .with_name("news audience")
+            .with_identifiers_config(
+                [
+                    IdentifiersConfig("userId", IdType.STRING, False, True),
+                    IdentifiersConfig("email", IdType.EMAIL, True, False),
+                ]
+            )
+            .with_segments()
+            .with_collaboration_types([CollaborationType.REMARKETING])
+            .build()
+        )
+        lab.provision_local_datasets(key, files / "ids.csv", files / "segments.csv")
+        yield Setup(clients, files, data, key, lab)
+    finally:
+        stop_server(server)
+
+
+def room(setup: Setup, name: str) -> dict[str, MediaDcr]:
+    publisher = MediaDcr(
+        setup.clients[PUBLISHER],
+        name=name,
+        participants=groups(),
+        collaboration_types=[CollaborationType.REMARKETING],
+        matching_ids=[IdType.EMAIL],
+        base_audience=setup.lab,
+    )
+    publisher.provision_base_audience(setup.lab.id, setup.key)
+    rooms = {PUBLISHER: publisher}
+    for email in (ADVERTISER, AGENCY):
+        rooms[email] = MediaDcr.from_existing(publisher.id, setup.clients[email])
+    rooms[ADVERTISER].upload_seed_audiences(setup.files / "seed.csv", sr.Key())
+    return rooms
+
+
+def approve_and_integrate(rooms: dict[str, MediaDcr], request_id: str) -> None:
+    """The data owners' approvals: the publisher's (base audience) and the advertiser's (seed
+    and custom audiences), each checked by their own SDK; then the advertiser integrates."""
+    for email in (PUBLISHER, ADVERTISER):
+        rooms[email].approve_membership_request(request_id)
+    rooms[ADVERTISER].integrate_membership_request(request_id)
+
+
+REMARKETING = RemarketingAudienceBuilder(name="buyers again", source_audience_type="buyers")
+
+
+def test_a_colleague_joins_with_some_permissions_then_leaves(setup: Setup) -> None:
+    rooms = room(setup, "members")
+    request = rooms[ADVERTISER].add_user_as_participant(
+        "Advertiser", COLLEAGUE, [P.VIEW_OVERLAP, P.EXPORT_AUDIENCE]
+    )
+    # Every table's owners approve: the publisher's base audience, the advertiser's audiences.
+    assert {g.node for g in request.approver_groups} == {
+        "matching",
+        "segments",
+        "audiences",
+        "custom_audiences",
+    }
+    (pending,) = rooms[PUBLISHER].get_membership_requests()
+    assert pending.sound
+    assert pending.change == MembershipChange(
+        "advertiser", COLLEAGUE, (P.VIEW_OVERLAP, P.EXPORT_AUDIENCE)
+    )
+    # Not yet: the colleague is nobody in the room until the request is integrated.
+    with pytest.raises(SealroomError):
+        MediaDcr.from_existing(rooms[PUBLISHER].id, setup.clients[COLLEAGUE])
+    approve_and_integrate(rooms, request.id)
+
+    colleague = MediaDcr.from_existing(rooms[PUBLISHER].id, setup.clients[COLLEAGUE])
+    advertiser_group = next(g for g in colleague.get_participants() if g.id == "advertiser")
+    assert advertiser_group.emails == [ADVERTISER, COLLEAGUE]
+    assert advertiser_group.permissions_of(COLLEAGUE) == [P.VIEW_OVERLAP, P.EXPORT_AUDIENCE]
+    assert rooms[PUBLISHER].refresh().get_participants() == colleague.get_participants()
+    overlap = colleague.get_overlap_statistics().wait_for_completion(120).result()
+    assert any(row["audience_type"] == "buyers" for row in overlap["overlap_statistics"])
+    exported = colleague.get_audience_user_list(REMARKETING.build()).wait_for_completion(300)
+    users = set(exported.result())
+    assert users == {f"u{u}" for u in range(0, 1000, 2)}
+    # Their permissions, not the group's: no audience of their own, and no seed upload (the
+    # core refuses the upload too: they own no table).
+    with pytest.raises(PermissionDeniedError, match="CREATE_CUSTOM_AUDIENCE"):
+        colleague.create_remarketing_audience(REMARKETING.build())
+    with pytest.raises(SealroomError):
+        colleague.dcr.get_node("audiences").upload_and_publish_dataset(  # type: ignore[union-attr]
+            (setup.files / "seed.csv").open("rb"), sr.Key(), "mine"
+        )
+
+    leaving = rooms[ADVERTISER].remove_user_from_participant("advertiser", COLLEAGUE)
+    assert {"overlap_statistics", "audience_user_list"} <= set(leaving.scope.withdrawn[COLLEAGUE])
+    approve_and_integrate(rooms, leaving.id)
+    assert next(
+        g for g in rooms[PUBLISHER].refresh().get_participants() if g.id == "advertiser"
+    ).emails == [ADVERTISER]
+    with pytest.raises(SealroomError):
+        colleague.get_overlap_statistics().wait_for_completion(120).result()
+    log = rooms[PUBLISHER].get_audit_log()
+    assert f"withdrawing {COLLEAGUE}" in log
+
+
+def test_who_may_manage_whom_and_what_approvers_refuse(setup: Setup) -> None:
+    rooms = room(setup, "members refused")
+    with pytest.raises(PermissionDeniedError, match="MANAGE_USERS"):
+        rooms[AGENCY].add_user_as_participant("Agency", COLLEAGUE, [P.VIEW_OVERLAP])
+    with pytest.raises(PermissionDeniedError, match="manages its own people"):
+        rooms[ADVERTISER].add_user_as_participant("Publisher", COLLEAGUE, [P.VIEW_OVERLAP])
+    with pytest.raises(DefinitionError, match="does not have it"):
+        rooms[ADVERTISER].add_user_as_participant("Advertiser", COLLEAGUE, [P.VIEW_INSIGHTS])
+    with pytest.raises(DefinitionError, match="already in participant group"):
+        rooms[ADVERTISER].add_user_as_participant("Advertiser", AGENCY, [P.VIEW_OVERLAP])
+
+    # The agency bypasses the SDK's check: a request that says the colleague joins the
+    # advertiser's group, asked by someone without MANAGE_USERS there, granting more than it
+    # says. The core accepts the request (it is only a request); the approvers' SDK refuses it.
+    note = MembershipChange("advertiser", COLLEAGUE, (P.VIEW_OVERLAP,)).note()
+    forged = (
+        rooms[AGENCY]
+        .dcr.build_request()
+        .add_participant(COLLEAGUE, analyst_of=["overlap_statistics", "audience_user_list"])
+        .with_note(note)
+        .submit()
+    )
+    (pending,) = rooms[PUBLISHER].get_membership_requests()
+    assert pending.request.id == forged.id
+    assert not pending.sound
+    with pytest.raises(PermissionDeniedError, match="not a sound membership change"):
+        rooms[PUBLISHER].approve_membership_request(forged.id)
+    forged.reject("not from the advertiser")
+    # Asked by the advertiser's manager this time, but granting more than the note says.
+    more = (
+        rooms[ADVERTISER]
+        .dcr.build_request()
+        .add_participant(COLLEAGUE, analyst_of=["overlap_statistics", "audience_user_list"])
+        .with_note(note)
+        .submit()
+    )
+    (pending,) = rooms[PUBLISHER].get_membership_requests()
+    assert (pending.request.id, pending.sound) == (more.id, False)
+    with pytest.raises(PermissionDeniedError, match="not a sound membership change"):
+        rooms[PUBLISHER].approve_membership_request(more.id)
+    more.reject("withdrawn")
+
+    # The advertiser cannot leave its own group's seed audiences without an owner.
+    with pytest.raises(DefinitionError, match="keep none of its owners"):
+        rooms[ADVERTISER].remove_user_from_participant("Advertiser", ADVERTISER)
+
+
+def test_the_exported_activation_column_is_one_the_room_agreed(setup: Setup) -> None:
+    rooms = room(setup, "activation")
+    shop = rooms[ADVERTISER]
+    with pytest.raises(DefinitionError, match="not an activation identifier"):
+        shop.set_activation_id("email")
+    shop.set_activation_id("userId")
+    users = shop.get_audience_user_list(REMARKETING.build()).wait_for_completion(300).result()
+    assert set(users) == {f"u{u}" for u in range(0, 1000, 2)}

@@ -21,10 +21,16 @@ another order, semicolons or tabs, Windows-1252, decimal commas and thousands se
    function the core runs when the dataset is published; a FAILED report (or more rows dropped
    than ``max_dropped_share`` allows) stops here, with the report.
 
-Invariants: nothing is sent anywhere by this module; the upload is byte for byte the file when
-the file already is in the seed's format (then no copy is made but the read); rows in reports
-are counted from 1 after the ``header_rows`` the file had (:class:`PreparedTable`). Memory: the
-file, its converted copy when it needed converting, and validation's working set.
+Sending takes two steps, so that a caller with several files can upload the next while the core
+validates the previous: :func:`upload_table` encrypts and uploads (nothing is published), and
+:func:`publish_table` publishes to the node (the core decrypts and validates then);
+:func:`provision` is the two in a row.
+
+Invariants: :func:`prepare_table` sends nothing; nothing is sent for a file that failed the local
+checks; the upload is byte for byte the file when the file already is in the seed's format (then
+no copy is made but the read); rows in reports are counted from 1 after the ``header_rows`` the
+file had (:class:`PreparedTable`). Memory: the file, its converted copy when it needed
+converting, and validation's working set.
 """
 
 from __future__ import annotations
@@ -49,7 +55,16 @@ if TYPE_CHECKING:
     from sealroom.client import Client, Session
     from sealroom.crypto import Key
 
-__all__ = ["CsvFormat", "PreparedTable", "ProvisionedTable", "prepare_table", "provision"]
+__all__ = [
+    "CsvFormat",
+    "PreparedTable",
+    "ProvisionedTable",
+    "UploadedTable",
+    "prepare_table",
+    "provision",
+    "publish_table",
+    "upload_table",
+]
 
 _DELIMITERS: Final = (",", ";", "\t", "|")
 _THOUSANDS_SEPARATORS: Final = (",", ".", " ", "'", "_", "\u00a0", "\u202f")
@@ -135,6 +150,14 @@ class PreparedTable:
                 report=self.report,
                 header_rows=self.header_rows,
             )
+
+
+@dataclass(frozen=True)
+class UploadedTable:
+    """A table encrypted and uploaded, not yet published: the dataset's id on the server."""
+
+    dataset_id: str
+    prepared: PreparedTable
 
 
 @dataclass(frozen=True)
@@ -243,6 +266,58 @@ def prepare_table(
     return prepared
 
 
+def upload_table(
+    client: Client,
+    prepared: PreparedTable,
+    key: Key,
+    name: str,
+    *,
+    description: str = "",
+    progress: Callable[[int], None] | None = None,
+) -> UploadedTable:
+    """Encrypt and upload ``prepared``; nothing is published yet (:func:`publish_table`).
+    Nothing is sent for a file that failed the local checks (:meth:`PreparedTable.check`)."""
+    import pyarrow as pa
+
+    prepared.check()
+    dataset_id = client.upload_dataset(
+        pa.BufferReader(prepared.data),
+        key,
+        name,
+        description=description,
+        progress=progress,
+    )
+    return UploadedTable(dataset_id=dataset_id, prepared=prepared)
+
+
+def publish_table(
+    session: Session,
+    room_id: str,
+    node: str,
+    uploaded: UploadedTable,
+    key: Key,
+    *,
+    replace: bool = False,
+) -> ProvisionedTable:
+    """Publish ``uploaded`` to ``node`` (the core decrypts and validates it now); raise
+    :class:`DatasetRejectedError` (``stage`` "core") unless the core's validation passed."""
+    answer = session.publish_dataset(room_id, uploaded.dataset_id, node, key, force=replace)
+    if answer.get("validation") == "FAILED":
+        kept = answer.get("kept_dataset_id")
+        raise DatasetRejectedError(
+            f"the core's validation of table {node!r} failed"
+            + (f"; dataset {kept}, which passed, stays published" if kept else ""),
+            stage="core",
+            report=answer.get("report"),
+            header_rows=uploaded.prepared.header_rows,
+            dataset_id=uploaded.dataset_id,
+            kept_dataset_id=kept,
+        )
+    return ProvisionedTable(
+        dataset_id=uploaded.dataset_id, answer=answer, prepared=uploaded.prepared
+    )
+
+
 def provision(
     client: Client,
     session: Session,
@@ -256,32 +331,9 @@ def provision(
     replace: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> ProvisionedTable:
-    """Encrypt and upload ``prepared``, publish it to ``node``; raise
-    :class:`DatasetRejectedError` (``stage`` "core") unless the core's validation passed.
-    Nothing is sent for a file that failed the local checks (:meth:`PreparedTable.check`)."""
-    import pyarrow as pa
-
-    prepared.check()
-    dataset_id = client.upload_dataset(
-        pa.BufferReader(prepared.data),
-        key,
-        name,
-        description=description,
-        progress=progress,
-    )
-    answer = session.publish_dataset(room_id, dataset_id, node, key, force=replace)
-    if answer.get("validation") == "FAILED":
-        kept = answer.get("kept_dataset_id")
-        raise DatasetRejectedError(
-            "the core's validation failed"
-            + (f"; dataset {kept}, which passed, stays published" if kept else ""),
-            stage="core",
-            report=answer.get("report"),
-            header_rows=prepared.header_rows,
-            dataset_id=dataset_id,
-            kept_dataset_id=kept,
-        )
-    return ProvisionedTable(dataset_id=dataset_id, answer=answer, prepared=prepared)
+    """:func:`upload_table` then :func:`publish_table`: one file, start to end."""
+    uploaded = upload_table(client, prepared, key, name, description=description, progress=progress)
+    return publish_table(session, room_id, node, uploaded, key, replace=replace)
 
 
 # -- encoding, delimiter, header ----------------------------------------------------------------

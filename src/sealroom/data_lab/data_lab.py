@@ -121,25 +121,113 @@ class DataLab:
         embeddings_data_path: str | Path | None = None,
     ) -> None:
         """Check each file on this machine, encrypt it, upload it and publish it to its table;
-        the core validates it again (dropping invalid rows unless that was disabled)."""
-        from sealroom.analytics import TableDataNode
+        the core validates it again (dropping invalid rows unless that was disabled).
 
+        Pipelined: while the core validates and publishes one file, the next is checked,
+        encrypted and uploaded here. Files are published one at a time, in the order of the
+        arguments, and none after the first failure (here or in the core), which is raised as
+        it would be without the pipeline, with a note naming the datasets provisioned before
+        it. A file uploaded ahead of a failure is deleted from the server, unpublished.
+        """
         paths = {
             DataLabDatasetType.MATCH: matching_data_path,
             DataLabDatasetType.SEGMENTS: segments_data_path,
             DataLabDatasetType.DEMOGRAPHICS: demographics_data_path,
             DataLabDatasetType.EMBEDDINGS: embeddings_data_path,
         }
-        for dataset_type, path in paths.items():
-            if path is None:
-                continue
-            node = self.dcr.get_node(self._check_type(dataset_type))
-            assert isinstance(node, TableDataNode)
-            with Path(path).open("rb") as data:
-                node.upload_and_publish_dataset(
-                    data, key, f"{self.config.name} {dataset_type.node}", replace=True
-                )
+        # Every dataset is known to the DataLab before any file is read.
+        files = [
+            (self._check_type(dataset_type), Path(path))
+            for dataset_type, path in paths.items()
+            if path is not None
+        ]
         self._statistics_job = self._status_job = None
+        provisioned: list[str] = []
+        try:
+            self._provision_pipelined(key, files, provisioned)
+        except Exception as error:
+            left = [node for node, _ in files if node not in provisioned]
+            error.add_note(
+                f"DataLab {self.id}: provisioned before this error: "
+                f"{', '.join(provisioned) or 'none'}; not provisioned: {', '.join(left)}"
+            )
+            raise
+
+    def _provision_pipelined(
+        self, key: Key, files: list[tuple[str, Path]], provisioned: list[str]
+    ) -> None:
+        """:meth:`provision_local_datasets`: this thread checks and uploads file k+1 while one
+        worker publishes file k; ``provisioned`` receives each table once its publication
+        passed."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
+        from sealroom.analytics.provisioning import (
+            ProvisionedTable,
+            prepare_table,
+            publish_table,
+            upload_table,
+        )
+        from sealroom.errors import SealroomError
+        from sealroom.model.definition import TableNode
+
+        publishing: tuple[str, Future[ProvisionedTable]] | None = None
+        ahead: str | None = None  # uploaded, not handed to the publisher yet
+
+        def settle() -> None:
+            """Wait for the publication in flight; raise its error (the core's answer)."""
+            nonlocal publishing
+            if publishing is not None:
+                node, future = publishing
+                publishing = None
+                future.result()
+                provisioned.append(node)
+
+        # One worker: one publication at a time, in the order they were handed over.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="datalab-publish") as core:
+            try:
+                for node, path in files:
+                    table = self.dcr.definition.node(node)
+                    assert isinstance(table, TableNode)
+                    try:
+                        prepared = prepare_table(path, table.schema_)
+                        prepared.check()
+                    except SealroomError as error:
+                        error.add_note(f"table {node!r}, file {path}")
+                        raise
+                    if publishing is not None and publishing[1].done():
+                        settle()  # the core refused the previous file: upload nothing more
+                    uploaded = upload_table(
+                        self.client, prepared, key, f"{self.config.name} {node}"
+                    )
+                    ahead = uploaded.dataset_id
+                    settle()
+                    publishing = (
+                        node,
+                        core.submit(
+                            publish_table,
+                            self.dcr.session,
+                            self.id,
+                            node,
+                            uploaded,
+                            key,
+                            replace=True,
+                        ),
+                    )
+                    ahead = None
+                settle()
+            except Exception as error:
+                if ahead is not None:
+                    try:
+                        self.client.delete_dataset(ahead)
+                    except SealroomError as failure:
+                        error.add_note(
+                            f"dataset {ahead}, uploaded ahead of the failure and not published, "
+                            f"could not be deleted: {failure}"
+                        )
+                # The file before this one comes first, as without the pipeline: its
+                # publication's failure is the one raised (with this error as its context).
+                settle()
+                raise
 
     def provision_dataset(
         self, manifest_hash: str, key: Key, dataset_type: DataLabDatasetType

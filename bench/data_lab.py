@@ -4,8 +4,9 @@ Data: N users, each with one e-mail (identifiers), 3 segments of 20, an age and 
 as CSV (no header) by DuckDB, deterministically (hashes of the user number, no RNG).
 
 Sealroom: a real ``sealroom serve``; the publisher builds the DataLab and provisions the three
-files (each checked locally, encrypted, uploaded, then decrypted and validated by the core), runs
-the statistics computation and reads the report. Timed from the first file read to the report
+files (each checked locally, encrypted, uploaded, then decrypted and validated by the core; the
+SDK checks and uploads the next file while the core validates the previous one), runs the
+statistics computation and reads the report. Timed from the first file read to the report
 decrypted; printed per stage.
 
 DuckDB alone, on the same files, in one process, doing the same work as well as we can write it:

@@ -4,6 +4,8 @@ what the core then enforces, and what it and the SDK refuse."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from sealroom.media import (
     RemarketingAudienceBuilder,
 )
 from sealroom.media.members import MembershipChange
-from tests.integration.conftest import start_server, stop_server
+from tests.integration.conftest import ServerProcess, run_cli, start_server, stop_server
 from tests.integration.media_data import MediaData, generate
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -59,20 +61,36 @@ def groups() -> list[Participant]:
 
 @dataclass(frozen=True)
 class Setup:
+    server: ServerProcess
+    tokens: dict[str, str]
     clients: dict[str, sr.Client]
     files: Path
     data: MediaData
     key: sr.Key
     lab: DataLab
 
+    def cli(self, email: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """``sealroom ARGS`` as ``email``, with a state directory of their own."""
+        env = {
+            **self.server.env,
+            "SEALROOM_API_URL": self.server.url,
+            "SEALROOM_EMAIL": email,
+            "SEALROOM_API_TOKEN": self.tokens[email],
+            "SEALROOM_STATE_DIR": str(self.files / "states" / email),
+        }
+        return run_cli(*args, env=env, check=check)
+
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     server = start_server(tmp_path_factory.mktemp("media-members"))
     try:
+        tokens = {
+            email: server.add_user(email) for email in (PUBLISHER, ADVERTISER, COLLEAGUE, AGENCY)
+        }
         clients = {
-            email: sr.create_client(email, server.add_user(email), api_url=server.url)
-            for email in (PUBLISHER, ADVERTISER, COLLEAGUE, AGENCY)
+            email: sr.create_client(email, token, api_url=server.url)
+            for email, token in tokens.items()
         }
         files = tmp_path_factory.mktemp("media-members-files")
         data = generate(files, users=1200)
@@ -91,7 +109,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
             .build()
         )
         lab.provision_local_datasets(key, files / "ids.csv", files / "segments.csv")
-        yield Setup(clients, files, data, key, lab)
+        yield Setup(server, tokens, clients, files, data, key, lab)
     finally:
         stop_server(server)
 
@@ -232,3 +250,85 @@ def test_the_exported_activation_column_is_one_the_room_agreed(setup: Setup) -> 
     shop.set_activation_id("userId")
     users = shop.get_audience_user_list(REMARKETING.build()).wait_for_completion(300).result()
     assert set(users) == {f"u{u}" for u in range(0, 1000, 2)}
+
+
+def test_the_cli_adds_approves_integrates_and_lists_members(setup: Setup) -> None:
+    rooms = room(setup, "members cli")
+    room_id = rooms[PUBLISHER].id
+    refused = setup.cli(
+        AGENCY,
+        "media",
+        "members",
+        "add",
+        room_id,
+        COLLEAGUE,
+        "--permission",
+        "VIEW_OVERLAP",
+        check=False,
+    )
+    assert refused.returncode == 1
+    assert "lacks MANAGE_USERS" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    bad = setup.cli(
+        ADVERTISER,
+        "media",
+        "members",
+        "add",
+        room_id,
+        COLLEAGUE,
+        "--permission",
+        "VIEW_EVERYTHING",
+        check=False,
+    )
+    assert bad.returncode == 2
+    assert "is not one of" in bad.stderr
+
+    asked = json.loads(
+        setup.cli(
+            ADVERTISER,
+            "media",
+            "members",
+            "add",
+            room_id,
+            COLLEAGUE,
+            "--permission",
+            "view_overlap",
+            "--json",
+        ).stdout
+    )
+    assert (asked["action"], asked["email"], asked["permissions"]) == (
+        "add",
+        COLLEAGUE,
+        ["VIEW_OVERLAP"],
+    )
+    assert asked["sound"] is True
+    listed = setup.cli(PUBLISHER, "media", "members", "list", room_id).stdout
+    assert f"add {COLLEAGUE} (VIEW_OVERLAP) to Advertiser, asked by {ADVERTISER}" in listed
+    for email in (PUBLISHER, ADVERTISER):
+        setup.cli(email, "media", "members", "approve", room_id, asked["id"][:12])
+    done = setup.cli(ADVERTISER, "media", "members", "integrate", room_id, asked["id"][:12])
+    assert f"{COLLEAGUE} joined Advertiser" in done.stdout
+
+    groups = json.loads(setup.cli(AGENCY, "media", "members", "list", room_id, "--json").stdout)
+    advertiser = next(g for g in groups["groups"] if g["id"] == "advertiser")
+    assert advertiser["emails"] == [ADVERTISER, COLLEAGUE]
+    assert advertiser["memberPermissions"] == {COLLEAGUE: ["VIEW_OVERLAP"]}
+    assert groups["requests"] == []
+    # The colleague's own permissions, not the group's: overlap yes, export no.
+    setup.cli(COLLEAGUE, "media", "overlap", room_id)
+    export = setup.cli(COLLEAGUE, "media", "export", room_id, "seed:buyers", check=False)
+    assert export.returncode == 1
+    assert "lacks EXPORT_AUDIENCE" in export.stderr
+
+    wrong = setup.cli(
+        ADVERTISER,
+        "media",
+        "export",
+        room_id,
+        "seed:buyers",
+        "--activation-id",
+        "email",
+        check=False,
+    )
+    assert wrong.returncode == 2
+    assert "not an activation identifier" in wrong.stderr

@@ -606,6 +606,13 @@ def media_export(
             "--output", "-o", help="Write the ids to this file (created 0600), not stdout."
         ),
     ] = None,
+    activation_id: Annotated[
+        str | None,
+        typer.Option(
+            metavar="COLUMN",
+            help="The activation identifier to export (one the room agreed; default: its first).",
+        ),
+    ] = None,
     timeout: Timeout = None,
     api_url: ApiUrl = DEFAULT_API_URL,
     email: Email = "",
@@ -619,8 +626,16 @@ def media_export(
         usage_error(f"--output {output} is a directory")
     with open_client(api_url, email, token) as client:
         room, target = _audience_for(client, media_id, audience, media_layout.USER_LIST)
+        columns = room.config.activation_columns
+        if activation_id is not None and activation_id not in columns:
+            usage_error(
+                f"--activation-id {activation_id!r} is not an activation identifier of media "
+                f"room {room.id}; it has: {', '.join(columns) or 'none'}"
+            )
         ids: list[str] = wait_for(
-            room.get_audience_user_list(target), "computing the audience's users", timeout
+            room.get_audience_user_list(target, activation_id),
+            "computing the audience's users",
+            timeout,
         )
     if output is None:
         for line in ids:

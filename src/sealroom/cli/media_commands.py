@@ -53,6 +53,7 @@ from sealroom.cli.media_common import (
     require,
 )
 from sealroom.cli.media_create_command import media_create
+from sealroom.cli.media_member_commands import members_app
 from sealroom.cli.media_view import print_show
 from sealroom.cli.provision_common import (
     Delimiter,
@@ -371,3 +372,4 @@ for _name, _command in (
     ("lookalike", audience.media_lookalike),
 ):
     media_app.command(_name)(_command)
+media_app.add_typer(members_app)

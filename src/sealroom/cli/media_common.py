@@ -76,11 +76,13 @@ def require(room: MediaDcr, *permissions: Permission) -> None:
     held = f"groups with it: {', '.join(holders)}" if holders else "no group has it"
     if group is None:
         fail(escape_untrusted(f"{me} is in no participant group of media room {room.id}"))
-    if not any(group.has(p) for p in permissions):
-        has = ", ".join(Permission(p).value for p in group.permissions) or "no permission"
+    mine = group.permissions_of(me)
+    if not any(p in mine for p in permissions):
+        has = ", ".join(Permission(p).value for p in mine) or "no permission"
         fail(
             escape_untrusted(
-                f"your group, {group.role} ({has}), lacks {names} in media room {room.id}; {held}"
+                f"{me}, in group {group.role} with {has}, lacks {names} in media room "
+                f"{room.id}; {held}"
             )
         )
 

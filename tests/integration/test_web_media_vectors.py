@@ -60,3 +60,28 @@ def test_the_known_answer_check_reports_a_wrong_vector(page: Page) -> None:
     assert len(mismatches) == 5, mismatches
     assert any(m.startswith(f"custom_audience_rows[{rows[0]['case']}] row[5]") for m in mismatches)
     assert any(m.startswith(f"custom_audience_rows[{rows[2]['case']}] row[1]") for m in mismatches)
+
+
+MEMBERS: dict[str, Any] = json.loads(
+    (Path(__file__).parents[1] / "vectors" / "web" / "media-members.json").read_text()
+)
+
+
+def member_mismatches(page: Page, vectors: dict[str, Any]) -> list[str]:
+    found: list[str] = page.evaluate(
+        "async (v) => (await import('/static/js/selftest.js')).mediaMemberKnownAnswers(v)", vectors
+    )
+    return found
+
+
+def test_the_browser_reads_the_groups_a_history_leaves_as_the_sdk(page: Page) -> None:
+    assert member_mismatches(page, MEMBERS) == []
+
+
+def test_the_member_check_reports_a_wrong_answer(page: Page) -> None:
+    spoiled = json.loads(json.dumps(MEMBERS))
+    # A change that does not count (the agency's) counted, and a role mapped differently.
+    spoiled["after"][1]["groups"][1]["emails"].append("dan@shop.example")
+    spoiled["roles"][0]["runs"] = spoiled["roles"][0]["runs"][1:]
+    found = member_mismatches(page, spoiled)
+    assert len(found) == 2, found

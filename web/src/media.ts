@@ -40,6 +40,8 @@ export interface Group {
   role: string;
   emails: string[];
   permissions: string[];
+  /** Some people's own permissions (Participant.member_permissions), fewer than the group's. */
+  memberPermissions?: Record<string, string[]>;
 }
 
 export interface MediaPrivacy {

@@ -75,19 +75,36 @@ export interface ApproverGroup {
   approvers: string[];
 }
 
-/** The definition with a commit's computations and analysts added (commits.apply_commit, for
- * reading only: the core checked what it integrates, and checks what it is sent). */
+/** The definition with a commit applied (commits.apply_commit, for reading only: the core
+ * checked what it integrates, and checks what it is sent): roles withdrawn, then computations,
+ * analysts and data owners added; someone left with no role leaves the room. */
 export function withCommit(definition: Definition, commit: CommitJson): Definition {
   const applied = structuredClone(definition);
+  applied.identities ??= [];
   applied.nodes.push(...structuredClone(commit.nodes));
-  for (const grant of commit.analysts) {
-    const participant = applied.participants.find((p) => sameEmail(p.email, grant.email));
-    if (participant) {
-      for (const name of grant.analyst_of) if (!participant.analyst_of.includes(name)) participant.analyst_of.push(name);
-    } else {
-      applied.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
+  for (const withdrawal of commit.withdrawals ?? []) {
+    const index = applied.participants.findIndex((p) => sameEmail(p.email, withdrawal.email));
+    if (index < 0) continue;
+    const p = applied.participants[index]!;
+    p.analyst_of = p.analyst_of.filter((n) => !(withdrawal.analyst_of ?? []).includes(n));
+    p.data_owner_of = p.data_owner_of.filter((n) => !(withdrawal.data_owner_of ?? []).includes(n));
+    if (p.analyst_of.length || p.data_owner_of.length || (p.permissions ?? []).length) continue;
+    applied.participants.splice(index, 1);
+    if (!sameEmail(withdrawal.email, applied.owner)) {
+      applied.identities = (applied.identities as { email: string }[]).filter((i) => !sameEmail(i.email, withdrawal.email));
     }
   }
+  const grant = (email: string, roles: "analyst_of" | "data_owner_of", names: string[], key?: string | null, root?: string | null): void => {
+    const participant = applied.participants.find((p) => sameEmail(p.email, email));
+    if (participant) {
+      for (const name of names) if (!participant[roles].includes(name)) participant[roles].push(name);
+      return;
+    }
+    applied.participants.push({ email, data_owner_of: [], analyst_of: [], permissions: [], [roles]: [...names] });
+    if (key != null || root != null) (applied.identities as unknown[]).push({ email, key: key ?? null, root: root ?? null });
+  };
+  for (const g of commit.analysts) grant(g.email, "analyst_of", g.analyst_of, g.key, g.root);
+  for (const g of commit.owners ?? []) grant(g.email, "data_owner_of", g.data_owner_of, g.key, g.root);
   return applied;
 }
 
@@ -96,6 +113,10 @@ export function withCommit(definition: Definition, commit: CommitJson): Definiti
 export function affectedDataNodes(applied: Definition, commit: CommitJson): string[] {
   const granted = commit.nodes.map((node) => node.name);
   for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
+  // Then the computations it withdraws an analyst from (Commit.withdrawn_nodes).
+  const withdrawn: string[] = [];
+  for (const w of commit.withdrawals ?? []) for (const name of w.analyst_of ?? []) if (!withdrawn.includes(name)) withdrawn.push(name);
+  granted.push(...withdrawn);
   const affected: string[] = [];
   for (const name of granted) {
     // definition.execution_plan: compute nodes depth first, inputs before readers.
@@ -120,19 +141,30 @@ export function affectedDataNodes(applied: Definition, commit: CommitJson): stri
   return affected;
 }
 
-/** commits.approver_groups for a commit that adds computations and analysts (one group per
- * affected data node that has an owner; any one of its owners approves for it). */
+/** commits.approver_groups for a commit that adds computations, analysts and data owners, or
+ * withdraws roles (one group per affected data node that has an owner; any one of its owners
+ * approves for it; never someone the commit makes an owner of that node). */
 export function approverGroups(applied: Definition, commit: CommitJson): ApproverGroup[] {
   if (commit.identities.length) {
     throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
   }
   const emails = applied.participants.map((p) => p.email);
   if (!emails.some((email) => sameEmail(email, applied.owner))) emails.unshift(applied.owner);
+  const names = affectedDataNodes(applied, commit);
+  const changes = [...(commit.owners ?? []), ...(commit.withdrawals ?? [])];
+  for (const change of changes) {
+    for (const changed of change.data_owner_of ?? []) {
+      const node = nodeNamed(applied, changed);
+      if (node && !names.includes(node.name)) names.push(node.name);
+    }
+  }
   const groups: ApproverGroup[] = [];
-  for (const name of affectedDataNodes(applied, commit)) {
+  for (const name of names) {
+    const isNew = (email: string): boolean =>
+      (commit.owners ?? []).some((g) => sameEmail(g.email, email) && g.data_owner_of.includes(name));
     const approvers = emails.filter((email) => {
       const p = applied.participants.find((q) => sameEmail(q.email, email));
-      if (!p) return false;
+      if (!p || isNew(email)) return false;
       const grants = (p.permissions ?? []) as { kind?: string; node?: string }[];
       return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
     });
@@ -158,6 +190,13 @@ export interface CommitJson {
   nodes: NodeDef[];
   analysts: { email: string; analyst_of: string[]; key?: string | null; root?: string | null }[];
   identities: { email: string }[];
+  /** Present only when not empty (commits.Commit.canonical_bytes). */
+  owners?: { email: string; data_owner_of: string[]; key?: string | null; root?: string | null }[];
+  withdrawals?: { email: string; data_owner_of?: string[]; analyst_of?: string[] }[];
+}
+
+function optionalList(value: unknown, check: (item: Record<string, unknown>) => boolean): boolean {
+  return value === undefined || (Array.isArray(value) && value.every((item) => isObject(item) && check(item)));
 }
 
 /** Parse a commit's canonical text, checking its shape (not its meaning: see the callers). */
@@ -178,7 +217,9 @@ function parseCommitText(text: string, what: string): CommitJson {
     !parsed["nodes"].every((n) => isObject(n) && typeof n["name"] === "string" && typeof n["kind"] === "string") ||
     !Array.isArray(parsed["analysts"]) ||
     !parsed["analysts"].every((a) => isObject(a) && typeof a["email"] === "string" && Array.isArray(a["analyst_of"])) ||
-    !Array.isArray(parsed["identities"])
+    !Array.isArray(parsed["identities"]) ||
+    !optionalList(parsed["owners"], (o) => typeof o["email"] === "string" && Array.isArray(o["data_owner_of"])) ||
+    !optionalList(parsed["withdrawals"], (w) => typeof w["email"] === "string" && Array.isArray(w["data_owner_of"] ?? []) && Array.isArray(w["analyst_of"] ?? []))
   ) {
     throw new VerificationError(`${what}: the server sent a malformed commit`);
   }
@@ -275,6 +316,7 @@ export async function checkDraft(
   if (!sameEmail(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
   if (commit.note !== input.note) refuse("another note");
   if (commit.identities.length) refuse("it changes how the room recognises a participant");
+  if ((commit.owners ?? []).length || (commit.withdrawals ?? []).length) refuse("it changes who owns data or withdraws roles");
   if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
   const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
   commit.nodes.forEach((node, index) => {
@@ -365,11 +407,10 @@ export async function verifyRequest(room: VerifiedRoom, data: RequestData): Prom
   if (data.note !== commit.note) throw altered(what, "a note");
   if (data.history_pin !== commit.history_pin) throw altered(what, "a history pin");
   if (!sameEmail(data.requester, commit.requester)) throw altered(what, "a requester");
+  // Derived for a request built on the history verified here (derive_approver_groups): owners
+  // change over a room's history, so a closed request's groups are the host's, shown as such.
   let groups: ApproverGroup[] | null = null;
-  const integrated = commit.nodes.every((node) => sameJson(nodeNamed(room.definition, node.name), node));
-  const clashes = commit.nodes.some((node) => nodeNamed(room.definition, node.name) !== undefined);
-  if (integrated && commit.nodes.length > 0) groups = approverGroups(room.definition, commit);
-  else if (!clashes) groups = approverGroups(withCommit(room.definition, commit), commit);
+  if (commit.history_pin === room.historyPin) groups = approverGroups(withCommit(room.definition, commit), commit);
   if (groups !== null && !sameGroups(groups, data.approver_groups)) throw altered(what, "approver groups");
   return { data, commit, text, groups };
 }

@@ -4,3 +4,4 @@ export * from "./selftest/crypto";
 export * from "./selftest/verify";
 export * from "./selftest/csv";
 export * from "./selftest/media";
+export * from "./selftest/commits";

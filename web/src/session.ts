@@ -16,7 +16,8 @@ import { backupNotice } from "./pages/keys";
 import { openResult, parseCsv, type Table } from "./results";
 import { datasetKeyContext, generateRecipient, openSealed, seal, statisticsContext, type Recipient } from "./sealing";
 import { verifyRoom, verifyStatisticsRelease, type VerifiedRoom as SignedRoom } from "./signed";
-import type { Definition, NodeDef, Participant } from "./render";
+import type { Definition } from "./render";
+import { sameEmail, withCommit, type CommitJson } from "./requests";
 import { makeFetcher } from "./trust";
 
 type VerifiedCore = VerifiedAttestation;
@@ -33,38 +34,25 @@ async function pinRoom(roomId: string, core: VerifiedCore): Promise<void> {
 }
 
 /** A verified room with its *current* definition: the published one and its integrated commits
- * applied (each commit only adds computations and analysts, or rebinds an identity: the core
- * checked that before signing it; this only shows it). */
+ * applied (computations, analysts and data owners added, roles withdrawn, identities rebound:
+ * the core checked each before signing it; this only shows it). */
 export interface VerifiedRoom extends Omit<SignedRoom, "definition"> {
   readonly published: Record<string, unknown>;
   readonly definition: Definition;
 }
 
 export function applyCommits(room: SignedRoom): Definition {
-  const definition = structuredClone(room.definition) as unknown as Definition;
+  let definition = structuredClone(room.definition) as unknown as Definition;
   definition.identities ??= [];
   for (const { commit } of room.commits) {
-    definition.nodes.push(...((commit["nodes"] ?? []) as NodeDef[]));
-    for (const grant of (commit["analysts"] ?? []) as { email: string; analyst_of: string[]; key?: string | null; root?: string | null }[]) {
-      const participant = definition.participants.find((p: Participant) => sameAddress(p.email, grant.email));
-      if (participant) {
-        for (const node of grant.analyst_of) if (!participant.analyst_of.includes(node)) participant.analyst_of.push(node);
-      } else {
-        definition.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
-        (definition.identities as unknown[]).push({ email: grant.email, key: grant.key ?? null, root: grant.root ?? null });
-      }
-    }
+    definition = withCommit(definition, commit as unknown as CommitJson);
     for (const identity of (commit["identities"] ?? []) as { email: string }[]) {
       const list = definition.identities as { email: string }[];
-      const index = list.findIndex((known) => sameAddress(known.email, identity.email));
+      const index = list.findIndex((known) => sameEmail(known.email, identity.email));
       if (index >= 0) list[index] = identity;
     }
   }
   return definition;
-}
-
-function sameAddress(a: string, b: string): boolean {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 
 export interface SubmittedJob {

@@ -216,7 +216,7 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
     ...audiencesFor(page.group, book.all).map((a) => h("option", { value: JSON.stringify({ kind: "CUSTOM", id: a.id }) }, a.name))) as HTMLSelectElement;
   const reach = h("input", { id: "audience-reach", type: "number", min: 1, max: 30, step: 1, value: 10, "aria-describedby": "audience-reach-hint" }) as HTMLInputElement;
   const exclude = h("input", { id: "audience-exclude", type: "checkbox", checked: true }) as HTMLInputElement;
-  const others = page.config.participantGroups.filter((g) => g !== page.group);
+  const others = page.config.participantGroups.filter((g) => g.id !== page.group?.id);
   const shares = others.map((g) => ({ group: g, box: h("input", { id: `share-${g.id}`, type: "checkbox" }) as HTMLInputElement }));
   const seedField = field("audience-seed", "Seed audience", seed);
   const lookalikeFields = h("div", {},

@@ -46,7 +46,11 @@ export async function runTable(page: MediaPage, node: string, status: Status): P
 /** Run an audience engine computation on `audience`; the file `name` of its result, verified
  * and opened here, or AudienceRefusedError with the engine's reason (never a data value). */
 export async function runEngine(page: MediaPage, node: string, audience: AudienceRef, name: string, status: Status): Promise<Uint8Array> {
-  const job = await page.session.run(page.roomId, node, { audience: audienceParameter(audience) });
+  const parameters: Record<string, string> = { audience: audienceParameter(audience) };
+  // audience_user_list also takes the activation column; "" exports the room's default.
+  const declared = page.room.definition.nodes.find((n) => n.name === node)?.["parameters"];
+  if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
+  const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
   const archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
   const refusal = await readZipEntry(archive, REFUSAL_FILE);

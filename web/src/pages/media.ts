@@ -29,6 +29,9 @@ import {
   type Insights,
   type MediaConfig,
 } from "../media";
+import { currentGroups, permissionsOf } from "../media-members";
+import type { Definition } from "../render";
+import type { CommitJson } from "../requests";
 import { WebSession } from "../session";
 import { datasetCard, type Published } from "./actions";
 import { audiencesSection } from "./media-audiences";
@@ -48,13 +51,19 @@ export async function mount(section: HTMLElement): Promise<void> {
   try {
     const session = await WebSession.open();
     const room = await session.room(roomId);
-    const config = mediaConfigOf(room.definition);
+    const agreed = mediaConfigOf(room.definition);
+    // The groups as the verified history leaves them (people join and leave by requests).
+    const published = room.published as unknown as Definition;
+    const commits = room.commits.map((c) => c.commit as unknown as CommitJson);
+    const config = { ...agreed, participantGroups: currentGroups(agreed, published, commits) };
+    const mine = groupOf(config, session.email);
     const page: MediaPage = {
       session,
       roomId,
       room,
       config,
-      group: groupOf(config, session.email),
+      // What this person may do: their own permissions within their group.
+      group: mine && { ...mine, permissions: permissionsOf(mine, session.email) },
       nodes: new Set(room.definition.nodes.map((node) => node.name)),
       published: await getJson<Published[]>(`/v1/rooms/${roomId}/datasets`),
     };
@@ -107,8 +116,9 @@ function configuration(config: MediaConfig, mine: Group | null): HTMLElement {
       h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Group"), h("th", { scope: "col" }, "People"),
         h("th", { scope: "col" }, "May"))),
       h("tbody", {}, ...config.participantGroups.map((group) => h("tr", { "data-group": group.role },
-        h("th", { scope: "row" }, group.role, group === mine ? h("span", { class: "pill" }, "your group") : null),
-        h("td", {}, group.emails.join(", ")),
+        h("th", { scope: "row" }, group.role, group.id === mine?.id ? h("span", { class: "pill" }, "your group") : null),
+        h("td", {}, group.emails.map((email) => group.memberPermissions?.[email]
+          ? `${email} (only: ${group.memberPermissions[email]!.map(permissionWords).join("; ")})` : email).join(", ")),
         h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing"))))),
   );
 }

@@ -244,7 +244,7 @@ class RequestsPage {
           : data.missing_approvals.includes(group.node) ? "Waiting" : "Not needed (another owner approved)",
     ]));
     return h("div", { class: "card request", "data-request-id": data.id, "data-status": data.status },
-      h("h3", {}, commit.nodes.map((n) => n.name).join(", ") || "New analysts", " ",
+      h("h3", {}, commit.nodes.map((n) => n.name).join(", ") || ((commit.owners ?? []).length || (commit.withdrawals ?? []).length ? "People" : "New analysts"), " ",
         h("span", { class: `pill status-${data.status}` }, STATUS_TEXT[data.status] ?? data.status)),
       h("p", {}, h("span", { class: "verified" }, "✓ "), "Request ", h("code", { title: data.id }, `${data.id.slice(0, 12)}…`),
         " by ", commit.requester, ": its commit was verified in this browser to be the one its id names."),
@@ -255,6 +255,9 @@ class RequestsPage {
           typeof node["minimum_rows_count"] === "number" ? ` (privacy filter: at least ${node["minimum_rows_count"]} rows per result row)` : ""),
         h("pre", {}, h("code", {}, String(node["query"] ?? node["script"] ?? ""))))),
       commit.analysts.length ? h("p", {}, "Analysts: ", commit.analysts.map((a) => `${a.email} (${a.analyst_of.join(", ")})`).join("; ")) : null,
+      (commit.owners ?? []).length ? h("p", { "data-request-owners": "" }, "New data owners: ", (commit.owners ?? []).map((o) => `${o.email} (${o.data_owner_of.join(", ")})`).join("; ")) : null,
+      (commit.withdrawals ?? []).length ? h("p", { "data-request-withdrawals": "" }, "Withdrawn: ", (commit.withdrawals ?? []).map((w) =>
+        `${w.email} (no longer ${[...(w.data_owner_of ?? []).map((n) => `data owner of ${n}`), ...(w.analyst_of ?? []).map((n) => `analyst of ${n}`)].join(", ")})`).join("; ")) : null,
       h("h4", {}, "Affected data owners"),
       ownerRows.length
         ? h("div", { "data-owners": "" }, dataTable(["Data node", "Data owner", "Approval"], ownerRows))

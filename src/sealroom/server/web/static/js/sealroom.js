@@ -3547,6 +3547,382 @@ function parseCsv(text) {
   return { columns, rows };
 }
 
+// src/requests.ts
+function sameEmail(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function nodeNamed(definition, name) {
+  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
+}
+function availableData(definition, email) {
+  const me = definition.participants.find((p) => sameEmail(p.email, email));
+  if (!me) return [];
+  const grants = me.permissions ?? [];
+  const owns = (name) => me.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+  const reads = (name) => me.analyst_of.includes(name) || grants.some((g) => g.kind === "retrieve_compute_result" && g.node === name);
+  const found = [];
+  for (const node of definition.nodes) {
+    if (DATA_KINDS.has(node.kind)) {
+      if (owns(node.name)) found.push({ node, role: "owner" });
+    } else if (node.kind !== "preview" && reads(node.name)) {
+      found.push({ node, role: "analyst" });
+    }
+  }
+  return found;
+}
+function withCommit(definition, commit) {
+  const applied = structuredClone(definition);
+  applied.identities ??= [];
+  applied.nodes.push(...structuredClone(commit.nodes));
+  for (const withdrawal of commit.withdrawals ?? []) {
+    const index = applied.participants.findIndex((p2) => sameEmail(p2.email, withdrawal.email));
+    if (index < 0) continue;
+    const p = applied.participants[index];
+    p.analyst_of = p.analyst_of.filter((n) => !(withdrawal.analyst_of ?? []).includes(n));
+    p.data_owner_of = p.data_owner_of.filter((n) => !(withdrawal.data_owner_of ?? []).includes(n));
+    if (p.analyst_of.length || p.data_owner_of.length || (p.permissions ?? []).length) continue;
+    applied.participants.splice(index, 1);
+    if (!sameEmail(withdrawal.email, applied.owner)) {
+      applied.identities = applied.identities.filter((i) => !sameEmail(i.email, withdrawal.email));
+    }
+  }
+  const grant = (email, roles, names, key, root) => {
+    const participant = applied.participants.find((p) => sameEmail(p.email, email));
+    if (participant) {
+      for (const name of names) if (!participant[roles].includes(name)) participant[roles].push(name);
+      return;
+    }
+    applied.participants.push({ email, data_owner_of: [], analyst_of: [], permissions: [], [roles]: [...names] });
+    if (key != null || root != null) applied.identities.push({ email, key: key ?? null, root: root ?? null });
+  };
+  for (const g of commit.analysts) grant(g.email, "analyst_of", g.analyst_of, g.key, g.root);
+  for (const g of commit.owners ?? []) grant(g.email, "data_owner_of", g.data_owner_of, g.key, g.root);
+  return applied;
+}
+function affectedDataNodes(applied, commit) {
+  const granted = commit.nodes.map((node) => node.name);
+  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
+  const withdrawn = [];
+  for (const w of commit.withdrawals ?? []) for (const name of w.analyst_of ?? []) if (!withdrawn.includes(name)) withdrawn.push(name);
+  granted.push(...withdrawn);
+  const affected = [];
+  for (const name of granted) {
+    const plan = [];
+    const seen = /* @__PURE__ */ new Set();
+    const visit = (target) => {
+      if (seen.has(target.toLowerCase())) return;
+      seen.add(target.toLowerCase());
+      const node = nodeNamed(applied, target);
+      if (!node || DATA_KINDS.has(node.kind)) return;
+      for (const dependency of dependenciesOf(node)) visit(dependency);
+      plan.push(node);
+    };
+    visit(name);
+    for (const compute of plan) {
+      for (const dependency of dependenciesOf(compute)) {
+        const data = nodeNamed(applied, dependency);
+        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
+      }
+    }
+  }
+  return affected;
+}
+function approverGroups(applied, commit) {
+  if (commit.identities.length) {
+    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
+  }
+  const emails = applied.participants.map((p) => p.email);
+  if (!emails.some((email) => sameEmail(email, applied.owner))) emails.unshift(applied.owner);
+  const names = affectedDataNodes(applied, commit);
+  const changes = [...commit.owners ?? [], ...commit.withdrawals ?? []];
+  for (const change of changes) {
+    for (const changed3 of change.data_owner_of ?? []) {
+      const node = nodeNamed(applied, changed3);
+      if (node && !names.includes(node.name)) names.push(node.name);
+    }
+  }
+  const groups = [];
+  for (const name of names) {
+    const isNew = (email) => (commit.owners ?? []).some((g) => sameEmail(g.email, email) && g.data_owner_of.includes(name));
+    const approvers = emails.filter((email) => {
+      const p = applied.participants.find((q) => sameEmail(q.email, email));
+      if (!p || isNew(email)) return false;
+      const grants = p.permissions ?? [];
+      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+    });
+    if (approvers.length) groups.push({ node: name, approvers });
+  }
+  return groups;
+}
+function sameGroups(a, b) {
+  const key = (groups) => JSON.stringify(groups.map((g) => [g.node, g.approvers.map((e) => e.toLowerCase()).sort()]).sort());
+  return key(a) === key(b);
+}
+function optionalList(value, check) {
+  return value === void 0 || Array.isArray(value) && value.every((item) => isObject(item) && check(item));
+}
+function parseCommitText(text, what) {
+  let parsed;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new VerificationError(`${what}: the server sent a commit that is not JSON`);
+  }
+  if (!isObject(parsed) || typeof parsed["room_id"] !== "string" || typeof parsed["history_pin"] !== "string" || typeof parsed["requester"] !== "string" || typeof parsed["note"] !== "string" || !Array.isArray(parsed["nodes"]) || !parsed["nodes"].every((n) => isObject(n) && typeof n["name"] === "string" && typeof n["kind"] === "string") || !Array.isArray(parsed["analysts"]) || !parsed["analysts"].every((a) => isObject(a) && typeof a["email"] === "string" && Array.isArray(a["analyst_of"])) || !Array.isArray(parsed["identities"]) || !optionalList(parsed["owners"], (o) => typeof o["email"] === "string" && Array.isArray(o["data_owner_of"])) || !optionalList(parsed["withdrawals"], (w) => typeof w["email"] === "string" && Array.isArray(w["data_owner_of"] ?? []) && Array.isArray(w["analyst_of"] ?? []))) {
+    throw new VerificationError(`${what}: the server sent a malformed commit`);
+  }
+  return parsed;
+}
+var NODE_DEFAULTS = {
+  sql: {
+    minimum_rows_count: null,
+    dp_epsilon: null,
+    dp_delta: 1e-6,
+    dp_max_rows_per_unit: 1,
+    dp_bounds: [],
+    parameters: [],
+    rate_limit: null
+  },
+  python: {
+    additional_files: [],
+    enable_logs_on_error: false,
+    enable_logs_on_success: false,
+    output: "/output",
+    parameters: [],
+    rate_limit: null
+  },
+  r: {
+    additional_files: [],
+    enable_logs_on_error: false,
+    enable_logs_on_success: false,
+    output: "/output",
+    parameters: [],
+    rate_limit: null
+  }
+};
+function sameJson(a, b) {
+  if (typeof a === "number" || typeof b === "number") return a === b;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
+  if (isObject(a) && isObject(b)) {
+    const keys = Object.keys(a);
+    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]));
+  }
+  return a === b;
+}
+async function draftRequest(session, room, input) {
+  const draft = await sendJson(
+    `/v1/rooms/${room.roomId}/commit-drafts`,
+    {
+      json: {
+        note: input.note,
+        computations: input.computations.map((c) => ({
+          kind: c.kind,
+          name: c.name,
+          code: c.code,
+          dependencies: c.dependencies,
+          minimum_rows_count: c.minimumRowsCount
+        })),
+        analysts: input.analysts
+      }
+    }
+  );
+  return checkDraft(session.email, room, input, draft.commit, draft.approver_groups);
+}
+async function checkDraft(email, room, input, text, hostGroups) {
+  const what = "the request the server drafted";
+  const commit = parseCommitText(text, what);
+  const refuse = (why) => {
+    throw new VerificationError(`${what} is not what you asked for: ${why}. Nothing was submitted.`);
+  };
+  if (commit.version !== 2) refuse("another commit format");
+  if (commit.room_id !== room.roomId) refuse("it is for another room");
+  if (commit.history_pin !== room.historyPin) refuse("it is built on another history of the room than the one verified here");
+  if (!sameEmail(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
+  if (commit.note !== input.note) refuse("another note");
+  if (commit.identities.length) refuse("it changes how the room recognises a participant");
+  if ((commit.owners ?? []).length || (commit.withdrawals ?? []).length) refuse("it changes who owns data or withdraws roles");
+  if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
+  const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
+  commit.nodes.forEach((node, index) => {
+    const asked = input.computations[index];
+    const { kind, name, dependencies, ...rest } = node;
+    if (kind !== asked.kind || name !== asked.name) refuse(`computation ${index + 1} is not ${asked.kind} ${asked.name}`);
+    const codeField = asked.kind === "sql" ? "query" : "script";
+    if (rest[codeField] !== asked.code) refuse(`the code of ${asked.name} differs from yours`);
+    delete rest[codeField];
+    if (!Array.isArray(dependencies) || !dependencies.every((d) => typeof d === "string" && known.has(d.toLowerCase()))) {
+      refuse(`${asked.name} reads nodes the room does not have`);
+    }
+    if (asked.dependencies !== null && !sameJson(dependencies, asked.dependencies)) refuse(`${asked.name} reads other nodes than you chose`);
+    const defaults = { ...NODE_DEFAULTS[asked.kind] };
+    if (asked.kind === "sql") defaults["minimum_rows_count"] = asked.minimumRowsCount;
+    if (!sameJson(rest, defaults)) refuse(`${asked.name} has settings you did not choose`);
+  });
+  const grants = Object.entries(input.analysts).filter(([, names]) => names.length);
+  if (commit.analysts.length !== grants.length) refuse("other analysts");
+  commit.analysts.forEach((grant, index) => {
+    const [askedEmail, names] = grants[index];
+    if (grant.email !== askedEmail || !sameJson(grant.analyst_of, names)) refuse(`other analysts than ${askedEmail} of ${names.join(", ")}`);
+    if ((grant.key ?? null) !== null || (grant.root ?? null) !== null) refuse(`it sets how the room recognises ${grant.email}`);
+  });
+  const requestId = await sha256Hex(utf8(text));
+  const groups = approverGroups(withCommit(room.definition, commit), commit);
+  if (!sameGroups(groups, hostGroups)) {
+    throw new VerificationError(`${what} names other affected data owners than the room's definition gives: do not submit it`);
+  }
+  return { text, requestId, commit, groups };
+}
+async function submitDraft(session, room, draft) {
+  const call2 = { roomId: room.roomId, action: "submit_request", arguments: { commit: draft.requestId } };
+  const body = await sendJson(`/v1/rooms/${room.roomId}/requests`, {
+    method: "POST",
+    jsonText: `{"commit":${draft.text}}`,
+    proof: await session.prove(call2, room)
+  });
+  if (body.id !== draft.requestId) throw new VerificationError("the server stored another request than the one submitted");
+  return verifyRequest(room, body);
+}
+async function verifyRequest(room, data) {
+  const what = `request ${String(data.id).slice(0, 12)}`;
+  const { commit: text } = await getJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(data.id)}/commit`);
+  if (await sha256Hex(utf8(text)) !== data.id) {
+    throw new VerificationError(`the server showed ${what} with a commit that is not that request's: do not approve it`);
+  }
+  const commit = parseCommitText(text, what);
+  if (!sameJson(JSON.parse(text), data.commit)) throw altered(what, "a commit");
+  if (commit.room_id !== room.roomId || data.room_id !== room.roomId) throw altered(what, "another room");
+  if (data.note !== commit.note) throw altered(what, "a note");
+  if (data.history_pin !== commit.history_pin) throw altered(what, "a history pin");
+  if (!sameEmail(data.requester, commit.requester)) throw altered(what, "a requester");
+  let groups = null;
+  if (commit.history_pin === room.historyPin) groups = approverGroups(withCommit(room.definition, commit), commit);
+  if (groups !== null && !sameGroups(groups, data.approver_groups)) throw altered(what, "approver groups");
+  return { data, commit, text, groups };
+}
+function altered(what, field) {
+  return new VerificationError(`the server showed ${what} with ${field} that its commit does not have: do not act on it`);
+}
+async function listRequests(room) {
+  const listed = await getJson(`/v1/rooms/${room.roomId}/requests`);
+  return Promise.all(listed.map((data) => verifyRequest(room, data)));
+}
+async function actOnRequest(session, room, requestId, action2, reason = "") {
+  const call2 = action2 === "approve" ? approveRequest(room.roomId, requestId) : action2 === "reject" ? rejectRequest(room.roomId, requestId, reason) : integrateRequest(room.roomId, requestId);
+  const body = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(requestId)}/${action2}`, {
+    method: "POST",
+    json: action2 === "reject" ? { reason } : {},
+    proof: await session.prove(call2, room)
+  });
+  if (body.id !== requestId) throw new VerificationError(`the server answered for request ${requestId} with another`);
+  return verifyRequest(room, body);
+}
+async function runDevelopment2(session, room, node, parameters = {}) {
+  const recipient = await generateRecipient();
+  const nodeJson = node;
+  const call2 = await runDevelopment(room.roomId, nodeJson, parameters, recipient.publicKeyRaw);
+  const job = await sendJson(`/v1/rooms/${room.roomId}/development-jobs`, {
+    method: "POST",
+    json: { node, parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
+    proof: await session.prove(call2, room)
+  });
+  return { jobId: job.job_id, roomId: room.roomId, node: node.name, parameters, recipient };
+}
+async function previewRequest2(session, room, view, parameters = {}) {
+  const last = view.commit.nodes.at(-1);
+  if (!last) throw new Error("the request adds no computation to preview");
+  const recipient = await generateRecipient();
+  const call2 = previewRequest(room.roomId, view.data.id, parameters, recipient.publicKeyRaw);
+  const job = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(view.data.id)}/preview`, {
+    method: "POST",
+    json: { parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
+    proof: await session.prove(call2, room)
+  });
+  return { jobId: job.job_id, roomId: room.roomId, node: last.name, parameters, recipient };
+}
+async function scriptResult(session, job, room, onStatus) {
+  await waitFor(job, onStatus);
+  const format = "zip";
+  const call2 = retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
+  const response = await request(`/v1/jobs/${job.jobId}/result`, {
+    method: "POST",
+    json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
+    proof: await session.prove(call2, room)
+  });
+  const plaintext = await openResult({
+    core: session.core,
+    roomId: job.roomId,
+    node: job.node,
+    jobId: job.jobId,
+    parameters: job.parameters,
+    recipient: job.recipient,
+    format,
+    sealed: new Uint8Array(await response.arrayBuffer()),
+    signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
+    formatHeader: response.headers.get("Sealroom-Result-Format") ?? ""
+  });
+  return { files: await readZip(plaintext) };
+}
+async function waitFor(job, onStatus) {
+  for (; ; ) {
+    const status = await getJson(`/v1/jobs/${job.jobId}`, { wait: "20" });
+    onStatus?.(status.status);
+    if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
+    if (status.status === "succeeded") return;
+  }
+}
+function tablesOf(result) {
+  const tables = /* @__PURE__ */ new Map();
+  for (const [name, data] of result.files) {
+    if (!name.toLowerCase().endsWith(".csv")) continue;
+    try {
+      tables.set(name, parseCsv(fromUtf8(data)));
+    } catch {
+    }
+  }
+  return tables;
+}
+var MAX_ZIP_ENTRIES = 1e4;
+async function readZip(data) {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  const files = /* @__PURE__ */ new Map();
+  if (data.length === 0) return files;
+  let end = -1;
+  for (let i = data.length - 22; i >= Math.max(0, data.length - 22 - 65535); i--) {
+    if (view.getUint32(i, true) === 101010256) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) throw new Error("the result is not a zip archive");
+  const count = view.getUint16(end + 10, true);
+  let offset = view.getUint32(end + 16, true);
+  if (count > MAX_ZIP_ENTRIES) throw new Error("the result's archive has too many entries");
+  for (let entry = 0; entry < count; entry++) {
+    if (offset + 46 > data.length || view.getUint32(offset, true) !== 33639248) throw new Error("a malformed zip archive");
+    const method = view.getUint16(offset + 10, true);
+    const compressed = view.getUint32(offset + 20, true);
+    const nameLength = view.getUint16(offset + 28, true);
+    const extraLength = view.getUint16(offset + 30, true);
+    const commentLength = view.getUint16(offset + 32, true);
+    const local = view.getUint32(offset + 42, true);
+    const name = fromUtf8(data.subarray(offset + 46, offset + 46 + nameLength));
+    offset += 46 + nameLength + extraLength + commentLength;
+    if (name.endsWith("/")) continue;
+    if (local + 30 > data.length || view.getUint32(local, true) !== 67324752) throw new Error("a malformed zip archive");
+    const start2 = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
+    if (start2 + compressed > data.length) throw new Error("a malformed zip archive");
+    const raw = data.subarray(start2, start2 + compressed);
+    if (method === 0) files.set(name, raw.slice());
+    else if (method === 8) files.set(name, await inflate(raw));
+    else throw new Error(`the result's archive uses compression method ${method}`);
+  }
+  return files;
+}
+async function inflate(raw) {
+  const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
 // src/session.ts
 async function attestCore() {
   const fetcher = makeFetcher(authHeaders());
@@ -3557,29 +3933,17 @@ async function pinRoom(roomId, core) {
   checkRoomPin(roomId, core);
 }
 function applyCommits(room) {
-  const definition = structuredClone(room.definition);
+  let definition = structuredClone(room.definition);
   definition.identities ??= [];
   for (const { commit } of room.commits) {
-    definition.nodes.push(...commit["nodes"] ?? []);
-    for (const grant of commit["analysts"] ?? []) {
-      const participant = definition.participants.find((p) => sameAddress(p.email, grant.email));
-      if (participant) {
-        for (const node of grant.analyst_of) if (!participant.analyst_of.includes(node)) participant.analyst_of.push(node);
-      } else {
-        definition.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
-        definition.identities.push({ email: grant.email, key: grant.key ?? null, root: grant.root ?? null });
-      }
-    }
+    definition = withCommit(definition, commit);
     for (const identity of commit["identities"] ?? []) {
       const list = definition.identities;
-      const index = list.findIndex((known) => sameAddress(known.email, identity.email));
+      const index = list.findIndex((known) => sameEmail(known.email, identity.email));
       if (index >= 0) list[index] = identity;
     }
   }
   return definition;
-}
-function sameAddress(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 var opened = null;
 var WebSession = class _WebSession {
@@ -3807,7 +4171,7 @@ async function mount2(section) {
   try {
     const session = await WebSession.open();
     const room = await session.room(roomId);
-    const me = room.definition.participants.find((p) => sameEmail(p.email, session.email));
+    const me = room.definition.participants.find((p) => sameEmail2(p.email, session.email));
     const owned = room.definition.nodes.filter((n) => DATA_KINDS.has(n.kind) && me?.data_owner_of.includes(n.name));
     const analysed = room.definition.nodes.filter((n) => !DATA_KINDS.has(n.kind) && me?.analyst_of.includes(n.name));
     const published = await getJson(`/v1/rooms/${roomId}/datasets`);
@@ -3824,7 +4188,7 @@ async function mount2(section) {
     section.setAttribute("aria-busy", "false");
   }
 }
-function sameEmail(a, b) {
+function sameEmail2(a, b) {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 function datasetCard(session, roomId, node, published) {
@@ -4653,11 +5017,11 @@ function mediaConfigOf(definition) {
 function dataLabConfigOf(definition) {
   return parseDescription(definition, DATA_LAB_MARKER, "DataLab", DATA_LAB_SHAPE);
 }
-function sameEmail2(a, b) {
+function sameEmail3(a, b) {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 function groupOf(config, email) {
-  return config.participantGroups.find((group) => group.emails.some((e) => sameEmail2(e, email))) ?? null;
+  return config.participantGroups.find((group) => group.emails.some((e) => sameEmail3(e, email))) ?? null;
 }
 function activationColumns(config) {
   return config.baseAudience.identifiersConfig.filter((c) => c.isActivationId).map((c) => c.idName);
@@ -5412,353 +5776,6 @@ function renderStatistics2(statistics) {
   );
 }
 
-// src/requests.ts
-function sameEmail3(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
-}
-function nodeNamed(definition, name) {
-  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
-}
-function availableData(definition, email) {
-  const me = definition.participants.find((p) => sameEmail3(p.email, email));
-  if (!me) return [];
-  const grants = me.permissions ?? [];
-  const owns = (name) => me.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
-  const reads = (name) => me.analyst_of.includes(name) || grants.some((g) => g.kind === "retrieve_compute_result" && g.node === name);
-  const found = [];
-  for (const node of definition.nodes) {
-    if (DATA_KINDS.has(node.kind)) {
-      if (owns(node.name)) found.push({ node, role: "owner" });
-    } else if (node.kind !== "preview" && reads(node.name)) {
-      found.push({ node, role: "analyst" });
-    }
-  }
-  return found;
-}
-function withCommit(definition, commit) {
-  const applied = structuredClone(definition);
-  applied.nodes.push(...structuredClone(commit.nodes));
-  for (const grant of commit.analysts) {
-    const participant = applied.participants.find((p) => sameEmail3(p.email, grant.email));
-    if (participant) {
-      for (const name of grant.analyst_of) if (!participant.analyst_of.includes(name)) participant.analyst_of.push(name);
-    } else {
-      applied.participants.push({ email: grant.email, data_owner_of: [], analyst_of: [...grant.analyst_of], permissions: [] });
-    }
-  }
-  return applied;
-}
-function affectedDataNodes(applied, commit) {
-  const granted = commit.nodes.map((node) => node.name);
-  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
-  const affected = [];
-  for (const name of granted) {
-    const plan = [];
-    const seen = /* @__PURE__ */ new Set();
-    const visit = (target) => {
-      if (seen.has(target.toLowerCase())) return;
-      seen.add(target.toLowerCase());
-      const node = nodeNamed(applied, target);
-      if (!node || DATA_KINDS.has(node.kind)) return;
-      for (const dependency of dependenciesOf(node)) visit(dependency);
-      plan.push(node);
-    };
-    visit(name);
-    for (const compute of plan) {
-      for (const dependency of dependenciesOf(compute)) {
-        const data = nodeNamed(applied, dependency);
-        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
-      }
-    }
-  }
-  return affected;
-}
-function approverGroups(applied, commit) {
-  if (commit.identities.length) {
-    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
-  }
-  const emails = applied.participants.map((p) => p.email);
-  if (!emails.some((email) => sameEmail3(email, applied.owner))) emails.unshift(applied.owner);
-  const groups = [];
-  for (const name of affectedDataNodes(applied, commit)) {
-    const approvers = emails.filter((email) => {
-      const p = applied.participants.find((q) => sameEmail3(q.email, email));
-      if (!p) return false;
-      const grants = p.permissions ?? [];
-      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
-    });
-    if (approvers.length) groups.push({ node: name, approvers });
-  }
-  return groups;
-}
-function sameGroups(a, b) {
-  const key = (groups) => JSON.stringify(groups.map((g) => [g.node, g.approvers.map((e) => e.toLowerCase()).sort()]).sort());
-  return key(a) === key(b);
-}
-function parseCommitText(text, what) {
-  let parsed;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new VerificationError(`${what}: the server sent a commit that is not JSON`);
-  }
-  if (!isObject(parsed) || typeof parsed["room_id"] !== "string" || typeof parsed["history_pin"] !== "string" || typeof parsed["requester"] !== "string" || typeof parsed["note"] !== "string" || !Array.isArray(parsed["nodes"]) || !parsed["nodes"].every((n) => isObject(n) && typeof n["name"] === "string" && typeof n["kind"] === "string") || !Array.isArray(parsed["analysts"]) || !parsed["analysts"].every((a) => isObject(a) && typeof a["email"] === "string" && Array.isArray(a["analyst_of"])) || !Array.isArray(parsed["identities"])) {
-    throw new VerificationError(`${what}: the server sent a malformed commit`);
-  }
-  return parsed;
-}
-var NODE_DEFAULTS = {
-  sql: {
-    minimum_rows_count: null,
-    dp_epsilon: null,
-    dp_delta: 1e-6,
-    dp_max_rows_per_unit: 1,
-    dp_bounds: [],
-    parameters: [],
-    rate_limit: null
-  },
-  python: {
-    additional_files: [],
-    enable_logs_on_error: false,
-    enable_logs_on_success: false,
-    output: "/output",
-    parameters: [],
-    rate_limit: null
-  },
-  r: {
-    additional_files: [],
-    enable_logs_on_error: false,
-    enable_logs_on_success: false,
-    output: "/output",
-    parameters: [],
-    rate_limit: null
-  }
-};
-function sameJson(a, b) {
-  if (typeof a === "number" || typeof b === "number") return a === b;
-  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => sameJson(x, b[i]));
-  if (isObject(a) && isObject(b)) {
-    const keys = Object.keys(a);
-    return keys.length === Object.keys(b).length && keys.every((k) => k in b && sameJson(a[k], b[k]));
-  }
-  return a === b;
-}
-async function draftRequest(session, room, input) {
-  const draft = await sendJson(
-    `/v1/rooms/${room.roomId}/commit-drafts`,
-    {
-      json: {
-        note: input.note,
-        computations: input.computations.map((c) => ({
-          kind: c.kind,
-          name: c.name,
-          code: c.code,
-          dependencies: c.dependencies,
-          minimum_rows_count: c.minimumRowsCount
-        })),
-        analysts: input.analysts
-      }
-    }
-  );
-  return checkDraft(session.email, room, input, draft.commit, draft.approver_groups);
-}
-async function checkDraft(email, room, input, text, hostGroups) {
-  const what = "the request the server drafted";
-  const commit = parseCommitText(text, what);
-  const refuse = (why) => {
-    throw new VerificationError(`${what} is not what you asked for: ${why}. Nothing was submitted.`);
-  };
-  if (commit.version !== 2) refuse("another commit format");
-  if (commit.room_id !== room.roomId) refuse("it is for another room");
-  if (commit.history_pin !== room.historyPin) refuse("it is built on another history of the room than the one verified here");
-  if (!sameEmail3(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
-  if (commit.note !== input.note) refuse("another note");
-  if (commit.identities.length) refuse("it changes how the room recognises a participant");
-  if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
-  const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
-  commit.nodes.forEach((node, index) => {
-    const asked = input.computations[index];
-    const { kind, name, dependencies, ...rest } = node;
-    if (kind !== asked.kind || name !== asked.name) refuse(`computation ${index + 1} is not ${asked.kind} ${asked.name}`);
-    const codeField = asked.kind === "sql" ? "query" : "script";
-    if (rest[codeField] !== asked.code) refuse(`the code of ${asked.name} differs from yours`);
-    delete rest[codeField];
-    if (!Array.isArray(dependencies) || !dependencies.every((d) => typeof d === "string" && known.has(d.toLowerCase()))) {
-      refuse(`${asked.name} reads nodes the room does not have`);
-    }
-    if (asked.dependencies !== null && !sameJson(dependencies, asked.dependencies)) refuse(`${asked.name} reads other nodes than you chose`);
-    const defaults = { ...NODE_DEFAULTS[asked.kind] };
-    if (asked.kind === "sql") defaults["minimum_rows_count"] = asked.minimumRowsCount;
-    if (!sameJson(rest, defaults)) refuse(`${asked.name} has settings you did not choose`);
-  });
-  const grants = Object.entries(input.analysts).filter(([, names]) => names.length);
-  if (commit.analysts.length !== grants.length) refuse("other analysts");
-  commit.analysts.forEach((grant, index) => {
-    const [askedEmail, names] = grants[index];
-    if (grant.email !== askedEmail || !sameJson(grant.analyst_of, names)) refuse(`other analysts than ${askedEmail} of ${names.join(", ")}`);
-    if ((grant.key ?? null) !== null || (grant.root ?? null) !== null) refuse(`it sets how the room recognises ${grant.email}`);
-  });
-  const requestId = await sha256Hex(utf8(text));
-  const groups = approverGroups(withCommit(room.definition, commit), commit);
-  if (!sameGroups(groups, hostGroups)) {
-    throw new VerificationError(`${what} names other affected data owners than the room's definition gives: do not submit it`);
-  }
-  return { text, requestId, commit, groups };
-}
-async function submitDraft(session, room, draft) {
-  const call2 = { roomId: room.roomId, action: "submit_request", arguments: { commit: draft.requestId } };
-  const body = await sendJson(`/v1/rooms/${room.roomId}/requests`, {
-    method: "POST",
-    jsonText: `{"commit":${draft.text}}`,
-    proof: await session.prove(call2, room)
-  });
-  if (body.id !== draft.requestId) throw new VerificationError("the server stored another request than the one submitted");
-  return verifyRequest(room, body);
-}
-async function verifyRequest(room, data) {
-  const what = `request ${String(data.id).slice(0, 12)}`;
-  const { commit: text } = await getJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(data.id)}/commit`);
-  if (await sha256Hex(utf8(text)) !== data.id) {
-    throw new VerificationError(`the server showed ${what} with a commit that is not that request's: do not approve it`);
-  }
-  const commit = parseCommitText(text, what);
-  if (!sameJson(JSON.parse(text), data.commit)) throw altered(what, "a commit");
-  if (commit.room_id !== room.roomId || data.room_id !== room.roomId) throw altered(what, "another room");
-  if (data.note !== commit.note) throw altered(what, "a note");
-  if (data.history_pin !== commit.history_pin) throw altered(what, "a history pin");
-  if (!sameEmail3(data.requester, commit.requester)) throw altered(what, "a requester");
-  let groups = null;
-  const integrated = commit.nodes.every((node) => sameJson(nodeNamed(room.definition, node.name), node));
-  const clashes = commit.nodes.some((node) => nodeNamed(room.definition, node.name) !== void 0);
-  if (integrated && commit.nodes.length > 0) groups = approverGroups(room.definition, commit);
-  else if (!clashes) groups = approverGroups(withCommit(room.definition, commit), commit);
-  if (groups !== null && !sameGroups(groups, data.approver_groups)) throw altered(what, "approver groups");
-  return { data, commit, text, groups };
-}
-function altered(what, field) {
-  return new VerificationError(`the server showed ${what} with ${field} that its commit does not have: do not act on it`);
-}
-async function listRequests(room) {
-  const listed = await getJson(`/v1/rooms/${room.roomId}/requests`);
-  return Promise.all(listed.map((data) => verifyRequest(room, data)));
-}
-async function actOnRequest(session, room, requestId, action2, reason = "") {
-  const call2 = action2 === "approve" ? approveRequest(room.roomId, requestId) : action2 === "reject" ? rejectRequest(room.roomId, requestId, reason) : integrateRequest(room.roomId, requestId);
-  const body = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(requestId)}/${action2}`, {
-    method: "POST",
-    json: action2 === "reject" ? { reason } : {},
-    proof: await session.prove(call2, room)
-  });
-  if (body.id !== requestId) throw new VerificationError(`the server answered for request ${requestId} with another`);
-  return verifyRequest(room, body);
-}
-async function runDevelopment2(session, room, node, parameters = {}) {
-  const recipient = await generateRecipient();
-  const nodeJson = node;
-  const call2 = await runDevelopment(room.roomId, nodeJson, parameters, recipient.publicKeyRaw);
-  const job = await sendJson(`/v1/rooms/${room.roomId}/development-jobs`, {
-    method: "POST",
-    json: { node, parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
-    proof: await session.prove(call2, room)
-  });
-  return { jobId: job.job_id, roomId: room.roomId, node: node.name, parameters, recipient };
-}
-async function previewRequest2(session, room, view, parameters = {}) {
-  const last = view.commit.nodes.at(-1);
-  if (!last) throw new Error("the request adds no computation to preview");
-  const recipient = await generateRecipient();
-  const call2 = previewRequest(room.roomId, view.data.id, parameters, recipient.publicKeyRaw);
-  const job = await sendJson(`/v1/rooms/${room.roomId}/requests/${encodeURIComponent(view.data.id)}/preview`, {
-    method: "POST",
-    json: { parameters, recipient_public_key: toHex(recipient.publicKeyRaw) },
-    proof: await session.prove(call2, room)
-  });
-  return { jobId: job.job_id, roomId: room.roomId, node: last.name, parameters, recipient };
-}
-async function scriptResult(session, job, room, onStatus) {
-  await waitFor(job, onStatus);
-  const format = "zip";
-  const call2 = retrieveResult(job.roomId, job.jobId, job.recipient.publicKeyRaw, format);
-  const response = await request(`/v1/jobs/${job.jobId}/result`, {
-    method: "POST",
-    json: { recipient_public_key: toHex(job.recipient.publicKeyRaw), format },
-    proof: await session.prove(call2, room)
-  });
-  const plaintext = await openResult({
-    core: session.core,
-    roomId: job.roomId,
-    node: job.node,
-    jobId: job.jobId,
-    parameters: job.parameters,
-    recipient: job.recipient,
-    format,
-    sealed: new Uint8Array(await response.arrayBuffer()),
-    signatureHex: response.headers.get("Sealroom-Result-Signature") ?? "",
-    formatHeader: response.headers.get("Sealroom-Result-Format") ?? ""
-  });
-  return { files: await readZip(plaintext) };
-}
-async function waitFor(job, onStatus) {
-  for (; ; ) {
-    const status = await getJson(`/v1/jobs/${job.jobId}`, { wait: "20" });
-    onStatus?.(status.status);
-    if (status.status === "failed") throw new Error(status.error_message ?? "the computation failed");
-    if (status.status === "succeeded") return;
-  }
-}
-function tablesOf(result) {
-  const tables = /* @__PURE__ */ new Map();
-  for (const [name, data] of result.files) {
-    if (!name.toLowerCase().endsWith(".csv")) continue;
-    try {
-      tables.set(name, parseCsv(fromUtf8(data)));
-    } catch {
-    }
-  }
-  return tables;
-}
-var MAX_ZIP_ENTRIES = 1e4;
-async function readZip(data) {
-  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const files = /* @__PURE__ */ new Map();
-  if (data.length === 0) return files;
-  let end = -1;
-  for (let i = data.length - 22; i >= Math.max(0, data.length - 22 - 65535); i--) {
-    if (view.getUint32(i, true) === 101010256) {
-      end = i;
-      break;
-    }
-  }
-  if (end < 0) throw new Error("the result is not a zip archive");
-  const count = view.getUint16(end + 10, true);
-  let offset = view.getUint32(end + 16, true);
-  if (count > MAX_ZIP_ENTRIES) throw new Error("the result's archive has too many entries");
-  for (let entry = 0; entry < count; entry++) {
-    if (offset + 46 > data.length || view.getUint32(offset, true) !== 33639248) throw new Error("a malformed zip archive");
-    const method = view.getUint16(offset + 10, true);
-    const compressed = view.getUint32(offset + 20, true);
-    const nameLength = view.getUint16(offset + 28, true);
-    const extraLength = view.getUint16(offset + 30, true);
-    const commentLength = view.getUint16(offset + 32, true);
-    const local = view.getUint32(offset + 42, true);
-    const name = fromUtf8(data.subarray(offset + 46, offset + 46 + nameLength));
-    offset += 46 + nameLength + extraLength + commentLength;
-    if (name.endsWith("/")) continue;
-    if (local + 30 > data.length || view.getUint32(local, true) !== 67324752) throw new Error("a malformed zip archive");
-    const start2 = local + 30 + view.getUint16(local + 26, true) + view.getUint16(local + 28, true);
-    if (start2 + compressed > data.length) throw new Error("a malformed zip archive");
-    const raw = data.subarray(start2, start2 + compressed);
-    if (method === 0) files.set(name, raw.slice());
-    else if (method === 8) files.set(name, await inflate(raw));
-    else throw new Error(`the result's archive uses compression method ${method}`);
-  }
-  return files;
-}
-async function inflate(raw) {
-  const stream = new Blob([raw]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
-}
-
 // src/pages/development.ts
 var REQUEST_DRAFT_KEY = "sealroom:request-draft";
 var LANGUAGES = [["sql", "SQL"], ["python", "Python"], ["r", "R"]];
@@ -5990,6 +6007,110 @@ function showFiles(result, name) {
   return h("div", { "aria-label": `Files written by ${name}` }, ...parts);
 }
 
+// src/media-members.ts
+var MEMBER_NOTE = "sealroom.media v1 member ";
+var ALL = ["VIEW_OVERLAP", "VIEW_INSIGHTS", "PROVIDE_SEED_AUDIENCE", "PROVIDE_BASE_AUDIENCE", "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE", "MODEL_QUALITY", "MANAGE_USERS"];
+var TABLE_OWNERS = {
+  matching: ["PROVIDE_BASE_AUDIENCE"],
+  segments: ["PROVIDE_BASE_AUDIENCE"],
+  demographics: ["PROVIDE_BASE_AUDIENCE"],
+  embeddings: ["PROVIDE_BASE_AUDIENCE"],
+  audiences: ["PROVIDE_SEED_AUDIENCE"],
+  custom_audiences: ["CREATE_CUSTOM_AUDIENCE"]
+};
+var ANALYSTS = {
+  overlap_statistics: ["VIEW_OVERLAP"],
+  insights: ["VIEW_INSIGHTS"],
+  data_attributes: ["VIEW_INSIGHTS", "CREATE_CUSTOM_AUDIENCE"],
+  seed_audience_list: ALL,
+  custom_audience_list: ALL,
+  audience_size: ["CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE"],
+  audience_user_list: ["EXPORT_AUDIENCE"],
+  lookalike_statistics: ["MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE"]
+};
+function sameEmail4(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function changeOf(note) {
+  if (!note.startsWith(MEMBER_NOTE)) return null;
+  try {
+    const data = JSON.parse(note.slice(MEMBER_NOTE.length));
+    const permissions = data["permissions"];
+    if (typeof data["group"] !== "string" || typeof data["email"] !== "string" || !Array.isArray(permissions)) return null;
+    if (!permissions.every((p) => typeof p === "string" && ALL.includes(p))) return null;
+    return { group: data["group"], email: data["email"], permissions };
+  } catch {
+    return null;
+  }
+}
+function memberRoles(definition, permissions) {
+  const has = (needed) => (needed ?? []).some((p) => permissions.includes(p));
+  const owns = [];
+  const runs = [];
+  for (const node of definition.nodes) {
+    if (node.kind === "table" || node.kind === "raw") {
+      if (has(TABLE_OWNERS[node.name])) owns.push(node.name);
+    } else if (has(ANALYSTS[node.name])) {
+      runs.push(node.name);
+    }
+  }
+  return { owns, runs };
+}
+function permissionsOf(group, email) {
+  for (const [member, permissions] of Object.entries(group.memberPermissions ?? {})) {
+    if (sameEmail4(member, email)) return permissions;
+  }
+  return group.permissions;
+}
+function mayManage(groups, requester, groupId) {
+  const group = groups.find((g) => g.id === groupId);
+  return !!group && group.emails.some((e) => sameEmail4(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
+}
+var sameSet = (a, b) => {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((x) => right.has(x));
+};
+function fits(change, before, commit) {
+  if (commit.nodes.length || commit.identities.length) return false;
+  const owners = commit.owners ?? [];
+  const withdrawals = commit.withdrawals ?? [];
+  if (!change.permissions.length) {
+    const held = before.participants.find((p) => sameEmail4(p.email, change.email));
+    if (!held || commit.analysts.length || owners.length || withdrawals.length !== 1) return false;
+    const w = withdrawals[0];
+    return sameEmail4(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
+  }
+  const isParticipant = sameEmail4(before.owner, change.email) || before.participants.some((p) => sameEmail4(p.email, change.email));
+  if (withdrawals.length || isParticipant) return false;
+  const { owns, runs } = memberRoles(before, change.permissions);
+  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail4(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
+  return one(commit.analysts.map((g) => ({ email: g.email, names: g.analyst_of })), runs) && one(owners.map((g) => ({ email: g.email, names: g.data_owner_of })), owns);
+}
+function currentGroups(config, published, commits) {
+  let groups = config.participantGroups.map((g) => structuredClone(g));
+  let definition = published;
+  for (const commit of commits) {
+    const change = changeOf(commit.note);
+    if (change && mayManage(groups, commit.requester, change.group) && fits(change, definition, commit)) {
+      groups = groups.map((g) => g.id === change.group ? changed2(g, change) : g);
+    }
+    definition = withCommit(definition, commit);
+  }
+  return groups;
+}
+function changed2(group, change) {
+  const emails = group.emails.filter((e) => !sameEmail4(e, change.email));
+  const members = {};
+  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail4(e, change.email)) members[e] = p;
+  if (change.permissions.length) {
+    emails.push(change.email);
+    if (!sameSet(change.permissions, group.permissions)) members[change.email] = change.permissions;
+  }
+  const { memberPermissions: _, ...rest } = group;
+  return Object.keys(members).length ? { ...rest, emails, memberPermissions: members } : { ...rest, emails };
+}
+
 // src/zip.ts
 var MAX_ENTRY_BYTES = 512 * 1024 * 1024;
 var END_OF_CENTRAL_DIRECTORY = 101010256;
@@ -6098,7 +6219,10 @@ async function runTable(page, node, status) {
   return result.table;
 }
 async function runEngine(page, node, audience, name, status) {
-  const job = await page.session.run(page.roomId, node, { audience: audienceParameter(audience) });
+  const parameters = { audience: audienceParameter(audience) };
+  const declared = page.room.definition.nodes.find((n) => n.name === node)?.["parameters"];
+  if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
+  const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
   const archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
   const refusal = await readZipEntry(archive, REFUSAL_FILE);
@@ -6329,7 +6453,7 @@ function createForm(page, book, status, after) {
   );
   const reach = h("input", { id: "audience-reach", type: "number", min: 1, max: 30, step: 1, value: 10, "aria-describedby": "audience-reach-hint" });
   const exclude = h("input", { id: "audience-exclude", type: "checkbox", checked: true });
-  const others = page.config.participantGroups.filter((g) => g !== page.group);
+  const others = page.config.participantGroups.filter((g) => g.id !== page.group?.id);
   const shares = others.map((g) => ({ group: g, box: h("input", { id: `share-${g.id}`, type: "checkbox" }) }));
   const seedField = field("audience-seed", "Seed audience", seed);
   const lookalikeFields = h(
@@ -6445,13 +6569,18 @@ async function mount7(section) {
   try {
     const session = await WebSession.open();
     const room = await session.room(roomId);
-    const config = mediaConfigOf(room.definition);
+    const agreed = mediaConfigOf(room.definition);
+    const published = room.published;
+    const commits = room.commits.map((c) => c.commit);
+    const config = { ...agreed, participantGroups: currentGroups(agreed, published, commits) };
+    const mine = groupOf(config, session.email);
     const page = {
       session,
       roomId,
       room,
       config,
-      group: groupOf(config, session.email),
+      // What this person may do: their own permissions within their group.
+      group: mine && { ...mine, permissions: permissionsOf(mine, session.email) },
       nodes: new Set(room.definition.nodes.map((node) => node.name)),
       published: await getJson(`/v1/rooms/${roomId}/datasets`)
     };
@@ -6534,8 +6663,8 @@ function configuration2(config, mine) {
       h("tbody", {}, ...config.participantGroups.map((group) => h(
         "tr",
         { "data-group": group.role },
-        h("th", { scope: "row" }, group.role, group === mine ? h("span", { class: "pill" }, "your group") : null),
-        h("td", {}, group.emails.join(", ")),
+        h("th", { scope: "row" }, group.role, group.id === mine?.id ? h("span", { class: "pill" }, "your group") : null),
+        h("td", {}, group.emails.map((email) => group.memberPermissions?.[email] ? `${email} (only: ${group.memberPermissions[email].map(permissionWords).join("; ")})` : email).join(", ")),
         h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing")
       )))
     )
@@ -8513,7 +8642,7 @@ var RequestsPage = class {
     if (fromDevelopment) browser.choose(fromDevelopment.dependencies);
     const analystBoxes = definition.participants.map((p, index) => {
       const id = `req-analyst-${index}`;
-      const box = h("input", { type: "checkbox", id, value: p.email, checked: sameEmail3(p.email, me) });
+      const box = h("input", { type: "checkbox", id, value: p.email, checked: sameEmail(p.email, me) });
       return { box, row: h("div", { class: "check" }, box, h("label", { for: id }, p.email)) };
     });
     const validate = h("button", { type: "button" }, "Validate");
@@ -8660,7 +8789,7 @@ var RequestsPage = class {
     };
     if (pending && amOwner && !approved.has(me.toLowerCase())) buttons.push(act("Approve", "approve"));
     let reasonInput = null;
-    if (pending && (amOwner || sameEmail3(data.requester, me))) {
+    if (pending && (amOwner || sameEmail(data.requester, me))) {
       const id = `reason-${data.id.slice(0, 16)}`;
       reasonInput = h("input", { id, type: "text", autocomplete: "off" });
       const field = reasonInput;
@@ -8705,7 +8834,7 @@ var RequestsPage = class {
       h(
         "h3",
         {},
-        commit.nodes.map((n) => n.name).join(", ") || "New analysts",
+        commit.nodes.map((n) => n.name).join(", ") || ((commit.owners ?? []).length || (commit.withdrawals ?? []).length ? "People" : "New analysts"),
         " ",
         h("span", { class: `pill status-${data.status}` }, STATUS_TEXT[data.status] ?? data.status)
       ),
@@ -8736,6 +8865,8 @@ var RequestsPage = class {
         h("pre", {}, h("code", {}, String(node["query"] ?? node["script"] ?? "")))
       )),
       commit.analysts.length ? h("p", {}, "Analysts: ", commit.analysts.map((a) => `${a.email} (${a.analyst_of.join(", ")})`).join("; ")) : null,
+      (commit.owners ?? []).length ? h("p", { "data-request-owners": "" }, "New data owners: ", (commit.owners ?? []).map((o) => `${o.email} (${o.data_owner_of.join(", ")})`).join("; ")) : null,
+      (commit.withdrawals ?? []).length ? h("p", { "data-request-withdrawals": "" }, "Withdrawn: ", (commit.withdrawals ?? []).map((w) => `${w.email} (no longer ${[...(w.data_owner_of ?? []).map((n) => `data owner of ${n}`), ...(w.analyst_of ?? []).map((n) => `analyst of ${n}`)].join(", ")})`).join("; ")) : null,
       h("h4", {}, "Affected data owners"),
       ownerRows.length ? h("div", { "data-owners": "" }, dataTable(["Data node", "Data owner", "Approval"], ownerRows)) : h("p", { class: "muted" }, "None: the request reads no data node."),
       view.groups === null ? h("p", { class: "hint" }, "These owners are the server's word: the room changed since this request.") : null,

@@ -455,12 +455,12 @@ async function publicKeyOf(privateKey) {
 }
 function openDb() {
   return new Promise((resolve, reject) => {
-    const request = indexedDB.open(DB_NAME, DB_VERSION);
-    request.onupgradeneeded = () => {
-      request.result.createObjectStore(STORE, { keyPath: "email" });
+    const request2 = indexedDB.open(DB_NAME, DB_VERSION);
+    request2.onupgradeneeded = () => {
+      request2.result.createObjectStore(STORE, { keyPath: "email" });
     };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error("IndexedDB is unavailable"));
+    request2.onsuccess = () => resolve(request2.result);
+    request2.onerror = () => reject(request2.error ?? new Error("IndexedDB is unavailable"));
   });
 }
 async function transact(mode, work) {
@@ -468,8 +468,8 @@ async function transact(mode, work) {
   try {
     return await new Promise((resolve, reject) => {
       const tx = db.transaction(STORE, mode);
-      const request = work(tx.objectStore(STORE));
-      tx.oncomplete = () => resolve(request.result);
+      const request2 = work(tx.objectStore(STORE));
+      tx.oncomplete = () => resolve(request2.result);
       tx.onerror = () => reject(tx.error ?? new Error("IndexedDB transaction failed"));
       tx.onabort = () => reject(tx.error ?? new Error("IndexedDB transaction aborted"));
     });
@@ -1255,12 +1255,12 @@ var _endianTestBytes = /* @__PURE__ */ new Uint8Array(_endianTestBuffer.buffer);
 var isLE = _endianTestBytes[0] === 68;
 
 // node_modules/@hpke/common/esm/src/hash/hash.js
-function ahash(h) {
-  if (typeof h !== "function" || typeof h.create !== "function") {
+function ahash(h2) {
+  if (typeof h2 !== "function" || typeof h2.create !== "function") {
     throw new Error("Hash must wrapped by utils.createHasher");
   }
-  anumber(h.outputLen);
-  anumber(h.blockLen);
+  anumber(h2.outputLen);
+  anumber(h2.blockLen);
 }
 
 // node_modules/@hpke/common/esm/src/hash/hmac.js
@@ -1382,8 +1382,8 @@ function split(lst, le = false) {
   const Ah = new Uint32Array(len);
   const Al = new Uint32Array(len);
   for (let i = 0; i < len; i++) {
-    const { h, l } = fromBig(lst[i], le);
-    [Ah[i], Al[i]] = [h, l];
+    const { h: h2, l } = fromBig(lst[i], le);
+    [Ah[i], Al[i]] = [h2, l];
   }
   return [Ah, Al];
 }
@@ -2866,7 +2866,7 @@ var HttpError = class extends Error {
   code;
 };
 function makeFetcher(headers = {}, base = "") {
-  async function request(path, init = {}) {
+  async function request2(path, init = {}) {
     const merged = new Headers(init.headers);
     for (const [name, value] of Object.entries(headers)) {
       if (!merged.has(name)) merged.set(name, value);
@@ -2892,13 +2892,13 @@ function makeFetcher(headers = {}, base = "") {
     return response;
   }
   return {
-    request,
+    request: request2,
     async json(path) {
-      const response = await request(path, { headers: { Accept: "application/json" } });
+      const response = await request2(path, { headers: { Accept: "application/json" } });
       return await response.json();
     },
     async text(path) {
-      return await (await request(path)).text();
+      return await (await request2(path)).text();
     }
   };
 }
@@ -4667,6 +4667,211 @@ function encodeJson(value, sortKeys, item, key, ascii) {
   throw new Error("not a JSON value");
 }
 
+// src/render.ts
+var DATA_KINDS = /* @__PURE__ */ new Set(["table", "raw"]);
+function dependenciesOf(node) {
+  const deps = node["dependencies"];
+  if (Array.isArray(deps)) return deps.map(String);
+  const single = node["dependency"] ?? node["source"];
+  return typeof single === "string" ? [single] : [];
+}
+
+// src/requests.ts
+function sameEmail(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function nodeNamed(definition, name) {
+  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
+}
+function withCommit(definition, commit) {
+  const applied = structuredClone(definition);
+  applied.identities ??= [];
+  applied.nodes.push(...structuredClone(commit.nodes));
+  for (const withdrawal of commit.withdrawals ?? []) {
+    const index = applied.participants.findIndex((p2) => sameEmail(p2.email, withdrawal.email));
+    if (index < 0) continue;
+    const p = applied.participants[index];
+    p.analyst_of = p.analyst_of.filter((n) => !(withdrawal.analyst_of ?? []).includes(n));
+    p.data_owner_of = p.data_owner_of.filter((n) => !(withdrawal.data_owner_of ?? []).includes(n));
+    if (p.analyst_of.length || p.data_owner_of.length || (p.permissions ?? []).length) continue;
+    applied.participants.splice(index, 1);
+    if (!sameEmail(withdrawal.email, applied.owner)) {
+      applied.identities = applied.identities.filter((i) => !sameEmail(i.email, withdrawal.email));
+    }
+  }
+  const grant = (email, roles, names, key, root) => {
+    const participant = applied.participants.find((p) => sameEmail(p.email, email));
+    if (participant) {
+      for (const name of names) if (!participant[roles].includes(name)) participant[roles].push(name);
+      return;
+    }
+    applied.participants.push({ email, data_owner_of: [], analyst_of: [], permissions: [], [roles]: [...names] });
+    if (key != null || root != null) applied.identities.push({ email, key: key ?? null, root: root ?? null });
+  };
+  for (const g of commit.analysts) grant(g.email, "analyst_of", g.analyst_of, g.key, g.root);
+  for (const g of commit.owners ?? []) grant(g.email, "data_owner_of", g.data_owner_of, g.key, g.root);
+  return applied;
+}
+function affectedDataNodes(applied, commit) {
+  const granted = commit.nodes.map((node) => node.name);
+  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
+  const withdrawn = [];
+  for (const w of commit.withdrawals ?? []) for (const name of w.analyst_of ?? []) if (!withdrawn.includes(name)) withdrawn.push(name);
+  granted.push(...withdrawn);
+  const affected = [];
+  for (const name of granted) {
+    const plan = [];
+    const seen = /* @__PURE__ */ new Set();
+    const visit = (target) => {
+      if (seen.has(target.toLowerCase())) return;
+      seen.add(target.toLowerCase());
+      const node = nodeNamed(applied, target);
+      if (!node || DATA_KINDS.has(node.kind)) return;
+      for (const dependency of dependenciesOf(node)) visit(dependency);
+      plan.push(node);
+    };
+    visit(name);
+    for (const compute of plan) {
+      for (const dependency of dependenciesOf(compute)) {
+        const data = nodeNamed(applied, dependency);
+        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
+      }
+    }
+  }
+  return affected;
+}
+function approverGroups(applied, commit) {
+  if (commit.identities.length) {
+    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
+  }
+  const emails = applied.participants.map((p) => p.email);
+  if (!emails.some((email) => sameEmail(email, applied.owner))) emails.unshift(applied.owner);
+  const names = affectedDataNodes(applied, commit);
+  const changes = [...commit.owners ?? [], ...commit.withdrawals ?? []];
+  for (const change of changes) {
+    for (const changed3 of change.data_owner_of ?? []) {
+      const node = nodeNamed(applied, changed3);
+      if (node && !names.includes(node.name)) names.push(node.name);
+    }
+  }
+  const groups = [];
+  for (const name of names) {
+    const isNew = (email) => (commit.owners ?? []).some((g) => sameEmail(g.email, email) && g.data_owner_of.includes(name));
+    const approvers = emails.filter((email) => {
+      const p = applied.participants.find((q) => sameEmail(q.email, email));
+      if (!p || isNew(email)) return false;
+      const grants = p.permissions ?? [];
+      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+    });
+    if (approvers.length) groups.push({ node: name, approvers });
+  }
+  return groups;
+}
+
+// src/media-members.ts
+var MEMBER_NOTE = "sealroom.media v1 member ";
+var ALL = ["VIEW_OVERLAP", "VIEW_INSIGHTS", "PROVIDE_SEED_AUDIENCE", "PROVIDE_BASE_AUDIENCE", "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE", "MODEL_QUALITY", "MANAGE_USERS"];
+var TABLE_OWNERS = {
+  matching: ["PROVIDE_BASE_AUDIENCE"],
+  segments: ["PROVIDE_BASE_AUDIENCE"],
+  demographics: ["PROVIDE_BASE_AUDIENCE"],
+  embeddings: ["PROVIDE_BASE_AUDIENCE"],
+  audiences: ["PROVIDE_SEED_AUDIENCE"],
+  custom_audiences: ["CREATE_CUSTOM_AUDIENCE"]
+};
+var ANALYSTS = {
+  overlap_statistics: ["VIEW_OVERLAP"],
+  insights: ["VIEW_INSIGHTS"],
+  data_attributes: ["VIEW_INSIGHTS", "CREATE_CUSTOM_AUDIENCE"],
+  seed_audience_list: ALL,
+  custom_audience_list: ALL,
+  audience_size: ["CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE"],
+  audience_user_list: ["EXPORT_AUDIENCE"],
+  lookalike_statistics: ["MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE"]
+};
+function sameEmail2(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function changeOf(note) {
+  if (!note.startsWith(MEMBER_NOTE)) return null;
+  try {
+    const data = JSON.parse(note.slice(MEMBER_NOTE.length));
+    const permissions = data["permissions"];
+    if (typeof data["group"] !== "string" || typeof data["email"] !== "string" || !Array.isArray(permissions)) return null;
+    if (!permissions.every((p) => typeof p === "string" && ALL.includes(p))) return null;
+    return { group: data["group"], email: data["email"], permissions };
+  } catch {
+    return null;
+  }
+}
+function memberRoles(definition, permissions) {
+  const has = (needed) => (needed ?? []).some((p) => permissions.includes(p));
+  const owns = [];
+  const runs = [];
+  for (const node of definition.nodes) {
+    if (node.kind === "table" || node.kind === "raw") {
+      if (has(TABLE_OWNERS[node.name])) owns.push(node.name);
+    } else if (has(ANALYSTS[node.name])) {
+      runs.push(node.name);
+    }
+  }
+  return { owns, runs };
+}
+function permissionsOf(group, email) {
+  for (const [member, permissions] of Object.entries(group.memberPermissions ?? {})) {
+    if (sameEmail2(member, email)) return permissions;
+  }
+  return group.permissions;
+}
+function mayManage(groups, requester, groupId) {
+  const group = groups.find((g) => g.id === groupId);
+  return !!group && group.emails.some((e) => sameEmail2(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
+}
+var sameSet = (a, b) => {
+  const left = new Set(a);
+  const right = new Set(b);
+  return left.size === right.size && [...left].every((x) => right.has(x));
+};
+function fits(change, before, commit) {
+  if (commit.nodes.length || commit.identities.length) return false;
+  const owners = commit.owners ?? [];
+  const withdrawals = commit.withdrawals ?? [];
+  if (!change.permissions.length) {
+    const held = before.participants.find((p) => sameEmail2(p.email, change.email));
+    if (!held || commit.analysts.length || owners.length || withdrawals.length !== 1) return false;
+    const w = withdrawals[0];
+    return sameEmail2(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
+  }
+  const isParticipant = sameEmail2(before.owner, change.email) || before.participants.some((p) => sameEmail2(p.email, change.email));
+  if (withdrawals.length || isParticipant) return false;
+  const { owns, runs } = memberRoles(before, change.permissions);
+  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail2(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
+  return one(commit.analysts.map((g) => ({ email: g.email, names: g.analyst_of })), runs) && one(owners.map((g) => ({ email: g.email, names: g.data_owner_of })), owns);
+}
+function currentGroups(config, published, commits) {
+  let groups = config.participantGroups.map((g) => structuredClone(g));
+  let definition = published;
+  for (const commit of commits) {
+    const change = changeOf(commit.note);
+    if (change && mayManage(groups, commit.requester, change.group) && fits(change, definition, commit)) {
+      groups = groups.map((g) => g.id === change.group ? changed2(g, change) : g);
+    }
+    definition = withCommit(definition, commit);
+  }
+  return groups;
+}
+function changed2(group, change) {
+  const emails = group.emails.filter((e) => !sameEmail2(e, change.email));
+  const members = {};
+  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail2(e, change.email)) members[e] = p;
+  if (change.permissions.length) {
+    emails.push(change.email);
+    if (!sameSet(change.permissions, group.permissions)) members[change.email] = change.permissions;
+  }
+  const { memberPermissions: _, ...rest } = group;
+  return Object.keys(members).length ? { ...rest, emails, memberPermissions: members } : { ...rest, emails };
+}
+
 // src/selftest/media.ts
 function mediaKnownAnswers(vectors) {
   const bad = [];
@@ -4696,9 +4901,50 @@ function mediaKnownAnswers(vectors) {
   }
   return bad;
 }
+function mediaMemberKnownAnswers(vectors) {
+  const bad = [];
+  const same = (what, got, want) => {
+    if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+  };
+  vectors.after.forEach((step, i) => {
+    try {
+      same(`after ${step.case}`, currentGroups(vectors.config, vectors.published, vectors.commits.slice(0, i + 1)), step.groups);
+    } catch (error) {
+      bad.push(`after ${step.case}: threw ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  for (const role of vectors.roles) {
+    same(`roles of ${role.permissions.join(",")}`, memberRoles(vectors.published, role.permissions), { owns: role.owns, runs: role.runs });
+  }
+  return bad;
+}
+
+// src/selftest/commits.ts
+function commitKnownAnswers(vectors) {
+  const bad = [];
+  const same = (what, got, want) => {
+    if (JSON.stringify(got) !== JSON.stringify(want)) bad.push(`${what}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`);
+  };
+  for (const v of vectors.cases) {
+    try {
+      const applied = withCommit(vectors.definition, v.commit);
+      same(
+        `${v.case} participants`,
+        applied.participants.map((p) => ({ email: p.email, analyst_of: p.analyst_of, data_owner_of: p.data_owner_of })),
+        v.participants.map((p) => ({ email: p.email, analyst_of: p.analyst_of, data_owner_of: p.data_owner_of }))
+      );
+      same(`${v.case} identities`, applied.identities.map((i) => i.email), v.identities.map((i) => i.email));
+      same(`${v.case} approver groups`, approverGroups(applied, v.commit), v.approver_groups);
+    } catch (error) {
+      bad.push(`${v.case}: threw ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  return bad;
+}
 export {
   attestLive,
   buildCall,
+  commitKnownAnswers,
   createKeyForTest,
   cryptoKnownAnswers,
   csvInspect,
@@ -4707,6 +4953,7 @@ export {
   encryptForTest,
   exportAuditLive,
   mediaKnownAnswers,
+  mediaMemberKnownAnswers,
   newRecipient,
   newRecipientLive,
   openForRecipient,

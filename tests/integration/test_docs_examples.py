@@ -189,7 +189,7 @@ def test_synthetic_data_example_writes_a_masked_table(
 def test_request_example_adds_a_computation_once_approved(
     server: tuple[ServerProcess, dict[str, str]],
 ) -> None:
-    (code,) = examples("interactive-rooms.md")
+    code, _people = examples("interactive-rooms.md")
     alice = client_of(server, ALICE)
     builder = AnalyticsDcrBuilder(client=alice).with_name("requests").with_owner(ALICE)
     builder.with_interactivity()
@@ -212,3 +212,25 @@ def test_request_example_adds_a_computation_once_approved(
     carol = client_of(server, CAROL).retrieve_analytics_dcr(dcr.id)
     overlap = carol.get_node("overlap")
     assert overlap.run_computation_and_get_results_as_string(timeout=60) == "n\n1\n"
+
+
+def test_people_example_adds_a_data_owner_then_withdraws_them(
+    server: tuple[ServerProcess, dict[str, str]],
+) -> None:
+    _request, code = examples("interactive-rooms.md")
+    alice = client_of(server, ALICE)
+    builder = AnalyticsDcrBuilder(client=alice).with_name("people").with_owner(ALICE)
+    builder.with_interactivity()
+    builder.add_node_definition(table("customers", ("id", FormatType.STRING)))
+    builder.add_node_definition(
+        SqlComputeNodeDefinition("regions", "SELECT COUNT(*) AS n FROM customers")
+    )
+    builder.add_participant(ALICE, data_owner_of=["customers"], analyst_of=["regions"])
+    dcr = alice.publish_analytics_dcr(builder.build())
+    namespace: dict[str, Any] = {**NAMES, "dcr": dcr}
+    run(code, "docs/interactive-rooms.md", namespace)
+    joining, leaving = namespace["joining"], namespace["leaving"]
+    assert joining.scope.data_owners == {"dave@bank.example": ("customers",)}
+    assert [g.approvers for g in joining.approver_groups] == [(ALICE,)]
+    assert leaving.status is RequestStatus.INTEGRATED
+    assert not dcr.refresh().definition.is_participant("dave@bank.example")

@@ -332,3 +332,22 @@ def test_the_cli_adds_approves_integrates_and_lists_members(setup: Setup) -> Non
     )
     assert wrong.returncode == 2
     assert "not an activation identifier" in wrong.stderr
+
+
+def test_the_docs_members_example_runs(setup: Setup) -> None:
+    markdown = (Path(__file__).resolve().parents[2] / "docs" / "media.md").read_text()
+    section = markdown.split("### People join and leave", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    rooms = room(setup, "members docs")
+    namespace: dict[str, object] = {
+        "shop": rooms[ADVERTISER],
+        "news": rooms[PUBLISHER],
+        "Permission": Permission,
+    }
+    exec(compile(code, "docs/media.md", "exec"), namespace)  # the docs example, verbatim
+    groups = rooms[PUBLISHER].refresh().get_participants()
+    assert COLLEAGUE in next(g for g in groups if g.id == "advertiser").emails
+    # The last line asked for the colleague to leave: a sound request, waiting for approvals.
+    (leaving,) = rooms[PUBLISHER].get_membership_requests()
+    assert leaving.change == MembershipChange("advertiser", COLLEAGUE)
+    assert leaving.sound

@@ -198,9 +198,7 @@ class Commit(BaseModel):
     def new_owners(self, node: str) -> set[str]:
         """Who this commit makes a data owner of ``node`` (normalised e-mails)."""
         return {
-            normalise_email(grant.email)
-            for grant in self.owners
-            if node in grant.data_owner_of
+            normalise_email(grant.email) for grant in self.owners if node in grant.data_owner_of
         }
 
 

@@ -85,3 +85,36 @@ def test_the_member_check_reports_a_wrong_answer(page: Page) -> None:
     spoiled["roles"][0]["runs"] = spoiled["roles"][0]["runs"][1:]
     found = member_mismatches(page, spoiled)
     assert len(found) == 2, found
+
+
+def audience_mismatches(page: Page, vectors: dict[str, Any]) -> list[str]:
+    found: list[str] = page.evaluate(
+        "async (v) => (await import('/static/js/selftest.js')).mediaAudienceKnownAnswers(v)",
+        vectors,
+    )
+    return found
+
+
+def test_the_browser_builds_rules_and_shares_and_deletes_as_the_sdk(page: Page) -> None:
+    # RuleBasedAudienceBuilder's definitions (and its refusals), and the tables
+    # MediaDcr.share_audiences / delete_audiences write (and their refusals).
+    assert VECTORS["rule_based_definitions"]
+    assert VECTORS["audience_changes"]
+    assert audience_mismatches(page, VECTORS) == []
+
+
+def test_the_audience_check_reports_a_wrong_answer(page: Page) -> None:
+    spoiled = json.loads(json.dumps(VECTORS))
+    rules = spoiled["rule_based_definitions"]
+    # A value the SDK writes is not the browser's; a refusal the SDK makes is not refused.
+    rules[1]["definition"]["filters"]["filters"][3]["values"] = []
+    refused = next(r for r in rules if r["definition"] is None)
+    refused["definition"] = {"kind": "RULE_BASED", "sourceRef": {"kind": "BASE"}}
+    changes = spoiled["audience_changes"]
+    # A deletion that keeps one more audience; a refusal naming another audience.
+    deleted = next(c for c in changes if c["action"] == "delete" and "written" in c)
+    deleted["written"].append(deleted["audiences"][2])
+    named = next(c for c in changes if "refused" in c)
+    named["refused"]["audience"] = "audience z"
+    found = audience_mismatches(page, spoiled)
+    assert len(found) == 4, found

@@ -426,6 +426,34 @@ export function referenceWords(ref: unknown, names: Map<string, string>): string
   return "an unknown source";
 }
 
+/** A filter operator in words, after the attribute ("segment is any of …"). */
+export const FILTER_WORDS: Record<string, string> = {
+  CONTAINS_ANY_OF: "is any of",
+  CONTAINS_NONE_OF: "is none of",
+  CONTAINS_ALL_OF: "includes all of",
+  EMPTY: "is unknown",
+  NOT_EMPTY: "is known",
+};
+
+/** A combination step in words, before the other audience. */
+export const COMBINE_WORDS: Record<string, string> = {
+  INTERSECT: "only those also in",
+  UNION: "plus",
+  DIFF: "minus",
+};
+
+/** A definition's `filters` in words: " whose segment is any of sports and age is known". */
+function filtersWords(value: unknown): string {
+  const record = (typeof value === "object" && value !== null ? value : {}) as Record<string, unknown>;
+  const filters = (Array.isArray(record["filters"]) ? record["filters"] : []) as Record<string, unknown>[];
+  if (!filters.length) return "";
+  const join = record["booleanOp"] === "OR" ? " or " : " and ";
+  return " whose " + filters.map((f) => {
+    const values = Array.isArray(f["values"]) ? ` ${(f["values"] as unknown[]).map(String).join(", ")}` : "";
+    return `${String(f["attribute"])} ${FILTER_WORDS[String(f["operator"])] ?? String(f["operator"])}${values}`;
+  }).join(join);
+}
+
 /** What a definition selects, in words. */
 export function definitionWords(definition: Record<string, unknown>, names: Map<string, string>): string {
   const seedType = (definition["seedAudienceRef"] as Record<string, unknown> | undefined)?.["audienceType"];
@@ -438,15 +466,193 @@ export function definitionWords(definition: Record<string, unknown>, names: Map<
       return `Lookalike: the ${String(definition["reach"])} % of the base most like ${referenceWords(definition["sourceRef"], names)}` +
         (definition["excludeSeedAudience"] ? ", without it" : "");
     case "RULE_BASED": {
-      const filters = ((definition["filters"] as Record<string, unknown> | undefined)?.["filters"] ?? []) as unknown[];
-      const combine = (definition["combine"] ?? []) as unknown[];
-      return `Rule-based: ${referenceWords(definition["sourceRef"], names)}` +
-        (filters.length ? `, ${filters.length} filter${filters.length > 1 ? "s" : ""}` : "") +
-        (combine.length ? `, combined with ${combine.length} other${combine.length > 1 ? "s" : ""}` : "");
+      const steps = (Array.isArray(definition["combine"]) ? definition["combine"] : []) as Record<string, unknown>[];
+      return `Rule-based: ${referenceWords(definition["sourceRef"], names)}${filtersWords(definition["filters"])}` +
+        steps.map((step) => `; ${COMBINE_WORDS[String(step["operator"])] ?? String(step["operator"])} ` +
+          `${referenceWords(step["sourceRef"], names)}${filtersWords(step["filters"])}`).join("");
     }
     default:
       return `An audience of kind ${String(definition["kind"])}`;
   }
+}
+
+// -- rule-based audiences -----------------------------------------------------------------------
+/** The attributes a rule may filter on (audiences.ATTRIBUTES). */
+export const RULE_ATTRIBUTES = ["segment", "age", "gender"];
+/** FilterOperator's values; the last two take no values. */
+export const FILTER_OPERATORS = ["CONTAINS_ANY_OF", "CONTAINS_NONE_OF", "CONTAINS_ALL_OF", "EMPTY", "NOT_EMPTY"];
+/** CombineOperator's values. */
+export const COMBINE_OPERATORS = ["INTERSECT", "UNION", "DIFF"];
+
+export interface RuleFilter {
+  attribute: string;
+  operator: string;
+  values: string[];
+}
+
+/** AudienceFilters: MatchOperator.MATCH_ALL is "AND", MATCH_ANY "OR". */
+export interface RuleFilters {
+  booleanOp: "AND" | "OR";
+  filters: RuleFilter[];
+}
+
+/** An AudienceCombinator: `operator` with `source` (filtered by `filters`, if any). */
+export interface RuleStep {
+  operator: string;
+  source: AudienceRef;
+  filters: RuleFilters | null;
+}
+
+/** What RuleBasedAudienceBuilder is given: a source, with_filters (null: not called) and
+ * with_combinator (empty: not called). */
+export interface RuleInput {
+  source: AudienceRef;
+  filters: RuleFilters | null;
+  combine: RuleStep[];
+}
+
+/** Filter.to_dict: the values (as text) only for operators that take them. */
+function filterJson(filter: RuleFilter): Record<string, unknown> {
+  if (!RULE_ATTRIBUTES.includes(filter.attribute)) {
+    throw new Error(`filter attribute '${filter.attribute}': use one of ${RULE_ATTRIBUTES.join(", ")}`);
+  }
+  if (!FILTER_OPERATORS.includes(filter.operator)) throw new Error(`filter operator '${filter.operator}': use one of ${FILTER_OPERATORS.join(", ")}`);
+  const needsValues = filter.operator !== "EMPTY" && filter.operator !== "NOT_EMPTY";
+  if (needsValues && filter.values.length === 0) throw new Error(`filter ${filter.operator} on ${filter.attribute} needs values`);
+  const out: Record<string, unknown> = { attribute: filter.attribute, operator: filter.operator };
+  if (needsValues) out["values"] = filter.values.map(String);
+  return out;
+}
+
+/** AudienceFilters.to_dict. */
+function filtersJson(filters: RuleFilters): Record<string, unknown> {
+  if (filters.booleanOp !== "AND" && filters.booleanOp !== "OR") throw new Error("filters are joined by AND or OR");
+  return { booleanOp: filters.booleanOp, filters: filters.filters.map(filterJson) };
+}
+
+/** The definition RuleBasedAudienceBuilder(...).build() makes of the same input (checked
+ * against the SDK's in tests/vectors/web/media.json, rule_based_definitions). */
+export function ruleBasedDefinition(input: RuleInput): Record<string, unknown> {
+  const definition: Record<string, unknown> = { kind: "RULE_BASED", sourceRef: { ...input.source } };
+  if (input.filters !== null) definition["filters"] = filtersJson(input.filters);
+  if (input.combine.length) {
+    definition["combine"] = input.combine.map((step) => {
+      if (!COMBINE_OPERATORS.includes(step.operator)) throw new Error(`a combination is ${COMBINE_OPERATORS.join(", ")}`);
+      const out: Record<string, unknown> = { operator: step.operator, sourceRef: { ...step.source } };
+      if (step.filters !== null) out["filters"] = filtersJson(step.filters);
+      return out;
+    });
+  }
+  return definition;
+}
+
+/** `data_attributes`' rows (attribute, value) as parse_data_attributes reads them: each
+ * attribute's values, in the order released. */
+export function attributesOf(rows: string[][]): Map<string, string[]> {
+  const attributes = new Map<string, string[]>();
+  for (const [attribute = "", value = ""] of rows) {
+    if (!attributes.has(attribute)) attributes.set(attribute, []);
+    attributes.get(attribute)!.push(value);
+  }
+  return attributes;
+}
+
+// -- sharing and deleting audiences --------------------------------------------------------------
+/** Why MediaDcr.share_audiences or delete_audiences refuses, with the SDK's error code. */
+export class AudienceChangeError extends Error {
+  constructor(readonly code: "permission_denied" | "has_dependents", readonly audience: string, message: string) {
+    super(message);
+    this.name = "AudienceChangeError";
+  }
+}
+
+/** The custom audiences after MediaDcr.share_audiences(ids, participants) by `groupId`: each
+ * audience of `ids` (its group's own, or refused) shared with `participants` too (ids or roles,
+ * each once, in order). Checked against the SDK in tests/vectors/web/media.json. */
+export function afterSharing(current: CustomAudience[], ids: string[], participants: string[], groupId: string): CustomAudience[] {
+  return current.map((audience) => {
+    if (!ids.includes(audience.id)) return audience;
+    if (audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+    return { ...audience, sharedWith: [...new Set([...audience.sharedWith, ...participants])] };
+  });
+}
+
+/** The custom audiences after MediaDcr.delete_audiences(ids, delete_dependent_audiences) by
+ * `groupId`: only its own are deleted; one that depends on a deleted audience is kept (and the
+ * deletion refused) unless `withDependents`, and even then another group's is never deleted as
+ * a side effect. The same loop as the SDK's, so the same audience is named when refused. */
+export function afterDeleting(current: CustomAudience[], ids: string[], withDependents: boolean, groupId: string): CustomAudience[] {
+  const doomed = new Set(ids);
+  for (const audience of current) {
+    if (doomed.has(audience.id) && audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+  }
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const audience of current) {
+      if (doomed.has(audience.id) || !dependsOn(audience.definition).some((id) => doomed.has(id))) continue;
+      if (!withDependents) {
+        throw new AudienceChangeError("has_dependents", audience.name,
+          `audience “${audience.name}” depends on one you delete: delete it too (with the audiences that depend on it), or keep both`);
+      }
+      if (audience.createdByGroup !== groupId) {
+        throw new AudienceChangeError("has_dependents", audience.name,
+          `audience “${audience.name}” of another group depends on one you delete: they must delete it first`);
+      }
+      doomed.add(audience.id);
+      changed = true;
+    }
+  }
+  return current.filter((audience) => !doomed.has(audience.id));
+}
+
+/** The audiences of `current` that depend on `id`, directly or through others. */
+export function dependentsOf(current: CustomAudience[], id: string): CustomAudience[] {
+  const found = new Set([id]);
+  let changed = true;
+  while (changed) {
+    changed = false;
+    for (const audience of current) {
+      if (!found.has(audience.id) && dependsOn(audience.definition).some((d) => found.has(d))) {
+        found.add(audience.id);
+        changed = true;
+      }
+    }
+  }
+  return current.filter((audience) => audience.id !== id && found.has(audience.id));
+}
+
+// -- the privacy budget --------------------------------------------------------------------------
+export interface BudgetSpent {
+  epsilon: number;
+  delta: number;
+  /** How many runs were charged. */
+  charges: number;
+}
+
+const CHARGE_FIELDS = ["job_id", "node", "epsilon", "delta", "spent_epsilon", "spent_delta"];
+
+/** What the room's runs spent, as the core counts it (RoomFacts.fold): the sum, in log order,
+ * of the ε and δ of every PRIVACY_BUDGET_CHARGED entry whose details are all there (the core
+ * writes them as Python's repr of a float, which Number reads back to the same double, so the
+ * sum is the core's to the last bit). `events` must be a verified log (audit.verifyAuditLog). */
+export function privacySpent(events: readonly { action: string; details: Readonly<Record<string, unknown>> }[]): BudgetSpent {
+  const spent: BudgetSpent = { epsilon: 0, delta: 0, charges: 0 };
+  for (const event of events) {
+    if (event.action !== "PRIVACY_BUDGET_CHARGED") continue;
+    if (!CHARGE_FIELDS.every((field) => typeof event.details[field] === "string")) continue; // kind_of: None
+    const epsilon = Number(event.details["epsilon"]);
+    const delta = Number(event.details["delta"]);
+    if (!Number.isFinite(epsilon) || !Number.isFinite(delta)) throw new Error("a privacy budget charge in the log is not a number");
+    spent.epsilon += epsilon;
+    spent.delta += delta;
+    spent.charges += 1;
+  }
+  return spent;
 }
 
 // -- JSON as the SDK writes it -------------------------------------------------------------------

@@ -1,14 +1,19 @@
 // The Media tab's audiences: all base users, the seed audiences and the custom audiences meant
 // for the user's group, each with what the group may run on it (size, user list export,
-// lookalike quality), and the form that creates remarketing, exclusion-targeting and lookalike
-// audiences. A new audience is written as the SDK's MediaDcr writes it: the whole
-// `custom_audiences` table again, one row more, encrypted here with a fresh key and published
-// with that key sealed to the attested core.
+// lookalike quality) and, for the group's own, sharing and deleting; and the form that creates
+// remarketing, exclusion-targeting, rule-based (media-rules.ts) and lookalike audiences. Every
+// change is written as the SDK's MediaDcr writes it: the whole `custom_audiences` table again,
+// read fresh from the room and changed by the SDK's rules (media.ts: afterSharing,
+// afterDeleting, checked against the SDK's methods), encrypted here with a fresh key and
+// published with that key sealed to the attested core.
 
 import { authHeaders } from "../api";
 import { fromUtf8 } from "../bytes";
 import { download, errorText, h, replace } from "../dom";
 import {
+  afterDeleting,
+  afterSharing,
+  attributesOf,
   audienceParameter,
   audiencesFor,
   can,
@@ -17,10 +22,12 @@ import {
   customAudienceOf,
   customAudienceRow,
   definitionWords,
+  dependentsOf,
   dependsOn,
   formatCount,
   kindEnabled,
   newAudienceId,
+  ruleBasedDefinition,
   type AudienceRef,
   type CustomAudience,
   type MediaConfig,
@@ -31,6 +38,7 @@ import {
   AUDIENCE_SIZE,
   CUSTOM_LIST,
   CUSTOM_TABLE,
+  DATA_ATTRIBUTES,
   LOOKALIKE,
   runEngine,
   runner,
@@ -41,6 +49,7 @@ import {
   type MediaPage,
   type Status,
 } from "./media-run";
+import { ruleFields, type RuleSource } from "./media-rules";
 
 interface Book {
   seed: SeedAudience[];
@@ -48,6 +57,8 @@ interface Book {
   all: CustomAudience[];
   /** Sizes released so far, by the audience's parameter text (kept when the list is redrawn). */
   sizes: Map<string, number | null>;
+  /** What `data_attributes` released (read once, when a rule-based audience is first made). */
+  attributes?: Promise<Map<string, string[]>> | undefined;
 }
 
 async function loadSeed(page: MediaPage, status: Status): Promise<SeedAudience[]> {
@@ -87,8 +98,11 @@ function audienceViews(page: MediaPage, book: Book, status: Status, reload: () =
   const maySize = mayRun(AUDIENCE_SIZE, "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE");
   const mayExport = mayRun(USER_LIST, "EXPORT_AUDIENCE");
   const mayJudge = mayRun(LOOKALIKE, "MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE") && kindEnabled(page.config, "LOOKALIKE");
+  // Sharing and deleting: the group's own audiences, by those who may create them (the SDK's rule).
+  const mayChange = page.nodes.has(CUSTOM_TABLE) && can(page.group, "CREATE_CUSTOM_AUDIENCE");
+  const anyAction = maySize || mayExport || mayJudge || mayChange;
   const details = h("div", { "data-audience-details": "" });
-  const rows: { name: string; ref: AudienceRef; what: string; lookalike: boolean }[] = [
+  const rows: { name: string; ref: AudienceRef; what: string; lookalike: boolean; own?: CustomAudience }[] = [
     { name: "All base users", ref: { kind: "BASE" }, what: "The publisher's whole base audience", lookalike: false },
     ...book.seed.map((seed) => ({
       name: seed.audienceType,
@@ -103,12 +117,13 @@ function audienceViews(page: MediaPage, book: Book, status: Status, reload: () =
       what: `${definitionWords(audience.definition, names)} (by ${audience.createdBy}` +
         (audience.sharedWith.length ? `, shared with ${audience.sharedWith.map((g) => groupName(page.config, g)).join(", ")}` : "") + ")",
       lookalike: audience.definition["kind"] === "LOOKALIKE",
+      own: audience.createdByGroup === page.group?.id ? audience : undefined,
     })),
   ];
   const table = h("table", { "data-audience-table": "" },
     h("caption", { class: "muted" }, "Sizes are counted in the core when you ask, and rounded as the room's privacy says."),
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Audience"), h("th", { scope: "col" }, "What it is"),
-      h("th", { scope: "col", class: "num" }, "Size"), maySize || mayExport || mayJudge ? h("th", { scope: "col" }, "Actions") : null)),
+      h("th", { scope: "col", class: "num" }, "Size"), anyAction ? h("th", { scope: "col" }, "Actions") : null)),
     h("tbody", {}, ...rows.map((row) => {
       const size = h("td", { class: "num", "data-field": "size" }, "–");
       const showSize = (value: number | null): void => {
@@ -141,9 +156,20 @@ function audienceViews(page: MediaPage, book: Book, status: Status, reload: () =
           say(`${row.name}: the lookalike model's quality, below.`);
         }));
       }
+      const own = row.own;
+      if (mayChange && own) {
+        buttons.push(action("Share", `Share ${row.name}`, status, async () => {
+          replace(details, shareForm(page, own, status, reload));
+          (details.querySelector<HTMLElement>("input:not([disabled])") ?? details.querySelector<HTMLElement>("button"))?.focus();
+        }));
+        buttons.push(action("Delete", `Delete ${row.name}`, status, async () => {
+          replace(details, deleteForm(page, book, own, status, reload));
+          details.querySelector<HTMLElement>("input, button")?.focus();
+        }));
+      }
       return h("tr", { "data-audience": row.name },
         h("th", { scope: "row" }, row.name), h("td", {}, row.what), size,
-        buttons.length ? h("td", { class: "nowrap" }, ...buttons.flatMap((b) => [b, " "])) : (maySize || mayExport || mayJudge ? h("td", {}) : null));
+        buttons.length ? h("td", { class: "nowrap" }, ...buttons.flatMap((b) => [b, " "])) : (anyAction ? h("td", {}) : null));
     })));
   const others = book.all.length - mine.length;
   return [
@@ -156,6 +182,71 @@ function audienceViews(page: MediaPage, book: Book, status: Status, reload: () =
 
 function groupName(config: MediaConfig, idOrRole: string): string {
   return config.participantGroups.find((g) => g.id === idOrRole)?.role ?? idOrRole;
+}
+
+// -- sharing and deleting ------------------------------------------------------------------------
+/** The audience's id when the table is read fresh: refused if it was deleted meanwhile. */
+async function freshTable(page: MediaPage, audience: CustomAudience, say: Status): Promise<CustomAudience[]> {
+  say("Reading the current audience definitions…");
+  const current = await loadCustom(page, say);
+  if (!current.some((a) => a.id === audience.id)) throw new Error(`the audience “${audience.name}” no longer exists: reload the audiences`);
+  return current;
+}
+
+/** Share one of the group's audiences with more groups (MediaDcr.share_audiences). Sharing
+ * says which groups an audience is meant for; it is never withdrawn (as in the SDK). */
+function shareForm(page: MediaPage, audience: CustomAudience, status: Status, after: () => Promise<void>): HTMLElement {
+  const others = page.config.participantGroups.filter((g) => g.id !== page.group?.id);
+  const already = (g: { id: string; role: string }): boolean => audience.sharedWith.includes(g.id) || audience.sharedWith.includes(g.role);
+  const boxes = others.map((g) => ({
+    group: g,
+    box: h("input", { type: "checkbox", id: `share-now-${g.id}`, checked: already(g), disabled: already(g) }) as HTMLInputElement,
+  }));
+  const { button, line } = runner("Share now", async (say) => {
+    const chosen = boxes.filter((b) => b.box.checked && !b.box.disabled).map((b) => b.group.id);
+    if (chosen.length === 0) throw new Error("tick a group to share it with");
+    const current = await freshTable(page, audience, say);
+    await writeCustomAudiences(page, afterSharing(current, [audience.id], chosen, page.group!.id), say);
+    await after();
+    status(`Shared the audience “${audience.name}” with ${chosen.map((id) => groupName(page.config, id)).join(", ")}.`);
+  }, { "data-confirm-share": audience.name });
+  return h("section", { class: "card", "data-share-audience": audience.name },
+    h("h3", {}, `Share “${audience.name}”`),
+    others.length
+      ? h("fieldset", {}, h("legend", {}, "With the groups"),
+          ...boxes.map((b) => h("div", { class: "check" }, b.box,
+            h("label", { for: b.box.id }, b.group.role, already(b.group) ? " (already shared)" : ""))))
+      : h("p", { class: "muted" }, "There is no other group to share it with."),
+    h("p", { class: "hint" }, "Every participant can read every definition; sharing says which groups the audience is meant for, and shows it in their list."),
+    button, line);
+}
+
+/** Delete one of the group's audiences (MediaDcr.delete_audiences): one that others are built
+ * on only with them ("with dependents"), and never another group's. */
+function deleteForm(page: MediaPage, book: Book, audience: CustomAudience, status: Status, after: () => Promise<void>): HTMLElement {
+  const dependents = dependentsOf(book.all, audience.id);
+  const theirs = dependents.filter((a) => a.createdByGroup !== page.group?.id);
+  const withDependents = h("input", { type: "checkbox", id: "delete-with-dependents" }) as HTMLInputElement;
+  const { button, line } = runner("Delete now", async (say) => {
+    const current = await freshTable(page, audience, say);
+    const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group!.id);
+    const gone = current.length - remaining.length;
+    await writeCustomAudiences(page, remaining, say);
+    await after();
+    status(`Deleted the audience “${audience.name}”` + (gone > 1 ? ` and ${gone - 1} audience${gone > 2 ? "s" : ""} built on it.` : "."));
+  }, { "data-confirm-delete": audience.name });
+  return h("section", { class: "card", "data-delete-audience": audience.name },
+    h("h3", {}, `Delete “${audience.name}”`),
+    dependents.length
+      ? h("div", {},
+          h("p", {}, "These audiences are built on it: ",
+            dependents.map((a) => `“${a.name}”${a.createdByGroup === page.group?.id ? "" : ` (of ${groupName(page.config, a.createdByGroup)})`}`).join(", "), "."),
+          theirs.length
+            ? h("p", { class: "error" }, "Another group's audience is built on it: they must delete theirs first, so it cannot be deleted now.")
+            : h("div", { class: "check" }, withDependents, h("label", { for: withDependents.id }, "Delete them too")))
+      : h("p", {}, "No other audience is built on it."),
+    theirs.length ? null : h("p", { class: "hint" }, "The room's audience definitions are published again without it. Sizes and user lists already exported stay where they are."),
+    theirs.length ? null : button, line);
 }
 
 /** A small button in an audience's row; its work reports on the section's status line. */
@@ -198,6 +289,7 @@ function lookalikeQuality(name: string, quality: Record<string, any>): HTMLEleme
 const KIND_WORDS: [string, string][] = [
   ["REMARKETING", "Remarketing: the base users in a seed audience"],
   ["EXCLUSION_TARGETING", "Exclusion targeting: the base users not in a seed audience"],
+  ["RULE_BASED", "Rule-based: filtered by segment, age or gender, and combined"],
   ["LOOKALIKE", "Lookalike: the base users most like an audience"],
 ];
 
@@ -223,10 +315,36 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
     field("audience-source", "Source audience", source),
     field("audience-reach", "Reach (percent of the base audience, 1 to 30)", reach, "The audience is this share of the base users most like the source."),
     h("div", { class: "check" }, exclude, h("label", { for: "audience-exclude" }, "Leave out the source audience's own users")));
+  // Rule-based: drawn once the attributes the room releases are read (the first time the kind
+  // is chosen; kept in the book for the form drawn again after a change).
+  const ruleHolder = h("div", { "data-rule-holder": "" });
+  let rules: ReturnType<typeof ruleFields> | null = null;
+  const ruleSources: RuleSource[] = [
+    { label: "All base users", ref: { kind: "BASE" } },
+    ...book.seed.map((s): RuleSource => ({ label: `Seed audience ${s.audienceType}`, ref: { kind: "SEED", audienceType: s.audienceType } })),
+    ...audiencesFor(page.group, book.all).map((a): RuleSource => ({ label: a.name, ref: { kind: "CUSTOM", id: a.id } })),
+  ];
+  const showRules = async (): Promise<void> => {
+    if (rules) return;
+    replace(ruleHolder, h("p", { class: "muted", role: "status" }, "Reading the attributes the room releases…"));
+    try {
+      book.attributes ??= page.nodes.has(DATA_ATTRIBUTES)
+        ? runTable(page, DATA_ATTRIBUTES, () => undefined).then((table) => attributesOf(table.rows))
+        : Promise.resolve(new Map());
+      rules = ruleFields(ruleSources, await book.attributes);
+      replace(ruleHolder, rules.element);
+    } catch (error) {
+      book.attributes = undefined;
+      replace(ruleHolder, h("p", { class: "error", role: "alert" }, `The attributes could not be read: ${errorText(error)}`));
+    }
+  };
   const sync = (): void => {
     const lookalike = kind.value === "LOOKALIKE";
-    seedField.classList.toggle("hidden", lookalike);
+    const rule = kind.value === "RULE_BASED";
+    seedField.classList.toggle("hidden", lookalike || rule);
     lookalikeFields.classList.toggle("hidden", !lookalike);
+    ruleHolder.classList.toggle("hidden", !rule);
+    if (rule) void showRules();
   };
   kind.addEventListener("change", sync);
   sync();
@@ -260,6 +378,10 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
     const text = name.value.trim();
     if (!text) throw new Error("give the audience a name");
     const shareWith = shares.filter((s) => s.box.checked).map((s) => s.group.id);
+    if (kind.value === "RULE_BASED") {
+      if (!rules) throw new Error("the attributes the room releases are still being read: try again in a moment");
+      return { name: text, shareWith, definition: ruleBasedDefinition(rules.value()) };
+    }
     if (kind.value === "LOOKALIKE") {
       const percent = Number(reach.value);
       if (!Number.isInteger(percent) || percent < 1 || percent > 30) throw new Error("the reach is a whole number of percent from 1 to 30");
@@ -275,7 +397,7 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
     h("h3", {}, "Create an audience"),
     field("audience-kind", "Kind", kind),
     field("audience-name", "Audience name", name),
-    seedField, lookalikeFields,
+    seedField, lookalikeFields, ruleHolder,
     shares.length ? h("fieldset", {}, h("legend", {}, "Share with"),
       ...shares.map((s) => h("div", { class: "check" }, s.box, h("label", { for: s.box.id }, s.group.role)))) : null,
     h("p", { class: "hint" }, "The definitions are encrypted in this browser with a fresh key and published to the room; the core sizes and exports them."),

@@ -18,6 +18,7 @@ export const OVERLAP = "overlap_statistics";
 export const INSIGHTS = "insights";
 export const SEED_LIST = "seed_audience_list";
 export const CUSTOM_LIST = "custom_audience_list";
+export const DATA_ATTRIBUTES = "data_attributes";
 export const AUDIENCE_SIZE = "audience_size";
 export const USER_LIST = "audience_user_list";
 export const LOOKALIKE = "lookalike_statistics";
@@ -31,6 +32,9 @@ export interface MediaPage {
   group: Group | null;
   nodes: Set<string>;
   published: Published[];
+  /** Called after a run the core may have charged to the privacy budget (differential-privacy
+   * mode: the budget shown is read again). */
+  charged?: () => void;
 }
 
 export type Status = (text: string) => void;
@@ -52,7 +56,13 @@ export async function runEngine(page: MediaPage, node: string, audience: Audienc
   if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
   const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
-  const archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
+  let archive: Uint8Array;
+  try {
+    archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
+  } finally {
+    // The core charges a run before it runs it, whatever its outcome.
+    page.charged?.();
+  }
   const refusal = await readZipEntry(archive, REFUSAL_FILE);
   if (refusal) {
     const reason = (JSON.parse(fromUtf8(refusal)) as { refused?: string }).refused ?? "refused";

@@ -1,8 +1,14 @@
 // The "Media" tab of a media clean room (sealroom.media): the configuration every participant
-// agreed to, what is provisioned, and — for the logged-in person's group only — what it may do:
-// the overlap, insights, the audiences (sizes, user lists, lookalike quality) and new
-// remarketing, exclusion-targeting and lookalike audiences (media-audiences.ts; what the parts
-// share is in media-run.ts).
+// agreed to, what is provisioned, the privacy budget in differential-privacy mode, and — for the
+// logged-in person's group only — what it may do: the overlap, insights, the audiences (sizes,
+// user lists, lookalike quality; sharing and deleting its own) and new remarketing,
+// exclusion-targeting, rule-based and lookalike audiences (media-audiences.ts, media-rules.ts;
+// what the parts share is in media-run.ts).
+//
+// The budget spent is not the host's word (the SDK's retrieve_privacy_budget reads an endpoint
+// the host relays unsigned): it is summed here from the room's audit log, verified in this
+// browser against the core's signed checkpoint, as the core itself sums it; the budget is the
+// verified definition's.
 //
 // Everything runs as the SDK's MediaDcr does, over the same computations, with this browser's
 // keys: results are sealed by the core to a key made here for each job, checked against the
@@ -11,7 +17,8 @@
 // that key sealed to the attested core. Controls are offered only for what the group's
 // permissions allow; the core refuses the rest anyway (and says so, which is shown in words).
 
-import { getJson } from "../api";
+import { authHeaders, getJson } from "../api";
+import { verifyAuditLog } from "../audit";
 import { errorText, h, notice, replace } from "../dom";
 import {
   activationColumns,
@@ -25,6 +32,7 @@ import {
   groupOf,
   mediaConfigOf,
   permissionWords,
+  privacySpent,
   type Group,
   type Insights,
   type MediaConfig,
@@ -33,6 +41,7 @@ import { currentGroups, permissionsOf } from "../media-members";
 import type { Definition } from "../render";
 import type { CommitJson } from "../requests";
 import { WebSession } from "../session";
+import { makeFetcher } from "../trust";
 import { datasetCard, type Published } from "./actions";
 import { audiencesSection } from "./media-audiences";
 import { BASE_TABLES, CUSTOM_TABLE, INSIGHTS, OVERLAP, runner, runTable, SEED_TABLE, type MediaPage } from "./media-run";
@@ -75,6 +84,7 @@ export async function mount(section: HTMLElement): Promise<void> {
         h("p", {}, "Room id ", h("code", {}, roomId))),
       h("h2", {}, "Configuration"), configuration(config, page.group),
       h("h2", {}, "What is provisioned"), provisioned(page),
+      budgetSection(page),
       h("h2", {}, "What your group can do"), yourGroup(page),
       overlapSection(page),
       insightsSection(page),
@@ -121,6 +131,47 @@ function configuration(config: MediaConfig, mine: Group | null): HTMLElement {
           ? `${email} (only: ${group.memberPermissions[email]!.map(permissionWords).join("; ")})` : email).join(", ")),
         h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing"))))),
   );
+}
+
+// -- the privacy budget ------------------------------------------------------------------------
+/** A number as the page shows it: up to 6 significant digits (Python's "{:g}"-like). */
+function formatEpsilon(value: number): string {
+  return String(Number(value.toPrecision(6)));
+}
+
+function budgetSection(page: MediaPage): HTMLElement | null {
+  if (page.config.privacy.mode !== "DIFFERENTIAL_PRIVACY") return null;
+  const budget = page.room.definition.privacy?.["dp_epsilon_budget"];
+  if (typeof budget !== "number") {
+    return h("section", { "data-section": "budget" }, h("h2", {}, "Privacy budget"),
+      notice("error", "This room's definition sets no privacy budget, though its configuration says differential privacy."));
+  }
+  const out = h("div", { "data-budget": "" });
+  const perRun = page.config.privacy.epsilonPerRun;
+  const { button, line } = runner("Check the budget", async (status) => {
+    status("Verifying the room's audit log in this browser…");
+    const log = await verifyAuditLog(page.roomId, makeFetcher(authHeaders()), page.session.core);
+    const spent = privacySpent(log.events);
+    const remaining = Math.max(budget - spent.epsilon, 0);
+    status(`Read from the room's audit log (${log.size} entries), verified in this browser.`);
+    replace(out, h("p", { "data-epsilon-budget": budget, "data-epsilon-spent": spent.epsilon, "data-epsilon-remaining": remaining, "data-charges": spent.charges },
+      h("span", { class: "verified" }, "✓ "),
+      `Spent ε = ${formatEpsilon(spent.epsilon)} of the room's budget of ε = ${formatEpsilon(budget)} `,
+      `(${spent.charges} run${spent.charges === 1 ? "" : "s"} charged); remaining ε = ${formatEpsilon(remaining)}.`),
+    perRun !== null && spent.epsilon + perRun > budget
+      ? h("p", { class: "muted", "data-budget-exhausted": "" },
+          `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses sizes and lookalike statistics from now on.`)
+      : null);
+  });
+  // Read now, and again after every run the core may have charged.
+  page.charged = () => button.click();
+  queueMicrotask(() => button.click());
+  return h("section", { "data-section": "budget" },
+    h("h2", {}, "Privacy budget"),
+    h("p", { class: "hint" },
+      "Every audience size and lookalike statistic is charged to the room's budget before it runs; the core refuses runs past it. ",
+      "The figures are summed in this browser from the room's audit log, verified against the core's signed checkpoint, as the core sums them."),
+    button, line, out);
 }
 
 // -- provisioning ------------------------------------------------------------------------------

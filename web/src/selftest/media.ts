@@ -1,7 +1,20 @@
 // Known-answer checks of the media room rows the browser writes (media.ts) against the SDK's:
 // tests/vectors/web/media.json, the vectors CustomAudience.to_row is checked against in
-// tests/unit/test_media_vectors.py.
-import { customAudienceOf, customAudienceRow, type CustomAudience, type Group, type MediaConfig } from "../media";
+// tests/unit/test_media_vectors.py; and the rule-based definitions, shares and deletions the
+// browser makes, against the SDK's builders and MediaDcr methods (the same file).
+import {
+  afterDeleting,
+  afterSharing,
+  AudienceChangeError,
+  compactJson,
+  customAudienceOf,
+  customAudienceRow,
+  ruleBasedDefinition,
+  type CustomAudience,
+  type Group,
+  type MediaConfig,
+  type RuleInput,
+} from "../media";
 import { currentGroups, memberRoles } from "../media-members";
 import type { Definition } from "../render";
 import type { CommitJson } from "../requests";
@@ -50,6 +63,67 @@ export function mediaKnownAnswers(vectors: MediaVectors): string[] {
     } catch (error) {
       bad.push(`custom_audience_rows[${v.case}]: threw ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+  return bad;
+}
+
+interface AudienceFields {
+  id: string;
+  name: string;
+  created_by: string;
+  created_at: string;
+  shared_with: string[];
+  definition: Record<string, unknown>;
+  created_by_group: string;
+}
+
+export interface MediaAudienceVectors {
+  rule_based_definitions: { case: string; input: RuleInput; definition: Record<string, unknown> | null }[];
+  audience_changes: {
+    case: string;
+    audiences: AudienceFields[];
+    group: string;
+    action: "share" | "delete";
+    ids: string[];
+    participants?: string[];
+    with_dependents?: boolean;
+    written?: AudienceFields[];
+    refused?: { code: string; audience: string };
+  }[];
+}
+
+const audienceOf = (a: AudienceFields): CustomAudience => ({
+  id: a.id, name: a.name, createdBy: a.created_by, createdAt: a.created_at, sharedWith: a.shared_with,
+  definition: a.definition, createdByGroup: a.created_by_group,
+});
+
+/** Every difference from the rule-based definitions (RuleBasedAudienceBuilder) and the
+ * shares and deletions (MediaDcr.share_audiences, delete_audiences) of media.json. */
+export function mediaAudienceKnownAnswers(vectors: MediaAudienceVectors): string[] {
+  const bad: string[] = [];
+  for (const v of vectors.rule_based_definitions) {
+    let got: string | null;
+    try {
+      got = compactJson(ruleBasedDefinition(v.input));
+    } catch {
+      got = null; // refused, as the SDK's builder refuses
+    }
+    const want = v.definition === null ? null : compactJson(v.definition);
+    if (got !== want) bad.push(`rule_based_definitions[${v.case}]: got ${got ?? "a refusal"}, want ${want ?? "a refusal"}`);
+  }
+  for (const v of vectors.audience_changes) {
+    const table = v.audiences.map(audienceOf);
+    let got: string;
+    try {
+      const after = v.action === "share"
+        ? afterSharing(table, v.ids, v.participants ?? [], v.group)
+        : afterDeleting(table, v.ids, v.with_dependents ?? false, v.group);
+      got = JSON.stringify(after.map(customAudienceRow));
+    } catch (error) {
+      got = error instanceof AudienceChangeError ? JSON.stringify({ code: error.code, audience: error.audience }) : `threw ${String(error)}`;
+    }
+    const want = v.refused ? JSON.stringify(v.refused) : JSON.stringify((v.written ?? []).map((a) => customAudienceRow(audienceOf(a))));
+    if (got !== want) bad.push(`audience_changes[${v.case}]: got ${got}, want ${want}`);
   }
   return bad;
 }

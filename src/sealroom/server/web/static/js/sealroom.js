@@ -5192,6 +5192,28 @@ function referenceWords(ref, names) {
   if (record["kind"] === "CUSTOM") return `audience “${names.get(String(record["id"])) ?? String(record["id"])}”`;
   return "an unknown source";
 }
+var FILTER_WORDS = {
+  CONTAINS_ANY_OF: "is any of",
+  CONTAINS_NONE_OF: "is none of",
+  CONTAINS_ALL_OF: "includes all of",
+  EMPTY: "is unknown",
+  NOT_EMPTY: "is known"
+};
+var COMBINE_WORDS = {
+  INTERSECT: "only those also in",
+  UNION: "plus",
+  DIFF: "minus"
+};
+function filtersWords(value) {
+  const record = typeof value === "object" && value !== null ? value : {};
+  const filters = Array.isArray(record["filters"]) ? record["filters"] : [];
+  if (!filters.length) return "";
+  const join = record["booleanOp"] === "OR" ? " or " : " and ";
+  return " whose " + filters.map((f) => {
+    const values = Array.isArray(f["values"]) ? ` ${f["values"].map(String).join(", ")}` : "";
+    return `${String(f["attribute"])} ${FILTER_WORDS[String(f["operator"])] ?? String(f["operator"])}${values}`;
+  }).join(join);
+}
 function definitionWords(definition, names) {
   const seedType = definition["seedAudienceRef"]?.["audienceType"];
   switch (definition["kind"]) {
@@ -5202,13 +5224,131 @@ function definitionWords(definition, names) {
     case "LOOKALIKE":
       return `Lookalike: the ${String(definition["reach"])} % of the base most like ${referenceWords(definition["sourceRef"], names)}` + (definition["excludeSeedAudience"] ? ", without it" : "");
     case "RULE_BASED": {
-      const filters = definition["filters"]?.["filters"] ?? [];
-      const combine = definition["combine"] ?? [];
-      return `Rule-based: ${referenceWords(definition["sourceRef"], names)}` + (filters.length ? `, ${filters.length} filter${filters.length > 1 ? "s" : ""}` : "") + (combine.length ? `, combined with ${combine.length} other${combine.length > 1 ? "s" : ""}` : "");
+      const steps = Array.isArray(definition["combine"]) ? definition["combine"] : [];
+      return `Rule-based: ${referenceWords(definition["sourceRef"], names)}${filtersWords(definition["filters"])}` + steps.map((step) => `; ${COMBINE_WORDS[String(step["operator"])] ?? String(step["operator"])} ${referenceWords(step["sourceRef"], names)}${filtersWords(step["filters"])}`).join("");
     }
     default:
       return `An audience of kind ${String(definition["kind"])}`;
   }
+}
+var RULE_ATTRIBUTES = ["segment", "age", "gender"];
+var FILTER_OPERATORS = ["CONTAINS_ANY_OF", "CONTAINS_NONE_OF", "CONTAINS_ALL_OF", "EMPTY", "NOT_EMPTY"];
+var COMBINE_OPERATORS = ["INTERSECT", "UNION", "DIFF"];
+function filterJson(filter) {
+  if (!RULE_ATTRIBUTES.includes(filter.attribute)) {
+    throw new Error(`filter attribute '${filter.attribute}': use one of ${RULE_ATTRIBUTES.join(", ")}`);
+  }
+  if (!FILTER_OPERATORS.includes(filter.operator)) throw new Error(`filter operator '${filter.operator}': use one of ${FILTER_OPERATORS.join(", ")}`);
+  const needsValues = filter.operator !== "EMPTY" && filter.operator !== "NOT_EMPTY";
+  if (needsValues && filter.values.length === 0) throw new Error(`filter ${filter.operator} on ${filter.attribute} needs values`);
+  const out = { attribute: filter.attribute, operator: filter.operator };
+  if (needsValues) out["values"] = filter.values.map(String);
+  return out;
+}
+function filtersJson(filters) {
+  if (filters.booleanOp !== "AND" && filters.booleanOp !== "OR") throw new Error("filters are joined by AND or OR");
+  return { booleanOp: filters.booleanOp, filters: filters.filters.map(filterJson) };
+}
+function ruleBasedDefinition(input) {
+  const definition = { kind: "RULE_BASED", sourceRef: { ...input.source } };
+  if (input.filters !== null) definition["filters"] = filtersJson(input.filters);
+  if (input.combine.length) {
+    definition["combine"] = input.combine.map((step) => {
+      if (!COMBINE_OPERATORS.includes(step.operator)) throw new Error(`a combination is ${COMBINE_OPERATORS.join(", ")}`);
+      const out = { operator: step.operator, sourceRef: { ...step.source } };
+      if (step.filters !== null) out["filters"] = filtersJson(step.filters);
+      return out;
+    });
+  }
+  return definition;
+}
+function attributesOf(rows) {
+  const attributes = /* @__PURE__ */ new Map();
+  for (const [attribute = "", value = ""] of rows) {
+    if (!attributes.has(attribute)) attributes.set(attribute, []);
+    attributes.get(attribute).push(value);
+  }
+  return attributes;
+}
+var AudienceChangeError = class extends Error {
+  constructor(code, audience, message) {
+    super(message);
+    this.code = code;
+    this.audience = audience;
+    this.name = "AudienceChangeError";
+  }
+  code;
+  audience;
+};
+function afterSharing(current, ids, participants, groupId) {
+  return current.map((audience) => {
+    if (!ids.includes(audience.id)) return audience;
+    if (audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+    return { ...audience, sharedWith: [.../* @__PURE__ */ new Set([...audience.sharedWith, ...participants])] };
+  });
+}
+function afterDeleting(current, ids, withDependents, groupId) {
+  const doomed = new Set(ids);
+  for (const audience of current) {
+    if (doomed.has(audience.id) && audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+  }
+  let changed3 = true;
+  while (changed3) {
+    changed3 = false;
+    for (const audience of current) {
+      if (doomed.has(audience.id) || !dependsOn(audience.definition).some((id) => doomed.has(id))) continue;
+      if (!withDependents) {
+        throw new AudienceChangeError(
+          "has_dependents",
+          audience.name,
+          `audience “${audience.name}” depends on one you delete: delete it too (with the audiences that depend on it), or keep both`
+        );
+      }
+      if (audience.createdByGroup !== groupId) {
+        throw new AudienceChangeError(
+          "has_dependents",
+          audience.name,
+          `audience “${audience.name}” of another group depends on one you delete: they must delete it first`
+        );
+      }
+      doomed.add(audience.id);
+      changed3 = true;
+    }
+  }
+  return current.filter((audience) => !doomed.has(audience.id));
+}
+function dependentsOf(current, id) {
+  const found = /* @__PURE__ */ new Set([id]);
+  let changed3 = true;
+  while (changed3) {
+    changed3 = false;
+    for (const audience of current) {
+      if (!found.has(audience.id) && dependsOn(audience.definition).some((d) => found.has(d))) {
+        found.add(audience.id);
+        changed3 = true;
+      }
+    }
+  }
+  return current.filter((audience) => audience.id !== id && found.has(audience.id));
+}
+var CHARGE_FIELDS = ["job_id", "node", "epsilon", "delta", "spent_epsilon", "spent_delta"];
+function privacySpent(events) {
+  const spent = { epsilon: 0, delta: 0, charges: 0 };
+  for (const event of events) {
+    if (event.action !== "PRIVACY_BUDGET_CHARGED") continue;
+    if (!CHARGE_FIELDS.every((field) => typeof event.details[field] === "string")) continue;
+    const epsilon = Number(event.details["epsilon"]);
+    const delta = Number(event.details["delta"]);
+    if (!Number.isFinite(epsilon) || !Number.isFinite(delta)) throw new Error("a privacy budget charge in the log is not a number");
+    spent.epsilon += epsilon;
+    spent.delta += delta;
+    spent.charges += 1;
+  }
+  return spent;
 }
 function pythonJson(value, sortKeys = true) {
   return encodeJson(value, sortKeys, ", ", ": ", true);
@@ -6209,6 +6349,7 @@ var OVERLAP = "overlap_statistics";
 var INSIGHTS = "insights";
 var SEED_LIST = "seed_audience_list";
 var CUSTOM_LIST = "custom_audience_list";
+var DATA_ATTRIBUTES = "data_attributes";
 var AUDIENCE_SIZE = "audience_size";
 var USER_LIST = "audience_user_list";
 var LOOKALIKE = "lookalike_statistics";
@@ -6224,7 +6365,12 @@ async function runEngine(page, node, audience, name, status) {
   if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
   const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
-  const archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
+  let archive;
+  try {
+    archive = await page.session.resultBytes(job, "zip", (s) => status(`Running ${node}: ${s}`));
+  } finally {
+    page.charged?.();
+  }
   const refusal = await readZipEntry(archive, REFUSAL_FILE);
   if (refusal) {
     const reason = JSON.parse(fromUtf8(refusal)).refused ?? "refused";
@@ -6253,6 +6399,176 @@ function runner(label, work, attrs = {}) {
     }
   });
   return { button, line };
+}
+
+// src/pages/media-rules.ts
+var counter = 0;
+var nextId = (what) => `rule-${what}-${++counter}`;
+function labelled(id, label, control) {
+  return h("div", { "data-field": id }, h("label", { for: id }, label), control);
+}
+function sourceSelect(id, sources) {
+  return h(
+    "select",
+    { id },
+    ...sources.map((s) => h("option", { value: JSON.stringify(s.ref) }, s.label))
+  );
+}
+function filterEditor(initialName, attributes) {
+  let name = initialName;
+  const offered = RULE_ATTRIBUTES.filter((a) => attributes.has(a));
+  const rows = [];
+  const list = h("div", { "data-filter-list": "" });
+  const matchName = nextId("match");
+  const all = h("input", { type: "radio", name: matchName, id: `${matchName}-all`, value: "AND", checked: true });
+  const any = h("input", { type: "radio", name: matchName, id: `${matchName}-any`, value: "OR" });
+  const match = h(
+    "fieldset",
+    { class: "hidden", "data-match": "" },
+    h("legend", {}, "Keep the users who match"),
+    h("div", { class: "check" }, all, h("label", { for: all.id }, "all of these filters")),
+    h("div", { class: "check" }, any, h("label", { for: any.id }, "any of these filters"))
+  );
+  const add2 = h("button", { type: "button", class: "secondary" }, `Add a filter ${name}`);
+  const sync = () => {
+    add2.textContent = `Add a filter ${name}`;
+    match.classList.toggle("hidden", rows.length < 2);
+    rows.forEach((row, i) => {
+      row.element.querySelector("legend").textContent = `Filter ${i + 1} ${name}`;
+    });
+  };
+  add2.addEventListener("click", () => {
+    const row = filterRow(attributes, offered, (gone) => {
+      rows.splice(rows.indexOf(gone), 1);
+      gone.element.remove();
+      sync();
+      add2.focus();
+    });
+    rows.push(row);
+    list.append(row.element);
+    sync();
+    row.element.querySelector("select")?.focus();
+  });
+  if (offered.length === 0) {
+    return {
+      element: h("p", { class: "muted" }, "This room releases no attribute to filter on (its base audience has neither segments nor demographics)."),
+      value: () => null,
+      rename: () => void 0
+    };
+  }
+  return {
+    element: h("div", { "data-filters": "" }, list, match, add2),
+    value: () => rows.length ? { booleanOp: any.checked ? "OR" : "AND", filters: rows.map((r) => r.value()) } : null,
+    rename: (newName) => {
+      name = newName;
+      sync();
+    }
+  };
+}
+function filterRow(attributes, offered, remove) {
+  const attributeId = nextId("attribute");
+  const operatorId = nextId("operator");
+  const attribute = h("select", { id: attributeId }, ...offered.map((a) => h("option", { value: a }, a)));
+  const operator = h(
+    "select",
+    { id: operatorId },
+    ...FILTER_OPERATORS.map((o) => h("option", { value: o }, FILTER_WORDS[o] ?? o))
+  );
+  const values = h("fieldset", { "data-values": "" });
+  let boxes = [];
+  const drawValues = () => {
+    boxes = (attributes.get(attribute.value) ?? []).map((value) => h("input", { type: "checkbox", id: nextId("value"), value }));
+    replace(
+      values,
+      h("legend", {}, `Values of ${attribute.value}`),
+      ...boxes.map((box) => h("div", { class: "check" }, box, h("label", { for: box.id }, box.value)))
+    );
+  };
+  const syncOperator = () => {
+    values.classList.toggle("hidden", operator.value === "EMPTY" || operator.value === "NOT_EMPTY");
+  };
+  attribute.addEventListener("change", drawValues);
+  operator.addEventListener("change", syncOperator);
+  drawValues();
+  syncOperator();
+  const removeButton = h("button", { type: "button", class: "secondary" }, "Remove this filter");
+  const row = {
+    element: h(
+      "fieldset",
+      { "data-filter": "" },
+      h("legend", {}, "Filter"),
+      labelled(attributeId, "Attribute", attribute),
+      labelled(operatorId, "Condition", operator),
+      values,
+      removeButton
+    ),
+    value: () => ({ attribute: attribute.value, operator: operator.value, values: boxes.filter((b) => b.checked).map((b) => b.value) })
+  };
+  removeButton.addEventListener("click", () => remove(row));
+  return row;
+}
+function ruleFields(sources, attributes) {
+  const sourceId = nextId("source");
+  const source = sourceSelect(sourceId, sources);
+  const filters = filterEditor("on the source", attributes);
+  const steps = [];
+  const list = h("div", { "data-steps": "" });
+  const add2 = h("button", { type: "button", class: "secondary" }, "Add a combination");
+  const renumber = () => steps.forEach((step, i) => {
+    step.element.querySelector("legend").textContent = `Combination ${i + 1}`;
+    step.filters.rename(`on combination ${i + 1}`);
+  });
+  add2.addEventListener("click", () => {
+    const operatorId = nextId("combine");
+    const otherId = nextId("other");
+    const operator = h(
+      "select",
+      { id: operatorId },
+      ...COMBINE_OPERATORS.map((o) => h("option", { value: o }, COMBINE_WORDS[o] ?? o))
+    );
+    const other = sourceSelect(otherId, sources);
+    const stepFilters = filterEditor(`on combination ${steps.length + 1}`, attributes);
+    const removeButton = h("button", { type: "button", class: "secondary" }, "Remove this combination");
+    const step = {
+      filters: stepFilters,
+      element: h(
+        "fieldset",
+        { "data-step": "" },
+        h("legend", {}, "Combination"),
+        labelled(operatorId, "Then take the audience so far", operator),
+        labelled(otherId, "Audience", other),
+        stepFilters.element,
+        removeButton
+      ),
+      value: () => ({ operator: operator.value, source: JSON.parse(other.value), filters: stepFilters.value() })
+    };
+    removeButton.addEventListener("click", () => {
+      steps.splice(steps.indexOf(step), 1);
+      step.element.remove();
+      renumber();
+      add2.focus();
+    });
+    steps.push(step);
+    list.append(step.element);
+    renumber();
+    operator.focus();
+  });
+  return {
+    element: h(
+      "div",
+      { "data-rule-based": "" },
+      labelled(sourceId, "Start from", source),
+      h(
+        "fieldset",
+        {},
+        h("legend", {}, "Filters on the attributes the room releases"),
+        h("p", { class: "hint" }, "Only values held by enough users to be released are offered. Without a filter, every user of the audience is kept."),
+        filters.element
+      ),
+      h("fieldset", {}, h("legend", {}, "Combine with other audiences, in order"), list, add2)
+    ),
+    value: () => ({ source: JSON.parse(source.value), filters: filters.value(), combine: steps.map((s) => s.value()) })
+  };
 }
 
 // src/pages/media-audiences.ts
@@ -6297,6 +6613,8 @@ function audienceViews(page, book, status, reload) {
   const maySize = mayRun(AUDIENCE_SIZE, "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE");
   const mayExport = mayRun(USER_LIST, "EXPORT_AUDIENCE");
   const mayJudge = mayRun(LOOKALIKE, "MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE") && kindEnabled(page.config, "LOOKALIKE");
+  const mayChange = page.nodes.has(CUSTOM_TABLE) && can(page.group, "CREATE_CUSTOM_AUDIENCE");
+  const anyAction = maySize || mayExport || mayJudge || mayChange;
   const details = h("div", { "data-audience-details": "" });
   const rows = [
     { name: "All base users", ref: { kind: "BASE" }, what: "The publisher's whole base audience", lookalike: false },
@@ -6310,7 +6628,8 @@ function audienceViews(page, book, status, reload) {
       name: audience.name,
       ref: { kind: "CUSTOM", id: audience.id },
       what: `${definitionWords(audience.definition, names)} (by ${audience.createdBy}` + (audience.sharedWith.length ? `, shared with ${audience.sharedWith.map((g) => groupName(page.config, g)).join(", ")}` : "") + ")",
-      lookalike: audience.definition["kind"] === "LOOKALIKE"
+      lookalike: audience.definition["kind"] === "LOOKALIKE",
+      own: audience.createdByGroup === page.group?.id ? audience : void 0
     }))
   ];
   const table = h(
@@ -6323,7 +6642,7 @@ function audienceViews(page, book, status, reload) {
       h("th", { scope: "col" }, "Audience"),
       h("th", { scope: "col" }, "What it is"),
       h("th", { scope: "col", class: "num" }, "Size"),
-      maySize || mayExport || mayJudge ? h("th", { scope: "col" }, "Actions") : null
+      anyAction ? h("th", { scope: "col" }, "Actions") : null
     )),
     h("tbody", {}, ...rows.map((row) => {
       const size = h("td", { class: "num", "data-field": "size" }, "–");
@@ -6357,13 +6676,24 @@ function audienceViews(page, book, status, reload) {
           say(`${row.name}: the lookalike model's quality, below.`);
         }));
       }
+      const own = row.own;
+      if (mayChange && own) {
+        buttons.push(action("Share", `Share ${row.name}`, status, async () => {
+          replace(details, shareForm(page, own, status, reload));
+          (details.querySelector("input:not([disabled])") ?? details.querySelector("button"))?.focus();
+        }));
+        buttons.push(action("Delete", `Delete ${row.name}`, status, async () => {
+          replace(details, deleteForm(page, book, own, status, reload));
+          details.querySelector("input, button")?.focus();
+        }));
+      }
       return h(
         "tr",
         { "data-audience": row.name },
         h("th", { scope: "row" }, row.name),
         h("td", {}, row.what),
         size,
-        buttons.length ? h("td", { class: "nowrap" }, ...buttons.flatMap((b) => [b, " "])) : maySize || mayExport || mayJudge ? h("td", {}) : null
+        buttons.length ? h("td", { class: "nowrap" }, ...buttons.flatMap((b) => [b, " "])) : anyAction ? h("td", {}) : null
       );
     }))
   );
@@ -6377,6 +6707,80 @@ function audienceViews(page, book, status, reload) {
 }
 function groupName(config, idOrRole) {
   return config.participantGroups.find((g) => g.id === idOrRole)?.role ?? idOrRole;
+}
+async function freshTable(page, audience, say) {
+  say("Reading the current audience definitions…");
+  const current = await loadCustom(page, say);
+  if (!current.some((a) => a.id === audience.id)) throw new Error(`the audience “${audience.name}” no longer exists: reload the audiences`);
+  return current;
+}
+function shareForm(page, audience, status, after) {
+  const others = page.config.participantGroups.filter((g) => g.id !== page.group?.id);
+  const already = (g) => audience.sharedWith.includes(g.id) || audience.sharedWith.includes(g.role);
+  const boxes = others.map((g) => ({
+    group: g,
+    box: h("input", { type: "checkbox", id: `share-now-${g.id}`, checked: already(g), disabled: already(g) })
+  }));
+  const { button, line } = runner("Share now", async (say) => {
+    const chosen = boxes.filter((b) => b.box.checked && !b.box.disabled).map((b) => b.group.id);
+    if (chosen.length === 0) throw new Error("tick a group to share it with");
+    const current = await freshTable(page, audience, say);
+    await writeCustomAudiences(page, afterSharing(current, [audience.id], chosen, page.group.id), say);
+    await after();
+    status(`Shared the audience “${audience.name}” with ${chosen.map((id) => groupName(page.config, id)).join(", ")}.`);
+  }, { "data-confirm-share": audience.name });
+  return h(
+    "section",
+    { class: "card", "data-share-audience": audience.name },
+    h("h3", {}, `Share “${audience.name}”`),
+    others.length ? h(
+      "fieldset",
+      {},
+      h("legend", {}, "With the groups"),
+      ...boxes.map((b) => h(
+        "div",
+        { class: "check" },
+        b.box,
+        h("label", { for: b.box.id }, b.group.role, already(b.group) ? " (already shared)" : "")
+      ))
+    ) : h("p", { class: "muted" }, "There is no other group to share it with."),
+    h("p", { class: "hint" }, "Every participant can read every definition; sharing says which groups the audience is meant for, and shows it in their list."),
+    button,
+    line
+  );
+}
+function deleteForm(page, book, audience, status, after) {
+  const dependents = dependentsOf(book.all, audience.id);
+  const theirs = dependents.filter((a) => a.createdByGroup !== page.group?.id);
+  const withDependents = h("input", { type: "checkbox", id: "delete-with-dependents" });
+  const { button, line } = runner("Delete now", async (say) => {
+    const current = await freshTable(page, audience, say);
+    const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group.id);
+    const gone = current.length - remaining.length;
+    await writeCustomAudiences(page, remaining, say);
+    await after();
+    status(`Deleted the audience “${audience.name}”` + (gone > 1 ? ` and ${gone - 1} audience${gone > 2 ? "s" : ""} built on it.` : "."));
+  }, { "data-confirm-delete": audience.name });
+  return h(
+    "section",
+    { class: "card", "data-delete-audience": audience.name },
+    h("h3", {}, `Delete “${audience.name}”`),
+    dependents.length ? h(
+      "div",
+      {},
+      h(
+        "p",
+        {},
+        "These audiences are built on it: ",
+        dependents.map((a) => `“${a.name}”${a.createdByGroup === page.group?.id ? "" : ` (of ${groupName(page.config, a.createdByGroup)})`}`).join(", "),
+        "."
+      ),
+      theirs.length ? h("p", { class: "error" }, "Another group's audience is built on it: they must delete theirs first, so it cannot be deleted now.") : h("div", { class: "check" }, withDependents, h("label", { for: withDependents.id }, "Delete them too"))
+    ) : h("p", {}, "No other audience is built on it."),
+    theirs.length ? null : h("p", { class: "hint" }, "The room's audience definitions are published again without it. Sizes and user lists already exported stay where they are."),
+    theirs.length ? null : button,
+    line
+  );
 }
 function action(label, accessibleName, status, work) {
   const button = h("button", { type: "button", class: "secondary", "aria-label": accessibleName }, label);
@@ -6431,6 +6835,7 @@ function lookalikeQuality(name, quality) {
 var KIND_WORDS = [
   ["REMARKETING", "Remarketing: the base users in a seed audience"],
   ["EXCLUSION_TARGETING", "Exclusion targeting: the base users not in a seed audience"],
+  ["RULE_BASED", "Rule-based: filtered by segment, age or gender, and combined"],
   ["LOOKALIKE", "Lookalike: the base users most like an audience"]
 ];
 function createForm(page, book, status, after) {
@@ -6463,10 +6868,32 @@ function createForm(page, book, status, after) {
     field("audience-reach", "Reach (percent of the base audience, 1 to 30)", reach, "The audience is this share of the base users most like the source."),
     h("div", { class: "check" }, exclude, h("label", { for: "audience-exclude" }, "Leave out the source audience's own users"))
   );
+  const ruleHolder = h("div", { "data-rule-holder": "" });
+  let rules = null;
+  const ruleSources = [
+    { label: "All base users", ref: { kind: "BASE" } },
+    ...book.seed.map((s) => ({ label: `Seed audience ${s.audienceType}`, ref: { kind: "SEED", audienceType: s.audienceType } })),
+    ...audiencesFor(page.group, book.all).map((a) => ({ label: a.name, ref: { kind: "CUSTOM", id: a.id } }))
+  ];
+  const showRules = async () => {
+    if (rules) return;
+    replace(ruleHolder, h("p", { class: "muted", role: "status" }, "Reading the attributes the room releases…"));
+    try {
+      book.attributes ??= page.nodes.has(DATA_ATTRIBUTES) ? runTable(page, DATA_ATTRIBUTES, () => void 0).then((table) => attributesOf(table.rows)) : Promise.resolve(/* @__PURE__ */ new Map());
+      rules = ruleFields(ruleSources, await book.attributes);
+      replace(ruleHolder, rules.element);
+    } catch (error) {
+      book.attributes = void 0;
+      replace(ruleHolder, h("p", { class: "error", role: "alert" }, `The attributes could not be read: ${errorText(error)}`));
+    }
+  };
   const sync = () => {
     const lookalike = kind.value === "LOOKALIKE";
-    seedField.classList.toggle("hidden", lookalike);
+    const rule = kind.value === "RULE_BASED";
+    seedField.classList.toggle("hidden", lookalike || rule);
     lookalikeFields.classList.toggle("hidden", !lookalike);
+    ruleHolder.classList.toggle("hidden", !rule);
+    if (rule) void showRules();
   };
   kind.addEventListener("change", sync);
   sync();
@@ -6497,6 +6924,10 @@ function createForm(page, book, status, after) {
     const text = name.value.trim();
     if (!text) throw new Error("give the audience a name");
     const shareWith = shares.filter((s) => s.box.checked).map((s) => s.group.id);
+    if (kind.value === "RULE_BASED") {
+      if (!rules) throw new Error("the attributes the room releases are still being read: try again in a moment");
+      return { name: text, shareWith, definition: ruleBasedDefinition(rules.value()) };
+    }
     if (kind.value === "LOOKALIKE") {
       const percent = Number(reach.value);
       if (!Number.isInteger(percent) || percent < 1 || percent > 30) throw new Error("the reach is a whole number of percent from 1 to 30");
@@ -6519,6 +6950,7 @@ function createForm(page, book, status, after) {
     field("audience-name", "Audience name", name),
     seedField,
     lookalikeFields,
+    ruleHolder,
     shares.length ? h(
       "fieldset",
       {},
@@ -6602,6 +7034,7 @@ async function mount7(section) {
       configuration2(config, page.group),
       h("h2", {}, "What is provisioned"),
       provisioned(page),
+      budgetSection(page),
       h("h2", {}, "What your group can do"),
       yourGroup(page),
       overlapSection(page),
@@ -6668,6 +7101,61 @@ function configuration2(config, mine) {
         h("td", {}, group.permissions.length ? group.permissions.map(permissionWords).join("; ") : "nothing")
       )))
     )
+  );
+}
+function formatEpsilon(value) {
+  return String(Number(value.toPrecision(6)));
+}
+function budgetSection(page) {
+  if (page.config.privacy.mode !== "DIFFERENTIAL_PRIVACY") return null;
+  const budget = page.room.definition.privacy?.["dp_epsilon_budget"];
+  if (typeof budget !== "number") {
+    return h(
+      "section",
+      { "data-section": "budget" },
+      h("h2", {}, "Privacy budget"),
+      notice("error", "This room's definition sets no privacy budget, though its configuration says differential privacy.")
+    );
+  }
+  const out = h("div", { "data-budget": "" });
+  const perRun = page.config.privacy.epsilonPerRun;
+  const { button, line } = runner("Check the budget", async (status) => {
+    status("Verifying the room's audit log in this browser…");
+    const log = await verifyAuditLog(page.roomId, makeFetcher(authHeaders()), page.session.core);
+    const spent = privacySpent(log.events);
+    const remaining = Math.max(budget - spent.epsilon, 0);
+    status(`Read from the room's audit log (${log.size} entries), verified in this browser.`);
+    replace(
+      out,
+      h(
+        "p",
+        { "data-epsilon-budget": budget, "data-epsilon-spent": spent.epsilon, "data-epsilon-remaining": remaining, "data-charges": spent.charges },
+        h("span", { class: "verified" }, "✓ "),
+        `Spent ε = ${formatEpsilon(spent.epsilon)} of the room's budget of ε = ${formatEpsilon(budget)} `,
+        `(${spent.charges} run${spent.charges === 1 ? "" : "s"} charged); remaining ε = ${formatEpsilon(remaining)}.`
+      ),
+      perRun !== null && spent.epsilon + perRun > budget ? h(
+        "p",
+        { class: "muted", "data-budget-exhausted": "" },
+        `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses sizes and lookalike statistics from now on.`
+      ) : null
+    );
+  });
+  page.charged = () => button.click();
+  queueMicrotask(() => button.click());
+  return h(
+    "section",
+    { "data-section": "budget" },
+    h("h2", {}, "Privacy budget"),
+    h(
+      "p",
+      { class: "hint" },
+      "Every audience size and lookalike statistic is charged to the room's budget before it runs; the core refuses runs past it. ",
+      "The figures are summed in this browser from the room's audit log, verified against the core's signed checkpoint, as the core sums them."
+    ),
+    button,
+    line,
+    out
   );
 }
 function provisioned(page) {
@@ -7055,10 +7543,10 @@ var MASK_TYPES = [
   "timestamp",
   "iban"
 ];
-var counter = 0;
+var counter2 = 0;
 function nextUid() {
-  counter += 1;
-  return counter;
+  counter2 += 1;
+  return counter2;
 }
 function isNode(ref) {
   return !("dangling" in ref);

@@ -4641,6 +4641,101 @@ function customAudienceRow(audience) {
     audience.createdByGroup
   ];
 }
+function dependsOn(definition) {
+  const found = [];
+  const walk = (value) => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (typeof value === "object" && value !== null) {
+      const record = value;
+      if (record["kind"] === "CUSTOM" && "id" in record) found.push(String(record["id"]));
+      Object.values(record).forEach(walk);
+    }
+  };
+  walk(definition);
+  return found;
+}
+var RULE_ATTRIBUTES = ["segment", "age", "gender"];
+var FILTER_OPERATORS = ["CONTAINS_ANY_OF", "CONTAINS_NONE_OF", "CONTAINS_ALL_OF", "EMPTY", "NOT_EMPTY"];
+var COMBINE_OPERATORS = ["INTERSECT", "UNION", "DIFF"];
+function filterJson(filter) {
+  if (!RULE_ATTRIBUTES.includes(filter.attribute)) {
+    throw new Error(`filter attribute '${filter.attribute}': use one of ${RULE_ATTRIBUTES.join(", ")}`);
+  }
+  if (!FILTER_OPERATORS.includes(filter.operator)) throw new Error(`filter operator '${filter.operator}': use one of ${FILTER_OPERATORS.join(", ")}`);
+  const needsValues = filter.operator !== "EMPTY" && filter.operator !== "NOT_EMPTY";
+  if (needsValues && filter.values.length === 0) throw new Error(`filter ${filter.operator} on ${filter.attribute} needs values`);
+  const out = { attribute: filter.attribute, operator: filter.operator };
+  if (needsValues) out["values"] = filter.values.map(String);
+  return out;
+}
+function filtersJson(filters) {
+  if (filters.booleanOp !== "AND" && filters.booleanOp !== "OR") throw new Error("filters are joined by AND or OR");
+  return { booleanOp: filters.booleanOp, filters: filters.filters.map(filterJson) };
+}
+function ruleBasedDefinition(input) {
+  const definition = { kind: "RULE_BASED", sourceRef: { ...input.source } };
+  if (input.filters !== null) definition["filters"] = filtersJson(input.filters);
+  if (input.combine.length) {
+    definition["combine"] = input.combine.map((step) => {
+      if (!COMBINE_OPERATORS.includes(step.operator)) throw new Error(`a combination is ${COMBINE_OPERATORS.join(", ")}`);
+      const out = { operator: step.operator, sourceRef: { ...step.source } };
+      if (step.filters !== null) out["filters"] = filtersJson(step.filters);
+      return out;
+    });
+  }
+  return definition;
+}
+var AudienceChangeError = class extends Error {
+  constructor(code, audience, message) {
+    super(message);
+    this.code = code;
+    this.audience = audience;
+    this.name = "AudienceChangeError";
+  }
+  code;
+  audience;
+};
+function afterSharing(current, ids, participants, groupId) {
+  return current.map((audience) => {
+    if (!ids.includes(audience.id)) return audience;
+    if (audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+    return { ...audience, sharedWith: [.../* @__PURE__ */ new Set([...audience.sharedWith, ...participants])] };
+  });
+}
+function afterDeleting(current, ids, withDependents, groupId) {
+  const doomed = new Set(ids);
+  for (const audience of current) {
+    if (doomed.has(audience.id) && audience.createdByGroup !== groupId) {
+      throw new AudienceChangeError("permission_denied", audience.name, `audience “${audience.name}” was created by another group`);
+    }
+  }
+  let changed3 = true;
+  while (changed3) {
+    changed3 = false;
+    for (const audience of current) {
+      if (doomed.has(audience.id) || !dependsOn(audience.definition).some((id) => doomed.has(id))) continue;
+      if (!withDependents) {
+        throw new AudienceChangeError(
+          "has_dependents",
+          audience.name,
+          `audience “${audience.name}” depends on one you delete: delete it too (with the audiences that depend on it), or keep both`
+        );
+      }
+      if (audience.createdByGroup !== groupId) {
+        throw new AudienceChangeError(
+          "has_dependents",
+          audience.name,
+          `audience “${audience.name}” of another group depends on one you delete: they must delete it first`
+        );
+      }
+      doomed.add(audience.id);
+      changed3 = true;
+    }
+  }
+  return current.filter((audience) => !doomed.has(audience.id));
+}
 function pythonJson(value, sortKeys = true) {
   return encodeJson(value, sortKeys, ", ", ": ", true);
 }
@@ -4901,6 +4996,41 @@ function mediaKnownAnswers(vectors) {
   }
   return bad;
 }
+var audienceOf = (a) => ({
+  id: a.id,
+  name: a.name,
+  createdBy: a.created_by,
+  createdAt: a.created_at,
+  sharedWith: a.shared_with,
+  definition: a.definition,
+  createdByGroup: a.created_by_group
+});
+function mediaAudienceKnownAnswers(vectors) {
+  const bad = [];
+  for (const v of vectors.rule_based_definitions) {
+    let got;
+    try {
+      got = compactJson(ruleBasedDefinition(v.input));
+    } catch {
+      got = null;
+    }
+    const want = v.definition === null ? null : compactJson(v.definition);
+    if (got !== want) bad.push(`rule_based_definitions[${v.case}]: got ${got ?? "a refusal"}, want ${want ?? "a refusal"}`);
+  }
+  for (const v of vectors.audience_changes) {
+    const table = v.audiences.map(audienceOf);
+    let got;
+    try {
+      const after = v.action === "share" ? afterSharing(table, v.ids, v.participants ?? [], v.group) : afterDeleting(table, v.ids, v.with_dependents ?? false, v.group);
+      got = JSON.stringify(after.map(customAudienceRow));
+    } catch (error) {
+      got = error instanceof AudienceChangeError ? JSON.stringify({ code: error.code, audience: error.audience }) : `threw ${String(error)}`;
+    }
+    const want = v.refused ? JSON.stringify(v.refused) : JSON.stringify((v.written ?? []).map((a) => customAudienceRow(audienceOf(a))));
+    if (got !== want) bad.push(`audience_changes[${v.case}]: got ${got}, want ${want}`);
+  }
+  return bad;
+}
 function mediaMemberKnownAnswers(vectors) {
   const bad = [];
   const same = (what, got, want) => {
@@ -4952,6 +5082,7 @@ export {
   csvReshape,
   encryptForTest,
   exportAuditLive,
+  mediaAudienceKnownAnswers,
   mediaKnownAnswers,
   mediaMemberKnownAnswers,
   newRecipient,

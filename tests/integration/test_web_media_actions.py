@@ -1,5 +1,6 @@
 """The web app's Media tab does what the SDK does: rule-based audiences, sharing and deleting
-audiences, and the privacy budget — in Chromium against a real ``sealroom serve``.
+audiences, the privacy budget, and people joining and leaving groups (MANAGE_USERS) — in
+Chromium against a real ``sealroom serve``.
 
 Each action is made in the browser and its effect read through the SDK: a rule-based audience
 made in the browser is, to the SDK, the definition its RuleBasedAudienceBuilder makes of the same
@@ -7,7 +8,11 @@ choices, sized alike (and as plain Python counts it); an audience shared in the 
 the other group's list; a deletion follows the SDK's rules (dependents only when asked for,
 never another group's audience). In differential-privacy mode the budget the page shows — summed
 in the browser from the room's verified audit log — equals the SDK's retrieve_privacy_budget
-after every charge, and a host that alters a charge in the log is caught. Each page is checked
+after every charge, and a host that alters a charge in the log is caught. A membership request
+asked in the browser is sound in the SDK's eyes; approved and integrated in the browser, the
+SDK's get_participants shows the person, who may then run what their permissions allow; one
+the SDK's rules call unsound is marked so and offered no approval; a host that drafts more than
+was asked is refused before anything is signed. Each page is checked
 with axe, for console errors and for sideways scrolling; screenshots go to ``test-artifacts/``.
 """
 
@@ -20,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Route, expect
+from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 import sealroom as sr
 from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
@@ -41,6 +46,7 @@ from sealroom.media import (
     RemarketingAudienceBuilder,
     RuleBasedAudienceBuilder,
 )
+from sealroom.media.members import MembershipChange
 from tests.integration.browser import chromium  # noqa: F401 (the fixture)
 from tests.integration.conftest import ServerProcess, start_server, stop_server
 from tests.integration.media_data import MediaData, generate, released
@@ -55,6 +61,7 @@ pytestmark = [
 PUBLISHER = "pia@news.example"
 ADVERTISER = "adam@shop.example"
 AGENCY = "ada@agency.example"
+NEWCOMER = "cole@shop.example"
 K = 10
 ENGINE_TIMEOUT_MS = 240_000
 
@@ -102,13 +109,18 @@ class Setup:
     key: sr.Key
     lab: DataLab
 
-    def room(self, name: str, privacy: MediaPrivacy | None = None) -> MediaDcr:
+    def room(
+        self,
+        name: str,
+        privacy: MediaPrivacy | None = None,
+        participants: list[Participant] = GROUPS,
+    ) -> MediaDcr:
         """A new media room on the DataLab, base audience provisioned, seed audiences uploaded;
         the advertiser's view of it."""
         room = MediaDcr(
             self.clients[PUBLISHER],
             name=name,
-            participants=GROUPS,
+            participants=participants,
             collaboration_types=TYPES,
             matching_ids=[IdType.EMAIL],
             privacy=privacy,
@@ -126,7 +138,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("web-media-actions")
     server = start_server(root)
     try:
-        tokens = {e: server.add_user(e) for e in (PUBLISHER, ADVERTISER, AGENCY)}
+        tokens = {e: server.add_user(e) for e in (PUBLISHER, ADVERTISER, AGENCY, NEWCOMER)}
         clients = {
             e: sr.create_client(e, tokens[e], api_url=server.url, state_dir=root / e.split("@")[0])
             for e in tokens
@@ -503,3 +515,158 @@ def test_the_privacy_budget_is_the_sdks_and_read_from_the_verified_log(
             "data-epsilon-spent", "1.5"
         )
         page.unroute("**/audit-log")
+
+
+#: The advertiser manages its group's people.
+MANAGED = [
+    GROUPS[0],
+    Participant(
+        [ADVERTISER],
+        [*GROUPS[1].permissions, P.MANAGE_USERS],
+        "Advertiser",
+        id="g-advertiser",
+    ),
+    GROUPS[2],
+]
+
+
+def pending_card(page: Page, email: str, verb: str) -> Locator:
+    page.get_by_role("button", name="Show membership requests").click()
+    card = page.locator("[data-membership]", has_text=f"{email} {verb}")
+    expect(card).to_be_visible(timeout=60_000)
+    return card
+
+
+def test_people_join_and_leave_a_group_from_the_browser(
+    chromium: Browser,  # noqa: F811 (the fixture)
+    setup: Setup,
+    request: pytest.FixtureRequest,
+) -> None:
+    shots = artifacts_for(request.node.name)
+    shop = setup.room("people", participants=MANAGED)
+    url, room_id = setup.server.url, shop.id
+    news = MediaDcr.from_existing(room_id, setup.clients[PUBLISHER])
+    wanted = [P.VIEW_OVERLAP, P.EXPORT_AUDIENCE]
+    with person(chromium, url, ADVERTISER, setup.tokens[ADVERTISER], shots) as adam:
+        page = adam.page
+        open_media(page, url, room_id)
+        people = page.locator("[data-section='people']")
+        form = people.locator("[data-add-member]")
+        # Someone already in a group is refused before anything is drafted.
+        form.get_by_label("E-mail address").fill(AGENCY)
+        form.get_by_label("see the overlap").check()
+        form.get_by_role("button", name="Ask to add").click()
+        expect(form.locator("p[aria-live]")).to_contain_text("already in participant group")
+
+        # A host that drafts more than was asked is refused, and nothing is submitted: cole
+        # would own the segments too, or be recognised by another trust root than the
+        # platform's CA (which could be anyone's).
+        attack = {"kind": ""}
+
+        def lying_drafts(route: Route) -> None:
+            answer = route.fetch()
+            draft = answer.json()
+            commit = json.loads(draft["commit"])
+            if attack["kind"] == "owner":
+                commit["owners"] = [
+                    {"email": NEWCOMER, "data_owner_of": ["segments"], "root": None}
+                ]
+            else:
+                assert commit["analysts"][0]["root"] is not None  # the platform's CA
+                commit["analysts"][0]["root"] = "someone-elses-ca"
+            draft["commit"] = json.dumps(commit)
+            route.fulfill(response=answer, body=json.dumps(draft))
+
+        page.route("**/commit-drafts", lying_drafts)
+        form.get_by_label("E-mail address").fill(NEWCOMER)
+        form.get_by_label("size audiences and export their user lists").check()
+        for kind, why in (("owner", "other data owners"), ("root", "how the room recognises")):
+            attack["kind"] = kind
+            form.get_by_role("button", name="Ask to add").click()
+            line = form.locator("p[aria-live]")
+            expect(line).to_contain_text("is not what you asked for")
+            expect(line).to_contain_text(why)
+        assert news.get_membership_requests() == []
+        page.unroute("**/commit-drafts")
+
+        # Asked for real: the SDK finds it sound, as if add_user_as_participant had made it.
+        form.get_by_role("button", name="Ask to add").click()
+        asked = people.locator("[data-asked] [data-request]")
+        expect(asked).to_be_visible(timeout=60_000)
+        request_id = asked.get_attribute("data-request")
+        checked(adam, "member-asked")
+        (pending,) = news.get_membership_requests()
+        assert pending.request.id == request_id
+        assert pending.sound
+        assert pending.change.group_id == "g-advertiser"
+        assert pending.change.email == NEWCOMER
+        assert pending.change.permissions == tuple(wanted)
+
+        # An unsound request (its commit grants more than its note says), made past the SDK.
+        owns, runs = ["segments"], ["overlap_statistics", "audience_user_list"]
+        shop.dcr.refresh()
+        shop.dcr.build_request().add_participant(
+            "dan@shop.example", analyst_of=runs, data_owner_of=owns
+        ).with_note(
+            MembershipChange("g-advertiser", "dan@shop.example", (P.VIEW_OVERLAP,)).note()
+        ).submit()
+
+    with person(chromium, url, PUBLISHER, setup.tokens[PUBLISHER], shots) as pia:
+        page = pia.page
+        open_media(page, url, room_id)
+        # The publisher does not manage the advertiser's people: no form, only the requests.
+        expect(page.locator("[data-add-member]")).to_have_count(0)
+        card = pending_card(page, NEWCOMER, "joins Advertiser")
+        expect(card).to_have_attribute("data-sound", "yes")
+        expect(card).to_contain_text("see the overlap; size audiences and export their user lists")
+        bad = page.locator("[data-membership]", has_text="dan@shop.example joins Advertiser")
+        expect(bad).to_have_attribute("data-sound", "no")
+        expect(bad).to_contain_text("does not do exactly what its note says")
+        expect(bad.get_by_role("button", name="Approve")).to_have_count(0)
+        checked(pia, "membership-requests")
+        card.get_by_role("button", name="Approve").click()
+        expect(page.locator("[data-section='people'] > p[aria-live]")).to_contain_text(
+            f"Approved the request for {NEWCOMER}", timeout=60_000
+        )
+        card = page.locator("[data-membership]", has_text=f"{NEWCOMER} joins")
+        expect(card).to_contain_text(f"{PUBLISHER} (approved)")
+        expect(card.get_by_role("button", name="Approve")).to_have_count(0)
+
+    with person(chromium, url, ADVERTISER, setup.tokens[ADVERTISER], shots) as adam:
+        page = adam.page
+        open_media(page, url, room_id)
+        card = pending_card(page, NEWCOMER, "joins Advertiser")
+        card.get_by_role("button", name="Approve").click()
+        card = page.locator("[data-membership]", has_text=f"{NEWCOMER} joins")
+        integrate = card.get_by_role("button", name="Integrate")
+        expect(integrate).to_be_visible(timeout=60_000)
+        integrate.click()
+        # The tab is drawn again from the room's new history: cole is in the group.
+        expect(page.locator("[data-section='people'] .notice")).to_contain_text(
+            f"Integrated: {NEWCOMER} joined Advertiser", timeout=60_000
+        )
+        expect(page.locator("tr[data-group='Advertiser']")).to_contain_text(
+            f"{NEWCOMER} (only: see the overlap; size audiences and export their user lists)"
+        )
+        checked(adam, "member-joined")
+        advertiser = next(g for g in news.refresh().get_participants() if g.id == "g-advertiser")
+        assert NEWCOMER in advertiser.emails
+        assert advertiser.member_permissions == {NEWCOMER: wanted}
+        # Cole may now run the overlap, with his own client.
+        cole = MediaDcr.from_existing(room_id, setup.clients[NEWCOMER])
+        overlap = cole.get_overlap_statistics().wait_for_completion(timeout=120).result()
+        assert {o["audience_type"] for o in overlap["overlap_statistics"]} >= {"buyers"}
+
+        # Leaving: asked here, approved and integrated by the SDK, which finds it sound.
+        people = page.locator("[data-section='people']")
+        people.get_by_role("button", name=f"Ask to remove {NEWCOMER}").click()
+        expect(people.locator("[data-asked] [data-request]")).to_be_visible(timeout=60_000)
+        (leaving,) = [r for r in news.get_membership_requests() if r.change.email == NEWCOMER]
+        assert leaving.sound
+        assert leaving.change.permissions == ()
+        news.approve_membership_request(leaving.request.id)
+        shop.approve_membership_request(leaving.request.id)
+        shop.integrate_membership_request(leaving.request.id)
+        advertiser = next(g for g in news.refresh().get_participants() if g.id == "g-advertiser")
+        assert NEWCOMER not in advertiser.emails
+        assert news.dcr.definition.participant(NEWCOMER) is None

@@ -11,7 +11,7 @@
 //   media/layout.py (TABLE_OWNERS, ANALYSTS): the core enforces those roles whatever this shows.
 
 import type { Definition } from "./render";
-import type { Group, MediaConfig } from "./media";
+import { compactJson, type Group, type MediaConfig } from "./media";
 import { withCommit, type CommitJson } from "./requests";
 
 export const MEMBER_NOTE = "sealroom.media v1 member ";
@@ -40,10 +40,27 @@ const ANALYSTS: Record<string, string[]> = {
   lookalike_statistics: ["MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE"],
 };
 
-interface Change {
+/** MembershipChange: `email` joins `group` with `permissions`, or leaves it (none). */
+export interface Change {
   group: string;
   email: string;
   permissions: string[];
+}
+
+/** MembershipChange.note: the marker, then the change as sorted compact JSON (ASCII). */
+export function noteOf(change: Change): string {
+  return MEMBER_NOTE + compactJson({ group: change.group, email: change.email, permissions: change.permissions });
+}
+
+/** members.check_new_member: why `email` cannot be asked to join `group` with `permissions`
+ * (null: they can). `groups` are the room's current groups. */
+export function newMemberProblem(groups: Group[], group: Group, email: string, permissions: string[]): string | null {
+  const existing = groups.find((g) => g.emails.some((e) => sameEmail(e, email)));
+  if (existing) return `${email} is already in participant group “${existing.role}”`;
+  if (!permissions.length) return `${email}: give them at least one of the group's permissions`;
+  const extra = permissions.filter((p) => !group.permissions.includes(p));
+  if (extra.length) return `${email} cannot have ${extra.join(", ")}: group “${group.role}” does not have it`;
+  return null;
 }
 
 function sameEmail(a: string, b: string): boolean {
@@ -87,7 +104,8 @@ export function permissionsOf(group: Group, email: string): string[] {
   return group.permissions;
 }
 
-function mayManage(groups: Group[], requester: string, groupId: string): boolean {
+/** members.may_manage: `requester` is in the group and may manage its people. */
+export function mayManage(groups: Group[], requester: string, groupId: string): boolean {
   const group = groups.find((g) => g.id === groupId);
   return !!group && group.emails.some((e) => sameEmail(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
 }
@@ -98,8 +116,8 @@ const sameSet = (a: string[], b: string[]): boolean => {
   return left.size === right.size && [...left].every((x) => right.has(x));
 };
 
-/** members.fits: the commit does exactly what the change says. */
-function fits(change: Change, before: Definition, commit: CommitJson): boolean {
+/** members.fits: the commit (built on `before`) does exactly what the change says. */
+export function fits(change: Change, before: Definition, commit: CommitJson): boolean {
   if (commit.nodes.length || commit.identities.length) return false;
   const owners = commit.owners ?? [];
   const withdrawals = commit.withdrawals ?? [];

@@ -6,9 +6,13 @@
 // * A request's id is the SHA-256 of its commit's canonical JSON, which holds floats this page
 //   cannot write as Python does; the host writes the text (routes/commit_drafts.py) and nothing
 //   of it is trusted: this page hashes the text itself, checks that the parsed commit says what
-//   the user asked (names, code, dependencies, analysts, note, every other field at its default)
-//   and is built on the room's verified history, and only then signs `submit_request` over that
-//   hash — which is the request id, since the text is canonical (canonical_json(parse(t)) = t).
+//   the user asked (names, code, dependencies, analysts, data owners, withdrawals, note, every
+//   other field at its default) and is built on the room's verified history, and only then signs
+//   `submit_request` over that hash — which is the request id, since the text is canonical
+//   (canonical_json(parse(t)) = t).
+// * A participant new to the room may be recognised only as the SDK's RequestBuilder does by
+//   default: by the platform's CA that the verified definition trusts, on their first grant; a
+//   draft that pins a key, names another root, or changes an identity is refused.
 // * What an approver reads is what the core approves: a request is shown only with the text of
 //   its commit hashing to its id and naming this room, the host's copies of its fields equal to
 //   the commit's, and its approver groups derived here from the verified definition by the core's
@@ -244,6 +248,10 @@ export interface RequestInput {
   computations: ComputationInput[];
   /** e-mail → the computations they become analyst of. */
   analysts: Record<string, string[]>;
+  /** e-mail → the data nodes they become a data owner of. */
+  owners?: Record<string, string[]>;
+  /** e-mail → the roles withdrawn from them. */
+  withdrawals?: Record<string, { analyst_of: string[]; data_owner_of: string[] }>;
 }
 
 export interface CheckedDraft {
@@ -295,6 +303,8 @@ export async function draftRequest(session: WebSession, room: VerifiedRoom, inpu
           kind: c.kind, name: c.name, code: c.code, dependencies: c.dependencies, minimum_rows_count: c.minimumRowsCount,
         })),
         analysts: input.analysts,
+        owners: input.owners ?? {},
+        withdrawals: input.withdrawals ?? {},
       },
     },
   );
@@ -316,7 +326,6 @@ export async function checkDraft(
   if (!sameEmail(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
   if (commit.note !== input.note) refuse("another note");
   if (commit.identities.length) refuse("it changes how the room recognises a participant");
-  if ((commit.owners ?? []).length || (commit.withdrawals ?? []).length) refuse("it changes who owns data or withdraws roles");
   if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
   const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
   commit.nodes.forEach((node, index) => {
@@ -334,13 +343,41 @@ export async function checkDraft(
     if (asked.kind === "sql") defaults["minimum_rows_count"] = asked.minimumRowsCount;
     if (!sameJson(rest, defaults)) refuse(`${asked.name} has settings you did not choose`);
   });
-  const grants = Object.entries(input.analysts).filter(([, names]) => names.length);
-  if (commit.analysts.length !== grants.length) refuse("other analysts");
-  commit.analysts.forEach((grant, index) => {
-    const [askedEmail, names] = grants[index]!;
-    if (grant.email !== askedEmail || !sameJson(grant.analyst_of, names)) refuse(`other analysts than ${askedEmail} of ${names.join(", ")}`);
-    // Only participants of the room are made analysts here: none comes with a new identity.
-    if ((grant.key ?? null) !== null || (grant.root ?? null) !== null) refuse(`it sets how the room recognises ${grant.email}`);
+  // Someone new to the room is recognised by the platform's CA the verified definition trusts
+  // (RequestBuilder's default), on their first grant (analysts before owners); anyone else
+  // keeps how the room recognises them.
+  const recognised = new Set<string>();
+  const recognition = (email: string): string | null => {
+    const person = email.trim().toLowerCase();
+    const inRoom = sameEmail(room.definition.owner, email) || room.definition.participants.some((p) => sameEmail(p.email, email));
+    if (inRoom || recognised.has(person)) return null;
+    recognised.add(person);
+    const roots = (Array.isArray(room.definition["trust_roots"]) ? room.definition["trust_roots"] : []) as { name?: unknown; operator?: unknown }[];
+    const platform = roots.find((r) => r.operator === true);
+    if (!platform || typeof platform.name !== "string") refuse(`${email} is new to the room, which does not trust the platform's CA`);
+    return platform!.name as string;
+  };
+  const checkGrants = (
+    word: string, got: { email: string; names: string[]; key?: string | null; root?: string | null }[], asked: Record<string, string[]>,
+  ): void => {
+    const grants = Object.entries(asked).filter(([, names]) => names.length);
+    if (got.length !== grants.length) refuse(`other ${word}`);
+    got.forEach((grant, index) => {
+      const [askedEmail, names] = grants[index]!;
+      if (grant.email !== askedEmail || !sameJson(grant.names, names)) refuse(`other ${word} than ${askedEmail} of ${names.join(", ")}`);
+      if ((grant.key ?? null) !== null || (grant.root ?? null) !== recognition(grant.email)) refuse(`it sets how the room recognises ${grant.email}`);
+    });
+  };
+  checkGrants("analysts", commit.analysts.map((g) => ({ ...g, names: g.analyst_of })), input.analysts);
+  checkGrants("data owners", (commit.owners ?? []).map((g) => ({ ...g, names: g.data_owner_of })), input.owners ?? {});
+  const withdrawals = Object.entries(input.withdrawals ?? {});
+  const drafted = commit.withdrawals ?? [];
+  if (drafted.length !== withdrawals.length) refuse("other withdrawals");
+  drafted.forEach((w, index) => {
+    const [askedEmail, roles] = withdrawals[index]!;
+    if (w.email !== askedEmail || !sameJson(w.analyst_of ?? [], roles.analyst_of) || !sameJson(w.data_owner_of ?? [], roles.data_owner_of)) {
+      refuse(`other roles withdrawn than ${askedEmail}'s`);
+    }
   });
   const requestId = await sha256Hex(utf8(text));
   const groups = approverGroups(withCommit(room.definition, commit), commit);

@@ -44,6 +44,7 @@ import { WebSession } from "../session";
 import { makeFetcher } from "../trust";
 import { datasetCard, type Published } from "./actions";
 import { audiencesSection } from "./media-audiences";
+import { peopleSection } from "./media-people";
 import { BASE_TABLES, CUSTOM_TABLE, INSIGHTS, OVERLAP, runner, runTable, SEED_TABLE, type MediaPage } from "./media-run";
 
 const TABLE_WORDS: Record<string, string> = {
@@ -56,10 +57,15 @@ const TABLE_WORDS: Record<string, string> = {
 };
 
 export async function mount(section: HTMLElement): Promise<void> {
+  await render(section, false);
+}
+
+/** Draw the tab; `fresh`: read the room again first (its history changed). */
+async function render(section: HTMLElement, fresh: boolean): Promise<void> {
   const roomId = section.dataset["roomId"]!;
   try {
     const session = await WebSession.open();
-    const room = await session.room(roomId);
+    const room = await session.room(roomId, fresh);
     const agreed = mediaConfigOf(room.definition);
     // The groups as the verified history leaves them (people join and leave by requests).
     const published = room.published as unknown as Definition;
@@ -89,6 +95,12 @@ export async function mount(section: HTMLElement): Promise<void> {
       overlapSection(page),
       insightsSection(page),
       audiencesSection(page),
+      peopleSection(page, async (message) => {
+        await render(section, true);
+        const heading = section.querySelector<HTMLElement>("[data-section='people'] h2");
+        heading?.after(notice("ok", message));
+        heading?.scrollIntoView();
+      }),
     );
   } catch (error) {
     replace(section, notice("error", `This media clean room could not be shown: ${errorText(error)}`));

@@ -15,7 +15,7 @@ import {
   type MediaConfig,
   type RuleInput,
 } from "../media";
-import { currentGroups, memberRoles } from "../media-members";
+import { changeOf, currentGroups, memberRoles, noteOf } from "../media-members";
 import type { Definition } from "../render";
 import type { CommitJson } from "../requests";
 
@@ -149,6 +149,11 @@ export function mediaMemberKnownAnswers(vectors: MediaMemberVectors): string[] {
     } catch (error) {
       bad.push(`after ${step.case}: threw ${error instanceof Error ? error.message : String(error)}`);
     }
+  });
+  // The notes the browser writes (MembershipChange.note) are the SDK's, byte for byte.
+  vectors.commits.forEach((commit, i) => {
+    const change = changeOf(commit.note);
+    if (change && noteOf(change) !== commit.note) bad.push(`note of commit ${i}: got ${noteOf(change)}, want ${commit.note}`);
   });
   for (const role of vectors.roles) {
     same(`roles of ${role.permissions.join(",")}`, memberRoles(vectors.published, role.permissions), { owns: role.owns, runs: role.runs });

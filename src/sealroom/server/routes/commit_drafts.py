@@ -13,6 +13,13 @@ what the user asked and builds on the room's verified history, and derives the a
 owners from the verified definition itself; the core recomputes all of it from what it receives.
 Nothing here stores anything or reads what the caller could not read through the core: the
 definition and the request come from the core, which authorises the caller.
+
+A draft may also make participants data owners (``owners``) and withdraw roles
+(``withdrawals``), as ``RequestBuilder.add_participant`` and ``withdraw`` do — how people join
+and leave a media room's groups. Someone new to the room is recognised as the SDK's default
+does (``RequestBuilder._recognise``): by the platform's CA, when the room trusts it, written on
+their first grant only; a draft cannot pin a key or add a trust root. The browser derives the
+same from the verified definition and refuses any other.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from sealroom.model.commits import (
     MAX_NOTE_CHARS,
     AnalystGrant,
     Commit,
+    OwnerGrant,
+    Withdrawal,
     apply_commit,
     apply_commits,
     approver_groups,
@@ -46,6 +55,7 @@ from sealroom.model.definition import (
     first_validation_error,
     parse_definition,
 )
+from sealroom.model.principal import normalise_email
 from sealroom.model.wire import ApproverGroupOut
 from sealroom.server.routes.deps import PlatformDep, PrincipalDep
 
@@ -65,11 +75,24 @@ class ComputationIn(BaseModel):
     minimum_rows_count: int | None = None
 
 
+class WithdrawalIn(BaseModel):
+    """Roles withdrawn from one participant."""
+
+    analyst_of: list[str] = Field(default_factory=list, max_length=50)
+    data_owner_of: list[str] = Field(default_factory=list, max_length=50)
+
+
 class CommitDraftIn(BaseModel):
     note: str = Field(default="", max_length=MAX_NOTE_CHARS)
     computations: list[ComputationIn] = Field(default_factory=list, max_length=MAX_COMMIT_NODES)
     #: e-mail → the computations (new or existing) they become analyst of.
     analysts: dict[str, list[str]] = Field(default_factory=dict, max_length=MAX_COMMIT_ANALYSTS)
+    #: e-mail → the data nodes they become a data owner of.
+    owners: dict[str, list[str]] = Field(default_factory=dict, max_length=MAX_COMMIT_ANALYSTS)
+    #: e-mail → the roles withdrawn from them.
+    withdrawals: dict[str, WithdrawalIn] = Field(
+        default_factory=dict, max_length=MAX_COMMIT_ANALYSTS
+    )
 
 
 class CommitDraftOut(BaseModel):
@@ -91,6 +114,23 @@ def _current(platform: PlatformDep, user: PrincipalDep, room_id: str) -> tuple[R
     definition = parse_definition(json.loads(view.definition))
     commits = [parse_commit(json.loads(text)) for text, _ in view.commits]
     return apply_commits(definition, commits), view.history_pin
+
+
+def _recognition(definition: RoomDefinition, email: str, recognised: set[str]) -> str | None:
+    """The trust root that recognises ``email`` (RequestBuilder._recognise, its default: the
+    platform's CA): None for a participant already in the room or already given one in this
+    commit (``recognised``, which this adds to)."""
+    person = normalise_email(email)
+    if definition.is_participant(email) or person in recognised:
+        return None
+    recognised.add(person)
+    root = next((r.name for r in definition.trust_roots if r.operator), None)
+    if root is None:
+        raise DefinitionError(
+            f"{email}: the room does not trust the platform's CA, so a new participant comes "
+            "with a pinned key: add them with the SDK or the CLI"
+        )
+    return root
 
 
 def _node(computation: ComputationIn, known: list[str]) -> Node:
@@ -119,18 +159,44 @@ def make_commit_draft(
     against it (nothing is stored; the browser verifies and signs it; see the module)."""
     definition, pin = _current(platform, user, room_id)
     known = [node.name for node in definition.nodes] + [c.name for c in body.computations]
+    recognised: set[str] = set()
     try:
         nodes = tuple(_node(computation, known) for computation in body.computations)
+        # Analysts first, then owners: a newcomer's recognition is on their first grant, as
+        # RequestBuilder.build writes it.
+        analysts = tuple(
+            AnalystGrant(
+                email=email,
+                analyst_of=tuple(names),
+                root=_recognition(definition, email, recognised),
+            )
+            for email, names in body.analysts.items()
+            if names
+        )
+        owners = tuple(
+            OwnerGrant(
+                email=email,
+                data_owner_of=tuple(names),
+                root=_recognition(definition, email, recognised),
+            )
+            for email, names in body.owners.items()
+            if names
+        )
         commit = Commit(
             room_id=room_id,
             history_pin=pin,
             requester=user.email,
             note=body.note,
             nodes=nodes,
-            analysts=tuple(
-                AnalystGrant(email=email, analyst_of=tuple(names))
-                for email, names in body.analysts.items()
-                if names
+            analysts=analysts,
+            owners=owners,
+            withdrawals=tuple(
+                Withdrawal(
+                    email=email,
+                    analyst_of=tuple(roles.analyst_of),
+                    data_owner_of=tuple(roles.data_owner_of),
+                )
+                for email, roles in body.withdrawals.items()
             ),
         )
     except ValidationError as exc:  # a name, e-mail or query out of bounds

@@ -1354,7 +1354,7 @@ async function participantSigner(email, context2 = {}) {
 async function mount(section) {
   const email = section.dataset["user"];
   const status = h("div", { "aria-live": "polite" });
-  const render = async (message) => {
+  const render2 = async (message) => {
     const key = await loadKey(email);
     replace(status, message ?? null, key ? h(
       "p",
@@ -1370,9 +1370,9 @@ async function mount(section) {
       const existing = await loadKey(email);
       if (existing && !window.confirm("Replace the signing key this browser holds? Rooms that pin the old key will no longer recognise you.")) return;
       const { backupPem } = await createKey(email, { replace: existing !== null });
-      await render(backupNotice(email, backupPem));
+      await render2(backupNotice(email, backupPem));
     } catch (error) {
-      await render(notice("error", errorText(error)));
+      await render2(notice("error", errorText(error)));
     }
   });
   const pemInput = h("textarea", { id: "pem", rows: 5, "aria-describedby": "pem-hint" });
@@ -1382,9 +1382,9 @@ async function mount(section) {
       const existing = await loadKey(email);
       await importPem(email, pemInput.value, { replace: existing !== null });
       pemInput.value = "";
-      await render(notice("ok", "Imported: this browser now signs with the same key as your SDK."));
+      await render2(notice("ok", "Imported: this browser now signs with the same key as your SDK."));
     } catch (error) {
-      await render(notice("error", errorText(error)));
+      await render2(notice("error", errorText(error)));
     }
   });
   replace(
@@ -1398,7 +1398,7 @@ async function mount(section) {
     h("p", { class: "hint", id: "pem-hint" }, "From `sealroom keys export`. It is imported as a non-extractable key and never sent anywhere."),
     importButton
   );
-  await render();
+  await render2();
   section.setAttribute("aria-busy", "false");
 }
 function backupNotice(email, pem) {
@@ -3722,7 +3722,9 @@ async function draftRequest(session, room, input) {
           dependencies: c.dependencies,
           minimum_rows_count: c.minimumRowsCount
         })),
-        analysts: input.analysts
+        analysts: input.analysts,
+        owners: input.owners ?? {},
+        withdrawals: input.withdrawals ?? {}
       }
     }
   );
@@ -3740,7 +3742,6 @@ async function checkDraft(email, room, input, text, hostGroups) {
   if (!sameEmail(commit.requester, email)) refuse(`it names ${commit.requester} as requester`);
   if (commit.note !== input.note) refuse("another note");
   if (commit.identities.length) refuse("it changes how the room recognises a participant");
-  if ((commit.owners ?? []).length || (commit.withdrawals ?? []).length) refuse("it changes who owns data or withdraws roles");
   if (commit.nodes.length !== input.computations.length) refuse("another number of computations");
   const known = new Set([...room.definition.nodes, ...commit.nodes].map((n) => n.name.toLowerCase()));
   commit.nodes.forEach((node, index) => {
@@ -3758,12 +3759,36 @@ async function checkDraft(email, room, input, text, hostGroups) {
     if (asked.kind === "sql") defaults["minimum_rows_count"] = asked.minimumRowsCount;
     if (!sameJson(rest, defaults)) refuse(`${asked.name} has settings you did not choose`);
   });
-  const grants = Object.entries(input.analysts).filter(([, names]) => names.length);
-  if (commit.analysts.length !== grants.length) refuse("other analysts");
-  commit.analysts.forEach((grant, index) => {
-    const [askedEmail, names] = grants[index];
-    if (grant.email !== askedEmail || !sameJson(grant.analyst_of, names)) refuse(`other analysts than ${askedEmail} of ${names.join(", ")}`);
-    if ((grant.key ?? null) !== null || (grant.root ?? null) !== null) refuse(`it sets how the room recognises ${grant.email}`);
+  const recognised = /* @__PURE__ */ new Set();
+  const recognition = (email2) => {
+    const person = email2.trim().toLowerCase();
+    const inRoom = sameEmail(room.definition.owner, email2) || room.definition.participants.some((p) => sameEmail(p.email, email2));
+    if (inRoom || recognised.has(person)) return null;
+    recognised.add(person);
+    const roots = Array.isArray(room.definition["trust_roots"]) ? room.definition["trust_roots"] : [];
+    const platform = roots.find((r) => r.operator === true);
+    if (!platform || typeof platform.name !== "string") refuse(`${email2} is new to the room, which does not trust the platform's CA`);
+    return platform.name;
+  };
+  const checkGrants = (word, got, asked) => {
+    const grants = Object.entries(asked).filter(([, names]) => names.length);
+    if (got.length !== grants.length) refuse(`other ${word}`);
+    got.forEach((grant, index) => {
+      const [askedEmail, names] = grants[index];
+      if (grant.email !== askedEmail || !sameJson(grant.names, names)) refuse(`other ${word} than ${askedEmail} of ${names.join(", ")}`);
+      if ((grant.key ?? null) !== null || (grant.root ?? null) !== recognition(grant.email)) refuse(`it sets how the room recognises ${grant.email}`);
+    });
+  };
+  checkGrants("analysts", commit.analysts.map((g) => ({ ...g, names: g.analyst_of })), input.analysts);
+  checkGrants("data owners", (commit.owners ?? []).map((g) => ({ ...g, names: g.data_owner_of })), input.owners ?? {});
+  const withdrawals = Object.entries(input.withdrawals ?? {});
+  const drafted = commit.withdrawals ?? [];
+  if (drafted.length !== withdrawals.length) refuse("other withdrawals");
+  drafted.forEach((w, index) => {
+    const [askedEmail, roles] = withdrawals[index];
+    if (w.email !== askedEmail || !sameJson(w.analyst_of ?? [], roles.analyst_of) || !sameJson(w.data_owner_of ?? [], roles.data_owner_of)) {
+      refuse(`other roles withdrawn than ${askedEmail}'s`);
+    }
   });
   const requestId = await sha256Hex(utf8(text));
   const groups = approverGroups(withCommit(room.definition, commit), commit);
@@ -6168,6 +6193,17 @@ var ANALYSTS = {
   audience_user_list: ["EXPORT_AUDIENCE"],
   lookalike_statistics: ["MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE"]
 };
+function noteOf(change) {
+  return MEMBER_NOTE + compactJson({ group: change.group, email: change.email, permissions: change.permissions });
+}
+function newMemberProblem(groups, group, email, permissions) {
+  const existing = groups.find((g) => g.emails.some((e) => sameEmail4(e, email)));
+  if (existing) return `${email} is already in participant group “${existing.role}”`;
+  if (!permissions.length) return `${email}: give them at least one of the group's permissions`;
+  const extra = permissions.filter((p) => !group.permissions.includes(p));
+  if (extra.length) return `${email} cannot have ${extra.join(", ")}: group “${group.role}” does not have it`;
+  return null;
+}
 function sameEmail4(a, b) {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
@@ -6987,6 +7023,191 @@ function csvField(value) {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
 }
 
+// src/pages/media-people.ts
+var STATUS_WORDS = {
+  pending: "waiting for approval",
+  ready_to_integrate: "approved: ready to integrate"
+};
+function peopleSection(page, reopen) {
+  if (!page.group || !page.room.definition.interactive) return null;
+  const manages = page.group.permissions.includes("MANAGE_USERS");
+  const mine = page.config.participantGroups.find((g) => g.id === page.group.id);
+  const list = h("div", { "data-membership-requests": "" });
+  const { button, line } = runner("Show membership requests", async (status) => {
+    await showRequests(page, list, status, reopen);
+  });
+  return h(
+    "section",
+    { "data-section": "people" },
+    h("h2", {}, "People"),
+    h(
+      "p",
+      { class: "hint" },
+      "People join and leave a group through requests of the room: an owner of each table approves them (the publisher and the advertisers), ",
+      "then anyone integrates them. A request counts only when someone of that group who manages its people asks exactly for it."
+    ),
+    manages ? manageForms(page, mine) : null,
+    h("h3", {}, "Membership requests"),
+    button,
+    line,
+    list
+  );
+}
+function manageForms(page, group) {
+  const email = h("input", { id: "member-email", type: "email", autocomplete: "off", "aria-describedby": "member-email-hint" });
+  const boxes = group.permissions.map((p) => ({
+    permission: p,
+    box: h("input", { type: "checkbox", id: `member-permission-${p}`, value: p })
+  }));
+  const asked = h("div", { "data-asked": "" });
+  const add2 = runner("Ask to add", async (say) => {
+    const address = email.value.trim();
+    if (!address) throw new Error("give their e-mail address");
+    const permissions = boxes.filter((b) => b.box.checked).map((b) => b.permission);
+    const problem2 = newMemberProblem(page.config.participantGroups, group, address, permissions);
+    if (problem2) throw new Error(problem2);
+    const { owns, runs } = memberRoles(page.room.published, permissions);
+    const change = { group: group.id, email: address, permissions };
+    const input = { note: noteOf(change), computations: [], analysts: { [address]: runs }, owners: { [address]: owns } };
+    const view = await ask(page, input, say);
+    replace(asked, askedNotice(view, `${address} to join ${group.role}`));
+    email.value = "";
+    boxes.forEach((b) => {
+      b.box.checked = false;
+    });
+  });
+  const people = group.emails.map((person) => {
+    const leave = runner(`Ask to remove ${person}`, async (say) => {
+      const held = page.room.definition.participants.find((p) => sameEmail(p.email, person));
+      if (!held) throw new Error(`${person} holds no role in this room`);
+      const change = { group: group.id, email: person, permissions: [] };
+      const input = {
+        note: noteOf(change),
+        computations: [],
+        analysts: {},
+        withdrawals: { [person]: { analyst_of: [...held.analyst_of], data_owner_of: [...held.data_owner_of] } }
+      };
+      const view = await ask(page, input, say);
+      replace(asked, askedNotice(view, `${person} to leave ${group.role}`));
+    }, { class: "secondary" });
+    return h("li", { "data-member": person }, person, sameEmail(person, page.session.email) ? " (you)" : "", " ", leave.button, leave.line);
+  });
+  const form = h(
+    "form",
+    { class: "card", "data-add-member": "", novalidate: true },
+    h("h3", {}, `Ask for someone to join ${group.role}`),
+    h(
+      "div",
+      {},
+      h("label", { for: email.id }, "E-mail address"),
+      email,
+      h("p", { class: "hint", id: "member-email-hint" }, "They sign in with this address; the room recognises them by the platform's certificate authority.")
+    ),
+    h(
+      "fieldset",
+      {},
+      h("legend", {}, "With the permissions"),
+      ...boxes.map((b) => h("div", { class: "check" }, b.box, h("label", { for: b.box.id }, permissionWords(b.permission))))
+    ),
+    add2.button,
+    add2.line
+  );
+  add2.button.type = "submit";
+  form.addEventListener("submit", (event) => event.preventDefault());
+  return h(
+    "div",
+    {},
+    form,
+    h(
+      "div",
+      { class: "card" },
+      h("h3", {}, `${group.role}'s people`),
+      h("ul", { "data-members": "" }, ...people)
+    ),
+    asked
+  );
+}
+async function ask(page, input, say) {
+  say("Drafting the request and checking it in this browser…");
+  const draft = await draftRequest(page.session, page.room, input);
+  say("Signing and submitting it…");
+  const view = await submitDraft(page.session, page.room, draft);
+  say("Submitted.");
+  return view;
+}
+function askedNotice(view, what) {
+  const groups = view.groups ?? [];
+  return notice(
+    "ok",
+    h("span", { "data-request": view.data.id }, `Asked for ${what}: request ${view.data.id.slice(0, 12)}. `),
+    groups.length ? `An owner of each of these tables approves it: ${groups.map((g) => `${g.node} (${g.approvers.join(", ")})`).join("; ")}. Then anyone integrates it.` : "It affects no table: anyone may integrate it."
+  );
+}
+function memberships(page, views) {
+  const groups = page.config.participantGroups;
+  const out = [];
+  for (const view of views) {
+    if (view.data.status !== "pending" && view.data.status !== "ready_to_integrate") continue;
+    const change = changeOf(view.commit.note);
+    if (!change) continue;
+    const group = groups.find((g) => g.id === change.group) ?? null;
+    const unsound = group === null ? "it names a group this room does not have" : !mayManage(groups, view.commit.requester, change.group) ? `${view.commit.requester} does not manage ${group.role}'s people` : view.commit.history_pin !== page.room.historyPin ? "it is built on an older history of the room" : !fits(change, page.room.definition, view.commit) ? "its commit does not do exactly what its note says" : null;
+    out.push({ view, change, group, unsound });
+  }
+  return out;
+}
+async function showRequests(page, list, status, reopen) {
+  status("Reading the room's requests and checking each in this browser…");
+  const found = memberships(page, await listRequests(page.room));
+  status(found.length ? `${found.length} pending membership request${found.length === 1 ? "" : "s"}, verified in this browser.` : "No pending membership request.");
+  replace(list, ...found.map((m) => card(page, m, async (say) => showRequests(page, list, say, reopen), reopen, status)));
+}
+function card(page, m, refresh, reopen, status) {
+  const { view, change } = m;
+  const me = page.session.email.toLowerCase();
+  const role = m.group?.role ?? change.group;
+  const leaving = change.permissions.length === 0;
+  const groups = view.groups ?? [];
+  const approved = new Set(Object.keys(view.data.approvals).map((e) => e.toLowerCase()));
+  const approver = groups.some((g) => g.approvers.some((e) => e.toLowerCase() === me));
+  const buttons = [];
+  const lines = [];
+  const act = (label, action2, done) => {
+    const { button, line } = runner(label, async (say) => {
+      say(action2 === "approve" ? "Signing your approval…" : "Integrating…");
+      await actOnRequest(page.session, page.room, view.data.id, action2);
+      if (action2 === "integrate") {
+        await reopen(`Integrated: ${change.email} ${leaving ? "left" : "joined"} ${role}. The groups above are the room's now.`);
+        return;
+      }
+      await refresh(status);
+      status(done);
+    }, { "aria-label": `${label} the request for ${change.email} to ${leaving ? "leave" : "join"} ${role}` });
+    buttons.push(button);
+    lines.push(line);
+  };
+  if (m.unsound === null && view.data.status === "pending" && approver && !approved.has(me)) {
+    act("Approve", "approve", `Approved the request for ${change.email}.`);
+  }
+  if (view.data.status === "ready_to_integrate") act("Integrate", "integrate", "");
+  return h(
+    "div",
+    { class: "card", "data-membership": view.data.id, "data-sound": m.unsound === null ? "yes" : "no" },
+    h("h4", {}, leaving ? `${change.email} leaves ${role}` : `${change.email} joins ${role}`),
+    leaving ? h("p", {}, "Every role they hold in the room is withdrawn.") : h("p", {}, "With: ", change.permissions.map(permissionWords).join("; "), "."),
+    h("p", {}, `Asked by ${view.commit.requester}; ${STATUS_WORDS[view.data.status] ?? view.data.status} (as the server reports).`),
+    m.unsound === null ? h(
+      "p",
+      {},
+      h("span", { class: "verified" }, "✓ Sound: "),
+      `asked by someone of ${role} who manages its people, on the room's current history, and it does exactly what it says.`
+    ) : h("p", { class: "error" }, `Not sound: ${m.unsound}. Do not approve it: reject it on the Requests tab.`),
+    groups.length ? h("ul", {}, ...groups.map((g) => h("li", {}, `${g.node}: `, g.approvers.map((e) => `${e}${approved.has(e.toLowerCase()) ? " (approved)" : ""}`).join(", ")))) : null,
+    buttons.length ? h("div", { class: "actions" }, ...buttons.flatMap((b) => [b, " "])) : null,
+    ...lines
+  );
+}
+
 // src/pages/media.ts
 var TABLE_WORDS = {
   matching: "Base audience: identifiers",
@@ -6997,10 +7218,13 @@ var TABLE_WORDS = {
   custom_audiences: "Audience definitions"
 };
 async function mount7(section) {
+  await render(section, false);
+}
+async function render(section, fresh) {
   const roomId = section.dataset["roomId"];
   try {
     const session = await WebSession.open();
-    const room = await session.room(roomId);
+    const room = await session.room(roomId, fresh);
     const agreed = mediaConfigOf(room.definition);
     const published = room.published;
     const commits = room.commits.map((c) => c.commit);
@@ -7039,7 +7263,13 @@ async function mount7(section) {
       yourGroup(page),
       overlapSection(page),
       insightsSection(page),
-      audiencesSection(page)
+      audiencesSection(page),
+      peopleSection(page, async (message) => {
+        await render(section, true);
+        const heading = section.querySelector("[data-section='people'] h2");
+        heading?.after(notice("ok", message));
+        heading?.scrollIntoView();
+      })
     );
   } catch (error) {
     replace(section, notice("error", `This media clean room could not be shown: ${errorText(error)}`));

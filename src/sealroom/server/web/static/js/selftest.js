@@ -4884,6 +4884,9 @@ var ANALYSTS = {
   audience_user_list: ["EXPORT_AUDIENCE"],
   lookalike_statistics: ["MODEL_QUALITY", "CREATE_CUSTOM_AUDIENCE"]
 };
+function noteOf(change) {
+  return MEMBER_NOTE + compactJson({ group: change.group, email: change.email, permissions: change.permissions });
+}
 function sameEmail2(a, b) {
   return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
@@ -5042,6 +5045,10 @@ function mediaMemberKnownAnswers(vectors) {
     } catch (error) {
       bad.push(`after ${step.case}: threw ${error instanceof Error ? error.message : String(error)}`);
     }
+  });
+  vectors.commits.forEach((commit, i) => {
+    const change = changeOf(commit.note);
+    if (change && noteOf(change) !== commit.note) bad.push(`note of commit ${i}: got ${noteOf(change)}, want ${commit.note}`);
   });
   for (const role of vectors.roles) {
     same(`roles of ${role.permissions.join(",")}`, memberRoles(vectors.published, role.permissions), { owns: role.owns, runs: role.runs });

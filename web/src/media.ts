@@ -13,6 +13,10 @@
 // * Text the SDK writes (an audience's row, the `audience` parameter) is written here as the SDK
 //   writes it (json.dumps with its separators), so the two can work on the same room; the rows
 //   are checked against the SDK's in tests/vectors/web/media.json (selftest/media.ts).
+// * A rule-based definition, a share and a deletion are what the SDK's RuleBasedAudienceBuilder,
+//   MediaDcr.share_audiences and delete_audiences make of the same input (refusals included),
+//   checked against them in the same file; the privacy budget spent is summed only from an
+//   audit log verified in this browser, as the core sums it.
 
 import type { Definition } from "./render";
 

@@ -32,6 +32,7 @@ from sealroom.cli._common import (
 )
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
+from sealroom.cli.backup_commands import backup, restore
 from sealroom.cli.datalab_commands import datalab_app
 from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
@@ -78,6 +79,8 @@ app.add_typer(media_app, name="media")
 app.add_typer(room_app, name="room")
 app.command("attest")(attest)
 app.command("run")(run)
+app.command("backup")(backup)
+app.command("restore")(restore)
 
 DataDirOption = Annotated[
     Path,

@@ -17,19 +17,13 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from sealroom.model.columns import Column, FormatType, NumericRangeRule, TableSchema
 from sealroom.validation import ValidationLimits, validate_table
+from tests.unit.fuzz_strategies import FUZZ
 
-FUZZ = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 #: Small limits, so that the limit paths (rows, line length, malformed rows) are reached too.
 LIMITS = ValidationLimits(
     max_rows=40, max_line_bytes=512, max_malformed_rows=20, max_recorded_schema_errors=3, threads=1

@@ -36,6 +36,7 @@ from sealroom.cli.backup_commands import backup, restore
 from sealroom.cli.datalab_commands import datalab_app
 from sealroom.cli.dataset_commands import dataset_app
 from sealroom.cli.dcr_commands import dcr_app
+from sealroom.cli.gc_command import gc
 from sealroom.cli.invitation_command import user_invitations
 from sealroom.cli.job_commands import job_app, run
 from sealroom.cli.keys_commands import keys_app
@@ -79,6 +80,7 @@ app.add_typer(media_app, name="media")
 app.add_typer(room_app, name="room")
 app.command("attest")(attest)
 app.command("run")(run)
+app.command("gc")(gc)
 app.command("backup")(backup)
 app.command("restore")(restore)
 

@@ -79,6 +79,15 @@ def retrieve_result(
         raise ConflictError(
             f"job {job_id} failed: {job.error_message}", code=job.error_code or "job_failed"
         )
+    expired = job.result_blob is None and job.error_code == "result_expired"
+    if job.status == JobStatus.SUCCEEDED and expired:
+        # The host deleted it after its retention period (``sealroom gc``, storage/gc.py): the
+        # host's word, but a host can always delete a result; say so, not "still running".
+        raise ConflictError(
+            f"the result of job {job_id} is no longer kept (the server deletes results after "
+            "its retention period); run the computation again",
+            code="result_expired",
+        )
     if job.status != JobStatus.SUCCEEDED or job.result_blob is None:
         raise ConflictError(f"job {job_id} is still {job.status}", code="job_not_finished")
     # The key named at submission, from the ticket: the host can swap neither.

@@ -7,6 +7,9 @@ same key.
 
 Invariant: keys are restricted to ``[a-z0-9_-]`` segments separated by ``/``; anything else is
 refused, so a key can never escape the store's root directory.
+
+A file's modification time says when it was last written or re-used (:meth:`keep_or_put`):
+garbage collection (:mod:`sealroom.storage.gc`) deletes only files older than its cutoff.
 """
 
 from __future__ import annotations
@@ -66,6 +69,14 @@ class LocalBlobStore:
         with open(tmp, "wb") as handle:
             handle.writelines(parts)
         os.replace(tmp, path)
+
+    def keep_or_put(self, key: str, parts: Iterable[bytes | bytearray | memoryview]) -> None:
+        """Write ``parts`` unless the blob exists; if it does, mark it re-used (its mtime), so
+        that garbage collection running meanwhile keeps it or finds it gone and we write it."""
+        try:
+            os.utime(self._path(key))
+        except FileNotFoundError:
+            self.put_parts(key, parts)
 
     def get(self, key: str) -> bytes:
         try:

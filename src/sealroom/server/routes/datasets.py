@@ -120,9 +120,8 @@ async def put_chunk(
                 f"chunk {index} arrived corrupted (SHA-256 mismatch); send it again",
                 code="chunk_hash_mismatch",
             )
-        key = chunk_key(digest)
-        if not platform.blobs.exists(key):
-            platform.blobs.put_parts(key, parts)
+        # Content-addressed: a chunk already stored is kept (marked re-used for `sealroom gc`).
+        platform.blobs.keep_or_put(chunk_key(digest), parts)
         platform.store.put_upload_chunk(upload_id, index, digest, received)
 
     await run_in_threadpool(store)

@@ -52,6 +52,7 @@ from sealroom.errors import (
 )
 
 if TYPE_CHECKING:
+    from sealroom.enclave.keystore import SealingKeyInfo
     from sealroom.storage.metadata import MetadataStore
 
 app = typer.Typer(
@@ -180,11 +181,24 @@ def serve(
         Path | None,
         typer.Option(envvar="SEALROOM_TLS_KEY", help="The private key (PEM) of --tls-cert."),
     ] = None,
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="SEALROOM_SHUTDOWN_TIMEOUT",
+            help="On SIGTERM: seconds running jobs may take to finish before they are "
+            "requeued (they run again at the next start) and the server exits.",
+        ),
+    ] = 30.0,
 ) -> None:
-    """Start the platform: HTTP API, trusted core (attested or simulated), job workers."""
+    """Start the platform: HTTP API, trusted core (attested or simulated), job workers.
+
+    One server per data directory (a second one exits 1 naming the first). SIGTERM stops it
+    gracefully: no new jobs, running ones get --shutdown-timeout seconds, the rest are requeued.
+    """
     import uvicorn
 
     from sealroom.server.app import create_app
+    from sealroom.server.graceful import serve_until_stopped
     from sealroom.server.platform import open_platform
     from sealroom.server.settings import Settings
 
@@ -199,6 +213,7 @@ def serve(
         unsafe_no_sandbox=unsafe_no_sandbox,
         attestation=attestation,
         snp_endorsement_cert=snp_endorsement_cert,
+        shutdown_timeout=shutdown_timeout,
     )
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if (tls_cert is None) != (tls_key is None):
@@ -228,13 +243,22 @@ def serve(
         f"{protection})",
         err=True,
     )
+    _print_sealing_key(platform.opened.sealing_key)
+    if tls_cert is None and not _is_loopback(host):
+        typer.echo(
+            f"WARNING: plain HTTP on {host}, which is not a loopback address: API tokens and "
+            "web sessions cross the network in clear text, readable by anyone on the path. "
+            "Serve HTTPS (--tls-cert/--tls-key) or bind 127.0.0.1 behind a reverse proxy "
+            "that terminates TLS (docs/deployment.md).",
+            err=True,
+        )
     if unsafe_no_sandbox:
         typer.echo(
             "WARNING: --unsafe-no-sandbox: room scripts run WITHOUT the sandbox. Never use this "
             "with real data.",
             err=True,
         )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings, platform),
         host=host,
         port=port,
@@ -243,6 +267,32 @@ def serve(
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
     )
+    serve_until_stopped(platform, config)
+
+
+def _print_sealing_key(info: SealingKeyInfo) -> None:
+    """Where the master key is and its fingerprint; on the start that made it, say to back it
+    up (docs/operating.md). Public facts only: the fingerprint is a domain-separated hash."""
+    typer.echo(f"Sealing key: {info.location} (fingerprint {info.fingerprint})", err=True)
+    if info.created:
+        typer.echo(
+            "NEW SEALING KEY: back it up now, apart from the data directory — without it the "
+            "data directory's datasets and results cannot be opened, by anyone "
+            "(docs/operating.md, 'The sealing key').",
+            err=True,
+        )
+
+
+def _is_loopback(host: str) -> bool:
+    """Only this machine can reach ``host`` (a name other than localhost may resolve anywhere)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _open_user_store(data_dir: Path, init: bool) -> MetadataStore:

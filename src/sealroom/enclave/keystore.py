@@ -15,10 +15,17 @@ The sealing key is the master key of everything at rest (the identity seals the 
 which are HPKE-sealed to its X25519 key, and the storage key). It comes from a
 :class:`SealingKeyProvider`: :class:`FileSealingKeyProvider` here; a KMS, or a key released only
 to an attested core, implements the same one-method interface.
+
+Losing the sealing key loses every dataset at rest, so: a key file is created only for a data
+directory that has no sealed identity yet (a missing key next to an existing identity is an
+error that says to restore it, never a fresh key that cannot open anything), and the operator is
+shown where it is and its fingerprint, :func:`sealing_key_fingerprint` — a domain-separated
+SHA-256 of the key, which says whether two copies are the same key and nothing about the key.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -36,6 +43,26 @@ from sealroom.errors import ConfigurationError, DecryptionError
 
 SEALING_KEY_BYTES = 32
 _IDENTITY_AAD = b"sealroom/enclave-identity/v1"
+#: Domain separation of the fingerprint: the hash of the key alone could be the hash something
+#: else computes of it (a checksum tool, a backup index), and would then say more than "same key".
+SEALING_KEY_FINGERPRINT_DOMAIN = b"sealroom/sealing-key-fingerprint/v1"
+
+
+def sealing_key_fingerprint(key: bytes) -> str:
+    """SHA-256(domain || key) in hex: what the operator compares to check a backup copy
+    (``(printf 'sealroom/sealing-key-fingerprint/v1'; cat sealing.key) | sha256sum``)."""
+    return hashlib.sha256(SEALING_KEY_FINGERPRINT_DOMAIN + key).hexdigest()
+
+
+@dataclass(frozen=True)
+class SealingKeyInfo:
+    """What the operator is told about the sealing key (public: a place and a fingerprint)."""
+
+    #: The key file's path, or a description of where another provider keeps the key.
+    location: str
+    fingerprint: str
+    #: True when this start created the key (the operator must back it up now).
+    created: bool
 
 
 @dataclass(frozen=True)
@@ -77,21 +104,31 @@ class SealingKeyProvider(Protocol):
 
 @dataclass(frozen=True)
 class FileSealingKeyProvider:
-    """The simulated hardware key: a 0600 file outside the data directory, created if missing."""
+    """The simulated hardware key: a 0600 file outside the data directory, created if missing
+    and ``may_create`` (False when a sealed identity already exists: only the old key opens it)."""
 
     path: Path
+    may_create: bool = True
 
     def sealing_key(self) -> bytes:
-        return load_sealing_key(self.path)
+        return load_sealing_key(self.path, may_create=self.may_create)
 
 
-def load_sealing_key(path: Path) -> bytes:
+def load_sealing_key(path: Path, *, may_create: bool = True) -> bytes:
     """Read the (simulated) hardware sealing key, creating it with mode 0600 on first use."""
     if path.exists():
         key = path.read_bytes()
         if len(key) != SEALING_KEY_BYTES:
             raise ConfigurationError(f"sealing key {path} is corrupt (expected 32 bytes)")
         return key
+    if not may_create:
+        # A new key would seal nothing the data directory holds, and the start would fail later
+        # with a key file created for nothing: say what is missing instead.
+        raise ConfigurationError(
+            f"the sealing key {path} does not exist, but the data directory already holds a "
+            "core identity sealed with a sealing key: restore the key file from its backup (or "
+            "point SEALROOM_SEALING_KEY_FILE at it); a new key could not open the data"
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = secrets.token_bytes(SEALING_KEY_BYTES)
     descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

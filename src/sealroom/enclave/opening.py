@@ -21,8 +21,10 @@ from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
 from sealroom.enclave.keystore import (
     FileSealingKeyProvider,
+    SealingKeyInfo,
     SealingKeyProvider,
     load_or_create_identity,
+    sealing_key_fingerprint,
 )
 from sealroom.enclave.workers import JobWorkers
 
@@ -54,9 +56,17 @@ class OpenCore:
 
     core: TrustedCore
     workers: JobWorkers
+    #: Where the sealing key is and its fingerprint, for the operator.
+    sealing_key: SealingKeyInfo
 
-    def close(self) -> None:
-        self.workers.stop()
+    def stop_taking_jobs(self) -> None:
+        """The first step of a graceful stop: running jobs go on, queued ones wait."""
+        self.workers.stop_claiming()
+
+    def close(self, timeout: float = 10.0) -> list[str]:
+        """Stop the workers, waiting up to ``timeout`` seconds (from the first stop request)
+        for running jobs; the ids of those still running, for the host to requeue."""
+        return self.workers.stop(timeout)
 
 
 def open_core(
@@ -67,8 +77,22 @@ def open_core(
     Raises :class:`~sealroom.errors.ConfigurationError` saying what to fix (a sealing key that
     does not open the identity, an attestation provider this machine cannot be).
     """
-    provider = sealing_provider or FileSealingKeyProvider(config.sealing_key_file)
-    identity = load_or_create_identity(config.identity_path, provider.sealing_key())
+    if sealing_provider is None:
+        # A key file is created only for a new data directory: an existing identity was sealed
+        # with a key that must be restored, not replaced (keystore's docstring).
+        creates_key = not config.sealing_key_file.exists()
+        provider: SealingKeyProvider = FileSealingKeyProvider(
+            config.sealing_key_file, may_create=not config.identity_path.exists()
+        )
+        location = str(config.sealing_key_file)
+    else:
+        creates_key = False
+        provider = sealing_provider
+        location = type(sealing_provider).__name__
+    sealing_key = provider.sealing_key()
+    identity = load_or_create_identity(config.identity_path, sealing_key)
+    key_info = SealingKeyInfo(location, sealing_key_fingerprint(sealing_key), creates_key)
+    del sealing_key
     evidence = evidence_provider(
         config.attestation, identity.signing_key, snp_endorsement_cert=config.snp_endorsement_cert
     )
@@ -84,4 +108,4 @@ def open_core(
     workers_ref.append(workers)
     workers.start()
     logger.info("core measurement %s (attestation: %s)", core.measurement, config.attestation)
-    return OpenCore(core, workers)
+    return OpenCore(core, workers, key_info)

@@ -6,12 +6,18 @@ a worker claims one atomically (queued → running), the core runs it and record
 start, jobs a previous process left "running" are put back in the queue, so a restart loses no
 finished result and leaves nothing stuck. (The core runs a job from its sealed ticket, never
 from the host's columns: a host that re-queues a finished job or edits one gets it refused.)
+
+Graceful stop (SIGTERM): :meth:`JobWorkers.stop_claiming` makes every worker stop taking jobs
+at once; :meth:`JobWorkers.stop` then lets the running ones finish until a deadline counted from
+that first request, and returns the ids of the jobs still running, which the host puts back in
+the queue before the process exits (they run again at the next start, from their ticket).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from sealroom.enclave.core import TrustedCore
 from sealroom.enclave.host import JobQueue
@@ -39,9 +45,13 @@ class JobWorkers:
         self._count = count
         self._wake = threading.Condition()
         self._stopping = False
+        #: When the first stop request came (monotonic); the shutdown deadline counts from it.
+        self._stop_requested_at: float | None = None
         #: Bumped by every notify; a worker compares it with the value before its claim.
         self._submissions = 0
         self._threads: list[threading.Thread] = []
+        #: The job each busy worker runs, by thread name (what a stop past its deadline leaves).
+        self._running: dict[str, str] = {}
 
     def start(self) -> None:
         requeued = self._store.requeue_interrupted_jobs()
@@ -59,12 +69,38 @@ class JobWorkers:
             self._submissions += 1
             self._wake.notify()
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop_claiming(self) -> None:
+        """No worker takes another job (the running ones go on); safe to call more than once."""
         with self._wake:
+            if self._stop_requested_at is None:
+                self._stop_requested_at = time.monotonic()
             self._stopping = True
             self._wake.notify_all()
+
+    def stop(self, timeout: float = 10.0) -> list[str]:
+        """Stop claiming; wait for running jobs until ``timeout`` seconds after the first stop
+        request; the ids of the jobs still running then (their threads are left to the exit)."""
+        self.stop_claiming()
+        assert self._stop_requested_at is not None
+        deadline = self._stop_requested_at + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+        with self._wake:
+            return sorted(self._running.values())
+
+    @property
+    def busy(self) -> int:
+        """How many workers are running a job now."""
+        with self._wake:
+            return len(self._running)
+
+    def running(self) -> bool:
+        """Whether every worker started and none stopped or died (the server's readiness)."""
+        with self._wake:
+            if self._stopping:
+                return False
+        alive = sum(thread.is_alive() for thread in self._threads)
+        return len(self._threads) == self._count and alive == self._count
 
     def _loop(self) -> None:
         while True:
@@ -80,7 +116,14 @@ class JobWorkers:
             if job is None:
                 self._sleep(seen)
                 continue
-            self._core.execute_job(job)
+            name = threading.current_thread().name
+            with self._wake:
+                self._running[name] = job.id
+            try:
+                self._core.execute_job(job)
+            finally:
+                with self._wake:
+                    del self._running[name]
 
     def _sleep(self, seen: int) -> None:
         """Until a submission made after the claim that saw ``seen``, a stop, or the idle poll."""

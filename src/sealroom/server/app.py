@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI
 
 from sealroom._version import __version__
 from sealroom.server.body_limit import BodyLimitMiddleware
+from sealroom.server.observability import ObservabilityMiddleware
 from sealroom.server.platform import Platform, open_platform
 from sealroom.server.problems import document_problems, install_problem_handlers
 from sealroom.server.query_params import (
@@ -57,6 +58,8 @@ def create_app(settings: Settings, platform: Platform | None = None) -> FastAPI:
     app.state.long_polls = jobs.LongPolls()
     install_problem_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
+    # Added last, so outermost: it times, logs and counts every request, a 413 included.
+    app.add_middleware(ObservabilityMiddleware)
     for module in (meta, datasets, rooms, drafts, jobs, requests, commit_drafts, identity):
         app.include_router(module.router)
     app.include_router(inbox_api.router)

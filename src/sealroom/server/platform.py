@@ -8,13 +8,21 @@ directory, the operator's CA (:mod:`sealroom.server.pki`) — and hands the firs
 configuration, to :func:`sealroom.enclave.open_core`. It never unseals or holds the core's
 keys: the core's identity, its attestation evidence and its job workers are the core's
 (``tests/unit/test_import_rules.py`` keeps it so).
+
+Invariants: one platform per data directory — :func:`open_platform` takes the directory's lock
+(:mod:`sealroom.server.datadir_lock`) before it opens anything, and holds it until
+:meth:`Platform.close`. A close stops the workers from taking jobs, waits up to
+``settings.shutdown_timeout`` for the running ones, and puts those still running back in the
+queue; it then leaves the storage, the scratch directory and the lock to the process's exit,
+since the unfinished jobs' threads still use them (``sealroom serve`` exits at once: the next
+start sweeps the scratch directory and runs the requeued jobs).
 """
 
 from __future__ import annotations
 
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sealroom.compute.sandbox import SandboxLimits, sandbox_available
 from sealroom.compute.sql import SqlLimits
@@ -22,6 +30,7 @@ from sealroom.enclave import CoreConfig, OpenCore, open_core
 from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
+from sealroom.server.datadir_lock import DataDirLock, lock_data_dir
 from sealroom.server.job_watch import JobWatch
 from sealroom.server.pki import PlatformPki
 from sealroom.server.scratch import Scratch, open_scratch
@@ -45,15 +54,36 @@ class Platform:
     pki: PlatformPki
     #: Wakes the long-polls of a job when the core's worker finishes it.
     job_watch: JobWatch
+    #: This process's hold on the data directory.
+    lock: DataDirLock
+    #: Jobs the last close left running (requeued): the process must exit without cleaning up.
+    interrupted_jobs: list[str] = field(default_factory=list)
 
     @property
     def core(self) -> TrustedCore:
         return self.opened.core
 
+    def stop_taking_jobs(self) -> None:
+        """First step of a graceful stop (called on SIGTERM): running jobs go on, queued wait."""
+        self.opened.stop_taking_jobs()
+
     def close(self) -> None:
-        self.opened.close()
+        self.interrupted_jobs = self.opened.close(timeout=self.settings.shutdown_timeout)
+        if self.interrupted_jobs:
+            # Only this process runs jobs on this data directory (the lock), so every job still
+            # "running" is one of ours: back in the queue, to run again at the next start.
+            requeued = self.store.requeue_interrupted_jobs()
+            logger.warning(
+                "stopped with %d job(s) still running after the %g s shutdown timeout; "
+                "requeued %d: they run again at the next start",
+                len(self.interrupted_jobs),
+                self.settings.shutdown_timeout,
+                requeued,
+            )
+            return
         self.store.engine.dispose()
         self.scratch.close()
+        self.lock.release()
 
 
 def open_store(settings: Settings) -> MetadataStore:
@@ -112,9 +142,14 @@ def open_platform(settings: Settings) -> Platform:
     """
     if settings.scratch_root.exists() and not settings.scratch_root.is_dir():
         raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
-    settings.scratch_root.mkdir(parents=True, exist_ok=True)
-    pki = open_pki(settings)
-    store = open_store(settings)
+    lock = lock_data_dir(settings.data_dir)
+    try:
+        settings.scratch_root.mkdir(parents=True, exist_ok=True)
+        pki = open_pki(settings)
+        store = open_store(settings)
+    except BaseException:
+        lock.release()
+        raise
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     job_watch = JobWatch()
     host: Host = SqlHost(store.engine, blobs, on_job_finished=job_watch.finished)
@@ -124,6 +159,7 @@ def open_platform(settings: Settings) -> Platform:
     except BaseException:
         scratch.close()
         store.engine.dispose()
+        lock.release()
         raise
     if settings.unsafe_no_sandbox:
         logger.warning(
@@ -136,4 +172,4 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, opened, scratch, pki, job_watch)
+    return Platform(settings, store, blobs, opened, scratch, pki, job_watch, lock)

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     #: Longest a client may long-poll for a job in one request.
     max_job_wait_seconds: float = Field(default=30.0, ge=0, le=300)
 
+    #: Graceful stop (SIGTERM): how long running jobs (and open requests) may take to finish
+    #: before the server requeues what is left and exits. Half a minute: a typical SQL job ends
+    #: in that time, and service managers wait about as long (systemd's default is 90 s).
+    shutdown_timeout: float = Field(default=30.0, ge=0, le=3600, description="seconds")
+
     # -- invitations, sign-up and e-mail (docs/invitations.md) ----------------------------
     #: The address people reach this server at, for the links in e-mails (sign-up links, room
     #: pages). Empty: ``http://{host}:{port}``, right only when people browse this machine.

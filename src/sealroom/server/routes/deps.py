@@ -18,6 +18,7 @@ from sealroom.model.definition import MAX_NODE_NAME_LENGTH, NODE_NAME_PATTERN
 from sealroom.model.principal import Principal
 from sealroom.model.signed_actions import PROOF_HEADER, ActionProof
 from sealroom.server.accounts import authenticate
+from sealroom.server.observability import note_user
 from sealroom.server.platform import Platform
 from sealroom.server.sessions import (
     CSRF_HEADER,
@@ -61,11 +62,13 @@ def current_user(
         email = authenticate(platform.store, credentials.credentials.strip())
         if email is None:
             raise AuthenticationError("unknown or revoked API token")
+        note_user(request.scope, email)
         return email
     if session_cookie is not None:
         session = current_session(platform, request)
         if session is None:
             raise AuthenticationError("the session has ended (logged out or expired): log in")
+        note_user(request.scope, session.email)
         if request.method in UNSAFE_METHODS:
             check_unsafe_request(request, session, request.headers.get(CSRF_HEADER))
         return session.email

@@ -120,9 +120,11 @@ def publish_dataset(
         sealed_key = base64.b64decode(body.sealed_key, validate=True)
     except ValueError:
         raise BadRequestError("sealed_key must be base64") from None
-    return platform.core.publish_dataset(
+    published = platform.core.publish_dataset(
         user, room_id, node, body.dataset_id, sealed_key, replace_passing=body.replace_passing
     )
+    platform.metrics.validated(published.report)
+    return published
 
 
 @router.delete("/v1/rooms/{room_id}/nodes/{node}/dataset", status_code=204)

@@ -12,7 +12,6 @@ as Python does for a library user; only this command formats them).
 
 from __future__ import annotations
 
-import logging
 import sys
 import warnings
 from pathlib import Path
@@ -135,6 +134,14 @@ def serve(
         int, typer.Option(envvar="SEALROOM_WORKERS", help="Job worker threads.")
     ] = 2,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str,
+        typer.Option(
+            envvar="SEALROOM_LOG_FORMAT",
+            help="text, or json: one JSON object a line, for a log collector (one line per "
+            "request and per job state; never a data value, key or token).",
+        ),
+    ] = "text",
     job_timeout: Annotated[
         float, typer.Option(envvar="SEALROOM_JOB_TIMEOUT", help="Seconds a script may run.")
     ] = 300.0,
@@ -199,6 +206,7 @@ def serve(
 
     from sealroom.server.app import create_app
     from sealroom.server.graceful import serve_until_stopped
+    from sealroom.server.observability import LOG_FORMATS, configure_logging
     from sealroom.server.platform import open_platform
     from sealroom.server.settings import Settings
 
@@ -215,7 +223,9 @@ def serve(
         snp_endorsement_cert=snp_endorsement_cert,
         shutdown_timeout=shutdown_timeout,
     )
-    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if log_format not in LOG_FORMATS:
+        usage_error(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    configure_logging(log_level, "json" if log_format == "json" else "text")
     if (tls_cert is None) != (tls_key is None):
         typer.echo("error: --tls-cert and --tls-key go together (HTTPS needs both)", err=True)
         raise typer.Exit(EXIT_FAILURE)
@@ -264,6 +274,8 @@ def serve(
         port=port,
         log_level=log_level.lower(),
         access_log=False,
+        # Uvicorn's own records go through the handler configure_logging set (JSON or text).
+        log_config=None,
         ssl_certfile=tls_cert,
         ssl_keyfile=tls_key,
     )

@@ -32,12 +32,12 @@ from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
 from sealroom.server.datadir_lock import DataDirLock, lock_data_dir
 from sealroom.server.job_watch import JobWatch
+from sealroom.server.observability import JobObservingHost, Metrics
 from sealroom.server.pki import PlatformPki
 from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
 from sealroom.storage.blobs import LocalBlobStore
 from sealroom.storage.database import migrate, open_engine
-from sealroom.storage.host import SqlHost
 from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,8 @@ class Platform:
     lock: DataDirLock
     #: Jobs the last close left running (requeued): the process must exit without cleaning up.
     interrupted_jobs: list[str] = field(default_factory=list)
+    #: The Prometheus metrics of this platform (``/metrics``; server/observability.py).
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def core(self) -> TrustedCore:
@@ -152,7 +154,10 @@ def open_platform(settings: Settings) -> Platform:
         raise
     blobs = LocalBlobStore(settings.data_dir / "blobs")
     job_watch = JobWatch()
-    host: Host = SqlHost(store.engine, blobs, on_job_finished=job_watch.finished)
+    metrics = Metrics()
+    host: Host = JobObservingHost(
+        store.engine, blobs, metrics=metrics, on_job_finished=job_watch.finished
+    )
     scratch = open_scratch(settings.scratch_root)
     try:
         opened = open_core(core_config(settings, scratch), host)
@@ -172,4 +177,5 @@ def open_platform(settings: Settings) -> Platform:
             "bubblewrap is missing: Python and R computations will be refused "
             "(install it with `apt-get install bubblewrap`)"
         )
-    return Platform(settings, store, blobs, opened, scratch, pki, job_watch, lock)
+    metrics.watch(store.engine, scratch.path)
+    return Platform(settings, store, blobs, opened, scratch, pki, job_watch, lock, metrics=metrics)

@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     #: longest it stays unused, before the person logs in again. A working day; a long lunch.
     web_session_lifetime_seconds: float = Field(default=12 * 3600.0, gt=0)
     web_session_idle_seconds: float = Field(default=2 * 3600.0, gt=0)
+    #: Who may read ``/metrics`` (activity volumes, never data): empty, loopback clients only
+    #: (not through a proxy); set, only requests sending it as a bearer token. An environment
+    #: variable, not a flag, so that ``ps`` does not show it (docs/operating.md).
+    metrics_token: SecretStr = SecretStr("")
 
     @property
     def effective_database_url(self) -> str:

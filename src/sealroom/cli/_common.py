@@ -1,7 +1,10 @@
 """What the client commands share: connection options, id prefixes, times, output, exit codes.
 
 Each client command takes ``--api-url``, ``--email`` and ``--token``, defaulting to
-``SEALROOM_API_URL``, ``SEALROOM_EMAIL`` and ``SEALROOM_API_TOKEN``. Data goes to standard output
+``SEALROOM_API_URL``, ``SEALROOM_EMAIL`` and ``SEALROOM_API_TOKEN``; the CA bundle an
+``https://`` server's certificate is verified with is ``sealroom --ca-bundle PEM <command>`` or
+``SEALROOM_CA_BUNDLE`` (:data:`CaBundle`: one option for every command, since every client the
+process makes reads it from the environment). Data goes to standard output
 (``typer.echo``, or one JSON document with ``--json``); progress, notes and errors go to standard
 error (:data:`console`).
 
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn
 
 import typer
@@ -44,6 +49,7 @@ __all__ = [
     "MIN_ID_PREFIX_CHARS",
     "ApiUrl",
     "AsJson",
+    "CaBundle",
     "Email",
     "Token",
     "console",
@@ -56,6 +62,7 @@ __all__ = [
     "resolve_job_id",
     "resolve_room_id",
     "usage_error",
+    "use_ca_bundle",
 ]
 
 #: A failure: the server refused, a job failed, the server could not be reached.
@@ -92,9 +99,29 @@ Token = Annotated[
         "--token", envvar="SEALROOM_API_TOKEN", help="Your API token.", show_default=False
     ),
 ]
+CaBundle = Annotated[
+    Path | None,
+    typer.Option(
+        "--ca-bundle",
+        envvar="SEALROOM_CA_BUNDLE",
+        help="Verify an https:// server's certificate with the CA certificates of this PEM file "
+        "(a private CA or a self-signed certificate) instead of the public CAs.",
+        show_default=False,
+    ),
+]
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
 ]
+
+
+def use_ca_bundle(path: Path | None) -> None:
+    """Make ``path`` the CA bundle of every client this process creates (SEALROOM_CA_BUNDLE,
+    which :func:`sealroom.create_client` reads); a missing file is a usage error, here."""
+    if path is None:
+        return
+    if not path.is_file():
+        usage_error(f"--ca-bundle {path} is not a file")
+    os.environ["SEALROOM_CA_BUNDLE"] = str(path)
 
 
 def open_client(api_url: str, email: str, token: str) -> Client:

@@ -24,10 +24,12 @@ from sealroom.cli._common import (
     EXIT_FAILURE,
     EXIT_USAGE,
     AsJson,
+    CaBundle,
     echo_json,
     iso_time,
     print_table,
     usage_error,
+    use_ca_bundle,
 )
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
@@ -121,8 +123,10 @@ def _root(
             help="Print the version and exit.",
         ),
     ] = False,
+    ca_bundle: CaBundle = None,
 ) -> None:
     """Sealroom: an open-source, self-hostable data clean room."""
+    use_ca_bundle(ca_bundle)
 
 
 @app.command()

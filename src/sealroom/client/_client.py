@@ -69,6 +69,7 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
         state_dir: Path | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         if not api_token:
             raise ConfigurationError(
@@ -83,6 +84,7 @@ class Client:
             transport=transport,
             timeout=timeout,
             account_email=user_email,
+            ca_bundle=ca_bundle,
         )
         self._enclave_specs = enclave_specs
         #: Where verified audit checkpoints are kept (None: ``SEALROOM_STATE_DIR`` or default).
@@ -368,9 +370,13 @@ def create_client(
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
     enclave_specs: Mapping[str, EnclaveSpecification] | None = None,
     state_dir: Path | None = None,
+    ca_bundle: str | os.PathLike[str] | None = None,
 ) -> Client:
     """Create a client; e-mail, token and URL default to ``SEALROOM_EMAIL``,
-    ``SEALROOM_API_TOKEN`` and ``SEALROOM_API_URL``."""
+    ``SEALROOM_API_TOKEN`` and ``SEALROOM_API_URL``.
+
+    An ``https://`` server's certificate is always verified: against ``ca_bundle`` (a PEM file
+    of CA certificates, default ``SEALROOM_CA_BUNDLE``) when given, else the public CAs."""
     email = user_email or os.environ.get("SEALROOM_EMAIL", "")
     if not email:
         raise ConfigurationError("no user e-mail: pass one or set SEALROOM_EMAIL")
@@ -382,4 +388,5 @@ def create_client(
         timeout=timeout,
         enclave_specs=enclave_specs,
         state_dir=state_dir,
+        ca_bundle=ca_bundle,
     )

@@ -21,6 +21,12 @@ Retries (tenacity), at most :data:`RETRY_ATTEMPTS` attempts in all:
   times). Such an error is raised for the user to decide. A wait longer than
   :data:`MAX_RETRY_AFTER_SECONDS` is not waited for: the error is raised at once.
 
+TLS: an ``https://`` server's certificate is always verified (httpx's default; the SDK has no
+switch to turn it off). Against the public CAs by default, or against only the CAs of a bundle
+the caller names (``ca_bundle=``, ``SEALROOM_CA_BUNDLE``: a private CA or a self-signed
+certificate). A certificate that does not verify is not retried (it will not heal) and says what
+to pass.
+
 The account check: a client made for one e-mail asks ``GET /v1/me`` once, before its first
 request, and refuses a token that belongs to another account
 (:class:`~sealroom.errors.AuthenticationError` naming both addresses) instead of acting as
@@ -32,6 +38,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -48,7 +55,12 @@ from tenacity import (
 )
 
 from sealroom._version import __version__
-from sealroom.errors import AuthenticationError, ServerError, error_for_code
+from sealroom.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ServerError,
+    error_for_code,
+)
 from sealroom.model.principal import normalise_email
 from sealroom.model.signed_actions import PROOF_HEADER
 
@@ -79,6 +91,31 @@ def api_url_from_env(api_url: str | None) -> str:
     return (api_url or os.environ.get("SEALROOM_API_URL") or DEFAULT_API_URL).rstrip("/")
 
 
+def tls_verification(ca_bundle: str | os.PathLike[str] | None) -> ssl.SSLContext | bool:
+    """What httpx verifies server certificates with: ``ca_bundle`` (a PEM file of CA
+    certificates; default ``SEALROOM_CA_BUNDLE``) alone when given, the default CAs otherwise.
+    Never ``False``: there is no way to turn verification off."""
+    path = ca_bundle if ca_bundle is not None else os.environ.get("SEALROOM_CA_BUNDLE") or None
+    if path is None:
+        return True
+    try:
+        return ssl.create_default_context(cafile=os.fspath(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"cannot use the CA bundle {os.fspath(path)}: {exc} (a PEM file of CA certificates)"
+        ) from None
+
+
+def _certificate_refused(error: httpx.TransportError) -> bool:
+    """Whether ``error`` is a server certificate that did not verify (retrying cannot help)."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(error)
+
+
 class ApiClient:
     """A thin wrapper over ``httpx.Client`` that speaks the Sealroom API.
 
@@ -94,11 +131,13 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         account_email: str | None = None,
+        ca_bundle: str | os.PathLike[str] | None = None,
     ) -> None:
         self.api_url = api_url
         self._http = httpx.Client(
             base_url=api_url,
             transport=transport,
+            verify=tls_verification(ca_bundle),
             timeout=httpx.Timeout(timeout, connect=10.0),
             headers={
                 "Authorization": f"Bearer {token}",
@@ -174,7 +213,7 @@ class ApiClient:
 
         def worth_retrying(outcome: _Outcome) -> bool:
             if isinstance(outcome, httpx.TransportError):
-                return retry_failures
+                return retry_failures and not _certificate_refused(outcome)
             if outcome.status_code in _BUSY_STATUSES and (retry_failures or proof is None):
                 asked = retry_after_seconds(outcome)
                 if asked is not None:
@@ -190,6 +229,13 @@ class ApiClient:
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
         )
         outcome: _Outcome = retrying(attempt)
+        if isinstance(outcome, httpx.TransportError) and _certificate_refused(outcome):
+            raise ServerError(
+                f"the Sealroom server at {self.api_url} presented a TLS certificate that does "
+                f"not verify ({outcome}): if it comes from a private CA or is self-signed, pass "
+                "that CA's certificate (ca_bundle=, SEALROOM_CA_BUNDLE or --ca-bundle)",
+                code="unreachable",
+            )
         if isinstance(outcome, httpx.TransportError):
             raise ServerError(
                 f"cannot reach the Sealroom server at {self.api_url}: {outcome}",

@@ -51,12 +51,23 @@ def invocations(piece: str) -> list[list[str]]:
     piece = piece.split(" #")[0]
     found = []
     for part in re.split(r"&&|;", piece):
-        for match in re.finditer(r"(?:^|[\s/])sealroom((?:\s+[^\s]+)*)", part):
-            words = match.group(1).split()
-            if "sealroom" in words:
-                words = words[: words.index("sealroom")]
-            found.append(words)
+        words = part.split()
+        # The command is the word ``sealroom`` or an installed one (``.venv/bin/sealroom``);
+        # ``/var/lib/sealroom`` or ``sudo -u sealroom`` name a directory or a system user (an
+        # option's value ends the previous command's words, though).
+        starts = [
+            i
+            for i, word in enumerate(words)
+            if _is_command(word) and not (i and words[i - 1].startswith("-"))
+        ]
+        ends = [*starts[1:], len(words)] if starts else []
+        for start, end in zip(starts, ends, strict=True):
+            found.append(words[start + 1 : end])
     return found
+
+
+def _is_command(word: str) -> bool:
+    return word == "sealroom" or word.endswith("/bin/sealroom")
 
 
 def options_of(command: Any) -> set[str]:

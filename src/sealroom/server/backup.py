@@ -22,10 +22,11 @@ Invariants:
   backup, asking to run it again, rather than writing an archive that cannot be restored.
   Blobs written after the copy are not needed and not taken.
 * **No key in clear.** The sealing key and the CA's private key enter an archive only inside
-  ``secrets.sealed``: AES-256-GCM under a key derived from the operator's passphrase with scrypt
-  (:data:`SCRYPT_N`), its associated data binding the hash of every other member's entry, so
-  with the passphrase a rewritten manifest is detected too. Everything else in the archive is
-  what the data directory holds at rest: ciphertext, hashes, signed metadata.
+  ``secrets.sealed``: AES-256-GCM under a key derived from the operator's passphrase with
+  scrypt (:mod:`sealroom.crypto.passphrase`), its associated data binding the hash of every
+  other member's entry, so with the passphrase a rewritten manifest is detected too. Everything
+  else in the archive is what the data directory holds at rest: ciphertext, hashes, signed
+  metadata.
 * **Restore checks before it trusts.** Every member must be named by the manifest, once, a
   regular file with an allowed name (nothing can land outside the new directory) and of the
   size and SHA-256 the manifest says; the database must pass SQLite's integrity check. On any
@@ -59,12 +60,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
-
 from sealroom._version import __version__
-from sealroom.errors import ConfigurationError, VerificationError
+from sealroom.crypto.passphrase import open_with_passphrase, seal_with_passphrase
+from sealroom.errors import ConfigurationError, DecryptionError, VerificationError
 from sealroom.server.pki import KEY_FILE as CA_KEY_FILE
 from sealroom.server.pki import ROOT_FILE as CA_ROOT_FILE
 
@@ -96,12 +94,6 @@ CA_KEY_BYTES: Final = 32
 #: scrypt cost: 2**17 * 8 * 128 B = 128 MiB and about half a second per guess, OWASP's
 #: recommendation for scrypt; a restore refuses parameters above the maxima (a crafted archive
 #: could otherwise ask for gigabytes).
-SCRYPT_N: Final = 2**17
-SCRYPT_R: Final = 8
-SCRYPT_P: Final = 1
-MAX_SCRYPT_N: Final = 2**20
-MAX_SCRYPT_R: Final = 16
-MAX_SCRYPT_P: Final = 4
 #: A passphrase guards the master key of every dataset: refuse short ones.
 MIN_PASSPHRASE_CHARS: Final = 12
 #: The manifest is read whole; 256 MiB is a million members and more (an entry is ~150 B).
@@ -397,31 +389,16 @@ def _secrets_aad(members: list[_Member]) -> bytes:
     return _SECRETS_AAD_PREFIX + hashlib.sha256(listed.encode()).digest()
 
 
-def _derive(passphrase: str, salt: bytes, n: int, r: int, p: int) -> bytes:
-    return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
-
-
 def _seal_secrets(
     passphrase: str, sealing_key: bytes | None, ca_key: bytes | None, members: list[_Member]
 ) -> bytes:
-    salt, nonce = secrets.token_bytes(16), secrets.token_bytes(12)
-    key = _derive(passphrase, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
     plaintext = json.dumps(
         {
             "sealing_key": sealing_key.hex() if sealing_key else None,
             "ca_key": ca_key.hex() if ca_key else None,
         }
     ).encode()
-    ciphertext = AESGCM(key).encrypt(nonce, plaintext, _secrets_aad(members))
-    return json.dumps(
-        {
-            "kdf": {"name": "scrypt", "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
-            "salt": salt.hex(),
-            "aead": "AES-256-GCM",
-            "nonce": nonce.hex(),
-            "ciphertext": ciphertext.hex(),
-        }
-    ).encode()
+    return json.dumps(seal_with_passphrase(plaintext, passphrase, _secrets_aad(members))).encode()
 
 
 def _open_secrets(
@@ -429,27 +406,16 @@ def _open_secrets(
 ) -> tuple[bytes | None, bytes | None]:
     try:
         envelope = json.loads(sealed)
-        kdf = envelope["kdf"]
-        n, r, p = int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        salt, nonce = bytes.fromhex(envelope["salt"]), bytes.fromhex(envelope["nonce"])
-        ciphertext = bytes.fromhex(envelope["ciphertext"])
-        shape_ok = kdf["name"] == "scrypt" and envelope["aead"] == "AES-256-GCM"
-    except (ValueError, KeyError, TypeError):
+        if not isinstance(envelope, dict):
+            raise ValueError
+    except ValueError:
         raise VerificationError("the archive's sealed secrets are malformed") from None
-    if not shape_ok or not (
-        1 < n <= MAX_SCRYPT_N
-        and n & (n - 1) == 0
-        and 0 < r <= MAX_SCRYPT_R
-        and 0 < p <= MAX_SCRYPT_P
-    ):
-        raise VerificationError("the archive's sealed secrets use parameters this version refuses")
     try:
-        plaintext = AESGCM(_derive(passphrase, salt, n, r, p)).decrypt(
-            nonce, ciphertext, _secrets_aad(members)
-        )
-    except (InvalidTag, ValueError):
+        plaintext = open_with_passphrase(envelope, passphrase, _secrets_aad(members))
+    except DecryptionError as exc:
         raise VerificationError(
-            "cannot open the archive's sealed keys: wrong passphrase, or the archive was altered"
+            f"cannot open the archive's sealed keys ({exc}): wrong passphrase, or the archive "
+            "was altered"
         ) from None
     keys = json.loads(plaintext)
     sealing = bytes.fromhex(keys["sealing_key"]) if keys["sealing_key"] else None

@@ -312,7 +312,7 @@ class HostileHost:
     def commits(self, room_id: str) -> list[CommitRecord]:
         return list(self.commit_rows.get(room_id, []))
 
-    def integrate_commit(self, record: CommitRecord) -> None:
+    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
         with self._lock:
             rows = self.commit_rows.setdefault(record.room_id, [])
             request = self.requests.get(record.commit_id)
@@ -324,3 +324,4 @@ class HostileHost:
             self.requests[record.commit_id] = replace(
                 request, status=RequestStatus.INTEGRATED, updated_at_ms=now_ms()
             )
+            self.append_audit_entry(record.room_id, *audit_entry)

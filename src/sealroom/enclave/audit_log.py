@@ -28,7 +28,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sealroom.audit import (
@@ -126,24 +126,47 @@ class AuditLogKeeper:
         notes: str,
         event: EventKind,
         proof: ActionProof | None = None,
+        write: Callable[[int, str], None] | None = None,
     ) -> AuditEvent:
         """Append ``event`` (its kind names the action) as ``user`` did it, with ``notes``; with
-        the signer's key fingerprint and nonce when ``proof`` (verified) signed the action."""
+        the signer's key fingerprint and nonce when ``proof`` (verified) signed the action.
+
+        ``write``, when given, stores the entry (its sequence number and canonical JSON) in
+        place of the store's ``append_audit_entry``: the host writes it in the same transaction
+        as its rows of the action, so that a crash cannot keep the rows and lose the entry. If
+        ``write`` raises, nothing is appended."""
         details = event.to_details()
         if proof is not None:
             details |= {"signer": proof.fingerprint, "nonce": proof.nonce}
         room = self._room(room_id)
         with room.lock:
+            timestamp_ms = int(time.time() * 1000)
+            if write is not None:
+                pending = AuditEvent(
+                    room_id=room_id,
+                    seq=room.log.size,
+                    timestamp_ms=timestamp_ms,
+                    user=user,
+                    action=event.ACTION,
+                    notes=notes,
+                    details=details,
+                )
+                write(pending.seq, pending.to_canonical().decode())
             appended = room.log.append(
-                timestamp_ms=int(time.time() * 1000),
+                timestamp_ms=timestamp_ms,
                 user=user,
                 action=event.ACTION,
                 notes=notes,
                 details=details,
             )
             room.facts.fold(appended)
-            # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
-            self._store.append_audit_entry(room_id, appended.seq, appended.to_canonical().decode())
+            if write is None:
+                # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
+                self._store.append_audit_entry(
+                    room_id, appended.seq, appended.to_canonical().decode()
+                )
+            elif appended != pending:
+                raise AssertionError("the audit entry written differs from the one appended")
             if event.ACTION in FACT_ACTIONS:
                 self.checkpoint(room_id)
         return appended

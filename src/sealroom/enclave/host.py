@@ -173,8 +173,9 @@ class RequestRecords(Protocol):
 
     def commits(self, room_id: str) -> list[CommitRecord]: ...
 
-    def integrate_commit(self, record: CommitRecord) -> None:
-        """Store the commit and mark its request integrated, atomically (CommitRaceError)."""
+    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
+        """Store the commit, mark its request integrated and append its audit entry (seq,
+        entry JSON), atomically: all or nothing (CommitRaceError)."""
         ...
 
 

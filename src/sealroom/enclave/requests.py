@@ -320,26 +320,29 @@ def _integrate(
         )
         with core.audit.locked(history.room_id):
             try:
-                core.host.integrate_commit(stored)
+                # The commit, its request's status and its entry in one host transaction: a
+                # commit the log lacks would make the next core refuse the room's history.
+                core.audit.append(
+                    history.room_id,
+                    user=principal.email,
+                    notes=f"integrated request {record.id} ({_summary(commit)}) as commit "
+                    f"{sequence}",
+                    event=kinds.CommitIntegrated(
+                        record.id,
+                        commit.commit_id,
+                        sequence,
+                        pin_after,
+                        ",".join(node.name for node in commit.nodes),
+                    ),
+                    proof=allowed.proof,
+                    write=lambda seq, entry: core.host.integrate_commit(stored, (seq, entry)),
+                )
             except CommitRaceError:
                 _supersede(core, history.room_id, record.id, principal)
                 raise ConflictError(
                     f"request {record.id} was superseded: another commit was integrated first",
                     code="request_superseded",
                 ) from None
-            core.audit.append(
-                history.room_id,
-                user=principal.email,
-                notes=f"integrated request {record.id} ({_summary(commit)}) as commit {sequence}",
-                event=kinds.CommitIntegrated(
-                    record.id,
-                    commit.commit_id,
-                    sequence,
-                    pin_after,
-                    ",".join(node.name for node in commit.nodes),
-                ),
-                proof=allowed.proof,
-            )
         for other in core.host.list_requests(history.room_id):
             if other.status == RequestStatus.PENDING and other.id != record.id:
                 _supersede(core, history.room_id, other.id, principal)

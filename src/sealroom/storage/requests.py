@@ -149,8 +149,10 @@ class RequestStore:
             ).all()
         return [CommitRecord(**dict(row._mapping)) for row in rows]
 
-    def integrate_commit(self, record: CommitRecord) -> None:
-        """Store the commit and mark its request integrated, atomically.
+    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
+        """Store the commit, mark its request integrated and append its audit entry
+        (``(seq, entry JSON)``), in one transaction: a crash leaves all three or none (a
+        commit without its entry would be refused by the next core as one the host slipped in).
 
         Raises :class:`CommitRaceError` if the sequence number is taken or the request is no
         longer pending (then nothing is written).
@@ -159,6 +161,10 @@ class RequestStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.room_commits).values(**record.__dict__))
+                seq, entry = audit_entry
+                conn.execute(
+                    insert(t.audit_entries).values(room_id=record.room_id, seq=seq, entry=entry)
+                )
                 result = conn.execute(
                     update(requests)
                     .where(

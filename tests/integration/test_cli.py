@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import secrets
 import stat
 import zipfile
 from collections.abc import Callable
@@ -108,13 +109,24 @@ def test_serve_refuses_a_data_dir_sealed_for_another_core(
 ) -> None:
     server = server_factory(tmp_path)
     stop_server(server)
-    env = {**server.env, "SEALROOM_SEALING_KEY_FILE": str(tmp_path / "another.key")}
+    another = tmp_path / "another.key"
+    env = {**server.env, "SEALROOM_SEALING_KEY_FILE": str(another)}
+    # No key file there: refused before a new key is made (it could not open the data).
+    missing = run_cli(
+        "serve", "--data-dir", str(server.data_dir), "--port", "1", env=env, check=False
+    )
+    assert missing.returncode == 1
+    assert "restore the key file from its backup" in missing.stderr
+    assert not another.exists()
+    # Another core's key: the identity does not unseal.
+    another.write_bytes(secrets.token_bytes(32))
+    another.chmod(0o600)
     result = run_cli(
         "serve", "--data-dir", str(server.data_dir), "--port", "1", env=env, check=False
     )
     assert result.returncode == 1
     assert "cannot unseal the core's identity" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr + missing.stderr
 
 
 def test_settings_come_from_sealroom_environment_variables(

@@ -4,8 +4,12 @@ advertiser's seed audiences, with the answers computed here in plain Python."""
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import sealroom as sr
+from sealroom.data_lab import CollaborationType, DataLab, DataLabBuilder, IdentifiersConfig, IdType
 
 SEGMENTS = ["sports", "news", "travel", "cars", "rare"]
 AGES = ["18-24", "25-34", "35-44"]
@@ -71,3 +75,38 @@ def rounded(n: int, to: int) -> int:
 
 def released(n: int, minimum: int = 100) -> int | None:
     return None if n < minimum else rounded(n, 100)
+
+
+def data_lab(
+    client: sr.Client,
+    files: Path,
+    key: sr.Key,
+    *,
+    minimum_group_size: int,
+    collaboration_types: Sequence[CollaborationType],
+) -> DataLab:
+    """The publisher's DataLab of the files :func:`generate` wrote to ``files`` (a user id that
+    is the activation id, an e-mail that matches; segments and demographics), provisioned with
+    ``key``."""
+    lab = (
+        DataLabBuilder(client)
+        .with_name("news audience")
+        .with_identifiers_config(
+            [
+                IdentifiersConfig("userId", IdType.STRING, False, True),
+                IdentifiersConfig("email", IdType.EMAIL, True, False),
+            ]
+        )
+        .with_segments()
+        .with_demographics()
+        .with_minimum_group_size(minimum_group_size)
+        .with_collaboration_types(list(collaboration_types))
+        .build()
+    )
+    lab.provision_local_datasets(
+        key,
+        files / "ids.csv",
+        segments_data_path=files / "segments.csv",
+        demographics_data_path=files / "demographics.csv",
+    )
+    return lab

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 import sealroom as sr
-from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
+from sealroom.data_lab import DataLab, DataLabBuilder, IdType
 from sealroom.errors import SealroomError
 from sealroom.media import (
     AudienceCombinator,
@@ -41,7 +41,7 @@ from sealroom.media import (
     RuleBasedAudienceBuilder,
 )
 from tests.integration.conftest import start_server, stop_server
-from tests.integration.media_data import MediaData, generate, released, rounded
+from tests.integration.media_data import MediaData, data_lab, generate, released, rounded
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -80,31 +80,6 @@ ALL_TYPES = [
     CollaborationType.EXCLUSION_TARGETING,
     CollaborationType.LOOKALIKE,
 ]
-
-
-def data_lab(client: sr.Client, tmp: Path, key: sr.Key) -> DataLab:
-    lab = (
-        DataLabBuilder(client)
-        .with_name("news audience")
-        .with_identifiers_config(
-            [
-                IdentifiersConfig("userId", IdType.STRING, False, True),
-                IdentifiersConfig("email", IdType.EMAIL, True, False),
-            ]
-        )
-        .with_segments()
-        .with_demographics()
-        .with_minimum_group_size(K)
-        .with_collaboration_types(ALL_TYPES)
-        .build()
-    )
-    lab.provision_local_datasets(
-        key,
-        tmp / "ids.csv",
-        segments_data_path=tmp / "segments.csv",
-        demographics_data_path=tmp / "demographics.csv",
-    )
-    return lab
 
 
 def expected_insights(data: MediaData, audience_type: str) -> dict[str, dict[str, tuple[int, int]]]:
@@ -152,7 +127,9 @@ def media_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSetup
         files = tmp_path_factory.mktemp("media-files")
         data = generate(files)
         key = sr.Key()
-        lab = data_lab(clients[PUBLISHER], files, key)
+        lab = data_lab(
+            clients[PUBLISHER], files, key, minimum_group_size=K, collaboration_types=ALL_TYPES
+        )
         yield MediaSetup(clients, files, data, key, lab)
     finally:
         stop_server(server)

@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 import sealroom as sr
-from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
+from sealroom.data_lab import DataLab, IdType
 from sealroom.data_lab.layout import MARKER as DATA_LAB_MARKER
 from sealroom.media import (
     CollaborationType,
@@ -35,7 +35,7 @@ from sealroom.media.config import MARKER as MEDIA_MARKER
 from sealroom.server.web.pages import KIND_TABS
 from tests.integration.browser import chromium  # noqa: F401 (the fixture)
 from tests.integration.conftest import ServerProcess, start_server, stop_server
-from tests.integration.media_data import MediaData, generate
+from tests.integration.media_data import MediaData, data_lab, generate
 from tests.integration.web_session import LAPTOP, Person, artifacts_for, person
 
 pytestmark = [
@@ -105,26 +105,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSetup]:
         files.mkdir()
         data = generate(files)
         key = sr.Key()
-        lab = (
-            DataLabBuilder(clients[PUBLISHER])
-            .with_name("news audience")
-            .with_identifiers_config(
-                [
-                    IdentifiersConfig("userId", IdType.STRING, False, True),
-                    IdentifiersConfig("email", IdType.EMAIL, True, False),
-                ]
-            )
-            .with_segments()
-            .with_demographics()
-            .with_minimum_group_size(K)
-            .with_collaboration_types(TYPES)
-            .build()
-        )
-        lab.provision_local_datasets(
-            key,
-            files / "ids.csv",
-            segments_data_path=files / "segments.csv",
-            demographics_data_path=files / "demographics.csv",
+        lab = data_lab(
+            clients[PUBLISHER], files, key, minimum_group_size=K, collaboration_types=TYPES
         )
         room = MediaDcr(
             clients[PUBLISHER],

@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, Route, expect
 
 import sealroom as sr
-from sealroom.data_lab import DataLab, DataLabBuilder, IdentifiersConfig, IdType
+from sealroom.data_lab import DataLab, IdType
 from sealroom.media import (
     AudienceCombinator,
     AudienceFilters,
@@ -49,7 +49,7 @@ from sealroom.media import (
 from sealroom.media.members import MembershipChange
 from tests.integration.browser import chromium  # noqa: F401 (the fixture)
 from tests.integration.conftest import ServerProcess, start_server, stop_server
-from tests.integration.media_data import MediaData, generate, released
+from tests.integration.media_data import MediaData, data_lab, generate, released
 from tests.integration.web_session import Person, artifacts_for, person
 
 pytestmark = [
@@ -147,26 +147,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         files.mkdir()
         data = generate(files)
         key = sr.Key()
-        lab = (
-            DataLabBuilder(clients[PUBLISHER])
-            .with_name("news audience")
-            .with_identifiers_config(
-                [
-                    IdentifiersConfig("userId", IdType.STRING, False, True),
-                    IdentifiersConfig("email", IdType.EMAIL, True, False),
-                ]
-            )
-            .with_segments()
-            .with_demographics()
-            .with_minimum_group_size(K)
-            .with_collaboration_types(TYPES)
-            .build()
-        )
-        lab.provision_local_datasets(
-            key,
-            files / "ids.csv",
-            segments_data_path=files / "segments.csv",
-            demographics_data_path=files / "demographics.csv",
+        lab = data_lab(
+            clients[PUBLISHER], files, key, minimum_group_size=K, collaboration_types=TYPES
         )
         yield Setup(server, tokens, clients, data, files, key, lab)
     finally:

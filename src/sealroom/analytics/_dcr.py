@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from sealroom.analytics._definitions import NodeDefinition, SqlComputeNodeDefinition
 from sealroom.analytics._requests import Commit, RequestBuilder, SubmittedRequest
 from sealroom.analytics._verified import retrieve_verified_commits
 from sealroom.errors import ConflictError, DefinitionError
-from sealroom.model.commits import apply_commit
+from sealroom.model import commits as model_commits
+from sealroom.model.commits import apply_commit, apply_commits
 from sealroom.model.definition import (
     PythonNode,
     RawNode,
@@ -322,9 +323,18 @@ class AnalyticsDcr:
 
     def refresh(self) -> AnalyticsDcr:
         """Re-read the verified current definition (an interactive room gains nodes)."""
-        self.definition, self.history_pin = self.session.retrieve_current_data_room_configuration(
-            self.id
-        )
+        return self.use_history(*self.session.retrieve_room_history(self.id))
+
+    def use_history(
+        self,
+        published: RoomDefinition,
+        commits: Sequence[model_commits.Commit],
+        pins: Sequence[str],
+    ) -> AnalyticsDcr:
+        """Take the room's verified history (:meth:`Session.retrieve_room_history
+        <sealroom.client.Session.retrieve_room_history>`) as its current state, for a caller
+        that needs the history too and read it once."""
+        self.definition, self.history_pin = apply_commits(published, commits), pins[-1]
         self._add_nodes(self.definition)
         return self
 

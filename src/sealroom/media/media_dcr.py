@@ -280,15 +280,16 @@ class MediaDcr:
         return self.dcr.id
 
     def _read_groups(self) -> None:
-        """The configuration, with the groups as the room's verified history leaves them."""
-        published, commits, _ = self.dcr.session.retrieve_room_history(self.id)
+        """The configuration, with the groups as the room's verified history leaves them; the
+        room's current definition from the same history."""
+        published, commits, pins = self.dcr.session.retrieve_room_history(self.id)
+        self.dcr.use_history(published, commits, pins)
         config = MediaConfig.from_description(published.description)
         groups = current_groups(config, published, commits)
         self.config = dataclasses.replace(config, participants=groups)
 
     def refresh(self) -> MediaDcr:
         """Read the room again: its current definition and who is in each group."""
-        self.dcr.refresh()
         self._read_groups()
         return self
 
@@ -358,7 +359,6 @@ class MediaDcr:
         check_new_member(self.config, group, email, permissions)
         change = MembershipChange(group.id, email, tuple(Permission(p) for p in permissions))
         owns, runs = member_roles(self.config, change.permissions)
-        self.dcr.refresh()
         return (
             self.dcr.build_request()
             .add_participant(

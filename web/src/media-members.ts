@@ -12,7 +12,7 @@
 
 import type { Definition } from "./render";
 import { compactJson, type Group, type MediaConfig } from "./media";
-import { withCommit, type CommitJson } from "./requests";
+import { sameEmail, withCommit, type CommitJson } from "./requests";
 
 export const MEMBER_NOTE = "sealroom.media v1 member ";
 
@@ -63,9 +63,6 @@ export function newMemberProblem(groups: Group[], group: Group, email: string, p
   return null;
 }
 
-function sameEmail(a: string, b: string): boolean {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
-}
 
 /** MembershipChange.from_note: the change a note records, or null. */
 export function changeOf(note: string): Change | null {

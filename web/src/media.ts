@@ -19,6 +19,7 @@
 //   audit log verified in this browser, as the core sums it.
 
 import type { Definition } from "./render";
+import { sameEmail } from "./requests";
 
 export const MEDIA_MARKER = "sealroom.media v1 ";
 export const DATA_LAB_MARKER = "sealroom.data_lab v1 ";
@@ -156,9 +157,6 @@ export function dataLabConfigOf(definition: Definition): DataLabConfig {
   return parseDescription(definition, DATA_LAB_MARKER, "DataLab", DATA_LAB_SHAPE) as DataLabConfig;
 }
 
-function sameEmail(a: string, b: string): boolean {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
-}
 
 export function groupOf(config: MediaConfig, email: string): Group | null {
   return config.participantGroups.find((group) => group.emails.some((e) => sameEmail(e, email))) ?? null;

@@ -216,7 +216,7 @@ class RequestBuilder:
             )
         root = None
         if method.is_platform:
-            root = next((r.name for r in definition.trust_roots if r.operator), None)
+            root = definition.platform_root()
             if root is None:
                 raise DefinitionError(
                     f"{email}: the room does not trust the platform's CA, so a new participant "
@@ -234,7 +234,7 @@ class RequestBuilder:
                 )
             return Identity(email=email, root=method.root.name)
         if method.is_platform:
-            root = next((r.name for r in definition.trust_roots if r.operator), None)
+            root = definition.platform_root()
             if root is None:
                 raise DefinitionError("the room does not trust the platform's CA")
             return Identity(email=email, root=root)

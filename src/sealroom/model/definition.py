@@ -412,6 +412,11 @@ class RoomDefinition(_Frozen):
                 return root
         return None
 
+    def platform_root(self) -> str | None:
+        """The name of the trust root the platform operates (its CA), if the room trusts it:
+        how a participant added without a pinned key is recognised."""
+        return next((root.name for root in self.trust_roots if root.operator), None)
+
     def participant_emails(self) -> list[str]:
         emails = [p.email for p in self.participants]
         if not any(normalise_email(e) == normalise_email(self.owner) for e in emails):

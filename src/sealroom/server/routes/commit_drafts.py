@@ -124,7 +124,7 @@ def _recognition(definition: RoomDefinition, email: str, recognised: set[str]) -
     if definition.is_participant(email) or person in recognised:
         return None
     recognised.add(person)
-    root = next((r.name for r in definition.trust_roots if r.operator), None)
+    root = definition.platform_root()
     if root is None:
         raise DefinitionError(
             f"{email}: the room does not trust the platform's CA, so a new participant comes "

@@ -5042,11 +5042,8 @@ function mediaConfigOf(definition) {
 function dataLabConfigOf(definition) {
   return parseDescription(definition, DATA_LAB_MARKER, "DataLab", DATA_LAB_SHAPE);
 }
-function sameEmail3(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
-}
 function groupOf(config, email) {
-  return config.participantGroups.find((group) => group.emails.some((e) => sameEmail3(e, email))) ?? null;
+  return config.participantGroups.find((group) => group.emails.some((e) => sameEmail(e, email))) ?? null;
 }
 function activationColumns(config) {
   return config.baseAudience.identifiersConfig.filter((c) => c.isActivationId).map((c) => c.idName);
@@ -6197,15 +6194,12 @@ function noteOf(change) {
   return MEMBER_NOTE + compactJson({ group: change.group, email: change.email, permissions: change.permissions });
 }
 function newMemberProblem(groups, group, email, permissions) {
-  const existing = groups.find((g) => g.emails.some((e) => sameEmail4(e, email)));
+  const existing = groups.find((g) => g.emails.some((e) => sameEmail(e, email)));
   if (existing) return `${email} is already in participant group “${existing.role}”`;
   if (!permissions.length) return `${email}: give them at least one of the group's permissions`;
   const extra = permissions.filter((p) => !group.permissions.includes(p));
   if (extra.length) return `${email} cannot have ${extra.join(", ")}: group “${group.role}” does not have it`;
   return null;
-}
-function sameEmail4(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 function changeOf(note) {
   if (!note.startsWith(MEMBER_NOTE)) return null;
@@ -6234,13 +6228,13 @@ function memberRoles(definition, permissions) {
 }
 function permissionsOf(group, email) {
   for (const [member, permissions] of Object.entries(group.memberPermissions ?? {})) {
-    if (sameEmail4(member, email)) return permissions;
+    if (sameEmail(member, email)) return permissions;
   }
   return group.permissions;
 }
 function mayManage(groups, requester, groupId) {
   const group = groups.find((g) => g.id === groupId);
-  return !!group && group.emails.some((e) => sameEmail4(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
+  return !!group && group.emails.some((e) => sameEmail(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
 }
 var sameSet = (a, b) => {
   const left = new Set(a);
@@ -6252,15 +6246,15 @@ function fits(change, before, commit) {
   const owners = commit.owners ?? [];
   const withdrawals = commit.withdrawals ?? [];
   if (!change.permissions.length) {
-    const held = before.participants.find((p) => sameEmail4(p.email, change.email));
+    const held = before.participants.find((p) => sameEmail(p.email, change.email));
     if (!held || commit.analysts.length || owners.length || withdrawals.length !== 1) return false;
     const w = withdrawals[0];
-    return sameEmail4(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
+    return sameEmail(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
   }
-  const isParticipant = sameEmail4(before.owner, change.email) || before.participants.some((p) => sameEmail4(p.email, change.email));
+  const isParticipant = sameEmail(before.owner, change.email) || before.participants.some((p) => sameEmail(p.email, change.email));
   if (withdrawals.length || isParticipant) return false;
   const { owns, runs } = memberRoles(before, change.permissions);
-  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail4(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
+  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
   return one(commit.analysts.map((g) => ({ email: g.email, names: g.analyst_of })), runs) && one(owners.map((g) => ({ email: g.email, names: g.data_owner_of })), owns);
 }
 function currentGroups(config, published, commits) {
@@ -6276,9 +6270,9 @@ function currentGroups(config, published, commits) {
   return groups;
 }
 function changed2(group, change) {
-  const emails = group.emails.filter((e) => !sameEmail4(e, change.email));
+  const emails = group.emails.filter((e) => !sameEmail(e, change.email));
   const members = {};
-  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail4(e, change.email)) members[e] = p;
+  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail(e, change.email)) members[e] = p;
   if (change.permissions.length) {
     emails.push(change.email);
     if (!sameSet(change.permissions, group.permissions)) members[change.email] = change.permissions;

@@ -4562,6 +4562,107 @@ function csvReshape(text, columns, cuts) {
   }
 }
 
+// src/render.ts
+var DATA_KINDS = /* @__PURE__ */ new Set(["table", "raw"]);
+function dependenciesOf(node) {
+  const deps = node["dependencies"];
+  if (Array.isArray(deps)) return deps.map(String);
+  const single = node["dependency"] ?? node["source"];
+  return typeof single === "string" ? [single] : [];
+}
+
+// src/requests.ts
+function sameEmail(a, b) {
+  return a.trim().toLowerCase() === b.trim().toLowerCase();
+}
+function nodeNamed(definition, name) {
+  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
+}
+function withCommit(definition, commit) {
+  const applied = structuredClone(definition);
+  applied.identities ??= [];
+  applied.nodes.push(...structuredClone(commit.nodes));
+  for (const withdrawal of commit.withdrawals ?? []) {
+    const index = applied.participants.findIndex((p2) => sameEmail(p2.email, withdrawal.email));
+    if (index < 0) continue;
+    const p = applied.participants[index];
+    p.analyst_of = p.analyst_of.filter((n) => !(withdrawal.analyst_of ?? []).includes(n));
+    p.data_owner_of = p.data_owner_of.filter((n) => !(withdrawal.data_owner_of ?? []).includes(n));
+    if (p.analyst_of.length || p.data_owner_of.length || (p.permissions ?? []).length) continue;
+    applied.participants.splice(index, 1);
+    if (!sameEmail(withdrawal.email, applied.owner)) {
+      applied.identities = applied.identities.filter((i) => !sameEmail(i.email, withdrawal.email));
+    }
+  }
+  const grant = (email, roles, names, key, root) => {
+    const participant = applied.participants.find((p) => sameEmail(p.email, email));
+    if (participant) {
+      for (const name of names) if (!participant[roles].includes(name)) participant[roles].push(name);
+      return;
+    }
+    applied.participants.push({ email, data_owner_of: [], analyst_of: [], permissions: [], [roles]: [...names] });
+    if (key != null || root != null) applied.identities.push({ email, key: key ?? null, root: root ?? null });
+  };
+  for (const g of commit.analysts) grant(g.email, "analyst_of", g.analyst_of, g.key, g.root);
+  for (const g of commit.owners ?? []) grant(g.email, "data_owner_of", g.data_owner_of, g.key, g.root);
+  return applied;
+}
+function affectedDataNodes(applied, commit) {
+  const granted = commit.nodes.map((node) => node.name);
+  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
+  const withdrawn = [];
+  for (const w of commit.withdrawals ?? []) for (const name of w.analyst_of ?? []) if (!withdrawn.includes(name)) withdrawn.push(name);
+  granted.push(...withdrawn);
+  const affected = [];
+  for (const name of granted) {
+    const plan = [];
+    const seen = /* @__PURE__ */ new Set();
+    const visit = (target) => {
+      if (seen.has(target.toLowerCase())) return;
+      seen.add(target.toLowerCase());
+      const node = nodeNamed(applied, target);
+      if (!node || DATA_KINDS.has(node.kind)) return;
+      for (const dependency of dependenciesOf(node)) visit(dependency);
+      plan.push(node);
+    };
+    visit(name);
+    for (const compute of plan) {
+      for (const dependency of dependenciesOf(compute)) {
+        const data = nodeNamed(applied, dependency);
+        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
+      }
+    }
+  }
+  return affected;
+}
+function approverGroups(applied, commit) {
+  if (commit.identities.length) {
+    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
+  }
+  const emails = applied.participants.map((p) => p.email);
+  if (!emails.some((email) => sameEmail(email, applied.owner))) emails.unshift(applied.owner);
+  const names = affectedDataNodes(applied, commit);
+  const changes = [...commit.owners ?? [], ...commit.withdrawals ?? []];
+  for (const change of changes) {
+    for (const changed3 of change.data_owner_of ?? []) {
+      const node = nodeNamed(applied, changed3);
+      if (node && !names.includes(node.name)) names.push(node.name);
+    }
+  }
+  const groups = [];
+  for (const name of names) {
+    const isNew = (email) => (commit.owners ?? []).some((g) => sameEmail(g.email, email) && g.data_owner_of.includes(name));
+    const approvers = emails.filter((email) => {
+      const p = applied.participants.find((q) => sameEmail(q.email, email));
+      if (!p || isNew(email)) return false;
+      const grants = p.permissions ?? [];
+      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
+    });
+    if (approvers.length) groups.push({ node: name, approvers });
+  }
+  return groups;
+}
+
 // src/media.ts
 var isString = (v, p) => {
   if (typeof v !== "string") throw new Error(`${p} is not text`);
@@ -4762,107 +4863,6 @@ function encodeJson(value, sortKeys, item, key, ascii) {
   throw new Error("not a JSON value");
 }
 
-// src/render.ts
-var DATA_KINDS = /* @__PURE__ */ new Set(["table", "raw"]);
-function dependenciesOf(node) {
-  const deps = node["dependencies"];
-  if (Array.isArray(deps)) return deps.map(String);
-  const single = node["dependency"] ?? node["source"];
-  return typeof single === "string" ? [single] : [];
-}
-
-// src/requests.ts
-function sameEmail(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
-}
-function nodeNamed(definition, name) {
-  return definition.nodes.find((node) => node.name.toLowerCase() === name.toLowerCase());
-}
-function withCommit(definition, commit) {
-  const applied = structuredClone(definition);
-  applied.identities ??= [];
-  applied.nodes.push(...structuredClone(commit.nodes));
-  for (const withdrawal of commit.withdrawals ?? []) {
-    const index = applied.participants.findIndex((p2) => sameEmail(p2.email, withdrawal.email));
-    if (index < 0) continue;
-    const p = applied.participants[index];
-    p.analyst_of = p.analyst_of.filter((n) => !(withdrawal.analyst_of ?? []).includes(n));
-    p.data_owner_of = p.data_owner_of.filter((n) => !(withdrawal.data_owner_of ?? []).includes(n));
-    if (p.analyst_of.length || p.data_owner_of.length || (p.permissions ?? []).length) continue;
-    applied.participants.splice(index, 1);
-    if (!sameEmail(withdrawal.email, applied.owner)) {
-      applied.identities = applied.identities.filter((i) => !sameEmail(i.email, withdrawal.email));
-    }
-  }
-  const grant = (email, roles, names, key, root) => {
-    const participant = applied.participants.find((p) => sameEmail(p.email, email));
-    if (participant) {
-      for (const name of names) if (!participant[roles].includes(name)) participant[roles].push(name);
-      return;
-    }
-    applied.participants.push({ email, data_owner_of: [], analyst_of: [], permissions: [], [roles]: [...names] });
-    if (key != null || root != null) applied.identities.push({ email, key: key ?? null, root: root ?? null });
-  };
-  for (const g of commit.analysts) grant(g.email, "analyst_of", g.analyst_of, g.key, g.root);
-  for (const g of commit.owners ?? []) grant(g.email, "data_owner_of", g.data_owner_of, g.key, g.root);
-  return applied;
-}
-function affectedDataNodes(applied, commit) {
-  const granted = commit.nodes.map((node) => node.name);
-  for (const grant of commit.analysts) for (const name of grant.analyst_of) if (!granted.includes(name)) granted.push(name);
-  const withdrawn = [];
-  for (const w of commit.withdrawals ?? []) for (const name of w.analyst_of ?? []) if (!withdrawn.includes(name)) withdrawn.push(name);
-  granted.push(...withdrawn);
-  const affected = [];
-  for (const name of granted) {
-    const plan = [];
-    const seen = /* @__PURE__ */ new Set();
-    const visit = (target) => {
-      if (seen.has(target.toLowerCase())) return;
-      seen.add(target.toLowerCase());
-      const node = nodeNamed(applied, target);
-      if (!node || DATA_KINDS.has(node.kind)) return;
-      for (const dependency of dependenciesOf(node)) visit(dependency);
-      plan.push(node);
-    };
-    visit(name);
-    for (const compute of plan) {
-      for (const dependency of dependenciesOf(compute)) {
-        const data = nodeNamed(applied, dependency);
-        if (data && DATA_KINDS.has(data.kind) && !affected.includes(data.name)) affected.push(data.name);
-      }
-    }
-  }
-  return affected;
-}
-function approverGroups(applied, commit) {
-  if (commit.identities.length) {
-    throw new VerificationError("this request changes how the room recognises a participant: review it with the SDK or the CLI");
-  }
-  const emails = applied.participants.map((p) => p.email);
-  if (!emails.some((email) => sameEmail(email, applied.owner))) emails.unshift(applied.owner);
-  const names = affectedDataNodes(applied, commit);
-  const changes = [...commit.owners ?? [], ...commit.withdrawals ?? []];
-  for (const change of changes) {
-    for (const changed3 of change.data_owner_of ?? []) {
-      const node = nodeNamed(applied, changed3);
-      if (node && !names.includes(node.name)) names.push(node.name);
-    }
-  }
-  const groups = [];
-  for (const name of names) {
-    const isNew = (email) => (commit.owners ?? []).some((g) => sameEmail(g.email, email) && g.data_owner_of.includes(name));
-    const approvers = emails.filter((email) => {
-      const p = applied.participants.find((q) => sameEmail(q.email, email));
-      if (!p || isNew(email)) return false;
-      const grants = p.permissions ?? [];
-      return p.data_owner_of.includes(name) || grants.some((g) => g.kind === "leaf_crud" && g.node === name);
-    });
-    if (approvers.length) groups.push({ node: name, approvers });
-  }
-  return groups;
-}
-
 // src/media-members.ts
 var MEMBER_NOTE = "sealroom.media v1 member ";
 var ALL = ["VIEW_OVERLAP", "VIEW_INSIGHTS", "PROVIDE_SEED_AUDIENCE", "PROVIDE_BASE_AUDIENCE", "CREATE_CUSTOM_AUDIENCE", "EXPORT_AUDIENCE", "MODEL_QUALITY", "MANAGE_USERS"];
@@ -4886,9 +4886,6 @@ var ANALYSTS = {
 };
 function noteOf(change) {
   return MEMBER_NOTE + compactJson({ group: change.group, email: change.email, permissions: change.permissions });
-}
-function sameEmail2(a, b) {
-  return a.trim().toLowerCase() === b.trim().toLowerCase();
 }
 function changeOf(note) {
   if (!note.startsWith(MEMBER_NOTE)) return null;
@@ -4917,13 +4914,13 @@ function memberRoles(definition, permissions) {
 }
 function permissionsOf(group, email) {
   for (const [member, permissions] of Object.entries(group.memberPermissions ?? {})) {
-    if (sameEmail2(member, email)) return permissions;
+    if (sameEmail(member, email)) return permissions;
   }
   return group.permissions;
 }
 function mayManage(groups, requester, groupId) {
   const group = groups.find((g) => g.id === groupId);
-  return !!group && group.emails.some((e) => sameEmail2(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
+  return !!group && group.emails.some((e) => sameEmail(e, requester)) && permissionsOf(group, requester).includes("MANAGE_USERS");
 }
 var sameSet = (a, b) => {
   const left = new Set(a);
@@ -4935,15 +4932,15 @@ function fits(change, before, commit) {
   const owners = commit.owners ?? [];
   const withdrawals = commit.withdrawals ?? [];
   if (!change.permissions.length) {
-    const held = before.participants.find((p) => sameEmail2(p.email, change.email));
+    const held = before.participants.find((p) => sameEmail(p.email, change.email));
     if (!held || commit.analysts.length || owners.length || withdrawals.length !== 1) return false;
     const w = withdrawals[0];
-    return sameEmail2(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
+    return sameEmail(w.email, change.email) && sameSet(w.analyst_of ?? [], held.analyst_of) && sameSet(w.data_owner_of ?? [], held.data_owner_of) && !(held.permissions ?? []).length;
   }
-  const isParticipant = sameEmail2(before.owner, change.email) || before.participants.some((p) => sameEmail2(p.email, change.email));
+  const isParticipant = sameEmail(before.owner, change.email) || before.participants.some((p) => sameEmail(p.email, change.email));
   if (withdrawals.length || isParticipant) return false;
   const { owns, runs } = memberRoles(before, change.permissions);
-  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail2(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
+  const one = (grants, names) => names.length ? grants.length === 1 && sameEmail(grants[0].email, change.email) && sameSet(grants[0].names, names) : grants.length === 0;
   return one(commit.analysts.map((g) => ({ email: g.email, names: g.analyst_of })), runs) && one(owners.map((g) => ({ email: g.email, names: g.data_owner_of })), owns);
 }
 function currentGroups(config, published, commits) {
@@ -4959,9 +4956,9 @@ function currentGroups(config, published, commits) {
   return groups;
 }
 function changed2(group, change) {
-  const emails = group.emails.filter((e) => !sameEmail2(e, change.email));
+  const emails = group.emails.filter((e) => !sameEmail(e, change.email));
   const members = {};
-  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail2(e, change.email)) members[e] = p;
+  for (const [e, p] of Object.entries(group.memberPermissions ?? {})) if (!sameEmail(e, change.email)) members[e] = p;
   if (change.permissions.length) {
     emails.push(change.email);
     if (!sameSet(change.permissions, group.permissions)) members[change.email] = change.permissions;

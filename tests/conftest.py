@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 
+#: The session's PostgreSQL cluster and a database per test (``postgres_url``).
+pytest_plugins = ("tests.postgres",)
+
 
 @pytest.fixture(autouse=True)
 def _private_sdk_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

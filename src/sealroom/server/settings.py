@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     sql_threads: int = Field(default=2, ge=1, le=256)
     sql_timeout_seconds: float = Field(default=600.0, gt=0)
     max_result_bytes: int = Field(default=256 << 20, ge=1024)
+    #: SQL nodes with ``engine="spark"`` run on this Spark Connect server (``sc://host:port``);
+    #: empty: such nodes fail with ``spark_unavailable``. It receives decrypted inputs, so it
+    #: must run inside the trust boundary (docs/spark.md).
+    spark_connect_url: str = ""
     validated_cache_bytes: int = Field(default=4 << 30, ge=0)
     #: Limits of one script (Python/R) in the sandbox: wall clock, address space, /output size.
     job_timeout: float = Field(default=300.0, gt=0, description="seconds")

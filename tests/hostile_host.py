@@ -25,6 +25,7 @@ from typing import Any
 from sealroom.errors import CommitRaceError, ConflictError, NotFoundError
 from sealroom.model.records import (
     ApprovalRecord,
+    AuditRow,
     CommitRecord,
     DatasetRecord,
     JobRecord,
@@ -94,9 +95,14 @@ class HostileHost:
     # -- audit ---------------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
         with self._lock:
-            entries = self.entries.setdefault(room_id, [])
-            assert seq == len(entries), "the core appends in order"
-            entries.append(entry_json)
+            self._write_audit([AuditRow(room_id, seq, entry_json)])
+
+    def _write_audit(self, audit: Sequence[AuditRow]) -> None:
+        """The entries of an action, with its rows (the caller holds the lock)."""
+        for row in audit:
+            entries = self.entries.setdefault(row.room_id, [])
+            assert row.seq == len(entries), "the core appends in order"
+            entries.append(row.entry)
 
     def audit_entries(self, room_id: str) -> list[str]:
         return list(self.entries.get(room_id, []))
@@ -125,12 +131,15 @@ class HostileHost:
     def get_room(self, room_id: str) -> RoomRecord | None:
         return self.rooms.get(room_id)
 
-    def insert_room(self, room: RoomRecord, participants: Iterable[str]) -> None:
+    def insert_room(
+        self, room: RoomRecord, participants: Iterable[str], *, audit: Sequence[AuditRow] = ()
+    ) -> None:
         with self._lock:
             if room.id in self.rooms:
                 raise ConflictError(f"room {room.id} is already published", code="room_exists")
             self.rooms[room.id] = room
             self.participants[room.id] = {email.lower() for email in participants}
+            self._write_audit(audit)
 
     def set_room_stopped(
         self, room_id: str, stopped_at_ms: int | None, state_signature: bytes | None
@@ -150,16 +159,21 @@ class HostileHost:
             key=lambda p: p.node,
         )
 
-    def put_publication(self, publication: PublicationRecord) -> None:
-        self.publications[(publication.room_id, publication.node)] = publication
+    def put_publication(
+        self, publication: PublicationRecord, *, audit: Sequence[AuditRow] = ()
+    ) -> None:
+        with self._lock:
+            self.publications[(publication.room_id, publication.node)] = publication
+            self._write_audit(audit)
 
     def delete_publication(self, room_id: str, node: str) -> bool:
         return self.publications.pop((room_id, node), None) is not None
 
     # -- jobs ----------------------------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
+    def insert_job(self, job: JobRecord, *, audit: Sequence[AuditRow] = ()) -> None:
         with self._lock:
             self.jobs[job.id] = job
+            self._write_audit(audit)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         return self.jobs.get(job_id)
@@ -194,8 +208,10 @@ class HostileHost:
         result_blob: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> None:
         with self._lock:
+            self._write_audit(audit)
             self.jobs[job_id] = replace(
                 self.jobs[job_id],
                 status=JobStatus.SUCCEEDED if succeeded else JobStatus.FAILED,
@@ -253,10 +269,19 @@ class HostileHost:
         self.budget[room_id] = (epsilon, delta)
 
     # -- requests of interactive rooms ---------------------------------------------------------
-    def insert_request(self, request_id: str, room_id: str, commit: bytes, requester: str) -> bool:
+    def insert_request(
+        self,
+        request_id: str,
+        room_id: str,
+        commit: bytes,
+        requester: str,
+        *,
+        audit: Sequence[AuditRow] = (),
+    ) -> bool:
         with self._lock:
             if request_id in self.requests:
                 return False
+            self._write_audit(audit)
             created = now_ms()
             self.requests[request_id] = RequestRecord(
                 request_id,
@@ -288,11 +313,13 @@ class HostileHost:
         *,
         rejected_by: str | None = None,
         rejection: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> bool:
         with self._lock:
             record = self.requests.get(request_id)
             if record is None or record.status != RequestStatus.PENDING:
                 return False
+            self._write_audit(audit)
             self.requests[request_id] = replace(
                 record,
                 status=status,
@@ -302,9 +329,13 @@ class HostileHost:
             )
             return True
 
-    def add_approval(self, request_id: str, approver: str, signature: bytes) -> None:
-        rows = self.approval_rows.setdefault(request_id, {})
-        rows[approver.lower()] = ApprovalRecord(approver.lower(), signature, now_ms())
+    def add_approval(
+        self, request_id: str, approver: str, signature: bytes, *, audit: Sequence[AuditRow] = ()
+    ) -> None:
+        with self._lock:
+            self._write_audit(audit)
+            rows = self.approval_rows.setdefault(request_id, {})
+            rows[approver.lower()] = ApprovalRecord(approver.lower(), signature, now_ms())
 
     def approvals(self, request_id: str) -> list[ApprovalRecord]:
         return list(self.approval_rows.get(request_id, {}).values())
@@ -312,7 +343,7 @@ class HostileHost:
     def commits(self, room_id: str) -> list[CommitRecord]:
         return list(self.commit_rows.get(room_id, []))
 
-    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
+    def integrate_commit(self, record: CommitRecord, *, audit: Sequence[AuditRow]) -> None:
         with self._lock:
             rows = self.commit_rows.setdefault(record.room_id, [])
             request = self.requests.get(record.commit_id)
@@ -324,4 +355,4 @@ class HostileHost:
             self.requests[record.commit_id] = replace(
                 request, status=RequestStatus.INTEGRATED, updated_at_ms=now_ms()
             )
-            self.append_audit_entry(record.room_id, *audit_entry)
+            self._write_audit(audit)

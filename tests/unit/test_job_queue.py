@@ -11,8 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
-from sealroom.model.records import JobRecord, JobStatus, RoomRecord
+from sealroom.model.records import AuditRow, JobRecord, JobStatus, RoomRecord
 from sealroom.storage.database import migrate, open_engine, sqlite_url
 from sealroom.storage.metadata import MetadataStore
 
@@ -41,24 +42,26 @@ def store(tmp_path: Path) -> MetadataStore:
 
 
 def _queue(store: MetadataStore, job_id: str, user: str, at_ms: int) -> None:
-    store.insert_job(
-        JobRecord(
-            id=job_id,
-            room_id=ROOM,
-            node="n",
-            submitted_by=user,
-            status=JobStatus.QUEUED,
-            created_at_ms=at_ms,
-            started_at_ms=None,
-            finished_at_ms=None,
-            attempts=0,
-            error_code=None,
-            error_message=None,
-            result_blob=None,
-            parameters=None,
-            spec=None,
-            ticket=b"ticket",
-        )
+    store.insert_job(_job(job_id, user, at_ms))
+
+
+def _job(job_id: str, user: str, at_ms: int) -> JobRecord:
+    return JobRecord(
+        id=job_id,
+        room_id=ROOM,
+        node="n",
+        submitted_by=user,
+        status=JobStatus.QUEUED,
+        created_at_ms=at_ms,
+        started_at_ms=None,
+        finished_at_ms=None,
+        attempts=0,
+        error_code=None,
+        error_message=None,
+        result_blob=None,
+        parameters=None,
+        spec=None,
+        ticket=b"ticket",
     )
 
 
@@ -127,3 +130,21 @@ def test_the_largest_checkpoint_is_kept(store: MetadataStore) -> None:
     store.save_audit_checkpoint(ROOM, 5, "five")
     store.save_audit_checkpoint(ROOM, 4, "four")  # an older one arriving late
     assert store.audit_checkpoint(ROOM) == "five"
+
+
+def test_a_job_and_its_audit_entries_commit_together(store: MetadataStore) -> None:
+    """The rows of an action and its entries are one transaction: a taken sequence number
+    (another writer's entry) rolls back the job too, and a finished job keeps its entry."""
+    store.append_audit_entry(ROOM, 0, '{"seq": 0}')
+    with pytest.raises(IntegrityError):
+        store.insert_job(_job("j1", "a@x.example", 1), audit=[AuditRow(ROOM, 0, '{"seq": 0}')])
+    assert store.get_job("j1") is None
+
+    store.insert_job(_job("j1", "a@x.example", 1), audit=[AuditRow(ROOM, 1, '{"seq": 1}')])
+    with pytest.raises(IntegrityError):
+        store.finish_job("j1", succeeded=True, audit=[AuditRow(ROOM, 1, '{"again": 1}')])
+    job = store.get_job("j1")
+    assert job is not None
+    assert job.status == JobStatus.QUEUED
+    store.finish_job("j1", succeeded=True, audit=[AuditRow(ROOM, 2, '{"seq": 2}')])
+    assert store.audit_entries(ROOM) == ['{"seq": 0}', '{"seq": 1}', '{"seq": 2}']

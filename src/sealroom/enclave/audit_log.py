@@ -28,12 +28,14 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from sealroom.audit import (
     AuditEvent,
     AuditLog,
+    DetailValue,
     check_extends,
     event_from_wire,
     open_checkpoint,
@@ -44,7 +46,25 @@ from sealroom.crypto import SigningKey
 from sealroom.enclave.host import AuditStore
 from sealroom.enclave.verified_state import FACT_ACTIONS, NONCE_MEMORY_MS, RoomFacts
 from sealroom.errors import ParticipantSignatureError, VerificationError
+from sealroom.model.records import AuditRow
 from sealroom.model.signed_actions import ActionProof
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One entry to append: ``event`` as ``user`` did it, with ``notes``, and the verified
+    ``proof`` when a participant signed the action (its key fingerprint and nonce are kept)."""
+
+    user: str
+    notes: str
+    event: EventKind
+    proof: ActionProof | None = None
+
+    def details(self) -> dict[str, DetailValue]:
+        details = self.event.to_details()
+        if self.proof is not None:
+            details |= {"signer": self.proof.fingerprint, "nonce": self.proof.nonce}
+        return details
 
 
 class _Room:
@@ -126,50 +146,64 @@ class AuditLogKeeper:
         notes: str,
         event: EventKind,
         proof: ActionProof | None = None,
-        write: Callable[[int, str], None] | None = None,
+        write: Callable[[Sequence[AuditRow]], None] | None = None,
     ) -> AuditEvent:
         """Append ``event`` (its kind names the action) as ``user`` did it, with ``notes``; with
         the signer's key fingerprint and nonce when ``proof`` (verified) signed the action.
+        ``write`` as for :meth:`append_all`."""
+        return self.append_all(room_id, [Entry(user, notes, event, proof)], write=write)[0]
 
-        ``write``, when given, stores the entry (its sequence number and canonical JSON) in
-        place of the store's ``append_audit_entry``: the host writes it in the same transaction
-        as its rows of the action, so that a crash cannot keep the rows and lose the entry. If
-        ``write`` raises, nothing is appended."""
-        details = event.to_details()
-        if proof is not None:
-            details |= {"signer": proof.fingerprint, "nonce": proof.nonce}
+    def append_all(
+        self,
+        room_id: str,
+        entries: Sequence[Entry],
+        *,
+        write: Callable[[Sequence[AuditRow]], None] | None = None,
+    ) -> list[AuditEvent]:
+        """Append ``entries``, in order, with consecutive sequence numbers.
+
+        ``write``, when given, stores the entries: a host method that writes them in the same
+        transaction as its rows of the action they record, so that a crash cannot keep the rows
+        and lose the entries (the next core would take the rows for ones the host slipped in).
+        Without it the store's ``append_audit_entry`` writes each. The host writes before the
+        core's tree grows: if ``write`` raises, nothing is appended."""
         room = self._room(room_id)
         with room.lock:
             timestamp_ms = int(time.time() * 1000)
-            if write is not None:
-                pending = AuditEvent(
+            pending = [
+                AuditEvent(
                     room_id=room_id,
-                    seq=room.log.size,
+                    seq=room.log.size + offset,
                     timestamp_ms=timestamp_ms,
-                    user=user,
-                    action=event.ACTION,
-                    notes=notes,
-                    details=details,
+                    user=entry.user,
+                    action=entry.event.ACTION,
+                    notes=entry.notes,
+                    details=entry.details(),
                 )
-                write(pending.seq, pending.to_canonical().decode())
-            appended = room.log.append(
-                timestamp_ms=timestamp_ms,
-                user=user,
-                action=event.ACTION,
-                notes=notes,
-                details=details,
-            )
-            room.facts.fold(appended)
-            if write is None:
-                # The canonical JSON of the event: the wire form, and the exact bytes of its leaf.
-                self._store.append_audit_entry(
-                    room_id, appended.seq, appended.to_canonical().decode()
+                for offset, entry in enumerate(entries)
+            ]
+            rows = [
+                AuditRow(room_id, event.seq, event.to_canonical().decode()) for event in pending
+            ]
+            if write is not None:
+                write(rows)
+            else:
+                for row in rows:
+                    self._store.append_audit_entry(row.room_id, row.seq, row.entry)
+            for event in pending:
+                appended = room.log.append(
+                    timestamp_ms=timestamp_ms,
+                    user=event.user,
+                    action=event.action,
+                    notes=event.notes,
+                    details=event.details,
                 )
-            elif appended != pending:
-                raise AssertionError("the audit entry written differs from the one appended")
-            if event.ACTION in FACT_ACTIONS:
+                if appended != event:
+                    raise AssertionError("the audit entry written differs from the one appended")
+                room.facts.fold(appended)
+            if any(event.action in FACT_ACTIONS for event in pending):
                 self.checkpoint(room_id)
-        return appended
+        return pending
 
     def checkpoint(self, room_id: str) -> tuple[int, str]:
         """(size, signed checkpoint) of the log as it is now; the host keeps the latest."""

@@ -24,6 +24,7 @@ from typing import Any
 
 from sealroom.audit import kinds
 from sealroom.crypto import DatasetDecryptor, open_at_rest, seal_at_rest
+from sealroom.enclave.audit_log import Entry
 from sealroom.enclave.context import CoreContext
 from sealroom.enclave.inputs import KeyUse
 from sealroom.errors import BadRequestError, ConflictError, DecryptionError, NotFoundError
@@ -120,23 +121,26 @@ def publish_dataset(
                 ),
             }
         )
-    # Step 4: the row and the entries together.
-    with core.audit.locked(room_id):
-        core.host.put_publication(publication)
-        core.audit.append(
-            room_id,
-            user=principal.email,
-            notes=f"published dataset {dataset_id} to node {node_name}",
-            event=kinds.DatasetPublished(node_name, dataset_id),
-            proof=allowed.proof,
+    # Step 4: the row and its entries, in one host transaction.
+    entries = [
+        Entry(
+            principal.email,
+            f"published dataset {dataset_id} to node {node_name}",
+            kinds.DatasetPublished(node_name, dataset_id),
+            allowed.proof,
         )
-        if outcome is not None:
-            core.audit.append(
-                room_id,
-                user=principal.email,
-                notes=f"validation of node {node_name}: {outcome}",
-                event=kinds.DatasetValidated(node_name, dataset_id, outcome),
+    ]
+    if outcome is not None:
+        entries.append(
+            Entry(
+                principal.email,
+                f"validation of node {node_name}: {outcome}",
+                kinds.DatasetValidated(node_name, dataset_id, outcome),
             )
+        )
+    core.audit.append_all(
+        room_id, entries, write=lambda audit: core.host.put_publication(publication, audit=audit)
+    )
     return DatasetPublishedOut(
         room_id=room_id,
         node=node_name,

@@ -11,6 +11,10 @@ log (:mod:`sealroom.enclave.verified_state`). The *cache* methods store facts th
 already holds (room status, rate-limit windows, airlock usage, privacy budget), so the host can
 show them; the core writes them and compares them with the log, never decides from them.
 
+A method that writes the rows of an action takes the action's audit entries (``audit``) and
+writes them in the same transaction: a crash leaves the rows and their entries, or neither. (A
+row without its entry would look to the next core like one the host slipped in.)
+
 The interface is split by concern, so that each part of the core asks only for what it uses;
 ``Host`` is all of them.
 """
@@ -22,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from sealroom.model.records import (
     ApprovalRecord,
+    AuditRow,
     CommitRecord,
     DatasetRecord,
     JobRecord,
@@ -72,7 +77,9 @@ class RoomStore(Protocol):
 
     def get_room(self, room_id: str) -> RoomRecord | None: ...
 
-    def insert_room(self, room: RoomRecord, participants: Iterable[str]) -> None:
+    def insert_room(
+        self, room: RoomRecord, participants: Iterable[str], *, audit: Sequence[AuditRow] = ()
+    ) -> None:
         """Store a new room (ConflictError ``room_exists`` if it is already stored)."""
         ...
 
@@ -84,7 +91,9 @@ class RoomStore(Protocol):
 
     def list_publications(self, room_id: str) -> list[PublicationRecord]: ...
 
-    def put_publication(self, publication: PublicationRecord) -> None:
+    def put_publication(
+        self, publication: PublicationRecord, *, audit: Sequence[AuditRow] = ()
+    ) -> None:
         """Store ``publication``, replacing the node's previous one."""
         ...
 
@@ -94,7 +103,7 @@ class RoomStore(Protocol):
 class JobQueue(Protocol):
     """Durable jobs and their encrypted results."""
 
-    def insert_job(self, job: JobRecord) -> None: ...
+    def insert_job(self, job: JobRecord, *, audit: Sequence[AuditRow] = ()) -> None: ...
 
     def get_job(self, job_id: str) -> JobRecord | None: ...
 
@@ -112,6 +121,7 @@ class JobQueue(Protocol):
         result_blob: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> None: ...
 
     def requeue_interrupted_jobs(self) -> int: ...
@@ -149,8 +159,16 @@ class RequestRecords(Protocol):
     """Requests, approvals and integrated commits of interactive rooms."""
 
     def insert_request(
-        self, request_id: str, room_id: str, commit: bytes, requester: str
-    ) -> bool: ...
+        self,
+        request_id: str,
+        room_id: str,
+        commit: bytes,
+        requester: str,
+        *,
+        audit: Sequence[AuditRow] = (),
+    ) -> bool:
+        """Store a new pending request; False (and nothing written) if its id exists."""
+        ...
 
     def get_request(self, room_id: str, request_id: str) -> RequestRecord | None: ...
 
@@ -163,19 +181,23 @@ class RequestRecords(Protocol):
         *,
         rejected_by: str | None = None,
         rejection: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> bool:
-        """Move a pending request to ``status``; False if it is no longer pending."""
+        """Move a pending request to ``status``; False (and nothing written) if it is no
+        longer pending."""
         ...
 
-    def add_approval(self, request_id: str, approver: str, signature: bytes) -> None: ...
+    def add_approval(
+        self, request_id: str, approver: str, signature: bytes, *, audit: Sequence[AuditRow] = ()
+    ) -> None: ...
 
     def approvals(self, request_id: str) -> list[ApprovalRecord]: ...
 
     def commits(self, room_id: str) -> list[CommitRecord]: ...
 
-    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
-        """Store the commit, mark its request integrated and append its audit entry (seq,
-        entry JSON), atomically: all or nothing (CommitRaceError)."""
+    def integrate_commit(self, record: CommitRecord, *, audit: Sequence[AuditRow]) -> None:
+        """Store the commit, mark its request integrated and append its audit entry,
+        atomically: all or nothing (CommitRaceError)."""
         ...
 
 

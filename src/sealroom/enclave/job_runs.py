@@ -110,22 +110,28 @@ def _execute(core: CoreContext, job: JobRecord) -> None:
             core.meters.charge_airlock(run, node, len(result.data), failure=False)
     except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
         code, message = core.runner.describe_failure(exc)
-        core.host.finish_job(job.id, succeeded=False, error_code=code, error_message=message)
         core.audit.append(
             run.room_id,
             user=run.submitted_by,
             notes=f"job {job.id} failed: {code}",
             event=kinds.JobFailed(run.node, run.job_id, code),
+            write=lambda audit: core.host.finish_job(
+                job.id, succeeded=False, error_code=code, error_message=message, audit=audit
+            ),
         )
         return
     sealed = seal_at_rest(core.result_key(job.id), result.data, aad=RESULT_AAD)
+    # The result blob first: a crash then leaves an unreferenced blob (gc drops it) and a job
+    # still running (re-queued at the next start), never a finished job without its result.
     blob = core.host.put_job_result(job.id, sealed)
-    core.host.finish_job(job.id, succeeded=True, result_blob=blob)
     core.audit.append(
         run.room_id,
         user=run.submitted_by,
         notes=f"job {job.id} succeeded",
         event=kinds.JobCompleted(run.node, run.job_id, "succeeded"),
+        write=lambda audit: core.host.finish_job(
+            job.id, succeeded=True, result_blob=blob, audit=audit
+        ),
     )
 
 

@@ -175,9 +175,13 @@ def queue_job(
             submitted_at,
         )
         job = ticket.record(ticket.seal(core.identity.storage_key))
-        core.host.insert_job(job)
         entry = core.audit.append(
-            room_id, user=principal.email, notes=notes, event=event, proof=allowed.proof
+            room_id,
+            user=principal.email,
+            notes=notes,
+            event=event,
+            proof=allowed.proof,
+            write=lambda audit: core.host.insert_job(job, audit=audit),
         )
         core.host.add_node_executions(room_id, [name for name, _ in limits], entry.timestamp_ms)
     core.on_job_submitted()

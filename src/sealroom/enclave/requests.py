@@ -20,7 +20,7 @@ name, never a data value.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from sealroom.audit import kinds
 from sealroom.enclave.authorize import Authorized
@@ -47,6 +47,7 @@ from sealroom.model.definition import RoomDefinition, SqlNode
 from sealroom.model.policy import Action
 from sealroom.model.principal import Principal, normalise_email
 from sealroom.model.records import (
+    AuditRow,
     CommitRecord,
     JobRecord,
     RequestRecord,
@@ -214,12 +215,19 @@ def _submit(core: CoreContext, allowed: Authorized, data: object) -> str:
     applied = apply_commit(history.current, commit)
     check_computations(applied, commit.nodes)
     groups = approver_groups(applied, commit)
-    if not core.host.insert_request(
-        commit.commit_id, history.room_id, commit.canonical_bytes(), principal.email
-    ):
-        raise ConflictError(
-            f"request {commit.commit_id} was already submitted", code="request_exists"
-        )
+
+    def write(audit: Sequence[AuditRow]) -> None:
+        if not core.host.insert_request(
+            commit.commit_id,
+            history.room_id,
+            commit.canonical_bytes(),
+            principal.email,
+            audit=audit,
+        ):
+            raise ConflictError(
+                f"request {commit.commit_id} was already submitted", code="request_exists"
+            )
+
     core.audit.append(
         history.room_id,
         user=principal.email,
@@ -231,6 +239,7 @@ def _submit(core: CoreContext, allowed: Authorized, data: object) -> str:
             ",".join(g.node for g in groups),
         ),
         proof=allowed.proof,
+        write=write,
     )
     return commit.commit_id
 
@@ -248,19 +257,21 @@ def _approve(core: CoreContext, allowed: Authorized, request_id: str) -> None:
     message = approval_message(
         history.room_id, commit.commit_id, commit.history_pin, principal.email
     )
-    with core.audit.locked(history.room_id):
-        core.host.add_approval(record.id, principal.email, core.identity.signing_key.sign(message))
-        core.audit.append(
-            history.room_id,
-            user=principal.email,
-            notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
-            event=kinds.RequestApproved(
-                record.id,
-                ",".join(mine),
-                None if allowed.proof is None else allowed.proof.to_header(),
-            ),
-            proof=allowed.proof,
-        )
+    signature = core.identity.signing_key.sign(message)
+    core.audit.append(
+        history.room_id,
+        user=principal.email,
+        notes=f"approved request {record.id} as data owner of {', '.join(mine)}",
+        event=kinds.RequestApproved(
+            record.id,
+            ",".join(mine),
+            None if allowed.proof is None else allowed.proof.to_header(),
+        ),
+        proof=allowed.proof,
+        write=lambda audit: core.host.add_approval(
+            record.id, principal.email, signature, audit=audit
+        ),
+    )
 
 
 def _reject(core: CoreContext, allowed: Authorized, request_id: str, reason: str) -> None:
@@ -275,18 +286,25 @@ def _reject(core: CoreContext, allowed: Authorized, request_id: str, reason: str
             "affects, or its requester (to withdraw it), may"
         )
     reason = _CONTROL.sub(" ", reason).strip()[:MAX_REJECTION_CHARS]
-    with core.audit.locked(history.room_id):
+
+    def write(audit: Sequence[AuditRow]) -> None:
         if not core.host.set_request_status(
-            record.id, RequestStatus.REJECTED, rejected_by=principal.email, rejection=reason
+            record.id,
+            RequestStatus.REJECTED,
+            rejected_by=principal.email,
+            rejection=reason,
+            audit=audit,
         ):
             raise ConflictError(f"request {record.id} is no longer pending", code="request_closed")
-        core.audit.append(
-            history.room_id,
-            user=principal.email,
-            notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
-            event=kinds.RequestRejected(record.id, reason[:500]),
-            proof=allowed.proof,
-        )
+
+    core.audit.append(
+        history.room_id,
+        user=principal.email,
+        notes=f"{'withdrew' if is_requester else 'rejected'} request {record.id}",
+        event=kinds.RequestRejected(record.id, reason[:500]),
+        proof=allowed.proof,
+        write=write,
+    )
 
 
 def _integrate(
@@ -335,7 +353,7 @@ def _integrate(
                         ",".join(node.name for node in commit.nodes),
                     ),
                     proof=allowed.proof,
-                    write=lambda seq, entry: core.host.integrate_commit(stored, (seq, entry)),
+                    write=lambda audit: core.host.integrate_commit(stored, audit=audit),
                 )
             except CommitRaceError:
                 _supersede(core, history.room_id, record.id, principal)
@@ -387,14 +405,22 @@ def _pending(
 
 
 def _supersede(core: CoreContext, room_id: str, request_id: str, principal: Principal) -> None:
-    with core.audit.locked(room_id):
-        if core.host.set_request_status(request_id, RequestStatus.SUPERSEDED):
-            core.audit.append(
-                room_id,
-                user=principal.email,
-                notes=f"request {request_id} was superseded by a newer commit",
-                event=kinds.RequestSuperseded(request_id),
-            )
+    def write(audit: Sequence[AuditRow]) -> None:
+        if not core.host.set_request_status(request_id, RequestStatus.SUPERSEDED, audit=audit):
+            raise ConflictError(f"request {request_id} is no longer pending", code="request_closed")
+
+    try:
+        core.audit.append(
+            room_id,
+            user=principal.email,
+            notes=f"request {request_id} was superseded by a newer commit",
+            event=kinds.RequestSuperseded(request_id),
+            write=write,
+        )
+    except ConflictError as exc:
+        if exc.code != "request_closed":
+            raise
+        # Closed meanwhile: nothing to supersede, and no entry written.
 
 
 def _summary(commit: Commit) -> str:

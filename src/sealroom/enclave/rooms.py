@@ -83,15 +83,19 @@ def publish_room(core: CoreContext, principal: Principal, definition_data: objec
         stopped_at_ms=None,
         state_signature=None,
     )
-    core.host.insert_room(record, definition.participant_emails())
-    core.authority.remember(RoomHistory(room_id, definition, pins=(initial_history_pin(room_id),)))
+    # The room and its first entry in one host transaction (a room without it would look to
+    # the next core like one the host slipped in).
     core.audit.append(
         room_id,
         user=principal.email,
         notes=f"published room {definition.name!r}",
         event=kinds.RoomPublished(room_id),
         proof=proof,
+        write=lambda audit: core.host.insert_room(
+            record, definition.participant_emails(), audit=audit
+        ),
     )
+    core.authority.remember(RoomHistory(room_id, definition, pins=(initial_history_pin(room_id),)))
     return room_id
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "ApprovalRecord",
+    "AuditRow",
     "CommitRecord",
     "DatasetRecord",
     "JobRecord",
@@ -35,6 +36,18 @@ __all__ = [
 def now_ms() -> int:
     """Milliseconds since the epoch (the clock every record uses)."""
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    """One audit entry as the host stores it: the room, its sequence number, its canonical JSON.
+
+    The core hands these to a host method together with the rows of the action they record, so
+    that the host writes both in one transaction (a crash keeps both or neither)."""
+
+    room_id: str
+    seq: int
+    entry: str
 
 
 @dataclass(frozen=True)

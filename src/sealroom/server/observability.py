@@ -43,7 +43,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -64,7 +64,7 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sealroom._version import __version__
-from sealroom.model.records import JobRecord, JobStatus, now_ms
+from sealroom.model.records import AuditRow, JobRecord, JobStatus, now_ms
 from sealroom.storage import schema
 from sealroom.storage.host import SqlHost
 
@@ -479,8 +479,8 @@ class JobObservingHost(SqlHost):
         self._running: dict[str, tuple[str, str, float]] = {}
         self._lock = threading.Lock()
 
-    def insert_job(self, job: JobRecord) -> None:
-        super().insert_job(job)
+    def insert_job(self, job: JobRecord, *, audit: Sequence[AuditRow] = ()) -> None:
+        super().insert_job(job, audit=audit)
         self._changed(job.id, job.room_id, job.node, JobStatus.QUEUED, None)
 
     def claim_next_job(self) -> JobRecord | None:
@@ -502,6 +502,7 @@ class JobObservingHost(SqlHost):
         result_blob: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> None:
         super().finish_job(
             job_id,
@@ -509,6 +510,7 @@ class JobObservingHost(SqlHost):
             result_blob=result_blob,
             error_code=error_code,
             error_message=error_message,
+            audit=audit,
         )
         with self._lock:
             claimed = self._running.pop(job_id, None)

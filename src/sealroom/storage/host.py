@@ -11,10 +11,11 @@ instead of at their next look at the database); it carries the job id only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
+from sealroom.model.records import AuditRow
 from sealroom.storage.blobs import BlobStore, chunk_key, result_key
 from sealroom.storage.metadata import MetadataStore
 from sealroom.storage.requests import RequestStore
@@ -45,6 +46,7 @@ class SqlHost(MetadataStore, RequestStore):
         result_blob: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> None:
         super().finish_job(
             job_id,
@@ -52,6 +54,7 @@ class SqlHost(MetadataStore, RequestStore):
             result_blob=result_blob,
             error_code=error_code,
             error_message=error_message,
+            audit=audit,
         )
         self._on_job_finished(job_id)
 

@@ -37,6 +37,7 @@ from sealroom.errors import ConflictError
 from sealroom.model.identities import key_fingerprint
 from sealroom.model.principal import normalise_email
 from sealroom.model.records import (
+    AuditRow,
     DatasetRecord,
     JobRecord,
     JobStatus,
@@ -46,7 +47,13 @@ from sealroom.model.records import (
 )
 from sealroom.storage import schema as t
 
-__all__ = ["MetadataStore", "ParticipantKeyRecord", "UserRecord", "WebSessionRecord"]
+__all__ = [
+    "MetadataStore",
+    "ParticipantKeyRecord",
+    "UserRecord",
+    "WebSessionRecord",
+    "write_audit_rows",
+]
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,18 @@ class ParticipantKeyRecord(NamedTuple):
 
 # Built once: the hottest write of the platform (every action is audited).
 _INSERT_AUDIT_ENTRY = insert(t.audit_entries)
+
+
+def write_audit_rows(conn: Connection, audit: Sequence[AuditRow]) -> None:
+    """Insert ``audit`` in the caller's transaction (the entries of the action it writes).
+    A taken ``(room, seq)`` raises IntegrityError, which rolls the whole action back."""
+    if audit:
+        conn.execute(
+            _INSERT_AUDIT_ENTRY,
+            [{"room_id": row.room_id, "seq": row.seq, "entry": row.entry} for row in audit],
+        )
+
+
 _EMAIL_FOR_TOKEN = (
     select(t.users.c.email)
     .join(t.api_tokens, t.api_tokens.c.user_id == t.users.c.id)
@@ -362,10 +381,13 @@ class MetadataStore:
             conn.execute(delete(t.datasets).where(t.datasets.c.id == dataset_id))
 
     # -- rooms --------------------------------------------------------------------------
-    def insert_room(self, room: RoomRecord, participants: Iterable[str]) -> None:
+    def insert_room(
+        self, room: RoomRecord, participants: Iterable[str], *, audit: Sequence[AuditRow] = ()
+    ) -> None:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.rooms).values(**room.__dict__))
+                write_audit_rows(conn, audit)
                 emails = sorted({normalise_email(e) for e in participants})
                 if emails:
                     conn.execute(
@@ -404,8 +426,11 @@ class MetadataStore:
             )
 
     # -- publications -------------------------------------------------------------------
-    def put_publication(self, publication: PublicationRecord) -> None:
+    def put_publication(
+        self, publication: PublicationRecord, *, audit: Sequence[AuditRow] = ()
+    ) -> None:
         with self.engine.begin() as conn:
+            write_audit_rows(conn, audit)
             conn.execute(
                 delete(t.publications).where(
                     and_(
@@ -440,10 +465,11 @@ class MetadataStore:
         return bool(result.rowcount)
 
     # -- jobs ---------------------------------------------------------------------------
-    def insert_job(self, job: JobRecord) -> None:
+    def insert_job(self, job: JobRecord, *, audit: Sequence[AuditRow] = ()) -> None:
         """Queue ``job`` (the core built it: its ticket says what it runs)."""
         with self.engine.begin() as conn:
             conn.execute(_INSERT_JOB, job.__dict__)
+            write_audit_rows(conn, audit)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
@@ -507,8 +533,10 @@ class MetadataStore:
         result_blob: str | None = None,
         error_code: str | None = None,
         error_message: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> None:
         with self.engine.begin() as conn:
+            write_audit_rows(conn, audit)
             conn.execute(
                 _FINISH_JOB,
                 {
@@ -656,7 +684,7 @@ class MetadataStore:
     # -- audit --------------------------------------------------------------------------
     def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
         with self.engine.begin() as conn:
-            conn.execute(_INSERT_AUDIT_ENTRY, {"room_id": room_id, "seq": seq, "entry": entry_json})
+            write_audit_rows(conn, [AuditRow(room_id, seq, entry_json)])
 
     def audit_checkpoint(self, room_id: str) -> str | None:
         """The latest checkpoint the core signed for ``room_id`` (a signed note), if any."""

@@ -6,12 +6,14 @@ the core whenever it reads them back (see :mod:`sealroom.enclave.requests`). A h
 withhold a record (the core then sees fewer approvals or commits, never forged ones), and
 dropping integrated commits is also visible in the room's audit log.
 
-Integrating is atomic: the commit row (unique per ``(room, seq)``) and the request's status
-change in one transaction, so two integrations racing for the same sequence number cannot both
-succeed.
+Each write and the audit entries of its action go in one transaction. Integrating is atomic:
+the commit row (unique per ``(room, seq)``), the request's status change and the entry, so two
+integrations racing for the same sequence number cannot both succeed.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from sqlalchemy import Engine, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -20,12 +22,14 @@ from sealroom.errors import CommitRaceError
 from sealroom.model.principal import normalise_email
 from sealroom.model.records import (
     ApprovalRecord,
+    AuditRow,
     CommitRecord,
     RequestRecord,
     RequestStatus,
     now_ms,
 )
 from sealroom.storage import schema as t
+from sealroom.storage.metadata import write_audit_rows
 
 __all__ = ["RequestStore"]
 
@@ -35,8 +39,17 @@ class RequestStore:
         self.engine = engine
 
     # -- requests -------------------------------------------------------------------------
-    def insert_request(self, request_id: str, room_id: str, commit: bytes, requester: str) -> bool:
-        """Store a new pending request; False if a request with this id (commit) exists."""
+    def insert_request(
+        self,
+        request_id: str,
+        room_id: str,
+        commit: bytes,
+        requester: str,
+        *,
+        audit: Sequence[AuditRow] = (),
+    ) -> bool:
+        """Store a new pending request and its audit entries; False (nothing written) if a
+        request with this id (commit) exists."""
         created = now_ms()
         try:
             with self.engine.begin() as conn:
@@ -51,6 +64,7 @@ class RequestStore:
                         updated_at_ms=created,
                     )
                 )
+                write_audit_rows(conn, audit)
         except IntegrityError:
             return False
         return True
@@ -82,8 +96,10 @@ class RequestStore:
         *,
         rejected_by: str | None = None,
         rejection: str | None = None,
+        audit: Sequence[AuditRow] = (),
     ) -> bool:
-        """Move a pending request to ``status``; False if it is no longer pending."""
+        """Move a pending request to ``status`` and write its audit entries; False (nothing
+        written) if it is no longer pending."""
         requests = t.room_requests
         with self.engine.begin() as conn:
             result = conn.execute(
@@ -98,11 +114,16 @@ class RequestStore:
                     rejection=rejection,
                 )
             )
-        return bool(result.rowcount)
+            if not result.rowcount:
+                return False
+            write_audit_rows(conn, audit)
+        return True
 
     # -- approvals ------------------------------------------------------------------------
-    def add_approval(self, request_id: str, approver: str, signature: bytes) -> None:
-        """Record (or replace) ``approver``'s approval."""
+    def add_approval(
+        self, request_id: str, approver: str, signature: bytes, *, audit: Sequence[AuditRow] = ()
+    ) -> None:
+        """Record (or replace) ``approver``'s approval, with its audit entries."""
         approvals = t.request_approvals
         key = and_(
             approvals.c.request_id == request_id, approvals.c.approver == normalise_email(approver)
@@ -129,6 +150,7 @@ class RequestStore:
                 .where(t.room_requests.c.id == request_id)
                 .values(updated_at_ms=now_ms())
             )
+            write_audit_rows(conn, audit)
 
     def approvals(self, request_id: str) -> list[ApprovalRecord]:
         approvals = t.request_approvals
@@ -149,9 +171,9 @@ class RequestStore:
             ).all()
         return [CommitRecord(**dict(row._mapping)) for row in rows]
 
-    def integrate_commit(self, record: CommitRecord, audit_entry: tuple[int, str]) -> None:
-        """Store the commit, mark its request integrated and append its audit entry
-        (``(seq, entry JSON)``), in one transaction: a crash leaves all three or none (a
+    def integrate_commit(self, record: CommitRecord, *, audit: Sequence[AuditRow]) -> None:
+        """Store the commit, mark its request integrated and append its audit entries, in one
+        transaction: a crash leaves all three or none (a
         commit without its entry would be refused by the next core as one the host slipped in).
 
         Raises :class:`CommitRaceError` if the sequence number is taken or the request is no
@@ -161,10 +183,7 @@ class RequestStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(t.room_commits).values(**record.__dict__))
-                seq, entry = audit_entry
-                conn.execute(
-                    insert(t.audit_entries).values(room_id=record.room_id, seq=seq, entry=entry)
-                )
+                write_audit_rows(conn, audit)
                 result = conn.execute(
                     update(requests)
                     .where(

@@ -11,9 +11,13 @@ What goes, each against a cutoff of :class:`GcPolicy` (``now`` minus an age):
 3. **Uploads**: upload rows created before the grace cutoff. Abandoned ones (never completed)
    with the rows of the chunks they received; completed ones are receipts only (the dataset row
    is the record), deleted as well so their chunk rows do not keep chunks alive for ever.
-4. **Orphan files**, older (by mtime) than the grace cutoff: chunk files that no remaining
-   dataset's manifest and no remaining upload lists; result files that no job points to, of jobs
-   neither queued nor running; temporary files of writes that never finished.
+4. **Orphan blobs**, older (by modification time) than the grace cutoff: chunks that no remaining
+   dataset's manifest and no remaining upload lists; results that no job points to, of jobs
+   neither queued nor running; what writes that never finished left (temporary files, or
+   unfinished multipart uploads of the S3 store).
+
+The blob store is any :class:`~sealroom.storage.blobs.BlobStore` (a directory or a bucket): gc
+reaches it only through that protocol.
 
 Never deleted, because something still references it:
 
@@ -38,10 +42,11 @@ Safe while a server runs on the same data directory:
 * Files are deleted only when older than the grace cutoff: a chunk or result being written now,
   whose row comes just after the file, is young.
 * A chunk stored long ago can be re-used by a new upload (content addressing: the server writes a
-  chunk only once); the server then refreshes its mtime (``LocalBlobStore.keep_or_put``). Each
-  orphan chunk is first moved aside (an atomic rename), then the database and the chunk's mtime
-  are read again, and a chunk referenced or refreshed meanwhile is put back; a server that finds
-  the chunk moved aside writes it again.
+  chunk only once); the server then refreshes its modification time (``BlobStore.keep_or_put``).
+  Each orphan chunk is first set aside (``BlobStore.set_aside``: a chunk refreshed meanwhile
+  stays), then the database is read again, and a chunk referenced meanwhile is put back; a server
+  that finds the chunk set aside writes it again. Chunks are set aside in batches, so each is out
+  of reach for a short time (the S3 store's re-use waits while a chunk is aside).
 * A manifest that does not parse stops the chunk step (nothing is known to be unreferenced).
 
 Only ciphertext and ids are handled here; nothing is decrypted, nothing is logged but ids.
@@ -49,11 +54,9 @@ Only ciphertext and ids are handled here; nothing is decrypted, nothing is logge
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, select, update
@@ -62,7 +65,7 @@ from sealroom.crypto import Manifest
 from sealroom.errors import DecryptionError
 from sealroom.model.records import JobStatus
 from sealroom.storage import schema as t
-from sealroom.storage.blobs import LocalBlobStore
+from sealroom.storage.blobs import BlobStore
 
 __all__ = [
     "RESULT_EXPIRED",
@@ -85,8 +88,10 @@ _RESULT_EXPIRED_MESSAGE: Final = (
 _BATCH: Final = 500
 _CHUNK_NAME = re.compile(r"^[0-9a-f]{64}$")
 _RESULT_NAME = re.compile(r"^[a-z0-9_-]{1,128}$")
-#: Suffix of a chunk moved aside while its deletion is checked once more.
-_ASIDE: Final = ".gc"
+#: Chunks set aside at once before the database is read again: each stays out of reach for the
+#: time of one batch (a server re-using one waits for it on S3), and the database is read once
+#: per batch.
+_ASIDE_BATCH: Final = 100
 
 
 @dataclass(frozen=True)
@@ -136,7 +141,8 @@ class AbandonedUpload:
 class OrphanFile:
     #: ``chunk``, ``result`` or ``temporary``.
     kind: str
-    #: The blob key (a temporary file: its path under the blob store's root).
+    #: The blob key (a temporary file: its path under the store's root; an unfinished S3
+    #: multipart upload: its key).
     key: str
     size: int
     modified_at_ms: int
@@ -163,7 +169,7 @@ class GcReport:
 
 
 def collect_garbage(
-    engine: Engine, blobs: LocalBlobStore, policy: GcPolicy, *, dry_run: bool = False
+    engine: Engine, blobs: BlobStore, policy: GcPolicy, *, dry_run: bool = False
 ) -> GcReport:
     """Delete what :class:`GcPolicy` says has expired (see the module docstring), or with
     ``dry_run`` only find it: then nothing is written, renamed or deleted."""
@@ -178,9 +184,7 @@ def collect_garbage(
 
 
 # -- 1. results ---------------------------------------------------------------------------------
-def _expire_results(
-    engine: Engine, blobs: LocalBlobStore, policy: GcPolicy, report: GcReport
-) -> None:
+def _expire_results(engine: Engine, blobs: BlobStore, policy: GcPolicy, report: GcReport) -> None:
     if policy.result_retention_ms is None:
         return
     jobs = t.jobs
@@ -283,14 +287,13 @@ def _drop_old_uploads(engine: Engine, policy: GcPolicy, report: GcReport) -> Non
 
 # -- 4. chunks ----------------------------------------------------------------------------------
 def _drop_orphan_chunks(
-    engine: Engine, blobs: LocalBlobStore, policy: GcPolicy, report: GcReport
+    engine: Engine, blobs: BlobStore, policy: GcPolicy, report: GcReport
 ) -> None:
-    root = blobs.root / "chunks"
     if not report.dry_run:
-        _put_back_chunks_left_aside(root)
+        blobs.put_back_left_aside("chunks")
     old = [
         f
-        for f in _files(blobs, root, "chunk", _CHUNK_NAME)
+        for f in _files(blobs, "chunks", "chunk", _CHUNK_NAME)
         if f.modified_at_ms < policy.grace_cutoff_ms
     ]
     if not old:
@@ -303,27 +306,23 @@ def _drop_orphan_chunks(
     if report.dry_run:
         report.files.extend(orphans)
         return
-    aside: list[tuple[OrphanFile, Path, Path]] = []
-    for orphan in orphans:
-        path = blobs.root / orphan.key
-        moved = path.with_name(f".{path.name}{_ASIDE}")
-        try:
-            os.rename(path, moved)
-        except FileNotFoundError:
-            continue  # deleted meanwhile (another gc)
-        aside.append((orphan, path, moved))
-    # Read again, after the renames: a chunk an upload took up meanwhile is referenced now, or
-    # was refreshed before the rename (its mtime is new), or the server found it gone and wrote
-    # it again.
-    with engine.connect() as conn:
-        referenced = _referenced_chunks(conn, policy, report)
-    for orphan, path, moved in aside:
-        name = path.name
-        if referenced is None or name in referenced or _mtime_ms(moved) >= policy.grace_cutoff_ms:
-            _put_back(moved, path)
-            continue
-        moved.unlink(missing_ok=True)
-        report.files.append(orphan)
+    for start in range(0, len(orphans), _ASIDE_BATCH):
+        # A chunk refreshed since the cutoff stays where it is; one deleted meanwhile (another
+        # gc) is skipped.
+        aside = [
+            orphan
+            for orphan in orphans[start : start + _ASIDE_BATCH]
+            if blobs.set_aside(orphan.key, policy.grace_cutoff_ms)
+        ]
+        # Read again, after setting aside: a chunk an upload took up meanwhile is referenced
+        # now, or the server found it gone and wrote it again.
+        with engine.connect() as conn:
+            referenced = _referenced_chunks(conn, policy, report)
+        for orphan in aside:
+            keep = referenced is None or orphan.key.rsplit("/", 1)[1] in referenced
+            blobs.end_aside(orphan.key, keep=keep)
+            if not keep:
+                report.files.append(orphan)
 
 
 def _referenced_chunks(conn: Connection, policy: GcPolicy, report: GcReport) -> set[str] | None:
@@ -362,30 +361,13 @@ def _referenced_chunks(conn: Connection, policy: GcPolicy, report: GcReport) -> 
     return referenced
 
 
-def _put_back_chunks_left_aside(root: Path) -> None:
-    """Chunks a gc that stopped half-way moved aside go back (this run checks them again)."""
-    if not root.is_dir():
-        return
-    for moved in root.glob(f"*/.*{_ASIDE}"):
-        name = moved.name[1 : -len(_ASIDE)]
-        if _CHUNK_NAME.match(name):
-            _put_back(moved, moved.with_name(name))
-
-
-def _put_back(moved: Path, path: Path) -> None:
-    if path.exists():
-        moved.unlink(missing_ok=True)  # written again meanwhile: the same bytes (its hash)
-    else:
-        os.replace(moved, path)
-
-
 # -- 5. results no job points to ----------------------------------------------------------------
 def _drop_orphan_results(
-    engine: Engine, blobs: LocalBlobStore, policy: GcPolicy, report: GcReport
+    engine: Engine, blobs: BlobStore, policy: GcPolicy, report: GcReport
 ) -> None:
     old = [
         f
-        for f in _files(blobs, blobs.root / "results", "result", _RESULT_NAME)
+        for f in _files(blobs, "results", "result", _RESULT_NAME)
         if f.modified_at_ms < policy.grace_cutoff_ms
     ]
     if not old:
@@ -414,50 +396,23 @@ def _drop_orphan_results(
         report.files.append(orphan)
 
 
-# -- 6. temporary files of interrupted writes -----------------------------------------------------
-def _drop_stale_temporary_files(blobs: LocalBlobStore, policy: GcPolicy, report: GcReport) -> None:
-    for path in sorted(blobs.root.rglob(".*.tmp")):
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue  # renamed into place meanwhile
-        modified = stat.st_mtime_ns // 1_000_000
-        if not path.is_file() or modified >= policy.grace_cutoff_ms:
-            continue
-        if not report.dry_run:
-            path.unlink(missing_ok=True)
-        key = path.relative_to(blobs.root).as_posix()
-        report.files.append(OrphanFile("temporary", key, stat.st_size, modified))
+# -- 6. what interrupted writes left ------------------------------------------------------------
+def _drop_stale_temporary_files(blobs: BlobStore, policy: GcPolicy, report: GcReport) -> None:
+    partial = blobs.drop_partial_writes(policy.grace_cutoff_ms, dry_run=report.dry_run)
+    report.files.extend(OrphanFile("temporary", p.key, p.size, p.modified_at_ms) for p in partial)
 
 
-# -- files ----------------------------------------------------------------------------------------
-def _files(
-    blobs: LocalBlobStore, root: Path, kind: str, name: re.Pattern[str]
-) -> Iterator[OrphanFile]:
-    """The blob files under ``root`` whose names are ``name`` (keys, never dot files)."""
-    if not root.is_dir():
-        return
-    for path in sorted(root.rglob("*")):
-        if not name.match(path.name):
-            continue
-        try:
-            stat = path.stat()
-        except FileNotFoundError:
-            continue
-        if path.is_file():
-            key = path.relative_to(blobs.root).as_posix()
-            yield OrphanFile(kind, key, stat.st_size, stat.st_mtime_ns // 1_000_000)
+# -- blobs ----------------------------------------------------------------------------------------
+def _files(blobs: BlobStore, prefix: str, kind: str, name: re.Pattern[str]) -> Iterable[OrphanFile]:
+    """The blobs under ``prefix`` whose last key segment is ``name``."""
+    for blob in blobs.list_blobs(prefix):
+        if name.match(blob.key.rsplit("/", 1)[1]):
+            yield OrphanFile(kind, blob.key, blob.size, blob.modified_at_ms)
 
 
-def _mtime_ms(path: Path) -> int:
-    return path.stat().st_mtime_ns // 1_000_000
-
-
-def _size(blobs: LocalBlobStore, key: str) -> int:
-    try:
-        return (blobs.root / key).stat().st_size
-    except (FileNotFoundError, ValueError):
-        return 0
+def _size(blobs: BlobStore, key: str) -> int:
+    info = blobs.stat(key)
+    return 0 if info is None else info.size
 
 
 def _batches(items: Sequence[str]) -> Iterable[Sequence[str]]:

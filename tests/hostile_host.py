@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -93,9 +94,12 @@ class HostileHost:
         self.jobs[job_id] = replace(self.jobs[job_id], **changes)
 
     # -- audit ---------------------------------------------------------------------------------
-    def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
+    def append_audit_rows(self, audit: Sequence[AuditRow]) -> None:
         with self._lock:
-            self._write_audit([AuditRow(room_id, seq, entry_json)])
+            self._write_audit(audit)
+
+    def room_lock(self, room_id: str) -> AbstractContextManager[None]:
+        return self._lock
 
     def _write_audit(self, audit: Sequence[AuditRow]) -> None:
         """The entries of an action, with its rows (the caller holds the lock)."""
@@ -103,9 +107,11 @@ class HostileHost:
             entries = self.entries.setdefault(row.room_id, [])
             assert row.seq == len(entries), "the core appends in order"
             entries.append(row.entry)
+            if row.checkpoint is not None:
+                self._keep_checkpoint(row.room_id, row.seq + 1, row.checkpoint)
 
-    def audit_entries(self, room_id: str) -> list[str]:
-        return list(self.entries.get(room_id, []))
+    def audit_entries(self, room_id: str, start: int = 0) -> list[str]:
+        return list(self.entries.get(room_id, [])[start:])
 
     def audit_checkpoint(self, room_id: str) -> str | None:
         kept = self.checkpoints.get(room_id)
@@ -113,9 +119,12 @@ class HostileHost:
 
     def save_audit_checkpoint(self, room_id: str, size: int, note: str) -> None:
         with self._lock:
-            kept = self.checkpoints.get(room_id)
-            if kept is None or size > kept[0]:
-                self.checkpoints[room_id] = (size, note)
+            self._keep_checkpoint(room_id, size, note)
+
+    def _keep_checkpoint(self, room_id: str, size: int, note: str) -> None:
+        kept = self.checkpoints.get(room_id)
+        if kept is None or size > kept[0]:
+            self.checkpoints[room_id] = (size, note)
 
     # -- datasets ------------------------------------------------------------------------------
     def get_dataset(self, dataset_id: str) -> DatasetRecord | None:

@@ -488,3 +488,18 @@ def test_root_from_leaves_is_the_tree_head() -> None:
         assert root_from_leaves([SMALL_TREE.leaf(i) for i in range(size)]) == SMALL_ROOTS[size]
     with pytest.raises(ValueError, match="32 bytes"):
         root_from_leaves([HASH, b"short"])
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 8, 9, 33])
+def test_truncating_undoes_appends(size: int) -> None:
+    for keep in range(size + 1):
+        tree = _tree(size)
+        tree.truncate(keep)
+        assert tree.size == keep
+        assert tree.root() == _tree(keep).root()
+        # Appending again gives the tree that was never truncated.
+        for i in range(keep, size):
+            tree.append(leaf_hash(i.to_bytes(8, "big")))
+        assert tree.root() == _tree(size).root()
+        if 0 < keep < size:
+            assert tree.consistency_proof(keep, size) == _tree(size).consistency_proof(keep, size)

@@ -34,7 +34,7 @@ from tests.unit.core_harness import (
 #: Every method by which the host persists something.
 _WRITES = frozenset(
     {
-        "append_audit_entry",
+        "append_audit_rows",
         "save_audit_checkpoint",
         "insert_room",
         "set_room_stopped",

@@ -135,7 +135,7 @@ def test_the_largest_checkpoint_is_kept(store: MetadataStore) -> None:
 def test_a_job_and_its_audit_entries_commit_together(store: MetadataStore) -> None:
     """The rows of an action and its entries are one transaction: a taken sequence number
     (another writer's entry) rolls back the job too, and a finished job keeps its entry."""
-    store.append_audit_entry(ROOM, 0, '{"seq": 0}')
+    store.append_audit_rows([AuditRow(ROOM, 0, '{"seq": 0}')])
     with pytest.raises(IntegrityError):
         store.insert_job(_job("j1", "a@x.example", 1), audit=[AuditRow(ROOM, 0, '{"seq": 0}')])
     assert store.get_job("j1") is None

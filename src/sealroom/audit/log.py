@@ -100,6 +100,14 @@ class AuditLog:
             self._events.append(event)
             return event
 
+    def truncate(self, size: int) -> None:
+        """Undo the appends from ``size`` on (their write to the host failed)."""
+        with self._lock:
+            self._tree.truncate(size)
+            del self._events[size:]
+            if self._checkpoint is not None and self._checkpoint[0] > size:
+                self._checkpoint = None
+
     def events(self, start: int = 0, end: int | None = None) -> list[AuditEvent]:
         with self._lock:
             return self._events[start:end]

@@ -87,6 +87,13 @@ class MerkleTree:
             level, position = level + 1, position // 2
         return index
 
+    def truncate(self, size: int) -> None:
+        """Drop the leaves from ``size`` on (an append the store refused is undone): level
+        ``h`` keeps the complete subtrees of the first ``size`` leaves, ``size >> h`` of them."""
+        self._check_size(size)
+        for height, level in enumerate(self._levels):
+            del level[size >> height :]
+
     def leaf(self, index: int) -> bytes:
         return self._levels[0][index]
 

@@ -29,8 +29,8 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager, nullcontext
+from dataclasses import dataclass, replace
 
 from sealroom.audit import (
     AuditEvent,
@@ -73,38 +73,69 @@ class _Room:
         self.facts = facts
         # Re-entrant: a check-then-append holds it around its own appends.
         self.lock = threading.RLock()
+        #: How deep the lock's holder is in nested sections (only the holder touches it).
+        self.depth = 0
         #: Nonces claimed by this process (an action may fail before its entry is written).
         self.claimed: OrderedDict[str, int] = OrderedDict()
 
 
 class AuditLogKeeper:
-    """Appends to, reads and checkpoints the per-room audit logs, and keeps their facts."""
+    """Appends to, reads and checkpoints the per-room audit logs, and keeps their facts.
 
-    def __init__(self, store: AuditStore, signing_key: SigningKey) -> None:
+    ``shared``: other cores (processes that share this host's database) append to the same
+    logs. Then each section that reads facts or appends holds the room's lock across processes
+    (``room_lock``) and first catches up with the entries others appended, which must be
+    covered by a checkpoint this core's key signed (every append then checkpoints, in the
+    transaction of its entries); an entry no checkpoint covers is refused as one the host
+    slipped in.
+    """
+
+    def __init__(self, store: AuditStore, signing_key: SigningKey, *, shared: bool = False) -> None:
         self._store = store
         self._signing_key = signing_key
+        self._shared = shared
         self._rooms: dict[str, _Room] = {}
         self._guard = threading.Lock()
 
     def _room(self, room_id: str) -> _Room:
-        """The room's log and facts, loaded and checked against the last stored checkpoint once."""
+        """The room's log and facts, loaded and checked against the last stored checkpoint once
+        (shared: under the host's room lock, so that no entry and checkpoint are being written
+        between the two reads)."""
         with self._guard:
             room = self._rooms.get(room_id)
-            if room is None:
-                room = self._load(room_id)
-                self._rooms[room_id] = room
+        if room is not None:
             return room
+        with self._store.room_lock(room_id) if self._shared else nullcontext():
+            loaded = self._load(room_id)
+        with self._guard:
+            return self._rooms.setdefault(room_id, loaded)
 
     def log(self, room_id: str) -> AuditLog:
-        return self._room(room_id).log
+        """The room's log (shared: caught up with what other cores appended)."""
+        with self._held(room_id) as room:
+            return room.log
 
     @contextmanager
     def locked(self, room_id: str) -> Iterator[RoomFacts]:
         """The room's facts, with its lock held: nothing is appended to the room meanwhile
         except by the holder, so a check of a fact and the entry that changes it are atomic."""
-        room = self._room(room_id)
-        with room.lock:
+        with self._held(room_id) as room:
             yield room.facts
+
+    @contextmanager
+    def _held(self, room_id: str) -> Iterator[_Room]:
+        """The room with its lock held; shared, the outermost section also holds the host's
+        lock of the room and catches up first."""
+        room = self._room(room_id)
+        with room.lock, ExitStack() as stack:
+            if self._shared and room.depth == 0:
+                stack.enter_context(self._store.room_lock(room_id))
+                self._catch_up(room_id, room)
+            room.depth += 1
+            try:
+                yield room
+            finally:
+                room.depth -= 1
 
     def _load(self, room_id: str) -> _Room:
         events = [_stored_event(raw) for raw in self._store.audit_entries(room_id)]
@@ -122,15 +153,49 @@ class AuditLogKeeper:
             facts.fold(event)
         return _Room(log, facts)
 
+    def _catch_up(self, room_id: str, room: _Room) -> None:
+        """Fold in the entries other cores appended since this one last looked (the caller
+        holds the host's room lock, so none is being appended meanwhile)."""
+        before = room.log.size
+        added = [_stored_event(raw) for raw in self._store.audit_entries(room_id, before)]
+        if not added:
+            return
+        try:
+            for event in added:
+                appended = room.log.append(
+                    timestamp_ms=event.timestamp_ms,
+                    user=event.user,
+                    action=event.action,
+                    notes=event.notes,
+                    details=event.details,
+                )
+                if appended != event:
+                    raise VerificationError(
+                        f"audit log of room {room_id}: entry {event.seq} is out of order"
+                    )
+            stored = self._store.audit_checkpoint(room_id)
+            if stored is None:
+                raise VerificationError(
+                    f"audit log of room {room_id}: {len(added)} entries no checkpoint covers"
+                )
+            checkpoint = open_checkpoint(stored, room_origin(room_id), self._signing_key.verify_key)
+            if checkpoint.size != room.log.size:
+                raise VerificationError(
+                    f"audit log of room {room_id}: the host holds {room.log.size} entries but "
+                    f"the core checkpointed {checkpoint.size}"
+                )
+            check_extends(checkpoint, room_origin(room_id), room.log)
+        except Exception:
+            room.log.truncate(before)
+            raise
+        for event in added:
+            room.facts.fold(event)
+
     def claim_nonce(self, room_id: str, nonce: str, now_ms: int) -> None:
         """Use a signature's nonce once in the room, or :class:`ParticipantSignatureError`."""
-        room = self._room(room_id)
-        with room.lock:
+        with self._held(room_id) as room:
             if nonce in room.facts.recent_nonces or nonce in room.claimed:
-                raise ParticipantSignatureError(
-                    "this signed request was used before, and a signature is accepted once: "
-                    "sign the action again (the SDK does this for every request)"
-                )
+                raise _replayed()
             room.claimed[nonce] = now_ms
             while room.claimed:
                 oldest, claimed_at = next(iter(room.claimed.items()))
@@ -165,51 +230,57 @@ class AuditLogKeeper:
         ``write``, when given, stores the entries: a host method that writes them in the same
         transaction as its rows of the action they record, so that a crash cannot keep the rows
         and lose the entries (the next core would take the rows for ones the host slipped in).
-        Without it the store's ``append_audit_entry`` writes each. The host writes before the
-        core's tree grows: if ``write`` raises, nothing is appended."""
-        room = self._room(room_id)
-        with room.lock:
+        Without it the store's ``append_audit_rows`` writes them. The last row carries the
+        signed checkpoint when one is due (an entry that changes a fact; every entry when
+        shared). If the write raises, the tree is as before: nothing is appended.
+
+        A signed action whose nonce the log already holds is refused: another core sharing the
+        host accepted the same signed request first.
+        """
+        with self._held(room_id) as room:
+            for entry in entries:
+                if entry.proof is not None and entry.proof.nonce in room.facts.recent_nonces:
+                    raise _replayed()
+            before = room.log.size
             timestamp_ms = int(time.time() * 1000)
-            pending = [
-                AuditEvent(
-                    room_id=room_id,
-                    seq=room.log.size + offset,
+            appended = [
+                room.log.append(
                     timestamp_ms=timestamp_ms,
                     user=entry.user,
                     action=entry.event.ACTION,
                     notes=entry.notes,
                     details=entry.details(),
                 )
-                for offset, entry in enumerate(entries)
+                for entry in entries
             ]
-            rows = [
-                AuditRow(room_id, event.seq, event.to_canonical().decode()) for event in pending
-            ]
-            if write is not None:
-                write(rows)
-            else:
-                for row in rows:
-                    self._store.append_audit_entry(row.room_id, row.seq, row.entry)
-            for event in pending:
-                appended = room.log.append(
-                    timestamp_ms=timestamp_ms,
-                    user=event.user,
-                    action=event.action,
-                    notes=event.notes,
-                    details=event.details,
-                )
-                if appended != event:
-                    raise AssertionError("the audit entry written differs from the one appended")
-                room.facts.fold(appended)
-            if any(event.action in FACT_ACTIONS for event in pending):
-                self.checkpoint(room_id)
-        return pending
+            rows = [AuditRow(room_id, e.seq, e.to_canonical().decode()) for e in appended]
+            if self._shared or any(e.action in FACT_ACTIONS for e in appended):
+                rows[-1] = replace(rows[-1], checkpoint=room.log.checkpoint(self._signing_key)[1])
+            try:
+                if write is not None:
+                    write(rows)
+                else:
+                    self._store.append_audit_rows(rows)
+            except BaseException:
+                room.log.truncate(before)
+                raise
+            for event in appended:
+                room.facts.fold(event)
+        return appended
 
     def checkpoint(self, room_id: str) -> tuple[int, str]:
         """(size, signed checkpoint) of the log as it is now; the host keeps the latest."""
-        size, note = self.log(room_id).checkpoint(self._signing_key)
-        self._store.save_audit_checkpoint(room_id, size, note)
+        with self._held(room_id) as room:
+            size, note = room.log.checkpoint(self._signing_key)
+            self._store.save_audit_checkpoint(room_id, size, note)
         return size, note
+
+
+def _replayed() -> ParticipantSignatureError:
+    return ParticipantSignatureError(
+        "this signed request was used before, and a signature is accepted once: "
+        "sign the action again (the SDK does this for every request)"
+    )
 
 
 def _stored_event(raw: str) -> AuditEvent:

@@ -81,7 +81,8 @@ class Authorized:
 
 
 class Authority:
-    """Rooms' verified histories (cached: the core is their only writer) and the decisions."""
+    """Rooms' verified histories (cached, as long as the log records no newer commit) and the
+    decisions."""
 
     def __init__(
         self,
@@ -94,7 +95,8 @@ class Authority:
         self._signing_key = signing_key
         self._audit = audit
         self._copies = copies
-        #: Verified histories by room; an entry changes only when this core integrates a commit.
+        #: Verified histories by room; reloaded when the log records more commits (another core
+        #: sharing the host integrated one).
         self._histories: dict[str, RoomHistory] = {}
         self._guard = threading.Lock()
 
@@ -176,6 +178,11 @@ class Authority:
             raise NotFoundError(f"room {room_id} not found")
         with self._guard:
             history = self._histories.get(room_id)
+        if history is not None:
+            # Another core sharing the host may have integrated a commit since: the log says.
+            with self._audit.locked(room_id) as facts:
+                if len(facts.commit_ids) != len(history.commits):
+                    history = None
         if history is None:
             history = self._load(room_id, record)
             with self._guard:

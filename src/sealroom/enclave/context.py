@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sealroom.compute.sandbox import SandboxLimits
 from sealroom.compute.sql import SqlLimits
+from sealroom.compute.sql.spark import SparkConnect
 from sealroom.crypto import derive_key
 from sealroom.enclave.audit_log import AuditLogKeeper
 from sealroom.enclave.authorize import Authority
@@ -56,6 +57,12 @@ class CoreSettings:
     max_unfinished_jobs_per_user: int = 32
     #: How long a test run waits for a free slot before it is refused with 429.
     test_run_wait_seconds: float = 10.0
+    #: The Spark Connect server (``sc://…``) SQL nodes with ``engine="spark"`` run on; empty:
+    #: none (such nodes fail). It receives decrypted inputs (docs/spark.md).
+    spark_connect_url: str = ""
+    #: Other cores share this host's database (several servers and workers): each room's log
+    #: is caught up and appended under the host's lock of the room (AuditLogKeeper).
+    shared_host: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,7 @@ class CoreContext:
         settings: CoreSettings,
         on_job_submitted: Callable[[], None],
     ) -> CoreContext:
-        audit = AuditLogKeeper(host, identity.signing_key)
+        audit = AuditLogKeeper(host, identity.signing_key, shared=settings.shared_host)
         alarm = TamperingAlarm(audit)
         copies = HostCopies(audit, host, alarm, identity.signing_key)
         reader = DatasetReader(
@@ -112,6 +119,9 @@ class CoreContext:
                 settings.sandbox,
                 settings.scratch_dir,
                 unsandboxed=settings.unsafe_no_sandbox,
+                spark=SparkConnect(settings.spark_connect_url)
+                if settings.spark_connect_url
+                else None,
             ),
             compute_slots=threading.BoundedSemaphore(settings.compute_slots),
             on_job_submitted=on_job_submitted,

@@ -22,6 +22,7 @@ The interface is split by concern, so that each part of the core asks only for w
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
 from sealroom.model.records import (
@@ -49,10 +50,19 @@ __all__ = [
 class AuditStore(Protocol):
     """The rooms' audit entries and the latest checkpoint the core signed of each."""
 
-    def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None: ...
+    def append_audit_rows(self, audit: Sequence[AuditRow]) -> None:
+        """Store entries of an action that writes no rows of its own (and a row's checkpoint),
+        in one transaction; a taken ``(room, seq)`` fails it."""
+        ...
 
-    def audit_entries(self, room_id: str) -> list[str]:
-        """The room's entries, in ``seq`` order (the core checks the order)."""
+    def audit_entries(self, room_id: str, start: int = 0) -> list[str]:
+        """The room's entries from ``seq`` ``start`` on, in order (the core checks the order)."""
+        ...
+
+    def room_lock(self, room_id: str) -> AbstractContextManager[None]:
+        """Hold the room's lock across every process sharing this host (cores that share a
+        database): only one appends to the room's log at a time. A host of one process (the
+        data-directory lock) may give a no-op; the core asks only when it is shared."""
         ...
 
     def audit_checkpoint(self, room_id: str) -> str | None: ...

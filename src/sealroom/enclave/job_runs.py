@@ -21,6 +21,7 @@ from sealroom.enclave.jobs import check_unaltered
 from sealroom.enclave.metering import Run
 from sealroom.enclave.requests import preview_target
 from sealroom.enclave.sources import PublishedData
+from sealroom.enclave.verified_state import RoomFacts
 from sealroom.errors import ConflictError, JobFailedError, SealroomError
 from sealroom.model.definition import (
     PreviewNode,
@@ -110,29 +111,46 @@ def _execute(core: CoreContext, job: JobRecord) -> None:
             core.meters.charge_airlock(run, node, len(result.data), failure=False)
     except Exception as exc:  # noqa: BLE001 - every failure must end the job, safely worded
         code, message = core.runner.describe_failure(exc)
+        with core.audit.locked(run.room_id) as facts:
+            if _finished_elsewhere(core, run, facts):
+                return
+            core.audit.append(
+                run.room_id,
+                user=run.submitted_by,
+                notes=f"job {job.id} failed: {code}",
+                event=kinds.JobFailed(run.node, run.job_id, code),
+                write=lambda audit: core.host.finish_job(
+                    job.id, succeeded=False, error_code=code, error_message=message, audit=audit
+                ),
+            )
+        return
+    sealed = seal_at_rest(core.result_key(job.id), result.data, aad=RESULT_AAD)
+    with core.audit.locked(run.room_id) as facts:
+        if _finished_elsewhere(core, run, facts):
+            return
+        # The result blob first: a crash then leaves an unreferenced blob (gc drops it) and a
+        # job still running (queued again), never a finished job without its result.
+        blob = core.host.put_job_result(job.id, sealed)
         core.audit.append(
             run.room_id,
             user=run.submitted_by,
-            notes=f"job {job.id} failed: {code}",
-            event=kinds.JobFailed(run.node, run.job_id, code),
+            notes=f"job {job.id} succeeded",
+            event=kinds.JobCompleted(run.node, run.job_id, "succeeded"),
             write=lambda audit: core.host.finish_job(
-                job.id, succeeded=False, error_code=code, error_message=message, audit=audit
+                job.id, succeeded=True, result_blob=blob, audit=audit
             ),
         )
-        return
-    sealed = seal_at_rest(core.result_key(job.id), result.data, aad=RESULT_AAD)
-    # The result blob first: a crash then leaves an unreferenced blob (gc drops it) and a job
-    # still running (re-queued at the next start), never a finished job without its result.
-    blob = core.host.put_job_result(job.id, sealed)
-    core.audit.append(
-        run.room_id,
-        user=run.submitted_by,
-        notes=f"job {job.id} succeeded",
-        event=kinds.JobCompleted(run.node, run.job_id, "succeeded"),
-        write=lambda audit: core.host.finish_job(
-            job.id, succeeded=True, result_blob=blob, audit=audit
-        ),
+
+
+def _finished_elsewhere(core: CoreContext, run: Run, facts: RoomFacts) -> bool:
+    """Whether another worker recorded this job's outcome while this one ran it (its lease
+    ran out and the job was claimed again): the first outcome stands, this one is dropped."""
+    if run.job_id not in facts.finished_jobs:
+        return False
+    logger.warning(
+        "job %s finished on another worker meanwhile; this run's outcome is dropped", run.job_id
     )
+    return True
 
 
 def _report_unopenable_ticket(core: CoreContext, job: JobRecord) -> None:

@@ -43,11 +43,14 @@ class AuditRow:
     """One audit entry as the host stores it: the room, its sequence number, its canonical JSON.
 
     The core hands these to a host method together with the rows of the action they record, so
-    that the host writes both in one transaction (a crash keeps both or neither)."""
+    that the host writes both in one transaction (a crash keeps both or neither). ``checkpoint``,
+    when set, is the core's signed checkpoint of the log through this entry (size ``seq + 1``),
+    which the host keeps as the room's latest in the same transaction."""
 
     room_id: str
     seq: int
     entry: str
+    checkpoint: str | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,9 @@ took to run it (85 µs against 30 µs for a job's row), and a job runs about twe
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import hashlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -29,6 +31,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -85,16 +88,32 @@ class ParticipantKeyRecord(NamedTuple):
 
 # Built once: the hottest write of the platform (every action is audited).
 _INSERT_AUDIT_ENTRY = insert(t.audit_entries)
+_ADVISORY_LOCK = text("SELECT pg_advisory_lock(:key)")
+_ADVISORY_UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 def write_audit_rows(conn: Connection, audit: Sequence[AuditRow]) -> None:
-    """Insert ``audit`` in the caller's transaction (the entries of the action it writes).
-    A taken ``(room, seq)`` raises IntegrityError, which rolls the whole action back."""
-    if audit:
-        conn.execute(
-            _INSERT_AUDIT_ENTRY,
-            [{"room_id": row.room_id, "seq": row.seq, "entry": row.entry} for row in audit],
-        )
+    """Insert ``audit`` in the caller's transaction (the entries of the action it writes), and
+    keep the checkpoints they carry. A taken ``(room, seq)`` raises IntegrityError, which rolls
+    the whole action back."""
+    if not audit:
+        return
+    conn.execute(
+        _INSERT_AUDIT_ENTRY,
+        [{"room_id": row.room_id, "seq": row.seq, "entry": row.entry} for row in audit],
+    )
+    for row in audit:
+        if row.checkpoint is not None:
+            _keep_checkpoint(conn, row.room_id, row.seq + 1, row.checkpoint)
+
+
+def _keep_checkpoint(conn: Connection, room_id: str, size: int, note: str) -> None:
+    """Keep ``note`` unless a checkpoint of a larger size is already kept."""
+    current = conn.execute(_GET_CHECKPOINT_SIZE, {"room_id": room_id}).scalar_one_or_none()
+    if current is None:
+        conn.execute(_INSERT_CHECKPOINT, {"room_id": room_id, "size": size, "note": note})
+    elif size > current:
+        conn.execute(_UPDATE_CHECKPOINT, {"checkpoint_room": room_id, "size": size, "note": note})
 
 
 _EMAIL_FOR_TOKEN = (
@@ -682,9 +701,28 @@ class MetadataStore:
         return ParticipantKeyRecord(str(row[0]), str(row[1]), int(row[2]))
 
     # -- audit --------------------------------------------------------------------------
-    def append_audit_entry(self, room_id: str, seq: int, entry_json: str) -> None:
+    def append_audit_rows(self, audit: Sequence[AuditRow]) -> None:
         with self.engine.begin() as conn:
-            write_audit_rows(conn, [AuditRow(room_id, seq, entry_json)])
+            write_audit_rows(conn, audit)
+
+    @contextmanager
+    def room_lock(self, room_id: str) -> Iterator[None]:
+        """The room's lock across processes: a PostgreSQL session advisory lock, held on a
+        connection of its own (released by the server if this process dies). SQLite has one
+        writing process (the data-directory lock): nothing to hold."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        digest = hashlib.sha256(b"sealroom/room-lock/" + room_id.encode()).digest()
+        key = {"key": int.from_bytes(digest[:8], "big", signed=True)}
+        with self.engine.connect() as conn:
+            conn.execute(_ADVISORY_LOCK, key)
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(_ADVISORY_UNLOCK, key)
+                conn.commit()
 
     def audit_checkpoint(self, room_id: str) -> str | None:
         """The latest checkpoint the core signed for ``room_id`` (a signed note), if any."""
@@ -697,20 +735,15 @@ class MetadataStore:
     def save_audit_checkpoint(self, room_id: str, size: int, note: str) -> None:
         """Keep ``note`` unless a checkpoint of a larger size is already kept."""
         with self.engine.begin() as conn:
-            current = conn.execute(_GET_CHECKPOINT_SIZE, {"room_id": room_id}).scalar_one_or_none()
-            if current is None:
-                conn.execute(_INSERT_CHECKPOINT, {"room_id": room_id, "size": size, "note": note})
-            elif size > current:
-                conn.execute(
-                    _UPDATE_CHECKPOINT, {"checkpoint_room": room_id, "size": size, "note": note}
-                )
+            _keep_checkpoint(conn, room_id, size, note)
 
-    def audit_entries(self, room_id: str) -> list[str]:
+    def audit_entries(self, room_id: str, start: int = 0) -> list[str]:
+        entries = t.audit_entries
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(t.audit_entries.c.entry)
-                .where(t.audit_entries.c.room_id == room_id)
-                .order_by(t.audit_entries.c.seq)
+                select(entries.c.entry)
+                .where(and_(entries.c.room_id == room_id, entries.c.seq >= start))
+                .order_by(entries.c.seq)
             ).all()
         return [str(r.entry) for r in rows]
 

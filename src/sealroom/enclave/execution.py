@@ -30,6 +30,7 @@ import logging
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,6 +58,7 @@ from sealroom.compute.sql import (
     run_sql,
     table_to_ipc,
 )
+from sealroom.compute.sql.spark import SparkConnect, run_sql_on_spark
 from sealroom.enclave.sources import DataSource
 from sealroom.enclave.synthetic import (
     synthesis_input,
@@ -110,8 +112,11 @@ class JobRunner:
         scratch_dir: Path,
         *,
         unsandboxed: bool = False,
+        spark: SparkConnect | None = None,
     ) -> None:
         self._sql_limits = sql_limits
+        #: Where nodes with ``engine="spark"`` run; ``None``: they fail with spark_unavailable.
+        self._spark = spark
         self._sandbox_limits = sandbox_limits
         self._scratch_dir = scratch_dir
         #: ``--unsafe-no-sandbox``: Python scripts run as plain processes (development only).
@@ -230,9 +235,13 @@ class JobRunner:
                 max_result_bytes=limits.max_intermediate_bytes,
                 max_result_rows=limits.max_intermediate_rows,
             )
+        # The node's engine runs the views inlined into its query too (docs/spark.md).
+        engine = (
+            run_sql if node.engine == "duckdb" else partial(run_sql_on_spark, spark=self._spark)
+        )
         try:
             # run_sql spills into a private directory of its own under the RAM-backed scratch.
-            return run_sql(
+            return engine(
                 node.query,
                 inputs,
                 intermediate=[(name, sql.query) for name, sql in views.items()],

@@ -77,6 +77,8 @@ MAX_RATE_LIMIT_WINDOW_SECONDS = 31 * 24 * 3600
 MAX_RATE_LIMIT_EXECUTIONS = 1_000_000
 
 NodeName = Annotated[str, Field(min_length=1, max_length=MAX_NODE_NAME_LENGTH)]
+#: The engines a SQL node can run on (:attr:`SqlNode.engine`).
+SqlEngineName = Literal["duckdb", "spark"]
 
 
 def _printable_email(value: str) -> str:
@@ -162,6 +164,19 @@ class SqlNode(_Frozen):
     #: ``$name`` parameters (never spliced into the text).
     parameters: tuple[ParameterName, ...] = Field(default=(), max_length=MAX_PARAMETERS)
     rate_limit: RateLimit | None = None
+    #: Where the query runs: the core's own DuckDB, or the operator's Apache Spark cluster
+    #: through Spark Connect (:mod:`sealroom.compute.sql.spark`), which then receives the
+    #: decrypted inputs and so must be inside the trust boundary (docs/spark.md).
+    engine: SqlEngineName = "duckdb"
+
+    @model_serializer(mode="wrap")
+    def _omit_default_engine(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Added after rooms existed: left out of the canonical form when it is DuckDB, so the
+        # id of every room published before it stays the same.
+        data: dict[str, Any] = handler(self)
+        if data.get("engine") == "duckdb":
+            data.pop("engine", None)
+        return data
 
 
 #: Additional files are mounted under /input/code/ next to the script, by name.

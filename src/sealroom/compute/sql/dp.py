@@ -183,12 +183,15 @@ def run_dp_query(
     tables: Mapping[str, pa.Table],
     output_names: Sequence[str],
     fetch: Callable[[str], pa.Table],
+    fetch_rows: Callable[[str], pa.Table] | None = None,
 ) -> DpResult:
     """Answer ``query`` with differential privacy (see the module docstring).
 
     ``tables`` are the inputs, already registered on ``connection`` under their names;
     ``output_names`` the column names DuckDB gives ``query``; ``fetch`` runs one SELECT on
-    ``connection`` under the engine's limits and safe errors. Raises :class:`DpQueryError`.
+    ``connection`` under the engine's limits and safe errors; ``fetch_rows``, when given, runs
+    the one SELECT that reads the input's rows (the exact aggregates) instead, e.g. on Spark
+    (:mod:`.spark`). Raises :class:`DpQueryError`.
     """
     relations: dict[str, list[tuple[str, str]]] = {}
     for name in tables:
@@ -198,7 +201,7 @@ def run_dp_query(
     if tables[plan.relation].num_rows > _MAX_INPUT_ROWS:
         raise DpQueryError(f"differential-privacy mode reads at most {_MAX_INPUT_ROWS} rows")
     keys = _key_types(plan.relation, plan.alias, plan.keys, fetch)
-    exact = fetch(exact_sql(plan, spec, keys))
+    exact = (fetch_rows or fetch)(exact_sql(plan, spec, keys))
     if exact.num_rows > MAX_DP_GROUPS:
         raise DpQueryError(
             f"differential-privacy mode handles at most {MAX_DP_GROUPS} groups (MAX_DP_GROUPS)"

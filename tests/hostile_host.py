@@ -77,6 +77,9 @@ class HostileHost:
         self.commit_rows: dict[str, list[CommitRecord]] = {}
         self.entries: dict[str, list[str]] = {}
         self.checkpoints: dict[str, tuple[int, str]] = {}
+        self.identity: bytes | None = None
+        #: How long a claim holds a job (as SqlHost's): renewed by the workers' heartbeat.
+        self.job_lease_ms = 60_000
         self._lock = threading.RLock()
 
     # -- tampering ----------------------------------------------------------------------------
@@ -204,6 +207,7 @@ class HostileHost:
                         status=JobStatus.RUNNING,
                         started_at_ms=now_ms(),
                         attempts=job.attempts + 1,
+                        lease_expires_at_ms=now_ms() + self.job_lease_ms,
                     )
                     self.jobs[job.id] = claimed
                     return claimed
@@ -228,7 +232,40 @@ class HostileHost:
                 result_blob=result_blob,
                 error_code=error_code,
                 error_message=error_message,
+                lease_expires_at_ms=None,
             )
+
+    def renew_job_leases(self, job_ids: Sequence[str]) -> None:
+        with self._lock:
+            until = now_ms() + self.job_lease_ms
+            for job_id in job_ids:
+                job = self.jobs.get(job_id)
+                if job is not None and job.status == JobStatus.RUNNING:
+                    self.jobs[job_id] = replace(job, lease_expires_at_ms=until)
+
+    def requeue_expired_job_leases(self) -> int:
+        with self._lock:
+            expired = [
+                j
+                for j in self.jobs.values()
+                if j.status == JobStatus.RUNNING
+                and j.lease_expires_at_ms is not None
+                and j.lease_expires_at_ms < now_ms()
+            ]
+            for job in expired:
+                self.jobs[job.id] = replace(
+                    job, status=JobStatus.QUEUED, started_at_ms=None, lease_expires_at_ms=None
+                )
+            return len(expired)
+
+    def sealed_identity(self) -> bytes | None:
+        return self.identity
+
+    def keep_sealed_identity(self, sealed: bytes) -> bytes:
+        with self._lock:
+            if self.identity is None:
+                self.identity = sealed
+            return self.identity
 
     def requeue_interrupted_jobs(self) -> int:
         with self._lock:

@@ -111,9 +111,8 @@ def gc(
     Safe while the server runs. Exits 1 if a step had to be skipped (the reason is printed).
     """
     from sealroom.model.records import now_ms
-    from sealroom.server.platform import open_store
+    from sealroom.server.platform import open_blob_store, open_store
     from sealroom.server.settings import Settings
-    from sealroom.storage.blobs import LocalBlobStore
     from sealroom.storage.gc import GcPolicy, collect_garbage
 
     policy = GcPolicy(
@@ -130,9 +129,7 @@ def gc(
         )
     store = open_store(settings)
     try:
-        report = collect_garbage(
-            store.engine, LocalBlobStore(data_dir / "blobs"), policy, dry_run=dry_run
-        )
+        report = collect_garbage(store.engine, open_blob_store(settings), policy, dry_run=dry_run)
     finally:
         store.engine.dispose()
 

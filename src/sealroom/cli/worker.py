@@ -1,6 +1,8 @@
-"""``sealroom worker info``: what this machine offers room scripts (Python, R, sandbox, libraries).
+"""``sealroom worker run``: a process that runs jobs only, beside ``serve`` replicas sharing
+PostgreSQL and S3 (:mod:`sealroom.server.worker_process`); ``sealroom worker info``: what this
+machine offers room scripts (Python, R, sandbox, libraries).
 
-It only inspects the local installation; it talks to no server and reads no room data. The
+``info`` only inspects the local installation; it talks to no server and reads no room data. The
 library list comes from :mod:`sealroom.compute.scripts.libraries` (the one place it is kept).
 """
 
@@ -10,13 +12,20 @@ import json
 import platform
 import shutil
 import subprocess
+from pathlib import Path
 from typing import Annotated, Final, TypedDict
 
 import typer
 
+from sealroom.cli._common import EXIT_FAILURE, usage_error
+from sealroom.errors import ConfigurationError
+
 __all__ = ["WorkerReport", "worker_app", "worker_report"]
 
-worker_app = typer.Typer(help="What this machine offers room scripts.", no_args_is_help=True)
+worker_app = typer.Typer(
+    help="Run jobs beside serve replicas, or show what this machine offers room scripts.",
+    no_args_is_help=True,
+)
 
 # `bwrap --version` and `R --version` answer at once; the bound only keeps a broken install from
 # hanging the command.
@@ -120,6 +129,57 @@ def _render(report: WorkerReport) -> list[str]:
         shown = version if version is not None else f"not installed — {SCRIPTS_INSTALL_HINT}"
         lines.append(f"  {name.ljust(width)}  {shown}")
     return lines
+
+
+@worker_app.command("run")
+def run(
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            "--data-dir",
+            envvar="SEALROOM_DATA_DIR",
+            help="This worker's own directory (its lock; the data lives in the shared database "
+            "and blob store).",
+        ),
+    ] = Path(".sealroom-worker"),
+    workers: Annotated[
+        int, typer.Option(envvar="SEALROOM_WORKERS", help="Job worker threads.")
+    ] = 2,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_format: Annotated[
+        str, typer.Option(envvar="SEALROOM_LOG_FORMAT", help="text, or json (one object a line).")
+    ] = "text",
+    shutdown_timeout: Annotated[
+        float,
+        typer.Option(
+            envvar="SEALROOM_SHUTDOWN_TIMEOUT",
+            help="On SIGTERM: seconds running jobs may take to finish before the worker exits.",
+        ),
+    ] = 30.0,
+) -> None:
+    """Run jobs only (no HTTP), beside `sealroom serve` replicas on a shared PostgreSQL
+    database and blob store. The database, blob store and sealing key come from the same
+    settings as serve's (SEALROOM_DATABASE_URL, SEALROOM_BLOB_STORE, SEALROOM_SEALING_KEY_FILE).
+    """
+    from sealroom.server.observability import LOG_FORMATS, configure_logging
+    from sealroom.server.settings import Settings
+    from sealroom.server.worker_process import open_worker, run_worker
+
+    if log_format not in LOG_FORMATS:
+        usage_error(f"--log-format must be one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+    configure_logging(log_level, "json" if log_format == "json" else "text")
+    settings = Settings(data_dir=data_dir, workers=workers, shutdown_timeout=shutdown_timeout)
+    try:
+        opened = open_worker(settings)
+    except ConfigurationError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILURE) from None
+    typer.echo(
+        f"Sealroom worker: {workers} job thread(s) (data: {data_dir}; core measurement "
+        f"{opened.core.measurement})",
+        err=True,
+    )
+    run_worker(opened)
 
 
 @worker_app.command("info")

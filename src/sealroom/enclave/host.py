@@ -41,6 +41,7 @@ __all__ = [
     "DatasetStore",
     "FactCaches",
     "Host",
+    "IdentityStore",
     "JobQueue",
     "RequestRecords",
     "RoomStore",
@@ -136,6 +137,14 @@ class JobQueue(Protocol):
 
     def requeue_interrupted_jobs(self) -> int: ...
 
+    def renew_job_leases(self, job_ids: Sequence[str]) -> None:
+        """Hold these running jobs (this process's) for another lease."""
+        ...
+
+    def requeue_expired_job_leases(self) -> int:
+        """Put running jobs whose lease ran out (their worker died) back in the queue."""
+        ...
+
     def put_job_result(self, job_id: str, data: bytes) -> str:
         """Store a job's encrypted result; the blob's name, for :meth:`job_result`."""
         ...
@@ -211,6 +220,26 @@ class RequestRecords(Protocol):
         ...
 
 
+class IdentityStore(Protocol):
+    """The core's sealed identity, when cores share the host (it opens only under the sealing
+    key: the host holds ciphertext)."""
+
+    def sealed_identity(self) -> bytes | None: ...
+
+    def keep_sealed_identity(self, sealed: bytes) -> bytes:
+        """Store ``sealed`` unless one is stored; return the one stored."""
+        ...
+
+
 @runtime_checkable
-class Host(AuditStore, DatasetStore, RoomStore, JobQueue, FactCaches, RequestRecords, Protocol):
+class Host(
+    AuditStore,
+    DatasetStore,
+    RoomStore,
+    JobQueue,
+    FactCaches,
+    RequestRecords,
+    IdentityStore,
+    Protocol,
+):
     """Everything outside the core: :class:`sealroom.storage.host.SqlHost` in a server."""

@@ -39,6 +39,7 @@ from sealroom.crypto import (
     open_at_rest,
     seal_at_rest,
 )
+from sealroom.enclave.host import IdentityStore
 from sealroom.errors import ConfigurationError, DecryptionError
 
 SEALING_KEY_BYTES = 32
@@ -135,6 +136,24 @@ def load_sealing_key(path: Path, *, may_create: bool = True) -> bytes:
     with os.fdopen(descriptor, "wb") as handle:
         handle.write(key)
     return key
+
+
+def load_or_create_shared_identity(store: IdentityStore, sealing_key: bytes) -> EnclaveIdentity:
+    """The identity every core sharing the host unseals: the one the host stores, or a new one
+    if none is (the first process to start stores it; the others unseal that one)."""
+    sealed = store.sealed_identity()
+    if sealed is None:
+        fresh = EnclaveIdentity.generate()
+        sealed = store.keep_sealed_identity(
+            seal_at_rest(sealing_key, fresh.to_bytes(), aad=_IDENTITY_AAD)
+        )
+    try:
+        return EnclaveIdentity.from_bytes(open_at_rest(sealing_key, sealed, aad=_IDENTITY_AAD))
+    except DecryptionError:
+        raise ConfigurationError(
+            "cannot unseal the core's identity stored in the shared database: the sealing key "
+            "does not match (every server and worker must use the same sealing key)"
+        ) from None
 
 
 def load_or_create_identity(path: Path, sealing_key: bytes) -> EnclaveIdentity:

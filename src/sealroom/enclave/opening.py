@@ -24,6 +24,7 @@ from sealroom.enclave.keystore import (
     SealingKeyInfo,
     SealingKeyProvider,
     load_or_create_identity,
+    load_or_create_shared_identity,
     sealing_key_fingerprint,
 )
 from sealroom.enclave.workers import JobWorkers
@@ -48,6 +49,8 @@ class CoreConfig:
     snp_endorsement_cert: Path | None = None
     #: Job worker threads to start (0: the caller runs jobs, as tests do).
     workers: int = 2
+    #: How long a worker holds a claimed job without renewing it (cores sharing the host).
+    job_lease_seconds: float = 60.0
 
 
 @dataclass
@@ -81,8 +84,13 @@ def open_core(
         # A key file is created only for a new data directory: an existing identity was sealed
         # with a key that must be restored, not replaced (keystore's docstring).
         creates_key = not config.sealing_key_file.exists()
+        has_identity = (
+            host.sealed_identity() is not None
+            if config.settings.shared_host
+            else config.identity_path.exists()
+        )
         provider: SealingKeyProvider = FileSealingKeyProvider(
-            config.sealing_key_file, may_create=not config.identity_path.exists()
+            config.sealing_key_file, may_create=not has_identity
         )
         location = str(config.sealing_key_file)
     else:
@@ -90,7 +98,10 @@ def open_core(
         provider = sealing_provider
         location = type(sealing_provider).__name__
     sealing_key = provider.sealing_key()
-    identity = load_or_create_identity(config.identity_path, sealing_key)
+    if config.settings.shared_host:
+        identity = load_or_create_shared_identity(host, sealing_key)
+    else:
+        identity = load_or_create_identity(config.identity_path, sealing_key)
     key_info = SealingKeyInfo(location, sealing_key_fingerprint(sealing_key), creates_key)
     del sealing_key
     evidence = evidence_provider(
@@ -104,7 +115,13 @@ def open_core(
         on_job_submitted=lambda: workers_ref[0].notify() if workers_ref else None,
         evidence=evidence,
     )
-    workers = JobWorkers(core, host, config.workers)
+    workers = JobWorkers(
+        core,
+        host,
+        config.workers,
+        shared=config.settings.shared_host,
+        lease_seconds=config.job_lease_seconds,
+    )
     workers_ref.append(workers)
     workers.start()
     logger.info("core measurement %s (attestation: %s)", core.measurement, config.attestation)

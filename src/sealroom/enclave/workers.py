@@ -4,8 +4,12 @@
 (through the core's actions) and stores them. Jobs are durable in the host's metadata database:
 a worker claims one atomically (queued → running), the core runs it and records the outcome. At
 start, jobs a previous process left "running" are put back in the queue, so a restart loses no
-finished result and leaves nothing stuck. (The core runs a job from its sealed ticket, never
-from the host's columns: a host that re-queues a finished job or edits one gets it refused.)
+finished result and leaves nothing stuck. Processes that share the database (``shared``) hold
+each claimed job by a lease they renew while it runs; a job whose lease runs out (its worker
+died, ``kill -9``) goes back to the queue for another worker, and if the first worker was only
+slow, the core keeps the first outcome recorded (:mod:`.job_runs`). (The core runs a job from
+its sealed ticket, never from the host's columns: a host that re-queues a finished job or edits
+one gets it refused.)
 
 Graceful stop (SIGTERM): :meth:`JobWorkers.stop_claiming` makes every worker stop taking jobs
 at once; :meth:`JobWorkers.stop` then lets the running ones finish until a deadline counted from
@@ -39,10 +43,20 @@ class JobWorkers:
     submission between its empty claim and its sleep once waited a whole idle poll).
     """
 
-    def __init__(self, core: TrustedCore, store: JobQueue, count: int) -> None:
+    def __init__(
+        self,
+        core: TrustedCore,
+        store: JobQueue,
+        count: int,
+        *,
+        shared: bool = False,
+        lease_seconds: float = 60.0,
+    ) -> None:
         self._core = core
         self._store = store
         self._count = count
+        self._shared = shared
+        self._lease_seconds = lease_seconds
         self._wake = threading.Condition()
         self._stopping = False
         #: When the first stop request came (monotonic); the shutdown deadline counts from it.
@@ -54,9 +68,14 @@ class JobWorkers:
         self._running: dict[str, str] = {}
 
     def start(self) -> None:
-        requeued = self._store.requeue_interrupted_jobs()
-        if requeued:
-            logger.info("requeued %d job(s) interrupted by the last shutdown", requeued)
+        if self._shared:
+            # Other processes' jobs run too: only those whose lease ran out go back.
+            lease = threading.Thread(target=self._hold_leases, name="sealroom-leases", daemon=True)
+            lease.start()
+        else:
+            requeued = self._store.requeue_interrupted_jobs()
+            if requeued:
+                logger.info("requeued %d job(s) interrupted by the last shutdown", requeued)
         for index in range(self._count):
             thread = threading.Thread(
                 target=self._loop, name=f"sealroom-worker-{index}", daemon=True
@@ -124,6 +143,24 @@ class JobWorkers:
             finally:
                 with self._wake:
                     del self._running[name]
+
+    def _hold_leases(self) -> None:
+        """Shared host: renew the leases of this process's running jobs a few times a lease,
+        and put back in the queue the jobs of workers that stopped renewing (they died)."""
+        while True:
+            with self._wake:
+                if self._stopping and not self._running:
+                    return
+                running = list(self._running.values())
+            try:
+                self._store.renew_job_leases(running)
+                requeued = self._store.requeue_expired_job_leases()
+                if requeued:
+                    logger.warning("requeued %d job(s) whose worker stopped renewing", requeued)
+                    self.notify()
+            except Exception as exc:  # noqa: BLE001 - retried at the next beat
+                logger.error("cannot renew job leases (%s); retrying", type(exc).__name__)
+            time.sleep(self._lease_seconds / 4)
 
     def _sleep(self, seen: int) -> None:
         """Until a submission made after the claim that saw ``seen``, a stop, or the idle poll."""

@@ -122,6 +122,8 @@ class JobRecord:
     #: The job ticket the core sealed at submission (opaque to the host): room, node, submitter,
     #: spec, parameters and recipient key, as the core will run and release the job.
     ticket: bytes | None = None
+    #: Until when the worker running the job holds it (renewed while it runs); None: not running.
+    lease_expires_at_ms: int | None = None
 
 
 class RequestStatus:

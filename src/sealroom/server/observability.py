@@ -67,6 +67,7 @@ from sealroom._version import __version__
 from sealroom.model.records import AuditRow, JobRecord, JobStatus, now_ms
 from sealroom.storage import schema
 from sealroom.storage.host import SqlHost
+from sealroom.storage.metadata import DEFAULT_JOB_LEASE_MS
 
 __all__ = [
     "LOG_FORMATS",
@@ -472,8 +473,9 @@ class JobObservingHost(SqlHost):
         *,
         metrics: Metrics,
         on_job_finished: Callable[[str], None] = lambda job_id: None,
+        job_lease_ms: int = DEFAULT_JOB_LEASE_MS,
     ) -> None:
-        super().__init__(engine, blobs, on_job_finished=on_job_finished)
+        super().__init__(engine, blobs, on_job_finished=on_job_finished, job_lease_ms=job_lease_ms)
         self._metrics = metrics
         #: Jobs this process claimed: id -> (room, node, monotonic start); bounded by workers.
         self._running: dict[str, tuple[str, str, float]] = {}

@@ -31,13 +31,15 @@ from sealroom.enclave.core import CoreSettings, TrustedCore
 from sealroom.enclave.host import Host
 from sealroom.errors import ConfigurationError
 from sealroom.server.datadir_lock import DataDirLock, lock_data_dir
+from sealroom.server.gc_schedule import GcSchedule, PeriodicGc
 from sealroom.server.job_watch import JobWatch
 from sealroom.server.observability import JobObservingHost, Metrics
 from sealroom.server.pki import PlatformPki
 from sealroom.server.scratch import Scratch, open_scratch
 from sealroom.server.settings import Settings
-from sealroom.storage.blobs import LocalBlobStore
+from sealroom.storage.blobs import BlobStore, LocalBlobStore
 from sealroom.storage.database import migrate, open_engine
+from sealroom.storage.gc import collect_garbage
 from sealroom.storage.metadata import MetadataStore
 
 logger = logging.getLogger(__name__)
@@ -47,7 +49,7 @@ logger = logging.getLogger(__name__)
 class Platform:
     settings: Settings
     store: MetadataStore
-    blobs: LocalBlobStore
+    blobs: BlobStore
     opened: OpenCore
     scratch: Scratch
     #: The operator's CA (the platform PKI), which certifies participants' keys.
@@ -60,6 +62,8 @@ class Platform:
     interrupted_jobs: list[str] = field(default_factory=list)
     #: The Prometheus metrics of this platform (``/metrics``; server/observability.py).
     metrics: Metrics = field(default_factory=Metrics)
+    #: Garbage collection on a timer (stopped first at close).
+    gc: PeriodicGc | None = None
 
     @property
     def core(self) -> TrustedCore:
@@ -70,11 +74,18 @@ class Platform:
         self.opened.stop_taking_jobs()
 
     def close(self) -> None:
+        if self.gc is not None:
+            self.gc.stop()
         self.interrupted_jobs = self.opened.close(timeout=self.settings.shutdown_timeout)
         if self.interrupted_jobs:
-            # Only this process runs jobs on this data directory (the lock), so every job still
-            # "running" is one of ours: back in the queue, to run again at the next start.
-            requeued = self.store.requeue_interrupted_jobs()
+            # Alone on the database (the data directory's lock), every job still "running" is
+            # one of ours: back in the queue, to run again at the next start. Shared, only ours
+            # may go back (others' run on): their leases run out, and another worker takes them.
+            requeued = (
+                len(self.interrupted_jobs)
+                if self.settings.shared_database
+                else self.store.requeue_interrupted_jobs()
+            )
             logger.warning(
                 "stopped with %d job(s) still running after the %g s shutdown timeout; "
                 "requeued %d: they run again at the next start",
@@ -96,11 +107,28 @@ def open_store(settings: Settings) -> MetadataStore:
     return MetadataStore(engine)
 
 
+def open_blob_store(settings: Settings) -> BlobStore:
+    """The blob store the settings name: ``<data_dir>/blobs``, or an S3 bucket whose access is
+    checked now (a missing bucket or credentials refuse to start, saying what to set)."""
+    if settings.blob_store == "local":
+        return LocalBlobStore(settings.data_dir / "blobs")
+    from sealroom.storage.s3 import S3BlobStore  # boto3 only when asked for: the s3 extra
+
+    store = S3BlobStore(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix,
+        endpoint_url=settings.s3_endpoint_url or None,
+        region=settings.s3_region or None,
+    )
+    store.check_access()
+    return store
+
+
 def open_pki(settings: Settings) -> PlatformPki:
     """The operator's CA in ``<data_dir>/pki``, made on first use and named after this machine
     (or the data directory), so that people comparing roots can tell servers apart."""
     name = socket.gethostname() or settings.data_dir.resolve().name
-    return PlatformPki.open(settings.data_dir / "pki", name=name)
+    return PlatformPki.open(settings.effective_pki_dir, name=name)
 
 
 def core_config(settings: Settings, scratch: Scratch) -> CoreConfig:
@@ -125,14 +153,18 @@ def core_config(settings: Settings, scratch: Scratch) -> CoreConfig:
             validated_cache_bytes=settings.validated_cache_bytes,
             max_dataset_bytes=settings.max_dataset_bytes,
             unsafe_no_sandbox=settings.unsafe_no_sandbox,
-            compute_slots=settings.workers,
+            # Test runs take these slots too: a server whose jobs run elsewhere still has one.
+            compute_slots=max(settings.workers, 1),
             max_unfinished_jobs_per_user=settings.max_unfinished_jobs_per_user,
+            spark_connect_url=settings.spark_connect_url,
+            shared_host=settings.shared_database,
         ),
         identity_path=settings.data_dir / "enclave" / "identity.sealed",
         sealing_key_file=settings.sealing_key_file,
         attestation=settings.attestation,
         snp_endorsement_cert=settings.snp_endorsement_cert,
         workers=settings.workers,
+        job_lease_seconds=settings.job_lease_seconds,
     )
 
 
@@ -144,6 +176,11 @@ def open_platform(settings: Settings) -> Platform:
     """
     if settings.scratch_root.exists() and not settings.scratch_root.is_dir():
         raise ConfigurationError(f"scratch root {settings.scratch_root} is not a directory")
+    if settings.workers == 0 and not settings.shared_database:
+        raise ConfigurationError(
+            "--workers 0 leaves no one to run jobs: only with a shared database "
+            "(SEALROOM_DATABASE_URL) where `sealroom worker run` processes run them"
+        )
     lock = lock_data_dir(settings.data_dir)
     try:
         settings.scratch_root.mkdir(parents=True, exist_ok=True)
@@ -152,11 +189,20 @@ def open_platform(settings: Settings) -> Platform:
     except BaseException:
         lock.release()
         raise
-    blobs = LocalBlobStore(settings.data_dir / "blobs")
+    try:
+        blobs = open_blob_store(settings)
+    except BaseException:
+        store.engine.dispose()
+        lock.release()
+        raise
     job_watch = JobWatch()
     metrics = Metrics()
     host: Host = JobObservingHost(
-        store.engine, blobs, metrics=metrics, on_job_finished=job_watch.finished
+        store.engine,
+        blobs,
+        metrics=metrics,
+        on_job_finished=job_watch.finished,
+        job_lease_ms=int(settings.job_lease_seconds * 1000),
     )
     scratch = open_scratch(settings.scratch_root)
     try:
@@ -178,4 +224,11 @@ def open_platform(settings: Settings) -> Platform:
             "(install it with `apt-get install bubblewrap`)"
         )
     metrics.watch(store.engine, scratch.path)
-    return Platform(settings, store, blobs, opened, scratch, pki, job_watch, lock, metrics=metrics)
+    schedule = GcSchedule(
+        settings.gc_interval_hours, settings.result_retention_days, settings.gc_grace_hours
+    )
+    gc = PeriodicGc(schedule, lambda policy: collect_garbage(store.engine, blobs, policy))
+    gc.start()
+    return Platform(
+        settings, store, blobs, opened, scratch, pki, job_watch, lock, metrics=metrics, gc=gc
+    )

@@ -38,13 +38,32 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".sealroom-data")
     host: str = "127.0.0.1"
     port: int = Field(default=DEFAULT_PORT, ge=1, le=65535)
-    #: Empty means SQLite in the data directory.
+    #: Empty means SQLite in the data directory. A PostgreSQL URL
+    #: (``postgresql+psycopg://user@host/db``) may be shared by several servers and workers.
     database_url: str = ""
+    #: How long a worker holds a job it claimed without renewing it (it renews four times a
+    #: lease): a job of a worker that died runs again after at most this long (shared database).
+    job_lease_seconds: float = Field(default=60.0, ge=1)
+    #: The operator's CA (the platform PKI); servers sharing a database must share it too.
+    #: Empty: ``<data_dir>/pki``.
+    pki_dir: Path | None = None
+    #: Where the ciphertext blobs (dataset chunks, job results) go: "local" (``<data_dir>/blobs``)
+    #: or "s3", a bucket of any S3-compatible store (docs/deployment.md, "S3-compatible blob
+    #: storage"). Credentials come from the AWS environment/credential chain, never from here.
+    blob_store: Literal["local", "s3"] = "local"
+    #: Empty: AWS's own endpoint for the region; set it for MinIO, Ceph, R2 and the like.
+    s3_endpoint_url: str = ""
+    s3_bucket: str = ""
+    #: Key prefix of every object (``sealroom/prod``): servers and other data can share a bucket.
+    s3_prefix: str = ""
+    #: Empty: the AWS environment's (``AWS_REGION``, the profile).
+    s3_region: str = ""
     #: Simulated hardware sealing key; kept outside the data directory on purpose.
     sealing_key_file: Path = Field(default_factory=default_sealing_key_file)
     scratch_root: Path = Field(default_factory=default_scratch_root)
     #: Job worker threads; each runs one job at a time. Test runs share the same slots.
-    workers: int = Field(default=2, ge=1, le=64)
+    #: 0 only on a shared database, where ``sealroom worker run`` processes run the jobs.
+    workers: int = Field(default=2, ge=0, le=64)
     #: Queued or running jobs one user may have at once; more are refused with 429.
     max_unfinished_jobs_per_user: int = Field(default=32, ge=1)
     #: Largest request body other than an upload chunk (JSON: room definitions, requests …),
@@ -63,6 +82,12 @@ class Settings(BaseSettings):
     #: must run inside the trust boundary (docs/spark.md).
     spark_connect_url: str = ""
     validated_cache_bytes: int = Field(default=4 << 30, ge=0)
+    #: Garbage collection in the server (server/gc_schedule.py): every this many hours (0: off,
+    #: run ``sealroom gc`` instead), results of jobs finished longer ago than the retention and,
+    #: past the grace age, datasets never published, abandoned uploads and orphan blobs.
+    gc_interval_hours: float = Field(default=24.0, ge=0)
+    result_retention_days: float = Field(default=30.0, ge=0)
+    gc_grace_hours: float = Field(default=7 * 24.0, ge=0)
     #: Limits of one script (Python/R) in the sandbox: wall clock, address space, /output size.
     job_timeout: float = Field(default=300.0, gt=0, description="seconds")
     job_memory: int = Field(default=2048, ge=64, description="MiB")
@@ -131,6 +156,8 @@ class Settings(BaseSettings):
             raise ValueError("smtp_password needs smtp_security starttls or ssl, not none")
         if self.signup == "domains" and not self.signup_domain_set:
             raise ValueError("signup = domains needs signup_domains (e.g. bank.example)")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise ValueError("blob_store = s3 needs s3_bucket (SEALROOM_S3_BUCKET)")
         return self
 
     @property
@@ -156,6 +183,16 @@ class Settings(BaseSettings):
     #: (not through a proxy); set, only requests sending it as a bearer token. An environment
     #: variable, not a flag, so that ``ps`` does not show it (docs/operating.md).
     metrics_token: SecretStr = SecretStr("")
+
+    @property
+    def shared_database(self) -> bool:
+        """Whether other servers and workers may share the database (anything but SQLite, which
+        one process of one data directory writes): then the core runs in shared mode."""
+        return not self.effective_database_url.startswith("sqlite")
+
+    @property
+    def effective_pki_dir(self) -> Path:
+        return self.pki_dir if self.pki_dir is not None else self.data_dir / "pki"
 
     @property
     def effective_database_url(self) -> str:

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from sealroom.model.records import AuditRow
 from sealroom.storage.blobs import BlobStore, chunk_key, result_key
-from sealroom.storage.metadata import MetadataStore
+from sealroom.storage.metadata import DEFAULT_JOB_LEASE_MS, MetadataStore
 from sealroom.storage.requests import RequestStore
 
 __all__ = ["SqlHost"]
@@ -32,8 +32,9 @@ class SqlHost(MetadataStore, RequestStore):
         blobs: BlobStore,
         *,
         on_job_finished: Callable[[str], None] = lambda job_id: None,
+        job_lease_ms: int = DEFAULT_JOB_LEASE_MS,
     ) -> None:
-        MetadataStore.__init__(self, engine)
+        MetadataStore.__init__(self, engine, job_lease_ms=job_lease_ms)
         RequestStore.__init__(self, engine)
         self.blobs = blobs
         self._on_job_finished = on_job_finished

@@ -18,7 +18,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -204,6 +204,7 @@ def _claim_statements() -> tuple[Any, Any]:
             status=JobStatus.RUNNING,
             started_at_ms=bindparam("claimed_at_ms"),
             attempts=jobs.c.attempts + 1,
+            lease_expires_at_ms=bindparam("lease_until_ms"),
         )
         .returning(*jobs.c)
     )
@@ -217,11 +218,17 @@ def _record(cls: Any, row: Any) -> Any:
     return cls(**dict(row._mapping))
 
 
+#: How long a worker holds a job it claimed without renewing it (it renews a quarter of this).
+DEFAULT_JOB_LEASE_MS: Final = 60_000
+
+
 class MetadataStore:
     """Typed access to the metadata tables."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, job_lease_ms: int = DEFAULT_JOB_LEASE_MS) -> None:
         self.engine = engine
+        #: How long a claim holds a job before it must be renewed (renew_job_leases).
+        self.job_lease_ms = job_lease_ms
 
     # -- users and tokens ---------------------------------------------------------------
     def ensure_user(self, email: str) -> int:
@@ -536,8 +543,14 @@ class MetadataStore:
         with self.engine.begin() as conn:
             candidates: Sequence[Any] = conn.execute(_NEXT_JOB_CANDIDATES).all()
             for (job_id,) in candidates:
+                claimed_at = now_ms()
                 row = conn.execute(
-                    _CLAIM_JOB, {"candidate": job_id, "claimed_at_ms": now_ms()}
+                    _CLAIM_JOB,
+                    {
+                        "candidate": job_id,
+                        "claimed_at_ms": claimed_at,
+                        "lease_until_ms": claimed_at + self.job_lease_ms,
+                    },
                 ).first()
                 if row is not None:  # not claimed by another worker meanwhile
                     job: JobRecord = _record(JobRecord, row)
@@ -565,18 +578,67 @@ class MetadataStore:
                     "result_blob": result_blob,
                     "error_code": error_code,
                     "error_message": error_message,
+                    "lease_expires_at_ms": None,
                 },
             )
 
     def requeue_interrupted_jobs(self) -> int:
-        """Jobs left 'running' by a stopped server go back to the queue (run at start)."""
+        """Jobs left 'running' by a stopped server go back to the queue (run at start by the
+        one server of a data directory; servers sharing a database use leases instead)."""
         with self.engine.begin() as conn:
             result = conn.execute(
                 update(t.jobs)
                 .where(t.jobs.c.status == JobStatus.RUNNING)
-                .values(status=JobStatus.QUEUED, started_at_ms=None)
+                .values(status=JobStatus.QUEUED, started_at_ms=None, lease_expires_at_ms=None)
             )
         return int(result.rowcount)
+
+    def renew_job_leases(self, job_ids: Sequence[str]) -> None:
+        """Hold the running jobs ``job_ids`` (this worker's) for another lease."""
+        if not job_ids:
+            return
+        jobs = t.jobs
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(and_(jobs.c.id.in_(list(job_ids)), jobs.c.status == JobStatus.RUNNING))
+                .values(lease_expires_at_ms=now_ms() + self.job_lease_ms)
+            )
+
+    def requeue_expired_job_leases(self) -> int:
+        """Running jobs whose lease ran out (their worker died) go back to the queue."""
+        jobs = t.jobs
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(jobs)
+                .where(
+                    and_(jobs.c.status == JobStatus.RUNNING, jobs.c.lease_expires_at_ms < now_ms())
+                )
+                .values(status=JobStatus.QUEUED, started_at_ms=None, lease_expires_at_ms=None)
+            )
+        return int(result.rowcount)
+
+    # -- the core's identity, when cores share this database --------------------------------
+    def sealed_identity(self) -> bytes | None:
+        with self.engine.connect() as conn:
+            sealed = conn.execute(
+                select(t.core_identity.c.sealed).where(t.core_identity.c.id == 1)
+            ).scalar_one_or_none()
+        return None if sealed is None else bytes(sealed)
+
+    def keep_sealed_identity(self, sealed: bytes) -> bytes:
+        """Store ``sealed`` unless an identity is stored already; the one stored (the first
+        process to start wins, every other unseals that one)."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    insert(t.core_identity).values(id=1, sealed=sealed, created_at_ms=now_ms())
+                )
+        except IntegrityError:
+            pass
+        kept = self.sealed_identity()
+        assert kept is not None  # inserted, or there already
+        return kept
 
     # -- caches of facts the core keeps in the audit log ----------------------------------
     def node_executions(self, room_id: str, node: str, since_ms: int) -> list[int]:

@@ -138,6 +138,9 @@ jobs = Table(
     # submitter, spec, parameters and the recipient key the result is released to. The core
     # runs and releases the job from the ticket only; the columns above are compared with it.
     Column("ticket", LargeBinary, nullable=True),
+    # A running job's worker holds it until then, renewing while it runs; past it, the job
+    # goes back to the queue (its worker died). None: not running.
+    Column("lease_expires_at_ms", BigInteger, nullable=True),
     Index("ix_jobs_status_created", "status", "created_at_ms"),
     # A room's jobs, most recent first (GET /v1/rooms/{id}/jobs).
     Index("ix_jobs_room_created", "room_id", "created_at_ms"),
@@ -290,4 +293,14 @@ signup_tokens = Table(
     Column("mailed_at_ms", BigInteger, nullable=True),
     Column("used_at_ms", BigInteger, nullable=True),
     Index("ix_signup_tokens_email", "email"),
+)
+
+#: The core's identity sealed under the sealing key (one row, id 1), when cores share this
+#: database: every process unseals the same one. A single server keeps it in its data directory.
+core_identity = Table(
+    "core_identity",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
 )

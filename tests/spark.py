@@ -4,8 +4,8 @@ The server is the full ``pyspark`` distribution (its jars), which ``./dev test``
 ``.spark/`` at the repository root — not into the venv, whose ``pyspark-client`` (the thin client
 the core uses) provides the same ``pyspark`` package. It runs in the foreground under
 ``spark-submit`` (``--master local[2]``, bound to 127.0.0.1 on a free port), in its own process
-group, which is killed when the test process exits. Starting takes 5–45 s, so every test module
-shares the one server (:func:`spark_server`).
+group, which is killed when the test process exits. Starting takes 5 to 45 s, so every test module
+shares the one server (:func:`shared_server`, the session-wide fixture each module wraps).
 
 Never skipped: a missing ``.spark/`` or Java is an error that says how to install them.
 """
@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from sealroom.compute.sql.spark import SparkConnect
 
-__all__ = ["SPARK_HOME", "SparkServer", "spark_connect", "spark_server"]
+__all__ = ["SPARK_HOME", "SparkServer", "shared_server", "spark_connect"]
 
 REPO = Path(__file__).resolve().parent.parent
 SPARK_HOME = REPO / ".spark" / "pyspark"
@@ -64,7 +62,8 @@ def java_home() -> Path:
     java = shutil.which("java")
     if java is None:
         raise RuntimeError(
-            "the spark tests need Java 17 (Debian: openjdk-17-jre-headless); run ./dev test to install"
+            "the spark tests need Java 17 (Debian: openjdk-17-jre-headless); "
+            "run ./dev test to install it"
         )
     return Path(java).resolve().parent.parent
 
@@ -152,11 +151,6 @@ def shared_server() -> SparkServer:
         return _SERVER
 
 
-@pytest.fixture(scope="session")
-def spark_server() -> SparkServer:
-    return shared_server()
-
-
-@pytest.fixture(scope="session")
-def spark_connect(spark_server: SparkServer) -> SparkConnect:
-    return SparkConnect(spark_server.url)
+def spark_connect() -> SparkConnect:
+    """The shared server as the engine's configuration."""
+    return SparkConnect(shared_server().url)

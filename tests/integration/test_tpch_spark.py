@@ -6,10 +6,11 @@ engines over those very Arrow tables: :func:`sealroom.compute.sql.run_sql` (Duck
 :func:`sealroom.compute.sql.spark.run_sql_on_spark` (a local Spark Connect server,
 :mod:`tests.spark`). The results must have the same column names and types (the Spark engine
 casts to DuckDB's), the same rows in the same order where the query orders them (as a multiset
-otherwise), with decimals, integers, dates and strings equal and doubles equal within 1e-9 relative or 1e-6
-absolute: Spark sums doubles in another order, and computes ``AVG`` of a ``DECIMAL(p, s)`` as a
-``DECIMAL`` rounded to ``s + 4`` places (DuckDB: a double; Q1's averages) and divides decimals at
-its own precision (Q14) before the engine casts to DuckDB's double — docs/spark.md.
+otherwise), with decimals, integers, dates and strings equal and doubles equal within 1e-9
+relative or 1e-6 absolute: Spark sums doubles in another order, and computes ``AVG`` of a
+``DECIMAL(p, s)`` as a ``DECIMAL`` rounded to ``s + 4`` places (DuckDB: a double; Q1's averages)
+and divides decimals at its own precision (Q14) before the engine casts to DuckDB's double
+(docs/spark.md).
 
 Through the privacy filter (k = 5), each query is refused with the same message, or releases the
 same rows with the same count of suppressed groups. The server test
@@ -34,7 +35,7 @@ from sealroom.errors import SqlExecutionError
 from sealroom.model.columns import TableSchema
 from sealroom.validation import validate_table
 from tests import tpch
-from tests.spark import spark_connect, spark_server  # noqa: F401 - fixtures
+from tests.spark import spark_connect as shared_spark
 
 pytestmark = [pytest.mark.spark, pytest.mark.timeout(600)]
 
@@ -58,6 +59,11 @@ def tables(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pa.Table]:
 
 
 @pytest.fixture(scope="module")
+def spark_connect() -> SparkConnect:
+    return shared_spark()
+
+
+@pytest.fixture(scope="module")
 def scratch() -> Iterator[Path]:
     with tempfile.TemporaryDirectory() as directory:
         yield Path(directory)
@@ -69,9 +75,7 @@ def rows(table: pa.Table) -> list[tuple[object, ...]]:
 
 def same_value(left: object, right: object) -> bool:
     if isinstance(left, float) and isinstance(right, float):
-        return math.isclose(
-            left, right, rel_tol=RELATIVE_TOLERANCE, abs_tol=ABSOLUTE_TOLERANCE
-        )
+        return math.isclose(left, right, rel_tol=RELATIVE_TOLERANCE, abs_tol=ABSOLUTE_TOLERANCE)
     return type(left) is type(right) and left == right
 
 

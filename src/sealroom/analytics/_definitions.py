@@ -29,6 +29,7 @@ from sealroom.model.definition import (
     RNode,
     RoomDefinition,
     RoomPrivacy,
+    SqlEngineName,
     SqlNode,
     SyntheticColumn,
     SyntheticNode,
@@ -112,9 +113,13 @@ class SqlComputeNodeDefinition:
         dp_bounds: Mapping[str, tuple[float, float]] | None = None,
         parameters: Sequence[str] = (),
         rate_limit: RateLimit | None = None,
+        engine: SqlEngineName = "duckdb",
     ) -> None:
         _check_id(name, id)
         self.name = name
+        #: Where the query reads the rows: the core's DuckDB, or the operator's Spark cluster
+        #: (``"spark"``), which then receives the decrypted inputs (docs/spark.md).
+        self.engine: SqlEngineName = engine
         #: Named string parameters the analyst gives at run time, read as ``$name`` (bound).
         self.parameters = tuple(parameters)
         #: At most ``max_executions`` runs in any ``window_seconds``, enforced by the core.
@@ -168,6 +173,7 @@ class SqlComputeNodeDefinition:
                 dp_bounds=self.dp_bounds,
                 parameters=self.parameters,
                 rate_limit=self.rate_limit,
+                engine=self.engine,
             )
         except ValidationError as exc:
             raise DefinitionError(f"SQL node {self.name!r}: {_first_error(exc)}") from None

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Annotated, Any, Final, NoReturn
 
 import typer
+from dotenv import dotenv_values
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -51,6 +52,7 @@ __all__ = [
     "AsJson",
     "CaBundle",
     "Email",
+    "EnvFile",
     "Token",
     "console",
     "echo_json",
@@ -63,6 +65,7 @@ __all__ = [
     "resolve_room_id",
     "usage_error",
     "use_ca_bundle",
+    "use_env_file",
 ]
 
 #: A failure: the server refused, a job failed, the server could not be reached.
@@ -112,6 +115,29 @@ CaBundle = Annotated[
 AsJson = Annotated[
     bool, typer.Option("--json", help="Print one JSON document on stdout instead of text.")
 ]
+
+
+EnvFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--env-file",
+        help="Read settings from this file (NAME=value lines, as deploy/sealroom.env); a "
+        "variable already set in the environment wins (docs/configuration.md).",
+        show_default=False,
+    ),
+]
+
+
+def use_env_file(path: Path | None) -> None:
+    """Put the variables of ``path`` in this process's environment, where the environment does
+    not set them already: every command's options and settings then read them."""
+    if path is None:
+        return
+    if not path.is_file():
+        usage_error(f"--env-file {path} is not a file")
+    for name, value in dotenv_values(path).items():
+        if value is not None and name not in os.environ:
+            os.environ[name] = value
 
 
 def use_ca_bundle(path: Path | None) -> None:

@@ -25,11 +25,13 @@ from sealroom.cli._common import (
     EXIT_USAGE,
     AsJson,
     CaBundle,
+    EnvFile,
     echo_json,
     iso_time,
     print_table,
     usage_error,
     use_ca_bundle,
+    use_env_file,
 )
 from sealroom.cli.attest_command import attest
 from sealroom.cli.audit_commands import audit_app
@@ -124,8 +126,11 @@ def _root(
         ),
     ] = False,
     ca_bundle: CaBundle = None,
+    env_file: EnvFile = None,
 ) -> None:
     """Sealroom: an open-source, self-hostable data clean room."""
+    # Before the command's own options are read: they default to the variables it sets.
+    use_env_file(env_file)
     use_ca_bundle(ca_bundle)
 
 

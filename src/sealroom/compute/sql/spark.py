@@ -160,12 +160,13 @@ def run_sql_on_spark(
         _Watchdog(connection, limits.timeout_seconds) as watchdog,
     ):
         _prepare(connection, target, views, tables, watchdog)
+        # Bound before any plaintext leaves: errors about the query are DuckDB's, shown as such.
+        relation = _bind(connection, target.text, watchdog, target.values)
         # Under the filter or DP, Spark answers NULL where DuckDB's TRY would (.spark_sql).
         lenient = privacy is not None or dp is not None
         with _remote_session(spark, limits.timeout_seconds, ansi=not lenient) as remote:
             run = _Run(connection, remote, watchdog, limits)
             run.upload(tables, views)
-            relation = _bind(connection, target.text, watchdog, target.values)
             if privacy is not None:
                 return run.filtered(target, relation.columns, tables, privacy)
             if dp is not None:

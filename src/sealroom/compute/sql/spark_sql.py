@@ -10,6 +10,7 @@ SQL that reads the inputs' rows is sent to Spark, transpiled by sqlglot. Invaria
   that no error depends on a hidden value) has no Spark counterpart: it becomes ``expr``, and the
   engine runs such SQL with ``spark.sql.ansi.enabled=false``, where Spark answers NULL for a
   failed cast, a division by zero or an overflow, as ``TRY`` does.
+* ``HUGEINT`` (128-bit integers) becomes ``DECIMAL(38, 0)``.
 * Named parameters ``$name`` become Spark's ``:name``; their values are bound by Spark
   (``args=``), never spliced into the text. :func:`spark_parameters` lists the names Spark will
   see, so the caller binds exactly those.
@@ -30,10 +31,17 @@ from .references import fold_identifier
 __all__ = ["spark_parameters", "to_spark_sql"]
 
 
-def _without_try(node: exp.Expression) -> exp.Expression:
+#: DuckDB's 128-bit integers (what the engine's DP SQL sums into); Spark has none, and its
+#: ``DECIMAL(38, 0)`` holds the same 38 digits.
+_WIDE_INTEGERS = frozenset({exp.DataType.Type.INT128, exp.DataType.Type.UINT128})
+
+
+def _for_spark(node: exp.Expression) -> exp.Expression:
     if isinstance(node, exp.Try):
         inner: exp.Expression = node.this
         return inner
+    if isinstance(node, exp.DataType) and node.this in _WIDE_INTEGERS:
+        return exp.DataType.build("DECIMAL(38, 0)")
     return node
 
 
@@ -42,7 +50,7 @@ def to_spark_sql(sql: str) -> str:
     cannot express it."""
     try:
         tree = sqlglot.parse_one(sql, read="duckdb")
-        tree = tree.transform(_without_try)
+        tree = tree.transform(_for_spark)
         return tree.sql(dialect="spark", unsupported_level=ErrorLevel.RAISE)
     except SqlglotError as error:
         # sqlglot's messages quote the query's constructs (function names), not data.

@@ -19,6 +19,7 @@ milliseconds, so tests never share rows.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import shutil
@@ -96,6 +97,13 @@ def _run(args: Sequence[str], cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def postgres_cluster() -> Iterator[PostgresCluster]:
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@contextlib.contextmanager
+def running_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway cluster on a free port, stopped and deleted at the end (also for bench/)."""
     bin_dir = find_postgres_bin()
     if bin_dir is None:
         raise RuntimeError(INSTALL_HINT)

@@ -41,6 +41,7 @@ from sealroom.storage.blobs import BlobStore, LocalBlobStore
 from sealroom.storage.database import migrate, open_engine
 from sealroom.storage.gc import collect_garbage
 from sealroom.storage.metadata import MetadataStore
+from sealroom.storage.notifications import FINISHED_CHANNEL, QUEUED_CHANNEL, Listener
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class Platform:
     metrics: Metrics = field(default_factory=Metrics)
     #: Garbage collection on a timer (stopped first at close).
     gc: PeriodicGc | None = None
+    #: Wake-ups from the other processes sharing a PostgreSQL database.
+    listener: Listener | None = None
 
     @property
     def core(self) -> TrustedCore:
@@ -76,6 +79,8 @@ class Platform:
     def close(self) -> None:
         if self.gc is not None:
             self.gc.stop()
+        if self.listener is not None:
+            self.listener.stop()
         self.interrupted_jobs = self.opened.close(timeout=self.settings.shutdown_timeout)
         if self.interrupted_jobs:
             # Alone on the database (the data directory's lock), every job still "running" is
@@ -229,6 +234,27 @@ def open_platform(settings: Settings) -> Platform:
     )
     gc = PeriodicGc(schedule, lambda policy: collect_garbage(store.engine, blobs, policy))
     gc.start()
+    listener = None
+    if store.engine.dialect.name == "postgresql":
+        # Other processes queue and finish jobs too: wake this one's workers and long-polls.
+        listener = Listener(
+            store.engine,
+            {
+                QUEUED_CHANNEL: lambda _: opened.workers.notify(),
+                FINISHED_CHANNEL: job_watch.finished,
+            },
+        )
+        listener.start()
     return Platform(
-        settings, store, blobs, opened, scratch, pki, job_watch, lock, metrics=metrics, gc=gc
+        settings,
+        store,
+        blobs,
+        opened,
+        scratch,
+        pki,
+        job_watch,
+        lock,
+        metrics=metrics,
+        gc=gc,
+        listener=listener,
     )

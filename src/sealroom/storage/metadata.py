@@ -49,6 +49,7 @@ from sealroom.model.records import (
     now_ms,
 )
 from sealroom.storage import schema as t
+from sealroom.storage.notifications import FINISHED_CHANNEL, QUEUED_CHANNEL, notify
 
 __all__ = [
     "MetadataStore",
@@ -496,6 +497,7 @@ class MetadataStore:
         with self.engine.begin() as conn:
             conn.execute(_INSERT_JOB, job.__dict__)
             write_audit_rows(conn, audit)
+            notify(conn, QUEUED_CHANNEL)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         with self.engine.connect() as conn:
@@ -581,6 +583,7 @@ class MetadataStore:
                     "lease_expires_at_ms": None,
                 },
             )
+            notify(conn, FINISHED_CHANNEL, job_id)
 
     def requeue_interrupted_jobs(self) -> int:
         """Jobs left 'running' by a stopped server go back to the queue (run at start by the

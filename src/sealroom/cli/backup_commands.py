@@ -74,10 +74,11 @@ def backup(
     as_json: AsJson = False,
 ) -> None:
     """Back up a data directory, online: database, blobs, sealed identity, manifest."""
-    from sealroom.server.backup import backup_data_dir
+    from sealroom.server.backup import backup_data_dir, blob_store_location
     from sealroom.server.settings import Settings, default_sealing_key_file
 
-    if Settings(data_dir=data_dir).database_url:
+    settings = Settings(data_dir=data_dir)
+    if settings.database_url:
         usage_error(
             "SEALROOM_DATABASE_URL is set: back that database up with its own tools (pg_dump); "
             "this command backs up the embedded SQLite database"
@@ -88,7 +89,13 @@ def backup(
             passphrase_file, confirm=True, why="--include-sealing-key needs a passphrase"
         )
     key_file = (sealing_key_file or default_sealing_key_file()) if include_sealing_key else None
-    summary = backup_data_dir(data_dir, output, passphrase=passphrase, sealing_key_file=key_file)
+    summary = backup_data_dir(
+        data_dir,
+        output,
+        passphrase=passphrase,
+        sealing_key_file=key_file,
+        blobs_elsewhere=blob_store_location(settings),
+    )
     if as_json:
         echo_json(
             {
@@ -101,6 +108,7 @@ def backup(
                 "includes_sealing_key": summary.includes_sealing_key,
                 "includes_ca_key": summary.includes_ca_key,
                 "missing_upload_chunks": summary.missing_upload_chunks,
+                "blobs_elsewhere": summary.blobs_elsewhere,
             }
         )
     else:
@@ -108,6 +116,13 @@ def backup(
             f"Backed up {data_dir} to {summary.path}: {summary.datasets} dataset(s), "
             f"{summary.chunks} chunk(s), {summary.results} result(s), {summary.members} "
             f"member(s), {summary.total_bytes} bytes."
+        )
+    if summary.blobs_elsewhere is not None:
+        typer.echo(
+            f"note: the blobs (dataset chunks, results) are not in the archive: they are in "
+            f"{summary.blobs_elsewhere}; back that bucket up with the object store's own tools "
+            "(versioning, replication)",
+            err=True,
         )
     if not summary.includes_sealing_key:
         typer.echo(
@@ -170,12 +185,20 @@ def restore(
                 "sealing_key_file": (
                     str(summary.sealing_key_path) if summary.sealing_key_path else None
                 ),
+                "blobs_elsewhere": summary.blobs_elsewhere,
             }
         )
     else:
         typer.echo(
             f"Restored {summary.members} member(s), {summary.total_bytes} bytes, every SHA-256 "
             f"checked, into {data_dir} (the state of {summary.created_at})."
+        )
+    if summary.blobs_elsewhere is not None:
+        typer.echo(
+            f"note: the archive holds no blobs; start the server on {summary.blobs_elsewhere} "
+            "(the same SEALROOM_BLOB_STORE and SEALROOM_S3_* settings), as it was at the "
+            "backup's moment or later",
+            err=True,
         )
     if summary.sealing_key_path is not None:
         typer.echo(f"sealing key written to {summary.sealing_key_path} (mode 0600)", err=True)

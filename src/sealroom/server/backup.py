@@ -41,6 +41,12 @@ later entry says so: docs/operating.md, "Backup and restore").
 
 SQLite only: with ``SEALROOM_DATABASE_URL`` (PostgreSQL) the database is backed up with its own
 tools (``pg_dump``), and this module refuses.
+
+Blobs in an object store (``SEALROOM_BLOB_STORE=s3``) are not copied: the bucket is backed up
+with the store's own tools (versioning, replication), which keep the versions that gc or an
+overwrite removed. The archive then holds everything else, and its manifest names the bucket
+(``blobs_elsewhere``); restoring it gives a data directory whose blobs must come from that bucket,
+as it was at the backup's moment or later.
 """
 
 from __future__ import annotations
@@ -65,12 +71,14 @@ from sealroom.crypto.passphrase import open_with_passphrase, seal_with_passphras
 from sealroom.errors import ConfigurationError, DecryptionError, VerificationError
 from sealroom.server.pki import KEY_FILE as CA_KEY_FILE
 from sealroom.server.pki import ROOT_FILE as CA_ROOT_FILE
+from sealroom.server.settings import Settings
 
 __all__ = [
     "ArchiveContents",
     "BackupSummary",
     "RestoreSummary",
     "backup_data_dir",
+    "blob_store_location",
     "read_archive_contents",
     "restore_archive",
 ]
@@ -122,6 +130,8 @@ class BackupSummary:
     includes_ca_key: bool
     #: Chunks of unfinished uploads already gone from disk (not needed: the upload restarts).
     missing_upload_chunks: int
+    #: Where the blobs are when they are not in the archive (an S3 bucket), else None.
+    blobs_elsewhere: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,6 +144,8 @@ class RestoreSummary:
     #: Where the sealing key was written, or None (not asked for, or not in the archive).
     sealing_key_path: Path | None
     archive_has_sealing_key: bool
+    #: The archive holds no blobs: they are in this object store (its manifest says).
+    blobs_elsewhere: str | None = None
 
 
 @dataclass(frozen=True)
@@ -167,17 +179,29 @@ class _References:
 # -- backup ----------------------------------------------------------------------------------
 
 
+def blob_store_location(settings: Settings) -> str | None:
+    """The object store the server's blobs are in (``s3://bucket/prefix``, and its endpoint),
+    or None when they are in the data directory. Names no credential."""
+    if settings.blob_store == "local":
+        return None
+    prefix = settings.s3_prefix.strip("/")
+    where = f" at {settings.s3_endpoint_url}" if settings.s3_endpoint_url else ""
+    return f"s3://{settings.s3_bucket}/{prefix + '/' if prefix else ''}{where}"
+
+
 def backup_data_dir(
     data_dir: Path,
     output: Path,
     *,
     passphrase: str | None = None,
     sealing_key_file: Path | None = None,
+    blobs_elsewhere: str | None = None,
 ) -> BackupSummary:
     """Write an archive of ``data_dir`` to ``output`` (which must not exist).
 
     With ``passphrase``, the CA's key (and with ``sealing_key_file`` the sealing key too) go
-    into the archive sealed under it; without, neither is in it.
+    into the archive sealed under it; without, neither is in it. With ``blobs_elsewhere`` (the
+    object store the server keeps its blobs in, :func:`blob_store_location`) no blob is copied.
     """
     database = data_dir / DATABASE_NAME
     if not database.is_file():
@@ -217,8 +241,13 @@ def backup_data_dir(
             _snapshot_database(database, snapshot)
             references = _referenced_blobs(snapshot)
             members.append(_add_file(archive, snapshot, DATABASE_NAME))
-            # 2. The blobs that snapshot references (sorted: archives of one state compare).
+            # 2. The blobs that snapshot references (sorted: archives of one state compare), unless
+            #    they are in an object store, which is backed up with its own tools.
             blob_root = data_dir / BLOBS_DIR
+            if blobs_elsewhere is not None:
+                references.results.clear()
+                references.dataset_chunks.clear()
+                references.upload_chunks.clear()
             needed = sorted(references.dataset_chunks) + sorted(references.results)
             for key in needed:
                 member = _add_blob(archive, blob_root, key, required=True)
@@ -246,6 +275,7 @@ def backup_data_dir(
                 "sealroom_version": __version__,
                 "includes_sealing_key": sealing_key is not None,
                 "includes_ca_key": ca_key is not None,
+                "blobs_elsewhere": blobs_elsewhere,
                 "total_bytes": sum(m.size for m in members),
                 "members": [m.entry() for m in members],
             }
@@ -266,6 +296,7 @@ def backup_data_dir(
         includes_sealing_key=sealing_key is not None,
         includes_ca_key=ca_key is not None,
         missing_upload_chunks=missing_upload_chunks,
+        blobs_elsewhere=blobs_elsewhere,
     )
 
 
@@ -535,7 +566,13 @@ def _restore_into(
         restored_ca_key=ca_key is not None,
         sealing_key_path=written_sealing_key,
         archive_has_sealing_key=sealing_key is not None,
+        blobs_elsewhere=_blobs_elsewhere(manifest),
     )
+
+
+def _blobs_elsewhere(manifest: dict[str, Any]) -> str | None:
+    where = manifest.get("blobs_elsewhere")
+    return None if where is None else str(where)
 
 
 def _read_manifest(archive: tarfile.TarFile) -> tuple[dict[str, Any], tarfile.TarInfo]:

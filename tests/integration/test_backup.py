@@ -12,8 +12,12 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import select
 import stat
+import sys
 import tarfile
+import termios
 import time
 from pathlib import Path
 
@@ -320,3 +324,78 @@ def test_an_altered_archive_is_refused(
         "restore", str(archive), "--data-dir", str(tmp_path / "ok"),
         "--passphrase-file", str(passphrase_file), env=env,
     )  # fmt: skip
+
+
+def _on_a_terminal(args: list[str], env: dict[str, str], typed: list[str]) -> tuple[int, str]:
+    """Run ``sealroom *args`` on a pseudo-terminal (its controlling terminal, as a person's
+    shell is), answering each prompt for the passphrase with the next of ``typed``; the exit
+    status and everything it printed."""
+    pid, fd = os.forkpty()
+    if pid == 0:  # the child: the terminal is its stdin, stdout, stderr and /dev/tty
+        os.execve(sys.executable, [sys.executable, "-m", "sealroom.cli", *args], env)
+    output, answers, answered = b"", list(typed), 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if not ready:
+            continue
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        output += data
+        # A prompt printed since the last answer (what was answered is not printed again).
+        if answers and output[answered:].strip().endswith(b":"):
+            # Answer once the prompt reads without echo: getpass flushes what was typed before.
+            _wait_until_echo_is_off(fd)
+            os.write(fd, answers.pop(0).encode() + b"\n")
+            answered = len(output)
+    else:
+        os.kill(pid, 9)  # it hangs: fail below instead of waiting for ever
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
+
+
+def _wait_until_echo_is_off(fd: int) -> None:
+    deadline = time.monotonic() + 30
+    while termios.tcgetattr(fd)[3] & termios.ECHO:
+        assert time.monotonic() < deadline, "the prompt never turned echo off"
+        time.sleep(0.02)
+
+
+def test_the_passphrase_is_asked_for_on_a_terminal_and_never_echoed(
+    small_archive: tuple[Path, Path, dict[str, str]], tmp_path: Path
+) -> None:
+    archive, _, env = small_archive
+    target = tmp_path / "restored"
+    restore = ["restore", str(archive), "--data-dir", str(target)]
+    code, printed = _on_a_terminal(restore, env, [PASSPHRASE])
+    assert code == 0, printed
+    assert "Backup passphrase" in printed
+    assert PASSPHRASE not in printed
+    assert (target / "metadata.sqlite3").is_file()
+
+    # Without a terminal there is no one to ask: refused, saying what to pass.
+    piped = run_cli(*restore[:3], str(tmp_path / "piped"), env=env, check=False)
+    assert piped.returncode == 2
+    assert "--passphrase-file" in piped.stderr
+
+    # A new backup asks twice (a typo would seal the keys under a passphrase nobody knows).
+    again = tmp_path / "again.tar"
+    backup = ["backup", "--data-dir", str(target), "-o", str(again), "--include-sealing-key"]
+    # Two that differ: asked again; then one too short: refused (exit 2), no archive.
+    code, printed = _on_a_terminal(backup, env, [PASSPHRASE, PASSPHRASE[::-1], "short", "short"])
+    assert "do not match" in printed
+    assert printed.count("Backup passphrase") == 2, printed
+    assert code == 2
+    assert "at least 12 characters" in printed
+    assert not again.exists()
+    code, printed = _on_a_terminal(
+        [*backup[:4], str(tmp_path / "third.tar"), backup[5]], env, [PASSPHRASE, PASSPHRASE]
+    )
+    assert code == 0, printed
+    assert (tmp_path / "third.tar").is_file()
+    assert PASSPHRASE not in printed

@@ -231,3 +231,53 @@ def test_gc_deletes_exactly_what_expired_and_the_room_still_works(
     }
     assert (blobs / kept).is_file()
     assert not aside.with_name(f".{aside.name}.gc").exists()
+
+
+def test_the_server_collects_garbage_on_its_own(
+    server_factory: Callable[..., ServerProcess], tmp_path: Path
+) -> None:
+    """``serve`` runs gc every SEALROOM_GC_INTERVAL_HOURS: with a retention of 0 days, a result
+    expires by itself; the dataset the room uses stays, and the room runs again."""
+    server = server_factory(
+        tmp_path,
+        SEALROOM_GC_INTERVAL_HOURS=str(1 / 3600),
+        SEALROOM_RESULT_RETENTION_DAYS="0",
+    )
+    owner = sr.create_client(BANK, server.add_user(BANK), api_url=server.url)
+    b = AnalyticsDcrBuilder(client=owner).with_name("gc-timer").with_owner(BANK)
+    b.add_node_definition(
+        TableDataNodeDefinition(
+            name="t",
+            columns=[Column(name="x", format_type=FormatType.INTEGER, is_nullable=False)],
+            is_required=True,
+        )
+    )
+    b.add_node_definition(SqlComputeNodeDefinition(name="total", query="SELECT SUM(x) AS s FROM t"))
+    b.add_participant(BANK, data_owner_of=["t"], analyst_of=["total"])
+    dcr = owner.publish_analytics_dcr(b.build())
+    table = dcr.get_node("t")
+    assert isinstance(table, TableDataNode)
+    table.upload_and_publish_dataset(io.BytesIO(b"1\n2\n3\n"), sr.Key(), "t.csv")
+    total = dcr.get_node("total")
+    assert isinstance(total, SqlComputationNode)
+    session = owner.session()
+    job = total.run_computation()
+
+    deadline = time.monotonic() + 60
+    while (outcome := _outcome(session, job)) == b"s\n6\n":
+        assert time.monotonic() < deadline, "the server never collected the result"
+        time.sleep(0.5)
+    assert outcome == "result_expired"
+    assert "garbage collection: 1 result(s) expired" in server.log_path.read_text()
+    assert not (server.data_dir / "blobs" / "results" / job.id).exists()
+    # The table the room reads was kept. (The new result may expire too before it is read:
+    # the retention is 0.)
+    assert _outcome(session, total.run_computation()) in (b"s\n6\n", "result_expired")
+
+
+def _outcome(session: sr.Session, job: object) -> bytes | str:
+    """The job's result, or the code of the error fetching it."""
+    try:
+        return session.get_computation_result(job, timeout=60)  # type: ignore[arg-type]
+    except RequestError as exc:
+        return exc.code

@@ -140,6 +140,13 @@ def test_the_sdk_and_cli_verify_the_servers_certificate(
     missing = run_cli("--ca-bundle", nowhere, "room", "list", *connection, env=env, check=False)
     assert missing.returncode == 2
 
+    # `sealroom attest` too: not verified without the bundle, verified with it.
+    unverified = run_cli("attest", url, env=env, check=False)
+    assert unverified.returncode != 0
+    assert "NOT VERIFIED" in unverified.stdout + unverified.stderr
+    attested = run_cli("--ca-bundle", str(cert), "attest", url, env=env)
+    assert "signing key:" in attested.stdout
+
 
 def test_plain_http_beyond_loopback_is_warned_about(
     server_factory: Callable[..., ServerProcess],

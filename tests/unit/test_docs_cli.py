@@ -83,7 +83,17 @@ def resolve(words: list[str]) -> tuple[str, list[Any], list[str]]:
     commands: list[Any] = [CLI]  # typer's commands (typer vendors click); groups have .commands
     path = "sealroom"
     rest = list(words)
-    while rest and hasattr(commands[0], "commands") and re.fullmatch(r"[a-z][a-z|-]*", rest[0]):
+    while rest and hasattr(commands[0], "commands"):
+        group_options = {
+            option: parameter for parameter in commands[0].params for option in parameter.opts
+        }
+        if rest[0] in group_options:  # a group's own option (``sealroom --env-file F serve``)
+            parameter = group_options[rest.pop(0)]
+            if not parameter.is_flag and rest:
+                rest.pop(0)
+            continue
+        if not re.fullmatch(r"[a-z][a-z|-]*", rest[0]):
+            break
         names = rest.pop(0).split("|")
         group = commands[0]
         missing = [name for name in names if name not in group.commands]
@@ -131,6 +141,8 @@ def test_a_wrong_command_or_option_is_caught() -> None:
     _, commands, _ = resolve(["serve", "--tls-cert", "C", "--no-such-thing"])
     assert "--no-such-thing" not in options_of(commands[0])
     assert "--tls-cert" in options_of(commands[0])
+    path, _, rest = resolve(["--env-file", "F", "worker", "run", "--workers", "2"])
+    assert (path, rest) == ("sealroom worker run", ["--workers", "2"])
 
 
 def test_every_setting_the_operating_pages_name_exists() -> None:

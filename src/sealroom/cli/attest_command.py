@@ -23,7 +23,7 @@ from rich.markup import escape
 
 from sealroom.attestation import enclave_specifications, verify_attestation
 from sealroom.cli._common import AsJson, console, echo_json
-from sealroom.client._http import api_url_from_env
+from sealroom.client._http import api_url_from_env, tls_verification
 from sealroom.errors import (
     ConfigurationError,
     SealroomError,
@@ -69,6 +69,8 @@ def attest(
             f"{api_url.rstrip('/')}/v1/enclave/attestation",
             params={"nonce": nonce.hex()},
             timeout=30,
+            # The CA bundle every client of this process uses (--ca-bundle, SEALROOM_CA_BUNDLE).
+            verify=tls_verification(None),
         )
         response.raise_for_status()
         with warnings.catch_warnings(record=True) as caught:

@@ -139,8 +139,13 @@ def test_a_signed_request_is_accepted_by_one_core_only(pair: Pair) -> None:
     call = signed_actions.run_computation(room_id, "by_region", {"min": "0"}, recipient)
     principal = signed(ANALYST, call)
     pair.a.core.submit_job(principal, room_id, "by_region", {"min": "0"}, recipient)
-    with pytest.raises(ParticipantSignatureError):
+    with pytest.raises(ParticipantSignatureError) as replayed:
         pair.b.core.submit_job(principal, room_id, "by_region", {"min": "0"}, recipient)
+    # It says what to do: sign again.
+    assert str(replayed.value) == (
+        "this signed request was used before, and a signature is accepted once: "
+        "sign the action again (the SDK does this for every request)"
+    )
     assert len(pair.a.host.jobs) == 1
 
 

@@ -8,9 +8,10 @@ PostgreSQL (``SEALROOM_DATABASE_URL``) runs the same models and migrations throu
 ``postgresql://`` and ``postgres://`` URLs mean ``postgresql+psycopg://`` (SQLAlchemy would
 otherwise look for psycopg2, which is not installed). Several servers may share one database:
 their migrations at start take turns under a transaction-scoped advisory lock, so two servers
-starting at once on an empty database do not both create the tables. The stores' writes
-must be correct under PostgreSQL's default READ COMMITTED isolation with several writers
-(conditional updates, unique keys, the upserts below);
+starting at once on an empty database do not both create the tables. The stores' writes are
+correct under PostgreSQL's default READ COMMITTED isolation with several writers: conditional
+updates (a job claimed once, a link spent once), unique keys (an audit sequence number, a
+commit's place in a room's history), and the upserts below;
 ``tests/unit/test_metadata_store_conformance.py`` runs one suite on both databases, with two
 engines writing at once.
 

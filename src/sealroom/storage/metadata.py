@@ -23,7 +23,6 @@ from typing import Any, Final, NamedTuple
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
     and_,
     bindparam,
     case,
@@ -49,6 +48,7 @@ from sealroom.model.records import (
     now_ms,
 )
 from sealroom.storage import schema as t
+from sealroom.storage.database import insert_if_missing, upsert
 from sealroom.storage.notifications import FINISHED_CHANNEL, QUEUED_CHANNEL, notify
 
 __all__ = [
@@ -109,12 +109,10 @@ def write_audit_rows(conn: Connection, audit: Sequence[AuditRow]) -> None:
 
 
 def _keep_checkpoint(conn: Connection, room_id: str, size: int, note: str) -> None:
-    """Keep ``note`` unless a checkpoint of a larger size is already kept."""
-    current = conn.execute(_GET_CHECKPOINT_SIZE, {"room_id": room_id}).scalar_one_or_none()
-    if current is None:
-        conn.execute(_INSERT_CHECKPOINT, {"room_id": room_id, "size": size, "note": note})
-    elif size > current:
-        conn.execute(_UPDATE_CHECKPOINT, {"checkpoint_room": room_id, "size": size, "note": note})
+    """Keep ``note`` unless a checkpoint of a larger size is already kept: one statement, so
+    of two writers racing the larger checkpoint stays, whichever comes last."""
+    row = {"room_id": room_id, "size": size, "note": note}
+    upsert(conn, t.audit_checkpoints, row, ("room_id",), only_if_larger="size")
 
 
 _EMAIL_FOR_TOKEN = (
@@ -157,14 +155,6 @@ _COUNT_UNFINISHED_JOBS = (
 )
 #: Parameters at execution name the columns set (``status``, ``finished_at_ms`` …).
 _FINISH_JOB = update(t.jobs).where(t.jobs.c.id == bindparam("job_id"))
-_GET_CHECKPOINT_SIZE = select(t.audit_checkpoints.c.size).where(
-    t.audit_checkpoints.c.room_id == bindparam("room_id")
-)
-_INSERT_CHECKPOINT = insert(t.audit_checkpoints)
-#: The bound room is ``checkpoint_room``: a parameter named like a column would be SET too.
-_UPDATE_CHECKPOINT = update(t.audit_checkpoints).where(
-    t.audit_checkpoints.c.room_id == bindparam("checkpoint_room")
-)
 
 
 def _claim_statements() -> tuple[Any, Any]:
@@ -234,11 +224,14 @@ class MetadataStore:
     # -- users and tokens ---------------------------------------------------------------
     def ensure_user(self, email: str) -> int:
         with self.engine.begin() as conn:
-            existing = conn.execute(select(t.users.c.id).where(t.users.c.email == email)).scalar()
+            user_id = select(t.users.c.id).where(t.users.c.email == email)
+            existing = conn.execute(user_id).scalar()
             if existing is not None:
                 return int(existing)
-            result = conn.execute(insert(t.users).values(email=email, created_at_ms=now_ms()))
-            return int(result.inserted_primary_key[0])  # type: ignore[index]
+            # Two processes adding the same person at once: one row, both read its id.
+            row = {"email": email, "created_at_ms": now_ms()}
+            insert_if_missing(conn, t.users, row, ("email",))
+            return int(conn.execute(user_id).scalar_one())
 
     def add_token(self, email: str, token_sha256: str, label: str = "") -> None:
         user_id = self.ensure_user(email)
@@ -347,20 +340,9 @@ class MetadataStore:
 
     def put_upload_chunk(self, upload_id: str, index: int, sha256: str, size: int) -> None:
         """Record a received chunk; re-sending the same index (a retry) replaces it."""
+        row = {"upload_id": upload_id, "chunk_index": index, "sha256": sha256, "size": size}
         with self.engine.begin() as conn:
-            conn.execute(
-                delete(t.upload_chunks).where(
-                    and_(
-                        t.upload_chunks.c.upload_id == upload_id,
-                        t.upload_chunks.c.chunk_index == index,
-                    )
-                )
-            )
-            conn.execute(
-                insert(t.upload_chunks).values(
-                    upload_id=upload_id, chunk_index=index, sha256=sha256, size=size
-                )
-            )
+            upsert(conn, t.upload_chunks, row, ("upload_id", "chunk_index"))
 
     def upload_chunks(self, upload_id: str) -> dict[int, tuple[str, int]]:
         with self.engine.connect() as conn:
@@ -371,11 +353,8 @@ class MetadataStore:
 
     def complete_upload(self, upload_id: str, dataset: DatasetRecord) -> None:
         with self.engine.begin() as conn:
-            exists = conn.execute(
-                select(t.datasets.c.id).where(t.datasets.c.id == dataset.id)
-            ).scalar()
-            if exists is None:
-                conn.execute(insert(t.datasets).values(**dataset.__dict__))
+            # The same content uploaded twice is one dataset (its id is the manifest's hash).
+            insert_if_missing(conn, t.datasets, dataset.__dict__, ("id",))
             conn.execute(
                 update(t.uploads).where(t.uploads.c.id == upload_id).values(completed=True)
             )
@@ -458,15 +437,7 @@ class MetadataStore:
     ) -> None:
         with self.engine.begin() as conn:
             write_audit_rows(conn, audit)
-            conn.execute(
-                delete(t.publications).where(
-                    and_(
-                        t.publications.c.room_id == publication.room_id,
-                        t.publications.c.node == publication.node,
-                    )
-                )
-            )
-            conn.execute(insert(t.publications).values(**publication.__dict__))
+            upsert(conn, t.publications, publication.__dict__, ("room_id", "node"))
 
     def get_publication(self, room_id: str, node: str) -> PublicationRecord | None:
         with self.engine.connect() as conn:
@@ -699,14 +670,14 @@ class MetadataStore:
         return {str(r.node): int(r.used_bytes) for r in rows}
 
     def set_airlock_usage(self, room_id: str, node: str, user_email: str, used: int) -> None:
-        usage = t.airlock_usage
-        row: dict[str, object] = {
+        row = {
             "room_id": room_id,
             "node": node,
             "user_email": normalise_email(user_email),
+            "used_bytes": used,
         }
         with self.engine.begin() as conn:
-            _upsert(conn, usage, row, {"used_bytes": used})
+            upsert(conn, t.airlock_usage, row, ("room_id", "node", "user_email"))
 
     def privacy_budget_spent(self, room_id: str) -> tuple[float, float]:
         """(epsilon, delta) the room's differentially private runs have spent."""
@@ -720,13 +691,9 @@ class MetadataStore:
         return (0.0, 0.0) if row is None else (float(row[0]), float(row[1]))
 
     def set_privacy_budget_spent(self, room_id: str, epsilon: float, delta: float) -> None:
+        row = {"room_id": room_id, "spent_epsilon": epsilon, "spent_delta": delta}
         with self.engine.begin() as conn:
-            _upsert(
-                conn,
-                t.privacy_budget,
-                {"room_id": room_id},
-                {"spent_epsilon": epsilon, "spent_delta": delta},
-            )
+            upsert(conn, t.privacy_budget, row, ("room_id",))
 
     # -- the key directory ----------------------------------------------------------------
     def register_participant_key(self, email: str, public_key_hex: str) -> ParticipantKeyRecord:
@@ -743,12 +710,13 @@ class MetadataStore:
                 select(func.max(keys.c.registered_at_ms)).where(keys.c.email == address)
             ).scalar()
             at = now_ms() if latest is None else max(now_ms(), int(latest) + 1)
-            _upsert(
-                conn,
-                keys,
-                {"email": address, "fingerprint": fingerprint},
-                {"public_key": public_key_hex, "registered_at_ms": at},
-            )
+            row = {
+                "email": address,
+                "fingerprint": fingerprint,
+                "public_key": public_key_hex,
+                "registered_at_ms": at,
+            }
+            upsert(conn, keys, row, ("email", "fingerprint"))
         return ParticipantKeyRecord(public_key_hex, fingerprint, at)
 
     def participant_key(self, email: str) -> ParticipantKeyRecord | None:
@@ -811,18 +779,3 @@ class MetadataStore:
                 .order_by(entries.c.seq)
             ).all()
         return [str(r.entry) for r in rows]
-
-
-def _upsert(
-    conn: Connection, table: Table, key: dict[str, object], values: dict[str, object]
-) -> None:
-    """Set ``values`` in the row of ``key``, inserting it if missing."""
-    where = and_(*(table.c[name] == value for name, value in key.items()))
-    if conn.execute(update(table).where(where).values(**values)).rowcount:
-        return
-    try:
-        with conn.begin_nested():
-            conn.execute(insert(table).values(**key, **values))
-    except IntegrityError:
-        # Inserted meanwhile by another writer: set it again.
-        conn.execute(update(table).where(where).values(**values))

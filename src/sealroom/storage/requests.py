@@ -29,6 +29,7 @@ from sealroom.model.records import (
     now_ms,
 )
 from sealroom.storage import schema as t
+from sealroom.storage.database import upsert
 from sealroom.storage.metadata import write_audit_rows
 
 __all__ = ["RequestStore"]
@@ -124,27 +125,15 @@ class RequestStore:
         self, request_id: str, approver: str, signature: bytes, *, audit: Sequence[AuditRow] = ()
     ) -> None:
         """Record (or replace) ``approver``'s approval, with its audit entries."""
-        approvals = t.request_approvals
-        key = and_(
-            approvals.c.request_id == request_id, approvals.c.approver == normalise_email(approver)
-        )
+        row = {
+            "request_id": request_id,
+            "approver": normalise_email(approver),
+            "signature": signature,
+            "approved_at_ms": now_ms(),
+        }
         with self.engine.begin() as conn:
-            exists = conn.execute(select(approvals.c.approver).where(key)).first()
-            if exists is None:
-                conn.execute(
-                    insert(approvals).values(
-                        request_id=request_id,
-                        approver=normalise_email(approver),
-                        signature=signature,
-                        approved_at_ms=now_ms(),
-                    )
-                )
-            else:
-                conn.execute(
-                    update(approvals)
-                    .where(key)
-                    .values(signature=signature, approved_at_ms=now_ms())
-                )
+            # One statement: the same person approving on two servers at once is one approval.
+            upsert(conn, t.request_approvals, row, ("request_id", "approver"))
             conn.execute(
                 update(t.room_requests)
                 .where(t.room_requests.c.id == request_id)

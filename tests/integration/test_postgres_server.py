@@ -32,6 +32,7 @@ from sealroom.analytics import (
     TableDataNodeDefinition,
 )
 from sealroom.client import JobId
+from sealroom.errors import RequestError
 from tests.integration.conftest import ANALYST, BANK, ServerProcess, start_server, stop_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.filterwarnings("ignore::UserWarning")]
@@ -101,6 +102,12 @@ def test_a_server_on_postgresql_publishes_runs_and_restarts(
         first_job, first = _run(analyst, room_id)
         assert first == EXPECTED
         entries_before = len(analyst.session().verify_audit_log(room_id).events)
+        # PostgreSQL refuses NUL in text (SQLite stores it): the client's error, a 400 that
+        # does not quote the value.
+        with pytest.raises(RequestError) as refused:
+            analyst.upload_dataset(io.BytesIO(b"1\n"), sr.Key(), "nul\x00name")
+        assert refused.value.status == 400
+        assert "NUL character" in str(refused.value)
     finally:
         stop_server(server)
 

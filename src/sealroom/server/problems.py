@@ -22,6 +22,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Route
 
@@ -131,6 +132,19 @@ def install_problem_handlers(app: FastAPI) -> None:
             # those of one route, and FastAPI makes a route per method (GET and DELETE …).
             headers["Allow"] = ", ".join(_allowed_methods(request))
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # A value the database cannot hold, from the request (PostgreSQL refuses the NUL
+        # character in text, which SQLite stores): the client's to fix. The database's own
+        # message quotes the value, so it is not passed on.
+        logger.info("refused a value the database cannot store: %s", type(exc.orig).__name__)
+        return problem(
+            400,
+            "bad_request",
+            "a value of the request cannot be stored (text may not contain the NUL character, "
+            "U+0000; numbers must fit 64 bits)",
+        )
 
     @app.exception_handler(Exception)
     async def _internal_error(_: Request, exc: Exception) -> JSONResponse:

@@ -81,8 +81,12 @@ def _listening(port: int) -> bool:
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
-def start() -> SparkServer:
-    """Start a Spark Connect server and wait until it accepts connections."""
+def start(*, driver_memory: str = "2g") -> SparkServer:
+    """Start a Spark Connect server and wait until it accepts connections.
+
+    ``driver_memory`` is the JVM's heap (``local[2]`` runs every task in the driver): 2 GB is
+    enough for the tests' small inputs; the benchmark's larger ones need more (bench/tpch_spark.py).
+    """
     submit = SPARK_HOME / "bin" / "spark-submit"
     if not submit.is_file():
         raise RuntimeError(
@@ -114,7 +118,7 @@ def start() -> SparkServer:
         "--conf",
         f"spark.sql.warehouse.dir={work_dir / 'warehouse'}",
         "--conf",
-        "spark.driver.memory=2g",
+        f"spark.driver.memory={driver_memory}",
         "spark-internal",
     ]
     with log.open("wb") as output:

@@ -4,9 +4,10 @@ Everything runs on this machine, as the deployment of docs/deployment.md does ac
 a throwaway PostgreSQL cluster, an S3 server (moto, in its own process), one ``sealroom serve
 --workers 0`` and N ``sealroom worker run --workers 1`` processes sharing them.
 
-1. **Throughput.** For N in 1, 2, 4: a fresh database and bucket, a room with a small table, and
-   ``--jobs`` trivial SQL jobs submitted from 8 threads at once through the SDK; jobs per second
-   from the first submission to the last result.
+1. **Throughput.** For N in 1, 2, 4: a fresh database and bucket, ``--rooms`` rooms with a small
+   table each, and ``--jobs`` trivial SQL jobs spread over them, submitted from 8 threads at once
+   through the SDK; jobs per second from the first submission to the last result. (A room's log
+   takes one append at a time across processes, so jobs of one room do not spread.)
 2. **Per-job overhead.** The same trivial job run one at a time (submit, wait, fetch), ``--runs``
    times, on a single ``serve --workers 1`` with SQLite and local files, then on PostgreSQL + S3
    with one worker process: the median latency of each and the difference.
@@ -110,14 +111,15 @@ def _shared_env(cluster: PostgresCluster, s3: S3Server, name: str, root: Path) -
     }
 
 
-def throughput(server: ServerProcess, jobs: int) -> float:
+def throughput(server: ServerProcess, jobs: int, rooms: int) -> float:
     client = sr.create_client(OWNER, server.add_user(OWNER), api_url=server.url)
-    room = _room(client)
+    room_ids = [_room(client) for _ in range(rooms)]
     session = client.session()
-    session.run_computation(room, "q")  # warm: the table validated and cached in a worker
+    for room in room_ids:  # warm: each table validated (and cached by the worker that ran it)
+        session.get_computation_result(session.run_computation(room, "q"), timeout=300)
 
-    def one(_: int) -> bytes:
-        job = session.run_computation(room, "q")
+    def one(i: int) -> bytes:
+        job = session.run_computation(room_ids[i % rooms], "q")
         return session.get_computation_result(job, timeout=300)
 
     started = time.perf_counter()
@@ -147,6 +149,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=60)
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument(
+        "--rooms", type=int, default=8, help="rooms the jobs are spread over (one log each)"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     os.environ.update(CREDENTIALS_ENV)
@@ -156,12 +161,15 @@ def main() -> None:
         moto_in_subprocess() as s3,
     ):
         root = Path(tmp)
-        print(f"1. throughput: {args.jobs} trivial SQL jobs from 8 threads, PostgreSQL + S3")
+        print(
+            f"1. throughput: {args.jobs} trivial SQL jobs over {args.rooms} rooms from 8 threads, "
+            "PostgreSQL + S3"
+        )
         rates = {}
         for n in args.workers:
             env = _shared_env(cluster, s3, f"throughput_{n}", root)
             with _deployment(root / f"throughput-{n}", env, n) as (server, _):
-                rates[n] = throughput(server, args.jobs)
+                rates[n] = throughput(server, args.jobs, args.rooms)
             print(f"   {n} worker process(es): {rates[n]:6.1f} jobs/s")
         base = rates[args.workers[0]]
         for n in args.workers[1:]:

@@ -369,6 +369,24 @@ def test_edited_audit_entries_are_refused_after_a_restart(
         setup.as_(ANALYST).room_status(room)
 
 
+def test_the_log_served_is_checked_against_the_cores_tree(setup: Setup, room: str) -> None:
+    """The core keeps a leaf hash per entry, not the entries (its memory does not grow with
+    the log's text): the entries it serves are read from the host, and one the host edited
+    while the core runs is refused, not served."""
+    events, _ = setup.as_(ANALYST).audit_log(room)
+    assert [e.seq for e in events] == list(range(len(events)))
+    with pytest.raises(ValueError, match="leaf hashes only"):
+        setup.core._core.audit.log(room).events()
+    entries = setup.host.entries[room]
+    entries[1] = entries[1].replace("published dataset", "published nothing")
+    with pytest.raises(VerificationError, match="altered or lost"):
+        setup.as_(ANALYST).audit_log(room)
+    assert setup.as_(ANALYST).audit_log(room, 2)[0] == events[2:]  # the rest still reads
+    entries.pop()
+    with pytest.raises(VerificationError, match="altered or lost"):
+        setup.as_(ANALYST).audit_log(room, 2)
+
+
 def test_a_rollback_of_everything_is_seen_only_by_who_saw_later(setup: Setup, room: str) -> None:
     """The limit docs/security.md states: a host restoring a whole earlier copy (events, checkpoint
     and caches together) is not detectable by the core alone — a client that kept a later

@@ -57,12 +57,18 @@ class AuditLog:
     are cached per size (signing is the costly part of an append otherwise).
     """
 
-    def __init__(self, room_id: str, events: Sequence[AuditEvent] = ()) -> None:
+    def __init__(
+        self, room_id: str, events: Sequence[AuditEvent] = (), *, keep_events: bool = True
+    ) -> None:
+        """``keep_events=False`` keeps the tree only (a leaf hash per entry, not the entries):
+        the core's logs grow with every action for as long as a server runs, and the host
+        stores the entries, which the core reads back checked against :meth:`leaf`."""
         if not room_id:
             raise ValueError("room_id must not be empty")
         _check_sequence(room_id, events)
         self._room_id = room_id
-        self._events = list(events)
+        self._keep_events = keep_events
+        self._events = list(events) if keep_events else []
         self._tree = MerkleTree()
         for event in events:
             self._tree.append(event_leaf_hash(event))
@@ -97,7 +103,8 @@ class AuditLog:
                 details=details,
             )
             self._tree.append(event_leaf_hash(event))
-            self._events.append(event)
+            if self._keep_events:
+                self._events.append(event)
             return event
 
     def truncate(self, size: int) -> None:
@@ -109,8 +116,15 @@ class AuditLog:
                 self._checkpoint = None
 
     def events(self, start: int = 0, end: int | None = None) -> list[AuditEvent]:
+        if not self._keep_events:
+            raise ValueError("this log keeps leaf hashes only: read its entries from the store")
         with self._lock:
             return self._events[start:end]
+
+    def leaf(self, index: int) -> bytes:
+        """The leaf hash of entry ``index`` (what an entry read back must hash to)."""
+        with self._lock:
+            return self._tree.leaf(index)
 
     def root(self, size: int | None = None) -> bytes:
         with self._lock:

@@ -38,6 +38,7 @@ from sealroom.audit import (
     DetailValue,
     check_extends,
     event_from_wire,
+    event_leaf_hash,
     open_checkpoint,
     room_origin,
 )
@@ -139,7 +140,7 @@ class AuditLogKeeper:
 
     def _load(self, room_id: str) -> _Room:
         events = [_stored_event(raw) for raw in self._store.audit_entries(room_id)]
-        log = AuditLog(room_id, events)
+        log = AuditLog(room_id, events, keep_events=False)
         stored = self._store.audit_checkpoint(room_id)
         if stored is not None:
             checkpoint = open_checkpoint(stored, room_origin(room_id), self._signing_key.verify_key)
@@ -267,6 +268,24 @@ class AuditLogKeeper:
             for event in appended:
                 room.facts.fold(event)
         return appended
+
+    def events(self, room_id: str, start: int, end: int) -> list[AuditEvent]:
+        """Entries ``start`` to ``end`` (exclusive) of a size the log has reached, read from the
+        host and each checked against the leaf the core appended (the core keeps leaf hashes
+        only): an entry the host altered or lost since is refused."""
+        log = self.log(room_id)
+        if not 0 <= start <= end <= log.size:
+            raise ValueError(f"entries {start}..{end} of a log of {log.size}")
+        read = [_stored_event(raw) for raw in self._store.audit_entries(room_id, start)]
+        events = read[: end - start]
+        if len(events) != end - start or any(
+            event.seq != start + offset or event_leaf_hash(event) != log.leaf(start + offset)
+            for offset, event in enumerate(events)
+        ):
+            raise VerificationError(
+                f"audit log of room {room_id}: the host altered or lost entries the core appended"
+            )
+        return events
 
     def checkpoint(self, room_id: str) -> tuple[int, str]:
         """(size, signed checkpoint) of the log as it is now; the host keeps the latest."""

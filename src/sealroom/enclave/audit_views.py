@@ -23,7 +23,9 @@ def audit_log(
     """Entries from ``start`` up to the size of the returned signed checkpoint."""
     core.authority.authorize(principal, room_id, Action.RETRIEVE_AUDIT_LOG)
     size, note = core.audit.checkpoint(room_id)
-    return core.audit.log(room_id).events(start, size), note
+    if start > size:
+        return [], note
+    return core.audit.events(room_id, start, size), note
 
 
 def audit_checkpoint(core: CoreContext, principal: Principal, room_id: str) -> str:

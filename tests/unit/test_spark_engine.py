@@ -149,6 +149,21 @@ def test_the_time_limit_interrupts_spark(spark: SparkConnect, scratch: Path) -> 
     assert caught.value.code == "sql_timeout"
 
 
+def test_a_run_past_its_deadline_is_a_timeout_even_if_spark_finished(
+    spark: SparkConnect, scratch: Path
+) -> None:
+    """The deadline passes between operations (nothing running to interrupt): the next
+    operation is not started, and the run is a timeout, never a late result."""
+    with pytest.raises(SqlExecutionError) as caught:
+        on_spark(
+            spark,
+            scratch,
+            "SELECT COUNT(*) AS n FROM people",
+            limits=SqlLimits(timeout_seconds=0.05),
+        )
+    assert caught.value.code == "sql_timeout"
+
+
 def test_the_row_limit(spark: SparkConnect, scratch: Path) -> None:
     with pytest.raises(SqlExecutionError) as caught:
         on_spark(spark, scratch, "SELECT * FROM people", limits=SqlLimits(max_result_rows=10))

@@ -156,6 +156,7 @@ def run_sql_on_spark(
     target = _Sql(query, values)
     views = [_Sql(sql, node_values.get(name, {}), name) for name, sql in intermediate]
     with (
+        _interrupt_is_timeout(limits.timeout_seconds),
         hardened_connection(settings) as connection,
         _Watchdog(connection, limits.timeout_seconds) as watchdog,
     ):
@@ -172,6 +173,18 @@ def run_sql_on_spark(
             if dp is not None:
                 return run.dp(target, relation.columns, tables, dp)
             return run.select(target, limits.max_result_rows, limits.max_result_bytes)
+
+
+@contextmanager
+def _interrupt_is_timeout(timeout_seconds: float) -> Iterator[None]:
+    """The core's DuckDB interrupted at the deadline (its watchdog or its own execution limit),
+    wherever in the run: a timeout, never a raw DuckDB exception."""
+    try:
+        yield
+    except duckdb.InterruptException:
+        raise SqlExecutionError(
+            "sql_timeout", f"the query ran longer than its time limit of {timeout_seconds:g} s"
+        ) from None
 
 
 def _prepare(
@@ -215,6 +228,12 @@ class _Remote:
             self.session.interruptAll()
         except Exception:  # noqa: BLE001 - the run reports the timeout whatever happened here
             return
+
+    def check(self) -> None:
+        """Past the deadline the run is a timeout, even between operations or if Spark finished
+        one anyway: ``interruptAll`` stops only the operations running when it fires."""
+        if self.fired:
+            raise self.error(TimeoutError())
 
     def error(self, error: Exception, *, node: str | None = None) -> JobFailedError:
         """The analyst-safe form of a Spark error (module invariants)."""
@@ -301,6 +320,7 @@ def _remote_session(
             raise remote.error(error) from None
         remote._timer.start()
         yield remote
+        remote.check()
     finally:
         remote._timer.cancel()
         # Releases the server-side session: its views and uploaded tables. The run's outcome
@@ -328,12 +348,14 @@ class _Run:
     def _errors(self, node: str | None = None) -> Iterator[None]:
         """Spark's errors inside the block, reduced to their class (module invariants)."""
         self.watchdog.check()
+        self.remote.check()
         try:
             yield
         except (SqlExecutionError, JobFailedError):
             raise
         except Exception as error:  # noqa: BLE001 - every Spark error is reduced to its class
             raise self.remote.error(error, node=node) from None
+        self.remote.check()
 
     def _sql(self, sql: _Sql) -> DataFrame:
         text = to_spark_sql(sql.text)

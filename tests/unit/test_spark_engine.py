@@ -140,9 +140,10 @@ def test_an_unreachable_server(scratch: Path) -> None:
 
 
 def test_the_time_limit_interrupts_spark(spark: SparkConnect, scratch: Path) -> None:
-    # 21**7 (1.8 billion) rows to count: minutes on the test server.
-    tables = ", ".join(f"people AS p{i}" for i in range(7))
-    total = " + ".join(f"p{i}.user_id" for i in range(7))
+    # 21**9 (794 billion) rows to count: far past the limit. (21**7 once finished in under
+    # 5 s: Spark's generated code counts a billion rows a second.)
+    tables = ", ".join(f"people AS p{i}" for i in range(9))
+    total = " + ".join(f"p{i}.user_id" for i in range(9))
     slow = f"SELECT COUNT(*) AS n FROM {tables} WHERE {total} = 77"
     with pytest.raises(SqlExecutionError) as caught:
         on_spark(spark, scratch, slow, limits=SqlLimits(timeout_seconds=5))

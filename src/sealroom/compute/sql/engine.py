@@ -59,6 +59,7 @@ from .ipc import SUPPRESSED_GROUPS_KEY
 from .parameters import binding_problem, checked_values, parameter_casts
 from .privacy import (
     GROUPS_TABLE,
+    FilterPlan,
     PrivacyFilter,
     plan_filtered_query,
     source_view_sql,
@@ -350,21 +351,16 @@ def _prepare_without_values(
     connection.execute(f"DEALLOCATE {quote_identifier(_BIND_CHECK)}")
 
 
-def _run_filtered(
+def _plan_filter(
     connection: duckdb.DuckDBPyConnection,
     query: _Sql,
-    output_names: list[str],
-    tables: Mapping[str, pa.Table],
+    relations: Mapping[str, Sequence[tuple[str, str]]],
     privacy: PrivacyFilter,
-    limits: SqlLimits,
+    output_names: Sequence[str],
     watchdog: _Watchdog,
-) -> pa.Table:
-    """Run ``query`` as the privacy filter rewrites it; count the groups it suppressed."""
-    relations: dict[str, list[tuple[str, str]]] = {}
-    for index, (name, table) in enumerate(tables.items()):
-        probe = connection.sql(f"SELECT * FROM {quote_identifier(name)} LIMIT 0")  # noqa: S608
-        relations[name] = [(c, str(t)) for c, t in zip(probe.columns, probe.types, strict=True)]
-        connection.execute(source_view_sql(name, index, table.column_names, privacy.unit_column))
+) -> tuple[FilterPlan, dict[str, str]]:
+    """The filter's rewrite of ``query`` over ``relations`` (typed by binding in
+    ``connection``), and the values its groups query binds: every one of the query's."""
 
     def describe(sql: str) -> list[str]:
         return [str(kind) for kind in _bind(connection, sql, watchdog, query.values).types]
@@ -381,6 +377,26 @@ def _run_filtered(
         raise SqlExecutionError(
             "sql_privacy_filter", "the privacy filter could not keep the query's parameters"
         )
+    return plan, values
+
+
+def _run_filtered(
+    connection: duckdb.DuckDBPyConnection,
+    query: _Sql,
+    output_names: list[str],
+    tables: Mapping[str, pa.Table],
+    privacy: PrivacyFilter,
+    limits: SqlLimits,
+    watchdog: _Watchdog,
+) -> pa.Table:
+    """Run ``query`` as the privacy filter rewrites it; count the groups it suppressed."""
+    relations: dict[str, list[tuple[str, str]]] = {}
+    for index, (name, table) in enumerate(tables.items()):
+        probe = connection.sql(f"SELECT * FROM {quote_identifier(name)} LIMIT 0")  # noqa: S608
+        relations[name] = [(c, str(t)) for c, t in zip(probe.columns, probe.types, strict=True)]
+        connection.execute(source_view_sql(name, index, table.column_names, privacy.unit_column))
+
+    plan, values = _plan_filter(connection, query, relations, privacy, output_names, watchdog)
     if values:
         # Schema errors are shown from a bind without values; with values, none is shown.
         _prepare_without_values(connection, plan.groups_query, watchdog, node=None)

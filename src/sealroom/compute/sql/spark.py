@@ -59,6 +59,7 @@ from .engine import (
     _create_table,
     _create_view,
     _fetch,
+    _plan_filter,
     _require_single_select,
     _safe_error,
     _Sql,
@@ -73,7 +74,6 @@ from .privacy import (
     RESERVED_PREFIX,
     UNIT_COLUMN,
     PrivacyFilter,
-    plan_filtered_query,
     source_view_name,
     source_view_sql,
 )
@@ -432,20 +432,7 @@ class _Run:
             with self._errors(name):
                 self.remote.session.sql(spark_view).collect()
 
-        def describe(sql: str) -> list[str]:
-            return [str(kind) for kind in _bind(connection, sql, watchdog, query.values).types]
-
-        try:
-            plan = plan_filtered_query(
-                query.text, relations, privacy, output_names=output_names, describe=describe
-            )
-        except PrivacyFilterError as error:
-            raise SqlExecutionError("sql_privacy_filter", str(error)) from None
-        values = _values_for(connection, plan.groups_query, query.values)
-        if values.keys() != query.values.keys():
-            raise SqlExecutionError(
-                "sql_privacy_filter", "the privacy filter could not keep the query's parameters"
-            )
+        plan, values = _plan_filter(connection, query, relations, privacy, output_names, watchdog)
         # The groups, their aggregates and whether each may be released: Spark reads the rows.
         groups = self.select(
             _Sql(plan.groups_query, values),

@@ -351,3 +351,53 @@ def test_an_unknown_dataset_is_refused_before_any_file_is_read(
             sr.Key(), paths["matching"], segments_data_path=paths["segments"]
         )
     assert client.get_available_datasets() == []
+
+
+# -- what the DataLab checks locally ------------------------------------------------------------
+
+
+def test_rows_that_would_only_be_dropped_are_left_to_the_core(
+    app_platform: InProcessPlatform, tmp_path: Path
+) -> None:
+    lab = build_lab(client_for(app_platform, Recorder(app_platform.transport)))
+    paths = write_files(tmp_path)
+    # A bad e-mail, a repeated key and a short record: all dropped by the core, none refused.
+    with paths["matching"].open("a") as file:
+        file.write("u90,not an e-mail\nu0,user0@mail.example\nu91\n")
+    provision(lab, paths)
+    report = lab.dcr.session.get_validation_report(lab.id, "matching")["report"]
+    assert report["outcome"] == "PASSED"
+    assert report["numInvalidRowsByErrorCode"] == {
+        "INVALID_EMAIL_FORMAT": 1,
+        "DUPLICATE_VALUES": 1,
+        "NOT_ENOUGH_COLUMNS_PROVIDED": 1,
+    }
+    assert report["dropInvalidRows"] == {"numInvalidRowsDropped": 3, "numRowsRemaining": 20}
+
+
+@pytest.mark.parametrize("drop", [True, False])
+def test_a_file_the_core_would_refuse_is_refused_before_upload(
+    app_platform: InProcessPlatform, tmp_path: Path, drop: bool
+) -> None:
+    recorder = Recorder(app_platform.transport)
+    client = client_for(app_platform, recorder)
+    builder = (
+        DataLabBuilder(client)
+        .with_name("local check")
+        .with_identifiers_config(
+            [
+                IdentifiersConfig("userId", IdType.STRING, False, True),
+                IdentifiersConfig("email", IdType.EMAIL, True, False),
+            ]
+        )
+    )
+    lab = (builder if drop else builder.with_disable_drop_invalid_rows()).build()
+    ids = tmp_path / "ids.csv"
+    # With rows dropped, only a file-level error (here an unterminated quote) fails the file;
+    # with rows kept, a bad cell does.
+    ids.write_text('u1,"ann@mail.example\n' if drop else "u1,ann@mail.example\nu2,not an e-mail\n")
+    with pytest.raises(DatasetRejectedError) as refused:
+        lab.provision_local_datasets(sr.Key(), ids)
+    assert refused.value.stage == "local"
+    assert client.get_available_datasets() == []
+    assert not any(e.endswith("complete") for e in recorder.events)

@@ -595,3 +595,53 @@ def test_the_report_alone_is_the_same_report(drop: bool) -> None:
     assert alone.report == full.report
     assert alone.table is None
     assert (full.table is not None) == drop
+
+
+OUTCOME_FILES = [
+    b"a@x.com,30,Bern\nb@x.com,40,Basel\n",  # valid
+    b"a@x.com,30,Bern\nnot-an-email,20,Genf\n",  # a bad cell
+    b"a@x.com,30,Bern\na@x.com,40,Basel\n",  # a duplicate key
+    b"a@x.com,30,Bern\nb@x.com,40\nc@x.com,-1,Chur\n",  # too few columns, a cell out of range
+    b"a@x.com,30,Bern\nb@x.com,4\x000,Basel\n",  # a NUL byte
+    b'a@x.com,30,"Bern\nb@x.com,40,Basel\n',  # an unterminated quote
+    b"a@x.com,30,Bern\n\xff\xfe,40,Basel\n",  # not UTF-8
+    b"\n\n",  # no records
+]
+
+
+@pytest.mark.parametrize("drop", [False, True])
+@pytest.mark.parametrize("data", OUTCOME_FILES)
+def test_outcome_only_gives_the_full_validations_outcome(data: bytes, drop: bool) -> None:
+    schema = PEOPLE.model_copy(update={"drop_invalid_rows": drop})
+    full = validate_table(data, schema)
+    quick = validate_table(data, schema, outcome_only=True)
+    assert quick.passed == full.passed
+    assert quick.table is None
+    if not drop or not full.passed:
+        # Kept invalid rows decide the outcome, and a failed file fails before the row checks:
+        # the same report as the full validation's.
+        assert quick.report == full.report
+    else:
+        # Dropped rows never change the outcome: only malformed records were looked for.
+        report, whole = body(quick), body(full)
+        malformed = {"NOT_ENOUGH_COLUMNS_PROVIDED", "TOO_MANY_COLUMNS_PROVIDED"}
+        assert report["numInvalidRowsByErrorCode"] == {
+            code: count
+            for code, count in whole["numInvalidRowsByErrorCode"].items()
+            if code in malformed
+        }
+        assert report["schema"] == whole["schema"]
+        assert [c["numErrorsTotal"] for c in report["columns"]] == [0, 0, 0]
+        assert report["uniqueness"]["numErrorsTotal"] == 0
+
+
+def test_outcome_only_skips_the_row_checks_only_where_they_drop_rows() -> None:
+    data = b"a@x.com,30,Bern\nnot-an-email,20,Genf\na@x.com,40,Basel\nb@x.com,40\n"
+    dropping = PEOPLE.model_copy(update={"drop_invalid_rows": True})
+    quick = body(validate_table(data, dropping, outcome_only=True))
+    full = body(validate_table(data, dropping))
+    # The full validation counts the bad cell, the duplicate and the short record; the quick one
+    # only the short record, the one thing it parsed for.
+    assert full["numInvalidRowsTotal"] == 3
+    assert quick["numInvalidRowsTotal"] == 1
+    assert quick["outcome"] == full["outcome"] == "PASSED"

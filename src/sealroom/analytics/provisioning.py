@@ -19,7 +19,10 @@ another order, semicolons or tabs, Windows-1252, decimal commas and thousands se
    FLOAT and DECIMAL columns, then with ``decimal_comma`` their ``,`` becomes ``.``.
 5. **Validation**: the upload is validated with :func:`sealroom.validation.validate_table`, the
    function the core runs when the dataset is published; a FAILED report (or more rows dropped
-   than ``max_dropped_share`` allows) stops here, with the report.
+   than ``max_dropped_share`` allows) stops here, with the report. With ``outcome_only`` (the
+   DataLab's provisioning) only the checks that decide the outcome run: for a table that drops
+   invalid rows, the file, encoding and record checks, not the cells and keys, which would
+   only drop rows; the core's own report counts those.
 
 Sending takes two steps, so that a caller with several files can upload the next while the core
 validates the previous: :func:`upload_table` encrypts and uploads (nothing is published), and
@@ -136,6 +139,9 @@ class PreparedTable:
     problem: str | None = None
     #: A few failing rows, by their number in the file: the owner's own cells, shown locally.
     samples: dict[int, dict[str, str | None]] = field(default_factory=dict)
+    #: False when only the checks that decide the outcome ran (``outcome_only``): the report's
+    #: invalid-row counts then cover malformed records only; the core's report has them all.
+    complete: bool = True
 
     @property
     def num_rows(self) -> int:
@@ -180,8 +186,14 @@ def prepare_table(
     fmt: CsvFormat | None = None,
     *,
     max_dropped_share: float | None = None,
+    outcome_only: bool = False,
 ) -> PreparedTable:
     """Read, map, convert and validate ``source`` for a table of ``schema`` (module docstring).
+
+    ``outcome_only=True`` checks only what decides whether the core will refuse the file (see
+    :func:`~sealroom.validation.validate_table`): for a schema that drops invalid rows, that
+    skips the cell and uniqueness checks, whose full counts the core's report gives anyway. It
+    is ignored with ``max_dropped_share``, which needs those counts.
 
     Raises :class:`DatasetRejectedError` (``stage`` "local") when the columns do not match. A
     file that fails validation is returned with its ``problem`` and ``samples`` set:
@@ -226,8 +238,13 @@ def prepare_table(
     else:
         data = _rewrite(text_bytes, delimiter, int(header), order, len(first), numeric, fmt, notes)
     threads = max(1, min(os.cpu_count() or 1, 8))
+    outcome_only = outcome_only and max_dropped_share is None
     result = validate_table(
-        data, schema, limits=ValidationLimits(threads=threads), keep_table=False
+        data,
+        schema,
+        limits=ValidationLimits(threads=threads),
+        keep_table=False,
+        outcome_only=outcome_only,
     )
     prepared = PreparedTable(
         data=data,
@@ -237,6 +254,7 @@ def prepare_table(
         mapping=mapping,
         notes=tuple(notes),
         report=result.report,
+        complete=not (outcome_only and schema.drop_invalid_rows),
     )
     body = result.report["report"]
     if not header and fmt.header is None and body["outcome"] == "FAILED":

@@ -189,7 +189,9 @@ class DataLab:
                     table = self.dcr.definition.node(node)
                     assert isinstance(table, TableNode)
                     try:
-                        prepared = prepare_table(path, table.schema_)
+                        # The core's report has every count: here, only what would make
+                        # the core refuse the file (the CLI shows the full local report).
+                        prepared = prepare_table(path, table.schema_, outcome_only=True)
                         prepared.check()
                     except SealroomError as error:
                         error.add_note(f"table {node!r}, file {path}")

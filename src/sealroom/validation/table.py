@@ -172,13 +172,20 @@ def validate_table(
     *,
     limits: ValidationLimits | None = None,
     keep_table: bool = True,
+    outcome_only: bool = False,
 ) -> ValidationResult:
     """Validate one decrypted CSV file (no header row) against a table schema. See the module
     docstring for the checklist; ``data`` is read in place (zero-copy) and never modified.
 
     ``keep_table=False`` when only the report is wanted (the SDK's check before an upload): the
     result's table is then None and the typed table is never built (its compaction is a good
-    part of the time on large files)."""
+    part of the time on large files).
+
+    ``outcome_only=True`` when only the outcome is wanted (implies ``keep_table=False``): for a
+    schema that drops invalid rows, steps 4 and 5 are skipped, since a bad cell or a duplicate
+    there only drops its row and never changes the outcome; the report's invalid-row counts
+    then cover malformed records only. A schema that keeps invalid rows is checked in full (its
+    cells and keys decide the outcome). The outcome is the full validation's, always."""
     limits = limits or ValidationLimits()
     draft = ReportDraft(
         columns=[ColumnSummary(i, c.name) for i, c in enumerate(schema.columns)],
@@ -218,6 +225,10 @@ def validate_table(
     draft.malformed_recorded = list(parsed.recorded_malformed)
     draft.count_invalid_rows(ErrorCode.NOT_ENOUGH_COLUMNS_PROVIDED, parsed.num_too_few)
     draft.count_invalid_rows(ErrorCode.TOO_MANY_COLUMNS_PROVIDED, parsed.num_too_many)
+    if outcome_only and schema.drop_invalid_rows:
+        draft.num_invalid_rows = parsed.num_malformed
+        draft.num_rows_remaining = parsed.table.num_rows
+        return ValidationResult(draft.render(), None)
     # 4. Cells.
     checks = _check_columns(parsed.table, schema, limits.threads)
     invalid = _record_cell_errors(draft, schema, checks, parsed, limits)
@@ -228,7 +239,7 @@ def validate_table(
     num_invalid = int(np.count_nonzero(invalid))
     draft.num_invalid_rows = parsed.num_malformed + num_invalid
     draft.num_rows_remaining = parsed.table.num_rows - num_invalid
-    if not draft.passed or not keep_table:
+    if not draft.passed or not keep_table or outcome_only:
         return ValidationResult(draft.render(), None)
     table = pa.Table.from_arrays([check.values for check in checks], schema=arrow_schema(schema))
     if num_invalid:

@@ -40,6 +40,7 @@ from sealroom.media import (
     RemarketingAudienceBuilder,
     RuleBasedAudienceBuilder,
 )
+from sealroom.model.definition import PythonNode
 from tests.integration.conftest import start_server, stop_server
 from tests.integration.media_data import MediaData, data_lab, generate, released, rounded
 
@@ -430,11 +431,7 @@ def test_differential_privacy_mode_charges_every_size(
         privacy=MediaPrivacy.differential_privacy(epsilon_budget=1.5, epsilon_per_run=0.5),
         minimum_group_size=None,
     )
-    # No SQL releasing exact (rounded) counts: no overlap, no insights, no seed sizes.
-    assert room.dcr.definition.node("overlap_statistics") is None
-    assert room.dcr.definition.node("insights") is None
-    with pytest.raises(SealroomError, match="differential-privacy mode"):
-        shop.get_overlap_statistics()
+    # No SQL releasing exact (rounded) counts: no seed sizes (overlap and insights: below).
     assert {a.audience_size for a in shop.get_audiences().seed} == {None}
 
     exclusion = shop.create_exclusion_targeting_audience(
@@ -460,6 +457,48 @@ def test_differential_privacy_mode_charges_every_size(
     with pytest.raises(SealroomError, match="privacy budget"):
         size_of(shop, exclusion)
     assert "spent epsilon 0.5" in room.get_audit_log()
+
+
+def test_differential_privacy_mode_noises_overlap_and_insights(
+    media_setup: MediaSetup, media_room: Callable[..., tuple[MediaDcr, MediaDcr]]
+) -> None:
+    data = media_setup.data
+    # A large epsilon per run, so that the noisy figures are near the exact ones (insights'
+    # sensitivity is 3 + 4 x 17 = 71 here: scale 7).
+    room, shop = media_room(
+        "dp counts",
+        privacy=MediaPrivacy.differential_privacy(epsilon_budget=25, epsilon_per_run=10),
+    )
+    nodes = {n: room.dcr.definition.node(n) for n in ("overlap_statistics", "insights")}
+    assert all(isinstance(node, PythonNode) and node.dp_epsilon == 10 for node in nodes.values())
+
+    overlap = shop.get_overlap_statistics().wait_for_completion(timeout=300).result()
+    by_type = {o["audience_type"]: o for o in overlap["overlap_statistics"]}
+    assert set(by_type) == {"buyers", "browsers", "tiny"}
+    assert by_type["buyers"]["overlap_size"] == 500  # 500 + noise of scale 0.9, rounded
+    assert by_type["buyers"]["num_activation_ids_in_overlap"] == {"userId": 500}
+    assert by_type["tiny"]["overlap_size"] is None  # 30 users: below the minimum of 100
+    assert shop.retrieve_privacy_budget().epsilon_spent == pytest.approx(10)
+
+    insights = shop.get_insights().wait_for_completion(timeout=300).result()
+    assert {a["audience_type"] for a in insights["audiences"]} == {"buyers", "browsers"}
+    for audience in insights["audiences"]:
+        expected = expected_insights(data, audience["audience_type"])
+        for aggregation in audience["aggregations"]:
+            rows = {row[0]: row for row in aggregation["rows"]}
+            exact = expected[aggregation["aggregation"][0]["column"]]
+            for key, row in rows.items():
+                # Groups near the minimum group size may come and go with the noise; a group
+                # released is near its exact (rounded) sizes.
+                if key in exact:
+                    assert abs(row[1] - exact[key][0]) <= 100
+                    assert abs(row[2] - exact[key][1]) <= 100
+            assert {k for k, (o, _) in exact.items() if o >= 100} <= set(rows)
+    assert shop.retrieve_privacy_budget().epsilon_spent == pytest.approx(20)
+    with pytest.raises(SealroomError, match="privacy budget"):
+        shop.get_overlap_statistics().wait_for_completion(timeout=300).result()
+    log = room.get_audit_log()
+    assert log.count("spent epsilon 10") == 2
 
 
 def test_the_docs_example_runs(media_setup: MediaSetup, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -429,7 +429,7 @@ def test_the_privacy_budget_is_the_sdks_and_read_from_the_verified_log(
 ) -> None:
     shots = artifacts_for(request.node.name)
     shop = setup.room(
-        "dp", MediaPrivacy.differential_privacy(epsilon_budget=1.5, epsilon_per_run=0.5)
+        "dp", MediaPrivacy.differential_privacy(epsilon_budget=2.0, epsilon_per_run=0.5)
     )
     url, room_id = setup.server.url, shop.id
 
@@ -451,29 +451,43 @@ def test_the_privacy_budget_is_the_sdks_and_read_from_the_verified_log(
         open_media(page, url, room_id)
         # Read when the page opens: nothing spent yet.
         expect_spent(page, "0")
-        assert budget_of(page) == sdk() == {"budget": 1.5, "spent": 0.0, "remaining": 1.5}
-        expect(page.locator("[data-section='overlap']")).to_have_count(0)
+        assert budget_of(page) == sdk() == {"budget": 2.0, "spent": 0.0, "remaining": 2.0}
         checked(adam, "budget-fresh")
+
+        # The overlap: the engine's noisy counts, opened in the browser, and charged.
+        page.get_by_role("button", name="Show overlap").click()
+        overlap = page.locator("[data-overlap]")
+        expect(overlap).to_be_visible(timeout=ENGINE_TIMEOUT_MS)
+        expect(overlap.locator("caption")).to_contain_text("Noisy counts (differential privacy)")
+        shown = {
+            row.get_attribute("data-audience-type"): row.locator("[data-field='overlap_size']")
+            for row in overlap.locator("tbody tr[data-audience-type]").all()
+        }
+        assert set(shown) == {"buyers", "browsers", "tiny"}
+        # 500 buyers matched, plus noise of scale 18 (9 counts at epsilon 0.5), rounded to 100.
+        assert abs(int(shown["buyers"].inner_text().replace(",", "")) - 500) <= 200
+        expect_spent(page, "0.5")
+        assert budget_of(page) == sdk()
 
         # A size in the browser is charged, and the page reads the budget again by itself.
         show_audiences(page)
         buyers = page.locator("tr[data-audience='buyers']")
         buyers.get_by_role("button", name="Size of buyers").click()
-        expect_spent(page, "0.5")
+        expect_spent(page, "1")
         assert budget_of(page) == sdk()
 
         # A run through the SDK: the page shows it when asked.
         shop.get_audience_size(AudienceReference.seed("browsers")).wait_for_completion(300).result()
         page.get_by_role("button", name="Check the budget").click()
-        expect_spent(page, "1")
+        expect_spent(page, "1.5")
         assert budget_of(page) == sdk()
         expect(page.locator("[data-budget-exhausted]")).to_have_count(0)
 
         # The last run the budget pays for; then the core refuses, and nothing more is spent.
         buyers.get_by_role("button", name="Size of buyers").click()
-        expect_spent(page, "1.5")
+        expect_spent(page, "2")
         expect(page.locator("[data-budget-exhausted]")).to_be_visible()
-        assert budget_of(page) == sdk() == {"budget": 1.5, "spent": 1.5, "remaining": 0.0}
+        assert budget_of(page) == sdk() == {"budget": 2.0, "spent": 2.0, "remaining": 0.0}
         buyers.get_by_role("button", name="Size of buyers").click()
         status = page.locator("[data-section='audiences'] > p[aria-live]")
         expect(status).to_contain_text("privacy budget", timeout=ENGINE_TIMEOUT_MS)
@@ -494,7 +508,7 @@ def test_the_privacy_budget_is_the_sdks_and_read_from_the_verified_log(
         expect(line).to_have_class(re.compile(r"\berror\b"), timeout=30_000)
         expect(line).not_to_contain_text("Read from the room's audit log")
         expect(page.locator("[data-budget] [data-epsilon-spent]")).to_have_attribute(
-            "data-epsilon-spent", "1.5"
+            "data-epsilon-spent", "2"
         )
         page.unroute("**/audit-log")
 

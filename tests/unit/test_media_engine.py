@@ -929,3 +929,138 @@ def test_a_refusal_in_the_sandbox_writes_only_its_reason(
     assert [p.name for p in layout.output_dir.iterdir()] == ["refusal.json"]
     refusal = json.loads((layout.output_dir / "refusal.json").read_text())
     assert refusal["refused"].startswith("the audience has fewer users")
+
+
+# -- overlap and insights in differential-privacy mode -----------------------------------------
+
+EXACT = 1e9  # epsilon so large that the discrete Laplace noise is 0
+
+
+def overlap_oracle(p: Population) -> list[list[Any]]:
+    """overlap_statistics' rows, exact, from the population (plain Python)."""
+    rows: list[list[Any]] = []
+    for label in sorted(p.seeds):
+        listed = set(p.seeds[label])
+        matched = {i for i in range(p.n) if listed & set(p.matching[i])}
+        with_maid = {i for i in matched if p.maids[i]}
+        for column, n in (("userId", len(matched)), ("maid", len(with_maid))):
+            rows.append([label, len(listed), len(matched), column, n])
+    return rows
+
+
+def insights_oracle(p: Population, k: int) -> list[list[Any]]:
+    """insights' rows, exact counts, from the population (plain Python)."""
+    values: dict[str, dict[int, set[str]]] = {
+        "segment": {i: set(s) for i, s in p.segments.items()},
+        "age": {i: {a} for i, a in p.age.items()},
+        "gender": {i: {g} for i, g in p.gender.items()},
+        "age_gender": {i: {f"{p.age[i]}|{p.gender[i]}"} for i in p.age if i in p.gender},
+    }
+    rows: list[list[Any]] = []
+    for label in sorted(p.seeds):
+        matched = {i for i in range(p.n) if set(p.seeds[label]) & set(p.matching[i])}
+        for aggregation, held in values.items():
+            keys = {v for vs in held.values() for v in vs}
+            domain = sorted(v for v in keys if sum(v in vs for vs in held.values()) >= k)
+            base = {i for i, vs in held.items() if vs & set(domain)}
+            for key in domain:
+                o = sum(1 for i in matched if key in held.get(i, set()))
+                b = sum(1 for vs in held.values() if key in vs)
+                if o >= k and b >= k:
+                    rows.append([label, aggregation, key, float(o), float(b)])
+            rows.append([label, "total", aggregation, float(len(base & matched)), float(len(base))])
+    return sorted(rows, key=lambda row: (row[0], row[1], row[2]))
+
+
+def dp_room(room: Callable[..., Layout], epsilon: float, **settings: Any) -> Layout:
+    return room(privacy=DP, group_rounding=1, minimum_group_size=20, **settings).charge(epsilon)
+
+
+def test_dp_overlap_is_the_exact_overlap_plus_noise(room: Callable[..., Layout]) -> None:
+    released = dp_room(room, EXACT).run("overlap_statistics")
+    assert released["columns"] == [
+        "audience_type", "advertiser_size", "overlap_size", "activation_id", "activation_ids"
+    ]  # fmt: skip
+    assert released["rows"] == overlap_oracle(POP)
+    # 2 types x (advertiser, overlap, 2 activation columns): each moved by 1 by one user.
+    assert released["privacy"] == {
+        "mode": "dp", "epsilon": EXACT, "noisy_counts": 8, "sensitivity": 8
+    }  # fmt: skip
+    noisy = dp_room(room, 0.5)  # scale 8 / 0.5 = 16 per count
+    runs = [noisy.run("overlap_statistics")["rows"] for _ in range(20)]
+    errors = [
+        abs(r[2] - e[2]) for rows in runs for r, e in zip(rows, overlap_oracle(POP), strict=True)
+    ]
+    assert 5 < statistics.mean(errors) < 40  # E|noise| = 16
+    assert len({json.dumps(rows) for rows in runs}) > 1
+
+
+def test_dp_overlap_thresholds_and_rounds_the_noisy_counts(room: Callable[..., Layout]) -> None:
+    # A at 200 + 10 users overlaps, B at 200: with a minimum of 205, B's overlap and its
+    # activation counts are not released; sizes are rounded to 100.
+    layout = dp_room(room, EXACT, minimum_audience_size=205, rounding=100)
+    rows = {(r[0], r[3]): r for r in layout.run("overlap_statistics")["rows"]}
+    exact = {(r[0], r[3]): r for r in overlap_oracle(POP)}
+    assert exact[("A", "userId")][2] == 210
+    assert rows[("A", "userId")] == ["A", 300, 200, "userId", 200]
+    assert rows[("B", "userId")] == ["B", None, None, "userId", None]
+    assert exact[("A", "maid")][4] == 139  # below the minimum: not released either
+    assert rows[("A", "maid")] == ["A", 300, 200, "maid", None]
+
+
+def test_dp_insights_are_the_exact_insights_plus_noise(room: Callable[..., Layout]) -> None:
+    released = dp_room(room, EXACT).run("insights")
+    assert released["columns"] == [
+        "audience_type", "aggregation", "key", "overlap_value", "base_value"
+    ]  # fmt: skip
+    assert released["rows"] == insights_oracle(POP, 20)
+    # T = 2 types: 2 + 3 x (segment 10 + 1, age 2, gender 2, age_gender 2).
+    assert released["privacy"]["sensitivity"] == 2 + 3 * (11 + 2 + 2 + 2)
+    noisy = dp_room(room, 5.0).run("insights")["rows"]
+    exact = {tuple(r[:3]): r for r in insights_oracle(POP, 20)}
+    assert noisy != released["rows"]
+    for row in noisy:  # scale 53 / 5 ≈ 11 per count: near, and never a key outside the domain
+        assert abs(row[4] - exact[tuple(row[:3])][4]) < 150
+
+
+def test_dp_insights_release_groups_as_the_sql_does(room: Callable[..., Layout]) -> None:
+    # Shares of rounded counts; groups below the minimum group size left out; types whose
+    # overlap is below the minimum audience size left out entirely.
+    layout = room(
+        privacy=DP, group_rounding=50, minimum_group_size=60, minimum_audience_size=205,
+        hide_absolute_values=True,
+    ).charge(EXACT)  # fmt: skip
+    rows = layout.run("insights")["rows"]
+    assert {r[0] for r in rows} == {"A"}
+    exact = [r for r in insights_oracle(POP, 60) if r[0] == "A"]
+    totals = {r[2]: r[3:] for r in exact if r[1] == "total"}
+    expected = []
+    for label, aggregation, key, o, b in exact:
+        if aggregation == "total":
+            expected.append([label, aggregation, key, None, None])
+            continue
+        o_t, b_t = (engine.round_half_up(int(t), 50) for t in totals[aggregation])
+        o_n, b_n = engine.round_half_up(int(o), 50), engine.round_half_up(int(b), 50)
+        expected.append([label, aggregation, key, round(o_n / o_t, 3), round(b_n / b_t, 3)])
+    assert rows == expected
+
+
+def test_dp_insights_count_at_most_ten_segments_of_a_user(room: Callable[..., Layout]) -> None:
+    # User 0 holds 15 segments, each also held by 30 other users (of one segment each): only
+    # the first 10 of user 0's count (in key order).
+    many = [(Population.user(0), f"t{j:02d}") for j in range(15)]
+    many += [(Population.user(100 + 30 * j + r), f"t{j:02d}") for j in range(15) for r in range(30)]
+    segments = _table(["user_id", "segment"], many)
+    everyone = _table(["matching_id", "audience_type"], [(f"m{i:04d}", "all") for i in range(600)])
+    tables = {"segments": segments, "audiences": everyone}
+    layout = room(privacy=DP, group_rounding=1, minimum_group_size=20, extra=tables)
+    rows = layout.charge(EXACT).run("insights")["rows"]
+    base = {r[2]: r[4] for r in rows if r[1] == "segment"}
+    assert base == {f"t{j:02d}": 31.0 if j < 10 else 30.0 for j in range(15)}
+
+
+def test_overlap_and_insights_run_in_the_engine_only_in_dp_mode(
+    room: Callable[..., Layout],
+) -> None:
+    assert "SQL" in room().refused("overlap_statistics")
+    assert "charged nothing" in room(privacy=DP).refused("insights")

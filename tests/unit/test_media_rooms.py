@@ -82,22 +82,30 @@ def test_the_nodes_of_a_room() -> None:
     assert all(node.dp_epsilon is None for node in definition.nodes if isinstance(node, PythonNode))
 
 
-def test_differential_privacy_drops_the_count_queries_and_charges_the_engine() -> None:
+def test_differential_privacy_charges_every_count_to_the_budget() -> None:
     privacy = MediaPrivacy.differential_privacy(epsilon_budget=3, epsilon_per_run=0.25)
-    definition = build_definition(OWNER, config(standard_groups(), privacy)).definition
-    names = {node.name for node in definition.nodes}
-    assert "overlap_statistics" not in names
-    assert "insights" not in names
+    definition = build_definition(
+        OWNER, config(standard_groups(Permission.VIEW_INSIGHTS), privacy)
+    ).definition
     assert definition.privacy.dp_epsilon_budget == 3
     charged = {
         node.name: node.dp_epsilon for node in definition.nodes if isinstance(node, PythonNode)
     }
-    # The export is by permission: not noised, not charged.
+    # Overlap and insights are the engine's noisy counts; the export is by permission: not
+    # noised, not charged.
     assert charged == {
+        "overlap_statistics": 0.25,
+        "insights": 0.25,
         "audience_size": 0.25,
         "lookalike_statistics": 0.25,
         "audience_user_list": None,
     }
+    nodes = {node.name: node for node in definition.nodes}
+    for name in ("overlap_statistics", "insights"):
+        node = nodes[name]
+        assert isinstance(node, PythonNode)
+        assert node.parameters == ()
+        assert node.script.endswith(f"main({name!r})\n")
 
 
 def test_the_configuration_round_trips_through_the_description() -> None:

@@ -70,6 +70,10 @@ Operations (``main(operation)``) and what they write
 * ``audience_user_list``: ``audience_users.csv``, the distinct activation ids of the audience's
   users (one per line, sorted, CSV-quoted only where needed); refused (nothing written) when the
   audience has fewer users than the minimum audience size.
+* ``overlap_statistics`` and ``insights`` (DP mode only; the core's SQL computes them in rounding
+  mode, and the engine refuses them there): ``<operation>.json`` = ``{"columns", "rows",
+  "privacy"}``, the rows of the room's SQL computation of the same name, same columns and
+  order, computed from noisy counts (see DP mode below).
 * ``lookalike_statistics`` (for a LOOKALIKE audience): ``lookalike_audience.json`` in the shape of
   the seed's ``LookalikeAudienceStatisticsResult`` plus a ``privacy`` field: the source's users
   (``seed_audience_size``), the ROC curve on the held-out set (101 points: targeting 0 %, 1 %,
@@ -105,6 +109,21 @@ equals epsilon/m per count. Thresholds, rounding and reach percentages apply to 
   activation column the addressable users with an id in it. Filtered sizes are ``reach`` percent
   of that noisy count (estimates: the exact export may differ). No model is trained and no ROC
   curve, AUC or test-set size is released (``quality`` is null; ``privacy`` says why).
+* ``overlap_statistics``: per audience type (the advertiser's labels, sorted), the advertiser's
+  distinct matching ids, the base users matched, and per activation column the matched users
+  with an id in it (users, where the SQL counts distinct ids: one user moves it by at most 1):
+  sensitivity 1 per count. Released as the SQL releases them (NULL below the minimum audience
+  size, rounded; activation counts NULL when the overlap is).
+* ``insights``: per audience type its overlap; per aggregation (segment, age, gender, age|gender)
+  each key's base users and the base users with any key; the same within each type's overlap.
+  Keys are the values held by at least the minimum group size of base users, the list
+  ``data_attributes`` releases (so the key set is not protected by the noise; the counts are,
+  given the keys); a user's segments are cut to :data:`MAX_SEGMENTS_PER_USER`, the first in key
+  order. One user then changes them by at most T + (1 + T) * sum(per_user + 1) in L1 (T audience
+  types; per_user 10 for segments, 1 otherwise): that is the sensitivity of the one release.
+  Released as the SQL releases them: types whose noisy overlap reaches the minimum audience size,
+  groups whose noisy overlap and base counts reach the minimum group size, rounded to the group
+  rounding; shares of the rounded counts with ``hide_absolute_values``.
 * ``audience_user_list`` is an export by permission, NOT differentially private: it releases the
   audience's activation ids to those the room lets export; its threshold uses the exact size.
 * Refusals in DP mode depend only on the definitions or on noisy counts, except those of the user
@@ -208,13 +227,19 @@ class EngineConfig:
     lookalike: LookalikeSettings = field(default_factory=LookalikeSettings)
     #: The definition kinds the room's collaboration types enable; None: all of them.
     definition_kinds: frozenset[str] | None = None
+    #: Insights (DP mode): a group smaller than this is left out; groups rounded to this.
+    minimum_group_size: int = 10
+    group_rounding: int = 50
+    #: Insights (DP mode): shares of the overlap and of the base instead of sizes.
+    hide_absolute_values: bool = False
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> EngineConfig:
         where = "media_config.json"
         known = {"matching_id", "user_id", "activation_ids", "activation_id",
                  "minimum_audience_size", "rounding", "privacy", "lookalike",
-                 "definition_kinds"}  # fmt: skip
+                 "definition_kinds", "minimum_group_size", "group_rounding",
+                 "hide_absolute_values"}  # fmt: skip
         _no_unknown_keys(data, known, where)
         activation = _optional(data, "activation_id", str, where)
         columns = [str(c) for c in _optional(data, "activation_ids", list, where)]
@@ -256,6 +281,11 @@ class EngineConfig:
                 epsilon_per_run=None if per_run is None else float(per_run),
                 lookalike=lookalike,
                 definition_kinds=None if kinds is None else frozenset(str(k) for k in kinds),
+                minimum_group_size=_integer(data, "minimum_group_size", cls),
+                group_rounding=_integer(data, "group_rounding", cls),
+                hide_absolute_values=bool(
+                    _optional(data, "hide_absolute_values", bool, where) or False
+                ),
             )
         except (TypeError, ValueError):
             raise EngineError(f"{where}: a setting that is a number is not one") from None
@@ -263,8 +293,12 @@ class EngineConfig:
         return config
 
     def check(self) -> None:
-        if self.minimum_audience_size < 1 or self.rounding < 1:
-            raise EngineError("media_config.json: minimum_audience_size and rounding are >= 1")
+        if min(self.minimum_audience_size, self.rounding, self.minimum_group_size) < 1:
+            raise EngineError(
+                "media_config.json: minimum_audience_size, rounding and minimum_group_size are >= 1"
+            )
+        if self.group_rounding < 1:
+            raise EngineError("media_config.json: group_rounding is >= 1")
         if len(set(self.activation_ids)) != len(self.activation_ids):
             raise EngineError("media_config.json: activation_ids are listed twice")
         s = self.lookalike
@@ -1045,15 +1079,23 @@ def released_size(n: int, config: EngineConfig) -> int | None:
     return None if n < config.minimum_audience_size else round_half_up(n, config.rounding)
 
 
-def noisy_counts(counts: Sequence[int], epsilon: float) -> list[int]:
-    """``counts``, each of sensitivity 1, with OpenDP's discrete Laplace noise: one release of
-    the vector (L1 sensitivity ``len(counts)``) at ``epsilon``, i.e. epsilon/m per count."""
+def noisy_counts(
+    counts: Sequence[int], epsilon: float, sensitivity: int | None = None
+) -> list[int]:
+    """``counts`` with OpenDP's discrete Laplace noise: one release of the vector at
+    ``epsilon``, its L1 sensitivity (what one unit can change in all of them together)
+    ``sensitivity``, by default ``len(counts)`` (each count changed by at most 1): epsilon/m
+    per count then."""
     # Not opendp.prelude: it imports opendp.extras, which loads scikit-learn (over a second).
     from opendp import domains, measurements, metrics
     from opendp.mod import binary_search, enable_features
 
     enable_features("contrib")  # OpenDP 0.16 gates its measurements behind "contrib"
-    sensitivity = len(counts)
+    if not counts:
+        return []
+    sensitivity = len(counts) if sensitivity is None else sensitivity
+    if sensitivity < 1:
+        raise EngineError("a sensitivity is at least 1")
     space = domains.vector_domain(domains.atom_domain(T="i64")), metrics.l1_distance(T="i64")
 
     def loss(scale: float) -> float:
@@ -1263,6 +1305,166 @@ def _dp_lookalike_statistics(run: Run, definition: Audience) -> dict[str, Any]:
     }
 
 
+# -- overlap and insights (differential-privacy mode; the core's SQL computes them otherwise) --
+
+OVERLAP_COLUMNS: Final = (
+    "audience_type", "advertiser_size", "overlap_size", "activation_id", "activation_ids"
+)  # fmt: skip
+INSIGHT_COLUMNS: Final = ("audience_type", "aggregation", "key", "overlap_value", "base_value")
+#: Insights in DP mode count at most this many segments of one user: the first, in key order.
+MAX_SEGMENTS_PER_USER: Final = 10
+
+
+def audience_types(room: Room) -> list[str]:
+    """The seed audience types, sorted: the advertiser's labels, not base users' data."""
+    _, types = room.seed_rows
+    return sorted(str(t) for t in pc.unique(types.drop_null()).to_pylist())
+
+
+def overlap_statistics(config: EngineConfig, room: Room, epsilon: float) -> dict[str, Any]:
+    """The rows of the SQL ``overlap_statistics`` (same columns, same order), from noisy counts:
+    per audience type the advertiser's distinct matching ids, the base users matched, and per
+    activation column the matched users with an id in it (users, not ids: one user moves it by
+    at most 1). Each count changes by at most 1 when one base user (or one advertiser id that
+    matches at most one base user) is added or removed."""
+    ids, types = room.seed_rows
+    labels = audience_types(room)
+    with_ids = [_mask(room.n_users, room.activation_rows(c)[0]) for c in config.activation_ids]
+    counts: list[int] = []
+    for label in labels:
+        listed = ids.filter(pc.equal(types, label)).drop_null()
+        matched = room.seed_users(label)
+        counts += [len(pc.unique(listed)), int(matched.sum())]
+        counts += [int((matched & present).sum()) for present in with_ids]
+    noisy = [max(n, 0) for n in noisy_counts(counts, epsilon)]
+    rows: list[list[Any]] = []
+    per_type = 2 + len(with_ids)
+    for index, label in enumerate(labels):
+        advertiser, overlap, *activation = noisy[index * per_type : (index + 1) * per_type]
+        sizes = [label, released_size(advertiser, config), released_size(overlap, config)]
+        if not activation:
+            rows.append([*sizes, None, None])
+        for column, n in zip(config.activation_ids, activation, strict=True):
+            shown = None if overlap < config.minimum_audience_size else released_size(n, config)
+            rows.append([*sizes, column, shown])
+    return _rows(OVERLAP_COLUMNS, rows, epsilon, len(counts), len(counts))
+
+
+@dataclass(frozen=True)
+class InsightPairs:
+    """One aggregation's (user position, key index) pairs, and its keys (sorted)."""
+
+    positions: Positions
+    keys: npt.NDArray[np.int64]
+    names: list[str]
+    #: The most pairs one user has (the sensitivity of the group counts, per user).
+    per_user: int
+
+
+def insight_pairs(room: Room, minimum_group_size: int) -> dict[str, InsightPairs]:
+    """Per aggregation (segment, age, gender, age_gender), the pairs insights count: only values
+    held by at least ``minimum_group_size`` base users (the key set, the values
+    get_data_attributes lists); a user's segments cut to :data:`MAX_SEGMENTS_PER_USER`."""
+    rows = {name: room.attribute(name) for name in ("segment", "age", "gender")}
+    age = pa.table({"p": rows["age"].positions, "age": rows["age"].values})
+    gender = pa.table({"p": rows["gender"].positions, "gender": rows["gender"].values})
+    both = age.join(gender, "p", join_type="inner")
+    joined = pc.binary_join_element_wise(both.column("age"), both.column("gender"), "|")
+    rows["age_gender"] = AttributeRows(
+        np.asarray(both.column("p").to_numpy(), np.int64), joined.combine_chunks()
+    )
+    out: dict[str, InsightPairs] = {}
+    for name, pairs in rows.items():
+        if len(pairs.positions) == 0:
+            continue
+        distinct = pc.unique(pairs.values)
+        codes = np.asarray(pc.index_in(pairs.values, value_set=distinct).to_numpy(), np.int64)
+        # (user, value) pairs are unique in a validated table; counted once here regardless.
+        unique = np.unique(pairs.positions * len(distinct) + codes)
+        positions, codes = unique // len(distinct), unique % len(distinct)
+        held = np.bincount(codes, minlength=len(distinct)) >= minimum_group_size
+        names = sorted(str(v) for v in distinct.filter(pa.array(held)).to_pylist())
+        if not names:
+            continue
+        index = pc.index_in(distinct, value_set=pa.array(names, pa.string()))
+        remap = np.asarray(index.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+        keys = remap[codes]
+        keep = keys >= 0
+        positions, keys = positions[keep], keys[keep]
+        cap = MAX_SEGMENTS_PER_USER if name == "segment" else 1
+        order = np.lexsort((keys, positions))
+        positions, keys = positions[order], keys[order]
+        starts = np.flatnonzero(np.r_[True, positions[1:] != positions[:-1]])
+        rank = np.arange(len(positions)) - np.repeat(starts, np.diff(np.r_[starts, len(positions)]))
+        keep = rank < cap
+        out[name] = InsightPairs(positions[keep], keys[keep], names, cap)
+    return out
+
+
+def insights(config: EngineConfig, room: Room, epsilon: float) -> dict[str, Any]:
+    """The rows of the SQL ``insights`` (same columns, same order), from noisy counts.
+
+    Counted: per audience type its overlap (which decides whether its insights are released);
+    per aggregation each key's base users and the base users with any key; per audience type
+    and aggregation the same among the overlap. One base user changes the overlap counts by at
+    most T (audience types) and, per aggregation, the key counts by at most its ``per_user``
+    pairs plus 1 for the total, once for the base and once per audience type: the L1
+    sensitivity is ``T + (1 + T) * sum(per_user + 1)``. Released as the SQL releases them:
+    types whose noisy overlap reaches the minimum audience size; groups whose noisy overlap and
+    base counts reach the minimum group size; rounded to the group rounding; shares of rounded
+    counts with ``hide_absolute_values``.
+    """
+    labels = audience_types(room)
+    pairs = insight_pairs(room, config.minimum_group_size)
+    matched = [room.seed_users(label) for label in labels]
+    counts: list[int] = [int(m.sum()) for m in matched]
+    layout: list[tuple[int, str, int]] = []  # (audience type index or -1 for the base, name, K)
+    for who in range(-1, len(labels)):
+        for name, found in pairs.items():
+            chosen = slice(None) if who < 0 else matched[who][found.positions]
+            keys = found.keys[chosen]
+            counts += np.bincount(keys, minlength=len(found.names)).tolist()
+            counts.append(len(np.unique(found.positions[chosen])))
+            layout.append((who, name, len(found.names)))
+    sensitivity = len(labels) + (1 + len(labels)) * sum(p.per_user + 1 for p in pairs.values())
+    noisy = [max(n, 0) for n in noisy_counts(counts, epsilon, max(sensitivity, 1))]
+    overlaps, offset = noisy[: len(labels)], len(labels)
+    groups: dict[tuple[int, str], tuple[list[int], int]] = {}
+    for who, name, size in layout:
+        groups[(who, name)] = (noisy[offset : offset + size], noisy[offset + size])
+        offset += size + 1
+    k, step, hide = config.minimum_group_size, config.group_rounding, config.hide_absolute_values
+    rows: list[list[Any]] = []
+    for index, label in enumerate(labels):
+        if overlaps[index] < config.minimum_audience_size:
+            continue
+        for name, found in pairs.items():
+            base_counts, base_total = groups[(-1, name)]
+            overlap_counts, overlap_total = groups[(index, name)]
+            o_t, b_t = round_half_up(overlap_total, step), round_half_up(base_total, step)
+            for key, o, b in zip(found.names, overlap_counts, base_counts, strict=True):
+                if o < k or b < k:
+                    continue
+                o_n, b_n = round_half_up(o, step), round_half_up(b, step)
+                values = (_ratio(o_n, o_t), _ratio(b_n, b_t)) if hide else (float(o_n), float(b_n))
+                rows.append([label, name, key, *values])
+            totals = (None, None) if hide else (float(o_t), float(b_t))
+            rows.append([label, "total", name, *totals])
+    rows.sort(key=lambda row: (row[0], row[1], row[2]))
+    return _rows(INSIGHT_COLUMNS, rows, epsilon, len(counts), sensitivity)
+
+
+def _ratio(n: int, total: int) -> float | None:
+    return round(n / total, DIGITS) if total else None
+
+
+def _rows(
+    columns: Sequence[str], rows: list[list[Any]], epsilon: float, counts: int, sensitivity: int
+) -> dict[str, Any]:
+    privacy = {"mode": "dp", "epsilon": epsilon, "noisy_counts": counts, "sensitivity": sensitivity}
+    return {"columns": list(columns), "rows": rows, "privacy": privacy}
+
+
 def _json(value: Any) -> bytes:
     return json.dumps(value, indent=1, allow_nan=False).encode("utf-8")
 
@@ -1274,11 +1476,27 @@ OPERATIONS: Final[dict[str, Callable[[Run], dict[str, bytes]]]] = {
 }
 
 
+#: Operations on the whole room (no audience parameter), in differential-privacy mode only:
+#: in rounding mode the core's SQL computes them. Each writes ``<operation>.json``.
+ROOM_OPERATIONS: Final[dict[str, Callable[[EngineConfig, Room, float], dict[str, Any]]]] = {
+    "overlap_statistics": overlap_statistics,
+    "insights": insights,
+}
+
+
 def run(operation: str, input_dir: Path, output_dir: Path) -> None:
     """Run ``operation``; its files are written only once all of them are computed."""
-    if operation not in OPERATIONS:
+    if operation in ROOM_OPERATIONS:
+        config = load_config(input_dir)
+        if not config.dp:
+            raise EngineError(f"{operation} runs in the core's SQL outside differential privacy")
+        epsilon = charged_epsilon(input_dir)
+        released = ROOM_OPERATIONS[operation](config, Room(input_dir, config), epsilon)
+        files = {f"{operation}.json": _json(released)}
+    elif operation in OPERATIONS:
+        files = OPERATIONS[operation](Run.open(input_dir))
+    else:
         raise EngineError(f"unknown operation {operation!r}")
-    files = OPERATIONS[operation](Run.open(input_dir))
     for name, content in files.items():
         with open(output_dir / name, "wb") as handle:  # Python's open: see _read_json
             handle.write(content)

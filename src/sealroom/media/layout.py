@@ -15,7 +15,8 @@ Tables (CSV, UTF-8, no header):
 Computations, and the permission that makes a group's people their analysts (:data:`ANALYSTS`):
 
 * SQL, run by the core's engine: ``overlap_statistics`` (VIEW_OVERLAP), ``insights``
-  (VIEW_INSIGHTS), ``data_attributes`` (VIEW_INSIGHTS, CREATE_CUSTOM_AUDIENCE),
+  (VIEW_INSIGHTS) (both engine nodes in DP mode), ``data_attributes`` (VIEW_INSIGHTS,
+  CREATE_CUSTOM_AUDIENCE),
   ``seed_audience_list`` and ``custom_audience_list`` (everyone).
 * Python, the audience engine (:mod:`sealroom.media.engine_script`) in the sandbox:
   ``audience_size`` (CREATE_CUSTOM_AUDIENCE, EXPORT_AUDIENCE),
@@ -31,9 +32,11 @@ What the SQL releases (rounding mode; the engine applies the same rules to its s
 * with ``hide_absolute_values``, insights release shares (group / total, 3 digits) computed from
   the rounded counts instead of the counts.
 
-In differential-privacy mode the size computations are engine nodes charged ``epsilon_per_run``;
-the SQL computations that release counts (overlap, insights, seed audience sizes) are not in the
-room at all (they would release exact-but-rounded counts outside the budget).
+In differential-privacy mode every computation that releases counts is an engine node charged
+``epsilon_per_run``: the sizes, and ``overlap_statistics`` and ``insights``, which the engine
+computes from noisy counts and releases as rows of the same columns as the SQL's
+(``<node>.json``: ``{"columns", "rows", "privacy"}``). Seed audience sizes are not released
+(``seed_audience_list`` has them NULL): they would be exact counts outside the budget.
 """
 
 # The SQL here is built from the room's configuration, never from data: identifier names are
@@ -313,10 +316,21 @@ def custom_list_query() -> str:
     )
 
 
+def engine_operation(config: MediaConfig, node: str) -> str | None:
+    """The audience engine's operation that computes ``node``, or None for a SQL node."""
+    if node in (OVERLAP, INSIGHTS):
+        return node if config.privacy.is_dp else None
+    return {
+        AUDIENCE_SIZE: "audience_size",
+        USER_LIST: "audience_user_list",
+        LOOKALIKE: "lookalike_statistics",
+    }.get(node)
+
+
 def computations(config: MediaConfig) -> list[str]:
-    """The computations this room has (DP mode drops the SQL that releases counts)."""
-    out = [] if config.privacy.is_dp else [OVERLAP]
-    if config.has(CollaborationType.INSIGHTS) and not config.privacy.is_dp:
+    """The computations this room has."""
+    out = [OVERLAP]
+    if config.has(CollaborationType.INSIGHTS):
         out.append(INSIGHTS)
     if config.base.has_segments or config.base.has_demographics:
         out.append(DATA_ATTRIBUTES)

@@ -59,6 +59,7 @@ from sealroom.media.members import (
     member_roles,
 )
 from sealroom.media.results import (
+    engine_rows,
     parse_data_attributes,
     parse_insights,
     parse_overlap,
@@ -100,6 +101,17 @@ def engine_config(config: MediaConfig) -> dict[str, Any]:
             {"mode": "dp", "epsilon_per_run": config.privacy.epsilon_per_run}
             if config.privacy.is_dp
             else {"mode": "rounding"}
+        ),
+        # The engine computes overlap and insights only in DP mode (the SQL does otherwise):
+        # rounding rooms keep the file they always had.
+        **(
+            {
+                "minimum_group_size": config.minimum_group_size,
+                "group_rounding": layout.GROUP_ROUNDING,
+                "hide_absolute_values": config.hide_absolute_values,
+            }
+            if config.privacy.is_dp
+            else {}
         ),
         "definition_kinds": sorted(
             kind for kind, collaboration in DEFINITION_KINDS.items() if config.has(collaboration)
@@ -152,26 +164,24 @@ def build_definition(
     media_config = FileContent(name="media_config.json", content=json.dumps(engine_config(config)))
     epsilon = config.privacy.epsilon_per_run if config.privacy.is_dp else None
     for name in computations:
-        if name in queries:
+        operation = layout.engine_operation(config, name)
+        if operation is None:
             builder.add_node_definition(
                 SqlComputeNodeDefinition(name=name, query=queries[name](), dependencies=table_names)
             )
         else:
-            operation = {
-                layout.AUDIENCE_SIZE: "audience_size",
-                layout.USER_LIST: "audience_user_list",
-                layout.LOOKALIKE: "lookalike_statistics",
-            }[name]
+            parameters = {layout.USER_LIST: ["audience", "activation_id"]}.get(
+                name, [] if name in (layout.OVERLAP, layout.INSIGHTS) else ["audience"]
+            )
             builder.add_node_definition(
                 PythonComputeNodeDefinition(
                     name=name,
                     script=f"{source}\n\nmain({operation!r})\n",
                     dependencies=table_names,
                     additional_files=[media_config],
-                    # audience_user_list: also the activation column exported ("" = default).
-                    parameters=(
-                        ["audience", "activation_id"] if name == layout.USER_LIST else ["audience"]
-                    ),
+                    # audience_user_list: also the activation column exported ("" = default);
+                    # overlap and insights (DP mode) are of the whole room: none.
+                    parameters=parameters,
                     # The user list is an export by permission: it is not noised, not charged.
                     dp_epsilon=epsilon if name != layout.USER_LIST else None,
                 )
@@ -592,16 +602,38 @@ class MediaDcr:
         job.run()
         return job
 
+    def _rows_job(self, node: str, parse: Callable[[list[tuple[Any, ...]]], Any]) -> ComputeJob:
+        """A computation that releases rows: the core's SQL, or in DP mode the audience
+        engine's noisy rows of the same columns (``<node>.json``)."""
+        engine = layout.engine_operation(self.config, node) is not None
+        # A DP room made before overlap and insights were noised has neither: refused there.
+        if not engine or self.dcr.definition.node(node) is None:
+            return self._sql_job(node, lambda data: parse(arrow_rows(data)))
+        file_name = f"{node}.json"
+        job = ComputeJob(
+            self.dcr,
+            node,
+            file_name,
+            lambda data: parse(engine_rows(parse_zip_json(data, file_name))),
+            result_format="zip",
+        )
+        job.run()
+        return job
+
     def get_overlap_statistics(self) -> ComputeJob:
+        """Per seed audience type: its size, its overlap with the base audience and the
+        overlap's activation ids (in DP mode: noisy counts, charged to the room's budget)."""
         self._require(Permission.VIEW_OVERLAP)
         show = self.config.show_match_rate
-        return self._sql_job(layout.OVERLAP, lambda data: parse_overlap(arrow_rows(data), show))
+        return self._rows_job(layout.OVERLAP, lambda rows: parse_overlap(rows, show))
 
     def get_insights(self) -> ComputeJob:
+        """Per seed audience type whose overlap is released: each attribute value's share of
+        the overlap and of the base (in DP mode: noisy counts, charged to the room's budget)."""
         self._require(Permission.VIEW_INSIGHTS)
         self._require_collaboration(CollaborationType.INSIGHTS)
         hide = self.config.hide_absolute_values
-        return self._sql_job(layout.INSIGHTS, lambda data: parse_insights(arrow_rows(data), hide))
+        return self._rows_job(layout.INSIGHTS, lambda rows: parse_insights(rows, hide))
 
     def get_data_attributes(self) -> ComputeJob:
         self._require(Permission.VIEW_INSIGHTS, Permission.CREATE_CUSTOM_AUDIENCE)

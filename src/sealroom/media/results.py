@@ -117,6 +117,15 @@ def parse_data_attributes(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
     return {"attributes": attributes}
 
 
+def engine_rows(released: Any) -> list[tuple[Any, ...]]:
+    """The rows of an engine result ``{"columns", "rows", "privacy"}`` (DP overlap and
+    insights), as a SQL result's rows."""
+    rows = released.get("rows") if isinstance(released, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+        raise ValueError("the audience engine's result has no rows")
+    return [tuple(row) for row in rows]
+
+
 #: What the audience engine writes instead of a result when it refuses a run.
 REFUSAL_FILE = "refusal.json"
 

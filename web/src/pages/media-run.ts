@@ -47,6 +47,22 @@ export async function runTable(page: MediaPage, node: string, status: Status): P
   return result.table;
 }
 
+/** Run a computation that releases rows: the core's SQL, or in differential-privacy mode the
+ * audience engine's noisy rows of the same columns (`<node>.json`: {columns, rows, privacy}),
+ * as the SQL's table (cells as text; null as ""). */
+export async function runRows(page: MediaPage, node: string, status: Status): Promise<Table> {
+  const kind = page.room.definition.nodes.find((n) => n.name === node)?.kind;
+  if (kind !== "python") return runTable(page, node, status);
+  const file = await runEngineFile(page, node, {}, `${node}.json`, status);
+  const released = JSON.parse(fromUtf8(file)) as { columns?: unknown; rows?: unknown };
+  const { columns, rows } = released;
+  if (!Array.isArray(columns) || !Array.isArray(rows) || !rows.every(Array.isArray)) {
+    throw new Error(`the result of ${node} has no rows`);
+  }
+  const cell = (value: unknown): string => (value === null || value === undefined ? "" : String(value));
+  return { columns: columns.map(cell), rows: (rows as unknown[][]).map((row) => row.map(cell)) };
+}
+
 /** Run an audience engine computation on `audience`; the file `name` of its result, verified
  * and opened here, or AudienceRefusedError with the engine's reason (never a data value). */
 export async function runEngine(page: MediaPage, node: string, audience: AudienceRef, name: string, status: Status): Promise<Uint8Array> {
@@ -54,6 +70,10 @@ export async function runEngine(page: MediaPage, node: string, audience: Audienc
   // audience_user_list also takes the activation column; "" exports the room's default.
   const declared = page.room.definition.nodes.find((n) => n.name === node)?.["parameters"];
   if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
+  return runEngineFile(page, node, parameters, name, status);
+}
+
+async function runEngineFile(page: MediaPage, node: string, parameters: Record<string, string>, name: string, status: Status): Promise<Uint8Array> {
   const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
   let archive: Uint8Array;

@@ -45,7 +45,7 @@ import { makeFetcher } from "../trust";
 import { datasetCard, type Published } from "./actions";
 import { audiencesSection } from "./media-audiences";
 import { peopleSection } from "./media-people";
-import { BASE_TABLES, CUSTOM_TABLE, INSIGHTS, OVERLAP, runner, runTable, SEED_TABLE, type MediaPage } from "./media-run";
+import { BASE_TABLES, CUSTOM_TABLE, INSIGHTS, OVERLAP, runner, runRows, SEED_TABLE, type MediaPage } from "./media-run";
 
 const TABLE_WORDS: Record<string, string> = {
   matching: "Base audience: identifiers",
@@ -172,7 +172,7 @@ function budgetSection(page: MediaPage): HTMLElement | null {
       `(${spent.charges} run${spent.charges === 1 ? "" : "s"} charged); remaining ε = ${formatEpsilon(remaining)}.`),
     perRun !== null && spent.epsilon + perRun > budget
       ? h("p", { class: "muted", "data-budget-exhausted": "" },
-          `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses sizes and lookalike statistics from now on.`)
+          `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses the overlap, insights, sizes and lookalike statistics from now on.`)
       : null);
   });
   // Read now, and again after every run the core may have charged.
@@ -181,7 +181,7 @@ function budgetSection(page: MediaPage): HTMLElement | null {
   return h("section", { "data-section": "budget" },
     h("h2", {}, "Privacy budget"),
     h("p", { class: "hint" },
-      "Every audience size and lookalike statistic is charged to the room's budget before it runs; the core refuses runs past it. ",
+      "Every run of the overlap, insights, an audience size or lookalike statistics is charged to the room's budget before it runs; the core refuses runs past it. ",
       "The figures are summed in this browser from the room's audit log, verified against the core's signed checkpoint, as the core sums them."),
     button, line, out);
 }
@@ -233,18 +233,19 @@ function overlapSection(page: MediaPage): HTMLElement | null {
   if (!can(page.group, "VIEW_OVERLAP")) return null;
   if (!page.nodes.has(OVERLAP)) {
     return h("section", {}, h("h2", {}, "Overlap"),
-      h("p", { class: "muted" }, "This room does not compute the overlap (differential-privacy mode)."));
+      h("p", { class: "muted" }, "This room does not compute the overlap (a differential-privacy room made before the overlap was noised)."));
   }
   const out = h("div", { "data-result": OVERLAP });
   const activation = activationColumns(page.config);
   const showRate = page.config.showMatchRate;
   const minimum = page.config.privacy.minimumAudienceSize;
+  const dp = page.config.privacy.mode === "DIFFERENTIAL_PRIVACY";
   const { button, line } = runner("Show overlap", async (status) => {
     replace(out);
-    const rows = assembleOverlap((await runTable(page, OVERLAP, status)).rows, showRate);
+    const rows = assembleOverlap((await runRows(page, OVERLAP, status)).rows, showRate);
     status(`The overlap, verified and decrypted in this browser (${rows.length} audience type${rows.length === 1 ? "" : "s"}).`);
     replace(out, h("table", { "data-overlap": "" },
-      h("caption", { class: "muted" }, `Sizes rounded to 100; “too small” is under ${formatCount(minimum)} people.`),
+      h("caption", { class: "muted" }, `${dp ? "Noisy counts (differential privacy), rounded" : "Sizes rounded"} to 100; “too small” is under ${formatCount(minimum)} people.`),
       h("thead", {}, h("tr", {},
         h("th", { scope: "col" }, "Audience type"),
         h("th", { scope: "col", class: "num" }, "Advertiser size"),
@@ -269,13 +270,13 @@ function insightsSection(page: MediaPage): HTMLElement | null {
   if (!can(page.group, "VIEW_INSIGHTS") || !page.config.collaborationTypes.includes("INSIGHTS")) return null;
   if (!page.nodes.has(INSIGHTS)) {
     return h("section", {}, h("h2", {}, "Insights"),
-      h("p", { class: "muted" }, "This room does not compute insights (differential-privacy mode)."));
+      h("p", { class: "muted" }, "This room does not compute insights (a differential-privacy room made before insights were noised)."));
   }
   const out = h("div", { "data-result": INSIGHTS });
   const hide = page.config.hideAbsoluteValuesFromInsights;
   const { button, line } = runner("Show insights", async (status) => {
     replace(out);
-    const insights = assembleInsights((await runTable(page, INSIGHTS, status)).rows, hide);
+    const insights = assembleInsights((await runRows(page, INSIGHTS, status)).rows, hide);
     status(insights.length
       ? "Insights, verified and decrypted in this browser."
       : "No insights: every overlap is below the minimum audience size.");
@@ -296,6 +297,10 @@ function insightsSection(page: MediaPage): HTMLElement | null {
     h("p", { class: "hint" },
       "What the overlap looks like next to the whole base audience: for each segment, age and gender, its share of the overlap and of the base. ",
       "Affinity is the overlap share over the base share: above 1, the audience is more likely to have it than the base."),
+    page.config.privacy.mode === "DIFFERENTIAL_PRIVACY"
+      ? h("p", { class: "hint", "data-noisy": "" },
+          "In this room the counts are noisy (differential privacy), and each run is charged to the room's privacy budget.")
+      : null,
     button, line, out);
 }
 

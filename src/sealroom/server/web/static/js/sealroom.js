@@ -6389,10 +6389,25 @@ async function runTable(page, node, status) {
   const result = await page.session.result(job, (s) => status(`Running ${node}: ${s}`));
   return result.table;
 }
+async function runRows(page, node, status) {
+  const kind = page.room.definition.nodes.find((n) => n.name === node)?.kind;
+  if (kind !== "python") return runTable(page, node, status);
+  const file = await runEngineFile(page, node, {}, `${node}.json`, status);
+  const released = JSON.parse(fromUtf8(file));
+  const { columns, rows } = released;
+  if (!Array.isArray(columns) || !Array.isArray(rows) || !rows.every(Array.isArray)) {
+    throw new Error(`the result of ${node} has no rows`);
+  }
+  const cell = (value) => value === null || value === void 0 ? "" : String(value);
+  return { columns: columns.map(cell), rows: rows.map((row) => row.map(cell)) };
+}
 async function runEngine(page, node, audience, name, status) {
   const parameters = { audience: audienceParameter(audience) };
   const declared = page.room.definition.nodes.find((n) => n.name === node)?.["parameters"];
   if (Array.isArray(declared) && declared.includes("activation_id")) parameters["activation_id"] = "";
+  return runEngineFile(page, node, parameters, name, status);
+}
+async function runEngineFile(page, node, parameters, name, status) {
   const job = await page.session.run(page.roomId, node, parameters);
   status(`Running ${node}…`);
   let archive;
@@ -7361,7 +7376,7 @@ function budgetSection(page) {
       perRun !== null && spent.epsilon + perRun > budget ? h(
         "p",
         { class: "muted", "data-budget-exhausted": "" },
-        `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses sizes and lookalike statistics from now on.`
+        `It cannot pay for another run of ε = ${formatEpsilon(perRun)}: the core refuses the overlap, insights, sizes and lookalike statistics from now on.`
       ) : null
     );
   });
@@ -7374,7 +7389,7 @@ function budgetSection(page) {
     h(
       "p",
       { class: "hint" },
-      "Every audience size and lookalike statistic is charged to the room's budget before it runs; the core refuses runs past it. ",
+      "Every run of the overlap, insights, an audience size or lookalike statistics is charged to the room's budget before it runs; the core refuses runs past it. ",
       "The figures are summed in this browser from the room's audit log, verified against the core's signed checkpoint, as the core sums them."
     ),
     button,
@@ -7444,21 +7459,22 @@ function overlapSection(page) {
       "section",
       {},
       h("h2", {}, "Overlap"),
-      h("p", { class: "muted" }, "This room does not compute the overlap (differential-privacy mode).")
+      h("p", { class: "muted" }, "This room does not compute the overlap (a differential-privacy room made before the overlap was noised).")
     );
   }
   const out = h("div", { "data-result": OVERLAP });
   const activation = activationColumns(page.config);
   const showRate = page.config.showMatchRate;
   const minimum = page.config.privacy.minimumAudienceSize;
+  const dp = page.config.privacy.mode === "DIFFERENTIAL_PRIVACY";
   const { button, line } = runner("Show overlap", async (status) => {
     replace(out);
-    const rows = assembleOverlap((await runTable(page, OVERLAP, status)).rows, showRate);
+    const rows = assembleOverlap((await runRows(page, OVERLAP, status)).rows, showRate);
     status(`The overlap, verified and decrypted in this browser (${rows.length} audience type${rows.length === 1 ? "" : "s"}).`);
     replace(out, h(
       "table",
       { "data-overlap": "" },
-      h("caption", { class: "muted" }, `Sizes rounded to 100; “too small” is under ${formatCount(minimum)} people.`),
+      h("caption", { class: "muted" }, `${dp ? "Noisy counts (differential privacy), rounded" : "Sizes rounded"} to 100; “too small” is under ${formatCount(minimum)} people.`),
       h("thead", {}, h(
         "tr",
         {},
@@ -7496,14 +7512,14 @@ function insightsSection(page) {
       "section",
       {},
       h("h2", {}, "Insights"),
-      h("p", { class: "muted" }, "This room does not compute insights (differential-privacy mode).")
+      h("p", { class: "muted" }, "This room does not compute insights (a differential-privacy room made before insights were noised).")
     );
   }
   const out = h("div", { "data-result": INSIGHTS });
   const hide = page.config.hideAbsoluteValuesFromInsights;
   const { button, line } = runner("Show insights", async (status) => {
     replace(out);
-    const insights = assembleInsights((await runTable(page, INSIGHTS, status)).rows, hide);
+    const insights = assembleInsights((await runRows(page, INSIGHTS, status)).rows, hide);
     status(insights.length ? "Insights, verified and decrypted in this browser." : "No insights: every overlap is below the minimum audience size.");
     if (insights.length === 0) return;
     const choice = h("select", { id: "insights-audience-type" });
@@ -7527,6 +7543,11 @@ function insightsSection(page) {
       "What the overlap looks like next to the whole base audience: for each segment, age and gender, its share of the overlap and of the base. ",
       "Affinity is the overlap share over the base share: above 1, the audience is more likely to have it than the base."
     ),
+    page.config.privacy.mode === "DIFFERENTIAL_PRIVACY" ? h(
+      "p",
+      { class: "hint", "data-noisy": "" },
+      "In this room the counts are noisy (differential privacy), and each run is charged to the room's privacy budget."
+    ) : null,
     button,
     line,
     out

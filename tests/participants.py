@@ -71,12 +71,19 @@ class Actor:
         sealed: bytes,
         *,
         replace_passing: bool = False,
+        replaces: str | None = None,
     ) -> Any:
         call = signed_actions.publish_dataset(
-            room, node, dataset_id, sealed, replace_passing=replace_passing
+            room, node, dataset_id, sealed, replace_passing=replace_passing, replaces=replaces
         )
         return self._core.publish_dataset(
-            self._as(call), room, node, dataset_id, sealed, replace_passing=replace_passing
+            self._as(call),
+            room,
+            node,
+            dataset_id,
+            sealed,
+            replace_passing=replace_passing,
+            replaces=replaces,
         )
 
     def dataset_statistics(self, room: str, node: str, recipient: bytes) -> Any:

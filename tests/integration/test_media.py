@@ -10,6 +10,7 @@ test gets rooms of its own (:func:`media_room`), never another test's.
 
 from __future__ import annotations
 
+import io
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import pytest
 
 import sealroom as sr
 from sealroom.data_lab import DataLab, DataLabBuilder, IdType
-from sealroom.errors import SealroomError
+from sealroom.errors import ConflictError, SealroomError
 from sealroom.media import (
     AudienceCombinator,
     AudienceFilters,
@@ -28,6 +29,7 @@ from sealroom.media import (
     AudienceRefusedError,
     CollaborationType,
     CombineOperator,
+    CustomAudience,
     ExclusionTargetingAudienceBuilder,
     Filter,
     FilterOperator,
@@ -420,6 +422,46 @@ def test_custom_audiences_sizes_exports_and_lookalikes(
     planner.delete_audiences([planned])
     shop.delete_audiences([remarketing], delete_dependent_audiences=True)
     assert {a.name for a in shop.get_audiences().custom} == {"not buyers"}
+
+
+def test_changes_made_at_the_same_time_are_all_kept(
+    media_setup: MediaSetup,
+    media_room: Callable[..., tuple[MediaDcr, MediaDcr]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    room, shop = media_room("at once")
+    planner = MediaDcr.from_existing(room.id, media_setup.clients[PLANNER])
+    buyers = RemarketingAudienceBuilder(name="buyers again", source_audience_type="buyers")
+    browsers = RemarketingAudienceBuilder(name="browsers again", source_audience_type="browsers")
+    # The planner publishes between the advertiser's read of the definitions and its write.
+    read = shop._custom_audiences
+    between: list[str] = []
+
+    def read_then_planner_writes(dataset_id: str | None = None) -> list[CustomAudience]:
+        audiences = read(dataset_id)
+        if not between:
+            between.append(planner.create_remarketing_audience(browsers.build()).id)
+        return audiences
+
+    monkeypatch.setattr(shop, "_custom_audiences", read_then_planner_writes)
+    mine = shop.create_remarketing_audience(buyers.build())
+    monkeypatch.undo()
+    # The core refused the advertiser's first write (its read was stale); the SDK read again.
+    names = {a.name for a in MediaDcr.from_existing(room.id, media_setup.clients[PLANNER])
+             ._custom_audiences()}  # fmt: skip
+    assert names == {"buyers again", "browsers again"}
+    assert mine.id in {a.id for a in shop.get_audiences().custom}
+    # A stale write through the session is refused by the core, whatever the SDK does.
+    published = {d["node"]: d["dataset_id"] for d in shop.dcr.retrieve_published_datasets()}
+    key = sr.Key()
+    dataset = media_setup.clients[ADVERTISER].upload_dataset(
+        io.BytesIO(b"x,n,c,t,[],{},g\n"), key, "stale"
+    )
+    with pytest.raises(ConflictError, match="changed since you read it"):
+        shop.dcr.session.publish_dataset(
+            room.id, dataset, "custom_audiences", key, replaces="0" * 64
+        )
+    assert published == {d["node"]: d["dataset_id"] for d in shop.dcr.retrieve_published_datasets()}
 
 
 def test_differential_privacy_mode_charges_every_size(

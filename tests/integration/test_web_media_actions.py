@@ -313,6 +313,48 @@ def test_a_rule_based_audience_made_in_the_browser_is_the_sdks(
         checked(adam, "rule-refused")
 
 
+def test_an_audience_made_while_another_group_writes_keeps_both(
+    chromium: Browser,  # noqa: F811 (the fixture)
+    setup: Setup,
+    request: pytest.FixtureRequest,
+) -> None:
+    shots = artifacts_for(request.node.name)
+    shop = setup.room("at once")
+    url, room_id = setup.server.url, shop.id
+    news = MediaDcr.from_existing(room_id, setup.clients[PUBLISHER])
+    writes: list[str] = []
+
+    def publisher_writes_first(route: Route) -> None:
+        # The browser has read the definitions; the publisher's group publishes its own before
+        # the browser's write reaches the core, which then refuses that write as stale.
+        if not writes:
+            built = RemarketingAudienceBuilder(name="theirs", source_audience_type="browsers")
+            writes.append(news.create_remarketing_audience(built.build()).id)
+        route.continue_()
+
+    with person(chromium, url, ADVERTISER, setup.tokens[ADVERTISER], shots) as adam:
+        page = adam.page
+        open_media(page, url, room_id)
+        show_audiences(page)
+        page.route("**/nodes/custom_audiences/dataset", publisher_writes_first)
+        form = page.locator("[data-create-audience]")
+        form.get_by_label("Kind").select_option("REMARKETING")
+        form.get_by_label("Audience name").fill("mine")
+        form.get_by_label("Seed audience").select_option("buyers")
+        form.get_by_role("button", name="Create audience").click()
+        expect(page.locator("tr[data-audience='mine']")).to_be_visible(timeout=ENGINE_TIMEOUT_MS)
+        page.unroute("**/nodes/custom_audiences/dataset")
+        # The core's refusal of the stale write, which the browser logs; then it read again.
+        assert adam.console_errors == [
+            "Failed to load resource: the server responded with a status of 409 (Conflict)"
+        ]
+        adam.console_errors.clear()
+        checked(adam, "both-kept")
+    assert writes
+    names = {a.name for a in news._custom_audiences()}
+    assert names == {"mine", "theirs"}
+
+
 def test_sharing_and_deleting_follow_the_sdks_rules(
     chromium: Browser,  # noqa: F811 (the fixture)
     setup: Setup,

@@ -113,6 +113,7 @@ def _build(builder: str, a: dict[str, Any]) -> sa.ActionCall:
             a["dataset_id"],
             bytes.fromhex(a["sealed_key"]),
             replace_passing=a["replace_passing"],
+            replaces=a.get("replaces"),
         ),
         "remove_dataset": lambda: sa.remove_dataset(room, a["node"]),
         "retrieve_validation_report": lambda: sa.retrieve_validation_report(room, a["node"]),

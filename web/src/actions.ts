@@ -111,19 +111,23 @@ export function stopRoom(roomId: string): ActionCall {
   return call(roomId, "stop_room");
 }
 
-/** `replacePassing`: whether a dataset that fails validation still replaces one that passed. */
+/** `replacePassing`: whether a dataset that fails validation still replaces one that passed.
+ * `replaces`: publish only if the node's dataset is still this one ("" for none); absent, the
+ * parameters are those they always were. */
 export async function publishDataset(
   roomId: string,
   node: string,
   datasetId: string,
   sealedKey: Uint8Array,
   replacePassing: boolean,
+  replaces?: string,
 ): Promise<ActionCall> {
   return call(roomId, "publish_dataset", {
     node,
     dataset_id: datasetId,
     sealed_key: await sha256Hex(sealedKey),
     replace_passing: replacePassing ? "true" : "false",
+    ...(replaces === undefined ? {} : { replaces }),
   });
 }
 

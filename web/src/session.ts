@@ -137,14 +137,16 @@ export class WebSession {
     datasetId: string,
     key: Uint8Array,
     replacePassing = false,
+    replaces?: string,
   ): Promise<Record<string, unknown>> {
     await pinRoom(roomId, this.core);
     const sealed = await seal(this.core.kemPublicKey, key, datasetKeyContext(roomId, node, datasetId));
-    const call = actions.publishDataset(roomId, node, datasetId, sealed, replacePassing);
+    const call = actions.publishDataset(roomId, node, datasetId, sealed, replacePassing, replaces);
     const room = await this.room(roomId);
+    const condition = replaces === undefined ? {} : { replaces };
     return sendJson(`/v1/rooms/${roomId}/nodes/${node}/dataset`, {
       method: "PUT",
-      json: { dataset_id: datasetId, sealed_key: toBase64(sealed), replace_passing: replacePassing },
+      json: { dataset_id: datasetId, sealed_key: toBase64(sealed), replace_passing: replacePassing, ...condition },
       proof: await this.prove(call, room),
     });
   }

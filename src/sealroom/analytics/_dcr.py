@@ -69,12 +69,14 @@ class _DataNode:
         return dataset_id
 
     def publish_dataset(
-        self, manifest_hash: str, key: Key, *, force: bool = False
+        self, manifest_hash: str, key: Key, *, force: bool = False, replaces: str | None = None
     ) -> dict[str, Any]:
         """Publish an uploaded dataset; the key travels sealed to the attested core. A table that
-        fails validation does not replace one that passed unless ``force``."""
+        fails validation does not replace one that passed unless ``force``. With ``replaces``
+        (a dataset id, "" for none) only if the node's dataset is still that one (docs/
+        provisioning.md, "Publishing on condition")."""
         return self._dcr.session.publish_dataset(
-            self._dcr.id, manifest_hash, self.name, key, force=force
+            self._dcr.id, manifest_hash, self.name, key, force=force, replaces=replaces
         )
 
     def remove_published_dataset(self) -> None:

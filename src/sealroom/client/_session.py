@@ -449,22 +449,32 @@ class Session:
 
     # -- datasets -----------------------------------------------------------------------
     def publish_dataset(
-        self, data_room_id: str, manifest_hash: str, leaf_id: str, key: Key, *, force: bool = False
+        self,
+        data_room_id: str,
+        manifest_hash: str,
+        leaf_id: str,
+        key: Key,
+        *,
+        force: bool = False,
+        replaces: str | None = None,
     ) -> dict[str, Any]:
         """Send ``key`` sealed to the attested core, bound to this room, node and dataset.
 
         A table that fails validation does not replace the node's dataset if that one passed,
         unless ``force``: the answer's ``published`` is false then, with ``kept_dataset_id``. The
-        answer holds the validation report (``report``) of a table.
+        answer holds the validation report (``report``) of a table. With ``replaces`` (a dataset
+        id, or "" for none) the core publishes only if the node's dataset is still that one,
+        else raises :class:`ConflictError` (code ``dataset_changed``).
         """
         body, sealed = self._sealed_dataset_key(data_room_id, leaf_id, manifest_hash, key)
         call = signed_actions.publish_dataset(
-            data_room_id, leaf_id, manifest_hash, sealed, replace_passing=force
+            data_room_id, leaf_id, manifest_hash, sealed, replace_passing=force, replaces=replaces
         )
+        condition = {} if replaces is None else {"replaces": replaces}
         response = self._api.request(
             "PUT",
             f"/v1/rooms/{data_room_id}/nodes/{leaf_id}/dataset",
-            json={**body, "replace_passing": force},
+            json={**body, "replace_passing": force, **condition},
             proof=self._signer(call),
         )
         published: dict[str, Any] = _plain(

@@ -172,6 +172,7 @@ class TrustedCore:
         sealed_key: bytes,
         *,
         replace_passing: bool = False,
+        replaces: str | None = None,
     ) -> DatasetPublishedOut:
         return datasets.publish_dataset(
             self._core,
@@ -181,6 +182,7 @@ class TrustedCore:
             dataset_id,
             sealed_key,
             replace_passing=replace_passing,
+            replaces=replaces,
         )
 
     def remove_dataset(self, principal: Principal, room_id: str, node_name: str) -> None:

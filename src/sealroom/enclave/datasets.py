@@ -15,6 +15,11 @@ core's attested key and bound to (room, node, dataset) (:class:`~.inputs.KeyUse`
 A table that fails validation does not replace one that passed (the log says which passed)
 unless the owner's signed action says ``replace_passing``: only ``DATASET_VALIDATED`` (FAILED) is
 appended, the node keeps its dataset, and the answer says so (``published`` false).
+
+A signed ``replaces`` makes the publication conditional: it happens only if the node's dataset,
+as the log says under the room's lock at step 4, is still that one ("" for none); otherwise it
+is refused (``dataset_changed``) and nothing is appended. Read, change and publish again then:
+nobody's publication in between is lost.
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ def publish_dataset(
     sealed_key: bytes,
     *,
     replace_passing: bool = False,
+    replaces: str | None = None,
 ) -> DatasetPublishedOut:
     allowed = core.authority.authorize(
         principal,
@@ -57,7 +63,12 @@ def publish_dataset(
         Action.PUBLISH_DATASET,
         node=node_name,
         call=signed_actions.publish_dataset(
-            room_id, node_name, dataset_id, sealed_key, replace_passing=replace_passing
+            room_id,
+            node_name,
+            dataset_id,
+            sealed_key,
+            replace_passing=replace_passing,
+            replaces=replaces,
         ),
     )
     dataset = core.host.get_dataset(dataset_id)
@@ -121,7 +132,7 @@ def publish_dataset(
                 ),
             }
         )
-    # Step 4: the row and its entries, in one host transaction.
+    # Step 4: the row and its entries, in one host transaction, under the room's lock.
     entries = [
         Entry(
             principal.email,
@@ -138,9 +149,20 @@ def publish_dataset(
                 kinds.DatasetValidated(node_name, dataset_id, outcome),
             )
         )
-    core.audit.append_all(
-        room_id, entries, write=lambda audit: core.host.put_publication(publication, audit=audit)
-    )
+    with core.audit.locked(room_id) as facts:
+        if replaces is not None:
+            current = facts.datasets.get(node_name)
+            if (current.dataset_id if current is not None else "") != replaces:
+                raise ConflictError(
+                    f"the dataset of node {node_name!r} changed since you read it: read it "
+                    "again, then publish",
+                    code="dataset_changed",
+                )
+        core.audit.append_all(
+            room_id,
+            entries,
+            write=lambda audit: core.host.put_publication(publication, audit=audit),
+        )
     return DatasetPublishedOut(
         room_id=room_id,
         node=node_name,

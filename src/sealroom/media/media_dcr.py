@@ -40,7 +40,12 @@ from sealroom.data_lab.jobs import ComputeJob, arrow_rows
 from sealroom.data_lab.layout import DataLabConfig
 from sealroom.data_lab.reports import ValidationReports
 from sealroom.data_lab.types import CollaborationType, IdType
-from sealroom.errors import ConflictError, DefinitionError, PermissionDeniedError
+from sealroom.errors import (
+    ConflictError,
+    DatasetRejectedError,
+    DefinitionError,
+    PermissionDeniedError,
+)
 from sealroom.media import layout
 from sealroom.media.audiences import (
     AudienceDraft,
@@ -86,6 +91,11 @@ DEFINITION_KINDS = {
     "REMARKETING": CollaborationType.REMARKETING,
     "EXCLUSION_TARGETING": CollaborationType.EXCLUSION_TARGETING,
 }
+
+
+#: Times a change of the audience definitions is read and applied again when another
+#: participant published theirs in between (:meth:`MediaDcr._change_custom`).
+CUSTOM_RETRIES = 5
 
 
 def engine_config(config: MediaConfig) -> dict[str, Any]:
@@ -711,8 +721,12 @@ class MediaDcr:
         rows = job.wait_for_completion().result()
         return [SeedAudience(str(t), None if n is None else int(n)) for t, n in rows]
 
-    def _custom_audiences(self) -> list[CustomAudience]:
-        if layout.CUSTOM_TABLE not in self._published():
+    def _custom_audiences(self, dataset_id: str | None = None) -> list[CustomAudience]:
+        """The definitions; ``dataset_id`` "" when the caller knows none is published."""
+        if dataset_id is None:
+            published = self._published().get(layout.CUSTOM_TABLE)
+            dataset_id = published["dataset_id"] if published else ""
+        if not dataset_id:
             return []
         rows = self._sql_job(layout.CUSTOM_LIST, arrow_rows).wait_for_completion().result()
         return [CustomAudience.from_row(row) for row in rows]
@@ -731,31 +745,56 @@ class MediaDcr:
         ]
         return Audiences(self._seed_audiences(), custom)
 
-    def _write_custom(self, audiences: Sequence[CustomAudience]) -> None:
+    def _change_custom(
+        self, change: Callable[[list[CustomAudience]], list[CustomAudience]]
+    ) -> None:
+        """Read the definitions, apply ``change`` (which raises to refuse), and publish the
+        result on condition that nobody published other definitions in between (the core checks
+        it, under the room's lock); if someone did, read theirs and apply ``change`` again. No
+        participant's change is lost to another's."""
+        for _ in range(CUSTOM_RETRIES):
+            # The dataset id first: the definitions read next are that dataset or a later one,
+            # and a later one makes the condition fail.
+            published = self._published().get(layout.CUSTOM_TABLE)
+            read = published["dataset_id"] if published else ""
+            try:
+                self._write_custom(change(self._custom_audiences(read)), replaces=read)
+                return
+            except ConflictError as error:
+                if error.code != "dataset_changed":
+                    raise
+        raise ConflictError(
+            f"the audience definitions changed {CUSTOM_RETRIES} times while this change was "
+            "being made: try again",
+            code="dataset_changed",
+        )
+
+    def _write_custom(self, audiences: Sequence[CustomAudience], *, replaces: str) -> None:
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
         for audience in audiences:
             writer.writerow(audience.to_row())
-        node = self.dcr.get_node(layout.CUSTOM_TABLE)
-        from sealroom.analytics import TableDataNode
-
-        assert isinstance(node, TableDataNode)
         # A fresh key: the definitions are re-encrypted at every change, and nobody needs the
         # key again (the core holds it, sealed, for this room only).
-        node.upload_and_publish_dataset(
-            io.BytesIO(out.getvalue().encode()), Key(), "custom audiences", replace=True
+        key = Key()
+        dataset_id = self.dcr.client.upload_dataset(
+            io.BytesIO(out.getvalue().encode()), key, "custom audiences"
         )
+        answer = self.dcr.session.publish_dataset(
+            self.id, dataset_id, layout.CUSTOM_TABLE, key, replaces=replaces
+        )
+        if answer.get("validation") == "FAILED":
+            raise DatasetRejectedError(
+                "the core refused the new audience definitions (their validation failed); "
+                "nothing changed",
+                stage="core",
+                report=answer.get("report"),
+                dataset_id=dataset_id,
+            )
 
     def _create(self, draft: AudienceDraft) -> CustomAudience:
         self._require(Permission.CREATE_CUSTOM_AUDIENCE)
         self._require_collaboration(DEFINITION_KINDS[draft.definition["kind"]])
-        existing = self._custom_audiences()
-        known = {a.id for a in existing}
-        for ref in CustomAudience("", "", "", "", [], draft.definition).depends_on():
-            if ref not in known:
-                raise DefinitionError(f"the audience refers to an unknown custom audience {ref}")
-        if any(a.name == draft.name for a in existing):
-            raise ConflictError(f"an audience named {draft.name!r} exists", code="duplicate")
         group = self._group()
         audience = CustomAudience(
             id=secrets.token_hex(8),
@@ -766,7 +805,19 @@ class MediaDcr:
             definition=draft.definition,
             created_by_group=group.id,
         )
-        self._write_custom([*existing, audience])
+
+        def add(existing: list[CustomAudience]) -> list[CustomAudience]:
+            known = {a.id for a in existing}
+            for ref in audience.depends_on():
+                if ref not in known:
+                    raise DefinitionError(
+                        f"the audience refers to an unknown custom audience {ref}"
+                    )
+            if any(a.name == draft.name for a in existing):
+                raise ConflictError(f"an audience named {draft.name!r} exists", code="duplicate")
+            return [*existing, audience]
+
+        self._change_custom(add)
         return audience
 
     def create_lookalike_audience(self, draft: AudienceDraft) -> CustomAudience:
@@ -787,18 +838,22 @@ class MediaDcr:
         self._require(Permission.CREATE_CUSTOM_AUDIENCE)
         group = self._group()
         ids = {a.id for a in audiences}
-        updated = []
-        for audience in self._custom_audiences():
-            if audience.id in ids:
-                if audience.created_by_group != group.id:
-                    raise PermissionDeniedError(
-                        f"audience {audience.name!r} was created by another group",
-                        code="permission_denied",
-                    )
-                shared = list(dict.fromkeys([*audience.shared_with, *participants]))
-                audience = CustomAudience(**{**audience.__dict__, "shared_with": shared})
-            updated.append(audience)
-        self._write_custom(updated)
+
+        def share(current: list[CustomAudience]) -> list[CustomAudience]:
+            updated = []
+            for audience in current:
+                if audience.id in ids:
+                    if audience.created_by_group != group.id:
+                        raise PermissionDeniedError(
+                            f"audience {audience.name!r} was created by another group",
+                            code="permission_denied",
+                        )
+                    shared = list(dict.fromkeys([*audience.shared_with, *participants]))
+                    audience = CustomAudience(**{**audience.__dict__, "shared_with": shared})
+                updated.append(audience)
+            return updated
+
+        self._change_custom(share)
 
     def delete_audiences(
         self, audiences: Sequence[CustomAudience], *, delete_dependent_audiences: bool = False
@@ -807,35 +862,38 @@ class MediaDcr:
         unless ``delete_dependent_audiences``, which deletes those too."""
         self._require(Permission.CREATE_CUSTOM_AUDIENCE)
         group = self._group()
-        current = self._custom_audiences()
-        doomed = {a.id for a in audiences}
-        for audience in current:
-            if audience.id in doomed and audience.created_by_group != group.id:
-                raise PermissionDeniedError(
-                    f"audience {audience.name!r} was created by another group",
-                    code="permission_denied",
-                )
-        changed = True
-        while changed:
-            changed = False
+
+        def delete(current: list[CustomAudience]) -> list[CustomAudience]:
+            doomed = {a.id for a in audiences}
             for audience in current:
-                if audience.id not in doomed and doomed & set(audience.depends_on()):
-                    if not delete_dependent_audiences:
-                        raise ConflictError(
-                            f"audience {audience.name!r} depends on one you delete: pass "
-                            "delete_dependent_audiences=True to delete it too",
-                            code="has_dependents",
-                        )
-                    if audience.created_by_group != group.id:
-                        # Another group's audience is theirs to delete, not a side effect.
-                        raise ConflictError(
-                            f"audience {audience.name!r} of another group depends on one you "
-                            "delete: they must delete it first",
-                            code="has_dependents",
-                        )
-                    doomed.add(audience.id)
-                    changed = True
-        self._write_custom([a for a in current if a.id not in doomed])
+                if audience.id in doomed and audience.created_by_group != group.id:
+                    raise PermissionDeniedError(
+                        f"audience {audience.name!r} was created by another group",
+                        code="permission_denied",
+                    )
+            changed = True
+            while changed:
+                changed = False
+                for audience in current:
+                    if audience.id not in doomed and doomed & set(audience.depends_on()):
+                        if not delete_dependent_audiences:
+                            raise ConflictError(
+                                f"audience {audience.name!r} depends on one you delete: pass "
+                                "delete_dependent_audiences=True to delete it too",
+                                code="has_dependents",
+                            )
+                        if audience.created_by_group != group.id:
+                            # Another group's audience is theirs to delete, not a side effect.
+                            raise ConflictError(
+                                f"audience {audience.name!r} of another group depends on one "
+                                "you delete: they must delete it first",
+                                code="has_dependents",
+                            )
+                        doomed.add(audience.id)
+                        changed = True
+            return [a for a in current if a.id not in doomed]
+
+        self._change_custom(delete)
 
     def __repr__(self) -> str:
         return f"MediaDcr(id={self.id!r}, name={self.config.name!r})"

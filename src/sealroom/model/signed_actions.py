@@ -271,20 +271,28 @@ def stop_room(room_id: str) -> ActionCall:
 
 
 def publish_dataset(
-    room_id: str, node: str, dataset_id: str, sealed_key: bytes, *, replace_passing: bool
+    room_id: str,
+    node: str,
+    dataset_id: str,
+    sealed_key: bytes,
+    *,
+    replace_passing: bool,
+    replaces: str | None = None,
 ) -> ActionCall:
     """``replace_passing``: whether a dataset that fails validation still replaces one that
-    passed (signed, so that the host cannot turn a refused upload into a replacement)."""
-    return ActionCall(
-        room_id,
-        "publish_dataset",
-        {
-            "node": node,
-            "dataset_id": dataset_id,
-            "sealed_key": sha256_hex(sealed_key),
-            "replace_passing": "true" if replace_passing else "false",
-        },
-    )
+    passed (signed, so that the host cannot turn a refused upload into a replacement).
+    ``replaces``: publish only if the node's dataset is still this one ("" for none), checked
+    by the core when it publishes (a read-modify-write without lost updates); signed, so that
+    the host cannot drop the condition. Absent, the parameters are those they always were."""
+    parameters = {
+        "node": node,
+        "dataset_id": dataset_id,
+        "sealed_key": sha256_hex(sealed_key),
+        "replace_passing": "true" if replace_passing else "false",
+    }
+    if replaces is not None:
+        parameters["replaces"] = replaces
+    return ActionCall(room_id, "publish_dataset", parameters)
 
 
 def remove_dataset(room_id: str, node: str) -> ActionCall:

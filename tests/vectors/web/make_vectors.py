@@ -188,6 +188,20 @@ def _action_cases() -> list[tuple[str, dict[str, Any], sa.ActionCall]]:
             },
             sa.publish_dataset(ROOM, "sales", "ab" * 32, sealed, replace_passing=False),
         ),
+        (
+            "publish_dataset",
+            {
+                "room_id": ROOM,
+                "node": "sales",
+                "dataset_id": "ab" * 32,
+                "sealed_key": _hex(sealed),
+                "replace_passing": False,
+                "replaces": "cd" * 32,
+            },
+            sa.publish_dataset(
+                ROOM, "sales", "ab" * 32, sealed, replace_passing=False, replaces="cd" * 32
+            ),
+        ),
         ("remove_dataset", {"room_id": ROOM, "node": "sales"}, sa.remove_dataset(ROOM, "sales")),
         (
             "retrieve_validation_report",

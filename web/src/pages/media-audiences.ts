@@ -7,7 +7,7 @@
 // afterDeleting, checked against the SDK's methods), encrypted here with a fresh key and
 // published with that key sealed to the attested core.
 
-import { authHeaders } from "../api";
+import { ApiError, authHeaders, getJson } from "../api";
 import { fromUtf8 } from "../bytes";
 import { download, errorText, h, replace } from "../dom";
 import {
@@ -49,6 +49,7 @@ import {
   type MediaPage,
   type Status,
 } from "./media-run";
+import type { Published } from "./actions";
 import { ruleFields, type RuleSource } from "./media-rules";
 
 interface Book {
@@ -185,12 +186,9 @@ function groupName(config: MediaConfig, idOrRole: string): string {
 }
 
 // -- sharing and deleting ------------------------------------------------------------------------
-/** The audience's id when the table is read fresh: refused if it was deleted meanwhile. */
-async function freshTable(page: MediaPage, audience: CustomAudience, say: Status): Promise<CustomAudience[]> {
-  say("Reading the current audience definitions…");
-  const current = await loadCustom(page, say);
+/** Refuse a change of `audience` when the definitions read fresh no longer hold it. */
+function mustHold(current: CustomAudience[], audience: CustomAudience): void {
   if (!current.some((a) => a.id === audience.id)) throw new Error(`the audience “${audience.name}” no longer exists: reload the audiences`);
-  return current;
 }
 
 /** Share one of the group's audiences with more groups (MediaDcr.share_audiences). Sharing
@@ -205,8 +203,10 @@ function shareForm(page: MediaPage, audience: CustomAudience, status: Status, af
   const { button, line } = runner("Share now", async (say) => {
     const chosen = boxes.filter((b) => b.box.checked && !b.box.disabled).map((b) => b.group.id);
     if (chosen.length === 0) throw new Error("tick a group to share it with");
-    const current = await freshTable(page, audience, say);
-    await writeCustomAudiences(page, afterSharing(current, [audience.id], chosen, page.group!.id), say);
+    await changeCustomAudiences(page, say, (current) => {
+      mustHold(current, audience);
+      return afterSharing(current, [audience.id], chosen, page.group!.id);
+    });
     await after();
     status(`Shared the audience “${audience.name}” with ${chosen.map((id) => groupName(page.config, id)).join(", ")}.`);
   }, { "data-confirm-share": audience.name });
@@ -228,10 +228,13 @@ function deleteForm(page: MediaPage, book: Book, audience: CustomAudience, statu
   const theirs = dependents.filter((a) => a.createdByGroup !== page.group?.id);
   const withDependents = h("input", { type: "checkbox", id: "delete-with-dependents" }) as HTMLInputElement;
   const { button, line } = runner("Delete now", async (say) => {
-    const current = await freshTable(page, audience, say);
-    const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group!.id);
-    const gone = current.length - remaining.length;
-    await writeCustomAudiences(page, remaining, say);
+    let gone = 0;
+    await changeCustomAudiences(page, say, (current) => {
+      mustHold(current, audience);
+      const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group!.id);
+      gone = current.length - remaining.length;
+      return remaining;
+    });
     await after();
     status(`Deleted the audience “${audience.name}”` + (gone > 1 ? ` and ${gone - 1} audience${gone > 2 ? "s" : ""} built on it.` : "."));
   }, { "data-confirm-delete": audience.name });
@@ -350,15 +353,8 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
   sync();
   const { button, line } = runner("Create audience", async (say) => {
     const draft = draftOf();
-    say("Reading the current audience definitions…");
-    // The definitions as they are now (someone may have added one since the list was shown):
-    // the new table is all of them plus this one, as the SDK writes it.
-    const current = await loadCustom(page, say);
-    if (current.some((a) => a.name === draft.name)) throw new Error(`an audience named “${draft.name}” exists: choose another name`);
-    const known = new Set(current.map((a) => a.id));
-    for (const id of dependsOn(draft.definition)) {
-      if (!known.has(id)) throw new Error("the source audience no longer exists: reload the audiences");
-    }
+    // The definitions as they are now (someone may have added one since the list was shown, or
+    // add one while this one is written): the new table is all of them plus this one.
     const audience: CustomAudience = {
       id: newAudienceId(),
       name: draft.name,
@@ -368,7 +364,14 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
       definition: draft.definition,
       createdByGroup: page.group!.id,
     };
-    await writeCustomAudiences(page, [...current, audience], say);
+    await changeCustomAudiences(page, say, (current) => {
+      if (current.some((a) => a.name === draft.name)) throw new Error(`an audience named “${draft.name}” exists: choose another name`);
+      const known = new Set(current.map((a) => a.id));
+      for (const id of dependsOn(draft.definition)) {
+        if (!known.has(id)) throw new Error("the source audience no longer exists: reload the audiences");
+      }
+      return [...current, audience];
+    });
     say(`Created the audience “${audience.name}”. Reading the audiences again…`);
     // The section is drawn again (this form with it): its status line says what happened.
     await after();
@@ -413,12 +416,12 @@ function createForm(page: MediaPage, book: Book, status: Status, after: () => Pr
  * encrypted here with a fresh key (nobody needs it again: the core holds it, sealed, for this
  * room only), uploaded, and published with the key sealed to the attested core. A table that
  * fails validation does not replace the one that passed. */
-async function writeCustomAudiences(page: MediaPage, audiences: CustomAudience[], say: Status): Promise<void> {
+async function writeCustomAudiences(page: MediaPage, audiences: CustomAudience[], replaces: string, say: Status): Promise<void> {
   const text = audiences.map((a) => customAudienceRow(a).map(csvField).join(",") + "\n").join("");
   say("Encrypting the audience definitions in this browser and uploading them…");
   const uploaded = await encryptAndUpload(new Blob([text], { type: "text/csv" }), { headers: authHeaders(), name: "custom audiences" });
   say("Sealing the key to the attested core and publishing…");
-  const published = await page.session.publishDataset(page.roomId, CUSTOM_TABLE, uploaded.datasetId, uploaded.key, false);
+  const published = await page.session.publishDataset(page.roomId, CUSTOM_TABLE, uploaded.datasetId, uploaded.key, false, replaces);
   const report = (published["report"] as Record<string, any> | undefined)?.["report"];
   if (published["published"] === false || report?.["outcome"] === "FAILED") {
     throw new Error("the core refused the new audience definitions (their validation failed); nothing changed");
@@ -430,6 +433,32 @@ async function writeCustomAudiences(page: MediaPage, audiences: CustomAudience[]
     row.setAttribute("data-published", "yes");
     row.querySelector("td")!.textContent = `Provisioned by ${page.session.email} just now` + (report?.["outcome"] ? ` — validation ${report["outcome"]}` : "");
   }
+}
+
+/** Times a change is read and applied again when another participant published definitions
+ * in between (MediaDcr._change_custom's CUSTOM_RETRIES). */
+const CUSTOM_RETRIES = 5;
+
+/** Read the definitions, apply `change` (which throws to refuse), and publish the result on
+ * condition that nobody published others in between (the core checks it under the room's
+ * lock); if someone did, read theirs and apply `change` again: nobody's change is lost
+ * (MediaDcr._change_custom). */
+async function changeCustomAudiences(page: MediaPage, say: Status, change: (current: CustomAudience[]) => CustomAudience[]): Promise<void> {
+  for (let attempt = 0; attempt < CUSTOM_RETRIES; attempt++) {
+    say("Reading the current audience definitions…");
+    // The dataset id first: the definitions read next are that dataset or a later one, and a
+    // later one makes the condition fail.
+    page.published = await getJson<Published[]>(`/v1/rooms/${page.roomId}/datasets`);
+    const read = page.published.find((p) => p.node === CUSTOM_TABLE)?.dataset_id ?? "";
+    const current = read ? await loadCustom(page, say) : [];
+    try {
+      await writeCustomAudiences(page, change(current), read, say);
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "dataset_changed")) throw error;
+    }
+  }
+  throw new Error(`the audience definitions changed ${CUSTOM_RETRIES} times while this change was being made: try again`);
 }
 
 /** A CSV field as Python's csv module writes it (quoted only when it holds , " CR or LF). */

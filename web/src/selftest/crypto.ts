@@ -86,6 +86,7 @@ export async function buildCall(builder: string, a: Record<string, Json>): Promi
         str(a["dataset_id"]),
         fromHex(str(a["sealed_key"])),
         a["replace_passing"] === true,
+        a["replaces"] === undefined ? undefined : str(a["replaces"]),
       );
     case "remove_dataset":
       return actions.removeDataset(room, str(a["node"]));

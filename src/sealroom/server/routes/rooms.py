@@ -56,6 +56,12 @@ class PublishDataset(BaseModel):
         description="replace the node's dataset even if this one fails validation and that one "
         "passed (signed with the action)",
     )
+    replaces: str | None = Field(
+        default=None,
+        pattern=r"^([0-9a-f]{64})?$",
+        description="publish only if the node's dataset is still this one ('' for none); "
+        "signed with the action",
+    )
 
 
 @router.post("/v1/rooms", status_code=201)
@@ -121,7 +127,13 @@ def publish_dataset(
     except ValueError:
         raise BadRequestError("sealed_key must be base64") from None
     published = platform.core.publish_dataset(
-        user, room_id, node, body.dataset_id, sealed_key, replace_passing=body.replace_passing
+        user,
+        room_id,
+        node,
+        body.dataset_id,
+        sealed_key,
+        replace_passing=body.replace_passing,
+        replaces=body.replaces,
     )
     platform.metrics.validated(published.report)
     return published

@@ -675,12 +675,13 @@ function proofHeader(publicKeyRaw, certificate, nonce, issuedAtMs, signature) {
 function publishRoom(roomId) {
   return call(roomId, "publish_room");
 }
-async function publishDataset(roomId, node, datasetId, sealedKey, replacePassing) {
+async function publishDataset(roomId, node, datasetId, sealedKey, replacePassing, replaces) {
   return call(roomId, "publish_dataset", {
     node,
     dataset_id: datasetId,
     sealed_key: await sha256Hex(sealedKey),
-    replace_passing: replacePassing ? "true" : "false"
+    replace_passing: replacePassing ? "true" : "false",
+    ...replaces === void 0 ? {} : { replaces }
   });
 }
 function retrieveValidationReport(roomId, node) {
@@ -4028,14 +4029,15 @@ var WebSession = class _WebSession {
   // -- datasets ----------------------------------------------------------------------------
   /** Seal the dataset key to the attested core, bound to this room, node and dataset, and
    * publish it. The key never leaves this browser in the clear. */
-  async publishDataset(roomId, node, datasetId, key, replacePassing = false) {
+  async publishDataset(roomId, node, datasetId, key, replacePassing = false, replaces) {
     await pinRoom(roomId, this.core);
     const sealed = await seal(this.core.kemPublicKey, key, datasetKeyContext(roomId, node, datasetId));
-    const call2 = publishDataset(roomId, node, datasetId, sealed, replacePassing);
+    const call2 = publishDataset(roomId, node, datasetId, sealed, replacePassing, replaces);
     const room = await this.room(roomId);
+    const condition = replaces === void 0 ? {} : { replaces };
     return sendJson(`/v1/rooms/${roomId}/nodes/${node}/dataset`, {
       method: "PUT",
-      json: { dataset_id: datasetId, sealed_key: toBase64(sealed), replace_passing: replacePassing },
+      json: { dataset_id: datasetId, sealed_key: toBase64(sealed), replace_passing: replacePassing, ...condition },
       proof: await this.prove(call2, room)
     });
   }
@@ -6753,11 +6755,8 @@ function audienceViews(page, book, status, reload) {
 function groupName(config, idOrRole) {
   return config.participantGroups.find((g) => g.id === idOrRole)?.role ?? idOrRole;
 }
-async function freshTable(page, audience, say) {
-  say("Reading the current audience definitions…");
-  const current = await loadCustom(page, say);
+function mustHold(current, audience) {
   if (!current.some((a) => a.id === audience.id)) throw new Error(`the audience “${audience.name}” no longer exists: reload the audiences`);
-  return current;
 }
 function shareForm(page, audience, status, after) {
   const others = page.config.participantGroups.filter((g) => g.id !== page.group?.id);
@@ -6769,8 +6768,10 @@ function shareForm(page, audience, status, after) {
   const { button, line } = runner("Share now", async (say) => {
     const chosen = boxes.filter((b) => b.box.checked && !b.box.disabled).map((b) => b.group.id);
     if (chosen.length === 0) throw new Error("tick a group to share it with");
-    const current = await freshTable(page, audience, say);
-    await writeCustomAudiences(page, afterSharing(current, [audience.id], chosen, page.group.id), say);
+    await changeCustomAudiences(page, say, (current) => {
+      mustHold(current, audience);
+      return afterSharing(current, [audience.id], chosen, page.group.id);
+    });
     await after();
     status(`Shared the audience “${audience.name}” with ${chosen.map((id) => groupName(page.config, id)).join(", ")}.`);
   }, { "data-confirm-share": audience.name });
@@ -6799,10 +6800,13 @@ function deleteForm(page, book, audience, status, after) {
   const theirs = dependents.filter((a) => a.createdByGroup !== page.group?.id);
   const withDependents = h("input", { type: "checkbox", id: "delete-with-dependents" });
   const { button, line } = runner("Delete now", async (say) => {
-    const current = await freshTable(page, audience, say);
-    const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group.id);
-    const gone = current.length - remaining.length;
-    await writeCustomAudiences(page, remaining, say);
+    let gone = 0;
+    await changeCustomAudiences(page, say, (current) => {
+      mustHold(current, audience);
+      const remaining = afterDeleting(current, [audience.id], withDependents.checked, page.group.id);
+      gone = current.length - remaining.length;
+      return remaining;
+    });
     await after();
     status(`Deleted the audience “${audience.name}”` + (gone > 1 ? ` and ${gone - 1} audience${gone > 2 ? "s" : ""} built on it.` : "."));
   }, { "data-confirm-delete": audience.name });
@@ -6944,13 +6948,6 @@ function createForm(page, book, status, after) {
   sync();
   const { button, line } = runner("Create audience", async (say) => {
     const draft = draftOf();
-    say("Reading the current audience definitions…");
-    const current = await loadCustom(page, say);
-    if (current.some((a) => a.name === draft.name)) throw new Error(`an audience named “${draft.name}” exists: choose another name`);
-    const known = new Set(current.map((a) => a.id));
-    for (const id of dependsOn(draft.definition)) {
-      if (!known.has(id)) throw new Error("the source audience no longer exists: reload the audiences");
-    }
     const audience = {
       id: newAudienceId(),
       name: draft.name,
@@ -6960,7 +6957,14 @@ function createForm(page, book, status, after) {
       definition: draft.definition,
       createdByGroup: page.group.id
     };
-    await writeCustomAudiences(page, [...current, audience], say);
+    await changeCustomAudiences(page, say, (current) => {
+      if (current.some((a) => a.name === draft.name)) throw new Error(`an audience named “${draft.name}” exists: choose another name`);
+      const known = new Set(current.map((a) => a.id));
+      for (const id of dependsOn(draft.definition)) {
+        if (!known.has(id)) throw new Error("the source audience no longer exists: reload the audiences");
+      }
+      return [...current, audience];
+    });
     say(`Created the audience “${audience.name}”. Reading the audiences again…`);
     await after();
     status(`Created the audience “${audience.name}”.`);
@@ -7010,12 +7014,12 @@ function createForm(page, book, status, after) {
   form.addEventListener("submit", (event) => event.preventDefault());
   return form;
 }
-async function writeCustomAudiences(page, audiences, say) {
+async function writeCustomAudiences(page, audiences, replaces, say) {
   const text = audiences.map((a) => customAudienceRow(a).map(csvField).join(",") + "\n").join("");
   say("Encrypting the audience definitions in this browser and uploading them…");
   const uploaded = await encryptAndUpload(new Blob([text], { type: "text/csv" }), { headers: authHeaders(), name: "custom audiences" });
   say("Sealing the key to the attested core and publishing…");
-  const published = await page.session.publishDataset(page.roomId, CUSTOM_TABLE, uploaded.datasetId, uploaded.key, false);
+  const published = await page.session.publishDataset(page.roomId, CUSTOM_TABLE, uploaded.datasetId, uploaded.key, false, replaces);
   const report = published["report"]?.["report"];
   if (published["published"] === false || report?.["outcome"] === "FAILED") {
     throw new Error("the core refused the new audience definitions (their validation failed); nothing changed");
@@ -7027,6 +7031,22 @@ async function writeCustomAudiences(page, audiences, say) {
     row.setAttribute("data-published", "yes");
     row.querySelector("td").textContent = `Provisioned by ${page.session.email} just now` + (report?.["outcome"] ? ` — validation ${report["outcome"]}` : "");
   }
+}
+var CUSTOM_RETRIES = 5;
+async function changeCustomAudiences(page, say, change) {
+  for (let attempt = 0; attempt < CUSTOM_RETRIES; attempt++) {
+    say("Reading the current audience definitions…");
+    page.published = await getJson(`/v1/rooms/${page.roomId}/datasets`);
+    const read = page.published.find((p) => p.node === CUSTOM_TABLE)?.dataset_id ?? "";
+    const current = read ? await loadCustom(page, say) : [];
+    try {
+      await writeCustomAudiences(page, change(current), read, say);
+      return;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "dataset_changed")) throw error;
+    }
+  }
+  throw new Error(`the audience definitions changed ${CUSTOM_RETRIES} times while this change was being made: try again`);
 }
 function csvField(value) {
   return /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;

@@ -144,12 +144,13 @@ function publishRoom(roomId) {
 function stopRoom(roomId) {
   return call(roomId, "stop_room");
 }
-async function publishDataset(roomId, node, datasetId, sealedKey, replacePassing) {
+async function publishDataset(roomId, node, datasetId, sealedKey, replacePassing, replaces) {
   return call(roomId, "publish_dataset", {
     node,
     dataset_id: datasetId,
     sealed_key: await sha256Hex(sealedKey),
-    replace_passing: replacePassing ? "true" : "false"
+    replace_passing: replacePassing ? "true" : "false",
+    ...replaces === void 0 ? {} : { replaces }
   });
 }
 function removeDataset(roomId, node) {
@@ -2523,7 +2524,8 @@ async function buildCall(builder, a) {
         str(a["node"]),
         str(a["dataset_id"]),
         fromHex(str(a["sealed_key"])),
-        a["replace_passing"] === true
+        a["replace_passing"] === true,
+        a["replaces"] === void 0 ? void 0 : str(a["replaces"])
       );
     case "remove_dataset":
       return removeDataset(room, str(a["node"]));

@@ -299,9 +299,13 @@ export function assembleInsights(rows: string[][], hideAbsoluteValues: boolean):
     if (aggregation === "total") {
       totals.set(at(audienceType, key), [countOf(overlapValue), countOf(baseValue)]);
     } else {
+      const overlap = countOf(overlapValue);
+      const base = countOf(baseValue);
+      // A share of a total that rounds to 0 (hidden absolute values): nothing to show.
+      if (overlap === null || base === null) continue;
       const id = at(audienceType, aggregation);
       if (!groups.has(id)) groups.set(id, { audienceType, aggregation, items: [] });
-      groups.get(id)!.items.push([key, countOf(overlapValue) ?? 0, countOf(baseValue) ?? 0]);
+      groups.get(id)!.items.push([key, overlap, base]);
     }
   }
   const byType = new Map<string, Insights>();

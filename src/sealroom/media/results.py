@@ -53,6 +53,9 @@ def parse_insights(rows: Sequence[tuple[Any, ...]], hide_absolute_values: bool) 
     for audience_type, aggregation, key, overlap_value, base_value in rows:
         if aggregation == "total":
             totals[(str(audience_type), str(key))] = (overlap_value, base_value)
+        elif overlap_value is None or base_value is None:
+            # A share of a total that rounds to 0 (hide_absolute_values): nothing to show.
+            continue
         else:
             groups.setdefault((str(audience_type), str(aggregation)), []).append(
                 (str(key), float(overlap_value), float(base_value))

@@ -5133,9 +5133,12 @@ function assembleInsights(rows, hideAbsoluteValues) {
     if (aggregation === "total") {
       totals.set(at(audienceType, key), [countOf(overlapValue), countOf(baseValue)]);
     } else {
+      const overlap = countOf(overlapValue);
+      const base = countOf(baseValue);
+      if (overlap === null || base === null) continue;
       const id = at(audienceType, aggregation);
       if (!groups.has(id)) groups.set(id, { audienceType, aggregation, items: [] });
-      groups.get(id).items.push([key, countOf(overlapValue) ?? 0, countOf(baseValue) ?? 0]);
+      groups.get(id).items.push([key, overlap, base]);
     }
   }
   const byType = /* @__PURE__ */ new Map();

@@ -11,13 +11,18 @@ Invariants:
   scratch); it is never written to the blob store, the database or a log.
 * Everything read from the host is untrusted: a manifest that does not hash to the dataset id, a
   chunk that does not match its hash, or a key sealed for another room or node is refused.
-* Validated tables are cached by (room, node, dataset id), bounded in bytes, least recently used
+* Validated tables are cached by (dataset id, schema), bounded in bytes, least recently used
   evicted first; a cache miss simply validates again (validation is deterministic), which is also
-  what happens after a restart.
+  what happens after a restart. The entry is shared by every room and node that published the
+  same dataset to a table of the same schema (a publisher's DataLab and its media rooms): the
+  dataset id commits to the ciphertext and to its key (the manifest's key commitment, checked at
+  every publication before its table is looked up), so it determines the plaintext, and
+  validation depends on nothing else but the schema and the core's limits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -167,8 +172,17 @@ class DatasetReader:
             ) from None
 
 
+#: A cache entry: (dataset id, digest of the table schema it was validated against).
+_TableKey = tuple[str, str]
+
+
+def _schema_digest(node: TableNode) -> str:
+    return hashlib.sha256(node.schema_.model_dump_json().encode()).hexdigest()
+
+
 class ValidatedTableCache:
-    """Validated tables in memory, bounded by ``max_bytes``; validation runs once per key."""
+    """Validated tables in memory, bounded by ``max_bytes``; validation runs once per (dataset,
+    schema), whichever rooms publish it (module docstring)."""
 
     def __init__(
         self,
@@ -184,10 +198,13 @@ class ValidatedTableCache:
         self._running = threading.BoundedSemaphore(max_concurrent)
         self._limits = limits
         self._max_bytes = max_bytes
-        self._entries: OrderedDict[tuple[str, str, str], ValidatedTable] = OrderedDict()
+        self._entries: OrderedDict[_TableKey, ValidatedTable] = OrderedDict()
         self._bytes = 0
         self._guard = threading.Lock()
-        self._key_locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._key_locks: dict[_TableKey, threading.Lock] = {}
+        #: The entries each (room, node) asked for: replacing a node's dataset drops the old
+        #: entry unless another node still has it.
+        self._uses: dict[tuple[str, str], set[_TableKey]] = {}
 
     def validate(
         self,
@@ -197,9 +214,14 @@ class ValidatedTableCache:
         opened: OpenedDataset | None = None,
     ) -> ValidatedTable:
         """Decrypt and validate ``publication`` (or return the cached outcome), with its key
-        ``opened`` already when the caller unsealed it."""
-        key = (room_id, node.name, publication.dataset_id)
+        ``opened`` already when the caller unsealed it.
+
+        The caller has checked the publication's key against the dataset's key commitment (at
+        its publication): only then may another room's validation of that dataset stand for
+        this one's."""
+        key = (publication.dataset_id, _schema_digest(node))
         with self._guard:
+            self._uses.setdefault((room_id, node.name), set()).add(key)
             lock = self._key_locks.setdefault(key, threading.Lock())
         with lock:
             with self._guard:
@@ -227,7 +249,7 @@ class ValidatedTableCache:
             self._remember(key, entry)
             return entry
 
-    def _remember(self, key: tuple[str, str, str], entry: ValidatedTable) -> None:
+    def _remember(self, key: _TableKey, entry: ValidatedTable) -> None:
         size = entry.table.nbytes if entry.table is not None else 0
         if size > self._max_bytes:
             return
@@ -239,10 +261,16 @@ class ValidatedTableCache:
                 self._bytes -= evicted.table.nbytes if evicted.table is not None else 0
 
     def forget(self, room_id: str, node: str, *, keep: str | None = None) -> None:
-        """Drop the node's validated tables, but the one of dataset ``keep``."""
+        """Drop the node's validated tables, but the one of dataset ``keep`` and those another
+        room or node still uses."""
         with self._guard:
-            for key in [
-                k for k in self._entries if k[0] == room_id and k[1] == node and k[2] != keep
-            ]:
-                evicted = self._entries.pop(key)
-                self._bytes -= evicted.table.nbytes if evicted.table is not None else 0
+            used = self._uses.get((room_id, node), set())
+            gone = {k for k in used if k[0] != keep}
+            used -= gone
+            if not used:
+                self._uses.pop((room_id, node), None)
+            elsewhere = set().union(*self._uses.values()) if self._uses else set()
+            for key in gone - elsewhere:
+                evicted = self._entries.pop(key, None)
+                if evicted is not None:
+                    self._bytes -= evicted.table.nbytes if evicted.table is not None else 0

@@ -510,7 +510,8 @@ class MediaDcr:
 
         ``key`` is the key the DataLab's datasets were encrypted with, or ``{table: key}``
         (``matching``, ``segments`` …) when they were encrypted with different keys. The core
-        validates each dataset again for this room. ``force`` replaces a base audience already
+        checks each key, and reuses its validation of the DataLab's dataset (same dataset, same
+        schema) while it keeps it in memory. ``force`` replaces a base audience already
         provisioned.
         """
         self._require(Permission.PROVIDE_BASE_AUDIENCE)

@@ -708,9 +708,11 @@ export function newAudienceId(): string {
   return [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Now, as the SDK stamps an audience (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())). */
+/** Now, as the SDK stamps an audience (created_at_now: ISO 8601, UTC, milliseconds). */
 export function createdAtNow(): string {
-  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+  // Milliseconds (as the SDK's created_at_now): audiences are listed by creation time, and
+  // several are often made within one second.
+  return new Date().toISOString();
 }
 
 // -- the engine's results ------------------------------------------------------------------------

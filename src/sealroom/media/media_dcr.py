@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import datetime
 import io
 import json
 import secrets
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +91,12 @@ DEFINITION_KINDS = {
     "REMARKETING": CollaborationType.REMARKETING,
     "EXCLUSION_TARGETING": CollaborationType.EXCLUSION_TARGETING,
 }
+
+
+def created_at_now() -> str:
+    """The time now as a custom audience's ``created_at``: ISO 8601, UTC, milliseconds."""
+    now = datetime.datetime.now(datetime.UTC)
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 #: Times a change of the audience definitions is read and applied again when another
@@ -801,7 +807,9 @@ class MediaDcr:
             id=secrets.token_hex(8),
             name=draft.name,
             created_by=self._me,
-            created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            # Milliseconds: audiences are listed by creation time, and several are often
+            # made within one second.
+            created_at=created_at_now(),
             shared_with=list(draft.share_with),
             definition=draft.definition,
             created_by_group=group.id,

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -292,7 +293,7 @@ def rule_definition(data: dict[str, Any]) -> dict[str, Any] | None:
 
 # -- share and delete: the SDK's own methods over a list ---------------------------------------
 class _Offline(MediaDcr):
-    """MediaDcr's share_audiences and delete_audiences as they are, reading ``audiences``
+    """MediaDcr's share_audiences and delete_audiences as they are, changing ``audiences``
     instead of the room's ``custom_audiences`` and keeping what they would write; the caller is
     in ``group`` with CREATE_CUSTOM_AUDIENCE."""
 
@@ -307,11 +308,12 @@ class _Offline(MediaDcr):
     def _group(self) -> Participant:
         return self._caller
 
-    def _custom_audiences(self) -> list[CustomAudience]:
-        return list(self._audiences)
-
-    def _write_custom(self, audiences: Any) -> None:
-        self.written = list(audiences)
+    def _change_custom(
+        self, change: Callable[[list[CustomAudience]], list[CustomAudience]]
+    ) -> None:
+        # The SDK's own change, on the list instead of the room's table, once (nobody else
+        # writes here, so the condition the room's publication carries always holds).
+        self.written = list(change(list(self._audiences)))
 
 
 def _audience(

@@ -5409,7 +5409,7 @@ function newAudienceId() {
   return [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 function createdAtNow() {
-  return (/* @__PURE__ */ new Date()).toISOString().replace(/\.\d{3}Z$/, "Z");
+  return (/* @__PURE__ */ new Date()).toISOString();
 }
 var REFUSAL_FILE = "refusal.json";
 var AudienceRefusedError = class extends Error {

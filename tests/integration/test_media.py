@@ -11,6 +11,7 @@ test gets rooms of its own (:func:`media_room`), never another test's.
 from __future__ import annotations
 
 import io
+import shutil
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -245,6 +246,42 @@ def test_overlap_insights_and_permissions_end_to_end(
     log = room.get_audit_log()
     assert "overlap_statistics" in log
     assert "insights" in log
+
+
+def test_a_data_lab_that_dropped_rows_is_the_rooms_base_audience(
+    media_setup: MediaSetup, tmp_path: Path
+) -> None:
+    # The DataLab dropped an invalid e-mail and a repeated row; its validation passed. The
+    # room's tables drop them too: the same table as the DataLab's, not a refusal.
+    files = tmp_path / "files"
+    shutil.copytree(media_setup.files, files)
+    ids = (files / "ids.csv").read_text()
+    (files / "ids.csv").write_text(ids + "u-bad,not an e-mail\n" + ids.splitlines()[0] + "\n")
+    key = sr.Key()
+    lab = data_lab(
+        media_setup.clients[PUBLISHER], files, key, minimum_group_size=K,
+        collaboration_types=ALL_TYPES,
+    )  # fmt: skip
+    dropped = lab.get_validation_reports().identifiers["report"]["dropInvalidRows"]
+    assert dropped["numInvalidRowsDropped"] == 2
+    room = MediaDcr(
+        media_setup.clients[PUBLISHER],
+        name="dropped rows",
+        participants=GROUPS,
+        collaboration_types=ALL_TYPES,
+        matching_ids=[IdType.EMAIL],
+        base_audience=lab,
+        minimum_group_size=K,
+    )
+    room.provision_base_audience(lab.id, key)
+    reports = room.get_base_audience_validation_reports()
+    assert reports.is_passed()
+    assert reports.identifiers["report"]["dropInvalidRows"] == dropped
+    shop = MediaDcr.from_existing(room.id, media_setup.clients[ADVERTISER])
+    shop.upload_seed_audiences(media_setup.files / "seed.csv", sr.Key())
+    overlap = shop.get_overlap_statistics().wait_for_completion(timeout=120).result()
+    sizes = {o["audience_type"]: o["overlap_size"] for o in overlap["overlap_statistics"]}
+    assert sizes["buyers"] == released(len(media_setup.data.overlap("buyers")))
 
 
 def test_base_audience_only_from_a_validated_compatible_data_lab(media_setup: MediaSetup) -> None:

@@ -11,7 +11,7 @@ from sealroom.errors import DefinitionError
 from sealroom.media import MediaPrivacy, Participant, Permission
 from sealroom.media.config import BaseAudienceLayout, MediaConfig
 from sealroom.media.media_dcr import build_definition
-from sealroom.model.definition import PythonNode, SqlNode
+from sealroom.model.definition import PythonNode, SqlNode, TableNode
 
 OWNER = "pia@news.example"
 BASE_TABLES = {"matching", "segments", "demographics"}
@@ -69,6 +69,22 @@ def test_each_permission_grants_exactly_its_roles(permission: Permission) -> Non
         assert participant is not None
         assert set(participant.data_owner_of) == owns
         assert set(participant.analyst_of) == runs | LISTS
+
+
+def test_the_base_audience_drops_invalid_rows_as_its_data_lab_does() -> None:
+    definition = build_definition(OWNER, config(standard_groups())).definition
+    drops = {
+        node.name: node.schema_.drop_invalid_rows
+        for node in definition.nodes
+        if isinstance(node, TableNode)
+    }
+    assert drops == {
+        "matching": True,
+        "segments": True,
+        "demographics": True,
+        "audiences": False,
+        "custom_audiences": False,
+    }
 
 
 def test_the_nodes_of_a_room() -> None:

@@ -91,13 +91,17 @@ class Table:
     unique: list[list[int]]
     owners: tuple[Permission, ...]
     required: bool
+    #: The base audience's tables drop invalid rows: a validated DataLab's dataset then gives
+    #: the room the very table its DataLab has (with its rows dropped, or none to drop), and the
+    #: core's validation of it stands for both.
+    drop_invalid_rows: bool = False
 
 
 def tables(config: MediaConfig) -> list[Table]:
     """The room's table data nodes, in order."""
     base = table_layouts(config.base.as_data_lab(config.name))
     out = [
-        Table(dataset.node, columns, unique, (P.PROVIDE_BASE_AUDIENCE,), dataset is _MATCH)
+        Table(dataset.node, columns, unique, (P.PROVIDE_BASE_AUDIENCE,), dataset is _MATCH, True)
         for dataset, (columns, unique) in base.items()
     ]
     string = FormatType.STRING

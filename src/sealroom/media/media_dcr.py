@@ -163,6 +163,7 @@ def build_definition(
                 name=table.name,
                 columns=table.columns,
                 is_required=table.required,
+                drop_invalid_rows=table.drop_invalid_rows,
                 unique_column_combinations=table.unique,
             )
         )
@@ -546,8 +547,8 @@ class MediaDcr:
             published = self.dcr.session.publish_dataset(
                 self.id, theirs[node]["dataset_id"], node, node_key, force=True
             )
-            report = published.get("report") or {}
-            if published.get("published") is False or report.get("outcome") == "FAILED":
+            outcome = (published.get("report") or {}).get("report", {}).get("outcome")
+            if published.get("published") is False or outcome == "FAILED":
                 raise ConflictError(
                     f"the core refused the DataLab's {node} dataset for this room",
                     code="validation_failed",

@@ -1064,3 +1064,11 @@ def test_overlap_and_insights_run_in_the_engine_only_in_dp_mode(
 ) -> None:
     assert "SQL" in room().refused("overlap_statistics")
     assert "charged nothing" in room(privacy=DP).refused("insights")
+
+
+def test_dp_insights_of_a_room_without_attributes_are_empty(tmp_path: Path) -> None:
+    tables = {k: v for k, v in POP.tables().items() if k in ("matching", "audiences")}
+    settings = config(privacy=DP, group_rounding=1, minimum_group_size=20)
+    released = Layout(tmp_path, tables, settings).charge(EXACT).run("insights")
+    assert released["rows"] == []
+    assert released["privacy"]["sensitivity"] == 2  # the two overlap counts only

@@ -187,17 +187,19 @@ def build_definition(
                 SqlComputeNodeDefinition(name=name, query=queries[name](), dependencies=table_names)
             )
         else:
-            parameters = {layout.USER_LIST: ["audience", "activation_id"]}.get(
-                name, [] if name in (layout.OVERLAP, layout.INSIGHTS) else ["audience"]
-            )
+            if name == layout.USER_LIST:
+                # Also the activation column exported ("" = the default).
+                parameters = ["audience", "activation_id"]
+            elif name in (layout.OVERLAP, layout.INSIGHTS):
+                parameters = []  # DP mode: computed over the whole room
+            else:
+                parameters = ["audience"]
             builder.add_node_definition(
                 PythonComputeNodeDefinition(
                     name=name,
                     script=f"{source}\n\nmain({operation!r})\n",
                     dependencies=table_names,
                     additional_files=[media_config],
-                    # audience_user_list: also the activation column exported ("" = default);
-                    # overlap and insights (DP mode) are of the whole room: none.
                     parameters=parameters,
                     # The user list is an export by permission: it is not noised, not charged.
                     dp_epsilon=epsilon if name != layout.USER_LIST else None,

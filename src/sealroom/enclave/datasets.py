@@ -118,8 +118,6 @@ def publish_dataset(
                 kept=previous.dataset_id,
                 report=validated.report,
             )
-        # The new table stays cached: the node's jobs read it next.
-        core.tables.forget(room_id, node_name, keep=dataset_id)
         report = json.dumps(validated.report, sort_keys=True).encode()
         publication = PublicationRecord(
             **{
@@ -163,6 +161,10 @@ def publish_dataset(
             entries,
             write=lambda audit: core.host.put_publication(publication, audit=audit),
         )
+    if isinstance(node, TableNode):
+        # Only once published: a refused publication leaves the node's table cached. The new
+        # table stays cached, as the node's jobs read it next.
+        core.tables.forget(room_id, node_name, keep=dataset_id)
     return DatasetPublishedOut(
         room_id=room_id,
         node=node_name,

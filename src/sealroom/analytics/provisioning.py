@@ -139,9 +139,6 @@ class PreparedTable:
     problem: str | None = None
     #: A few failing rows, by their number in the file: the owner's own cells, shown locally.
     samples: dict[int, dict[str, str | None]] = field(default_factory=dict)
-    #: False when only the checks that decide the outcome ran (``outcome_only``): the report's
-    #: invalid-row counts then cover malformed records only; the core's report has them all.
-    complete: bool = True
 
     @property
     def num_rows(self) -> int:
@@ -192,8 +189,9 @@ def prepare_table(
 
     ``outcome_only=True`` checks only what decides whether the core will refuse the file (see
     :func:`~sealroom.validation.validate_table`): for a schema that drops invalid rows, that
-    skips the cell and uniqueness checks, whose full counts the core's report gives anyway. It
-    is ignored with ``max_dropped_share``, which needs those counts.
+    skips the cell and uniqueness checks, whose full counts the core's report gives anyway (the
+    local report's invalid-row counts then cover malformed records only). It is ignored with
+    ``max_dropped_share``, which needs those counts.
 
     Raises :class:`DatasetRejectedError` (``stage`` "local") when the columns do not match. A
     file that fails validation is returned with its ``problem`` and ``samples`` set:
@@ -254,7 +252,6 @@ def prepare_table(
         mapping=mapping,
         notes=tuple(notes),
         report=result.report,
-        complete=not (outcome_only and schema.drop_invalid_rows),
     )
     body = result.report["report"]
     if not header and fmt.header is None and body["outcome"] == "FAILED":

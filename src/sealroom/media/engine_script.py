@@ -1427,7 +1427,7 @@ def insights(config: EngineConfig, room: Room, epsilon: float) -> dict[str, Any]
             counts.append(len(np.unique(found.positions[chosen])))
             layout.append((who, name, len(found.names)))
     sensitivity = len(labels) + (1 + len(labels)) * sum(p.per_user + 1 for p in pairs.values())
-    noisy = [max(n, 0) for n in noisy_counts(counts, epsilon, max(sensitivity, 1))]
+    noisy = [max(n, 0) for n in noisy_counts(counts, epsilon, sensitivity)]
     overlaps, offset = noisy[: len(labels)], len(labels)
     groups: dict[tuple[int, str], tuple[list[int], int]] = {}
     for who, name, size in layout:

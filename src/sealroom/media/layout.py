@@ -101,7 +101,14 @@ def tables(config: MediaConfig) -> list[Table]:
     """The room's table data nodes, in order."""
     base = table_layouts(config.base.as_data_lab(config.name))
     out = [
-        Table(dataset.node, columns, unique, (P.PROVIDE_BASE_AUDIENCE,), dataset is _MATCH, True)
+        Table(
+            dataset.node,
+            columns,
+            unique,
+            (P.PROVIDE_BASE_AUDIENCE,),
+            required=dataset is _MATCH,
+            drop_invalid_rows=True,
+        )
         for dataset, (columns, unique) in base.items()
     ]
     string = FormatType.STRING

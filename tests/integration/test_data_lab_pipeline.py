@@ -93,6 +93,13 @@ def strict_core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[InP
         yield InProcessPlatform(make_settings(tmp_path), test_client)
 
 
+#: A user id that is the activation id, and an e-mail that matches.
+IDENTIFIERS = [
+    IdentifiersConfig("userId", IdType.STRING, False, True),
+    IdentifiersConfig("email", IdType.EMAIL, True, False),
+]
+
+
 def client_for(platform: InProcessPlatform, recorder: Recorder) -> sr.Client:
     return sr.create_client(
         BANK, platform.token(BANK), api_url="http://testserver", transport=recorder
@@ -103,12 +110,7 @@ def build_lab(client: sr.Client) -> DataLab:
     return (
         DataLabBuilder(client)
         .with_name("pipeline")
-        .with_identifiers_config(
-            [
-                IdentifiersConfig("userId", IdType.STRING, False, True),
-                IdentifiersConfig("email", IdType.EMAIL, True, False),
-            ]
-        )
+        .with_identifiers_config(IDENTIFIERS)
         .with_segments()
         .with_demographics()
         .build()
@@ -337,12 +339,7 @@ def test_an_unknown_dataset_is_refused_before_any_file_is_read(
     lab = (
         DataLabBuilder(client)
         .with_name("identifiers only")
-        .with_identifiers_config(
-            [
-                IdentifiersConfig("userId", IdType.STRING, False, True),
-                IdentifiersConfig("email", IdType.EMAIL, True, False),
-            ]
-        )
+        .with_identifiers_config(IDENTIFIERS)
         .build()
     )
     paths = write_files(tmp_path)
@@ -381,16 +378,7 @@ def test_a_file_the_core_would_refuse_is_refused_before_upload(
 ) -> None:
     recorder = Recorder(app_platform.transport)
     client = client_for(app_platform, recorder)
-    builder = (
-        DataLabBuilder(client)
-        .with_name("local check")
-        .with_identifiers_config(
-            [
-                IdentifiersConfig("userId", IdType.STRING, False, True),
-                IdentifiersConfig("email", IdType.EMAIL, True, False),
-            ]
-        )
-    )
+    builder = DataLabBuilder(client).with_name("local check").with_identifiers_config(IDENTIFIERS)
     lab = (builder if drop else builder.with_disable_drop_invalid_rows()).build()
     ids = tmp_path / "ids.csv"
     # With rows dropped, only a file-level error (here an unterminated quote) fails the file;

@@ -141,9 +141,9 @@ def media_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MediaSetup
 
 @pytest.fixture
 def media_room(media_setup: MediaSetup) -> Callable[..., tuple[MediaDcr, MediaDcr]]:
-    """Build a new room of every group and collaboration type on the module's DataLab, matched
-    by e-mail, provision its base audience and upload the seed audiences: the publisher's room
-    and the advertiser's view of it."""
+    """Build a new room of every group and collaboration type on the module's DataLab (or
+    ``lab``, provisioned with ``key``), matched by e-mail, provision its base audience and upload
+    the seed audiences: the publisher's room and the advertiser's view of it."""
 
     def build(
         name: str,
@@ -151,7 +151,10 @@ def media_room(media_setup: MediaSetup) -> Callable[..., tuple[MediaDcr, MediaDc
         show_match_rate: bool = False,
         privacy: MediaPrivacy | None = None,
         minimum_group_size: int | None = K,
+        lab: DataLab | None = None,
+        key: sr.Key | None = None,
     ) -> tuple[MediaDcr, MediaDcr]:
+        base = lab or media_setup.lab
         room = MediaDcr(
             media_setup.clients[PUBLISHER],
             name=name,
@@ -160,10 +163,10 @@ def media_room(media_setup: MediaSetup) -> Callable[..., tuple[MediaDcr, MediaDc
             matching_ids=[IdType.EMAIL],
             show_match_rate=show_match_rate,
             privacy=privacy,
-            base_audience=media_setup.lab,
+            base_audience=base,
             minimum_group_size=minimum_group_size,
         )
-        room.provision_base_audience(media_setup.lab.id, media_setup.key)
+        room.provision_base_audience(base.id, key or media_setup.key)
         shop = MediaDcr.from_existing(room.id, media_setup.clients[ADVERTISER])
         shop.upload_seed_audiences(media_setup.files / "seed.csv", sr.Key())
         return room, shop
@@ -249,7 +252,9 @@ def test_overlap_insights_and_permissions_end_to_end(
 
 
 def test_a_data_lab_that_dropped_rows_is_the_rooms_base_audience(
-    media_setup: MediaSetup, tmp_path: Path
+    media_setup: MediaSetup,
+    media_room: Callable[..., tuple[MediaDcr, MediaDcr]],
+    tmp_path: Path,
 ) -> None:
     # The DataLab dropped an invalid e-mail and a repeated row; its validation passed. The
     # room's tables drop them too: the same table as the DataLab's, not a refusal.
@@ -264,21 +269,10 @@ def test_a_data_lab_that_dropped_rows_is_the_rooms_base_audience(
     )  # fmt: skip
     dropped = lab.get_validation_reports().identifiers["report"]["dropInvalidRows"]
     assert dropped["numInvalidRowsDropped"] == 2
-    room = MediaDcr(
-        media_setup.clients[PUBLISHER],
-        name="dropped rows",
-        participants=GROUPS,
-        collaboration_types=ALL_TYPES,
-        matching_ids=[IdType.EMAIL],
-        base_audience=lab,
-        minimum_group_size=K,
-    )
-    room.provision_base_audience(lab.id, key)
+    room, shop = media_room("dropped rows", lab=lab, key=key)
     reports = room.get_base_audience_validation_reports()
     assert reports.is_passed()
     assert reports.identifiers["report"]["dropInvalidRows"] == dropped
-    shop = MediaDcr.from_existing(room.id, media_setup.clients[ADVERTISER])
-    shop.upload_seed_audiences(media_setup.files / "seed.csv", sr.Key())
     overlap = shop.get_overlap_statistics().wait_for_completion(timeout=120).result()
     sizes = {o["audience_type"]: o["overlap_size"] for o in overlap["overlap_statistics"]}
     assert sizes["buyers"] == released(len(media_setup.data.overlap("buyers")))

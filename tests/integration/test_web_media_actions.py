@@ -494,6 +494,11 @@ def test_the_privacy_budget_is_the_sdks_and_read_from_the_verified_log(
         # Read when the page opens: nothing spent yet.
         expect_spent(page, "0")
         assert budget_of(page) == sdk() == {"budget": 2.0, "spent": 0.0, "remaining": 2.0}
+        expect(page.locator("[data-privacy='DIFFERENTIAL_PRIVACY']")).to_have_text(
+            "Privacy: differential privacy. Every run of the overlap, insights, an audience size "
+            "or lookalike statistics is a noisy count costing ε = 0.5 of the room's budget of "
+            "ε = 2, and the core refuses runs past it."
+        )
         checked(adam, "budget-fresh")
 
         # The overlap: the engine's noisy counts, opened in the browser, and charged.

@@ -147,8 +147,8 @@ def media_create(
         bool,
         typer.Option(
             "--differential-privacy",
-            help="Every released size is a noisy count charged to an epsilon budget; the room "
-            "then has no overlap or insights tables.",
+            help="Every released size (overlap, insights, audience sizes, lookalike statistics) "
+            "is a noisy count charged to an epsilon budget.",
         ),
     ] = False,
     epsilon_budget: Annotated[

@@ -7333,7 +7333,7 @@ function configuration2(config, mine) {
         config.collaborationTypes.map((c) => COLLABORATION_WORDS[c] ?? c).join(", "),
         "."
       ),
-      h("li", { "data-privacy": privacy.mode }, privacy.mode === "DIFFERENTIAL_PRIVACY" ? `Privacy: differential privacy. Every audience size costs ε = ${privacy.epsilonPerRun} of the room's budget of ε = ${privacy.epsilonBudget}, and the core refuses runs past it; the overlap and insights are not computed in this mode.` : "Privacy: rounding. Sizes are rounded to the nearest 100, insight groups to the nearest 50."),
+      h("li", { "data-privacy": privacy.mode }, privacy.mode === "DIFFERENTIAL_PRIVACY" ? `Privacy: differential privacy. Every run of the overlap, insights, an audience size or lookalike statistics is a noisy count costing ε = ${privacy.epsilonPerRun} of the room's budget of ε = ${privacy.epsilonBudget}, and the core refuses runs past it.` : "Privacy: rounding. Sizes are rounded to the nearest 100, insight groups to the nearest 50."),
       h(
         "li",
         { "data-minimum-audience-size": privacy.minimumAudienceSize },
